@@ -1,0 +1,5 @@
+//! The Dialect compiler.
+
+pub mod ast;
+pub mod parse;
+pub mod schema;

@@ -1,0 +1,426 @@
+//! Phase 1: text to syntax tree, with error recovery.
+//!
+//! A line that does not parse is skipped (see `bad_stmt` in the grammar) and
+//! reported; parsing goes on with the next line, so one run reports every
+//! syntax error of a file.
+
+use crate::ast::{Body, Comment, Date, File, Ident, Param, Span, Stmt, Value, ValueKind};
+use pest::Parser as _;
+use pest::iterators::Pair;
+
+#[derive(pest_derive::Parser)]
+#[grammar = "dialect.pest"]
+struct Grammar;
+
+/// A syntax error.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Error {
+    /// A line that is not a statement; `expected` names what would have fitted.
+    Syntax {
+        /// Where parsing failed (a point or the offending token).
+        at: Span,
+        /// The whole skipped line.
+        line: Span,
+        /// What the grammar expected at `at`, in words.
+        expected: String,
+    },
+    /// A `{` never closed.
+    Unclosed {
+        /// The opening brace.
+        open: Span,
+    },
+    /// A `}` with no `{` before it.
+    Unmatched {
+        /// The closing brace.
+        close: Span,
+    },
+    /// A literal of the right shape but impossible value (`25:00`, `2026-02-30`).
+    BadLiteral {
+        /// The literal.
+        span: Span,
+        /// What kind of literal it was meant to be.
+        kind: &'static str,
+        /// Why it is impossible.
+        reason: String,
+    },
+}
+
+/// Parses one file. Always returns a tree (possibly partial) and every error found.
+pub fn parse(text: &str) -> (File, Vec<Error>) {
+    let mut errors = Vec::new();
+    let comments = comments(text);
+    match Grammar::parse(Rule::file, text) {
+        Ok(mut pairs) => {
+            let mut items = Vec::new();
+            if let Some(file) = pairs.next() {
+                for pair in file.into_inner() {
+                    match pair.as_rule() {
+                        Rule::bad_stmt => errors.push(explain_bad(text, &pair)),
+                        Rule::EOI => {}
+                        _ => items.push(stmt(pair, &mut errors)),
+                    }
+                }
+            }
+            (File { items, comments }, errors)
+        }
+        Err(err) => {
+            match braces(text) {
+                Some(brace_error) => errors.push(brace_error),
+                None => errors.push(from_pest(&err, Span::new(0, text.len()))),
+            }
+            (File { items: Vec::new(), comments }, errors)
+        }
+    }
+}
+
+fn explain_bad(text: &str, pair: &Pair<'_, Rule>) -> Error {
+    let line = span_of(pair);
+    let fragment = pair.as_str();
+    let offset = line.start as usize;
+    match Grammar::parse(Rule::stmt_alone, fragment) {
+        Err(err) => {
+            let mut error = from_pest(&err, line);
+            if let Error::Syntax { at, .. } = &mut error {
+                let start = at.start as usize + offset;
+                let end = (at.end as usize + offset).min(text.len());
+                *at = Span::new(start, end);
+            }
+            error
+        }
+        // The line parses alone but not in place: it lacks a separator.
+        Ok(_) => Error::Syntax {
+            at: line,
+            line,
+            expected: "a new line or `;` before the next statement".into(),
+        },
+    }
+}
+
+fn from_pest(err: &pest::error::Error<Rule>, line: Span) -> Error {
+    use pest::error::{ErrorVariant, InputLocation};
+    let at = match err.location {
+        InputLocation::Pos(p) => {
+            // Point at the token that is there, not at nothing.
+            let rest = err.line().len();
+            let _ = rest;
+            Span::new(p, p)
+        }
+        InputLocation::Span((s, e)) => Span::new(s, e),
+    };
+    let expected = match &err.variant {
+        ErrorVariant::ParsingError { positives, .. } => {
+            let mut names: Vec<&str> = positives.iter().filter_map(|r| rule_name(*r)).collect();
+            names.sort_unstable();
+            names.dedup();
+            match names.as_slice() {
+                [] => "a statement".to_string(),
+                [one] => (*one).to_string(),
+                more => {
+                    let (last, rest) = more.split_last().map(|(l, r)| (*l, r)).unwrap_or(("", &[]));
+                    format!("{} or {}", rest.join(", "), last)
+                }
+            }
+        }
+        ErrorVariant::CustomError { message } => message.clone(),
+    };
+    Error::Syntax { at, line, expected }
+}
+
+fn rule_name(rule: Rule) -> Option<&'static str> {
+    Some(match rule {
+        Rule::ident | Rule::path | Rule::label => "a name",
+        Rule::string | Rule::str_inner => "a string",
+        Rule::number => "a number",
+        Rule::decimal => "a decimal number",
+        Rule::duration => "a duration like `30s`",
+        Rule::time | Rule::time_range => "a time like `08:00`",
+        Rule::date | Rule::date_range => "a date like `2026-12-24`",
+        Rule::percent => "a percentage",
+        Rule::day_range | Rule::weekday => "a weekday range like `mon-fri`",
+        Rule::key => "a key",
+        Rule::list => "a list `[...]`",
+        Rule::expr | Rule::expr_text => "an expression `(...)`",
+        Rule::body => "`{`",
+        Rule::params | Rule::param => "parameters `(name: type)`",
+        Rule::escape => "an escape like `\\n`",
+        Rule::EOI => "the end of the line",
+        _ => return None,
+    })
+}
+
+fn span_of(pair: &Pair<'_, Rule>) -> Span {
+    let s = pair.as_span();
+    Span::new(s.start(), s.end())
+}
+
+fn ident(pair: Pair<'_, Rule>) -> Ident {
+    Ident { name: pair.as_str().to_string(), span: span_of(&pair) }
+}
+
+fn stmt(pair: Pair<'_, Rule>, errors: &mut Vec<Error>) -> Stmt {
+    let span = span_of(&pair);
+    let rule = pair.as_rule();
+    let mut inner = pair.into_inner().peekable();
+    let mut out = Stmt {
+        label: None,
+        head: Ident { name: String::new(), span },
+        args: Vec::new(),
+        params: Vec::new(),
+        body: None,
+        span,
+    };
+    match rule {
+        Rule::import | Rule::const_def | Rule::flow_def => {
+            let keyword = match rule {
+                Rule::import => "import",
+                Rule::const_def => "const",
+                _ => "flow",
+            };
+            let start = span.start as usize;
+            out.head = Ident { name: keyword.into(), span: Span::new(start, start + keyword.len()) };
+        }
+        _ => {
+            if inner.peek().map(|p| p.as_rule()) == Some(Rule::label) {
+                out.label = inner.next().map(ident);
+            }
+            if let Some(head) = inner.next() {
+                out.head = ident(head);
+            }
+        }
+    }
+    for part in inner {
+        match part.as_rule() {
+            Rule::body => out.body = Some(body(part, errors)),
+            Rule::params => {
+                out.params = part
+                    .into_inner()
+                    .filter_map(|p| {
+                        let mut it = p.into_inner();
+                        Some(Param { name: ident(it.next()?), ty: ident(it.next()?) })
+                    })
+                    .collect()
+            }
+            Rule::ident => {
+                // The name of an import alias, a constant or a flow.
+                let name = ident(part);
+                let span = name.span;
+                out.args.push(Value { kind: ValueKind::Path(vec![name]), span });
+            }
+            _ => out.args.push(value(part, errors)),
+        }
+    }
+    out
+}
+
+fn body(pair: Pair<'_, Rule>, errors: &mut Vec<Error>) -> Body {
+    let span = span_of(&pair);
+    let text_start = pair.as_span().start();
+    let _ = text_start;
+    let mut stmts = Vec::new();
+    let input = pair.as_span().get_input();
+    for part in pair.into_inner() {
+        match part.as_rule() {
+            Rule::bad_stmt => errors.push(explain_bad(input, &part)),
+            _ => stmts.push(stmt(part, errors)),
+        }
+    }
+    Body { stmts, span }
+}
+
+fn value(pair: Pair<'_, Rule>, errors: &mut Vec<Error>) -> Value {
+    let span = span_of(&pair);
+    let text = pair.as_str();
+    let kind = match pair.as_rule() {
+        Rule::string => ValueKind::Str(unescape(text)),
+        Rule::number => ValueKind::Number(text.to_string()),
+        Rule::decimal => ValueKind::Decimal(text.to_string()),
+        Rule::percent => ValueKind::Percent(text.trim_end_matches('%').to_string()),
+        Rule::duration => match duration(text) {
+            Some(ms) => ValueKind::Duration(ms),
+            None => {
+                errors.push(bad(span, "duration", "it is too long to represent".into()));
+                ValueKind::Duration(0)
+            }
+        },
+        Rule::time => ValueKind::Time(time(text, span, errors)),
+        Rule::time_range => {
+            let mut it = pair.into_inner();
+            let a = it.next().map(|p| time(p.as_str(), span_of(&p), errors)).unwrap_or(0);
+            let b = it.next().map(|p| time(p.as_str(), span_of(&p), errors)).unwrap_or(0);
+            ValueKind::TimeRange(a, b)
+        }
+        Rule::date => ValueKind::Date(date(text, span, errors)),
+        Rule::date_range => {
+            let mut it = pair.into_inner();
+            let mut next = || {
+                it.next().map(|p| date(p.as_str(), span_of(&p), errors)).unwrap_or_default()
+            };
+            let a = next();
+            let b = next();
+            ValueKind::DateRange(a, b)
+        }
+        Rule::day_range => {
+            let mut it = pair.into_inner().map(|p| weekday(p.as_str()));
+            ValueKind::DayRange(it.next().unwrap_or(0), it.next().unwrap_or(0))
+        }
+        Rule::key => ValueKind::Key(text.chars().next().unwrap_or('#')),
+        Rule::path => ValueKind::Path(pair.into_inner().map(ident).collect()),
+        Rule::list => ValueKind::List(pair.into_inner().map(|p| value(p, errors)).collect()),
+        Rule::expr => ValueKind::Expr(text.get(1..text.len().saturating_sub(1)).unwrap_or("").to_string()),
+        _ => ValueKind::Str(text.to_string()),
+    };
+    Value { kind, span }
+}
+
+impl Default for Date {
+    fn default() -> Date {
+        Date { year: 1970, month: 1, day: 1 }
+    }
+}
+
+fn bad(span: Span, kind: &'static str, reason: String) -> Error {
+    Error::BadLiteral { span, kind, reason }
+}
+
+fn weekday(text: &str) -> u8 {
+    crate::ast::WEEKDAYS.iter().position(|d| *d == text).and_then(|i| u8::try_from(i).ok()).unwrap_or(0)
+}
+
+/// Milliseconds of `1h30m`, `500ms`, `2d`; `None` on overflow.
+pub fn duration(text: &str) -> Option<u64> {
+    let mut total: u64 = 0;
+    let mut rest = text;
+    while !rest.is_empty() {
+        let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+        let n: u64 = rest.get(..digits)?.parse().ok()?;
+        rest = rest.get(digits..)?;
+        let (unit, len) = if rest.starts_with("ms") {
+            (1, 2)
+        } else if rest.starts_with('s') {
+            (1_000, 1)
+        } else if rest.starts_with('m') {
+            (60_000, 1)
+        } else if rest.starts_with('h') {
+            (3_600_000, 1)
+        } else if rest.starts_with('d') {
+            (86_400_000, 1)
+        } else {
+            return None;
+        };
+        total = total.checked_add(n.checked_mul(unit)?)?;
+        rest = rest.get(len..)?;
+    }
+    Some(total)
+}
+
+fn time(text: &str, span: Span, errors: &mut Vec<Error>) -> u32 {
+    let (h, m) = text.split_once(':').unwrap_or((text, "0"));
+    let h: u32 = h.parse().unwrap_or(99);
+    let m: u32 = m.parse().unwrap_or(99);
+    if m > 59 || h > 24 || (h == 24 && m != 0) {
+        errors.push(bad(span, "time of day", format!("`{text}` is not a time between 00:00 and 24:00")));
+        return 0;
+    }
+    h * 60 + m
+}
+
+fn date(text: &str, span: Span, errors: &mut Vec<Error>) -> Date {
+    let mut parts = text.split('-');
+    let year: i16 = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+    let month: u8 = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+    let day: u8 = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+    let as_i8 = |n: u8| i8::try_from(n).unwrap_or(0);
+    if jiff::civil::Date::new(year, as_i8(month), as_i8(day)).is_err() {
+        errors.push(bad(span, "date", format!("`{text}` is not a day of the calendar")));
+    }
+    Date { year, month, day }
+}
+
+fn unescape(text: &str) -> String {
+    let inner = text.get(1..text.len().saturating_sub(1)).unwrap_or("");
+    let mut out = String::with_capacity(inner.len());
+    let mut chars = inner.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('n') => out.push('\n'),
+            Some('t') => out.push('\t'),
+            Some('u') => {
+                let code: String = chars.by_ref().skip(1).take_while(|c| *c != '}').collect();
+                if let Some(ch) = u32::from_str_radix(&code, 16).ok().and_then(char::from_u32) {
+                    out.push(ch);
+                }
+            }
+            Some(other) => out.push(other),
+            None => {}
+        }
+    }
+    out
+}
+
+/// Every `//` comment outside strings, in order.
+fn comments(text: &str) -> Vec<Comment> {
+    let mut out = Vec::new();
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    let mut in_string = false;
+    while let Some(&b) = bytes.get(i) {
+        if in_string {
+            match b {
+                b'\\' => i += 1,
+                b'"' | b'\n' => in_string = false,
+                _ => {}
+            }
+        } else if b == b'"' {
+            in_string = true;
+        } else if b == b'/' && bytes.get(i + 1) == Some(&b'/') {
+            let end = text.get(i..).and_then(|r| r.find('\n')).map_or(text.len(), |n| i + n);
+            let end = if text.get(..end).is_some_and(|t| t.ends_with('\r')) { end - 1 } else { end };
+            out.push(Comment {
+                text: text.get(i + 2..end).unwrap_or("").to_string(),
+                span: Span::new(i, end),
+            });
+            i = end;
+            continue;
+        }
+        i += 1;
+    }
+    out
+}
+
+/// Finds an unbalanced brace, the usual cause of a file that does not parse at all.
+fn braces(text: &str) -> Option<Error> {
+    let mut open: Vec<usize> = Vec::new();
+    let mut in_string = false;
+    let mut in_comment = false;
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        if in_comment {
+            in_comment = b != b'\n';
+        } else if in_string {
+            match b {
+                b'\\' => i += 1,
+                b'"' | b'\n' => in_string = false,
+                _ => {}
+            }
+        } else {
+            match b {
+                b'"' => in_string = true,
+                b'/' if bytes.get(i + 1) == Some(&b'/') => in_comment = true,
+                b'{' => open.push(i),
+                b'}' => {
+                    if open.pop().is_none() {
+                        return Some(Error::Unmatched { close: Span::new(i, i + 1) });
+                    }
+                }
+                _ => {}
+            }
+        }
+        i += 1;
+    }
+    open.pop().map(|at| Error::Unclosed { open: Span::new(at, at + 1) })
+}
