@@ -1,0 +1,74 @@
+//! How the compiler reaches files. The compiler core does no I/O itself: the
+//! CLI, the language server and the tests each give it a [`World`].
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// File access for the compiler.
+pub trait World {
+    /// The text of a source file.
+    fn read(&self, path: &Path) -> io::Result<String>;
+    /// The first `n` bytes of a file (to recognise audio formats).
+    fn head(&self, path: &Path, n: usize) -> io::Result<Vec<u8>>;
+    /// Whether a file exists.
+    fn is_file(&self, path: &Path) -> bool;
+    /// Whether a directory exists.
+    fn is_dir(&self, path: &Path) -> bool;
+    /// The entries of a directory, sorted.
+    fn list(&self, dir: &Path) -> io::Result<Vec<PathBuf>>;
+    /// The standard library directory, if there is one.
+    fn stdlib(&self) -> Option<PathBuf>;
+}
+
+/// The real file system.
+#[derive(Clone, Debug, Default)]
+pub struct FsWorld {
+    /// Where `std/` imports resolve.
+    pub stdlib: Option<PathBuf>,
+}
+
+impl FsWorld {
+    /// A world whose standard library is `stdlib`, or the first `stdlib/`
+    /// directory found walking up from `start`.
+    pub fn new(stdlib: Option<PathBuf>, start: &Path) -> FsWorld {
+        let found = stdlib.or_else(|| {
+            let start = std::fs::canonicalize(start).ok()?;
+            start.ancestors().map(|dir| dir.join("stdlib")).find(|dir| dir.is_dir())
+        });
+        FsWorld { stdlib: found }
+    }
+}
+
+impl World for FsWorld {
+    fn read(&self, path: &Path) -> io::Result<String> {
+        std::fs::read_to_string(path)
+    }
+
+    fn head(&self, path: &Path, n: usize) -> io::Result<Vec<u8>> {
+        use std::io::Read;
+        let mut buf = Vec::with_capacity(n);
+        std::fs::File::open(path)?.take(n as u64).read_to_end(&mut buf)?;
+        Ok(buf)
+    }
+
+    fn is_file(&self, path: &Path) -> bool {
+        path.is_file()
+    }
+
+    fn is_dir(&self, path: &Path) -> bool {
+        path.is_dir()
+    }
+
+    fn list(&self, dir: &Path) -> io::Result<Vec<PathBuf>> {
+        let mut out = Vec::new();
+        for entry in std::fs::read_dir(dir)? {
+            out.push(entry?.path());
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    fn stdlib(&self) -> Option<PathBuf> {
+        self.stdlib.clone()
+    }
+}
