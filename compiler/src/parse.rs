@@ -377,8 +377,9 @@ fn comments(text: &str) -> Vec<Comment> {
         } else if b == b'"' {
             in_string = true;
         } else if b == b'/' && bytes.get(i + 1) == Some(&b'/') {
-            let end = text.get(i..).and_then(|r| r.find('\n')).map_or(text.len(), |n| i + n);
-            let end = if text.get(..end).is_some_and(|t| t.ends_with('\r')) { end - 1 } else { end };
+            // The grammar's `COMMENT` stops at any `NEWLINE`, a lone `\r` included.
+            let len = text.get(i..).and_then(|r| r.find(['\n', '\r']));
+            let end = len.map_or(text.len(), |n| i + n);
             out.push(Comment {
                 text: text.get(i + 2..end).unwrap_or("").to_string(),
                 span: Span::new(i, end),

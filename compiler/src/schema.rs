@@ -542,6 +542,8 @@ pub const DECLS: &[Decl] = &[
             set("overflow_queue", &[req(Ty::Ref(Kind::Queue))], "Where callers go after max_wait."),
             set("courtesy_callback", BOOL, "Offer a callback instead of waiting."),
             set("priority", &[req(int(-100, 100))], "Priority added to calls in this queue."),
+            set("service_level", &[req(Ty::Percent)], "Target share of calls answered within service_time."),
+            set("service_time", &[req(dur(SECOND, HOUR))], "The answer time of the service level."),
         ],
         sections: &[],
         blocks: false,

@@ -18,6 +18,10 @@ pub trait World {
     fn list(&self, dir: &Path) -> io::Result<Vec<PathBuf>>;
     /// The standard library directory, if there is one.
     fn stdlib(&self) -> Option<PathBuf>;
+    /// One spelling per file, so that a file reached twice is read once.
+    fn canonical(&self, path: &Path) -> PathBuf {
+        crate::source::normalize(path)
+    }
 }
 
 /// The real file system.
@@ -70,5 +74,9 @@ impl World for FsWorld {
 
     fn stdlib(&self) -> Option<PathBuf> {
         self.stdlib.clone()
+    }
+
+    fn canonical(&self, path: &Path) -> PathBuf {
+        std::fs::canonicalize(path).unwrap_or_else(|_| crate::source::normalize(path))
     }
 }

@@ -1,0 +1,386 @@
+//! The canonical printer: a syntax tree back to text, with its comments.
+//!
+//! `dialect fmt` is `print(&parse(text).0, text)`. The layout is fixed: two
+//! spaces of indentation, one statement per line, values in their canonical
+//! literal form. The source text is only consulted for what the tree does not
+//! hold: where the comments stood and where blank lines separated statements.
+//! Printing is idempotent, and parsing the output gives back the same tree
+//! apart from spans (`tests/syntax.rs` checks both).
+
+use crate::ast::{Body, Comment, File, Param, Stmt, Value, ValueKind, WEEKDAYS, join_path};
+use std::fmt::Write as _;
+
+/// Prints `file` in the canonical layout.
+///
+/// `source` is the text the tree was parsed from; comments are put back where
+/// their spans say, and one blank line is kept wherever the source had one or
+/// more between two statements. A tree built by hand prints with `""`.
+pub fn print(file: &File, source: &str) -> String {
+    let mut exprs = Vec::new();
+    for stmt in &file.items {
+        expr_spans(stmt, &mut exprs);
+    }
+    // A `//` inside a rhai expression belongs to the expression's text.
+    let mut comments: Vec<&Comment> = file
+        .comments
+        .iter()
+        .filter(|c| {
+            !exprs
+                .iter()
+                .any(|&(s, e)| s <= c.span.start && c.span.end <= e)
+        })
+        .collect();
+    comments.sort_by_key(|c| c.span.start);
+    let mut printer = Printer {
+        source,
+        comments,
+        next: 0,
+        out: String::new(),
+    };
+    printer.stmts(&file.items, 0, u32::MAX, true);
+    printer.out
+}
+
+/// The canonical text of one value: `"a\"b"`, `1h30m`, `08:00-16:00`, `[a, b]`, ...
+pub fn value(value: &Value) -> String {
+    let mut out = String::new();
+    write_value(&mut out, &value.kind);
+    out
+}
+
+struct Printer<'a> {
+    source: &'a str,
+    /// The comments still to place, in source order.
+    comments: Vec<&'a Comment>,
+    /// The first comment not yet printed.
+    next: usize,
+    out: String,
+}
+
+impl<'a> Printer<'a> {
+    /// Prints a sequence of statements: a body at `depth`, or the file when `top`.
+    /// `limit` is where the enclosing body ends; comments after it are not ours.
+    fn stmts(&mut self, stmts: &[Stmt], depth: usize, limit: u32, top: bool) {
+        // Where the previous line printed ended in the source; `None` at the
+        // start of the body, where no blank line is ever printed.
+        let mut prev_end: Option<u32> = None;
+        for (i, stmt) in stmts.iter().enumerate() {
+            // Top-level declarations with a body stand apart from their neighbours.
+            let force = top
+                && i > 0
+                && (stmt.body.is_some() || stmts.get(i - 1).is_some_and(|p| p.body.is_some()));
+            let header_end = stmt.body.as_ref().map_or(stmt.span.end, |b| b.span.start);
+            let mut first = true;
+            // Comments before the statement, and those inside a list or parameters
+            // spanning lines (which print on one line), stand before it.
+            while let Some(comment) = self.take(header_end.min(limit)) {
+                // Line breaks inside the statement are not blank lines between statements.
+                let start = (comment.span.start <= stmt.span.start).then_some(comment.span.start);
+                self.gap(prev_end, start, first && force);
+                self.own_line(comment, depth);
+                prev_end = Some(comment.span.end);
+                first = false;
+            }
+            self.gap(prev_end, Some(stmt.span.start), first && force);
+            self.indent(depth);
+            self.header(stmt, top);
+            if let Some(body) = &stmt.body {
+                self.body(body, depth);
+            }
+            prev_end = Some(stmt.span.end);
+            let next = stmts.get(i + 1).map_or(limit, |s| s.span.start.min(limit));
+            if let Some(comment) = self.trailing(stmt.span.end, next) {
+                self.out.push(' ');
+                self.comment(comment);
+                prev_end = Some(comment.span.end);
+            }
+            self.out.push('\n');
+        }
+        // Comments after the last statement, before the closing brace.
+        while let Some(comment) = self.take(limit) {
+            self.gap(prev_end, Some(comment.span.start), false);
+            self.own_line(comment, depth);
+            prev_end = Some(comment.span.end);
+        }
+    }
+
+    /// Prints ` {`, the statements and the closing `}` (or ` {}` when there is nothing inside).
+    fn body(&mut self, body: &Body, depth: usize) {
+        let first = body.stmts.first().map_or(body.span.end, |s| s.span.start);
+        let open = self.trailing(body.span.start, first);
+        if body.stmts.is_empty() && open.is_none() && self.peek(body.span.end).is_none() {
+            self.out.push_str(" {}");
+            return;
+        }
+        self.out.push_str(" {");
+        if let Some(comment) = open {
+            self.out.push(' ');
+            self.comment(comment);
+        }
+        self.out.push('\n');
+        self.stmts(&body.stmts, depth + 1, body.span.end, false);
+        self.indent(depth);
+        self.out.push('}');
+    }
+
+    /// Prints what precedes the body: `label: head arg arg`, or the special forms
+    /// of the top level (`import "x" as y`, `const x = v`, `flow f(a: t)`).
+    fn header(&mut self, stmt: &Stmt, top: bool) {
+        if top && stmt.label.is_none() {
+            let name = |v: &Value| v.as_ident().map(|i| i.name.clone());
+            match (stmt.head.name.as_str(), stmt.args.as_slice(), &stmt.body) {
+                (
+                    "import",
+                    [
+                        path @ Value {
+                            kind: ValueKind::Str(_),
+                            ..
+                        },
+                    ],
+                    None,
+                ) if stmt.params.is_empty() => {
+                    self.out.push_str("import ");
+                    write_value(&mut self.out, &path.kind);
+                    return;
+                }
+                (
+                    "import",
+                    [
+                        path @ Value {
+                            kind: ValueKind::Str(_),
+                            ..
+                        },
+                        alias,
+                    ],
+                    None,
+                ) if alias.as_ident().is_some() && stmt.params.is_empty() => {
+                    self.out.push_str("import ");
+                    write_value(&mut self.out, &path.kind);
+                    self.out.push_str(" as ");
+                    write_value(&mut self.out, &alias.kind);
+                    return;
+                }
+                ("const", [constant, val], None) if stmt.params.is_empty() => {
+                    if let Some(constant) = name(constant) {
+                        self.out.push_str("const ");
+                        self.out.push_str(&constant);
+                        self.out.push_str(" = ");
+                        write_value(&mut self.out, &val.kind);
+                        return;
+                    }
+                }
+                ("flow", [flow], Some(_)) => {
+                    if let Some(flow) = name(flow) {
+                        self.out.push_str("flow ");
+                        self.out.push_str(&flow);
+                        write_params(&mut self.out, &stmt.params);
+                        return;
+                    }
+                }
+                _ => {}
+            }
+        }
+        if let Some(label) = &stmt.label {
+            self.out.push_str(&label.name);
+            self.out.push_str(": ");
+        }
+        self.out.push_str(&stmt.head.name);
+        for arg in &stmt.args {
+            self.out.push(' ');
+            write_value(&mut self.out, &arg.kind);
+        }
+        if !stmt.params.is_empty() {
+            write_params(&mut self.out, &stmt.params);
+        }
+    }
+
+    /// The next comment, if it starts before `bound`.
+    fn peek(&self, bound: u32) -> Option<&'a Comment> {
+        self.comments
+            .get(self.next)
+            .copied()
+            .filter(|c| c.span.start < bound)
+    }
+
+    /// Takes the next comment if it starts before `bound`.
+    fn take(&mut self, bound: u32) -> Option<&'a Comment> {
+        let comment = self.peek(bound)?;
+        self.next += 1;
+        Some(comment)
+    }
+
+    /// Takes the next comment if it stands on the line that ends at `end`, before `bound`.
+    fn trailing(&mut self, end: u32, bound: u32) -> Option<&'a Comment> {
+        let comment = self.peek(bound)?;
+        let between = self.source.get(end as usize..comment.span.start as usize)?;
+        if line_breaks(between) > 0 {
+            return None;
+        }
+        self.next += 1;
+        Some(comment)
+    }
+
+    /// Prints a blank line between the previous line (which ended at `prev` in the
+    /// source) and the next, if asked to or if the source had one before `start`.
+    /// Nothing at the start of a body (`prev` is `None`).
+    fn gap(&mut self, prev: Option<u32>, start: Option<u32>, force: bool) {
+        let Some(prev) = prev else { return };
+        let blank = start
+            .and_then(|start| self.source.get(prev as usize..start as usize))
+            .is_some_and(|between| line_breaks(between) > 1);
+        if force || blank {
+            self.out.push('\n');
+        }
+    }
+
+    fn own_line(&mut self, comment: &Comment, depth: usize) {
+        self.indent(depth);
+        self.comment(comment);
+        self.out.push('\n');
+    }
+
+    fn comment(&mut self, comment: &Comment) {
+        self.out.push_str("//");
+        self.out.push_str(comment.text.trim_end());
+    }
+
+    fn indent(&mut self, depth: usize) {
+        for _ in 0..depth {
+            self.out.push_str("  ");
+        }
+    }
+}
+
+/// Line breaks as the grammar counts them: `\n`, `\r\n` or a lone `\r`.
+fn line_breaks(text: &str) -> usize {
+    let bytes = text.as_bytes();
+    bytes
+        .iter()
+        .enumerate()
+        .filter(|&(i, &b)| b == b'\n' || (b == b'\r' && bytes.get(i + 1) != Some(&b'\n')))
+        .count()
+}
+
+/// The spans of every expression in a statement and below it.
+fn expr_spans(stmt: &Stmt, out: &mut Vec<(u32, u32)>) {
+    fn walk(value: &Value, out: &mut Vec<(u32, u32)>) {
+        match &value.kind {
+            ValueKind::Expr(_) => out.push((value.span.start, value.span.end)),
+            ValueKind::List(items) => items.iter().for_each(|v| walk(v, out)),
+            _ => {}
+        }
+    }
+    stmt.args.iter().for_each(|v| walk(v, out));
+    for child in stmt.children() {
+        expr_spans(child, out);
+    }
+}
+
+fn write_params(out: &mut String, params: &[Param]) {
+    out.push('(');
+    for (i, param) in params.iter().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        out.push_str(&param.name.name);
+        out.push_str(": ");
+        out.push_str(&param.ty.name);
+    }
+    out.push(')');
+}
+
+fn write_value(out: &mut String, kind: &ValueKind) {
+    match kind {
+        ValueKind::Str(text) => write_string(out, text),
+        ValueKind::Number(text) | ValueKind::Decimal(text) => out.push_str(text),
+        ValueKind::Percent(text) => {
+            out.push_str(text);
+            out.push('%');
+        }
+        ValueKind::Duration(ms) => write_duration(out, *ms),
+        ValueKind::Time(minutes) => write_time(out, *minutes),
+        ValueKind::TimeRange(start, end) => {
+            write_time(out, *start);
+            out.push('-');
+            write_time(out, *end);
+        }
+        ValueKind::Date(date) => {
+            let _ = write!(out, "{date}");
+        }
+        ValueKind::DateRange(first, last) => {
+            let _ = write!(out, "{first}..{last}");
+        }
+        ValueKind::DayRange(first, last) => {
+            out.push_str(weekday(*first));
+            out.push('-');
+            out.push_str(weekday(*last));
+        }
+        ValueKind::Key(key) => out.push(*key),
+        ValueKind::Path(parts) => out.push_str(&join_path(parts)),
+        ValueKind::List(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                write_value(out, &item.kind);
+            }
+            out.push(']');
+        }
+        ValueKind::Expr(text) => {
+            out.push('(');
+            out.push_str(text);
+            out.push(')');
+        }
+    }
+}
+
+fn weekday(day: u8) -> &'static str {
+    WEEKDAYS.get(usize::from(day)).copied().unwrap_or("mon")
+}
+
+/// `"text"` with the escapes the grammar knows; other control characters as `\u{..}`.
+fn write_string(out: &mut String, text: &str) {
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() => {
+                let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+/// `1h30m`, `500ms`, `2d`: the largest units first, `0s` for nothing.
+fn write_duration(out: &mut String, ms: u64) {
+    const UNITS: [(&str, u64); 5] = [
+        ("d", 86_400_000),
+        ("h", 3_600_000),
+        ("m", 60_000),
+        ("s", 1_000),
+        ("ms", 1),
+    ];
+    if ms == 0 {
+        out.push_str("0s");
+        return;
+    }
+    let mut rest = ms;
+    for (unit, size) in UNITS {
+        let n = rest / size;
+        if n > 0 {
+            let _ = write!(out, "{n}{unit}");
+            rest -= n * size;
+        }
+    }
+}
+
+/// `08:00`: minutes after midnight as hours and minutes.
+fn write_time(out: &mut String, minutes: u32) {
+    let _ = write!(out, "{:02}:{:02}", minutes / 60, minutes % 60);
+}

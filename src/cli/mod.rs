@@ -1,0 +1,75 @@
+//! Subcommands. Each module owns one subcommand's options and output.
+
+mod build;
+mod check;
+mod explain;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+/// Exit code: success.
+pub const OK: i32 = 0;
+/// Exit code: errors in the flows, or failed tests.
+pub const FAILED: i32 = 1;
+/// Exit code: wrong usage, or a file that cannot be read or written.
+pub const USAGE: i32 = 2;
+
+#[derive(Parser)]
+#[command(name = "dialect", version, about = "Flow-as-code for contact centres", propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Parse, resolve, type-check and validate flows; report every problem.
+    Check(check::Args),
+    /// Compile flows into one bytecode artifact per campaign.
+    Build(build::Args),
+    /// Print the stable text dump of an artifact.
+    Dump(build::DumpArgs),
+    /// Explain a diagnostic code, a declaration or a block.
+    Explain(explain::Args),
+}
+
+/// Options shared by the subcommands that compile.
+#[derive(clap::Args, Clone, Debug)]
+pub struct Inputs {
+    /// Flow files or directories (searched for `.flow` files). Default: `flows/`.
+    pub paths: Vec<PathBuf>,
+    /// The standard library directory (default: the nearest `stdlib/` above the flows).
+    #[arg(long)]
+    pub stdlib: Option<PathBuf>,
+}
+
+impl Inputs {
+    /// The paths to compile.
+    pub fn paths(&self) -> Vec<PathBuf> {
+        if self.paths.is_empty() { vec![PathBuf::from("flows")] } else { self.paths.clone() }
+    }
+
+    /// The file access of the compiler.
+    pub fn world(&self) -> dialect_compiler::world::FsWorld {
+        let start = self.paths().first().cloned().unwrap_or_else(|| PathBuf::from("."));
+        dialect_compiler::world::FsWorld::new(self.stdlib.clone(), &start)
+    }
+}
+
+/// Runs the command line; returns the exit code.
+pub fn run() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => {
+            let code = if err.use_stderr() { USAGE } else { OK };
+            let _ = err.print();
+            return code;
+        }
+    };
+    match cli.command {
+        Command::Check(args) => check::run(&args),
+        Command::Build(args) => build::run(&args),
+        Command::Dump(args) => build::dump(&args),
+        Command::Explain(args) => explain::run(&args),
+    }
+}
