@@ -962,7 +962,13 @@ impl<'a> Checker<'a, '_> {
         }
         match block.mode {
             ExitMode::Keys => {
-                let keys = arms.iter().filter(|(e, _)| !block.has_exit(e) && e != "else").count();
+                // Every key arm counts, duplicates included: a menu offers at most 12 paths.
+                let keys = stmt
+                    .children()
+                    .iter()
+                    .filter(|c| c.head.name == "on")
+                    .filter(|c| matches!(c.args.first().map(|v| &v.kind), Some(ValueKind::Number(_) | ValueKind::Key(_))))
+                    .count();
                 if keys > 12 {
                     self.error(Error::TooManyKeys { span: stmt.head_span(), count: keys });
                 } else if keys == 0 {
@@ -1154,7 +1160,11 @@ type ExprCheck<'e> = Option<(&'e rhai::Engine, &'e HashSet<String>)>;
 pub fn convert(read: &Reader<'_>, env: &Env<'_>, ty: Ty, values: &[Value], exprs: ExprCheck<'_>) -> Result<Lit, Vec<Error>> {
     let one = |e: Error| vec![e];
     let span = values.iter().map(|v| v.span).reduce(Span::join).unwrap_or_default();
-    let found = || values.first().map(|v| v.describe().to_string()).unwrap_or_else(|| "nothing".into());
+    let found = || match values.first() {
+        Some(Value { kind: ValueKind::Path(parts), .. }) => format!("`{}`", crate::ast::join_path(parts)),
+        Some(v) => v.describe().to_string(),
+        None => "nothing".into(),
+    };
     let type_error = || vec![Error::Type { span, expected: ty.describe(), found: found() }];
     if ty == Ty::Prompt {
         return prompt(read, env, values, exprs);

@@ -59,6 +59,22 @@ impl Diagnostic {
         self.labels.first().map(|l| l.span).unwrap_or_default()
     }
 
+    /// The diagnostic as miette draws it for a terminal: the source excerpt
+    /// with labels, code and help. Without colour for files and tests.
+    pub fn to_human(&self, colour: bool) -> String {
+        let theme = if colour {
+            miette::GraphicalTheme::unicode()
+        } else {
+            miette::GraphicalTheme::unicode_nocolor()
+        };
+        let handler = miette::GraphicalReportHandler::new_themed(theme).with_width(100);
+        let mut out = String::new();
+        if handler.render_report(&mut out, self).is_err() {
+            out = format!("{}: {} [{}]\n", self.path, self.message, self.code);
+        }
+        out
+    }
+
     /// 1-based line and column of a byte offset in the file.
     pub fn line_col(&self, offset: u32) -> (usize, usize) {
         line_col(&self.text, offset as usize)
@@ -366,7 +382,7 @@ fn check(e: &C) -> Described {
             "E0202",
             format!("`{name}` is required in {context}"),
             vec![primary(*span, format!("`{name}` is missing"))],
-            Some(format!("add a `{name} ...` line")),
+            Some(format!("add the line `{name} ...`")),
         ),
         C::DuplicateSetting { span, name, first } => error(
             "E0203",
@@ -596,14 +612,14 @@ pub const CODES: &[Code] = &[
     Code { code: "E0209", title: "unusable audio", explanation: "An audio reference is not a `.wav` or `.mp3` file, or its content is not what its name says." },
     Code { code: "E0210", title: "expression does not compile", explanation: "A rhai expression has a syntax error. The label points at the place rhai stopped." },
     Code { code: "E0211", title: "unknown variable", explanation: "An expression reads a variable that does not exist. Expressions see the built-in variables (caller, dialled, campaign, now, date, hour, minute, weekday, record, cad, api, token, priority, digits) and the variables set by `set` and `api_request { into ... }` blocks of the same campaign." },
-    Code { code: "E0212", title: "percentage out of range", explanation: "A percentage is above 100%." },
+    Code { code: "E0212", title: "percentage out of range", explanation: "A percentage is above 100%, such as a service level of `120%`. Percentages run from `0%` to `100%`, with at most two decimals." },
     Code { code: "E0213", title: "malformed text value", explanation: "A string that must be an e-mail address, a URL or a variable name is not one." },
     Code { code: "E0214", title: "invalid survey", explanation: "A survey has no question or more than 10, or an outbound survey has no delay (or an after-call survey has one)." },
     Code { code: "E0215", title: "invalid callback", explanation: "Callback parameters break SPEC 5.5: a reason longer than 250 characters (delays outside 30 minutes to 31 days are E0207)." },
     Code { code: "E0216", title: "wrong arguments", explanation: "A statement has too many or too few arguments, or a body where none is allowed. The help shows the expected form." },
     Code { code: "E0217", title: "recursive sub-flow", explanation: "A sub-flow uses itself, directly or through others. Sub-flows are inlined, so recursion would never end; loop with `goto` instead." },
     Code { code: "E0301", title: "exit not wired", explanation: "Every exit a block defines must be wired with `on EXIT { ... }` or covered by `on else { ... }`. An empty arm continues after the block; that is an explicit choice, which is the point." },
-    Code { code: "E0302", title: "duplicate menu key", explanation: "A menu wires one key twice." },
+    Code { code: "E0302", title: "duplicate menu key", explanation: "A menu wires one key twice, so the second path could never be taken. Each key leads one way; pick another key or merge the arms." },
     Code { code: "E0303", title: "invalid menu key", explanation: "A menu arm is not a DTMF key: keys are `0`-`9`, `*` and `#`." },
     Code { code: "E0304", title: "too many menu paths", explanation: "A menu has more than 12 paths (`0-9 * #`)." },
     Code { code: "E0305", title: "loop without a wait", explanation: "A cycle of the IVR passes only through blocks that do not wait for the caller, a timer, an agent or a service (conditions, jumps, priority, ...). It would spin forever inside one event. Put a waiting block (menu, say/play, queue, ...) on the loop." },

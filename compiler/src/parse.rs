@@ -110,6 +110,12 @@ fn from_pest(err: &pest::error::Error<Rule>, line: Span) -> Error {
     let expected = match &err.variant {
         ErrorVariant::ParsingError { positives, .. } => {
             let mut names: Vec<&str> = positives.iter().filter_map(|r| rule_name(*r)).collect();
+            // Where any value would do, say so rather than list every literal form.
+            let values = positives.iter().filter(|r| is_value(**r)).count();
+            if values > 2 {
+                names.retain(|n| !positives.iter().any(|r| is_value(*r) && rule_name(*r) == Some(*n)));
+                names.push("a value");
+            }
             names.sort_unstable();
             names.dedup();
             match names.as_slice() {
@@ -124,6 +130,29 @@ fn from_pest(err: &pest::error::Error<Rule>, line: Span) -> Error {
         ErrorVariant::CustomError { message } => message.clone(),
     };
     Error::Syntax { at, line, expected }
+}
+
+fn is_value(rule: Rule) -> bool {
+    matches!(
+        rule,
+        Rule::string
+            | Rule::number
+            | Rule::decimal
+            | Rule::duration
+            | Rule::time
+            | Rule::time_range
+            | Rule::date
+            | Rule::date_range
+            | Rule::percent
+            | Rule::day_range
+            | Rule::key
+            | Rule::list
+            | Rule::expr
+            | Rule::path
+            | Rule::ident
+            | Rule::weekday
+            | Rule::label
+    )
 }
 
 fn rule_name(rule: Rule) -> Option<&'static str> {
@@ -209,6 +238,15 @@ fn stmt(pair: Pair<'_, Rule>, errors: &mut Vec<Error>) -> Stmt {
             _ => out.args.push(value(part, errors)),
         }
     }
+    // pest leaves the white space and comment skipped before a trailing optional
+    // that did not match (`body?`, `("as" ~ ident)?`) inside the pair: the
+    // statement ends with its last token, not with the comment after it.
+    let end = match (&out.body, out.args.last()) {
+        (Some(body), _) => body.span.end,
+        (None, Some(arg)) => arg.span.end,
+        (None, None) => out.head.span.end,
+    };
+    out.span.end = end.min(out.span.end);
     out
 }
 
@@ -245,9 +283,12 @@ fn value(pair: Pair<'_, Rule>, errors: &mut Vec<Error>) -> Value {
         Rule::time => ValueKind::Time(time(text, span, errors)),
         Rule::time_range => {
             let mut it = pair.into_inner();
+            let before = errors.len();
             let a = it.next().map(|p| time(p.as_str(), span_of(&p), errors)).unwrap_or(0);
             let b = it.next().map(|p| time(p.as_str(), span_of(&p), errors)).unwrap_or(0);
-            ValueKind::TimeRange(a, b)
+            // An impossible end is reported once; a whole day keeps later
+            // checks from reporting it again as a reversed range.
+            if errors.len() > before { ValueKind::TimeRange(0, 24 * 60) } else { ValueKind::TimeRange(a, b) }
         }
         Rule::date => ValueKind::Date(date(text, span, errors)),
         Rule::date_range => {

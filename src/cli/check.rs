@@ -77,17 +77,7 @@ pub fn exit_code(compilation: &Compilation, diagnostics: &[Diagnostic], deny_war
 
 /// A diagnostic rendered for a person (miette's graphical report).
 pub fn human(diagnostic: &Diagnostic, colour: bool) -> String {
-    let theme = if colour && std::env::var_os("NO_COLOR").is_none() {
-        miette::GraphicalTheme::unicode()
-    } else {
-        miette::GraphicalTheme::unicode_nocolor()
-    };
-    let handler = miette::GraphicalReportHandler::new_themed(theme).with_width(100);
-    let mut out = String::new();
-    if handler.render_report(&mut out, diagnostic).is_err() {
-        out = format!("{}: {} [{}]\n", diagnostic.path, diagnostic.message, diagnostic.code);
-    }
-    out
+    diagnostic.to_human(colour && std::env::var_os("NO_COLOR").is_none())
 }
 
 fn json(compilation: &Compilation, diagnostics: &[Diagnostic]) -> serde_json::Value {

@@ -1,1 +1,7 @@
+//! The end-to-end test binary (one binary for every end-to-end test, so the
+//! workspace links once). Each module tests one user-facing feature through
+//! the same entry points users have: the compiler's `compile`, the
+//! `dialect` binary, and the files in `flows/`, `stdlib/` and `tests/`.
 
+mod build;
+mod diagnostics;
