@@ -18,12 +18,18 @@ pub struct Span {
 impl Span {
     /// A span from byte offsets.
     pub fn new(start: usize, end: usize) -> Span {
-        Span { start: clamp(start), end: clamp(end) }
+        Span {
+            start: clamp(start),
+            end: clamp(end),
+        }
     }
 
     /// The smallest span covering both.
     pub fn join(self, other: Span) -> Span {
-        Span { start: self.start.min(other.start), end: self.end.max(other.end) }
+        Span {
+            start: self.start.min(other.start),
+            end: self.end.max(other.end),
+        }
     }
 
     /// The span as a `usize` range.
@@ -101,7 +107,10 @@ impl Stmt {
 
     /// The statements of the body (none without a body).
     pub fn children(&self) -> &[Stmt] {
-        self.body.as_ref().map(|b| b.stmts.as_slice()).unwrap_or(&[])
+        self.body
+            .as_ref()
+            .map(|b| b.stmts.as_slice())
+            .unwrap_or(&[])
     }
 }
 
@@ -226,5 +235,9 @@ impl Value {
 
 /// `a.b.c`
 pub fn join_path(parts: &[Ident]) -> String {
-    parts.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(".")
+    parts
+        .iter()
+        .map(|p| p.name.as_str())
+        .collect::<Vec<_>>()
+        .join(".")
 }

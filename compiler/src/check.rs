@@ -374,7 +374,11 @@ pub struct Env<'a> {
 impl<'a> Env<'a> {
     /// An environment for plain values of `file`.
     pub fn new(file: FileId, country_code: &str) -> Env<'a> {
-        Env { file, country_code: country_code.to_string(), params: HashMap::new() }
+        Env {
+            file,
+            country_code: country_code.to_string(),
+            params: HashMap::new(),
+        }
     }
 }
 
@@ -401,7 +405,11 @@ pub fn check(
     let mut engine = rhai::Engine::new_raw();
     engine.set_strict_variables(true);
     let mut checker = Checker {
-        read: Reader { sources, resolution, world },
+        read: Reader {
+            sources,
+            resolution,
+            world,
+        },
         reports,
         engine,
         file: 0,
@@ -437,25 +445,36 @@ struct Unit {
 
 impl<'a> Checker<'a, '_> {
     fn error(&mut self, error: Error) {
-        self.reports.push(Report { file: self.file, problem: Problem::Check(error) });
+        self.reports.push(Report {
+            file: self.file,
+            problem: Problem::Check(error),
+        });
     }
 
     fn file(&mut self, id: FileId) {
         self.file = id;
-        let Some(src) = self.read.sources.get(id) else { return };
+        let Some(src) = self.read.sources.get(id) else {
+            return;
+        };
         for stmt in &src.ast.items {
             // Expressions outside an IVR (handoff rules) see the built-in variables.
-            self.vars = schema::VARIABLES.iter().map(|(n, _)| (*n).to_string()).collect();
+            self.vars = schema::VARIABLES
+                .iter()
+                .map(|(n, _)| (*n).to_string())
+                .collect();
             match stmt.head.name.as_str() {
                 "import" => self.import(stmt),
                 "const" => {
-                    if stmt.args.len() != 2 || stmt.args.first().and_then(Value::as_ident).is_none() {
+                    if stmt.args.len() != 2 || stmt.args.first().and_then(Value::as_ident).is_none()
+                    {
                         self.arity(stmt, "const NAME = VALUE".into());
                     }
                 }
                 "flow" => self.flow(stmt),
                 word => {
-                    if let Some(decl) = schema::decl(word).filter(|d| Kind::from_keyword(d.name).is_some()) {
+                    if let Some(decl) =
+                        schema::decl(word).filter(|d| Kind::from_keyword(d.name).is_some())
+                    {
                         self.decl(decl, stmt, &Env::new(id, DEFAULT_COUNTRY_CODE));
                     }
                     // Unknown top-level words are reported by `resolve`.
@@ -476,8 +495,17 @@ impl<'a> Checker<'a, '_> {
     }
 
     fn arity(&mut self, stmt: &Stmt, expected: String) {
-        let span = stmt.args.iter().map(|a| a.span).reduce(Span::join).unwrap_or(stmt.head.span);
-        self.error(Error::Arity { span, head: stmt.head.name.clone(), expected });
+        let span = stmt
+            .args
+            .iter()
+            .map(|a| a.span)
+            .reduce(Span::join)
+            .unwrap_or(stmt.head.span);
+        self.error(Error::Arity {
+            span,
+            head: stmt.head.name.clone(),
+            expected,
+        });
     }
 
     fn flow(&mut self, stmt: &Stmt) {
@@ -486,14 +514,21 @@ impl<'a> Checker<'a, '_> {
             self.arity(stmt, "flow NAME(PARAM: TYPE, ...) { ... }".into());
         }
         for param in &stmt.params {
-            match schema::PARAM_TYPES.iter().find(|(n, _)| *n == param.ty.name) {
+            match schema::PARAM_TYPES
+                .iter()
+                .find(|(n, _)| *n == param.ty.name)
+            {
                 Some((_, ty)) => {
-                    env.params.insert(param.name.name.clone(), Param::Typed(*ty));
+                    env.params
+                        .insert(param.name.name.clone(), Param::Typed(*ty));
                 }
                 None => self.error(Error::UnknownType {
                     span: param.ty.span,
                     word: param.ty.name.clone(),
-                    suggestion: suggest(&param.ty.name, schema::PARAM_TYPES.iter().map(|(n, _)| *n)),
+                    suggestion: suggest(
+                        &param.ty.name,
+                        schema::PARAM_TYPES.iter().map(|(n, _)| *n),
+                    ),
                 }),
             }
         }
@@ -504,7 +539,10 @@ impl<'a> Checker<'a, '_> {
 
     fn begin_unit(&mut self, stmts: &[Stmt]) {
         self.unit = Unit::default();
-        self.vars = schema::VARIABLES.iter().map(|(n, _)| (*n).to_string()).collect();
+        self.vars = schema::VARIABLES
+            .iter()
+            .map(|(n, _)| (*n).to_string())
+            .collect();
         collect_vars(stmts, &mut self.vars);
     }
 
@@ -513,7 +551,11 @@ impl<'a> Checker<'a, '_> {
         for (label, span) in unit.gotos {
             if !unit.labels.contains_key(&label) {
                 let suggestion = suggest(&label, unit.labels.keys().map(String::as_str));
-                self.error(Error::UnknownLabel { span, label, suggestion });
+                self.error(Error::UnknownLabel {
+                    span,
+                    label,
+                    suggestion,
+                });
             }
         }
     }
@@ -523,7 +565,11 @@ impl<'a> Checker<'a, '_> {
         let name = stmt.args.first().and_then(Value::as_ident);
         let expected_args = usize::from(decl.named);
         if stmt.args.len() != expected_args || (decl.named && name.is_none()) {
-            let form = if decl.named { format!("{} NAME {{ ... }}", decl.name) } else { format!("{} {{ ... }}", decl.name) };
+            let form = if decl.named {
+                format!("{} NAME {{ ... }}", decl.name)
+            } else {
+                format!("{} {{ ... }}", decl.name)
+            };
             self.arity(stmt, form);
         }
         if decl.name == "campaign" {
@@ -532,14 +578,14 @@ impl<'a> Checker<'a, '_> {
         if decl.name == "alert" {
             return self.alert(stmt, env);
         }
-        if decl.name == "channel" {
-            if let Some(name) = name.filter(|n| !schema::CHANNELS.contains(&n.name.as_str())) {
-                self.error(Error::Type {
-                    span: name.span,
-                    expected: "a channel: `inbound`, `outbound` or `mail`".into(),
-                    found: format!("`{}`", name.name),
-                });
-            }
+        if decl.name == "channel"
+            && let Some(name) = name.filter(|n| !schema::CHANNELS.contains(&n.name.as_str()))
+        {
+            self.error(Error::Type {
+                span: name.span,
+                expected: "a channel: `inbound`, `outbound` or `mail`".into(),
+                found: format!("`{}`", name.name),
+            });
         }
         let seen = self.settings(decl.settings, decl.sections, decl.name, stmt, env);
         if decl.name == "schedule" {
@@ -549,7 +595,9 @@ impl<'a> Checker<'a, '_> {
             self.survey(stmt, &seen);
         }
         for child in stmt.children() {
-            if let Some(section) = schema::decl(&child.head.name).filter(|_| decl.sections.contains(&child.head.name.as_str())) {
+            if let Some(section) = schema::decl(&child.head.name)
+                .filter(|_| decl.sections.contains(&child.head.name.as_str()))
+            {
                 if section.blocks {
                     self.error(Error::UnknownSetting {
                         span: child.head.span,
@@ -581,7 +629,10 @@ impl<'a> Checker<'a, '_> {
                 continue;
             }
             let Some(setting) = settings.iter().find(|s| s.name == word) else {
-                let known = settings.iter().map(|s| s.name).chain(sections.iter().copied());
+                let known = settings
+                    .iter()
+                    .map(|s| s.name)
+                    .chain(sections.iter().copied());
                 self.error(Error::UnknownSetting {
                     span: child.head.span,
                     word: word.to_string(),
@@ -593,7 +644,11 @@ impl<'a> Checker<'a, '_> {
             if let Some(first) = seen.get(setting.name) {
                 if !setting.repeat {
                     let first = *first;
-                    self.error(Error::DuplicateSetting { span: child.head.span, name: word.into(), first });
+                    self.error(Error::DuplicateSetting {
+                        span: child.head.span,
+                        name: word.into(),
+                        first,
+                    });
                     continue;
                 }
             } else {
@@ -636,7 +691,13 @@ impl<'a> Checker<'a, '_> {
         let mut out = Vec::new();
         let mut ok = true;
         for (arg, values) in args.iter().zip(groups) {
-            match convert(&self.read, env, arg.ty, values, Some((&self.engine, &self.vars))) {
+            match convert(
+                &self.read,
+                env,
+                arg.ty,
+                values,
+                Some((&self.engine, &self.vars)),
+            ) {
                 Ok(lit) => out.push(lit),
                 Err(errors) => {
                     ok = false;
@@ -655,7 +716,12 @@ impl<'a> Checker<'a, '_> {
         let country_code = campaign_country_code(stmt);
         let env = Env::new(self.file, &country_code);
         self.settings(decl.settings, decl.sections, "campaign", stmt, &env);
-        let name = stmt.args.first().and_then(Value::as_ident).map(|i| i.name.clone()).unwrap_or_default();
+        let name = stmt
+            .args
+            .first()
+            .and_then(Value::as_ident)
+            .map(|i| i.name.clone())
+            .unwrap_or_default();
         // Numbers must reach one campaign only.
         if let Some(numbers) = stmt.children().iter().find(|c| c.head.name == "numbers") {
             let values: Vec<&Value> = match numbers.args.first().map(|v| &v.kind) {
@@ -663,11 +729,21 @@ impl<'a> Checker<'a, '_> {
                 _ => Vec::new(),
             };
             for value in values {
-                if let Ok(Lit::Phone(number)) = convert(&self.read, &env, Ty::Phone, std::slice::from_ref(value), None) {
+                if let Ok(Lit::Phone(number)) = convert(
+                    &self.read,
+                    &env,
+                    Ty::Phone,
+                    std::slice::from_ref(value),
+                    None,
+                ) {
                     match self.numbers.get(&number) {
                         Some(other) if *other != name => {
                             let other = other.clone();
-                            self.error(Error::DuplicateNumber { span: value.span, number, other });
+                            self.error(Error::DuplicateNumber {
+                                span: value.span,
+                                number,
+                                other,
+                            });
                         }
                         _ => {
                             self.numbers.insert(number, name.clone());
@@ -676,20 +752,34 @@ impl<'a> Checker<'a, '_> {
                 }
             }
         }
-        let ivrs: Vec<&Stmt> = stmt.children().iter().filter(|c| c.head.name == "ivr").collect();
+        let ivrs: Vec<&Stmt> = stmt
+            .children()
+            .iter()
+            .filter(|c| c.head.name == "ivr")
+            .collect();
         match ivrs.as_slice() {
-            [] => self.error(Error::NoIvr { span: stmt.args.first().map(|a| a.span).unwrap_or(stmt.head.span) }),
+            [] => self.error(Error::NoIvr {
+                span: stmt.args.first().map(|a| a.span).unwrap_or(stmt.head.span),
+            }),
             [ivr, rest @ ..] => {
                 for extra in rest {
-                    self.error(Error::DuplicateSetting { span: extra.head.span, name: "ivr".into(), first: ivr.head.span });
+                    self.error(Error::DuplicateSetting {
+                        span: extra.head.span,
+                        name: "ivr".into(),
+                        first: ivr.head.span,
+                    });
                 }
                 if !ivr.args.is_empty() {
                     self.arity(ivr, "ivr { ... }".into());
                 }
                 match ivr.children().first() {
                     Some(first) if first.head.name == "answer" => {}
-                    Some(first) => self.error(Error::AnswerFirst { span: first.head_span() }),
-                    None => self.error(Error::AnswerFirst { span: ivr.head.span }),
+                    Some(first) => self.error(Error::AnswerFirst {
+                        span: first.head_span(),
+                    }),
+                    None => self.error(Error::AnswerFirst {
+                        span: ivr.head.span,
+                    }),
                 }
                 self.begin_unit(ivr.children());
                 self.blocks(ivr.children(), &env);
@@ -700,10 +790,11 @@ impl<'a> Checker<'a, '_> {
         }
         for child in stmt.children() {
             let word = child.head.name.as_str();
-            if word != "ivr" && decl.sections.contains(&word) {
-                if let Some(section) = schema::decl(word) {
-                    self.decl(section, child, &env);
-                }
+            if word != "ivr"
+                && decl.sections.contains(&word)
+                && let Some(section) = schema::decl(word)
+            {
+                self.decl(section, child, &env);
             }
         }
     }
@@ -711,40 +802,74 @@ impl<'a> Checker<'a, '_> {
     /// Every schedule exception used by the campaign lies inside its life.
     fn life(&mut self, campaign: &Stmt, name: &str, schedules: &[(DeclRef, Span)]) {
         let date_of = |word: &str| {
-            campaign.children().iter().find(|c| c.head.name == word).and_then(|c| match c.args.first().map(|a| &a.kind) {
-                Some(ValueKind::Date(d)) => Some(*d),
-                _ => None,
-            })
+            campaign
+                .children()
+                .iter()
+                .find(|c| c.head.name == word)
+                .and_then(|c| match c.args.first().map(|a| &a.kind) {
+                    Some(ValueKind::Date(d)) => Some(*d),
+                    _ => None,
+                })
         };
         let (starts, ends) = (date_of("starts"), date_of("ends"));
         if starts.is_none() && ends.is_none() {
             return;
         }
-        let lo = starts.unwrap_or(Date { year: i16::MIN, month: 1, day: 1 });
-        let hi = ends.unwrap_or(Date { year: i16::MAX, month: 12, day: 31 });
-        if let (Some(s), Some(e)) = (starts, ends) {
-            if e < s {
-                if let Some(span) = campaign.children().iter().find(|c| c.head.name == "ends").map(|c| c.span) {
-                    self.error(Error::BadSchedule { span, reason: format!("the campaign ends ({e}) before it starts ({s})") });
-                }
-                return;
+        let lo = starts.unwrap_or(Date {
+            year: i16::MIN,
+            month: 1,
+            day: 1,
+        });
+        let hi = ends.unwrap_or(Date {
+            year: i16::MAX,
+            month: 12,
+            day: 31,
+        });
+        if let (Some(s), Some(e)) = (starts, ends)
+            && e < s
+        {
+            if let Some(span) = campaign
+                .children()
+                .iter()
+                .find(|c| c.head.name == "ends")
+                .map(|c| c.span)
+            {
+                self.error(Error::BadSchedule {
+                    span,
+                    reason: format!("the campaign ends ({e}) before it starts ({s})"),
+                });
             }
+            return;
         }
         let mut seen = HashSet::new();
         for (decl, _) in schedules {
             if !seen.insert(*decl) {
                 continue;
             }
-            let Some(stmt) = self.read.sources.get(decl.file).and_then(|f| f.ast.items.get(decl.index)) else { continue };
-            for child in stmt.children().iter().filter(|c| c.head.name == "closed" || c.head.name == "open") {
-                let Some(first) = child.args.first() else { continue };
+            let Some(stmt) = self
+                .read
+                .sources
+                .get(decl.file)
+                .and_then(|f| f.ast.items.get(decl.index))
+            else {
+                continue;
+            };
+            for child in stmt
+                .children()
+                .iter()
+                .filter(|c| c.head.name == "closed" || c.head.name == "open")
+            {
+                let Some(first) = child.args.first() else {
+                    continue;
+                };
                 let (a, b) = match first.kind {
                     ValueKind::Date(d) => (d, d),
                     ValueKind::DateRange(a, b) => (a, b),
                     _ => continue,
                 };
                 if a < lo || b > hi {
-                    let fmt = |d: Option<Date>| d.map_or_else(|| "-".to_string(), |d| d.to_string());
+                    let fmt =
+                        |d: Option<Date>| d.map_or_else(|| "-".to_string(), |d| d.to_string());
                     self.reports.push(Report {
                         file: decl.file,
                         problem: Problem::Check(Error::OutsideLife {
@@ -760,20 +885,58 @@ impl<'a> Checker<'a, '_> {
     }
 
     fn alert(&mut self, stmt: &Stmt, env: &Env<'_>) {
-        let Some(name) = stmt.args.first().and_then(Value::as_ident) else { return };
+        let Some(name) = stmt.args.first().and_then(Value::as_ident) else {
+            return;
+        };
         let Some((_, ty, _)) = schema::ALERTS.iter().find(|(n, _, _)| *n == name.name) else {
             self.error(Error::Type {
                 span: name.span,
-                expected: format!("an alert: {}", schema::ALERTS.iter().map(|(n, _, _)| format!("`{n}`")).collect::<Vec<_>>().join(", ")),
+                expected: format!(
+                    "an alert: {}",
+                    schema::ALERTS
+                        .iter()
+                        .map(|(n, _, _)| format!("`{n}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
                 found: format!("`{}`", name.name),
             });
             return;
         };
-        let settings: &'static [Setting] = match ty {
-            Ty::Duration { .. } => ALERT_DURATION_SETTINGS,
-            _ => ALERT_COUNT_SETTINGS,
-        };
-        self.settings(settings, &[], &format!("alert {}", name.name), stmt, env);
+        // The threshold's type and bounds depend on the alert's kind.
+        let args = [Arg {
+            ty: *ty,
+            optional: false,
+        }];
+        let mut first: Option<Span> = None;
+        for child in stmt.children() {
+            if child.head.name != "threshold" {
+                self.error(Error::UnknownSetting {
+                    span: child.head.span,
+                    word: child.head.name.clone(),
+                    context: format!("alert {}", name.name),
+                    suggestion: suggest(&child.head.name, ["threshold"].into_iter()),
+                });
+                continue;
+            }
+            if let Some(first) = first {
+                self.error(Error::DuplicateSetting {
+                    span: child.head.span,
+                    name: "threshold".into(),
+                    first,
+                });
+                continue;
+            }
+            first = Some(child.head.span);
+            self.args("threshold", &args, child, env);
+        }
+        if first.is_none() {
+            self.error(Error::MissingSetting {
+                span: stmt.head_span(),
+                name: "threshold",
+                context: format!("alert {}", name.name),
+            });
+        }
     }
 
     fn schedule(&mut self, stmt: &Stmt, _env: &Env<'_>) {
@@ -795,22 +958,43 @@ impl<'a> Checker<'a, '_> {
     }
 
     fn survey(&mut self, stmt: &Stmt, seen: &HashMap<&'static str, Span>) {
-        let questions = stmt.children().iter().filter(|c| c.head.name == "question").count();
+        let questions = stmt
+            .children()
+            .iter()
+            .filter(|c| c.head.name == "question")
+            .count();
         let span = stmt.args.first().map(|a| a.span).unwrap_or(stmt.head.span);
         if questions == 0 {
-            self.error(Error::Survey { span, reason: "a survey needs at least one question".into() });
+            self.error(Error::Survey {
+                span,
+                reason: "a survey needs at least one question".into(),
+            });
         } else if questions > MAX_QUESTIONS {
-            self.error(Error::Survey { span, reason: format!("a survey has at most {MAX_QUESTIONS} questions; this one has {questions}") });
+            self.error(Error::Survey {
+                span,
+                reason: format!(
+                    "a survey has at most {MAX_QUESTIONS} questions; this one has {questions}"
+                ),
+            });
         }
-        let mode = stmt.children().iter().find(|c| c.head.name == "mode").and_then(|c| c.args.first()).and_then(Value::as_ident);
+        let mode = stmt
+            .children()
+            .iter()
+            .find(|c| c.head.name == "mode")
+            .and_then(|c| c.args.first())
+            .and_then(Value::as_ident);
         let outbound = mode.is_some_and(|m| m.name == "outbound");
         if outbound && !seen.contains_key("delay") {
-            self.error(Error::Survey { span, reason: "an outbound survey needs a `delay` after the call".into() });
+            self.error(Error::Survey {
+                span,
+                reason: "an outbound survey needs a `delay` after the call".into(),
+            });
         }
-        if !outbound {
-            if let Some(delay) = seen.get("delay") {
-                self.error(Error::Survey { span: *delay, reason: "`delay` only applies to `mode outbound` surveys".into() });
-            }
+        if !outbound && let Some(delay) = seen.get("delay") {
+            self.error(Error::Survey {
+                span: *delay,
+                reason: "`delay` only applies to `mode outbound` surveys".into(),
+            });
         }
     }
 
@@ -834,7 +1018,11 @@ impl<'a> Checker<'a, '_> {
         if let Some(label) = &stmt.label {
             if let Some(first) = self.unit.labels.get(&label.name) {
                 let first = *first;
-                self.error(Error::DuplicateLabel { span: label.span, label: label.name.clone(), first });
+                self.error(Error::DuplicateLabel {
+                    span: label.span,
+                    label: label.name.clone(),
+                    first,
+                });
             } else {
                 self.unit.labels.insert(label.name.clone(), label.span);
             }
@@ -874,47 +1062,73 @@ impl<'a> Checker<'a, '_> {
             };
             if let Some(first) = seen.get(setting.name) {
                 let first = *first;
-                self.error(Error::DuplicateSetting { span: child.head.span, name: setting.name.into(), first });
+                self.error(Error::DuplicateSetting {
+                    span: child.head.span,
+                    name: setting.name.into(),
+                    first,
+                });
                 continue;
             }
             seen.insert(setting.name, child.head.span);
             let lits = self.setting(setting, child, env);
-            if block.name == "callback" && setting.name == "reason" {
-                if let Some([Lit::Text(text)]) = lits.as_deref() {
-                    let n = text.chars().count();
-                    if n > 250 {
-                        self.error(Error::Callback { span: child.span, reason: format!("a callback reason has at most 250 characters; this one has {n}") });
-                    }
+            if block.name == "callback"
+                && setting.name == "reason"
+                && let Some([Lit::Text(text)]) = lits.as_deref()
+            {
+                let n = text.chars().count();
+                if n > 250 {
+                    self.error(Error::Callback {
+                        span: child.span,
+                        reason: format!(
+                            "a callback reason has at most 250 characters; this one has {n}"
+                        ),
+                    });
                 }
             }
         }
         self.exits(block, stmt, &arms);
     }
 
-    fn arm(&mut self, block: &'static Block, arm: &Stmt, arms: &mut Vec<(String, Span)>, env: &Env<'_>) {
+    fn arm(
+        &mut self,
+        block: &'static Block,
+        arm: &Stmt,
+        arms: &mut Vec<(String, Span)>,
+        env: &Env<'_>,
+    ) {
         let Some(value) = arm.args.first().filter(|_| arm.args.len() == 1) else {
             self.arity(arm, "on EXIT { ... }".into());
             return;
         };
         let exit = match (block.mode, &value.kind) {
-            (_, ValueKind::Path(p)) if p.len() == 1 && crate::ast::join_path(p) == "else" => Some("else".to_string()),
+            (_, ValueKind::Path(p)) if p.len() == 1 && crate::ast::join_path(p) == "else" => {
+                Some("else".to_string())
+            }
             (ExitMode::Keys, ValueKind::Number(text)) => {
                 if text.len() == 1 && text.chars().all(|c| c.is_ascii_digit()) {
                     Some(text.clone())
                 } else {
-                    self.error(Error::BadKey { span: value.span, text: text.clone() });
+                    self.error(Error::BadKey {
+                        span: value.span,
+                        text: text.clone(),
+                    });
                     None
                 }
             }
             (ExitMode::Keys, ValueKind::Key(k)) => Some(k.to_string()),
-            (ExitMode::Cases, ValueKind::Str(s)) => Some(format!("\"{s}\"")),
+            (ExitMode::Cases, ValueKind::Str(s)) => Some(s.clone()),
             (ExitMode::Cases, ValueKind::Number(n)) => Some(n.clone()),
             (_, ValueKind::Path(p)) if p.len() == 1 => {
                 let name = crate::ast::join_path(p);
                 if block.has_exit(&name) {
                     Some(name)
                 } else {
-                    let exits: Vec<String> = block.exits.iter().map(|e| e.name.to_string()).chain(block.next.map(str::to_string)).collect();
+                    let exits: Vec<String> = block
+                        .exits
+                        .iter()
+                        .map(|e| e.name.to_string())
+                        .chain(block.next.map(str::to_string))
+                        .collect();
                     self.error(Error::UnknownExit {
                         span: value.span,
                         suggestion: suggest(&name, exits.iter().map(String::as_str)),
@@ -939,10 +1153,21 @@ impl<'a> Checker<'a, '_> {
         if let Some(exit) = exit {
             if let Some((_, first)) = arms.iter().find(|(e, _)| *e == exit) {
                 let first = *first;
-                if block.mode == ExitMode::Keys && exit.len() == 1 && !exit.chars().all(char::is_alphabetic) {
-                    self.error(Error::DuplicateKey { span: value.span, key: exit, first });
+                if block.mode == ExitMode::Keys
+                    && exit.len() == 1
+                    && !exit.chars().all(char::is_alphabetic)
+                {
+                    self.error(Error::DuplicateKey {
+                        span: value.span,
+                        key: exit,
+                        first,
+                    });
                 } else {
-                    self.error(Error::DuplicateArm { span: value.span, exit, first });
+                    self.error(Error::DuplicateArm {
+                        span: value.span,
+                        exit,
+                        first,
+                    });
                 }
             } else {
                 arms.push((exit, value.span));
@@ -956,7 +1181,11 @@ impl<'a> Checker<'a, '_> {
         if !has_else {
             for exit in block.exits {
                 if !arms.iter().any(|(e, _)| e == exit.name) {
-                    self.error(Error::UnwiredExit { span: stmt.head_span(), exit: exit.name.into(), block: block.name });
+                    self.error(Error::UnwiredExit {
+                        span: stmt.head_span(),
+                        exit: exit.name.into(),
+                        block: block.name,
+                    });
                 }
             }
         }
@@ -967,42 +1196,83 @@ impl<'a> Checker<'a, '_> {
                     .children()
                     .iter()
                     .filter(|c| c.head.name == "on")
-                    .filter(|c| matches!(c.args.first().map(|v| &v.kind), Some(ValueKind::Number(_) | ValueKind::Key(_))))
+                    .filter(|c| {
+                        matches!(
+                            c.args.first().map(|v| &v.kind),
+                            Some(ValueKind::Number(_) | ValueKind::Key(_))
+                        )
+                    })
                     .count();
                 if keys > 12 {
-                    self.error(Error::TooManyKeys { span: stmt.head_span(), count: keys });
+                    self.error(Error::TooManyKeys {
+                        span: stmt.head_span(),
+                        count: keys,
+                    });
                 } else if keys == 0 {
-                    self.error(Error::UnwiredExit { span: stmt.head_span(), exit: "a key (`on 1 { ... }`)".into(), block: block.name });
+                    self.error(Error::UnwiredExit {
+                        span: stmt.head_span(),
+                        exit: "a key (`on 1 { ... }`)".into(),
+                        block: block.name,
+                    });
                 }
             }
             ExitMode::Cases if !has_else => {
-                self.error(Error::UnwiredExit { span: stmt.head_span(), exit: "else".into(), block: block.name });
+                self.error(Error::UnwiredExit {
+                    span: stmt.head_span(),
+                    exit: "else".into(),
+                    block: block.name,
+                });
             }
             _ => {}
         }
     }
 
     fn use_flow(&mut self, stmt: &Stmt, env: &Env<'_>, lits: Option<&[Lit]>) {
-        let Some([Lit::Ref(Kind::Flow, decl)]) = lits else { return };
-        let Some(flow) = self.read.sources.get(decl.file).and_then(|f| f.ast.items.get(decl.index)) else { return };
+        let Some([Lit::Ref(Kind::Flow, decl)]) = lits else {
+            return;
+        };
+        let Some(flow) = self
+            .read
+            .sources
+            .get(decl.file)
+            .and_then(|f| f.ast.items.get(decl.index))
+        else {
+            return;
+        };
         let mut given: HashMap<&str, Span> = HashMap::new();
         for child in stmt.children() {
             let Some(param) = flow.params.iter().find(|p| p.name.name == child.head.name) else {
                 self.error(Error::UnknownSetting {
                     span: child.head.span,
                     word: child.head.name.clone(),
-                    context: format!("parameters of sub-flow `{}`", flow.args.first().and_then(Value::as_path).unwrap_or_default()),
-                    suggestion: suggest(&child.head.name, flow.params.iter().map(|p| p.name.name.as_str())),
+                    context: format!(
+                        "parameters of sub-flow `{}`",
+                        flow.args
+                            .first()
+                            .and_then(Value::as_path)
+                            .unwrap_or_default()
+                    ),
+                    suggestion: suggest(
+                        &child.head.name,
+                        flow.params.iter().map(|p| p.name.name.as_str()),
+                    ),
                 });
                 continue;
             };
             if let Some(first) = given.get(param.name.name.as_str()) {
                 let first = *first;
-                self.error(Error::DuplicateSetting { span: child.head.span, name: child.head.name.clone(), first });
+                self.error(Error::DuplicateSetting {
+                    span: child.head.span,
+                    name: child.head.name.clone(),
+                    first,
+                });
                 continue;
             }
             given.insert(param.name.name.as_str(), child.head.span);
-            if let Some((_, ty)) = schema::PARAM_TYPES.iter().find(|(n, _)| *n == param.ty.name) {
+            if let Some((_, ty)) = schema::PARAM_TYPES
+                .iter()
+                .find(|(n, _)| *n == param.ty.name)
+            {
                 let args: &'static [Arg] = arg_of(*ty);
                 self.args(&child.head.name, args, child, env);
             }
@@ -1020,44 +1290,68 @@ impl<'a> Checker<'a, '_> {
 }
 
 const MAX_QUESTIONS: usize = 10;
-const ALERT_DURATION: Ty = Ty::Duration { min_ms: 0, max_ms: 31 * 86_400_000 };
-const ALERT_COUNT: Ty = Ty::Int { min: 0, max: 1_000_000 };
-
-const ALERT_DURATION_SETTINGS: &[Setting] = &[Setting {
-    name: "threshold",
-    args: &[Arg { ty: ALERT_DURATION, optional: false }],
-    required: true,
-    repeat: false,
-    doc: "The threshold X of the alert, a duration.",
-}];
-const ALERT_COUNT_SETTINGS: &[Setting] = &[Setting {
-    name: "threshold",
-    args: &[Arg { ty: ALERT_COUNT, optional: false }],
-    required: true,
-    repeat: false,
-    doc: "The threshold X of the alert, a count.",
-}];
-
 /// The one-argument form of a parameter type.
 fn arg_of(ty: Ty) -> &'static [Arg] {
     for (_, t) in schema::PARAM_TYPES {
         if *t == ty {
             return match ty {
-                Ty::Text => &[Arg { ty: Ty::Text, optional: false }],
-                Ty::Prompt => &[Arg { ty: Ty::Prompt, optional: false }],
-                Ty::Phone => &[Arg { ty: Ty::Phone, optional: false }],
-                Ty::Bool => &[Arg { ty: Ty::Bool, optional: false }],
-                Ty::Email => &[Arg { ty: Ty::Email, optional: false }],
-                Ty::Ref(Kind::Queue) => &[Arg { ty: Ty::Ref(Kind::Queue), optional: false }],
-                Ty::Ref(Kind::Schedule) => &[Arg { ty: Ty::Ref(Kind::Schedule), optional: false }],
-                Ty::Ref(Kind::Survey) => &[Arg { ty: Ty::Ref(Kind::Survey), optional: false }],
-                Ty::Ref(Kind::Bot) => &[Arg { ty: Ty::Ref(Kind::Bot), optional: false }],
-                Ty::Duration { .. } => &[Arg { ty: Ty::Duration { min_ms: 0, max_ms: 31 * 86_400_000 }, optional: false }],
-                _ => &[Arg { ty: Ty::Int { min: i64::MIN, max: i64::MAX }, optional: false }],
+                Ty::Text => &[Arg {
+                    ty: Ty::Text,
+                    optional: false,
+                }],
+                Ty::Prompt => &[Arg {
+                    ty: Ty::Prompt,
+                    optional: false,
+                }],
+                Ty::Phone => &[Arg {
+                    ty: Ty::Phone,
+                    optional: false,
+                }],
+                Ty::Bool => &[Arg {
+                    ty: Ty::Bool,
+                    optional: false,
+                }],
+                Ty::Email => &[Arg {
+                    ty: Ty::Email,
+                    optional: false,
+                }],
+                Ty::Ref(Kind::Queue) => &[Arg {
+                    ty: Ty::Ref(Kind::Queue),
+                    optional: false,
+                }],
+                Ty::Ref(Kind::Schedule) => &[Arg {
+                    ty: Ty::Ref(Kind::Schedule),
+                    optional: false,
+                }],
+                Ty::Ref(Kind::Survey) => &[Arg {
+                    ty: Ty::Ref(Kind::Survey),
+                    optional: false,
+                }],
+                Ty::Ref(Kind::Bot) => &[Arg {
+                    ty: Ty::Ref(Kind::Bot),
+                    optional: false,
+                }],
+                Ty::Duration { .. } => &[Arg {
+                    ty: Ty::Duration {
+                        min_ms: 0,
+                        max_ms: 31 * 86_400_000,
+                    },
+                    optional: false,
+                }],
+                _ => &[Arg {
+                    ty: Ty::Int {
+                        min: i64::MIN,
+                        max: i64::MAX,
+                    },
+                    optional: false,
+                }],
             };
         }
     }
-    &[Arg { ty: Ty::Text, optional: false }]
+    &[Arg {
+        ty: Ty::Text,
+        optional: false,
+    }]
 }
 
 /// Parameter names come from source text; diagnostics hold `&'static str`
@@ -1066,7 +1360,9 @@ fn leak_name(name: &str) -> &'static str {
     use std::sync::{Mutex, OnceLock};
     static NAMES: OnceLock<Mutex<HashSet<&'static str>>> = OnceLock::new();
     let names = NAMES.get_or_init(|| Mutex::new(HashSet::new()));
-    let Ok(mut names) = names.lock() else { return "parameter" };
+    let Ok(mut names) = names.lock() else {
+        return "parameter";
+    };
     if let Some(found) = names.get(name) {
         return found;
     }
@@ -1132,7 +1428,11 @@ fn form(head: &str, args: &[Arg]) -> String {
 
 /// Splits values into one group per argument (a prompt takes two values:
 /// `say "text"`). `None` when the count does not fit.
-pub fn group_args<'v>(args: &[Arg], values: &'v [Value], env: &Env<'_>) -> Option<Vec<&'v [Value]>> {
+pub fn group_args<'v>(
+    args: &[Arg],
+    values: &'v [Value],
+    env: &Env<'_>,
+) -> Option<Vec<&'v [Value]>> {
     let mut groups = Vec::new();
     let mut rest = values;
     for arg in args {
@@ -1143,7 +1443,12 @@ pub fn group_args<'v>(args: &[Arg], values: &'v [Value], env: &Env<'_>) -> Optio
             return None;
         }
         let take = match (arg.ty, rest.first().and_then(Value::as_ident)) {
-            (Ty::Prompt, Some(word)) if (word.name == "say" || word.name == "play") && !env.params.contains_key(&word.name) => 2,
+            (Ty::Prompt, Some(word))
+                if (word.name == "say" || word.name == "play")
+                    && !env.params.contains_key(&word.name) =>
+            {
+                2
+            }
             _ => 1,
         };
         let (group, tail) = rest.split_at_checked(take)?;
@@ -1157,19 +1462,40 @@ type ExprCheck<'e> = Option<(&'e rhai::Engine, &'e HashSet<String>)>;
 
 /// Converts the values of one argument to its type. With `exprs`, rhai
 /// expressions are compiled against those variables.
-pub fn convert(read: &Reader<'_>, env: &Env<'_>, ty: Ty, values: &[Value], exprs: ExprCheck<'_>) -> Result<Lit, Vec<Error>> {
+pub fn convert(
+    read: &Reader<'_>,
+    env: &Env<'_>,
+    ty: Ty,
+    values: &[Value],
+    exprs: ExprCheck<'_>,
+) -> Result<Lit, Vec<Error>> {
     let one = |e: Error| vec![e];
-    let span = values.iter().map(|v| v.span).reduce(Span::join).unwrap_or_default();
+    let span = values
+        .iter()
+        .map(|v| v.span)
+        .reduce(Span::join)
+        .unwrap_or_default();
     let found = || match values.first() {
-        Some(Value { kind: ValueKind::Path(parts), .. }) => format!("`{}`", crate::ast::join_path(parts)),
+        Some(Value {
+            kind: ValueKind::Path(parts),
+            ..
+        }) => format!("`{}`", crate::ast::join_path(parts)),
         Some(v) => v.describe().to_string(),
         None => "nothing".into(),
     };
-    let type_error = || vec![Error::Type { span, expected: ty.describe(), found: found() }];
+    let type_error = || {
+        vec![Error::Type {
+            span,
+            expected: ty.describe(),
+            found: found(),
+        }]
+    };
     if ty == Ty::Prompt {
         return prompt(read, env, values, exprs);
     }
-    let [value] = values else { return Err(type_error()) };
+    let [value] = values else {
+        return Err(type_error());
+    };
     // A sub-flow parameter or a constant stands for its value.
     if let ValueKind::Path(parts) = &value.kind {
         if let [only] = parts.as_slice() {
@@ -1178,20 +1504,27 @@ pub fn convert(read: &Reader<'_>, env: &Env<'_>, ty: Ty, values: &[Value], exprs
                     return if compatible(*pty, ty) {
                         Ok(Lit::Param)
                     } else {
-                        Err(vec![Error::Type { span, expected: ty.describe(), found: format!("a parameter of type {}", pty.describe()) }])
+                        Err(vec![Error::Type {
+                            span,
+                            expected: ty.describe(),
+                            found: format!("a parameter of type {}", pty.describe()),
+                        }])
                     };
                 }
                 Some(Param::Bound(vals, penv)) => return convert(read, penv, ty, vals, exprs),
                 None => {}
             }
         }
-        if !matches!(ty, Ty::Enum(_) | Ty::Bool | Ty::Var | Ty::Ref(Kind::Label)) {
-            if let Some(at) = read.resolution.constant(env.file, parts) {
-                let stmt = read.sources.get(at.file).and_then(|f| f.ast.items.get(at.index));
-                if let Some(v) = stmt.and_then(|s| s.args.get(1)) {
-                    let cenv = Env::new(at.file, &env.country_code);
-                    return convert(read, &cenv, ty, std::slice::from_ref(v), exprs);
-                }
+        if !matches!(ty, Ty::Enum(_) | Ty::Bool | Ty::Var | Ty::Ref(Kind::Label))
+            && let Some(at) = read.resolution.constant(env.file, parts)
+        {
+            let stmt = read
+                .sources
+                .get(at.file)
+                .and_then(|f| f.ast.items.get(at.index));
+            if let Some(v) = stmt.and_then(|s| s.args.get(1)) {
+                let cenv = Env::new(at.file, &env.country_code);
+                return convert(read, &cenv, ty, std::slice::from_ref(v), exprs);
             }
         }
     }
@@ -1201,13 +1534,20 @@ pub fn convert(read: &Reader<'_>, env: &Env<'_>, ty: Ty, values: &[Value], exprs
             let parsed = n.trim_start_matches('+').parse::<i64>();
             match parsed {
                 Ok(v) if v >= min && v <= max => Ok(Lit::Int(v)),
-                _ => Err(one(Error::OutOfRange { span, value: n.clone(), min, max })),
+                _ => Err(one(Error::OutOfRange {
+                    span,
+                    value: n.clone(),
+                    min,
+                    max,
+                })),
             }
         }
-        (Ty::Decimal { min, max }, ValueKind::Decimal(d) | ValueKind::Number(d)) => match d.parse::<f64>() {
-            Ok(v) if v >= min && v <= max => Ok(Lit::Decimal(d.clone())),
-            _ => Err(type_error()),
-        },
+        (Ty::Decimal { min, max }, ValueKind::Decimal(d) | ValueKind::Number(d)) => {
+            match d.parse::<f64>() {
+                Ok(v) if v >= min && v <= max => Ok(Lit::Decimal(d.clone())),
+                _ => Err(type_error()),
+            }
+        }
         (Ty::Bool, ValueKind::Path(p)) if p.len() == 1 => match crate::ast::join_path(p).as_str() {
             "true" => Ok(Lit::Bool(true)),
             "false" => Ok(Lit::Bool(false)),
@@ -1215,14 +1555,22 @@ pub fn convert(read: &Reader<'_>, env: &Env<'_>, ty: Ty, values: &[Value], exprs
         },
         (Ty::Duration { min_ms, max_ms }, ValueKind::Duration(ms)) => {
             if *ms < min_ms.max(1) && !(*ms == 0 && min_ms == 0) || *ms > max_ms {
-                Err(one(Error::BadDuration { span, ms: *ms, min: min_ms, max: max_ms }))
+                Err(one(Error::BadDuration {
+                    span,
+                    ms: *ms,
+                    min: min_ms,
+                    max: max_ms,
+                }))
             } else {
                 Ok(Lit::Duration(*ms))
             }
         }
         (Ty::TimeRange, ValueKind::TimeRange(a, b)) => {
             if b <= a {
-                Err(one(Error::BadSchedule { span, reason: format!("the end {} is not after the start {}", hhmm(*b), hhmm(*a)) }))
+                Err(one(Error::BadSchedule {
+                    span,
+                    reason: format!("the end {} is not after the start {}", hhmm(*b), hhmm(*a)),
+                }))
             } else {
                 Ok(Lit::TimeRange(*a, *b))
             }
@@ -1235,36 +1583,70 @@ pub fn convert(read: &Reader<'_>, env: &Env<'_>, ty: Ty, values: &[Value], exprs
             _ => Err(one(Error::BadPercent { span })),
         },
         (Ty::Phone | Ty::PhonePattern, ValueKind::Number(_) | ValueKind::Str(_)) => {
-            phone(value, &env.country_code, ty == Ty::PhonePattern).map(Lit::Phone).map_err(one)
+            phone(value, &env.country_code, ty == Ty::PhonePattern)
+                .map(Lit::Phone)
+                .map_err(one)
         }
         (Ty::CountryCode, ValueKind::Number(n)) => {
             let digits = n.strip_prefix('+').unwrap_or("");
-            if (1..=3).contains(&digits.len()) && digits.chars().all(|c| c.is_ascii_digit()) && !digits.starts_with('0') {
+            if (1..=3).contains(&digits.len())
+                && digits.chars().all(|c| c.is_ascii_digit())
+                && !digits.starts_with('0')
+            {
                 Ok(Lit::Phone(n.clone()))
             } else {
-                Err(one(Error::BadPhone { span, text: n.clone(), reason: "a country code is `+` and one to three digits, like `+48`".into() }))
+                Err(one(Error::BadPhone {
+                    span,
+                    text: n.clone(),
+                    reason: "a country code is `+` and one to three digits, like `+48`".into(),
+                }))
             }
         }
         (Ty::Zone, ValueKind::Str(z)) => {
             if jiff::tz::TimeZone::get(z).is_ok() {
                 Ok(Lit::Zone(z.clone()))
             } else {
-                let names: Vec<String> = jiff::tz::db().available().map(|n| n.to_string()).collect();
-                Err(one(Error::BadZone { span, zone: z.clone(), suggestion: suggest(z, names.iter().map(String::as_str)) }))
+                let names: Vec<String> =
+                    jiff::tz::db().available().map(|n| n.to_string()).collect();
+                Err(one(Error::BadZone {
+                    span,
+                    zone: z.clone(),
+                    suggestion: suggest(z, names.iter().map(String::as_str)),
+                }))
             }
         }
-        (Ty::Audio, ValueKind::Str(p)) => audio(read, env, value.span, p).map(Lit::File).map_err(one),
-        (Ty::DataFile, ValueKind::Str(p)) => data_file(read, env, value.span, p).map(Lit::File).map_err(one),
+        (Ty::Audio, ValueKind::Str(p)) => {
+            audio(read, env, value.span, p).map(Lit::File).map_err(one)
+        }
+        (Ty::DataFile, ValueKind::Str(p)) => data_file(read, env, value.span, p)
+            .map(Lit::File)
+            .map_err(one),
         (Ty::Email, ValueKind::Str(s)) => {
-            let ok = s.split_once('@').is_some_and(|(user, host)| !user.is_empty() && host.contains('.') && !s.contains(char::is_whitespace));
-            if ok { Ok(Lit::Text(s.clone())) } else { Err(one(Error::BadText { span, what: "an e-mail address", reason: format!("`{s}` has no `user@host.domain` form") })) }
+            let ok = s.split_once('@').is_some_and(|(user, host)| {
+                !user.is_empty() && host.contains('.') && !s.contains(char::is_whitespace)
+            });
+            if ok {
+                Ok(Lit::Text(s.clone()))
+            } else {
+                Err(one(Error::BadText {
+                    span,
+                    what: "an e-mail address",
+                    reason: format!("`{s}` has no `user@host.domain` form"),
+                }))
+            }
         }
         (Ty::Url, ValueKind::Str(s)) => {
-            let rest = s.strip_prefix("https://").or_else(|| s.strip_prefix("http://"));
+            let rest = s
+                .strip_prefix("https://")
+                .or_else(|| s.strip_prefix("http://"));
             if rest.is_some_and(|r| !r.is_empty() && !r.contains(char::is_whitespace)) {
                 Ok(Lit::Text(s.clone()))
             } else {
-                Err(one(Error::BadText { span, what: "a URL", reason: format!("`{s}` does not start with `http://` or `https://`") }))
+                Err(one(Error::BadText {
+                    span,
+                    what: "a URL",
+                    reason: format!("`{s}` does not start with `http://` or `https://`"),
+                }))
             }
         }
         (Ty::Expr, ValueKind::Expr(src)) => {
@@ -1276,7 +1658,11 @@ pub fn convert(read: &Reader<'_>, env: &Env<'_>, ty: Ty, values: &[Value], exprs
         (Ty::Var, ValueKind::Path(p)) if p.len() == 1 => {
             let name = crate::ast::join_path(p);
             if schema::VARIABLES.iter().any(|(n, _)| *n == name) {
-                Err(one(Error::BadText { span, what: "a variable name", reason: format!("`{name}` is a built-in variable and cannot be set") }))
+                Err(one(Error::BadText {
+                    span,
+                    what: "a variable name",
+                    reason: format!("`{name}` is a built-in variable and cannot be set"),
+                }))
             } else {
                 Ok(Lit::Var(name))
             }
@@ -1286,10 +1672,16 @@ pub fn convert(read: &Reader<'_>, env: &Env<'_>, ty: Ty, values: &[Value], exprs
             if words.contains(&word.as_str()) {
                 Ok(Lit::Word(word))
             } else {
-                Err(one(Error::Type { span, expected: ty.describe(), found: format!("`{word}`") }))
+                Err(one(Error::Type {
+                    span,
+                    expected: ty.describe(),
+                    found: format!("`{word}`"),
+                }))
             }
         }
-        (Ty::Ref(Kind::Label), ValueKind::Path(p)) if p.len() == 1 => Ok(Lit::Label(crate::ast::join_path(p), span)),
+        (Ty::Ref(Kind::Label), ValueKind::Path(p)) if p.len() == 1 => {
+            Ok(Lit::Label(crate::ast::join_path(p), span))
+        }
         (Ty::Ref(kind), ValueKind::Path(p)) => read
             .resolution
             .lookup(env.file, p, kind)
@@ -1304,10 +1696,16 @@ pub fn convert(read: &Reader<'_>, env: &Env<'_>, ty: Ty, values: &[Value], exprs
                     Err(mut e) => errors.append(&mut e),
                 }
             }
-            if errors.is_empty() { Ok(Lit::List(out)) } else { Err(errors) }
+            if errors.is_empty() {
+                Ok(Lit::List(out))
+            } else {
+                Err(errors)
+            }
         }
         // A single value where a list is expected is a list of one.
-        (Ty::List(inner), _) => convert(read, env, *inner, values, exprs).map(|l| Lit::List(vec![l])),
+        (Ty::List(inner), _) => {
+            convert(read, env, *inner, values, exprs).map(|l| Lit::List(vec![l]))
+        }
         _ => Err(type_error()),
     }
 }
@@ -1321,12 +1719,28 @@ fn compatible(param: Ty, wanted: Ty) -> bool {
     }
 }
 
-fn prompt(read: &Reader<'_>, env: &Env<'_>, values: &[Value], exprs: ExprCheck<'_>) -> Result<Lit, Vec<Error>> {
-    let span = values.iter().map(|v| v.span).reduce(Span::join).unwrap_or_default();
+fn prompt(
+    read: &Reader<'_>,
+    env: &Env<'_>,
+    values: &[Value],
+    exprs: ExprCheck<'_>,
+) -> Result<Lit, Vec<Error>> {
+    let span = values
+        .iter()
+        .map(|v| v.span)
+        .reduce(Span::join)
+        .unwrap_or_default();
     match values {
         [mode, text] => {
             let Some(mode) = mode.as_ident() else {
-                return Err(vec![Error::Type { span, expected: Ty::Prompt.describe(), found: values.first().map(|v| v.describe().to_string()).unwrap_or_default() }]);
+                return Err(vec![Error::Type {
+                    span,
+                    expected: Ty::Prompt.describe(),
+                    found: values
+                        .first()
+                        .map(|v| v.describe().to_string())
+                        .unwrap_or_default(),
+                }]);
             };
             let content = match convert(read, env, Ty::Text, std::slice::from_ref(text), exprs) {
                 Ok(Lit::Text(s)) => s,
@@ -1335,22 +1749,43 @@ fn prompt(read: &Reader<'_>, env: &Env<'_>, values: &[Value], exprs: ExprCheck<'
                 Err(e) => return Err(e),
             };
             match mode.name.as_str() {
-                "say" => Ok(Lit::Prompt(dialect_bytecode::Prompt::Say { text: content, language: None })),
+                "say" => Ok(Lit::Prompt(dialect_bytecode::Prompt::Say {
+                    text: content,
+                    language: None,
+                })),
                 "play" => audio(read, env, text.span, &content)
                     .map(|path| Lit::Prompt(dialect_bytecode::Prompt::Play { path }))
                     .map_err(|e| vec![e]),
-                _ => Err(vec![Error::Type { span, expected: Ty::Prompt.describe(), found: format!("`{}`", mode.name) }]),
+                _ => Err(vec![Error::Type {
+                    span,
+                    expected: Ty::Prompt.describe(),
+                    found: format!("`{}`", mode.name),
+                }]),
             }
         }
         [one] => match &one.kind {
-            ValueKind::Path(parts) if parts.len() == 1 => match parts.first().and_then(|p| env.params.get(&p.name)) {
-                Some(Param::Typed(Ty::Prompt)) => Ok(Lit::Param),
-                Some(Param::Bound(vals, penv)) => prompt(read, penv, vals, exprs),
-                _ => Err(vec![Error::Type { span, expected: Ty::Prompt.describe(), found: one.describe().into() }]),
-            },
-            _ => Err(vec![Error::Type { span, expected: Ty::Prompt.describe(), found: one.describe().into() }]),
+            ValueKind::Path(parts) if parts.len() == 1 => {
+                match parts.first().and_then(|p| env.params.get(&p.name)) {
+                    Some(Param::Typed(Ty::Prompt)) => Ok(Lit::Param),
+                    Some(Param::Bound(vals, penv)) => prompt(read, penv, vals, exprs),
+                    _ => Err(vec![Error::Type {
+                        span,
+                        expected: Ty::Prompt.describe(),
+                        found: one.describe().into(),
+                    }]),
+                }
+            }
+            _ => Err(vec![Error::Type {
+                span,
+                expected: Ty::Prompt.describe(),
+                found: one.describe().into(),
+            }]),
         },
-        _ => Err(vec![Error::Type { span, expected: Ty::Prompt.describe(), found: "nothing".into() }]),
+        _ => Err(vec![Error::Type {
+            span,
+            expected: Ty::Prompt.describe(),
+            found: "nothing".into(),
+        }]),
     }
 }
 
@@ -1363,7 +1798,9 @@ fn days(value: &Value) -> Option<u8> {
             let word = crate::ast::join_path(p);
             WEEKDAYS.iter().position(|d| *d == word).map(|i| 1u8 << i)
         }
-        ValueKind::List(items) => items.iter().try_fold(0u8, |acc, item| days(item).map(|d| acc | d)),
+        ValueKind::List(items) => items
+            .iter()
+            .try_fold(0u8, |acc, item| days(item).map(|d| acc | d)),
         _ => None,
     }
 }
@@ -1382,8 +1819,15 @@ pub fn phone(value: &Value, country_code: &str, pattern: bool) -> Result<String,
         ValueKind::Number(n) | ValueKind::Str(n) => n.clone(),
         _ => String::new(),
     };
-    let bad = |reason: &str| Error::BadPhone { span: value.span, text: text.clone(), reason: reason.into() };
-    let mut body: String = text.chars().filter(|c| !matches!(c, ' ' | '-' | '.' | '(' | ')' | '/')).collect();
+    let bad = |reason: &str| Error::BadPhone {
+        span: value.span,
+        text: text.clone(),
+        reason: reason.into(),
+    };
+    let mut body: String = text
+        .chars()
+        .filter(|c| !matches!(c, ' ' | '-' | '.' | '(' | ')' | '/'))
+        .collect();
     let wildcard = pattern && body.ends_with('*');
     if wildcard {
         body.pop();
@@ -1398,7 +1842,9 @@ pub fn phone(value: &Value, country_code: &str, pattern: bool) -> Result<String,
     };
     let digits = e164.get(1..).unwrap_or("");
     if !digits.chars().all(|c| c.is_ascii_digit()) {
-        return Err(bad("only digits, spaces and `-` `.` `(` `)` may follow the `+`"));
+        return Err(bad(
+            "only digits, spaces and `-` `.` `(` `)` may follow the `+`",
+        ));
     }
     if digits.starts_with('0') {
         return Err(bad("a country code never starts with 0"));
@@ -1410,15 +1856,24 @@ pub fn phone(value: &Value, country_code: &str, pattern: bool) -> Result<String,
         return Ok(format!("{e164}*"));
     }
     if !(8..=15).contains(&digits.len()) {
-        return Err(bad(&format!("an E.164 number has 8 to 15 digits; this one has {} after the default country code", digits.len())));
+        return Err(bad(&format!(
+            "an E.164 number has 8 to 15 digits; this one has {} after the default country code",
+            digits.len()
+        )));
     }
     Ok(e164)
 }
 
 fn relative(read: &Reader<'_>, env: &Env<'_>, path: &str) -> (std::path::PathBuf, String) {
     let src = read.sources.get(env.file);
-    let dir = src.and_then(|f| f.path.parent()).map(Path::to_path_buf).unwrap_or_default();
-    let name_dir = src.and_then(|f| f.name.rsplit_once('/')).map(|(d, _)| d.to_string()).unwrap_or_default();
+    let dir = src
+        .and_then(|f| f.path.parent())
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    let name_dir = src
+        .and_then(|f| f.name.rsplit_once('/'))
+        .map(|(d, _)| d.to_string())
+        .unwrap_or_default();
     let stable = crate::source::slash_name(&Path::new(&name_dir).join(path));
     (crate::source::normalize(&dir.join(path)), stable)
 }
@@ -1428,29 +1883,56 @@ fn data_file(read: &Reader<'_>, env: &Env<'_>, span: Span, path: &str) -> Result
     if read.world.is_file(&full) {
         Ok(stable)
     } else {
-        Err(Error::FileMissing { span, path: path.to_string(), tried: full.display().to_string() })
+        Err(Error::FileMissing {
+            span,
+            path: path.to_string(),
+            tried: full.display().to_string(),
+        })
     }
 }
 
 fn audio(read: &Reader<'_>, env: &Env<'_>, span: Span, path: &str) -> Result<String, Error> {
-    let ext = Path::new(path).extension().map(|e| e.to_string_lossy().to_ascii_lowercase()).unwrap_or_default();
+    let ext = Path::new(path)
+        .extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default();
     if ext != "wav" && ext != "mp3" {
-        return Err(Error::AudioFormat { span, path: path.into(), reason: "prompts are `.wav` or `.mp3` files".into() });
+        return Err(Error::AudioFormat {
+            span,
+            path: path.into(),
+            reason: "prompts are `.wav` or `.mp3` files".into(),
+        });
     }
     let (full, stable) = relative(read, env, path);
     let head = match read.world.head(&full, 12) {
         Ok(head) => head,
-        Err(_) => return Err(Error::FileMissing { span, path: path.into(), tried: full.display().to_string() }),
+        Err(_) => {
+            return Err(Error::FileMissing {
+                span,
+                path: path.into(),
+                tried: full.display().to_string(),
+            });
+        }
     };
     let is_wav = head.get(..4) == Some(b"RIFF") && head.get(8..12) == Some(b"WAVE");
-    let is_mp3 = head.get(..3) == Some(b"ID3") || matches!(head.as_slice(), [0xFF, b, ..] if b & 0xE0 == 0xE0);
+    let is_mp3 = head.get(..3) == Some(b"ID3")
+        || matches!(head.as_slice(), [0xFF, b, ..] if b & 0xE0 == 0xE0);
     match (ext.as_str(), is_wav, is_mp3) {
         ("wav", true, _) | ("mp3", _, true) => Ok(stable),
-        _ => Err(Error::AudioFormat { span, path: path.into(), reason: format!("the file's content is not {ext} audio") }),
+        _ => Err(Error::AudioFormat {
+            span,
+            path: path.into(),
+            reason: format!("the file's content is not {ext} audio"),
+        }),
     }
 }
 
-fn expr(engine: &rhai::Engine, vars: &HashSet<String>, src: &str, span: Span) -> Result<(), Vec<Error>> {
+fn expr(
+    engine: &rhai::Engine,
+    vars: &HashSet<String>,
+    src: &str,
+    span: Span,
+) -> Result<(), Vec<Error>> {
     let mut scope = rhai::Scope::new();
     for var in vars {
         scope.push_dynamic(var.as_str(), rhai::Dynamic::UNIT);
@@ -1468,7 +1950,10 @@ fn expr(engine: &rhai::Engine, vars: &HashSet<String>, src: &str, span: Span) ->
                         name: name.clone(),
                     }])
                 }
-                other => Err(vec![Error::ExprSyntax { span: at, message: other.to_string() }]),
+                other => Err(vec![Error::ExprSyntax {
+                    span: at,
+                    message: other.to_string(),
+                }]),
             }
         }
     }
@@ -1476,11 +1961,16 @@ fn expr(engine: &rhai::Engine, vars: &HashSet<String>, src: &str, span: Span) ->
 
 /// Maps a rhai position inside `src` to a span in the file (`span` covers `(src)`).
 fn position(src: &str, pos: rhai::Position, span: Span) -> Span {
-    let (Some(line), Some(col)) = (pos.line(), pos.position()) else { return span };
+    let (Some(line), Some(col)) = (pos.line(), pos.position()) else {
+        return span;
+    };
     let mut offset = 0usize;
     for (i, l) in src.split('\n').enumerate() {
         if i + 1 == line {
-            offset += l.char_indices().nth(col.saturating_sub(1)).map_or(l.len(), |(b, _)| b);
+            offset += l
+                .char_indices()
+                .nth(col.saturating_sub(1))
+                .map_or(l.len(), |(b, _)| b);
             break;
         }
         offset += l.len() + 1;

@@ -111,7 +111,9 @@ impl miette::Diagnostic for Diagnostic {
     }
 
     fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
-        self.help.as_ref().map(|h| Box::new(h) as Box<dyn fmt::Display>)
+        self.help
+            .as_ref()
+            .map(|h| Box::new(h) as Box<dyn fmt::Display>)
     }
 
     fn source_code(&self) -> Option<&dyn miette::SourceCode> {
@@ -138,7 +140,9 @@ impl miette::SourceCode for Diagnostic {
         context_lines_before: usize,
         context_lines_after: usize,
     ) -> Result<Box<dyn miette::SpanContents<'a> + 'a>, miette::MietteError> {
-        let inner = self.text.read_span(span, context_lines_before, context_lines_after)?;
+        let inner = self
+            .text
+            .read_span(span, context_lines_before, context_lines_after)?;
         Ok(Box::new(miette::MietteSpanContents::new_named(
             self.path.clone(),
             inner.data(),
@@ -188,20 +192,41 @@ pub fn render(sources: &Sources, reports: &[Report]) -> Vec<Diagnostic> {
         })
         .collect();
     out.sort_by(|a, b| (&a.path, a.span().start, a.code).cmp(&(&b.path, b.span().start, b.code)));
-    out.dedup_by(|a, b| a.path == b.path && a.span() == b.span() && a.code == b.code && a.message == b.message);
+    out.dedup_by(|a, b| {
+        a.path == b.path && a.span() == b.span() && a.code == b.code && a.message == b.message
+    });
     out
 }
 
 fn primary(span: Span, text: impl Into<String>) -> Label {
-    Label { span, text: text.into(), primary: true }
+    Label {
+        span,
+        text: text.into(),
+        primary: true,
+    }
 }
 
 fn secondary(span: Span, text: impl Into<String>) -> Label {
-    Label { span, text: text.into(), primary: false }
+    Label {
+        span,
+        text: text.into(),
+        primary: false,
+    }
 }
 
-fn error(code: &'static str, message: String, labels: Vec<Label>, help: Option<String>) -> Described {
-    Described { code, severity: Severity::Error, message, labels, help }
+fn error(
+    code: &'static str,
+    message: String,
+    labels: Vec<Label>,
+    help: Option<String>,
+) -> Described {
+    Described {
+        code,
+        severity: Severity::Error,
+        message,
+        labels,
+        help,
+    }
 }
 
 fn did_you_mean(suggestion: &Option<String>) -> Option<String> {
@@ -546,7 +571,10 @@ fn validate(e: &V) -> Described {
             labels: vec![primary(*span, "unreachable")],
             help: Some("remove it, or wire an exit or `goto` to it".into()),
         },
-        V::Recursion { span, flow } => check(&C::FlowRecursion { span: *span, flow: flow.clone() }),
+        V::Recursion { span, flow } => check(&C::FlowRecursion {
+            span: *span,
+            flow: flow.clone(),
+        }),
     }
 }
 
@@ -555,7 +583,7 @@ pub fn human_ms(ms: u64) -> String {
     if ms == 0 {
         return "0s".into();
     }
-    if ms % 1000 != 0 {
+    if !ms.is_multiple_of(1000) {
         return format!("{ms}ms");
     }
     let mut s = ms / 1000;
@@ -582,53 +610,241 @@ pub struct Code {
 
 /// Every diagnostic code, with its explanation.
 pub const CODES: &[Code] = &[
-    Code { code: "E0001", title: "syntax error", explanation: "A line is not a statement: `[label:] head value* [{ ... }]`. The line is skipped and parsing goes on, so every syntax error of a file is reported at once. The label says what was expected where parsing stopped." },
-    Code { code: "E0002", title: "unclosed brace", explanation: "A `{` has no matching `}`. The file cannot be read further; add the `}`." },
-    Code { code: "E0003", title: "unmatched closing brace", explanation: "A `}` closes nothing. Remove it, or add the `{` it belongs to." },
-    Code { code: "E0004", title: "impossible literal", explanation: "A literal has the right shape but an impossible value: `25:00`, `2026-02-30`, or a duration too long to represent." },
-    Code { code: "E0101", title: "import not found", explanation: "An `import` names a file that does not exist. Paths are relative to the importing file; `std/NAME.flow` is the standard library (`stdlib/`)." },
-    Code { code: "E0102", title: "import cycle", explanation: "Files import each other in a cycle. Move the shared declarations into a third file that both import." },
-    Code { code: "E0103", title: "unknown name", explanation: "A reference names a queue, schedule, skill, team, agent, survey, bot, handoff, sub-flow or campaign that is not declared in the file or in the imported file. The help suggests the closest name." },
-    Code { code: "E0104", title: "duplicate declaration", explanation: "A name is declared twice in one file, or a campaign name is used by two files. Names identify things in references, artifacts and logs, so they are unique." },
-    Code { code: "E0105", title: "unknown jump target", explanation: "`goto LABEL` names a label that no block of the same campaign (or sub-flow) has. Label the target: `main: menu ...`." },
-    Code { code: "E0106", title: "duplicate label", explanation: "Two blocks of one campaign (or sub-flow) have the same label, so a `goto` would be ambiguous." },
-    Code { code: "E0107", title: "unknown block", explanation: "A statement inside `ivr { }`, a sub-flow or an exit arm is not an IVR block. `dialect explain blocks` lists them." },
-    Code { code: "E0108", title: "unknown setting", explanation: "A setting or section is not allowed where it stands (a typo, or a setting of another declaration or block). `dialect explain NAME` lists what a declaration or block takes." },
-    Code { code: "E0109", title: "unknown exit", explanation: "An arm `on EXIT { }` names an exit the block does not have. Menus take keys `0-9 * #`, `no_input` and `invalid`; other blocks their listed exits." },
-    Code { code: "E0110", title: "exit wired twice", explanation: "Two arms wire the same exit of one block. Merge them." },
-    Code { code: "E0111", title: "duplicate import alias", explanation: "Two imports of one file have the same alias; give one another name with `as NAME`." },
-    Code { code: "E0112", title: "unknown declaration", explanation: "A top-level statement is not `import`, `const` or a declaration (campaign, schedule, queue, skill, team, agent, survey, bot, handoff, flow)." },
-    Code { code: "E0113", title: "unknown import alias", explanation: "`alias.name` uses an alias that no import of this file has. The default alias is the imported file's name without `.flow`." },
-    Code { code: "E0114", title: "reference of the wrong kind", explanation: "A reference names a declaration of another kind: a skill where a queue is expected, say." },
-    Code { code: "E0115", title: "unknown parameter type", explanation: "A sub-flow parameter has a type that does not exist. Types: text, prompt, duration, number, phone, bool, queue, schedule, survey, bot, email." },
-    Code { code: "E0201", title: "wrong type", explanation: "A value has the wrong form for where it stands: a number where a duration is expected, a word outside a setting's allowed words, and so on." },
-    Code { code: "E0202", title: "missing required setting", explanation: "A declaration, block or sub-flow use lacks a setting (or parameter) it needs, such as a campaign's `numbers` or a schedule's `zone`." },
-    Code { code: "E0203", title: "duplicate setting", explanation: "A setting that takes one value is given twice. Keep one." },
-    Code { code: "E0204", title: "invalid time zone", explanation: "A time zone is not an IANA name. Write names like \"Europe/Warsaw\", \"Europe/Oslo\", \"Europe/Sofia\"; abbreviations like CET are ambiguous and not accepted." },
-    Code { code: "E0205", title: "invalid phone number", explanation: "A phone number is not valid E.164 after the campaign's default country code is applied: 8 to 15 digits after `+`, no leading zero. Spaces, `-`, `.` and parentheses are allowed inside strings." },
-    Code { code: "E0206", title: "number out of range", explanation: "A whole number lies outside its allowed range, for example a `priority` outside -100..100 or more than 12 in a 1..12 setting." },
-    Code { code: "E0207", title: "duration out of bounds", explanation: "A duration is zero or beyond the sane bound of its setting (a menu timeout of 3 hours, a callback delay under 30 minutes). The message gives the allowed range." },
-    Code { code: "E0208", title: "file not found", explanation: "A referenced audio or data file does not exist. Paths are relative to the flow file; commit the file." },
-    Code { code: "E0209", title: "unusable audio", explanation: "An audio reference is not a `.wav` or `.mp3` file, or its content is not what its name says." },
-    Code { code: "E0210", title: "expression does not compile", explanation: "A rhai expression has a syntax error. The label points at the place rhai stopped." },
-    Code { code: "E0211", title: "unknown variable", explanation: "An expression reads a variable that does not exist. Expressions see the built-in variables (caller, dialled, campaign, now, date, hour, minute, weekday, record, cad, api, token, priority, digits) and the variables set by `set` and `api_request { into ... }` blocks of the same campaign." },
-    Code { code: "E0212", title: "percentage out of range", explanation: "A percentage is above 100%, such as a service level of `120%`. Percentages run from `0%` to `100%`, with at most two decimals." },
-    Code { code: "E0213", title: "malformed text value", explanation: "A string that must be an e-mail address, a URL or a variable name is not one." },
-    Code { code: "E0214", title: "invalid survey", explanation: "A survey has no question or more than 10, or an outbound survey has no delay (or an after-call survey has one)." },
-    Code { code: "E0215", title: "invalid callback", explanation: "Callback parameters break SPEC 5.5: a reason longer than 250 characters (delays outside 30 minutes to 31 days are E0207)." },
-    Code { code: "E0216", title: "wrong arguments", explanation: "A statement has too many or too few arguments, or a body where none is allowed. The help shows the expected form." },
-    Code { code: "E0217", title: "recursive sub-flow", explanation: "A sub-flow uses itself, directly or through others. Sub-flows are inlined, so recursion would never end; loop with `goto` instead." },
-    Code { code: "E0301", title: "exit not wired", explanation: "Every exit a block defines must be wired with `on EXIT { ... }` or covered by `on else { ... }`. An empty arm continues after the block; that is an explicit choice, which is the point." },
-    Code { code: "E0302", title: "duplicate menu key", explanation: "A menu wires one key twice, so the second path could never be taken. Each key leads one way; pick another key or merge the arms." },
-    Code { code: "E0303", title: "invalid menu key", explanation: "A menu arm is not a DTMF key: keys are `0`-`9`, `*` and `#`." },
-    Code { code: "E0304", title: "too many menu paths", explanation: "A menu has more than 12 paths (`0-9 * #`)." },
-    Code { code: "E0305", title: "loop without a wait", explanation: "A cycle of the IVR passes only through blocks that do not wait for the caller, a timer, an agent or a service (conditions, jumps, priority, ...). It would spin forever inside one event. Put a waiting block (menu, say/play, queue, ...) on the loop." },
-    Code { code: "W0306", title: "unreachable block", explanation: "No path from `answer` reaches this block: it follows a `goto` or `hangup`, or every exit before it jumps away. A warning; `--deny-warnings` makes it fail." },
-    Code { code: "E0307", title: "impossible schedule", explanation: "A time range ends before it starts, a date range runs backwards, or a campaign ends before it starts." },
-    Code { code: "E0308", title: "exception outside the campaign's life", explanation: "A business-hours exception used by a campaign lies outside the campaign's `starts`..`ends`." },
-    Code { code: "E0310", title: "IVR must start with answer", explanation: "Inbound calls must be answered first: the first block of a campaign's `ivr` is `answer`." },
-    Code { code: "E0311", title: "campaign without IVR", explanation: "A campaign has no `ivr { }` section, so it could not take a call." },
-    Code { code: "E0312", title: "number in two campaigns", explanation: "A phone number is listed by two campaigns; an incoming call must reach exactly one." },
+    Code {
+        code: "E0001",
+        title: "syntax error",
+        explanation: "A line is not a statement: `[label:] head value* [{ ... }]`. The line is skipped and parsing goes on, so every syntax error of a file is reported at once. The label says what was expected where parsing stopped.",
+    },
+    Code {
+        code: "E0002",
+        title: "unclosed brace",
+        explanation: "A `{` has no matching `}`. The file cannot be read further; add the `}`.",
+    },
+    Code {
+        code: "E0003",
+        title: "unmatched closing brace",
+        explanation: "A `}` closes nothing. Remove it, or add the `{` it belongs to.",
+    },
+    Code {
+        code: "E0004",
+        title: "impossible literal",
+        explanation: "A literal has the right shape but an impossible value: `25:00`, `2026-02-30`, or a duration too long to represent.",
+    },
+    Code {
+        code: "E0101",
+        title: "import not found",
+        explanation: "An `import` names a file that does not exist. Paths are relative to the importing file; `std/NAME.flow` is the standard library (`stdlib/`).",
+    },
+    Code {
+        code: "E0102",
+        title: "import cycle",
+        explanation: "Files import each other in a cycle. Move the shared declarations into a third file that both import.",
+    },
+    Code {
+        code: "E0103",
+        title: "unknown name",
+        explanation: "A reference names a queue, schedule, skill, team, agent, survey, bot, handoff, sub-flow or campaign that is not declared in the file or in the imported file. The help suggests the closest name.",
+    },
+    Code {
+        code: "E0104",
+        title: "duplicate declaration",
+        explanation: "A name is declared twice in one file, or a campaign name is used by two files. Names identify things in references, artifacts and logs, so they are unique.",
+    },
+    Code {
+        code: "E0105",
+        title: "unknown jump target",
+        explanation: "`goto LABEL` names a label that no block of the same campaign (or sub-flow) has. Label the target: `main: menu ...`.",
+    },
+    Code {
+        code: "E0106",
+        title: "duplicate label",
+        explanation: "Two blocks of one campaign (or sub-flow) have the same label, so a `goto` would be ambiguous.",
+    },
+    Code {
+        code: "E0107",
+        title: "unknown block",
+        explanation: "A statement inside `ivr { }`, a sub-flow or an exit arm is not an IVR block. `dialect explain blocks` lists them.",
+    },
+    Code {
+        code: "E0108",
+        title: "unknown setting",
+        explanation: "A setting or section is not allowed where it stands (a typo, or a setting of another declaration or block). `dialect explain NAME` lists what a declaration or block takes.",
+    },
+    Code {
+        code: "E0109",
+        title: "unknown exit",
+        explanation: "An arm `on EXIT { }` names an exit the block does not have. Menus take keys `0-9 * #`, `no_input` and `invalid`; other blocks their listed exits.",
+    },
+    Code {
+        code: "E0110",
+        title: "exit wired twice",
+        explanation: "Two arms wire the same exit of one block. Merge them.",
+    },
+    Code {
+        code: "E0111",
+        title: "duplicate import alias",
+        explanation: "Two imports of one file have the same alias; give one another name with `as NAME`.",
+    },
+    Code {
+        code: "E0112",
+        title: "unknown declaration",
+        explanation: "A top-level statement is not `import`, `const` or a declaration (campaign, schedule, queue, skill, team, agent, survey, bot, handoff, flow).",
+    },
+    Code {
+        code: "E0113",
+        title: "unknown import alias",
+        explanation: "`alias.name` uses an alias that no import of this file has. The default alias is the imported file's name without `.flow`.",
+    },
+    Code {
+        code: "E0114",
+        title: "reference of the wrong kind",
+        explanation: "A reference names a declaration of another kind: a skill where a queue is expected, say.",
+    },
+    Code {
+        code: "E0115",
+        title: "unknown parameter type",
+        explanation: "A sub-flow parameter has a type that does not exist. Types: text, prompt, duration, number, phone, bool, queue, schedule, survey, bot, email.",
+    },
+    Code {
+        code: "E0201",
+        title: "wrong type",
+        explanation: "A value has the wrong form for where it stands: a number where a duration is expected, a word outside a setting's allowed words, and so on.",
+    },
+    Code {
+        code: "E0202",
+        title: "missing required setting",
+        explanation: "A declaration, block or sub-flow use lacks a setting (or parameter) it needs, such as a campaign's `numbers` or a schedule's `zone`.",
+    },
+    Code {
+        code: "E0203",
+        title: "duplicate setting",
+        explanation: "A setting that takes one value is given twice. Keep one.",
+    },
+    Code {
+        code: "E0204",
+        title: "invalid time zone",
+        explanation: "A time zone is not an IANA name. Write names like \"Europe/Warsaw\", \"Europe/Oslo\", \"Europe/Sofia\"; abbreviations like CET are ambiguous and not accepted.",
+    },
+    Code {
+        code: "E0205",
+        title: "invalid phone number",
+        explanation: "A phone number is not valid E.164 after the campaign's default country code is applied: 8 to 15 digits after `+`, no leading zero. Spaces, `-`, `.` and parentheses are allowed inside strings.",
+    },
+    Code {
+        code: "E0206",
+        title: "number out of range",
+        explanation: "A whole number lies outside its allowed range, for example a `priority` outside -100..100 or more than 12 in a 1..12 setting.",
+    },
+    Code {
+        code: "E0207",
+        title: "duration out of bounds",
+        explanation: "A duration is zero or beyond the sane bound of its setting (a menu timeout of 3 hours, a callback delay under 30 minutes). The message gives the allowed range.",
+    },
+    Code {
+        code: "E0208",
+        title: "file not found",
+        explanation: "A referenced audio or data file does not exist. Paths are relative to the flow file; commit the file.",
+    },
+    Code {
+        code: "E0209",
+        title: "unusable audio",
+        explanation: "An audio reference is not a `.wav` or `.mp3` file, or its content is not what its name says.",
+    },
+    Code {
+        code: "E0210",
+        title: "expression does not compile",
+        explanation: "A rhai expression has a syntax error. The label points at the place rhai stopped.",
+    },
+    Code {
+        code: "E0211",
+        title: "unknown variable",
+        explanation: "An expression reads a variable that does not exist. Expressions see the built-in variables (caller, dialled, campaign, now, date, hour, minute, weekday, record, cad, api, token, priority, digits) and the variables set by `set` and `api_request { into ... }` blocks of the same campaign.",
+    },
+    Code {
+        code: "E0212",
+        title: "percentage out of range",
+        explanation: "A percentage is above 100%, such as a service level of `120%`. Percentages run from `0%` to `100%`, with at most two decimals.",
+    },
+    Code {
+        code: "E0213",
+        title: "malformed text value",
+        explanation: "A string that must be an e-mail address, a URL or a variable name is not one.",
+    },
+    Code {
+        code: "E0214",
+        title: "invalid survey",
+        explanation: "A survey has no question or more than 10, or an outbound survey has no delay (or an after-call survey has one).",
+    },
+    Code {
+        code: "E0215",
+        title: "invalid callback",
+        explanation: "Callback parameters break SPEC 5.5: a reason longer than 250 characters (delays outside 30 minutes to 31 days are E0207).",
+    },
+    Code {
+        code: "E0216",
+        title: "wrong arguments",
+        explanation: "A statement has too many or too few arguments, or a body where none is allowed. The help shows the expected form.",
+    },
+    Code {
+        code: "E0217",
+        title: "recursive sub-flow",
+        explanation: "A sub-flow uses itself, directly or through others. Sub-flows are inlined, so recursion would never end; loop with `goto` instead.",
+    },
+    Code {
+        code: "E0301",
+        title: "exit not wired",
+        explanation: "Every exit a block defines must be wired with `on EXIT { ... }` or covered by `on else { ... }`. An empty arm continues after the block; that is an explicit choice, which is the point.",
+    },
+    Code {
+        code: "E0302",
+        title: "duplicate menu key",
+        explanation: "A menu wires one key twice, so the second path could never be taken. Each key leads one way; pick another key or merge the arms.",
+    },
+    Code {
+        code: "E0303",
+        title: "invalid menu key",
+        explanation: "A menu arm is not a DTMF key: keys are `0`-`9`, `*` and `#`.",
+    },
+    Code {
+        code: "E0304",
+        title: "too many menu paths",
+        explanation: "A menu has more than 12 paths (`0-9 * #`).",
+    },
+    Code {
+        code: "E0305",
+        title: "loop without a wait",
+        explanation: "A cycle of the IVR passes only through blocks that do not wait for the caller, a timer, an agent or a service (conditions, jumps, priority, ...). It would spin forever inside one event. Put a waiting block (menu, say/play, queue, ...) on the loop.",
+    },
+    Code {
+        code: "W0306",
+        title: "unreachable block",
+        explanation: "No path from `answer` reaches this block: it follows a `goto` or `hangup`, or every exit before it jumps away. A warning; `--deny-warnings` makes it fail.",
+    },
+    Code {
+        code: "E0307",
+        title: "impossible schedule",
+        explanation: "A time range ends before it starts, a date range runs backwards, or a campaign ends before it starts.",
+    },
+    Code {
+        code: "E0308",
+        title: "exception outside the campaign's life",
+        explanation: "A business-hours exception used by a campaign lies outside the campaign's `starts`..`ends`.",
+    },
+    Code {
+        code: "E0310",
+        title: "IVR must start with answer",
+        explanation: "Inbound calls must be answered first: the first block of a campaign's `ivr` is `answer`.",
+    },
+    Code {
+        code: "E0311",
+        title: "campaign without IVR",
+        explanation: "A campaign has no `ivr { }` section, so it could not take a call.",
+    },
+    Code {
+        code: "E0312",
+        title: "number in two campaigns",
+        explanation: "A phone number is listed by two campaigns; an incoming call must reach exactly one.",
+    },
 ];
 
 /// The catalogue entry of a code.

@@ -40,7 +40,10 @@ impl Compilation {
 
     /// The number of errors.
     pub fn error_count(&self) -> usize {
-        self.reports.iter().filter(|r| diagnostic::describe(&r.problem).severity == diagnostic::Severity::Error).count()
+        self.reports
+            .iter()
+            .filter(|r| diagnostic::describe(&r.problem).severity == diagnostic::Severity::Error)
+            .count()
     }
 
     /// The number of warnings.
@@ -63,11 +66,18 @@ pub fn compile(world: &dyn world::World, inputs: &[PathBuf]) -> Compilation {
     let mut seen: BTreeSet<PathBuf> = BTreeSet::new();
     for input in inputs {
         if !world.is_file(input) && !world.is_dir(input) {
-            out.io_errors.push(format!("{}: no such file or directory", input.display()));
+            out.io_errors
+                .push(format!("{}: no such file or directory", input.display()));
             continue;
         }
-        let root = if world.is_dir(input) { input.clone() } else { input.parent().map(Path::to_path_buf).unwrap_or_default() };
-        let in_std = stdlib.as_ref().is_some_and(|s| *s == world.canonical(&root));
+        let root = if world.is_dir(input) {
+            input.clone()
+        } else {
+            input.parent().map(Path::to_path_buf).unwrap_or_default()
+        };
+        let in_std = stdlib
+            .as_ref()
+            .is_some_and(|s| *s == world.canonical(&root));
         for path in resolve::discover(world, input) {
             if !seen.insert(world.canonical(&path)) {
                 continue;
@@ -79,12 +89,24 @@ pub fn compile(world: &dyn world::World, inputs: &[PathBuf]) -> Compilation {
                     continue;
                 }
             };
-            let rel = path.strip_prefix(&root).map(Path::to_path_buf).unwrap_or_else(|_| path.clone());
+            let rel = path
+                .strip_prefix(&root)
+                .map(Path::to_path_buf)
+                .unwrap_or_else(|_| path.clone());
             let name = source::slash_name(&rel);
             let name = if in_std { format!("std/{name}") } else { name };
             let (ast, errors) = parse::parse(&text);
-            let id = out.sources.push(source::SourceFile { path, name, text, ast, input: true });
-            out.reports.extend(errors.into_iter().map(|e| Report { file: id, problem: Problem::Parse(e) }));
+            let id = out.sources.push(source::SourceFile {
+                path,
+                name,
+                text,
+                ast,
+                input: true,
+            });
+            out.reports.extend(errors.into_iter().map(|e| Report {
+                file: id,
+                problem: Problem::Parse(e),
+            }));
         }
     }
     let resolution = resolve::resolve(world, &mut out.sources, &mut out.reports);
@@ -97,10 +119,17 @@ pub fn compile(world: &dyn world::World, inputs: &[PathBuf]) -> Compilation {
             broken.insert(report.file);
         }
     }
-    let read = check::Reader { sources: &out.sources, resolution: &resolution, world };
+    let read = check::Reader {
+        sources: &out.sources,
+        resolution: &resolution,
+        world,
+    };
     let mut reports = Vec::new();
     for campaign in resolution.campaigns.values() {
-        if reaches(&resolution, campaign.file).iter().any(|f| broken.contains(f)) {
+        if reaches(&resolution, campaign.file)
+            .iter()
+            .any(|f| broken.contains(f))
+        {
             continue;
         }
         if let Some(lowered) = lower::lower(&read, *campaign, &mut reports) {
@@ -117,15 +146,14 @@ fn reaches(resolution: &resolve::Resolution, file: source::FileId) -> BTreeSet<s
     let mut out = BTreeSet::new();
     let mut stack = vec![file];
     while let Some(f) = stack.pop() {
-        if out.insert(f) {
-            if let Some(scope) = resolution.scopes.get(f as usize) {
-                stack.extend(scope.imports.values().copied());
-            }
+        if out.insert(f)
+            && let Some(scope) = resolution.scopes.get(f as usize)
+        {
+            stack.extend(scope.imports.values().copied());
         }
     }
     out
 }
-
 
 /// A problem found by one of the phases, in one file.
 #[derive(Clone, Debug, PartialEq)]

@@ -11,7 +11,10 @@ use crate::resolve::DeclRef;
 use crate::schema::{self, Arg, Block, ExitMode, Kind, Setting, Ty};
 use crate::source::FileId;
 use crate::{Problem, Report};
-use dialect_bytecode::{Exception, Node, NodeId, Op, Origin, Program, Prompt, Schedule, Section, Settings, Value as BValue};
+use dialect_bytecode::{
+    Exception, Node, NodeId, Op, Origin, Program, Prompt, Schedule, Section, Settings,
+    Value as BValue,
+};
 use std::collections::{BTreeMap, HashMap};
 
 /// A lowered campaign and, for each of its `sources`, the compiler's file id.
@@ -27,7 +30,12 @@ const HOLE: NodeId = NodeId::MAX;
 
 /// Lowers the campaign declared at `campaign`.
 pub fn lower(read: &Reader<'_>, campaign: DeclRef, reports: &mut Vec<Report>) -> Option<Lowered> {
-    let stmt = read.sources.get(campaign.file)?.ast.items.get(campaign.index)?;
+    let stmt = read
+        .sources
+        .get(campaign.file)?
+        .ast
+        .items
+        .get(campaign.index)?;
     let name = stmt.args.first().and_then(Value::as_ident)?.name.clone();
     let mut lowerer = Lowerer {
         read,
@@ -56,7 +64,10 @@ pub fn lower(read: &Reader<'_>, campaign: DeclRef, reports: &mut Vec<Report>) ->
         flows: Vec::new(),
     };
     lowerer.campaign(stmt);
-    Some(Lowered { program: lowerer.program, files: lowerer.files })
+    Some(Lowered {
+        program: lowerer.program,
+        files: lowerer.files,
+    })
 }
 
 struct Lowerer<'a, 'r> {
@@ -72,10 +83,13 @@ struct Lowerer<'a, 'r> {
     pending: Vec<DeclRef>,
     schedules: HashMap<DeclRef, u32>,
     /// Labels and jumps of the campaign and of each inlined sub-flow.
-    scopes: Vec<(HashMap<String, NodeId>, Vec<(NodeId, String)>)>,
+    scopes: Vec<LabelScope>,
     /// Sub-flows being inlined, to refuse recursion.
     flows: Vec<DeclRef>,
 }
+
+/// The labels of one campaign IVR or inlined sub-flow, and its jumps to patch.
+type LabelScope = (HashMap<String, NodeId>, Vec<(NodeId, String)>);
 
 struct Frag {
     entry: Option<NodeId>,
@@ -90,7 +104,9 @@ impl<'a> Lowerer<'a, '_> {
     fn campaign(&mut self, stmt: &'a Stmt) {
         let cc = campaign_country_code(stmt);
         let env = Env::new(self.campaign.file, &cc);
-        let Some(spec) = schema::decl("campaign") else { return };
+        let Some(spec) = schema::decl("campaign") else {
+            return;
+        };
         self.program.settings = self.settings(spec.settings, stmt, &env);
         if let Some(BValue::List(numbers)) = self.program.settings.get("numbers") {
             self.program.numbers = numbers
@@ -106,28 +122,49 @@ impl<'a> Lowerer<'a, '_> {
             if word == "ivr" || !spec.sections.contains(&word) {
                 continue;
             }
-            let Some(section) = schema::decl(word) else { continue };
+            let Some(section) = schema::decl(word) else {
+                continue;
+            };
             let settings = match word {
                 "alert" => {
                     let mut settings = Settings::new();
-                    if let Some(threshold) = child.children().iter().find(|c| c.head.name == "threshold") {
-                        if let Some(v) = threshold.args.first() {
-                            let value = match v.kind {
-                                crate::ast::ValueKind::Duration(ms) => BValue::Duration(ms),
-                                _ => match convert(self.read, &env, Ty::Int { min: 0, max: i64::MAX }, std::slice::from_ref(v), None) {
-                                    Ok(Lit::Int(n)) => BValue::Int(n),
-                                    _ => BValue::Int(0),
+                    if let Some(threshold) =
+                        child.children().iter().find(|c| c.head.name == "threshold")
+                        && let Some(v) = threshold.args.first()
+                    {
+                        let value = match v.kind {
+                            crate::ast::ValueKind::Duration(ms) => BValue::Duration(ms),
+                            _ => match convert(
+                                self.read,
+                                &env,
+                                Ty::Int {
+                                    min: 0,
+                                    max: i64::MAX,
                                 },
-                            };
-                            settings.insert("threshold".into(), value);
-                        }
+                                std::slice::from_ref(v),
+                                None,
+                            ) {
+                                Ok(Lit::Int(n)) => BValue::Int(n),
+                                _ => BValue::Int(0),
+                            },
+                        };
+                        settings.insert("threshold".into(), value);
                     }
                     settings
                 }
                 _ => self.settings(section.settings, child, &env),
             };
-            let name = child.args.first().and_then(Value::as_ident).map(|i| i.name.clone()).unwrap_or_default();
-            self.program.sections.push(Section { kind: word.to_string(), name, settings });
+            let name = child
+                .args
+                .first()
+                .and_then(Value::as_ident)
+                .map(|i| i.name.clone())
+                .unwrap_or_default();
+            self.program.sections.push(Section {
+                kind: word.to_string(),
+                name,
+                settings,
+            });
         }
         if let Some(ivr) = stmt.children().iter().find(|c| c.head.name == "ivr") {
             self.scopes.push((HashMap::new(), Vec::new()));
@@ -136,7 +173,14 @@ impl<'a> Lowerer<'a, '_> {
             let entry = match (frag.entry, frag.holes.is_empty()) {
                 (Some(entry), true) => entry,
                 (entry, _) => {
-                    let end = self.node(Op::Hangup { reason: Some("end of IVR".into()) }, ivr, self.campaign.file, Vec::new());
+                    let end = self.node(
+                        Op::Hangup {
+                            reason: Some("end of IVR".into()),
+                        },
+                        ivr,
+                        self.campaign.file,
+                        Vec::new(),
+                    );
                     self.patch(&frag.holes, end);
                     entry.unwrap_or(end)
                 }
@@ -146,21 +190,38 @@ impl<'a> Lowerer<'a, '_> {
         while let Some(decl) = self.pending.pop() {
             self.decl(decl, &cc);
         }
-        self.program.decls.sort_by(|a, b| (&a.kind, &a.name).cmp(&(&b.kind, &b.name)));
+        self.program
+            .decls
+            .sort_by(|a, b| (&a.kind, &a.name).cmp(&(&b.kind, &b.name)));
     }
 
     fn report(&mut self, file: FileId, error: check::Error) {
-        self.reports.push(Report { file, problem: Problem::Check(error) });
+        self.reports.push(Report {
+            file,
+            problem: Problem::Check(error),
+        });
     }
 
     /// The settings of a statement's body as bytecode values.
-    fn settings(&mut self, settings: &'static [Setting], stmt: &'a Stmt, env: &Env<'a>) -> Settings {
+    fn settings(
+        &mut self,
+        settings: &'static [Setting],
+        stmt: &'a Stmt,
+        env: &Env<'a>,
+    ) -> Settings {
         let mut out = Settings::new();
         for child in stmt.children() {
-            let Some(setting) = settings.iter().find(|s| s.name == child.head.name) else { continue };
-            let Some(value) = self.args(setting.args, &child.args, env) else { continue };
+            let Some(setting) = settings.iter().find(|s| s.name == child.head.name) else {
+                continue;
+            };
+            let Some(value) = self.args(setting.args, &child.args, env) else {
+                continue;
+            };
             if setting.repeat {
-                match out.entry(setting.name.to_string()).or_insert_with(|| BValue::List(Vec::new())) {
+                match out
+                    .entry(setting.name.to_string())
+                    .or_insert_with(|| BValue::List(Vec::new()))
+                {
                     BValue::List(items) => items.push(value),
                     other => *other = BValue::List(vec![value]),
                 }
@@ -179,7 +240,11 @@ impl<'a> Lowerer<'a, '_> {
             let lit = convert(self.read, env, arg.ty, group, None).ok()?;
             out.push(self.value(lit));
         }
-        if out.len() == 1 { out.pop() } else { Some(BValue::List(out)) }
+        if out.len() == 1 {
+            out.pop()
+        } else {
+            Some(BValue::List(out))
+        }
     }
 
     fn value(&mut self, lit: Lit) -> BValue {
@@ -242,7 +307,10 @@ impl<'a> Lowerer<'a, '_> {
         let qualified = match (kind, src) {
             (Kind::Campaign, _) => name,
             (_, Some(file)) if decl.file != self.campaign.file => {
-                format!("{}.{name}", file.name.strip_suffix(".flow").unwrap_or(&file.name))
+                format!(
+                    "{}.{name}",
+                    file.name.strip_suffix(".flow").unwrap_or(&file.name)
+                )
             }
             _ => name,
         };
@@ -254,22 +322,46 @@ impl<'a> Lowerer<'a, '_> {
     }
 
     fn decl(&mut self, decl: DeclRef, cc: &str) {
-        let Some(stmt) = self.read.sources.get(decl.file).and_then(|f| f.ast.items.get(decl.index)) else { return };
-        let Some(spec) = schema::decl(&stmt.head.name) else { return };
+        let Some(stmt) = self
+            .read
+            .sources
+            .get(decl.file)
+            .and_then(|f| f.ast.items.get(decl.index))
+        else {
+            return;
+        };
+        let Some(spec) = schema::decl(&stmt.head.name) else {
+            return;
+        };
         let env = Env::new(decl.file, cc);
         let name = self.decls.get(&decl).cloned().unwrap_or_default();
         let settings = self.settings(spec.settings, stmt, &env);
         for child in stmt.children() {
-            if let Some(section) = schema::decl(&child.head.name).filter(|_| spec.sections.contains(&child.head.name.as_str())) {
-                let child_name = child.args.first().and_then(Value::as_ident).map(|i| i.name.clone()).unwrap_or_default();
+            if let Some(section) = schema::decl(&child.head.name)
+                .filter(|_| spec.sections.contains(&child.head.name.as_str()))
+            {
+                let child_name = child
+                    .args
+                    .first()
+                    .and_then(Value::as_ident)
+                    .map(|i| i.name.clone())
+                    .unwrap_or_default();
                 let settings = self.settings(section.settings, child, &env);
-                self.program.decls.push(Section { kind: section.name.into(), name: format!("{name}/{child_name}"), settings });
+                self.program.decls.push(Section {
+                    kind: section.name.into(),
+                    name: format!("{name}/{child_name}"),
+                    settings,
+                });
             }
         }
         if spec.name == "schedule" {
             self.schedule(decl, &name, &settings);
         }
-        self.program.decls.push(Section { kind: spec.name.into(), name, settings });
+        self.program.decls.push(Section {
+            kind: spec.name.into(),
+            name,
+            settings,
+        });
     }
 
     fn schedule(&mut self, decl: DeclRef, name: &str, settings: &Settings) -> u32 {
@@ -306,16 +398,32 @@ impl<'a> Lowerer<'a, '_> {
                 Some(BValue::DateRange(a, b)) => (a.clone(), b.clone()),
                 _ => continue,
             };
-            exceptions.push(Exception::Closed { from, to, reason: reason(&items, 1) });
+            exceptions.push(Exception::Closed {
+                from,
+                to,
+                reason: reason(&items, 1),
+            });
         }
         for occurrence in occurrences("open") {
             let items = parts(&occurrence);
-            if let (Some(BValue::Date(date)), Some(BValue::TimeRange(start, end))) = (items.first(), items.get(1)) {
-                exceptions.push(Exception::Open { date: date.clone(), start: *start, end: *end, reason: reason(&items, 2) });
+            if let (Some(BValue::Date(date)), Some(BValue::TimeRange(start, end))) =
+                (items.first(), items.get(1))
+            {
+                exceptions.push(Exception::Open {
+                    date: date.clone(),
+                    start: *start,
+                    end: *end,
+                    reason: reason(&items, 2),
+                });
             }
         }
         let i = index(self.program.schedules.len());
-        self.program.schedules.push(Schedule { name: name.to_string(), zone, weekly, exceptions });
+        self.program.schedules.push(Schedule {
+            name: name.to_string(),
+            zone,
+            weekly,
+            exceptions,
+        });
         self.schedules.insert(decl, i);
         i
     }
@@ -324,7 +432,12 @@ impl<'a> Lowerer<'a, '_> {
         if let Some(i) = self.files.iter().position(|f| *f == file) {
             return index(i);
         }
-        let name = self.read.sources.get(file).map(|f| f.name.clone()).unwrap_or_default();
+        let name = self
+            .read
+            .sources
+            .get(file)
+            .map(|f| f.name.clone())
+            .unwrap_or_default();
         self.program.sources.push(name);
         self.files.push(file);
         index(self.files.len() - 1)
@@ -332,7 +445,12 @@ impl<'a> Lowerer<'a, '_> {
 
     fn node(&mut self, op: Op, stmt: &Stmt, file: FileId, exits: Vec<String>) -> NodeId {
         let span: Span = stmt.head_span();
-        let text = self.read.sources.get(file).map(|f| f.text.as_str()).unwrap_or("");
+        let text = self
+            .read
+            .sources
+            .get(file)
+            .map(|f| f.text.as_str())
+            .unwrap_or("");
         let (line, _) = line_col(text, span.start as usize);
         let origin = Origin {
             file: self.source(file),
@@ -342,7 +460,11 @@ impl<'a> Lowerer<'a, '_> {
             label: stmt.label.as_ref().map(|l| l.name.clone()),
         };
         let id = index(self.program.nodes.len());
-        self.program.nodes.push(Node { op, exits: exits.into_iter().map(|e| (e, HOLE)).collect(), origin });
+        self.program.nodes.push(Node {
+            op,
+            exits: exits.into_iter().map(|e| (e, HOLE)).collect(),
+            origin,
+        });
         if let (Some(label), Some(scope)) = (&stmt.label, self.scopes.last_mut()) {
             scope.0.insert(label.name.clone(), id);
         }
@@ -351,14 +473,21 @@ impl<'a> Lowerer<'a, '_> {
 
     fn patch(&mut self, holes: &[(NodeId, usize)], target: NodeId) {
         for (node, exit) in holes {
-            if let Some(slot) = self.program.nodes.get_mut(*node as usize).and_then(|n| n.exits.get_mut(*exit)) {
+            if let Some(slot) = self
+                .program
+                .nodes
+                .get_mut(*node as usize)
+                .and_then(|n| n.exits.get_mut(*exit))
+            {
                 slot.1 = target;
             }
         }
     }
 
     fn close_scope(&mut self) {
-        let Some((labels, gotos)) = self.scopes.pop() else { return };
+        let Some((labels, gotos)) = self.scopes.pop() else {
+            return;
+        };
         for (node, label) in gotos {
             if let Some(target) = labels.get(&label) {
                 self.patch(&[(node, 0)], *target);
@@ -380,11 +509,19 @@ impl<'a> Lowerer<'a, '_> {
                 None => pending.extend(frag.holes),
             }
         }
-        Frag { entry, holes: pending }
+        Frag {
+            entry,
+            holes: pending,
+        }
     }
 
     fn block(&mut self, stmt: &'a Stmt, env: &Env<'a>) -> Frag {
-        let Some(spec) = schema::block(&stmt.head.name) else { return Frag { entry: None, holes: Vec::new() } };
+        let Some(spec) = schema::block(&stmt.head.name) else {
+            return Frag {
+                entry: None,
+                holes: Vec::new(),
+            };
+        };
         if spec.name == "use" {
             return self.inline(stmt, env);
         }
@@ -399,12 +536,23 @@ impl<'a> Lowerer<'a, '_> {
         let id = self.node(op, stmt, env.file, exits.clone());
         match spec.name {
             "goto" => {
-                if let (Some(label), Some(scope)) = (stmt.args.first().and_then(Value::as_ident), self.scopes.last_mut()) {
+                if let (Some(label), Some(scope)) = (
+                    stmt.args.first().and_then(Value::as_ident),
+                    self.scopes.last_mut(),
+                ) {
                     scope.1.push((id, label.name.clone()));
                 }
-                return Frag { entry: Some(id), holes: Vec::new() };
+                return Frag {
+                    entry: Some(id),
+                    holes: Vec::new(),
+                };
             }
-            "hangup" => return Frag { entry: Some(id), holes: Vec::new() },
+            "hangup" => {
+                return Frag {
+                    entry: Some(id),
+                    holes: Vec::new(),
+                };
+            }
             _ => {}
         }
         let mut holes = Vec::new();
@@ -438,22 +586,55 @@ impl<'a> Lowerer<'a, '_> {
                 holes.push((id, i));
             }
         }
-        Frag { entry: Some(id), holes }
+        Frag {
+            entry: Some(id),
+            holes,
+        }
     }
 
     fn inline(&mut self, stmt: &'a Stmt, env: &Env<'a>) -> Frag {
-        let empty = Frag { entry: None, holes: Vec::new() };
-        let Ok(Lit::Ref(_, flow)) = convert(self.read, env, Ty::Ref(Kind::Flow), &stmt.args, None) else { return empty };
-        let Some(decl) = self.read.sources.get(flow.file).and_then(|f| f.ast.items.get(flow.index)) else { return empty };
+        let empty = Frag {
+            entry: None,
+            holes: Vec::new(),
+        };
+        let Ok(Lit::Ref(_, flow)) = convert(self.read, env, Ty::Ref(Kind::Flow), &stmt.args, None)
+        else {
+            return empty;
+        };
+        let Some(decl) = self
+            .read
+            .sources
+            .get(flow.file)
+            .and_then(|f| f.ast.items.get(flow.index))
+        else {
+            return empty;
+        };
         if self.flows.contains(&flow) {
-            let name = decl.args.first().and_then(Value::as_path).unwrap_or_default();
-            self.report(env.file, check::Error::FlowRecursion { span: stmt.head.span, flow: name });
+            let name = decl
+                .args
+                .first()
+                .and_then(Value::as_path)
+                .unwrap_or_default();
+            self.report(
+                env.file,
+                check::Error::FlowRecursion {
+                    span: stmt.head.span,
+                    flow: name,
+                },
+            );
             return empty;
         }
         let mut inner = Env::new(flow.file, &env.country_code);
         for param in &decl.params {
-            if let Some(arg) = stmt.children().iter().find(|c| c.head.name == param.name.name) {
-                inner.params.insert(param.name.name.clone(), Param::Bound(&arg.args, Box::new(env.clone())));
+            if let Some(arg) = stmt
+                .children()
+                .iter()
+                .find(|c| c.head.name == param.name.name)
+            {
+                inner.params.insert(
+                    param.name.name.clone(),
+                    Param::Bound(&arg.args, Box::new(env.clone())),
+                );
             }
         }
         self.flows.push(flow);
@@ -465,15 +646,24 @@ impl<'a> Lowerer<'a, '_> {
     }
 
     /// The settings of a block as typed literals, by name.
-    fn block_settings(&mut self, spec: &'static Block, stmt: &'a Stmt, env: &Env<'a>) -> HashMap<&'static str, Lit> {
+    fn block_settings(
+        &mut self,
+        spec: &'static Block,
+        stmt: &'a Stmt,
+        env: &Env<'a>,
+    ) -> HashMap<&'static str, Lit> {
         let mut out = HashMap::new();
         for child in stmt.children() {
-            let Some(setting) = spec.setting(&child.head.name) else { continue };
-            let Some(groups) = check::group_args(setting.args, &child.args, env) else { continue };
-            if let (Some(arg), Some(group)) = (setting.args.first(), groups.first()) {
-                if let Ok(lit) = convert(self.read, env, arg.ty, group, None) {
-                    out.insert(setting.name, lit);
-                }
+            let Some(setting) = spec.setting(&child.head.name) else {
+                continue;
+            };
+            let Some(groups) = check::group_args(setting.args, &child.args, env) else {
+                continue;
+            };
+            if let (Some(arg), Some(group)) = (setting.args.first(), groups.first())
+                && let Ok(lit) = convert(self.read, env, arg.ty, group, None)
+            {
+                out.insert(setting.name, lit);
             }
         }
         out
@@ -514,10 +704,14 @@ impl<'a> Lowerer<'a, '_> {
                     Some(Lit::Text(l)) => Some(l),
                     _ => None,
                 };
-                Op::Play { prompt: self.prompt(Prompt::Say { text, language }) }
+                Op::Play {
+                    prompt: self.prompt(Prompt::Say { text, language }),
+                }
             }
             "play" => match first {
-                Some(Lit::File(path)) => Op::Play { prompt: self.prompt(Prompt::Play { path }) },
+                Some(Lit::File(path)) => Op::Play {
+                    prompt: self.prompt(Prompt::Play { path }),
+                },
                 _ => Op::Play { prompt: 0 },
             },
             "menu" => {
@@ -546,23 +740,34 @@ impl<'a> Lowerer<'a, '_> {
                         self.decl(decl, &cc);
                     }
                     let _ = name;
-                    Op::Hours { schedule: self.schedules.get(&decl).copied().unwrap_or(0) }
+                    Op::Hours {
+                        schedule: self.schedules.get(&decl).copied().unwrap_or(0),
+                    }
                 }
                 _ => Op::Hours { schedule: 0 },
             },
             "route_caller" | "route_dialled" => {
                 let patterns = match first {
-                    Some(Lit::List(items)) => items.into_iter().filter_map(|l| match l {
-                        Lit::Phone(p) => Some(p),
-                        _ => None,
-                    }).collect(),
+                    Some(Lit::List(items)) => items
+                        .into_iter()
+                        .filter_map(|l| match l {
+                            Lit::Phone(p) => Some(p),
+                            _ => None,
+                        })
+                        .collect(),
                     _ => Vec::new(),
                 };
-                if spec.name == "route_caller" { Op::RouteCaller { patterns } } else { Op::RouteDialled { patterns } }
+                if spec.name == "route_caller" {
+                    Op::RouteCaller { patterns }
+                } else {
+                    Op::RouteDialled { patterns }
+                }
             }
             "route_identified" => Op::RouteIdentified,
             "authorise" => Op::Authorise {
-                source: text(s.remove("source")).or_else(|| self.campaign_word("authorisation")).unwrap_or_else(|| "internal".into()),
+                source: text(s.remove("source"))
+                    .or_else(|| self.campaign_word("authorisation"))
+                    .unwrap_or_else(|| "internal".into()),
                 url: text(s.remove("url")),
                 prompt: prompt(self, s.remove("prompt")),
                 timeout_ms: ms(s.remove("timeout"), 5_000),
@@ -596,7 +801,11 @@ impl<'a> Lowerer<'a, '_> {
                     Some(Lit::Expr(src)) => self.expr(src),
                     _ => 0,
                 };
-                if spec.name == "condition" { Op::Condition { expr } } else { Op::Switch { expr } }
+                if spec.name == "condition" {
+                    Op::Condition { expr }
+                } else {
+                    Op::Switch { expr }
+                }
             }
             "set" => {
                 let var = text(first).unwrap_or_default();
@@ -634,7 +843,9 @@ impl<'a> Lowerer<'a, '_> {
                     _ => 0,
                 },
             },
-            "overflow" => Op::Overflow { limit: int(first, 1) },
+            "overflow" => Op::Overflow {
+                limit: int(first, 1),
+            },
             "dial" => Op::Dial {
                 number: match first {
                     Some(Lit::Phone(p)) => p,
@@ -648,7 +859,10 @@ impl<'a> Lowerer<'a, '_> {
             },
             "voicemail" => Op::Voicemail {
                 greeting: prompt(self, s.remove("greeting")),
-                without_announcement: matches!(s.remove("without_announcement"), Some(Lit::Bool(true))),
+                without_announcement: matches!(
+                    s.remove("without_announcement"),
+                    Some(Lit::Bool(true))
+                ),
                 email: text(s.remove("email")),
                 max_length_ms: ms(s.remove("max_length"), 120_000),
             },
@@ -672,7 +886,9 @@ impl<'a> Lowerer<'a, '_> {
                 timeout_ms: ms(s.remove("timeout"), 10_000),
             },
             "goto" => Op::Jump,
-            _ => Op::Hangup { reason: text(s.remove("reason")) },
+            _ => Op::Hangup {
+                reason: text(s.remove("reason")),
+            },
         }
     }
 
@@ -684,7 +900,13 @@ impl<'a> Lowerer<'a, '_> {
     }
 
     fn decl_duration(&self, decl: DeclRef, setting: &str) -> Option<u64> {
-        let stmt = self.read.sources.get(decl.file)?.ast.items.get(decl.index)?;
+        let stmt = self
+            .read
+            .sources
+            .get(decl.file)?
+            .ast
+            .items
+            .get(decl.index)?;
         let child = stmt.children().iter().find(|c| c.head.name == setting)?;
         match child.args.first().map(|v| &v.kind) {
             Some(crate::ast::ValueKind::Duration(ms)) => Some(*ms),
@@ -700,7 +922,7 @@ fn arm_name(value: &Value) -> Option<String> {
         ValueKind::Path(p) if p.len() == 1 => Some(crate::ast::join_path(p)),
         ValueKind::Number(n) => Some(n.clone()),
         ValueKind::Key(k) => Some(k.to_string()),
-        ValueKind::Str(s) => Some(format!("\"{s}\"")),
+        ValueKind::Str(s) => Some(s.clone()),
         _ => None,
     }
 }
@@ -716,7 +938,11 @@ fn exit_names(spec: &Block, arms: &[(String, &Stmt)]) -> Vec<String> {
         out.push(next.into());
     }
     match spec.mode {
-        ExitMode::Keys => out.extend(arms.iter().map(|(n, _)| n.clone()).filter(|n| !spec.has_exit(n) && n != "else")),
+        ExitMode::Keys => out.extend(
+            arms.iter()
+                .map(|(n, _)| n.clone())
+                .filter(|n| !spec.has_exit(n) && n != "else"),
+        ),
         ExitMode::Cases => {
             out.extend(arms.iter().map(|(n, _)| n.clone()).filter(|n| n != "else"));
             out.push("else".into());

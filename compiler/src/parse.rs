@@ -68,7 +68,13 @@ pub fn parse(text: &str) -> (File, Vec<Error>) {
                 Some(brace_error) => errors.push(brace_error),
                 None => errors.push(from_pest(&err, Span::new(0, text.len()))),
             }
-            (File { items: Vec::new(), comments }, errors)
+            (
+                File {
+                    items: Vec::new(),
+                    comments,
+                },
+                errors,
+            )
         }
     }
 }
@@ -113,7 +119,11 @@ fn from_pest(err: &pest::error::Error<Rule>, line: Span) -> Error {
             // Where any value would do, say so rather than list every literal form.
             let values = positives.iter().filter(|r| is_value(**r)).count();
             if values > 2 {
-                names.retain(|n| !positives.iter().any(|r| is_value(*r) && rule_name(*r) == Some(*n)));
+                names.retain(|n| {
+                    !positives
+                        .iter()
+                        .any(|r| is_value(*r) && rule_name(*r) == Some(*n))
+                });
                 names.push("a value");
             }
             names.sort_unstable();
@@ -183,7 +193,10 @@ fn span_of(pair: &Pair<'_, Rule>) -> Span {
 }
 
 fn ident(pair: Pair<'_, Rule>) -> Ident {
-    Ident { name: pair.as_str().to_string(), span: span_of(&pair) }
+    Ident {
+        name: pair.as_str().to_string(),
+        span: span_of(&pair),
+    }
 }
 
 fn stmt(pair: Pair<'_, Rule>, errors: &mut Vec<Error>) -> Stmt {
@@ -192,7 +205,10 @@ fn stmt(pair: Pair<'_, Rule>, errors: &mut Vec<Error>) -> Stmt {
     let mut inner = pair.into_inner().peekable();
     let mut out = Stmt {
         label: None,
-        head: Ident { name: String::new(), span },
+        head: Ident {
+            name: String::new(),
+            span,
+        },
         args: Vec::new(),
         params: Vec::new(),
         body: None,
@@ -206,7 +222,10 @@ fn stmt(pair: Pair<'_, Rule>, errors: &mut Vec<Error>) -> Stmt {
                 _ => "flow",
             };
             let start = span.start as usize;
-            out.head = Ident { name: keyword.into(), span: Span::new(start, start + keyword.len()) };
+            out.head = Ident {
+                name: keyword.into(),
+                span: Span::new(start, start + keyword.len()),
+            };
         }
         _ => {
             if inner.peek().map(|p| p.as_rule()) == Some(Rule::label) {
@@ -225,7 +244,10 @@ fn stmt(pair: Pair<'_, Rule>, errors: &mut Vec<Error>) -> Stmt {
                     .into_inner()
                     .filter_map(|p| {
                         let mut it = p.into_inner();
-                        Some(Param { name: ident(it.next()?), ty: ident(it.next()?) })
+                        Some(Param {
+                            name: ident(it.next()?),
+                            ty: ident(it.next()?),
+                        })
                     })
                     .collect()
             }
@@ -233,7 +255,10 @@ fn stmt(pair: Pair<'_, Rule>, errors: &mut Vec<Error>) -> Stmt {
                 // The name of an import alias, a constant or a flow.
                 let name = ident(part);
                 let span = name.span;
-                out.args.push(Value { kind: ValueKind::Path(vec![name]), span });
+                out.args.push(Value {
+                    kind: ValueKind::Path(vec![name]),
+                    span,
+                });
             }
             _ => out.args.push(value(part, errors)),
         }
@@ -284,17 +309,29 @@ fn value(pair: Pair<'_, Rule>, errors: &mut Vec<Error>) -> Value {
         Rule::time_range => {
             let mut it = pair.into_inner();
             let before = errors.len();
-            let a = it.next().map(|p| time(p.as_str(), span_of(&p), errors)).unwrap_or(0);
-            let b = it.next().map(|p| time(p.as_str(), span_of(&p), errors)).unwrap_or(0);
+            let a = it
+                .next()
+                .map(|p| time(p.as_str(), span_of(&p), errors))
+                .unwrap_or(0);
+            let b = it
+                .next()
+                .map(|p| time(p.as_str(), span_of(&p), errors))
+                .unwrap_or(0);
             // An impossible end is reported once; a whole day keeps later
             // checks from reporting it again as a reversed range.
-            if errors.len() > before { ValueKind::TimeRange(0, 24 * 60) } else { ValueKind::TimeRange(a, b) }
+            if errors.len() > before {
+                ValueKind::TimeRange(0, 24 * 60)
+            } else {
+                ValueKind::TimeRange(a, b)
+            }
         }
         Rule::date => ValueKind::Date(date(text, span, errors)),
         Rule::date_range => {
             let mut it = pair.into_inner();
             let mut next = || {
-                it.next().map(|p| date(p.as_str(), span_of(&p), errors)).unwrap_or_default()
+                it.next()
+                    .map(|p| date(p.as_str(), span_of(&p), errors))
+                    .unwrap_or_default()
             };
             let a = next();
             let b = next();
@@ -307,7 +344,11 @@ fn value(pair: Pair<'_, Rule>, errors: &mut Vec<Error>) -> Value {
         Rule::key => ValueKind::Key(text.chars().next().unwrap_or('#')),
         Rule::path => ValueKind::Path(pair.into_inner().map(ident).collect()),
         Rule::list => ValueKind::List(pair.into_inner().map(|p| value(p, errors)).collect()),
-        Rule::expr => ValueKind::Expr(text.get(1..text.len().saturating_sub(1)).unwrap_or("").to_string()),
+        Rule::expr => ValueKind::Expr(
+            text.get(1..text.len().saturating_sub(1))
+                .unwrap_or("")
+                .to_string(),
+        ),
         _ => ValueKind::Str(text.to_string()),
     };
     Value { kind, span }
@@ -315,7 +356,11 @@ fn value(pair: Pair<'_, Rule>, errors: &mut Vec<Error>) -> Value {
 
 impl Default for Date {
     fn default() -> Date {
-        Date { year: 1970, month: 1, day: 1 }
+        Date {
+            year: 1970,
+            month: 1,
+            day: 1,
+        }
     }
 }
 
@@ -324,7 +369,11 @@ fn bad(span: Span, kind: &'static str, reason: String) -> Error {
 }
 
 fn weekday(text: &str) -> u8 {
-    crate::ast::WEEKDAYS.iter().position(|d| *d == text).and_then(|i| u8::try_from(i).ok()).unwrap_or(0)
+    crate::ast::WEEKDAYS
+        .iter()
+        .position(|d| *d == text)
+        .and_then(|i| u8::try_from(i).ok())
+        .unwrap_or(0)
 }
 
 /// Milliseconds of `1h30m`, `500ms`, `2d`; `None` on overflow.
@@ -332,7 +381,9 @@ pub fn duration(text: &str) -> Option<u64> {
     let mut total: u64 = 0;
     let mut rest = text;
     while !rest.is_empty() {
-        let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
         let n: u64 = rest.get(..digits)?.parse().ok()?;
         rest = rest.get(digits..)?;
         let (unit, len) = if rest.starts_with("ms") {
@@ -359,7 +410,11 @@ fn time(text: &str, span: Span, errors: &mut Vec<Error>) -> u32 {
     let h: u32 = h.parse().unwrap_or(99);
     let m: u32 = m.parse().unwrap_or(99);
     if m > 59 || h > 24 || (h == 24 && m != 0) {
-        errors.push(bad(span, "time of day", format!("`{text}` is not a time between 00:00 and 24:00")));
+        errors.push(bad(
+            span,
+            "time of day",
+            format!("`{text}` is not a time between 00:00 and 24:00"),
+        ));
         return 0;
     }
     h * 60 + m
@@ -372,7 +427,11 @@ fn date(text: &str, span: Span, errors: &mut Vec<Error>) -> Date {
     let day: u8 = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
     let as_i8 = |n: u8| i8::try_from(n).unwrap_or(0);
     if jiff::civil::Date::new(year, as_i8(month), as_i8(day)).is_err() {
-        errors.push(bad(span, "date", format!("`{text}` is not a day of the calendar")));
+        errors.push(bad(
+            span,
+            "date",
+            format!("`{text}` is not a day of the calendar"),
+        ));
     }
     Date { year, month, day }
 }
@@ -454,15 +513,17 @@ fn braces(text: &str) -> Option<Error> {
                 b'"' => in_string = true,
                 b'/' if bytes.get(i + 1) == Some(&b'/') => in_comment = true,
                 b'{' => open.push(i),
-                b'}' => {
-                    if open.pop().is_none() {
-                        return Some(Error::Unmatched { close: Span::new(i, i + 1) });
-                    }
+                b'}' if open.pop().is_none() => {
+                    return Some(Error::Unmatched {
+                        close: Span::new(i, i + 1),
+                    });
                 }
                 _ => {}
             }
         }
         i += 1;
     }
-    open.pop().map(|at| Error::Unclosed { open: Span::new(at, at + 1) })
+    open.pop().map(|at| Error::Unclosed {
+        open: Span::new(at, at + 1),
+    })
 }

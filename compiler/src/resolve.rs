@@ -140,14 +140,22 @@ impl Resolution {
         kind: Kind,
     ) -> Result<DeclRef, Error> {
         let name = crate::ast::join_path(parts);
-        let span = parts.iter().map(|p| p.span).reduce(Span::join).unwrap_or_default();
+        let span = parts
+            .iter()
+            .map(|p| p.span)
+            .reduce(Span::join)
+            .unwrap_or_default();
         if kind == Kind::Campaign && parts.len() == 1 {
-            return self.campaigns.get(&name).copied().ok_or_else(|| Error::UnknownName {
-                span,
-                suggestion: suggest(&name, self.campaigns.keys().map(String::as_str)),
-                name: name.clone(),
-                kind,
-            });
+            return self
+                .campaigns
+                .get(&name)
+                .copied()
+                .ok_or_else(|| Error::UnknownName {
+                    span,
+                    suggestion: suggest(&name, self.campaigns.keys().map(String::as_str)),
+                    name: name.clone(),
+                    kind,
+                });
         }
         let scope = self.scopes.get(file as usize).ok_or(Error::UnknownName {
             span,
@@ -167,10 +175,24 @@ impl Resolution {
                 };
                 match self.scopes.get(*target as usize) {
                     Some(s) => (s, last),
-                    None => return Err(Error::UnknownName { span, name, kind, suggestion: None }),
+                    None => {
+                        return Err(Error::UnknownName {
+                            span,
+                            name,
+                            kind,
+                            suggestion: None,
+                        });
+                    }
                 }
             }
-            _ => return Err(Error::UnknownName { span, name, kind, suggestion: None }),
+            _ => {
+                return Err(Error::UnknownName {
+                    span,
+                    name,
+                    kind,
+                    suggestion: None,
+                });
+            }
         };
         match scope.names.get(&last.name) {
             Some((Declared::Decl(found), at)) if *found == kind => Ok(*at),
@@ -184,9 +206,10 @@ impl Resolution {
                 },
             }),
             None => {
-                let same_kind = scope.names.iter().filter_map(|(n, (d, _))| {
-                    (*d == Declared::Decl(kind)).then_some(n.as_str())
-                });
+                let same_kind = scope
+                    .names
+                    .iter()
+                    .filter_map(|(n, (d, _))| (*d == Declared::Decl(kind)).then_some(n.as_str()));
                 let prefix = match parts {
                     [alias, _] => format!("{}.", alias.name),
                     _ => String::new(),
@@ -206,7 +229,10 @@ impl Resolution {
         let scope = self.scopes.get(file as usize)?;
         let (scope, last) = match parts {
             [one] => (scope, one),
-            [alias, last] => (self.scopes.get(*scope.imports.get(&alias.name)? as usize)?, last),
+            [alias, last] => (
+                self.scopes.get(*scope.imports.get(&alias.name)? as usize)?,
+                last,
+            ),
             _ => return None,
         };
         match scope.names.get(&last.name) {
@@ -238,14 +264,25 @@ pub fn resolve(world: &dyn World, sources: &mut Sources, reports: &mut Vec<Repor
 }
 
 fn report(reports: &mut Vec<Report>, file: FileId, error: Error) {
-    reports.push(Report { file, problem: Problem::Resolve(error) });
+    reports.push(Report {
+        file,
+        problem: Problem::Resolve(error),
+    });
 }
 
-fn import_args(stmt: &Stmt) -> Option<(String, Span, Option<(String, Span)>)> {
+/// An import's path with its span, and its alias with its span.
+type ImportArgs = (String, Span, Option<(String, Span)>);
+
+fn import_args(stmt: &Stmt) -> Option<ImportArgs> {
     let mut args = stmt.args.iter();
     let path = args.next()?;
-    let ValueKind::Str(text) = &path.kind else { return None };
-    let alias = args.next().and_then(|a| a.as_ident()).map(|i| (i.name.clone(), i.span));
+    let ValueKind::Str(text) = &path.kind else {
+        return None;
+    };
+    let alias = args
+        .next()
+        .and_then(|a| a.as_ident())
+        .map(|i| (i.name.clone(), i.span));
     Some((text.clone(), path.span, alias))
 }
 
@@ -263,9 +300,15 @@ fn load_imports(
     file: FileId,
     reports: &mut Vec<Report>,
 ) -> Vec<(FileId, Span)> {
-    let Some(src) = sources.get(file) else { return Vec::new() };
+    let Some(src) = sources.get(file) else {
+        return Vec::new();
+    };
     let dir = src.path.parent().map(Path::to_path_buf).unwrap_or_default();
-    let name_dir = src.name.rsplit_once('/').map(|(d, _)| d.to_string()).unwrap_or_default();
+    let name_dir = src
+        .name
+        .rsplit_once('/')
+        .map(|(d, _)| d.to_string())
+        .unwrap_or_default();
     let wanted: Vec<(String, Span)> = src
         .ast
         .items
@@ -276,17 +319,28 @@ fn load_imports(
         .collect();
     let mut edges = Vec::new();
     for (text, span) in wanted {
-        let with_ext = if text.ends_with(".flow") { text.clone() } else { format!("{text}.flow") };
+        let with_ext = if text.ends_with(".flow") {
+            text.clone()
+        } else {
+            format!("{text}.flow")
+        };
         let (path, name) = match with_ext.strip_prefix("std/") {
             Some(rest) => match world.stdlib() {
-                Some(std) => (std.join(rest), format!("std/{}", slash_name(Path::new(rest)))),
+                Some(std) => (
+                    std.join(rest),
+                    format!("std/{}", slash_name(Path::new(rest))),
+                ),
                 None => {
-                    report(reports, file, Error::ImportNotFound {
-                        span,
-                        path: text,
-                        tried: "the standard library".into(),
-                        no_stdlib: true,
-                    });
+                    report(
+                        reports,
+                        file,
+                        Error::ImportNotFound {
+                            span,
+                            path: text,
+                            tried: "the standard library".into(),
+                            no_stdlib: true,
+                        },
+                    );
                     continue;
                 }
             },
@@ -300,33 +354,54 @@ fn load_imports(
             }
         };
         if !world.is_file(&path) {
-            report(reports, file, Error::ImportNotFound {
-                span,
-                path: text,
-                tried: path.display().to_string(),
-                no_stdlib: false,
-            });
+            report(
+                reports,
+                file,
+                Error::ImportNotFound {
+                    span,
+                    path: text,
+                    tried: path.display().to_string(),
+                    no_stdlib: false,
+                },
+            );
             continue;
         }
         let canonical = world.canonical(&path);
-        let target = match sources.files.iter().position(|f| world.canonical(&f.path) == canonical) {
+        let target = match sources
+            .files
+            .iter()
+            .position(|f| world.canonical(&f.path) == canonical)
+        {
             Some(i) => FileId::try_from(i).unwrap_or(FileId::MAX),
             None => match world.read(&path) {
                 Ok(text) => {
                     let (ast, errors) = parse::parse(&text);
-                    let id = sources.push(SourceFile { path, name, text, ast, input: false });
+                    let id = sources.push(SourceFile {
+                        path,
+                        name,
+                        text,
+                        ast,
+                        input: false,
+                    });
                     for e in errors {
-                        reports.push(Report { file: id, problem: Problem::Parse(e) });
+                        reports.push(Report {
+                            file: id,
+                            problem: Problem::Parse(e),
+                        });
                     }
                     id
                 }
                 Err(err) => {
-                    report(reports, file, Error::ImportNotFound {
-                        span,
-                        path: text,
-                        tried: format!("{} ({err})", path.display()),
-                        no_stdlib: false,
-                    });
+                    report(
+                        reports,
+                        file,
+                        Error::ImportNotFound {
+                            span,
+                            path: text,
+                            tried: format!("{} ({err})", path.display()),
+                            no_stdlib: false,
+                        },
+                    );
                     continue;
                 }
             },
@@ -388,7 +463,11 @@ fn cycles(sources: &Sources, imports: &[Vec<(FileId, Span)>], reports: &mut Vec<
         if let Some(first) = names.first().cloned() {
             names.push(first);
         }
-        report(reports, FileId::try_from(v).unwrap_or(0), Error::ImportCycle { span, cycle: names });
+        report(
+            reports,
+            FileId::try_from(v).unwrap_or(0),
+            Error::ImportCycle { span, cycle: names },
+        );
     }
 }
 
@@ -400,16 +479,30 @@ fn scope(
     campaigns: &mut BTreeMap<String, DeclRef>,
 ) -> Scope {
     let mut scope = Scope::default();
-    let Some(src) = sources.get(id) else { return scope };
+    let Some(src) = sources.get(id) else {
+        return scope;
+    };
     let targets = imports.get(id as usize).cloned().unwrap_or_default();
     let mut alias_spans: HashMap<String, Span> = HashMap::new();
     for stmt in src.ast.items.iter().filter(|s| s.head.name == "import") {
-        let Some((path, span, alias)) = import_args(stmt) else { continue };
-        let Some((target, _)) = targets.iter().find(|(_, s)| *s == span) else { continue };
+        let Some((path, span, alias)) = import_args(stmt) else {
+            continue;
+        };
+        let Some((target, _)) = targets.iter().find(|(_, s)| *s == span) else {
+            continue;
+        };
         let name = alias_of(&path, alias.as_ref().map(|(a, _)| a.as_str()));
         let at = alias.map(|(_, s)| s).unwrap_or(span);
         if let Some(first) = alias_spans.get(&name) {
-            report(reports, id, Error::DuplicateAlias { span: at, alias: name, first: *first });
+            report(
+                reports,
+                id,
+                Error::DuplicateAlias {
+                    span: at,
+                    alias: name,
+                    first: *first,
+                },
+            );
             continue;
         }
         alias_spans.insert(name.clone(), at);
@@ -423,39 +516,61 @@ fn scope(
             _ => match Kind::from_keyword(word) {
                 Some(kind) => Declared::Decl(kind),
                 None => {
-                    let known = schema::DECL_KINDS.iter().map(|k| k.keyword()).chain(["import", "const"]);
-                    report(reports, id, Error::UnknownDecl {
-                        span: stmt.head.span,
-                        word: word.to_string(),
-                        suggestion: suggest(word, known),
-                    });
+                    let known = schema::DECL_KINDS
+                        .iter()
+                        .map(|k| k.keyword())
+                        .chain(["import", "const"]);
+                    report(
+                        reports,
+                        id,
+                        Error::UnknownDecl {
+                            span: stmt.head.span,
+                            word: word.to_string(),
+                            suggestion: suggest(word, known),
+                        },
+                    );
                     continue;
                 }
             },
         };
         // A declaration without a name is reported by `check`.
-        let Some(name) = stmt.args.first().and_then(|a| a.as_ident()) else { continue };
+        let Some(name) = stmt.args.first().and_then(|a| a.as_ident()) else {
+            continue;
+        };
         let at = DeclRef { file: id, index };
         if let Some((_, first)) = scope.names.get(&name.name) {
-            let first_span = src.ast.items.get(first.index).and_then(|s| s.args.first()).map(|a| a.span);
-            report(reports, id, Error::Duplicate {
-                span: name.span,
-                name: name.name.clone(),
-                first: first_span,
-                first_file: None,
-            });
+            let first_span = src
+                .ast
+                .items
+                .get(first.index)
+                .and_then(|s| s.args.first())
+                .map(|a| a.span);
+            report(
+                reports,
+                id,
+                Error::Duplicate {
+                    span: name.span,
+                    name: name.name.clone(),
+                    first: first_span,
+                    first_file: None,
+                },
+            );
             continue;
         }
         scope.names.insert(name.name.clone(), (declared, at));
         if declared == Declared::Decl(Kind::Campaign) && src.input {
             if let Some(first) = campaigns.get(&name.name) {
                 let first_file = sources.get(first.file).map(|f| f.name.clone());
-                report(reports, id, Error::Duplicate {
-                    span: name.span,
-                    name: name.name.clone(),
-                    first: None,
-                    first_file,
-                });
+                report(
+                    reports,
+                    id,
+                    Error::Duplicate {
+                        span: name.span,
+                        name: name.name.clone(),
+                        first: None,
+                        first_file,
+                    },
+                );
             } else {
                 campaigns.insert(name.name.clone(), at);
             }
@@ -501,7 +616,9 @@ fn distance(a: &str, b: &str) -> usize {
             let cb = b.get(j - 1);
             let cost = usize::from(ca != cb);
             let get = |i: usize, j: usize| d.get(at(i, j)).copied().unwrap_or(usize::MAX / 2);
-            let mut best = (get(i - 1, j) + 1).min(get(i, j - 1) + 1).min(get(i - 1, j - 1) + cost);
+            let mut best = (get(i - 1, j) + 1)
+                .min(get(i, j - 1) + 1)
+                .min(get(i - 1, j - 1) + cost);
             if i > 1 && j > 1 && ca == b.get(j - 2) && a.get(i - 2) == cb {
                 best = best.min(get(i - 2, j - 2) + 1);
             }

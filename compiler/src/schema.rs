@@ -227,7 +227,10 @@ pub struct Decl {
 }
 
 const fn req(ty: Ty) -> Arg {
-    Arg { ty, optional: false }
+    Arg {
+        ty,
+        optional: false,
+    }
 }
 
 const fn opt(ty: Ty) -> Arg {
@@ -235,15 +238,33 @@ const fn opt(ty: Ty) -> Arg {
 }
 
 const fn set(name: &'static str, args: &'static [Arg], doc: &'static str) -> Setting {
-    Setting { name, args, required: false, repeat: false, doc }
+    Setting {
+        name,
+        args,
+        required: false,
+        repeat: false,
+        doc,
+    }
 }
 
 const fn must(name: &'static str, args: &'static [Arg], doc: &'static str) -> Setting {
-    Setting { name, args, required: true, repeat: false, doc }
+    Setting {
+        name,
+        args,
+        required: true,
+        repeat: false,
+        doc,
+    }
 }
 
 const fn many(name: &'static str, args: &'static [Arg], doc: &'static str) -> Setting {
-    Setting { name, args, required: false, repeat: true, doc }
+    Setting {
+        name,
+        args,
+        required: false,
+        repeat: true,
+        doc,
+    }
 }
 
 const SECOND: u64 = 1_000;
@@ -280,8 +301,16 @@ pub const WEBHOOK_EVENTS: &[&str] = &[
 ];
 
 /// Contact results for which a classifier is offered.
-pub const CONTACT_RESULTS: &[&str] =
-    &["answered", "unanswered", "busy", "error", "mail", "sms", "fax", "chat"];
+pub const CONTACT_RESULTS: &[&str] = &[
+    "answered",
+    "unanswered",
+    "busy",
+    "error",
+    "mail",
+    "sms",
+    "fax",
+    "chat",
+];
 
 /// Prompt timeouts and similar waits on the caller.
 const CALLER_WAIT: Ty = dur(SECOND, 2 * MINUTE);
@@ -297,8 +326,16 @@ pub const DECLS: &[Decl] = &[
         named: true,
         settings: &[
             must("name", TEXT, "The campaign's display name."),
-            must("id", TEXT, "The campaign identifier; it goes into recording file names."),
-            set("enabled", BOOL, "Whether the campaign takes calls (default true)."),
+            must(
+                "id",
+                TEXT,
+                "The campaign identifier; it goes into recording file names.",
+            ),
+            set(
+                "enabled",
+                BOOL,
+                "Whether the campaign takes calls (default true).",
+            ),
             must(
                 "numbers",
                 &[req(Ty::List(&Ty::Phone))],
@@ -314,7 +351,11 @@ pub const DECLS: &[Decl] = &[
                 &[req(Ty::Enum(&["automatic", "web_panel", "phone"]))],
                 "Call handling: automatic, manual in the web panel, or manual on the phone.",
             ),
-            set("priority", &[req(int(0, 100))], "Campaign priority: higher is served first."),
+            set(
+                "priority",
+                &[req(int(0, 100))],
+                "Campaign priority: higher is served first.",
+            ),
             set(
                 "max_unhandled_per_agent",
                 &[req(int(0, 1000))],
@@ -330,9 +371,21 @@ pub const DECLS: &[Decl] = &[
                 &[req(Ty::List(&Ty::Ref(Kind::Campaign)))],
                 "Campaigns whose records must not be passed into this one.",
             ),
-            set("starts", &[req(Ty::Date)], "The first day of the campaign's life."),
-            set("ends", &[req(Ty::Date)], "The last day of the campaign's life."),
-            set("max_recall_date", &[req(Ty::Date)], "No recall is scheduled after this day."),
+            set(
+                "starts",
+                &[req(Ty::Date)],
+                "The first day of the campaign's life.",
+            ),
+            set(
+                "ends",
+                &[req(Ty::Date)],
+                "The last day of the campaign's life.",
+            ),
+            set(
+                "max_recall_date",
+                &[req(Ty::Date)],
+                "No recall is scheduled after this day.",
+            ),
             many(
                 "recall_window",
                 &[req(Ty::Days), req(Ty::TimeRange)],
@@ -359,7 +412,11 @@ pub const DECLS: &[Decl] = &[
                 "Send this event to this URL.",
             ),
             set("wrap_up", &[req(AGENT_TIME)], "Wrap-up time after a call."),
-            set("extra_wrap_up", &[req(AGENT_TIME)], "Extra wrap-up time an agent may take."),
+            set(
+                "extra_wrap_up",
+                &[req(AGENT_TIME)],
+                "Extra wrap-up time an agent may take.",
+            ),
             set("music_on_hold", PROMPT, "What a held caller hears."),
             set("queue_music", PROMPT, "What a queued caller hears."),
             set("voicemail_email", EMAIL, "Where voicemails are e-mailed."),
@@ -368,8 +425,16 @@ pub const DECLS: &[Decl] = &[
                 BOOL,
                 "Record voicemail without the system announcement.",
             ),
-            set("required_skill", &[req(Ty::Ref(Kind::Skill))], "Agents need this skill."),
-            set("survey", &[req(Ty::Ref(Kind::Survey))], "The automatic survey after calls."),
+            set(
+                "required_skill",
+                &[req(Ty::Ref(Kind::Skill))],
+                "Agents need this skill.",
+            ),
+            set(
+                "survey",
+                &[req(Ty::Ref(Kind::Survey))],
+                "The automatic survey after calls.",
+            ),
             set(
                 "sticky_agent",
                 &[req(dur(SECOND, HOUR))],
@@ -395,10 +460,26 @@ pub const DECLS: &[Decl] = &[
                 &[req(Ty::Enum(&["internal", "external"]))],
                 "Where authorisation blocks identify records.",
             ),
-            set("sensitive_data", BOOL, "Mask the caller number to its last four digits."),
-            set("supervisors", &[req(Ty::List(&Ty::Ref(Kind::Agent)))], "Supervisors."),
-            set("agents", &[req(Ty::List(&Ty::Ref(Kind::Agent)))], "Agents of the campaign."),
-            set("teams", &[req(Ty::List(&Ty::Ref(Kind::Team)))], "Teams of the campaign."),
+            set(
+                "sensitive_data",
+                BOOL,
+                "Mask the caller number to its last four digits.",
+            ),
+            set(
+                "supervisors",
+                &[req(Ty::List(&Ty::Ref(Kind::Agent)))],
+                "Supervisors.",
+            ),
+            set(
+                "agents",
+                &[req(Ty::List(&Ty::Ref(Kind::Agent)))],
+                "Agents of the campaign.",
+            ),
+            set(
+                "teams",
+                &[req(Ty::List(&Ty::Ref(Kind::Team)))],
+                "Teams of the campaign.",
+            ),
         ],
         sections: &["field", "classifier", "alert", "channel", "variable", "ivr"],
         blocks: false,
@@ -424,9 +505,21 @@ pub const DECLS: &[Decl] = &[
                 "none: free text; pesel, nip, regon: digit count and checksum validated.",
             ),
             set("editable", BOOL, "Whether agents may edit it."),
-            set("required", BOOL, "A record cannot be wrapped up without it."),
-            set("significant", BOOL, "The field that identifies records in lists."),
-            set("in_recording_name", BOOL, "Add the significant field to recording names."),
+            set(
+                "required",
+                BOOL,
+                "A record cannot be wrapped up without it.",
+            ),
+            set(
+                "significant",
+                BOOL,
+                "The field that identifies records in lists.",
+            ),
+            set(
+                "in_recording_name",
+                BOOL,
+                "Add the significant field to recording names.",
+            ),
         ],
         sections: &[],
         blocks: false,
@@ -440,19 +533,39 @@ pub const DECLS: &[Decl] = &[
             set("label", TEXT, "The name agents see."),
             set("recall", BOOL, "The record is to be called again."),
             set("closes", BOOL, "The classifier closes the record."),
-            set("success", BOOL, "Counts as success (may be set without contact)."),
+            set(
+                "success",
+                BOOL,
+                "Counts as success (may be set without contact).",
+            ),
             set(
                 "offered_for",
                 &[req(Ty::List(&Ty::Enum(CONTACT_RESULTS)))],
                 "For which contact results agents are offered it.",
             ),
-            set("recall_after", &[req(dur(MINUTE, 31 * DAY))], "Automatic recall after this time."),
-            set("max_recall", &[req(dur(DAY, 366 * DAY))], "No recall later than this."),
-            set("move_to", &[req(Ty::Ref(Kind::Campaign))], "Move the record to this campaign."),
+            set(
+                "recall_after",
+                &[req(dur(MINUTE, 31 * DAY))],
+                "Automatic recall after this time.",
+            ),
+            set(
+                "max_recall",
+                &[req(dur(DAY, 366 * DAY))],
+                "No recall later than this.",
+            ),
+            set(
+                "move_to",
+                &[req(Ty::Ref(Kind::Campaign))],
+                "Move the record to this campaign.",
+            ),
             set("blacklist", BOOL, "Never call the record again."),
             set("email", EMAIL, "Send an e-mail to this address."),
             set("sms", TEXT, "Send this SMS to the record."),
-            set("private_to", &[req(Ty::Ref(Kind::Agent))], "Make the record private to this agent."),
+            set(
+                "private_to",
+                &[req(Ty::Ref(Kind::Agent))],
+                "Make the record private to this agent.",
+            ),
         ],
         sections: &[],
         blocks: false,
@@ -462,7 +575,11 @@ pub const DECLS: &[Decl] = &[
     Decl {
         name: "alert",
         named: true,
-        settings: &[must("threshold", &[req(Ty::Text)], "The threshold X of the alert.")],
+        settings: &[must(
+            "threshold",
+            &[req(Ty::Text)],
+            "The threshold X of the alert.",
+        )],
         sections: &[],
         blocks: false,
         body: true,
@@ -474,8 +591,16 @@ pub const DECLS: &[Decl] = &[
         settings: &[
             set("priority", &[req(int(0, 100))], "The channel's priority."),
             set("max_load", &[req(int(1, 100))], "Events per agent at once."),
-            set("max_wait", &[req(dur(SECOND, DAY))], "Then the overflow queue."),
-            set("overflow_queue", &[req(Ty::Ref(Kind::Queue))], "Where waiting events overflow."),
+            set(
+                "max_wait",
+                &[req(dur(SECOND, DAY))],
+                "Then the overflow queue.",
+            ),
+            set(
+                "overflow_queue",
+                &[req(Ty::Ref(Kind::Queue))],
+                "Where waiting events overflow.",
+            ),
             many(
                 "age",
                 &[req(dur(SECOND, DAY)), req(int(1, 10_000))],
@@ -493,7 +618,11 @@ pub const DECLS: &[Decl] = &[
         settings: &[
             set("editable", BOOL, "Agents may edit it."),
             set("secure", BOOL, "Masked on the agent desktop."),
-            set("default", TEXT, "Its initial value (at most 256 characters)."),
+            set(
+                "default",
+                TEXT,
+                "Its initial value (at most 256 characters).",
+            ),
         ],
         sections: &[],
         blocks: false,
@@ -505,7 +634,11 @@ pub const DECLS: &[Decl] = &[
         named: true,
         settings: &[
             must("zone", &[req(Ty::Zone)], "The IANA time zone of the hours."),
-            many("hours", &[req(Ty::Days), req(Ty::TimeRange)], "Weekly opening hours."),
+            many(
+                "hours",
+                &[req(Ty::Days), req(Ty::TimeRange)],
+                "Weekly opening hours.",
+            ),
             many(
                 "closed",
                 &[req(Ty::DateOrRange), opt(Ty::Text)],
@@ -526,24 +659,72 @@ pub const DECLS: &[Decl] = &[
         name: "queue",
         named: true,
         settings: &[
-            set("max_wait", &[req(dur(SECOND, DAY))], "Longest wait before the timeout exit (default 30m)."),
-            set("skill", &[req(Ty::Ref(Kind::Skill))], "Agents need this skill."),
-            set("agents", &[req(Ty::List(&Ty::Ref(Kind::Agent)))], "Agents serving the queue."),
-            set("teams", &[req(Ty::List(&Ty::Ref(Kind::Team)))], "Teams serving the queue."),
+            set(
+                "max_wait",
+                &[req(dur(SECOND, DAY))],
+                "Longest wait before the timeout exit (default 30m).",
+            ),
+            set(
+                "skill",
+                &[req(Ty::Ref(Kind::Skill))],
+                "Agents need this skill.",
+            ),
+            set(
+                "agents",
+                &[req(Ty::List(&Ty::Ref(Kind::Agent)))],
+                "Agents serving the queue.",
+            ),
+            set(
+                "teams",
+                &[req(Ty::List(&Ty::Ref(Kind::Team)))],
+                "Teams serving the queue.",
+            ),
             set("music", PROMPT, "What the caller hears while waiting."),
-            set("entry_prompt", PROMPT, "Played once when the caller enters."),
+            set(
+                "entry_prompt",
+                PROMPT,
+                "Played once when the caller enters.",
+            ),
             set(
                 "announce_every",
                 &[req(dur(10 * SECOND, HOUR))],
                 "Announce position and estimated wait this often.",
             ),
-            set("ring_time", &[req(dur(5 * SECOND, 5 * MINUTE))], "Ring an agent this long before RONA."),
-            set("max_size", &[req(int(1, 100_000))], "More waiting callers take the full exit."),
-            set("overflow_queue", &[req(Ty::Ref(Kind::Queue))], "Where callers go after max_wait."),
-            set("courtesy_callback", BOOL, "Offer a callback instead of waiting."),
-            set("priority", &[req(int(-100, 100))], "Priority added to calls in this queue."),
-            set("service_level", &[req(Ty::Percent)], "Target share of calls answered within service_time."),
-            set("service_time", &[req(dur(SECOND, HOUR))], "The answer time of the service level."),
+            set(
+                "ring_time",
+                &[req(dur(5 * SECOND, 5 * MINUTE))],
+                "Ring an agent this long before RONA.",
+            ),
+            set(
+                "max_size",
+                &[req(int(1, 100_000))],
+                "More waiting callers take the full exit.",
+            ),
+            set(
+                "overflow_queue",
+                &[req(Ty::Ref(Kind::Queue))],
+                "Where callers go after max_wait.",
+            ),
+            set(
+                "courtesy_callback",
+                BOOL,
+                "Offer a callback instead of waiting.",
+            ),
+            set(
+                "priority",
+                &[req(int(-100, 100))],
+                "Priority added to calls in this queue.",
+            ),
+            set(
+                "service_level",
+                &[req(Ty::Percent)],
+                "Target share of calls answered within service_time.",
+            ),
+            set(
+                "service_time",
+                &[req(dur(SECOND, HOUR))],
+                "The answer time of the service level.",
+            ),
         ],
         sections: &[],
         blocks: false,
@@ -562,7 +743,11 @@ pub const DECLS: &[Decl] = &[
     Decl {
         name: "team",
         named: true,
-        settings: &[set("members", &[req(Ty::List(&Ty::Ref(Kind::Agent)))], "The team's agents.")],
+        settings: &[set(
+            "members",
+            &[req(Ty::List(&Ty::Ref(Kind::Agent)))],
+            "The team's agents.",
+        )],
         sections: &[],
         blocks: false,
         body: true,
@@ -574,7 +759,11 @@ pub const DECLS: &[Decl] = &[
         settings: &[
             set("name", TEXT, "The agent's display name."),
             set("uri", TEXT, "The agent's SIP URI, when not registered."),
-            set("skills", &[req(Ty::List(&Ty::Ref(Kind::Skill)))], "The agent's skills."),
+            set(
+                "skills",
+                &[req(Ty::List(&Ty::Ref(Kind::Skill)))],
+                "The agent's skills.",
+            ),
             set("max_load", &[req(int(1, 100))], "Calls and events at once."),
         ],
         sections: &[],
@@ -591,7 +780,11 @@ pub const DECLS: &[Decl] = &[
                 &[req(Ty::Enum(&["after_call", "outbound"]))],
                 "after_call: the caller stays on the line; outbound: the customer is called later.",
             ),
-            set("delay", &[req(dur(MINUTE, 7 * DAY))], "For outbound: how long after the call."),
+            set(
+                "delay",
+                &[req(dur(MINUTE, 7 * DAY))],
+                "For outbound: how long after the call.",
+            ),
             set("intro", PROMPT, "Played before the first question."),
             set("outro", PROMPT, "Played after the last answer."),
         ],
@@ -610,7 +803,11 @@ pub const DECLS: &[Decl] = &[
                 "csat: 1-5; nps: 0-10; yes_no: 1 yes, 2 no; comment: a recorded message.",
             ),
             must("prompt", PROMPT, "The question."),
-            set("retries", &[req(int(0, 5))], "Re-prompts on an invalid key (default 2)."),
+            set(
+                "retries",
+                &[req(int(0, 5))],
+                "Re-prompts on an invalid key (default 2).",
+            ),
         ],
         sections: &[],
         blocks: false,
@@ -621,13 +818,33 @@ pub const DECLS: &[Decl] = &[
         name: "bot",
         named: true,
         settings: &[
-            set("knowledge", &[req(Ty::DataFile)], "The knowledge base of the embedded customer agent."),
-            set("endpoint", URL, "An external bot speaking the bot protocol."),
-            set("threshold", &[req(Ty::Decimal { min: 0.0, max: 1.0 })], "Below this confidence: cannot answer."),
-            set("languages", &[req(Ty::List(&Ty::Text))], "Languages it converses in."),
+            set(
+                "knowledge",
+                &[req(Ty::DataFile)],
+                "The knowledge base of the embedded customer agent.",
+            ),
+            set(
+                "endpoint",
+                URL,
+                "An external bot speaking the bot protocol.",
+            ),
+            set(
+                "threshold",
+                &[req(Ty::Decimal { min: 0.0, max: 1.0 })],
+                "Below this confidence: cannot answer.",
+            ),
+            set(
+                "languages",
+                &[req(Ty::List(&Ty::Text))],
+                "Languages it converses in.",
+            ),
             set("timeout", &[req(SERVICE_WAIT)], "Longest wait for a reply."),
             set("greeting", PROMPT, "What it says first."),
-            set("handoff", &[req(Ty::Ref(Kind::Handoff))], "The handoff rules it follows."),
+            set(
+                "handoff",
+                &[req(Ty::Ref(Kind::Handoff))],
+                "The handoff rules it follows.",
+            ),
         ],
         sections: &[],
         blocks: false,
@@ -638,24 +855,56 @@ pub const DECLS: &[Decl] = &[
         name: "handoff",
         named: true,
         settings: &[
-            set("default_triggers", BOOL, "Hand off when the bot cannot answer, the caller asks for a human, or the bot is paused (default true)."),
-            set("triggers", &[req(Ty::List(&Ty::Text))], "Custom trigger words or phrases."),
+            set(
+                "default_triggers",
+                BOOL,
+                "Hand off when the bot cannot answer, the caller asks for a human, or the bot is paused (default true).",
+            ),
+            set(
+                "triggers",
+                &[req(Ty::List(&Ty::Text))],
+                "Custom trigger words or phrases.",
+            ),
             set(
                 "mode",
                 &[req(Ty::Enum(&["live", "async", "none"]))],
                 "live: to the next free agent; async: assign for later; none: the bot keeps answering.",
             ),
-            set("teams", &[req(Ty::List(&Ty::Ref(Kind::Team)))], "Route every handoff to these teams."),
-            set("users", &[req(Ty::List(&Ty::Ref(Kind::Agent)))], "Route every handoff to these users."),
+            set(
+                "teams",
+                &[req(Ty::List(&Ty::Ref(Kind::Team)))],
+                "Route every handoff to these teams.",
+            ),
+            set(
+                "users",
+                &[req(Ty::List(&Ty::Ref(Kind::Agent)))],
+                "Route every handoff to these users.",
+            ),
             many(
                 "rule",
                 &[req(Ty::Expr), req(Ty::Ref(Kind::Team))],
                 "Workflow routing: when the expression holds, to this team (first match wins).",
             ),
-            set("rotate_by_channel", BOOL, "Rotate the ticket owner by source channel."),
-            set("message_available", PROMPT, "Said when a team is available."),
-            set("message_unavailable", PROMPT, "Said when no team is available."),
-            set("message_unassigned", PROMPT, "Said when the workflow assigned nobody."),
+            set(
+                "rotate_by_channel",
+                BOOL,
+                "Rotate the ticket owner by source channel.",
+            ),
+            set(
+                "message_available",
+                PROMPT,
+                "Said when a team is available.",
+            ),
+            set(
+                "message_unavailable",
+                PROMPT,
+                "Said when no team is available.",
+            ),
+            set(
+                "message_unassigned",
+                PROMPT,
+                "Said when the workflow assigned nobody.",
+            ),
             set(
                 "unassigned",
                 &[req(Ty::Enum(&["keep_open", "close"]))],
@@ -670,8 +919,14 @@ pub const DECLS: &[Decl] = &[
 ];
 
 /// Exits shared by several blocks.
-const NO_INPUT: Exit = Exit { name: "no_input", doc: "The caller pressed nothing in time." };
-const INVALID: Exit = Exit { name: "invalid", doc: "The input was invalid after every retry." };
+const NO_INPUT: Exit = Exit {
+    name: "no_input",
+    doc: "The caller pressed nothing in time.",
+};
+const INVALID: Exit = Exit {
+    name: "invalid",
+    doc: "The input was invalid after every retry.",
+};
 
 /// Every IVR block.
 pub const BLOCKS: &[Block] = &[
@@ -712,9 +967,21 @@ pub const BLOCKS: &[Block] = &[
         name: "menu",
         args: &[opt(Ty::Prompt)],
         settings: &[
-            set("prompt", PROMPT, "The menu prompt (or give it after `menu`)."),
-            set("timeout", &[req(CALLER_WAIT)], "How long to wait for a key (default 5s)."),
-            set("retries", &[req(int(0, 10))], "Re-prompts after no or invalid input (default 2)."),
+            set(
+                "prompt",
+                PROMPT,
+                "The menu prompt (or give it after `menu`).",
+            ),
+            set(
+                "timeout",
+                &[req(CALLER_WAIT)],
+                "How long to wait for a key (default 5s).",
+            ),
+            set(
+                "retries",
+                &[req(int(0, 10))],
+                "Re-prompts after no or invalid input (default 2).",
+            ),
             set("invalid_prompt", PROMPT, "Played after an invalid key."),
             set("no_input_prompt", PROMPT, "Played after no key."),
         ],
@@ -729,8 +996,16 @@ pub const BLOCKS: &[Block] = &[
         args: &[],
         settings: &[
             set("prompt", PROMPT, "Asks for the extension number."),
-            set("digits", &[req(int(1, 10))], "Longest extension (default 4)."),
-            set("timeout", &[req(CALLER_WAIT)], "How long to wait for digits (default 5s)."),
+            set(
+                "digits",
+                &[req(int(1, 10))],
+                "Longest extension (default 4).",
+            ),
+            set(
+                "timeout",
+                &[req(CALLER_WAIT)],
+                "How long to wait for digits (default 5s).",
+            ),
             set("retries", &[req(int(0, 10))], "Re-prompts (default 2)."),
         ],
         exits: &[NO_INPUT, INVALID],
@@ -744,8 +1019,14 @@ pub const BLOCKS: &[Block] = &[
         args: &[req(Ty::Ref(Kind::Schedule))],
         settings: &[],
         exits: &[
-            Exit { name: "open", doc: "Inside the schedule's hours." },
-            Exit { name: "closed", doc: "Outside them, or on a closed day." },
+            Exit {
+                name: "open",
+                doc: "Inside the schedule's hours.",
+            },
+            Exit {
+                name: "closed",
+                doc: "Outside them, or on a closed day.",
+            },
         ],
         mode: ExitMode::Fixed,
         next: None,
@@ -757,8 +1038,14 @@ pub const BLOCKS: &[Block] = &[
         args: &[req(Ty::List(&Ty::PhonePattern))],
         settings: &[],
         exits: &[
-            Exit { name: "match", doc: "The caller number matches." },
-            Exit { name: "no_match", doc: "It does not." },
+            Exit {
+                name: "match",
+                doc: "The caller number matches.",
+            },
+            Exit {
+                name: "no_match",
+                doc: "It does not.",
+            },
         ],
         mode: ExitMode::Fixed,
         next: None,
@@ -770,8 +1057,14 @@ pub const BLOCKS: &[Block] = &[
         args: &[req(Ty::List(&Ty::PhonePattern))],
         settings: &[],
         exits: &[
-            Exit { name: "match", doc: "The dialled number matches." },
-            Exit { name: "no_match", doc: "It does not." },
+            Exit {
+                name: "match",
+                doc: "The dialled number matches.",
+            },
+            Exit {
+                name: "no_match",
+                doc: "It does not.",
+            },
         ],
         mode: ExitMode::Fixed,
         next: None,
@@ -783,9 +1076,18 @@ pub const BLOCKS: &[Block] = &[
         args: &[],
         settings: &[],
         exits: &[
-            Exit { name: "one", doc: "The caller number belongs to one record." },
-            Exit { name: "many", doc: "To several records." },
-            Exit { name: "none", doc: "To no record." },
+            Exit {
+                name: "one",
+                doc: "The caller number belongs to one record.",
+            },
+            Exit {
+                name: "many",
+                doc: "To several records.",
+            },
+            Exit {
+                name: "none",
+                doc: "To no record.",
+            },
         ],
         mode: ExitMode::Fixed,
         next: None,
@@ -796,14 +1098,28 @@ pub const BLOCKS: &[Block] = &[
         name: "authorise",
         args: &[],
         settings: &[
-            set("source", &[req(Ty::Enum(&["internal", "external"]))], "Where records are looked up (default: the campaign's)."),
+            set(
+                "source",
+                &[req(Ty::Enum(&["internal", "external"]))],
+                "Where records are looked up (default: the campaign's).",
+            ),
             set("url", URL, "The external source."),
             set("prompt", PROMPT, "Asks for the identifier."),
-            set("timeout", &[req(SERVICE_WAIT)], "Longest wait for the source."),
+            set(
+                "timeout",
+                &[req(SERVICE_WAIT)],
+                "Longest wait for the source.",
+            ),
         ],
         exits: &[
-            Exit { name: "ok", doc: "The record was identified." },
-            Exit { name: "failed", doc: "It was not." },
+            Exit {
+                name: "ok",
+                doc: "The record was identified.",
+            },
+            Exit {
+                name: "failed",
+                doc: "It was not.",
+            },
         ],
         mode: ExitMode::Fixed,
         next: None,
@@ -815,12 +1131,26 @@ pub const BLOCKS: &[Block] = &[
         args: &[],
         settings: &[
             set("prompt", PROMPT, "Asks for the ticket id."),
-            set("digits", &[req(int(1, 20))], "Longest ticket id (default 8)."),
-            set("timeout", &[req(CALLER_WAIT)], "How long to wait for digits."),
+            set(
+                "digits",
+                &[req(int(1, 20))],
+                "Longest ticket id (default 8).",
+            ),
+            set(
+                "timeout",
+                &[req(CALLER_WAIT)],
+                "How long to wait for digits.",
+            ),
         ],
         exits: &[
-            Exit { name: "ok", doc: "A ticket with that id exists." },
-            Exit { name: "failed", doc: "No ticket, or no input." },
+            Exit {
+                name: "ok",
+                doc: "A ticket with that id exists.",
+            },
+            Exit {
+                name: "failed",
+                doc: "No ticket, or no input.",
+            },
         ],
         mode: ExitMode::Fixed,
         next: None,
@@ -833,12 +1163,26 @@ pub const BLOCKS: &[Block] = &[
         settings: &[
             must("url", URL, "The login endpoint."),
             set("user", TEXT, "The user name."),
-            set("secret", TEXT, "The name of the secret in the runtime configuration."),
-            set("timeout", &[req(SERVICE_WAIT)], "Longest wait (default 5s)."),
+            set(
+                "secret",
+                TEXT,
+                "The name of the secret in the runtime configuration.",
+            ),
+            set(
+                "timeout",
+                &[req(SERVICE_WAIT)],
+                "Longest wait (default 5s).",
+            ),
         ],
         exits: &[
-            Exit { name: "ok", doc: "A token was obtained (kept as `token`)." },
-            Exit { name: "error", doc: "The login failed." },
+            Exit {
+                name: "ok",
+                doc: "A token was obtained (kept as `token`).",
+            },
+            Exit {
+                name: "error",
+                doc: "The login failed.",
+            },
         ],
         mode: ExitMode::Fixed,
         next: None,
@@ -850,15 +1194,36 @@ pub const BLOCKS: &[Block] = &[
         args: &[],
         settings: &[
             must("url", URL, "The endpoint."),
-            set("method", &[req(Ty::Enum(&["get", "post", "put", "patch", "delete"]))], "HTTP method (default get)."),
+            set(
+                "method",
+                &[req(Ty::Enum(&["get", "post", "put", "patch", "delete"]))],
+                "HTTP method (default get).",
+            ),
             set("body", &[req(Ty::Expr)], "The request body, computed."),
-            set("into", &[req(Ty::Var)], "The variable that receives the result (default `api`)."),
-            set("timeout", &[req(SERVICE_WAIT)], "Longest wait (default 5s)."),
+            set(
+                "into",
+                &[req(Ty::Var)],
+                "The variable that receives the result (default `api`).",
+            ),
+            set(
+                "timeout",
+                &[req(SERVICE_WAIT)],
+                "Longest wait (default 5s).",
+            ),
         ],
         exits: &[
-            Exit { name: "ok", doc: "A 2xx answer; the result is in the variable." },
-            Exit { name: "error", doc: "Any other answer." },
-            Exit { name: "timeout", doc: "No answer in time." },
+            Exit {
+                name: "ok",
+                doc: "A 2xx answer; the result is in the variable.",
+            },
+            Exit {
+                name: "error",
+                doc: "Any other answer.",
+            },
+            Exit {
+                name: "timeout",
+                doc: "No answer in time.",
+            },
         ],
         mode: ExitMode::Fixed,
         next: None,
@@ -870,8 +1235,14 @@ pub const BLOCKS: &[Block] = &[
         args: &[req(Ty::Expr)],
         settings: &[],
         exits: &[
-            Exit { name: "true", doc: "The expression is true." },
-            Exit { name: "false", doc: "It is false." },
+            Exit {
+                name: "true",
+                doc: "The expression is true.",
+            },
+            Exit {
+                name: "false",
+                doc: "It is false.",
+            },
         ],
         mode: ExitMode::Fixed,
         next: None,
@@ -902,13 +1273,27 @@ pub const BLOCKS: &[Block] = &[
         name: "queue",
         args: &[req(Ty::Ref(Kind::Queue))],
         settings: &[
-            set("max_wait", &[req(dur(SECOND, DAY))], "Overrides the queue's max wait."),
+            set(
+                "max_wait",
+                &[req(dur(SECOND, DAY))],
+                "Overrides the queue's max wait.",
+            ),
             set("entry_prompt", PROMPT, "Played on entry."),
-            set("announce_every", &[req(dur(10 * SECOND, HOUR))], "Position and wait announcements."),
+            set(
+                "announce_every",
+                &[req(dur(10 * SECOND, HOUR))],
+                "Position and wait announcements.",
+            ),
         ],
         exits: &[
-            Exit { name: "timeout", doc: "Nobody answered within max wait." },
-            Exit { name: "full", doc: "The queue was full." },
+            Exit {
+                name: "timeout",
+                doc: "Nobody answered within max wait.",
+            },
+            Exit {
+                name: "full",
+                doc: "The queue was full.",
+            },
         ],
         mode: ExitMode::Fixed,
         next: Some("connected"),
@@ -929,7 +1314,10 @@ pub const BLOCKS: &[Block] = &[
         name: "overflow",
         args: &[req(int(1, 100_000))],
         settings: &[],
-        exits: &[Exit { name: "overflow", doc: "The path already holds the limit of calls." }],
+        exits: &[Exit {
+            name: "overflow",
+            doc: "The path already holds the limit of calls.",
+        }],
         mode: ExitMode::Fixed,
         next: Some("within"),
         waits: false,
@@ -939,13 +1327,30 @@ pub const BLOCKS: &[Block] = &[
         name: "dial",
         args: &[req(Ty::Phone)],
         settings: &[
-            set("timeout", &[req(dur(5 * SECOND, 5 * MINUTE))], "Ring this long (default 30s)."),
-            set("caller_id", &[req(Ty::Phone)], "The number shown to the called party."),
+            set(
+                "timeout",
+                &[req(dur(5 * SECOND, 5 * MINUTE))],
+                "Ring this long (default 30s).",
+            ),
+            set(
+                "caller_id",
+                &[req(Ty::Phone)],
+                "The number shown to the called party.",
+            ),
         ],
         exits: &[
-            Exit { name: "busy", doc: "The number was busy." },
-            Exit { name: "no_answer", doc: "Nobody answered in time." },
-            Exit { name: "failed", doc: "The call could not be placed." },
+            Exit {
+                name: "busy",
+                doc: "The number was busy.",
+            },
+            Exit {
+                name: "no_answer",
+                doc: "Nobody answered in time.",
+            },
+            Exit {
+                name: "failed",
+                doc: "The call could not be placed.",
+            },
         ],
         mode: ExitMode::Fixed,
         next: Some("connected"),
@@ -957,9 +1362,21 @@ pub const BLOCKS: &[Block] = &[
         args: &[],
         settings: &[
             set("greeting", PROMPT, "Played before the beep."),
-            set("without_announcement", BOOL, "Skip the system announcement."),
-            set("email", EMAIL, "E-mail the message here (default: the campaign's)."),
-            set("max_length", &[req(dur(5 * SECOND, 10 * MINUTE))], "Longest message (default 2m)."),
+            set(
+                "without_announcement",
+                BOOL,
+                "Skip the system announcement.",
+            ),
+            set(
+                "email",
+                EMAIL,
+                "E-mail the message here (default: the campaign's).",
+            ),
+            set(
+                "max_length",
+                &[req(dur(5 * SECOND, 10 * MINUTE))],
+                "Longest message (default 2m).",
+            ),
         ],
         exits: &[],
         mode: ExitMode::Fixed,
@@ -971,7 +1388,11 @@ pub const BLOCKS: &[Block] = &[
         name: "callback",
         args: &[],
         settings: &[
-            set("queue", &[req(Ty::Ref(Kind::Queue))], "The voice queue that places the callback."),
+            set(
+                "queue",
+                &[req(Ty::Ref(Kind::Queue))],
+                "The voice queue that places the callback.",
+            ),
             set("prompt", PROMPT, "Confirms the request to the caller."),
             set(
                 "delay",
@@ -1010,12 +1431,26 @@ pub const BLOCKS: &[Block] = &[
         name: "bot",
         args: &[req(Ty::Ref(Kind::Bot))],
         settings: &[
-            set("max_turns", &[req(int(1, 100))], "End the conversation after this many turns."),
-            set("timeout", &[req(CALLER_WAIT)], "How long to wait for the caller to speak."),
+            set(
+                "max_turns",
+                &[req(int(1, 100))],
+                "End the conversation after this many turns.",
+            ),
+            set(
+                "timeout",
+                &[req(CALLER_WAIT)],
+                "How long to wait for the caller to speak.",
+            ),
         ],
         exits: &[
-            Exit { name: "handoff", doc: "A trigger fired: hand off to a human." },
-            Exit { name: "cannot_answer", doc: "The bot cannot take the call." },
+            Exit {
+                name: "handoff",
+                doc: "A trigger fired: hand off to a human.",
+            },
+            Exit {
+                name: "cannot_answer",
+                doc: "The bot cannot take the call.",
+            },
         ],
         mode: ExitMode::Fixed,
         next: Some("done"),
@@ -1056,14 +1491,42 @@ pub const BLOCKS: &[Block] = &[
 
 /// The alert kinds and the type of their threshold.
 pub const ALERTS: &[(&str, Ty, &str)] = &[
-    ("talk_time", dur(MINUTE, DAY), "An agent talks longer than X."),
-    ("max_unclosed", int(1, 10_000), "An agent reached X unclosed scripts."),
-    ("break_over", dur(MINUTE, DAY), "An agent is on break longer than the break's limit plus X."),
-    ("breaks_started", int(1, 10_000), "X agents started a break within 5 minutes."),
+    (
+        "talk_time",
+        dur(MINUTE, DAY),
+        "An agent talks longer than X.",
+    ),
+    (
+        "max_unclosed",
+        int(1, 10_000),
+        "An agent reached X unclosed scripts.",
+    ),
+    (
+        "break_over",
+        dur(MINUTE, DAY),
+        "An agent is on break longer than the break's limit plus X.",
+    ),
+    (
+        "breaks_started",
+        int(1, 10_000),
+        "X agents started a break within 5 minutes.",
+    ),
     ("avg_wait", dur(SECOND, DAY), "The average wait exceeds X."),
-    ("pool_low", int(0, 1_000_000), "X records or fewer remain to dial."),
-    ("sla_warning", dur(MINUTE, 31 * DAY), "A ticket's SLA ends within X."),
-    ("sla_exceeded", dur(0, 31 * DAY), "A ticket's SLA was exceeded by X."),
+    (
+        "pool_low",
+        int(0, 1_000_000),
+        "X records or fewer remain to dial.",
+    ),
+    (
+        "sla_warning",
+        dur(MINUTE, 31 * DAY),
+        "A ticket's SLA ends within X.",
+    ),
+    (
+        "sla_exceeded",
+        dur(0, 31 * DAY),
+        "A ticket's SLA was exceeded by X.",
+    ),
 ];
 
 /// The channel names of channel priorities.
@@ -1089,7 +1552,10 @@ pub const VARIABLES: &[(&str, &str)] = &[
     ("caller", "The caller number (ANI), E.164."),
     ("dialled", "The dialled number (DNIS), E.164."),
     ("campaign", "The campaign's identifier."),
-    ("now", "The current time in the campaign's zone, as `YYYY-MM-DDTHH:MM`."),
+    (
+        "now",
+        "The current time in the campaign's zone, as `YYYY-MM-DDTHH:MM`.",
+    ),
     ("date", "Today's date, `YYYY-MM-DD`."),
     ("hour", "The hour of the day, 0-23."),
     ("minute", "The minute of the hour, 0-59."),
@@ -1167,5 +1633,8 @@ impl Ty {
 }
 
 fn plural(text: &str) -> String {
-    text.strip_prefix("a ").or_else(|| text.strip_prefix("an ")).unwrap_or(text).to_string()
+    text.strip_prefix("a ")
+        .or_else(|| text.strip_prefix("an "))
+        .unwrap_or(text)
+        .to_string()
 }

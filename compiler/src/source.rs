@@ -64,8 +64,8 @@ pub fn normalize(path: &Path) -> PathBuf {
         match part {
             Component::CurDir => {}
             Component::ParentDir => {
-                let popped = matches!(out.components().next_back(), Some(Component::Normal(_)))
-                    && out.pop();
+                let popped =
+                    matches!(out.components().next_back(), Some(Component::Normal(_))) && out.pop();
                 if !popped {
                     out.push("..");
                 }
@@ -78,7 +78,9 @@ pub fn normalize(path: &Path) -> PathBuf {
 
 /// A path as a `/`-separated stable name.
 pub fn slash_name(path: &Path) -> String {
-    let parts: Vec<String> =
-        normalize(path).components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect();
+    let parts: Vec<String> = normalize(path)
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect();
     parts.join("/")
 }

@@ -45,17 +45,37 @@ pub fn validate(lowered: &Lowered, reports: &mut Vec<Report>) {
     let program = &lowered.program;
     let n = program.nodes.len();
     let targets = |i: usize| -> Vec<usize> {
-        program.nodes.get(i).map(|node| node.exits.iter().map(|(_, t)| *t as usize).filter(|t| *t < n).collect()).unwrap_or_default()
+        program
+            .nodes
+            .get(i)
+            .map(|node| {
+                node.exits
+                    .iter()
+                    .map(|(_, t)| *t as usize)
+                    .filter(|t| *t < n)
+                    .collect()
+            })
+            .unwrap_or_default()
     };
     let report = |reports: &mut Vec<Report>, node: usize, error: Error| {
-        if let Some(origin) = program.nodes.get(node).map(|n| &n.origin) {
-            if let Some(file) = lowered.files.get(origin.file as usize) {
-                reports.push(Report { file: *file, problem: Problem::Validate(error) });
-            }
+        if let Some(origin) = program.nodes.get(node).map(|n| &n.origin)
+            && let Some(file) = lowered.files.get(origin.file as usize)
+        {
+            reports.push(Report {
+                file: *file,
+                problem: Problem::Validate(error),
+            });
         }
     };
     let span = |node: usize| {
-        program.nodes.get(node).map(|n| Span { start: n.origin.start, end: n.origin.end }).unwrap_or_default()
+        program
+            .nodes
+            .get(node)
+            .map(|n| Span {
+                start: n.origin.start,
+                end: n.origin.end,
+            })
+            .unwrap_or_default()
     };
 
     // Reachability from the entry.
@@ -72,10 +92,10 @@ pub fn validate(lowered: &Lowered, reports: &mut Vec<Report>) {
     for v in 0..n {
         if reached.get(v) == Some(&false) {
             for t in targets(v) {
-                if t > v {
-                    if let Some(p) = dead_preds.get_mut(t) {
-                        *p = true;
-                    }
+                if t > v
+                    && let Some(p) = dead_preds.get_mut(t)
+                {
+                    *p = true;
                 }
             }
         }
@@ -92,9 +112,15 @@ pub fn validate(lowered: &Lowered, reports: &mut Vec<Report>) {
         if instant.get(v) != Some(&true) {
             return Vec::new();
         }
-        targets(v).into_iter().filter(|t| instant.get(*t) == Some(&true)).collect()
+        targets(v)
+            .into_iter()
+            .filter(|t| instant.get(*t) == Some(&true))
+            .collect()
     }) {
-        let cyclic = component.len() > 1 || component.first().is_some_and(|v| targets(*v).contains(v) && instant.get(*v) == Some(&true));
+        let cyclic = component.len() > 1
+            || component
+                .first()
+                .is_some_and(|v| targets(*v).contains(v) && instant.get(*v) == Some(&true));
         if !cyclic {
             continue;
         }
@@ -114,7 +140,14 @@ pub fn validate(lowered: &Lowered, reports: &mut Vec<Report>) {
                 None => format!("{} (line {})", node.op.keyword(), node.origin.line),
             })
             .collect();
-        report(reports, at, Error::Spin { span: span(at), path });
+        report(
+            reports,
+            at,
+            Error::Spin {
+                span: span(at),
+                path,
+            },
+        );
     }
 }
 
@@ -160,10 +193,10 @@ fn components(n: usize, edges: impl Fn(usize) -> Vec<usize>) -> Vec<Vec<usize>> 
             }
             work.pop();
             let lv = low.get(v).copied().unwrap_or(0);
-            if let Some((parent, _, _)) = work.last() {
-                if let Some(lp) = low.get_mut(*parent) {
-                    *lp = (*lp).min(lv);
-                }
+            if let Some((parent, _, _)) = work.last()
+                && let Some(lp) = low.get_mut(*parent)
+            {
+                *lp = (*lp).min(lv);
             }
             if Some(&lv) == index.get(v) {
                 let mut component = Vec::new();

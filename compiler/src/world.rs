@@ -37,7 +37,10 @@ impl FsWorld {
     pub fn new(stdlib: Option<PathBuf>, start: &Path) -> FsWorld {
         let found = stdlib.or_else(|| {
             let start = std::fs::canonicalize(start).ok()?;
-            start.ancestors().map(|dir| dir.join("stdlib")).find(|dir| dir.is_dir())
+            start
+                .ancestors()
+                .map(|dir| dir.join("stdlib"))
+                .find(|dir| dir.is_dir())
         });
         FsWorld { stdlib: found }
     }
@@ -51,7 +54,9 @@ impl World for FsWorld {
     fn head(&self, path: &Path, n: usize) -> io::Result<Vec<u8>> {
         use std::io::Read;
         let mut buf = Vec::with_capacity(n);
-        std::fs::File::open(path)?.take(n as u64).read_to_end(&mut buf)?;
+        std::fs::File::open(path)?
+            .take(n as u64)
+            .read_to_end(&mut buf)?;
         Ok(buf)
     }
 

@@ -43,9 +43,17 @@ pub fn run(args: &Args) -> i32 {
             return USAGE;
         }
         match dialect_bytecode::load(&bytes) {
-            Ok(loaded) => println!("wrote {} ({} bytes, {})", path.display(), bytes.len(), loaded.header.hash_hex()),
+            Ok(loaded) => println!(
+                "wrote {} ({} bytes, {})",
+                path.display(),
+                bytes.len(),
+                loaded.header.hash_hex()
+            ),
             Err(err) => {
-                eprintln!("error: the artifact just built for `{}` does not load: {err}", program.name);
+                eprintln!(
+                    "error: the artifact just built for `{}` does not load: {err}",
+                    program.name
+                );
                 return FAILED;
             }
         }
@@ -64,7 +72,10 @@ pub fn dump(args: &DumpArgs) -> i32 {
     };
     match dialect_bytecode::load(&bytes) {
         Ok(loaded) => {
-            print!("{}", dialect_bytecode::dump(&loaded.header, &loaded.program));
+            print!(
+                "{}",
+                dialect_bytecode::dump(&loaded.header, &loaded.program)
+            );
             OK
         }
         Err(err) => {

@@ -47,7 +47,10 @@ pub fn report(compilation: &Compilation, format: Format, deny_warnings: bool) ->
             for e in &compilation.io_errors {
                 let _ = writeln!(out, "error: {e}");
             }
-            let errors = diagnostics.iter().filter(|d| d.severity == Severity::Error).count();
+            let errors = diagnostics
+                .iter()
+                .filter(|d| d.severity == Severity::Error)
+                .count();
             let warnings = diagnostics.len() - errors;
             let _ = writeln!(
                 out,
@@ -65,10 +68,17 @@ pub fn report(compilation: &Compilation, format: Format, deny_warnings: bool) ->
 }
 
 /// The exit code for a compilation's outcome.
-pub fn exit_code(compilation: &Compilation, diagnostics: &[Diagnostic], deny_warnings: bool) -> i32 {
+pub fn exit_code(
+    compilation: &Compilation,
+    diagnostics: &[Diagnostic],
+    deny_warnings: bool,
+) -> i32 {
     if !compilation.io_errors.is_empty() {
         USAGE
-    } else if diagnostics.iter().any(|d| d.severity == Severity::Error || deny_warnings) {
+    } else if diagnostics
+        .iter()
+        .any(|d| d.severity == Severity::Error || deny_warnings)
+    {
         FAILED
     } else {
         OK

@@ -54,8 +54,17 @@ pub fn explain(topic: &str) -> Option<String> {
     }
     if let Some(block) = schema::block(topic) {
         let _ = writeln!(out, "block `{}`: {}\n", block.name, block.doc);
-        let mut exits: Vec<String> = block.next.iter().map(|n| format!("  {n:<14} (continues with the next statement)")).collect();
-        exits.extend(block.exits.iter().map(|e| format!("  {:<14} {}", e.name, e.doc)));
+        let mut exits: Vec<String> = block
+            .next
+            .iter()
+            .map(|n| format!("  {n:<14} (continues with the next statement)"))
+            .collect();
+        exits.extend(
+            block
+                .exits
+                .iter()
+                .map(|e| format!("  {:<14} {}", e.name, e.doc)),
+        );
         if block.mode == schema::ExitMode::Keys {
             exits.push("  0-9 * #        one arm per key, at most 12".into());
         }
@@ -91,6 +100,13 @@ fn settings(out: &mut String, settings: &[Setting]) {
             (_, true) => " (repeatable)",
             _ => "",
         };
-        let _ = writeln!(out, "  {:<30} {}{flags}\n  {:<30} takes {}", s.name, s.doc, "", args.join(", then "));
+        let _ = writeln!(
+            out,
+            "  {:<30} {}{flags}\n  {:<30} takes {}",
+            s.name,
+            s.doc,
+            "",
+            args.join(", then ")
+        );
     }
 }

@@ -15,7 +15,12 @@ pub const FAILED: i32 = 1;
 pub const USAGE: i32 = 2;
 
 #[derive(Parser)]
-#[command(name = "dialect", version, about = "Flow-as-code for contact centres", propagate_version = true)]
+#[command(
+    name = "dialect",
+    version,
+    about = "Flow-as-code for contact centres",
+    propagate_version = true
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -46,12 +51,20 @@ pub struct Inputs {
 impl Inputs {
     /// The paths to compile.
     pub fn paths(&self) -> Vec<PathBuf> {
-        if self.paths.is_empty() { vec![PathBuf::from("flows")] } else { self.paths.clone() }
+        if self.paths.is_empty() {
+            vec![PathBuf::from("flows")]
+        } else {
+            self.paths.clone()
+        }
     }
 
     /// The file access of the compiler.
     pub fn world(&self) -> dialect_compiler::world::FsWorld {
-        let start = self.paths().first().cloned().unwrap_or_else(|| PathBuf::from("."));
+        let start = self
+            .paths()
+            .first()
+            .cloned()
+            .unwrap_or_else(|| PathBuf::from("."));
         dialect_compiler::world::FsWorld::new(self.stdlib.clone(), &start)
     }
 }

@@ -10,7 +10,11 @@ fn root() -> PathBuf {
 }
 
 fn dialect(cwd: &Path, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_dialect")).current_dir(cwd).args(args).output().expect("dialect runs")
+    Command::new(env!("CARGO_BIN_EXE_dialect"))
+        .current_dir(cwd)
+        .args(args)
+        .output()
+        .expect("dialect runs")
 }
 
 /// A fresh directory under the system's temporary directory.
@@ -38,7 +42,12 @@ fn artifacts(dir: &Path) -> Vec<(String, Vec<u8>)> {
     let mut out: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
         .expect("out dir")
         .map(|e| e.expect("entry").path())
-        .map(|p| (p.file_name().expect("name").to_string_lossy().into_owned(), std::fs::read(&p).expect("read")))
+        .map(|p| {
+            (
+                p.file_name().expect("name").to_string_lossy().into_owned(),
+                std::fs::read(&p).expect("read"),
+            )
+        })
         .collect();
     out.sort();
     out
@@ -57,8 +66,15 @@ fn builds_are_byte_identical_twice_and_from_another_path() {
     let first = scratch("build-first");
     let second = scratch("build-second");
     for out in [&first, &second] {
-        let run = dialect(&root(), &["build", "flows/", "-o", out.to_str().expect("utf-8 path")]);
-        assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stdout));
+        let run = dialect(
+            &root(),
+            &["build", "flows/", "-o", out.to_str().expect("utf-8 path")],
+        );
+        assert!(
+            run.status.success(),
+            "{}",
+            String::from_utf8_lossy(&run.stdout)
+        );
     }
     let a = artifacts(&first);
     assert!(a.len() >= 8, "one artifact per campaign, got {}", a.len());
@@ -70,18 +86,29 @@ fn builds_are_byte_identical_twice_and_from_another_path() {
         copy_tree(&root().join(dir), &copy.join(dir));
     }
     let third = scratch("build-third");
-    let run = dialect(&copy, &["build", "flows", "-o", third.to_str().expect("utf-8 path")]);
-    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stdout));
+    let run = dialect(
+        &copy,
+        &["build", "flows", "-o", third.to_str().expect("utf-8 path")],
+    );
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stdout)
+    );
     assert_eq!(a, artifacts(&third), "a build from another path differs");
     for (name, bytes) in &a {
         let text = String::from_utf8_lossy(bytes);
-        assert!(!text.contains(root().to_string_lossy().as_ref()), "{name} contains the checkout path");
+        assert!(
+            !text.contains(root().to_string_lossy().as_ref()),
+            "{name} contains the checkout path"
+        );
     }
 }
 
 #[test]
 fn golden_dump_of_every_campaign() {
-    let world = dialect_compiler::world::FsWorld::new(Some(root().join("stdlib")), &root().join("flows"));
+    let world =
+        dialect_compiler::world::FsWorld::new(Some(root().join("stdlib")), &root().join("flows"));
     let compilation = dialect_compiler::compile(&world, &[root().join("flows")]);
     assert!(!compilation.has_errors());
     assert!(compilation.programs.len() >= 8);
@@ -89,8 +116,10 @@ fn golden_dump_of_every_campaign() {
         let bytes = dialect_bytecode::encode(program);
         let loaded = dialect_bytecode::load(&bytes).expect("a fresh artifact loads");
         assert_eq!(&loaded.program, program);
-        let dump = dialect_bytecode::dump(&loaded.header, &loaded.program)
-            .replace(&format!("compiler {}", dialect_bytecode::compiler_version()), "compiler VERSION");
+        let dump = dialect_bytecode::dump(&loaded.header, &loaded.program).replace(
+            &format!("compiler {}", dialect_bytecode::compiler_version()),
+            "compiler VERSION",
+        );
         insta::with_settings!({ snapshot_path => "../golden", prepend_module_to_snapshot => false }, {
             insta::assert_snapshot!(program.name.clone(), dump);
         });
@@ -100,8 +129,20 @@ fn golden_dump_of_every_campaign() {
 #[test]
 fn dump_refuses_a_corrupt_artifact_with_exit_2() {
     let out = scratch("corrupt");
-    let run = dialect(&root(), &["build", "flows/scheme1.flow", "-o", out.to_str().expect("utf-8")]);
-    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stdout));
+    let run = dialect(
+        &root(),
+        &[
+            "build",
+            "flows/scheme1.flow",
+            "-o",
+            out.to_str().expect("utf-8"),
+        ],
+    );
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stdout)
+    );
     let path = out.join("scheme1.dialect");
     let mut bytes = std::fs::read(&path).expect("artifact");
     let last = bytes.len() - 1;
@@ -110,5 +151,8 @@ fn dump_refuses_a_corrupt_artifact_with_exit_2() {
     let run = dialect(&root(), &["dump", path.to_str().expect("utf-8")]);
     assert_eq!(run.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&run.stderr);
-    assert!(stderr.contains("hash") || stderr.contains("corrupt"), "{stderr}");
+    assert!(
+        stderr.contains("hash") || stderr.contains("corrupt"),
+        "{stderr}"
+    );
 }

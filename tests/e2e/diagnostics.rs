@@ -15,7 +15,12 @@ fn fixtures() -> Vec<PathBuf> {
     let mut out: Vec<PathBuf> = std::fs::read_dir(&dir)
         .expect("tests/diagnostics exists")
         .map(|e| e.expect("readable entry").path())
-        .filter(|p| p.extension().is_some_and(|e| e == "flow") || (p.is_dir() && p.file_name().is_some_and(|n| n != "assets")))
+        .filter(|p| {
+            p.extension().is_some_and(|e| e == "flow")
+                || (p.is_dir()
+                    && p.file_name()
+                        .is_some_and(|n| n != "assets" && n != "snapshots"))
+        })
         .collect();
     out.sort();
     out
@@ -23,17 +28,27 @@ fn fixtures() -> Vec<PathBuf> {
 
 /// Compiles one fixture as `dialect check` would, from the repository root.
 fn check(path: &Path) -> Vec<Diagnostic> {
-    let rel = path.strip_prefix(root()).expect("fixture under the root").to_path_buf();
+    let rel = path
+        .strip_prefix(root())
+        .expect("fixture under the root")
+        .to_path_buf();
     let world = FsWorld::new(Some(root().join("stdlib")), &root());
     std::env::set_current_dir(root()).expect("cd to the root");
     let compilation = dialect_compiler::compile(&world, &[rel]);
-    assert!(compilation.io_errors.is_empty(), "{:?}", compilation.io_errors);
+    assert!(
+        compilation.io_errors.is_empty(),
+        "{:?}",
+        compilation.io_errors
+    );
     compilation.diagnostics()
 }
 
 fn render(path: &Path, diagnostics: &[Diagnostic]) -> String {
     let files: Vec<PathBuf> = if path.is_dir() {
-        let mut v: Vec<PathBuf> = std::fs::read_dir(path).expect("dir").map(|e| e.expect("entry").path()).collect();
+        let mut v: Vec<PathBuf> = std::fs::read_dir(path)
+            .expect("dir")
+            .map(|e| e.expect("entry").path())
+            .collect();
         v.sort();
         v
     } else {
@@ -41,8 +56,15 @@ fn render(path: &Path, diagnostics: &[Diagnostic]) -> String {
     };
     let mut out = String::new();
     for file in files {
-        let name = file.strip_prefix(root()).expect("under root").display().to_string();
-        out.push_str(&format!("── {name}\n{}\n", std::fs::read_to_string(&file).expect("fixture text")));
+        let name = file
+            .strip_prefix(root())
+            .expect("under root")
+            .display()
+            .to_string();
+        out.push_str(&format!(
+            "── {name}\n{}\n",
+            std::fs::read_to_string(&file).expect("fixture text")
+        ));
     }
     out.push_str("── diagnostics\n");
     for d in diagnostics {
@@ -53,7 +75,10 @@ fn render(path: &Path, diagnostics: &[Diagnostic]) -> String {
 }
 
 fn code_of(path: &Path) -> String {
-    let name = path.file_stem().and_then(|n| n.to_str()).unwrap_or_default();
+    let name = path
+        .file_stem()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default();
     name.split('-').next().unwrap_or_default().to_string()
 }
 
@@ -62,13 +87,17 @@ fn every_fixture_reports_its_code_and_matches_its_snapshot() {
     let mut failures = Vec::new();
     for path in fixtures() {
         let diagnostics = check(&path);
-        let name = path.file_stem().and_then(|n| n.to_str()).unwrap_or_default().to_string();
+        let name = path
+            .file_stem()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .to_string();
         let code = code_of(&path);
-        if code.starts_with('E') || code.starts_with('W') {
-            if !diagnostics.iter().any(|d| d.code == code) {
-                let got: Vec<&str> = diagnostics.iter().map(|d| d.code).collect();
-                failures.push(format!("{name}: expected {code}, got {got:?}"));
-            }
+        if (code.starts_with('E') || code.starts_with('W'))
+            && !diagnostics.iter().any(|d| d.code == code)
+        {
+            let got: Vec<&str> = diagnostics.iter().map(|d| d.code).collect();
+            failures.push(format!("{name}: expected {code}, got {got:?}"));
         }
         insta::with_settings!({ snapshot_path => "../diagnostics/snapshots", prepend_module_to_snapshot => false }, {
             insta::assert_snapshot!(name, render(&path, &diagnostics));
@@ -80,14 +109,25 @@ fn every_fixture_reports_its_code_and_matches_its_snapshot() {
 #[test]
 fn every_code_has_a_fixture_and_an_explanation() {
     let fixtures: Vec<String> = fixtures().iter().map(|p| code_of(p)).collect();
-    let missing: Vec<&str> = CODES.iter().map(|c| c.code).filter(|c| !fixtures.iter().any(|f| f == c)).collect();
+    let missing: Vec<&str> = CODES
+        .iter()
+        .map(|c| c.code)
+        .filter(|c| !fixtures.iter().any(|f| f == c))
+        .collect();
     assert!(missing.is_empty(), "codes without a fixture: {missing:?}");
     for code in CODES {
-        assert!(code.explanation.len() > 40, "{} needs a real explanation", code.code);
+        assert!(
+            code.explanation.len() > 40,
+            "{} needs a real explanation",
+            code.code
+        );
     }
     for fixture in &fixtures {
         if fixture.starts_with('E') || fixture.starts_with('W') {
-            assert!(CODES.iter().any(|c| c.code == fixture), "fixture for unknown code {fixture}");
+            assert!(
+                CODES.iter().any(|c| c.code == fixture),
+                "fixture for unknown code {fixture}"
+            );
         }
     }
 }

@@ -3,5 +3,7 @@
 //! the same entry points users have: the compiler's `compile`, the
 //! `dialect` binary, and the files in `flows/`, `stdlib/` and `tests/`.
 
+#![allow(clippy::indexing_slicing, clippy::unwrap_used)]
+
 mod build;
 mod diagnostics;
