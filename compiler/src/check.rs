@@ -846,12 +846,7 @@ impl<'a> Checker<'a, '_> {
             if !seen.insert(*decl) {
                 continue;
             }
-            let Some(stmt) = self
-                .read
-                .sources
-                .get(decl.file)
-                .and_then(|f| f.ast.items.get(decl.index))
-            else {
+            let Some(stmt) = self.read.sources.stmt(*decl) else {
                 continue;
             };
             for child in stmt
@@ -1231,12 +1226,7 @@ impl<'a> Checker<'a, '_> {
         let Some([Lit::Ref(Kind::Flow, decl)]) = lits else {
             return;
         };
-        let Some(flow) = self
-            .read
-            .sources
-            .get(decl.file)
-            .and_then(|f| f.ast.items.get(decl.index))
-        else {
+        let Some(flow) = self.read.sources.stmt(*decl) else {
             return;
         };
         let mut given: HashMap<&str, Span> = HashMap::new();
@@ -1518,10 +1508,7 @@ pub fn convert(
         if !matches!(ty, Ty::Enum(_) | Ty::Bool | Ty::Var | Ty::Ref(Kind::Label))
             && let Some(at) = read.resolution.constant(env.file, parts)
         {
-            let stmt = read
-                .sources
-                .get(at.file)
-                .and_then(|f| f.ast.items.get(at.index));
+            let stmt = read.sources.stmt(at);
             if let Some(v) = stmt.and_then(|s| s.args.get(1)) {
                 let cenv = Env::new(at.file, &env.country_code);
                 return convert(read, &cenv, ty, std::slice::from_ref(v), exprs);

@@ -322,12 +322,7 @@ impl<'a> Lowerer<'a, '_> {
     }
 
     fn decl(&mut self, decl: DeclRef, cc: &str) {
-        let Some(stmt) = self
-            .read
-            .sources
-            .get(decl.file)
-            .and_then(|f| f.ast.items.get(decl.index))
-        else {
+        let Some(stmt) = self.read.sources.stmt(decl) else {
             return;
         };
         let Some(spec) = schema::decl(&stmt.head.name) else {
@@ -601,12 +596,7 @@ impl<'a> Lowerer<'a, '_> {
         else {
             return empty;
         };
-        let Some(decl) = self
-            .read
-            .sources
-            .get(flow.file)
-            .and_then(|f| f.ast.items.get(flow.index))
-        else {
+        let Some(decl) = self.read.sources.stmt(flow) else {
             return empty;
         };
         if self.flows.contains(&flow) {

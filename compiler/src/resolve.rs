@@ -104,14 +104,7 @@ pub enum Declared {
     Const,
 }
 
-/// A top-level statement of some file.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct DeclRef {
-    /// The file.
-    pub file: FileId,
-    /// The index in the file's items.
-    pub index: usize,
-}
+pub use crate::source::DeclRef;
 
 /// The names of one file.
 #[derive(Clone, Debug, Default)]

@@ -23,6 +23,15 @@ pub struct SourceFile {
     pub input: bool,
 }
 
+/// A top-level statement of some file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct DeclRef {
+    /// The file.
+    pub file: FileId,
+    /// The index in the file's items.
+    pub index: usize,
+}
+
 /// Every file of a compilation, inputs first, imports as they are found.
 #[derive(Clone, Debug, Default)]
 pub struct Sources {
@@ -34,6 +43,11 @@ impl Sources {
     /// The file with this id.
     pub fn get(&self, id: FileId) -> Option<&SourceFile> {
         self.files.get(id as usize)
+    }
+
+    /// The top-level statement at `at`.
+    pub fn stmt(&self, at: DeclRef) -> Option<&ast::Stmt> {
+        self.get(at.file)?.ast.items.get(at.index)
     }
 
     /// The id of the file read from `path`, if it is loaded.
