@@ -7,8 +7,12 @@
 //! Printing is idempotent, and parsing the output gives back the same tree
 //! apart from spans (`tests/syntax.rs` checks both).
 
-use crate::ast::{Body, Comment, File, Param, Stmt, Value, ValueKind, WEEKDAYS, join_path};
+use crate::ast::{Body, Comment, File, Param, Span, Stmt, Value, ValueKind, WEEKDAYS, join_path};
 use std::fmt::Write as _;
+
+/// The width past which a statement's lists are written one item a line (the
+/// `max_width` of the repository's `rustfmt.toml`).
+pub const WIDTH: usize = 100;
 
 /// Prints `file` in the canonical layout.
 ///
@@ -70,10 +74,13 @@ impl<'a> Printer<'a> {
                 && i > 0
                 && (stmt.body.is_some() || stmts.get(i - 1).is_some_and(|p| p.body.is_some()));
             let header_end = stmt.body.as_ref().map_or(stmt.span.end, |b| b.span.start);
-            let mut first = true;
+            let broken = breaks(stmt, depth, top);
             // Comments before the statement, and those inside a list or parameters
-            // spanning lines (which print on one line), stand before it.
-            while let Some(comment) = self.take(header_end.min(limit)) {
+            // that print on one line, stand before it. A list printed one item a
+            // line keeps its own.
+            let bound = broken.map_or(header_end, |(list, _)| list.min(header_end));
+            let mut first = true;
+            while let Some(comment) = self.take(bound.min(limit)) {
                 // Line breaks inside the statement are not blank lines between statements.
                 let start = (comment.span.start <= stmt.span.start).then_some(comment.span.start);
                 self.gap(prev_end, start, first && force);
@@ -83,7 +90,7 @@ impl<'a> Printer<'a> {
             }
             self.gap(prev_end, Some(stmt.span.start), first && force);
             self.indent(depth);
-            self.header(stmt, top);
+            self.header(stmt, top, broken.map(|(_, depth)| depth));
             if let Some(body) = &stmt.body {
                 self.body(body, depth);
             }
@@ -123,62 +130,12 @@ impl<'a> Printer<'a> {
         self.out.push('}');
     }
 
-    /// Prints what precedes the body: `label: head arg arg`, or the special forms
-    /// of the top level (`import "x" as y`, `const x = v`, `flow f(a: t)`).
-    fn header(&mut self, stmt: &Stmt, top: bool) {
-        if top && stmt.label.is_none() {
-            let name = |v: &Value| v.as_ident().map(|i| i.name.clone());
-            match (stmt.head.name.as_str(), stmt.args.as_slice(), &stmt.body) {
-                (
-                    "import",
-                    [
-                        path @ Value {
-                            kind: ValueKind::Str(_),
-                            ..
-                        },
-                    ],
-                    None,
-                ) if stmt.params.is_empty() => {
-                    self.out.push_str("import ");
-                    write_value(&mut self.out, &path.kind);
-                    return;
-                }
-                (
-                    "import",
-                    [
-                        path @ Value {
-                            kind: ValueKind::Str(_),
-                            ..
-                        },
-                        alias,
-                    ],
-                    None,
-                ) if alias.as_ident().is_some() && stmt.params.is_empty() => {
-                    self.out.push_str("import ");
-                    write_value(&mut self.out, &path.kind);
-                    self.out.push_str(" as ");
-                    write_value(&mut self.out, &alias.kind);
-                    return;
-                }
-                ("const", [constant, val], None) if stmt.params.is_empty() => {
-                    if let Some(constant) = name(constant) {
-                        self.out.push_str("const ");
-                        self.out.push_str(&constant);
-                        self.out.push_str(" = ");
-                        write_value(&mut self.out, &val.kind);
-                        return;
-                    }
-                }
-                ("flow", [flow], Some(_)) => {
-                    if let Some(flow) = name(flow) {
-                        self.out.push_str("flow ");
-                        self.out.push_str(&flow);
-                        write_params(&mut self.out, &stmt.params);
-                        return;
-                    }
-                }
-                _ => {}
-            }
+    /// Prints what precedes the body: `label: head arg arg`, or a special form of
+    /// the top level. With `broken`, the statement's depth, lists among the
+    /// arguments go one item a line, with the comments inside them.
+    fn header(&mut self, stmt: &Stmt, top: bool, broken: Option<usize>) {
+        if top && stmt.label.is_none() && self.top_level_form(stmt, broken) {
+            return;
         }
         if let Some(label) = &stmt.label {
             self.out.push_str(&label.name);
@@ -187,11 +144,101 @@ impl<'a> Printer<'a> {
         self.out.push_str(&stmt.head.name);
         for arg in &stmt.args {
             self.out.push(' ');
-            write_value(&mut self.out, &arg.kind);
+            self.arg(arg, broken);
         }
         if !stmt.params.is_empty() {
             write_params(&mut self.out, &stmt.params);
         }
+    }
+
+    /// Prints `import "x" as y`, `const x = v` or `flow f(a: t)` if the statement
+    /// is one of these; a statement with the same tree parses from that text.
+    fn top_level_form(&mut self, stmt: &Stmt, broken: Option<usize>) -> bool {
+        let name = |value: &Value| value.as_ident().map(|ident| ident.name.clone());
+        let path = stmt
+            .args
+            .first()
+            .filter(|v| matches!(v.kind, ValueKind::Str(_)));
+        let plain = stmt.params.is_empty();
+        match (
+            stmt.head.name.as_str(),
+            stmt.args.as_slice(),
+            &stmt.body,
+            path,
+        ) {
+            ("import", [_], None, Some(path)) if plain => {
+                self.out.push_str("import ");
+                write_value(&mut self.out, &path.kind);
+            }
+            ("import", [_, alias], None, Some(path)) if plain => {
+                let Some(alias) = name(alias) else {
+                    return false;
+                };
+                self.out.push_str("import ");
+                write_value(&mut self.out, &path.kind);
+                self.out.push_str(" as ");
+                self.out.push_str(&alias);
+            }
+            ("const", [constant, value], None, _) if plain => {
+                let Some(constant) = name(constant) else {
+                    return false;
+                };
+                self.out.push_str("const ");
+                self.out.push_str(&constant);
+                self.out.push_str(" = ");
+                self.arg(value, broken);
+            }
+            ("flow", [flow], Some(_), _) => {
+                let Some(flow) = name(flow) else { return false };
+                self.out.push_str("flow ");
+                self.out.push_str(&flow);
+                write_params(&mut self.out, &stmt.params);
+            }
+            _ => return false,
+        }
+        true
+    }
+
+    /// Prints an argument; a list one item a line if `broken` gives the depth.
+    fn arg(&mut self, arg: &Value, broken: Option<usize>) {
+        match (&arg.kind, broken) {
+            (ValueKind::List(items), Some(depth)) if !items.is_empty() => {
+                self.list(items, arg.span, depth);
+            }
+            (kind, _) => write_value(&mut self.out, kind),
+        }
+    }
+
+    /// Prints a list one item a line, each followed by a comma. A comment after
+    /// `[` or after an item on its line stays there; the others (those inside
+    /// an item too) go on lines of their own before the next item.
+    fn list(&mut self, items: &[Value], span: Span, depth: usize) {
+        self.out.push('[');
+        let first = items.first().map_or(span.end, |item| item.span.start);
+        if let Some(comment) = self.trailing(span.start, first) {
+            self.out.push(' ');
+            self.comment(comment);
+        }
+        self.out.push('\n');
+        for (i, item) in items.iter().enumerate() {
+            while let Some(comment) = self.take(item.span.end) {
+                self.own_line(comment, depth + 1);
+            }
+            self.indent(depth + 1);
+            write_value(&mut self.out, &item.kind);
+            self.out.push(',');
+            let next = items.get(i + 1).map_or(span.end, |next| next.span.start);
+            if let Some(comment) = self.trailing(item.span.end, next) {
+                self.out.push(' ');
+                self.comment(comment);
+            }
+            self.out.push('\n');
+        }
+        while let Some(comment) = self.take(span.end) {
+            self.own_line(comment, depth + 1);
+        }
+        self.indent(depth);
+        self.out.push(']');
     }
 
     /// The next comment, if it starts before `bound`.
@@ -274,6 +321,24 @@ fn expr_spans(stmt: &Stmt, out: &mut Vec<(u32, u32)>) {
     for child in stmt.children() {
         expr_spans(child, out);
     }
+}
+
+/// Whether the statement's lists go one item a line: only when its header
+/// would be wider than [`WIDTH`] on one line. Returns where the first such
+/// list starts, and the depth to break them at.
+fn breaks(stmt: &Stmt, depth: usize, top: bool) -> Option<(u32, usize)> {
+    let list = stmt
+        .args
+        .iter()
+        .find(|arg| matches!(&arg.kind, ValueKind::List(items) if !items.is_empty()))?;
+    let mut line = Printer {
+        source: "",
+        comments: Vec::new(),
+        next: 0,
+        out: String::new(),
+    };
+    line.header(stmt, top, None);
+    (2 * depth + line.out.chars().count() > WIDTH).then_some((list.span.start, depth))
 }
 
 fn write_params(out: &mut String, params: &[Param]) {

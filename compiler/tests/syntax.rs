@@ -259,6 +259,40 @@ flow after(greeting: prompt, q: queue) {
     assert_eq!(print(&again, &printed), printed);
 }
 
+/// A statement wider than the limit has its lists one item a line, and the
+/// comments inside them stay with their items.
+#[test]
+fn long_lists_break_with_their_comments() {
+    let text = "const all = [alice, // lead
+  // the rest
+  bob, [x, // inner
+ y], carol_with_a_really_long_name_to_push_the_width_over_the_limit_of_one_hundred,
+  // end
+] // after
+x [ // open
+ a] { // body
+}
+";
+    let expected = "const all = [
+  alice, // lead
+  // the rest
+  bob,
+  // inner
+  [x, y],
+  carol_with_a_really_long_name_to_push_the_width_over_the_limit_of_one_hundred,
+  // end
+] // after
+
+// open
+x [a] { // body
+}
+";
+    let (file, errors) = parse(text);
+    assert_eq!(errors, []);
+    assert_eq!(print(&file, text), expected);
+    check_text(text).unwrap();
+}
+
 /// Every literal form in its canonical spelling.
 #[test]
 fn canonical_values() {

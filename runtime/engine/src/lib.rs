@@ -1,1 +1,18 @@
+//! The Dialect engine core: executes compiled flow graphs.
+//!
+//! The engine performs no I/O and reads no clock. It takes events
+//! ([`Event`]: a key, a finished prompt, a timer, an agent, an HTTP answer, a
+//! hang-up) together with the current time, and produces commands
+//! ([`Command`]: play, start a timer, enqueue, dial, hang up, ...) that an
+//! adapter carries out: the SIP/RTP runtime for real calls, the simulator
+//! (`dialect test`) with a virtual clock.
 
+pub mod engine;
+pub mod event;
+pub mod flow;
+pub mod hours;
+pub mod script;
+
+pub use engine::{DYNAMIC_PROMPT, Engine, Refused, STEP_BUDGET, matches_any};
+pub use event::{BotReply, CallId, Command, DialOutcome, Emitted, Event, Outcome, Step, TimerId};
+pub use flow::{Flow, FlowError};

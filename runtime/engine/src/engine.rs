@@ -1,0 +1,1178 @@
+//! The engine: calls executing flow graphs. Inputs are `handle_*(…, now)`,
+//! outputs are drained with `poll_*()`; time is always passed in, so the same
+//! engine runs under the SIP adapter and under the simulator's virtual clock.
+
+use crate::event::{
+    BotReply, CallId, Command, DialOutcome, Emitted, Event, Outcome, Step, TimerId,
+};
+use crate::flow::Flow;
+use dialect_bytecode::{NodeId, Op, Prompt};
+use jiff::{SignedDuration, Timestamp};
+use rhai::Dynamic;
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+
+/// Most graph steps one event may cause before the call is stopped. The
+/// compiler refuses loops that do not wait; this is the runtime's own guard.
+pub const STEP_BUDGET: u32 = 1_000;
+
+/// A prompt index for speech that is not in the program (bot replies).
+pub const DYNAMIC_PROMPT: u32 = u32::MAX;
+
+/// Why an input was refused.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum Refused {
+    /// No flow answers the dialled number.
+    #[error("no campaign answers {0}")]
+    NoCampaign(String),
+    /// The call does not exist (any more).
+    #[error("{0} is not an active call")]
+    UnknownCall(CallId),
+}
+
+/// Executes calls. One engine serves many calls and many flows.
+pub struct Engine {
+    flows: HashMap<String, Arc<Flow>>,
+    slots: Vec<Slot>,
+    free: Vec<u32>,
+    script: rhai::Engine,
+    overflow: HashMap<(String, NodeId), u32>,
+    commands: VecDeque<Emitted>,
+    steps: VecDeque<Step>,
+    trace: bool,
+    active: usize,
+}
+
+struct Slot {
+    generation: u32,
+    call: Option<Call>,
+}
+
+/// The state of one call.
+struct Call {
+    flow: Arc<Flow>,
+    caller: String,
+    dialled: String,
+    node: NodeId,
+    wait: Wait,
+    timers: u32,
+    timer: Option<TimerId>,
+    attempts: u32,
+    digits: String,
+    vars: Vec<(String, Dynamic)>,
+    priority: i32,
+    no_survey: bool,
+    no_record_window: bool,
+    held: Vec<NodeId>,
+    turns: u32,
+    requests: u32,
+}
+
+/// What a call is waiting for.
+#[derive(Clone, Debug, PartialEq)]
+enum Wait {
+    /// Nothing: it is running.
+    Running,
+    /// A prompt to finish, then the `next` exit.
+    Prompt,
+    /// A menu prompt to finish (a key may interrupt it).
+    MenuPrompt,
+    /// An invalid/no-input notice to finish, then the menu prompt again.
+    MenuNotice,
+    /// A menu key, until the timer.
+    MenuKey,
+    /// A prompt before collecting digits.
+    CollectPrompt,
+    /// Digits, until `#`, the maximum, or the timer.
+    Collect,
+    /// The other party of a bridge to hang up, then this exit.
+    Bridge(&'static str),
+    /// An agent, in this queue.
+    Queue(String),
+    /// A dial outcome.
+    Dial,
+    /// An HTTP answer to this request.
+    Http(u32),
+    /// An identification result.
+    Identify,
+    /// An authorisation or ticket result.
+    Verify,
+    /// A greeting before a recording.
+    Greeting,
+    /// A recording.
+    Recording,
+    /// A bot reply.
+    BotReply,
+    /// A bot's words to finish, then the caller's.
+    BotSpeaking,
+    /// The caller's utterance, until the timer.
+    BotListening,
+}
+
+/// Where an exit leads, or why execution stops.
+enum Flowing {
+    Continue,
+    Wait,
+    End(Outcome),
+}
+
+impl Default for Engine {
+    fn default() -> Engine {
+        Engine::new()
+    }
+}
+
+impl Engine {
+    /// An engine with no flows.
+    pub fn new() -> Engine {
+        Engine {
+            flows: HashMap::new(),
+            slots: Vec::new(),
+            free: Vec::new(),
+            script: crate::script::engine(),
+            overflow: HashMap::new(),
+            commands: VecDeque::new(),
+            steps: VecDeque::new(),
+            trace: false,
+            active: 0,
+        }
+    }
+
+    /// Records every graph transition for [`Engine::poll_step`] (for traces
+    /// and coverage); off by default.
+    pub fn set_tracing(&mut self, on: bool) {
+        self.trace = on;
+    }
+
+    /// Makes a flow answer its numbers. Calls in progress keep the flow they
+    /// started with; new calls get this one. Returns the flows it replaced.
+    pub fn install(&mut self, flow: Arc<Flow>) -> Vec<Arc<Flow>> {
+        let mut replaced = Vec::new();
+        for number in &flow.program.numbers {
+            if let Some(old) = self.flows.insert(number.clone(), flow.clone())
+                && !Arc::ptr_eq(&old, &flow)
+                && !replaced.iter().any(|r| Arc::ptr_eq(r, &old))
+            {
+                replaced.push(old);
+            }
+        }
+        replaced
+    }
+
+    /// The flow that answers a dialled number (E.164, with or without `+`).
+    pub fn route(&self, dialled: &str) -> Option<&Arc<Flow>> {
+        let trimmed: String = dialled.chars().filter(|c| !c.is_whitespace()).collect();
+        self.flows
+            .get(&trimmed)
+            .or_else(|| self.flows.get(&format!("+{trimmed}")))
+    }
+
+    /// The number of calls in progress.
+    pub fn active_calls(&self) -> usize {
+        self.active
+    }
+
+    /// A new call from `caller` to `dialled`; runs it until it waits.
+    pub fn handle_call(
+        &mut self,
+        caller: &str,
+        dialled: &str,
+        now: Timestamp,
+    ) -> Result<CallId, Refused> {
+        let flow = self
+            .route(dialled)
+            .cloned()
+            .ok_or_else(|| Refused::NoCampaign(dialled.to_string()))?;
+        let entry = flow.program.entry;
+        let call = Call {
+            flow,
+            caller: caller.to_string(),
+            dialled: dialled.to_string(),
+            node: entry,
+            wait: Wait::Running,
+            timers: 0,
+            timer: None,
+            attempts: 0,
+            digits: String::new(),
+            vars: Vec::new(),
+            priority: 0,
+            no_survey: false,
+            no_record_window: false,
+            held: Vec::new(),
+            turns: 0,
+            requests: 0,
+        };
+        let id = self.insert(call);
+        self.active += 1;
+        self.run(id, now);
+        Ok(id)
+    }
+
+    /// Something happened to a call.
+    pub fn handle_event(
+        &mut self,
+        id: CallId,
+        event: Event,
+        now: Timestamp,
+    ) -> Result<(), Refused> {
+        let flowing = {
+            let Some(call) = self.call_mut(id) else {
+                return Err(Refused::UnknownCall(id));
+            };
+            if event == Event::HangUp {
+                if let Wait::Queue(queue) = &call.wait {
+                    let queue = queue.clone();
+                    let node = call.node;
+                    self.commands.push_back(Emitted {
+                        call: id,
+                        node,
+                        command: Command::Dequeue { queue },
+                    });
+                }
+                self.cancel_timer(id);
+                Flowing::End(Outcome::CallerHungUp)
+            } else {
+                self.react(id, event, now)
+            }
+        };
+        match flowing {
+            Flowing::Continue => self.run(id, now),
+            Flowing::Wait => {}
+            Flowing::End(outcome) => self.end(id, outcome),
+        }
+        Ok(())
+    }
+
+    /// The next command for an adapter, in order, with the call and the node
+    /// that issued it.
+    pub fn poll_command(&mut self) -> Option<Emitted> {
+        self.commands.pop_front()
+    }
+
+    /// The next recorded transition (with tracing on).
+    pub fn poll_step(&mut self) -> Option<Step> {
+        self.steps.pop_front()
+    }
+
+    /// The flow a call runs.
+    pub fn flow_of(&self, id: CallId) -> Option<&Arc<Flow>> {
+        self.call(id).map(|c| &c.flow)
+    }
+
+    /// The node a call is at.
+    pub fn node_of(&self, id: CallId) -> Option<NodeId> {
+        self.call(id).map(|c| c.node)
+    }
+
+    /// A call's flags: (no survey, no record window).
+    pub fn flags_of(&self, id: CallId) -> Option<(bool, bool)> {
+        self.call(id).map(|c| (c.no_survey, c.no_record_window))
+    }
+
+    /// A call's priority.
+    pub fn priority_of(&self, id: CallId) -> Option<i32> {
+        self.call(id).map(|c| c.priority)
+    }
+
+    /// A call variable, as text (set by `set`, API blocks, `digits`, `token`).
+    pub fn var_of(&self, id: CallId, name: &str) -> Option<String> {
+        let call = self.call(id)?;
+        call.vars
+            .iter()
+            .rev()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.to_string())
+    }
+
+    /// Bytes of engine state one call holds, not counting the shared flow
+    /// (for the memory-per-call figure).
+    pub fn call_footprint(&self, id: CallId) -> Option<usize> {
+        let call = self.call(id)?;
+        let vars: usize = call
+            .vars
+            .iter()
+            .map(|(n, _)| n.capacity() + std::mem::size_of::<(String, Dynamic)>())
+            .sum();
+        Some(
+            std::mem::size_of::<Slot>()
+                + call.caller.capacity()
+                + call.dialled.capacity()
+                + call.digits.capacity()
+                + vars
+                + call.held.capacity() * std::mem::size_of::<NodeId>()
+                + match &call.wait {
+                    Wait::Queue(q) => q.capacity(),
+                    _ => 0,
+                },
+        )
+    }
+
+    fn insert(&mut self, call: Call) -> CallId {
+        if let Some(index) = self.free.pop()
+            && let Some(slot) = self.slots.get_mut(index as usize)
+        {
+            slot.generation = slot.generation.wrapping_add(1);
+            slot.call = Some(call);
+            return CallId((u64::from(slot.generation) << 32) | u64::from(index));
+        }
+        let index = u32::try_from(self.slots.len()).unwrap_or(u32::MAX);
+        self.slots.push(Slot {
+            generation: 0,
+            call: Some(call),
+        });
+        CallId(u64::from(index))
+    }
+
+    fn slot(id: CallId) -> (usize, u32) {
+        ((id.0 & 0xFFFF_FFFF) as usize, (id.0 >> 32) as u32)
+    }
+
+    fn call(&self, id: CallId) -> Option<&Call> {
+        let (index, generation) = Engine::slot(id);
+        self.slots
+            .get(index)
+            .filter(|s| s.generation == generation)
+            .and_then(|s| s.call.as_ref())
+    }
+
+    fn call_mut(&mut self, id: CallId) -> Option<&mut Call> {
+        let (index, generation) = Engine::slot(id);
+        self.slots
+            .get_mut(index)
+            .filter(|s| s.generation == generation)
+            .and_then(|s| s.call.as_mut())
+    }
+
+    fn emit(&mut self, id: CallId, command: Command) {
+        let node = self.call(id).map(|c| c.node).unwrap_or_default();
+        self.commands.push_back(Emitted {
+            call: id,
+            node,
+            command,
+        });
+    }
+
+    fn start_timer(&mut self, id: CallId, now: Timestamp, ms: u64) {
+        self.cancel_timer(id);
+        let Some(call) = self.call_mut(id) else {
+            return;
+        };
+        call.timers = call.timers.wrapping_add(1);
+        let timer = TimerId(call.timers);
+        call.timer = Some(timer);
+        let at = now
+            .saturating_add(SignedDuration::from_millis(
+                i64::try_from(ms).unwrap_or(i64::MAX),
+            ))
+            .unwrap_or(now);
+        self.emit(id, Command::StartTimer { timer, at });
+    }
+
+    fn cancel_timer(&mut self, id: CallId) {
+        let Some(call) = self.call_mut(id) else {
+            return;
+        };
+        if let Some(timer) = call.timer.take() {
+            self.emit(id, Command::CancelTimer { timer });
+        }
+    }
+
+    /// Whether `event` is the call's current timer (clearing it if so).
+    fn is_current_timer(&mut self, id: CallId, event: &Event) -> bool {
+        let Event::Timer(timer) = event else {
+            return false;
+        };
+        match self.call_mut(id) {
+            Some(call) if call.timer == Some(*timer) => {
+                call.timer = None;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn play(&mut self, id: CallId, index: u32, barge_in: bool) {
+        let Some(prompt) = self
+            .call(id)
+            .and_then(|c| c.flow.program.prompts.get(index as usize).cloned())
+        else {
+            return;
+        };
+        self.emit(
+            id,
+            Command::Play {
+                index,
+                prompt,
+                barge_in,
+            },
+        );
+    }
+
+    /// Moves a call along the exit named `exit` of its node.
+    fn take(&mut self, id: CallId, exit: &str) -> Flowing {
+        let Some(call) = self.call_mut(id) else {
+            return Flowing::Wait;
+        };
+        let node = call.node;
+        let found = call.flow.program.nodes.get(node as usize).and_then(|n| {
+            n.exits
+                .iter()
+                .enumerate()
+                .find(|(_, (name, _))| name == exit)
+                .map(|(i, (_, t))| (i, *t))
+        });
+        let Some((index, target)) = found else {
+            return Flowing::End(Outcome::Failed {
+                error: format!("node {node} has no exit `{exit}`"),
+            });
+        };
+        call.node = target;
+        call.wait = Wait::Running;
+        call.attempts = 0;
+        if self.trace {
+            self.steps.push_back(Step {
+                call: id,
+                node,
+                exit: u32::try_from(index).unwrap_or(u32::MAX),
+            });
+        }
+        Flowing::Continue
+    }
+
+    fn run(&mut self, id: CallId, now: Timestamp) {
+        for _ in 0..STEP_BUDGET {
+            match self.enter(id, now) {
+                Flowing::Continue => continue,
+                Flowing::Wait => return,
+                Flowing::End(outcome) => return self.end(id, outcome),
+            }
+        }
+        let node = self.call(id).map(|c| c.node).unwrap_or_default();
+        self.end(
+            id,
+            Outcome::Failed {
+                error: format!(
+                    "step budget of {STEP_BUDGET} exhausted at node {node}: a loop that never waits"
+                ),
+            },
+        );
+    }
+
+    fn end(&mut self, id: CallId, outcome: Outcome) {
+        let node = self.call(id).map(|c| c.node).unwrap_or_default();
+        if matches!(outcome, Outcome::HungUp { .. } | Outcome::Failed { .. }) {
+            self.emit(id, Command::Hangup);
+        }
+        self.cancel_timer(id);
+        let (index, _) = Engine::slot(id);
+        let Some(call) = self.slots.get_mut(index).and_then(|s| s.call.take()) else {
+            return;
+        };
+        for node in call.held {
+            if let Some(count) = self.overflow.get_mut(&(call.flow.hash.clone(), node)) {
+                *count = count.saturating_sub(1);
+            }
+        }
+        self.free.push(u32::try_from(index).unwrap_or(u32::MAX));
+        self.active = self.active.saturating_sub(1);
+        self.commands.push_back(Emitted {
+            call: id,
+            node,
+            command: Command::Ended(outcome),
+        });
+    }
+
+    /// Executes the call's current node.
+    fn enter(&mut self, id: CallId, now: Timestamp) -> Flowing {
+        let Some(call) = self.call(id) else {
+            return Flowing::Wait;
+        };
+        let flow = call.flow.clone();
+        let at = call.node;
+        let Some(node) = flow.program.nodes.get(at as usize) else {
+            return Flowing::End(Outcome::Failed {
+                error: format!("node {at} does not exist"),
+            });
+        };
+        match &node.op {
+            Op::Answer => {
+                self.emit(id, Command::Answer);
+                self.take(id, "next")
+            }
+            Op::Play { prompt } => {
+                self.play(id, *prompt, false);
+                self.wait(id, Wait::Prompt)
+            }
+            Op::Menu {
+                prompt, timeout_ms, ..
+            } => self.menu_prompt(id, *prompt, *timeout_ms, now),
+            Op::Extension {
+                prompt, timeout_ms, ..
+            }
+            | Op::Ticket {
+                prompt, timeout_ms, ..
+            } => {
+                if let Some(call) = self.call_mut(id) {
+                    call.digits.clear();
+                }
+                match prompt {
+                    Some(p) => {
+                        self.play(id, *p, true);
+                        self.wait(id, Wait::CollectPrompt)
+                    }
+                    None => {
+                        self.start_timer(id, now, *timeout_ms);
+                        self.wait(id, Wait::Collect)
+                    }
+                }
+            }
+            Op::Hours { schedule } => {
+                let open = flow
+                    .hours
+                    .get(*schedule as usize)
+                    .is_some_and(|h| h.is_open(now));
+                self.take(id, if open { "open" } else { "closed" })
+            }
+            Op::RouteCaller { patterns } => {
+                let hit = self
+                    .call(id)
+                    .is_some_and(|c| matches_any(patterns, &c.caller));
+                self.take(id, if hit { "match" } else { "no_match" })
+            }
+            Op::RouteDialled { patterns } => {
+                let hit = self
+                    .call(id)
+                    .is_some_and(|c| matches_any(patterns, &c.dialled));
+                self.take(id, if hit { "match" } else { "no_match" })
+            }
+            Op::RouteIdentified => {
+                let number = self.call(id).map(|c| c.caller.clone()).unwrap_or_default();
+                self.emit(id, Command::Identify { number });
+                self.wait(id, Wait::Identify)
+            }
+            Op::Authorise {
+                source,
+                url,
+                timeout_ms,
+                ..
+            } => {
+                let command = Command::Authorise {
+                    source: source.clone(),
+                    url: url.clone(),
+                    digits: None,
+                };
+                self.emit(id, command);
+                self.start_timer(id, now, *timeout_ms);
+                self.wait(id, Wait::Verify)
+            }
+            Op::ApiLogin {
+                url, timeout_ms, ..
+            } => self.http(id, "post".into(), url.clone(), None, *timeout_ms, now),
+            Op::ApiRequest {
+                url,
+                method,
+                body,
+                timeout_ms,
+                ..
+            } => {
+                let body = match body {
+                    Some(expr) => match self.eval(id, *expr, now) {
+                        Ok(value) => Some(value.to_string()),
+                        Err(error) => return Flowing::End(Outcome::Failed { error }),
+                    },
+                    None => None,
+                };
+                self.http(id, method.clone(), url.clone(), body, *timeout_ms, now)
+            }
+            Op::Condition { expr } => match self.eval(id, *expr, now) {
+                Ok(value) => match value.as_bool() {
+                    Ok(b) => self.take(id, if b { "true" } else { "false" }),
+                    Err(found) => Flowing::End(Outcome::Failed {
+                        error: format!("condition #{expr} returned {found}, not a bool"),
+                    }),
+                },
+                Err(error) => Flowing::End(Outcome::Failed { error }),
+            },
+            Op::Switch { expr } => match self.eval(id, *expr, now) {
+                Ok(value) => {
+                    let key = value.to_string();
+                    let has = node
+                        .exits
+                        .iter()
+                        .any(|(name, _)| *name == key && name != "else");
+                    self.take(id, if has { &key } else { "else" })
+                }
+                Err(error) => Flowing::End(Outcome::Failed { error }),
+            },
+            Op::Set { var, expr } => match self.eval(id, *expr, now) {
+                Ok(value) => {
+                    self.set_var(id, var, value);
+                    self.take(id, "next")
+                }
+                Err(error) => Flowing::End(Outcome::Failed { error }),
+            },
+            Op::Queue {
+                queue,
+                max_wait_ms,
+                entry_prompt,
+                ..
+            } => {
+                if let Some(p) = entry_prompt {
+                    self.play(id, *p, false);
+                }
+                let priority = self.call(id).map(|c| c.priority).unwrap_or_default();
+                self.emit(
+                    id,
+                    Command::Enqueue {
+                        queue: queue.clone(),
+                        priority,
+                    },
+                );
+                self.start_timer(id, now, *max_wait_ms);
+                self.wait(id, Wait::Queue(queue.clone()))
+            }
+            Op::Priority { delta } => {
+                if let Some(call) = self.call_mut(id) {
+                    call.priority = call.priority.saturating_add(*delta);
+                }
+                self.take(id, "next")
+            }
+            Op::Overflow { limit } => {
+                let count = self.overflow.entry((flow.hash.clone(), at)).or_insert(0);
+                if *count < *limit {
+                    *count += 1;
+                    if let Some(call) = self.call_mut(id) {
+                        call.held.push(at);
+                    }
+                    self.take(id, "within")
+                } else {
+                    self.take(id, "overflow")
+                }
+            }
+            Op::Dial {
+                number,
+                timeout_ms,
+                caller_id,
+            } => {
+                let command = Command::Dial {
+                    number: number.clone(),
+                    timeout_ms: *timeout_ms,
+                    caller_id: caller_id.clone(),
+                };
+                self.emit(id, command);
+                self.wait(id, Wait::Dial)
+            }
+            Op::Voicemail { greeting, .. } => match greeting {
+                Some(p) => {
+                    self.play(id, *p, false);
+                    self.wait(id, Wait::Greeting)
+                }
+                None => self.record(id, node.op.clone()),
+            },
+            Op::Callback {
+                queue,
+                delay_ms,
+                reason,
+                ..
+            } => {
+                let command = Command::RegisterCallback {
+                    number: self.call(id).map(|c| c.caller.clone()).unwrap_or_default(),
+                    queue: queue.clone(),
+                    delay_ms: *delay_ms,
+                    reason: reason.clone(),
+                };
+                self.emit(id, command);
+                if let Op::Callback {
+                    prompt: Some(p), ..
+                } = &node.op
+                {
+                    self.play(id, *p, false);
+                    return self.wait(id, Wait::Prompt);
+                }
+                self.take(id, "next")
+            }
+            Op::NoRecordWindow => {
+                if let Some(call) = self.call_mut(id) {
+                    call.no_record_window = true;
+                }
+                self.take(id, "next")
+            }
+            Op::NoSurvey => {
+                if let Some(call) = self.call_mut(id) {
+                    call.no_survey = true;
+                }
+                self.take(id, "next")
+            }
+            Op::Bot { bot, .. } => {
+                if let Some(call) = self.call_mut(id) {
+                    call.turns = 0;
+                }
+                self.emit(
+                    id,
+                    Command::BotTurn {
+                        bot: bot.clone(),
+                        utterance: None,
+                    },
+                );
+                self.wait(id, Wait::BotReply)
+            }
+            Op::Jump => self.take(id, "next"),
+            Op::Hangup { reason } => Flowing::End(Outcome::HungUp {
+                reason: reason.clone(),
+            }),
+        }
+    }
+
+    fn wait(&mut self, id: CallId, wait: Wait) -> Flowing {
+        if let Some(call) = self.call_mut(id) {
+            call.wait = wait;
+        }
+        Flowing::Wait
+    }
+
+    fn http(
+        &mut self,
+        id: CallId,
+        method: String,
+        url: String,
+        body: Option<String>,
+        timeout_ms: u64,
+        now: Timestamp,
+    ) -> Flowing {
+        let Some(call) = self.call_mut(id) else {
+            return Flowing::Wait;
+        };
+        call.requests = call.requests.wrapping_add(1);
+        let request = call.requests;
+        self.emit(
+            id,
+            Command::Http {
+                request,
+                method,
+                url,
+                body,
+            },
+        );
+        self.start_timer(id, now, timeout_ms);
+        self.wait(id, Wait::Http(request))
+    }
+
+    fn record(&mut self, id: CallId, op: Op) -> Flowing {
+        if let Op::Voicemail {
+            max_length_ms,
+            email,
+            ..
+        } = op
+        {
+            self.emit(
+                id,
+                Command::Record {
+                    max_length_ms,
+                    email,
+                },
+            );
+        }
+        self.wait(id, Wait::Recording)
+    }
+
+    fn menu_prompt(
+        &mut self,
+        id: CallId,
+        prompt: Option<u32>,
+        timeout_ms: u64,
+        now: Timestamp,
+    ) -> Flowing {
+        match prompt {
+            Some(p) => {
+                self.play(id, p, true);
+                self.wait(id, Wait::MenuPrompt)
+            }
+            None => {
+                self.start_timer(id, now, timeout_ms);
+                self.wait(id, Wait::MenuKey)
+            }
+        }
+    }
+
+    /// A menu got no key or a wrong one: re-prompt, or leave by `exit`.
+    fn menu_retry(&mut self, id: CallId, exit: &'static str, now: Timestamp) -> Flowing {
+        let Some(call) = self.call_mut(id) else {
+            return Flowing::Wait;
+        };
+        call.attempts += 1;
+        let attempts = call.attempts;
+        let flow = call.flow.clone();
+        let Some(Op::Menu {
+            prompt,
+            timeout_ms,
+            retries,
+            invalid_prompt,
+            no_input_prompt,
+        }) = flow.program.nodes.get(call.node as usize).map(|n| &n.op)
+        else {
+            return Flowing::Wait;
+        };
+        if attempts > *retries {
+            return self.take(id, exit);
+        }
+        let notice = if exit == "invalid" {
+            invalid_prompt
+        } else {
+            no_input_prompt
+        };
+        match notice {
+            Some(p) => {
+                self.play(id, *p, true);
+                self.wait(id, Wait::MenuNotice)
+            }
+            None => self.menu_prompt(id, *prompt, *timeout_ms, now),
+        }
+    }
+
+    /// Digit collection is over: route the extension, or look up the ticket.
+    fn collected(&mut self, id: CallId, now: Timestamp) -> Flowing {
+        let Some(call) = self.call_mut(id) else {
+            return Flowing::Wait;
+        };
+        let digits = std::mem::take(&mut call.digits);
+        let flow = call.flow.clone();
+        let op = flow.program.nodes.get(call.node as usize).map(|n| &n.op);
+        self.set_var(id, "digits", Dynamic::from(digits.clone()));
+        match op {
+            Some(Op::Ticket { .. }) => {
+                if digits.is_empty() {
+                    return self.take(id, "failed");
+                }
+                self.emit(id, Command::LookupTicket { id: digits });
+                self.wait(id, Wait::Verify)
+            }
+            Some(Op::Extension {
+                prompt,
+                timeout_ms,
+                retries,
+                ..
+            }) => {
+                let valid = !digits.is_empty() && digits.chars().all(|c| c.is_ascii_digit());
+                if valid {
+                    self.emit(id, Command::Transfer { extension: digits });
+                    return self.wait(id, Wait::Bridge("found"));
+                }
+                let exit = if digits.is_empty() {
+                    "no_input"
+                } else {
+                    "invalid"
+                };
+                let Some(call) = self.call_mut(id) else {
+                    return Flowing::Wait;
+                };
+                call.attempts += 1;
+                if call.attempts > *retries {
+                    return self.take(id, exit);
+                }
+                match prompt {
+                    Some(p) => {
+                        self.play(id, *p, true);
+                        self.wait(id, Wait::CollectPrompt)
+                    }
+                    None => {
+                        self.start_timer(id, now, *timeout_ms);
+                        self.wait(id, Wait::Collect)
+                    }
+                }
+            }
+            _ => Flowing::Wait,
+        }
+    }
+
+    /// The limits of the node that collects digits: (max digits, timeout).
+    fn collect_limits(&self, id: CallId) -> (usize, u64) {
+        match self
+            .call(id)
+            .and_then(|c| c.flow.program.nodes.get(c.node as usize))
+            .map(|n| &n.op)
+        {
+            Some(
+                Op::Extension {
+                    digits, timeout_ms, ..
+                }
+                | Op::Ticket {
+                    digits, timeout_ms, ..
+                },
+            ) => (*digits as usize, *timeout_ms),
+            _ => (1, 5_000),
+        }
+    }
+
+    /// An event for a call that is waiting.
+    fn react(&mut self, id: CallId, event: Event, now: Timestamp) -> Flowing {
+        let Some(call) = self.call(id) else {
+            return Flowing::Wait;
+        };
+        let wait = call.wait.clone();
+        let flow = call.flow.clone();
+        let op = flow
+            .program
+            .nodes
+            .get(call.node as usize)
+            .map(|n| n.op.clone());
+        let timer = self.is_current_timer(id, &event);
+        match (wait, event) {
+            (Wait::Prompt, Event::PromptFinished) => self.take(id, "next"),
+            (Wait::MenuPrompt, Event::PromptFinished) => {
+                if let Some(Op::Menu { timeout_ms, .. }) = op {
+                    self.start_timer(id, now, timeout_ms);
+                }
+                self.wait(id, Wait::MenuKey)
+            }
+            (Wait::MenuNotice, Event::PromptFinished) => match op {
+                Some(Op::Menu {
+                    prompt, timeout_ms, ..
+                }) => self.menu_prompt(id, prompt, timeout_ms, now),
+                _ => Flowing::Wait,
+            },
+            (Wait::MenuPrompt | Wait::MenuNotice | Wait::MenuKey, Event::Digit(key)) => {
+                if self.call(id).is_some_and(|c| c.wait != Wait::MenuKey) {
+                    self.emit(id, Command::StopPlayback);
+                }
+                self.cancel_timer(id);
+                self.set_var(id, "digits", Dynamic::from(key.to_string()));
+                let key = key.to_string();
+                let known = flow
+                    .program
+                    .nodes
+                    .get(self.call(id).map(|c| c.node).unwrap_or_default() as usize)
+                    .is_some_and(|n| n.exits.iter().any(|(name, _)| *name == key));
+                if known {
+                    self.take(id, &key)
+                } else {
+                    self.menu_retry(id, "invalid", now)
+                }
+            }
+            (Wait::MenuKey, Event::Timer(_)) if timer => self.menu_retry(id, "no_input", now),
+            (Wait::CollectPrompt, Event::PromptFinished) => {
+                let (_, timeout) = self.collect_limits(id);
+                self.start_timer(id, now, timeout);
+                self.wait(id, Wait::Collect)
+            }
+            (Wait::CollectPrompt | Wait::Collect, Event::Digit(key)) => {
+                if self.call(id).is_some_and(|c| c.wait == Wait::CollectPrompt) {
+                    self.emit(id, Command::StopPlayback);
+                }
+                let (max, timeout) = self.collect_limits(id);
+                if key == '#' {
+                    self.cancel_timer(id);
+                    return self.collected(id, now);
+                }
+                let full = match self.call_mut(id) {
+                    Some(call) => {
+                        call.digits.push(key);
+                        call.digits.len() >= max
+                    }
+                    None => return Flowing::Wait,
+                };
+                if full {
+                    self.cancel_timer(id);
+                    self.collected(id, now)
+                } else {
+                    self.start_timer(id, now, timeout);
+                    self.wait(id, Wait::Collect)
+                }
+            }
+            (Wait::Collect, Event::Timer(_)) if timer => self.collected(id, now),
+            (Wait::Bridge(exit), Event::BridgeEnded) => self.take(id, exit),
+            (Wait::Queue(_), Event::AgentConnected { .. }) => {
+                self.cancel_timer(id);
+                self.wait(id, Wait::Bridge("connected"))
+            }
+            (Wait::Queue(queue), Event::Timer(_)) if timer => {
+                self.emit(id, Command::Dequeue { queue });
+                self.take(id, "timeout")
+            }
+            (Wait::Queue(_), Event::QueueFull) => {
+                self.cancel_timer(id);
+                self.take(id, "full")
+            }
+            (Wait::Dial, Event::DialResult(outcome)) => match outcome {
+                DialOutcome::Connected => self.wait(id, Wait::Bridge("connected")),
+                DialOutcome::Busy => self.take(id, "busy"),
+                DialOutcome::NoAnswer => self.take(id, "no_answer"),
+                DialOutcome::Failed => self.take(id, "failed"),
+            },
+            (
+                Wait::Http(request),
+                Event::HttpResult {
+                    request: answered,
+                    status,
+                    body,
+                },
+            ) if request == answered => {
+                self.cancel_timer(id);
+                self.http_result(id, op, status, body)
+            }
+            (Wait::Http(_), Event::Timer(_)) if timer => match op {
+                Some(Op::ApiRequest { .. }) => self.take(id, "timeout"),
+                _ => self.take(id, "error"),
+            },
+            (Wait::Identify, Event::Identified { records }) => self.take(
+                id,
+                match records {
+                    0 => "none",
+                    1 => "one",
+                    _ => "many",
+                },
+            ),
+            (Wait::Verify, Event::Verified { ok }) => {
+                self.cancel_timer(id);
+                self.take(id, if ok { "ok" } else { "failed" })
+            }
+            (Wait::Verify, Event::Timer(_)) if timer => self.take(id, "failed"),
+            (Wait::Greeting, Event::PromptFinished) => match op {
+                Some(op) => self.record(id, op),
+                None => Flowing::Wait,
+            },
+            (Wait::Recording, Event::RecordingFinished) => self.take(id, "next"),
+            (Wait::BotReply, Event::BotReply(reply)) => match reply {
+                BotReply::Say(text) => {
+                    let prompt = Prompt::Say {
+                        text,
+                        language: None,
+                    };
+                    self.emit(
+                        id,
+                        Command::Play {
+                            index: DYNAMIC_PROMPT,
+                            prompt,
+                            barge_in: false,
+                        },
+                    );
+                    self.wait(id, Wait::BotSpeaking)
+                }
+                BotReply::Handoff => self.take(id, "handoff"),
+                BotReply::CannotAnswer => self.take(id, "cannot_answer"),
+                BotReply::Done => self.take(id, "done"),
+            },
+            (Wait::BotSpeaking, Event::PromptFinished) => {
+                if let Some(Op::Bot { timeout_ms, .. }) = op {
+                    self.start_timer(id, now, timeout_ms);
+                }
+                self.wait(id, Wait::BotListening)
+            }
+            (Wait::BotListening, Event::Utterance(text)) => {
+                self.cancel_timer(id);
+                let Some(Op::Bot { bot, max_turns, .. }) = op else {
+                    return Flowing::Wait;
+                };
+                let turns = match self.call_mut(id) {
+                    Some(call) => {
+                        call.turns += 1;
+                        call.turns
+                    }
+                    None => return Flowing::Wait,
+                };
+                if turns >= max_turns {
+                    return self.take(id, "done");
+                }
+                self.emit(
+                    id,
+                    Command::BotTurn {
+                        bot,
+                        utterance: Some(text),
+                    },
+                );
+                self.wait(id, Wait::BotReply)
+            }
+            (Wait::BotListening, Event::Timer(_)) if timer => self.take(id, "done"),
+            // Anything else (a key while queued, a stale timer, a late answer) changes nothing.
+            _ => Flowing::Wait,
+        }
+    }
+
+    fn http_result(&mut self, id: CallId, op: Option<Op>, status: u16, body: String) -> Flowing {
+        let ok = (200..300).contains(&status);
+        match op {
+            Some(Op::ApiLogin { .. }) => {
+                if !ok {
+                    return self.take(id, "error");
+                }
+                let token = match self.script.parse_json(&body, true) {
+                    Ok(map) => map
+                        .get("token")
+                        .map(|t| t.to_string())
+                        .unwrap_or_else(|| body.trim().to_string()),
+                    Err(_) => body.trim().to_string(),
+                };
+                self.set_var(id, "token", Dynamic::from(token));
+                self.take(id, "ok")
+            }
+            Some(Op::ApiRequest { into, .. }) => {
+                let value = match self.script.parse_json(&body, true) {
+                    Ok(map) => Dynamic::from_map(map),
+                    Err(_) => Dynamic::from(body),
+                };
+                self.set_var(id, &into, value);
+                self.take(id, if ok { "ok" } else { "error" })
+            }
+            _ => Flowing::Wait,
+        }
+    }
+
+    fn set_var(&mut self, id: CallId, name: &str, value: Dynamic) {
+        let Some(call) = self.call_mut(id) else {
+            return;
+        };
+        match call.vars.iter_mut().find(|(n, _)| n == name) {
+            Some(slot) => slot.1 = value,
+            None => call.vars.push((name.to_string(), value)),
+        }
+    }
+
+    /// Evaluates expression `expr` of the call's flow with the call's variables.
+    fn eval(&mut self, id: CallId, expr: u32, now: Timestamp) -> Result<Dynamic, String> {
+        let Some(call) = self.call(id) else {
+            return Err("the call is gone".into());
+        };
+        let Some(ast) = call.flow.exprs.get(expr as usize) else {
+            return Err(format!("expression #{expr} does not exist"));
+        };
+        let mut scope = rhai::Scope::new();
+        let local = now.to_zoned(call.flow.zone.clone());
+        scope.push("caller", call.caller.clone());
+        scope.push("dialled", call.dialled.clone());
+        scope.push("campaign", call.flow.program.name.clone());
+        scope.push("now", local.strftime("%Y-%m-%dT%H:%M").to_string());
+        scope.push("date", local.strftime("%Y-%m-%d").to_string());
+        scope.push("hour", i64::from(local.hour()));
+        scope.push("minute", i64::from(local.minute()));
+        scope.push("weekday", i64::from(local.weekday().to_monday_one_offset()));
+        scope.push("priority", i64::from(call.priority));
+        for name in ["record", "cad", "api"] {
+            scope.push(name, rhai::Map::new());
+        }
+        scope.push("token", String::new());
+        scope.push("digits", String::new());
+        for (name, value) in &call.vars {
+            scope.set_or_push(name.as_str(), value.clone());
+        }
+        self.script
+            .eval_ast_with_scope::<Dynamic>(&mut scope, ast)
+            .map_err(|e| {
+                format!(
+                    "expression #{expr} `{}` failed: {e}",
+                    call.flow
+                        .program
+                        .exprs
+                        .get(expr as usize)
+                        .map(String::as_str)
+                        .unwrap_or("")
+                )
+            })
+    }
+}
+
+/// Whether `number` matches any pattern: exact, or a prefix ending in `*`.
+pub fn matches_any(patterns: &[String], number: &str) -> bool {
+    patterns.iter().any(|p| match p.strip_suffix('*') {
+        Some(prefix) => number.starts_with(prefix),
+        None => p == number,
+    })
+}

@@ -1,0 +1,96 @@
+//! A loaded program made ready to run: expressions compiled once, time zones
+//! and dates parsed once. Shared by every call that runs it (`Arc<Flow>`); a
+//! call keeps the flow it started with.
+
+use crate::hours::Hours;
+use dialect_bytecode::{Loaded, Program};
+
+/// A program ready to run.
+#[derive(Debug)]
+pub struct Flow {
+    /// The graph.
+    pub program: Program,
+    /// The content hash of the artifact, `sha256:…`.
+    pub hash: String,
+    /// The compiled expressions, by index.
+    pub(crate) exprs: Vec<rhai::AST>,
+    /// The schedules, by index.
+    pub(crate) hours: Vec<Hours>,
+    /// The zone expressions read `now`, `hour`, `weekday` in: the first
+    /// schedule's, or UTC.
+    pub(crate) zone: jiff::tz::TimeZone,
+}
+
+/// Why a verified artifact still cannot run.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum FlowError {
+    /// An expression does not compile (the compiler would have refused it).
+    #[error("expression #{index} does not compile: {message}")]
+    Expr {
+        /// Its index.
+        index: usize,
+        /// rhai's message.
+        message: String,
+    },
+    /// A schedule names a time zone this runtime does not know.
+    #[error("schedule `{schedule}` uses the unknown time zone `{zone}`")]
+    Zone {
+        /// The schedule.
+        schedule: String,
+        /// The zone.
+        zone: String,
+    },
+    /// A schedule holds a date that is not a date.
+    #[error("schedule `{schedule}` has the invalid date `{date}`")]
+    Date {
+        /// The schedule.
+        schedule: String,
+        /// The text.
+        date: String,
+    },
+}
+
+impl Flow {
+    /// Prepares a loaded artifact. Expressions are compiled here, once per
+    /// load, never per call.
+    pub fn new(loaded: Loaded) -> Result<Flow, FlowError> {
+        let hash = loaded.header.content_hash().to_string();
+        Flow::from_program(loaded.program, hash)
+    }
+
+    /// Prepares a program that did not come from an artifact (tests).
+    pub fn from_program(program: Program, hash: String) -> Result<Flow, FlowError> {
+        let engine = crate::script::engine();
+        let mut exprs = Vec::with_capacity(program.exprs.len());
+        for (index, src) in program.exprs.iter().enumerate() {
+            let ast = engine
+                .compile_expression(src)
+                .map_err(|e| FlowError::Expr {
+                    index,
+                    message: e.to_string(),
+                })?;
+            exprs.push(ast);
+        }
+        let hours = program
+            .schedules
+            .iter()
+            .map(Hours::new)
+            .collect::<Result<Vec<_>, _>>()?;
+        let zone = hours
+            .first()
+            .map(|h| h.zone.clone())
+            .unwrap_or(jiff::tz::TimeZone::UTC);
+        Ok(Flow {
+            program,
+            hash,
+            exprs,
+            hours,
+            zone,
+        })
+    }
+
+    /// The campaign's name.
+    pub fn name(&self) -> &str {
+        &self.program.name
+    }
+}

@@ -1,0 +1,95 @@
+//! The engine against the real flows, driven by hand (the simulator drives it
+//! by scenarios; these tests pin the engine's own contract).
+#![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+
+use dialect_engine::{Command, Engine, Event, Flow, Outcome};
+use jiff::Timestamp;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+fn engine() -> Engine {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let world =
+        dialect_compiler::world::FsWorld::new(Some(root.join("stdlib")), &root.join("flows"));
+    let compilation = dialect_compiler::compile(&world, &[root.join("flows")]);
+    assert!(!compilation.has_errors());
+    let mut engine = Engine::new();
+    for program in compilation.programs {
+        let loaded = dialect_bytecode::load(&dialect_bytecode::encode(&program)).unwrap();
+        engine.install(Arc::new(Flow::new(loaded).unwrap()));
+    }
+    engine
+}
+
+fn at(text: &str) -> Timestamp {
+    text.parse::<jiff::Zoned>().unwrap().timestamp()
+}
+
+fn drain(engine: &mut Engine) -> Vec<Command> {
+    std::iter::from_fn(|| engine.poll_command())
+        .map(|e| e.command)
+        .collect()
+}
+
+#[test]
+fn scheme1_closed_on_saturday_hangs_up() {
+    let mut engine = engine();
+    let now = at("2026-11-21T10:00:00[Europe/Warsaw]");
+    let call = engine
+        .handle_call("+48600000001", "+48221000001", now)
+        .unwrap();
+    let commands = drain(&mut engine);
+    assert_eq!(commands.first(), Some(&Command::Answer));
+    assert!(
+        matches!(
+            commands.last(),
+            Some(Command::Ended(Outcome::HungUp { .. }))
+        ),
+        "{commands:?}"
+    );
+    assert_eq!(engine.active_calls(), 0);
+    assert!(
+        engine
+            .handle_event(call, Event::PromptFinished, now)
+            .is_err()
+    );
+}
+
+#[test]
+fn scheme2_menu_timeout_returns_to_the_menu() {
+    let mut engine = engine();
+    let now = at("2026-11-23T09:00:00[Europe/Warsaw]");
+    let call = engine
+        .handle_call("+48600000001", "48221000002", now)
+        .unwrap();
+    let first = drain(&mut engine);
+    assert!(
+        first
+            .iter()
+            .any(|c| matches!(c, Command::Play { barge_in: true, .. })),
+        "{first:?}"
+    );
+    engine.handle_event(call, Event::Digit('1'), now).unwrap();
+    let queued = drain(&mut engine);
+    let timer = queued.iter().find_map(|c| match c {
+        Command::StartTimer { timer, .. } => Some(*timer),
+        _ => None,
+    });
+    assert!(
+        queued.iter().any(|c| matches!(c, Command::Enqueue { .. })),
+        "{queued:?}"
+    );
+    engine
+        .handle_event(call, Event::Timer(timer.unwrap()), now)
+        .unwrap();
+    let back = drain(&mut engine);
+    assert!(
+        matches!(back.first(), Some(Command::Dequeue { .. })),
+        "{back:?}"
+    );
+    assert!(
+        back.iter()
+            .any(|c| matches!(c, Command::Play { barge_in: true, .. })),
+        "back at the menu: {back:?}"
+    );
+}
