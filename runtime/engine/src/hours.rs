@@ -82,3 +82,103 @@ impl Hours {
             .any(|(days, start, end)| days & bit != 0 && *start <= minute && minute < *end)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn office() -> Hours {
+        Hours::new(&Schedule {
+            name: "office".into(),
+            zone: "Europe/Warsaw".into(),
+            weekly: vec![(0b0001_1111, 8 * 60, 16 * 60)],
+            exceptions: vec![
+                Exception::Closed {
+                    from: "2027-03-29".into(),
+                    to: "2027-03-30".into(),
+                    reason: None,
+                },
+                Exception::Open {
+                    date: "2026-11-28".into(),
+                    start: 10 * 60,
+                    end: 12 * 60,
+                    reason: None,
+                },
+            ],
+        })
+        .unwrap()
+    }
+
+    fn open_at(hours: &Hours, zoned: &str) -> bool {
+        let at = if zoned.contains('[') {
+            zoned.parse::<jiff::Zoned>().unwrap().timestamp()
+        } else {
+            zoned.parse::<Timestamp>().unwrap()
+        };
+        hours.is_open(at)
+    }
+
+    #[test]
+    fn weekly_hours_by_local_time() {
+        let h = office();
+        assert!(open_at(&h, "2026-11-23T08:00:00[Europe/Warsaw]"));
+        assert!(!open_at(&h, "2026-11-23T07:59:59[Europe/Warsaw]"));
+        assert!(
+            !open_at(&h, "2026-11-23T16:00:00[Europe/Warsaw]"),
+            "the end is exclusive"
+        );
+        assert!(!open_at(&h, "2026-11-22T10:00:00[Europe/Warsaw]"), "Sunday");
+    }
+
+    #[test]
+    fn dst_changes_move_with_local_time() {
+        let h = office();
+        // 2026-10-26 is the Monday after Warsaw left summer time (UTC+2 to UTC+1).
+        assert!(open_at(&h, "2026-10-26T07:00:00Z"), "08:00 CET");
+        assert!(!open_at(&h, "2026-10-26T06:59:00Z"), "07:59 CET");
+        // 2027-03-29 is closed; 2027-03-31 is the Wednesday after summer time began.
+        assert!(open_at(&h, "2027-03-31T06:00:00Z"), "08:00 CEST");
+        assert!(!open_at(&h, "2027-03-31T05:59:00Z"), "07:59 CEST");
+    }
+
+    #[test]
+    fn exceptions_win_over_weekly_hours() {
+        let h = office();
+        assert!(
+            !open_at(&h, "2027-03-29T10:00:00[Europe/Warsaw]"),
+            "closed Monday"
+        );
+        assert!(
+            !open_at(&h, "2027-03-30T10:00:00[Europe/Warsaw]"),
+            "closed Tuesday"
+        );
+        assert!(open_at(&h, "2027-03-31T10:00:00[Europe/Warsaw]"));
+        // A special opening on a Saturday replaces the (empty) weekly hours.
+        assert!(open_at(&h, "2026-11-28T10:30:00[Europe/Warsaw]"));
+        assert!(!open_at(&h, "2026-11-28T12:00:00[Europe/Warsaw]"));
+    }
+
+    #[test]
+    fn unknown_zone_and_bad_date_are_refused() {
+        let bad_zone = Schedule {
+            name: "x".into(),
+            zone: "Mars/Olympus".into(),
+            weekly: vec![],
+            exceptions: vec![],
+        };
+        assert!(matches!(Hours::new(&bad_zone), Err(FlowError::Zone { .. })));
+        let bad_date = Schedule {
+            name: "x".into(),
+            zone: "UTC".into(),
+            weekly: vec![],
+            exceptions: vec![Exception::Closed {
+                from: "2026-02-30".into(),
+                to: "2026-03-01".into(),
+                reason: None,
+            }],
+        };
+        assert!(matches!(Hours::new(&bad_date), Err(FlowError::Date { .. })));
+    }
+}
