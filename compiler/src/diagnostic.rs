@@ -851,3 +851,27 @@ pub const CODES: &[Code] = &[
 pub fn explain(code: &str) -> Option<&'static Code> {
     CODES.iter().find(|c| c.code.eq_ignore_ascii_case(code))
 }
+
+/// The catalogue of codes as Markdown (`docs/diagnostics.md` is this text;
+/// a test keeps it in sync).
+pub fn catalogue_markdown() -> String {
+    let mut out = String::from(
+        "# Diagnostic codes\n\nGenerated from `compiler/src/diagnostic.rs`; `dialect explain CODE` prints the same text.\nEach code has a fixture in `tests/diagnostics/` and a snapshot of its rendering.\n\n",
+    );
+    out.push_str("| code | title |\n|---|---|\n");
+    for code in CODES {
+        out.push_str(&format!(
+            "| [{0}](#{1}) | {2} |\n",
+            code.code,
+            code.code.to_ascii_lowercase(),
+            code.title
+        ));
+    }
+    for code in CODES {
+        out.push_str(&format!(
+            "\n## {}\n\n**{}**\n\n{}\n",
+            code.code, code.title, code.explanation
+        ));
+    }
+    out
+}

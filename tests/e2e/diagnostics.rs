@@ -142,3 +142,17 @@ fn five_independent_mistakes_are_reported_in_one_run() {
     }
     assert_eq!(diagnostics.len(), 5, "{codes:?}");
 }
+
+#[test]
+fn the_catalogue_in_docs_is_up_to_date() {
+    let path = root().join("docs/diagnostics.md");
+    let generated = dialect_compiler::diagnostic::catalogue_markdown();
+    if std::env::var_os("UPDATE_DOCS").is_some() {
+        std::fs::write(&path, &generated).expect("write docs/diagnostics.md");
+    }
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        committed == generated,
+        "docs/diagnostics.md is stale: run `UPDATE_DOCS=1 cargo test --test e2e catalogue`"
+    );
+}
