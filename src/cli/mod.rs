@@ -3,6 +3,7 @@
 mod build;
 mod check;
 mod explain;
+mod test;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -36,6 +37,8 @@ enum Command {
     Dump(build::DumpArgs),
     /// Explain a diagnostic code, a declaration or a block.
     Explain(explain::Args),
+    /// Run the flows' scenarios (`*.test.toml`) in the simulator.
+    Test(test::Args),
 }
 
 /// Options shared by the subcommands that compile.
@@ -84,5 +87,6 @@ pub fn run() -> i32 {
         Command::Build(args) => build::run(&args),
         Command::Dump(args) => build::dump(&args),
         Command::Explain(args) => explain::run(&args),
+        Command::Test(args) => test::run(&args),
     }
 }

@@ -1,0 +1,1246 @@
+//! The virtual-clock runner: one scenario against a fresh [`Engine`].
+//!
+//! The runner plays the world around the engine. A queue of pending inputs
+//! ordered by virtual time (ties in insertion order) holds the caller's keys,
+//! words and hang-up, the ends of prompts, timers, agents answering and
+//! hanging up, and the answers of HTTP, the bot, dials and look-ups. Each
+//! input goes into the engine; the commands that come out are carried out
+//! by scheduling further inputs. Nothing here reads a clock or a file, so a
+//! scenario runs in microseconds and always the same way.
+
+use crate::scenario::{Ended, Route, Scenario};
+use dialect_bytecode::{NodeId, Op, Program, Prompt};
+use dialect_compiler::source::Sources;
+use dialect_engine::{
+    BotReply, CallId, Command, DialOutcome, Emitted, Engine, Event, Flow, Outcome, TimerId,
+};
+use jiff::{SignedDuration, Timestamp};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::fmt;
+use std::sync::Arc;
+
+/// Most inputs one scenario may process before it is stopped.
+pub const MAX_INPUTS: usize = 10_000;
+
+/// Longest virtual time a scenario may run (ms): 24 hours.
+pub const MAX_TIME_MS: i64 = 24 * 3_600_000;
+
+/// How long a dialled number or a transferred extension talks (ms).
+pub const BRIDGE_MS: i64 = 60_000;
+
+/// How long a voicemail recording takes (ms).
+pub const RECORDING_MS: i64 = 5_000;
+
+/// The compiled campaigns every scenario runs against, loaded the way the
+/// runtime loads them, with the text of their source files for diagnostics.
+#[derive(Debug)]
+pub struct Suite {
+    flows: Vec<Arc<Flow>>,
+    files: BTreeMap<String, FlowFile>,
+    queues: BTreeSet<String>,
+}
+
+/// A flow source file: where it is and what it says.
+#[derive(Clone, Debug)]
+pub struct FlowFile {
+    /// Its path, as given to the compiler.
+    pub path: String,
+    /// Its text.
+    pub text: String,
+}
+
+/// A compiled program that cannot be run: its artifact does not load, or
+/// the engine refuses it. Either is a bug of the compiler, not of the flow.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SuiteError {
+    /// The campaign.
+    pub campaign: String,
+    /// What went wrong.
+    pub message: String,
+}
+
+impl fmt::Display for SuiteError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "campaign `{}` cannot run: {}",
+            self.campaign, self.message
+        )
+    }
+}
+
+impl std::error::Error for SuiteError {}
+
+impl Suite {
+    /// Encodes every program into an artifact, loads it back (hash and
+    /// verification included) and prepares it for the engine, so scenarios
+    /// exercise exactly what the runtime would execute. `sources` are the
+    /// compilation's files, looked up by their stable names.
+    pub fn new(programs: &[Program], sources: &Sources) -> Result<Suite, SuiteError> {
+        let mut flows = Vec::new();
+        let mut queues = BTreeSet::new();
+        for program in programs {
+            let error = |message: String| SuiteError {
+                campaign: program.name.clone(),
+                message,
+            };
+            let bytes = dialect_bytecode::encode(program);
+            let loaded = dialect_bytecode::load(&bytes)
+                .map_err(|e| error(format!("its artifact does not load: {e}")))?;
+            let flow = Flow::new(loaded).map_err(|e| error(e.to_string()))?;
+            queues.extend(
+                flow.program
+                    .decls
+                    .iter()
+                    .filter(|d| d.kind == "queue")
+                    .map(|d| d.name.clone()),
+            );
+            flows.push(Arc::new(flow));
+        }
+        let files = sources
+            .files
+            .iter()
+            .map(|f| {
+                (
+                    f.name.clone(),
+                    FlowFile {
+                        path: f.path.display().to_string(),
+                        text: f.text.clone(),
+                    },
+                )
+            })
+            .collect();
+        Ok(Suite {
+            flows,
+            files,
+            queues,
+        })
+    }
+
+    /// The campaigns, in compilation order.
+    pub fn flows(&self) -> &[Arc<Flow>] {
+        &self.flows
+    }
+
+    /// A source file by its stable name (`scheme1.flow`, `std/hours.flow`).
+    pub fn file(&self, name: &str) -> Option<&FlowFile> {
+        self.files.get(name)
+    }
+
+    /// The place of a node of a program, for traces and diagnostics.
+    pub fn place(&self, program: &Program, node: NodeId) -> Option<Place> {
+        let n = program.nodes.get(node as usize)?;
+        let file = program.sources.get(n.origin.file as usize)?.clone();
+        let path = self
+            .files
+            .get(&file)
+            .map_or_else(|| file.clone(), |f| f.path.clone());
+        Some(Place {
+            campaign: program.name.clone(),
+            node,
+            block: n.op.keyword(),
+            file,
+            path,
+            line: n.origin.line,
+            start: n.origin.start,
+            end: n.origin.end,
+        })
+    }
+}
+
+/// Where in a flow something happened: a node and its block's head.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Place {
+    /// The campaign.
+    pub campaign: String,
+    /// The node.
+    pub node: NodeId,
+    /// The block's keyword.
+    pub block: &'static str,
+    /// The file's stable name (`scheme2.flow`).
+    pub file: String,
+    /// The file's path as given to the compiler (`flows/scheme2.flow`).
+    pub path: String,
+    /// 1-based line of the block's head.
+    pub line: u32,
+    /// Byte offset of the block's head.
+    pub start: u32,
+    /// End of the head.
+    pub end: u32,
+}
+
+impl fmt::Display for Place {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{} node {}", self.path, self.line, self.node)
+    }
+}
+
+/// One line of a call's trace: a command the engine issued (with the node
+/// that issued it) or, in parentheses, something that happened to the call.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TraceLine {
+    /// Offset from the scenario's start, ms.
+    pub at: i64,
+    /// What happened.
+    pub text: String,
+    /// The node, for commands.
+    pub place: Option<Place>,
+}
+
+impl fmt::Display for TraceLine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let at = offset(self.at);
+        match &self.place {
+            Some(place) => write!(f, "{at:>10}  {:<44} {place}", self.text),
+            None => write!(f, "{at:>10}  {}", self.text),
+        }
+    }
+}
+
+/// An offset in ms as `+6.000s`.
+pub fn offset(ms: i64) -> String {
+    let sign = if ms < 0 { '-' } else { '+' };
+    let abs = ms.unsigned_abs();
+    format!("{sign}{}.{:03}s", abs / 1000, abs % 1000)
+}
+
+/// An expectation that did not hold.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Failure {
+    /// The expectation (`prompts`, `ended`, ...).
+    pub expectation: String,
+    /// What the scenario expected.
+    pub expected: String,
+    /// What happened.
+    pub actual: String,
+    /// What to say at `at`.
+    pub label: String,
+    /// The node where the call first went another way than expected.
+    pub at: Option<Place>,
+}
+
+/// What happened to a scenario's call.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Run {
+    /// The campaign that answered, if one did.
+    pub campaign: Option<String>,
+    /// Every command and input of the call, in order.
+    pub trace: Vec<TraceLine>,
+    /// The expectations that did not hold; empty if the scenario passed.
+    pub failures: Vec<Failure>,
+    /// The exits the call took: (node, exit index). A `hangup` node, which
+    /// has no exits, counts as exit 0 when the call ended there.
+    pub taken: Vec<(NodeId, u32)>,
+}
+
+impl Run {
+    /// Whether every expectation held.
+    pub fn passed(&self) -> bool {
+        self.failures.is_empty()
+    }
+}
+
+/// Runs one scenario against a fresh engine holding every campaign of the
+/// suite, and checks its expectations.
+pub fn run(suite: &Suite, scenario: &Scenario) -> Run {
+    let mut sim = Sim::new(suite, scenario);
+    let stop = sim.simulate();
+    sim.finish(stop)
+}
+
+/// Something scheduled to happen.
+#[derive(Clone, Debug)]
+enum Input {
+    /// A call arrives.
+    Arrive(usize),
+    /// An event for a call.
+    Event(usize, Event),
+    /// An agent comes on duty.
+    AgentOn(usize),
+    /// An agent picks up the call ringing them.
+    AgentAnswers(usize),
+    /// An agent ends the conversation.
+    AgentHangsUp(usize),
+}
+
+impl Input {
+    fn call(&self) -> Option<usize> {
+        match self {
+            Input::Arrive(c) | Input::Event(c, _) => Some(*c),
+            _ => None,
+        }
+    }
+}
+
+type Key = (i64, u64);
+
+/// One simulated call: the scenario's own (index 0) or one of the others.
+#[derive(Default)]
+struct Line {
+    id: Option<CallId>,
+    flow: Option<Arc<Flow>>,
+    alive: bool,
+    prompt: Option<Key>,
+    timers: HashMap<TimerId, Key>,
+    bot_turns: usize,
+}
+
+#[derive(Clone, Copy)]
+enum Duty {
+    Off,
+    Free { since: i64 },
+    Ringing { call: usize, answer: Option<Key> },
+    Talking { call: usize, end: Key },
+}
+
+/// Why the simulation stopped.
+enum Stop {
+    Ended,
+    NoCampaign(String),
+    Stuck,
+    TooManyInputs,
+    TooLong,
+}
+
+/// What was observed of the scenario's call.
+#[derive(Default)]
+struct Seen {
+    prompts: Vec<(String, Option<Place>)>,
+    queues: Vec<(String, Option<Place>)>,
+    connected: Option<Option<Place>>,
+    agent: Option<String>,
+    dials: Vec<(String, Option<Place>)>,
+    transfers: Vec<(String, Option<Place>)>,
+    record: Option<Option<Place>>,
+    callback: Option<Option<Place>>,
+    no_survey: Option<Option<Place>>,
+    vars: BTreeMap<String, String>,
+    ended: Option<(Outcome, i64, Option<Place>)>,
+    last: Option<Place>,
+}
+
+struct Sim<'a> {
+    suite: &'a Suite,
+    scenario: &'a Scenario,
+    engine: Engine,
+    start: Timestamp,
+    now: i64,
+    seq: u64,
+    pending: BTreeMap<Key, Input>,
+    lines: Vec<Line>,
+    ids: HashMap<CallId, usize>,
+    duty: Vec<Duty>,
+    waiting: BTreeMap<String, VecDeque<usize>>,
+    trace: Vec<TraceLine>,
+    taken: Vec<(NodeId, u32)>,
+    seen: Seen,
+}
+
+/// The scenario's own call; the others follow it.
+const SUBJECT: usize = 0;
+
+impl<'a> Sim<'a> {
+    fn new(suite: &'a Suite, scenario: &'a Scenario) -> Sim<'a> {
+        let mut engine = Engine::new();
+        engine.set_tracing(true);
+        for flow in &suite.flows {
+            engine.install(flow.clone());
+        }
+        let mut sim = Sim {
+            suite,
+            scenario,
+            engine,
+            start: scenario.start.timestamp(),
+            // The others arrive before the start; the first input sets the clock.
+            now: i64::MIN,
+            seq: 0,
+            pending: BTreeMap::new(),
+            lines: Vec::new(),
+            ids: HashMap::new(),
+            duty: vec![Duty::Off; scenario.agents.len()],
+            waiting: BTreeMap::new(),
+            trace: Vec::new(),
+            taken: Vec::new(),
+            seen: Seen::default(),
+        };
+        for (i, agent) in scenario.agents.iter().enumerate() {
+            sim.schedule(ms(agent.from), Input::AgentOn(i));
+        }
+        sim.lines.push(Line::default());
+        for _ in 0..scenario.others {
+            let other = sim.lines.len();
+            sim.lines.push(Line::default());
+            sim.schedule(-1, Input::Arrive(other));
+        }
+        sim.schedule(0, Input::Arrive(SUBJECT));
+        for (at, key) in &scenario.keys {
+            sim.schedule(ms(*at), Input::Event(SUBJECT, Event::Digit(*key)));
+        }
+        for (at, text) in &scenario.say {
+            sim.schedule(
+                ms(*at),
+                Input::Event(SUBJECT, Event::Utterance(text.clone())),
+            );
+        }
+        if let Some(at) = scenario.hangup {
+            sim.schedule(ms(at), Input::Event(SUBJECT, Event::HangUp));
+        }
+        sim
+    }
+
+    fn schedule(&mut self, at: i64, input: Input) -> Key {
+        self.seq += 1;
+        let key = (at, self.seq);
+        self.pending.insert(key, input);
+        key
+    }
+
+    fn timestamp(&self, at: i64) -> Timestamp {
+        self.start
+            .checked_add(SignedDuration::from_millis(at))
+            .unwrap_or(self.start)
+    }
+
+    fn simulate(&mut self) -> Stop {
+        let mut inputs = 0;
+        while let Some((key, input)) = self.pending.pop_first() {
+            if key.0 > MAX_TIME_MS {
+                return Stop::TooLong;
+            }
+            inputs += 1;
+            if inputs > MAX_INPUTS {
+                return Stop::TooManyInputs;
+            }
+            self.now = self.now.max(key.0);
+            if let Some(stop) = self.process(input) {
+                return stop;
+            }
+            self.drain();
+            self.observe();
+            if self.seen.ended.is_some() {
+                return Stop::Ended;
+            }
+        }
+        Stop::Stuck
+    }
+
+    fn note(&mut self, call: usize, text: String) {
+        if call == SUBJECT {
+            self.trace.push(TraceLine {
+                at: self.now,
+                text: format!("({text})"),
+                place: None,
+            });
+        }
+    }
+
+    fn process(&mut self, input: Input) -> Option<Stop> {
+        match input {
+            Input::Arrive(call) => {
+                let now = self.timestamp(self.now);
+                let (caller, dialled) = (&self.scenario.caller, &self.scenario.dialled);
+                // The flow the call will run, read before the call starts: a
+                // call that ends at once (closed, hung up) is gone afterwards.
+                let flow = self.engine.route(dialled).cloned();
+                if call == SUBJECT
+                    && let Some(flow) = &flow
+                {
+                    self.seen.last = self.suite.place(&flow.program, flow.program.entry);
+                }
+                if let Some(line) = self.lines.get_mut(call) {
+                    line.flow = flow;
+                }
+                self.note(call, format!("call from {caller} to {dialled}"));
+                match self.engine.handle_call(caller, dialled, now) {
+                    Ok(id) => {
+                        self.ids.insert(id, call);
+                        if let Some(line) = self.lines.get_mut(call) {
+                            line.id = Some(id);
+                            line.alive = true;
+                        }
+                    }
+                    Err(_) if call == SUBJECT => {
+                        return Some(Stop::NoCampaign(dialled.clone()));
+                    }
+                    Err(_) => {}
+                }
+            }
+            Input::Event(call, event) => self.deliver(call, event),
+            Input::AgentOn(agent) => {
+                if let Some(duty) = self.duty.get_mut(agent) {
+                    *duty = Duty::Free { since: self.now };
+                }
+                self.dispatch_all();
+            }
+            Input::AgentAnswers(agent) => {
+                if let Some(Duty::Ringing { call, .. }) = self.duty.get(agent).copied() {
+                    let talk = self.scenario.agents.get(agent).map_or(0, |a| ms(a.talk));
+                    let end = self.schedule(self.now + talk, Input::AgentHangsUp(agent));
+                    if let Some(duty) = self.duty.get_mut(agent) {
+                        *duty = Duty::Talking { call, end };
+                    }
+                    let name = self
+                        .scenario
+                        .agents
+                        .get(agent)
+                        .map(|a| a.name.clone())
+                        .unwrap_or_default();
+                    if call == SUBJECT {
+                        let queued = self.seen.queues.last().and_then(|q| q.1.clone());
+                        self.seen.connected.get_or_insert(queued);
+                        self.seen.agent.get_or_insert(name.clone());
+                    }
+                    self.deliver(call, Event::AgentConnected { agent: name });
+                }
+            }
+            Input::AgentHangsUp(agent) => {
+                if let Some(Duty::Talking { call, .. }) = self.duty.get(agent).copied() {
+                    if let Some(duty) = self.duty.get_mut(agent) {
+                        *duty = Duty::Free { since: self.now };
+                    }
+                    self.deliver(call, Event::BridgeEnded);
+                    self.dispatch_all();
+                }
+            }
+        }
+        None
+    }
+
+    fn deliver(&mut self, call: usize, event: Event) {
+        let Some(line) = self.lines.get_mut(call) else {
+            return;
+        };
+        let Some(id) = line.id.filter(|_| line.alive) else {
+            return;
+        };
+        match &event {
+            Event::PromptFinished => line.prompt = None,
+            Event::Timer(timer) => {
+                line.timers.remove(timer);
+            }
+            _ => {}
+        }
+        let text = describe_event(&event);
+        self.note(call, text);
+        let now = self.timestamp(self.now);
+        // The call may have ended meanwhile; the engine says so and nothing changes.
+        let _ = self.engine.handle_event(id, event, now);
+    }
+
+    /// Records the steps of the scenario's call, and carries out every
+    /// command the engine issued. Steps first: they happened before the
+    /// last command (a hang-up) was issued.
+    fn drain(&mut self) {
+        let subject = self.lines.first().and_then(|l| l.id);
+        while let Some(step) = self.engine.poll_step() {
+            if Some(step.call) != subject {
+                continue;
+            }
+            self.taken.push((step.node, step.exit));
+            let Some(flow) = self.lines.first().and_then(|l| l.flow.clone()) else {
+                continue;
+            };
+            if let Some(node) = flow.program.nodes.get(step.node as usize) {
+                if matches!(node.op, Op::NoSurvey) && self.seen.no_survey.is_none() {
+                    self.seen.no_survey = Some(self.suite.place(&flow.program, step.node));
+                }
+                if let Some((_, target)) = node.exits.get(step.exit as usize) {
+                    self.seen.last = self.suite.place(&flow.program, *target);
+                }
+            }
+        }
+        while let Some(emitted) = self.engine.poll_command() {
+            let Some(&call) = self.ids.get(&emitted.call) else {
+                continue;
+            };
+            if call == SUBJECT {
+                self.record(&emitted);
+            }
+            self.carry_out(call, emitted.command);
+        }
+    }
+
+    /// Reads what can only be read while the call is alive.
+    fn observe(&mut self) {
+        let Some(id) = self.lines.first().filter(|l| l.alive).and_then(|l| l.id) else {
+            return;
+        };
+        if let Some((true, _)) = self.engine.flags_of(id) {
+            let last = self.seen.last.clone();
+            self.seen.no_survey.get_or_insert(last);
+        }
+        for name in self.scenario.expect.vars.keys() {
+            if let Some(value) = self.engine.var_of(id, name) {
+                self.seen.vars.insert(name.clone(), value);
+            }
+        }
+    }
+
+    /// Traces a command of the scenario's call and notes what it means for
+    /// the expectations.
+    fn record(&mut self, emitted: &Emitted) {
+        let place = self
+            .lines
+            .first()
+            .and_then(|l| l.flow.as_ref())
+            .and_then(|f| self.suite.place(&f.program, emitted.node));
+        let seen = &mut self.seen;
+        let text = match &emitted.command {
+            Command::Answer => "answer".to_string(),
+            Command::Play { prompt, .. } => {
+                let name = prompt_name(prompt);
+                seen.prompts.push((name.clone(), place.clone()));
+                format!("play {}", quoted_prompt(prompt))
+            }
+            Command::StopPlayback => "stop playback".into(),
+            Command::StartTimer { at, .. } => {
+                let ms = at.duration_since(self.start).as_millis();
+                let ms = i64::try_from(ms).unwrap_or(i64::MAX);
+                format!(
+                    "timer {}",
+                    dialect_compiler::diagnostic::human_ms(
+                        u64::try_from(ms - self.now).unwrap_or(0)
+                    )
+                )
+            }
+            Command::CancelTimer { .. } => "cancel timer".into(),
+            Command::Enqueue { queue, priority } => {
+                seen.queues.push((queue.clone(), place.clone()));
+                if *priority == 0 {
+                    format!("enqueue {queue}")
+                } else {
+                    format!("enqueue {queue} priority {priority}")
+                }
+            }
+            Command::Dequeue { queue } => format!("dequeue {queue}"),
+            Command::Transfer { extension } => {
+                seen.transfers.push((extension.clone(), place.clone()));
+                seen.connected.get_or_insert(place.clone());
+                format!("transfer {extension}")
+            }
+            Command::Dial {
+                number, timeout_ms, ..
+            } => {
+                seen.dials.push((number.clone(), place.clone()));
+                format!(
+                    "dial {number} (ring {})",
+                    dialect_compiler::diagnostic::human_ms(*timeout_ms)
+                )
+            }
+            Command::Record { max_length_ms, .. } => {
+                seen.record.get_or_insert(place.clone());
+                format!(
+                    "record (at most {})",
+                    dialect_compiler::diagnostic::human_ms(*max_length_ms)
+                )
+            }
+            Command::RegisterCallback {
+                number, delay_ms, ..
+            } => {
+                seen.callback.get_or_insert(place.clone());
+                format!(
+                    "callback {number} in {}",
+                    dialect_compiler::diagnostic::human_ms(*delay_ms)
+                )
+            }
+            Command::Identify { number } => format!("identify {number}"),
+            Command::Authorise { source, .. } => format!("authorise {source}"),
+            Command::LookupTicket { id } => format!("look up ticket {id}"),
+            Command::Http { method, url, .. } => format!("http {method} {url}"),
+            Command::BotTurn { bot, utterance } => match utterance {
+                Some(u) => format!("bot {bot} turn {u:?}"),
+                None => format!("bot {bot} first turn"),
+            },
+            Command::Hangup => "hangup".into(),
+            Command::Ended(outcome) => {
+                seen.ended = Some((outcome.clone(), self.now, place.clone()));
+                if let Some(p) = &place {
+                    seen.last = Some(p.clone());
+                }
+                let is_hangup_node = place.as_ref().is_some_and(|p| p.block == "hangup");
+                if matches!(outcome, Outcome::HungUp { .. }) && is_hangup_node {
+                    self.taken.push((emitted.node, 0));
+                }
+                match outcome {
+                    Outcome::HungUp { reason: Some(r) } => format!("ended: the flow hung up ({r})"),
+                    Outcome::HungUp { reason: None } => "ended: the flow hung up".into(),
+                    Outcome::CallerHungUp => "ended: the caller hung up".into(),
+                    Outcome::Failed { error } => format!("ended: failed: {error}"),
+                }
+            }
+        };
+        self.trace.push(TraceLine {
+            at: self.now,
+            text,
+            place,
+        });
+    }
+
+    fn carry_out(&mut self, call: usize, command: Command) {
+        let now = self.now;
+        match command {
+            Command::Play { .. } => {
+                self.cancel_prompt(call);
+                let at = now + ms(self.scenario.prompt_length);
+                let key = self.schedule(at, Input::Event(call, Event::PromptFinished));
+                if let Some(line) = self.lines.get_mut(call) {
+                    line.prompt = Some(key);
+                }
+            }
+            Command::StopPlayback => self.cancel_prompt(call),
+            Command::StartTimer { timer, at } => {
+                let at =
+                    i64::try_from(at.duration_since(self.start).as_millis()).unwrap_or(i64::MAX);
+                let key = self.schedule(at, Input::Event(call, Event::Timer(timer)));
+                if let Some(line) = self.lines.get_mut(call) {
+                    line.timers.insert(timer, key);
+                }
+            }
+            Command::CancelTimer { timer } => {
+                if let Some(key) = self
+                    .lines
+                    .get_mut(call)
+                    .and_then(|l| l.timers.remove(&timer))
+                {
+                    self.pending.remove(&key);
+                }
+            }
+            Command::Enqueue { queue, .. } => {
+                if self.scenario.queue_full.contains(&queue) {
+                    self.schedule(now, Input::Event(call, Event::QueueFull));
+                } else {
+                    self.waiting
+                        .entry(queue.clone())
+                        .or_default()
+                        .push_back(call);
+                    self.dispatch(&queue);
+                }
+            }
+            Command::Dequeue { queue } => {
+                self.leave_queues(call);
+                self.release_ringing(call);
+                self.dispatch(&queue);
+            }
+            Command::Transfer { .. } => {
+                self.schedule(now + BRIDGE_MS, Input::Event(call, Event::BridgeEnded));
+            }
+            Command::Dial { timeout_ms, .. } => {
+                let outcome = self.scenario.dial;
+                let at = if outcome == DialOutcome::NoAnswer {
+                    now + ms(timeout_ms)
+                } else {
+                    now
+                };
+                self.schedule(at, Input::Event(call, Event::DialResult(outcome)));
+                if outcome == DialOutcome::Connected {
+                    if call == SUBJECT {
+                        let last = self.seen.dials.last().and_then(|d| d.1.clone());
+                        self.seen.connected.get_or_insert(last);
+                    }
+                    self.schedule(now + BRIDGE_MS, Input::Event(call, Event::BridgeEnded));
+                }
+            }
+            Command::Record { .. } => {
+                self.schedule(
+                    now + RECORDING_MS,
+                    Input::Event(call, Event::RecordingFinished),
+                );
+            }
+            Command::Identify { .. } => {
+                let records = self.scenario.records;
+                self.schedule(now, Input::Event(call, Event::Identified { records }));
+            }
+            Command::Authorise { .. } | Command::LookupTicket { .. } => {
+                let ok = self.scenario.verified;
+                self.schedule(now, Input::Event(call, Event::Verified { ok }));
+            }
+            Command::Http { request, url, .. } => {
+                let answer = self
+                    .scenario
+                    .http
+                    .iter()
+                    .find(|h| url.starts_with(&h.url))
+                    .cloned();
+                if let Some(answer) = answer {
+                    let event = Event::HttpResult {
+                        request,
+                        status: answer.status,
+                        body: answer.body,
+                    };
+                    self.schedule(now + ms(answer.after), Input::Event(call, event));
+                }
+            }
+            Command::BotTurn { .. } => {
+                let turn = self.lines.get(call).map_or(0, |l| l.bot_turns);
+                let reply = self
+                    .scenario
+                    .bot
+                    .get(turn)
+                    .cloned()
+                    .unwrap_or(BotReply::Done);
+                if let Some(line) = self.lines.get_mut(call) {
+                    line.bot_turns += 1;
+                }
+                self.schedule(now, Input::Event(call, Event::BotReply(reply)));
+            }
+            Command::Ended(_) => self.hang_up(call),
+            Command::Answer | Command::RegisterCallback { .. } | Command::Hangup => {}
+        }
+    }
+
+    fn cancel_prompt(&mut self, call: usize) {
+        if let Some(key) = self.lines.get_mut(call).and_then(|l| l.prompt.take()) {
+            self.pending.remove(&key);
+        }
+    }
+
+    /// A call is over: forget everything pending for it, and free its agent.
+    fn hang_up(&mut self, call: usize) {
+        if let Some(line) = self.lines.get_mut(call) {
+            line.alive = false;
+            line.prompt = None;
+            line.timers.clear();
+        }
+        self.pending.retain(|_, input| input.call() != Some(call));
+        self.leave_queues(call);
+        self.release_ringing(call);
+        let mut freed = false;
+        for duty in &mut self.duty {
+            if let Duty::Talking { call: c, end } = *duty
+                && c == call
+            {
+                self.pending.remove(&end);
+                *duty = Duty::Free { since: self.now };
+                freed = true;
+            }
+        }
+        if freed {
+            self.dispatch_all();
+        }
+    }
+
+    fn leave_queues(&mut self, call: usize) {
+        for waiting in self.waiting.values_mut() {
+            waiting.retain(|c| *c != call);
+        }
+    }
+
+    /// An agent ringing for `call` stops ringing and is free again.
+    fn release_ringing(&mut self, call: usize) {
+        let mut freed = false;
+        for duty in &mut self.duty {
+            if let Duty::Ringing { call: c, answer } = *duty
+                && c == call
+            {
+                if let Some(key) = answer {
+                    self.pending.remove(&key);
+                }
+                *duty = Duty::Free { since: self.now };
+                freed = true;
+            }
+        }
+        if freed {
+            self.dispatch_all();
+        }
+    }
+
+    fn dispatch_all(&mut self) {
+        let queues: Vec<String> = self.waiting.keys().cloned().collect();
+        for queue in queues {
+            self.dispatch(&queue);
+        }
+    }
+
+    /// Offers the longest-waiting calls of `queue` to its longest-idle free
+    /// agents.
+    fn dispatch(&mut self, queue: &str) {
+        loop {
+            let free = self
+                .scenario
+                .agents
+                .iter()
+                .enumerate()
+                .filter(|(_, a)| a.queue == queue)
+                .filter_map(|(i, _)| match self.duty.get(i) {
+                    Some(Duty::Free { since }) => Some((*since, i)),
+                    _ => None,
+                })
+                .min();
+            let Some((_, agent)) = free else {
+                return;
+            };
+            let Some(call) = self.waiting.get_mut(queue).and_then(VecDeque::pop_front) else {
+                return;
+            };
+            let Some(a) = self.scenario.agents.get(agent) else {
+                return;
+            };
+            let answer = a
+                .answers
+                .then(|| self.schedule(self.now + ms(a.answer_after), Input::AgentAnswers(agent)));
+            let name = a.name.clone();
+            if let Some(duty) = self.duty.get_mut(agent) {
+                *duty = Duty::Ringing { call, answer };
+            }
+            self.note(call, format!("agent {name} is ringing"));
+        }
+    }
+
+    /// Checks the expectations against what happened.
+    fn finish(self, stop: Stop) -> Run {
+        let campaign = self
+            .lines
+            .first()
+            .and_then(|l| l.flow.as_ref())
+            .map(|f| f.program.name.clone());
+        let mut failures = Vec::new();
+        let unknown_queues: BTreeSet<String> = self
+            .scenario
+            .agents
+            .iter()
+            .map(|a| a.queue.clone())
+            .chain(self.scenario.queue_full.iter().cloned())
+            .filter(|q| !self.suite.queues.contains(q))
+            .collect();
+        for queue in unknown_queues {
+            failures.push(Failure {
+                expectation: "queue names".into(),
+                expected: format!(
+                    "a queue declared by a campaign, named as in the dump ({})",
+                    list(self.suite.queues.iter())
+                ),
+                actual: format!("`{queue}`"),
+                label: String::new(),
+                at: None,
+            });
+        }
+        let stopped = match stop {
+            Stop::Ended => None,
+            Stop::NoCampaign(number) => Some(format!("no campaign answers {number}")),
+            Stop::Stuck => Some("the call did not end: it waits, and nothing more will happen (no timer, no key, no agent)".to_string()),
+            Stop::TooManyInputs => Some(format!("the call did not end within {MAX_INPUTS} inputs")),
+            Stop::TooLong => Some("the call did not end within 24 hours of virtual time".to_string()),
+        };
+        if let Some(actual) = stopped {
+            failures.push(Failure {
+                expectation: "ended".into(),
+                expected: self.scenario.expect.ended.word().into(),
+                actual,
+                label: "the call was here when the simulation stopped".into(),
+                at: self.seen.last.clone(),
+            });
+        } else {
+            check(self.scenario, &self.seen, &mut failures);
+        }
+        Run {
+            campaign,
+            trace: self.trace,
+            failures,
+            taken: self.taken,
+        }
+    }
+}
+
+fn ms(ms: u64) -> i64 {
+    i64::try_from(ms).unwrap_or(i64::MAX)
+}
+
+/// A prompt as scenarios name it: the path, or `say:TEXT`.
+pub fn prompt_name(prompt: &Prompt) -> String {
+    match prompt {
+        Prompt::Play { path } => path.clone(),
+        Prompt::Say { text, .. } => format!("say:{text}"),
+    }
+}
+
+fn quoted_prompt(prompt: &Prompt) -> String {
+    match prompt {
+        Prompt::Play { path } => path.clone(),
+        Prompt::Say { text, .. } => format!("say:{text:?}"),
+    }
+}
+
+fn describe_event(event: &Event) -> String {
+    match event {
+        Event::Digit(key) => format!("key {key}"),
+        Event::PromptFinished => "prompt finished".into(),
+        Event::Timer(_) => "timer fired".into(),
+        Event::AgentConnected { agent } => format!("agent {agent} answers"),
+        Event::BridgeEnded => "the other party hangs up".into(),
+        Event::QueueFull => "queue full".into(),
+        Event::DialResult(outcome) => format!(
+            "dial result: {}",
+            match outcome {
+                DialOutcome::Connected => "connected",
+                DialOutcome::Busy => "busy",
+                DialOutcome::NoAnswer => "no answer",
+                DialOutcome::Failed => "failed",
+            }
+        ),
+        Event::HttpResult { status, .. } => format!("http answer {status}"),
+        Event::Identified { records } => format!("identified: {records} record(s)"),
+        Event::Verified { ok } => format!("verified: {}", if *ok { "yes" } else { "no" }),
+        Event::BotReply(reply) => match reply {
+            BotReply::Say(text) => format!("bot says {text:?}"),
+            BotReply::Handoff => "bot hands off".into(),
+            BotReply::CannotAnswer => "bot cannot answer".into(),
+            BotReply::Done => "bot is done".into(),
+        },
+        Event::Utterance(text) => format!("caller says {text:?}"),
+        Event::RecordingFinished => "recording finished".into(),
+        Event::HangUp => "caller hangs up".into(),
+    }
+}
+
+fn list<'a>(items: impl Iterator<Item = &'a String>) -> String {
+    let items: Vec<String> = items.map(|s| format!("`{s}`")).collect();
+    if items.is_empty() {
+        "none".into()
+    } else {
+        items.join(", ")
+    }
+}
+
+fn show(items: &[String]) -> String {
+    format!("{items:?}")
+}
+
+/// Compares the prompts (or queues) played with the expected ones, exactly.
+fn exact(
+    what: &str,
+    expected: &[String],
+    actual: &[(String, Option<Place>)],
+    last: &Option<Place>,
+) -> Option<Failure> {
+    let names: Vec<String> = actual.iter().map(|(n, _)| n.clone()).collect();
+    if names == expected {
+        return None;
+    }
+    let i = names
+        .iter()
+        .zip(expected)
+        .position(|(a, e)| a != e)
+        .unwrap_or(names.len().min(expected.len()));
+    let (label, at) = match (actual.get(i), expected.get(i)) {
+        (Some((a, place)), Some(e)) => (
+            format!("#{} is `{a}` here; expected `{e}`", i + 1),
+            place.clone(),
+        ),
+        (Some((a, place)), None) => (
+            format!("#{} `{a}` here was not expected", i + 1),
+            place.clone(),
+        ),
+        (None, Some(e)) => (
+            format!("the call ended here; #{} `{e}` never came", i + 1),
+            last.clone(),
+        ),
+        (None, None) => (String::new(), last.clone()),
+    };
+    Some(Failure {
+        expectation: what.into(),
+        expected: show(expected),
+        actual: show(&names),
+        label,
+        at,
+    })
+}
+
+/// Checks that the expected prompts appear in this relative order.
+fn subsequence(
+    expected: &[String],
+    actual: &[(String, Option<Place>)],
+    last: &Option<Place>,
+) -> Option<Failure> {
+    let mut from = 0;
+    for e in expected {
+        match actual.iter().skip(from).position(|(a, _)| a == e) {
+            Some(i) => from += i + 1,
+            None => {
+                let (label, at) = match actual.get(from) {
+                    Some((a, place)) => (
+                        format!("`{a}` here; expected `{e}` from here on"),
+                        place.clone(),
+                    ),
+                    None => (format!("the call ended here without `{e}`"), last.clone()),
+                };
+                let names: Vec<String> = actual.iter().map(|(n, _)| n.clone()).collect();
+                return Some(Failure {
+                    expectation: "prompts_include".into(),
+                    expected: show(expected),
+                    actual: show(&names),
+                    label,
+                    at,
+                });
+            }
+        }
+    }
+    None
+}
+
+fn first_or_none(items: &[(String, Option<Place>)]) -> String {
+    items
+        .first()
+        .map_or_else(|| "none".to_string(), |(n, _)| n.clone())
+}
+
+fn yes_no(b: bool) -> String {
+    b.to_string()
+}
+
+/// Every expectation of a scenario whose call ended.
+fn check(scenario: &Scenario, seen: &Seen, failures: &mut Vec<Failure>) {
+    let expect = &scenario.expect;
+    let last = &seen.last;
+    if let Some(expected) = &expect.prompts {
+        failures.extend(exact("prompts", expected, &seen.prompts, last));
+    }
+    if let Some(expected) = &expect.prompts_include {
+        failures.extend(subsequence(expected, &seen.prompts, last));
+    }
+    if let Some(expected) = &expect.queues {
+        failures.extend(exact("queues", expected, &seen.queues, last));
+    }
+    if let Some(route) = expect.route {
+        let actual = if seen.connected.is_some() {
+            Route::Connected
+        } else {
+            Route::None
+        };
+        if actual != route {
+            failures.push(Failure {
+                expectation: "route".into(),
+                expected: route.word().into(),
+                actual: actual.word().into(),
+                label: match &seen.connected {
+                    Some(_) => "the call was connected here".into(),
+                    None => "the call ended here without being connected".into(),
+                },
+                at: seen.connected.clone().flatten().or_else(|| last.clone()),
+            });
+        }
+    }
+    if let Some(agent) = &expect.agent
+        && seen.agent.as_ref() != Some(agent)
+    {
+        failures.push(Failure {
+            expectation: "agent".into(),
+            expected: agent.clone(),
+            actual: seen.agent.clone().unwrap_or_else(|| "none".into()),
+            label: match &seen.agent {
+                Some(a) => format!("{a} took the call here"),
+                None => "the call ended here; no agent took it".into(),
+            },
+            at: seen.connected.clone().flatten().or_else(|| last.clone()),
+        });
+    }
+    let firsts = [
+        ("dialled_out", &expect.dialled_out, &seen.dials, "dialled"),
+        (
+            "transfer",
+            &expect.transfer,
+            &seen.transfers,
+            "transferred to",
+        ),
+    ];
+    for (what, expected, actual, verb) in firsts {
+        if let Some(expected) = expected
+            && actual.first().map(|(n, _)| n) != Some(expected)
+        {
+            failures.push(Failure {
+                expectation: what.into(),
+                expected: expected.clone(),
+                actual: first_or_none(actual),
+                label: match actual.first() {
+                    Some((n, _)) => format!("{verb} {n} here"),
+                    None => "the call ended here".into(),
+                },
+                at: actual
+                    .first()
+                    .and_then(|(_, p)| p.clone())
+                    .or_else(|| last.clone()),
+            });
+        }
+    }
+    let flags = [
+        (
+            "voicemail",
+            expect.voicemail,
+            &seen.record,
+            "recorded a message",
+        ),
+        (
+            "callback",
+            expect.callback,
+            &seen.callback,
+            "registered a callback",
+        ),
+        (
+            "no_survey",
+            expect.no_survey,
+            &seen.no_survey,
+            "marked no survey",
+        ),
+    ];
+    for (what, expected, actual, verb) in flags {
+        if let Some(expected) = expected
+            && expected != actual.is_some()
+        {
+            failures.push(Failure {
+                expectation: what.into(),
+                expected: yes_no(expected),
+                actual: yes_no(actual.is_some()),
+                label: match actual {
+                    Some(_) => format!("the call {verb} here"),
+                    None => format!("the call ended here; it never {verb}"),
+                },
+                at: actual.clone().flatten().or_else(|| last.clone()),
+            });
+        }
+    }
+    for (name, expected) in &expect.vars {
+        let actual = seen.vars.get(name);
+        if actual != Some(expected) {
+            failures.push(Failure {
+                expectation: format!("vars.{name}"),
+                expected: format!("{expected:?}"),
+                actual: actual.map_or_else(|| "unset".into(), |a| format!("{a:?}")),
+                label: format!(
+                    "the call ended here with `{name}` {}",
+                    actual.map_or("unset".to_string(), |a| format!("= {a}"))
+                ),
+                at: last.clone(),
+            });
+        }
+    }
+    if let Some((outcome, at, place)) = &seen.ended {
+        let actual = match outcome {
+            Outcome::HungUp { .. } => Ended::Hangup,
+            Outcome::CallerHungUp => Ended::Caller,
+            Outcome::Failed { .. } => Ended::Failed,
+        };
+        if actual != expect.ended {
+            let why = match outcome {
+                Outcome::Failed { error } => format!(" ({error})"),
+                _ => String::new(),
+            };
+            failures.push(Failure {
+                expectation: "ended".into(),
+                expected: expect.ended.word().into(),
+                actual: format!("{}{why}", actual.word()),
+                label: format!("the call ended here: {}", actual.word()),
+                at: place.clone(),
+            });
+        }
+        if let Some(expected) = expect.ended_at
+            && ms(expected) != *at
+        {
+            failures.push(Failure {
+                expectation: "ended_at".into(),
+                expected: offset(ms(expected)),
+                actual: offset(*at),
+                label: format!("the call ended here at {}", offset(*at)),
+                at: place.clone(),
+            });
+        }
+    }
+}

@@ -1,0 +1,1083 @@
+//! The scenario format: `*.test.toml` files beside the flows, each holding
+//! `[[scenario]]` tables (who calls, when, which keys, which agents, what
+//! the outside world answers) with a `[scenario.expect]` table (what must
+//! happen). `docs/testing.md` documents every field.
+//!
+//! Reading happens in two steps: serde reads the TOML into raw tables
+//! (unknown fields are refused there), then every value is converted to its
+//! type with the field's full path at hand, so an error names the file, the
+//! scenario, the field and the line. [`load`] is the only function of this
+//! crate that touches the file system.
+
+use dialect_engine::{BotReply, DialOutcome};
+use serde::Deserialize;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use toml::Spanned;
+
+/// The caller number used when a scenario names none.
+pub const DEFAULT_CALLER: &str = "+48600000000";
+
+/// How long a prompt plays when a scenario does not say (ms).
+pub const DEFAULT_PROMPT_LENGTH_MS: u64 = 3_000;
+
+/// The most `others` a scenario may ask for: enough for any overflow or
+/// queue-position test, few enough that their inputs stay well inside the
+/// runner's bound of inputs per scenario.
+pub const MAX_OTHERS: u32 = 100;
+
+/// One scenario file, parsed and checked.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ScenarioFile {
+    /// The path as found (for messages and reports).
+    pub path: String,
+    /// The scenarios, in file order.
+    pub scenarios: Vec<Scenario>,
+}
+
+/// One simulated call and what must happen to it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Scenario {
+    /// The scenario's name, unique in its file.
+    pub name: String,
+    /// The 1-based line of the scenario's `name`.
+    pub line: usize,
+    /// The number called (chooses the campaign).
+    pub dialled: String,
+    /// The caller's number.
+    pub caller: String,
+    /// When the call arrives, in a time zone.
+    pub start: jiff::Zoned,
+    /// DTMF keys: (offset from the start in ms, key).
+    pub keys: Vec<(u64, char)>,
+    /// What the caller says: (offset in ms, text).
+    pub say: Vec<(u64, String)>,
+    /// When the caller hangs up (offset in ms), if they do.
+    pub hangup: Option<u64>,
+    /// How long every prompt plays (ms).
+    pub prompt_length: u64,
+    /// The agents on duty.
+    pub agents: Vec<Agent>,
+    /// Queues that refuse every call as full.
+    pub queue_full: Vec<String>,
+    /// Answers to HTTP requests, first match by URL prefix.
+    pub http: Vec<HttpAnswer>,
+    /// The customer agent's replies to successive turns.
+    pub bot: Vec<BotReply>,
+    /// The answer to an identification: how many records the caller has.
+    pub records: u32,
+    /// The answer to an authorisation or ticket look-up.
+    pub verified: bool,
+    /// The answer to a dial.
+    pub dial: DialOutcome,
+    /// Other calls to the same number, arriving 1 ms before this one.
+    pub others: u32,
+    /// What must happen.
+    pub expect: Expect,
+}
+
+/// An agent serving one queue.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Agent {
+    /// The name reported in `AgentConnected` and matched by `expect.agent`.
+    pub name: String,
+    /// The queue's qualified name, as in the dump (`common/queues.sales`).
+    pub queue: String,
+    /// From when the agent is available (offset in ms).
+    pub from: u64,
+    /// How long the agent's phone rings before they answer (ms).
+    pub answer_after: u64,
+    /// How long the conversation lasts before the agent hangs up (ms).
+    pub talk: u64,
+    /// Whether the agent answers at all; one who does not keeps ringing.
+    pub answers: bool,
+}
+
+/// A canned HTTP answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HttpAnswer {
+    /// Matches requests whose URL starts with this.
+    pub url: String,
+    /// The status; 0 is a connection failure.
+    pub status: u16,
+    /// The body.
+    pub body: String,
+    /// How long the answer takes (ms).
+    pub after: u64,
+}
+
+/// Whether the call was bridged to someone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Route {
+    /// An agent answered, a dialled number answered, or a transfer happened.
+    Connected,
+    /// None of those.
+    None,
+}
+
+/// How the call ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ended {
+    /// The flow hung up (a `hangup` block or the end of the IVR).
+    Hangup,
+    /// The caller hung up.
+    Caller,
+    /// The flow failed.
+    Failed,
+}
+
+impl Ended {
+    /// The word used in scenario files.
+    pub fn word(self) -> &'static str {
+        match self {
+            Ended::Hangup => "hangup",
+            Ended::Caller => "caller",
+            Ended::Failed => "failed",
+        }
+    }
+}
+
+impl Route {
+    /// The word used in scenario files.
+    pub fn word(self) -> &'static str {
+        match self {
+            Route::Connected => "connected",
+            Route::None => "none",
+        }
+    }
+}
+
+/// What must happen to the call; every field but `ended` is optional.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Expect {
+    /// Every prompt played, in order, exactly (`say:TEXT` for speech).
+    pub prompts: Option<Vec<String>>,
+    /// Prompts that must appear in this relative order.
+    pub prompts_include: Option<Vec<String>>,
+    /// The queues the call entered, in order.
+    pub queues: Option<Vec<String>>,
+    /// Whether the call was bridged.
+    pub route: Option<Route>,
+    /// The agent who took the call.
+    pub agent: Option<String>,
+    /// The number of the first dial.
+    pub dialled_out: Option<String>,
+    /// The extension of the first transfer.
+    pub transfer: Option<String>,
+    /// Whether a recording was made.
+    pub voicemail: Option<bool>,
+    /// Whether a callback was registered.
+    pub callback: Option<bool>,
+    /// Whether the call is marked for no survey.
+    pub no_survey: Option<bool>,
+    /// Variables and their values (as text) at the end.
+    pub vars: BTreeMap<String, String>,
+    /// How the call ended.
+    pub ended: Ended,
+    /// When it ended (offset in ms).
+    pub ended_at: Option<u64>,
+}
+
+/// A scenario file that cannot be used: where, and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LoadError {
+    /// The file.
+    pub file: String,
+    /// 1-based line and column, when known.
+    pub position: Option<(usize, usize)>,
+    /// The scenario's name (or `#N`), when the problem is inside one.
+    pub scenario: Option<String>,
+    /// The field's path (`keys[1].at`), when the problem is a field.
+    pub field: Option<String>,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file)?;
+        if let Some((line, column)) = self.position {
+            write!(f, ":{line}:{column}")?;
+        }
+        write!(f, ": ")?;
+        if let Some(scenario) = &self.scenario {
+            write!(f, "scenario \"{scenario}\": ")?;
+        }
+        if let Some(field) = &self.field {
+            write!(f, "`{field}`: ")?;
+        }
+        write!(f, "{}", self.message)
+    }
+}
+
+impl std::error::Error for LoadError {}
+
+/// Finds every `*.test.toml` file under `paths` (files are taken as they
+/// are, directories searched recursively, results sorted per path) and
+/// parses them. Returns the files that parse and every problem found. This
+/// is the simulator's only file-system access.
+pub fn load(paths: &[PathBuf]) -> (Vec<ScenarioFile>, Vec<LoadError>) {
+    let mut files = Vec::new();
+    let mut errors = Vec::new();
+    let mut seen = BTreeSet::new();
+    for path in paths {
+        let mut found = Vec::new();
+        if path.is_dir() {
+            let mut stack = vec![path.clone()];
+            while let Some(dir) = stack.pop() {
+                let entries = match std::fs::read_dir(&dir) {
+                    Ok(entries) => entries,
+                    Err(err) => {
+                        errors.push(io_error(&dir, &err));
+                        continue;
+                    }
+                };
+                for entry in entries.flatten() {
+                    let entry = entry.path();
+                    if entry.is_dir() {
+                        stack.push(entry);
+                    } else if is_scenario_file(&entry) {
+                        found.push(entry);
+                    }
+                }
+            }
+            found.sort();
+        } else if path.is_file() {
+            if is_scenario_file(path) {
+                found.push(path.clone());
+            }
+        } else {
+            errors.push(io_error(path, &"no such file or directory"));
+        }
+        for file in found {
+            if !seen.insert(file.clone()) {
+                continue;
+            }
+            let name = file.display().to_string();
+            match std::fs::read_to_string(&file) {
+                Ok(text) => match parse(&name, &text) {
+                    Ok(parsed) => files.push(parsed),
+                    Err(mut problems) => errors.append(&mut problems),
+                },
+                Err(err) => errors.push(io_error(&file, &err)),
+            }
+        }
+    }
+    (files, errors)
+}
+
+/// Whether a path names a scenario file (`*.test.toml`).
+pub fn is_scenario_file(path: &Path) -> bool {
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.ends_with(".test.toml"))
+}
+
+/// Parses the text of a scenario file named `file`. Returns every problem
+/// found (one per scenario at most for structural ones, every bad value
+/// otherwise).
+pub fn parse(file: &str, text: &str) -> Result<ScenarioFile, Vec<LoadError>> {
+    let raw: RawFile = match toml::from_str(text) {
+        Ok(raw) => raw,
+        Err(err) => return Err(vec![structural(file, text, &err)]),
+    };
+    let mut errors = Vec::new();
+    let mut scenarios = Vec::new();
+    let mut names = BTreeSet::new();
+    if raw.scenario.is_empty() {
+        errors.push(LoadError {
+            file: file.to_string(),
+            position: None,
+            scenario: None,
+            field: None,
+            message: "no `[[scenario]]` in the file".into(),
+        });
+    }
+    for (index, raw) in raw.scenario.into_iter().enumerate() {
+        let mut cx = Convert {
+            file,
+            text,
+            scenario: if raw.name.get_ref().trim().is_empty() {
+                format!("#{}", index + 1)
+            } else {
+                raw.name.get_ref().clone()
+            },
+            errors: Vec::new(),
+        };
+        if raw.name.get_ref().trim().is_empty() {
+            cx.error(&raw.name, "name", "a scenario needs a name".into());
+        } else if !names.insert(raw.name.get_ref().clone()) {
+            cx.error(
+                &raw.name,
+                "name",
+                "another scenario of this file has the same name".into(),
+            );
+        }
+        let scenario = cx.scenario(raw);
+        if cx.errors.is_empty() {
+            scenarios.extend(scenario);
+        } else {
+            errors.append(&mut cx.errors);
+        }
+    }
+    if errors.is_empty() {
+        Ok(ScenarioFile {
+            path: file.to_string(),
+            scenarios,
+        })
+    } else {
+        Err(errors)
+    }
+}
+
+fn io_error(path: &Path, err: &dyn fmt::Display) -> LoadError {
+    LoadError {
+        file: path.display().to_string(),
+        position: None,
+        scenario: None,
+        field: None,
+        message: err.to_string(),
+    }
+}
+
+/// A TOML syntax error, an unknown field, a missing field or a value of the
+/// wrong type: placed by its span, and attributed to the scenario whose
+/// `[[scenario]]` header precedes it.
+fn structural(file: &str, text: &str, err: &toml::de::Error) -> LoadError {
+    let span = err.span();
+    let offset = span.as_ref().map_or(0, |s| s.start);
+    let position = span.map(|s| dialect_compiler::diagnostic::line_col(text, s.start));
+    let (scenario, field) = match text.parse::<toml::Table>() {
+        // The text is valid TOML, so the problem is in a scenario's fields.
+        Ok(table) => (scenario_at(text, &table, offset), key_before(text, offset)),
+        Err(_) => (None, None),
+    };
+    LoadError {
+        file: file.to_string(),
+        position,
+        scenario,
+        field,
+        message: err.message().trim().to_string(),
+    }
+}
+
+/// The name of the scenario an offset falls in (by the `[[scenario]]`
+/// headers before it), or `#N` if it has no name.
+fn scenario_at(text: &str, table: &toml::Table, offset: usize) -> Option<String> {
+    // The line holding the offset counts too: a missing field is reported
+    // at its table's header.
+    let end = text
+        .get(offset..)
+        .and_then(|rest| rest.find('\n'))
+        .map_or(text.len(), |n| offset + n);
+    let headers = text
+        .get(..end)?
+        .lines()
+        .filter(|l| {
+            let squashed: String = l.chars().filter(|c| !c.is_whitespace()).collect();
+            squashed.starts_with("[[scenario]]")
+        })
+        .count();
+    let index = headers.checked_sub(1)?;
+    let name = table
+        .get("scenario")
+        .and_then(|s| s.as_array())
+        .and_then(|a| a.get(index))
+        .and_then(|s| s.get("name"))
+        .and_then(|n| n.as_str())
+        .map(str::to_string);
+    Some(name.unwrap_or_else(|| format!("#{}", index + 1)))
+}
+
+/// The key whose value starts at `offset` (`at` in `{ at = 6 }`), if the
+/// text before it on its line ends in `KEY =`.
+fn key_before(text: &str, offset: usize) -> Option<String> {
+    let before = text.get(..offset)?;
+    let line = before.rsplit('\n').next()?;
+    let rest = line.trim_end().strip_suffix('=')?.trim_end();
+    let key: String = rest
+        .chars()
+        .rev()
+        .take_while(|c| c.is_alphanumeric() || *c == '_' || *c == '-' || *c == '.')
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    (!key.is_empty()).then_some(key)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFile {
+    #[serde(default)]
+    scenario: Vec<RawScenario>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawScenario {
+    name: Spanned<String>,
+    dialled: Spanned<String>,
+    caller: Option<Spanned<String>>,
+    start: Spanned<String>,
+    #[serde(default)]
+    keys: Vec<RawKey>,
+    #[serde(default)]
+    say: Vec<RawSay>,
+    hangup: Option<Spanned<String>>,
+    prompt_length: Option<Spanned<String>>,
+    #[serde(default)]
+    agents: Vec<RawAgent>,
+    #[serde(default)]
+    queue_full: Vec<String>,
+    #[serde(default)]
+    http: Vec<RawHttp>,
+    #[serde(default)]
+    bot: Vec<Spanned<String>>,
+    #[serde(default)]
+    records: u32,
+    #[serde(default)]
+    verified: bool,
+    dial: Option<Spanned<String>>,
+    #[serde(default)]
+    others: Option<Spanned<u32>>,
+    expect: Option<RawExpect>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawKey {
+    at: Spanned<String>,
+    key: Spanned<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSay {
+    at: Spanned<String>,
+    text: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAgent {
+    name: Spanned<String>,
+    queue: Spanned<String>,
+    from: Option<Spanned<String>>,
+    answer_after: Option<Spanned<String>>,
+    talk: Option<Spanned<String>>,
+    #[serde(default = "yes")]
+    answers: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHttp {
+    url: Spanned<String>,
+    #[serde(default = "ok_status")]
+    status: Spanned<u16>,
+    #[serde(default)]
+    body: String,
+    after: Option<Spanned<String>>,
+}
+
+fn ok_status() -> Spanned<u16> {
+    Spanned::new(0..0, 200)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawExpect {
+    prompts: Option<Vec<String>>,
+    prompts_include: Option<Vec<String>>,
+    queues: Option<Vec<String>>,
+    route: Option<Spanned<String>>,
+    agent: Option<String>,
+    dialled_out: Option<String>,
+    transfer: Option<String>,
+    voicemail: Option<bool>,
+    callback: Option<bool>,
+    no_survey: Option<bool>,
+    #[serde(default)]
+    vars: BTreeMap<String, Spanned<toml::Value>>,
+    ended: Option<Spanned<String>>,
+    ended_at: Option<Spanned<String>>,
+}
+
+/// Converts one raw scenario, collecting every problem.
+struct Convert<'a> {
+    file: &'a str,
+    text: &'a str,
+    scenario: String,
+    errors: Vec<LoadError>,
+}
+
+impl Convert<'_> {
+    fn error<T>(&mut self, at: &Spanned<T>, field: &str, message: String) {
+        let span = at.span();
+        let position =
+            (span.end > 0).then(|| dialect_compiler::diagnostic::line_col(self.text, span.start));
+        self.errors.push(LoadError {
+            file: self.file.to_string(),
+            position,
+            scenario: Some(self.scenario.clone()),
+            field: Some(field.to_string()),
+            message,
+        });
+    }
+
+    fn duration(&mut self, value: &Spanned<String>, field: &str) -> u64 {
+        match dialect_compiler::parse::duration(value.get_ref().trim()) {
+            Some(ms) if !value.get_ref().trim().is_empty() => ms,
+            _ => {
+                self.error(
+                    value,
+                    field,
+                    format!(
+                        "`{}` is not a duration: write it as in flows, e.g. `500ms`, `6s`, `1m30s`, `2h`",
+                        value.get_ref()
+                    ),
+                );
+                0
+            }
+        }
+    }
+
+    fn optional_duration(
+        &mut self,
+        value: &Option<Spanned<String>>,
+        field: &str,
+        default: u64,
+    ) -> u64 {
+        match value {
+            Some(v) => self.duration(v, field),
+            None => default,
+        }
+    }
+
+    fn scenario(&mut self, raw: RawScenario) -> Option<Scenario> {
+        let line = dialect_compiler::diagnostic::line_col(self.text, raw.name.span().start).0;
+        let dialled = raw.dialled.get_ref().trim().to_string();
+        if dialled.is_empty() {
+            self.error(
+                &raw.dialled,
+                "dialled",
+                "the dialled number is empty".into(),
+            );
+        }
+        let caller = raw.caller.as_ref().map_or(DEFAULT_CALLER.to_string(), |c| {
+            c.get_ref().trim().to_string()
+        });
+        let start = match raw.start.get_ref().parse::<jiff::Zoned>() {
+            Ok(start) => Some(start),
+            Err(err) => {
+                self.error(
+                    &raw.start,
+                    "start",
+                    format!(
+                        "`{}` is not a time in a zone ({err}); write e.g. `2026-11-23T09:00:00[Europe/Warsaw]`",
+                        raw.start.get_ref()
+                    ),
+                );
+                None
+            }
+        };
+        let mut keys = Vec::new();
+        for (i, k) in raw.keys.iter().enumerate() {
+            let at = self.duration(&k.at, &format!("keys[{i}].at"));
+            let mut chars = k.key.get_ref().chars();
+            match (chars.next(), chars.next()) {
+                (Some(c), None) if c.is_ascii_digit() || c == '*' || c == '#' => keys.push((at, c)),
+                _ => self.error(
+                    &k.key,
+                    &format!("keys[{i}].key"),
+                    format!(
+                        "`{}` is not a DTMF key: one of 0-9, `*`, `#` (one key per entry)",
+                        k.key.get_ref()
+                    ),
+                ),
+            }
+        }
+        let mut say = Vec::new();
+        for (i, s) in raw.say.iter().enumerate() {
+            let at = self.duration(&s.at, &format!("say[{i}].at"));
+            say.push((at, s.text.clone()));
+        }
+        let hangup = raw.hangup.as_ref().map(|h| self.duration(h, "hangup"));
+        let prompt_length = self.optional_duration(
+            &raw.prompt_length,
+            "prompt_length",
+            DEFAULT_PROMPT_LENGTH_MS,
+        );
+        let agents = self.agents(&raw.agents);
+        let http = self.http(&raw.http);
+        let bot = raw
+            .bot
+            .iter()
+            .enumerate()
+            .filter_map(|(i, b)| self.bot_reply(b, i))
+            .collect();
+        let dial = match &raw.dial {
+            None => DialOutcome::Connected,
+            Some(d) => match d.get_ref().as_str() {
+                "connected" => DialOutcome::Connected,
+                "busy" => DialOutcome::Busy,
+                "no_answer" => DialOutcome::NoAnswer,
+                "failed" => DialOutcome::Failed,
+                other => {
+                    self.error(
+                        d,
+                        "dial",
+                        format!(
+                            "`{other}` is not a dial outcome: connected, busy, no_answer or failed"
+                        ),
+                    );
+                    DialOutcome::Connected
+                }
+            },
+        };
+        let others = match &raw.others {
+            Some(o) if *o.get_ref() > MAX_OTHERS => {
+                self.error(
+                    o,
+                    "others",
+                    format!("at most {MAX_OTHERS} other calls, not {}", o.get_ref()),
+                );
+                0
+            }
+            Some(o) => *o.get_ref(),
+            None => 0,
+        };
+        let expect = match &raw.expect {
+            Some(expect) => self.expect(expect, &raw.name),
+            None => {
+                self.error(
+                    &raw.name,
+                    "expect",
+                    "missing `[scenario.expect]`: every scenario states at least how the call ends (`ended = \"hangup\"`, `\"caller\"` or `\"failed\"`)".into(),
+                );
+                None
+            }
+        };
+        Some(Scenario {
+            name: raw.name.get_ref().clone(),
+            line,
+            dialled,
+            caller,
+            start: start?,
+            keys,
+            say,
+            hangup,
+            prompt_length,
+            agents,
+            queue_full: raw.queue_full,
+            http,
+            bot,
+            records: raw.records,
+            verified: raw.verified,
+            dial,
+            others,
+            expect: expect?,
+        })
+    }
+
+    fn agents(&mut self, raw: &[RawAgent]) -> Vec<Agent> {
+        let mut out = Vec::new();
+        for (i, a) in raw.iter().enumerate() {
+            if a.name.get_ref().trim().is_empty() {
+                self.error(&a.name, &format!("agents[{i}].name"), "empty name".into());
+            }
+            if a.queue.get_ref().trim().is_empty() {
+                self.error(
+                    &a.queue,
+                    &format!("agents[{i}].queue"),
+                    "empty queue name; use the qualified name of the dump, e.g. `common/queues.sales`".into(),
+                );
+            }
+            out.push(Agent {
+                name: a.name.get_ref().clone(),
+                queue: a.queue.get_ref().clone(),
+                from: self.optional_duration(&a.from, &format!("agents[{i}].from"), 0),
+                answer_after: self.optional_duration(
+                    &a.answer_after,
+                    &format!("agents[{i}].answer_after"),
+                    0,
+                ),
+                talk: self.optional_duration(&a.talk, &format!("agents[{i}].talk"), 60_000),
+                answers: a.answers,
+            });
+        }
+        out
+    }
+
+    fn http(&mut self, raw: &[RawHttp]) -> Vec<HttpAnswer> {
+        let mut out = Vec::new();
+        for (i, h) in raw.iter().enumerate() {
+            if h.url.get_ref().is_empty() {
+                self.error(
+                    &h.url,
+                    &format!("http[{i}].url"),
+                    "an empty URL would match every request".into(),
+                );
+            }
+            if *h.status.get_ref() > 599 {
+                self.error(
+                    &h.status,
+                    &format!("http[{i}].status"),
+                    format!(
+                        "{} is not an HTTP status (0 for a connection failure, else 100-599)",
+                        h.status.get_ref()
+                    ),
+                );
+            }
+            out.push(HttpAnswer {
+                url: h.url.get_ref().clone(),
+                status: *h.status.get_ref(),
+                body: h.body.clone(),
+                after: self.optional_duration(&h.after, &format!("http[{i}].after"), 0),
+            });
+        }
+        out
+    }
+
+    fn bot_reply(&mut self, raw: &Spanned<String>, i: usize) -> Option<BotReply> {
+        let text = raw.get_ref();
+        match text.as_str() {
+            "handoff" => Some(BotReply::Handoff),
+            "cannot_answer" => Some(BotReply::CannotAnswer),
+            "done" => Some(BotReply::Done),
+            _ => match text.strip_prefix("say:") {
+                Some(said) => Some(BotReply::Say(said.to_string())),
+                None => {
+                    self.error(
+                        raw,
+                        &format!("bot[{i}]"),
+                        format!(
+                            "`{text}` is not a bot reply: `say:TEXT`, `handoff`, `cannot_answer` or `done`"
+                        ),
+                    );
+                    None
+                }
+            },
+        }
+    }
+
+    fn expect(&mut self, raw: &RawExpect, name: &Spanned<String>) -> Option<Expect> {
+        let route = raw.route.as_ref().and_then(|r| match r.get_ref().as_str() {
+            "connected" => Some(Route::Connected),
+            "none" => Some(Route::None),
+            other => {
+                self.error(
+                    r,
+                    "expect.route",
+                    format!("`{other}` is not a route: `connected` or `none`"),
+                );
+                None
+            }
+        });
+        let mut vars = BTreeMap::new();
+        for (var, value) in &raw.vars {
+            let text = match value.get_ref() {
+                toml::Value::String(s) => Some(s.clone()),
+                toml::Value::Integer(n) => Some(n.to_string()),
+                toml::Value::Float(x) => Some(x.to_string()),
+                toml::Value::Boolean(b) => Some(b.to_string()),
+                _ => None,
+            };
+            match text {
+                Some(text) => {
+                    vars.insert(var.clone(), text);
+                }
+                None => self.error(
+                    value,
+                    &format!("expect.vars.{var}"),
+                    "a variable is compared as text: give a string, number or boolean".into(),
+                ),
+            }
+        }
+        let ended = match &raw.ended {
+            None => {
+                self.error(
+                    name,
+                    "expect.ended",
+                    "missing: every scenario states how the call ends: `hangup` (the flow hung up), `caller` or `failed`".into(),
+                );
+                None
+            }
+            Some(e) => match e.get_ref().as_str() {
+                "hangup" => Some(Ended::Hangup),
+                "caller" => Some(Ended::Caller),
+                "failed" => Some(Ended::Failed),
+                other => {
+                    self.error(
+                        e,
+                        "expect.ended",
+                        format!("`{other}` is not an ending: `hangup`, `caller` or `failed`"),
+                    );
+                    None
+                }
+            },
+        };
+        let ended_at = raw
+            .ended_at
+            .as_ref()
+            .map(|e| self.duration(e, "expect.ended_at"));
+        Some(Expect {
+            prompts: raw.prompts.clone(),
+            prompts_include: raw.prompts_include.clone(),
+            queues: raw.queues.clone(),
+            route,
+            agent: raw.agent.clone(),
+            dialled_out: raw.dialled_out.clone(),
+            transfer: raw.transfer.clone(),
+            voicemail: raw.voicemail,
+            callback: raw.callback,
+            no_survey: raw.no_survey,
+            vars,
+            ended: ended?,
+            ended_at,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+
+    use super::*;
+
+    const GOOD: &str = r#"
+[[scenario]]
+name = "first"
+dialled = "+48221000002"
+start = "2026-11-23T09:00:00[Europe/Warsaw]"
+keys = [{ at = "6s", key = "1" }]
+[scenario.expect]
+ended = "hangup"
+"#;
+
+    fn errors(text: &str) -> Vec<String> {
+        parse("x.test.toml", text)
+            .unwrap_err()
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    }
+
+    fn with(extra: &str, expect: &str) -> String {
+        format!(
+            "[[scenario]]\nname = \"first\"\ndialled = \"+48221000002\"\nstart = \"2026-11-23T09:00:00[Europe/Warsaw]\"\n{extra}\n[scenario.expect]\n{expect}\n"
+        )
+    }
+
+    #[test]
+    fn a_good_file_parses_with_defaults() {
+        let file = parse("x.test.toml", GOOD).unwrap();
+        let s = &file.scenarios[0];
+        assert_eq!(s.name, "first");
+        assert_eq!(s.line, 3);
+        assert_eq!(s.caller, DEFAULT_CALLER);
+        assert_eq!(s.keys, vec![(6_000, '1')]);
+        assert_eq!(s.prompt_length, DEFAULT_PROMPT_LENGTH_MS);
+        assert_eq!(s.dial, DialOutcome::Connected);
+        assert_eq!(s.expect.ended, Ended::Hangup);
+        assert_eq!(s.start.time_zone().iana_name(), Some("Europe/Warsaw"));
+    }
+
+    #[test]
+    fn every_field_of_the_documented_example_is_read() {
+        let text = with(
+            r#"caller = "+48600100200"
+say = [{ at = "8s", text = "chcę zwrot pieniędzy" }]
+hangup = "30s"
+prompt_length = "2s500ms"
+agents = [{ name = "carol", queue = "common/queues.sales", answer_after = "5s", talk = "1m", from = "10s" }, { name = "dave", queue = "q", answers = false }]
+queue_full = ["common/queues.tiny"]
+http = [{ url = "https://api.example.com/customer", status = 200, body = '{"vip": true}', after = "1s" }, { url = "https://down", status = 0 }]
+bot = ["say:Dzień dobry", "handoff", "cannot_answer", "done"]
+records = 1
+verified = true
+dial = "no_answer"
+others = 20"#,
+            r#"prompts = ["prompts/main_menu.wav", "say:Zamknięte"]
+prompts_include = ["prompts/closed.wav"]
+queues = ["common/queues.sales"]
+route = "connected"
+agent = "carol"
+dialled_out = "+48225550123"
+transfer = "1234"
+voicemail = true
+callback = false
+no_survey = true
+vars = { vip = "true", count = 3, ok = true }
+ended = "caller"
+ended_at = "45s""#,
+        );
+        let s = parse("x.test.toml", &text).unwrap().scenarios.remove(0);
+        assert_eq!(s.prompt_length, 2_500);
+        assert_eq!(s.agents[0].from, 10_000);
+        assert_eq!(s.agents[0].talk, 60_000);
+        assert!(!s.agents[1].answers);
+        assert_eq!(s.agents[1].talk, 60_000);
+        assert_eq!(s.http[1].status, 0);
+        assert_eq!(s.http[1].body, "");
+        assert_eq!(s.bot[0], BotReply::Say("Dzień dobry".into()));
+        assert_eq!(s.dial, DialOutcome::NoAnswer);
+        assert_eq!(s.others, 20);
+        assert_eq!(s.expect.vars["count"], "3");
+        assert_eq!(s.expect.vars["ok"], "true");
+        assert_eq!(s.expect.ended, Ended::Caller);
+        assert_eq!(s.expect.ended_at, Some(45_000));
+        assert_eq!(s.expect.route, Some(Route::Connected));
+    }
+
+    #[test]
+    fn an_unknown_field_names_the_scenario_and_the_line() {
+        let text = format!(
+            "{GOOD}\n[[scenario]]\nname = \"second\"\ndialled = \"1\"\nstart = \"2026-11-23T09:00:00[UTC]\"\nkyes = []\n[scenario.expect]\nended = \"hangup\"\n"
+        );
+        let e = errors(&text);
+        assert_eq!(e.len(), 1);
+        assert!(
+            e[0].starts_with("x.test.toml:14:1: scenario \"second\": unknown field `kyes`"),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn an_unknown_field_inside_an_inline_table_is_refused() {
+        let e = errors(&with(
+            r#"keys = [{ at = "6s", ky = "1" }]"#,
+            "ended = \"hangup\"",
+        ));
+        assert!(
+            e[0].contains("scenario \"first\"") && e[0].contains("unknown field `ky`"),
+            "{e:?}"
+        );
+        let e = errors(&with("", "ended = \"hangup\"\nprompt = []"));
+        assert!(e[0].contains("unknown field `prompt`"), "{e:?}");
+    }
+
+    #[test]
+    fn a_value_of_the_wrong_type_names_its_key() {
+        let e = errors(&with(
+            r#"keys = [{ at = 6, key = "1" }]"#,
+            "ended = \"hangup\"",
+        ));
+        assert!(
+            e[0].starts_with(
+                "x.test.toml:5:16: scenario \"first\": `at`: invalid type: integer `6`"
+            ),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn bad_durations_keys_and_times_are_refused_with_their_field() {
+        let text = r#"
+[[scenario]]
+name = "bad"
+dialled = "+48221000002"
+start = "2026-11-23 09:00"
+keys = [{ at = "6s", key = "1" }, { at = "6x", key = "12" }]
+hangup = "soon"
+[scenario.expect]
+ended = "hangup"
+ended_at = "-1s"
+"#;
+        let e = errors(text);
+        assert_eq!(e.len(), 5, "{e:?}");
+        assert!(
+            e[0].starts_with("x.test.toml:5:9: scenario \"bad\": `start`: `2026-11-23 09:00` is not a time in a zone"),
+            "{e:?}"
+        );
+        assert!(
+            e[1].starts_with(
+                "x.test.toml:6:42: scenario \"bad\": `keys[1].at`: `6x` is not a duration"
+            ),
+            "{e:?}"
+        );
+        assert!(
+            e[2].starts_with(
+                "x.test.toml:6:54: scenario \"bad\": `keys[1].key`: `12` is not a DTMF key"
+            ),
+            "{e:?}"
+        );
+        assert!(e[3].contains("`hangup`: `soon` is not a duration"), "{e:?}");
+        assert!(e[4].contains("`expect.ended_at`: `-1s`"), "{e:?}");
+    }
+
+    #[test]
+    fn ended_is_required_and_checked() {
+        let e = errors(&with("", "route = \"connected\""));
+        assert!(
+            e[0].contains("scenario \"first\": `expect.ended`: missing"),
+            "{e:?}"
+        );
+        let e = errors(&with("", "ended = \"agent\""));
+        assert!(
+            e[0].contains("`expect.ended`: `agent` is not an ending"),
+            "{e:?}"
+        );
+        let e = errors(&with("", "").replace("[scenario.expect]", ""));
+        assert!(
+            e[0].contains("`expect`: missing `[scenario.expect]`"),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn words_are_checked() {
+        let e = errors(&with(
+            "dial = \"engaged\"\nbot = [\"hello\"]",
+            "ended = \"hangup\"\nroute = \"queued\"",
+        ));
+        assert_eq!(e.len(), 3, "{e:?}");
+        assert!(
+            e[0].contains("`bot[0]`: `hello` is not a bot reply"),
+            "{e:?}"
+        );
+        assert!(
+            e[1].contains("`dial`: `engaged` is not a dial outcome"),
+            "{e:?}"
+        );
+        assert!(
+            e[2].contains("`expect.route`: `queued` is not a route"),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn missing_required_fields_and_duplicate_names_are_refused() {
+        let e = errors("[[scenario]]\nname = \"a\"\n[scenario.expect]\nended = \"hangup\"\n");
+        assert!(
+            e[0].contains("scenario \"a\"") && e[0].contains("missing field `dialled`"),
+            "{e:?}"
+        );
+        let twice = format!("{GOOD}{GOOD}");
+        let e = errors(&twice);
+        assert!(
+            e[0].contains("`name`: another scenario of this file has the same name"),
+            "{e:?}"
+        );
+        let e = errors("# nothing\n");
+        assert!(e[0].contains("no `[[scenario]]`"), "{e:?}");
+    }
+
+    #[test]
+    fn syntax_errors_are_placed() {
+        let e = errors("[[scenario]]\nname = \"a\n");
+        assert!(e[0].starts_with("x.test.toml:2:"), "{e:?}");
+    }
+
+    #[test]
+    fn others_are_bounded() {
+        let e = errors(&with("others = 5000", "ended = \"hangup\""));
+        assert!(e[0].contains("`others`: at most 100 other calls"), "{e:?}");
+    }
+}

@@ -1,0 +1,212 @@
+//! The runner against the real flows: how it plays the world around the
+//! engine (prompts, timers, agents, other callers) and its limits.
+#![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+
+use dialect_sim::report::Coverage;
+use dialect_sim::{Run, Suite, run, scenario};
+use std::path::PathBuf;
+
+fn suite() -> Suite {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let world =
+        dialect_compiler::world::FsWorld::new(Some(root.join("stdlib")), &root.join("flows"));
+    let compilation = dialect_compiler::compile(&world, &[root.join("flows")]);
+    assert!(!compilation.has_errors());
+    Suite::new(&compilation.programs, &compilation.sources).unwrap()
+}
+
+/// Runs one scenario given as the body of a `[[scenario]]` table.
+fn simulate(suite: &Suite, body: &str) -> Run {
+    let text = format!("[[scenario]]\nname = \"s\"\n{body}\n");
+    let file = scenario::parse("inline.test.toml", &text).unwrap();
+    run(suite, &file.scenarios[0])
+}
+
+fn lines(run: &Run) -> Vec<String> {
+    run.trace
+        .iter()
+        .map(|l| format!("{} {}", dialect_sim::run::offset(l.at), l.text))
+        .collect()
+}
+
+#[test]
+fn a_key_during_a_prompt_stops_it_and_a_cancelled_timer_never_fires() {
+    let suite = suite();
+    let run = simulate(
+        &suite,
+        r#"dialled = "+48221000002"
+start = "2026-11-23T09:00:00[Europe/Warsaw]"
+keys = [{ at = "1s", key = "1" }]
+hangup = "20s"
+[scenario.expect]
+ended = "caller""#,
+    );
+    assert!(run.passed(), "{:?}", run.failures);
+    let lines = lines(&run);
+    let key = lines.iter().position(|l| l == "+1.000s (key 1)").unwrap();
+    assert_eq!(lines[key + 1], "+1.000s stop playback");
+    assert!(
+        !lines.iter().any(|l| l.contains("prompt finished")),
+        "{lines:#?}"
+    );
+    assert!(
+        !lines.iter().any(|l| l.contains("timer fired")),
+        "{lines:#?}"
+    );
+}
+
+#[test]
+fn the_longest_waiting_call_gets_the_longest_idle_agent() {
+    let suite = suite();
+    // Two callers ahead: alice (idle since the start) takes the first, bob
+    // (on duty from 2 s) the second, and this call waits until alice is free.
+    let run = simulate(
+        &suite,
+        r#"dialled = "+48221000001"
+start = "2026-11-23T09:00:00[Europe/Warsaw]"
+others = 2
+agents = [
+  { name = "alice", queue = "common/queues.helpdesk", talk = "30s" },
+  { name = "bob", queue = "common/queues.helpdesk", from = "2s", talk = "5m" },
+]
+[scenario.expect]
+agent = "alice"
+ended = "hangup"
+ended_at = "1m2s999ms""#,
+    );
+    assert!(run.passed(), "{:?}\n{:#?}", run.failures, lines(&run));
+}
+
+#[test]
+fn a_call_that_never_ends_fails_after_24_hours() {
+    let suite = suite();
+    let run = simulate(
+        &suite,
+        r#"dialled = "+48221000001"
+start = "2026-11-23T09:00:00[Europe/Warsaw]"
+agents = [{ name = "alice", queue = "common/queues.helpdesk", talk = "25h" }]
+[scenario.expect]
+ended = "hangup""#,
+    );
+    assert_eq!(run.failures.len(), 1);
+    let failure = &run.failures[0];
+    assert_eq!(failure.expectation, "ended");
+    assert_eq!(
+        failure.actual,
+        "the call did not end within 24 hours of virtual time"
+    );
+    assert_eq!(failure.at.as_ref().unwrap().block, "queue");
+}
+
+#[test]
+fn a_number_nobody_answers_and_an_unknown_queue_fail_the_scenario() {
+    let suite = suite();
+    let run = simulate(
+        &suite,
+        r#"dialled = "+48221000555"
+start = "2026-11-23T09:00:00[Europe/Warsaw]"
+agents = [{ name = "alice", queue = "queues.helpdesk" }]
+[scenario.expect]
+ended = "hangup""#,
+    );
+    let what: Vec<&str> = run.failures.iter().map(|f| f.actual.as_str()).collect();
+    assert_eq!(
+        what,
+        ["`queues.helpdesk`", "no campaign answers +48221000555"]
+    );
+    assert!(
+        run.failures[0]
+            .expected
+            .contains("`common/queues.helpdesk`")
+    );
+}
+
+#[test]
+fn expectations_are_checked_and_placed() {
+    let suite = suite();
+    let run = simulate(
+        &suite,
+        r#"dialled = "+48221000002"
+start = "2026-11-21T10:00:00[Europe/Warsaw]"
+[scenario.expect]
+prompts = ["prompts/main_menu.wav"]
+queues = ["common/queues.sales"]
+route = "connected"
+agent = "carol"
+voicemail = true
+no_survey = true
+vars = { digits = "1" }
+ended = "caller"
+ended_at = "1s""#,
+    );
+    let failed: Vec<&str> = run
+        .failures
+        .iter()
+        .map(|f| f.expectation.as_str())
+        .collect();
+    assert_eq!(
+        failed,
+        [
+            "prompts",
+            "queues",
+            "route",
+            "agent",
+            "voicemail",
+            "no_survey",
+            "vars.digits",
+            "ended",
+            "ended_at"
+        ]
+    );
+    let prompts = &run.failures[0];
+    assert_eq!(prompts.actual, "[\"prompts/closed.wav\"]");
+    let at = prompts.at.as_ref().unwrap();
+    assert_eq!(
+        (at.file.as_str(), at.line, at.block),
+        ("scheme2.flow", 56, "play")
+    );
+    // A queue that never came: the call's last block, the hang-up.
+    let queues = run.failures[1].at.as_ref().unwrap();
+    assert_eq!((queues.line, queues.block), (57, "hangup"));
+}
+
+#[test]
+fn coverage_counts_every_exit_and_the_hangups() {
+    let suite = suite();
+    let mut coverage = Coverage::new(&suite);
+    let closed = simulate(
+        &suite,
+        r#"dialled = "+48221000001"
+start = "2026-11-21T10:00:00[Europe/Warsaw]"
+[scenario.expect]
+ended = "hangup""#,
+    );
+    // answer next, hours closed, and the `hangup` it leads to.
+    assert_eq!(closed.taken, vec![(0, 0), (1, 1), (6, 0)]);
+    coverage.add(&closed);
+    let table = coverage.render();
+    assert!(table.contains("  scheme1        3/11     27.3%"), "{table}");
+    assert!(
+        table.contains("not taken: flows/scheme1.flow:13 hangup end (the end of the IVR)")
+            || table.contains("scheme1.flow:13 hangup end (the end of the IVR)"),
+        "{table}"
+    );
+    assert!(!coverage.reaches(100.0));
+}
+
+#[test]
+fn the_example_of_the_documentation_parses_and_passes() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let doc = std::fs::read_to_string(root.join("docs/testing.md")).unwrap();
+    let section = doc.split("## A complete example").nth(1).unwrap();
+    let example = section
+        .split("```toml\n")
+        .nth(1)
+        .unwrap()
+        .split("```")
+        .next()
+        .unwrap();
+    let file = scenario::parse("docs/testing.md", example).unwrap();
+    let run = run(&suite(), &file.scenarios[0]);
+    assert!(run.passed(), "{:?}", run.failures);
+}
