@@ -551,6 +551,16 @@ impl Engine {
                 self.wait(id, Wait::Identify)
             }
             Op::Authorise {
+                prompt: Some(p), ..
+            } => {
+                // Ask for the identifier first; `collected` sends it.
+                if let Some(call) = self.call_mut(id) {
+                    call.digits.clear();
+                }
+                self.play(id, *p, true);
+                self.wait(id, Wait::CollectPrompt)
+            }
+            Op::Authorise {
                 source,
                 url,
                 timeout_ms,
@@ -846,6 +856,24 @@ impl Engine {
                 self.emit(id, Command::LookupTicket { id: digits });
                 self.wait(id, Wait::Verify)
             }
+            Some(Op::Authorise {
+                source,
+                url,
+                timeout_ms,
+                ..
+            }) => {
+                if digits.is_empty() {
+                    return self.take(id, "failed");
+                }
+                let command = Command::Authorise {
+                    source: source.clone(),
+                    url: url.clone(),
+                    digits: Some(digits),
+                };
+                self.emit(id, command);
+                self.start_timer(id, now, *timeout_ms);
+                self.wait(id, Wait::Verify)
+            }
             Some(Op::Extension {
                 prompt,
                 timeout_ms,
@@ -899,6 +927,8 @@ impl Engine {
                     digits, timeout_ms, ..
                 },
             ) => (*digits as usize, *timeout_ms),
+            // A customer or PESEL number, ended by `#`.
+            Some(Op::Authorise { timeout_ms, .. }) => (16, *timeout_ms),
             _ => (1, 5_000),
         }
     }
