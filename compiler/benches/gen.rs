@@ -128,12 +128,14 @@ const FRAME: usize = 9;
 const MENU: usize = 3;
 /// Below this many blocks an arm is a sequence rather than a submenu.
 const SUBMENU: usize = 14;
+/// The blocks of [`Writer::queue`].
+const QUEUE: usize = 5;
 /// How deep menus nest.
 const MAX_LEVEL: usize = 4;
 
 impl Writer {
     fn line(&mut self, depth: usize, text: &str) {
-        for _ in 0..depth {
+        for _ in 0..if text.is_empty() { 0 } else { depth } {
             self.text.push_str("  ");
         }
         self.text.push_str(text);
@@ -325,27 +327,30 @@ impl Writer {
 
     /// Exactly `budget` blocks in a row, ending with a queue when there is room.
     fn sequence(&mut self, depth: usize, budget: usize) {
-        let mut left = budget;
+        let queue = budget >= QUEUE;
+        let mut left = if queue { budget - QUEUE } else { budget };
         while left > 0 {
-            let used = if left == 5 || (left >= 10 && self.rng.below(3) == 0) {
-                self.queue(depth)
+            let before = self.blocks;
+            if left >= 8 && self.rng.below(2) == 0 {
+                self.switch(depth);
             } else if left >= 7 && self.rng.below(2) == 0 {
-                self.switch(depth)
+                self.condition(depth);
             } else if left >= 6 && self.rng.below(2) == 0 {
-                self.dial(depth)
-            } else if left >= 6 {
-                self.condition(depth)
+                self.dial(depth);
             } else if left >= 3 && self.rng.below(2) == 0 {
-                self.hours(depth)
+                self.hours(depth);
             } else {
-                self.single(depth)
-            };
-            left = left.saturating_sub(used);
+                self.single(depth);
+            }
+            left = left.saturating_sub(self.blocks - before);
+        }
+        if queue {
+            self.queue(depth);
         }
     }
 
     /// 5 blocks: an announcement and a queue with its arms.
-    fn queue(&mut self, depth: usize) -> usize {
+    fn queue(&mut self, depth: usize) {
         let queue = self.pick_queue();
         self.block(depth, "say \"Connecting you to a consultant.\"");
         self.block(depth, &format!("queue {queue} {{"));
@@ -363,11 +368,10 @@ impl Writer {
         self.block(depth + 2, "hangup");
         self.line(depth + 1, "}");
         self.line(depth, "}");
-        5
     }
 
-    /// 6 blocks: a condition whose arms raise the priority or queue.
-    fn condition(&mut self, depth: usize) -> usize {
+    /// 7 blocks: a condition whose arms raise the priority or queue.
+    fn condition(&mut self, depth: usize) {
         let condition = CONDITIONS
             .get(self.rng.below(CONDITIONS.len()))
             .copied()
@@ -380,11 +384,10 @@ impl Writer {
         self.queue(depth + 2);
         self.line(depth + 1, "}");
         self.line(depth, "}");
-        6
     }
 
-    /// 7 blocks: a switch on the tier set at the start.
-    fn switch(&mut self, depth: usize) -> usize {
+    /// 8 blocks: a switch on the tier set at the start.
+    fn switch(&mut self, depth: usize) {
         let [_, _, vip] = self.names.queues.clone();
         self.block(depth, "switch (tier) {");
         self.line(depth + 1, "on \"gold\" {");
@@ -400,11 +403,10 @@ impl Writer {
         self.queue(depth + 2);
         self.line(depth + 1, "}");
         self.line(depth, "}");
-        7
     }
 
-    /// 6 blocks: forward to an external number, with a queue if nobody answers.
-    fn dial(&mut self, depth: usize) -> usize {
+    /// 6 blocks: forward to an external number, voicemail if nobody answers.
+    fn dial(&mut self, depth: usize) {
         let number = 100 + self.rng.below(900);
         self.block(depth, &format!("dial +48221000{number} {{"));
         self.line(depth + 1, "timeout 30s");
@@ -420,11 +422,10 @@ impl Writer {
         self.line(depth + 1, "}");
         self.line(depth, "}");
         self.block(depth, "no_survey");
-        6
     }
 
     /// 3 blocks: support hours change the priority.
-    fn hours(&mut self, depth: usize) -> usize {
+    fn hours(&mut self, depth: usize) {
         let support = self.names.support.clone();
         self.block(depth, &format!("hours {support} {{"));
         self.line(depth + 1, "on open {");
@@ -434,11 +435,10 @@ impl Writer {
         self.block(depth + 2, "priority -5");
         self.line(depth + 1, "}");
         self.line(depth, "}");
-        3
     }
 
     /// 1 block: an announcement, a priority change or a callback request.
-    fn single(&mut self, depth: usize) -> usize {
+    fn single(&mut self, depth: usize) {
         match self.rng.below(4) {
             0 => self.block(depth, "say \"Calls are recorded for quality purposes.\""),
             1 => self.block(depth, "priority 3"),
@@ -455,7 +455,6 @@ impl Writer {
             }
             _ => self.block(depth, "say \"Thank you for calling.\""),
         }
-        1
     }
 
     fn pick_queue(&mut self) -> String {

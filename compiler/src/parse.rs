@@ -48,7 +48,6 @@ pub enum Error {
 /// Parses one file. Always returns a tree (possibly partial) and every error found.
 pub fn parse(text: &str) -> (File, Vec<Error>) {
     let mut errors = Vec::new();
-    let comments = comments(text);
     match Grammar::parse(Rule::file, text) {
         Ok(mut pairs) => {
             let mut items = Vec::new();
@@ -61,9 +60,13 @@ pub fn parse(text: &str) -> (File, Vec<Error>) {
                     }
                 }
             }
+            // `//` inside a rhai expression is the expression's text, and the
+            // expression may go on after it on the same line.
+            let comments = comments(text, &expr_spans(&items));
             (File { items, comments }, errors)
         }
         Err(err) => {
+            let comments = comments(text, &[]);
             match braces(text) {
                 Some(brace_error) => errors.push(brace_error),
                 None => errors.push(from_pest(&err, Span::new(0, text.len()))),
@@ -461,13 +464,40 @@ fn unescape(text: &str) -> String {
     out
 }
 
-/// Every `//` comment outside strings, in order.
-fn comments(text: &str) -> Vec<Comment> {
+/// The spans of every expression in `stmts` and their bodies, in source order.
+fn expr_spans(stmts: &[Stmt]) -> Vec<Span> {
+    fn value(v: &Value, out: &mut Vec<Span>) {
+        match &v.kind {
+            ValueKind::Expr(_) => out.push(v.span),
+            ValueKind::List(items) => items.iter().for_each(|item| value(item, out)),
+            _ => {}
+        }
+    }
+    fn walk(stmts: &[Stmt], out: &mut Vec<Span>) {
+        for stmt in stmts {
+            stmt.args.iter().for_each(|v| value(v, out));
+            walk(stmt.children(), out);
+        }
+    }
+    let mut out = Vec::new();
+    walk(stmts, &mut out);
+    out
+}
+
+/// Every `//` comment outside strings and the expressions at `exprs`, in order.
+fn comments(text: &str, exprs: &[Span]) -> Vec<Comment> {
     let mut out = Vec::new();
     let bytes = text.as_bytes();
     let mut i = 0;
     let mut in_string = false;
+    let mut exprs = exprs.iter().peekable();
     while let Some(&b) = bytes.get(i) {
+        // Skip the expressions (in source order), which hold no comments.
+        while exprs.next_if(|e| (e.end as usize) <= i).is_some() {}
+        if let Some(expr) = exprs.peek().filter(|e| e.start as usize <= i) {
+            i = expr.end as usize;
+            continue;
+        }
         if in_string {
             match b {
                 b'\\' => i += 1,

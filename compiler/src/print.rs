@@ -24,14 +24,15 @@ pub fn print(file: &File, source: &str) -> String {
     for stmt in &file.items {
         expr_spans(stmt, &mut exprs);
     }
-    // A `//` inside a rhai expression belongs to the expression's text.
+    // A `//` inside a rhai expression belongs to the expression's text (`parse`
+    // reports no such comment; a tree built otherwise might).
     let mut comments: Vec<&Comment> = file
         .comments
         .iter()
         .filter(|c| {
             !exprs
                 .iter()
-                .any(|&(s, e)| s <= c.span.start && c.span.end <= e)
+                .any(|&(s, e)| s <= c.span.start && c.span.start < e)
         })
         .collect();
     comments.sort_by_key(|c| c.span.start);

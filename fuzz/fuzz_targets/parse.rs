@@ -22,9 +22,20 @@ fn round_trip(text: &str) {
         return;
     }
     let (again, errors) = parse(&printed);
-    assert!(errors.is_empty(), "printed text has errors {errors:?}:\n{printed:?}\nfrom\n{text:?}");
-    assert_eq!(stripped(&again.items), stripped(&file.items), "tree changed:\n{printed:?}\nfrom\n{text:?}");
-    assert_eq!(print(&again, &printed), printed, "print is not idempotent, from\n{text:?}");
+    assert!(
+        errors.is_empty(),
+        "printed text has errors {errors:?}:\n{printed:?}\nfrom\n{text:?}"
+    );
+    assert_eq!(
+        stripped(&again.items),
+        stripped(&file.items),
+        "tree changed:\n{printed:?}\nfrom\n{text:?}"
+    );
+    assert_eq!(
+        print(&again, &printed),
+        printed,
+        "print is not idempotent, from\n{text:?}"
+    );
 }
 
 /// The statements with every span zeroed.
