@@ -16,6 +16,10 @@ use std::sync::Arc;
 /// compiler refuses loops that do not wait; this is the runtime's own guard.
 pub const STEP_BUDGET: u32 = 1_000;
 
+/// How long the customer agent may take to answer a turn; past it the turn
+/// counts as "cannot answer" (a bot that is down or slow never holds a call).
+pub const BOT_REPLY_TIMEOUT_MS: u64 = 5_000;
+
 /// A prompt index for speech that is not in the program (bot replies).
 pub const DYNAMIC_PROMPT: u32 = u32::MAX;
 
@@ -724,6 +728,7 @@ impl Engine {
                         utterance: None,
                     },
                 );
+                self.start_timer(id, now, BOT_REPLY_TIMEOUT_MS);
                 self.wait(id, Wait::BotReply)
             }
             Op::Jump => self.take(id, "next"),
@@ -854,6 +859,10 @@ impl Engine {
                     return self.take(id, "failed");
                 }
                 self.emit(id, Command::LookupTicket { id: digits });
+                if let Some(Op::Ticket { timeout_ms, .. }) = op {
+                    let timeout_ms = *timeout_ms;
+                    self.start_timer(id, now, timeout_ms);
+                }
                 self.wait(id, Wait::Verify)
             }
             Some(Op::Authorise {
@@ -1011,6 +1020,8 @@ impl Engine {
             (Wait::Collect, Event::Timer(_)) if timer => self.collected(id, now),
             (Wait::Bridge(exit), Event::BridgeEnded) => self.take(id, exit),
             (Wait::Queue(_), Event::AgentConnected { .. }) => {
+                // The entry prompt or queue music must not play over the agent.
+                self.emit(id, Command::StopPlayback);
                 self.cancel_timer(id);
                 self.wait(id, Wait::Bridge("connected"))
             }
@@ -1061,33 +1072,22 @@ impl Engine {
                 None => Flowing::Wait,
             },
             (Wait::Recording, Event::RecordingFinished) => self.take(id, "next"),
-            (Wait::BotReply, Event::BotReply(reply)) => match reply {
-                BotReply::Say(text) => {
-                    let prompt = Prompt::Say {
-                        text,
-                        language: None,
-                    };
-                    self.emit(
-                        id,
-                        Command::Play {
-                            index: DYNAMIC_PROMPT,
-                            prompt,
-                            barge_in: false,
-                        },
-                    );
-                    self.wait(id, Wait::BotSpeaking)
-                }
-                BotReply::Handoff => self.take(id, "handoff"),
-                BotReply::CannotAnswer => self.take(id, "cannot_answer"),
-                BotReply::Done => self.take(id, "done"),
-            },
+            (Wait::BotReply, Event::Timer(_)) if timer => self.take(id, "cannot_answer"),
+            (Wait::BotReply, Event::BotReply(reply)) => {
+                self.cancel_timer(id);
+                self.bot_reply(id, reply)
+            }
             (Wait::BotSpeaking, Event::PromptFinished) => {
                 if let Some(Op::Bot { timeout_ms, .. }) = op {
                     self.start_timer(id, now, timeout_ms);
                 }
                 self.wait(id, Wait::BotListening)
             }
-            (Wait::BotListening, Event::Utterance(text)) => {
+            (Wait::BotSpeaking | Wait::BotListening, Event::Utterance(text)) => {
+                // The caller may talk over the bot: stop it and pass the words on.
+                if self.call(id).is_some_and(|c| c.wait == Wait::BotSpeaking) {
+                    self.emit(id, Command::StopPlayback);
+                }
                 self.cancel_timer(id);
                 let Some(Op::Bot { bot, max_turns, .. }) = op else {
                     return Flowing::Wait;
@@ -1109,11 +1109,34 @@ impl Engine {
                         utterance: Some(text),
                     },
                 );
+                self.start_timer(id, now, BOT_REPLY_TIMEOUT_MS);
                 self.wait(id, Wait::BotReply)
             }
             (Wait::BotListening, Event::Timer(_)) if timer => self.take(id, "done"),
             // Anything else (a key while queued, a stale timer, a late answer) changes nothing.
             _ => Flowing::Wait,
+        }
+    }
+
+    /// The customer agent answered a turn.
+    fn bot_reply(&mut self, id: CallId, reply: BotReply) -> Flowing {
+        match reply {
+            BotReply::Say(text) => {
+                let prompt = Prompt::Say {
+                    text,
+                    language: None,
+                };
+                let play = Command::Play {
+                    index: DYNAMIC_PROMPT,
+                    prompt,
+                    barge_in: true,
+                };
+                self.emit(id, play);
+                self.wait(id, Wait::BotSpeaking)
+            }
+            BotReply::Handoff => self.take(id, "handoff"),
+            BotReply::CannotAnswer => self.take(id, "cannot_answer"),
+            BotReply::Done => self.take(id, "done"),
         }
     }
 

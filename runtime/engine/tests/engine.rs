@@ -93,3 +93,26 @@ fn scheme2_menu_timeout_returns_to_the_menu() {
         "back at the menu: {back:?}"
     );
 }
+
+#[test]
+fn a_bot_that_does_not_answer_counts_as_cannot_answer() {
+    let mut engine = engine();
+    let now = at("2026-11-23T09:00:00[Europe/Warsaw]");
+    let call = engine.handle_call("+48600000001", "+48221000007", now).unwrap();
+    let first = drain(&mut engine);
+    assert!(first.iter().any(|c| matches!(c, Command::BotTurn { utterance: None, .. })), "{first:?}");
+    let timer = first
+        .iter()
+        .rev()
+        .find_map(|c| match c {
+            Command::StartTimer { timer, .. } => Some(*timer),
+            _ => None,
+        })
+        .unwrap();
+    engine.handle_event(call, Event::Timer(timer), now).unwrap();
+    let after = drain(&mut engine);
+    assert!(
+        after.iter().any(|c| matches!(c, Command::Enqueue { queue, .. } if queue.ends_with("experts"))),
+        "cannot_answer leads to the experts queue: {after:?}"
+    );
+}
