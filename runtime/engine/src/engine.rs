@@ -20,6 +20,9 @@ pub const STEP_BUDGET: u32 = 1_000;
 /// counts as "cannot answer" (a bot that is down or slow never holds a call).
 pub const BOT_REPLY_TIMEOUT_MS: u64 = 5_000;
 
+/// Longest token an API login may return as bare text.
+pub const MAX_TOKEN: usize = 4_096;
+
 /// A prompt index for speech that is not in the program (bot replies).
 pub const DYNAMIC_PROMPT: u32 = u32::MAX;
 
@@ -223,6 +226,12 @@ impl Engine {
             let Some(call) = self.call_mut(id) else {
                 return Err(Refused::UnknownCall(id));
             };
+            if let Event::Digit(key) = event {
+                // Only DTMF keys exist; anything else from an adapter is noise.
+                if !matches!(key, '0'..='9' | '*' | '#') {
+                    return Ok(());
+                }
+            }
             if event == Event::HangUp {
                 if let Wait::Queue(queue) = &call.wait {
                     let queue = queue.clone();
@@ -591,7 +600,7 @@ impl Engine {
             } => {
                 let body = match body {
                     Some(expr) => match self.eval(id, *expr, now) {
-                        Ok(value) => Some(value.to_string()),
+                        Ok(value) => Some(crate::script::body_text(&value)),
                         Err(error) => return Flowing::End(Outcome::Failed { error }),
                     },
                     None => None,
@@ -1140,31 +1149,46 @@ impl Engine {
         }
     }
 
+    /// An HTTP answer for an API block. Bodies are parsed as JSON data only;
+    /// a 2xx answer whose body is not what the block needs takes `error`, so
+    /// a broken service never lets bad data into the flow.
     fn http_result(&mut self, id: CallId, op: Option<Op>, status: u16, body: String) -> Flowing {
         let ok = (200..300).contains(&status);
+        let parsed = crate::script::from_json(&body);
         match op {
             Some(Op::ApiLogin { .. }) => {
-                if !ok {
-                    return self.take(id, "error");
+                let token = match &parsed {
+                    Some(value) => value
+                        .read_lock::<rhai::Map>()
+                        .and_then(|map| map.get("token").map(|t| t.to_string()))
+                        .or_else(|| {
+                            value
+                                .read_lock::<rhai::ImmutableString>()
+                                .map(|s| s.to_string())
+                        }),
+                    // A bare token: one short line of text.
+                    None => Some(body.trim().to_string()).filter(|t| {
+                        !t.is_empty() && t.len() <= MAX_TOKEN && !t.contains(char::is_whitespace)
+                    }),
+                };
+                match token {
+                    Some(token) if ok => {
+                        self.set_var(id, "token", Dynamic::from(token));
+                        self.take(id, "ok")
+                    }
+                    _ => self.take(id, "error"),
                 }
-                let token = match self.script.parse_json(&body, true) {
-                    Ok(map) => map
-                        .get("token")
-                        .map(|t| t.to_string())
-                        .unwrap_or_else(|| body.trim().to_string()),
-                    Err(_) => body.trim().to_string(),
-                };
-                self.set_var(id, "token", Dynamic::from(token));
-                self.take(id, "ok")
             }
-            Some(Op::ApiRequest { into, .. }) => {
-                let value = match self.script.parse_json(&body, true) {
-                    Ok(map) => Dynamic::from_map(map),
-                    Err(_) => Dynamic::from(body),
-                };
-                self.set_var(id, &into, value);
-                self.take(id, if ok { "ok" } else { "error" })
-            }
+            Some(Op::ApiRequest { into, .. }) => match parsed {
+                Some(value) => {
+                    self.set_var(id, &into, value);
+                    self.take(id, if ok { "ok" } else { "error" })
+                }
+                None => {
+                    self.set_var(id, &into, Dynamic::from(body));
+                    self.take(id, "error")
+                }
+            },
             _ => Flowing::Wait,
         }
     }

@@ -98,9 +98,20 @@ fn scheme2_menu_timeout_returns_to_the_menu() {
 fn a_bot_that_does_not_answer_counts_as_cannot_answer() {
     let mut engine = engine();
     let now = at("2026-11-23T09:00:00[Europe/Warsaw]");
-    let call = engine.handle_call("+48600000001", "+48221000007", now).unwrap();
+    let call = engine
+        .handle_call("+48600000001", "+48221000007", now)
+        .unwrap();
     let first = drain(&mut engine);
-    assert!(first.iter().any(|c| matches!(c, Command::BotTurn { utterance: None, .. })), "{first:?}");
+    assert!(
+        first.iter().any(|c| matches!(
+            c,
+            Command::BotTurn {
+                utterance: None,
+                ..
+            }
+        )),
+        "{first:?}"
+    );
     let timer = first
         .iter()
         .rev()
@@ -112,7 +123,73 @@ fn a_bot_that_does_not_answer_counts_as_cannot_answer() {
     engine.handle_event(call, Event::Timer(timer), now).unwrap();
     let after = drain(&mut engine);
     assert!(
-        after.iter().any(|c| matches!(c, Command::Enqueue { queue, .. } if queue.ends_with("experts"))),
+        after
+            .iter()
+            .any(|c| matches!(c, Command::Enqueue { queue, .. } if queue.ends_with("experts"))),
         "cannot_answer leads to the experts queue: {after:?}"
     );
+}
+
+/// Drives the helpline (complete.flow) to its CRM look-up and answers it with `body`.
+fn helpline_lookup(body: &str) -> (Vec<Command>, Vec<Command>) {
+    let mut engine = engine();
+    let now = at("2026-11-23T09:00:00[Europe/Warsaw]");
+    let call = engine
+        .handle_call("+48600000001", "+48221000000", now)
+        .unwrap();
+    drain(&mut engine);
+    engine
+        .handle_event(call, Event::PromptFinished, now)
+        .unwrap();
+    drain(&mut engine);
+    engine
+        .handle_event(call, Event::Identified { records: 0 }, now)
+        .unwrap();
+    drain(&mut engine);
+    let login = Event::HttpResult {
+        request: 1,
+        status: 200,
+        body: r#"{"token": "t"}"#.into(),
+    };
+    engine.handle_event(call, login, now).unwrap();
+    let request = drain(&mut engine);
+    let answer = Event::HttpResult {
+        request: 2,
+        status: 200,
+        body: body.into(),
+    };
+    engine.handle_event(call, answer, now).unwrap();
+    (request, drain(&mut engine))
+}
+
+#[test]
+fn api_request_bodies_are_json_and_answers_are_data_not_code() {
+    let (request, _) = helpline_lookup("{}");
+    let body = request
+        .iter()
+        .find_map(|c| match c {
+            Command::Http {
+                request: 2,
+                body: Some(body),
+                ..
+            } => Some(body.clone()),
+            _ => None,
+        })
+        .expect("the look-up request has a body");
+    let json: serde_json::Value = serde_json::from_str(&body).expect("the body is JSON");
+    assert_eq!(json["phone"], "+48600000001");
+
+    // rhai syntax in a response is not JSON: the `error` exit, never a failed call.
+    for body in [
+        "{\"tier\": `gold`, \"n\": [1,2].map(|x| x * 2)}",
+        "not json",
+    ] {
+        let (_, after) = helpline_lookup(body);
+        assert!(
+            !after
+                .iter()
+                .any(|c| matches!(c, Command::Ended(Outcome::Failed { .. }))),
+            "{body}: {after:?}"
+        );
+    }
 }
