@@ -101,7 +101,10 @@ fn main() {
         let set = flowset::generate(&dir, size.files, BLOCKS_PER_FILE, SEED)
             .expect("the flow set can be written to the temporary directory");
         let timing = measure(&set, runs);
-        let _ = std::fs::remove_dir_all(&dir);
+        // DIALECT_BENCH_KEEP=1 keeps the generated flows, e.g. for profiling `dialect check`.
+        if std::env::var_os("DIALECT_BENCH_KEEP").is_none() {
+            let _ = std::fs::remove_dir_all(&dir);
+        }
 
         let mb = set.bytes as f64 / 1e6;
         let per_block = |secs: f64| secs * 1e9 / set.blocks as f64;

@@ -269,6 +269,12 @@ fn parse(e: &P) -> Described {
             vec![primary(*close, "no `{` before it")],
             Some("remove it, or add the `{` it belongs to".into()),
         ),
+        P::TooDeep { at } => error(
+            "E0005",
+            format!("brackets are nested more than {} levels deep", crate::parse::MAX_NESTING),
+            vec![primary(*at, "one level too deep")],
+            Some("flatten the flow: move deep branches into sub-flows or labelled blocks reached with `goto`".into()),
+        ),
         P::BadLiteral { span, kind, reason } => error(
             "E0004",
             format!("impossible {kind}: {reason}"),
@@ -629,6 +635,11 @@ pub const CODES: &[Code] = &[
         code: "E0004",
         title: "impossible literal",
         explanation: "A literal has the right shape but an impossible value: `25:00`, `2026-02-30`, or a duration too long to represent.",
+    },
+    Code {
+        code: "E0005",
+        title: "nesting too deep",
+        explanation: "`{`, `[` and `(` are nested more than 64 levels deep. No real flow needs that; the limit keeps parsing safe for any input. Move deep branches into sub-flows, or into labelled blocks reached with `goto`.",
     },
     Code {
         code: "E0101",

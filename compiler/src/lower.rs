@@ -6,7 +6,6 @@
 
 use crate::ast::{Span, Stmt, Value};
 use crate::check::{self, Env, Lit, Param, Reader, campaign_country_code, convert};
-use crate::diagnostic::line_col;
 use crate::resolve::DeclRef;
 use crate::schema::{self, Arg, Block, ExitMode, Kind, Setting, Ty};
 use crate::source::FileId;
@@ -62,6 +61,7 @@ pub fn lower(read: &Reader<'_>, campaign: DeclRef, reports: &mut Vec<Report>) ->
         schedules: HashMap::new(),
         scopes: Vec::new(),
         flows: Vec::new(),
+        lines: HashMap::new(),
     };
     lowerer.campaign(stmt);
     Some(Lowered {
@@ -86,6 +86,9 @@ struct Lowerer<'a, 'r> {
     scopes: Vec<LabelScope>,
     /// Sub-flows being inlined, to refuse recursion.
     flows: Vec<DeclRef>,
+    /// Line starts of each file, computed once, so that numbering the lines
+    /// of a file's nodes stays linear in its size.
+    lines: HashMap<FileId, Vec<u32>>,
 }
 
 /// The labels of one campaign IVR or inlined sub-flow, and its jumps to patch.
@@ -438,20 +441,30 @@ impl<'a> Lowerer<'a, '_> {
         index(self.files.len() - 1)
     }
 
-    fn node(&mut self, op: Op, stmt: &Stmt, file: FileId, exits: Vec<String>) -> NodeId {
-        let span: Span = stmt.head_span();
+    /// The 1-based line of a byte offset in a file.
+    fn line(&mut self, file: FileId, offset: u32) -> u32 {
         let text = self
             .read
             .sources
             .get(file)
             .map(|f| f.text.as_str())
             .unwrap_or("");
-        let (line, _) = line_col(text, span.start as usize);
+        let starts = self.lines.entry(file).or_insert_with(|| {
+            std::iter::once(0)
+                .chain(text.match_indices('\n').map(|(i, _)| index(i + 1)))
+                .collect()
+        });
+        index(starts.partition_point(|start| *start <= offset))
+    }
+
+    fn node(&mut self, op: Op, stmt: &Stmt, file: FileId, exits: Vec<String>) -> NodeId {
+        let span: Span = stmt.head_span();
+        let line = self.line(file, span.start);
         let origin = Origin {
             file: self.source(file),
             start: span.start,
             end: span.end,
-            line: index(line),
+            line,
             label: stmt.label.as_ref().map(|l| l.name.clone()),
         };
         let id = index(self.program.nodes.len());

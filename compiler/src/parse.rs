@@ -43,11 +43,30 @@ pub enum Error {
         /// Why it is impossible.
         reason: String,
     },
+    /// Brackets nested deeper than [`MAX_NESTING`].
+    TooDeep {
+        /// The bracket that goes one level too deep.
+        at: Span,
+    },
 }
+
+/// The deepest nesting of `{`, `[` and `(` a file may have. Real flows stay
+/// far below it; the limit keeps the recursive-descent parser's stack bounded
+/// whatever the input.
+pub const MAX_NESTING: usize = 64;
 
 /// Parses one file. Always returns a tree (possibly partial) and every error found.
 pub fn parse(text: &str) -> (File, Vec<Error>) {
     let mut errors = Vec::new();
+    if let Some(at) = too_deep(text) {
+        return (
+            File {
+                items: Vec::new(),
+                comments: comments(text, &[]),
+            },
+            vec![Error::TooDeep { at }],
+        );
+    }
     match Grammar::parse(Rule::file, text) {
         Ok(mut pairs) => {
             let mut items = Vec::new();
@@ -523,6 +542,41 @@ fn comments(text: &str, exprs: &[Span]) -> Vec<Comment> {
 }
 
 /// Finds an unbalanced brace, the usual cause of a file that does not parse at all.
+/// The first bracket nested deeper than [`MAX_NESTING`], outside strings and comments.
+fn too_deep(text: &str) -> Option<Span> {
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut in_comment = false;
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        if in_comment {
+            in_comment = b != b'\n' && b != b'\r';
+        } else if in_string {
+            match b {
+                b'\\' => i += 1,
+                b'"' | b'\n' => in_string = false,
+                _ => {}
+            }
+        } else {
+            match b {
+                b'"' => in_string = true,
+                b'/' if bytes.get(i + 1) == Some(&b'/') => in_comment = true,
+                b'{' | b'[' | b'(' => {
+                    depth += 1;
+                    if depth > MAX_NESTING {
+                        return Some(Span::new(i, i + 1));
+                    }
+                }
+                b'}' | b']' | b')' => depth = depth.saturating_sub(1),
+                _ => {}
+            }
+        }
+        i += 1;
+    }
+    None
+}
+
 fn braces(text: &str) -> Option<Error> {
     let mut open: Vec<usize> = Vec::new();
     let mut in_string = false;

@@ -201,9 +201,17 @@ fn junit_is_well_formed_with_the_right_counts() {
     well_formed(&xml).unwrap_or_else(|e| panic!("{e}:\n{xml}"));
     let (passed, _) = summary(&stdout);
     assert_eq!(xml.matches("<testcase ").count(), passed);
+    let files = std::fs::read_dir(root().join("flows"))
+        .expect("flows/")
+        .filter(|e| {
+            e.as_ref()
+                .is_ok_and(|e| e.file_name().to_string_lossy().ends_with(".test.toml"))
+        })
+        .count();
+    assert!(files >= 8, "a scenario file per flow");
     assert_eq!(
         xml.matches("<testsuite ").count(),
-        3,
+        files,
         "one per scenario file"
     );
     assert_eq!(xml.matches("<failure ").count(), 0);
