@@ -1590,7 +1590,7 @@ pub fn convert(
             }
         }
         (Ty::Zone, ValueKind::Str(z)) => {
-            if jiff::tz::TimeZone::get(z).is_ok() {
+            if known_zone(z) {
                 Ok(Lit::Zone(z.clone()))
             } else {
                 let names: Vec<String> =
@@ -1695,6 +1695,22 @@ pub fn convert(
         }
         _ => Err(type_error()),
     }
+}
+
+/// Whether `name` is an IANA zone. Looking a zone up parses its rules, so
+/// the answers are remembered: a project names a handful of zones many times.
+fn known_zone(name: &str) -> bool {
+    use std::sync::{Mutex, OnceLock};
+    static KNOWN: OnceLock<Mutex<HashMap<String, bool>>> = OnceLock::new();
+    let cache = KNOWN.get_or_init(|| Mutex::new(HashMap::new()));
+    if let Some(known) = cache.lock().ok().and_then(|c| c.get(name).copied()) {
+        return known;
+    }
+    let known = jiff::tz::TimeZone::get(name).is_ok();
+    if let Ok(mut cache) = cache.lock() {
+        cache.insert(name.to_string(), known);
+    }
+    known
 }
 
 fn compatible(param: Ty, wanted: Ty) -> bool {

@@ -76,7 +76,7 @@ struct Lowerer<'a, 'r> {
     reports: &'r mut Vec<Report>,
     program: Program,
     files: Vec<FileId>,
-    prompts: HashMap<String, u32>,
+    prompts: HashMap<Prompt, u32>,
     exprs: HashMap<String, u32>,
     /// Declarations included, by reference, with their qualified names.
     decls: BTreeMap<DeclRef, String>,
@@ -274,13 +274,12 @@ impl<'a> Lowerer<'a, '_> {
     }
 
     fn prompt(&mut self, prompt: Prompt) -> u32 {
-        let key = format!("{prompt:?}");
-        if let Some(i) = self.prompts.get(&key) {
+        if let Some(i) = self.prompts.get(&prompt) {
             return *i;
         }
         let i = index(self.program.prompts.len());
-        self.program.prompts.push(prompt);
-        self.prompts.insert(key, i);
+        self.program.prompts.push(prompt.clone());
+        self.prompts.insert(prompt, i);
         i
     }
 

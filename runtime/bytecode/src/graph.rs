@@ -92,7 +92,7 @@ pub enum Value {
 }
 
 /// Something the caller hears.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Prompt {
     /// Synthesised from text.
     Say {
