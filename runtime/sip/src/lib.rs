@@ -1,0 +1,1 @@
+//! The SIP protocol core.
