@@ -1,0 +1,241 @@
+//! The runtime's configuration: a TOML file (optional) plus command-line
+//! overrides. Every setting has an embedded default, so `dialect serve` runs
+//! with no file at all.
+
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// The whole configuration.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// SIP transport.
+    pub sip: Sip,
+    /// RTP media.
+    pub media: Media,
+    /// Files and limits.
+    pub runtime: Runtime,
+    /// Agents configured by URI, or allowed to REGISTER with a password.
+    #[serde(rename = "agent")]
+    pub agents: Vec<Agent>,
+    /// Where `dial` blocks send calls.
+    pub trunk: Option<Trunk>,
+}
+
+/// SIP transport settings.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Sip {
+    /// Address for SIP over UDP and TCP.
+    pub listen: SocketAddr,
+    /// The realm of digest challenges to registering agents.
+    pub realm: String,
+}
+
+/// RTP settings.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Media {
+    /// The address put into SDP and bound for RTP.
+    pub address: std::net::IpAddr,
+    /// First RTP port (even).
+    pub port_min: u16,
+    /// Last RTP port.
+    pub port_max: u16,
+}
+
+/// Files and limits.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Runtime {
+    /// The flows to compile (or a directory of built artifacts).
+    pub flows: PathBuf,
+    /// Recordings, voicemail and logs go here.
+    pub data: PathBuf,
+    /// Calls at once; more get 503.
+    pub max_calls: usize,
+    /// The event log: a file path, or `-` for standard output.
+    pub event_log: String,
+}
+
+/// An agent.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Agent {
+    /// The agent's name, as in the flows (`agent alice { ... }`).
+    pub name: String,
+    /// Where to ring the agent, when it does not register.
+    pub uri: Option<String>,
+    /// The digest password, when the agent registers.
+    pub password: Option<String>,
+}
+
+/// The trunk for external numbers.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Trunk {
+    /// The trunk's SIP URI: numbers are sent as its user part.
+    pub uri: String,
+}
+
+impl Default for Sip {
+    fn default() -> Sip {
+        Sip {
+            listen: SocketAddr::from(([127, 0, 0, 1], 5060)),
+            realm: "dialect".into(),
+        }
+    }
+}
+
+impl Default for Media {
+    fn default() -> Media {
+        Media {
+            address: std::net::IpAddr::from([127, 0, 0, 1]),
+            port_min: 20_000,
+            port_max: 29_999,
+        }
+    }
+}
+
+impl Default for Runtime {
+    fn default() -> Runtime {
+        Runtime {
+            flows: PathBuf::from("flows"),
+            data: PathBuf::from("data"),
+            max_calls: 1_000,
+            event_log: "data/events.jsonl".into(),
+        }
+    }
+}
+
+/// Why a configuration cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file cannot be read.
+    #[error("cannot read the configuration {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML for this configuration.
+    #[error("the configuration {path} is invalid: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// toml's message, with line and column.
+        message: String,
+    },
+    /// A value is out of range.
+    #[error("the configuration is invalid: {0}")]
+    Invalid(String),
+}
+
+impl Config {
+    /// Reads a configuration file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.into(),
+            source,
+        })?;
+        Config::parse(&text, path)
+    }
+
+    /// Parses a configuration's text (`path` is for messages).
+    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.into(),
+            message: e.to_string(),
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks the values that types cannot.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.media.port_min > self.media.port_max
+            || self.media.port_max - self.media.port_min < 1
+        {
+            return Err(ConfigError::Invalid(format!(
+                "media ports {}-{} leave no room for a call: give at least two ports",
+                self.media.port_min, self.media.port_max
+            )));
+        }
+        if self.runtime.max_calls == 0 {
+            return Err(ConfigError::Invalid(
+                "runtime.max_calls is 0: no call could be answered".into(),
+            ));
+        }
+        for agent in &self.agents {
+            if agent.uri.is_none() && agent.password.is_none() {
+                return Err(ConfigError::Invalid(format!(
+                    "agent `{}` has neither a `uri` to ring nor a `password` to register with",
+                    agent.name
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn defaults_need_no_file() {
+        let config = Config::parse("", Path::new("x.toml")).unwrap();
+        assert_eq!(config, Config::default());
+        assert_eq!(config.sip.listen.to_string(), "127.0.0.1:5060");
+    }
+
+    #[test]
+    fn a_full_file_parses() {
+        let text = r#"
+            [sip]
+            listen = "127.0.0.1:5070"
+            [media]
+            port_min = 30000
+            port_max = 30100
+            [runtime]
+            max_calls = 20
+            event_log = "-"
+            [[agent]]
+            name = "alice"
+            uri = "sip:alice@127.0.0.1:5080"
+            [[agent]]
+            name = "bob"
+            password = "secret"
+            [trunk]
+            uri = "sip:127.0.0.1:5090"
+        "#;
+        let config = Config::parse(text, Path::new("x.toml")).unwrap();
+        assert_eq!(config.agents.len(), 2);
+        assert_eq!(config.runtime.max_calls, 20);
+    }
+
+    #[test]
+    fn mistakes_are_named() {
+        let unknown = Config::parse("[sip]\nlisten_on = \"x\"\n", Path::new("c.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            unknown.contains("c.toml") && unknown.contains("listen_on"),
+            "{unknown}"
+        );
+        let ports = Config::parse(
+            "[media]\nport_min = 10\nport_max = 5\n",
+            Path::new("c.toml"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(ports.contains("ports"), "{ports}");
+        let agent = Config::parse("[[agent]]\nname = \"x\"\n", Path::new("c.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(agent.contains("neither"), "{agent}");
+    }
+}

@@ -1,0 +1,6 @@
+//! The Dialect runtime: the SIP/RTP adapter that drives the engine with real
+//! calls (`dialect serve`).
+
+pub mod clock;
+pub mod config;
+pub mod eventlog;
