@@ -4,3 +4,4 @@
 pub mod clock;
 pub mod config;
 pub mod eventlog;
+pub mod leg;

@@ -1,0 +1,165 @@
+//! The media of one call leg: its RTP socket, what it plays and what it
+//! hears. One task per leg, paced by the server's shared 20 ms tick; the task
+//! owns its buffers, so the media path allocates nothing per packet.
+
+use dialect_media::{DtmfReceiver, Frames, Law, Packet, Playout, Recorder, RtpSender, prompt};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+use tokio::net::UdpSocket;
+use tokio::sync::{mpsc, watch};
+
+/// What the call's controller tells its media.
+#[derive(Debug)]
+pub enum MediaCommand {
+    /// Play a prompt once; [`MediaEvent::PromptFinished`] follows (unless stopped).
+    Play {
+        /// The frames.
+        frames: Arc<Frames>,
+    },
+    /// Stop the prompt (barge-in); no `PromptFinished` is sent for it.
+    Stop,
+    /// Record what the caller says into a WAV file, at most `max` long.
+    Record {
+        /// The file.
+        path: PathBuf,
+        /// Longest recording.
+        max: Duration,
+    },
+    /// The peer's media address changed (re-INVITE).
+    Remote(SocketAddr),
+    /// End the leg.
+    Close,
+}
+
+/// What a leg reports to its controller.
+#[derive(Debug, PartialEq, Eq)]
+pub enum MediaEvent {
+    /// An RFC 4733 key, once per key press.
+    Digit(char),
+    /// The prompt ended.
+    PromptFinished,
+    /// A recording ended (its file, or why it failed).
+    RecordingFinished(Result<PathBuf, String>),
+}
+
+/// Counters shared by every leg, for the server's status.
+#[derive(Debug, Default)]
+pub struct MediaStats {
+    /// RTP packets sent.
+    pub sent: AtomicU64,
+    /// RTP packets received and understood.
+    pub received: AtomicU64,
+    /// Datagrams that were not RTP for this leg (ignored).
+    pub garbage: AtomicU64,
+    /// Legs running now.
+    pub legs: AtomicU64,
+}
+
+/// Everything a leg needs to run.
+pub struct LegSetup {
+    /// The call's key in the controller.
+    pub call: u64,
+    /// The bound RTP socket.
+    pub socket: UdpSocket,
+    /// Where to send RTP (from the peer's SDP).
+    pub remote: SocketAddr,
+    /// The negotiated law.
+    pub law: Law,
+    /// The peer's telephone-event payload type, if any.
+    pub telephone_event: Option<u8>,
+    /// The shared 20 ms tick.
+    pub tick: watch::Receiver<u64>,
+    /// Commands from the controller.
+    pub commands: mpsc::Receiver<MediaCommand>,
+    /// Events to the controller.
+    pub events: mpsc::Sender<(u64, MediaEvent)>,
+    /// Shared counters.
+    pub stats: Arc<MediaStats>,
+}
+
+struct Recording {
+    recorder: Recorder,
+    path: PathBuf,
+    until: Instant,
+}
+
+/// Runs a leg until it is closed (or its controller goes away).
+pub async fn run(mut setup: LegSetup) {
+    setup.stats.legs.fetch_add(1, Ordering::Relaxed);
+    let mut sender = RtpSender::with_random_start(setup.law.payload_type());
+    let silence = Arc::new(prompt::silence(setup.law, dialect_media::FRAME));
+    let mut playout: Option<Playout> = None;
+    let mut dtmf = DtmfReceiver::new();
+    let mut recording: Option<Recording> = None;
+    let mut remote = setup.remote;
+    let mut buf = [0u8; 2048];
+    loop {
+        tokio::select! {
+            changed = setup.tick.changed() => {
+                if changed.is_err() {
+                    break;
+                }
+                let frame = match playout.as_mut().map(Playout::next_frame) {
+                    Some(Some(frame)) => *frame,
+                    Some(None) => {
+                        playout = None;
+                        let _ = setup.events.try_send((setup.call, MediaEvent::PromptFinished));
+                        silence.get(0).copied().unwrap_or([0xFF; dialect_media::FRAME_SAMPLES])
+                    }
+                    None => silence.get(0).copied().unwrap_or([0xFF; dialect_media::FRAME_SAMPLES]),
+                };
+                if setup.socket.send_to(sender.frame(&frame), remote).await.is_ok() {
+                    setup.stats.sent.fetch_add(1, Ordering::Relaxed);
+                }
+                if recording.as_ref().is_some_and(|r| Instant::now() >= r.until || r.recorder.is_full()) {
+                    finish(recording.take(), &setup);
+                }
+            }
+            received = setup.socket.recv_from(&mut buf) => {
+                let Ok((len, _from)) = received else { continue };
+                let Some(bytes) = buf.get(..len) else { continue };
+                let Ok(packet) = Packet::parse(bytes) else {
+                    setup.stats.garbage.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                };
+                setup.stats.received.fetch_add(1, Ordering::Relaxed);
+                if Some(packet.payload_type) == setup.telephone_event {
+                    if let Ok(Some(key)) = dtmf.receive(&packet) {
+                        let _ = setup.events.try_send((setup.call, MediaEvent::Digit(key)));
+                    }
+                } else if packet.payload_type == setup.law.payload_type() {
+                    if let Some(r) = recording.as_mut() {
+                        let _ = r.recorder.push(packet.payload);
+                    }
+                }
+            }
+            command = setup.commands.recv() => match command {
+                Some(MediaCommand::Play { frames }) => playout = Some(Playout::once(frames)),
+                Some(MediaCommand::Stop) => playout = None,
+                Some(MediaCommand::Record { path, max }) => {
+                    match Recorder::create(&path, setup.law, max) {
+                        Ok(recorder) => recording = Some(Recording { recorder, path, until: Instant::now() + max }),
+                        Err(e) => {
+                            let _ = setup.events.try_send((setup.call, MediaEvent::RecordingFinished(Err(e.to_string()))));
+                        }
+                    }
+                }
+                Some(MediaCommand::Remote(addr)) => remote = addr,
+                Some(MediaCommand::Close) | None => break,
+            },
+        }
+    }
+    if let Some(r) = recording.take() {
+        let _ = r.recorder.finish();
+    }
+    setup.stats.legs.fetch_sub(1, Ordering::Relaxed);
+}
+
+fn finish(recording: Option<Recording>, setup: &LegSetup) {
+    let Some(r) = recording else { return };
+    let result = r.recorder.finish().map(|_| r.path).map_err(|e| e.to_string());
+    let _ = setup.events.try_send((setup.call, MediaEvent::RecordingFinished(result)));
+}
