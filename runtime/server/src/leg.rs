@@ -130,10 +130,10 @@ pub async fn run(mut setup: LegSetup) {
                     if let Ok(Some(key)) = dtmf.receive(&packet) {
                         let _ = setup.events.try_send((setup.call, MediaEvent::Digit(key)));
                     }
-                } else if packet.payload_type == setup.law.payload_type() {
-                    if let Some(r) = recording.as_mut() {
-                        let _ = r.recorder.push(packet.payload);
-                    }
+                } else if packet.payload_type == setup.law.payload_type()
+                    && let Some(r) = recording.as_mut()
+                {
+                    let _ = r.recorder.push(packet.payload);
                 }
             }
             command = setup.commands.recv() => match command {
