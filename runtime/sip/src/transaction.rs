@@ -1,0 +1,811 @@
+//! RFC 3261 section 17 transactions as one I/O-free state machine.
+//!
+//! [`Transactions`] holds every client and server transaction. Its inputs
+//! are [`Transactions::handle_incoming`] (a parsed message and where it came
+//! from), [`Transactions::send_request`] and [`Transactions::send_response`]
+//! (from the transaction user, the call logic), [`Transactions::handle_timeout`]
+//! and [`Transactions::handle_transport_error`]; its outputs are drained with
+//! [`Transactions::poll_transmit`] (bytes for the socket),
+//! [`Transactions::poll_event`] (what time or the transport did to a
+//! transaction) and [`Transactions::poll_timeout`] (when to call
+//! `handle_timeout` next). Every message reaches the transaction user once,
+//! through the return value of `handle_incoming`; retransmissions are
+//! absorbed here. A server transaction waits without a timer until the TU
+//! sends its final response, so the TU must answer every
+//! [`Incoming::NewRequest`] (CANCEL included: 200 to the CANCEL, 487 to the
+//! INVITE found with [`TxKey::cancelled_invite`]).
+//!
+//! Two choices go beyond the letter of RFC 3261 section 17, after RFC 6026:
+//! a server INVITE transaction that sent a 2xx stays in `Accepted` for 64*T1,
+//! retransmits the 2xx itself on UDP (the T1-doubling-to-T2 schedule of
+//! 13.3.1.4) until the ACK arrives, absorbs INVITE retransmissions and hands
+//! the ACK to the transaction user; a client INVITE transaction that received
+//! a 2xx stays in `Accepted` for 64*T1 and hands every 2xx (retransmissions
+//! and forks) to the transaction user, which acknowledges them through its
+//! dialog.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use crate::message::{self, Message, Method, Transport};
+
+/// The RFC 3261 timer bases.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Config {
+    /// RTT estimate; 500 ms by default.
+    pub t1: Duration,
+    /// Maximum retransmission interval for non-INVITE requests and INVITE
+    /// responses; 4 s by default.
+    pub t2: Duration,
+    /// Maximum time a message stays in the network; 5 s by default.
+    pub t4: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            t1: Duration::from_millis(500),
+            t2: Duration::from_secs(4),
+            t4: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Which end of a transaction we are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Side {
+    /// We sent the request.
+    Client,
+    /// We received the request.
+    Server,
+}
+
+/// Identifies a transaction: the top `Via` branch, the sent-by (server
+/// side, RFC 3261 17.2.3) and the method, with ACK counted as INVITE.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TxKey {
+    side: Side,
+    branch: String,
+    sent_by: String,
+    method: Method,
+}
+
+/// A transaction's state (RFC 3261 figures 5 to 8, with RFC 6026's Accepted).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    /// Client INVITE: sent, nothing heard.
+    Calling,
+    /// Non-INVITE: client sent / server received, no response yet.
+    Trying,
+    /// A provisional response was sent or received.
+    Proceeding,
+    /// INVITE: a 2xx was sent or received.
+    Accepted,
+    /// A final (non-2xx for INVITE) response was sent or received.
+    Completed,
+    /// Server INVITE: the ACK for the non-2xx final response arrived.
+    Confirmed,
+}
+
+/// The timer whose expiry ended a transaction without success.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Timer {
+    /// Client INVITE: no response within 64*T1.
+    B,
+    /// Client non-INVITE: no final response within 64*T1.
+    F,
+    /// Server INVITE: no ACK for a non-2xx final response within 64*T1.
+    H,
+    /// Server INVITE: no ACK for a 2xx within 64*T1 (RFC 3261 13.3.1.4):
+    /// the dialog is confirmed but the session should be ended with a BYE.
+    L,
+}
+
+/// What an incoming message means for the transaction user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Incoming {
+    /// A new request; a server transaction now exists under `key` and waits
+    /// for the TU's responses. For an INVITE the transaction has already
+    /// sent 100 Trying.
+    NewRequest {
+        /// The new server transaction.
+        key: TxKey,
+        /// The request.
+        request: Message,
+    },
+    /// An ACK for a 2xx (or one matching no transaction): no transaction is
+    /// created; the TU confirms its dialog (the ACK may carry the SDP answer).
+    Ack(Message),
+    /// A retransmission, absorbed here (answered with the last response or
+    /// ACK when there is one).
+    Retransmission,
+    /// A response to one of our client transactions: provisional, final, or
+    /// a further 2xx to an INVITE (the TU re-sends its ACK).
+    Response {
+        /// The client transaction.
+        key: TxKey,
+        /// The response.
+        response: Message,
+    },
+    /// A response matching no transaction, or an ACK for a server
+    /// transaction that is still proceeding. A 2xx here is a retransmission
+    /// for an INVITE whose transaction has ended: the TU may re-send its ACK.
+    Stray(Message),
+}
+
+/// What time or the transport did to a transaction; the transaction is gone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TuEvent {
+    /// A timer expired without the answer it waited for.
+    Timeout {
+        /// The transaction that ended.
+        key: TxKey,
+        /// Which timer.
+        timer: Timer,
+    },
+    /// The adapter could not send to the transaction's peer.
+    TransportError {
+        /// The transaction that ended.
+        key: TxKey,
+    },
+}
+
+/// Bytes to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transmit {
+    /// The destination.
+    pub to: SocketAddr,
+    /// Over which transport.
+    pub transport: Transport,
+    /// The message.
+    pub bytes: Vec<u8>,
+}
+
+/// How many transactions of each kind are alive.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// Server INVITE transactions.
+    pub server_invite: usize,
+    /// Server non-INVITE transactions.
+    pub server_non_invite: usize,
+    /// Client INVITE transactions.
+    pub client_invite: usize,
+    /// Client non-INVITE transactions.
+    pub client_non_invite: usize,
+}
+
+/// Why the TU's send was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SendError {
+    /// No transaction with that key (it ended, or never was).
+    #[error("no such transaction")]
+    NoTransaction,
+    /// The transaction cannot send that now (a final response was sent
+    /// already, or a response on a client transaction).
+    #[error("the transaction cannot send this in its state")]
+    WrongState,
+    /// The message is not what this call sends (a response given as a
+    /// request, an ACK, a request without `Via` branch, a status outside 100-699).
+    #[error("invalid message for this call: {0}")]
+    Invalid(&'static str),
+    /// A client transaction with this branch and method exists.
+    #[error("a transaction with this branch exists")]
+    Exists,
+}
+
+/// Every transaction, with the output queues.
+#[derive(Debug)]
+pub struct Transactions {
+    config: Config,
+    txs: HashMap<TxKey, Tx>,
+    /// Server INVITE transactions that sent a 2xx, by what the ACK for it
+    /// carries (its branch is new, RFC 3261 17.1.1.3): Call-ID, CSeq number,
+    /// From tag.
+    accepted: HashMap<(String, u32, String), TxKey>,
+    transmits: VecDeque<Transmit>,
+    events: VecDeque<TuEvent>,
+}
+
+// rsip's `Method` is not `Hash`; its discriminant is.
+impl std::hash::Hash for TxKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.side.hash(state);
+        self.branch.hash(state);
+        self.sent_by.hash(state);
+        std::mem::discriminant(&self.method).hash(state);
+    }
+}
+
+impl TxKey {
+    /// Which end we are.
+    pub fn side(&self) -> Side {
+        self.side
+    }
+
+    /// The branch.
+    pub fn branch(&self) -> &str {
+        &self.branch
+    }
+
+    /// The method (INVITE for an INVITE's ACK).
+    pub fn method(&self) -> Method {
+        self.method
+    }
+
+    /// The key of the INVITE transaction a CANCEL with this key cancels
+    /// (same branch and sent-by, RFC 3261 9.2).
+    pub fn cancelled_invite(&self) -> TxKey {
+        TxKey {
+            method: Method::Invite,
+            ..self.clone()
+        }
+    }
+}
+
+impl Counts {
+    /// All transactions.
+    pub fn total(&self) -> usize {
+        self.server_invite + self.server_non_invite + self.client_invite + self.client_non_invite
+    }
+}
+
+impl Transactions {
+    /// An empty table.
+    pub fn new(config: Config) -> Transactions {
+        Transactions {
+            config,
+            txs: HashMap::new(),
+            accepted: HashMap::new(),
+            transmits: VecDeque::new(),
+            events: VecDeque::new(),
+        }
+    }
+
+    /// Matches a parsed message against the transactions (RFC 3261 17.1.3
+    /// and 17.2.3) and runs the state machine it reaches. The transport of a
+    /// request is read from its top `Via` (TCP, TLS, SCTP and WS count as
+    /// reliable).
+    pub fn handle_incoming(
+        &mut self,
+        message: Message,
+        from: SocketAddr,
+        now: Instant,
+    ) -> Incoming {
+        if message.is_request() {
+            self.incoming_request(message, from, now)
+        } else {
+            self.incoming_response(message, now)
+        }
+    }
+
+    /// Sends a response on a server transaction. Responses go to the address
+    /// the request came from (as with `rport`, RFC 3581), which is where a
+    /// peer behind NAT can receive them.
+    pub fn send_response(
+        &mut self,
+        key: &TxKey,
+        response: Message,
+        now: Instant,
+    ) -> Result<(), SendError> {
+        let status = response
+            .status()
+            .ok_or(SendError::Invalid("not a response"))?;
+        if !(100..=699).contains(&status) {
+            return Err(SendError::Invalid("status outside 100-699"));
+        }
+        let config = self.config;
+        let tx = self.txs.get_mut(key).ok_or(SendError::NoTransaction)?;
+        if key.side != Side::Server {
+            return Err(SendError::WrongState);
+        }
+        let bytes = message::serialize(&response);
+        let unreliable = !tx.transport.is_reliable();
+        let mut done = false;
+        match (key.method, tx.state, status) {
+            (Method::Invite, State::Proceeding, 100..=199) => {}
+            (Method::Invite, State::Proceeding, 200..=299) => {
+                tx.state = State::Accepted;
+                tx.end_at = Some(now + config.t1 * 64);
+                if unreliable {
+                    tx.retransmit(now, config.t1);
+                }
+                if let Some(ack_key) = ack_key(&response) {
+                    self.accepted.insert(ack_key, key.clone());
+                }
+            }
+            (Method::Invite, State::Proceeding, _) => {
+                tx.state = State::Completed;
+                tx.timeout_at = Some(now + config.t1 * 64);
+                if unreliable {
+                    tx.retransmit(now, config.t1);
+                }
+            }
+            (_, State::Trying | State::Proceeding, 100..=199) if key.method != Method::Invite => {
+                tx.state = State::Proceeding;
+            }
+            (_, State::Trying | State::Proceeding, _) if key.method != Method::Invite => {
+                tx.state = State::Completed;
+                if unreliable {
+                    tx.end_at = Some(now + config.t1 * 64);
+                } else {
+                    done = true;
+                }
+            }
+            _ => return Err(SendError::WrongState),
+        }
+        self.transmits.push_back(Transmit {
+            to: tx.peer,
+            transport: tx.transport,
+            bytes: bytes.clone(),
+        });
+        tx.last = Some(bytes);
+        if done {
+            self.remove(key);
+        }
+        Ok(())
+    }
+
+    /// Starts a client transaction for `request` (anything but ACK, which is
+    /// sent with [`Transactions::send_stateless`]). The request must carry
+    /// its top `Via` with a branch.
+    pub fn send_request(
+        &mut self,
+        request: Message,
+        to: SocketAddr,
+        transport: Transport,
+        now: Instant,
+    ) -> Result<TxKey, SendError> {
+        let method = request
+            .method()
+            .ok_or(SendError::Invalid("not a request"))?;
+        if method == Method::Ack {
+            return Err(SendError::Invalid("ACK is sent without a transaction"));
+        }
+        let via = request.top_via().ok_or(SendError::Invalid("no Via"))?;
+        let branch = via.branch().ok_or(SendError::Invalid("no branch"))?;
+        let key = TxKey {
+            side: Side::Client,
+            branch: branch.to_owned(),
+            sent_by: String::new(),
+            method,
+        };
+        if self.txs.contains_key(&key) {
+            return Err(SendError::Exists);
+        }
+        let bytes = message::serialize(&request);
+        self.transmits.push_back(Transmit {
+            to,
+            transport,
+            bytes: bytes.clone(),
+        });
+        let mut tx = Tx::new(
+            if method == Method::Invite {
+                State::Calling
+            } else {
+                State::Trying
+            },
+            to,
+            transport,
+        );
+        tx.timeout_at = Some(now + self.config.t1 * 64);
+        if !transport.is_reliable() {
+            tx.retransmit(now, self.config.t1);
+        }
+        tx.last = Some(bytes);
+        tx.request = Some(request);
+        self.txs.insert(key.clone(), tx);
+        Ok(key)
+    }
+
+    /// Sends a message outside any transaction: the ACK for a 2xx, or a
+    /// response to a request that could not be parsed.
+    pub fn send_stateless(&mut self, message: &Message, to: SocketAddr, transport: Transport) {
+        self.send_bytes(message::serialize(message), to, transport);
+    }
+
+    /// Sends bytes outside any transaction (see [`message::error_response`]).
+    pub fn send_bytes(&mut self, bytes: Vec<u8>, to: SocketAddr, transport: Transport) {
+        self.transmits.push_back(Transmit {
+            to,
+            transport,
+            bytes,
+        });
+    }
+
+    /// Fires every timer due at `now`, in time order within a transaction, so
+    /// a late call catches up exactly (retransmissions, then timeouts).
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let due: Vec<TxKey> = self
+            .txs
+            .iter()
+            .filter(|(_, tx)| tx.next_deadline().is_some_and(|d| d <= now))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in due {
+            self.fire(&key, now);
+        }
+    }
+
+    /// Ends every transaction with this peer after the adapter failed to
+    /// send to it (ICMP unreachable, TCP connection refused or reset),
+    /// reporting [`TuEvent::TransportError`] for each.
+    pub fn handle_transport_error(&mut self, to: SocketAddr, _now: Instant) {
+        let failed: Vec<TxKey> = self
+            .txs
+            .iter()
+            .filter(|(_, tx)| tx.peer == to)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in failed {
+            self.remove(&key);
+            self.events.push_back(TuEvent::TransportError { key });
+        }
+    }
+
+    /// The next datagram or stream write.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.transmits.pop_front()
+    }
+
+    /// The next event for the TU.
+    pub fn poll_event(&mut self) -> Option<TuEvent> {
+        self.events.pop_front()
+    }
+
+    /// When [`Transactions::handle_timeout`] must be called next.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.txs.values().filter_map(Tx::next_deadline).min()
+    }
+
+    /// The state of a transaction.
+    pub fn state(&self, key: &TxKey) -> Option<State> {
+        self.txs.get(key).map(|tx| tx.state)
+    }
+
+    /// The live transactions by kind; zero everywhere once calls are over
+    /// and the timers have run out, which is how tests prove nothing leaks.
+    pub fn counts(&self) -> Counts {
+        let mut c = Counts::default();
+        for key in self.txs.keys() {
+            match (key.side, key.method == Method::Invite) {
+                (Side::Server, true) => c.server_invite += 1,
+                (Side::Server, false) => c.server_non_invite += 1,
+                (Side::Client, true) => c.client_invite += 1,
+                (Side::Client, false) => c.client_non_invite += 1,
+            }
+        }
+        c
+    }
+
+    fn incoming_request(&mut self, request: Message, from: SocketAddr, now: Instant) -> Incoming {
+        let Some(key) = server_key(&request) else {
+            return Incoming::Stray(request);
+        };
+        if request.method() == Some(Method::Ack) {
+            return self.incoming_ack(key, request, now);
+        }
+        if let Some(tx) = self.txs.get(&key) {
+            // A retransmission: answer with the last response, if any.
+            if let Some(last) = &tx.last {
+                self.transmits.push_back(Transmit {
+                    to: tx.peer,
+                    transport: tx.transport,
+                    bytes: last.clone(),
+                });
+            }
+            return Incoming::Retransmission;
+        }
+        let reliable = request
+            .top_via()
+            .is_some_and(|v| matches!(v.transport.as_str(), "TCP" | "TLS" | "SCTP" | "WS" | "WSS"));
+        let transport = if reliable {
+            Transport::Tcp
+        } else {
+            Transport::Udp
+        };
+        let state = if key.method == Method::Invite {
+            State::Proceeding
+        } else {
+            State::Trying
+        };
+        let mut tx = Tx::new(state, from, transport);
+        if key.method == Method::Invite {
+            // RFC 3261 17.2.1: answer 100 Trying at once unless the TU is
+            // known to answer within 200 ms, which a TU that may wait on an
+            // HTTP hook or a queue cannot promise.
+            let trying = message::serialize(&message::response_for(&request, 100, "Trying"));
+            self.transmits.push_back(Transmit {
+                to: from,
+                transport,
+                bytes: trying.clone(),
+            });
+            tx.last = Some(trying);
+        }
+        self.txs.insert(key.clone(), tx);
+        Incoming::NewRequest { key, request }
+    }
+
+    fn incoming_ack(&mut self, key: TxKey, ack: Message, now: Instant) -> Incoming {
+        let t4 = self.config.t4;
+        // The ACK for a non-2xx final response has the INVITE's branch.
+        if let Some(tx) = self.txs.get_mut(&key) {
+            match tx.state {
+                State::Completed => {
+                    tx.state = State::Confirmed;
+                    tx.retransmit_at = None;
+                    tx.timeout_at = None;
+                    if tx.transport.is_reliable() {
+                        self.remove(&key);
+                    } else {
+                        tx.end_at = Some(now + t4);
+                    }
+                    return Incoming::Retransmission;
+                }
+                State::Confirmed => return Incoming::Retransmission,
+                State::Accepted => return self.acked(&key, ack),
+                _ => return Incoming::Stray(ack),
+            }
+        }
+        // The ACK for a 2xx has a branch of its own.
+        if let Some(invite) = ack_key(&ack).and_then(|k| self.accepted.get(&k)).cloned() {
+            return self.acked(&invite, ack);
+        }
+        Incoming::Ack(ack)
+    }
+
+    /// The ACK for our 2xx: stop retransmitting it and hand the ACK over
+    /// once; the transaction lives on until timer L to absorb retransmitted
+    /// INVITEs.
+    fn acked(&mut self, key: &TxKey, ack: Message) -> Incoming {
+        let Some(tx) = self.txs.get_mut(key) else {
+            return Incoming::Ack(ack);
+        };
+        if tx.acked {
+            return Incoming::Retransmission;
+        }
+        tx.acked = true;
+        tx.retransmit_at = None;
+        Incoming::Ack(ack)
+    }
+
+    fn incoming_response(&mut self, response: Message, now: Instant) -> Incoming {
+        let key = match (response.top_via(), response.cseq()) {
+            (Some(via), Some(cseq)) => via.branch().and_then(|branch| {
+                Some(TxKey {
+                    side: Side::Client,
+                    branch: branch.to_owned(),
+                    sent_by: String::new(),
+                    method: cseq.method.parse().ok()?,
+                })
+            }),
+            _ => None,
+        };
+        let Some(key) = key else {
+            return Incoming::Stray(response);
+        };
+        let Some(status) = response.status() else {
+            return Incoming::Stray(response);
+        };
+        let config = self.config;
+        let Some(tx) = self.txs.get_mut(&key) else {
+            return Incoming::Stray(response);
+        };
+        let unreliable = !tx.transport.is_reliable();
+        let invite = key.method == Method::Invite;
+        let mut done = false;
+        match (invite, tx.state, status) {
+            (true, State::Calling | State::Proceeding, 100..=199) => {
+                tx.state = State::Proceeding;
+                tx.retransmit_at = None;
+                tx.timeout_at = None;
+            }
+            (true, State::Calling | State::Proceeding, 200..=299) => {
+                tx.state = State::Accepted;
+                tx.retransmit_at = None;
+                tx.timeout_at = None;
+                tx.end_at = Some(now + config.t1 * 64);
+            }
+            (true, State::Accepted, 200..=299) => {}
+            (true, State::Calling | State::Proceeding, _) => {
+                tx.state = State::Completed;
+                tx.retransmit_at = None;
+                tx.timeout_at = None;
+                let ack = tx
+                    .request
+                    .as_ref()
+                    .and_then(|invite| message::ack_for_failure(invite, &response))
+                    .map(|ack| message::serialize(&ack));
+                if let Some(ack) = &ack {
+                    self.transmits.push_back(Transmit {
+                        to: tx.peer,
+                        transport: tx.transport,
+                        bytes: ack.clone(),
+                    });
+                }
+                tx.last = ack;
+                if unreliable {
+                    tx.end_at = Some(now + Duration::from_secs(32));
+                } else {
+                    done = true;
+                }
+            }
+            (true, State::Completed, 300..=699) => {
+                if let Some(ack) = &tx.last {
+                    self.transmits.push_back(Transmit {
+                        to: tx.peer,
+                        transport: tx.transport,
+                        bytes: ack.clone(),
+                    });
+                }
+                return Incoming::Retransmission;
+            }
+            (false, State::Trying | State::Proceeding, 100..=199) => {
+                tx.state = State::Proceeding;
+            }
+            (false, State::Trying | State::Proceeding, _) => {
+                tx.state = State::Completed;
+                tx.retransmit_at = None;
+                tx.timeout_at = None;
+                if unreliable {
+                    tx.end_at = Some(now + config.t4);
+                } else {
+                    done = true;
+                }
+            }
+            _ => return Incoming::Retransmission,
+        }
+        if done {
+            self.remove(&key);
+        }
+        Incoming::Response { key, response }
+    }
+
+    fn fire(&mut self, key: &TxKey, now: Instant) {
+        let config = self.config;
+        loop {
+            let Some(tx) = self.txs.get_mut(key) else {
+                return;
+            };
+            let Some(deadline) = tx.next_deadline().filter(|d| *d <= now) else {
+                return;
+            };
+            if tx.retransmit_at == Some(deadline) {
+                tx.interval = match (key.side, key.method, tx.state) {
+                    // Timer A doubles without bound.
+                    (Side::Client, Method::Invite, _) => tx.interval * 2,
+                    // Timer E in Proceeding fires every T2.
+                    (Side::Client, _, State::Proceeding) => config.t2,
+                    // Timers E and G, and the 2xx retransmission, double up to T2.
+                    _ => (tx.interval * 2).min(config.t2),
+                };
+                tx.retransmit_at = Some(deadline + tx.interval);
+                if let Some(last) = &tx.last {
+                    self.transmits.push_back(Transmit {
+                        to: tx.peer,
+                        transport: tx.transport,
+                        bytes: last.clone(),
+                    });
+                }
+            } else if tx.timeout_at == Some(deadline) {
+                let timer = match (key.side, key.method) {
+                    (Side::Client, Method::Invite) => Timer::B,
+                    (Side::Client, _) => Timer::F,
+                    (Side::Server, _) => Timer::H,
+                };
+                self.remove(key);
+                self.events.push_back(TuEvent::Timeout {
+                    key: key.clone(),
+                    timer,
+                });
+                return;
+            } else {
+                let unacked_2xx =
+                    key.side == Side::Server && tx.state == State::Accepted && !tx.acked;
+                self.remove(key);
+                if unacked_2xx {
+                    self.events.push_back(TuEvent::Timeout {
+                        key: key.clone(),
+                        timer: Timer::L,
+                    });
+                }
+                return;
+            }
+        }
+    }
+
+    fn remove(&mut self, key: &TxKey) {
+        self.txs.remove(key);
+        self.accepted.retain(|_, k| k != key);
+    }
+}
+
+/// One transaction's state, peer and timers.
+#[derive(Debug)]
+struct Tx {
+    state: State,
+    peer: SocketAddr,
+    transport: Transport,
+    /// Client: the request (to build the ACK for a failure).
+    request: Option<Message>,
+    /// What a retransmission timer or a retransmitted message re-sends:
+    /// client, the request (then the ACK); server, the last response.
+    last: Option<Vec<u8>>,
+    /// Server INVITE in Accepted: the ACK arrived.
+    acked: bool,
+    /// Timers A, E, G and the 2xx retransmission.
+    retransmit_at: Option<Instant>,
+    interval: Duration,
+    /// Timers B, F and H.
+    timeout_at: Option<Instant>,
+    /// Timers D, I, J, K, L and M: the transaction ends quietly (or, for L
+    /// without ACK, with an event).
+    end_at: Option<Instant>,
+}
+
+impl Tx {
+    fn new(state: State, peer: SocketAddr, transport: Transport) -> Tx {
+        Tx {
+            state,
+            peer,
+            transport,
+            request: None,
+            last: None,
+            acked: false,
+            retransmit_at: None,
+            interval: Duration::ZERO,
+            timeout_at: None,
+            end_at: None,
+        }
+    }
+
+    fn retransmit(&mut self, now: Instant, first: Duration) {
+        self.interval = first;
+        self.retransmit_at = Some(now + first);
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        [self.retransmit_at, self.timeout_at, self.end_at]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+}
+
+/// The server transaction key of a request (RFC 3261 17.2.3): the branch
+/// when it has the magic cookie, otherwise the RFC 2543 identity of the
+/// request (Request-URI, Call-ID, From tag, CSeq number, top Via), which an
+/// ACK shares with its INVITE.
+fn server_key(request: &Message) -> Option<TxKey> {
+    let via = request.top_via()?;
+    let method = match request.method()? {
+        Method::Ack => Method::Invite,
+        m => m,
+    };
+    let branch = match via.branch() {
+        Some(b) if b.starts_with("z9hG4bK") => b.to_owned(),
+        _ => format!(
+            "rfc2543:{}:{}:{}:{}:{}",
+            request.request_uri()?,
+            request.call_id()?,
+            request.from_tag().unwrap_or_default(),
+            request.cseq()?.seq,
+            via
+        ),
+    };
+    Some(TxKey {
+        side: Side::Server,
+        branch,
+        sent_by: via.sent_by(),
+        method,
+    })
+}
+
+/// What identifies the INVITE a 2xx answered, as its ACK repeats it.
+fn ack_key(message: &Message) -> Option<(String, u32, String)> {
+    Some((
+        message.call_id()?.to_owned(),
+        message.cseq()?.seq,
+        message.from_tag()?,
+    ))
+}

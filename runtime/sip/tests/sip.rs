@@ -1,0 +1,1201 @@
+//! The SIP core in memory: text literal packets and simulated time (every
+//! `Instant` is `t0` plus a duration we choose), in the style of
+//! quinn-proto's tests.
+
+#![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use dialect_sip::auth::{self, Credentials, Digest, Verdict};
+use dialect_sip::dialog::{Dialog, Dialogs, InDialogError, Local, Match};
+use dialect_sip::message::{
+    self, FrameError, Message, Method, ParseError, RequestParts, TcpFramer, Transport,
+};
+use dialect_sip::sdp::{self, Codec, Direction, LocalMedia};
+use dialect_sip::transaction::{Config, Incoming, State, Timer, Transactions, TuEvent};
+
+const PEER: &str = "192.0.2.10:5060";
+
+fn peer() -> SocketAddr {
+    PEER.parse().unwrap()
+}
+
+/// A packet written with `\n` line ends, sent with CRLF.
+fn crlf(text: &str) -> Vec<u8> {
+    text.replace('\n', "\r\n").into_bytes()
+}
+
+fn msg(text: &str) -> Message {
+    message::parse(&crlf(text)).unwrap()
+}
+
+fn invite(branch: &str) -> Message {
+    msg(&format!(
+        "INVITE sip:+4930123456@198.51.100.1 SIP/2.0
+Via: SIP/2.0/UDP 192.0.2.10:5060;branch={branch};rport
+Max-Forwards: 70
+From: \"Alice\" <sip:alice@example.com>;tag=a1
+To: <sip:+4930123456@198.51.100.1>
+Call-ID: call-1@192.0.2.10
+CSeq: 1 INVITE
+Contact: <sip:alice@192.0.2.10:5060>
+Record-Route: <sip:proxy1.example.com;lr>, <sip:proxy2.example.com;lr>
+Content-Length: 0
+
+"
+    ))
+}
+
+fn ack_2xx(branch: &str) -> Message {
+    msg(&format!(
+        "ACK sip:ivr@198.51.100.1 SIP/2.0
+Via: SIP/2.0/UDP 192.0.2.10:5060;branch={branch}
+Max-Forwards: 70
+From: \"Alice\" <sip:alice@example.com>;tag=a1
+To: <sip:+4930123456@198.51.100.1>;tag=ours
+Call-ID: call-1@192.0.2.10
+CSeq: 1 ACK
+Content-Length: 0
+
+"
+    ))
+}
+
+fn ack_failure(branch: &str) -> Message {
+    msg(&format!(
+        "ACK sip:+4930123456@198.51.100.1 SIP/2.0
+Via: SIP/2.0/UDP 192.0.2.10:5060;branch={branch};rport
+Max-Forwards: 70
+From: \"Alice\" <sip:alice@example.com>;tag=a1
+To: <sip:+4930123456@198.51.100.1>;tag=ours
+Call-ID: call-1@192.0.2.10
+CSeq: 1 ACK
+Content-Length: 0
+
+"
+    ))
+}
+
+fn drain(txs: &mut Transactions) -> Vec<Message> {
+    std::iter::from_fn(|| txs.poll_transmit())
+        .map(|t| message::parse(&t.bytes).unwrap())
+        .collect()
+}
+
+/// Runs the clock from `from` to `to` in 10 ms steps, as an adapter would
+/// at each `poll_timeout`, and returns when (relative to `t0`) each
+/// transmission went out.
+fn run(
+    txs: &mut Transactions,
+    t0: Instant,
+    from: Duration,
+    to: Duration,
+) -> Vec<(Duration, Message)> {
+    let mut sent = Vec::new();
+    let mut now = from;
+    while now <= to {
+        txs.handle_timeout(t0 + now);
+        for m in drain(txs) {
+            sent.push((now, m));
+        }
+        now += Duration::from_millis(10);
+    }
+    sent
+}
+
+fn gaps(times: &[Duration]) -> Vec<u64> {
+    times
+        .windows(2)
+        .map(|w| (w[1] - w[0]).as_millis() as u64)
+        .collect()
+}
+
+// ---------------------------------------------------------------- parsing
+
+#[test]
+fn compact_forms_expand() {
+    let m = msg("INVITE sip:100@example.com SIP/2.0
+v: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bKc1
+f: <sip:a@example.com>;tag=1
+t: sip:100@example.com
+i: compact@192.0.2.1
+CSeq: 1 INVITE
+m: <sip:a@192.0.2.1>
+c: application/sdp
+s: hello
+k: timer
+e: identity
+o: dialog
+r: <sip:transfer@example.com>
+b: <sip:a@example.com>
+x: 1800
+u: talk
+l: 4
+
+v=0
+");
+    assert_eq!(m.call_id(), Some("compact@192.0.2.1"));
+    assert_eq!(m.top_via().unwrap().branch(), Some("z9hG4bKc1"));
+    assert_eq!(m.from_tag().as_deref(), Some("1"));
+    assert_eq!(m.to().unwrap().uri, "sip:100@example.com");
+    assert_eq!(m.contact_uri().as_deref(), Some("sip:a@192.0.2.1"));
+    assert_eq!(m.content_type(), Some("application/sdp"));
+    for (name, value) in [
+        ("Subject", "hello"),
+        ("Supported", "timer"),
+        ("Content-Encoding", "identity"),
+        ("Event", "dialog"),
+        ("Refer-To", "<sip:transfer@example.com>"),
+        ("Referred-By", "<sip:a@example.com>"),
+        ("Session-Expires", "1800"),
+        ("Allow-Events", "talk"),
+    ] {
+        assert_eq!(m.header(name), Some(value), "{name}");
+    }
+    assert_eq!(m.body(), b"v=0\r");
+    // Written back in long form.
+    let text = String::from_utf8(message::serialize(&m)).unwrap();
+    assert!(text.contains("\r\nCall-ID: compact@192.0.2.1\r\n"));
+    assert!(text.contains("\r\nSession-Expires: 1800\r\n"));
+    assert!(text.ends_with("Content-Length: 4\r\n\r\nv=0\r"));
+}
+
+#[test]
+fn folding_lf_only_and_keep_alives() {
+    // LF-only line ends, folded headers, CRLF keep-alives before and after.
+    let text = "\r\n\r\nOPTIONS sip:ivr@example.com SIP/2.0\nVia: SIP/2.0/UDP\n  192.0.2.1:5070\n ;branch=z9hG4bKfold\nFrom: <sip:a@example.com>\n\t;tag=77\nTo: <sip:ivr@example.com>\nCall-ID: fold\nCSeq: 9\n OPTIONS\nSubject: one\n two\nContent-Length: 0\n\n\r\n\r\n";
+    let m = message::parse(text.as_bytes()).unwrap();
+    let via = m.top_via().unwrap();
+    assert_eq!(via.sent_by(), "192.0.2.1:5070");
+    assert_eq!(via.branch(), Some("z9hG4bKfold"));
+    assert_eq!(m.from_tag().as_deref(), Some("77"));
+    assert_eq!(m.cseq().unwrap().seq, 9);
+    assert_eq!(m.header("subject"), Some("one two"));
+    assert_eq!(m.body(), b"");
+}
+
+#[test]
+fn content_length_is_checked() {
+    let base = "MESSAGE sip:ivr@example.com SIP/2.0
+Via: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bKcl
+From: <sip:a@example.com>;tag=1
+To: <sip:ivr@example.com>
+Call-ID: cl
+CSeq: 1 MESSAGE
+Content-Type: text/plain
+";
+    let short = crlf(&format!("{base}Content-Length: 10\n\nhello"));
+    assert_eq!(
+        message::parse(&short),
+        Err(ParseError::BodyTooShort {
+            declared: 10,
+            actual: 5
+        })
+    );
+    for bad in ["-1", "five", "", "99999999999999999999999"] {
+        let m = crlf(&format!("{base}Content-Length: {bad}\n\nhello"));
+        assert_eq!(message::parse(&m), Err(ParseError::ContentLength), "{bad}");
+    }
+    // Extra bytes after the declared body are discarded (RFC 3261 18.3).
+    let long = crlf(&format!("{base}Content-Length: 3\n\nhello"));
+    assert_eq!(message::parse(&long).unwrap().body(), b"hel");
+    // Without Content-Length the datagram's rest is the body.
+    let none = crlf(&format!("{base}\nhello"));
+    assert_eq!(message::parse(&none).unwrap().body(), b"hello");
+}
+
+#[test]
+fn refusals_carry_the_status_to_answer() {
+    let cases = [
+        ("INVITE sip:a@b SIP/3.0", 505),
+        ("FOO sip:a@b SIP/2.0", 501),
+        ("invite sip:a@b SIP/2.0", 501),
+        ("OPTIONS tel:+4930123 SIP/2.0", 416),
+        ("OPTIONS <sip:a@b> SIP/2.0", 400),
+    ];
+    for (start, status) in cases {
+        let text = crlf(&format!(
+            "{start}\nVia: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bKr\nFrom: <sip:a@b>;tag=1\nTo: <sip:a@b>\nCall-ID: r\nCSeq: 1 OPTIONS\n\n"
+        ));
+        let err = message::parse(&text).unwrap_err();
+        assert_eq!(err.status().0, status, "{start}: {err}");
+        let answer = message::error_response(&text, &err).unwrap();
+        let answer = message::parse(&answer).unwrap();
+        assert_eq!(answer.status(), Some(status));
+        assert_eq!(answer.call_id(), Some("r"));
+        assert_eq!(answer.top_via().unwrap().branch(), Some("z9hG4bKr"));
+    }
+    assert_eq!(message::parse(b"\r\n\r\n"), Err(ParseError::Empty));
+}
+
+#[test]
+fn accessors_and_response_for() {
+    let m = invite("z9hG4bKacc");
+    assert_eq!(m.method(), Some(Method::Invite));
+    assert_eq!(
+        m.request_uri().as_deref(),
+        Some("sip:+4930123456@198.51.100.1")
+    );
+    assert_eq!(m.request_uri_user().as_deref(), Some("+4930123456"));
+    assert_eq!(m.call_id(), Some("call-1@192.0.2.10"));
+    assert_eq!(m.from_tag().as_deref(), Some("a1"));
+    assert_eq!(m.to_tag(), None);
+    let cseq = m.cseq().unwrap();
+    assert_eq!((cseq.seq, cseq.method.as_str()), (1, "INVITE"));
+    let via = m.top_via().unwrap();
+    assert_eq!(
+        (via.branch(), via.sent_by()),
+        (Some("z9hG4bKacc"), "192.0.2.10:5060".to_owned())
+    );
+    assert_eq!(
+        m.contact_uri().as_deref(),
+        Some("sip:alice@192.0.2.10:5060")
+    );
+    assert_eq!(m.max_forwards(), Some(70));
+    assert_eq!(m.name_addrs("Record-Route").len(), 2);
+
+    let r = message::response_for(&m, 486, "Busy Here").with_to_tag("ours");
+    let text = String::from_utf8(message::serialize(&r)).unwrap();
+    assert!(text.starts_with("SIP/2.0 486 Busy Here\r\n"), "{text}");
+    let r = message::parse(text.as_bytes()).unwrap();
+    assert_eq!(r.status(), Some(486));
+    assert_eq!(r.reason().as_deref(), Some("Busy Here"));
+    assert_eq!(r.to_tag().as_deref(), Some("ours"));
+    assert_eq!(r.from_tag().as_deref(), Some("a1"));
+    assert_eq!(r.top_via(), m.top_via());
+    assert_eq!(r.cseq(), m.cseq());
+    assert_eq!(r.header("Record-Route"), None);
+    // A tag in the request's To stays.
+    let again = message::response_for(&r, 200, "OK").with_to_tag("other");
+    assert_eq!(again.to_tag().as_deref(), Some("ours"));
+}
+
+#[test]
+fn request_builders() {
+    let routes = vec!["<sip:proxy.example.com;lr>".to_owned()];
+    let parts = RequestParts {
+        method: Method::Invite,
+        uri: "sip:agent7@10.0.0.7:5062;transport=udp",
+        transport: Transport::Udp,
+        sent_by: "10.0.0.1:5060",
+        branch: "z9hG4bKb1",
+        from: "\"Dialect\" <sip:ivr@10.0.0.1>",
+        from_tag: "f1",
+        to: "sip:agent7@example.com",
+        to_tag: None,
+        call_id: "out-1@10.0.0.1",
+        cseq: 1,
+        contact: Some("sip:ivr@10.0.0.1:5060"),
+        route: &routes,
+        max_forwards: 70,
+    };
+    let invite = message::request(&parts)
+        .unwrap()
+        .with_body("application/sdp", b"v=0\r\n".to_vec());
+    let text = String::from_utf8(message::serialize(&invite)).unwrap();
+    assert!(
+        text.starts_with("INVITE sip:agent7@10.0.0.7:5062;transport=udp SIP/2.0\r\n"),
+        "{text}"
+    );
+    let back = message::parse(text.as_bytes()).unwrap();
+    assert_eq!(back.top_via().unwrap().branch(), Some("z9hG4bKb1"));
+    assert_eq!(back.from().unwrap().display.as_deref(), Some("Dialect"));
+    assert_eq!(back.header("Route"), Some("<sip:proxy.example.com;lr>"));
+    assert_eq!(back.body(), b"v=0\r\n");
+
+    let cancel = message::cancel_for(&back).unwrap();
+    assert_eq!(cancel.method(), Some(Method::Cancel));
+    assert_eq!(cancel.request_uri(), back.request_uri());
+    assert_eq!(cancel.top_via().unwrap().branch(), Some("z9hG4bKb1"));
+    assert_eq!(cancel.cseq().unwrap().method, "CANCEL");
+    assert_eq!(cancel.header("Route"), back.header("Route"));
+
+    for method in [Method::Options, Method::Register, Method::Bye] {
+        let cseq = format!("{method}");
+        let m = message::request(&RequestParts {
+            method,
+            ..parts.clone()
+        })
+        .unwrap();
+        assert_eq!(
+            message::parse(&message::serialize(&m))
+                .unwrap()
+                .cseq()
+                .unwrap()
+                .method,
+            cseq
+        );
+    }
+    // URIs rsip cannot hold faithfully are still written as given.
+    let v6 = message::request(&RequestParts {
+        uri: "sip:agent@[2001:db8::7]:5062",
+        ..parts.clone()
+    })
+    .unwrap();
+    assert!(
+        message::serialize(&v6).starts_with(b"INVITE sip:agent@[2001:db8::7]:5062 SIP/2.0\r\n")
+    );
+    assert!(
+        message::request(&RequestParts {
+            uri: "tel:+4930",
+            ..parts
+        })
+        .is_err()
+    );
+}
+
+// ------------------------------------------------------------ TCP framing
+
+#[test]
+fn framer_splits_reads_and_joins_messages() {
+    let one = message::serialize(&invite("z9hG4bKf1"));
+    let two = message::serialize(&invite("z9hG4bKf2").with_body("text/plain", b"body".to_vec()));
+    // Byte by byte.
+    let mut f = TcpFramer::new();
+    let mut got = Vec::new();
+    for b in &one {
+        f.push(std::slice::from_ref(b)).unwrap();
+        while let Some(m) = f.poll_message().unwrap() {
+            got.push(m);
+        }
+    }
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].top_via().unwrap().branch(), Some("z9hG4bKf1"));
+    // Two messages and keep-alives in one read.
+    let mut read = b"\r\n\r\n".to_vec();
+    read.extend_from_slice(&one);
+    read.extend_from_slice(b"\r\n\r\n");
+    read.extend_from_slice(&two);
+    f.push(&read).unwrap();
+    let a = f.poll_message().unwrap().unwrap();
+    let b = f.poll_message().unwrap().unwrap();
+    assert_eq!(f.poll_message().unwrap(), None);
+    assert_eq!(a.top_via().unwrap().branch(), Some("z9hG4bKf1"));
+    assert_eq!(b.body(), b"body");
+    assert_eq!(f.buffered(), 0);
+}
+
+#[test]
+fn framer_bounds_its_buffer() {
+    let mut f = TcpFramer::new();
+    f.push(b"OPTIONS sip:a@b SIP/2.0\r\n").unwrap();
+    let filler = format!("X-Filler: {}\r\n", "a".repeat(1000));
+    for _ in 0..70 {
+        f.push(filler.as_bytes()).unwrap();
+    }
+    assert_eq!(f.poll_message(), Err(FrameError::HeaderTooLarge));
+
+    let mut f = TcpFramer::new();
+    f.push(b"OPTIONS sip:a@b SIP/2.0\r\nContent-Length: 2000000\r\n\r\n")
+        .unwrap();
+    assert_eq!(f.poll_message(), Err(FrameError::BodyTooLarge));
+
+    let mut f = TcpFramer::new();
+    f.push(b"OPTIONS sip:a@b SIP/2.0\r\nCall-ID: x\r\n\r\n")
+        .unwrap();
+    let err = f.poll_message().unwrap_err();
+    assert!(err.is_fatal());
+
+    // A well-framed but invalid message is reported and the stream goes on.
+    let mut f = TcpFramer::new();
+    f.push(b"OPTIONS sip:a@b SIP/2.0\r\nl: 0\r\n\r\n").unwrap();
+    f.push(&message::serialize(&invite("z9hG4bKok"))).unwrap();
+    let err = f.poll_message().unwrap_err();
+    assert!(matches!(
+        &err,
+        FrameError::Message {
+            error: ParseError::MissingHeader(_),
+            ..
+        }
+    ));
+    assert!(!err.is_fatal());
+    assert!(f.poll_message().unwrap().is_some());
+}
+
+// ----------------------------------------------------------- transactions
+
+#[test]
+fn server_invite_retransmits_final_response_until_timer_h() {
+    let t0 = Instant::now();
+    let mut txs = Transactions::new(Config::default());
+    let Incoming::NewRequest { key, request } =
+        txs.handle_incoming(invite("z9hG4bKsi1"), peer(), t0)
+    else {
+        panic!("expected a new request")
+    };
+    assert_eq!(txs.counts().server_invite, 1);
+    // 100 Trying goes out at once, without a To tag.
+    let trying = drain(&mut txs);
+    assert_eq!(trying.len(), 1);
+    assert_eq!((trying[0].status(), trying[0].to_tag()), (Some(100), None));
+    txs.send_response(
+        &key,
+        message::response_for(&request, 180, "Ringing").with_to_tag("ours"),
+        t0,
+    )
+    .unwrap();
+    assert_eq!(drain(&mut txs)[0].status(), Some(180));
+    // A retransmitted INVITE is absorbed and answered with the last response.
+    let again = txs.handle_incoming(
+        invite("z9hG4bKsi1"),
+        peer(),
+        t0 + Duration::from_millis(500),
+    );
+    assert_eq!(again, Incoming::Retransmission);
+    assert_eq!(drain(&mut txs)[0].status(), Some(180));
+
+    let busy = message::response_for(&request, 486, "Busy Here").with_to_tag("ours");
+    txs.send_response(&key, busy, t0).unwrap();
+    assert_eq!(drain(&mut txs)[0].status(), Some(486));
+    assert_eq!(txs.state(&key), Some(State::Completed));
+    // Timer G: 0.5, 1, 2, 4 s, then every T2 = 4 s (the last at 31.5 s);
+    // timer H at 64*T1 = 32 s.
+    let sent = run(&mut txs, t0, Duration::ZERO, Duration::from_secs(40));
+    let mut times = vec![Duration::ZERO];
+    times.extend(sent.iter().map(|(t, m)| {
+        assert_eq!(m.status(), Some(486));
+        *t
+    }));
+    assert_eq!(
+        gaps(&times),
+        [500, 1000, 2000, 4000, 4000, 4000, 4000, 4000, 4000, 4000]
+    );
+    assert_eq!(times.last(), Some(&Duration::from_millis(31_500)));
+    assert_eq!(
+        txs.poll_event(),
+        Some(TuEvent::Timeout {
+            key: key.clone(),
+            timer: Timer::H
+        })
+    );
+    assert_eq!(txs.counts().total(), 0);
+    assert_eq!(txs.poll_timeout(), None);
+}
+
+#[test]
+fn server_invite_absorbs_the_ack_for_a_failure() {
+    let t0 = Instant::now();
+    let mut txs = Transactions::new(Config::default());
+    let Incoming::NewRequest { key, request } =
+        txs.handle_incoming(invite("z9hG4bKsi2"), peer(), t0)
+    else {
+        panic!()
+    };
+    txs.send_response(
+        &key,
+        message::response_for(&request, 486, "Busy Here").with_to_tag("ours"),
+        t0,
+    )
+    .unwrap();
+    drain(&mut txs);
+    let ms = |n| t0 + Duration::from_millis(n);
+    // The ACK (same branch) confirms; its retransmission is absorbed too.
+    assert_eq!(
+        txs.handle_incoming(ack_failure("z9hG4bKsi2"), peer(), ms(700)),
+        Incoming::Retransmission
+    );
+    assert_eq!(txs.state(&key), Some(State::Confirmed));
+    assert_eq!(
+        txs.handle_incoming(ack_failure("z9hG4bKsi2"), peer(), ms(800)),
+        Incoming::Retransmission
+    );
+    // No more retransmissions; timer I (T4) ends it quietly.
+    assert!(run(&mut txs, t0, ms(700) - t0, Duration::from_secs(10)).is_empty());
+    assert_eq!(txs.poll_event(), None);
+    assert_eq!(txs.counts().total(), 0);
+}
+
+#[test]
+fn server_invite_retransmits_2xx_until_ack() {
+    let t0 = Instant::now();
+    let mut txs = Transactions::new(Config::default());
+    let Incoming::NewRequest { key, request } =
+        txs.handle_incoming(invite("z9hG4bKsi3"), peer(), t0)
+    else {
+        panic!()
+    };
+    let ok = message::response_for(&request, 200, "OK").with_to_tag("ours");
+    txs.send_response(&key, ok, t0).unwrap();
+    drain(&mut txs);
+    let sent = run(&mut txs, t0, Duration::ZERO, Duration::from_millis(4000));
+    let times: Vec<u64> = sent.iter().map(|(t, _)| t.as_millis() as u64).collect();
+    assert_eq!(times, [500, 1500, 3500]);
+    // The retransmitted INVITE gets the 2xx again; it never reaches the TU.
+    assert_eq!(
+        txs.handle_incoming(
+            invite("z9hG4bKsi3"),
+            peer(),
+            t0 + Duration::from_millis(4100)
+        ),
+        Incoming::Retransmission
+    );
+    assert_eq!(drain(&mut txs)[0].status(), Some(200));
+    // The ACK has a branch of its own and goes to the TU once.
+    let ack = txs.handle_incoming(
+        ack_2xx("z9hG4bKack"),
+        peer(),
+        t0 + Duration::from_millis(4200),
+    );
+    assert!(matches!(ack, Incoming::Ack(ref m) if m.method() == Some(Method::Ack)));
+    assert_eq!(
+        txs.handle_incoming(
+            ack_2xx("z9hG4bKack"),
+            peer(),
+            t0 + Duration::from_millis(4300)
+        ),
+        Incoming::Retransmission
+    );
+    assert!(
+        run(
+            &mut txs,
+            t0,
+            Duration::from_millis(4200),
+            Duration::from_secs(40)
+        )
+        .is_empty()
+    );
+    assert_eq!(txs.poll_event(), None);
+    assert_eq!(txs.counts().total(), 0);
+}
+
+#[test]
+fn server_invite_2xx_without_ack_times_out() {
+    let t0 = Instant::now();
+    let mut txs = Transactions::new(Config::default());
+    let Incoming::NewRequest { key, request } =
+        txs.handle_incoming(invite("z9hG4bKsi4"), peer(), t0)
+    else {
+        panic!()
+    };
+    txs.send_response(
+        &key,
+        message::response_for(&request, 200, "OK").with_to_tag("ours"),
+        t0,
+    )
+    .unwrap();
+    drain(&mut txs);
+    let sent = run(&mut txs, t0, Duration::ZERO, Duration::from_secs(33));
+    assert_eq!(sent.len(), 10);
+    assert_eq!(
+        txs.poll_event(),
+        Some(TuEvent::Timeout {
+            key,
+            timer: Timer::L
+        })
+    );
+    assert_eq!(txs.counts().total(), 0);
+}
+
+#[test]
+fn server_non_invite_answers_a_retransmitted_bye() {
+    let t0 = Instant::now();
+    let mut txs = Transactions::new(Config::default());
+    let bye = || {
+        msg("BYE sip:ivr@198.51.100.1 SIP/2.0
+Via: SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bKbye1
+Max-Forwards: 70
+From: <sip:alice@example.com>;tag=a1
+To: <sip:+4930123456@198.51.100.1>;tag=ours
+Call-ID: call-1@192.0.2.10
+CSeq: 2 BYE
+Content-Length: 0
+
+")
+    };
+    let Incoming::NewRequest { key, request } = txs.handle_incoming(bye(), peer(), t0) else {
+        panic!()
+    };
+    assert_eq!(txs.state(&key), Some(State::Trying));
+    // Retransmitted while Trying: absorbed, nothing to send yet.
+    assert_eq!(
+        txs.handle_incoming(bye(), peer(), t0),
+        Incoming::Retransmission
+    );
+    assert!(drain(&mut txs).is_empty());
+    txs.send_response(&key, message::response_for(&request, 200, "OK"), t0)
+        .unwrap();
+    let first = txs.poll_transmit().unwrap();
+    assert_eq!(txs.state(&key), Some(State::Completed));
+    // From Completed, the retransmitted BYE gets the same 200 again.
+    assert_eq!(
+        txs.handle_incoming(bye(), peer(), t0 + Duration::from_secs(1)),
+        Incoming::Retransmission
+    );
+    let again = txs.poll_transmit().unwrap();
+    assert_eq!(again, first);
+    assert_eq!(again.to, peer());
+    // Timer J = 64*T1 on UDP.
+    txs.handle_timeout(t0 + Duration::from_millis(31_900));
+    assert_eq!(txs.counts().server_non_invite, 1);
+    txs.handle_timeout(t0 + Duration::from_secs(32));
+    assert_eq!(txs.counts().total(), 0);
+    assert_eq!(txs.poll_event(), None);
+}
+
+#[test]
+fn server_non_invite_over_tcp_ends_at_the_final_response() {
+    let t0 = Instant::now();
+    let mut txs = Transactions::new(Config::default());
+    let options = msg("OPTIONS sip:ivr@198.51.100.1 SIP/2.0
+Via: SIP/2.0/TCP 192.0.2.10:5060;branch=z9hG4bKtcp1
+From: <sip:alice@example.com>;tag=a1
+To: <sip:ivr@198.51.100.1>
+Call-ID: tcp-1
+CSeq: 1 OPTIONS
+Content-Length: 0
+
+");
+    let Incoming::NewRequest { key, request } = txs.handle_incoming(options, peer(), t0) else {
+        panic!()
+    };
+    txs.send_response(&key, message::response_for(&request, 200, "OK"), t0)
+        .unwrap();
+    assert_eq!(txs.poll_transmit().unwrap().transport, Transport::Tcp);
+    assert_eq!(txs.counts().total(), 0);
+}
+
+fn client_invite(branch: &str) -> Message {
+    msg(&format!(
+        "INVITE sip:agent7@10.0.0.7:5062 SIP/2.0
+Via: SIP/2.0/UDP 10.0.0.1:5060;branch={branch};rport
+Max-Forwards: 70
+From: <sip:ivr@10.0.0.1>;tag=ivr1
+To: <sip:agent7@example.com>
+Call-ID: out-1@10.0.0.1
+CSeq: 7 INVITE
+Contact: <sip:ivr@10.0.0.1:5060>
+Content-Length: 0
+
+"
+    ))
+}
+
+fn agent_response(branch: &str, status: &str) -> Message {
+    msg(&format!(
+        "SIP/2.0 {status}
+Via: SIP/2.0/UDP 10.0.0.1:5060;branch={branch};rport=5060;received=10.0.0.1
+From: <sip:ivr@10.0.0.1>;tag=ivr1
+To: <sip:agent7@example.com>;tag=agent-tag
+Call-ID: out-1@10.0.0.1
+CSeq: 7 INVITE
+Contact: <sip:agent7@10.0.0.7:5062>
+Content-Length: 0
+
+"
+    ))
+}
+
+fn agent() -> SocketAddr {
+    "10.0.0.7:5062".parse().unwrap()
+}
+
+#[test]
+fn client_invite_retransmits_on_timer_a_until_timer_b() {
+    let t0 = Instant::now();
+    let mut txs = Transactions::new(Config::default());
+    let key = txs
+        .send_request(client_invite("z9hG4bKca1"), agent(), Transport::Udp, t0)
+        .unwrap();
+    assert_eq!(drain(&mut txs).len(), 1);
+    assert_eq!(txs.poll_timeout(), Some(t0 + Duration::from_millis(500)));
+    let sent = run(&mut txs, t0, Duration::ZERO, Duration::from_secs(40));
+    let mut times = vec![Duration::ZERO];
+    times.extend(sent.iter().map(|(t, m)| {
+        assert_eq!(m.method(), Some(Method::Invite));
+        *t
+    }));
+    // Timer A doubles without the T2 cap: 0.5, 1, 2, 4, 8, 16 s; B at 32 s.
+    assert_eq!(gaps(&times), [500, 1000, 2000, 4000, 8000, 16000]);
+    assert_eq!(
+        txs.poll_event(),
+        Some(TuEvent::Timeout {
+            key,
+            timer: Timer::B
+        })
+    );
+    assert_eq!(txs.counts().total(), 0);
+}
+
+#[test]
+fn client_invite_acks_a_failure_itself() {
+    let t0 = Instant::now();
+    let mut txs = Transactions::new(Config::default());
+    let key = txs
+        .send_request(client_invite("z9hG4bKca2"), agent(), Transport::Udp, t0)
+        .unwrap();
+    drain(&mut txs);
+    let ms = |n| t0 + Duration::from_millis(n);
+    let ringing = txs.handle_incoming(
+        agent_response("z9hG4bKca2", "180 Ringing"),
+        agent(),
+        ms(100),
+    );
+    assert!(
+        matches!(ringing, Incoming::Response { ref response, .. } if response.status() == Some(180))
+    );
+    assert_eq!(txs.state(&key), Some(State::Proceeding));
+    // In Proceeding, nothing is retransmitted and timer B no longer runs.
+    assert!(
+        run(
+            &mut txs,
+            t0,
+            Duration::from_millis(100),
+            Duration::from_secs(60)
+        )
+        .is_empty()
+    );
+    let busy = txs.handle_incoming(
+        agent_response("z9hG4bKca2", "486 Busy Here"),
+        agent(),
+        ms(60_000),
+    );
+    assert!(
+        matches!(busy, Incoming::Response { ref response, .. } if response.status() == Some(486))
+    );
+    let ack = drain(&mut txs);
+    assert_eq!(ack.len(), 1);
+    let ack = &ack[0];
+    assert_eq!(ack.method(), Some(Method::Ack));
+    assert_eq!(
+        ack.request_uri().as_deref(),
+        Some("sip:agent7@10.0.0.7:5062")
+    );
+    assert_eq!(ack.top_via().unwrap().branch(), Some("z9hG4bKca2"));
+    let cseq = ack.cseq().unwrap();
+    assert_eq!((cseq.seq, cseq.method.as_str()), (7, "ACK"));
+    assert_eq!(ack.to_tag().as_deref(), Some("agent-tag"));
+    assert_eq!(ack.from_tag().as_deref(), Some("ivr1"));
+    // The 486 retransmitted: absorbed, answered with the same ACK.
+    let again = txs.handle_incoming(
+        agent_response("z9hG4bKca2", "486 Busy Here"),
+        agent(),
+        ms(60_500),
+    );
+    assert_eq!(again, Incoming::Retransmission);
+    assert_eq!(drain(&mut txs)[0], *ack);
+    // Timer D (32 s on UDP) ends it.
+    txs.handle_timeout(ms(92_100));
+    assert_eq!(txs.counts().total(), 0);
+    assert_eq!(txs.poll_event(), None);
+}
+
+#[test]
+fn client_invite_passes_every_2xx_to_the_tu() {
+    let t0 = Instant::now();
+    let mut txs = Transactions::new(Config::default());
+    let key = txs
+        .send_request(client_invite("z9hG4bKca3"), agent(), Transport::Udp, t0)
+        .unwrap();
+    drain(&mut txs);
+    for _ in 0..2 {
+        let ok = txs.handle_incoming(agent_response("z9hG4bKca3", "200 OK"), agent(), t0);
+        assert!(matches!(ok, Incoming::Response { key: ref k, .. } if *k == key));
+    }
+    assert!(drain(&mut txs).is_empty(), "the ACK for a 2xx is the TU's");
+    txs.handle_timeout(t0 + Duration::from_secs(32));
+    assert_eq!(txs.counts().total(), 0);
+    let late = txs.handle_incoming(
+        agent_response("z9hG4bKca3", "200 OK"),
+        agent(),
+        t0 + Duration::from_secs(33),
+    );
+    assert!(matches!(late, Incoming::Stray(_)));
+}
+
+#[test]
+fn client_non_invite_timers_e_and_f() {
+    let t0 = Instant::now();
+    let mut txs = Transactions::new(Config::default());
+    let mut options = client_invite("z9hG4bKcn1");
+    options = message::request(&RequestParts {
+        method: Method::Options,
+        uri: "sip:agent7@10.0.0.7:5062",
+        transport: Transport::Udp,
+        sent_by: "10.0.0.1:5060",
+        branch: "z9hG4bKcn1",
+        from: "sip:ivr@10.0.0.1",
+        from_tag: "x",
+        to: "sip:agent7@10.0.0.7",
+        to_tag: None,
+        call_id: options.call_id().unwrap(),
+        cseq: 1,
+        contact: None,
+        route: &[],
+        max_forwards: 70,
+    })
+    .unwrap();
+    let key = txs
+        .send_request(options, agent(), Transport::Udp, t0)
+        .unwrap();
+    drain(&mut txs);
+    let sent = run(&mut txs, t0, Duration::ZERO, Duration::from_secs(40));
+    let mut times = vec![Duration::ZERO];
+    times.extend(sent.iter().map(|(t, _)| *t));
+    assert_eq!(
+        gaps(&times),
+        [500, 1000, 2000, 4000, 4000, 4000, 4000, 4000, 4000, 4000]
+    );
+    assert_eq!(
+        txs.poll_event(),
+        Some(TuEvent::Timeout {
+            key,
+            timer: Timer::F
+        })
+    );
+}
+
+#[test]
+fn transport_errors_end_the_peers_transactions() {
+    let t0 = Instant::now();
+    let mut txs = Transactions::new(Config::default());
+    let key = txs
+        .send_request(client_invite("z9hG4bKte1"), agent(), Transport::Tcp, t0)
+        .unwrap();
+    assert_eq!(
+        txs.poll_timeout(),
+        Some(t0 + Duration::from_secs(32)),
+        "no timer A on TCP"
+    );
+    txs.handle_transport_error(agent(), t0);
+    assert_eq!(txs.poll_event(), Some(TuEvent::TransportError { key }));
+    assert_eq!(txs.counts().total(), 0);
+}
+
+#[test]
+fn cancel_finds_its_invite() {
+    let t0 = Instant::now();
+    let mut txs = Transactions::new(Config::default());
+    let Incoming::NewRequest {
+        key: invite_key, ..
+    } = txs.handle_incoming(invite("z9hG4bKcx"), peer(), t0)
+    else {
+        panic!()
+    };
+    let cancel = msg("CANCEL sip:+4930123456@198.51.100.1 SIP/2.0
+Via: SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bKcx;rport
+Max-Forwards: 70
+From: \"Alice\" <sip:alice@example.com>;tag=a1
+To: <sip:+4930123456@198.51.100.1>
+Call-ID: call-1@192.0.2.10
+CSeq: 1 CANCEL
+Content-Length: 0
+
+");
+    let Incoming::NewRequest { key, .. } = txs.handle_incoming(cancel, peer(), t0) else {
+        panic!()
+    };
+    assert_ne!(key, invite_key);
+    assert_eq!(key.cancelled_invite(), invite_key);
+    assert_eq!(txs.state(&invite_key), Some(State::Proceeding));
+}
+
+// ---------------------------------------------------------------- dialogs
+
+fn local() -> Local {
+    Local {
+        contact: "sip:ivr@198.51.100.1:5060".to_owned(),
+        sent_by: "198.51.100.1:5060".to_owned(),
+        transport: Transport::Udp,
+    }
+}
+
+#[test]
+fn uas_dialog_matches_and_builds_requests() {
+    let inv = invite("z9hG4bKd1");
+    let mut dialogs = Dialogs::new();
+    assert_eq!(dialogs.match_request(&inv), Match::OutOfDialog);
+    let dialog = Dialog::uas(&inv, "ours", local()).unwrap();
+    let id = dialog.id().clone();
+    dialogs.insert(dialog);
+
+    let bye = |to_tag: &str, cseq: u32| {
+        msg(&format!(
+            "BYE sip:ivr@198.51.100.1 SIP/2.0
+Via: SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bKbye{cseq}
+From: <sip:alice@example.com>;tag=a1
+To: <sip:+4930123456@198.51.100.1>;tag={to_tag}
+Call-ID: call-1@192.0.2.10
+CSeq: {cseq} BYE
+Content-Length: 0
+
+"
+        ))
+    };
+    assert_eq!(
+        dialogs.match_request(&bye("ours", 2)),
+        Match::Dialog(id.clone())
+    );
+    // A To tag no dialog has: 481.
+    assert_eq!(dialogs.match_request(&bye("gone", 2)), Match::Unknown);
+    let d = dialogs.get_mut(&id).unwrap();
+    d.handle_request(&bye("ours", 2)).unwrap();
+    assert_eq!(
+        d.handle_request(&bye("ours", 1)),
+        Err(InDialogError::OutOfOrder { got: 1, last: 2 })
+    );
+
+    // Our BYE: to the caller's Contact, through the Record-Route (loose).
+    let ours = d.request(Method::Bye, "z9hG4bKours").unwrap();
+    assert_eq!(
+        ours.request_uri().as_deref(),
+        Some("sip:alice@192.0.2.10:5060")
+    );
+    assert_eq!(ours.from_tag().as_deref(), Some("ours"));
+    assert_eq!(ours.to_tag().as_deref(), Some("a1"));
+    assert_eq!(ours.cseq().unwrap().seq, 1);
+    let routes: Vec<String> = ours
+        .name_addrs("Route")
+        .into_iter()
+        .map(|r| r.uri)
+        .collect();
+    assert_eq!(
+        routes,
+        ["sip:proxy1.example.com;lr", "sip:proxy2.example.com;lr"]
+    );
+    assert_eq!(d.next_hop(), "sip:proxy1.example.com;lr");
+    assert_eq!(
+        d.request(Method::Invite, "z9hG4bKre")
+            .unwrap()
+            .cseq()
+            .unwrap()
+            .seq,
+        2
+    );
+    let text = message::serialize(&ours);
+    assert!(message::parse(&text).is_ok());
+    dialogs.remove(&id);
+    assert!(dialogs.is_empty());
+}
+
+#[test]
+fn uac_dialog_from_our_invite_and_the_2xx() {
+    let inv = client_invite("z9hG4bKu1");
+    let ok = msg("SIP/2.0 200 OK
+Via: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bKu1
+Record-Route: <sip:p1.example.com;lr>
+Record-Route: <sip:p2.example.com;lr>
+From: <sip:ivr@10.0.0.1>;tag=ivr1
+To: <sip:agent7@example.com>;tag=agent-tag
+Call-ID: out-1@10.0.0.1
+CSeq: 7 INVITE
+Contact: <sip:agent7@10.0.0.7:5062;transport=udp>
+Content-Length: 0
+
+");
+    let mut d = Dialog::uac(&inv, &ok, local()).unwrap();
+    assert!(d.is_confirmed());
+    assert_eq!(
+        d.route_set(),
+        ["<sip:p2.example.com;lr>", "<sip:p1.example.com;lr>"]
+    );
+    let ack = d.ack(7, "z9hG4bKack7").unwrap();
+    assert_eq!(ack.method(), Some(Method::Ack));
+    assert_eq!(ack.cseq().unwrap().seq, 7);
+    assert_eq!(
+        ack.request_uri().as_deref(),
+        Some("sip:agent7@10.0.0.7:5062;transport=udp")
+    );
+    assert_eq!(ack.to_tag().as_deref(), Some("agent-tag"));
+    let bye = d.request(Method::Bye, "z9hG4bKbye8").unwrap();
+    assert_eq!(bye.cseq().unwrap().seq, 8);
+    let mut dialogs = Dialogs::new();
+    dialogs.insert(d);
+    let bye_ok = message::response_for(&bye, 200, "OK");
+    assert!(dialogs.match_response(&bye_ok).is_some());
+    // A re-INVITE from the agent refreshes the target.
+    let reinvite = msg("INVITE sip:ivr@10.0.0.1 SIP/2.0
+Via: SIP/2.0/UDP 10.0.0.7:5062;branch=z9hG4bKre1
+From: <sip:agent7@example.com>;tag=agent-tag
+To: <sip:ivr@10.0.0.1>;tag=ivr1
+Call-ID: out-1@10.0.0.1
+CSeq: 100 INVITE
+Contact: <sip:agent7@10.0.0.8:5062>
+Content-Length: 0
+
+");
+    let Match::Dialog(id) = dialogs.match_request(&reinvite) else {
+        panic!()
+    };
+    let d = dialogs.get_mut(&id).unwrap();
+    d.handle_request(&reinvite).unwrap();
+    assert_eq!(d.remote_target(), "sip:agent7@10.0.0.8:5062");
+}
+
+// -------------------------------------------------------------------- SDP
+
+fn offer(media: &str) -> sdp::SessionDescription {
+    let text = format!("v=0\no=- 1 1 IN IP4 192.0.2.10\ns=-\nc=IN IP4 192.0.2.10\nt=0 0\n{media}");
+    sdp::parse(text.as_bytes()).unwrap()
+}
+
+fn ours() -> LocalMedia {
+    LocalMedia {
+        address: "198.51.100.1".parse().unwrap(),
+        port: 40000,
+        session_id: 42,
+        version: 1,
+    }
+}
+
+#[test]
+fn sdp_answer_picks_in_the_offerers_order() {
+    let (n, text) = sdp::answer(
+        &offer("m=audio 30000 RTP/AVP 8\na=rtpmap:8 PCMA/8000\n"),
+        &ours(),
+    )
+    .unwrap();
+    assert_eq!((n.codec, n.payload_type), (Codec::Pcma, 8));
+    assert_eq!(n.remote, Some("192.0.2.10:30000".parse().unwrap()));
+    assert!(
+        text.contains("m=audio 40000 RTP/AVP 8\r\na=rtpmap:8 PCMA/8000\r\n"),
+        "{text}"
+    );
+    assert!(text.contains("c=IN IP4 198.51.100.1\r\n"));
+    assert!(text.contains("a=ptime:20\r\n"));
+
+    let (n, _) = sdp::answer(&offer("m=audio 30000 RTP/AVP 18 8 0\n"), &ours()).unwrap();
+    assert_eq!(n.codec, Codec::Pcma);
+    let (n, _) = sdp::answer(&offer("m=audio 30000 RTP/AVP 0 8\n"), &ours()).unwrap();
+    assert_eq!(n.codec, Codec::Pcmu);
+    // No common codec: 488.
+    assert!(
+        sdp::answer(
+            &offer("m=audio 30000 RTP/AVP 18 9\na=rtpmap:18 G729/8000\n"),
+            &ours()
+        )
+        .is_none()
+    );
+    // A video stream is refused with port 0, in its place.
+    let (_, text) = sdp::answer(
+        &offer("m=video 30002 RTP/AVP 31\nm=audio 30000 RTP/AVP 0\n"),
+        &ours(),
+    )
+    .unwrap();
+    let video = text.find("m=video 0 RTP/AVP 31").unwrap();
+    assert!(video < text.find("m=audio 40000").unwrap());
+}
+
+#[test]
+fn sdp_echoes_telephone_event() {
+    let (n, text) = sdp::answer(
+        &offer("m=audio 30000 RTP/AVP 0 96\na=rtpmap:0 PCMU/8000\na=rtpmap:96 telephone-event/8000\na=fmtp:96 0-15\na=ptime:30\n"),
+        &ours(),
+    )
+    .unwrap();
+    assert_eq!(n.telephone_event, Some(96));
+    assert_eq!(n.ptime, 30);
+    assert!(text.contains("m=audio 40000 RTP/AVP 0 96\r\n"), "{text}");
+    assert!(text.contains("a=rtpmap:96 telephone-event/8000\r\n"));
+    let (n, text) = sdp::answer(&offer("m=audio 30000 RTP/AVP 0\n"), &ours()).unwrap();
+    assert_eq!(n.telephone_event, None);
+    assert!(!text.contains("telephone-event"));
+}
+
+#[test]
+fn sdp_detects_hold() {
+    let (n, text) = sdp::answer(&offer("m=audio 30000 RTP/AVP 0\na=sendonly\n"), &ours()).unwrap();
+    assert!(n.on_hold);
+    assert_eq!(n.remote_direction, Direction::SendOnly);
+    assert!(text.contains("a=recvonly\r\n"));
+    let (n, _) = sdp::answer(&offer("m=audio 30000 RTP/AVP 0\na=inactive\n"), &ours()).unwrap();
+    assert!(n.on_hold);
+    let held = sdp::parse(b"v=0\r\no=- 1 2 IN IP4 192.0.2.10\r\ns=-\r\nc=IN IP4 0.0.0.0\r\nt=0 0\r\nm=audio 30000 RTP/AVP 0\r\n").unwrap();
+    let (n, _) = sdp::answer(&held, &ours()).unwrap();
+    assert!(n.on_hold);
+    assert_eq!(n.remote, None);
+    let (n, _) = sdp::answer(&offer("m=audio 30000 RTP/AVP 0\na=sendrecv\n"), &ours()).unwrap();
+    assert!(!n.on_hold);
+}
+
+#[test]
+fn sdp_offer_round_trip() {
+    let text = sdp::offer(&ours());
+    let parsed = sdp::parse(text.as_bytes()).unwrap();
+    assert_eq!(parsed.media[0].formats, ["0", "8", "101"]);
+    // An agent answering PCMA with our telephone-event.
+    let answer = sdp::parse(b"v=0\no=- 5 5 IN IP4 10.0.0.7\ns=-\nc=IN IP4 10.0.0.7\nt=0 0\nm=audio 20000 RTP/AVP 8 101\na=rtpmap:101 telephone-event/8000\n").unwrap();
+    let n = sdp::negotiated(&answer).unwrap();
+    assert_eq!((n.codec, n.telephone_event), (Codec::Pcma, Some(101)));
+    assert_eq!(n.remote, Some("10.0.0.7:20000".parse().unwrap()));
+    assert!(sdp::parse(b"no sdp here").is_err());
+}
+
+// ------------------------------------------------------------------- auth
+
+#[test]
+fn digest_rfc_2617_example() {
+    // RFC 2617 section 3.5, with the password "Circle Of Life".
+    let header = r#"Digest username="Mufasa",
+                 realm="testrealm@host.com",
+                 nonce="dcd98b7102dd2f0e8b11d0f600bfb0c093",
+                 uri="/dir/index.html",
+                 qop=auth,
+                 nc=00000001,
+                 cnonce="0a4f113b",
+                 response="6629fae49393a05397450978507c4ef1",
+                 opaque="5ccc069c403ebaf9f0171e9517f40e41""#;
+    let creds = Credentials::parse(&header.replace('\n', " ")).unwrap();
+    assert_eq!(creds.username, "Mufasa");
+    assert_eq!(creds.cnonce.as_deref(), Some("0a4f113b"));
+    assert_eq!(
+        auth::expected_response(&creds, "GET", "Circle Of Life").as_deref(),
+        Some("6629fae49393a05397450978507c4ef1")
+    );
+    assert!(auth::response_matches(&creds, "GET", "Circle Of Life"));
+    assert!(!auth::response_matches(&creds, "GET", "circle of life"));
+}
+
+#[test]
+fn digest_challenge_verify_and_stale() {
+    let t0 = Instant::now();
+    let digest = Digest::new("dialect", b"server secret", t0);
+    let challenge = digest.challenge(t0 + Duration::from_secs(10), false);
+    assert!(challenge.starts_with("Digest realm=\"dialect\", nonce=\""));
+    assert!(challenge.contains("qop=\"auth\""));
+    let nonce = challenge.split('"').nth(3).unwrap().to_owned();
+    // What a phone sends back.
+    let mut creds = Credentials {
+        username: "agent7".into(),
+        realm: "dialect".into(),
+        nonce,
+        uri: "sip:dialect.example.com".into(),
+        response: String::new(),
+        algorithm: Some("MD5".into()),
+        qop: Some("auth".into()),
+        nc: Some("00000001".into()),
+        cnonce: Some("c0ffee".into()),
+        opaque: None,
+    };
+    creds.response = auth::expected_response(&creds, "REGISTER", "s3cret").unwrap();
+    let header = format!(
+        "Digest username=\"agent7\", realm=\"dialect\", nonce=\"{}\", uri=\"sip:dialect.example.com\", response=\"{}\", algorithm=MD5, qop=auth, nc=00000001, cnonce=\"c0ffee\"",
+        creds.nonce, creds.response
+    );
+    let parsed = Credentials::parse(&header).unwrap();
+    assert_eq!(parsed, creds);
+    let at = |s| t0 + Duration::from_secs(s);
+    assert_eq!(
+        digest.verify(&parsed, "REGISTER", "s3cret", at(20)),
+        Verdict::Ok
+    );
+    assert_eq!(
+        digest.verify(&parsed, "REGISTER", "wrong", at(20)),
+        Verdict::Invalid
+    );
+    assert_eq!(
+        digest.verify(&parsed, "INVITE", "s3cret", at(20)),
+        Verdict::Invalid
+    );
+    assert_eq!(
+        digest.verify(&parsed, "REGISTER", "s3cret", at(400)),
+        Verdict::Stale
+    );
+    assert!(digest.challenge(at(400), true).ends_with(", stale=true"));
+    // A nonce another server (secret) made is not ours.
+    let other = Digest::new("dialect", b"another secret", t0);
+    assert_eq!(
+        other.verify(&parsed, "REGISTER", "s3cret", at(20)),
+        Verdict::Invalid
+    );
+}
