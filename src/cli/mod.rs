@@ -3,6 +3,7 @@
 mod build;
 mod check;
 mod explain;
+mod serve;
 mod test;
 
 use clap::{Parser, Subcommand};
@@ -37,6 +38,8 @@ enum Command {
     Dump(build::DumpArgs),
     /// Explain a diagnostic code, a declaration or a block.
     Explain(explain::Args),
+    /// Answer calls over SIP/RTP with the flows.
+    Serve(serve::Args),
     /// Run the flows' scenarios (`*.test.toml`) in the simulator.
     Test(test::Args),
 }
@@ -87,6 +90,7 @@ pub fn run() -> i32 {
         Command::Build(args) => build::run(&args),
         Command::Dump(args) => build::dump(&args),
         Command::Explain(args) => explain::run(&args),
+        Command::Serve(args) => serve::run(&args),
         Command::Test(args) => test::run(&args),
     }
 }

@@ -160,6 +160,12 @@ pub async fn run(mut setup: LegSetup) {
 
 fn finish(recording: Option<Recording>, setup: &LegSetup) {
     let Some(r) = recording else { return };
-    let result = r.recorder.finish().map(|_| r.path).map_err(|e| e.to_string());
-    let _ = setup.events.try_send((setup.call, MediaEvent::RecordingFinished(result)));
+    let result = r
+        .recorder
+        .finish()
+        .map(|_| r.path)
+        .map_err(|e| e.to_string());
+    let _ = setup
+        .events
+        .try_send((setup.call, MediaEvent::RecordingFinished(result)));
 }

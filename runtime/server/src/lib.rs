@@ -5,3 +5,6 @@ pub mod clock;
 pub mod config;
 pub mod eventlog;
 pub mod leg;
+pub mod server;
+
+pub use server::{Options, ServeError, Server};

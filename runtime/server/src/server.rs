@@ -1,0 +1,933 @@
+//! The server shell (mini-redis style): `run(options, shutdown)` owns the SIP
+//! socket and one controller task that holds the engine, the SIP transactions
+//! and dialogs, and the table of calls. Media runs in one task per leg, all
+//! paced by a shared 20 ms tick. Everything that can grow is bounded: calls
+//! (503 past `max_calls`), channels, RTP ports.
+//!
+//! What this version connects: answering, prompts (wav/mp3/speech), RFC 4733
+//! keys, timers, voicemail recording, hang-up either way, CANCEL, OPTIONS
+//! (with the server's counters for `sip:status@…`). Agents, dialling out,
+//! HTTP and bots are not connected yet: those commands are answered with the
+//! engine's failure events (queue timeout, dial failed, HTTP status 0, bot
+//! cannot answer) and logged as `unavailable`, so a flow takes its error
+//! exits instead of hanging.
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::eventlog::{EventLog, fields};
+use crate::leg::{self, LegSetup, MediaCommand, MediaEvent, MediaStats};
+use dialect_bytecode::{Program, Value as BValue};
+use dialect_engine::{
+    BotReply, CallId, Command, DialOutcome, Engine, Event, Flow, Outcome, TimerId,
+};
+use dialect_media::{Law, PromptCache};
+use dialect_sip::dialog::{Dialog, DialogId, Dialogs, Local, Match};
+use dialect_sip::ids::Ids;
+use dialect_sip::message::{self, Message, Method, Transport};
+use dialect_sip::sdp::{self, Codec, LocalMedia};
+use dialect_sip::transaction::{Incoming, Transactions, TxKey};
+use serde_json::Value;
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+use tokio::net::UdpSocket;
+use tokio::sync::{mpsc, watch};
+
+/// What the server runs.
+pub struct Options {
+    /// The configuration.
+    pub config: Config,
+    /// The programs (loaded and verified artifacts).
+    pub flows: Vec<(Program, String)>,
+    /// Where `play` prompt paths are relative to.
+    pub media_root: PathBuf,
+    /// The clock the flows see.
+    pub clock: Clock,
+    /// The event log.
+    pub log: EventLog,
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The SIP address cannot be bound.
+    #[error("cannot listen for SIP on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A flow cannot run.
+    #[error("flow `{name}` cannot run: {error}")]
+    Flow {
+        /// The campaign.
+        name: String,
+        /// Why.
+        error: String,
+    },
+    /// A prompt cannot be converted.
+    #[error("prompt {prompt} of `{name}` cannot be played: {error}")]
+    Prompt {
+        /// The campaign.
+        name: String,
+        /// The prompt.
+        prompt: String,
+        /// Why.
+        error: String,
+    },
+}
+
+/// Media events waiting for the controller, at most.
+const MEDIA_EVENTS: usize = 4_096;
+
+/// Binds the SIP socket and prepares every flow; then call [`Server::serve`].
+pub struct Server {
+    socket: UdpSocket,
+    core: Core,
+    media_rx: mpsc::Receiver<(u64, MediaEvent)>,
+    tick_tx: watch::Sender<u64>,
+}
+
+impl Server {
+    /// Loads the flows (compiling their expressions, converting every prompt
+    /// once) and binds the SIP socket.
+    pub async fn bind(options: Options) -> Result<Server, ServeError> {
+        let addr = options.config.sip.listen;
+        let socket = UdpSocket::bind(addr)
+            .await
+            .map_err(|source| ServeError::Bind { addr, source })?;
+        let local = socket
+            .local_addr()
+            .map_err(|source| ServeError::Bind { addr, source })?;
+        let prompts = Arc::new(PromptCache::new());
+        let mut engine = Engine::new();
+        let mut routes = HashMap::new();
+        for (program, hash) in options.flows {
+            let name = program.name.clone();
+            for prompt in &program.prompts {
+                for law in [Law::Ulaw, Law::Alaw] {
+                    prompts
+                        .load(prompt, &options.media_root, law)
+                        .map_err(|e| ServeError::Prompt {
+                            name: name.clone(),
+                            prompt: format!("{prompt:?}"),
+                            error: e.to_string(),
+                        })?;
+                }
+            }
+            add_routes(&mut routes, &program);
+            let flow = Flow::from_program(program, hash).map_err(|e| ServeError::Flow {
+                name,
+                error: e.to_string(),
+            })?;
+            engine.install(Arc::new(flow));
+        }
+        let (media_tx, media_rx) = mpsc::channel(MEDIA_EVENTS);
+        let (tick_tx, tick_rx) = watch::channel(0u64);
+        let seed = options.clock.now().as_nanosecond() as u64 ^ u64::from(std::process::id());
+        let core = Core {
+            local,
+            engine,
+            routes,
+            tx: Transactions::new(Default::default()),
+            dialogs: Dialogs::new(),
+            ids: Ids::new(seed),
+            calls: HashMap::new(),
+            by_engine: HashMap::new(),
+            by_dialog: HashMap::new(),
+            by_invite: HashMap::new(),
+            timers: BTreeMap::new(),
+            timer_index: HashMap::new(),
+            timer_seq: 0,
+            next_key: 1,
+            pending: VecDeque::new(),
+            prompts,
+            media_root: options.media_root,
+            clock: options.clock,
+            log: options.log,
+            media_tx,
+            tick: tick_rx,
+            media_stats: Arc::new(MediaStats::default()),
+            ports: Ports::new(options.config.media.port_min, options.config.media.port_max),
+            config: options.config,
+            total_calls: 0,
+        };
+        Ok(Server {
+            socket,
+            core,
+            media_rx,
+            tick_tx,
+        })
+    }
+
+    /// The address SIP listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.core.local
+    }
+
+    /// Serves until `shutdown` completes; then hangs up every call (BYE) and
+    /// returns once the BYEs are sent.
+    pub async fn serve(mut self, shutdown: impl std::future::Future<Output = ()>) {
+        let tick_tx = self.tick_tx;
+        let ticker = tokio::spawn(async move {
+            let mut interval = tokio::time::interval(dialect_media::FRAME);
+            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+            let mut n = 0u64;
+            loop {
+                interval.tick().await;
+                n = n.wrapping_add(1);
+                if tick_tx.send(n).is_err() {
+                    break;
+                }
+            }
+        });
+        tokio::pin!(shutdown);
+        let mut buf = vec![0u8; 65_536];
+        loop {
+            let deadline = self
+                .core
+                .next_deadline()
+                .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+            tokio::select! {
+                received = self.socket.recv_from(&mut buf) => {
+                    if let Ok((len, from)) = received
+                        && let Some(bytes) = buf.get(..len) {
+                            self.core.on_datagram(bytes, from, Instant::now()).await;
+                        }
+                }
+                Some((call, event)) = self.media_rx.recv() => {
+                    self.core.on_media(call, event, Instant::now()).await;
+                }
+                () = tokio::time::sleep_until(deadline.into()) => {
+                    self.core.on_timeout(Instant::now()).await;
+                }
+                () = &mut shutdown => break,
+            }
+            self.core.flush(&self.socket).await;
+        }
+        self.core.hang_up_all(Instant::now()).await;
+        self.core.flush(&self.socket).await;
+        ticker.abort();
+    }
+}
+
+/// The server's counters, as `OPTIONS sip:status@…` returns them.
+fn status(core: &Core) -> Value {
+    let counts = core.tx.counts();
+    serde_json::json!({
+        "calls": core.calls.len(),
+        "engine_calls": core.engine.active_calls(),
+        "calls_total": core.total_calls,
+        "dialogs": core.dialogs.len(),
+        "transactions": counts.total(),
+        "timers": core.timers.len(),
+        "ports_in_use": core.ports.in_use(),
+        "legs": core.media_stats.legs.load(Ordering::Relaxed),
+        "rtp_sent": core.media_stats.sent.load(Ordering::Relaxed),
+        "rtp_received": core.media_stats.received.load(Ordering::Relaxed),
+        "rtp_garbage": core.media_stats.garbage.load(Ordering::Relaxed),
+        "log_dropped": core.log.dropped(),
+    })
+}
+
+/// RTP ports handed out to legs, even numbers in the configured range.
+struct Ports {
+    free: VecDeque<u16>,
+    total: usize,
+}
+
+impl Ports {
+    fn new(min: u16, max: u16) -> Ports {
+        let free: VecDeque<u16> = (min..=max).filter(|p| p % 2 == 0).collect();
+        let total = free.len();
+        Ports { free, total }
+    }
+
+    fn take(&mut self) -> Option<u16> {
+        self.free.pop_front()
+    }
+
+    fn give(&mut self, port: u16) {
+        self.free.push_back(port);
+    }
+
+    fn in_use(&self) -> usize {
+        self.total - self.free.len()
+    }
+}
+
+/// Digits of every number a campaign answers, with and without its country
+/// code, to its E.164 form.
+fn add_routes(routes: &mut HashMap<String, String>, program: &Program) {
+    let cc = match program.settings.get("country_code") {
+        Some(BValue::Phone(cc)) => cc.trim_start_matches('+').to_string(),
+        _ => "48".to_string(),
+    };
+    for number in &program.numbers {
+        let digits = number.trim_start_matches('+').to_string();
+        if let Some(national) = digits.strip_prefix(&cc) {
+            routes.insert(national.to_string(), number.clone());
+        }
+        routes.insert(digits, number.clone());
+    }
+}
+
+/// One call: its SIP side, its media leg and its engine call.
+struct Call {
+    engine: Option<CallId>,
+    invite: Message,
+    invite_tx: TxKey,
+    from: SocketAddr,
+    local_tag: String,
+    answer_sdp: String,
+    law: Law,
+    dialog: Option<DialogId>,
+    media: mpsc::Sender<MediaCommand>,
+    port: u16,
+    campaign: String,
+    hash: String,
+    answered: bool,
+}
+
+struct Core {
+    local: SocketAddr,
+    engine: Engine,
+    routes: HashMap<String, String>,
+    tx: Transactions,
+    dialogs: Dialogs,
+    ids: Ids,
+    calls: HashMap<u64, Call>,
+    by_engine: HashMap<CallId, u64>,
+    by_dialog: HashMap<DialogId, u64>,
+    by_invite: HashMap<TxKey, u64>,
+    timers: BTreeMap<(Instant, u64), (u64, TimerId)>,
+    timer_index: HashMap<(u64, TimerId), (Instant, u64)>,
+    timer_seq: u64,
+    next_key: u64,
+    pending: VecDeque<(u64, Event)>,
+    prompts: Arc<PromptCache>,
+    media_root: PathBuf,
+    clock: Clock,
+    log: EventLog,
+    media_tx: mpsc::Sender<(u64, MediaEvent)>,
+    tick: watch::Receiver<u64>,
+    media_stats: Arc<MediaStats>,
+    ports: Ports,
+    config: Config,
+    total_calls: u64,
+}
+
+impl Core {
+    fn next_deadline(&self) -> Option<Instant> {
+        let timer = self.timers.keys().next().map(|(at, _)| *at);
+        match (timer, self.tx.poll_timeout()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    fn record(&self, key: u64, event: &str, extra: serde_json::Map<String, Value>) {
+        let Some(call) = self.calls.get(&key) else {
+            return;
+        };
+        let mut fields = fields([
+            ("campaign", call.campaign.clone().into()),
+            ("artifact", call.hash.clone().into()),
+        ]);
+        fields.extend(extra);
+        self.log
+            .record(self.clock.now(), &format!("call-{key}"), event, fields);
+    }
+
+    async fn flush(&mut self, socket: &UdpSocket) {
+        while let Some(t) = self.tx.poll_transmit() {
+            let _ = socket.send_to(&t.bytes, t.to).await;
+        }
+        // Timeouts and transport errors of transactions: a 2xx never ACKed
+        // (timer L) or an unanswered BYE end what they belong to.
+        while let Some(event) = self.tx.poll_event() {
+            let _ = event;
+        }
+    }
+
+    fn local_contact(&self) -> String {
+        format!("sip:dialect@{}", self.local)
+    }
+
+    fn local_part(&self) -> Local {
+        Local {
+            contact: self.local_contact(),
+            sent_by: self.local.to_string(),
+            transport: Transport::Udp,
+        }
+    }
+
+    async fn on_datagram(&mut self, bytes: &[u8], from: SocketAddr, now: Instant) {
+        let message = match message::parse(bytes) {
+            Ok(m) => m,
+            Err(error) => {
+                if let Some(answer) = message::error_response(bytes, &error) {
+                    self.tx.send_bytes(answer, from, Transport::Udp);
+                }
+                return;
+            }
+        };
+        match self.tx.handle_incoming(message, from, now) {
+            Incoming::NewRequest { key, request } => self.on_request(key, request, from, now).await,
+            Incoming::Ack(ack) => {
+                if let Match::Dialog(id) = self.dialogs.match_request(&ack)
+                    && let Some(dialog) = self.dialogs.get_mut(&id)
+                {
+                    dialog.confirm();
+                }
+            }
+            Incoming::Retransmission | Incoming::Response { .. } | Incoming::Stray(_) => {}
+        }
+    }
+
+    fn respond(&mut self, key: &TxKey, request: &Message, status: u16, reason: &str, now: Instant) {
+        let response = message::response_for(request, status, reason);
+        let _ = self.tx.send_response(key, response, now);
+    }
+
+    async fn on_request(&mut self, key: TxKey, request: Message, from: SocketAddr, now: Instant) {
+        let Some(method) = request.method() else {
+            return;
+        };
+        match self.dialogs.match_request(&request) {
+            Match::Unknown if method != Method::Ack => {
+                return self.respond(&key, &request, 481, "Call/Transaction Does Not Exist", now);
+            }
+            Match::Dialog(id) => return self.in_dialog(key, request, id, now).await,
+            _ => {}
+        }
+        match method {
+            Method::Invite => self.invite(key, request, from, now).await,
+            Method::Cancel => self.cancel(key, request, now).await,
+            Method::Options => {
+                let mut response = message::response_for(&request, 200, "OK")
+                    .with_header("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS");
+                if request.request_uri_user().as_deref() == Some("status") {
+                    response = response
+                        .with_body("application/json", status(self).to_string().into_bytes());
+                }
+                let _ = self.tx.send_response(&key, response, now);
+            }
+            Method::Bye => {
+                self.respond(&key, &request, 481, "Call/Transaction Does Not Exist", now)
+            }
+            _ => {
+                let response = message::response_for(&request, 405, "Method Not Allowed")
+                    .with_header("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS");
+                let _ = self.tx.send_response(&key, response, now);
+            }
+        }
+    }
+
+    async fn invite(&mut self, key: TxKey, request: Message, from: SocketAddr, now: Instant) {
+        if self.calls.len() >= self.config.runtime.max_calls {
+            return self.respond(&key, &request, 503, "Service Unavailable", now);
+        }
+        let user = request.request_uri_user().unwrap_or_default();
+        let digits: String = user
+            .trim_start_matches('+')
+            .trim_start_matches("00")
+            .chars()
+            .filter(char::is_ascii_digit)
+            .collect();
+        let Some(dialled) = self.routes.get(&digits).cloned() else {
+            return self.respond(&key, &request, 404, "Not Found", now);
+        };
+        let offer = match sdp::parse(request.body()) {
+            Ok(offer) => offer,
+            Err(_) => return self.respond(&key, &request, 415, "Unsupported Media Type", now),
+        };
+        let Some(port) = self.ports.take() else {
+            return self.respond(&key, &request, 503, "Service Unavailable", now);
+        };
+        let local_media = LocalMedia {
+            address: self.config.media.address,
+            port,
+            session_id: self.ids.next_u64() >> 1,
+            version: 1,
+        };
+        let Some((negotiated, answer_sdp)) = sdp::answer(&offer, &local_media) else {
+            self.ports.give(port);
+            return self.respond(&key, &request, 488, "Not Acceptable Here", now);
+        };
+        let Some(remote) = negotiated.remote else {
+            self.ports.give(port);
+            return self.respond(&key, &request, 488, "Not Acceptable Here", now);
+        };
+        let socket = match UdpSocket::bind(SocketAddr::new(self.config.media.address, port)).await {
+            Ok(socket) => socket,
+            Err(_) => {
+                self.ports.give(port);
+                return self.respond(&key, &request, 503, "Service Unavailable", now);
+            }
+        };
+        let law = match negotiated.codec {
+            Codec::Pcmu => Law::Ulaw,
+            Codec::Pcma => Law::Alaw,
+        };
+        let call_key = self.next_key;
+        self.next_key += 1;
+        let (media, commands) = mpsc::channel(64);
+        tokio::spawn(leg::run(LegSetup {
+            call: call_key,
+            socket,
+            remote,
+            law,
+            telephone_event: negotiated.telephone_event,
+            tick: self.tick.clone(),
+            commands,
+            events: self.media_tx.clone(),
+            stats: self.media_stats.clone(),
+        }));
+        let caller = caller_number(&request);
+        let flow = self.engine.route(&dialled).cloned();
+        let (campaign, hash) = flow
+            .map(|f| (f.name().to_string(), f.hash.clone()))
+            .unwrap_or_default();
+        let local_tag = self.ids.tag();
+        self.calls.insert(
+            call_key,
+            Call {
+                engine: None,
+                invite: request.clone(),
+                invite_tx: key.clone(),
+                from,
+                local_tag,
+                answer_sdp,
+                law,
+                dialog: None,
+                media,
+                port,
+                campaign,
+                hash,
+                answered: false,
+            },
+        );
+        self.by_invite.insert(key.clone(), call_key);
+        self.total_calls += 1;
+        self.record(
+            call_key,
+            "call_started",
+            fields([
+                ("caller", caller.clone().into()),
+                ("dialled", dialled.clone().into()),
+            ]),
+        );
+        match self
+            .engine
+            .handle_call(&caller, &dialled, self.clock.at(now))
+        {
+            Ok(id) => {
+                if let Some(call) = self.calls.get_mut(&call_key) {
+                    call.engine = Some(id);
+                }
+                self.by_engine.insert(id, call_key);
+                self.pump(now).await;
+            }
+            Err(_) => {
+                self.respond(&key, &request, 404, "Not Found", now);
+                self.release(call_key, "not found").await;
+            }
+        }
+    }
+
+    async fn cancel(&mut self, key: TxKey, request: Message, now: Instant) {
+        self.respond(&key, &request, 200, "OK", now);
+        let invite_key = key.cancelled_invite();
+        let Some(call_key) = self.by_invite.get(&invite_key).copied() else {
+            return;
+        };
+        let answered = self.calls.get(&call_key).is_some_and(|c| c.answered);
+        if answered {
+            return;
+        }
+        if let Some(call) = self.calls.get(&call_key) {
+            let invite = call.invite.clone();
+            self.respond(&invite_key, &invite, 487, "Request Terminated", now);
+        }
+        self.caller_gone(call_key, "cancelled", now).await;
+    }
+
+    async fn in_dialog(&mut self, key: TxKey, request: Message, id: DialogId, now: Instant) {
+        let Some(method) = request.method() else {
+            return;
+        };
+        if let Some(dialog) = self.dialogs.get_mut(&id)
+            && dialog.handle_request(&request).is_err()
+        {
+            return self.respond(&key, &request, 500, "Server Internal Error", now);
+        }
+        let call_key = self.by_dialog.get(&id).copied();
+        match method {
+            Method::Bye => {
+                self.respond(&key, &request, 200, "OK", now);
+                if let Some(call_key) = call_key {
+                    self.caller_gone(call_key, "caller hung up", now).await;
+                }
+            }
+            Method::Invite => {
+                // A re-INVITE (hold, resume, new address): keep our answer.
+                let sdp = call_key
+                    .and_then(|k| self.calls.get(&k))
+                    .map(|c| c.answer_sdp.clone())
+                    .unwrap_or_default();
+                let mut response = message::response_for(&request, 200, "OK")
+                    .with_header("Contact", &format!("<{}>", self.local_contact()));
+                if !sdp.is_empty() {
+                    response = response.with_body("application/sdp", sdp.into_bytes());
+                }
+                let _ = self.tx.send_response(&key, response, now);
+                if let (Some(call_key), Ok(offer)) = (call_key, sdp::parse(request.body())) {
+                    let remote = offer
+                        .media
+                        .first()
+                        .map(|m| (m.connection.or(offer.connection), m.port));
+                    if let (Some(call), Some((Some(ip), port))) =
+                        (self.calls.get(&call_key), remote)
+                        && port != 0
+                        && !ip.is_unspecified()
+                    {
+                        let _ = call
+                            .media
+                            .try_send(MediaCommand::Remote(SocketAddr::new(ip, port)));
+                    }
+                }
+            }
+            Method::Options => self.respond(&key, &request, 200, "OK", now),
+            _ => {
+                let response = message::response_for(&request, 405, "Method Not Allowed")
+                    .with_header("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS");
+                let _ = self.tx.send_response(&key, response, now);
+            }
+        }
+    }
+
+    /// The caller left (BYE or CANCEL): tell the engine, then release.
+    async fn caller_gone(&mut self, call_key: u64, reason: &str, now: Instant) {
+        let engine = self.calls.get(&call_key).and_then(|c| c.engine);
+        if let Some(id) = engine {
+            let _ = self
+                .engine
+                .handle_event(id, Event::HangUp, self.clock.at(now));
+            self.pump(now).await;
+        }
+        if self.calls.contains_key(&call_key) {
+            self.release(call_key, reason).await;
+        }
+    }
+
+    async fn on_media(&mut self, call_key: u64, event: MediaEvent, now: Instant) {
+        let Some(id) = self.calls.get(&call_key).and_then(|c| c.engine) else {
+            return;
+        };
+        let event = match event {
+            MediaEvent::Digit(key) => {
+                self.record(call_key, "digit", fields([("key", key.to_string().into())]));
+                Event::Digit(key)
+            }
+            MediaEvent::PromptFinished => Event::PromptFinished,
+            MediaEvent::RecordingFinished(result) => {
+                let extra = match &result {
+                    Ok(path) => fields([("file", path.display().to_string().into())]),
+                    Err(error) => fields([("error", error.clone().into())]),
+                };
+                self.record(call_key, "voicemail", extra);
+                Event::RecordingFinished
+            }
+        };
+        let _ = self.engine.handle_event(id, event, self.clock.at(now));
+        self.pump(now).await;
+    }
+
+    async fn on_timeout(&mut self, now: Instant) {
+        self.tx.handle_timeout(now);
+        while let Some((&(at, seq), &(call_key, timer))) = self.timers.iter().next() {
+            if at > now {
+                break;
+            }
+            self.timers.remove(&(at, seq));
+            self.timer_index.remove(&(call_key, timer));
+            if let Some(id) = self.calls.get(&call_key).and_then(|c| c.engine) {
+                let _ = self
+                    .engine
+                    .handle_event(id, Event::Timer(timer), self.clock.at(now));
+            }
+        }
+        self.pump(now).await;
+    }
+
+    /// Carries out every command the engine has issued, feeding back the
+    /// answers of services that are not connected yet.
+    async fn pump(&mut self, now: Instant) {
+        loop {
+            while let Some(emitted) = self.engine.poll_command() {
+                let Some(call_key) = self.by_engine.get(&emitted.call).copied() else {
+                    continue;
+                };
+                self.carry_out(call_key, emitted.command, now).await;
+            }
+            let Some((call_key, event)) = self.pending.pop_front() else {
+                break;
+            };
+            if let Some(id) = self.calls.get(&call_key).and_then(|c| c.engine) {
+                let _ = self.engine.handle_event(id, event, self.clock.at(now));
+            }
+        }
+    }
+
+    fn unavailable(&mut self, call_key: u64, what: &str, event: Event) {
+        self.record(call_key, "unavailable", fields([("service", what.into())]));
+        self.pending.push_back((call_key, event));
+    }
+
+    async fn carry_out(&mut self, call_key: u64, command: Command, now: Instant) {
+        match command {
+            Command::Answer => self.answer(call_key, now),
+            Command::Play { prompt, .. } => {
+                let Some(call) = self.calls.get(&call_key) else {
+                    return;
+                };
+                let law = call.law;
+                let frames = match self.prompts.get(&prompt, &self.media_root, law) {
+                    Some(frames) => Ok(frames),
+                    None => self.prompts.load(&prompt, &self.media_root, law),
+                };
+                let name = match &prompt {
+                    dialect_bytecode::Prompt::Say { text, .. } => format!("say:{text}"),
+                    dialect_bytecode::Prompt::Play { path } => path.clone(),
+                };
+                match frames {
+                    Ok(frames) => {
+                        self.record(call_key, "prompt", fields([("prompt", name.into())]));
+                        if let Some(call) = self.calls.get(&call_key) {
+                            let _ = call.media.try_send(MediaCommand::Play { frames });
+                        }
+                    }
+                    Err(error) => {
+                        self.record(
+                            call_key,
+                            "prompt_failed",
+                            fields([("prompt", name.into()), ("error", error.to_string().into())]),
+                        );
+                        self.pending.push_back((call_key, Event::PromptFinished));
+                    }
+                }
+            }
+            Command::StopPlayback => {
+                if let Some(call) = self.calls.get(&call_key) {
+                    let _ = call.media.try_send(MediaCommand::Stop);
+                }
+            }
+            Command::StartTimer { timer, at } => {
+                let delay = at.duration_since(self.clock.at(now));
+                let delay = Duration::try_from(delay).unwrap_or(Duration::ZERO);
+                self.timer_seq += 1;
+                let when = now + delay;
+                self.timers
+                    .insert((when, self.timer_seq), (call_key, timer));
+                self.timer_index
+                    .insert((call_key, timer), (when, self.timer_seq));
+            }
+            Command::CancelTimer { timer } => {
+                if let Some(slot) = self.timer_index.remove(&(call_key, timer)) {
+                    self.timers.remove(&slot);
+                }
+            }
+            Command::Enqueue { queue, priority } => {
+                // No agents are connected yet: the call waits until its
+                // queue timeout, as with a queue nobody serves.
+                self.record(
+                    call_key,
+                    "queued",
+                    fields([("queue", queue.into()), ("priority", priority.into())]),
+                );
+            }
+            Command::Dequeue { queue } => {
+                self.record(call_key, "dequeued", fields([("queue", queue.into())]))
+            }
+            Command::Transfer { extension } => {
+                self.record(
+                    call_key,
+                    "transfer",
+                    fields([("extension", extension.into())]),
+                );
+                self.unavailable(call_key, "transfer", Event::BridgeEnded);
+            }
+            Command::Dial { number, .. } => {
+                self.record(call_key, "dial", fields([("number", number.into())]));
+                self.unavailable(call_key, "trunk", Event::DialResult(DialOutcome::Failed));
+            }
+            Command::Record { max_length_ms, .. } => {
+                let dir = self.config.runtime.data.join("voicemail");
+                let _ = std::fs::create_dir_all(&dir);
+                let path = dir.join(format!("call-{call_key}.wav"));
+                if let Some(call) = self.calls.get(&call_key) {
+                    let _ = call.media.try_send(MediaCommand::Record {
+                        path,
+                        max: Duration::from_millis(max_length_ms),
+                    });
+                }
+            }
+            Command::RegisterCallback {
+                number,
+                queue,
+                delay_ms,
+                ..
+            } => {
+                self.record(
+                    call_key,
+                    "callback",
+                    fields([
+                        ("number", number.into()),
+                        ("queue", queue.unwrap_or_default().into()),
+                        ("delay_ms", delay_ms.into()),
+                    ]),
+                );
+            }
+            Command::Identify { .. } => {
+                self.unavailable(call_key, "records", Event::Identified { records: 0 })
+            }
+            Command::Authorise { .. } | Command::LookupTicket { .. } => {
+                self.unavailable(call_key, "records", Event::Verified { ok: false });
+            }
+            Command::Http { request, .. } => {
+                self.unavailable(
+                    call_key,
+                    "http",
+                    Event::HttpResult {
+                        request,
+                        status: 0,
+                        body: String::new(),
+                    },
+                );
+            }
+            Command::BotTurn { .. } => {
+                self.unavailable(call_key, "bot", Event::BotReply(BotReply::CannotAnswer))
+            }
+            Command::Hangup => self.hang_up(call_key, now),
+            Command::Ended(outcome) => {
+                let reason = match outcome {
+                    Outcome::HungUp { reason } => reason.unwrap_or_else(|| "hangup".into()),
+                    Outcome::CallerHungUp => "caller hung up".into(),
+                    Outcome::Failed { error } => format!("failed: {error}"),
+                };
+                self.release(call_key, &reason).await;
+            }
+        }
+    }
+
+    fn answer(&mut self, call_key: u64, now: Instant) {
+        let local = self.local_part();
+        let contact = self.local_contact();
+        let Some(call) = self.calls.get_mut(&call_key) else {
+            return;
+        };
+        if call.answered {
+            return;
+        }
+        call.answered = true;
+        let response = message::response_for(&call.invite, 200, "OK")
+            .with_to_tag(&call.local_tag)
+            .with_header("Contact", &format!("<{contact}>"))
+            .with_body("application/sdp", call.answer_sdp.clone().into_bytes());
+        let key = call.invite_tx.clone();
+        if let Some(dialog) = Dialog::uas(&call.invite, &call.local_tag, local) {
+            let id = dialog.id().clone();
+            call.dialog = Some(id.clone());
+            self.dialogs.insert(dialog);
+            self.by_dialog.insert(id, call_key);
+        }
+        let _ = self.tx.send_response(&key, response, now);
+        self.record(call_key, "answered", serde_json::Map::new());
+    }
+
+    /// The flow hangs up: BYE if answered, else a final error response.
+    fn hang_up(&mut self, call_key: u64, now: Instant) {
+        let Some(call) = self.calls.get(&call_key) else {
+            return;
+        };
+        if !call.answered {
+            let (key, invite) = (call.invite_tx.clone(), call.invite.clone());
+            return self.respond(&key, &invite, 480, "Temporarily Unavailable", now);
+        }
+        let Some(id) = call.dialog.clone() else {
+            return;
+        };
+        let from = call.from;
+        let branch = self.ids.branch();
+        let bye = self
+            .dialogs
+            .get_mut(&id)
+            .and_then(|d| d.request(Method::Bye, &branch).ok());
+        if let Some(bye) = bye {
+            let _ = self.tx.send_request(bye, from, Transport::Udp, now);
+        }
+    }
+
+    /// Frees everything a call holds. Idempotent.
+    async fn release(&mut self, call_key: u64, reason: &str) {
+        if !self.calls.contains_key(&call_key) {
+            return;
+        }
+        self.record(call_key, "hangup", fields([("reason", reason.into())]));
+        let Some(call) = self.calls.remove(&call_key) else {
+            return;
+        };
+        let _ = call.media.send(MediaCommand::Close).await;
+        self.ports.give(call.port);
+        self.by_invite.remove(&call.invite_tx);
+        if let Some(id) = call.engine {
+            self.by_engine.remove(&id);
+        }
+        if let Some(id) = call.dialog {
+            self.dialogs.remove(&id);
+            self.by_dialog.remove(&id);
+        }
+        let stale: Vec<(u64, TimerId)> = self
+            .timer_index
+            .keys()
+            .filter(|(k, _)| *k == call_key)
+            .copied()
+            .collect();
+        for key in stale {
+            if let Some(slot) = self.timer_index.remove(&key) {
+                self.timers.remove(&slot);
+            }
+        }
+        self.pending.retain(|(k, _)| *k != call_key);
+    }
+
+    /// Graceful shutdown: every answered call gets a BYE.
+    async fn hang_up_all(&mut self, now: Instant) {
+        let keys: Vec<u64> = self.calls.keys().copied().collect();
+        for key in keys {
+            self.hang_up(key, now);
+            self.release(key, "server shut down").await;
+        }
+    }
+}
+
+/// The caller's number from `From`, as E.164 where it looks like one.
+fn caller_number(request: &Message) -> String {
+    let user = request
+        .from()
+        .map(|f| f.uri)
+        .and_then(|uri| uri.split_once(':').map(|(_, rest)| rest.to_string()))
+        .and_then(|rest| rest.split('@').next().map(str::to_string))
+        .unwrap_or_default();
+    let digits: String = user.chars().filter(char::is_ascii_digit).collect();
+    if user.starts_with('+') || digits.len() >= 10 {
+        format!("+{}", digits.trim_start_matches("00"))
+    } else {
+        user
+    }
+}

@@ -1,0 +1,187 @@
+//! `dialect serve`: answer calls over SIP/RTP with the flows.
+
+use super::{FAILED, Inputs, OK, USAGE};
+use dialect_server::clock::{self, Clock};
+use dialect_server::config::Config;
+use dialect_server::eventlog::EventLog;
+use dialect_server::{Options, Server};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// Options of `dialect serve`.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    #[command(flatten)]
+    inputs: Inputs,
+    /// A TOML configuration file (every setting has a default).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Where to listen for SIP (UDP), overriding the configuration.
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+    /// Start the flows' clock at this instant (rehearse hours and holidays):
+    /// `2026-12-24T10:00:00+01:00` or `2026-12-24T10:00:00[Europe/Warsaw]`.
+    #[arg(long)]
+    clock: Option<String>,
+    /// The data directory (recordings, voicemail, logs).
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// The event log: a file, or `-` for standard output.
+    #[arg(long)]
+    event_log: Option<String>,
+    /// Calls at once; more get 503.
+    #[arg(long)]
+    max_calls: Option<usize>,
+}
+
+/// Runs `dialect serve`.
+pub fn run(args: &Args) -> i32 {
+    let mut config = match &args.config {
+        Some(path) => match Config::load(path) {
+            Ok(config) => config,
+            Err(err) => {
+                eprintln!("error: {err}");
+                return USAGE;
+            }
+        },
+        None => Config::default(),
+    };
+    if let Some(listen) = args.listen {
+        config.sip.listen = listen;
+    }
+    if let Some(data) = &args.data {
+        config.runtime.data = data.clone();
+    }
+    if let Some(log) = &args.event_log {
+        config.runtime.event_log = log.clone();
+    }
+    if let Some(max) = args.max_calls {
+        config.runtime.max_calls = max;
+    }
+    if let Err(err) = config.validate() {
+        eprintln!("error: {err}");
+        return USAGE;
+    }
+    let clock = match &args.clock {
+        Some(text) => match clock::parse(text) {
+            Ok(start) => Clock::starting_at(start),
+            Err(err) => {
+                eprintln!("error: --clock: {err}");
+                return USAGE;
+            }
+        },
+        None => Clock::system(),
+    };
+
+    // The flows: compiled here, then encoded and loaded back, so the server
+    // runs exactly what `dialect build` would ship (verified artifacts).
+    let paths = args.inputs.paths();
+    let media_root = paths
+        .first()
+        .cloned()
+        .unwrap_or_else(|| PathBuf::from("flows"));
+    let compilation = dialect_compiler::compile(&args.inputs.world(), &paths);
+    let code = super::check::report(&compilation, super::check::Format::Human, false);
+    if code != OK {
+        eprintln!("error: the flows do not compile; nothing is served");
+        return code;
+    }
+    let mut flows = Vec::new();
+    for program in &compilation.programs {
+        match dialect_bytecode::load(&dialect_bytecode::encode(program)) {
+            Ok(loaded) => {
+                let hash = loaded.header.content_hash().to_string();
+                flows.push((loaded.program, hash));
+            }
+            Err(err) => {
+                eprintln!("error: campaign `{}` does not load: {err}", program.name);
+                return FAILED;
+            }
+        }
+    }
+
+    if let Err(err) = std::fs::create_dir_all(&config.runtime.data) {
+        eprintln!(
+            "error: cannot create the data directory {}: {err}",
+            config.runtime.data.display()
+        );
+        return USAGE;
+    }
+    let log = if config.runtime.event_log == "-" {
+        EventLog::new(Box::new(std::io::stdout()))
+    } else {
+        let path = PathBuf::from(&config.runtime.event_log);
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        match std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+        {
+            Ok(file) => EventLog::new(Box::new(file)),
+            Err(err) => {
+                eprintln!("error: cannot open the event log {}: {err}", path.display());
+                return USAGE;
+            }
+        }
+    };
+
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("error: cannot start the runtime: {err}");
+            return USAGE;
+        }
+    };
+    runtime.block_on(async move {
+        let options = Options {
+            config,
+            flows,
+            media_root,
+            clock,
+            log,
+        };
+        let server = match Server::bind(options).await {
+            Ok(server) => server,
+            Err(err) => {
+                eprintln!("error: {err}");
+                return USAGE;
+            }
+        };
+        eprintln!(
+            "dialect serve: listening for SIP on udp {}",
+            server.local_addr()
+        );
+        server.serve(shutdown()).await;
+        eprintln!("dialect serve: stopped");
+        OK
+    })
+}
+
+/// Ctrl-C or SIGTERM.
+async fn shutdown() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
