@@ -8,3 +8,4 @@
 mod build;
 mod diagnostics;
 mod simulate;
+mod sip;

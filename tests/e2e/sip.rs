@@ -1,0 +1,381 @@
+//! `dialect serve` end to end on loopback, against SIPp (Debian package
+//! `sip-tester`) as the caller: real UDP sockets, real RTP, RFC 4733 keys
+//! from SIPp's own pcaps. Each test starts its own server on free ports and
+//! reads its event log and its counters (`OPTIONS sip:status@…`).
+
+use std::io::{BufRead, BufReader};
+use std::net::UdpSocket;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn sipp() -> &'static str {
+    let found = std::env::var_os("PATH")
+        .map(|paths| std::env::split_paths(&paths).any(|dir| dir.join("sipp").is_file()))
+        .unwrap_or(false);
+    assert!(
+        found,
+        "SIPp is missing: install the Debian package `sip-tester` (apt-get install sip-tester)"
+    );
+    "sipp"
+}
+
+fn free_udp_port() -> u16 {
+    UdpSocket::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+/// A running `dialect serve`, stopped (SIGTERM) when dropped.
+struct Served {
+    child: Child,
+    port: u16,
+    dir: PathBuf,
+}
+
+impl Served {
+    fn start(name: &str, clock: &str, media_base: u16) -> Served {
+        let dir = crate::build::scratch(&format!("sip-{name}"));
+        let port = free_udp_port();
+        let config = dir.join("dialect.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[media]\nport_min = {media_base}\nport_max = {}\n",
+                media_base + 199
+            ),
+        )
+        .expect("config");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_dialect"))
+            .current_dir(root())
+            .args(["serve", "flows/", "--config"])
+            .arg(&config)
+            .args([
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--clock",
+                clock,
+                "--data",
+            ])
+            .arg(&dir)
+            .arg("--event-log")
+            .arg(dir.join("events.jsonl"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("dialect serve starts");
+        let stderr = child.stderr.take().expect("stderr");
+        let mut lines = BufReader::new(stderr).lines();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            assert!(Instant::now() < deadline, "dialect serve did not start");
+            match lines.next() {
+                Some(Ok(line)) if line.contains("listening for SIP") => break,
+                Some(Ok(_)) => {}
+                _ => panic!("dialect serve exited before listening"),
+            }
+        }
+        std::thread::spawn(move || for _ in lines {});
+        Served { child, port, dir }
+    }
+
+    fn sipp(
+        &self,
+        scenario: &str,
+        service: &str,
+        local_port: u16,
+        media_port: u16,
+    ) -> std::process::Output {
+        Command::new(sipp())
+            .current_dir(root().join("tests/sipp"))
+            .args([
+                "-sf",
+                scenario,
+                "-s",
+                service,
+                &format!("127.0.0.1:{}", self.port),
+            ])
+            .args([
+                "-i",
+                "127.0.0.1",
+                "-p",
+                &local_port.to_string(),
+                "-mp",
+                &media_port.to_string(),
+            ])
+            .args(["-m", "1", "-timeout", "60s", "-nostdin", "-trace_err"])
+            .output()
+            .expect("sipp runs")
+    }
+
+    fn events(&self) -> Vec<serde_json::Value> {
+        // The log is written by its own thread: give it a moment.
+        std::thread::sleep(Duration::from_millis(200));
+        std::fs::read_to_string(self.dir.join("events.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("each line is JSON"))
+            .collect()
+    }
+
+    /// The server's counters, read over SIP.
+    fn status(&self) -> serde_json::Value {
+        let socket = UdpSocket::bind("127.0.0.1:0").expect("bind");
+        socket
+            .set_read_timeout(Some(Duration::from_secs(2)))
+            .expect("timeout");
+        let local = socket.local_addr().expect("addr");
+        let request = format!(
+            "OPTIONS sip:status@127.0.0.1:{port} SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch=z9hG4bK{n}\r\nFrom: <sip:test@{local}>;tag=t{n}\r\nTo: <sip:status@127.0.0.1>\r\nCall-ID: status-{n}\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
+            port = self.port,
+            n = local.port()
+        );
+        socket
+            .send_to(request.as_bytes(), ("127.0.0.1", self.port))
+            .expect("send");
+        let mut buf = [0u8; 4096];
+        let (len, _) = socket
+            .recv_from(&mut buf)
+            .expect("the server answers OPTIONS");
+        let text = String::from_utf8_lossy(&buf[..len]).to_string();
+        let body = text.split("\r\n\r\n").nth(1).expect("a body");
+        serde_json::from_str(body).expect("JSON counters")
+    }
+
+    /// Sends raw bytes and returns the final answer's status line, if any
+    /// (provisional responses are skipped).
+    fn raw(&self, bytes: &[u8]) -> Option<String> {
+        let socket = UdpSocket::bind("127.0.0.1:0").expect("bind");
+        socket
+            .set_read_timeout(Some(Duration::from_secs(2)))
+            .expect("timeout");
+        socket
+            .send_to(bytes, ("127.0.0.1", self.port))
+            .expect("send");
+        let mut buf = [0u8; 4096];
+        loop {
+            let (len, _) = socket.recv_from(&mut buf).ok()?;
+            let text = String::from_utf8_lossy(&buf[..len]).to_string();
+            let line = text.lines().next().map(str::to_string)?;
+            if !line.contains(" 100 ") && !line.contains(" 180 ") && !line.contains(" 183 ") {
+                return Some(line);
+            }
+        }
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .arg(self.child.id().to_string())
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+fn names(events: &[serde_json::Value]) -> Vec<String> {
+    events
+        .iter()
+        .map(|e| e["event"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+fn assert_clean(served: &Served) {
+    // Calls, dialogs, legs, RTP ports and timers are all released.
+    let mut status = served.status();
+    for _ in 0..20 {
+        if status["legs"] == 0 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        status = served.status();
+    }
+    for counter in [
+        "calls",
+        "engine_calls",
+        "dialogs",
+        "legs",
+        "ports_in_use",
+        "timers",
+    ] {
+        assert_eq!(status[counter], 0, "{counter} leaked: {status}");
+    }
+}
+
+#[test]
+fn scheme2_on_a_saturday_plays_the_closed_prompt_then_the_runtime_hangs_up() {
+    let served = Served::start("closed", "2026-11-21T10:00:00[Europe/Warsaw]", 31_000);
+    let out = served.sipp(
+        "caller_bye_from_server.xml",
+        "+48221000002",
+        free_udp_port(),
+        32_000,
+    );
+    assert!(
+        out.status.success(),
+        "SIPp failed:\n{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let events = served.events();
+    assert_eq!(
+        names(&events),
+        ["call_started", "answered", "prompt", "hangup"],
+        "{events:?}"
+    );
+    assert_eq!(events[2]["prompt"], "prompts/closed.wav");
+    assert_eq!(events[0]["campaign"], "scheme2");
+    assert!(
+        events[3]["artifact"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("sha256:")
+    );
+    assert_clean(&served);
+}
+
+#[test]
+fn scheme1_outside_hours_is_hung_up_by_the_runtime() {
+    let served = Served::start("scheme1", "2026-12-24T20:00:00+01:00", 33_000);
+    // The national number works as well as E.164.
+    let out = served.sipp(
+        "caller_bye_from_server.xml",
+        "221000001",
+        free_udp_port(),
+        34_000,
+    );
+    assert!(
+        out.status.success(),
+        "SIPp failed:\n{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let events = served.events();
+    assert_eq!(
+        names(&events),
+        ["call_started", "answered", "hangup"],
+        "{events:?}"
+    );
+    assert_eq!(events[0]["dialled"], "+48221000001");
+    assert_clean(&served);
+}
+
+#[test]
+fn scheme2_in_hours_rfc4733_key_2_queues_the_call_and_the_callers_bye_cleans_up() {
+    let served = Served::start("menu", "2026-11-23T09:00:00[Europe/Warsaw]", 35_000);
+    let out = served.sipp("caller_menu_2.xml", "48221000002", free_udp_port(), 36_000);
+    assert!(
+        out.status.success(),
+        "SIPp failed:\n{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let events = served.events();
+    assert_eq!(
+        names(&events),
+        [
+            "call_started",
+            "answered",
+            "prompt",
+            "digit",
+            "queued",
+            "dequeued",
+            "hangup"
+        ],
+        "{events:?}"
+    );
+    assert_eq!(events[3]["key"], "2");
+    assert_eq!(events[4]["queue"], "common/queues.administration");
+    assert_eq!(events[6]["reason"], "caller hung up");
+    let status = served.status();
+    assert!(
+        status["rtp_sent"].as_u64().unwrap_or(0) > 100,
+        "the menu prompt was sent as RTP: {status}"
+    );
+    assert!(
+        status["rtp_received"].as_u64().unwrap_or(0) > 0,
+        "the key arrived as RTP: {status}"
+    );
+    assert_clean(&served);
+}
+
+#[test]
+fn unknown_numbers_malformed_packets_and_media_garbage_get_clean_answers() {
+    let served = Served::start("errors", "2026-11-23T09:00:00[Europe/Warsaw]", 37_000);
+    let invite = |user: &str, n: u32| {
+        format!(
+            "INVITE sip:{user}@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5999;branch=z9hG4bKerr{n}\r\nFrom: <sip:a@127.0.0.1>;tag=e{n}\r\nTo: <sip:{user}@127.0.0.1>\r\nCall-ID: err-{n}\r\nCSeq: 1 INVITE\r\nContact: <sip:a@127.0.0.1:5999>\r\nMax-Forwards: 70\r\nContent-Type: application/sdp\r\nContent-Length: {len}\r\n\r\n{sdp}",
+            len = SDP_PCMA_ONLY.len(),
+            sdp = SDP_PCMA_ONLY,
+        )
+    };
+    let answer = served.raw(invite("48999999999", 1).as_bytes());
+    assert!(
+        answer.as_deref().is_some_and(|l| l.contains(" 404 ")),
+        "{answer:?}"
+    );
+    let bad = served.raw(b"INVITE sip:x SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5999;branch=z9hG4bKbad\r\nCSeq: nonsense\r\n\r\n");
+    assert!(
+        bad.as_deref().is_some_and(|l| l.contains(" 400 ")),
+        "{bad:?}"
+    );
+    // Garbage to a media port and random bytes to SIP change nothing.
+    let noise = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    for port in [37_000u16, 37_002, served.port] {
+        let _ = noise.send_to(&[0xde, 0xad, 0xbe, 0xef, 0, 1, 2], ("127.0.0.1", port));
+    }
+    let status = served.status();
+    assert_eq!(status["calls"], 0, "{status}");
+    let options = served.raw(b"OPTIONS sip:x@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5999;branch=z9hG4bKopt\r\nFrom: <sip:a@127.0.0.1>;tag=o\r\nTo: <sip:x@127.0.0.1>\r\nCall-ID: opt-1\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n");
+    assert!(
+        options.as_deref().is_some_and(|l| l.contains(" 200 ")),
+        "{options:?}"
+    );
+    let register = served.raw(b"REGISTER sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5999;branch=z9hG4bKreg\r\nFrom: <sip:a@127.0.0.1>;tag=r\r\nTo: <sip:a@127.0.0.1>\r\nCall-ID: reg-1\r\nCSeq: 1 REGISTER\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n");
+    assert!(
+        register.as_deref().is_some_and(|l| l.contains(" 405 ")),
+        "{register:?}"
+    );
+}
+
+/// A valid PCMA-only offer, for requests refused before any media.
+const SDP_PCMA_ONLY: &str = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 5998 RTP/AVP 8\r\na=rtpmap:8 PCMA/8000\r\n";
+
+#[test]
+fn an_offer_without_g711_is_refused_with_488() {
+    let served = Served::start("codec", "2026-11-23T09:00:00[Europe/Warsaw]", 39_000);
+    let sdp = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 5998 RTP/AVP 9\r\na=rtpmap:9 G722/8000\r\n";
+    let invite = format!(
+        "INVITE sip:48221000002@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5999;branch=z9hG4bKg722\r\nFrom: <sip:a@127.0.0.1>;tag=g\r\nTo: <sip:48221000002@127.0.0.1>\r\nCall-ID: g722-1\r\nCSeq: 1 INVITE\r\nContact: <sip:a@127.0.0.1:5999>\r\nMax-Forwards: 70\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+        sdp.len()
+    );
+    // 100 Trying comes first; the final answer follows.
+    let socket = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    socket
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .expect("timeout");
+    socket
+        .send_to(invite.as_bytes(), ("127.0.0.1", served.port))
+        .expect("send");
+    let mut finals = Vec::new();
+    let mut buf = [0u8; 4096];
+    while let Ok((len, _)) = socket.recv_from(&mut buf) {
+        let line = String::from_utf8_lossy(&buf[..len])
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        if !line.contains(" 100 ") {
+            finals.push(line);
+            break;
+        }
+    }
+    assert!(
+        finals.first().is_some_and(|l| l.contains(" 488 ")),
+        "{finals:?}"
+    );
+    assert_clean(&served);
+}
