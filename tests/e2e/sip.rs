@@ -41,13 +41,18 @@ struct Served {
 
 impl Served {
     fn start(name: &str, clock: &str, media_base: u16) -> Served {
+        Served::start_with(name, clock, media_base, "")
+    }
+
+    /// Starts a server whose configuration file ends with `extra`.
+    fn start_with(name: &str, clock: &str, media_base: u16, extra: &str) -> Served {
         let dir = crate::build::scratch(&format!("sip-{name}"));
         let port = free_udp_port();
         let config = dir.join("dialect.toml");
         std::fs::write(
             &config,
             format!(
-                "[media]\nport_min = {media_base}\nport_max = {}\n",
+                "[media]\nport_min = {media_base}\nport_max = {}\n{extra}",
                 media_base + 199
             ),
         )
@@ -299,6 +304,80 @@ fn scheme2_in_hours_rfc4733_key_2_queues_the_call_and_the_callers_bye_cleans_up(
         status["rtp_received"].as_u64().unwrap_or(0) > 0,
         "the key arrived as RTP: {status}"
     );
+    assert_clean(&served);
+}
+
+#[test]
+fn scheme2_key_2_rings_an_agent_who_answers_media_flows_both_ways_and_bye_ends_both_legs() {
+    let agent_port = free_udp_port();
+    let served = Served::start_with(
+        "agent",
+        "2026-11-23T09:00:00[Europe/Warsaw]",
+        41_000,
+        &format!("[[agent]]\nname = \"erin\"\nuri = \"sip:erin@127.0.0.1:{agent_port}\"\n"),
+    );
+    // The agent's phone: SIPp as a UAS that answers and sends audio.
+    let agent = Command::new(sipp())
+        .current_dir(root().join("tests/sipp"))
+        .args([
+            "-sf",
+            "agent_answers.xml",
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &agent_port.to_string(),
+        ])
+        .args([
+            "-mp",
+            "42000",
+            "-m",
+            "1",
+            "-timeout",
+            "60s",
+            "-nostdin",
+            "-trace_err",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the agent's SIPp starts");
+    std::thread::sleep(Duration::from_millis(500));
+    let out = served.sipp("caller_menu_2.xml", "+48221000002", free_udp_port(), 43_000);
+    assert!(
+        out.status.success(),
+        "caller SIPp failed:\n{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let agent = agent.wait_with_output().expect("the agent's SIPp ends");
+    assert!(
+        agent.status.success(),
+        "the agent did not get its BYE:\n{}",
+        String::from_utf8_lossy(&agent.stdout)
+    );
+    let events = served.events();
+    assert_eq!(
+        names(&events),
+        [
+            "call_started",
+            "answered",
+            "prompt",
+            "digit",
+            "queued",
+            "agent_rung",
+            "connected",
+            "hangup"
+        ],
+        "{events:?}"
+    );
+    assert_eq!(events[5]["agent"], "erin");
+    assert_eq!(events[7]["reason"], "caller hung up");
+    // The agent's audio (SIPp's g711a.pcap) reached the server and was relayed.
+    let status = served.status();
+    assert!(
+        status["rtp_received"].as_u64().unwrap_or(0) > 100,
+        "{status}"
+    );
+    assert!(status["rtp_sent"].as_u64().unwrap_or(0) > 100, "{status}");
     assert_clean(&served);
 }
 

@@ -30,9 +30,24 @@ pub enum MediaCommand {
     },
     /// The peer's media address changed (re-INVITE).
     Remote(SocketAddr),
+    /// Bridge to another leg (B2BUA): what this leg hears goes to `peer`;
+    /// what arrives on this leg's inbound channel is sent instead of prompts.
+    Bridge {
+        /// The other leg's inbound channel.
+        peer: mpsc::Sender<Voice>,
+    },
+    /// End the bridge.
+    Unbridge,
     /// End the leg.
     Close,
 }
+
+/// One 20 ms frame of voice from a bridged leg, in that leg's law.
+pub type Voice = (Law, [u8; dialect_media::FRAME_SAMPLES]);
+
+/// Frames a bridged leg may hold before it drops the oldest (a small jitter
+/// allowance: 3 frames, 60 ms).
+pub const BRIDGE_FRAMES: usize = 3;
 
 /// What a leg reports to its controller.
 #[derive(Debug, PartialEq, Eq)]
@@ -78,6 +93,8 @@ pub struct LegSetup {
     pub events: mpsc::Sender<(u64, MediaEvent)>,
     /// Shared counters.
     pub stats: Arc<MediaStats>,
+    /// Voice from a bridged peer.
+    pub inbound: mpsc::Receiver<Voice>,
 }
 
 struct Recording {
@@ -95,6 +112,8 @@ pub async fn run(mut setup: LegSetup) {
     let mut dtmf = DtmfReceiver::new();
     let mut recording: Option<Recording> = None;
     let mut remote = setup.remote;
+    let mut peer: Option<mpsc::Sender<Voice>> = None;
+    let mut bridged = false;
     let mut buf = [0u8; 2048];
     loop {
         tokio::select! {
@@ -102,7 +121,18 @@ pub async fn run(mut setup: LegSetup) {
                 if changed.is_err() {
                     break;
                 }
-                let frame = match playout.as_mut().map(Playout::next_frame) {
+                // Bridged: the peer's voice, converted to our law if need be.
+                let mut voice = None;
+                while let Ok(frame) = setup.inbound.try_recv() {
+                    voice = Some(frame);
+                    if setup.inbound.len() < BRIDGE_FRAMES {
+                        break;
+                    }
+                }
+                let frame = match (bridged, voice) {
+                    (true, Some((law, frame))) => transcode(law, setup.law, frame),
+                    (true, None) => silence.get(0).copied().unwrap_or([setup.law.silence(); dialect_media::FRAME_SAMPLES]),
+                    (false, _) => match playout.as_mut().map(Playout::next_frame) {
                     Some(Some(frame)) => *frame,
                     Some(None) => {
                         playout = None;
@@ -110,6 +140,7 @@ pub async fn run(mut setup: LegSetup) {
                         silence.get(0).copied().unwrap_or([0xFF; dialect_media::FRAME_SAMPLES])
                     }
                     None => silence.get(0).copied().unwrap_or([0xFF; dialect_media::FRAME_SAMPLES]),
+                    },
                 };
                 if setup.socket.send_to(sender.frame(&frame), remote).await.is_ok() {
                     setup.stats.sent.fetch_add(1, Ordering::Relaxed);
@@ -130,10 +161,13 @@ pub async fn run(mut setup: LegSetup) {
                     if let Ok(Some(key)) = dtmf.receive(&packet) {
                         let _ = setup.events.try_send((setup.call, MediaEvent::Digit(key)));
                     }
-                } else if packet.payload_type == setup.law.payload_type()
-                    && let Some(r) = recording.as_mut()
-                {
-                    let _ = r.recorder.push(packet.payload);
+                } else if packet.payload_type == setup.law.payload_type() {
+                    if let Some(r) = recording.as_mut() {
+                        let _ = r.recorder.push(packet.payload);
+                    }
+                    if let (Some(peer), Ok(frame)) = (&peer, <[u8; dialect_media::FRAME_SAMPLES]>::try_from(packet.payload)) {
+                        let _ = peer.try_send((setup.law, frame));
+                    }
                 }
             }
             command = setup.commands.recv() => match command {
@@ -148,6 +182,15 @@ pub async fn run(mut setup: LegSetup) {
                     }
                 }
                 Some(MediaCommand::Remote(addr)) => remote = addr,
+                Some(MediaCommand::Bridge { peer: to }) => {
+                    playout = None;
+                    peer = Some(to);
+                    bridged = true;
+                }
+                Some(MediaCommand::Unbridge) => {
+                    peer = None;
+                    bridged = false;
+                }
                 Some(MediaCommand::Close) | None => break,
             },
         }
@@ -168,4 +211,20 @@ fn finish(recording: Option<Recording>, setup: &LegSetup) {
     let _ = setup
         .events
         .try_send((setup.call, MediaEvent::RecordingFinished(result)));
+}
+
+/// A frame in `from`'s law, in `to`'s law (a copy when they are the same).
+fn transcode(
+    from: Law,
+    to: Law,
+    frame: [u8; dialect_media::FRAME_SAMPLES],
+) -> [u8; dialect_media::FRAME_SAMPLES] {
+    if from == to {
+        return frame;
+    }
+    let mut linear = [0i16; dialect_media::FRAME_SAMPLES];
+    from.decode_frame(&frame, &mut linear);
+    let mut out = [0u8; dialect_media::FRAME_SAMPLES];
+    to.encode_frame(&linear, &mut out);
+    out
 }

@@ -15,7 +15,7 @@
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::eventlog::{EventLog, fields};
-use crate::leg::{self, LegSetup, MediaCommand, MediaEvent, MediaStats};
+use crate::leg::{self, LegSetup, MediaCommand, MediaEvent, MediaStats, Voice};
 use dialect_bytecode::{Program, Value as BValue};
 use dialect_engine::{
     BotReply, CallId, Command, DialOutcome, Engine, Event, Flow, Outcome, TimerId,
@@ -27,7 +27,7 @@ use dialect_sip::message::{self, Message, Method, Transport};
 use dialect_sip::sdp::{self, Codec, LocalMedia};
 use dialect_sip::transaction::{Incoming, Transactions, TxKey};
 use serde_json::Value;
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -106,6 +106,7 @@ impl Server {
         let prompts = Arc::new(PromptCache::new());
         let mut engine = Engine::new();
         let mut routes = HashMap::new();
+        let mut queue_agents = HashMap::new();
         for (program, hash) in options.flows {
             let name = program.name.clone();
             for prompt in &program.prompts {
@@ -120,6 +121,21 @@ impl Server {
                 }
             }
             add_routes(&mut routes, &program);
+            for decl in program.decls.iter().filter(|d| d.kind == "queue") {
+                let names = match decl.settings.get("agents") {
+                    Some(BValue::List(items)) => items
+                        .iter()
+                        .filter_map(|v| match v {
+                            BValue::Ref(_, name) => {
+                                Some(name.rsplit('.').next().unwrap_or(name).to_string())
+                            }
+                            _ => None,
+                        })
+                        .collect(),
+                    _ => Vec::new(),
+                };
+                queue_agents.insert(decl.name.clone(), names);
+            }
             let flow = Flow::from_program(program, hash).map_err(|e| ServeError::Flow {
                 name,
                 error: e.to_string(),
@@ -153,8 +169,21 @@ impl Server {
             tick: tick_rx,
             media_stats: Arc::new(MediaStats::default()),
             ports: Ports::new(options.config.media.port_min, options.config.media.port_max),
+            agents: options
+                .config
+                .agents
+                .iter()
+                .filter_map(|a| {
+                    let uri = a.uri.clone()?;
+                    Some((a.name.clone(), (uri_address(&uri)?, uri)))
+                })
+                .collect(),
             config: options.config,
             total_calls: 0,
+            busy: HashSet::new(),
+            queue_agents,
+            by_agent_tx: HashMap::new(),
+            agent_dialogs: HashMap::new(),
         };
         Ok(Server {
             socket,
@@ -287,6 +316,8 @@ struct Call {
     law: Law,
     dialog: Option<DialogId>,
     media: mpsc::Sender<MediaCommand>,
+    inbound: mpsc::Sender<Voice>,
+    agent: Option<AgentLeg>,
     port: u16,
     campaign: String,
     hash: String,
@@ -319,6 +350,29 @@ struct Core {
     ports: Ports,
     config: Config,
     total_calls: u64,
+    /// Agents that can be rung: name to address and URI.
+    agents: HashMap<String, (SocketAddr, String)>,
+    /// Agents on a call or being rung.
+    busy: HashSet<String>,
+    /// Each queue's agents (unqualified names), by qualified queue name.
+    queue_agents: HashMap<String, Vec<String>>,
+    /// Agent INVITE transactions to their calls.
+    by_agent_tx: HashMap<TxKey, u64>,
+    /// Agent dialogs to their calls.
+    agent_dialogs: HashMap<DialogId, u64>,
+}
+
+/// The leg towards an agent while a call is offered to or bridged with them.
+struct AgentLeg {
+    name: String,
+    to: SocketAddr,
+    invite: Message,
+    tx: TxKey,
+    port: u16,
+    socket: Option<UdpSocket>,
+    dialog: Option<DialogId>,
+    media: Option<mpsc::Sender<MediaCommand>>,
+    inbound: Option<mpsc::Sender<Voice>>,
 }
 
 impl Core {
@@ -385,7 +439,10 @@ impl Core {
                     dialog.confirm();
                 }
             }
-            Incoming::Retransmission | Incoming::Response { .. } | Incoming::Stray(_) => {}
+            Incoming::Response { key, response } => {
+                self.on_agent_response(key, response, now).await
+            }
+            Incoming::Retransmission | Incoming::Stray(_) => {}
         }
     }
 
@@ -476,18 +533,8 @@ impl Core {
         };
         let call_key = self.next_key;
         self.next_key += 1;
-        let (media, commands) = mpsc::channel(64);
-        tokio::spawn(leg::run(LegSetup {
-            call: call_key,
-            socket,
-            remote,
-            law,
-            telephone_event: negotiated.telephone_event,
-            tick: self.tick.clone(),
-            commands,
-            events: self.media_tx.clone(),
-            stats: self.media_stats.clone(),
-        }));
+        let (media, inbound) =
+            self.start_leg(call_key, socket, remote, law, negotiated.telephone_event);
         let caller = caller_number(&request);
         let flow = self.engine.route(&dialled).cloned();
         let (campaign, hash) = flow
@@ -506,6 +553,8 @@ impl Core {
                 law,
                 dialog: None,
                 media,
+                inbound,
+                agent: None,
                 port,
                 campaign,
                 hash,
@@ -565,6 +614,13 @@ impl Core {
             && dialog.handle_request(&request).is_err()
         {
             return self.respond(&key, &request, 500, "Server Internal Error", now);
+        }
+        if let Some(call_key) = self.agent_dialogs.get(&id).copied() {
+            self.respond(&key, &request, 200, "OK", now);
+            if method == Method::Bye {
+                self.agent_hung_up(call_key, now).await;
+            }
+            return;
         }
         let call_key = self.by_dialog.get(&id).copied();
         match method {
@@ -743,16 +799,21 @@ impl Core {
                 }
             }
             Command::Enqueue { queue, priority } => {
-                // No agents are connected yet: the call waits until its
-                // queue timeout, as with a queue nobody serves.
                 self.record(
                     call_key,
                     "queued",
-                    fields([("queue", queue.into()), ("priority", priority.into())]),
+                    fields([
+                        ("queue", queue.clone().into()),
+                        ("priority", priority.into()),
+                    ]),
                 );
+                // The first free agent of the queue is rung; with none the
+                // call waits until its queue timeout.
+                self.ring_agent(call_key, &queue, now).await;
             }
             Command::Dequeue { queue } => {
-                self.record(call_key, "dequeued", fields([("queue", queue.into())]))
+                self.record(call_key, "dequeued", fields([("queue", queue.into())]));
+                self.drop_agent(call_key, now);
             }
             Command::Transfer { extension } => {
                 self.record(
@@ -879,6 +940,7 @@ impl Core {
             return;
         }
         self.record(call_key, "hangup", fields([("reason", reason.into())]));
+        self.drop_agent(call_key, Instant::now());
         let Some(call) = self.calls.remove(&call_key) else {
             return;
         };
@@ -906,6 +968,279 @@ impl Core {
         self.pending.retain(|(k, _)| *k != call_key);
     }
 
+    /// Starts a media leg; returns its command sender and its inbound voice sender.
+    fn start_leg(
+        &self,
+        call_key: u64,
+        socket: UdpSocket,
+        remote: SocketAddr,
+        law: Law,
+        telephone_event: Option<u8>,
+    ) -> (mpsc::Sender<MediaCommand>, mpsc::Sender<Voice>) {
+        let (media, commands) = mpsc::channel(64);
+        let (inbound_tx, inbound) = mpsc::channel(16);
+        tokio::spawn(leg::run(LegSetup {
+            call: call_key,
+            socket,
+            remote,
+            law,
+            telephone_event,
+            tick: self.tick.clone(),
+            commands,
+            events: self.media_tx.clone(),
+            stats: self.media_stats.clone(),
+            inbound,
+        }));
+        (media, inbound_tx)
+    }
+
+    /// Offers a queued call to the first free agent of its queue (INVITE).
+    /// With no free agent the call waits, until its queue timeout.
+    async fn ring_agent(&mut self, call_key: u64, queue: &str, now: Instant) {
+        if self.calls.get(&call_key).is_none_or(|c| c.agent.is_some()) {
+            return;
+        }
+        let candidates = self.queue_agents.get(queue).cloned().unwrap_or_default();
+        let Some((name, (to, uri))) = candidates
+            .iter()
+            .filter(|n| !self.busy.contains(*n))
+            .find_map(|n| self.agents.get(n).map(|a| (n.clone(), a.clone())))
+        else {
+            return;
+        };
+        let Some(port) = self.ports.take() else {
+            return;
+        };
+        let Ok(socket) = UdpSocket::bind(SocketAddr::new(self.config.media.address, port)).await
+        else {
+            self.ports.give(port);
+            return;
+        };
+        let offer = sdp::offer(&LocalMedia {
+            address: self.config.media.address,
+            port,
+            session_id: self.ids.next_u64() >> 1,
+            version: 1,
+        });
+        let (branch, tag) = (self.ids.branch(), self.ids.tag());
+        let call_id = self.ids.call_id(&self.local.ip().to_string());
+        let (sent_by, contact) = (self.local.to_string(), self.local_contact());
+        let from = format!("sip:dialect@{}", self.local);
+        let parts = message::RequestParts {
+            method: Method::Invite,
+            uri: &uri,
+            transport: Transport::Udp,
+            sent_by: &sent_by,
+            branch: &branch,
+            from: &from,
+            from_tag: &tag,
+            to: &uri,
+            to_tag: None,
+            call_id: &call_id,
+            cseq: 1,
+            contact: Some(&contact),
+            route: &[],
+            max_forwards: 70,
+        };
+        let Ok(invite) = message::request(&parts) else {
+            self.ports.give(port);
+            return;
+        };
+        let invite = invite.with_body("application/sdp", offer.into_bytes());
+        let Ok(tx) = self
+            .tx
+            .send_request(invite.clone(), to, Transport::Udp, now)
+        else {
+            self.ports.give(port);
+            return;
+        };
+        self.busy.insert(name.clone());
+        self.by_agent_tx.insert(tx.clone(), call_key);
+        self.record(
+            call_key,
+            "agent_rung",
+            fields([("agent", name.clone().into())]),
+        );
+        if let Some(call) = self.calls.get_mut(&call_key) {
+            call.agent = Some(AgentLeg {
+                name,
+                to,
+                invite,
+                tx,
+                port,
+                socket: Some(socket),
+                dialog: None,
+                media: None,
+                inbound: None,
+            });
+        }
+    }
+
+    /// An agent answered our INVITE: ACK, start its leg, bridge, tell the engine.
+    async fn on_agent_response(&mut self, key: TxKey, response: Message, now: Instant) {
+        let Some(call_key) = self.by_agent_tx.get(&key).copied() else {
+            return;
+        };
+        let status = response.status().unwrap_or(0);
+        if status < 200 {
+            return;
+        }
+        if status >= 300 {
+            // The INVITE is over: nothing to CANCEL.
+            if let Some(agent) = self.calls.get_mut(&call_key).and_then(|c| c.agent.as_mut()) {
+                agent.socket = None;
+            }
+            let name = self.agent_name(call_key);
+            self.record(
+                call_key,
+                "agent_failed",
+                fields([("agent", name.into()), ("status", status.into())]),
+            );
+            self.drop_agent(call_key, now);
+            return;
+        }
+        let local = self.local_part();
+        let branch = self.ids.branch();
+        let Some(agent) = self.calls.get_mut(&call_key).and_then(|c| c.agent.as_mut()) else {
+            return;
+        };
+        // A retransmitted 2xx gets the same ACK again.
+        if agent.dialog.is_none() {
+            let Some(dialog) = Dialog::uac(&agent.invite, &response, local) else {
+                return;
+            };
+            agent.dialog = Some(dialog.id().clone());
+            self.agent_dialogs.insert(dialog.id().clone(), call_key);
+            self.dialogs.insert(dialog);
+        }
+        let to = agent.to;
+        let ack = agent
+            .dialog
+            .as_ref()
+            .and_then(|id| self.dialogs.get(id))
+            .and_then(|d| d.ack(1, &branch).ok());
+        if let Some(ack) = ack {
+            self.tx
+                .send_bytes(message::serialize(&ack), to, Transport::Udp);
+        }
+        let Some(call) = self.calls.get_mut(&call_key) else {
+            return;
+        };
+        let Some(agent) = call.agent.as_mut() else {
+            return;
+        };
+        let Some(socket) = agent.socket.take() else {
+            return;
+        };
+        let negotiated = sdp::parse(response.body())
+            .ok()
+            .and_then(|answer| sdp::negotiated(&answer));
+        let Some((negotiated, remote)) = negotiated.and_then(|n| n.remote.map(|r| (n, r))) else {
+            return;
+        };
+        let law = match negotiated.codec {
+            Codec::Pcmu => Law::Ulaw,
+            Codec::Pcma => Law::Alaw,
+        };
+        let name = agent.name.clone();
+        let caller_media = call.media.clone();
+        let caller_inbound = call.inbound.clone();
+        let engine = call.engine;
+        let (media, inbound) =
+            self.start_leg(call_key, socket, remote, law, negotiated.telephone_event);
+        let _ = caller_media.try_send(MediaCommand::Bridge {
+            peer: inbound.clone(),
+        });
+        let _ = media.try_send(MediaCommand::Bridge {
+            peer: caller_inbound,
+        });
+        if let Some(agent) = self.calls.get_mut(&call_key).and_then(|c| c.agent.as_mut()) {
+            agent.media = Some(media);
+            agent.inbound = Some(inbound);
+        }
+        self.record(
+            call_key,
+            "connected",
+            fields([("agent", name.clone().into())]),
+        );
+        if let Some(id) = engine {
+            let _ = self.engine.handle_event(
+                id,
+                Event::AgentConnected { agent: name },
+                self.clock.at(now),
+            );
+            self.pump(now).await;
+        }
+    }
+
+    fn agent_name(&self, call_key: u64) -> String {
+        self.calls
+            .get(&call_key)
+            .and_then(|c| c.agent.as_ref())
+            .map(|a| a.name.clone())
+            .unwrap_or_default()
+    }
+
+    /// The agent hung up a bridged call: the caller goes on with the flow.
+    async fn agent_hung_up(&mut self, call_key: u64, now: Instant) {
+        let name = self.agent_name(call_key);
+        self.record(call_key, "agent_hung_up", fields([("agent", name.into())]));
+        if let Some(agent) = self.calls.get_mut(&call_key).and_then(|c| c.agent.as_mut()) {
+            // Their BYE ended their dialog: nothing more to send them.
+            if let Some(id) = agent.dialog.take() {
+                self.agent_dialogs.remove(&id);
+                self.dialogs.remove(&id);
+                agent.media.take().map(|m| m.try_send(MediaCommand::Close));
+            }
+        }
+        self.drop_agent(call_key, now);
+        let engine = self.calls.get(&call_key).and_then(|c| c.engine);
+        if let Some(id) = engine {
+            let _ = self
+                .engine
+                .handle_event(id, Event::BridgeEnded, self.clock.at(now));
+            self.pump(now).await;
+        }
+    }
+
+    /// Ends the agent leg of a call, if any: BYE when answered, CANCEL when
+    /// still ringing (unless already over); frees its port and the agent.
+    fn drop_agent(&mut self, call_key: u64, now: Instant) {
+        let Some(call) = self.calls.get_mut(&call_key) else {
+            return;
+        };
+        let Some(agent) = call.agent.take() else {
+            return;
+        };
+        let _ = call.media.try_send(MediaCommand::Unbridge);
+        self.by_agent_tx.remove(&agent.tx);
+        self.busy.remove(&agent.name);
+        if let Some(media) = &agent.media {
+            let _ = media.try_send(MediaCommand::Close);
+        }
+        match &agent.dialog {
+            Some(id) => {
+                let branch = self.ids.branch();
+                let bye = self
+                    .dialogs
+                    .get_mut(id)
+                    .and_then(|d| d.request(Method::Bye, &branch).ok());
+                if let Some(bye) = bye {
+                    let _ = self.tx.send_request(bye, agent.to, Transport::Udp, now);
+                }
+                self.agent_dialogs.remove(id);
+                self.dialogs.remove(id);
+            }
+            None if agent.media.is_none() && agent.socket.is_some() => {
+                if let Some(cancel) = message::cancel_for(&agent.invite) {
+                    let _ = self.tx.send_request(cancel, agent.to, Transport::Udp, now);
+                }
+            }
+            None => {}
+        }
+        self.ports.give(agent.port);
+    }
+
     /// Graceful shutdown: every answered call gets a BYE.
     async fn hang_up_all(&mut self, now: Instant) {
         let keys: Vec<u64> = self.calls.keys().copied().collect();
@@ -930,4 +1265,17 @@ fn caller_number(request: &Message) -> String {
     } else {
         user
     }
+}
+
+/// The socket address of a `sip:user@host:port` URI (IP addresses only; the
+/// port defaults to 5060).
+fn uri_address(uri: &str) -> Option<SocketAddr> {
+    let rest = uri.strip_prefix("sip:")?;
+    let host = rest.rsplit('@').next()?;
+    let host = host.split(';').next()?;
+    host.parse::<SocketAddr>().ok().or_else(|| {
+        host.parse::<std::net::IpAddr>()
+            .ok()
+            .map(|ip| SocketAddr::new(ip, 5060))
+    })
 }
