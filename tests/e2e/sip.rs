@@ -382,6 +382,67 @@ fn scheme2_key_2_rings_an_agent_who_answers_media_flows_both_ways_and_bye_ends_b
 }
 
 #[test]
+fn the_callers_bye_during_a_prompt_cleans_up() {
+    let served = Served::start("bye-prompt", "2026-11-23T09:00:00[Europe/Warsaw]", 45_000);
+    let out = served.sipp(
+        "caller_hangs_up.xml",
+        "+48221000002",
+        free_udp_port(),
+        46_000,
+    );
+    assert!(
+        out.status.success(),
+        "SIPp failed:\n{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let events = served.events();
+    assert_eq!(
+        names(&events),
+        ["call_started", "answered", "prompt", "hangup"],
+        "{events:?}"
+    );
+    assert_eq!(events[3]["reason"], "caller hung up");
+    assert_clean(&served);
+}
+
+#[test]
+fn ten_calls_with_ten_percent_packet_loss_all_complete() {
+    let served = Served::start("loss", "2026-11-21T10:00:00[Europe/Warsaw]", 47_000);
+    // SIPp drops 10% of the messages it sends and receives; both sides'
+    // retransmission timers must recover every call.
+    let out = Command::new(sipp())
+        .current_dir(root().join("tests/sipp"))
+        .args(["-sf", "caller_bye_from_server.xml", "-s", "+48221000002"])
+        .arg(format!("127.0.0.1:{}", served.port))
+        .args([
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &free_udp_port().to_string(),
+            "-mp",
+            "48000",
+        ])
+        .args([
+            "-m", "10", "-r", "5", "-l", "5", "-lost", "10", "-timeout", "120s", "-nostdin",
+        ])
+        .output()
+        .expect("sipp runs");
+    assert!(
+        out.status.success(),
+        "a call failed under loss:\n{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let events = served.events();
+    let started = names(&events)
+        .iter()
+        .filter(|e| *e == "call_started")
+        .count();
+    let ended = names(&events).iter().filter(|e| *e == "hangup").count();
+    assert_eq!((started, ended), (10, 10), "{events:?}");
+    assert_clean(&served);
+}
+
+#[test]
 fn unknown_numbers_malformed_packets_and_media_garbage_get_clean_answers() {
     let served = Served::start("errors", "2026-11-23T09:00:00[Europe/Warsaw]", 37_000);
     let invite = |user: &str, n: u32| {
