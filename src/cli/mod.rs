@@ -1,6 +1,7 @@
 //! Subcommands. Each module owns one subcommand's options and output.
 
 mod build;
+mod call;
 mod check;
 mod explain;
 mod serve;
@@ -40,6 +41,8 @@ enum Command {
     Explain(explain::Args),
     /// Answer calls over SIP/RTP with the flows.
     Serve(serve::Args),
+    /// Place a test call: send keys, save what it hears, print its progress.
+    Call(call::Args),
     /// Run the flows' scenarios (`*.test.toml`) in the simulator.
     Test(test::Args),
 }
@@ -91,6 +94,7 @@ pub fn run() -> i32 {
         Command::Dump(args) => build::dump(&args),
         Command::Explain(args) => explain::run(&args),
         Command::Serve(args) => serve::run(&args),
+        Command::Call(args) => call::run(&args),
         Command::Test(args) => test::run(&args),
     }
 }

@@ -443,6 +443,54 @@ fn ten_calls_with_ten_percent_packet_loss_all_complete() {
 }
 
 #[test]
+fn dialect_call_presses_keys_saves_what_it_hears_and_reports_progress() {
+    let served = Served::start("call", "2026-11-23T09:00:00[Europe/Warsaw]", 49_000);
+    let wav = served.dir.join("heard.wav");
+    let out = Command::new(env!("CARGO_BIN_EXE_dialect"))
+        .args([
+            "call",
+            "221000002",
+            "--digits",
+            "9",
+            "--key-gap",
+            "1",
+            "--max",
+            "30",
+        ])
+        .arg("--server")
+        .arg(format!("127.0.0.1:{}", served.port))
+        .arg("--record")
+        .arg(&wav)
+        .output()
+        .expect("dialect call runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for line in [
+        "answered (PCMU)",
+        "sent key 9",
+        "hung up by the server",
+        "saved what the call heard",
+    ] {
+        assert!(stdout.contains(line), "missing `{line}` in:\n{stdout}");
+    }
+    // Key 9 is not on the menu: the runtime heard it and played the menu again.
+    let events = served.events();
+    let keys: Vec<&serde_json::Value> = events.iter().filter(|e| e["event"] == "digit").collect();
+    assert_eq!(keys.len(), 1, "{events:?}");
+    assert_eq!(keys[0]["key"], "9");
+    let prompts = names(&events).iter().filter(|e| *e == "prompt").count();
+    assert!(prompts >= 2, "the menu was played again: {events:?}");
+    // The WAV holds seconds of the menu prompt.
+    let bytes = std::fs::read(&wav).expect("the recording exists");
+    assert!(bytes.len() > 44 + 8_000 * 2 * 2, "{} bytes", bytes.len());
+    assert_clean(&served);
+}
+
+#[test]
 fn unknown_numbers_malformed_packets_and_media_garbage_get_clean_answers() {
     let served = Served::start("errors", "2026-11-23T09:00:00[Europe/Warsaw]", 37_000);
     let invite = |user: &str, n: u32| {
