@@ -491,6 +491,36 @@ fn dialect_call_presses_keys_saves_what_it_hears_and_reports_progress() {
 }
 
 #[test]
+fn a_caller_that_never_acknowledges_the_answer_is_released() {
+    // Scheme 1 in hours queues the call for up to 10 minutes; without an ACK
+    // the runtime gives up after 64 x T1 = 32 s (RFC 6026 timer L) and frees it.
+    let served = Served::start("no-ack", "2026-11-23T09:00:00[Europe/Warsaw]", 51_000);
+    let socket = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let local = socket.local_addr().expect("addr");
+    let sdp = format!(
+        "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio {} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n",
+        local.port() + 1
+    );
+    let invite = format!(
+        "INVITE sip:48221000001@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch=z9hG4bKnoack\r\nFrom: <sip:48600000001@{local}>;tag=n\r\nTo: <sip:48221000001@127.0.0.1>\r\nCall-ID: noack-1\r\nCSeq: 1 INVITE\r\nContact: <sip:a@{local}>\r\nMax-Forwards: 70\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+        sdp.len()
+    );
+    socket
+        .send_to(invite.as_bytes(), ("127.0.0.1", served.port))
+        .expect("send");
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(served.status()["calls"], 1);
+    std::thread::sleep(Duration::from_secs(33));
+    let events = served.events();
+    assert_eq!(
+        events.last().map(|e| e["reason"].clone()),
+        Some("the caller never acknowledged the answer".into()),
+        "{events:?}"
+    );
+    assert_clean(&served);
+}
+
+#[test]
 fn unknown_numbers_malformed_packets_and_media_garbage_get_clean_answers() {
     let served = Served::start("errors", "2026-11-23T09:00:00[Europe/Warsaw]", 37_000);
     let invite = |user: &str, n: u32| {

@@ -25,7 +25,7 @@ use dialect_sip::dialog::{Dialog, DialogId, Dialogs, Local, Match};
 use dialect_sip::ids::Ids;
 use dialect_sip::message::{self, Message, Method, Transport};
 use dialect_sip::sdp::{self, Codec, LocalMedia};
-use dialect_sip::transaction::{Incoming, Transactions, TxKey};
+use dialect_sip::transaction::{Incoming, Transactions, TuEvent, TxKey};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
@@ -318,6 +318,8 @@ struct Call {
     media: mpsc::Sender<MediaCommand>,
     inbound: mpsc::Sender<Voice>,
     agent: Option<AgentLeg>,
+    /// Why the caller's side ended, for the log (BYE, CANCEL, no ACK).
+    leaving: Option<String>,
     port: u16,
     campaign: String,
     hash: String,
@@ -401,10 +403,36 @@ impl Core {
         while let Some(t) = self.tx.poll_transmit() {
             let _ = socket.send_to(&t.bytes, t.to).await;
         }
-        // Timeouts and transport errors of transactions: a 2xx never ACKed
-        // (timer L) or an unanswered BYE end what they belong to.
+        // Timeouts and transport errors of transactions: a caller that never
+        // ACKs our 2xx (timer L) is gone; an agent INVITE nobody answers
+        // (timer B) frees the agent. An unanswered BYE needs nothing more.
+        let mut gone = Vec::new();
         while let Some(event) = self.tx.poll_event() {
-            let _ = event;
+            let key = match &event {
+                TuEvent::Timeout { key, .. } | TuEvent::TransportError { key } => key.clone(),
+            };
+            if let Some(call_key) = self.by_invite.get(&key).copied() {
+                gone.push((call_key, "the caller never acknowledged the answer"));
+            } else if let Some(call_key) = self.by_agent_tx.get(&key).copied() {
+                let name = self.agent_name(call_key);
+                self.record(
+                    call_key,
+                    "agent_failed",
+                    fields([("agent", name.into()), ("status", "timeout".into())]),
+                );
+                if let Some(agent) = self.calls.get_mut(&call_key).and_then(|c| c.agent.as_mut()) {
+                    agent.socket = None;
+                }
+                self.drop_agent(call_key, Instant::now());
+            }
+        }
+        for (call_key, reason) in gone {
+            let now = Instant::now();
+            self.hang_up(call_key, now);
+            self.caller_gone(call_key, reason, now).await;
+            while let Some(t) = self.tx.poll_transmit() {
+                let _ = socket.send_to(&t.bytes, t.to).await;
+            }
         }
     }
 
@@ -555,6 +583,7 @@ impl Core {
                 media,
                 inbound,
                 agent: None,
+                leaving: None,
                 port,
                 campaign,
                 hash,
@@ -669,6 +698,9 @@ impl Core {
 
     /// The caller left (BYE or CANCEL): tell the engine, then release.
     async fn caller_gone(&mut self, call_key: u64, reason: &str, now: Instant) {
+        if let Some(call) = self.calls.get_mut(&call_key) {
+            call.leaving = Some(reason.to_string());
+        }
         let engine = self.calls.get(&call_key).and_then(|c| c.engine);
         if let Some(id) = engine {
             let _ = self
@@ -878,7 +910,11 @@ impl Core {
             Command::Ended(outcome) => {
                 let reason = match outcome {
                     Outcome::HungUp { reason } => reason.unwrap_or_else(|| "hangup".into()),
-                    Outcome::CallerHungUp => "caller hung up".into(),
+                    Outcome::CallerHungUp => self
+                        .calls
+                        .get_mut(&call_key)
+                        .and_then(|c| c.leaving.take())
+                        .unwrap_or_else(|| "caller hung up".into()),
                     Outcome::Failed { error } => format!("failed: {error}"),
                 };
                 self.release(call_key, &reason).await;
