@@ -521,6 +521,76 @@ fn a_caller_that_never_acknowledges_the_answer_is_released() {
 }
 
 #[test]
+fn baresip_navigates_the_menu_with_rfc4733_keys() {
+    let found = std::env::var_os("PATH")
+        .map(|paths| std::env::split_paths(&paths).any(|dir| dir.join("baresip").is_file()))
+        .unwrap_or(false);
+    assert!(
+        found,
+        "baresip is missing: install the Debian package `baresip` (apt-get install baresip)"
+    );
+    let served = Served::start("baresip", "2026-11-23T09:00:00[Europe/Warsaw]", 53_000);
+    // A baresip profile: no sound card; it talks by playing a prompt file
+    // and sends keys as RTP events.
+    let profile = served.dir.join("baresip");
+    std::fs::create_dir_all(&profile).expect("profile dir");
+    let sip_port = free_udp_port();
+    std::fs::write(
+        profile.join("config"),
+        format!(
+            "poll_method epoll\nsip_listen 127.0.0.1:{sip_port}\nmodule_path /usr/lib/baresip/modules\nmodule stdio.so\nmodule g711.so\nmodule aufile.so\nmodule_app account.so\nmodule_app menu.so\naudio_source aufile,{}\nrtp_ports 54000-54099\ndtmf_mode rtpevent\n",
+            root().join("flows/prompts/moh.wav").display()
+        ),
+    )
+    .expect("config");
+    std::fs::write(
+        profile.join("accounts"),
+        "<sip:48600300400@127.0.0.1>;regint=0;audio_codecs=PCMU\n",
+    )
+    .expect("accounts");
+    std::fs::write(profile.join("contacts"), "").expect("contacts");
+    let mut baresip = Command::new("baresip")
+        .arg("-f")
+        .arg(&profile)
+        .args(["-t", "20"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("baresip starts");
+    {
+        use std::io::Write;
+        let stdin = baresip.stdin.as_mut().expect("stdin");
+        std::thread::sleep(Duration::from_secs(1));
+        writeln!(stdin, "/dial sip:48221000002@127.0.0.1:{}", served.port).expect("dial");
+        std::thread::sleep(Duration::from_secs(3));
+        // A key press during the call: baresip sends it as RFC 4733 events.
+        write!(stdin, "2").expect("key");
+        stdin.flush().expect("flush");
+        std::thread::sleep(Duration::from_secs(3));
+        write!(stdin, "q").expect("quit");
+    }
+    let out = baresip.wait_with_output().expect("baresip ends");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("send DTMF digit: '2'"), "{stdout}");
+    let events = served.events();
+    let seen = names(&events);
+    let wanted = ["call_started", "answered", "prompt", "digit", "queued"];
+    assert_eq!(
+        seen.get(..5),
+        Some(&wanted.map(String::from)[..]),
+        "{events:?}"
+    );
+    assert_eq!(events[3]["key"], "2");
+    assert_eq!(
+        seen.last().map(String::as_str),
+        Some("hangup"),
+        "{events:?}"
+    );
+    assert_clean(&served);
+}
+
+#[test]
 fn unknown_numbers_malformed_packets_and_media_garbage_get_clean_answers() {
     let served = Served::start("errors", "2026-11-23T09:00:00[Europe/Warsaw]", 37_000);
     let invite = |user: &str, n: u32| {
