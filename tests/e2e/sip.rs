@@ -97,7 +97,20 @@ impl Served {
         local_port: u16,
         media_port: u16,
     ) -> std::process::Output {
+        self.sipp_with(scenario, service, local_port, media_port, &[])
+    }
+
+    /// SIPp with extra options (e.g. `-t t1` for TCP).
+    fn sipp_with(
+        &self,
+        scenario: &str,
+        service: &str,
+        local_port: u16,
+        media_port: u16,
+        extra: &[&str],
+    ) -> std::process::Output {
         Command::new(sipp())
+            .args(extra)
             .current_dir(root().join("tests/sipp"))
             .args([
                 "-sf",
@@ -585,6 +598,30 @@ fn baresip_navigates_the_menu_with_rfc4733_keys() {
     assert_eq!(
         seen.last().map(String::as_str),
         Some("hangup"),
+        "{events:?}"
+    );
+    assert_clean(&served);
+}
+
+#[test]
+fn sip_over_tcp_works_the_same() {
+    let served = Served::start("tcp", "2026-11-21T10:00:00[Europe/Warsaw]", 55_000);
+    let out = served.sipp_with(
+        "caller_bye_from_server.xml",
+        "+48221000002",
+        free_udp_port(),
+        56_000,
+        &["-t", "t1"],
+    );
+    assert!(
+        out.status.success(),
+        "SIPp over TCP failed:\n{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let events = served.events();
+    assert_eq!(
+        names(&events),
+        ["call_started", "answered", "prompt", "hangup"],
         "{events:?}"
     );
     assert_clean(&served);

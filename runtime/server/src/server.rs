@@ -87,6 +87,7 @@ const MEDIA_EVENTS: usize = 4_096;
 /// Binds the SIP socket and prepares every flow; then call [`Server::serve`].
 pub struct Server {
     socket: UdpSocket,
+    listener: tokio::net::TcpListener,
     core: Core,
     media_rx: mpsc::Receiver<(u64, MediaEvent)>,
     tick_tx: watch::Sender<u64>,
@@ -103,6 +104,12 @@ impl Server {
         let local = socket
             .local_addr()
             .map_err(|source| ServeError::Bind { addr, source })?;
+        let listener = tokio::net::TcpListener::bind(local)
+            .await
+            .map_err(|source| ServeError::Bind {
+                addr: local,
+                source,
+            })?;
         let prompts = Arc::new(PromptCache::new());
         let mut engine = Engine::new();
         let mut routes = HashMap::new();
@@ -184,9 +191,11 @@ impl Server {
             queue_agents,
             by_agent_tx: HashMap::new(),
             agent_dialogs: HashMap::new(),
+            tcp: HashMap::new(),
         };
         Ok(Server {
             socket,
+            listener,
             core,
             media_rx,
             tick_tx,
@@ -214,6 +223,9 @@ impl Server {
                 }
             }
         });
+        let (tcp_tx, mut tcp_rx) = mpsc::channel::<TcpEvent>(MEDIA_EVENTS);
+        let listener = self.listener;
+        let acceptor = tokio::spawn(accept(listener, tcp_tx));
         tokio::pin!(shutdown);
         let mut buf = vec![0u8; 65_536];
         loop {
@@ -231,6 +243,9 @@ impl Server {
                 Some((call, event)) = self.media_rx.recv() => {
                     self.core.on_media(call, event, Instant::now()).await;
                 }
+                Some(event) = tcp_rx.recv() => {
+                    self.core.on_tcp(event, Instant::now()).await;
+                }
                 () = tokio::time::sleep_until(deadline.into()) => {
                     self.core.on_timeout(Instant::now()).await;
                 }
@@ -241,6 +256,73 @@ impl Server {
         self.core.hang_up_all(Instant::now()).await;
         self.core.flush(&self.socket).await;
         ticker.abort();
+        acceptor.abort();
+    }
+}
+
+/// What TCP connections tell the controller.
+enum TcpEvent {
+    /// A peer connected; its writer takes bytes to send.
+    Open(SocketAddr, mpsc::Sender<Vec<u8>>),
+    /// A framed message arrived.
+    Message(SocketAddr, Message),
+    /// A well-framed message did not parse: this answer (400 ...) goes back.
+    Bad(SocketAddr, Vec<u8>),
+    /// The connection is gone.
+    Closed(SocketAddr),
+}
+
+/// Bytes a connection may have queued for writing, in messages.
+const TCP_QUEUE: usize = 256;
+
+/// Accepts SIP over TCP: one reader and one writer task per connection,
+/// framing messages by Content-Length.
+async fn accept(listener: tokio::net::TcpListener, events: mpsc::Sender<TcpEvent>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    while let Ok((stream, peer)) = listener.accept().await {
+        let (mut reader, mut writer) = stream.into_split();
+        let (out_tx, mut out_rx) = mpsc::channel::<Vec<u8>>(TCP_QUEUE);
+        if events.send(TcpEvent::Open(peer, out_tx)).await.is_err() {
+            return;
+        }
+        tokio::spawn(async move {
+            while let Some(bytes) = out_rx.recv().await {
+                if writer.write_all(&bytes).await.is_err() {
+                    break;
+                }
+            }
+        });
+        let events = events.clone();
+        tokio::spawn(async move {
+            let mut framer = message::TcpFramer::new();
+            let mut buf = vec![0u8; 16 * 1024];
+            'read: loop {
+                let len = match reader.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(len) => len,
+                };
+                if framer.push(buf.get(..len).unwrap_or(&[])).is_err() {
+                    break;
+                }
+                loop {
+                    match framer.poll_message() {
+                        Ok(Some(message)) => {
+                            if events.send(TcpEvent::Message(peer, message)).await.is_err() {
+                                break 'read;
+                            }
+                        }
+                        Ok(None) => break,
+                        Err(message::FrameError::Message { error, bytes }) => {
+                            if let Some(answer) = message::error_response(&bytes, &error) {
+                                let _ = events.send(TcpEvent::Bad(peer, answer)).await;
+                            }
+                        }
+                        Err(_) => break 'read,
+                    }
+                }
+            }
+            let _ = events.send(TcpEvent::Closed(peer)).await;
+        });
     }
 }
 
@@ -320,6 +402,8 @@ struct Call {
     agent: Option<AgentLeg>,
     /// Why the caller's side ended, for the log (BYE, CANCEL, no ACK).
     leaving: Option<String>,
+    /// How the caller reached us (UDP or TCP), for our requests to them.
+    transport: Transport,
     port: u16,
     campaign: String,
     hash: String,
@@ -362,6 +446,8 @@ struct Core {
     by_agent_tx: HashMap<TxKey, u64>,
     /// Agent dialogs to their calls.
     agent_dialogs: HashMap<DialogId, u64>,
+    /// Open TCP connections by peer address, with their writers.
+    tcp: HashMap<SocketAddr, mpsc::Sender<Vec<u8>>>,
 }
 
 /// The leg towards an agent while a call is offered to or bridged with them.
@@ -401,7 +487,7 @@ impl Core {
 
     async fn flush(&mut self, socket: &UdpSocket) {
         while let Some(t) = self.tx.poll_transmit() {
-            let _ = socket.send_to(&t.bytes, t.to).await;
+            self.transmit(socket, t).await;
         }
         // Timeouts and transport errors of transactions: a caller that never
         // ACKs our 2xx (timer L) is gone; an agent INVITE nobody answers
@@ -431,9 +517,21 @@ impl Core {
             self.hang_up(call_key, now);
             self.caller_gone(call_key, reason, now).await;
             while let Some(t) = self.tx.poll_transmit() {
-                let _ = socket.send_to(&t.bytes, t.to).await;
+                self.transmit(socket, t).await;
             }
         }
+    }
+
+    /// Sends over the transport the transaction chose: UDP, or the TCP
+    /// connection the peer opened (a peer without one gets UDP).
+    async fn transmit(&self, socket: &UdpSocket, t: dialect_sip::transaction::Transmit) {
+        if t.transport == Transport::Tcp
+            && let Some(writer) = self.tcp.get(&t.to)
+        {
+            let _ = writer.try_send(t.bytes);
+            return;
+        }
+        let _ = socket.send_to(&t.bytes, t.to).await;
     }
 
     fn local_contact(&self) -> String {
@@ -458,6 +556,28 @@ impl Core {
                 return;
             }
         };
+        self.on_message(message, from, now).await;
+    }
+
+    /// A connection's event: opened, a framed message, or closed.
+    async fn on_tcp(&mut self, event: TcpEvent, now: Instant) {
+        match event {
+            TcpEvent::Open(peer, writer) => {
+                self.tcp.insert(peer, writer);
+            }
+            TcpEvent::Message(peer, message) => self.on_message(message, peer, now).await,
+            TcpEvent::Bad(peer, bytes) => {
+                if let Some(writer) = self.tcp.get(&peer) {
+                    let _ = writer.try_send(bytes);
+                }
+            }
+            TcpEvent::Closed(peer) => {
+                self.tcp.remove(&peer);
+            }
+        }
+    }
+
+    async fn on_message(&mut self, message: Message, from: SocketAddr, now: Instant) {
         match self.tx.handle_incoming(message, from, now) {
             Incoming::NewRequest { key, request } => self.on_request(key, request, from, now).await,
             Incoming::Ack(ack) => {
@@ -584,6 +704,14 @@ impl Core {
                 inbound,
                 agent: None,
                 leaving: None,
+                transport: if request
+                    .top_via()
+                    .is_some_and(|v| v.transport.eq_ignore_ascii_case("TCP"))
+                {
+                    Transport::Tcp
+                } else {
+                    Transport::Udp
+                },
                 port,
                 campaign,
                 hash,
@@ -923,7 +1051,12 @@ impl Core {
     }
 
     fn answer(&mut self, call_key: u64, now: Instant) {
-        let local = self.local_part();
+        let transport = self
+            .calls
+            .get(&call_key)
+            .map_or(Transport::Udp, |c| c.transport);
+        let mut local = self.local_part();
+        local.transport = transport;
         let contact = self.local_contact();
         let Some(call) = self.calls.get_mut(&call_key) else {
             return;
@@ -959,14 +1092,14 @@ impl Core {
         let Some(id) = call.dialog.clone() else {
             return;
         };
-        let from = call.from;
+        let (from, transport) = (call.from, call.transport);
         let branch = self.ids.branch();
         let bye = self
             .dialogs
             .get_mut(&id)
             .and_then(|d| d.request(Method::Bye, &branch).ok());
         if let Some(bye) = bye {
-            let _ = self.tx.send_request(bye, from, Transport::Udp, now);
+            let _ = self.tx.send_request(bye, from, transport, now);
         }
     }
 
