@@ -265,7 +265,7 @@ enum TcpEvent {
     /// A peer connected; its writer takes bytes to send.
     Open(SocketAddr, mpsc::Sender<Vec<u8>>),
     /// A framed message arrived.
-    Message(SocketAddr, Message),
+    Message(SocketAddr, Box<Message>),
     /// A well-framed message did not parse: this answer (400 ...) goes back.
     Bad(SocketAddr, Vec<u8>),
     /// The connection is gone.
@@ -307,7 +307,11 @@ async fn accept(listener: tokio::net::TcpListener, events: mpsc::Sender<TcpEvent
                 loop {
                     match framer.poll_message() {
                         Ok(Some(message)) => {
-                            if events.send(TcpEvent::Message(peer, message)).await.is_err() {
+                            if events
+                                .send(TcpEvent::Message(peer, Box::new(message)))
+                                .await
+                                .is_err()
+                            {
                                 break 'read;
                             }
                         }
@@ -565,7 +569,7 @@ impl Core {
             TcpEvent::Open(peer, writer) => {
                 self.tcp.insert(peer, writer);
             }
-            TcpEvent::Message(peer, message) => self.on_message(message, peer, now).await,
+            TcpEvent::Message(peer, message) => self.on_message(*message, peer, now).await,
             TcpEvent::Bad(peer, bytes) => {
                 if let Some(writer) = self.tcp.get(&peer) {
                     let _ = writer.try_send(bytes);
