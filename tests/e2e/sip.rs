@@ -628,6 +628,93 @@ fn sip_over_tcp_works_the_same() {
 }
 
 #[test]
+fn an_agent_registers_with_digest_and_is_rung_where_it_registered() {
+    let served = Served::start_with(
+        "register",
+        "2026-11-23T09:00:00[Europe/Warsaw]",
+        57_000,
+        "[[agent]]\nname = \"erin\"\npassword = \"s3cret\"\n",
+    );
+    let contact_port = free_udp_port();
+    // A wrong password is refused.
+    let bad = served.raw(
+        "REGISTER sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5999;branch=z9hG4bKbadpw\r\nFrom: <sip:erin@127.0.0.1>;tag=b\r\nTo: <sip:erin@127.0.0.1>\r\nCall-ID: badpw-1\r\nCSeq: 1 REGISTER\r\nContact: <sip:erin@127.0.0.1:5999>\r\nAuthorization: Digest username=\"erin\", realm=\"dialect\", nonce=\"bogus\", uri=\"sip:127.0.0.1\", response=\"00000000000000000000000000000000\"\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+            .as_bytes(),
+    );
+    assert!(
+        bad.as_deref().is_some_and(|l| l.contains(" 403 ")),
+        "{bad:?}"
+    );
+    // SIPp registers with the right one (401 challenge, then digest).
+    let out = Command::new(sipp())
+        .current_dir(root().join("tests/sipp"))
+        .args(["-sf", "agent_registers.xml", "-s", "erin"])
+        .arg(format!("127.0.0.1:{}", served.port))
+        .args([
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &free_udp_port().to_string(),
+            "-au",
+            "erin",
+            "-ap",
+            "s3cret",
+        ])
+        .args([
+            "-set",
+            "contact_port",
+            &contact_port.to_string(),
+            "-m",
+            "1",
+            "-nostdin",
+        ])
+        .output()
+        .expect("sipp runs");
+    assert!(
+        out.status.success(),
+        "REGISTER failed:\n{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let agent = Command::new(sipp())
+        .current_dir(root().join("tests/sipp"))
+        .args([
+            "-sf",
+            "agent_answers.xml",
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &contact_port.to_string(),
+        ])
+        .args(["-mp", "58000", "-m", "1", "-timeout", "60s", "-nostdin"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the agent's SIPp starts");
+    std::thread::sleep(Duration::from_millis(500));
+    let out = served.sipp("caller_menu_2.xml", "+48221000002", free_udp_port(), 59_000);
+    assert!(
+        out.status.success(),
+        "caller SIPp failed:\n{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let agent = agent.wait_with_output().expect("the agent's SIPp ends");
+    assert!(
+        agent.status.success(),
+        "{}",
+        String::from_utf8_lossy(&agent.stdout)
+    );
+    let events = served.events();
+    let seen = names(&events);
+    assert_eq!(
+        seen.first().map(String::as_str),
+        Some("agent_registered"),
+        "{events:?}"
+    );
+    assert!(seen.contains(&"connected".to_string()), "{events:?}");
+    assert_clean(&served);
+}
+
+#[test]
 fn unknown_numbers_malformed_packets_and_media_garbage_get_clean_answers() {
     let served = Served::start("errors", "2026-11-23T09:00:00[Europe/Warsaw]", 37_000);
     let invite = |user: &str, n: u32| {
@@ -661,8 +748,8 @@ fn unknown_numbers_malformed_packets_and_media_garbage_get_clean_answers() {
     );
     let register = served.raw(b"REGISTER sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5999;branch=z9hG4bKreg\r\nFrom: <sip:a@127.0.0.1>;tag=r\r\nTo: <sip:a@127.0.0.1>\r\nCall-ID: reg-1\r\nCSeq: 1 REGISTER\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n");
     assert!(
-        register.as_deref().is_some_and(|l| l.contains(" 405 ")),
-        "{register:?}"
+        register.as_deref().is_some_and(|l| l.contains(" 404 ")),
+        "an unknown agent: {register:?}"
     );
 }
 

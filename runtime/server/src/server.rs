@@ -152,6 +152,17 @@ impl Server {
         let (media_tx, media_rx) = mpsc::channel(MEDIA_EVENTS);
         let (tick_tx, tick_rx) = watch::channel(0u64);
         let seed = options.clock.now().as_nanosecond() as u64 ^ u64::from(std::process::id());
+        let digest = dialect_sip::auth::Digest::new(
+            &options.config.sip.realm,
+            &seed.to_le_bytes(),
+            Instant::now(),
+        );
+        let passwords: HashMap<String, String> = options
+            .config
+            .agents
+            .iter()
+            .filter_map(|a| Some((a.name.clone(), a.password.clone()?)))
+            .collect();
         let core = Core {
             local,
             engine,
@@ -192,6 +203,8 @@ impl Server {
             by_agent_tx: HashMap::new(),
             agent_dialogs: HashMap::new(),
             tcp: HashMap::new(),
+            digest,
+            passwords,
         };
         Ok(Server {
             socket,
@@ -452,6 +465,10 @@ struct Core {
     agent_dialogs: HashMap<DialogId, u64>,
     /// Open TCP connections by peer address, with their writers.
     tcp: HashMap<SocketAddr, mpsc::Sender<Vec<u8>>>,
+    /// Digest challenges for agents that REGISTER.
+    digest: dialect_sip::auth::Digest,
+    /// Passwords of agents allowed to register.
+    passwords: HashMap<String, String>,
 }
 
 /// The leg towards an agent while a call is offered to or bridged with them.
@@ -629,12 +646,81 @@ impl Core {
             Method::Bye => {
                 self.respond(&key, &request, 481, "Call/Transaction Does Not Exist", now)
             }
+            Method::Register => self.register(key, request, from, now),
             _ => {
                 let response = message::response_for(&request, 405, "Method Not Allowed")
                     .with_header("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS");
                 let _ = self.tx.send_response(&key, response, now);
             }
         }
+    }
+
+    /// An agent registers (digest-authenticated): its Contact becomes where
+    /// it is rung. `Expires: 0` unregisters it.
+    fn register(&mut self, key: TxKey, request: Message, from: SocketAddr, now: Instant) {
+        use dialect_sip::auth::{Credentials, Verdict};
+        let user = request
+            .to()
+            .and_then(|to| to.uri.split_once(':').map(|(_, rest)| rest.to_string()))
+            .and_then(|rest| rest.split('@').next().map(str::to_string))
+            .unwrap_or_default();
+        let Some(password) = self.passwords.get(&user).cloned() else {
+            return self.respond(&key, &request, 404, "Not Found", now);
+        };
+        let credentials = request.header("Authorization").and_then(Credentials::parse);
+        let verdict = match &credentials {
+            Some(c) if c.username == user => self.digest.verify(c, "REGISTER", &password, now),
+            Some(_) => Verdict::Invalid,
+            None => {
+                let challenge = self.digest.challenge(now, false);
+                let response = message::response_for(&request, 401, "Unauthorized")
+                    .with_header("WWW-Authenticate", &challenge);
+                let _ = self.tx.send_response(&key, response, now);
+                return;
+            }
+        };
+        match verdict {
+            Verdict::Ok => {}
+            Verdict::Stale => {
+                let challenge = self.digest.challenge(now, true);
+                let response = message::response_for(&request, 401, "Unauthorized")
+                    .with_header("WWW-Authenticate", &challenge);
+                let _ = self.tx.send_response(&key, response, now);
+                return;
+            }
+            Verdict::Invalid => return self.respond(&key, &request, 403, "Forbidden", now),
+        }
+        let expires = request
+            .header("Expires")
+            .and_then(|e| e.trim().parse::<u32>().ok())
+            .unwrap_or(3600);
+        let contact = request.contact_uri();
+        let mut response = message::response_for(&request, 200, "OK");
+        if expires == 0 {
+            self.agents.remove(&user);
+            self.log.record(
+                self.clock.at(now),
+                "",
+                "agent_unregistered",
+                fields([("agent", user.clone().into())]),
+            );
+        } else if let Some(contact) = contact {
+            let address = uri_address(&contact).unwrap_or(from);
+            self.agents.insert(user.clone(), (address, contact.clone()));
+            self.log.record(
+                self.clock.at(now),
+                "",
+                "agent_registered",
+                fields([
+                    ("agent", user.clone().into()),
+                    ("contact", contact.clone().into()),
+                ]),
+            );
+            response = response
+                .with_header("Contact", &format!("<{contact}>;expires={expires}"))
+                .with_header("Expires", &expires.to_string());
+        }
+        let _ = self.tx.send_response(&key, response, now);
     }
 
     async fn invite(&mut self, key: TxKey, request: Message, from: SocketAddr, now: Instant) {
