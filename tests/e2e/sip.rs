@@ -46,6 +46,11 @@ impl Served {
 
     /// Starts a server whose configuration file ends with `extra`.
     fn start_with(name: &str, clock: &str, media_base: u16, extra: &str) -> Served {
+        Served::start_flows(name, clock, media_base, extra, "flows/")
+    }
+
+    /// Starts a server on the flows in `flows` (a directory under the root).
+    fn start_flows(name: &str, clock: &str, media_base: u16, extra: &str, flows: &str) -> Served {
         let dir = crate::build::scratch(&format!("sip-{name}"));
         let port = free_udp_port();
         let config = dir.join("dialect.toml");
@@ -59,7 +64,7 @@ impl Served {
         .expect("config");
         let mut child = Command::new(env!("CARGO_BIN_EXE_dialect"))
             .current_dir(root())
-            .args(["serve", "flows/", "--config"])
+            .args(["serve", flows, "--config"])
             .arg(&config)
             .args([
                 "--listen",
@@ -711,6 +716,114 @@ fn an_agent_registers_with_digest_and_is_rung_where_it_registered() {
         "{events:?}"
     );
     assert!(seen.contains(&"connected".to_string()), "{events:?}");
+    assert_clean(&served);
+}
+
+fn trunk(media_base: u16) -> (Served, u16) {
+    let trunk_port = free_udp_port();
+    let served = Served::start_flows(
+        &format!("trunk-{media_base}"),
+        "2026-11-23T09:00:00[Europe/Warsaw]",
+        media_base,
+        &format!("[trunk]\nuri = \"sip:127.0.0.1:{trunk_port}\"\n"),
+        "tests/sip-flows/",
+    );
+    (served, trunk_port)
+}
+
+#[test]
+fn the_dial_block_forwards_through_the_trunk_and_bridges() {
+    let (served, trunk_port) = trunk(60_000);
+    let callee = Command::new(sipp())
+        .current_dir(root().join("tests/sipp"))
+        .args([
+            "-sf",
+            "agent_answers.xml",
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &trunk_port.to_string(),
+        ])
+        .args(["-mp", "61000", "-m", "1", "-timeout", "60s", "-nostdin"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the callee's SIPp starts");
+    std::thread::sleep(Duration::from_millis(500));
+    let out = served.sipp_with(
+        "caller_listens.xml",
+        "+48221009999",
+        free_udp_port(),
+        62_000,
+        &["-d", "3000"],
+    );
+    assert!(
+        out.status.success(),
+        "caller failed:\n{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let callee = callee.wait_with_output().expect("callee ends");
+    assert!(
+        callee.status.success(),
+        "the callee did not get its BYE:\n{}",
+        String::from_utf8_lossy(&callee.stdout)
+    );
+    let events = served.events();
+    assert_eq!(
+        names(&events),
+        ["call_started", "answered", "dial", "connected", "hangup"],
+        "{events:?}"
+    );
+    assert_eq!(events[2]["number"], "+48225550123");
+    assert_clean(&served);
+}
+
+#[test]
+fn a_busy_callee_takes_the_dial_blocks_busy_exit() {
+    let (served, trunk_port) = trunk(63_000);
+    let callee = Command::new(sipp())
+        .current_dir(root().join("tests/sipp"))
+        .args([
+            "-sf",
+            "trunk_busy.xml",
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &trunk_port.to_string(),
+        ])
+        .args(["-m", "1", "-timeout", "60s", "-nostdin"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the callee's SIPp starts");
+    std::thread::sleep(Duration::from_millis(500));
+    let out = served.sipp(
+        "caller_bye_from_server.xml",
+        "+48221009999",
+        free_udp_port(),
+        64_000,
+    );
+    assert!(
+        out.status.success(),
+        "caller failed:\n{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let _ = callee.wait_with_output();
+    let events = served.events();
+    assert_eq!(
+        names(&events),
+        [
+            "call_started",
+            "answered",
+            "dial",
+            "dial_failed",
+            "prompt",
+            "hangup"
+        ],
+        "{events:?}"
+    );
+    assert_eq!(events[3]["status"], 486);
+    assert_eq!(events[4]["prompt"], "say:The line is busy.");
     assert_clean(&served);
 }
 

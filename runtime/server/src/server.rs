@@ -205,6 +205,7 @@ impl Server {
             tcp: HashMap::new(),
             digest,
             passwords,
+            ring_deadlines: BTreeMap::new(),
         };
         Ok(Server {
             socket,
@@ -469,6 +470,8 @@ struct Core {
     digest: dialect_sip::auth::Digest,
     /// Passwords of agents allowed to register.
     passwords: HashMap<String, String>,
+    /// When dialled numbers that have not answered are given up.
+    ring_deadlines: BTreeMap<(Instant, u64), u64>,
 }
 
 /// The leg towards an agent while a call is offered to or bridged with them.
@@ -482,11 +485,18 @@ struct AgentLeg {
     dialog: Option<DialogId>,
     media: Option<mpsc::Sender<MediaCommand>>,
     inbound: Option<mpsc::Sender<Voice>>,
+    /// A number dialled through the trunk, not an agent.
+    trunk: bool,
 }
 
 impl Core {
     fn next_deadline(&self) -> Option<Instant> {
+        let ring = self.ring_deadlines.keys().next().map(|(at, _)| *at);
         let timer = self.timers.keys().next().map(|(at, _)| *at);
+        let timer = match (timer, ring) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         match (timer, self.tx.poll_timeout()) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -956,6 +966,23 @@ impl Core {
 
     async fn on_timeout(&mut self, now: Instant) {
         self.tx.handle_timeout(now);
+        while let Some((&(at, seq), &call_key)) = self.ring_deadlines.iter().next() {
+            if at > now {
+                break;
+            }
+            self.ring_deadlines.remove(&(at, seq));
+            let ringing = self
+                .calls
+                .get(&call_key)
+                .and_then(|c| c.agent.as_ref())
+                .is_some_and(|a| a.trunk && a.dialog.is_none() && a.socket.is_some());
+            if ringing {
+                self.record(call_key, "dial_no_answer", serde_json::Map::new());
+                self.drop_agent(call_key, now);
+                self.pending
+                    .push_back((call_key, Event::DialResult(DialOutcome::NoAnswer)));
+            }
+        }
         while let Some((&(at, seq), &(call_key, timer))) = self.timers.iter().next() {
             if at > now {
                 break;
@@ -1073,10 +1100,9 @@ impl Core {
                 );
                 self.unavailable(call_key, "transfer", Event::BridgeEnded);
             }
-            Command::Dial { number, .. } => {
-                self.record(call_key, "dial", fields([("number", number.into())]));
-                self.unavailable(call_key, "trunk", Event::DialResult(DialOutcome::Failed));
-            }
+            Command::Dial {
+                number, timeout_ms, ..
+            } => self.dial(call_key, number, timeout_ms, now).await,
             Command::Record { max_length_ms, .. } => {
                 let dir = self.config.runtime.data.join("voicemail");
                 let _ = std::fs::create_dir_all(&dir);
@@ -1267,13 +1293,33 @@ impl Core {
         else {
             return;
         };
+        if self
+            .offer_leg(call_key, name.clone(), to, uri, false, now)
+            .await
+        {
+            self.busy.insert(name.clone());
+            self.record(call_key, "agent_rung", fields([("agent", name.into())]));
+        }
+    }
+
+    /// Sends an INVITE with our offer for a second leg of a call (an agent,
+    /// or a number through the trunk). Returns whether it was sent.
+    async fn offer_leg(
+        &mut self,
+        call_key: u64,
+        name: String,
+        to: SocketAddr,
+        uri: String,
+        trunk: bool,
+        now: Instant,
+    ) -> bool {
         let Some(port) = self.ports.take() else {
-            return;
+            return false;
         };
         let Ok(socket) = UdpSocket::bind(SocketAddr::new(self.config.media.address, port)).await
         else {
             self.ports.give(port);
-            return;
+            return false;
         };
         let offer = sdp::offer(&LocalMedia {
             address: self.config.media.address,
@@ -1303,7 +1349,7 @@ impl Core {
         };
         let Ok(invite) = message::request(&parts) else {
             self.ports.give(port);
-            return;
+            return false;
         };
         let invite = invite.with_body("application/sdp", offer.into_bytes());
         let Ok(tx) = self
@@ -1311,27 +1357,59 @@ impl Core {
             .send_request(invite.clone(), to, Transport::Udp, now)
         else {
             self.ports.give(port);
-            return;
+            return false;
         };
-        self.busy.insert(name.clone());
         self.by_agent_tx.insert(tx.clone(), call_key);
+        let Some(call) = self.calls.get_mut(&call_key) else {
+            return false;
+        };
+        call.agent = Some(AgentLeg {
+            name,
+            to,
+            invite,
+            tx,
+            port,
+            socket: Some(socket),
+            dialog: None,
+            media: None,
+            inbound: None,
+            trunk,
+        });
+        true
+    }
+
+    /// A `dial` block: the number through the configured trunk, with the
+    /// block's ring time; without a trunk the dial fails at once.
+    async fn dial(&mut self, call_key: u64, number: String, timeout_ms: u64, now: Instant) {
         self.record(
             call_key,
-            "agent_rung",
-            fields([("agent", name.clone().into())]),
+            "dial",
+            fields([("number", number.clone().into())]),
         );
-        if let Some(call) = self.calls.get_mut(&call_key) {
-            call.agent = Some(AgentLeg {
-                name,
-                to,
-                invite,
-                tx,
-                port,
-                socket: Some(socket),
-                dialog: None,
-                media: None,
-                inbound: None,
-            });
+        let trunk = self
+            .config
+            .trunk
+            .as_ref()
+            .and_then(|t| Some((uri_address(&t.uri)?, t.uri.clone())));
+        let Some((to, trunk_uri)) = trunk else {
+            return self.unavailable(call_key, "trunk", Event::DialResult(DialOutcome::Failed));
+        };
+        let host = trunk_uri
+            .rsplit('@')
+            .next()
+            .unwrap_or(&trunk_uri)
+            .trim_start_matches("sip:")
+            .to_string();
+        let uri = format!("sip:{}@{host}", number.trim_start_matches('+'));
+        if self.offer_leg(call_key, number, to, uri, true, now).await {
+            self.timer_seq += 1;
+            self.ring_deadlines.insert(
+                (now + Duration::from_millis(timeout_ms), self.timer_seq),
+                call_key,
+            );
+        } else {
+            self.pending
+                .push_back((call_key, Event::DialResult(DialOutcome::Failed)));
         }
     }
 
@@ -1350,6 +1428,31 @@ impl Core {
                 agent.socket = None;
             }
             let name = self.agent_name(call_key);
+            let trunk = self.is_trunk(call_key);
+            if trunk {
+                // Busy, no answer (the callee's own timeout or a decline),
+                // or a failure: the dial block's exits.
+                let outcome = match status {
+                    486 | 600 => DialOutcome::Busy,
+                    408 | 480 | 487 | 603 => DialOutcome::NoAnswer,
+                    _ => DialOutcome::Failed,
+                };
+                self.record(
+                    call_key,
+                    "dial_failed",
+                    fields([("number", name.into()), ("status", status.into())]),
+                );
+                self.drop_agent(call_key, now);
+                if let Some(id) = self.calls.get(&call_key).and_then(|c| c.engine) {
+                    let _ = self.engine.handle_event(
+                        id,
+                        Event::DialResult(outcome),
+                        self.clock.at(now),
+                    );
+                    self.pump(now).await;
+                }
+                return;
+            }
             self.record(
                 call_key,
                 "agent_failed",
@@ -1423,13 +1526,21 @@ impl Core {
             fields([("agent", name.clone().into())]),
         );
         if let Some(id) = engine {
-            let _ = self.engine.handle_event(
-                id,
-                Event::AgentConnected { agent: name },
-                self.clock.at(now),
-            );
+            let event = if self.is_trunk(call_key) {
+                Event::DialResult(DialOutcome::Connected)
+            } else {
+                Event::AgentConnected { agent: name }
+            };
+            let _ = self.engine.handle_event(id, event, self.clock.at(now));
             self.pump(now).await;
         }
+    }
+
+    fn is_trunk(&self, call_key: u64) -> bool {
+        self.calls
+            .get(&call_key)
+            .and_then(|c| c.agent.as_ref())
+            .is_some_and(|a| a.trunk)
     }
 
     fn agent_name(&self, call_key: u64) -> String {
