@@ -828,6 +828,34 @@ fn a_busy_callee_takes_the_dial_blocks_busy_exit() {
 }
 
 #[test]
+fn cancel_before_the_answer_is_answered_487_and_leaves_nothing_behind() {
+    // The runtime rings for 3 s before its flow answers, so the caller can
+    // give up first.
+    let served = Served::start_with(
+        "cancel",
+        "2026-11-23T09:00:00[Europe/Warsaw]",
+        65_000 - 300,
+        "[sip]\nanswer_after_ms = 3000\n",
+    );
+    let out = served.sipp(
+        "caller_cancels.xml",
+        "+48221000002",
+        free_udp_port(),
+        62_500,
+    );
+    assert!(
+        out.status.success(),
+        "SIPp failed:\n{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    let events = served.events();
+    assert_eq!(names(&events), ["call_started", "hangup"], "{events:?}");
+    assert_eq!(events[1]["reason"], "cancelled");
+    assert_clean(&served);
+}
+
+#[test]
 fn unknown_numbers_malformed_packets_and_media_garbage_get_clean_answers() {
     let served = Served::start("errors", "2026-11-23T09:00:00[Europe/Warsaw]", 37_000);
     let invite = |user: &str, n: u32| {

@@ -31,6 +31,8 @@ pub struct Sip {
     pub listen: SocketAddr,
     /// The realm of digest challenges to registering agents.
     pub realm: String,
+    /// Ring this long (180 Ringing) before the flow answers; 0 answers at once.
+    pub answer_after_ms: u64,
 }
 
 /// RTP settings.
@@ -84,6 +86,7 @@ impl Default for Sip {
         Sip {
             listen: SocketAddr::from(([127, 0, 0, 1], 5060)),
             realm: "dialect".into(),
+            answer_after_ms: 0,
         }
     }
 }

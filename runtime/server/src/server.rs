@@ -206,6 +206,7 @@ impl Server {
             digest,
             passwords,
             ring_deadlines: BTreeMap::new(),
+            starts: BTreeMap::new(),
         };
         Ok(Server {
             socket,
@@ -472,6 +473,8 @@ struct Core {
     passwords: HashMap<String, String>,
     /// When dialled numbers that have not answered are given up.
     ring_deadlines: BTreeMap<(Instant, u64), u64>,
+    /// Calls ringing before their flow starts (`answer_after_ms`).
+    starts: BTreeMap<(Instant, u64), (u64, String, String)>,
 }
 
 /// The leg towards an agent while a call is offered to or bridged with them.
@@ -491,7 +494,12 @@ struct AgentLeg {
 
 impl Core {
     fn next_deadline(&self) -> Option<Instant> {
-        let ring = self.ring_deadlines.keys().next().map(|(at, _)| *at);
+        let ring = self
+            .ring_deadlines
+            .keys()
+            .chain(self.starts.keys())
+            .map(|(at, _)| *at)
+            .min();
         let timer = self.timers.keys().next().map(|(at, _)| *at);
         let timer = match (timer, ring) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -828,6 +836,26 @@ impl Core {
                 ("dialled", dialled.clone().into()),
             ]),
         );
+        let delay = Duration::from_millis(self.config.sip.answer_after_ms);
+        if delay.is_zero() {
+            return self.start_call(call_key, caller, dialled, now).await;
+        }
+        // Let it ring first: 180 now, the flow (and its answer) after the delay.
+        let ringing = message::response_for(&request, 180, "Ringing").with_to_tag(
+            &self
+                .calls
+                .get(&call_key)
+                .map(|c| c.local_tag.clone())
+                .unwrap_or_default(),
+        );
+        let _ = self.tx.send_response(&key, ringing, now);
+        self.timer_seq += 1;
+        self.starts
+            .insert((now + delay, self.timer_seq), (call_key, caller, dialled));
+    }
+
+    /// Starts the flow of a call that is ringing.
+    async fn start_call(&mut self, call_key: u64, caller: String, dialled: String, now: Instant) {
         match self
             .engine
             .handle_call(&caller, &dialled, self.clock.at(now))
@@ -840,7 +868,10 @@ impl Core {
                 self.pump(now).await;
             }
             Err(_) => {
-                self.respond(&key, &request, 404, "Not Found", now);
+                if let Some(call) = self.calls.get(&call_key) {
+                    let (key, invite) = (call.invite_tx.clone(), call.invite.clone());
+                    self.respond(&key, &invite, 404, "Not Found", now);
+                }
                 self.release(call_key, "not found").await;
             }
         }
@@ -966,6 +997,16 @@ impl Core {
 
     async fn on_timeout(&mut self, now: Instant) {
         self.tx.handle_timeout(now);
+        while let Some((&(at, seq), _)) = self.starts.iter().next() {
+            if at > now {
+                break;
+            }
+            if let Some((call_key, caller, dialled)) = self.starts.remove(&(at, seq))
+                && self.calls.contains_key(&call_key)
+            {
+                self.start_call(call_key, caller, dialled, now).await;
+            }
+        }
         while let Some((&(at, seq), &call_key)) = self.ring_deadlines.iter().next() {
             if at > now {
                 break;
