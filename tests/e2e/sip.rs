@@ -856,6 +856,77 @@ fn cancel_before_the_answer_is_answered_487_and_leaves_nothing_behind() {
 }
 
 #[test]
+fn shutdown_hangs_up_active_calls_with_bye() {
+    // Scheme 1 in hours: the call waits in the helpdesk queue (10 minutes).
+    let served = Served::start("shutdown", "2026-11-23T09:00:00[Europe/Warsaw]", 44_000);
+    let port = served.port;
+    let caller = std::thread::spawn(move || {
+        Command::new(sipp())
+            .current_dir(root().join("tests/sipp"))
+            .args(["-sf", "caller_bye_from_server.xml", "-s", "+48221000001"])
+            .arg(format!("127.0.0.1:{port}"))
+            .args([
+                "-i",
+                "127.0.0.1",
+                "-p",
+                &free_udp_port().to_string(),
+                "-mp",
+                "65400",
+            ])
+            .args(["-m", "1", "-timeout", "60s", "-nostdin"])
+            .output()
+            .expect("sipp runs")
+    });
+    std::thread::sleep(Duration::from_secs(4));
+    assert_eq!(served.status()["calls"], 1);
+    // SIGTERM: the runtime says BYE to the caller before it exits.
+    let status = Command::new("kill")
+        .arg(served.child.id().to_string())
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let out = caller.join().expect("the caller thread");
+    assert!(
+        out.status.success(),
+        "the caller got no BYE:\n{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let events = served.events();
+    assert_eq!(
+        events.last().map(|e| e["reason"].clone()),
+        Some("server shut down".into()),
+        "{events:?}"
+    );
+}
+
+#[test]
+fn calls_over_the_limit_get_503() {
+    let served = Served::start_with(
+        "limit",
+        "2026-11-23T09:00:00[Europe/Warsaw]",
+        65_000 - 600,
+        "[runtime]\nmax_calls = 1\n",
+    );
+    let invite = |n: u32| {
+        let sdp = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 5998 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n";
+        format!(
+            "INVITE sip:48221000001@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5999;branch=z9hG4bKlimit{n}\r\nFrom: <sip:a@127.0.0.1>;tag=l{n}\r\nTo: <sip:48221000001@127.0.0.1>\r\nCall-ID: limit-{n}\r\nCSeq: 1 INVITE\r\nContact: <sip:a@127.0.0.1:5999>\r\nMax-Forwards: 70\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+            sdp.len()
+        )
+    };
+    let first = served.raw(invite(1).as_bytes());
+    assert!(
+        first.as_deref().is_some_and(|l| l.contains(" 200 ")),
+        "{first:?}"
+    );
+    let second = served.raw(invite(2).as_bytes());
+    assert!(
+        second.as_deref().is_some_and(|l| l.contains(" 503 ")),
+        "{second:?}"
+    );
+}
+
+#[test]
 fn unknown_numbers_malformed_packets_and_media_garbage_get_clean_answers() {
     let served = Served::start("errors", "2026-11-23T09:00:00[Europe/Warsaw]", 37_000);
     let invite = |user: &str, n: u32| {
