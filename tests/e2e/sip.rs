@@ -24,6 +24,19 @@ fn sipp() -> &'static str {
     "sipp"
 }
 
+/// SIPp as a user agent server (an agent's phone, a trunk's callee) on
+/// `port`, with `extra` options; its standard output is kept for messages.
+fn uas(scenario: &str, port: u16, extra: &[&str]) -> Child {
+    Command::new(sipp())
+        .current_dir(root().join("tests/sipp"))
+        .args(["-sf", scenario, "-i", "127.0.0.1", "-p", &port.to_string()])
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("SIPp starts as a server")
+}
+
 fn free_udp_port() -> u16 {
     UdpSocket::bind("127.0.0.1:0")
         .expect("bind")
@@ -335,17 +348,10 @@ fn scheme2_key_2_rings_an_agent_who_answers_media_flows_both_ways_and_bye_ends_b
         &format!("[[agent]]\nname = \"erin\"\nuri = \"sip:erin@127.0.0.1:{agent_port}\"\n"),
     );
     // The agent's phone: SIPp as a UAS that answers and sends audio.
-    let agent = Command::new(sipp())
-        .current_dir(root().join("tests/sipp"))
-        .args([
-            "-sf",
-            "agent_answers.xml",
-            "-i",
-            "127.0.0.1",
-            "-p",
-            &agent_port.to_string(),
-        ])
-        .args([
+    let agent = uas(
+        "agent_answers.xml",
+        agent_port,
+        &[
             "-mp",
             "42000",
             "-m",
@@ -354,11 +360,8 @@ fn scheme2_key_2_rings_an_agent_who_answers_media_flows_both_ways_and_bye_ends_b
             "60s",
             "-nostdin",
             "-trace_err",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("the agent's SIPp starts");
+        ],
+    );
     std::thread::sleep(Duration::from_millis(500));
     let out = served.sipp("caller_menu_2.xml", "+48221000002", free_udp_port(), 43_000);
     assert!(
@@ -680,21 +683,11 @@ fn an_agent_registers_with_digest_and_is_rung_where_it_registered() {
         "REGISTER failed:\n{}",
         String::from_utf8_lossy(&out.stdout)
     );
-    let agent = Command::new(sipp())
-        .current_dir(root().join("tests/sipp"))
-        .args([
-            "-sf",
-            "agent_answers.xml",
-            "-i",
-            "127.0.0.1",
-            "-p",
-            &contact_port.to_string(),
-        ])
-        .args(["-mp", "58000", "-m", "1", "-timeout", "60s", "-nostdin"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("the agent's SIPp starts");
+    let agent = uas(
+        "agent_answers.xml",
+        contact_port,
+        &["-mp", "58000", "-m", "1", "-timeout", "60s", "-nostdin"],
+    );
     std::thread::sleep(Duration::from_millis(500));
     let out = served.sipp("caller_menu_2.xml", "+48221000002", free_udp_port(), 59_000);
     assert!(
@@ -734,21 +727,11 @@ fn trunk(media_base: u16) -> (Served, u16) {
 #[test]
 fn the_dial_block_forwards_through_the_trunk_and_bridges() {
     let (served, trunk_port) = trunk(60_000);
-    let callee = Command::new(sipp())
-        .current_dir(root().join("tests/sipp"))
-        .args([
-            "-sf",
-            "agent_answers.xml",
-            "-i",
-            "127.0.0.1",
-            "-p",
-            &trunk_port.to_string(),
-        ])
-        .args(["-mp", "61000", "-m", "1", "-timeout", "60s", "-nostdin"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("the callee's SIPp starts");
+    let callee = uas(
+        "agent_answers.xml",
+        trunk_port,
+        &["-mp", "61000", "-m", "1", "-timeout", "60s", "-nostdin"],
+    );
     std::thread::sleep(Duration::from_millis(500));
     let out = served.sipp_with(
         "caller_listens.xml",
@@ -781,21 +764,11 @@ fn the_dial_block_forwards_through_the_trunk_and_bridges() {
 #[test]
 fn a_busy_callee_takes_the_dial_blocks_busy_exit() {
     let (served, trunk_port) = trunk(63_000);
-    let callee = Command::new(sipp())
-        .current_dir(root().join("tests/sipp"))
-        .args([
-            "-sf",
-            "trunk_busy.xml",
-            "-i",
-            "127.0.0.1",
-            "-p",
-            &trunk_port.to_string(),
-        ])
-        .args(["-m", "1", "-timeout", "60s", "-nostdin"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("the callee's SIPp starts");
+    let callee = uas(
+        "trunk_busy.xml",
+        trunk_port,
+        &["-m", "1", "-timeout", "60s", "-nostdin"],
+    );
     std::thread::sleep(Duration::from_millis(500));
     let out = served.sipp(
         "caller_bye_from_server.xml",
