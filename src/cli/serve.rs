@@ -154,7 +154,7 @@ pub fn run(args: &Args) -> i32 {
             }
         };
         eprintln!(
-            "dialect serve: listening for SIP on udp {}",
+            "dialect serve: listening for SIP on udp and tcp {}",
             server.local_addr()
         );
         server.serve(shutdown()).await;
