@@ -541,71 +541,68 @@ fn comments(text: &str, exprs: &[Span]) -> Vec<Comment> {
     out
 }
 
-/// Finds an unbalanced brace, the usual cause of a file that does not parse at all.
+/// The bytes of `text` that are code, with their offsets: strings and
+/// comments are skipped, so brackets inside them do not count.
+fn code_bytes(text: &str) -> impl Iterator<Item = (usize, u8)> + '_ {
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    let mut in_string = false;
+    let mut in_comment = false;
+    std::iter::from_fn(move || {
+        while let Some(&b) = bytes.get(i) {
+            let at = i;
+            i += 1;
+            if in_comment {
+                in_comment = b != b'\n' && b != b'\r';
+            } else if in_string {
+                match b {
+                    b'\\' => i += 1,
+                    b'"' | b'\n' => in_string = false,
+                    _ => {}
+                }
+            } else if b == b'"' {
+                in_string = true;
+            } else if b == b'/' && bytes.get(at + 1) == Some(&b'/') {
+                in_comment = true;
+            } else {
+                return Some((at, b));
+            }
+        }
+        None
+    })
+}
+
 /// The first bracket nested deeper than [`MAX_NESTING`], outside strings and comments.
 fn too_deep(text: &str) -> Option<Span> {
     let mut depth = 0usize;
-    let mut in_string = false;
-    let mut in_comment = false;
-    let bytes = text.as_bytes();
-    let mut i = 0;
-    while let Some(&b) = bytes.get(i) {
-        if in_comment {
-            in_comment = b != b'\n' && b != b'\r';
-        } else if in_string {
-            match b {
-                b'\\' => i += 1,
-                b'"' | b'\n' => in_string = false,
-                _ => {}
-            }
-        } else {
-            match b {
-                b'"' => in_string = true,
-                b'/' if bytes.get(i + 1) == Some(&b'/') => in_comment = true,
-                b'{' | b'[' | b'(' => {
-                    depth += 1;
-                    if depth > MAX_NESTING {
-                        return Some(Span::new(i, i + 1));
-                    }
+    for (at, b) in code_bytes(text) {
+        match b {
+            b'{' | b'[' | b'(' => {
+                depth += 1;
+                if depth > MAX_NESTING {
+                    return Some(Span::new(at, at + 1));
                 }
-                b'}' | b']' | b')' => depth = depth.saturating_sub(1),
-                _ => {}
             }
+            b'}' | b']' | b')' => depth = depth.saturating_sub(1),
+            _ => {}
         }
-        i += 1;
     }
     None
 }
 
+/// Finds an unbalanced brace, the usual cause of a file that does not parse at all.
 fn braces(text: &str) -> Option<Error> {
     let mut open: Vec<usize> = Vec::new();
-    let mut in_string = false;
-    let mut in_comment = false;
-    let bytes = text.as_bytes();
-    let mut i = 0;
-    while let Some(&b) = bytes.get(i) {
-        if in_comment {
-            in_comment = b != b'\n';
-        } else if in_string {
-            match b {
-                b'\\' => i += 1,
-                b'"' | b'\n' => in_string = false,
-                _ => {}
+    for (at, b) in code_bytes(text) {
+        match b {
+            b'{' => open.push(at),
+            b'}' if open.pop().is_none() => {
+                return Some(Error::Unmatched {
+                    close: Span::new(at, at + 1),
+                });
             }
-        } else {
-            match b {
-                b'"' => in_string = true,
-                b'/' if bytes.get(i + 1) == Some(&b'/') => in_comment = true,
-                b'{' => open.push(i),
-                b'}' if open.pop().is_none() => {
-                    return Some(Error::Unmatched {
-                        close: Span::new(i, i + 1),
-                    });
-                }
-                _ => {}
-            }
+            _ => {}
         }
-        i += 1;
     }
     open.pop().map(|at| Error::Unclosed {
         open: Span::new(at, at + 1),

@@ -74,36 +74,16 @@ pub async fn call(
     let mut dialogs = Dialogs::new();
     let uri = format!("sip:{}@{}", options.number, options.server);
     let (branch, tag, call_id) = (ids.branch(), ids.tag(), ids.call_id("127.0.0.1"));
-    let (from, contact, sent_by) = (
-        format!("sip:{}@{local}", options.from),
-        format!("sip:{}@{local}", options.from),
-        local.to_string(),
-    );
-    let parts = message::RequestParts {
-        method: Method::Invite,
-        uri: &uri,
-        transport: Transport::Udp,
-        sent_by: &sent_by,
-        branch: &branch,
-        from: &from,
-        from_tag: &tag,
-        to: &uri,
-        to_tag: None,
-        call_id: &call_id,
-        cseq: 1,
-        contact: Some(&contact),
-        route: &[],
-        max_forwards: 70,
-    };
+    let contact = format!("sip:{}@{local}", options.from);
+    let sent_by = local.to_string();
     let offer = sdp::offer(&LocalMedia {
         address: local.ip(),
         port: media_port,
         session_id: 1,
         version: 1,
     });
-    let invite = message::request(&parts)
-        .map_err(|e| CallError::Build(e.to_string()))?
-        .with_body("application/sdp", offer.into_bytes());
+    let invite = message::invite(&uri, local, &options.from, (&branch, &tag, &call_id), offer)
+        .map_err(|e| CallError::Build(e.to_string()))?;
     progress(format!("calling {} at {}", options.number, options.server));
     let started = Instant::now();
     tx.send_request(invite.clone(), options.server, Transport::Udp, started)

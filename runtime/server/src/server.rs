@@ -1370,29 +1370,16 @@ impl Core {
         });
         let (branch, tag) = (self.ids.branch(), self.ids.tag());
         let call_id = self.ids.call_id(&self.local.ip().to_string());
-        let (sent_by, contact) = (self.local.to_string(), self.local_contact());
-        let from = format!("sip:dialect@{}", self.local);
-        let parts = message::RequestParts {
-            method: Method::Invite,
-            uri: &uri,
-            transport: Transport::Udp,
-            sent_by: &sent_by,
-            branch: &branch,
-            from: &from,
-            from_tag: &tag,
-            to: &uri,
-            to_tag: None,
-            call_id: &call_id,
-            cseq: 1,
-            contact: Some(&contact),
-            route: &[],
-            max_forwards: 70,
-        };
-        let Ok(invite) = message::request(&parts) else {
+        let Ok(invite) = message::invite(
+            &uri,
+            self.local,
+            "dialect",
+            (&branch, &tag, &call_id),
+            offer,
+        ) else {
             self.ports.give(port);
             return false;
         };
-        let invite = invite.with_body("application/sdp", offer.into_bytes());
         let Ok(tx) = self
             .tx
             .send_request(invite.clone(), to, Transport::Udp, now)

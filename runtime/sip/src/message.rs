@@ -19,6 +19,7 @@
 //! body through a lossy UTF-8 conversion.
 
 use std::fmt;
+use std::net::SocketAddr;
 
 use rsip::headers::UntypedHeader;
 use rsip::message::HasHeaders;
@@ -301,6 +302,38 @@ pub fn request(parts: &RequestParts<'_>) -> Result<Message, BuildError> {
         m.push_header("Contact", &angle(contact));
     }
     Ok(m)
+}
+
+/// A new INVITE over UDP from `from_user@local` to `uri`, with an SDP offer:
+/// the one shape both the runtime (ringing agents, dialling out) and the
+/// test caller need.
+pub fn invite(
+    uri: &str,
+    local: SocketAddr,
+    from_user: &str,
+    ids: (&str, &str, &str),
+    sdp: String,
+) -> Result<Message, BuildError> {
+    let (branch, tag, call_id) = ids;
+    let from = format!("sip:{from_user}@{local}");
+    let sent_by = local.to_string();
+    let parts = RequestParts {
+        method: Method::Invite,
+        uri,
+        transport: Transport::Udp,
+        sent_by: &sent_by,
+        branch,
+        from: &from,
+        from_tag: tag,
+        to: uri,
+        to_tag: None,
+        call_id,
+        cseq: 1,
+        contact: Some(&from),
+        route: &[],
+        max_forwards: 70,
+    };
+    Ok(request(&parts)?.with_body("application/sdp", sdp.into_bytes()))
 }
 
 /// The CANCEL for an INVITE we sent (RFC 3261 9.1): same Request-URI,
