@@ -820,8 +820,8 @@ impl<'a> Lowerer<'a, '_> {
             "queue" => {
                 let (queue, queue_wait) = match first {
                     Some(Lit::Ref(kind, decl)) => {
-                        let wait = self.decl_duration(decl, "max_wait");
-                        (self.reference(kind, decl), wait)
+                        let wait = self.queue_wait(decl, &env.country_code);
+                        (self.reference(kind, decl), Some(wait))
                     }
                     _ => (String::new(), None),
                 };
@@ -899,6 +899,38 @@ impl<'a> Lowerer<'a, '_> {
             Some(BValue::Word(w)) => Some(w.clone()),
             _ => None,
         }
+    }
+
+    /// How long a call may wait for a queue: its max wait (default 30
+    /// minutes) plus, when it overflows into another queue, that queue's
+    /// wait, and so on (a cycle ends the chain). The runtime's ACD moves the
+    /// call along the chain; the block's timeout exit comes at the end.
+    fn queue_wait(&self, decl: DeclRef, cc: &str) -> u64 {
+        let mut total = 0u64;
+        let mut seen = Vec::new();
+        let mut at = Some(decl);
+        while let Some(queue) = at.take() {
+            if seen.contains(&queue) {
+                break;
+            }
+            seen.push(queue);
+            total =
+                total.saturating_add(self.decl_duration(queue, "max_wait").unwrap_or(30 * 60_000));
+            let overflow = self.read.sources.stmt(queue).and_then(|stmt| {
+                stmt.children()
+                    .iter()
+                    .find(|c| c.head.name == "overflow_queue")
+            });
+            if let Some(child) = overflow {
+                let env = Env::new(queue.file, cc);
+                if let Ok(Lit::Ref(_, next)) =
+                    convert(self.read, &env, Ty::Ref(Kind::Queue), &child.args, None)
+                {
+                    at = Some(next);
+                }
+            }
+        }
+        total
     }
 
     fn decl_duration(&self, decl: DeclRef, setting: &str) -> Option<u64> {

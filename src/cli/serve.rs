@@ -32,6 +32,10 @@ pub struct Args {
     /// Calls at once; more get 503.
     #[arg(long)]
     max_calls: Option<usize>,
+    /// Where the agent API (HTTP) listens, overriding the configuration;
+    /// `off` turns it off.
+    #[arg(long)]
+    api: Option<String>,
 }
 
 /// Runs `dialect serve`.
@@ -57,6 +61,19 @@ pub fn run(args: &Args) -> i32 {
     }
     if let Some(max) = args.max_calls {
         config.runtime.max_calls = max;
+    }
+    match args.api.as_deref() {
+        None => {}
+        Some("off") => config.api.listen = None,
+        Some(text) => match text.parse::<SocketAddr>() {
+            Ok(addr) => config.api.listen = Some(addr),
+            Err(_) => {
+                eprintln!(
+                    "error: --api: `{text}` is not an address like 127.0.0.1:8080 (or `off`)"
+                );
+                return USAGE;
+            }
+        },
     }
     if let Err(err) = config.validate() {
         eprintln!("error: {err}");
@@ -153,6 +170,9 @@ pub fn run(args: &Args) -> i32 {
                 return USAGE;
             }
         };
+        if let Some(api) = server.api_addr() {
+            eprintln!("dialect serve: agent API on http://{api}/api/");
+        }
         eprintln!(
             "dialect serve: listening for SIP on udp and tcp {}",
             server.local_addr()

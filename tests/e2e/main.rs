@@ -5,6 +5,7 @@
 
 #![allow(clippy::indexing_slicing, clippy::unwrap_used)]
 
+mod acd;
 mod build;
 mod diagnostics;
 mod simulate;

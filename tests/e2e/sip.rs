@@ -9,11 +9,11 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn root() -> PathBuf {
+pub(crate) fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-fn sipp() -> &'static str {
+pub(crate) fn sipp() -> &'static str {
     let found = std::env::var_os("PATH")
         .map(|paths| std::env::split_paths(&paths).any(|dir| dir.join("sipp").is_file()))
         .unwrap_or(false);
@@ -26,7 +26,7 @@ fn sipp() -> &'static str {
 
 /// SIPp as a user agent server (an agent's phone, a trunk's callee) on
 /// `port`, with `extra` options; its standard output is kept for messages.
-fn uas(scenario: &str, port: u16, extra: &[&str]) -> Child {
+pub(crate) fn uas(scenario: &str, port: u16, extra: &[&str]) -> Child {
     Command::new(sipp())
         .current_dir(root().join("tests/sipp"))
         .args(["-sf", scenario, "-i", "127.0.0.1", "-p", &port.to_string()])
@@ -37,7 +37,7 @@ fn uas(scenario: &str, port: u16, extra: &[&str]) -> Child {
         .expect("SIPp starts as a server")
 }
 
-fn free_udp_port() -> u16 {
+pub(crate) fn free_udp_port() -> u16 {
     UdpSocket::bind("127.0.0.1:0")
         .expect("bind")
         .local_addr()
@@ -46,10 +46,12 @@ fn free_udp_port() -> u16 {
 }
 
 /// A running `dialect serve`, stopped (SIGTERM) when dropped.
-struct Served {
-    child: Child,
-    port: u16,
-    dir: PathBuf,
+pub(crate) struct Served {
+    pub(crate) child: Child,
+    pub(crate) port: u16,
+    pub(crate) dir: PathBuf,
+    /// The agent API's address.
+    pub(crate) api: String,
 }
 
 impl Served {
@@ -63,8 +65,26 @@ impl Served {
     }
 
     /// Starts a server on the flows in `flows` (a directory under the root).
-    fn start_flows(name: &str, clock: &str, media_base: u16, extra: &str, flows: &str) -> Served {
+    pub(crate) fn start_flows(
+        name: &str,
+        clock: &str,
+        media_base: u16,
+        extra: &str,
+        flows: &str,
+    ) -> Served {
         let dir = crate::build::scratch(&format!("sip-{name}"));
+        Served::start_in(dir, clock, media_base, extra, flows)
+    }
+
+    /// Starts a server whose data (event log, database) is in `dir`; a
+    /// second start in the same directory finds what the first left.
+    pub(crate) fn start_in(
+        dir: PathBuf,
+        clock: &str,
+        media_base: u16,
+        extra: &str,
+        flows: &str,
+    ) -> Served {
         let port = free_udp_port();
         let config = dir.join("dialect.toml");
         std::fs::write(
@@ -84,6 +104,8 @@ impl Served {
                 &format!("127.0.0.1:{port}"),
                 "--clock",
                 clock,
+                "--api",
+                "127.0.0.1:0",
                 "--data",
             ])
             .arg(&dir)
@@ -96,19 +118,33 @@ impl Served {
         let stderr = child.stderr.take().expect("stderr");
         let mut lines = BufReader::new(stderr).lines();
         let deadline = Instant::now() + Duration::from_secs(60);
+        let mut api = String::new();
         loop {
             assert!(Instant::now() < deadline, "dialect serve did not start");
             match lines.next() {
                 Some(Ok(line)) if line.contains("listening for SIP") => break,
-                Some(Ok(_)) => {}
+                Some(Ok(line)) if line.contains("agent API on http://") => {
+                    api = line
+                        .split("http://")
+                        .nth(1)
+                        .and_then(|rest| rest.split('/').next())
+                        .unwrap_or_default()
+                        .to_string();
+                }
+                Some(Ok(line)) => eprintln!("{line}"),
                 _ => panic!("dialect serve exited before listening"),
             }
         }
         std::thread::spawn(move || for _ in lines {});
-        Served { child, port, dir }
+        Served {
+            child,
+            port,
+            dir,
+            api,
+        }
     }
 
-    fn sipp(
+    pub(crate) fn sipp(
         &self,
         scenario: &str,
         service: &str,
@@ -119,7 +155,7 @@ impl Served {
     }
 
     /// SIPp with extra options (e.g. `-t t1` for TCP).
-    fn sipp_with(
+    pub(crate) fn sipp_with(
         &self,
         scenario: &str,
         service: &str,
@@ -150,7 +186,7 @@ impl Served {
             .expect("sipp runs")
     }
 
-    fn events(&self) -> Vec<serde_json::Value> {
+    pub(crate) fn events(&self) -> Vec<serde_json::Value> {
         // The log is written by its own thread: give it a moment.
         std::thread::sleep(Duration::from_millis(200));
         std::fs::read_to_string(self.dir.join("events.jsonl"))
@@ -161,7 +197,7 @@ impl Served {
     }
 
     /// The server's counters, read over SIP.
-    fn status(&self) -> serde_json::Value {
+    pub(crate) fn status(&self) -> serde_json::Value {
         let socket = UdpSocket::bind("127.0.0.1:0").expect("bind");
         socket
             .set_read_timeout(Some(Duration::from_secs(2)))
@@ -186,7 +222,7 @@ impl Served {
 
     /// Sends raw bytes and returns the final answer's status line, if any
     /// (provisional responses are skipped).
-    fn raw(&self, bytes: &[u8]) -> Option<String> {
+    pub(crate) fn raw(&self, bytes: &[u8]) -> Option<String> {
         let socket = UdpSocket::bind("127.0.0.1:0").expect("bind");
         socket
             .set_read_timeout(Some(Duration::from_secs(2)))
@@ -215,14 +251,14 @@ impl Drop for Served {
     }
 }
 
-fn names(events: &[serde_json::Value]) -> Vec<String> {
+pub(crate) fn names(events: &[serde_json::Value]) -> Vec<String> {
     events
         .iter()
         .map(|e| e["event"].as_str().unwrap_or_default().to_string())
         .collect()
 }
 
-fn assert_clean(served: &Served) {
+pub(crate) fn assert_clean(served: &Served) {
     // Calls, dialogs, legs, RTP ports and timers are all released.
     let mut status = served.status();
     for _ in 0..20 {
@@ -386,7 +422,8 @@ fn scheme2_key_2_rings_an_agent_who_answers_media_flows_both_ways_and_bye_ends_b
             "queued",
             "agent_rung",
             "connected",
-            "hangup"
+            "hangup",
+            "wrap_up_started"
         ],
         "{events:?}"
     );

@@ -21,6 +21,28 @@ pub struct Config {
     pub agents: Vec<Agent>,
     /// Where `dial` blocks send calls.
     pub trunk: Option<Trunk>,
+    /// The agent API (HTTP with JSON).
+    pub api: Api,
+}
+
+/// The agent API.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Api {
+    /// Where it listens; `None` turns it off.
+    pub listen: Option<SocketAddr>,
+    /// The bearer token websites send web callback requests with; without
+    /// one, web callbacks are refused.
+    pub web_token: Option<String>,
+}
+
+impl Default for Api {
+    fn default() -> Api {
+        Api {
+            listen: Some(SocketAddr::from(([127, 0, 0, 1], 8080))),
+            web_token: None,
+        }
+    }
 }
 
 /// SIP transport settings.
@@ -59,6 +81,9 @@ pub struct Runtime {
     pub max_calls: usize,
     /// The event log: a file path, or `-` for standard output.
     pub event_log: String,
+    /// The embedded database (callbacks, relationships); default
+    /// `dialect.sqlite` in `data`.
+    pub database: Option<PathBuf>,
 }
 
 /// An agent.
@@ -69,8 +94,16 @@ pub struct Agent {
     pub name: String,
     /// Where to ring the agent, when it does not register.
     pub uri: Option<String>,
-    /// The digest password, when the agent registers.
+    /// The password: for digest REGISTER and for the agent API.
     pub password: Option<String>,
+    /// Whether the agent is logged in and ready when the server starts
+    /// (default true); otherwise it logs in through the agent API.
+    #[serde(default = "yes")]
+    pub ready: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// The trunk for external numbers.
@@ -108,6 +141,7 @@ impl Default for Runtime {
             data: PathBuf::from("data"),
             max_calls: 1_000,
             event_log: "data/events.jsonl".into(),
+            database: None,
         }
     }
 }
@@ -180,6 +214,14 @@ impl Config {
             }
         }
         Ok(())
+    }
+
+    /// The embedded database's file.
+    pub fn database(&self) -> PathBuf {
+        self.runtime
+            .database
+            .clone()
+            .unwrap_or_else(|| self.runtime.data.join("dialect.sqlite"))
     }
 }
 

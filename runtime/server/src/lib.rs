@@ -1,6 +1,7 @@
 //! The Dialect runtime: the SIP/RTP adapter that drives the engine with real
 //! calls (`dialect serve`).
 
+pub mod api;
 pub mod caller;
 pub mod clock;
 pub mod config;

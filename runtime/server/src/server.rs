@@ -12,11 +12,20 @@
 //! cannot answer) and logged as `unavailable`, so a flow takes its error
 //! exits instead of hanging.
 
+mod agent_api;
+mod callbacks;
+mod directory;
+mod phone;
+mod queueing;
+
+use crate::api::{ApiCall, Auth};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::eventlog::{EventLog, fields};
 use crate::leg::{self, LegSetup, MediaCommand, MediaEvent, MediaStats, Voice};
+use dialect_acd::Acd;
 use dialect_bytecode::{Program, Value as BValue};
+use dialect_callbacks::{CallbackStore, RelationshipStore, SqliteStore};
 use dialect_engine::{
     BotReply, CallId, Command, DialOutcome, Engine, Event, Flow, Outcome, TimerId,
 };
@@ -26,8 +35,9 @@ use dialect_sip::ids::Ids;
 use dialect_sip::message::{self, Message, Method, Transport};
 use dialect_sip::sdp::{self, Codec, LocalMedia};
 use dialect_sip::transaction::{Incoming, Transactions, TuEvent, TxKey};
+use directory::Directory;
 use serde_json::Value;
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -69,6 +79,17 @@ pub enum ServeError {
         /// Why.
         error: String,
     },
+    /// The agent API's address cannot be bound.
+    #[error("cannot listen for the agent API on {addr}: {source}")]
+    Api {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The embedded database cannot be opened.
+    #[error("{0}")]
+    Database(String),
     /// A prompt cannot be converted.
     #[error("prompt {prompt} of `{name}` cannot be played: {error}")]
     Prompt {
@@ -81,6 +102,9 @@ pub enum ServeError {
     },
 }
 
+/// Agent API requests waiting for the controller, at most.
+const API_CALLS: usize = 256;
+
 /// Media events waiting for the controller, at most.
 const MEDIA_EVENTS: usize = 4_096;
 
@@ -88,6 +112,8 @@ const MEDIA_EVENTS: usize = 4_096;
 pub struct Server {
     socket: UdpSocket,
     listener: tokio::net::TcpListener,
+    api: Option<(tokio::net::TcpListener, Arc<Auth>)>,
+    api_rx: mpsc::Receiver<ApiCall>,
     core: Core,
     media_rx: mpsc::Receiver<(u64, MediaEvent)>,
     tick_tx: watch::Sender<u64>,
@@ -113,7 +139,7 @@ impl Server {
         let prompts = Arc::new(PromptCache::new());
         let mut engine = Engine::new();
         let mut routes = HashMap::new();
-        let mut queue_agents = HashMap::new();
+        let directory = Directory::new(options.flows.iter().map(|(p, _)| p));
         for (program, hash) in options.flows {
             let name = program.name.clone();
             for prompt in &program.prompts {
@@ -128,21 +154,6 @@ impl Server {
                 }
             }
             add_routes(&mut routes, &program);
-            for decl in program.decls.iter().filter(|d| d.kind == "queue") {
-                let names = match decl.settings.get("agents") {
-                    Some(BValue::List(items)) => items
-                        .iter()
-                        .filter_map(|v| match v {
-                            BValue::Ref(_, name) => {
-                                Some(name.rsplit('.').next().unwrap_or(name).to_string())
-                            }
-                            _ => None,
-                        })
-                        .collect(),
-                    _ => Vec::new(),
-                };
-                queue_agents.insert(decl.name.clone(), names);
-            }
             let flow = Flow::from_program(program, hash).map_err(|e| ServeError::Flow {
                 name,
                 error: e.to_string(),
@@ -163,6 +174,45 @@ impl Server {
             .iter()
             .filter_map(|a| Some((a.name.clone(), a.password.clone()?)))
             .collect();
+        let api = match options.config.api.listen {
+            Some(addr) => {
+                let listener = tokio::net::TcpListener::bind(addr)
+                    .await
+                    .map_err(|source| ServeError::Api { addr, source })?;
+                let auth = Auth {
+                    agents: options
+                        .config
+                        .agents
+                        .iter()
+                        .filter_map(|a| Some((a.name.clone(), a.password.clone()?)))
+                        .collect(),
+                    web_token: options.config.api.web_token.clone(),
+                };
+                Some((listener, Arc::new(auth)))
+            }
+            None => None,
+        };
+        let (api_tx, api_rx) = mpsc::channel(API_CALLS);
+        let database = options.config.database();
+        let store =
+            SqliteStore::open(&database).map_err(|e| ServeError::Database(e.to_string()))?;
+        let recovered = store
+            .recover(options.clock.now())
+            .map_err(|e| ServeError::Database(e.to_string()))?
+            .len();
+        let origin = Instant::now();
+        let mut acd = Acd::new(directory.rules.clone());
+        for rules in &directory.queue_rules {
+            acd.add_queue(rules.clone());
+        }
+        for (name, (queues, load)) in &directory.agents {
+            let queues: Vec<&str> = queues.iter().map(String::as_str).collect();
+            acd.add_agent(name, &queues, *load);
+        }
+        for agent in options.config.agents.iter().filter(|a| a.ready) {
+            acd.login(&agent.name, 0);
+            acd.set_ready(&agent.name, 0);
+        }
         let core = Core {
             local,
             engine,
@@ -198,8 +248,18 @@ impl Server {
                 .collect(),
             config: options.config,
             total_calls: 0,
-            busy: HashSet::new(),
-            queue_agents,
+            acd,
+            origin,
+            directory,
+            store: Some(Box::new(store)),
+            recovered,
+            api_tx,
+            desks: HashMap::new(),
+            callback_calls: HashMap::new(),
+            cb_legs: HashMap::new(),
+            cb_dialogs: HashMap::new(),
+            alerts: agent_api::Alerts::default(),
+            callback_due: None,
             by_agent_tx: HashMap::new(),
             agent_dialogs: HashMap::new(),
             tcp: HashMap::new(),
@@ -211,6 +271,8 @@ impl Server {
         Ok(Server {
             socket,
             listener,
+            api,
+            api_rx,
             core,
             media_rx,
             tick_tx,
@@ -220,6 +282,11 @@ impl Server {
     /// The address SIP listens on.
     pub fn local_addr(&self) -> SocketAddr {
         self.core.local
+    }
+
+    /// The address the agent API listens on, if it is on.
+    pub fn api_addr(&self) -> Option<SocketAddr> {
+        self.api.as_ref().and_then(|(l, _)| l.local_addr().ok())
     }
 
     /// Serves until `shutdown` completes; then hangs up every call (BYE) and
@@ -241,6 +308,14 @@ impl Server {
         let (tcp_tx, mut tcp_rx) = mpsc::channel::<TcpEvent>(MEDIA_EVENTS);
         let listener = self.listener;
         let acceptor = tokio::spawn(accept(listener, tcp_tx));
+        let api = self.api.take().map(|(listener, auth)| {
+            let calls = self.core.api_tx.clone();
+            tokio::spawn(async move {
+                let _ = crate::api::serve(listener, auth, calls).await;
+            })
+        });
+        self.core.startup(Instant::now());
+        self.core.refresh_callback_due(Instant::now());
         tokio::pin!(shutdown);
         let mut buf = vec![0u8; 65_536];
         loop {
@@ -261,6 +336,12 @@ impl Server {
                 Some(event) = tcp_rx.recv() => {
                     self.core.on_tcp(event, Instant::now()).await;
                 }
+                Some(call) = self.api_rx.recv() => {
+                    let now = Instant::now();
+                    let reply = self.core.on_api(call.request, now).await;
+                    let _ = call.reply.send(reply);
+                    self.core.pump(now).await;
+                }
                 () = tokio::time::sleep_until(deadline.into()) => {
                     self.core.on_timeout(Instant::now()).await;
                 }
@@ -272,6 +353,9 @@ impl Server {
         self.core.flush(&self.socket).await;
         ticker.abort();
         acceptor.abort();
+        if let Some(api) = api {
+            api.abort();
+        }
     }
 }
 
@@ -361,6 +445,8 @@ fn status(core: &Core) -> Value {
         "rtp_received": core.media_stats.received.load(Ordering::Relaxed),
         "rtp_garbage": core.media_stats.garbage.load(Ordering::Relaxed),
         "log_dropped": core.log.dropped(),
+        "waiting": core.acd.waiting(),
+        "callbacks_placing": core.callback_calls.len(),
     })
 }
 
@@ -427,6 +513,16 @@ struct Call {
     campaign: String,
     hash: String,
     answered: bool,
+    /// The caller's number.
+    number: String,
+    /// The queue the call waits in and since when.
+    queued: Option<(String, Instant)>,
+    /// Call-associated data shown to the agent.
+    data: BTreeMap<String, agent_api::Datum>,
+    /// The agent put the caller on hold.
+    held: bool,
+    /// An agent transferred the call; it has not reached its target yet.
+    transferring: bool,
 }
 
 struct Core {
@@ -457,10 +553,30 @@ struct Core {
     total_calls: u64,
     /// Agents that can be rung: name to address and URI.
     agents: HashMap<String, (SocketAddr, String)>,
-    /// Agents on a call or being rung.
-    busy: HashSet<String>,
-    /// Each queue's agents (unqualified names), by qualified queue name.
-    queue_agents: HashMap<String, Vec<String>>,
+    /// Who gets which queued call, and when.
+    acd: Acd,
+    /// The ACD's time origin.
+    origin: Instant,
+    /// Queues, agents and campaign settings from the flows.
+    directory: Directory,
+    /// Callbacks and relationships (sticky agent, private records).
+    store: Option<Box<dyn Store>>,
+    /// Callbacks that were being placed when the server last stopped.
+    recovered: usize,
+    /// For the agent API task (cloned when it starts).
+    api_tx: mpsc::Sender<ApiCall>,
+    /// Each agent's desk: their current or last call, for wrap-up.
+    desks: HashMap<String, agent_api::Desk>,
+    /// Callbacks being placed, by their ACD call id.
+    callback_calls: HashMap<u64, callbacks::CallbackCall>,
+    /// INVITE transactions of callback legs.
+    cb_legs: HashMap<TxKey, (u64, callbacks::Side)>,
+    /// Dialogs of callback legs.
+    cb_dialogs: HashMap<DialogId, (u64, callbacks::Side)>,
+    /// Monitoring alerts raised and not yet cleared.
+    alerts: agent_api::Alerts,
+    /// When the next stored callback is due.
+    callback_due: Option<Instant>,
     /// Agent INVITE transactions to their calls.
     by_agent_tx: HashMap<TxKey, u64>,
     /// Agent dialogs to their calls.
@@ -492,8 +608,27 @@ struct AgentLeg {
     trunk: bool,
 }
 
+/// The embedded store: callbacks plus relationships.
+trait Store: CallbackStore + RelationshipStore + Send {}
+impl<T: CallbackStore + RelationshipStore + Send> Store for T {}
+
 impl Core {
     fn next_deadline(&self) -> Option<Instant> {
+        let own = [
+            self.acd_deadline(),
+            self.callback_deadline(),
+            Some(self.alerts.next),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
+        match (self.sip_deadline(), own) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    fn sip_deadline(&self) -> Option<Instant> {
         let ring = self
             .ring_deadlines
             .keys()
@@ -532,6 +667,8 @@ impl Core {
         // ACKs our 2xx (timer L) is gone; an agent INVITE nobody answers
         // (timer B) frees the agent. An unanswered BYE needs nothing more.
         let mut gone = Vec::new();
+        let mut declined = false;
+        let mut failed_legs = Vec::new();
         while let Some(event) = self.tx.poll_event() {
             let key = match &event {
                 TuEvent::Timeout { key, .. } | TuEvent::TransportError { key } => key.clone(),
@@ -548,8 +685,22 @@ impl Core {
                 if let Some(agent) = self.calls.get_mut(&call_key).and_then(|c| c.agent.as_mut()) {
                     agent.socket = None;
                 }
-                self.drop_agent(call_key, Instant::now());
+                if self.is_trunk(call_key) {
+                    self.drop_agent(call_key, Instant::now());
+                } else {
+                    let ms = self.acd_ms(Instant::now());
+                    self.acd.declined(call_key, ms);
+                    declined = true;
+                }
+            } else if let Some((cb, side)) = self.cb_legs.get(&key).copied() {
+                failed_legs.push((cb, side));
             }
+        }
+        if declined {
+            self.drive_acd(Instant::now()).await;
+        }
+        for (cb, side) in failed_legs {
+            self.callback_leg_failed(cb, side, "timeout", Instant::now());
         }
         for (call_key, reason) in gone {
             let now = Instant::now();
@@ -664,7 +815,11 @@ impl Core {
             Method::Bye => {
                 self.respond(&key, &request, 481, "Call/Transaction Does Not Exist", now)
             }
-            Method::Register => self.register(key, request, from, now),
+            Method::Register => {
+                if self.register(key, request, from, now) {
+                    self.drive_acd(now).await;
+                }
+            }
             _ => {
                 let response = message::response_for(&request, 405, "Method Not Allowed")
                     .with_header("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS");
@@ -675,7 +830,8 @@ impl Core {
 
     /// An agent registers (digest-authenticated): its Contact becomes where
     /// it is rung. `Expires: 0` unregisters it.
-    fn register(&mut self, key: TxKey, request: Message, from: SocketAddr, now: Instant) {
+    /// Returns whether the agent became ready.
+    fn register(&mut self, key: TxKey, request: Message, from: SocketAddr, now: Instant) -> bool {
         use dialect_sip::auth::{Credentials, Verdict};
         let user = request
             .to()
@@ -683,7 +839,8 @@ impl Core {
             .and_then(|rest| rest.split('@').next().map(str::to_string))
             .unwrap_or_default();
         let Some(password) = self.passwords.get(&user).cloned() else {
-            return self.respond(&key, &request, 404, "Not Found", now);
+            self.respond(&key, &request, 404, "Not Found", now);
+            return false;
         };
         let credentials = request.header("Authorization").and_then(Credentials::parse);
         let verdict = match &credentials {
@@ -694,7 +851,7 @@ impl Core {
                 let response = message::response_for(&request, 401, "Unauthorized")
                     .with_header("WWW-Authenticate", &challenge);
                 let _ = self.tx.send_response(&key, response, now);
-                return;
+                return false;
             }
         };
         match verdict {
@@ -704,15 +861,19 @@ impl Core {
                 let response = message::response_for(&request, 401, "Unauthorized")
                     .with_header("WWW-Authenticate", &challenge);
                 let _ = self.tx.send_response(&key, response, now);
-                return;
+                return false;
             }
-            Verdict::Invalid => return self.respond(&key, &request, 403, "Forbidden", now),
+            Verdict::Invalid => {
+                self.respond(&key, &request, 403, "Forbidden", now);
+                return false;
+            }
         }
         let expires = request
             .header("Expires")
             .and_then(|e| e.trim().parse::<u32>().ok())
             .unwrap_or(3600);
         let contact = request.contact_uri();
+        let mut registered_ready = false;
         let mut response = message::response_for(&request, 200, "OK");
         if expires == 0 {
             self.agents.remove(&user);
@@ -725,6 +886,14 @@ impl Core {
         } else if let Some(contact) = contact {
             let address = uri_address(&contact).unwrap_or(from);
             self.agents.insert(user.clone(), (address, contact.clone()));
+            // A registering agent that starts ready is logged in and ready.
+            let ready = self.config.agents.iter().any(|a| a.name == user && a.ready);
+            if ready && self.acd.state(&user) == Some(dialect_acd::State::LoggedOut) {
+                let ms = self.acd_ms(now);
+                self.acd.login(&user, ms);
+                self.acd.set_ready(&user, ms);
+                registered_ready = true;
+            }
             self.log.record(
                 self.clock.at(now),
                 "",
@@ -739,6 +908,7 @@ impl Core {
                 .with_header("Expires", &expires.to_string());
         }
         let _ = self.tx.send_response(&key, response, now);
+        registered_ready
     }
 
     async fn invite(&mut self, key: TxKey, request: Message, from: SocketAddr, now: Instant) {
@@ -824,6 +994,11 @@ impl Core {
                 campaign,
                 hash,
                 answered: false,
+                number: caller.clone(),
+                queued: None,
+                data: BTreeMap::new(),
+                held: false,
+                transferring: false,
             },
         );
         self.by_invite.insert(key.clone(), call_key);
@@ -904,9 +1079,12 @@ impl Core {
             return self.respond(&key, &request, 500, "Server Internal Error", now);
         }
         if let Some(call_key) = self.agent_dialogs.get(&id).copied() {
+            return self.agent_request(key, request, call_key, now).await;
+        }
+        if let Some((cb, side)) = self.cb_dialogs.get(&id).copied() {
             self.respond(&key, &request, 200, "OK", now);
             if method == Method::Bye {
-                self.agent_hung_up(call_key, now).await;
+                self.callback_hung_up(cb, side, now);
             }
             return;
         }
@@ -997,6 +1175,11 @@ impl Core {
 
     async fn on_timeout(&mut self, now: Instant) {
         self.tx.handle_timeout(now);
+        self.on_acd_timeout(now).await;
+        self.on_callback_timeout(now).await;
+        if now >= self.alerts.next {
+            self.check_alerts(now);
+        }
         while let Some((&(at, seq), _)) = self.starts.iter().next() {
             if at > now {
                 break;
@@ -1017,7 +1200,15 @@ impl Core {
                 .get(&call_key)
                 .and_then(|c| c.agent.as_ref())
                 .is_some_and(|a| a.trunk && a.dialog.is_none() && a.socket.is_some());
-            if ringing {
+            if self.callback_calls.contains_key(&call_key) {
+                self.callback_ring_deadline(call_key, now);
+                continue;
+            }
+            if ringing && self.calls.get(&call_key).is_some_and(|c| c.transferring) {
+                self.record(call_key, "dial_no_answer", serde_json::Map::new());
+                self.drop_agent(call_key, now);
+                self.transfer_failed(call_key, now).await;
+            } else if ringing {
                 self.record(call_key, "dial_no_answer", serde_json::Map::new());
                 self.drop_agent(call_key, now);
                 self.pending
@@ -1117,21 +1308,16 @@ impl Core {
                 }
             }
             Command::Enqueue { queue, priority } => {
-                self.record(
-                    call_key,
-                    "queued",
-                    fields([
-                        ("queue", queue.clone().into()),
-                        ("priority", priority.into()),
-                    ]),
-                );
-                // The first free agent of the queue is rung; with none the
-                // call waits until its queue timeout.
-                self.ring_agent(call_key, &queue, now).await;
+                self.enqueue(call_key, queue, priority, now).await;
             }
             Command::Dequeue { queue } => {
                 self.record(call_key, "dequeued", fields([("queue", queue.into())]));
                 self.drop_agent(call_key, now);
+                let ms = self.acd_ms(now);
+                self.acd.remove(call_key, ms);
+                if let Some(call) = self.calls.get_mut(&call_key) {
+                    call.queued = None;
+                }
             }
             Command::Transfer { extension } => {
                 self.record(
@@ -1159,18 +1345,8 @@ impl Core {
                 number,
                 queue,
                 delay_ms,
-                ..
-            } => {
-                self.record(
-                    call_key,
-                    "callback",
-                    fields([
-                        ("number", number.into()),
-                        ("queue", queue.unwrap_or_default().into()),
-                        ("delay_ms", delay_ms.into()),
-                    ]),
-                );
-            }
+                reason,
+            } => self.courtesy_callback(call_key, number, queue, delay_ms, reason, now),
             Command::Identify { .. } => {
                 self.unavailable(call_key, "records", Event::Identified { records: 0 })
             }
@@ -1266,7 +1442,11 @@ impl Core {
             return;
         }
         self.record(call_key, "hangup", fields([("reason", reason.into())]));
-        self.drop_agent(call_key, Instant::now());
+        let now = Instant::now();
+        self.drop_agent(call_key, now);
+        let ms = self.acd_ms(now);
+        self.acd.remove(call_key, ms);
+        self.drive_acd(now).await;
         let Some(call) = self.calls.remove(&call_key) else {
             return;
         };
@@ -1320,29 +1500,6 @@ impl Core {
         (media, inbound_tx)
     }
 
-    /// Offers a queued call to the first free agent of its queue (INVITE).
-    /// With no free agent the call waits, until its queue timeout.
-    async fn ring_agent(&mut self, call_key: u64, queue: &str, now: Instant) {
-        if self.calls.get(&call_key).is_none_or(|c| c.agent.is_some()) {
-            return;
-        }
-        let candidates = self.queue_agents.get(queue).cloned().unwrap_or_default();
-        let Some((name, (to, uri))) = candidates
-            .iter()
-            .filter(|n| !self.busy.contains(*n))
-            .find_map(|n| self.agents.get(n).map(|a| (n.clone(), a.clone())))
-        else {
-            return;
-        };
-        if self
-            .offer_leg(call_key, name.clone(), to, uri, false, now)
-            .await
-        {
-            self.busy.insert(name.clone());
-            self.record(call_key, "agent_rung", fields([("agent", name.into())]));
-        }
-    }
-
     /// Sends an INVITE with our offer for a second leg of a call (an agent,
     /// or a number through the trunk). Returns whether it was sent.
     async fn offer_leg(
@@ -1354,13 +1511,34 @@ impl Core {
         trunk: bool,
         now: Instant,
     ) -> bool {
-        let Some(port) = self.ports.take() else {
+        if self.calls.get(&call_key).is_none_or(|c| c.agent.is_some()) {
+            return false;
+        }
+        let Some(leg) = self.new_leg(name, to, uri, trunk, now).await else {
             return false;
         };
+        self.by_agent_tx.insert(leg.tx.clone(), call_key);
+        if let Some(call) = self.calls.get_mut(&call_key) {
+            call.agent = Some(leg);
+        }
+        true
+    }
+
+    /// A second leg: an INVITE with our offer, sent (an agent, or a number
+    /// through the trunk).
+    async fn new_leg(
+        &mut self,
+        name: String,
+        to: SocketAddr,
+        uri: String,
+        trunk: bool,
+        now: Instant,
+    ) -> Option<AgentLeg> {
+        let port = self.ports.take()?;
         let Ok(socket) = UdpSocket::bind(SocketAddr::new(self.config.media.address, port)).await
         else {
             self.ports.give(port);
-            return false;
+            return None;
         };
         let offer = sdp::offer(&LocalMedia {
             address: self.config.media.address,
@@ -1378,20 +1556,16 @@ impl Core {
             offer,
         ) else {
             self.ports.give(port);
-            return false;
+            return None;
         };
         let Ok(tx) = self
             .tx
             .send_request(invite.clone(), to, Transport::Udp, now)
         else {
             self.ports.give(port);
-            return false;
+            return None;
         };
-        self.by_agent_tx.insert(tx.clone(), call_key);
-        let Some(call) = self.calls.get_mut(&call_key) else {
-            return false;
-        };
-        call.agent = Some(AgentLeg {
+        Some(AgentLeg {
             name,
             to,
             invite,
@@ -1402,8 +1576,7 @@ impl Core {
             media: None,
             inbound: None,
             trunk,
-        });
-        true
+        })
     }
 
     /// A `dial` block: the number through the configured trunk, with the
@@ -1441,8 +1614,12 @@ impl Core {
         }
     }
 
-    /// An agent answered our INVITE: ACK, start its leg, bridge, tell the engine.
+    /// A response to one of our INVITEs: an agent or trunk leg of a call,
+    /// or a leg of a callback.
     async fn on_agent_response(&mut self, key: TxKey, response: Message, now: Instant) {
+        if let Some((cb, side)) = self.cb_legs.get(&key).copied() {
+            return self.on_callback_response(cb, side, response, now).await;
+        }
         let Some(call_key) = self.by_agent_tx.get(&key).copied() else {
             return;
         };
@@ -1471,6 +1648,9 @@ impl Core {
                     fields([("number", name.into()), ("status", status.into())]),
                 );
                 self.drop_agent(call_key, now);
+                if self.calls.get(&call_key).is_some_and(|c| c.transferring) {
+                    return self.transfer_failed(call_key, now).await;
+                }
                 if let Some(id) = self.calls.get(&call_key).and_then(|c| c.engine) {
                     let _ = self.engine.handle_event(
                         id,
@@ -1481,80 +1661,68 @@ impl Core {
                 }
                 return;
             }
+            if status == 487 {
+                // Our own CANCEL (RONA, caller gone): already handled.
+                return;
+            }
             self.record(
                 call_key,
                 "agent_failed",
                 fields([("agent", name.into()), ("status", status.into())]),
             );
-            self.drop_agent(call_key, now);
+            // The agent refused or failed: RONA now; the call keeps its place.
+            let ms = self.acd_ms(now);
+            self.acd.declined(call_key, ms);
+            self.drive_acd(now).await;
             return;
         }
-        let local = self.local_part();
-        let branch = self.ids.branch();
-        let Some(agent) = self.calls.get_mut(&call_key).and_then(|c| c.agent.as_mut()) else {
+        let Some(mut leg) = self.calls.get_mut(&call_key).and_then(|c| c.agent.take()) else {
             return;
         };
-        // A retransmitted 2xx gets the same ACK again.
-        if agent.dialog.is_none() {
-            let Some(dialog) = Dialog::uac(&agent.invite, &response, local) else {
-                return;
-            };
-            agent.dialog = Some(dialog.id().clone());
-            self.agent_dialogs.insert(dialog.id().clone(), call_key);
-            self.dialogs.insert(dialog);
+        let fresh = leg.dialog.is_none();
+        let started = self.answer_leg(call_key, &mut leg, &response, now);
+        if let Some(id) = &leg.dialog {
+            self.agent_dialogs.insert(id.clone(), call_key);
         }
-        let to = agent.to;
-        let ack = agent
-            .dialog
-            .as_ref()
-            .and_then(|id| self.dialogs.get(id))
-            .and_then(|d| d.ack(1, &branch).ok());
-        if let Some(ack) = ack {
-            self.tx
-                .send_bytes(message::serialize(&ack), to, Transport::Udp);
-        }
+        let name = leg.name.clone();
+        let trunk = leg.trunk;
+        let agent_inbound = leg.inbound.clone();
+        let agent_media = leg.media.clone();
         let Some(call) = self.calls.get_mut(&call_key) else {
+            self.end_leg(leg, now);
             return;
         };
-        let Some(agent) = call.agent.as_mut() else {
+        call.agent = Some(leg);
+        if !(fresh && started) {
             return;
-        };
-        let Some(socket) = agent.socket.take() else {
-            return;
-        };
-        let negotiated = sdp::parse(response.body())
-            .ok()
-            .and_then(|answer| sdp::negotiated(&answer));
-        let Some((negotiated, remote)) = negotiated.and_then(|n| n.remote.map(|r| (n, r))) else {
-            return;
-        };
-        let law = match negotiated.codec {
-            Codec::Pcmu => Law::Ulaw,
-            Codec::Pcma => Law::Alaw,
-        };
-        let name = agent.name.clone();
-        let caller_media = call.media.clone();
-        let caller_inbound = call.inbound.clone();
-        let engine = call.engine;
-        let (media, inbound) =
-            self.start_leg(call_key, socket, remote, law, negotiated.telephone_event);
-        let _ = caller_media.try_send(MediaCommand::Bridge {
-            peer: inbound.clone(),
-        });
-        let _ = media.try_send(MediaCommand::Bridge {
-            peer: caller_inbound,
-        });
-        if let Some(agent) = self.calls.get_mut(&call_key).and_then(|c| c.agent.as_mut()) {
-            agent.media = Some(media);
-            agent.inbound = Some(inbound);
+        }
+        let (caller_media, caller_inbound, engine) =
+            (call.media.clone(), call.inbound.clone(), call.engine);
+        if let (Some(peer), Some(media)) = (agent_inbound, agent_media) {
+            let _ = caller_media.try_send(MediaCommand::Bridge { peer });
+            let _ = media.try_send(MediaCommand::Bridge {
+                peer: caller_inbound,
+            });
         }
         self.record(
             call_key,
             "connected",
             fields([("agent", name.clone().into())]),
         );
+        if !trunk {
+            let ms = self.acd_ms(now);
+            self.acd.answered(call_key, ms);
+            self.agent_connected(call_key, &name, now);
+        }
+        let transferring = self.calls.get(&call_key).is_some_and(|c| c.transferring);
+        if trunk && transferring {
+            if let Some(call) = self.calls.get_mut(&call_key) {
+                call.transferring = false;
+            }
+            return;
+        }
         if let Some(id) = engine {
-            let event = if self.is_trunk(call_key) {
+            let event = if trunk {
                 Event::DialResult(DialOutcome::Connected)
             } else {
                 Event::AgentConnected { agent: name }
@@ -1562,6 +1730,54 @@ impl Core {
             let _ = self.engine.handle_event(id, event, self.clock.at(now));
             self.pump(now).await;
         }
+    }
+
+    /// A 2xx to a leg's INVITE: the dialog, the ACK (again for a
+    /// retransmitted 2xx), and on the first 2xx the leg's media task.
+    /// Returns whether media started now.
+    fn answer_leg(
+        &mut self,
+        key: u64,
+        leg: &mut AgentLeg,
+        response: &Message,
+        now: Instant,
+    ) -> bool {
+        let _ = now;
+        let local = self.local_part();
+        let branch = self.ids.branch();
+        if leg.dialog.is_none() {
+            let Some(dialog) = Dialog::uac(&leg.invite, response, local) else {
+                return false;
+            };
+            leg.dialog = Some(dialog.id().clone());
+            self.dialogs.insert(dialog);
+        }
+        let ack = leg
+            .dialog
+            .as_ref()
+            .and_then(|id| self.dialogs.get(id))
+            .and_then(|d| d.ack(1, &branch).ok());
+        if let Some(ack) = ack {
+            self.tx
+                .send_bytes(message::serialize(&ack), leg.to, Transport::Udp);
+        }
+        let Some(socket) = leg.socket.take() else {
+            return false;
+        };
+        let negotiated = sdp::parse(response.body())
+            .ok()
+            .and_then(|answer| sdp::negotiated(&answer));
+        let Some((negotiated, remote)) = negotiated.and_then(|n| n.remote.map(|r| (n, r))) else {
+            return false;
+        };
+        let law = match negotiated.codec {
+            Codec::Pcmu => Law::Ulaw,
+            Codec::Pcma => Law::Alaw,
+        };
+        let (media, inbound) = self.start_leg(key, socket, remote, law, negotiated.telephone_event);
+        leg.media = Some(media);
+        leg.inbound = Some(inbound);
+        true
     }
 
     fn is_trunk(&self, call_key: u64) -> bool {
@@ -1580,15 +1796,16 @@ impl Core {
     }
 
     /// The agent hung up a bridged call: the caller goes on with the flow.
-    async fn agent_hung_up(&mut self, call_key: u64, now: Instant) {
+    pub(super) async fn agent_hung_up(&mut self, call_key: u64, now: Instant) {
         let name = self.agent_name(call_key);
         self.record(call_key, "agent_hung_up", fields([("agent", name.into())]));
         if let Some(agent) = self.calls.get_mut(&call_key).and_then(|c| c.agent.as_mut()) {
             // Their BYE ended their dialog: nothing more to send them.
+            // (Its media is closed with the leg, which still counts as
+            // connected: the agent wraps up.)
             if let Some(id) = agent.dialog.take() {
                 self.agent_dialogs.remove(&id);
                 self.dialogs.remove(&id);
-                agent.media.take().map(|m| m.try_send(MediaCommand::Close));
             }
         }
         self.drop_agent(call_key, now);
@@ -1601,22 +1818,45 @@ impl Core {
         }
     }
 
-    /// Ends the agent leg of a call, if any: BYE when answered, CANCEL when
-    /// still ringing (unless already over); frees its port and the agent.
+    /// Ends the agent leg of a call, if any, and tells the ACD: after a
+    /// conversation the agent wraps up; an offer still ringing is taken
+    /// back with the call (it leaves the queue).
     fn drop_agent(&mut self, call_key: u64, now: Instant) {
-        let Some(call) = self.calls.get_mut(&call_key) else {
+        let Some((name, trunk, connected)) = self.end_agent_leg(call_key, now) else {
             return;
         };
-        let Some(agent) = call.agent.take() else {
+        if trunk {
             return;
-        };
+        }
+        let ms = self.acd_ms(now);
+        if connected {
+            self.acd.ended(call_key, ms);
+            self.wrap_up_started(&name, call_key, now);
+        } else {
+            self.acd.remove(call_key, ms);
+        }
+    }
+
+    /// Ends the agent leg of a call (BYE when answered, CANCEL when still
+    /// ringing, unless already over) without telling the ACD. Returns the
+    /// leg's name, whether it was a trunk leg and whether it was connected.
+    fn end_agent_leg(&mut self, call_key: u64, now: Instant) -> Option<(String, bool, bool)> {
+        let call = self.calls.get_mut(&call_key)?;
+        let leg = call.agent.take()?;
         let _ = call.media.try_send(MediaCommand::Unbridge);
-        self.by_agent_tx.remove(&agent.tx);
-        self.busy.remove(&agent.name);
-        if let Some(media) = &agent.media {
+        self.by_agent_tx.remove(&leg.tx);
+        let info = (leg.name.clone(), leg.trunk, leg.media.is_some());
+        self.end_leg(leg, now);
+        Some(info)
+    }
+
+    /// Ends one second leg: closes its media, sends BYE or CANCEL, forgets
+    /// its dialog, frees its port.
+    fn end_leg(&mut self, leg: AgentLeg, now: Instant) {
+        if let Some(media) = &leg.media {
             let _ = media.try_send(MediaCommand::Close);
         }
-        match &agent.dialog {
+        match &leg.dialog {
             Some(id) => {
                 let branch = self.ids.branch();
                 let bye = self
@@ -1624,19 +1864,21 @@ impl Core {
                     .get_mut(id)
                     .and_then(|d| d.request(Method::Bye, &branch).ok());
                 if let Some(bye) = bye {
-                    let _ = self.tx.send_request(bye, agent.to, Transport::Udp, now);
+                    let _ = self.tx.send_request(bye, leg.to, Transport::Udp, now);
                 }
                 self.agent_dialogs.remove(id);
+                self.cb_dialogs.remove(id);
                 self.dialogs.remove(id);
             }
-            None if agent.media.is_none() && agent.socket.is_some() => {
-                if let Some(cancel) = message::cancel_for(&agent.invite) {
-                    let _ = self.tx.send_request(cancel, agent.to, Transport::Udp, now);
+            None if leg.media.is_none() && leg.socket.is_some() => {
+                if let Some(cancel) = message::cancel_for(&leg.invite) {
+                    let _ = self.tx.send_request(cancel, leg.to, Transport::Udp, now);
                 }
             }
             None => {}
         }
-        self.ports.give(agent.port);
+        self.cb_legs.remove(&leg.tx);
+        self.ports.give(leg.port);
     }
 
     /// Graceful shutdown: every answered call gets a BYE.

@@ -1,0 +1,33 @@
+//! Callbacks (SPEC 5.5): validation of callback requests and their storage.
+//!
+//! Four kinds of callback ([`Kind`]): *courtesy* (a caller in a queue asks to
+//! be called back instead of waiting, and keeps their place), *web* (a request
+//! from a website), *scheduled* (a date and time window chosen through the
+//! agent API) and *personal* (scheduled, and assigned to the creating agent or
+//! a member of their teams). When a callback is due the runtime rings an agent,
+//! then the customer, and bridges them.
+//!
+//! - [`validate`] checks a [`CallbackRequest`] (the JSON of the agent API or
+//!   the website) without a database and returns a [`Valid`] request or every
+//!   [`Refusal`].
+//! - [`CallbackStore`] stores callbacks and drives their life cycle
+//!   (`pending` → `placing` → `done`/`failed`, or `cancelled`);
+//!   [`RelationshipStore`] keeps the last agent and the owner of each number
+//!   per campaign. [`SqliteStore`] implements both on an embedded SQLite file.
+//!
+//! Delivery: pending callbacks fire exactly once ([`CallbackStore::claim_due`]
+//! is one transaction); callbacks being placed when the process died fire at
+//! least once more after [`CallbackStore::recover`].
+
+#![warn(missing_docs)]
+
+mod sqlite;
+mod store;
+mod validate;
+
+pub use sqlite::{DEFAULT_MAX_ATTEMPTS, SqliteStore};
+pub use store::{Callback, CallbackStore, Created, Filter, RelationshipStore, Status, StoreError};
+pub use validate::{
+    CallbackRequest, Context, DEFAULT_ZONE, Kind, MAX_DIGITS, MAX_LEAD, MAX_NAME, MAX_REASON,
+    MIN_DIGITS, MIN_LEAD, MIN_NAME, QueueAccess, Refusal, Valid, normalize_number, validate,
+};

@@ -1,0 +1,973 @@
+//! The HTTP layer of the agent API.
+//!
+//! This module does no business logic. It authenticates each request, parses
+//! its path and body into an [`ApiRequest`], sends that to the server's
+//! controller (the one task that owns all state) as an [`ApiCall`] over a
+//! bounded channel, waits for the controller's [`ApiReply`] and writes it out
+//! as JSON.
+//!
+//! | Method   | Path                              | Request                         |
+//! |----------|-----------------------------------|---------------------------------|
+//! | `GET`    | `/api/agents/{name}`              | [`ApiRequest::Agent`]           |
+//! | `POST`   | `/api/agents/{name}/login`        | [`ApiRequest::Login`]           |
+//! | `POST`   | `/api/agents/{name}/logout`       | [`ApiRequest::Logout`]          |
+//! | `POST`   | `/api/agents/{name}/ready`        | [`ApiRequest::Ready`]           |
+//! | `POST`   | `/api/agents/{name}/not-ready`    | [`ApiRequest::NotReady`]        |
+//! | `POST`   | `/api/agents/{name}/wrap-up`      | [`ApiRequest::WrapUp`]          |
+//! | `GET`    | `/api/calls/{id}/data`            | [`ApiRequest::CallData`]        |
+//! | `PUT`    | `/api/calls/{id}/data/{name}`     | [`ApiRequest::EditCallData`]    |
+//! | `GET`    | `/api/callbacks`                  | [`ApiRequest::ListCallbacks`]   |
+//! | `POST`   | `/api/callbacks`                  | [`ApiRequest::CreateCallback`]  |
+//! | `PUT`    | `/api/callbacks/{id}`             | [`ApiRequest::UpdateCallback`]  |
+//! | `DELETE` | `/api/callbacks/{id}`             | [`ApiRequest::CancelCallback`]  |
+//! | `POST`   | `/api/web-callbacks`              | [`ApiRequest::WebCallback`]     |
+//! | `GET`    | `/api/status`                     | [`ApiRequest::Status`]          |
+//!
+//! Agents authenticate with HTTP Basic credentials checked against
+//! [`Auth::agents`] and may only act on their own `/api/agents/{name}`.
+//! `/api/web-callbacks` instead takes `Authorization: Bearer <token>` checked
+//! against [`Auth::web_token`].
+//!
+//! Every response, success or error, is `application/json`; errors have the
+//! shape `{"error": "..."}`. The layer itself answers:
+//!
+//! * 400 for malformed JSON, missing, unknown or ill-typed body fields and
+//!   path ids that are not numbers (the message names the field or parameter);
+//! * 401 (with `WWW-Authenticate`) for missing or wrong credentials;
+//! * 403 for an agent acting for another agent, or for web callbacks when no
+//!   web token is configured;
+//! * 404 for an unknown endpoint and 405 for a wrong method on a known one;
+//! * 413 for bodies over [`BODY_LIMIT`] bytes, 415 for non-JSON bodies;
+//! * 503 when the controller's queue is full or closed, 504 when it does not
+//!   answer within [`REPLY_TIMEOUT`].
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Json;
+use axum::Router;
+use axum::body::{Body, Bytes, HttpBody};
+use axum::extract::rejection::RawPathParamsRejection;
+use axum::extract::{FromRequestParts, RawPathParams, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use serde::de::{DeserializeOwned, Error as _};
+use serde::{Deserialize, Deserializer};
+use serde_json::{Value, json};
+use tokio::sync::{mpsc, oneshot};
+
+/// The largest request body accepted, in bytes (64 KiB); larger bodies get 413.
+pub const BODY_LIMIT: usize = 64 * 1024;
+
+/// How long a request waits for the controller's reply before it gets 504.
+pub const REPLY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The realm named in `WWW-Authenticate` challenges.
+const REALM: &str = "dialect";
+
+/// The longest not-ready reason accepted, in characters.
+const REASON_MAX_CHARS: usize = 64;
+
+/// How much of an oversized body is read and thrown away before answering
+/// 413, so that the client is not reset while it is still sending and gets to
+/// read the answer.
+const DRAIN_LIMIT: usize = 1024 * 1024;
+
+/// One request for the controller, with the channel to answer it on.
+#[derive(Debug)]
+pub struct ApiCall {
+    /// What the client asked for, already authenticated and parsed.
+    pub request: ApiRequest,
+    /// Where the controller sends its answer. If it is dropped unanswered the
+    /// client gets 503.
+    pub reply: oneshot::Sender<ApiReply>,
+}
+
+/// The controller's answer to an [`ApiCall`]: an HTTP status and a JSON body.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiReply {
+    /// The HTTP status code. One outside 100..=999 is answered as 500.
+    pub status: u16,
+    /// The JSON body.
+    pub body: Value,
+}
+
+impl ApiReply {
+    /// A 200 answer with `body`.
+    pub fn ok(body: Value) -> Self {
+        Self { status: 200, body }
+    }
+
+    /// An error answer with body `{"error": message}`.
+    pub fn error(status: u16, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            body: json!({ "error": message.into() }),
+        }
+    }
+
+    /// An error answer with body `{"error": message, "details": details}`,
+    /// for refusals the client can act on (for example a version conflict
+    /// carrying the current value).
+    pub fn refused(status: u16, message: impl Into<String>, details: Value) -> Self {
+        Self {
+            status,
+            body: json!({ "error": message.into(), "details": details }),
+        }
+    }
+}
+
+impl IntoResponse for ApiReply {
+    fn into_response(self) -> Response {
+        match StatusCode::from_u16(self.status) {
+            Ok(status) => (status, Json(self.body)).into_response(),
+            Err(_) => Refusal::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!(
+                    "the runtime answered with an invalid status {}",
+                    self.status
+                ),
+            )
+            .into_response(),
+        }
+    }
+}
+
+/// A parsed, authenticated API request. The `agent` fields hold the
+/// authenticated agent's name.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ApiRequest {
+    /// `GET /api/agents/{name}`: the agent's own state.
+    Agent {
+        /// The authenticated agent (equal to `{name}`).
+        agent: String,
+    },
+    /// `POST /api/agents/{name}/login`.
+    Login {
+        /// The authenticated agent (equal to `{name}`).
+        agent: String,
+    },
+    /// `POST /api/agents/{name}/logout`.
+    Logout {
+        /// The authenticated agent (equal to `{name}`).
+        agent: String,
+    },
+    /// `POST /api/agents/{name}/ready`.
+    Ready {
+        /// The authenticated agent (equal to `{name}`).
+        agent: String,
+    },
+    /// `POST /api/agents/{name}/not-ready` with body `{"reason": "break"}`.
+    NotReady {
+        /// The authenticated agent (equal to `{name}`).
+        agent: String,
+        /// Why the agent is not ready: 1 to 64 characters.
+        reason: String,
+    },
+    /// `POST /api/agents/{name}/wrap-up` with body
+    /// `{"classifier": "...", "fields": {"name": "value", ...}}` (`fields` is
+    /// optional).
+    WrapUp {
+        /// The authenticated agent (equal to `{name}`).
+        agent: String,
+        /// The wrap-up classifier chosen.
+        classifier: String,
+        /// The wrap-up form's fields.
+        fields: BTreeMap<String, String>,
+    },
+    /// `GET /api/calls/{id}/data`: a call's data.
+    CallData {
+        /// The authenticated agent.
+        agent: String,
+        /// The call id from the path.
+        call: u64,
+    },
+    /// `PUT /api/calls/{id}/data/{name}` with body
+    /// `{"value": "...", "version": 3}`.
+    EditCallData {
+        /// The authenticated agent.
+        agent: String,
+        /// The call id from the path.
+        call: u64,
+        /// The call data item's name from the path.
+        name: String,
+        /// The new value.
+        value: String,
+        /// The version of the item the agent edited, for conflict detection.
+        version: u64,
+    },
+    /// `GET /api/callbacks`.
+    ListCallbacks {
+        /// The authenticated agent.
+        agent: String,
+    },
+    /// `POST /api/callbacks` with a JSON object body, validated by the
+    /// controller.
+    CreateCallback {
+        /// The authenticated agent.
+        agent: String,
+        /// The request body, a JSON object.
+        body: Value,
+    },
+    /// `PUT /api/callbacks/{id}` with a JSON object body, validated by the
+    /// controller.
+    UpdateCallback {
+        /// The authenticated agent.
+        agent: String,
+        /// The callback id from the path.
+        id: i64,
+        /// The request body, a JSON object.
+        body: Value,
+    },
+    /// `DELETE /api/callbacks/{id}`.
+    CancelCallback {
+        /// The authenticated agent.
+        agent: String,
+        /// The callback id from the path.
+        id: i64,
+    },
+    /// `POST /api/web-callbacks` with a JSON object body, authenticated with
+    /// the web token rather than an agent's credentials.
+    WebCallback {
+        /// The request body, a JSON object.
+        body: Value,
+    },
+    /// `GET /api/status`: the runtime's status, for any authenticated agent.
+    Status,
+}
+
+impl ApiRequest {
+    /// The authenticated agent making the request, if an agent made it.
+    pub fn agent(&self) -> Option<&str> {
+        match self {
+            Self::Agent { agent }
+            | Self::Login { agent }
+            | Self::Logout { agent }
+            | Self::Ready { agent }
+            | Self::NotReady { agent, .. }
+            | Self::WrapUp { agent, .. }
+            | Self::CallData { agent, .. }
+            | Self::EditCallData { agent, .. }
+            | Self::ListCallbacks { agent }
+            | Self::CreateCallback { agent, .. }
+            | Self::UpdateCallback { agent, .. }
+            | Self::CancelCallback { agent, .. } => Some(agent),
+            Self::WebCallback { .. } | Self::Status => None,
+        }
+    }
+}
+
+/// The credentials the API accepts.
+#[derive(Clone, Default)]
+pub struct Auth {
+    /// Agent name to password, checked with HTTP Basic authentication.
+    pub agents: HashMap<String, String>,
+    /// The bearer token for `POST /api/web-callbacks`; `None` disables that
+    /// endpoint (403).
+    pub web_token: Option<String>,
+}
+
+impl fmt::Debug for Auth {
+    /// Names the agents but never shows passwords or the token.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut agents: Vec<&str> = self.agents.keys().map(String::as_str).collect();
+        agents.sort_unstable();
+        f.debug_struct("Auth")
+            .field("agents", &agents)
+            .field("web_token", &self.web_token.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
+}
+
+/// Serves the API on `listener` until it fails, sending each request to the
+/// controller over `calls`.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    auth: Arc<Auth>,
+    calls: mpsc::Sender<ApiCall>,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(auth, calls)).await
+}
+
+/// The API's routes, for [`serve`] and for tests.
+pub fn router(auth: Arc<Auth>, calls: mpsc::Sender<ApiCall>) -> Router {
+    Router::new()
+        .route("/api/agents/{name}", get(agent))
+        .route("/api/agents/{name}/login", post(login))
+        .route("/api/agents/{name}/logout", post(logout))
+        .route("/api/agents/{name}/ready", post(ready))
+        .route("/api/agents/{name}/not-ready", post(not_ready))
+        .route("/api/agents/{name}/wrap-up", post(wrap_up))
+        .route("/api/calls/{id}/data", get(call_data))
+        .route("/api/calls/{id}/data/{name}", put(edit_call_data))
+        .route("/api/callbacks", get(list_callbacks).post(create_callback))
+        .route(
+            "/api/callbacks/{id}",
+            put(update_callback).delete(cancel_callback),
+        )
+        .route("/api/web-callbacks", post(web_callback))
+        .route("/api/status", get(status))
+        // Must come after the routes: it applies to the routes added so far.
+        .method_not_allowed_fallback(method_not_allowed)
+        .fallback(not_found)
+        .with_state(Api { auth, calls })
+}
+
+/// The state every handler shares.
+#[derive(Clone)]
+struct Api {
+    auth: Arc<Auth>,
+    calls: mpsc::Sender<ApiCall>,
+}
+
+impl Api {
+    /// Hands `request` to the controller and waits for its reply.
+    async fn call(&self, request: ApiRequest) -> Result<ApiReply, Refusal> {
+        let (reply, answer) = oneshot::channel();
+        self.calls
+            .try_send(ApiCall { request, reply })
+            .map_err(|error| match error {
+                mpsc::error::TrySendError::Full(_) => Refusal::busy(),
+                mpsc::error::TrySendError::Closed(_) => Refusal::shutting_down(),
+            })?;
+        match tokio::time::timeout(REPLY_TIMEOUT, answer).await {
+            Ok(Ok(reply)) => Ok(reply),
+            // The controller dropped the call unanswered: it is going away.
+            Ok(Err(_)) => Err(Refusal::shutting_down()),
+            Err(_) => Err(Refusal::new(
+                StatusCode::GATEWAY_TIMEOUT,
+                format!(
+                    "the runtime did not answer within {} s",
+                    REPLY_TIMEOUT.as_secs()
+                ),
+            )),
+        }
+    }
+
+    /// The agent named by the request's Basic credentials.
+    fn agent(&self, headers: &HeaderMap) -> Result<String, Refusal> {
+        let unauthorized = |message: &str| Refusal::unauthorized("Basic", message);
+        let value = headers
+            .get(header::AUTHORIZATION)
+            .ok_or_else(|| unauthorized("missing credentials: use HTTP Basic authentication"))?;
+        let malformed =
+            || unauthorized("malformed Authorization header: expected Basic credentials");
+        let (scheme, token) = value
+            .to_str()
+            .ok()
+            .and_then(|value| value.trim().split_once(' '))
+            .ok_or_else(malformed)?;
+        if !scheme.eq_ignore_ascii_case("basic") {
+            return Err(malformed());
+        }
+        let decoded = decode_base64(token.trim()).ok_or_else(malformed)?;
+        let text = String::from_utf8(decoded).map_err(|_| malformed())?;
+        let (name, password) = text.split_once(':').ok_or_else(malformed)?;
+        let matches = match self.auth.agents.get(name) {
+            Some(expected) => constant_time_eq(password.as_bytes(), expected.as_bytes()),
+            None => {
+                // Do the same work for an unknown agent as for a known one,
+                // so that timing does not tell which names exist.
+                constant_time_eq(password.as_bytes(), password.as_bytes());
+                false
+            }
+        };
+        if matches {
+            Ok(name.to_owned())
+        } else {
+            Err(unauthorized("unknown agent or wrong password"))
+        }
+    }
+
+    /// The authenticated agent, who must be the agent named in the path.
+    fn own_agent(&self, headers: &HeaderMap, params: &Params) -> Result<String, Refusal> {
+        let agent = self.agent(headers)?;
+        let name = params.text("name")?;
+        if agent == name {
+            Ok(agent)
+        } else {
+            Err(Refusal::new(
+                StatusCode::FORBIDDEN,
+                format!("agent {agent} cannot act for {name}"),
+            ))
+        }
+    }
+
+    /// Checks the request's bearer token against the web token.
+    fn web_client(&self, headers: &HeaderMap) -> Result<(), Refusal> {
+        let Some(expected) = &self.auth.web_token else {
+            return Err(Refusal::new(
+                StatusCode::FORBIDDEN,
+                "web callbacks are disabled: no web token is configured",
+            ));
+        };
+        let unauthorized = |message: &str| Refusal::unauthorized("Bearer", message);
+        let value = headers.get(header::AUTHORIZATION).ok_or_else(|| {
+            unauthorized("missing credentials: use Authorization: Bearer <web token>")
+        })?;
+        let malformed = || unauthorized("malformed Authorization header: expected a Bearer token");
+        let (scheme, token) = value
+            .to_str()
+            .ok()
+            .and_then(|value| value.trim().split_once(' '))
+            .ok_or_else(malformed)?;
+        if !scheme.eq_ignore_ascii_case("bearer") {
+            return Err(malformed());
+        }
+        if constant_time_eq(token.trim().as_bytes(), expected.as_bytes()) {
+            Ok(())
+        } else {
+            Err(unauthorized("wrong web token"))
+        }
+    }
+}
+
+/// An error the HTTP layer answers itself: `{"error": message}`, with a
+/// `WWW-Authenticate` challenge for 401.
+#[derive(Debug)]
+struct Refusal {
+    status: StatusCode,
+    message: String,
+    /// The authentication scheme to challenge with, for 401.
+    challenge: Option<&'static str>,
+}
+
+impl Refusal {
+    fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+            challenge: None,
+        }
+    }
+
+    fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, message)
+    }
+
+    fn unauthorized(scheme: &'static str, message: &str) -> Self {
+        Self {
+            status: StatusCode::UNAUTHORIZED,
+            message: message.to_owned(),
+            challenge: Some(scheme),
+        }
+    }
+
+    fn busy() -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the runtime is busy, try again",
+        )
+    }
+
+    fn shutting_down() -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the runtime is shutting down",
+        )
+    }
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        let mut response = (self.status, Json(json!({ "error": self.message }))).into_response();
+        if let Some(scheme) = self.challenge {
+            let challenge = format!("{scheme} realm=\"{REALM}\"");
+            if let Ok(value) = HeaderValue::from_str(&challenge) {
+                response
+                    .headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, value);
+            }
+        }
+        response
+    }
+}
+
+/// The route's path parameters, percent-decoded. Extraction never fails, so
+/// that authentication is checked before the path.
+struct Params(Result<RawPathParams, RawPathParamsRejection>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Params {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(RawPathParams::from_request_parts(parts, state).await))
+    }
+}
+
+impl Params {
+    /// The parameter `name` as text.
+    fn text(&self, name: &str) -> Result<&str, Refusal> {
+        let params = self
+            .0
+            .as_ref()
+            .map_err(|rejection| Refusal::bad_request(rejection.body_text()))?;
+        params
+            .iter()
+            .find_map(|(key, value)| (key == name).then_some(value))
+            .ok_or_else(|| {
+                Refusal::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    format!("the route has no path parameter `{name}`"),
+                )
+            })
+    }
+
+    /// The parameter `name` as a number.
+    fn number<T: std::str::FromStr>(&self, name: &str) -> Result<T, Refusal> {
+        let text = self.text(name)?;
+        text.parse().map_err(|_| {
+            Refusal::bad_request(format!(
+                "path parameter `{name}` must be a number, not {text:?}"
+            ))
+        })
+    }
+}
+
+async fn agent(
+    State(api): State<Api>,
+    headers: HeaderMap,
+    params: Params,
+) -> Result<ApiReply, Refusal> {
+    let agent = api.own_agent(&headers, &params)?;
+    api.call(ApiRequest::Agent { agent }).await
+}
+
+async fn login(
+    State(api): State<Api>,
+    headers: HeaderMap,
+    params: Params,
+) -> Result<ApiReply, Refusal> {
+    let agent = api.own_agent(&headers, &params)?;
+    api.call(ApiRequest::Login { agent }).await
+}
+
+async fn logout(
+    State(api): State<Api>,
+    headers: HeaderMap,
+    params: Params,
+) -> Result<ApiReply, Refusal> {
+    let agent = api.own_agent(&headers, &params)?;
+    api.call(ApiRequest::Logout { agent }).await
+}
+
+async fn ready(
+    State(api): State<Api>,
+    headers: HeaderMap,
+    params: Params,
+) -> Result<ApiReply, Refusal> {
+    let agent = api.own_agent(&headers, &params)?;
+    api.call(ApiRequest::Ready { agent }).await
+}
+
+/// The body of `POST /api/agents/{name}/not-ready`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a JSON object")]
+struct NotReadyBody {
+    #[serde(deserialize_with = "reason_field")]
+    reason: String,
+}
+
+async fn not_ready(
+    State(api): State<Api>,
+    headers: HeaderMap,
+    params: Params,
+    body: Body,
+) -> Result<ApiReply, Refusal> {
+    let agent = api.own_agent(&headers, &params)?;
+    let NotReadyBody { reason } = parse_body(&headers, body).await?;
+    let length = reason.chars().count();
+    if !(1..=REASON_MAX_CHARS).contains(&length) {
+        return Err(Refusal::bad_request(format!(
+            "field `reason` must be 1 to {REASON_MAX_CHARS} characters long, not {length}"
+        )));
+    }
+    api.call(ApiRequest::NotReady { agent, reason }).await
+}
+
+/// The body of `POST /api/agents/{name}/wrap-up`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a JSON object")]
+struct WrapUpBody {
+    #[serde(deserialize_with = "classifier_field")]
+    classifier: String,
+    #[serde(default, deserialize_with = "fields_field")]
+    fields: BTreeMap<String, String>,
+}
+
+async fn wrap_up(
+    State(api): State<Api>,
+    headers: HeaderMap,
+    params: Params,
+    body: Body,
+) -> Result<ApiReply, Refusal> {
+    let agent = api.own_agent(&headers, &params)?;
+    let WrapUpBody { classifier, fields } = parse_body(&headers, body).await?;
+    api.call(ApiRequest::WrapUp {
+        agent,
+        classifier,
+        fields,
+    })
+    .await
+}
+
+async fn call_data(
+    State(api): State<Api>,
+    headers: HeaderMap,
+    params: Params,
+) -> Result<ApiReply, Refusal> {
+    let agent = api.agent(&headers)?;
+    let call = params.number("id")?;
+    api.call(ApiRequest::CallData { agent, call }).await
+}
+
+/// The body of `PUT /api/calls/{id}/data/{name}`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a JSON object")]
+struct EditCallDataBody {
+    #[serde(deserialize_with = "value_field")]
+    value: String,
+    #[serde(deserialize_with = "version_field")]
+    version: u64,
+}
+
+async fn edit_call_data(
+    State(api): State<Api>,
+    headers: HeaderMap,
+    params: Params,
+    body: Body,
+) -> Result<ApiReply, Refusal> {
+    let agent = api.agent(&headers)?;
+    let call = params.number("id")?;
+    let name = params.text("name")?.to_owned();
+    let EditCallDataBody { value, version } = parse_body(&headers, body).await?;
+    api.call(ApiRequest::EditCallData {
+        agent,
+        call,
+        name,
+        value,
+        version,
+    })
+    .await
+}
+
+async fn list_callbacks(State(api): State<Api>, headers: HeaderMap) -> Result<ApiReply, Refusal> {
+    let agent = api.agent(&headers)?;
+    api.call(ApiRequest::ListCallbacks { agent }).await
+}
+
+async fn create_callback(
+    State(api): State<Api>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<ApiReply, Refusal> {
+    let agent = api.agent(&headers)?;
+    let body = object_body(&headers, body).await?;
+    api.call(ApiRequest::CreateCallback { agent, body }).await
+}
+
+async fn update_callback(
+    State(api): State<Api>,
+    headers: HeaderMap,
+    params: Params,
+    body: Body,
+) -> Result<ApiReply, Refusal> {
+    let agent = api.agent(&headers)?;
+    let id = params.number("id")?;
+    let body = object_body(&headers, body).await?;
+    api.call(ApiRequest::UpdateCallback { agent, id, body })
+        .await
+}
+
+async fn cancel_callback(
+    State(api): State<Api>,
+    headers: HeaderMap,
+    params: Params,
+) -> Result<ApiReply, Refusal> {
+    let agent = api.agent(&headers)?;
+    let id = params.number("id")?;
+    api.call(ApiRequest::CancelCallback { agent, id }).await
+}
+
+async fn web_callback(
+    State(api): State<Api>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<ApiReply, Refusal> {
+    api.web_client(&headers)?;
+    let body = object_body(&headers, body).await?;
+    api.call(ApiRequest::WebCallback { body }).await
+}
+
+async fn status(State(api): State<Api>, headers: HeaderMap) -> Result<ApiReply, Refusal> {
+    api.agent(&headers)?;
+    api.call(ApiRequest::Status).await
+}
+
+async fn not_found(method: Method, uri: Uri) -> Refusal {
+    Refusal::new(
+        StatusCode::NOT_FOUND,
+        format!("no such endpoint: {method} {}", uri.path()),
+    )
+}
+
+async fn method_not_allowed(method: Method, uri: Uri) -> Refusal {
+    // axum adds the `Allow` header listing the methods the path takes.
+    Refusal::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!("method {method} is not allowed on {}", uri.path()),
+    )
+}
+
+/// Reads a JSON body that must be an object, for the controller to validate.
+async fn object_body(headers: &HeaderMap, body: Body) -> Result<Value, Refusal> {
+    let value = json_body(headers, body).await?;
+    if value.is_object() {
+        Ok(value)
+    } else {
+        Err(Refusal::bad_request(
+            "invalid request body: expected a JSON object",
+        ))
+    }
+}
+
+/// Reads a JSON body into `T`, naming the offending field in errors.
+async fn parse_body<T: DeserializeOwned>(headers: &HeaderMap, body: Body) -> Result<T, Refusal> {
+    let value = json_body(headers, body).await?;
+    serde_json::from_value(value)
+        .map_err(|error| Refusal::bad_request(format!("invalid request body: {error}")))
+}
+
+/// Reads a body of at most [`BODY_LIMIT`] bytes and parses it as JSON.
+async fn json_body(headers: &HeaderMap, body: Body) -> Result<Value, Refusal> {
+    if let Some(content_type) = headers.get(header::CONTENT_TYPE)
+        && !is_json(content_type)
+    {
+        return Err(Refusal::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!(
+                "the request body must be JSON (Content-Type: application/json), not {}",
+                String::from_utf8_lossy(content_type.as_bytes())
+            ),
+        ));
+    }
+    let bytes = read_body(headers, body).await?;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(Refusal::bad_request(
+            "the request body is empty: expected a JSON object",
+        ));
+    }
+    serde_json::from_slice(&bytes).map_err(|error| {
+        Refusal::bad_request(format!("the request body is not valid JSON: {error}"))
+    })
+}
+
+/// Whether a `Content-Type` is JSON: `application/json` or `*/*+json`, with
+/// any parameters.
+fn is_json(content_type: &HeaderValue) -> bool {
+    let Ok(text) = content_type.to_str() else {
+        return false;
+    };
+    let essence = text.split(';').next().unwrap_or_default().trim();
+    essence.eq_ignore_ascii_case("application/json")
+        || essence
+            .rsplit_once('+')
+            .is_some_and(|(_, suffix)| suffix.eq_ignore_ascii_case("json"))
+}
+
+/// Reads the whole body, refusing with 413 one over [`BODY_LIMIT`] bytes.
+async fn read_body(headers: &HeaderMap, mut body: Body) -> Result<Vec<u8>, Refusal> {
+    let too_large = || {
+        Refusal::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("the request body is larger than {BODY_LIMIT} bytes"),
+        )
+    };
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > BODY_LIMIT as u64) {
+        drain(body).await;
+        return Err(too_large());
+    }
+    let mut bytes = Vec::new();
+    while let Some(data) = next_data(&mut body).await {
+        let data = data.map_err(|error| {
+            Refusal::bad_request(format!("could not read the request body: {error}"))
+        })?;
+        if let Some(data) = data {
+            if bytes.len().saturating_add(data.len()) > BODY_LIMIT {
+                drain(body).await;
+                return Err(too_large());
+            }
+            bytes.extend_from_slice(&data);
+        }
+    }
+    Ok(bytes)
+}
+
+/// The data of the body's next frame (`None` for trailers), or `None` at the
+/// end of the body.
+async fn next_data(body: &mut Body) -> Option<Result<Option<Bytes>, axum::Error>> {
+    let frame = std::future::poll_fn(|context| Pin::new(&mut *body).poll_frame(context)).await?;
+    Some(frame.map(|frame| frame.into_data().ok()))
+}
+
+/// Reads and discards up to [`DRAIN_LIMIT`] bytes of a refused body, for at
+/// most a second, so that the client can read the refusal instead of being
+/// reset mid-upload.
+async fn drain(mut body: Body) {
+    let discard = async {
+        let mut seen = 0usize;
+        while let Some(Ok(data)) = next_data(&mut body).await {
+            seen = seen.saturating_add(data.map_or(0, |data| data.len()));
+            if seen > DRAIN_LIMIT {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(1), discard).await;
+}
+
+/// Deserializes one field, naming it in the error: serde's own type errors
+/// ("invalid type: integer `5`, expected a string") do not say which field.
+fn named<'de, D, T>(deserializer: D, field: &str) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(deserializer)
+        .map_err(|error| D::Error::custom(format!("field `{field}`: {error}")))
+}
+
+fn reason_field<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    named(deserializer, "reason")
+}
+
+fn classifier_field<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    named(deserializer, "classifier")
+}
+
+fn fields_field<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<BTreeMap<String, String>, D::Error> {
+    named(deserializer, "fields")
+}
+
+fn value_field<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    named(deserializer, "value")
+}
+
+fn version_field<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
+    named(deserializer, "version")
+}
+
+/// Compares two byte strings in time that depends only on their lengths.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    let mut difference = a.len() ^ b.len();
+    for i in 0..a.len().max(b.len()) {
+        let x = a.get(i).copied().unwrap_or(0);
+        let y = b.get(i).copied().unwrap_or(0);
+        difference |= usize::from(x ^ y);
+    }
+    std::hint::black_box(difference) == 0
+}
+
+/// Decodes standard base64 (RFC 4648 §4), with or without `=` padding.
+/// Returns `None` for anything else, including non-zero trailing bits.
+fn decode_base64(text: &str) -> Option<Vec<u8>> {
+    let bytes = text.as_bytes();
+    let data = bytes
+        .strip_suffix(b"==")
+        .or_else(|| bytes.strip_suffix(b"="))
+        .unwrap_or(bytes);
+    if data.len() != bytes.len() && !bytes.len().is_multiple_of(4) {
+        return None;
+    }
+    if data.len() % 4 == 1 {
+        return None;
+    }
+    let mut out = Vec::with_capacity(data.len() / 4 * 3 + 2);
+    let mut buffer: u32 = 0;
+    let mut bits = 0u32;
+    for &byte in data {
+        let sextet = match byte {
+            b'A'..=b'Z' => byte - b'A',
+            b'a'..=b'z' => byte - b'a' + 26,
+            b'0'..=b'9' => byte - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => return None,
+        };
+        buffer = (buffer << 6) | u32::from(sextet);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push(((buffer >> bits) & 0xff) as u8);
+            buffer &= (1 << bits) - 1;
+        }
+    }
+    // The bits left over are padding and must be zero.
+    (buffer == 0).then_some(out)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_decodes_padded_and_unpadded() {
+        assert_eq!(decode_base64("").unwrap(), b"");
+        assert_eq!(decode_base64("Zg==").unwrap(), b"f");
+        assert_eq!(decode_base64("Zg").unwrap(), b"f");
+        assert_eq!(decode_base64("Zm8=").unwrap(), b"fo");
+        assert_eq!(decode_base64("Zm8").unwrap(), b"fo");
+        assert_eq!(decode_base64("Zm9v").unwrap(), b"foo");
+        assert_eq!(decode_base64("Zm9vYmFy").unwrap(), b"foobar");
+        assert_eq!(decode_base64("YWxpY2U6czNjcjN0").unwrap(), b"alice:s3cr3t");
+        assert_eq!(decode_base64("+/+/").unwrap(), [0xfb, 0xff, 0xbf]);
+    }
+
+    #[test]
+    fn base64_rejects_malformed_input() {
+        for bad in [
+            "Z", "Zm9vY", "Zg=", "Zh==", "Zm9=", "Zm9v!", "Zm 9v", "=", "Zg===", "Z=g=",
+        ] {
+            assert_eq!(decode_base64(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn constant_time_eq_compares_bytes_and_lengths() {
+        assert!(constant_time_eq(b"", b""));
+        assert!(constant_time_eq(b"secret", b"secret"));
+        assert!(!constant_time_eq(b"secret", b"secreT"));
+        assert!(!constant_time_eq(b"secret", b"secret\0"));
+        assert!(!constant_time_eq(b"", b"x"));
+    }
+
+    #[test]
+    fn json_content_types() {
+        for good in [
+            "application/json",
+            "Application/JSON; charset=utf-8",
+            "application/merge-patch+json",
+        ] {
+            assert!(is_json(&HeaderValue::from_static(good)), "{good}");
+        }
+        for bad in [
+            "text/plain",
+            "application/x-www-form-urlencoded",
+            "application/jsonx",
+        ] {
+            assert!(!is_json(&HeaderValue::from_static(bad)), "{bad}");
+        }
+    }
+}

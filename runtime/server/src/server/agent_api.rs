@@ -1,0 +1,800 @@
+//! The agent API's answers (the HTTP layer is `crate::api`): agent state,
+//! wrap-up with a classifier and record fields, call-associated data, and
+//! callbacks. Also the agents' desks (their last call, for wrap-up) and the
+//! monitoring alerts of SPEC 3.2.
+
+use super::directory::short;
+use super::{Core, fields, status};
+use crate::api::{ApiReply, ApiRequest};
+use dialect_acd::State;
+use dialect_callbacks::{
+    CallbackRequest, Context, Filter, Kind, QueueAccess, StoreError, validate,
+};
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+/// Longest value of a call-associated data variable (SPEC 5.3).
+pub(crate) const MAX_DATUM: usize = 256;
+
+/// How often the monitoring alerts are evaluated.
+const ALERT_EVERY: Duration = Duration::from_secs(1);
+
+/// One call-associated data variable's value.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Datum {
+    /// The value.
+    pub value: String,
+    /// Bumped by each edit; an edit names the version it read.
+    pub version: u64,
+    /// Who last edited it.
+    pub editor: Option<String>,
+}
+
+/// An agent's current or last call.
+#[derive(Clone, Debug)]
+pub(crate) struct Desk {
+    /// The call.
+    pub call: u64,
+    /// Its campaign.
+    pub campaign: String,
+    /// The caller's number.
+    pub number: String,
+    /// Talking since, while connected.
+    pub talking: Option<Instant>,
+    /// The call ended and awaits the agent's wrap-up.
+    pub wrap_up: bool,
+}
+
+/// Monitoring alerts raised and not yet cleared, and when to look again.
+#[derive(Debug)]
+pub(crate) struct Alerts {
+    /// The next evaluation.
+    pub next: Instant,
+    /// Raised alerts: (kind, subject).
+    raised: BTreeMap<(String, String), ()>,
+    /// When agents went on a break, for "X agents started a break within 5
+    /// minutes".
+    breaks: VecDeque<Instant>,
+    /// Since when each agent has been on a break.
+    on_break: HashMap<String, Instant>,
+}
+
+impl Default for Alerts {
+    fn default() -> Alerts {
+        Alerts {
+            next: Instant::now() + ALERT_EVERY,
+            raised: BTreeMap::new(),
+            breaks: VecDeque::new(),
+            on_break: HashMap::new(),
+        }
+    }
+}
+
+fn state_json(state: &State) -> Value {
+    match state {
+        State::Available { .. } => json!({"state": "available"}),
+        State::Idle { reason } => json!({"state": "idle", "reason": reason}),
+        State::Ringing { call, .. } => json!({"state": "ringing", "call": call}),
+        State::Busy { call } => json!({"state": "busy", "call": call}),
+        State::WrapUp { .. } => json!({"state": "wrap_up"}),
+        State::LoggedOut => json!({"state": "logged_out"}),
+    }
+}
+
+fn state_name(state: Option<&State>) -> &'static str {
+    match state {
+        Some(State::Available { .. }) => "available",
+        Some(State::Idle { .. }) => "idle",
+        Some(State::Ringing { .. }) => "ringing",
+        Some(State::Busy { .. }) => "busy",
+        Some(State::WrapUp { .. }) => "in wrap-up",
+        Some(State::LoggedOut) => "logged out",
+        None => "unknown",
+    }
+}
+
+/// The caller's number as an agent may see it: the last four digits only
+/// when the campaign protects sensitive data.
+fn masked(number: &str, sensitive: bool) -> String {
+    if !sensitive {
+        return number.to_string();
+    }
+    let digits: Vec<char> = number.chars().filter(char::is_ascii_digit).collect();
+    let keep = digits.len().saturating_sub(4);
+    let tail: String = digits.iter().skip(keep).collect();
+    format!("{}{tail}", "•".repeat(keep))
+}
+
+fn store_error(error: &StoreError) -> ApiReply {
+    let status = match error {
+        StoreError::NotFound { .. } => 404,
+        StoreError::Duplicate { .. }
+        | StoreError::Started { .. }
+        | StoreError::NotPending { .. }
+        | StoreError::NotPlacing { .. }
+        | StoreError::KindChange { .. } => 409,
+        _ => 500,
+    };
+    ApiReply::error(status, error.to_string())
+}
+
+impl Core {
+    /// Things to do once the server is up: log recovered callbacks.
+    pub(super) fn startup(&mut self, now: Instant) {
+        let _ = now;
+        if self.recovered > 0 {
+            self.log.record(
+                self.clock.now(),
+                "",
+                "callbacks_recovered",
+                fields([("count", self.recovered.into())]),
+            );
+        }
+    }
+
+    /// An agent answered a call: their desk, the caller's last agent.
+    pub(super) fn agent_connected(&mut self, call_key: u64, agent: &str, now: Instant) {
+        let Some(call) = self.calls.get_mut(&call_key) else {
+            return;
+        };
+        call.queued = None;
+        call.transferring = false;
+        let (campaign, number) = (call.campaign.clone(), call.number.clone());
+        if call.data.is_empty()
+            && let Some(info) = self.directory.campaigns.get(&campaign)
+        {
+            for variable in &info.variables {
+                call.data.insert(
+                    variable.name.clone(),
+                    Datum {
+                        value: variable.default.clone(),
+                        version: 1,
+                        editor: None,
+                    },
+                );
+            }
+        }
+        if let Some(store) = &self.store {
+            let _ = store.set_last_agent(&campaign, &number, agent, self.clock.at(now));
+        }
+        self.desks.insert(
+            agent.to_string(),
+            Desk {
+                call: call_key,
+                campaign,
+                number,
+                talking: Some(now),
+                wrap_up: false,
+            },
+        );
+    }
+
+    /// A conversation ended: the agent owes a wrap-up.
+    pub(super) fn wrap_up_started(&mut self, agent: &str, call_key: u64, now: Instant) {
+        let _ = now;
+        if let Some(desk) = self.desks.get_mut(agent)
+            && desk.call == call_key
+        {
+            desk.talking = None;
+            desk.wrap_up = true;
+        }
+        let until = match self.acd.state(agent) {
+            Some(State::WrapUp { until }) => Some(until),
+            _ => None,
+        };
+        let mut extra = fields([("call", format!("call-{call_key}").into())]);
+        if let Some(until) = until {
+            extra.insert(
+                "for_ms".into(),
+                until.saturating_sub(self.acd_ms(now)).into(),
+            );
+        }
+        self.log_agent(agent, "wrap_up_started", extra);
+    }
+
+    /// Answers one agent API request.
+    pub(super) async fn on_api(&mut self, request: ApiRequest, now: Instant) -> ApiReply {
+        let ms = self.acd_ms(now);
+        match request {
+            ApiRequest::Agent { agent } => self.agent_view(&agent),
+            ApiRequest::Login { agent } => {
+                if !self.directory.agents.contains_key(&agent) {
+                    return ApiReply::error(404, format!("no agent {agent} in the flows"));
+                }
+                self.acd.login(&agent, ms);
+                self.log_agent(&agent, "logged_in", serde_json::Map::new());
+                self.agent_view(&agent)
+            }
+            ApiRequest::Logout { agent } => {
+                if !self.acd.logout(&agent, ms) {
+                    let state = self.acd.state(&agent);
+                    return ApiReply::error(
+                        409,
+                        format!(
+                            "{agent} cannot log out while {}",
+                            state_name(state.as_ref())
+                        ),
+                    );
+                }
+                self.log_agent(&agent, "logged_out", serde_json::Map::new());
+                self.agent_view(&agent)
+            }
+            ApiRequest::Ready { agent } => {
+                if !self.acd.set_ready(&agent, ms) {
+                    let state = self.acd.state(&agent);
+                    let hint = match state {
+                        Some(State::WrapUp { .. }) => "; send the wrap-up first",
+                        Some(State::LoggedOut) => "; log in first",
+                        _ => "",
+                    };
+                    return ApiReply::error(
+                        409,
+                        format!(
+                            "{agent} cannot become ready while {}{hint}",
+                            state_name(state.as_ref())
+                        ),
+                    );
+                }
+                self.alerts.on_break.remove(&agent);
+                self.log_agent(&agent, "ready", serde_json::Map::new());
+                self.drive_acd(now).await;
+                self.agent_view(&agent)
+            }
+            ApiRequest::NotReady { agent, reason } => {
+                if !self.acd.set_not_ready(&agent, &reason, ms) {
+                    let state = self.acd.state(&agent);
+                    return ApiReply::error(
+                        409,
+                        format!(
+                            "{agent} cannot go not ready while {}",
+                            state_name(state.as_ref())
+                        ),
+                    );
+                }
+                self.alerts.on_break.insert(agent.clone(), now);
+                self.alerts.breaks.push_back(now);
+                self.log_agent(&agent, "not_ready", fields([("reason", reason.into())]));
+                self.agent_view(&agent)
+            }
+            ApiRequest::WrapUp {
+                agent,
+                classifier,
+                fields: record,
+            } => self.wrap_up(&agent, &classifier, record, now).await,
+            ApiRequest::CallData { agent, call } => self.call_data(&agent, call),
+            ApiRequest::EditCallData {
+                agent,
+                call,
+                name,
+                value,
+                version,
+            } => self.edit_call_data(&agent, call, &name, value, version),
+            ApiRequest::ListCallbacks { agent } => self.list_callbacks(&agent),
+            ApiRequest::CreateCallback { agent, body } => {
+                self.save_callback(&agent, None, body, now)
+            }
+            ApiRequest::UpdateCallback { agent, id, body } => {
+                self.save_callback(&agent, Some(id), body, now)
+            }
+            ApiRequest::CancelCallback { agent, id } => {
+                let Some(store) = &self.store else {
+                    return ApiReply::error(503, "callbacks are not available");
+                };
+                match store.cancel(id, &agent, self.clock.at(now)) {
+                    Ok(callback) => {
+                        self.log_agent(
+                            &agent,
+                            "callback_cancelled",
+                            fields([("callback", id.into())]),
+                        );
+                        ApiReply::ok(json!({ "callback": callback }))
+                    }
+                    Err(error) => store_error(&error),
+                }
+            }
+            ApiRequest::WebCallback { body } => self.save_callback("web", None, body, now),
+            ApiRequest::Status => {
+                let agents: BTreeMap<String, Value> = self
+                    .acd
+                    .agents()
+                    .map(|(name, state)| (name.to_string(), state_json(&state)))
+                    .collect();
+                let mut body = status(self);
+                if let Some(map) = body.as_object_mut() {
+                    map.insert("waiting".into(), self.acd.waiting().into());
+                    map.insert("agents".into(), json!(agents));
+                }
+                ApiReply::ok(body)
+            }
+        }
+    }
+
+    fn agent_view(&self, agent: &str) -> ApiReply {
+        let Some(state) = self.acd.state(agent) else {
+            return ApiReply::error(404, format!("no agent {agent} in the flows"));
+        };
+        let mut body = state_json(&state);
+        if let Some(map) = body.as_object_mut() {
+            map.insert("agent".into(), agent.into());
+            let queues = self
+                .directory
+                .agents
+                .get(agent)
+                .map(|(q, _)| q.clone())
+                .unwrap_or_default();
+            map.insert("queues".into(), json!(queues));
+            if let Some(desk) = self.desks.get(agent) {
+                map.insert("last_call".into(), desk.call.into());
+                map.insert("wrap_up_pending".into(), desk.wrap_up.into());
+            }
+        }
+        ApiReply::ok(body)
+    }
+
+    /// The agent's wrap-up: a classifier of the call's campaign and the
+    /// record fields (every required one filled, no unknown one).
+    async fn wrap_up(
+        &mut self,
+        agent: &str,
+        classifier: &str,
+        record: BTreeMap<String, String>,
+        now: Instant,
+    ) -> ApiReply {
+        let Some(desk) = self.desks.get(agent).cloned() else {
+            return ApiReply::error(409, format!("{agent} has no call to wrap up"));
+        };
+        if !desk.wrap_up {
+            let why = if desk.talking.is_some() {
+                "the call is still going on"
+            } else {
+                "it was already wrapped up"
+            };
+            return ApiReply::error(
+                409,
+                format!("call {} cannot be wrapped up: {why}", desk.call),
+            );
+        }
+        let Some(info) = self.directory.campaigns.get(&desk.campaign) else {
+            return ApiReply::error(409, format!("campaign {} is not loaded", desk.campaign));
+        };
+        let Some(reason) = info.classifiers.get(classifier) else {
+            let known: Vec<&String> = info.classifiers.keys().collect();
+            return ApiReply::refused(
+                422,
+                format!(
+                    "campaign {} has no classifier `{classifier}`",
+                    desk.campaign
+                ),
+                json!({ "classifiers": known }),
+            );
+        };
+        let missing: Vec<&String> = info
+            .required
+            .iter()
+            .filter(|f| record.get(*f).is_none_or(|v| v.trim().is_empty()))
+            .collect();
+        let unknown: Vec<&String> = record
+            .keys()
+            .filter(|f| !info.fields.contains(*f))
+            .collect();
+        if !missing.is_empty() || !unknown.is_empty() {
+            let mut parts = Vec::new();
+            if !missing.is_empty() {
+                parts.push(format!(
+                    "required record fields are empty: {}",
+                    missing
+                        .iter()
+                        .map(|s| s.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+            }
+            if !unknown.is_empty() {
+                parts.push(format!(
+                    "the campaign has no record fields {}",
+                    unknown
+                        .iter()
+                        .map(|s| s.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+            }
+            return ApiReply::refused(
+                422,
+                format!("the wrap-up was refused: {}", parts.join("; ")),
+                json!({ "missing": missing, "unknown": unknown }),
+            );
+        }
+        let private_to = reason.private_to.clone();
+        if let (Some(owner), Some(store)) = (&private_to, &self.store) {
+            let _ = store.set_owner(&desk.campaign, &desk.number, owner);
+        }
+        let late = !matches!(self.acd.state(agent), Some(State::WrapUp { .. }));
+        let ms = self.acd_ms(now);
+        self.acd.end_wrap_up(agent, ms);
+        if let Some(d) = self.desks.get_mut(agent) {
+            d.wrap_up = false;
+        }
+        let mut extra = fields([
+            ("call", format!("call-{}", desk.call).into()),
+            ("classifier", classifier.into()),
+            ("fields", json!(record)),
+            ("late", late.into()),
+        ]);
+        if let Some(owner) = private_to {
+            extra.insert("private_to".into(), owner.into());
+        }
+        self.log_agent(agent, "wrap_up", extra);
+        self.drive_acd(now).await;
+        self.agent_view(agent)
+    }
+
+    /// The agent may see a call's data while on it or wrapping it up.
+    fn agents_call(&self, agent: &str, call: u64) -> Result<(), ApiReply> {
+        if !self.calls.contains_key(&call) {
+            return Err(ApiReply::error(
+                404,
+                format!("call {call} is not in progress"),
+            ));
+        }
+        if self.desks.get(agent).is_none_or(|d| d.call != call) {
+            return Err(ApiReply::error(
+                403,
+                format!("call {call} is not {agent}'s call"),
+            ));
+        }
+        Ok(())
+    }
+
+    fn call_data(&self, agent: &str, call_key: u64) -> ApiReply {
+        if let Err(reply) = self.agents_call(agent, call_key) {
+            return reply;
+        }
+        let Some(call) = self.calls.get(&call_key) else {
+            return ApiReply::error(404, format!("call {call_key} is not in progress"));
+        };
+        let info = self.directory.campaigns.get(&call.campaign);
+        let sensitive = info.is_some_and(|c| c.sensitive);
+        let variables: Vec<Value> = info
+            .map(|c| c.variables.as_slice())
+            .unwrap_or_default()
+            .iter()
+            .map(|v| {
+                let datum = call.data.get(&v.name).cloned().unwrap_or_default();
+                let value = if v.secure {
+                    "•".repeat(datum.value.chars().count().min(8))
+                } else {
+                    datum.value
+                };
+                json!({
+                    "name": v.name,
+                    "value": value,
+                    "editable": v.editable,
+                    "secure": v.secure,
+                    "version": datum.version,
+                    "edited_by": datum.editor,
+                })
+            })
+            .collect();
+        ApiReply::ok(json!({
+            "call": call_key,
+            "campaign": call.campaign,
+            "caller": masked(&call.number, sensitive),
+            "variables": variables,
+        }))
+    }
+
+    /// An edit names the version it read: the first of two concurrent
+    /// edits wins, the second is told who changed the value.
+    fn edit_call_data(
+        &mut self,
+        agent: &str,
+        call_key: u64,
+        name: &str,
+        value: String,
+        version: u64,
+    ) -> ApiReply {
+        if let Err(reply) = self.agents_call(agent, call_key) {
+            return reply;
+        }
+        let Some(call) = self.calls.get_mut(&call_key) else {
+            return ApiReply::error(404, format!("call {call_key} is not in progress"));
+        };
+        let Some(variable) = self
+            .directory
+            .campaigns
+            .get(&call.campaign)
+            .and_then(|c| c.variables.iter().find(|v| v.name == name))
+        else {
+            return ApiReply::error(404, format!("call {call_key} has no variable `{name}`"));
+        };
+        if !variable.editable {
+            return ApiReply::error(403, format!("`{name}` is read-only"));
+        }
+        let length = value.chars().count();
+        if length > MAX_DATUM {
+            return ApiReply::error(
+                422,
+                format!("`{name}` may hold at most {MAX_DATUM} characters; the value has {length}"),
+            );
+        }
+        let secure = variable.secure;
+        let datum = call.data.entry(name.to_string()).or_default();
+        if datum.version != version {
+            let by = datum.editor.clone().unwrap_or_else(|| "someone".into());
+            return ApiReply::refused(
+                409,
+                format!(
+                    "`{name}` was changed by {by} meanwhile (now version {}); reload it and edit again",
+                    datum.version
+                ),
+                json!({ "version": datum.version, "edited_by": by }),
+            );
+        }
+        datum.value = value.clone();
+        datum.version += 1;
+        datum.editor = Some(agent.to_string());
+        let new_version = datum.version;
+        let shown = if secure {
+            Value::from("•••")
+        } else {
+            value.into()
+        };
+        self.record(
+            call_key,
+            "data_edited",
+            fields([
+                ("agent", agent.into()),
+                ("variable", name.into()),
+                ("value", shown),
+                ("version", new_version.into()),
+            ]),
+        );
+        ApiReply::ok(json!({ "name": name, "version": new_version }))
+    }
+
+    fn list_callbacks(&self, agent: &str) -> ApiReply {
+        let Some(store) = &self.store else {
+            return ApiReply::error(503, "callbacks are not available");
+        };
+        let queues = self
+            .directory
+            .agents
+            .get(agent)
+            .map(|(q, _)| q.clone())
+            .unwrap_or_default();
+        match store.list(&Filter::default()) {
+            Ok(all) => {
+                let mine: Vec<_> = all
+                    .into_iter()
+                    .filter(|c| {
+                        c.created_by == agent
+                            || c.assignee.as_deref() == Some(agent)
+                            || queues.contains(&c.queue)
+                    })
+                    .collect();
+                ApiReply::ok(json!({ "callbacks": mine }))
+            }
+            Err(error) => store_error(&error),
+        }
+    }
+
+    /// Creates (or updates) a callback after every rule of SPEC 5.5.
+    fn save_callback(
+        &mut self,
+        agent: &str,
+        id: Option<i64>,
+        body: Value,
+        now: Instant,
+    ) -> ApiReply {
+        let request: CallbackRequest = match serde_json::from_value(body) {
+            Ok(request) => request,
+            Err(error) => {
+                return ApiReply::error(400, format!("the callback request is malformed: {error}"));
+            }
+        };
+        if agent == "web" && request.kind != Kind::Web {
+            return ApiReply::error(400, "a website may only request `web` callbacks");
+        }
+        if agent != "web" && !request.kind.is_scheduled() {
+            return ApiReply::error(
+                400,
+                "agents create `scheduled` or `personal` callbacks; `web` ones come from the website",
+            );
+        }
+        let mut request = request;
+        if let Some(queue) = self.directory.queue_named(request.queue.trim()) {
+            request.queue = queue;
+        }
+        let serves = self
+            .directory
+            .agents
+            .get(agent)
+            .map(|(q, _)| q.clone())
+            .unwrap_or_default();
+        let known: Vec<String> = self.directory.queues.keys().cloned().collect();
+        let web = agent == "web";
+        let access = move |queue: &str| {
+            if !known.iter().any(|q| q == queue) {
+                QueueAccess::Unknown
+            } else if web || serves.iter().any(|q| q == queue) {
+                QueueAccess::Allowed
+            } else {
+                QueueAccess::NotMember
+            }
+        };
+        // Team members: the agents who share a queue with this agent.
+        let mates: Vec<String> = self
+            .directory
+            .agents
+            .iter()
+            .filter(|(name, (queues, _))| {
+                name.as_str() != agent
+                    && queues.iter().any(|q| {
+                        self.directory
+                            .agents
+                            .get(agent)
+                            .is_some_and(|(mine, _)| mine.contains(q))
+                    })
+            })
+            .map(|(name, _)| name.clone())
+            .collect();
+        let context = Context::new(agent, access).with_assignees(mates);
+        let at = self.clock.at(now);
+        let valid = match validate(&request, at, &context) {
+            Ok(valid) => valid,
+            Err(refusals) => {
+                let first = refusals
+                    .first()
+                    .map(ToString::to_string)
+                    .unwrap_or_default();
+                let more = refusals.len().saturating_sub(1);
+                let message = if more > 0 {
+                    format!("the callback was refused: {first} (and {more} more)")
+                } else {
+                    format!("the callback was refused: {first}")
+                };
+                return ApiReply::refused(422, message, json!(refusals));
+            }
+        };
+        let Some(store) = &self.store else {
+            return ApiReply::error(503, "callbacks are not available");
+        };
+        let result = match id {
+            None => store
+                .create(&valid, agent, at)
+                .map(|c| (c.callback, c.duplicate)),
+            Some(id) => store.update(id, &valid, agent, at).map(|c| (c, false)),
+        };
+        match result {
+            Ok((callback, duplicate)) => {
+                self.log.record(
+                    at,
+                    "",
+                    if id.is_some() {
+                        "callback_updated"
+                    } else {
+                        "callback_created"
+                    },
+                    fields([
+                        ("callback", callback.id.into()),
+                        ("kind", callback.kind.as_str().into()),
+                        ("by", short(agent).into()),
+                        ("queue", callback.queue.clone().into()),
+                        ("due", callback.due.to_string().into()),
+                        ("duplicate", duplicate.into()),
+                    ]),
+                );
+                let status = if id.is_none() && !duplicate { 201 } else { 200 };
+                ApiReply {
+                    status,
+                    body: json!({ "callback": callback, "duplicate": duplicate }),
+                }
+            }
+            Err(error) => store_error(&error),
+        }
+    }
+
+    /// The monitoring alerts of SPEC 3.2 that a voice runtime can measure:
+    /// talk time, break over its limit, breaks started within 5 minutes,
+    /// average (oldest) wait. Each is written once when raised and once
+    /// when cleared.
+    pub(super) fn check_alerts(&mut self, now: Instant) {
+        self.alerts.next = now + ALERT_EVERY;
+        let ms = self.acd_ms(now);
+        let mut active: Vec<((String, String), Value)> = Vec::new();
+        let campaigns: Vec<(String, Vec<(String, u64)>)> = self
+            .directory
+            .campaigns
+            .iter()
+            .map(|(name, info)| (name.clone(), info.alerts.clone()))
+            .collect();
+        while self
+            .alerts
+            .breaks
+            .front()
+            .is_some_and(|t| now.saturating_duration_since(*t) > Duration::from_secs(300))
+        {
+            self.alerts.breaks.pop_front();
+        }
+        for (campaign, alerts) in campaigns {
+            for (kind, threshold) in alerts {
+                match kind.as_str() {
+                    "talk_time" => {
+                        for (agent, desk) in &self.desks {
+                            if let Some(since) = desk.talking
+                                && desk.campaign == campaign
+                                && now.saturating_duration_since(since).as_millis()
+                                    > u128::from(threshold)
+                            {
+                                active.push(((kind.clone(), agent.clone()), json!(threshold)));
+                            }
+                        }
+                    }
+                    "break_over" => {
+                        for (agent, since) in &self.alerts.on_break {
+                            if now.saturating_duration_since(*since).as_millis()
+                                > u128::from(threshold)
+                            {
+                                active.push(((kind.clone(), agent.clone()), json!(threshold)));
+                            }
+                        }
+                    }
+                    "breaks_started"
+                        if threshold > 0 && self.alerts.breaks.len() as u64 >= threshold =>
+                    {
+                        active.push((
+                            (kind.clone(), String::new()),
+                            json!(self.alerts.breaks.len()),
+                        ));
+                    }
+                    "avg_wait" => {
+                        for queue in self.directory.queues.keys() {
+                            if let Some(wait) = self.acd.oldest_wait(queue, ms)
+                                && wait > threshold
+                            {
+                                active.push(((kind.clone(), queue.clone()), json!(wait)));
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        let now_raised: BTreeMap<(String, String), ()> =
+            active.iter().map(|(k, _)| (k.clone(), ())).collect();
+        for ((kind, subject), value) in &active {
+            if !self
+                .alerts
+                .raised
+                .contains_key(&(kind.clone(), subject.clone()))
+            {
+                self.log.record(
+                    self.clock.at(now),
+                    "",
+                    "alert",
+                    fields([
+                        ("alert", kind.clone().into()),
+                        ("subject", subject.clone().into()),
+                        ("value", value.clone()),
+                    ]),
+                );
+            }
+        }
+        for (kind, subject) in self.alerts.raised.keys() {
+            if !now_raised.contains_key(&(kind.clone(), subject.clone())) {
+                self.log.record(
+                    self.clock.at(now),
+                    "",
+                    "alert_cleared",
+                    fields([
+                        ("alert", kind.clone().into()),
+                        ("subject", subject.clone().into()),
+                    ]),
+                );
+            }
+        }
+        self.alerts.raised = now_raised;
+    }
+}

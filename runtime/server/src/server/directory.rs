@@ -1,0 +1,305 @@
+//! What the server needs to know of the flows' people and queues, read once
+//! from the programs' declarations: queues (ring time, overflow, priority),
+//! agents (the queues they serve, their load), campaigns (priorities,
+//! wrap-up, relationships, classifiers, record fields, call-associated data).
+
+use dialect_acd::{Millis, QueueRules, Rules};
+use dialect_bytecode::{Program, Prompt, Section, Value as BValue};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+/// A queue's settings beyond what the ACD holds.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct QueueInfo {
+    /// Added to the priority of every call in the queue.
+    pub priority: i64,
+}
+
+/// A classifier (wrap-up reason).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Classifier {
+    /// The record becomes private to this agent.
+    pub private_to: Option<String>,
+}
+
+/// A call-associated data variable.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Variable {
+    /// Its name.
+    pub name: String,
+    /// Agents may edit it.
+    pub editable: bool,
+    /// Masked on the agent desktop.
+    pub secure: bool,
+    /// Its initial value.
+    pub default: String,
+}
+
+/// A campaign's settings that the ACD and the agent API use.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct CampaignInfo {
+    /// Campaign priority plus the inbound channel's priority.
+    pub priority: i64,
+    /// Sticky agent: how long the last agent is tried first.
+    pub sticky_ms: Option<Millis>,
+    /// Private record: how long the owning agent is tried first.
+    pub private_ms: Option<Millis>,
+    /// Wrap-up reasons by name.
+    pub classifiers: BTreeMap<String, Classifier>,
+    /// Record fields that a wrap-up must fill.
+    pub required: Vec<String>,
+    /// Every record field.
+    pub fields: BTreeSet<String>,
+    /// Call-associated data.
+    pub variables: Vec<Variable>,
+    /// Played to a caller the agent puts on hold.
+    pub music_on_hold: Option<Prompt>,
+    /// Mask the caller's number to its last four digits for agents.
+    pub sensitive: bool,
+    /// Monitoring alerts: kind and threshold (milliseconds for times, a
+    /// count otherwise).
+    pub alerts: Vec<(String, u64)>,
+}
+
+/// Everything read from the declarations.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Directory {
+    /// Queues by qualified name.
+    pub queues: HashMap<String, QueueInfo>,
+    /// Campaigns by name.
+    pub campaigns: HashMap<String, CampaignInfo>,
+    /// The ACD's queues.
+    pub queue_rules: Vec<QueueRules>,
+    /// Agents (unqualified names): the queues they serve and their load.
+    pub agents: BTreeMap<String, (Vec<String>, u32)>,
+    /// The ACD's rules (wrap-up, ageing) from the campaigns.
+    pub rules: Rules,
+}
+
+/// The last part of a qualified name: `common/agents.alice` is `alice`.
+pub(crate) fn short(name: &str) -> &str {
+    name.rsplit('.').next().unwrap_or(name)
+}
+
+fn refs(value: Option<&BValue>) -> Vec<String> {
+    match value {
+        Some(BValue::List(items)) => items
+            .iter()
+            .filter_map(|v| match v {
+                BValue::Ref(_, name) => Some(name.clone()),
+                _ => None,
+            })
+            .collect(),
+        Some(BValue::Ref(_, name)) => vec![name.clone()],
+        _ => Vec::new(),
+    }
+}
+
+fn int(value: Option<&BValue>) -> Option<i64> {
+    match value {
+        Some(BValue::Int(n)) => Some(*n),
+        _ => None,
+    }
+}
+
+fn duration(value: Option<&BValue>) -> Option<Millis> {
+    match value {
+        Some(BValue::Duration(ms)) => Some(*ms),
+        _ => None,
+    }
+}
+
+fn boolean(value: Option<&BValue>) -> bool {
+    matches!(value, Some(BValue::Bool(true)))
+}
+
+fn text(value: Option<&BValue>) -> Option<String> {
+    match value {
+        Some(BValue::Text(t)) => Some(t.clone()),
+        _ => None,
+    }
+}
+
+fn prompt(program: &Program, value: Option<&BValue>) -> Option<Prompt> {
+    match value {
+        Some(BValue::Prompt(i)) => program.prompts.get(usize::try_from(*i).ok()?).cloned(),
+        _ => None,
+    }
+}
+
+impl Directory {
+    /// Reads the declarations of every program.
+    pub(crate) fn new<'a>(programs: impl IntoIterator<Item = &'a Program>) -> Directory {
+        let mut directory = Directory::default();
+        let mut decls: BTreeMap<(String, String), Section> = BTreeMap::new();
+        let mut first_campaign = true;
+        for program in programs {
+            for decl in &program.decls {
+                decls.insert((decl.kind.clone(), decl.name.clone()), decl.clone());
+            }
+            directory
+                .campaigns
+                .insert(program.name.clone(), campaign(program));
+            // The ACD's timing rules are global: the first campaign's apply.
+            if first_campaign {
+                first_campaign = false;
+                let s = &program.settings;
+                directory.rules.wrap_up_ms = duration(s.get("wrap_up")).unwrap_or(0);
+                directory.rules.extra_wrap_up_ms = duration(s.get("extra_wrap_up")).unwrap_or(0);
+                if let Some(channel) = program
+                    .sections
+                    .iter()
+                    .find(|c| c.kind == "channel" && c.name == "inbound")
+                    && let Some(BValue::List(levels)) = channel.settings.get("age")
+                {
+                    for level in levels {
+                        if let BValue::List(pair) = level
+                            && let [BValue::Duration(after), BValue::Int(factor)] = pair.as_slice()
+                        {
+                            directory.rules.ageing.push((*after, *factor));
+                        }
+                    }
+                }
+            }
+        }
+        let teams: HashMap<&str, Vec<String>> = decls
+            .values()
+            .filter(|d| d.kind == "team")
+            .map(|d| (d.name.as_str(), refs(d.settings.get("members"))))
+            .collect();
+        let mut serves: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        let agents: Vec<&Section> = decls.values().filter(|d| d.kind == "agent").collect();
+        for queue in decls.values().filter(|d| d.kind == "queue") {
+            let s = &queue.settings;
+            let overflow = refs(s.get("overflow_queue")).into_iter().next();
+            let mut rules = QueueRules::new(&queue.name);
+            rules.ring_ms = duration(s.get("ring_time")).unwrap_or(20_000);
+            if overflow.is_some() {
+                rules.max_wait_ms = duration(s.get("max_wait")).or(Some(30 * 60_000));
+            }
+            rules.overflow = overflow;
+            rules.max_size = int(s.get("max_size")).and_then(|n| usize::try_from(n).ok());
+            directory.queue_rules.push(rules);
+            directory.queues.insert(
+                queue.name.clone(),
+                QueueInfo {
+                    priority: int(s.get("priority")).unwrap_or(0),
+                },
+            );
+            let mut members: BTreeSet<String> = refs(s.get("agents")).into_iter().collect();
+            for team in refs(s.get("teams")) {
+                members.extend(teams.get(team.as_str()).cloned().unwrap_or_default());
+            }
+            if let Some(skill) = refs(s.get("skill")).into_iter().next() {
+                for agent in &agents {
+                    if refs(agent.settings.get("skills")).contains(&skill) {
+                        members.insert(agent.name.clone());
+                    }
+                }
+            }
+            for member in members {
+                serves
+                    .entry(short(&member).to_string())
+                    .or_default()
+                    .push(queue.name.clone());
+            }
+        }
+        for agent in agents {
+            let name = short(&agent.name).to_string();
+            let load = int(agent.settings.get("max_load"))
+                .and_then(|n| u32::try_from(n).ok())
+                .unwrap_or(1);
+            let queues = serves.remove(&name).unwrap_or_default();
+            directory.agents.insert(name, (queues, load));
+        }
+        directory
+    }
+
+    /// A queue's qualified name from what a person typed: the qualified
+    /// name itself, or its last part (`sales` for `common/queues.sales`).
+    pub(crate) fn queue_named(&self, name: &str) -> Option<String> {
+        if self.queues.contains_key(name) {
+            return Some(name.to_string());
+        }
+        let mut found = self.queues.keys().filter(|q| short(q) == name);
+        let first = found.next()?.clone();
+        // Ambiguous short names are not guessed.
+        found.next().is_none().then_some(first)
+    }
+}
+
+fn campaign(program: &Program) -> CampaignInfo {
+    let s = &program.settings;
+    let channel = program
+        .sections
+        .iter()
+        .find(|c| c.kind == "channel" && c.name == "inbound");
+    let mut info = CampaignInfo {
+        priority: int(s.get("priority")).unwrap_or(0)
+            + channel
+                .and_then(|c| int(c.settings.get("priority")))
+                .unwrap_or(0),
+        sticky_ms: duration(s.get("sticky_agent")),
+        private_ms: duration(s.get("private_record")),
+        music_on_hold: prompt(program, s.get("music_on_hold")),
+        sensitive: boolean(s.get("sensitive_data")),
+        ..CampaignInfo::default()
+    };
+    for section in &program.sections {
+        match section.kind.as_str() {
+            "classifier" => {
+                let private_to = refs(section.settings.get("private_to"))
+                    .first()
+                    .map(|a| short(a).to_string());
+                info.classifiers
+                    .insert(section.name.clone(), Classifier { private_to });
+            }
+            "field" => {
+                if boolean(section.settings.get("required")) {
+                    info.required.push(section.name.clone());
+                }
+                info.fields.insert(section.name.clone());
+            }
+            "alert" => {
+                if let Some(threshold) = text(section.settings.get("threshold"))
+                    .as_deref()
+                    .and_then(|t| threshold(&section.name, t))
+                {
+                    info.alerts.push((section.name.clone(), threshold));
+                }
+            }
+            "variable" => info.variables.push(Variable {
+                name: section.name.clone(),
+                editable: boolean(section.settings.get("editable")),
+                secure: boolean(section.settings.get("secure")),
+                default: text(section.settings.get("default")).unwrap_or_default(),
+            }),
+            _ => {}
+        }
+    }
+    info
+}
+
+/// An alert's threshold: `90s`, `5m`, `4h` as milliseconds, or a plain
+/// number: minutes for talk time and breaks, seconds for the average wait
+/// (as SPEC 3.2 words them), a count otherwise.
+fn threshold(kind: &str, text: &str) -> Option<u64> {
+    let text = text.trim();
+    let (number, unit) = match text.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        Some((at, _)) => text.split_at(at),
+        None => (text, ""),
+    };
+    let n: u64 = number.parse().ok()?;
+    match unit.trim() {
+        "" => match kind {
+            "talk_time" | "break_over" => n.checked_mul(60_000),
+            "avg_wait" => n.checked_mul(1_000),
+            _ => Some(n),
+        },
+        "ms" => Some(n),
+        "s" => n.checked_mul(1_000),
+        "m" | "min" => n.checked_mul(60_000),
+        "h" => n.checked_mul(3_600_000),
+        "d" => n.checked_mul(86_400_000),
+        _ => None,
+    }
+}

@@ -1,0 +1,334 @@
+//! What an agent does from the SIP phone during a call (SPEC 5.3): hold and
+//! resume by re-INVITE, blind transfer by REFER to a queue, an agent or a
+//! number, hang up by BYE.
+
+use super::directory::short;
+use super::{Core, MediaCommand, fields};
+use dialect_acd::{Preferred, Request};
+use dialect_sip::message::{self, Message, Method, Transport};
+use dialect_sip::sdp::{self, LocalMedia};
+use dialect_sip::transaction::TxKey;
+use std::time::Instant;
+
+/// How long an agent named as a transfer target is tried before anyone of
+/// their queue may take the call.
+const AGENT_TRANSFER_MS: u64 = 60_000;
+
+/// Where a REFER sends the caller.
+#[derive(Debug, PartialEq, Eq)]
+enum Target {
+    Queue(String),
+    Agent(String),
+    Number(String),
+}
+
+impl Core {
+    /// A request inside the dialog with an agent (or a dialled number).
+    pub(super) async fn agent_request(
+        &mut self,
+        key: TxKey,
+        request: Message,
+        call_key: u64,
+        now: Instant,
+    ) {
+        match request.method() {
+            Some(Method::Bye) => {
+                self.respond(&key, &request, 200, "OK", now);
+                self.agent_hung_up(call_key, now).await;
+            }
+            Some(Method::Invite) => self.agent_reinvite(key, request, call_key, now),
+            Some(Method::Refer) => self.refer(key, request, call_key, now).await,
+            Some(Method::Ack) => {}
+            Some(Method::Options) | Some(Method::Notify) | Some(Method::Info) => {
+                self.respond(&key, &request, 200, "OK", now)
+            }
+            _ => {
+                let response = message::response_for(&request, 405, "Method Not Allowed")
+                    .with_header("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS, REFER");
+                let _ = self.tx.send_response(&key, response, now);
+            }
+        }
+    }
+
+    /// Hold (`sendonly`/`inactive`) or resume (`sendrecv`): we answer with
+    /// the matching direction; the caller hears the campaign's music on hold
+    /// while held.
+    fn agent_reinvite(&mut self, key: TxKey, request: Message, call_key: u64, now: Instant) {
+        let Ok(offer) = sdp::parse(request.body()) else {
+            return self.respond(&key, &request, 488, "Not Acceptable Here", now);
+        };
+        let Some(port) = self
+            .calls
+            .get(&call_key)
+            .and_then(|c| c.agent.as_ref())
+            .map(|a| a.port)
+        else {
+            return self.respond(&key, &request, 481, "Call/Transaction Does Not Exist", now);
+        };
+        let local = LocalMedia {
+            address: self.config.media.address,
+            port,
+            session_id: u64::from(port),
+            version: self.ids.next_u64() >> 40,
+        };
+        let Some((negotiated, answer)) = sdp::answer(&offer, &local) else {
+            return self.respond(&key, &request, 488, "Not Acceptable Here", now);
+        };
+        let response = message::response_for(&request, 200, "OK")
+            .with_header("Contact", &format!("<{}>", self.local_contact()))
+            .with_body("application/sdp", answer.into_bytes());
+        let _ = self.tx.send_response(&key, response, now);
+        let Some(call) = self.calls.get(&call_key) else {
+            return;
+        };
+        let Some(leg) = call.agent.as_ref() else {
+            return;
+        };
+        if let (Some(media), Some(remote)) = (&leg.media, negotiated.remote) {
+            let _ = media.try_send(MediaCommand::Remote(remote));
+        }
+        let name = leg.name.clone();
+        let (held, on_hold) = (call.held, negotiated.on_hold);
+        if on_hold == held {
+            return;
+        }
+        let (caller_media, caller_inbound) = (call.media.clone(), call.inbound.clone());
+        let (agent_media, agent_inbound) = (leg.media.clone(), leg.inbound.clone());
+        let music = self
+            .directory
+            .campaigns
+            .get(&call.campaign)
+            .and_then(|c| c.music_on_hold.clone());
+        let law = call.law;
+        if let Some(call) = self.calls.get_mut(&call_key) {
+            call.held = on_hold;
+        }
+        if on_hold {
+            let _ = caller_media.try_send(MediaCommand::Unbridge);
+            if let Some(media) = &agent_media {
+                let _ = media.try_send(MediaCommand::Unbridge);
+            }
+            if let Some(frames) = music.and_then(|p| self.prompts.get(&p, &self.media_root, law)) {
+                let _ = caller_media.try_send(MediaCommand::Play { frames });
+            }
+            self.record(call_key, "hold", fields([("agent", name.into())]));
+        } else {
+            let _ = caller_media.try_send(MediaCommand::Stop);
+            if let (Some(media), Some(inbound)) = (&agent_media, agent_inbound) {
+                let _ = caller_media.try_send(MediaCommand::Bridge { peer: inbound });
+                let _ = media.try_send(MediaCommand::Bridge {
+                    peer: caller_inbound,
+                });
+            }
+            self.record(call_key, "resume", fields([("agent", name.into())]));
+        }
+    }
+
+    /// Blind transfer: `202 Accepted`, a NOTIFY that it succeeded, BYE to
+    /// the agent (who wraps up), and the caller goes to the target. The
+    /// flow waits on: it goes on when the last bridge ends.
+    async fn refer(&mut self, key: TxKey, request: Message, call_key: u64, now: Instant) {
+        let refer_to = request
+            .header("Refer-To")
+            .or_else(|| request.header("r"))
+            .map(str::to_string);
+        let Some(refer_to) = refer_to else {
+            return self.respond(&key, &request, 400, "Missing Refer-To", now);
+        };
+        if refer_to.to_ascii_lowercase().contains("replaces=") {
+            // Attended transfer needs the consultation call placed through
+            // us, which this runtime does not do yet.
+            return self.respond(
+                &key,
+                &request,
+                501,
+                "Attended Transfer Not Implemented",
+                now,
+            );
+        }
+        let Some(target) = self.transfer_target(&refer_to) else {
+            self.record(
+                call_key,
+                "transfer_refused",
+                fields([("target", refer_to.into())]),
+            );
+            return self.respond(&key, &request, 404, "Transfer Target Not Found", now);
+        };
+        if self.is_trunk(call_key) {
+            return self.respond(&key, &request, 403, "Only Agents Transfer", now);
+        }
+        self.respond(&key, &request, 202, "Accepted", now);
+        self.notify_refer(call_key, now);
+        let agent = self.agent_name(call_key);
+        let target_text = match &target {
+            Target::Queue(q) | Target::Agent(q) | Target::Number(q) => q.clone(),
+        };
+        self.record(
+            call_key,
+            "transferred",
+            fields([
+                ("agent", agent.into()),
+                ("target", target_text.into()),
+                (
+                    "kind",
+                    match target {
+                        Target::Queue(_) => "queue",
+                        Target::Agent(_) => "agent",
+                        Target::Number(_) => "number",
+                    }
+                    .into(),
+                ),
+            ]),
+        );
+        self.drop_agent(call_key, now);
+        if let Some(call) = self.calls.get_mut(&call_key) {
+            call.transferring = true;
+        }
+        match target {
+            Target::Queue(queue) => {
+                let priority = self.flow_priority(call_key);
+                self.enqueue(call_key, queue, priority, now).await;
+            }
+            Target::Agent(agent) => {
+                let Some(queue) = self
+                    .directory
+                    .agents
+                    .get(&agent)
+                    .and_then(|(queues, _)| queues.first().cloned())
+                else {
+                    return self.transfer_failed(call_key, now).await;
+                };
+                let ms = self.acd_ms(now);
+                let request = Request {
+                    queue: queue.clone(),
+                    priority: i64::from(self.flow_priority(call_key)),
+                    preferred: Some(Preferred {
+                        agent,
+                        until: ms + AGENT_TRANSFER_MS,
+                    }),
+                };
+                if self.acd.enqueue(call_key, request, ms).is_err() {
+                    return self.transfer_failed(call_key, now).await;
+                }
+                if let Some(call) = self.calls.get_mut(&call_key) {
+                    call.queued = Some((queue, now));
+                }
+                self.drive_acd(now).await;
+            }
+            Target::Number(number) => {
+                self.dial(call_key, number, 30_000, now).await;
+            }
+        }
+        self.hold_music(call_key);
+    }
+
+    /// The caller hears music while a transfer finds its target.
+    fn hold_music(&mut self, call_key: u64) {
+        let Some(call) = self.calls.get(&call_key) else {
+            return;
+        };
+        if call.agent.as_ref().is_some_and(|a| a.media.is_some()) {
+            return;
+        }
+        let music = self
+            .directory
+            .campaigns
+            .get(&call.campaign)
+            .and_then(|c| c.music_on_hold.clone());
+        if let Some(frames) = music.and_then(|p| self.prompts.get(&p, &self.media_root, call.law)) {
+            let _ = call.media.try_send(MediaCommand::Play { frames });
+        }
+    }
+
+    /// A transfer that cannot go on: the flow continues after its bridge.
+    pub(super) async fn transfer_failed(&mut self, call_key: u64, now: Instant) {
+        self.record(call_key, "transfer_failed", serde_json::Map::new());
+        if let Some(call) = self.calls.get_mut(&call_key) {
+            call.transferring = false;
+        }
+        if let Some(id) = self.calls.get(&call_key).and_then(|c| c.engine) {
+            let _ = self.engine.handle_event(
+                id,
+                dialect_engine::Event::BridgeEnded,
+                self.clock.at(now),
+            );
+            self.pump(now).await;
+        }
+    }
+
+    /// The priority the flow gave the call.
+    fn flow_priority(&self, call_key: u64) -> i32 {
+        self.calls
+            .get(&call_key)
+            .and_then(|c| c.engine)
+            .and_then(|id| self.engine.priority_of(id))
+            .unwrap_or(0)
+    }
+
+    /// NOTIFY the agent that the transfer went through (RFC 3515), ending
+    /// the implicit subscription.
+    fn notify_refer(&mut self, call_key: u64, now: Instant) {
+        let Some(leg) = self.calls.get(&call_key).and_then(|c| c.agent.as_ref()) else {
+            return;
+        };
+        let (to, dialog) = (leg.to, leg.dialog.clone());
+        let Some(id) = dialog else {
+            return;
+        };
+        let branch = self.ids.branch();
+        let Some(notify) = self
+            .dialogs
+            .get_mut(&id)
+            .and_then(|d| d.request(Method::Notify, &branch).ok())
+        else {
+            return;
+        };
+        let notify = notify
+            .with_header("Event", "refer")
+            .with_header("Subscription-State", "terminated;reason=noresource")
+            .with_body(
+                "message/sipfrag;version=2.0",
+                b"SIP/2.0 200 OK\r\n".to_vec(),
+            );
+        let _ = self.tx.send_request(notify, to, Transport::Udp, now);
+    }
+
+    /// The target of a `Refer-To`: `sip:<queue>@…`, `sip:<agent>@…`, or
+    /// `sip:<number>@…` / `tel:<number>`.
+    fn transfer_target(&self, refer_to: &str) -> Option<Target> {
+        let uri = refer_to
+            .trim()
+            .trim_start_matches('<')
+            .split(['>', ';', '?'])
+            .next()?;
+        let user = uri
+            .split_once(':')
+            .map(|(_, rest)| rest)?
+            .split('@')
+            .next()?
+            .to_string();
+        if user.is_empty() {
+            return None;
+        }
+        if let Some(queue) = self.directory.queue_named(&user) {
+            return Some(Target::Queue(queue));
+        }
+        let agent = short(&user);
+        if self.directory.agents.contains_key(agent) {
+            return Some(Target::Agent(agent.to_string()));
+        }
+        let digits: String = user.chars().filter(char::is_ascii_digit).collect();
+        let plausible = user
+            .chars()
+            .all(|c| c.is_ascii_digit() || matches!(c, '+' | '-' | '.' | ' '));
+        if plausible && (3..=15).contains(&digits.len()) {
+            let number = if user.starts_with('+') {
+                format!("+{digits}")
+            } else {
+                digits
+            };
+            return Some(Target::Number(number));
+        }
+        None
+    }
+}
