@@ -736,3 +736,105 @@ fn callbacks_are_validated_survive_kill_9_and_fire_once_bridging_agent_and_custo
         .count();
     assert_eq!(done, 3, "{reply}");
 }
+
+#[test]
+fn a_waiting_caller_hears_the_position_takes_a_courtesy_callback_and_keeps_the_place() {
+    let ann = free_udp_port();
+    let trunk = free_udp_port();
+    let config = format!(
+        "{}[trunk]\nuri = \"sip:127.0.0.1:{trunk}\"\n",
+        agent_config("ann", ann, false)
+    );
+    let served = Served::start_flows("acd-courtesy", CLOCK, 27_000, &config, "tests/acd-flows/");
+    let caller = Command::new(sipp())
+        .current_dir(root().join("tests/sipp"))
+        .args(["-sf", "caller_takes_callback.xml", "-s", NUMBER])
+        .arg(format!("127.0.0.1:{}", served.port))
+        .args([
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &free_udp_port().to_string(),
+            "-mp",
+            "27400",
+        ])
+        .args(["-m", "1", "-timeout", "60s", "-nostdin", "-trace_err"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the caller's SIPp starts");
+    finish(caller, "the caller");
+    let events = wait_for(&served, "the courtesy callback", |e| {
+        count(e, "hangup") == 1 && count(e, "callback_due") == 1
+    });
+    let announced = events
+        .iter()
+        .find(|e| e["event"] == "announced")
+        .expect("a position announcement");
+    assert_eq!(announced["position"], 1, "{announced}");
+    assert_eq!(announced["courtesy"], true, "{announced}");
+    let callback = events
+        .iter()
+        .find(|e| e["event"] == "callback")
+        .expect("the callback registered");
+    assert_eq!(callback["number"], "+48600555001");
+    let hangup = events
+        .iter()
+        .find(|e| e["event"] == "hangup")
+        .expect("hangup");
+    assert_eq!(hangup["reason"], "courtesy callback");
+    let due = events
+        .iter()
+        .find(|e| e["event"] == "callback_due")
+        .expect("due");
+    assert_eq!(due["kind"], "courtesy");
+    assert_eq!(due["queue"], "sales");
+
+    // ann logs in: the callback (which kept the caller's place) rings her,
+    // then the customer, and bridges them.
+    let agent = uas(
+        "agent_hangs_up.xml",
+        ann,
+        &[
+            "-mp",
+            "27600",
+            "-m",
+            "1",
+            "-timeout",
+            "60s",
+            "-nostdin",
+            "-trace_err",
+        ],
+    );
+    let customer = uas(
+        "agent_answers.xml",
+        trunk,
+        &[
+            "-mp",
+            "27800",
+            "-m",
+            "1",
+            "-timeout",
+            "60s",
+            "-nostdin",
+            "-trace_err",
+        ],
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    for action in ["login", "ready"] {
+        let (status, body) = http(
+            &served.api,
+            "POST",
+            &format!("/api/agents/ann/{action}"),
+            "ann",
+            None,
+        );
+        assert_eq!(status, 200, "{body}");
+    }
+    finish(agent, "ann");
+    finish(customer, "the customer");
+    let events = wait_for(&served, "the callback to end", |e| {
+        count(e, "callback_ended") == 1
+    });
+    assert_eq!(count(&events, "callback_connected"), 1, "{events:#?}");
+}

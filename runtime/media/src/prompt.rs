@@ -46,6 +46,18 @@ impl Frames {
         Frames { law, frames }
     }
 
+    /// Prompts one after another, as one prompt (announcements made of
+    /// phrases). Parts in another law than the first are skipped.
+    pub fn concat(parts: &[&Frames]) -> Frames {
+        let law = parts.first().map_or(Law::Ulaw, |p| p.law);
+        let frames = parts
+            .iter()
+            .filter(|p| p.law == law)
+            .flat_map(|p| p.frames.iter().copied())
+            .collect();
+        Frames { law, frames }
+    }
+
     /// The law the frames are encoded in.
     pub fn law(&self) -> Law {
         self.law
@@ -478,6 +490,18 @@ impl Drop for TempWav {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
     use super::*;
+
+    #[test]
+    fn concatenated_prompts_play_one_after_another() {
+        let a = Frames::from_samples(Law::Ulaw, &[1000; FRAME_SAMPLES * 2]);
+        let b = Frames::from_samples(Law::Ulaw, &[-1000; FRAME_SAMPLES]);
+        let other = Frames::from_samples(Law::Alaw, &[0; FRAME_SAMPLES]);
+        let joined = Frames::concat(&[&a, &b, &other]);
+        assert_eq!(joined.len(), 3);
+        assert_eq!(joined.get(0), a.get(0));
+        assert_eq!(joined.get(2), b.get(0));
+        assert!(Frames::concat(&[]).is_empty());
+    }
 
     #[test]
     fn programs_are_found_on_the_given_path_only() {

@@ -17,6 +17,7 @@ mod callbacks;
 mod directory;
 mod phone;
 mod queueing;
+mod waiting;
 
 use crate::api::{ApiCall, Auth};
 use crate::clock::Clock;
@@ -200,6 +201,13 @@ impl Server {
             .recover(options.clock.now())
             .map_err(|e| ServeError::Database(e.to_string()))?
             .len();
+        if directory
+            .queues
+            .values()
+            .any(|q| q.announce_every_ms.is_some() || q.courtesy)
+        {
+            waiting::prepare(prompts.clone());
+        }
         let origin = Instant::now();
         let mut acd = Acd::new(directory.rules.clone());
         for rules in &directory.queue_rules {
@@ -260,6 +268,9 @@ impl Server {
             cb_dialogs: HashMap::new(),
             alerts: agent_api::Alerts::default(),
             callback_due: None,
+            announcements: BTreeMap::new(),
+            handle_times: HashMap::new(),
+            pending_leave: Vec::new(),
             by_agent_tx: HashMap::new(),
             agent_dialogs: HashMap::new(),
             tcp: HashMap::new(),
@@ -523,6 +534,10 @@ struct Call {
     held: bool,
     /// An agent transferred the call; it has not reached its target yet.
     transferring: bool,
+    /// A prompt (or music) is playing to the caller.
+    playing: bool,
+    /// Hang up when the prompt playing ends (a courtesy callback was taken).
+    leave_after_prompt: bool,
 }
 
 struct Core {
@@ -577,6 +592,12 @@ struct Core {
     alerts: agent_api::Alerts,
     /// When the next stored callback is due.
     callback_due: Option<Instant>,
+    /// Position announcements due, to waiting calls.
+    announcements: BTreeMap<(Instant, u64), u64>,
+    /// Talk time per queue (sum in ms, count), for estimated waits.
+    handle_times: HashMap<String, (u64, u64)>,
+    /// Calls to hang up as soon as the controller gets to them.
+    pending_leave: Vec<u64>,
     /// Agent INVITE transactions to their calls.
     by_agent_tx: HashMap<TxKey, u64>,
     /// Agent dialogs to their calls.
@@ -617,6 +638,7 @@ impl Core {
         let own = [
             self.acd_deadline(),
             self.callback_deadline(),
+            self.announcement_deadline(),
             Some(self.alerts.next),
         ]
         .into_iter()
@@ -999,6 +1021,8 @@ impl Core {
                 data: BTreeMap::new(),
                 held: false,
                 transferring: false,
+                playing: false,
+                leave_after_prompt: false,
             },
         );
         self.by_invite.insert(key.clone(), call_key);
@@ -1157,9 +1181,22 @@ impl Core {
         let event = match event {
             MediaEvent::Digit(key) => {
                 self.record(call_key, "digit", fields([("key", key.to_string().into())]));
+                if self.queued_digit(call_key, key, now) {
+                    for leaving in std::mem::take(&mut self.pending_leave) {
+                        self.hang_up(leaving, now);
+                        self.caller_gone(leaving, "courtesy callback", now).await;
+                    }
+                    return;
+                }
                 Event::Digit(key)
             }
-            MediaEvent::PromptFinished => Event::PromptFinished,
+            MediaEvent::PromptFinished => {
+                if self.prompt_finished(call_key) {
+                    self.hang_up(call_key, now);
+                    return self.caller_gone(call_key, "courtesy callback", now).await;
+                }
+                Event::PromptFinished
+            }
             MediaEvent::RecordingFinished(result) => {
                 let extra = match &result {
                     Ok(path) => fields([("file", path.display().to_string().into())]),
@@ -1177,6 +1214,7 @@ impl Core {
         self.tx.handle_timeout(now);
         self.on_acd_timeout(now).await;
         self.on_callback_timeout(now).await;
+        self.on_announcement_timeout(now);
         if now >= self.alerts.next {
             self.check_alerts(now);
         }
@@ -1273,8 +1311,9 @@ impl Core {
                 match frames {
                     Ok(frames) => {
                         self.record(call_key, "prompt", fields([("prompt", name.into())]));
-                        if let Some(call) = self.calls.get(&call_key) {
+                        if let Some(call) = self.calls.get_mut(&call_key) {
                             let _ = call.media.try_send(MediaCommand::Play { frames });
+                            call.playing = true;
                         }
                     }
                     Err(error) => {
@@ -1288,8 +1327,9 @@ impl Core {
                 }
             }
             Command::StopPlayback => {
-                if let Some(call) = self.calls.get(&call_key) {
+                if let Some(call) = self.calls.get_mut(&call_key) {
                     let _ = call.media.try_send(MediaCommand::Stop);
+                    call.playing = false;
                 }
             }
             Command::StartTimer { timer, at } => {
@@ -1587,21 +1627,9 @@ impl Core {
             "dial",
             fields([("number", number.clone().into())]),
         );
-        let trunk = self
-            .config
-            .trunk
-            .as_ref()
-            .and_then(|t| Some((uri_address(&t.uri)?, t.uri.clone())));
-        let Some((to, trunk_uri)) = trunk else {
+        let Some((to, uri)) = self.trunk_target(&number) else {
             return self.unavailable(call_key, "trunk", Event::DialResult(DialOutcome::Failed));
         };
-        let host = trunk_uri
-            .rsplit('@')
-            .next()
-            .unwrap_or(&trunk_uri)
-            .trim_start_matches("sip:")
-            .to_string();
-        let uri = format!("sip:{}@{host}", number.trim_start_matches('+'));
         if self.offer_leg(call_key, number, to, uri, true, now).await {
             self.timer_seq += 1;
             self.ring_deadlines.insert(
@@ -1612,6 +1640,20 @@ impl Core {
             self.pending
                 .push_back((call_key, Event::DialResult(DialOutcome::Failed)));
         }
+    }
+
+    /// Where a number goes through the trunk: its address and the request
+    /// URI (the number, without `+`, as the user part of the trunk's URI).
+    fn trunk_target(&self, number: &str) -> Option<(SocketAddr, String)> {
+        let trunk = self.config.trunk.as_ref()?;
+        let to = uri_address(&trunk.uri)?;
+        let host = trunk
+            .uri
+            .rsplit('@')
+            .next()
+            .unwrap_or(&trunk.uri)
+            .trim_start_matches("sip:");
+        Some((to, format!("sip:{}@{host}", number.trim_start_matches('+'))))
     }
 
     /// A response to one of our INVITEs: an agent or trunk leg of a call,

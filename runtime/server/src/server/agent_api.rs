@@ -44,6 +44,8 @@ pub(crate) struct Desk {
     pub talking: Option<Instant>,
     /// The call ended and awaits the agent's wrap-up.
     pub wrap_up: bool,
+    /// The queue the call came from.
+    pub queue: Option<String>,
 }
 
 /// Monitoring alerts raised and not yet cleared, and when to look again.
@@ -138,7 +140,7 @@ impl Core {
         let Some(call) = self.calls.get_mut(&call_key) else {
             return;
         };
-        call.queued = None;
+        let queue = call.queued.take().map(|(q, _)| q);
         call.transferring = false;
         let (campaign, number) = (call.campaign.clone(), call.number.clone());
         if call.data.is_empty()
@@ -166,6 +168,7 @@ impl Core {
                 number,
                 talking: Some(now),
                 wrap_up: false,
+                queue,
             },
         );
     }
@@ -173,11 +176,17 @@ impl Core {
     /// A conversation ended: the agent owes a wrap-up.
     pub(super) fn wrap_up_started(&mut self, agent: &str, call_key: u64, now: Instant) {
         let _ = now;
+        let mut talked = None;
         if let Some(desk) = self.desks.get_mut(agent)
             && desk.call == call_key
         {
-            desk.talking = None;
+            if let (Some(since), Some(queue)) = (desk.talking.take(), desk.queue.clone()) {
+                talked = Some((queue, now.saturating_duration_since(since)));
+            }
             desk.wrap_up = true;
+        }
+        if let Some((queue, talked)) = talked {
+            self.count_handle_time(&queue, talked);
         }
         let until = match self.acd.state(agent) {
             Some(State::WrapUp { until }) => Some(until),

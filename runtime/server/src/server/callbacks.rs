@@ -377,21 +377,9 @@ impl Core {
         else {
             return;
         };
-        let trunk = self
-            .config
-            .trunk
-            .as_ref()
-            .and_then(|t| Some((super::uri_address(&t.uri)?, t.uri.clone())));
-        let Some((to, trunk_uri)) = trunk else {
+        let Some((to, uri)) = self.trunk_target(&number) else {
             return self.callback_failed(key, "no trunk is configured to call the customer", now);
         };
-        let host = trunk_uri
-            .rsplit('@')
-            .next()
-            .unwrap_or(&trunk_uri)
-            .trim_start_matches("sip:")
-            .to_string();
-        let uri = format!("sip:{}@{host}", number.trim_start_matches('+'));
         let Some(leg) = self.new_leg(number.clone(), to, uri, true, now).await else {
             return self.callback_failed(key, "no media port to call the customer", now);
         };

@@ -12,6 +12,12 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 pub(crate) struct QueueInfo {
     /// Added to the priority of every call in the queue.
     pub priority: i64,
+    /// What callers hear while they wait (else the campaign's queue music).
+    pub music: Option<Prompt>,
+    /// Position and estimated-wait announcements this often.
+    pub announce_every_ms: Option<Millis>,
+    /// Callers may ask for a courtesy callback instead of waiting.
+    pub courtesy: bool,
 }
 
 /// A classifier (wrap-up reason).
@@ -53,6 +59,8 @@ pub(crate) struct CampaignInfo {
     pub variables: Vec<Variable>,
     /// Played to a caller the agent puts on hold.
     pub music_on_hold: Option<Prompt>,
+    /// Played to callers waiting in a queue without music of its own.
+    pub queue_music: Option<Prompt>,
     /// Mask the caller's number to its last four digits for agents.
     pub sensitive: bool,
     /// Monitoring alerts: kind and threshold (milliseconds for times, a
@@ -132,9 +140,15 @@ impl Directory {
         let mut directory = Directory::default();
         let mut decls: BTreeMap<(String, String), Section> = BTreeMap::new();
         let mut first_campaign = true;
+        let mut music: HashMap<String, Prompt> = HashMap::new();
         for program in programs {
             for decl in &program.decls {
                 decls.insert((decl.kind.clone(), decl.name.clone()), decl.clone());
+                if decl.kind == "queue"
+                    && let Some(p) = prompt(program, decl.settings.get("music"))
+                {
+                    music.insert(decl.name.clone(), p);
+                }
             }
             directory
                 .campaigns
@@ -183,6 +197,9 @@ impl Directory {
                 queue.name.clone(),
                 QueueInfo {
                     priority: int(s.get("priority")).unwrap_or(0),
+                    music: music.get(&queue.name).cloned(),
+                    announce_every_ms: duration(s.get("announce_every")),
+                    courtesy: boolean(s.get("courtesy_callback")),
                 },
             );
             let mut members: BTreeSet<String> = refs(s.get("agents")).into_iter().collect();
@@ -241,6 +258,7 @@ fn campaign(program: &Program) -> CampaignInfo {
         sticky_ms: duration(s.get("sticky_agent")),
         private_ms: duration(s.get("private_record")),
         music_on_hold: prompt(program, s.get("music_on_hold")),
+        queue_music: prompt(program, s.get("queue_music")),
         sensitive: boolean(s.get("sensitive_data")),
         ..CampaignInfo::default()
     };

@@ -74,9 +74,17 @@ impl Core {
         };
         match self.acd.enqueue(call_key, request, ms) {
             Ok(()) => {
-                if let Some(call) = self.calls.get_mut(&call_key) {
-                    call.queued = Some((queue, now));
+                let playing = match self.calls.get_mut(&call_key) {
+                    Some(call) => {
+                        call.queued = Some((queue, now));
+                        call.playing
+                    }
+                    None => true,
+                };
+                if !playing {
+                    self.start_music(call_key);
                 }
+                self.schedule_announcement(call_key, now);
             }
             Err(refused) => {
                 let why = match refused {
