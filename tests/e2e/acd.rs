@@ -838,3 +838,257 @@ fn a_waiting_caller_hears_the_position_takes_a_courtesy_callback_and_keeps_the_p
     });
     assert_eq!(count(&events, "callback_connected"), 1, "{events:#?}");
 }
+
+/// The caller reaches ann (a scripted phone), who consults cid: returns
+/// the server, ann's phone, the caller's and cid's SIPp, the call's key,
+/// and ann's two dialogs (the call's INVITE and the consultation's 200).
+fn consulting(
+    name: &str,
+    media_base: u16,
+) -> (
+    Served,
+    crate::ua::Phone,
+    Child,
+    Child,
+    u64,
+    crate::ua::Msg,
+    crate::ua::Msg,
+) {
+    use crate::ua::Phone;
+    let phone_socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let ann = phone_socket.local_addr().expect("addr").port();
+    let cid = free_udp_port();
+    let config = [
+        agent_config("ann", ann, true),
+        agent_config("cid", cid, true),
+    ]
+    .concat();
+    let served = Served::start_flows(name, CLOCK, media_base, &config, "tests/acd-flows/");
+    let mut phone = Phone::new(phone_socket, served.port, "ann");
+    let cid_sipp = uas(
+        "agent_answers.xml",
+        cid,
+        &[
+            "-mp",
+            &(media_base + 400).to_string(),
+            "-m",
+            "1",
+            "-timeout",
+            "60s",
+            "-nostdin",
+            "-trace_err",
+        ],
+    );
+    let caller = Command::new(sipp())
+        .current_dir(root().join("tests/sipp"))
+        .args(["-sf", "caller_talks.xml", "-s", NUMBER])
+        .arg(format!("127.0.0.1:{}", served.port))
+        .args(["-i", "127.0.0.1", "-p", &free_udp_port().to_string()])
+        .args(["-mp", &(media_base + 600).to_string()])
+        .args([
+            "-m",
+            "1",
+            "-d",
+            "8000",
+            "-timeout",
+            "60s",
+            "-nostdin",
+            "-trace_err",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the caller's SIPp starts");
+
+    // ann's phone rings and answers.
+    let invite = phone.expect("the call's INVITE", |m| m.is_request("INVITE"));
+    phone.reply(&invite, "200 OK", Some("ann1"), Some(media_base + 800));
+    phone.expect("the ACK", |m| m.is_request("ACK"));
+    let events = wait_for(&served, "ann connected", |e| count(e, "connected") == 1);
+    let call: u64 = events
+        .iter()
+        .find(|e| e["event"] == "connected")
+        .and_then(|e| e["call"].as_str())
+        .and_then(|c| c.trim_start_matches("call-").parse().ok())
+        .expect("the call's id");
+
+    // ann consults cid: a second call from the same phone.
+    let server = format!("sip:cid@127.0.0.1:{}", served.port);
+    let local = format!("<sip:ann@127.0.0.1:{ann}>;tag=c1");
+    phone.request(
+        "INVITE",
+        &server,
+        "consult-1",
+        &local,
+        &format!("<{server}>"),
+        "",
+        Some(crate::ua::Phone::sdp(media_base + 802)),
+    );
+    let answer = phone.expect("the consultation answered", |m| {
+        m.status() == Some(200) && m.header("Call-ID") == "consult-1"
+    });
+    let remote = answer.header("To");
+    phone.request("ACK", &server, "consult-1", &local, &remote, "", None);
+    wait_for(&served, "cid connected", |e| {
+        e.iter()
+            .any(|e| e["event"] == "connected" && e["agent"] == "cid")
+    });
+    (served, phone, caller, cid_sipp, call, invite, answer)
+}
+
+#[test]
+fn an_agent_consults_a_colleague_and_transfers_attended_with_replaces() {
+    let (served, mut phone, caller, cid_sipp, call, invite, answer) =
+        consulting("acd-attended", 28_000);
+    // REFER on the call's dialog, replacing the consultation.
+    let to_tag = answer.tag("To");
+    let refer_to = format!(
+        "Refer-To: <sip:cid@127.0.0.1?Replaces=consult-1%3Bto-tag%3D{to_tag}%3Bfrom-tag%3Dc1>\r\n"
+    );
+    let ours = format!("{};tag=ann1", invite.header("To"));
+    let uri = invite
+        .header("Contact")
+        .trim_matches(['<', '>'])
+        .to_string();
+    phone.request(
+        "REFER",
+        &uri,
+        &invite.header("Call-ID"),
+        &ours,
+        &invite.header("From"),
+        &refer_to,
+        None,
+    );
+    let accepted = phone.expect("202 Accepted", |m| m.status().is_some_and(|s| s >= 200));
+    assert_eq!(accepted.status(), Some(202), "{}", accepted.text);
+    let notify = phone.expect("the NOTIFY", |m| m.is_request("NOTIFY"));
+    assert!(notify.text.contains("SIP/2.0 200 OK"), "{}", notify.text);
+    phone.reply(&notify, "200 OK", None, None);
+    // Both of ann's dialogs end.
+    for dialog in [invite.header("Call-ID"), "consult-1".to_string()] {
+        let bye = phone.expect("a BYE", |m| {
+            m.is_request("BYE") && m.header("Call-ID") == dialog
+        });
+        phone.reply(&bye, "200 OK", None, None);
+    }
+    // The caller now talks with cid, and hangs up: cid gets the BYE.
+    finish(caller, "the caller");
+    finish(cid_sipp, "cid");
+    let events = wait_for(&served, "cid's wrap-up", |e| {
+        e.iter()
+            .any(|e| e["event"] == "wrap_up_started" && e["agent"] == "cid")
+    });
+    let transfer = events
+        .iter()
+        .find(|e| e["event"] == "transferred")
+        .expect("the transfer is logged");
+    assert_eq!(transfer["kind"], "attended");
+    assert_eq!(transfer["agent"], "ann");
+    assert_eq!(transfer["target"], "cid");
+    assert_eq!(transfer["call"], format!("call-{call}"));
+    assert!(
+        events
+            .iter()
+            .any(|e| e["event"] == "consult" && e["agent"] == "ann")
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| e["event"] == "wrap_up_started" && e["agent"] == "ann")
+    );
+    let hangup = events
+        .iter()
+        .find(|e| e["event"] == "hangup" && e["call"] == format!("call-{call}"))
+        .expect("the call ended");
+    assert_eq!(hangup["reason"], "caller hung up");
+}
+
+#[test]
+fn a_consulted_colleague_joins_a_conference_and_the_call_goes_on_when_the_agent_leaves() {
+    let (served, mut phone, caller, cid_sipp, call, invite, _answer) =
+        consulting("acd-conference", 29_000);
+    let consult: u64 = served
+        .events()
+        .iter()
+        .find(|e| e["event"] == "consult")
+        .and_then(|e| e["call"].as_str())
+        .and_then(|c| c.trim_start_matches("call-").parse().ok())
+        .expect("the consultation's id");
+    // Someone else's consultation, or none, is refused.
+    let (status, body) = http(
+        &served.api,
+        "POST",
+        &format!("/api/calls/{call}/conference"),
+        "ann",
+        Some(&format!(r#"{{"consult": {call}}}"#)),
+    );
+    assert_eq!(status, 404, "{body}");
+    let (status, body) = http(
+        &served.api,
+        "POST",
+        &format!("/api/calls/{call}/conference"),
+        "cid",
+        Some(&format!(r#"{{"consult": {consult}}}"#)),
+    );
+    assert_eq!(status, 403, "{body}");
+    let (status, body) = http(
+        &served.api,
+        "POST",
+        &format!("/api/calls/{call}/conference"),
+        "ann",
+        Some(&format!(r#"{{"consult": {consult}}}"#)),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["participants"], 3, "{body}");
+    // The consultation dialog ends; ann leaves the conference with a BYE.
+    let bye = phone.expect("the consultation's BYE", |m| {
+        m.is_request("BYE") && m.header("Call-ID") == "consult-1"
+    });
+    phone.reply(&bye, "200 OK", None, None);
+    std::thread::sleep(Duration::from_millis(500));
+    let ours = format!("{};tag=ann1", invite.header("To"));
+    let uri = invite
+        .header("Contact")
+        .trim_matches(['<', '>'])
+        .to_string();
+    phone.request(
+        "BYE",
+        &uri,
+        &invite.header("Call-ID"),
+        &ours,
+        &invite.header("From"),
+        "",
+        None,
+    );
+    let ok = phone.expect("the answer to the BYE", |m| {
+        m.status().is_some_and(|s| s >= 200) && m.header("CSeq").ends_with("BYE")
+    });
+    assert_eq!(ok.status(), Some(200), "{}", ok.text);
+    // The caller and cid talk on; the caller hangs up; cid is hung up and
+    // wraps up.
+    finish(caller, "the caller");
+    finish(cid_sipp, "cid");
+    let events = wait_for(&served, "cid's wrap-up", |e| {
+        e.iter()
+            .any(|e| e["event"] == "wrap_up_started" && e["agent"] == "cid")
+    });
+    let conference = events
+        .iter()
+        .find(|e| e["event"] == "conference")
+        .expect("the conference is logged");
+    assert_eq!(conference["joined"], "cid");
+    assert!(
+        events
+            .iter()
+            .any(|e| e["event"] == "conference_left" && e["who"] == "ann")
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| e["event"] == "wrap_up_started" && e["agent"] == "ann")
+    );
+    assert!(
+        !events.iter().any(|e| e["event"] == "conference_ended"),
+        "the caller was not alone"
+    );
+}

@@ -10,3 +10,4 @@ mod build;
 mod diagnostics;
 mod simulate;
 mod sip;
+mod ua;

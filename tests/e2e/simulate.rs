@@ -61,6 +61,34 @@ fn the_scenarios_of_the_flows_pass() {
 }
 
 #[test]
+fn the_acd_rules_hold_under_dialect_test() {
+    // tests/acd-scenarios/: longest idle, priority and ageing, RONA,
+    // wrap-up, maximum load, overflow and sticky agents, each a scenario of
+    // the real ACD core behind `dialect test`.
+    let (code, stdout, stderr) = dialect(&root(), &["test", "tests/acd-scenarios/"]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    let (passed, failed) = summary(&stdout);
+    assert_eq!(failed, 0, "{stdout}");
+    let scenarios = std::fs::read_to_string(root().join("tests/acd-scenarios/acd.test.toml"))
+        .expect("the ACD scenarios")
+        .matches("[[scenario]]")
+        .count();
+    assert_eq!(passed, scenarios, "{stdout}");
+    for rule in [
+        "ok     longest idle:",
+        "ok     priority:",
+        "ok     ageing:",
+        "ok     RONA: ann never answers",
+        "ok     wrap-up:",
+        "ok     max load 2:",
+        "ok     overflow: nobody in front for 30 s",
+        "ok     sticky:",
+    ] {
+        assert!(stdout.contains(rule), "no `{rule}` in:\n{stdout}");
+    }
+}
+
+#[test]
 fn a_failing_scenario_shows_expected_actual_trace_and_the_flow_line() {
     let (code, stdout, stderr) = dialect(&root(), &["test", "tests/scenarios/"]);
     assert_eq!(code, 1, "{stdout}\n{stderr}");

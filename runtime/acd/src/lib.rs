@@ -50,6 +50,8 @@
 //! wrap-up, maximum wait, next ageing level, end of a reservation) in an
 //! ordered set of timers.
 
+pub mod directory;
+
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::fmt;

@@ -16,6 +16,7 @@
 //! | `POST`   | `/api/agents/{name}/wrap-up`      | [`ApiRequest::WrapUp`]          |
 //! | `GET`    | `/api/calls/{id}/data`            | [`ApiRequest::CallData`]        |
 //! | `PUT`    | `/api/calls/{id}/data/{name}`     | [`ApiRequest::EditCallData`]    |
+//! | `POST`   | `/api/calls/{id}/conference`      | [`ApiRequest::Conference`]      |
 //! | `GET`    | `/api/callbacks`                  | [`ApiRequest::ListCallbacks`]   |
 //! | `POST`   | `/api/callbacks`                  | [`ApiRequest::CreateCallback`]  |
 //! | `PUT`    | `/api/callbacks/{id}`             | [`ApiRequest::UpdateCallback`]  |
@@ -201,6 +202,17 @@ pub enum ApiRequest {
         /// The version of the item the agent edited, for conflict detection.
         version: u64,
     },
+    /// `POST /api/calls/{id}/conference` with body `{"consult": 7}`: the
+    /// party of the agent's consultation call joins the call as a
+    /// conference.
+    Conference {
+        /// The authenticated agent.
+        agent: String,
+        /// The call id from the path.
+        call: u64,
+        /// The agent's consultation call.
+        consult: u64,
+    },
     /// `GET /api/callbacks`.
     ListCallbacks {
         /// The authenticated agent.
@@ -253,6 +265,7 @@ impl ApiRequest {
             | Self::WrapUp { agent, .. }
             | Self::CallData { agent, .. }
             | Self::EditCallData { agent, .. }
+            | Self::Conference { agent, .. }
             | Self::ListCallbacks { agent }
             | Self::CreateCallback { agent, .. }
             | Self::UpdateCallback { agent, .. }
@@ -305,6 +318,7 @@ pub fn router(auth: Arc<Auth>, calls: mpsc::Sender<ApiCall>) -> Router {
         .route("/api/agents/{name}/wrap-up", post(wrap_up))
         .route("/api/calls/{id}/data", get(call_data))
         .route("/api/calls/{id}/data/{name}", put(edit_call_data))
+        .route("/api/calls/{id}/conference", post(conference))
         .route("/api/callbacks", get(list_callbacks).post(create_callback))
         .route(
             "/api/callbacks/{id}",
@@ -656,6 +670,31 @@ async fn edit_call_data(
     .await
 }
 
+/// The body of `POST /api/calls/{id}/conference`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a JSON object")]
+struct ConferenceBody {
+    #[serde(deserialize_with = "consult_field")]
+    consult: u64,
+}
+
+async fn conference(
+    State(api): State<Api>,
+    headers: HeaderMap,
+    params: Params,
+    body: Body,
+) -> Result<ApiReply, Refusal> {
+    let agent = api.agent(&headers)?;
+    let call = params.number("id")?;
+    let ConferenceBody { consult } = parse_body(&headers, body).await?;
+    api.call(ApiRequest::Conference {
+        agent,
+        call,
+        consult,
+    })
+    .await
+}
+
 async fn list_callbacks(State(api): State<Api>, headers: HeaderMap) -> Result<ApiReply, Refusal> {
     let agent = api.agent(&headers)?;
     api.call(ApiRequest::ListCallbacks { agent }).await
@@ -862,6 +901,10 @@ fn fields_field<'de, D: Deserializer<'de>>(
 
 fn value_field<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
     named(deserializer, "value")
+}
+
+fn consult_field<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
+    named(deserializer, "consult")
 }
 
 fn version_field<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {

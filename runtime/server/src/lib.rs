@@ -7,6 +7,7 @@ pub mod clock;
 pub mod config;
 pub mod eventlog;
 pub mod leg;
+pub mod mixer;
 pub mod server;
 
 pub use server::{Options, ServeError, Server};

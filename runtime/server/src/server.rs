@@ -14,7 +14,7 @@
 
 mod agent_api;
 mod callbacks;
-mod directory;
+mod consult;
 mod phone;
 mod queueing;
 mod waiting;
@@ -25,6 +25,7 @@ use crate::config::Config;
 use crate::eventlog::{EventLog, fields};
 use crate::leg::{self, LegSetup, MediaCommand, MediaEvent, MediaStats, Voice};
 use dialect_acd::Acd;
+use dialect_acd::directory::{self, Directory};
 use dialect_bytecode::{Program, Value as BValue};
 use dialect_callbacks::{CallbackStore, RelationshipStore, SqliteStore};
 use dialect_engine::{
@@ -36,7 +37,6 @@ use dialect_sip::ids::Ids;
 use dialect_sip::message::{self, Message, Method, Transport};
 use dialect_sip::sdp::{self, Codec, LocalMedia};
 use dialect_sip::transaction::{Incoming, Transactions, TuEvent, TxKey};
-use directory::Directory;
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -538,6 +538,13 @@ struct Call {
     playing: bool,
     /// Hang up when the prompt playing ends (a courtesy callback was taken).
     leave_after_prompt: bool,
+    /// For an agent's consultation call: the call it consults about.
+    consult_of: Option<u64>,
+    /// The call's conference, once there is one.
+    conference: Option<consult::Conference>,
+    /// Start this campaign's flow when the current one ends (a transfer to
+    /// an entry point).
+    restart: Option<String>,
 }
 
 struct Core {
@@ -627,6 +634,11 @@ struct AgentLeg {
     inbound: Option<mpsc::Sender<Voice>>,
     /// A number dialled through the trunk, not an agent.
     trunk: bool,
+    /// The agent's conversation as the ACD knows it (the call key it was
+    /// offered for; it stays with the agent when a transfer moves the leg).
+    acd_call: u64,
+    /// The leg's law, once answered.
+    law: Law,
 }
 
 /// The embedded store: callbacks plus relationships.
@@ -945,14 +957,72 @@ impl Core {
             .filter(char::is_ascii_digit)
             .collect();
         let Some(dialled) = self.routes.get(&digits).cloned() else {
+            // Not a campaign's number: an agent consulting a colleague, a
+            // queue or a number; anyone else is refused.
+            if let Some(agent) = self.calling_agent(&request, from) {
+                return self.consult(key, request, from, agent, user, now).await;
+            }
             return self.respond(&key, &request, 404, "Not Found", now);
         };
+        let flow = self.engine.route(&dialled).cloned();
+        let (campaign, hash) = flow
+            .map(|f| (f.name().to_string(), f.hash.clone()))
+            .unwrap_or_default();
+        let Some(call_key) = self
+            .accept_inbound(&key, &request, from, campaign, hash, now)
+            .await
+        else {
+            return;
+        };
+        let caller = caller_number(&request);
+        self.record(
+            call_key,
+            "call_started",
+            fields([
+                ("caller", caller.clone().into()),
+                ("dialled", dialled.clone().into()),
+            ]),
+        );
+        let delay = Duration::from_millis(self.config.sip.answer_after_ms);
+        if delay.is_zero() {
+            return self.start_call(call_key, caller, dialled, now).await;
+        }
+        // Let it ring first: 180 now, the flow (and its answer) after the delay.
+        let ringing = message::response_for(&request, 180, "Ringing").with_to_tag(
+            &self
+                .calls
+                .get(&call_key)
+                .map(|c| c.local_tag.clone())
+                .unwrap_or_default(),
+        );
+        let _ = self.tx.send_response(&key, ringing, now);
+        self.timer_seq += 1;
+        self.starts
+            .insert((now + delay, self.timer_seq), (call_key, caller, dialled));
+    }
+
+    /// Takes an INVITE in: SDP answered, an RTP port and media leg, a
+    /// [`Call`] in the table. Returns its key; answers the INVITE with an
+    /// error and returns `None` when it cannot be taken.
+    async fn accept_inbound(
+        &mut self,
+        key: &TxKey,
+        request: &Message,
+        from: SocketAddr,
+        campaign: String,
+        hash: String,
+        now: Instant,
+    ) -> Option<u64> {
         let offer = match sdp::parse(request.body()) {
             Ok(offer) => offer,
-            Err(_) => return self.respond(&key, &request, 415, "Unsupported Media Type", now),
+            Err(_) => {
+                self.respond(key, request, 415, "Unsupported Media Type", now);
+                return None;
+            }
         };
         let Some(port) = self.ports.take() else {
-            return self.respond(&key, &request, 503, "Service Unavailable", now);
+            self.respond(key, request, 503, "Service Unavailable", now);
+            return None;
         };
         let local_media = LocalMedia {
             address: self.config.media.address,
@@ -962,17 +1032,20 @@ impl Core {
         };
         let Some((negotiated, answer_sdp)) = sdp::answer(&offer, &local_media) else {
             self.ports.give(port);
-            return self.respond(&key, &request, 488, "Not Acceptable Here", now);
+            self.respond(key, request, 488, "Not Acceptable Here", now);
+            return None;
         };
         let Some(remote) = negotiated.remote else {
             self.ports.give(port);
-            return self.respond(&key, &request, 488, "Not Acceptable Here", now);
+            self.respond(key, request, 488, "Not Acceptable Here", now);
+            return None;
         };
         let socket = match UdpSocket::bind(SocketAddr::new(self.config.media.address, port)).await {
             Ok(socket) => socket,
             Err(_) => {
                 self.ports.give(port);
-                return self.respond(&key, &request, 503, "Service Unavailable", now);
+                self.respond(key, request, 503, "Service Unavailable", now);
+                return None;
             }
         };
         let law = match negotiated.codec {
@@ -983,11 +1056,7 @@ impl Core {
         self.next_key += 1;
         let (media, inbound) =
             self.start_leg(call_key, socket, remote, law, negotiated.telephone_event);
-        let caller = caller_number(&request);
-        let flow = self.engine.route(&dialled).cloned();
-        let (campaign, hash) = flow
-            .map(|f| (f.name().to_string(), f.hash.clone()))
-            .unwrap_or_default();
+        let caller = caller_number(request);
         let local_tag = self.ids.tag();
         self.calls.insert(
             call_key,
@@ -1023,34 +1092,14 @@ impl Core {
                 transferring: false,
                 playing: false,
                 leave_after_prompt: false,
+                consult_of: None,
+                conference: None,
+                restart: None,
             },
         );
         self.by_invite.insert(key.clone(), call_key);
         self.total_calls += 1;
-        self.record(
-            call_key,
-            "call_started",
-            fields([
-                ("caller", caller.clone().into()),
-                ("dialled", dialled.clone().into()),
-            ]),
-        );
-        let delay = Duration::from_millis(self.config.sip.answer_after_ms);
-        if delay.is_zero() {
-            return self.start_call(call_key, caller, dialled, now).await;
-        }
-        // Let it ring first: 180 now, the flow (and its answer) after the delay.
-        let ringing = message::response_for(&request, 180, "Ringing").with_to_tag(
-            &self
-                .calls
-                .get(&call_key)
-                .map(|c| c.local_tag.clone())
-                .unwrap_or_default(),
-        );
-        let _ = self.tx.send_response(&key, ringing, now);
-        self.timer_seq += 1;
-        self.starts
-            .insert((now + delay, self.timer_seq), (call_key, caller, dialled));
+        Some(call_key)
     }
 
     /// Starts the flow of a call that is ringing.
@@ -1409,6 +1458,23 @@ impl Core {
             }
             Command::Hangup => self.hang_up(call_key, now),
             Command::Ended(outcome) => {
+                let restart = self.calls.get_mut(&call_key).and_then(|c| c.restart.take());
+                if let Some(dialled) = restart {
+                    // A transfer to an entry point: the old flow is over,
+                    // the new one starts on the same call.
+                    let caller = self.calls.get_mut(&call_key).map(|c| {
+                        if let Some(id) = c.engine.take() {
+                            self.by_engine.remove(&id);
+                        }
+                        c.number.clone()
+                    });
+                    self.timer_seq += 1;
+                    self.starts.insert(
+                        (now, self.timer_seq),
+                        (call_key, caller.unwrap_or_default(), dialled),
+                    );
+                    return;
+                }
                 let reason = match outcome {
                     Outcome::HungUp { reason } => reason.unwrap_or_else(|| "hangup".into()),
                     Outcome::CallerHungUp => self
@@ -1483,6 +1549,7 @@ impl Core {
         }
         self.record(call_key, "hangup", fields([("reason", reason.into())]));
         let now = Instant::now();
+        self.end_conference(call_key, now);
         self.drop_agent(call_key, now);
         let ms = self.acd_ms(now);
         self.acd.remove(call_key, ms);
@@ -1554,9 +1621,10 @@ impl Core {
         if self.calls.get(&call_key).is_none_or(|c| c.agent.is_some()) {
             return false;
         }
-        let Some(leg) = self.new_leg(name, to, uri, trunk, now).await else {
+        let Some(mut leg) = self.new_leg(name, to, uri, trunk, now).await else {
             return false;
         };
+        leg.acd_call = call_key;
         self.by_agent_tx.insert(leg.tx.clone(), call_key);
         if let Some(call) = self.calls.get_mut(&call_key) {
             call.agent = Some(leg);
@@ -1616,6 +1684,8 @@ impl Core {
             media: None,
             inbound: None,
             trunk,
+            acd_call: 0,
+            law: Law::Ulaw,
         })
     }
 
@@ -1819,6 +1889,7 @@ impl Core {
         let (media, inbound) = self.start_leg(key, socket, remote, law, negotiated.telephone_event);
         leg.media = Some(media);
         leg.inbound = Some(inbound);
+        leg.law = law;
         true
     }
 
@@ -1851,12 +1922,19 @@ impl Core {
             }
         }
         self.drop_agent(call_key, now);
-        let engine = self.calls.get(&call_key).and_then(|c| c.engine);
+        let (engine, consult) = self
+            .calls
+            .get(&call_key)
+            .map_or((None, false), |c| (c.engine, c.consult_of.is_some()));
         if let Some(id) = engine {
             let _ = self
                 .engine
                 .handle_event(id, Event::BridgeEnded, self.clock.at(now));
             self.pump(now).await;
+        } else if consult {
+            // The consulted party hung up: the consultation is over.
+            self.hang_up(call_key, now);
+            self.release(call_key, "the consulted party hung up").await;
         }
     }
 
@@ -1864,7 +1942,7 @@ impl Core {
     /// conversation the agent wraps up; an offer still ringing is taken
     /// back with the call (it leaves the queue).
     fn drop_agent(&mut self, call_key: u64, now: Instant) {
-        let Some((name, trunk, connected)) = self.end_agent_leg(call_key, now) else {
+        let Some((name, trunk, connected, acd_call)) = self.end_agent_leg(call_key, now) else {
             return;
         };
         if trunk {
@@ -1872,22 +1950,28 @@ impl Core {
         }
         let ms = self.acd_ms(now);
         if connected {
-            self.acd.ended(call_key, ms);
-            self.wrap_up_started(&name, call_key, now);
+            self.acd.ended(acd_call, ms);
+            self.wrap_up_started(&name, acd_call, now);
         } else {
-            self.acd.remove(call_key, ms);
+            self.acd.remove(acd_call, ms);
         }
     }
 
     /// Ends the agent leg of a call (BYE when answered, CANCEL when still
     /// ringing, unless already over) without telling the ACD. Returns the
-    /// leg's name, whether it was a trunk leg and whether it was connected.
-    fn end_agent_leg(&mut self, call_key: u64, now: Instant) -> Option<(String, bool, bool)> {
+    /// leg's name, whether it was a trunk leg, whether it was connected and
+    /// its ACD call.
+    fn end_agent_leg(&mut self, call_key: u64, now: Instant) -> Option<(String, bool, bool, u64)> {
         let call = self.calls.get_mut(&call_key)?;
         let leg = call.agent.take()?;
         let _ = call.media.try_send(MediaCommand::Unbridge);
         self.by_agent_tx.remove(&leg.tx);
-        let info = (leg.name.clone(), leg.trunk, leg.media.is_some());
+        let info = (
+            leg.name.clone(),
+            leg.trunk,
+            leg.media.is_some(),
+            leg.acd_call,
+        );
         self.end_leg(leg, now);
         Some(info)
     }

@@ -1,21 +1,37 @@
-//! The virtual-clock runner: one scenario against a fresh [`Engine`].
+//! The virtual-clock runner: one scenario against a fresh [`Engine`] and a
+//! fresh [`Acd`].
 //!
 //! The runner plays the world around the engine. A queue of pending inputs
 //! ordered by virtual time (ties in insertion order) holds the caller's keys,
-//! words and hang-up, the ends of prompts, timers, agents answering and
-//! hanging up, and the answers of HTTP, the bot, dials and look-ups. Each
-//! input goes into the engine; the commands that come out are carried out
-//! by scheduling further inputs. Nothing here reads a clock or a file, so a
-//! scenario runs in microseconds and always the same way.
+//! words and hang-up, the ends of prompts, timers, agents coming on duty,
+//! answering and hanging up, and the answers of HTTP, the bot, dials and
+//! look-ups. Each input goes into the engine; the commands that come out are
+//! carried out by scheduling further inputs. Nothing here reads a clock or a
+//! file, so a scenario runs in microseconds and always the same way.
+//!
+//! Queued calls go into the real ACD core (`dialect-acd`), set up from the
+//! declarations as `dialect serve` sets it up (see the `directory` module):
+//! an `Enqueue` becomes [`Acd::enqueue`] with the engine's priority plus the
+//! campaign's, the inbound channel's and the queue's; an [`Action::Offer`]
+//! rings the scenario's agent, who answers after `answer_after`
+//! ([`Acd::answered`], `AgentConnected` to the engine) and hangs up after
+//! `talk` ([`Acd::ended`]: wrap-up; `BridgeEnded` to the engine); a
+//! `Dequeue` or the caller's hang-up is [`Acd::remove`]; a withdrawn offer
+//! (RONA) tells the engine nothing: the call waits on. The ACD's deadlines
+//! (ring time, wrap-up, maximum wait, ageing, reservations) are inputs like
+//! the others, taken after the inputs of the same instant, so an agent who
+//! answers exactly at the end of the ring time still answers.
 
 use crate::scenario::{Ended, Route, Scenario};
+use dialect_acd::directory::{Directory, short};
+use dialect_acd::{Acd, Action, Millis, Preferred, Request};
 use dialect_bytecode::{NodeId, Op, Program, Prompt};
 use dialect_compiler::source::Sources;
 use dialect_engine::{
     BotReply, CallId, Command, DialOutcome, Emitted, Engine, Event, Flow, Outcome, TimerId,
 };
 use jiff::{SignedDuration, Timestamp};
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 use std::sync::Arc;
 
@@ -37,7 +53,7 @@ pub const RECORDING_MS: i64 = 5_000;
 pub struct Suite {
     flows: Vec<Arc<Flow>>,
     files: BTreeMap<String, FlowFile>,
-    queues: BTreeSet<String>,
+    directory: Directory,
 }
 
 /// A flow source file: where it is and what it says.
@@ -78,7 +94,6 @@ impl Suite {
     /// compilation's files, looked up by their stable names.
     pub fn new(programs: &[Program], sources: &Sources) -> Result<Suite, SuiteError> {
         let mut flows = Vec::new();
-        let mut queues = BTreeSet::new();
         for program in programs {
             let error = |message: String| SuiteError {
                 campaign: program.name.clone(),
@@ -88,13 +103,6 @@ impl Suite {
             let loaded = dialect_bytecode::load(&bytes)
                 .map_err(|e| error(format!("its artifact does not load: {e}")))?;
             let flow = Flow::new(loaded).map_err(|e| error(e.to_string()))?;
-            queues.extend(
-                flow.program
-                    .decls
-                    .iter()
-                    .filter(|d| d.kind == "queue")
-                    .map(|d| d.name.clone()),
-            );
             flows.push(Arc::new(flow));
         }
         let files = sources
@@ -110,10 +118,11 @@ impl Suite {
                 )
             })
             .collect();
+        let directory = Directory::new(flows.iter().map(|f| &f.program));
         Ok(Suite {
             flows,
             files,
-            queues,
+            directory,
         })
     }
 
@@ -255,22 +264,44 @@ enum Input {
     Arrive(usize),
     /// An event for a call.
     Event(usize, Event),
-    /// An agent comes on duty.
+    /// An agent logs in and is ready for calls.
     AgentOn(usize),
-    /// An agent picks up the call ringing them.
-    AgentAnswers(usize),
+    /// An agent picks up the call their phone rings for.
+    AgentAnswers {
+        /// The agent (index in the scenario).
+        agent: usize,
+        /// The call's line.
+        call: usize,
+        /// The call's ACD id.
+        acd: AcdCall,
+    },
     /// An agent ends the conversation.
-    AgentHangsUp(usize),
+    AgentHangsUp {
+        /// The call's line.
+        call: usize,
+        /// The call's ACD id.
+        acd: AcdCall,
+    },
 }
 
 impl Input {
     fn call(&self) -> Option<usize> {
         match self {
-            Input::Arrive(c) | Input::Event(c, _) => Some(*c),
-            _ => None,
+            Input::Arrive(c)
+            | Input::Event(c, _)
+            | Input::AgentAnswers { call: c, .. }
+            | Input::AgentHangsUp { call: c, .. } => Some(*c),
+            Input::AgentOn(_) => None,
         }
     }
 }
+
+/// A call's id in the ACD: a new one for every `Enqueue`.
+type AcdCall = dialect_acd::CallId;
+
+/// The simulated time the ACD's clock starts at (ms): the others arrive
+/// 1 ms before the scenario's call, and the ACD counts from 0.
+const ACD_ORIGIN: i64 = -1;
 
 type Key = (i64, u64);
 
@@ -283,14 +314,8 @@ struct Line {
     prompt: Option<Key>,
     timers: HashMap<TimerId, Key>,
     bot_turns: usize,
-}
-
-#[derive(Clone, Copy)]
-enum Duty {
-    Off,
-    Free { since: i64 },
-    Ringing { call: usize, answer: Option<Key> },
-    Talking { call: usize, end: Key },
+    /// The call's id in the ACD while it is queued, ringing or talking.
+    acd: Option<AcdCall>,
 }
 
 /// Why the simulation stopped.
@@ -308,6 +333,7 @@ struct Seen {
     prompts: Vec<(String, Option<Place>)>,
     queues: Vec<(String, Option<Place>)>,
     connected: Option<Option<Place>>,
+    connected_at: Option<i64>,
     agent: Option<String>,
     dials: Vec<(String, Option<Place>)>,
     transfers: Vec<(String, Option<Place>)>,
@@ -329,8 +355,14 @@ struct Sim<'a> {
     pending: BTreeMap<Key, Input>,
     lines: Vec<Line>,
     ids: HashMap<CallId, usize>,
-    duty: Vec<Duty>,
-    waiting: BTreeMap<String, VecDeque<usize>>,
+    acd: Acd,
+    /// ACD ids and their lines.
+    acd_lines: HashMap<AcdCall, usize>,
+    next_acd: AcdCall,
+    /// The scenario's agents by their ACD name.
+    agent_ids: HashMap<String, usize>,
+    /// The pending answer of each ringing offer.
+    answers: HashMap<AcdCall, Key>,
     trace: Vec<TraceLine>,
     taken: Vec<(NodeId, u32)>,
     seen: Seen,
@@ -346,6 +378,7 @@ impl<'a> Sim<'a> {
         for flow in &suite.flows {
             engine.install(flow.clone());
         }
+        let (acd, agent_ids) = new_acd(suite, scenario, &engine);
         let mut sim = Sim {
             suite,
             scenario,
@@ -357,8 +390,11 @@ impl<'a> Sim<'a> {
             pending: BTreeMap::new(),
             lines: Vec::new(),
             ids: HashMap::new(),
-            duty: vec![Duty::Off; scenario.agents.len()],
-            waiting: BTreeMap::new(),
+            acd,
+            acd_lines: HashMap::new(),
+            next_acd: 0,
+            agent_ids,
+            answers: HashMap::new(),
             trace: Vec::new(),
             taken: Vec::new(),
             seen: Seen::default(),
@@ -367,10 +403,11 @@ impl<'a> Sim<'a> {
             sim.schedule(ms(agent.from), Input::AgentOn(i));
         }
         sim.lines.push(Line::default());
+        let others_at = scenario.others_at.map_or(-1, ms);
         for _ in 0..scenario.others {
             let other = sim.lines.len();
             sim.lines.push(Line::default());
-            sim.schedule(-1, Input::Arrive(other));
+            sim.schedule(others_at, Input::Arrive(other));
         }
         sim.schedule(0, Input::Arrive(SUBJECT));
         for (at, key) in &scenario.keys {
@@ -401,19 +438,54 @@ impl<'a> Sim<'a> {
             .unwrap_or(self.start)
     }
 
+    /// The ACD's time for a simulated time.
+    fn acd_ms(at: i64) -> Millis {
+        u64::try_from(at.saturating_sub(ACD_ORIGIN)).unwrap_or(0)
+    }
+
+    /// The ACD's clock now.
+    fn acd_now(&self) -> Millis {
+        Self::acd_ms(self.now)
+    }
+
     fn simulate(&mut self) -> Stop {
         let mut inputs = 0;
-        while let Some((key, input)) = self.pending.pop_first() {
-            if key.0 > MAX_TIME_MS {
+        loop {
+            let next = self.pending.first_key_value().map(|(key, _)| key.0);
+            // The ACD's next deadline, taken after the inputs of its instant.
+            let deadline = self.acd.poll_timeout().map(|at| {
+                i64::try_from(at)
+                    .unwrap_or(i64::MAX)
+                    .saturating_add(ACD_ORIGIN)
+            });
+            let input = match (next, deadline) {
+                (Some(at), Some(deadline)) if deadline < at => None,
+                (None, Some(_)) => None,
+                (Some(_), _) => self.pending.pop_first(),
+                (None, None) => return Stop::Stuck,
+            };
+            let at = match &input {
+                Some((key, _)) => key.0,
+                None => deadline.unwrap_or(self.now),
+            };
+            if at > MAX_TIME_MS {
                 return Stop::TooLong;
             }
             inputs += 1;
             if inputs > MAX_INPUTS {
                 return Stop::TooManyInputs;
             }
-            self.now = self.now.max(key.0);
-            if let Some(stop) = self.process(input) {
-                return stop;
+            self.now = self.now.max(at);
+            match input {
+                Some((_, input)) => {
+                    if let Some(stop) = self.process(input) {
+                        return stop;
+                    }
+                }
+                None => {
+                    self.acd.handle_timeout(self.acd_now());
+                    self.drive_acd();
+                }
             }
             self.drain();
             self.observe();
@@ -421,7 +493,6 @@ impl<'a> Sim<'a> {
                 return Stop::Ended;
             }
         }
-        Stop::Stuck
     }
 
     fn note(&mut self, call: usize, text: String) {
@@ -438,7 +509,12 @@ impl<'a> Sim<'a> {
         match input {
             Input::Arrive(call) => {
                 let now = self.timestamp(self.now);
-                let (caller, dialled) = (&self.scenario.caller, &self.scenario.dialled);
+                let caller = if call == SUBJECT {
+                    &self.scenario.caller
+                } else {
+                    &self.scenario.others_caller
+                };
+                let dialled = &self.scenario.dialled;
                 // The flow the call will run, read before the call starts: a
                 // call that ends at once (closed, hung up) is gone afterwards.
                 let flow = self.engine.route(dialled).cloned();
@@ -467,40 +543,42 @@ impl<'a> Sim<'a> {
             }
             Input::Event(call, event) => self.deliver(call, event),
             Input::AgentOn(agent) => {
-                if let Some(duty) = self.duty.get_mut(agent) {
-                    *duty = Duty::Free { since: self.now };
-                }
-                self.dispatch_all();
+                let name = self.agent_name(agent)?;
+                let now = self.acd_now();
+                self.acd.login(&name, now);
+                self.acd.set_ready(&name, now);
+                self.drive_acd();
             }
-            Input::AgentAnswers(agent) => {
-                if let Some(Duty::Ringing { call, .. }) = self.duty.get(agent).copied() {
+            Input::AgentAnswers { agent, call, acd } => {
+                self.answers.remove(&acd);
+                if self.acd.answered(acd, self.acd_now()) {
                     let talk = self.scenario.agents.get(agent).map_or(0, |a| ms(a.talk));
-                    let end = self.schedule(self.now + talk, Input::AgentHangsUp(agent));
-                    if let Some(duty) = self.duty.get_mut(agent) {
-                        *duty = Duty::Talking { call, end };
-                    }
-                    let name = self
-                        .scenario
-                        .agents
-                        .get(agent)
-                        .map(|a| a.name.clone())
-                        .unwrap_or_default();
+                    self.schedule(
+                        self.now.saturating_add(talk),
+                        Input::AgentHangsUp { call, acd },
+                    );
+                    let name = self.agent_name(agent).unwrap_or_default();
                     if call == SUBJECT {
                         let queued = self.seen.queues.last().and_then(|q| q.1.clone());
                         self.seen.connected.get_or_insert(queued);
+                        self.seen.connected_at.get_or_insert(self.now);
                         self.seen.agent.get_or_insert(name.clone());
                     }
                     self.deliver(call, Event::AgentConnected { agent: name });
                 }
             }
-            Input::AgentHangsUp(agent) => {
-                if let Some(Duty::Talking { call, .. }) = self.duty.get(agent).copied() {
-                    if let Some(duty) = self.duty.get_mut(agent) {
-                        *duty = Duty::Free { since: self.now };
-                    }
-                    self.deliver(call, Event::BridgeEnded);
-                    self.dispatch_all();
+            Input::AgentHangsUp { call, acd } => {
+                if let Some(line) = self.lines.get_mut(call)
+                    && line.acd == Some(acd)
+                {
+                    line.acd = None;
                 }
+                self.acd_lines.remove(&acd);
+                // Wrap-up starts; the agent may be offered the next call
+                // once it is over (at once without wrap-up time).
+                self.acd.ended(acd, self.acd_now());
+                self.drive_acd();
+                self.deliver(call, Event::BridgeEnded);
             }
         }
         None
@@ -616,6 +694,7 @@ impl<'a> Sim<'a> {
             Command::Transfer { extension } => {
                 seen.transfers.push((extension.clone(), place.clone()));
                 seen.connected.get_or_insert(place.clone());
+                seen.connected_at.get_or_insert(self.now);
                 format!("transfer {extension}")
             }
             Command::Dial {
@@ -705,22 +784,14 @@ impl<'a> Sim<'a> {
                     self.pending.remove(&key);
                 }
             }
-            Command::Enqueue { queue, .. } => {
+            Command::Enqueue { queue, priority } => {
                 if self.scenario.queue_full.contains(&queue) {
                     self.schedule(now, Input::Event(call, Event::QueueFull));
                 } else {
-                    self.waiting
-                        .entry(queue.clone())
-                        .or_default()
-                        .push_back(call);
-                    self.dispatch(&queue);
+                    self.enqueue(call, queue, priority);
                 }
             }
-            Command::Dequeue { queue } => {
-                self.leave_queues(call);
-                self.release_ringing(call);
-                self.dispatch(&queue);
-            }
+            Command::Dequeue { .. } => self.leave_acd(call),
             Command::Transfer { .. } => {
                 self.schedule(now + BRIDGE_MS, Input::Event(call, Event::BridgeEnded));
             }
@@ -736,6 +807,7 @@ impl<'a> Sim<'a> {
                     if call == SUBJECT {
                         let last = self.seen.dials.last().and_then(|d| d.1.clone());
                         self.seen.connected.get_or_insert(last);
+                        self.seen.connected_at.get_or_insert(now);
                     }
                     self.schedule(now + BRIDGE_MS, Input::Event(call, Event::BridgeEnded));
                 }
@@ -794,7 +866,8 @@ impl<'a> Sim<'a> {
         }
     }
 
-    /// A call is over: forget everything pending for it, and free its agent.
+    /// A call is over: forget everything pending for it, and take it out
+    /// of the ACD (an agent talking to it starts wrap-up).
     fn hang_up(&mut self, call: usize) {
         if let Some(line) = self.lines.get_mut(call) {
             line.alive = false;
@@ -802,87 +875,174 @@ impl<'a> Sim<'a> {
             line.timers.clear();
         }
         self.pending.retain(|_, input| input.call() != Some(call));
-        self.leave_queues(call);
-        self.release_ringing(call);
-        let mut freed = false;
-        for duty in &mut self.duty {
-            if let Duty::Talking { call: c, end } = *duty
-                && c == call
-            {
-                self.pending.remove(&end);
-                *duty = Duty::Free { since: self.now };
-                freed = true;
-            }
-        }
-        if freed {
-            self.dispatch_all();
+        if let Some(acd) = self.lines.get_mut(call).and_then(|l| l.acd.take()) {
+            self.answers.remove(&acd);
+            self.acd_lines.remove(&acd);
+            self.acd.ended(acd, self.acd_now());
+            self.drive_acd();
         }
     }
 
-    fn leave_queues(&mut self, call: usize) {
-        for waiting in self.waiting.values_mut() {
-            waiting.retain(|c| *c != call);
-        }
+    /// The scenario agent's name in the ACD: a declared agent's last name
+    /// part.
+    fn agent_name(&self, agent: usize) -> Option<String> {
+        self.scenario
+            .agents
+            .get(agent)
+            .map(|a| short(&a.name).to_string())
     }
 
-    /// An agent ringing for `call` stops ringing and is free again.
-    fn release_ringing(&mut self, call: usize) {
-        let mut freed = false;
-        for duty in &mut self.duty {
-            if let Duty::Ringing { call: c, answer } = *duty
-                && c == call
-            {
-                if let Some(key) = answer {
-                    self.pending.remove(&key);
-                }
-                *duty = Duty::Free { since: self.now };
-                freed = true;
-            }
-        }
-        if freed {
-            self.dispatch_all();
-        }
-    }
-
-    fn dispatch_all(&mut self) {
-        let queues: Vec<String> = self.waiting.keys().cloned().collect();
-        for queue in queues {
-            self.dispatch(&queue);
-        }
-    }
-
-    /// Offers the longest-waiting calls of `queue` to its longest-idle free
-    /// agents.
-    fn dispatch(&mut self, queue: &str) {
-        loop {
-            let free = self
-                .scenario
-                .agents
-                .iter()
-                .enumerate()
-                .filter(|(_, a)| a.queue == queue)
-                .filter_map(|(i, _)| match self.duty.get(i) {
-                    Some(Duty::Free { since }) => Some((*since, i)),
-                    _ => None,
+    /// A `queue` block: the call waits in the ACD with its priority (the
+    /// flow's, plus the campaign's, the inbound channel's and the queue's),
+    /// reserved first for the owner of the caller's private record or the
+    /// caller's last agent when the campaign says so. A queue the ACD
+    /// refuses (its maximum size) answers "full".
+    fn enqueue(&mut self, call: usize, queue: String, priority: i32) {
+        // A call is in the ACD once; a stale entry goes first.
+        self.leave_acd(call);
+        let campaign = self
+            .lines
+            .get(call)
+            .and_then(|l| l.flow.as_ref())
+            .and_then(|f| self.suite.directory.campaigns.get(&f.program.name));
+        let total = i64::from(priority)
+            + campaign.map_or(0, |c| c.priority)
+            + self
+                .suite
+                .directory
+                .queues
+                .get(&queue)
+                .map_or(0, |q| q.priority);
+        let now = self.acd_now();
+        let preferred = if call == SUBJECT {
+            campaign.and_then(|c| {
+                let owner = c
+                    .private_ms
+                    .zip(self.scenario.record_owner.as_ref())
+                    .map(|(ms, agent)| (agent, ms));
+                let last = c
+                    .sticky_ms
+                    .zip(self.scenario.last_agent.as_ref())
+                    .map(|(ms, agent)| (agent, ms));
+                owner.or(last).map(|(agent, window)| Preferred {
+                    agent: short(agent).to_string(),
+                    until: now.saturating_add(window),
                 })
-                .min();
-            let Some((_, agent)) = free else {
-                return;
-            };
-            let Some(call) = self.waiting.get_mut(queue).and_then(VecDeque::pop_front) else {
-                return;
-            };
-            let Some(a) = self.scenario.agents.get(agent) else {
-                return;
-            };
-            let answer = a
-                .answers
-                .then(|| self.schedule(self.now + ms(a.answer_after), Input::AgentAnswers(agent)));
-            let name = a.name.clone();
-            if let Some(duty) = self.duty.get_mut(agent) {
-                *duty = Duty::Ringing { call, answer };
+            })
+        } else {
+            None
+        };
+        if let Some(p) = &preferred {
+            self.note(
+                call,
+                format!(
+                    "reserved for agent {} for {}",
+                    p.agent,
+                    dialect_compiler::diagnostic::human_ms(p.until.saturating_sub(now))
+                ),
+            );
+        }
+        let id = self.next_acd;
+        self.next_acd += 1;
+        let request = Request {
+            queue,
+            priority: total,
+            preferred,
+        };
+        match self.acd.enqueue(id, request, now) {
+            Ok(()) => {
+                self.acd_lines.insert(id, call);
+                if let Some(line) = self.lines.get_mut(call) {
+                    line.acd = Some(id);
+                }
+                self.drive_acd();
             }
-            self.note(call, format!("agent {name} is ringing"));
+            Err(refused) => {
+                self.note(call, format!("the ACD refuses the call: {refused}"));
+                self.schedule(self.now, Input::Event(call, Event::QueueFull));
+            }
+        }
+    }
+
+    /// The call leaves the ACD (the flow's timeout, or a new `Enqueue`): an
+    /// agent ringing for it is free again.
+    fn leave_acd(&mut self, call: usize) {
+        let Some(acd) = self.lines.get_mut(call).and_then(|l| l.acd.take()) else {
+            return;
+        };
+        if let Some(key) = self.answers.remove(&acd) {
+            self.pending.remove(&key);
+        }
+        self.acd_lines.remove(&acd);
+        self.acd.remove(acd, self.acd_now());
+        self.drive_acd();
+    }
+
+    /// Carries out what the ACD decided: offers ring agents (who answer
+    /// after `answer_after`, if they answer), withdrawn offers (RONA) stop
+    /// ringing and leave the call waiting; overflows and time-outs are noted.
+    fn drive_acd(&mut self) {
+        while let Some(action) = self.acd.poll_action() {
+            match action {
+                Action::Offer { call: acd, agent } => {
+                    let Some(&call) = self.acd_lines.get(&acd) else {
+                        continue;
+                    };
+                    self.note(call, format!("agent {agent} is ringing"));
+                    let Some(&index) = self.agent_ids.get(&agent) else {
+                        continue;
+                    };
+                    let Some(a) = self.scenario.agents.get(index) else {
+                        continue;
+                    };
+                    if a.answers {
+                        let at = self.now.saturating_add(ms(a.answer_after));
+                        let key = self.schedule(
+                            at,
+                            Input::AgentAnswers {
+                                agent: index,
+                                call,
+                                acd,
+                            },
+                        );
+                        self.answers.insert(acd, key);
+                    }
+                }
+                Action::Withdraw { call: acd, agent } => {
+                    if let Some(key) = self.answers.remove(&acd) {
+                        self.pending.remove(&key);
+                    }
+                    if let Some(&call) = self.acd_lines.get(&acd) {
+                        self.note(
+                            call,
+                            format!("RONA: agent {agent} did not answer within the ring time; the call keeps its place"),
+                        );
+                    }
+                }
+                Action::Overflowed {
+                    call: acd,
+                    from,
+                    to,
+                } => {
+                    if let Some(&call) = self.acd_lines.get(&acd) {
+                        self.note(call, format!("max wait of {from} over: overflows to {to}"));
+                    }
+                }
+                Action::TimedOut { call: acd, queue } => {
+                    if let Some(&call) = self.acd_lines.get(&acd) {
+                        self.note(
+                            call,
+                            format!(
+                                "max wait of {queue} over: out of the ACD, the flow's timer decides"
+                            ),
+                        );
+                        if let Some(line) = self.lines.get_mut(call) {
+                            line.acd = None;
+                        }
+                    }
+                    self.acd_lines.remove(&acd);
+                }
+            }
         }
     }
 
@@ -894,25 +1054,67 @@ impl<'a> Sim<'a> {
             .and_then(|l| l.flow.as_ref())
             .map(|f| f.program.name.clone());
         let mut failures = Vec::new();
+        let directory = &self.suite.directory;
         let unknown_queues: BTreeSet<String> = self
             .scenario
             .agents
             .iter()
-            .map(|a| a.queue.clone())
+            .filter_map(|a| a.queue.clone())
             .chain(self.scenario.queue_full.iter().cloned())
-            .filter(|q| !self.suite.queues.contains(q))
+            .filter(|q| !directory.has_queue(q))
             .collect();
+        let queues: BTreeSet<&String> = directory.queues.keys().collect();
         for queue in unknown_queues {
             failures.push(Failure {
                 expectation: "queue names".into(),
                 expected: format!(
                     "a queue declared by a campaign, named as in the dump ({})",
-                    list(self.suite.queues.iter())
+                    list(queues.iter().copied())
                 ),
                 actual: format!("`{queue}`"),
                 label: String::new(),
                 at: None,
             });
+        }
+        for agent in &self.scenario.agents {
+            if agent.queue.is_none() && !directory.agents.contains_key(short(&agent.name)) {
+                failures.push(Failure {
+                    expectation: "agent names".into(),
+                    expected: format!(
+                        "an agent declared by a campaign ({}), or a `queue` for an agent the flows do not declare",
+                        list(directory.agents.keys())
+                    ),
+                    actual: format!("`{}` with no `queue`", agent.name),
+                    label: String::new(),
+                    at: None,
+                });
+            }
+        }
+        let on_duty: BTreeSet<&str> = self
+            .scenario
+            .agents
+            .iter()
+            .map(|a| short(&a.name))
+            .collect();
+        let preferred = [
+            ("last_agent", &self.scenario.last_agent),
+            ("record_owner", &self.scenario.record_owner),
+        ];
+        for (field, agent) in preferred {
+            if let Some(agent) = agent
+                && !on_duty.contains(short(agent))
+            {
+                failures.push(Failure {
+                    expectation: field.into(),
+                    expected: format!(
+                        "an agent of the scenario's `agents` ({})",
+                        list(self.scenario.agents.iter().map(|a| &a.name))
+                    ),
+                    actual: format!("`{agent}`"),
+                    label: String::new(),
+                    at: None,
+                });
+            }
         }
         let stopped = match stop {
             Stop::Ended => None,
@@ -939,6 +1141,44 @@ impl<'a> Sim<'a> {
             taken: self.taken,
         }
     }
+}
+
+/// The ACD of one scenario: every declared queue; the scenario's agents,
+/// logged out until they come on duty, serving the queues their
+/// declarations give them plus the scenario's `queue`, with their declared
+/// maximum load (1 for an agent the flows do not declare); the wrap-up and
+/// ageing rules of the campaign that answers the scenario's number. Returns
+/// it with the scenario's agents by ACD name.
+fn new_acd(suite: &Suite, scenario: &Scenario, engine: &Engine) -> (Acd, HashMap<String, usize>) {
+    let rules = engine
+        .route(&scenario.dialled)
+        .and_then(|f| suite.directory.campaigns.get(&f.program.name))
+        .map(|c| c.rules.clone())
+        .unwrap_or_default();
+    let mut acd = Acd::new(rules);
+    for queue in &suite.directory.queue_rules {
+        acd.add_queue(queue.clone());
+    }
+    let mut ids = HashMap::new();
+    for (i, agent) in scenario.agents.iter().enumerate() {
+        let name = short(&agent.name);
+        let (mut queues, load) = suite
+            .directory
+            .agents
+            .get(name)
+            .cloned()
+            .unwrap_or_else(|| (Vec::new(), 1));
+        if let Some(queue) = &agent.queue
+            && !queues.contains(queue)
+        {
+            // The scenario's word wins: the agent serves this queue too.
+            queues.push(queue.clone());
+        }
+        let queues: Vec<&str> = queues.iter().map(String::as_str).collect();
+        acd.add_agent(name, &queues, load);
+        ids.insert(name.to_string(), i);
+    }
+    (acd, ids)
 }
 
 fn ms(ms: u64) -> i64 {
@@ -1129,6 +1369,22 @@ fn check(scenario: &Scenario, seen: &Seen, failures: &mut Vec<Failure>) {
             label: match &seen.agent {
                 Some(a) => format!("{a} took the call here"),
                 None => "the call ended here; no agent took it".into(),
+            },
+            at: seen.connected.clone().flatten().or_else(|| last.clone()),
+        });
+    }
+    if let Some(expected) = expect.connected_at
+        && seen.connected_at != Some(ms(expected))
+    {
+        failures.push(Failure {
+            expectation: "connected_at".into(),
+            expected: offset(ms(expected)),
+            actual: seen
+                .connected_at
+                .map_or_else(|| "never connected".into(), offset),
+            label: match seen.connected_at {
+                Some(at) => format!("the call was connected here at {}", offset(at)),
+                None => "the call ended here without being connected".into(),
             },
             at: seen.connected.clone().flatten().or_else(|| last.clone()),
         });

@@ -71,26 +71,42 @@ pub struct Scenario {
     pub verified: bool,
     /// The answer to a dial.
     pub dial: DialOutcome,
-    /// Other calls to the same number, arriving 1 ms before this one.
+    /// Other calls to the same number, arriving 1 ms before this one
+    /// unless `others_at` says when.
     pub others: u32,
+    /// When the other calls arrive (offset in ms); `None`: 1 ms before
+    /// this call.
+    pub others_at: Option<u64>,
+    /// The other calls' caller number (default: `caller`).
+    pub others_caller: String,
+    /// The agent who last spoke with this caller (sticky agent), if any.
+    pub last_agent: Option<String>,
+    /// The agent who owns this caller's private record, if any.
+    pub record_owner: Option<String>,
     /// What must happen.
     pub expect: Expect,
 }
 
-/// An agent serving one queue.
+/// An agent on duty: logged in to the ACD and ready from `from`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Agent {
-    /// The name reported in `AgentConnected` and matched by `expect.agent`.
+    /// The name reported in `AgentConnected` and matched by `expect.agent`:
+    /// a declared agent's last name part (`alice` for
+    /// `common/agents.alice`), or any name for an agent the flows do not
+    /// declare.
     pub name: String,
-    /// The queue's qualified name, as in the dump (`common/queues.sales`).
-    pub queue: String,
-    /// From when the agent is available (offset in ms).
+    /// A queue's qualified name, as in the dump (`common/queues.sales`),
+    /// served in addition to the queues of the agent's declaration.
+    pub queue: Option<String>,
+    /// From when the agent is ready for calls (offset in ms).
     pub from: u64,
-    /// How long the agent's phone rings before they answer (ms).
+    /// How long after an offer the agent answers (ms); longer than the
+    /// queue's ring time means the offer is withdrawn first (RONA).
     pub answer_after: u64,
     /// How long the conversation lasts before the agent hangs up (ms).
     pub talk: u64,
-    /// Whether the agent answers at all; one who does not keeps ringing.
+    /// Whether the agent answers at all; one who does not lets every offer
+    /// ring out (RONA) and stays Idle afterwards.
     pub answers: bool,
 }
 
@@ -177,6 +193,9 @@ pub struct Expect {
     pub ended: Ended,
     /// When it ended (offset in ms).
     pub ended_at: Option<u64>,
+    /// When it was connected (offset in ms): an agent answered, a dialled
+    /// number answered, or the transfer happened.
+    pub connected_at: Option<u64>,
 }
 
 /// A scenario file that cannot be used: where, and why.
@@ -442,6 +461,10 @@ struct RawScenario {
     dial: Option<Spanned<String>>,
     #[serde(default)]
     others: Option<Spanned<u32>>,
+    others_at: Option<Spanned<String>>,
+    others_caller: Option<Spanned<String>>,
+    last_agent: Option<Spanned<String>>,
+    record_owner: Option<Spanned<String>>,
     expect: Option<RawExpect>,
 }
 
@@ -463,7 +486,7 @@ struct RawSay {
 #[serde(deny_unknown_fields)]
 struct RawAgent {
     name: Spanned<String>,
-    queue: Spanned<String>,
+    queue: Option<Spanned<String>>,
     from: Option<Spanned<String>>,
     answer_after: Option<Spanned<String>>,
     talk: Option<Spanned<String>>,
@@ -507,6 +530,7 @@ struct RawExpect {
     vars: BTreeMap<String, Spanned<toml::Value>>,
     ended: Option<Spanned<String>>,
     ended_at: Option<Spanned<String>>,
+    connected_at: Option<Spanned<String>>,
 }
 
 /// Converts one raw scenario, collecting every problem.
@@ -653,6 +677,25 @@ impl Convert<'_> {
             Some(o) => *o.get_ref(),
             None => 0,
         };
+        let others_at = raw
+            .others_at
+            .as_ref()
+            .map(|at| self.duration(at, "others_at"));
+        let others_caller = match &raw.others_caller {
+            Some(c) if c.get_ref().trim().is_empty() => {
+                self.error(
+                    c,
+                    "others_caller",
+                    "the other calls' caller number is empty; leave the field out to use `caller`"
+                        .into(),
+                );
+                caller.clone()
+            }
+            Some(c) => c.get_ref().trim().to_string(),
+            None => caller.clone(),
+        };
+        let last_agent = self.agent_name(raw.last_agent.as_ref(), "last_agent");
+        let record_owner = self.agent_name(raw.record_owner.as_ref(), "record_owner");
         let expect = match &raw.expect {
             Some(expect) => self.expect(expect, &raw.name),
             None => {
@@ -682,26 +725,56 @@ impl Convert<'_> {
             verified: raw.verified,
             dial,
             others,
+            others_at,
+            others_caller,
+            last_agent,
+            record_owner,
             expect: expect?,
         })
     }
 
+    /// An agent named by a scenario-level field: not empty.
+    fn agent_name(&mut self, raw: Option<&Spanned<String>>, field: &str) -> Option<String> {
+        let raw = raw?;
+        let name = raw.get_ref().trim();
+        if name.is_empty() {
+            self.error(
+                raw,
+                field,
+                "empty agent name; name an agent of `agents`, e.g. `alice`".into(),
+            );
+            return None;
+        }
+        Some(name.to_string())
+    }
+
     fn agents(&mut self, raw: &[RawAgent]) -> Vec<Agent> {
         let mut out = Vec::new();
+        let mut names = BTreeSet::new();
         for (i, a) in raw.iter().enumerate() {
-            if a.name.get_ref().trim().is_empty() {
+            let name = a.name.get_ref().trim();
+            if name.is_empty() {
                 self.error(&a.name, &format!("agents[{i}].name"), "empty name".into());
-            }
-            if a.queue.get_ref().trim().is_empty() {
+            } else if !names.insert(name.rsplit('.').next().unwrap_or(name).to_string()) {
+                // The ACD knows an agent by the last part of the name.
                 self.error(
-                    &a.queue,
+                    &a.name,
+                    &format!("agents[{i}].name"),
+                    format!("another agent of this scenario is named `{name}`: each agent is on duty once"),
+                );
+            }
+            if let Some(queue) = &a.queue
+                && queue.get_ref().trim().is_empty()
+            {
+                self.error(
+                    queue,
                     &format!("agents[{i}].queue"),
-                    "empty queue name; use the qualified name of the dump, e.g. `common/queues.sales`".into(),
+                    "empty queue name; use the qualified name of the dump, e.g. `common/queues.sales`, or leave the field out for a declared agent".into(),
                 );
             }
             out.push(Agent {
-                name: a.name.get_ref().clone(),
-                queue: a.queue.get_ref().clone(),
+                name: name.to_string(),
+                queue: a.queue.as_ref().map(|q| q.get_ref().trim().to_string()),
                 from: self.optional_duration(&a.from, &format!("agents[{i}].from"), 0),
                 answer_after: self.optional_duration(
                     &a.answer_after,
@@ -827,6 +900,10 @@ impl Convert<'_> {
             .ended_at
             .as_ref()
             .map(|e| self.duration(e, "expect.ended_at"));
+        let connected_at = raw
+            .connected_at
+            .as_ref()
+            .map(|c| self.duration(c, "expect.connected_at"));
         Some(Expect {
             prompts: raw.prompts.clone(),
             prompts_include: raw.prompts_include.clone(),
@@ -841,6 +918,7 @@ impl Convert<'_> {
             vars,
             ended: ended?,
             ended_at,
+            connected_at,
         })
     }
 }
@@ -903,7 +981,11 @@ bot = ["say:Dzień dobry", "handoff", "cannot_answer", "done"]
 records = 1
 verified = true
 dial = "no_answer"
-others = 20"#,
+others = 20
+others_at = "1m"
+others_caller = "+48600999001"
+last_agent = "carol"
+record_owner = "dave""#,
             r#"prompts = ["prompts/main_menu.wav", "say:Zamknięte"]
 prompts_include = ["prompts/closed.wav"]
 queues = ["common/queues.sales"]
@@ -916,7 +998,8 @@ callback = false
 no_survey = true
 vars = { vip = "true", count = 3, ok = true }
 ended = "caller"
-ended_at = "45s""#,
+ended_at = "45s"
+connected_at = "12s""#,
         );
         let s = parse("x.test.toml", &text).unwrap().scenarios.remove(0);
         assert_eq!(s.prompt_length, 2_500);
@@ -929,6 +1012,12 @@ ended_at = "45s""#,
         assert_eq!(s.bot[0], BotReply::Say("Dzień dobry".into()));
         assert_eq!(s.dial, DialOutcome::NoAnswer);
         assert_eq!(s.others, 20);
+        assert_eq!(s.others_at, Some(60_000));
+        assert_eq!(s.others_caller, "+48600999001");
+        assert_eq!(s.last_agent.as_deref(), Some("carol"));
+        assert_eq!(s.record_owner.as_deref(), Some("dave"));
+        assert_eq!(s.agents[0].queue.as_deref(), Some("common/queues.sales"));
+        assert_eq!(s.expect.connected_at, Some(12_000));
         assert_eq!(s.expect.vars["count"], "3");
         assert_eq!(s.expect.vars["ok"], "true");
         assert_eq!(s.expect.ended, Ended::Caller);
@@ -1073,6 +1162,55 @@ ended_at = "-1s"
     fn syntax_errors_are_placed() {
         let e = errors("[[scenario]]\nname = \"a\n");
         assert!(e[0].starts_with("x.test.toml:2:"), "{e:?}");
+    }
+
+    #[test]
+    fn agents_need_no_queue_but_a_unique_name() {
+        let s = parse(
+            "x.test.toml",
+            &with(r#"agents = [{ name = "alice" }]"#, "ended = \"hangup\""),
+        )
+        .unwrap()
+        .scenarios
+        .remove(0);
+        assert_eq!(s.agents[0].queue, None);
+        assert_eq!(s.others_caller, DEFAULT_CALLER);
+        assert_eq!(s.others_at, None);
+        let e = errors(&with(
+            r#"agents = [{ name = "alice" }, { name = "alice", queue = " " }]"#,
+            "ended = \"hangup\"",
+        ));
+        assert_eq!(e.len(), 2, "{e:?}");
+        assert!(
+            e[0].contains("`agents[1].name`: another agent of this scenario is named `alice`"),
+            "{e:?}"
+        );
+        assert!(
+            e[1].contains("`agents[1].queue`: empty queue name"),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn the_acd_fields_are_checked() {
+        let e = errors(&with(
+            "others_at = \"later\"\nothers_caller = \"\"\nlast_agent = \" \"",
+            "ended = \"hangup\"\nconnected_at = \"soon\"",
+        ));
+        assert_eq!(e.len(), 4, "{e:?}");
+        assert!(
+            e[0].contains("`others_at`: `later` is not a duration"),
+            "{e:?}"
+        );
+        assert!(
+            e[1].contains("`others_caller`: the other calls' caller number is empty"),
+            "{e:?}"
+        );
+        assert!(e[2].contains("`last_agent`: empty agent name"), "{e:?}");
+        assert!(
+            e[3].contains("`expect.connected_at`: `soon` is not a duration"),
+            "{e:?}"
+        );
     }
 
     #[test]

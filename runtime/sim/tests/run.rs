@@ -210,3 +210,169 @@ fn the_example_of_the_documentation_parses_and_passes() {
     let run = run(&suite(), &file.scenarios[0]);
     assert!(run.passed(), "{:?}", run.failures);
 }
+
+#[test]
+fn an_offer_that_rings_out_goes_to_the_next_agent() {
+    let suite = suite();
+    // The helpdesk rings 20 s. alice (first by name among agents ready
+    // since 0 s) never answers: RONA at 23 s, then bob.
+    let run = simulate(
+        &suite,
+        r#"dialled = "+48221000001"
+start = "2026-11-23T09:00:00[Europe/Warsaw]"
+agents = [
+  { name = "alice", queue = "common/queues.helpdesk", answers = false },
+  { name = "bob", queue = "common/queues.helpdesk", answer_after = "5s", talk = "1m" },
+]
+[scenario.expect]
+agent = "bob"
+connected_at = "28s"
+ended = "hangup"
+ended_at = "1m28s""#,
+    );
+    assert!(run.passed(), "{:?}\n{:#?}", run.failures, lines(&run));
+    let lines = lines(&run);
+    let rona = lines
+        .iter()
+        .position(|l| {
+            l == "+23.000s (RONA: agent alice did not answer within the ring time; the call keeps its place)"
+        })
+        .unwrap_or_else(|| panic!("{lines:#?}"));
+    assert_eq!(lines[rona + 1], "+23.000s (agent bob is ringing)");
+}
+
+#[test]
+fn declared_agents_serve_their_queues_without_a_queue_field() {
+    let suite = suite();
+    // alice is in the first line team, which serves the helpdesk.
+    let run = simulate(
+        &suite,
+        r#"dialled = "+48221000001"
+start = "2026-11-23T09:00:00[Europe/Warsaw]"
+agents = [{ name = "alice", answer_after = "2s" }]
+[scenario.expect]
+agent = "alice"
+connected_at = "5s"
+ended = "hangup""#,
+    );
+    assert!(run.passed(), "{:?}\n{:#?}", run.failures, lines(&run));
+}
+
+#[test]
+fn a_queue_at_its_maximum_size_answers_full() {
+    let suite = suite();
+    // The helpdesk holds at most 50 waiting calls.
+    let run = simulate(
+        &suite,
+        r#"dialled = "+48221000001"
+start = "2026-11-23T09:00:00[Europe/Warsaw]"
+others = 50
+[scenario.expect]
+queues = ["common/queues.helpdesk"]
+ended = "hangup"
+ended_at = "3s""#,
+    );
+    assert!(run.passed(), "{:?}\n{:#?}", run.failures, lines(&run));
+    assert!(
+        lines(&run).contains(&"+3.000s (the ACD refuses the call: the queue is full)".to_string()),
+        "{:#?}",
+        lines(&run)
+    );
+}
+
+#[test]
+fn a_private_record_goes_to_its_owner_before_the_last_agent() {
+    let suite = suite();
+    // The outage hotline queues at 3 s in technical (grace, heidi); the
+    // helpline reserves a private record's call for its owner (15 min) and
+    // otherwise a returning caller's call for the last agent (30 min).
+    let body = |owner: &str| {
+        format!(
+            r#"dialled = "+48221000099"
+start = "2026-11-23T09:00:00[Europe/Warsaw]"
+last_agent = "grace"
+{owner}
+agents = [
+  {{ name = "grace", from = "1s", answer_after = "1s" }},
+  {{ name = "heidi", from = "2s", answer_after = "1s" }},
+  {{ name = "dave", queue = "common/queues.technical", answer_after = "1s" }},
+]
+[scenario.expect]
+ended = "hangup""#
+        )
+    };
+    let agent = |run: &Run| {
+        run.trace
+            .iter()
+            .find_map(|l| l.text.strip_prefix("(agent ")?.strip_suffix(" answers)"))
+            .map(str::to_string)
+    };
+    let sticky = simulate(&suite, &body(""));
+    assert!(sticky.passed(), "{:?}", sticky.failures);
+    assert_eq!(agent(&sticky).as_deref(), Some("grace"));
+    let private = simulate(&suite, &body("record_owner = \"heidi\""));
+    assert!(private.passed(), "{:?}", private.failures);
+    assert_eq!(agent(&private).as_deref(), Some("heidi"));
+}
+
+#[test]
+fn agents_and_preferred_agents_must_be_known() {
+    let suite = suite();
+    let run = simulate(
+        &suite,
+        r#"dialled = "+48221000001"
+start = "2026-11-23T09:00:00[Europe/Warsaw]"
+last_agent = "yves"
+agents = [{ name = "zed" }]
+[scenario.expect]
+ended = "hangup""#,
+    );
+    let what: Vec<(&str, &str)> = run
+        .failures
+        .iter()
+        .map(|f| (f.expectation.as_str(), f.actual.as_str()))
+        .collect();
+    assert_eq!(
+        what,
+        [
+            ("agent names", "`zed` with no `queue`"),
+            ("last_agent", "`yves`"),
+        ]
+    );
+    assert!(
+        run.failures[0].expected.contains("`alice`"),
+        "{:?}",
+        run.failures
+    );
+}
+
+#[test]
+fn connected_at_is_checked_and_placed_at_the_queue() {
+    let suite = suite();
+    let run = simulate(
+        &suite,
+        r#"dialled = "+48221000001"
+start = "2026-11-23T09:00:00[Europe/Warsaw]"
+agents = [{ name = "alice", answer_after = "2s" }]
+[scenario.expect]
+connected_at = "4s"
+ended = "hangup""#,
+    );
+    assert_eq!(run.failures.len(), 1, "{:?}", run.failures);
+    let failure = &run.failures[0];
+    assert_eq!(
+        (failure.expected.as_str(), failure.actual.as_str()),
+        ("+4.000s", "+5.000s")
+    );
+    assert_eq!(failure.at.as_ref().unwrap().block, "queue");
+    let never = simulate(
+        &suite,
+        r#"dialled = "+48221000001"
+start = "2026-11-23T09:00:00[Europe/Warsaw]"
+hangup = "10s"
+[scenario.expect]
+connected_at = "4s"
+ended = "caller""#,
+    );
+    assert_eq!(never.failures[0].actual, "never connected");
+}

@@ -177,9 +177,7 @@ impl Core {
     pub(super) fn wrap_up_started(&mut self, agent: &str, call_key: u64, now: Instant) {
         let _ = now;
         let mut talked = None;
-        if let Some(desk) = self.desks.get_mut(agent)
-            && desk.call == call_key
-        {
+        if let Some(desk) = self.desks.get_mut(agent) {
             if let (Some(since), Some(queue)) = (desk.talking.take(), desk.queue.clone()) {
                 talked = Some((queue, now.saturating_duration_since(since)));
             }
@@ -279,6 +277,15 @@ impl Core {
                 value,
                 version,
             } => self.edit_call_data(&agent, call, &name, value, version),
+            ApiRequest::Conference {
+                agent,
+                call,
+                consult,
+            } => {
+                let reply = self.conference(&agent, call, consult, now).await;
+                self.drive_acd(now).await;
+                reply
+            }
             ApiRequest::ListCallbacks { agent } => self.list_callbacks(&agent),
             ApiRequest::CreateCallback { agent, body } => {
                 self.save_callback(&agent, None, body, now)

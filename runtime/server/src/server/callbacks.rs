@@ -269,9 +269,10 @@ impl Core {
         {
             return false;
         }
-        let Some(leg) = self.new_leg(agent, to, uri, false, now).await else {
+        let Some(mut leg) = self.new_leg(agent, to, uri, false, now).await else {
             return false;
         };
+        leg.acd_call = key;
         self.cb_legs.insert(leg.tx.clone(), (key, Side::Agent));
         if let Some(cb) = self.callback_calls.get_mut(&key) {
             cb.agent = Some(leg);

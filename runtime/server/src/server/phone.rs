@@ -14,12 +14,14 @@ use std::time::Instant;
 /// their queue may take the call.
 const AGENT_TRANSFER_MS: u64 = 60_000;
 
-/// Where a REFER sends the caller.
+/// Where a REFER (or a consultation call) sends the caller.
 #[derive(Debug, PartialEq, Eq)]
-enum Target {
+pub(super) enum Target {
     Queue(String),
     Agent(String),
     Number(String),
+    /// A campaign's number: the caller starts that campaign's flow.
+    EntryPoint(String),
 }
 
 impl Core {
@@ -34,6 +36,12 @@ impl Core {
         match request.method() {
             Some(Method::Bye) => {
                 self.respond(&key, &request, 200, "OK", now);
+                let dialog = self.dialogs.match_request(&request);
+                if let dialect_sip::dialog::Match::Dialog(id) = dialog
+                    && self.conference_leave(call_key, &id, now).await
+                {
+                    return;
+                }
                 self.agent_hung_up(call_key, now).await;
             }
             Some(Method::Invite) => self.agent_reinvite(key, request, call_key, now),
@@ -135,16 +143,10 @@ impl Core {
         let Some(refer_to) = refer_to else {
             return self.respond(&key, &request, 400, "Missing Refer-To", now);
         };
-        if refer_to.to_ascii_lowercase().contains("replaces=") {
-            // Attended transfer needs the consultation call placed through
-            // us, which this runtime does not do yet.
-            return self.respond(
-                &key,
-                &request,
-                501,
-                "Attended Transfer Not Implemented",
-                now,
-            );
+        if let Some(replaces) = super::consult::replaces(&refer_to) {
+            return self
+                .attended_transfer(key, request, call_key, &replaces, now)
+                .await;
         }
         let Some(target) = self.transfer_target(&refer_to) else {
             self.record(
@@ -161,7 +163,9 @@ impl Core {
         self.notify_refer(call_key, now);
         let agent = self.agent_name(call_key);
         let target_text = match &target {
-            Target::Queue(q) | Target::Agent(q) | Target::Number(q) => q.clone(),
+            Target::Queue(q) | Target::Agent(q) | Target::Number(q) | Target::EntryPoint(q) => {
+                q.clone()
+            }
         };
         self.record(
             call_key,
@@ -175,6 +179,7 @@ impl Core {
                         Target::Queue(_) => "queue",
                         Target::Agent(_) => "agent",
                         Target::Number(_) => "number",
+                        Target::EntryPoint(_) => "entry_point",
                     }
                     .into(),
                 ),
@@ -218,8 +223,32 @@ impl Core {
             Target::Number(number) => {
                 self.dial(call_key, number, 30_000, now).await;
             }
+            Target::EntryPoint(dialled) => return self.restart_flow(call_key, dialled, now).await,
         }
         self.hold_music(call_key);
+    }
+
+    /// A transfer to an entry point: the call's flow ends (as if the
+    /// caller had hung up, but the call stays up) and the campaign of the
+    /// dialled number starts for the same caller.
+    async fn restart_flow(&mut self, call_key: u64, dialled: String, now: Instant) {
+        let flow = self.engine.route(&dialled).cloned();
+        let Some(call) = self.calls.get_mut(&call_key) else {
+            return;
+        };
+        call.transferring = false;
+        call.restart = Some(dialled);
+        if let Some(flow) = flow {
+            call.campaign = flow.name().to_string();
+            call.hash = flow.hash.clone();
+        }
+        let Some(id) = call.engine else {
+            return;
+        };
+        let _ = self
+            .engine
+            .handle_event(id, dialect_engine::Event::HangUp, self.clock.at(now));
+        self.pump(now).await;
     }
 
     /// The caller hears music while a transfer finds its target.
@@ -267,7 +296,7 @@ impl Core {
 
     /// NOTIFY the agent that the transfer went through (RFC 3515), ending
     /// the implicit subscription.
-    fn notify_refer(&mut self, call_key: u64, now: Instant) {
+    pub(super) fn notify_refer(&mut self, call_key: u64, now: Instant) {
         let Some(leg) = self.calls.get(&call_key).and_then(|c| c.agent.as_ref()) else {
             return;
         };
@@ -295,7 +324,7 @@ impl Core {
 
     /// The target of a `Refer-To`: `sip:<queue>@…`, `sip:<agent>@…`, or
     /// `sip:<number>@…` / `tel:<number>`.
-    fn transfer_target(&self, refer_to: &str) -> Option<Target> {
+    pub(super) fn transfer_target(&self, refer_to: &str) -> Option<Target> {
         let uri = refer_to
             .trim()
             .trim_start_matches('<')
@@ -318,6 +347,10 @@ impl Core {
             return Some(Target::Agent(agent.to_string()));
         }
         let digits: String = user.chars().filter(char::is_ascii_digit).collect();
+        let national = digits.trim_start_matches("00");
+        if let Some(dialled) = self.routes.get(national) {
+            return Some(Target::EntryPoint(dialled.clone()));
+        }
         let plausible = user
             .chars()
             .all(|c| c.is_ascii_digit() || matches!(c, '+' | '-' | '.' | ' '));

@@ -1,15 +1,17 @@
-//! What the server needs to know of the flows' people and queues, read once
-//! from the programs' declarations: queues (ring time, overflow, priority),
-//! agents (the queues they serve, their load), campaigns (priorities,
-//! wrap-up, relationships, classifiers, record fields, call-associated data).
+//! The ACD's view of the flows, read once from the programs' declarations
+//! by both adapters (`dialect serve` and `dialect test`): queues (ring
+//! time, overflow, priority, music, announcements), agents (the queues they
+//! serve, listed, by team or by skill; their load), campaigns (priorities,
+//! wrap-up and ageing rules, relationships, classifiers, record fields,
+//! call-associated data, alerts).
 
-use dialect_acd::{Millis, QueueRules, Rules};
+use crate::{Millis, QueueRules, Rules};
 use dialect_bytecode::{Program, Prompt, Section, Value as BValue};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// A queue's settings beyond what the ACD holds.
 #[derive(Clone, Debug, Default)]
-pub(crate) struct QueueInfo {
+pub struct QueueInfo {
     /// Added to the priority of every call in the queue.
     pub priority: i64,
     /// What callers hear while they wait (else the campaign's queue music).
@@ -22,14 +24,14 @@ pub(crate) struct QueueInfo {
 
 /// A classifier (wrap-up reason).
 #[derive(Clone, Debug, Default)]
-pub(crate) struct Classifier {
+pub struct Classifier {
     /// The record becomes private to this agent.
     pub private_to: Option<String>,
 }
 
 /// A call-associated data variable.
 #[derive(Clone, Debug, Default)]
-pub(crate) struct Variable {
+pub struct Variable {
     /// Its name.
     pub name: String,
     /// Agents may edit it.
@@ -42,9 +44,11 @@ pub(crate) struct Variable {
 
 /// A campaign's settings that the ACD and the agent API use.
 #[derive(Clone, Debug, Default)]
-pub(crate) struct CampaignInfo {
+pub struct CampaignInfo {
     /// Campaign priority plus the inbound channel's priority.
     pub priority: i64,
+    /// The campaign's wrap-up and ageing rules.
+    pub rules: Rules,
     /// Sticky agent: how long the last agent is tried first.
     pub sticky_ms: Option<Millis>,
     /// Private record: how long the owning agent is tried first.
@@ -70,7 +74,7 @@ pub(crate) struct CampaignInfo {
 
 /// Everything read from the declarations.
 #[derive(Clone, Debug, Default)]
-pub(crate) struct Directory {
+pub struct Directory {
     /// Queues by qualified name.
     pub queues: HashMap<String, QueueInfo>,
     /// Campaigns by name.
@@ -84,7 +88,7 @@ pub(crate) struct Directory {
 }
 
 /// The last part of a qualified name: `common/agents.alice` is `alice`.
-pub(crate) fn short(name: &str) -> &str {
+pub fn short(name: &str) -> &str {
     name.rsplit('.').next().unwrap_or(name)
 }
 
@@ -136,7 +140,7 @@ fn prompt(program: &Program, value: Option<&BValue>) -> Option<Prompt> {
 
 impl Directory {
     /// Reads the declarations of every program.
-    pub(crate) fn new<'a>(programs: impl IntoIterator<Item = &'a Program>) -> Directory {
+    pub fn new<'a>(programs: impl IntoIterator<Item = &'a Program>) -> Directory {
         let mut directory = Directory::default();
         let mut decls: BTreeMap<(String, String), Section> = BTreeMap::new();
         let mut first_campaign = true;
@@ -153,25 +157,12 @@ impl Directory {
             directory
                 .campaigns
                 .insert(program.name.clone(), campaign(program));
-            // The ACD's timing rules are global: the first campaign's apply.
+            // The ACD's timing rules are global in `dialect serve`: the
+            // first campaign's apply.
             if first_campaign {
                 first_campaign = false;
-                let s = &program.settings;
-                directory.rules.wrap_up_ms = duration(s.get("wrap_up")).unwrap_or(0);
-                directory.rules.extra_wrap_up_ms = duration(s.get("extra_wrap_up")).unwrap_or(0);
-                if let Some(channel) = program
-                    .sections
-                    .iter()
-                    .find(|c| c.kind == "channel" && c.name == "inbound")
-                    && let Some(BValue::List(levels)) = channel.settings.get("age")
-                {
-                    for level in levels {
-                        if let BValue::List(pair) = level
-                            && let [BValue::Duration(after), BValue::Int(factor)] = pair.as_slice()
-                        {
-                            directory.rules.ageing.push((*after, *factor));
-                        }
-                    }
+                if let Some(info) = directory.campaigns.get(&program.name) {
+                    directory.rules = info.rules.clone();
                 }
             }
         }
@@ -231,9 +222,14 @@ impl Directory {
         directory
     }
 
+    /// Whether a queue of that qualified name is declared.
+    pub fn has_queue(&self, name: &str) -> bool {
+        self.queues.contains_key(name)
+    }
+
     /// A queue's qualified name from what a person typed: the qualified
     /// name itself, or its last part (`sales` for `common/queues.sales`).
-    pub(crate) fn queue_named(&self, name: &str) -> Option<String> {
+    pub fn queue_named(&self, name: &str) -> Option<String> {
         if self.queues.contains_key(name) {
             return Some(name.to_string());
         }
@@ -250,7 +246,22 @@ fn campaign(program: &Program) -> CampaignInfo {
         .sections
         .iter()
         .find(|c| c.kind == "channel" && c.name == "inbound");
+    let mut ageing = Vec::new();
+    if let Some(BValue::List(levels)) = channel.and_then(|c| c.settings.get("age")) {
+        for level in levels {
+            if let BValue::List(pair) = level
+                && let [BValue::Duration(after), BValue::Int(factor)] = pair.as_slice()
+            {
+                ageing.push((*after, *factor));
+            }
+        }
+    }
     let mut info = CampaignInfo {
+        rules: Rules {
+            wrap_up_ms: duration(s.get("wrap_up")).unwrap_or(0),
+            extra_wrap_up_ms: duration(s.get("extra_wrap_up")).unwrap_or(0),
+            ageing,
+        },
         priority: int(s.get("priority")).unwrap_or(0)
             + channel
                 .and_then(|c| int(c.settings.get("priority")))
@@ -319,5 +330,28 @@ fn threshold(kind: &str, text: &str) -> Option<u64> {
         "h" => n.checked_mul(3_600_000),
         "d" => n.checked_mul(86_400_000),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+
+    use super::*;
+
+    #[test]
+    fn short_names_drop_the_qualification() {
+        assert_eq!(short("common/agents.alice"), "alice");
+        assert_eq!(short("alice"), "alice");
+    }
+
+    #[test]
+    fn thresholds_read_units_and_plain_numbers_by_kind() {
+        assert_eq!(threshold("avg_wait", "90s"), Some(90_000));
+        assert_eq!(threshold("avg_wait", "90"), Some(90_000));
+        assert_eq!(threshold("talk_time", "10"), Some(600_000));
+        assert_eq!(threshold("breaks_started", "3"), Some(3));
+        assert_eq!(threshold("break_over", "5m"), Some(300_000));
+        assert_eq!(threshold("pool_low", "many"), None);
     }
 }
