@@ -1092,3 +1092,78 @@ fn a_consulted_colleague_joins_a_conference_and_the_call_goes_on_when_the_agent_
         "the caller was not alone"
     );
 }
+
+#[test]
+fn a_blind_transfer_to_an_entry_point_starts_that_campaigns_flow() {
+    let ben = free_udp_port();
+    let served = Served::start_flows(
+        "acd-entry",
+        CLOCK,
+        30_000,
+        &agent_config("ben", ben, true),
+        "tests/acd-flows/",
+    );
+    let agent = uas(
+        "agent_transfers.xml",
+        ben,
+        &[
+            "-mp",
+            "30400",
+            "-m",
+            "1",
+            "-key",
+            "target_queue",
+            "48221007777",
+            "-timeout",
+            "60s",
+            "-nostdin",
+            "-trace_err",
+        ],
+    );
+    let inject = served.dir.join("caller.csv");
+    std::fs::write(&inject, "SEQUENTIAL\n+48600100001;\n").expect("injection file");
+    let caller = Command::new(sipp())
+        .current_dir(root().join("tests/sipp"))
+        .args(["-sf", "caller_waits.xml", "-s", NUMBER])
+        .arg(format!("127.0.0.1:{}", served.port))
+        .args([
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &free_udp_port().to_string(),
+            "-mp",
+            "30600",
+            "-inf",
+        ])
+        .arg(&inject)
+        .args(["-m", "1", "-timeout", "60s", "-nostdin", "-trace_err"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the caller's SIPp starts");
+    finish(agent, "ben");
+    finish(caller, "the caller");
+    let events = wait_for(&served, "the hang-up", |e| count(e, "hangup") == 1);
+    let transfer = events
+        .iter()
+        .find(|e| e["event"] == "transferred")
+        .expect("the transfer");
+    assert_eq!(transfer["kind"], "entry_point", "{transfer}");
+    assert_eq!(transfer["target"], "+48221007777");
+    let prompt = events
+        .iter()
+        .find(|e| e["event"] == "prompt" && e["campaign"] == "info")
+        .expect("the information desk's prompt");
+    assert!(
+        prompt["prompt"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("information desk")
+    );
+    let hangup = events
+        .iter()
+        .find(|e| e["event"] == "hangup")
+        .expect("hangup");
+    assert_eq!(hangup["campaign"], "info");
+    assert_eq!(hangup["reason"], "hangup");
+}
