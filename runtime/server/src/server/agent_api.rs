@@ -395,25 +395,24 @@ impl Core {
             .filter(|f| !info.fields.contains(*f))
             .collect();
         if !missing.is_empty() || !unknown.is_empty() {
+            let list = |names: &[&String]| {
+                names
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
             let mut parts = Vec::new();
             if !missing.is_empty() {
                 parts.push(format!(
                     "required record fields are empty: {}",
-                    missing
-                        .iter()
-                        .map(|s| s.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    list(&missing)
                 ));
             }
             if !unknown.is_empty() {
                 parts.push(format!(
                     "the campaign has no record fields {}",
-                    unknown
-                        .iter()
-                        .map(|s| s.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    list(&unknown)
                 ));
             }
             return ApiReply::refused(

@@ -18,7 +18,6 @@ use super::phone::Target;
 use super::{AgentLeg, Core, MediaCommand, fields};
 use crate::api::ApiReply;
 use crate::mixer::{self, MAX_PARTICIPANTS, MixCommand};
-use dialect_acd::{Preferred, Request};
 use dialect_sip::message::Message;
 use dialect_sip::transaction::TxKey;
 use serde_json::json;
@@ -103,36 +102,16 @@ impl Core {
         match target {
             Target::Queue(queue) => self.enqueue(call_key, queue, 0, now).await,
             Target::Agent(colleague) => {
-                let Some(queue) = self
-                    .directory
-                    .agents
-                    .get(&colleague)
-                    .and_then(|(queues, _)| queues.first().cloned())
-                else {
+                let priority = i64::from(i16::MAX);
+                if !self
+                    .enqueue_for(call_key, colleague, priority, CONSULT_RING_MS, now)
+                    .await
+                {
                     self.hang_up(call_key, now);
                     return self
-                        .release(call_key, "consulted agent serves no queue")
-                        .await;
-                };
-                let ms = self.acd_ms(now);
-                let request = Request {
-                    queue: queue.clone(),
-                    priority: i64::from(i16::MAX),
-                    preferred: Some(Preferred {
-                        agent: colleague,
-                        until: ms + CONSULT_RING_MS,
-                    }),
-                };
-                if self.acd.enqueue(call_key, request, ms).is_err() {
-                    self.hang_up(call_key, now);
-                    return self
-                        .release(call_key, "consultation refused by the queue")
+                        .release(call_key, "the consulted agent cannot be offered it")
                         .await;
                 }
-                if let Some(call) = self.calls.get_mut(&call_key) {
-                    call.queued = Some((queue, now));
-                }
-                self.drive_acd(now).await;
             }
             Target::Number(number) => self.dial(call_key, number, CONSULT_RING_MS, now).await,
             Target::EntryPoint(_) => {

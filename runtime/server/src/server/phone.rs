@@ -195,30 +195,13 @@ impl Core {
                 self.enqueue(call_key, queue, priority, now).await;
             }
             Target::Agent(agent) => {
-                let Some(queue) = self
-                    .directory
-                    .agents
-                    .get(&agent)
-                    .and_then(|(queues, _)| queues.first().cloned())
-                else {
-                    return self.transfer_failed(call_key, now).await;
-                };
-                let ms = self.acd_ms(now);
-                let request = Request {
-                    queue: queue.clone(),
-                    priority: i64::from(self.flow_priority(call_key)),
-                    preferred: Some(Preferred {
-                        agent,
-                        until: ms + AGENT_TRANSFER_MS,
-                    }),
-                };
-                if self.acd.enqueue(call_key, request, ms).is_err() {
+                let priority = i64::from(self.flow_priority(call_key));
+                if !self
+                    .enqueue_for(call_key, agent, priority, AGENT_TRANSFER_MS, now)
+                    .await
+                {
                     return self.transfer_failed(call_key, now).await;
                 }
-                if let Some(call) = self.calls.get_mut(&call_key) {
-                    call.queued = Some((queue, now));
-                }
-                self.drive_acd(now).await;
             }
             Target::Number(number) => {
                 self.dial(call_key, number, 30_000, now).await;
@@ -249,6 +232,44 @@ impl Core {
             .engine
             .handle_event(id, dialect_engine::Event::HangUp, self.clock.at(now));
         self.pump(now).await;
+    }
+
+    /// Queues a call for one agent: in the first queue they serve, reserved
+    /// for them for `for_ms` (then anyone of that queue may take it).
+    /// Returns whether the ACD took it.
+    pub(super) async fn enqueue_for(
+        &mut self,
+        call_key: u64,
+        agent: String,
+        priority: i64,
+        for_ms: u64,
+        now: Instant,
+    ) -> bool {
+        let Some(queue) = self
+            .directory
+            .agents
+            .get(&agent)
+            .and_then(|(queues, _)| queues.first().cloned())
+        else {
+            return false;
+        };
+        let ms = self.acd_ms(now);
+        let request = Request {
+            queue: queue.clone(),
+            priority,
+            preferred: Some(Preferred {
+                agent,
+                until: ms + for_ms,
+            }),
+        };
+        if self.acd.enqueue(call_key, request, ms).is_err() {
+            return false;
+        }
+        if let Some(call) = self.calls.get_mut(&call_key) {
+            call.queued = Some((queue, now));
+        }
+        self.drive_acd(now).await;
+        true
     }
 
     /// The caller hears music while a transfer finds its target.
