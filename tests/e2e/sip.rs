@@ -1013,3 +1013,40 @@ fn an_offer_without_g711_is_refused_with_488() {
     );
     assert_clean(&served);
 }
+
+#[test]
+fn the_runtime_sends_no_bye_before_the_ack_of_its_answer() {
+    use crate::ua::Phone;
+    // Scheme 1 after hours answers and hangs up at once; the caller's ACK
+    // is late. RFC 3261 section 15: the BYE waits for the ACK.
+    let served = Served::start("no-bye-before-ack", "2026-12-24T20:00:00+01:00", 61_200);
+    let socket = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let port = socket.local_addr().expect("addr").port();
+    let mut phone = Phone::new(socket, served.port, "caller");
+    let uri = format!("sip:221000001@127.0.0.1:{}", served.port);
+    let local = format!("<sip:48600100200@127.0.0.1:{port}>;tag=late1");
+    phone.request(
+        "INVITE",
+        &uri,
+        "late-ack-1",
+        &local,
+        &format!("<{uri}>"),
+        "",
+        Some(Phone::sdp(61_390)),
+    );
+    let ok = phone.expect("the answer", |m| m.status() == Some(200));
+    let early = phone.within(Duration::from_millis(2_500), |m| m.is_request("BYE"));
+    assert!(early.is_none(), "a BYE came before the ACK: {early:?}");
+    phone.request(
+        "ACK",
+        &uri,
+        "late-ack-1",
+        &local,
+        &ok.header("To"),
+        "",
+        None,
+    );
+    let bye = phone.expect("the BYE after the ACK", |m| m.is_request("BYE"));
+    phone.reply(&bye, "200 OK", None, None);
+    assert_clean(&served);
+}

@@ -98,17 +98,26 @@ impl Phone {
 
     /// Waits for the first message that `want` accepts; others are kept.
     pub(crate) fn expect(&mut self, what: &str, want: impl Fn(&Msg) -> bool) -> Msg {
-        let deadline = Instant::now() + Duration::from_secs(30);
+        match self.within(Duration::from_secs(30), want) {
+            Some(msg) => msg,
+            None => panic!(
+                "{} waited in vain for {what}: {:#?}",
+                self.user, self.backlog
+            ),
+        }
+    }
+
+    /// The first message that `want` accepts within `wait`, if any; others
+    /// are kept.
+    pub(crate) fn within(&mut self, wait: Duration, want: impl Fn(&Msg) -> bool) -> Option<Msg> {
+        let deadline = Instant::now() + wait;
         loop {
             if let Some(at) = self.backlog.iter().position(&want) {
-                return self.backlog.remove(at);
+                return Some(self.backlog.remove(at));
             }
-            assert!(
-                Instant::now() < deadline,
-                "{} waited in vain for {what}: {:#?}",
-                self.user,
-                self.backlog
-            );
+            if Instant::now() >= deadline {
+                return None;
+            }
             let mut buf = [0u8; 8192];
             if let Ok((len, _)) = self.socket.recv_from(&mut buf) {
                 let msg = Msg {

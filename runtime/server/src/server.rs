@@ -103,6 +103,10 @@ pub enum ServeError {
     },
 }
 
+/// How long a hung-up call's BYE waits for the ACK of our 2xx (64*T1, the
+/// lifetime of the INVITE server transaction).
+const ACK_WAIT: Duration = Duration::from_secs(32);
+
 /// Agent API requests waiting for the controller, at most.
 const API_CALLS: usize = 256;
 
@@ -271,6 +275,8 @@ impl Server {
             announcements: BTreeMap::new(),
             handle_times: HashMap::new(),
             pending_leave: Vec::new(),
+            awaiting_ack: Dialogs::new(),
+            bye_deadlines: BTreeMap::new(),
             by_agent_tx: HashMap::new(),
             agent_dialogs: HashMap::new(),
             tcp: HashMap::new(),
@@ -605,6 +611,10 @@ struct Core {
     handle_times: HashMap<String, (u64, u64)>,
     /// Calls to hang up as soon as the controller gets to them.
     pending_leave: Vec<u64>,
+    /// Dialogs we hung up before their ACK came: the BYE goes when it does.
+    awaiting_ack: Dialogs,
+    /// When those BYEs go anyway.
+    bye_deadlines: BTreeMap<(Instant, u64), (DialogId, SocketAddr, Transport)>,
     /// Agent INVITE transactions to their calls.
     by_agent_tx: HashMap<TxKey, u64>,
     /// Agent dialogs to their calls.
@@ -651,6 +661,7 @@ impl Core {
             self.acd_deadline(),
             self.callback_deadline(),
             self.announcement_deadline(),
+            self.bye_deadlines.keys().next().map(|(at, _)| *at),
             Some(self.alerts.next),
         ]
         .into_iter()
@@ -805,6 +816,9 @@ impl Core {
         match self.tx.handle_incoming(message, from, now) {
             Incoming::NewRequest { key, request } => self.on_request(key, request, from, now).await,
             Incoming::Ack(ack) => {
+                if let Match::Dialog(id) = self.awaiting_ack.match_request(&ack) {
+                    return self.deferred_bye(&id, now);
+                }
                 if let Match::Dialog(id) = self.dialogs.match_request(&ack)
                     && let Some(dialog) = self.dialogs.get_mut(&id)
                 {
@@ -1264,6 +1278,13 @@ impl Core {
         self.on_acd_timeout(now).await;
         self.on_callback_timeout(now).await;
         self.on_announcement_timeout(now);
+        while let Some((&(at, _), (id, _, _))) = self.bye_deadlines.iter().next() {
+            if at > now {
+                break;
+            }
+            let id = id.clone();
+            self.deferred_bye(&id, now);
+        }
         if now >= self.alerts.next {
             self.check_alerts(now);
         }
@@ -1532,6 +1553,17 @@ impl Core {
             return;
         };
         let (from, transport) = (call.from, call.transport);
+        // RFC 3261 15: no BYE before the ACK of our 2xx (or the end of its
+        // transaction): the dialog waits for its ACK, then gets its BYE.
+        if self.dialogs.get(&id).is_some_and(|d| !d.is_confirmed()) {
+            if let Some(dialog) = self.dialogs.get(&id).cloned() {
+                self.awaiting_ack.insert(dialog);
+                self.timer_seq += 1;
+                self.bye_deadlines
+                    .insert((now + ACK_WAIT, self.timer_seq), (id, from, transport));
+            }
+            return;
+        }
         let branch = self.ids.branch();
         let bye = self
             .dialogs
@@ -1539,6 +1571,28 @@ impl Core {
             .and_then(|d| d.request(Method::Bye, &branch).ok());
         if let Some(bye) = bye {
             let _ = self.tx.send_request(bye, from, transport, now);
+        }
+    }
+
+    /// Sends the BYE a dialog was waiting to send for its ACK (or for the
+    /// end of the wait).
+    fn deferred_bye(&mut self, id: &DialogId, now: Instant) {
+        let target = self
+            .bye_deadlines
+            .iter()
+            .find(|(_, (d, _, _))| d == id)
+            .map(|(k, v)| (*k, v.1, v.2));
+        let Some((slot, to, transport)) = target else {
+            self.awaiting_ack.remove(id);
+            return;
+        };
+        self.bye_deadlines.remove(&slot);
+        let Some(mut dialog) = self.awaiting_ack.remove(id) else {
+            return;
+        };
+        let branch = self.ids.branch();
+        if let Ok(bye) = dialog.request(Method::Bye, &branch) {
+            let _ = self.tx.send_request(bye, to, transport, now);
         }
     }
 
