@@ -1,4 +1,6 @@
-//! Callbacks (SPEC 5.5): validation of callback requests and their storage.
+//! The embedded store: callbacks (SPEC 5.5) with their validation, and
+//! beside them the relationships of the ACD, survey results and scheduled
+//! survey calls ([`SurveyStore`]), and handoff tickets ([`TicketStore`]).
 //!
 //! Four kinds of callback ([`Kind`]): *courtesy* (a caller in a queue asks to
 //! be called back instead of waiting, and keeps their place), *web* (a request
@@ -21,10 +23,12 @@
 
 #![warn(missing_docs)]
 
+mod records;
 mod sqlite;
 mod store;
 mod validate;
 
+pub use records::{NewTicket, ScheduledSurvey, SurveyAnswer, SurveyStore, Ticket, TicketStore};
 pub use sqlite::{DEFAULT_MAX_ATTEMPTS, SqliteStore};
 pub use store::{Callback, CallbackStore, Created, Filter, RelationshipStore, Status, StoreError};
 pub use validate::{

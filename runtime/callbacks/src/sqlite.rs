@@ -17,7 +17,7 @@ use crate::validate::{Kind, Valid, normalize_number};
 pub const DEFAULT_MAX_ATTEMPTS: u32 = 3;
 
 /// The schema version written in `PRAGMA user_version`.
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS callbacks (
@@ -135,6 +135,8 @@ impl SqliteStore {
             });
         }
         tx.execute_batch(SCHEMA).map_err(open_err)?;
+        tx.execute_batch(crate::records::SCHEMA)
+            .map_err(open_err)?;
         // A foreign table lacks columns: say so now rather than on the
         // first operation.
         for check in [
@@ -159,7 +161,7 @@ impl SqliteStore {
         })
     }
 
-    fn conn(&self) -> MutexGuard<'_, Connection> {
+    pub(crate) fn conn(&self) -> MutexGuard<'_, Connection> {
         // A panic while holding the lock leaves no open transaction (rusqlite
         // rolls back on drop), so the connection is still usable.
         self.conn.lock().unwrap_or_else(PoisonError::into_inner)

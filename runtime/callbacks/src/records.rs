@@ -1,0 +1,534 @@
+//! Survey results, scheduled survey calls and handoff tickets (SPEC 5.6,
+//! 5.7) in the same embedded database as the callbacks, behind their own
+//! narrow traits.
+
+use jiff::Timestamp;
+use rusqlite::{OptionalExtension, Row, TransactionBehavior, params};
+use serde::Serialize;
+
+use crate::sqlite::SqliteStore;
+use crate::store::StoreError;
+
+/// The tables of this module, created with the others.
+pub(crate) const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS survey_answers (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    campaign    TEXT    NOT NULL,
+    survey      TEXT    NOT NULL,
+    call        TEXT    NOT NULL,
+    number      TEXT    NOT NULL,
+    question    TEXT    NOT NULL,
+    answer      TEXT,
+    at_ms       INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS scheduled_surveys (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    campaign    TEXT    NOT NULL,
+    survey      TEXT    NOT NULL,
+    number      TEXT    NOT NULL,
+    due_ms      INTEGER NOT NULL,
+    status      TEXT    NOT NULL,
+    attempts    INTEGER NOT NULL DEFAULT 0,
+    outcome     TEXT
+);
+CREATE INDEX IF NOT EXISTS scheduled_surveys_due ON scheduled_surveys (status, due_ms);
+CREATE TABLE IF NOT EXISTS tickets (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    channel     TEXT    NOT NULL,
+    campaign    TEXT    NOT NULL,
+    customer    TEXT    NOT NULL,
+    reason      TEXT    NOT NULL,
+    transcript  TEXT    NOT NULL,
+    team        TEXT,
+    owner       TEXT,
+    status      TEXT    NOT NULL,
+    created_ms  INTEGER NOT NULL
+);
+";
+
+/// One answer to one survey question.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SurveyAnswer {
+    /// The campaign.
+    pub campaign: String,
+    /// The survey's qualified name.
+    pub survey: String,
+    /// The call, as in the event log (`call-7`).
+    pub call: String,
+    /// The customer's number.
+    pub number: String,
+    /// The question's name.
+    pub question: String,
+    /// The answer (`"5"`, `"10"`, `"yes"`, `"recorded"`), `None` when the
+    /// caller gave none.
+    pub answer: Option<String>,
+    /// When it was given.
+    #[serde(serialize_with = "rfc3339")]
+    pub at: Timestamp,
+}
+
+/// A survey call to place later (a survey in `outbound` mode).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ScheduledSurvey {
+    /// Its number in the store.
+    pub id: i64,
+    /// The campaign whose flow runs it.
+    pub campaign: String,
+    /// The survey's qualified name.
+    pub survey: String,
+    /// The customer to call.
+    pub number: String,
+    /// When to call.
+    #[serde(serialize_with = "rfc3339")]
+    pub due: Timestamp,
+    /// `pending`, `placing`, `done` or `failed`.
+    pub status: String,
+    /// Attempts so far.
+    pub attempts: u32,
+}
+
+/// A handoff ticket (an asynchronous handoff, or a live one left
+/// unassigned).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Ticket {
+    /// Its number in the store.
+    pub id: i64,
+    /// `voice` or `chat`.
+    pub channel: String,
+    /// The campaign (or chat channel) it came from.
+    pub campaign: String,
+    /// Who the customer is (number or chat name).
+    pub customer: String,
+    /// Why the customer agent handed off.
+    pub reason: String,
+    /// The conversation so far, one line per turn (`customer: ...`).
+    pub transcript: Vec<String>,
+    /// The team it is routed to.
+    pub team: Option<String>,
+    /// The agent who owns it.
+    pub owner: Option<String>,
+    /// `open` or `closed`.
+    pub status: String,
+    /// When it was opened.
+    #[serde(serialize_with = "rfc3339")]
+    pub created: Timestamp,
+}
+
+/// A ticket to open.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct NewTicket {
+    /// `voice` or `chat`.
+    pub channel: String,
+    /// The campaign or chat channel.
+    pub campaign: String,
+    /// The customer.
+    pub customer: String,
+    /// Why.
+    pub reason: String,
+    /// The conversation so far.
+    pub transcript: Vec<String>,
+    /// The team.
+    pub team: Option<String>,
+    /// The owner.
+    pub owner: Option<String>,
+}
+
+fn rfc3339<S: serde::Serializer>(ts: &Timestamp, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&ts.to_string())
+}
+
+fn time(ms: i64) -> Result<Timestamp, StoreError> {
+    Timestamp::from_millisecond(ms)
+        .map_err(|e| StoreError::Unreadable(format!("{ms} is not a time: {e}")))
+}
+
+/// Survey results and scheduled survey calls.
+pub trait SurveyStore {
+    /// Stores one answer.
+    fn record_answer(&self, answer: &SurveyAnswer) -> Result<(), StoreError>;
+
+    /// The answers of one call (`Some`) or all of them, oldest first.
+    fn answers(&self, call: Option<&str>) -> Result<Vec<SurveyAnswer>, StoreError>;
+
+    /// Schedules a survey call; returns its id.
+    fn schedule_survey(
+        &self,
+        campaign: &str,
+        survey: &str,
+        number: &str,
+        due: Timestamp,
+    ) -> Result<i64, StoreError>;
+
+    /// In one transaction, moves the pending survey calls due at `now` to
+    /// `placing` and returns them: each is claimed once.
+    fn claim_due_surveys(&self, now: Timestamp, limit: usize)
+    -> Result<Vec<ScheduledSurvey>, StoreError>;
+
+    /// When the next pending survey call is due.
+    fn next_survey_due(&self) -> Result<Option<Timestamp>, StoreError>;
+
+    /// A survey call ended: `done` with its outcome, or `failed`.
+    fn finish_survey(&self, id: i64, done: bool, outcome: &str) -> Result<(), StoreError>;
+
+    /// Every scheduled survey call, by due time.
+    fn scheduled_surveys(&self) -> Result<Vec<ScheduledSurvey>, StoreError>;
+
+    /// After a crash: survey calls left `placing` go back to pending.
+    fn recover_surveys(&self) -> Result<usize, StoreError>;
+}
+
+/// Handoff tickets.
+pub trait TicketStore {
+    /// Opens a ticket.
+    fn open_ticket(&self, ticket: &NewTicket, now: Timestamp) -> Result<Ticket, StoreError>;
+
+    /// Every ticket, newest last.
+    fn tickets(&self) -> Result<Vec<Ticket>, StoreError>;
+
+    /// Closes a ticket.
+    fn close_ticket(&self, id: i64) -> Result<Ticket, StoreError>;
+}
+
+fn scheduled(row: &Row<'_>) -> rusqlite::Result<(i64, String, String, String, i64, String, i64)> {
+    Ok((
+        row.get(0)?,
+        row.get(1)?,
+        row.get(2)?,
+        row.get(3)?,
+        row.get(4)?,
+        row.get(5)?,
+        row.get(6)?,
+    ))
+}
+
+fn into_scheduled(
+    raw: (i64, String, String, String, i64, String, i64),
+) -> Result<ScheduledSurvey, StoreError> {
+    let (id, campaign, survey, number, due_ms, status, attempts) = raw;
+    Ok(ScheduledSurvey {
+        id,
+        campaign,
+        survey,
+        number,
+        due: time(due_ms)?,
+        status,
+        attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
+    })
+}
+
+const SCHEDULED: &str = "id, campaign, survey, number, due_ms, status, attempts";
+const TICKET: &str =
+    "id, channel, campaign, customer, reason, transcript, team, owner, status, created_ms";
+
+type RawTicket = (
+    i64,
+    String,
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    String,
+    i64,
+);
+
+fn ticket_row(row: &Row<'_>) -> rusqlite::Result<RawTicket> {
+    Ok((
+        row.get(0)?,
+        row.get(1)?,
+        row.get(2)?,
+        row.get(3)?,
+        row.get(4)?,
+        row.get(5)?,
+        row.get(6)?,
+        row.get(7)?,
+        row.get(8)?,
+        row.get(9)?,
+    ))
+}
+
+fn into_ticket(raw: RawTicket) -> Result<Ticket, StoreError> {
+    let (id, channel, campaign, customer, reason, transcript, team, owner, status, created) = raw;
+    Ok(Ticket {
+        id,
+        channel,
+        campaign,
+        customer,
+        reason,
+        transcript: transcript.lines().map(str::to_string).collect(),
+        team,
+        owner,
+        status,
+        created: time(created)?,
+    })
+}
+
+impl SurveyStore for SqliteStore {
+    fn record_answer(&self, a: &SurveyAnswer) -> Result<(), StoreError> {
+        self.conn().execute(
+            "INSERT INTO survey_answers (campaign, survey, call, number, question, answer, at_ms) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![
+                a.campaign,
+                a.survey,
+                a.call,
+                a.number,
+                a.question,
+                a.answer,
+                a.at.as_millisecond()
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn answers(&self, call: Option<&str>) -> Result<Vec<SurveyAnswer>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT campaign, survey, call, number, question, answer, at_ms FROM survey_answers \
+             WHERE ?1 IS NULL OR call = ?1 ORDER BY id",
+        )?;
+        let rows = stmt.query_map([call], |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, String>(2)?,
+                row.get::<_, String>(3)?,
+                row.get::<_, String>(4)?,
+                row.get::<_, Option<String>>(5)?,
+                row.get::<_, i64>(6)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (campaign, survey, call, number, question, answer, at) = row?;
+            out.push(SurveyAnswer {
+                campaign,
+                survey,
+                call,
+                number,
+                question,
+                answer,
+                at: time(at)?,
+            });
+        }
+        Ok(out)
+    }
+
+    fn schedule_survey(
+        &self,
+        campaign: &str,
+        survey: &str,
+        number: &str,
+        due: Timestamp,
+    ) -> Result<i64, StoreError> {
+        let conn = self.conn();
+        conn.execute(
+            "INSERT INTO scheduled_surveys (campaign, survey, number, due_ms, status) \
+             VALUES (?1, ?2, ?3, ?4, 'pending')",
+            params![campaign, survey, number, due.as_millisecond()],
+        )?;
+        Ok(conn.last_insert_rowid())
+    }
+
+    fn claim_due_surveys(
+        &self,
+        now: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<ScheduledSurvey>, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let raws = {
+            let mut stmt = tx.prepare(&format!(
+                "SELECT {SCHEDULED} FROM scheduled_surveys WHERE status = 'pending' \
+                 AND due_ms <= ?1 ORDER BY due_ms, id LIMIT ?2"
+            ))?;
+            let rows = stmt.query_map(
+                params![now.as_millisecond(), i64::try_from(limit).unwrap_or(i64::MAX)],
+                scheduled,
+            )?;
+            rows.collect::<Result<Vec<_>, _>>()?
+        };
+        let mut claimed = Vec::with_capacity(raws.len());
+        for raw in raws {
+            tx.execute(
+                "UPDATE scheduled_surveys SET status = 'placing', attempts = attempts + 1 \
+                 WHERE id = ?1",
+                [raw.0],
+            )?;
+            let mut survey = into_scheduled(raw)?;
+            survey.status = "placing".into();
+            survey.attempts += 1;
+            claimed.push(survey);
+        }
+        tx.commit()?;
+        Ok(claimed)
+    }
+
+    fn next_survey_due(&self) -> Result<Option<Timestamp>, StoreError> {
+        let next: Option<i64> = self.conn().query_row(
+            "SELECT MIN(due_ms) FROM scheduled_surveys WHERE status = 'pending'",
+            [],
+            |row| row.get(0),
+        )?;
+        next.map(time).transpose()
+    }
+
+    fn finish_survey(&self, id: i64, done: bool, outcome: &str) -> Result<(), StoreError> {
+        let changed = self.conn().execute(
+            "UPDATE scheduled_surveys SET status = ?2, outcome = ?3 WHERE id = ?1",
+            params![id, if done { "done" } else { "failed" }, outcome],
+        )?;
+        if changed == 0 {
+            return Err(StoreError::Unreadable(format!("there is no survey call {id}")));
+        }
+        Ok(())
+    }
+
+    fn scheduled_surveys(&self) -> Result<Vec<ScheduledSurvey>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(&format!(
+            "SELECT {SCHEDULED} FROM scheduled_surveys ORDER BY due_ms, id"
+        ))?;
+        let rows = stmt.query_map([], scheduled)?;
+        rows.map(|r| into_scheduled(r?)).collect()
+    }
+
+    fn recover_surveys(&self) -> Result<usize, StoreError> {
+        Ok(self.conn().execute(
+            "UPDATE scheduled_surveys SET status = 'pending' WHERE status = 'placing'",
+            [],
+        )?)
+    }
+}
+
+impl TicketStore for SqliteStore {
+    fn open_ticket(&self, t: &NewTicket, now: Timestamp) -> Result<Ticket, StoreError> {
+        let conn = self.conn();
+        conn.execute(
+            &format!(
+                "INSERT INTO tickets ({}) VALUES (NULL, ?1, ?2, ?3, ?4, ?5, ?6, ?7, 'open', ?8)",
+                TICKET
+            ),
+            params![
+                t.channel,
+                t.campaign,
+                t.customer,
+                t.reason,
+                t.transcript.join("\n"),
+                t.team,
+                t.owner,
+                now.as_millisecond()
+            ],
+        )?;
+        let id = conn.last_insert_rowid();
+        let raw = conn.query_row(
+            &format!("SELECT {TICKET} FROM tickets WHERE id = ?1"),
+            [id],
+            ticket_row,
+        )?;
+        into_ticket(raw)
+    }
+
+    fn tickets(&self) -> Result<Vec<Ticket>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(&format!("SELECT {TICKET} FROM tickets ORDER BY id"))?;
+        let rows = stmt.query_map([], ticket_row)?;
+        rows.map(|r| into_ticket(r?)).collect()
+    }
+
+    fn close_ticket(&self, id: i64) -> Result<Ticket, StoreError> {
+        let conn = self.conn();
+        conn.execute("UPDATE tickets SET status = 'closed' WHERE id = ?1", [id])?;
+        let raw = conn
+            .query_row(
+                &format!("SELECT {TICKET} FROM tickets WHERE id = ?1"),
+                [id],
+                ticket_row,
+            )
+            .optional()?
+            .ok_or(StoreError::NotFound { id })?;
+        into_ticket(raw)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+    use super::*;
+
+    fn at(s: &str) -> Timestamp {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn answers_are_kept_per_call() {
+        let store = SqliteStore::in_memory().unwrap();
+        for (call, question, answer) in [
+            ("call-1", "score", Some("5")),
+            ("call-2", "score", None),
+            ("call-1", "comment", Some("recorded")),
+        ] {
+            store
+                .record_answer(&SurveyAnswer {
+                    campaign: "helpline".into(),
+                    survey: "std/survey.csat".into(),
+                    call: call.into(),
+                    number: "+48600100200".into(),
+                    question: question.into(),
+                    answer: answer.map(str::to_string),
+                    at: at("2026-11-23T09:00:00Z"),
+                })
+                .unwrap();
+        }
+        let one = store.answers(Some("call-1")).unwrap();
+        assert_eq!(one.len(), 2);
+        assert_eq!(one[0].answer.as_deref(), Some("5"));
+        assert_eq!(store.answers(None).unwrap().len(), 3);
+        assert_eq!(store.answers(Some("call-2")).unwrap()[0].answer, None);
+    }
+
+    #[test]
+    fn a_scheduled_survey_is_claimed_once_when_due_and_recovered_after_a_crash() {
+        let store = SqliteStore::in_memory().unwrap();
+        let id = store
+            .schedule_survey("helpline", "std/survey.nps", "+48600100200", at("2026-11-23T10:00:00Z"))
+            .unwrap();
+        assert_eq!(store.next_survey_due().unwrap(), Some(at("2026-11-23T10:00:00Z")));
+        assert!(store.claim_due_surveys(at("2026-11-23T09:59:59Z"), 10).unwrap().is_empty());
+        let due = store.claim_due_surveys(at("2026-11-23T10:00:00Z"), 10).unwrap();
+        assert_eq!(due.len(), 1);
+        assert_eq!((due[0].id, due[0].attempts), (id, 1));
+        assert!(store.claim_due_surveys(at("2026-11-23T11:00:00Z"), 10).unwrap().is_empty());
+        assert_eq!(store.next_survey_due().unwrap(), None);
+        assert_eq!(store.recover_surveys().unwrap(), 1);
+        assert_eq!(store.claim_due_surveys(at("2026-11-23T11:00:00Z"), 10).unwrap().len(), 1);
+        store.finish_survey(id, true, "answered").unwrap();
+        assert_eq!(store.scheduled_surveys().unwrap()[0].status, "done");
+        assert!(store.finish_survey(99, true, "x").is_err());
+    }
+
+    #[test]
+    fn tickets_open_and_close() {
+        let store = SqliteStore::in_memory().unwrap();
+        let ticket = store
+            .open_ticket(
+                &NewTicket {
+                    channel: "chat".into(),
+                    campaign: "web".into(),
+                    customer: "Jan".into(),
+                    reason: "phrase \"refund\"".into(),
+                    transcript: vec!["customer: refund please".into(), "bot: ...".into()],
+                    team: Some("common/agents.first_line".into()),
+                    owner: Some("alice".into()),
+                },
+                at("2026-11-23T09:00:00Z"),
+            )
+            .unwrap();
+        assert_eq!(ticket.status, "open");
+        assert_eq!(ticket.transcript.len(), 2);
+        assert_eq!(store.close_ticket(ticket.id).unwrap().status, "closed");
+        assert_eq!(store.tickets().unwrap().len(), 1);
+        assert!(matches!(store.close_ticket(42), Err(StoreError::NotFound { id: 42 })));
+    }
+}
