@@ -457,11 +457,19 @@ impl<'a> Checker<'a, '_> {
             return;
         };
         for stmt in &src.ast.items {
-            // Expressions outside an IVR (handoff rules) see the built-in variables.
+            // Expressions outside an IVR (handoff rules) see the built-in
+            // variables, and a handoff's rules the facts of its ticket.
             self.vars = schema::VARIABLES
                 .iter()
                 .map(|(n, _)| (*n).to_string())
                 .collect();
+            if stmt.head.name == "handoff" {
+                self.vars.extend(
+                    schema::HANDOFF_VARIABLES
+                        .iter()
+                        .map(|(n, _)| (*n).to_string()),
+                );
+            }
             match stmt.head.name.as_str() {
                 "import" => self.import(stmt),
                 "const" => {

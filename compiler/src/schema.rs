@@ -1568,6 +1568,21 @@ pub const VARIABLES: &[(&str, &str)] = &[
     ("digits", "The last digits the caller typed."),
 ];
 
+/// Variables that a handoff's `rule` expressions see besides the built-in
+/// ones: the facts of the ticket being routed.
+pub const HANDOFF_VARIABLES: &[(&str, &str)] = &[
+    (
+        "channel",
+        "Where the conversation came from: `voice` or `chat`.",
+    ),
+    (
+        "language",
+        "The conversation's language (`pl`, `en`), or empty.",
+    ),
+    ("reason", "Why the customer agent handed off (the trigger)."),
+    ("text", "What the customer said last."),
+];
+
 /// The block named `name`.
 pub fn block(name: &str) -> Option<&'static Block> {
     BLOCKS.iter().find(|b| b.name == name)

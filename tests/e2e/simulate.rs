@@ -89,6 +89,39 @@ fn the_acd_rules_hold_under_dialect_test() {
 }
 
 #[test]
+fn surveys_run_under_dialect_test() {
+    // tests/survey-scenarios/: the after-call survey when the agent hangs up
+    // first, none after `no_survey` or when the caller leaves first, the
+    // outbound survey scheduled an hour after a call an agent took, and the
+    // survey call itself (NPS keys, a recorded comment), every exit taken.
+    let (code, stdout, stderr) = dialect(
+        &root(),
+        &["test", "tests/survey-scenarios/", "--min-coverage", "100"],
+    );
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    let (passed, failed) = summary(&stdout);
+    assert_eq!(failed, 0, "{stdout}");
+    let scenarios =
+        std::fs::read_to_string(root().join("tests/survey-scenarios/surveys.test.toml"))
+            .expect("the survey scenarios")
+            .matches("[[scenario]]")
+            .count();
+    assert_eq!(passed, scenarios, "{stdout}");
+    for case in [
+        "ok     after call: ann hangs up first; both questions, in the order written: yes, 5",
+        "ok     after call: key 2 during the question is no; no key for the csat question twice",
+        "ok     after call: the caller hangs up before ann: no survey",
+        "ok     after call: a PBX caller passed no_survey: ann hangs up first, no survey",
+        "ok     outbound: ann took the call: the NPS survey is scheduled for an hour later",
+        "ok     outbound: a PBX caller passed no_survey: nothing scheduled",
+        "ok     outbound: nobody took the call: nothing scheduled",
+        "ok     survey call: NPS 1 then 0 is 10; a spoken comment",
+    ] {
+        assert!(stdout.contains(case), "no `{case}` in:\n{stdout}");
+    }
+}
+
+#[test]
 fn a_failing_scenario_shows_expected_actual_trace_and_the_flow_line() {
     let (code, stdout, stderr) = dialect(&root(), &["test", "tests/scenarios/"]);
     assert_eq!(code, 1, "{stdout}\n{stderr}");

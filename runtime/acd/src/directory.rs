@@ -85,6 +85,8 @@ pub struct Directory {
     pub agents: BTreeMap<String, (Vec<String>, u32)>,
     /// The ACD's rules (wrap-up, ageing) from the campaigns.
     pub rules: Rules,
+    /// Teams (qualified names) and their members (agents' short names).
+    pub teams: HashMap<String, Vec<String>>,
 }
 
 /// The last part of a qualified name: `common/agents.alice` is `alice`.
@@ -170,6 +172,13 @@ impl Directory {
             .values()
             .filter(|d| d.kind == "team")
             .map(|d| (d.name.as_str(), refs(d.settings.get("members"))))
+            .collect();
+        directory.teams = teams
+            .iter()
+            .map(|(team, members)| {
+                let members = members.iter().map(|m| short(m).to_string()).collect();
+                ((*team).to_string(), members)
+            })
             .collect();
         let mut serves: BTreeMap<String, Vec<String>> = BTreeMap::new();
         let agents: Vec<&Section> = decls.values().filter(|d| d.kind == "agent").collect();

@@ -161,8 +161,11 @@ pub trait SurveyStore {
 
     /// In one transaction, moves the pending survey calls due at `now` to
     /// `placing` and returns them: each is claimed once.
-    fn claim_due_surveys(&self, now: Timestamp, limit: usize)
-    -> Result<Vec<ScheduledSurvey>, StoreError>;
+    fn claim_due_surveys(
+        &self,
+        now: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<ScheduledSurvey>, StoreError>;
 
     /// When the next pending survey call is due.
     fn next_survey_due(&self) -> Result<Option<Timestamp>, StoreError>;
@@ -344,7 +347,10 @@ impl SurveyStore for SqliteStore {
                  AND due_ms <= ?1 ORDER BY due_ms, id LIMIT ?2"
             ))?;
             let rows = stmt.query_map(
-                params![now.as_millisecond(), i64::try_from(limit).unwrap_or(i64::MAX)],
+                params![
+                    now.as_millisecond(),
+                    i64::try_from(limit).unwrap_or(i64::MAX)
+                ],
                 scheduled,
             )?;
             rows.collect::<Result<Vec<_>, _>>()?
@@ -380,7 +386,9 @@ impl SurveyStore for SqliteStore {
             params![id, if done { "done" } else { "failed" }, outcome],
         )?;
         if changed == 0 {
-            return Err(StoreError::Unreadable(format!("there is no survey call {id}")));
+            return Err(StoreError::Unreadable(format!(
+                "there is no survey call {id}"
+            )));
         }
         Ok(())
     }
@@ -492,17 +500,43 @@ mod tests {
     fn a_scheduled_survey_is_claimed_once_when_due_and_recovered_after_a_crash() {
         let store = SqliteStore::in_memory().unwrap();
         let id = store
-            .schedule_survey("helpline", "std/survey.nps", "+48600100200", at("2026-11-23T10:00:00Z"))
+            .schedule_survey(
+                "helpline",
+                "std/survey.nps",
+                "+48600100200",
+                at("2026-11-23T10:00:00Z"),
+            )
             .unwrap();
-        assert_eq!(store.next_survey_due().unwrap(), Some(at("2026-11-23T10:00:00Z")));
-        assert!(store.claim_due_surveys(at("2026-11-23T09:59:59Z"), 10).unwrap().is_empty());
-        let due = store.claim_due_surveys(at("2026-11-23T10:00:00Z"), 10).unwrap();
+        assert_eq!(
+            store.next_survey_due().unwrap(),
+            Some(at("2026-11-23T10:00:00Z"))
+        );
+        assert!(
+            store
+                .claim_due_surveys(at("2026-11-23T09:59:59Z"), 10)
+                .unwrap()
+                .is_empty()
+        );
+        let due = store
+            .claim_due_surveys(at("2026-11-23T10:00:00Z"), 10)
+            .unwrap();
         assert_eq!(due.len(), 1);
         assert_eq!((due[0].id, due[0].attempts), (id, 1));
-        assert!(store.claim_due_surveys(at("2026-11-23T11:00:00Z"), 10).unwrap().is_empty());
+        assert!(
+            store
+                .claim_due_surveys(at("2026-11-23T11:00:00Z"), 10)
+                .unwrap()
+                .is_empty()
+        );
         assert_eq!(store.next_survey_due().unwrap(), None);
         assert_eq!(store.recover_surveys().unwrap(), 1);
-        assert_eq!(store.claim_due_surveys(at("2026-11-23T11:00:00Z"), 10).unwrap().len(), 1);
+        assert_eq!(
+            store
+                .claim_due_surveys(at("2026-11-23T11:00:00Z"), 10)
+                .unwrap()
+                .len(),
+            1
+        );
         store.finish_survey(id, true, "answered").unwrap();
         assert_eq!(store.scheduled_surveys().unwrap()[0].status, "done");
         assert!(store.finish_survey(99, true, "x").is_err());
@@ -529,6 +563,9 @@ mod tests {
         assert_eq!(ticket.transcript.len(), 2);
         assert_eq!(store.close_ticket(ticket.id).unwrap().status, "closed");
         assert_eq!(store.tickets().unwrap().len(), 1);
-        assert!(matches!(store.close_ticket(42), Err(StoreError::NotFound { id: 42 })));
+        assert!(matches!(
+            store.close_ticket(42),
+            Err(StoreError::NotFound { id: 42 })
+        ));
     }
 }

@@ -135,8 +135,7 @@ impl SqliteStore {
             });
         }
         tx.execute_batch(SCHEMA).map_err(open_err)?;
-        tx.execute_batch(crate::records::SCHEMA)
-            .map_err(open_err)?;
+        tx.execute_batch(crate::records::SCHEMA).map_err(open_err)?;
         // A foreign table lacks columns: say so now rather than on the
         // first operation.
         for check in [

@@ -7,10 +7,13 @@ use crate::event::{
 };
 use crate::flow::Flow;
 use dialect_bytecode::{NodeId, Op, Prompt};
+use interview::{Interview, Phase, Then};
 use jiff::{SignedDuration, Timestamp};
 use rhai::Dynamic;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
+
+mod interview;
 
 /// Most graph steps one event may cause before the call is stopped. The
 /// compiler refuses loops that do not wait; this is the runtime's own guard.
@@ -35,11 +38,21 @@ pub enum Refused {
     /// The call does not exist (any more).
     #[error("{0} is not an active call")]
     UnknownCall(CallId),
+    /// The campaign declares no such survey.
+    #[error("campaign `{campaign}` has no survey `{survey}`")]
+    UnknownSurvey {
+        /// The campaign.
+        campaign: String,
+        /// The survey asked for.
+        survey: String,
+    },
 }
 
 /// Executes calls. One engine serves many calls and many flows.
 pub struct Engine {
     flows: HashMap<String, Arc<Flow>>,
+    /// The flows by campaign name, for survey calls.
+    campaigns: HashMap<String, Arc<Flow>>,
     slots: Vec<Slot>,
     free: Vec<u32>,
     script: rhai::Engine,
@@ -73,6 +86,42 @@ struct Call {
     held: Vec<NodeId>,
     turns: u32,
     requests: u32,
+    /// Bridged to an agent from a queue (not a dial or a transfer).
+    agent: bool,
+    /// Was connected to an agent at some point (for outbound surveys).
+    served: bool,
+    /// A survey ran (or this is a survey call): it runs at most once.
+    surveyed: bool,
+    /// The survey being run.
+    interview: Option<Interview>,
+}
+
+impl Call {
+    fn new(flow: Arc<Flow>, caller: &str, dialled: &str) -> Call {
+        let node = flow.program.entry;
+        Call {
+            flow,
+            caller: caller.to_string(),
+            dialled: dialled.to_string(),
+            node,
+            wait: Wait::Running,
+            timers: 0,
+            timer: None,
+            attempts: 0,
+            digits: String::new(),
+            vars: Vec::new(),
+            priority: 0,
+            no_survey: false,
+            no_record_window: false,
+            held: Vec::new(),
+            turns: 0,
+            requests: 0,
+            agent: false,
+            served: false,
+            surveyed: false,
+            interview: None,
+        }
+    }
 }
 
 /// What a call is waiting for.
@@ -114,6 +163,8 @@ enum Wait {
     BotSpeaking,
     /// The caller's utterance, until the timer.
     BotListening,
+    /// A survey, at this phase.
+    Survey(Phase),
 }
 
 /// Where an exit leads, or why execution stops.
@@ -134,6 +185,7 @@ impl Engine {
     pub fn new() -> Engine {
         Engine {
             flows: HashMap::new(),
+            campaigns: HashMap::new(),
             slots: Vec::new(),
             free: Vec::new(),
             script: crate::script::engine(),
@@ -151,10 +203,13 @@ impl Engine {
         self.trace = on;
     }
 
-    /// Makes a flow answer its numbers. Calls in progress keep the flow they
+    /// Makes a flow answer its numbers, and survey calls for its campaign
+    /// ([`Engine::handle_survey`]). Calls in progress keep the flow they
     /// started with; new calls get this one. Returns the flows it replaced.
     pub fn install(&mut self, flow: Arc<Flow>) -> Vec<Arc<Flow>> {
         let mut replaced = Vec::new();
+        self.campaigns
+            .insert(flow.program.name.clone(), flow.clone());
         for number in &flow.program.numbers {
             if let Some(old) = self.flows.insert(number.clone(), flow.clone())
                 && !Arc::ptr_eq(&old, &flow)
@@ -190,28 +245,48 @@ impl Engine {
             .route(dialled)
             .cloned()
             .ok_or_else(|| Refused::NoCampaign(dialled.to_string()))?;
-        let entry = flow.program.entry;
-        let call = Call {
-            flow,
-            caller: caller.to_string(),
-            dialled: dialled.to_string(),
-            node: entry,
-            wait: Wait::Running,
-            timers: 0,
-            timer: None,
-            attempts: 0,
-            digits: String::new(),
-            vars: Vec::new(),
-            priority: 0,
-            no_survey: false,
-            no_record_window: false,
-            held: Vec::new(),
-            turns: 0,
-            requests: 0,
-        };
+        let call = Call::new(flow, caller, dialled);
         let id = self.insert(call);
         self.active += 1;
         self.run(id, now);
+        Ok(id)
+    }
+
+    /// A survey call: the adapter placed the call that a
+    /// [`Command::ScheduleSurvey`] asked for and the customer answered.
+    /// `campaign` is the campaign's name (or a number it answers), `survey`
+    /// the survey's qualified name, `customer` the number called. The call
+    /// is already answered (no [`Command::Answer`]): the engine plays the
+    /// intro, asks the questions, plays the outro and ends the call with
+    /// [`Outcome::HungUp`] `("survey done")`. It runs on the campaign's
+    /// flow as installed now.
+    pub fn handle_survey(
+        &mut self,
+        campaign: &str,
+        survey: &str,
+        customer: &str,
+        now: Timestamp,
+    ) -> Result<CallId, Refused> {
+        let flow = self
+            .campaigns
+            .get(campaign)
+            .or_else(|| self.route(campaign))
+            .cloned()
+            .ok_or_else(|| Refused::NoCampaign(campaign.to_string()))?;
+        let Some(index) = flow.surveys.iter().position(|s| s.name == survey) else {
+            return Err(Refused::UnknownSurvey {
+                campaign: flow.program.name.clone(),
+                survey: survey.to_string(),
+            });
+        };
+        let call = Call::new(flow, customer, campaign);
+        let id = self.insert(call);
+        self.active += 1;
+        match self.start_interview(id, index, Then::HangUp) {
+            Flowing::Continue => self.run(id, now),
+            Flowing::Wait => {}
+            Flowing::End(outcome) => self.end(id, outcome),
+        }
         Ok(id)
     }
 
@@ -280,6 +355,11 @@ impl Engine {
     /// A call's flags: (no survey, no record window).
     pub fn flags_of(&self, id: CallId) -> Option<(bool, bool)> {
         self.call(id).map(|c| (c.no_survey, c.no_record_window))
+    }
+
+    /// The survey a call is running (its qualified name), if any.
+    pub fn survey_of(&self, id: CallId) -> Option<&str> {
+        self.call(id).and_then(|c| c.survey_running())
     }
 
     /// A call's priority.
@@ -481,13 +561,20 @@ impl Engine {
         let Some(call) = self.slots.get_mut(index).and_then(|s| s.call.take()) else {
             return;
         };
-        for node in call.held {
-            if let Some(count) = self.overflow.get_mut(&(call.flow.hash.clone(), node)) {
+        for node in &call.held {
+            if let Some(count) = self.overflow.get_mut(&(call.flow.hash.clone(), *node)) {
                 *count = count.saturating_sub(1);
             }
         }
         self.free.push(u32::try_from(index).unwrap_or(u32::MAX));
         self.active = self.active.saturating_sub(1);
+        if let Some(command) = outbound_survey(&call) {
+            self.commands.push_back(Emitted {
+                call: id,
+                node,
+                command,
+            });
+        }
         self.commands.push_back(Emitted {
             call: id,
             node,
@@ -1027,13 +1114,22 @@ impl Engine {
                 }
             }
             (Wait::Collect, Event::Timer(_)) if timer => self.collected(id, now),
-            (Wait::Bridge(exit), Event::BridgeEnded) => self.take(id, exit),
+            (Wait::Bridge(exit), Event::BridgeEnded) => match self.after_call_survey(id) {
+                // The agent hung up first and the caller is still on the line.
+                Some(survey) => self.start_interview(id, survey, Then::Continue(exit)),
+                None => self.take(id, exit),
+            },
             (Wait::Queue(_), Event::AgentConnected { .. }) => {
                 // The entry prompt or queue music must not play over the agent.
                 self.emit(id, Command::StopPlayback);
                 self.cancel_timer(id);
+                if let Some(call) = self.call_mut(id) {
+                    call.agent = true;
+                    call.served = true;
+                }
                 self.wait(id, Wait::Bridge("connected"))
             }
+            (Wait::Survey(phase), event) => self.interview_event(id, phase, event, timer, now),
             (Wait::Queue(queue), Event::Timer(_)) if timer => {
                 self.emit(id, Command::Dequeue { queue });
                 self.take(id, "timeout")
@@ -1082,6 +1178,14 @@ impl Engine {
             },
             (Wait::Recording, Event::RecordingFinished) => self.take(id, "next"),
             (Wait::BotReply, Event::Timer(_)) if timer => self.take(id, "cannot_answer"),
+            (Wait::BotReply, Event::BotReply(BotReply::Listen)) => {
+                // Nothing to say: listen for the caller, as after speaking.
+                self.cancel_timer(id);
+                if let Some(Op::Bot { timeout_ms, .. }) = op {
+                    self.start_timer(id, now, timeout_ms);
+                }
+                self.wait(id, Wait::BotListening)
+            }
             (Wait::BotReply, Event::BotReply(reply)) => {
                 self.cancel_timer(id);
                 self.bot_reply(id, reply)
@@ -1143,6 +1247,17 @@ impl Engine {
                 self.emit(id, play);
                 self.wait(id, Wait::BotSpeaking)
             }
+            BotReply::Play(prompt) => {
+                let play = Command::Play {
+                    index: DYNAMIC_PROMPT,
+                    prompt,
+                    barge_in: true,
+                };
+                self.emit(id, play);
+                self.wait(id, Wait::BotSpeaking)
+            }
+            // Handled where the timer is at hand; here only for completeness.
+            BotReply::Listen => self.wait(id, Wait::BotListening),
             BotReply::Handoff => self.take(id, "handoff"),
             BotReply::CannotAnswer => self.take(id, "cannot_answer"),
             BotReply::Done => self.take(id, "done"),
@@ -1244,6 +1359,22 @@ impl Engine {
                 )
             })
     }
+}
+
+/// The [`Command::ScheduleSurvey`] for a call that ends: its campaign's
+/// survey is outbound, an agent took the call, and it passed no `no_survey`.
+fn outbound_survey(call: &Call) -> Option<Command> {
+    let survey = call.flow.survey()?;
+    let due = survey.mode == crate::survey::SurveyMode::Outbound
+        && call.served
+        && !call.no_survey
+        && !call.surveyed;
+    due.then(|| Command::ScheduleSurvey {
+        campaign: call.flow.program.name.clone(),
+        survey: survey.name.clone(),
+        number: call.caller.clone(),
+        delay_ms: survey.delay_ms,
+    })
 }
 
 /// Whether `number` matches any pattern: exact, or a prefix ending in `*`.

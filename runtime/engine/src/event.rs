@@ -89,6 +89,10 @@ pub enum DialOutcome {
 pub enum BotReply {
     /// Say this to the caller and wait for their next utterance.
     Say(String),
+    /// Play this prompt (a recorded greeting or answer), then listen.
+    Play(Prompt),
+    /// Nothing to say: listen for the caller.
+    Listen,
     /// A handoff to a human was requested (or a trigger fired).
     Handoff,
     /// The bot cannot answer.
@@ -206,6 +210,38 @@ pub enum Command {
         bot: String,
         /// What the caller said, `None` for the first turn.
         utterance: Option<String>,
+    },
+    /// One answer of a survey, to be stored and emitted as an event (SPEC
+    /// 5.7); needs no reply. Unanswered questions are reported too.
+    SurveyAnswer {
+        /// The survey's qualified name (`std/survey.csat`).
+        survey: String,
+        /// The question's name within the survey (`score`).
+        question: String,
+        /// `"1"`-`"5"` (csat), `"0"`-`"10"` (nps), `"yes"`/`"no"` (yes_no),
+        /// `"recorded"` (comment: the recording of the [`Command::Record`]
+        /// before it); `None` when the question went unanswered.
+        answer: Option<String>,
+    },
+    /// Every question of the survey was asked; needs no reply. The flow
+    /// goes on (after-call) or the survey call ends (outbound).
+    SurveyDone {
+        /// The survey's qualified name.
+        survey: String,
+    },
+    /// Call the customer back for a survey later: after `delay_ms`, place a
+    /// call to `number` and, once it is answered, start it with
+    /// [`crate::Engine::handle_survey`]`(campaign, survey, number, now)`.
+    /// Issued just before [`Command::Ended`]; needs no reply.
+    ScheduleSurvey {
+        /// The campaign's name (the flow to run the survey with).
+        campaign: String,
+        /// The survey's qualified name.
+        survey: String,
+        /// The customer's number (the caller of the call that ends).
+        number: String,
+        /// How long after the end of this call.
+        delay_ms: u64,
     },
     /// Hang up the call.
     Hangup,

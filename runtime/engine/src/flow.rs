@@ -3,6 +3,7 @@
 //! call keeps the flow it started with.
 
 use crate::hours::Hours;
+use crate::survey::Survey;
 use dialect_bytecode::{Loaded, Program};
 
 /// A program ready to run.
@@ -19,6 +20,10 @@ pub struct Flow {
     /// The zone expressions read `now`, `hour`, `weekday` in: the first
     /// schedule's, or UTC.
     pub(crate) zone: jiff::tz::TimeZone,
+    /// Every survey the program declares.
+    pub(crate) surveys: Vec<Survey>,
+    /// The campaign's automatic survey (an index into `surveys`).
+    pub(crate) survey: Option<usize>,
 }
 
 /// Why a verified artifact still cannot run.
@@ -47,6 +52,14 @@ pub enum FlowError {
         schedule: String,
         /// The text.
         date: String,
+    },
+    /// A survey declaration is not what the compiler writes.
+    #[error("survey `{survey}` cannot run: {message}")]
+    Survey {
+        /// The survey's qualified name.
+        survey: String,
+        /// What is wrong.
+        message: String,
     },
 }
 
@@ -80,17 +93,31 @@ impl Flow {
             .first()
             .map(|h| h.zone.clone())
             .unwrap_or(jiff::tz::TimeZone::UTC);
+        let (surveys, survey) = crate::survey::read(&program)?;
         Ok(Flow {
             program,
             hash,
             exprs,
             hours,
             zone,
+            surveys,
+            survey,
         })
     }
 
     /// The campaign's name.
     pub fn name(&self) -> &str {
         &self.program.name
+    }
+
+    /// The campaign's automatic survey (its `survey` setting), if any.
+    pub fn survey(&self) -> Option<&Survey> {
+        self.survey.and_then(|i| self.surveys.get(i))
+    }
+
+    /// A survey the program declares, by its qualified name
+    /// (`std/survey.nps`).
+    pub fn find_survey(&self, name: &str) -> Option<&Survey> {
+        self.surveys.iter().find(|s| s.name == name)
     }
 }

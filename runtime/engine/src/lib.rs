@@ -5,14 +5,18 @@
 //! hang-up) together with the current time, and produces commands
 //! ([`Command`]: play, start a timer, enqueue, dial, hang up, ...) that an
 //! adapter carries out: the SIP/RTP runtime for real calls, the simulator
-//! (`dialect test`) with a virtual clock.
+//! (`dialect test`) with a virtual clock. Post-call surveys (`survey`) run
+//! inside calls too, and as survey calls of their own
+//! ([`Engine::handle_survey`]); `docs/surveys.md` describes them.
 
 pub mod engine;
 pub mod event;
 pub mod flow;
 pub mod hours;
 pub mod script;
+pub mod survey;
 
 pub use engine::{DYNAMIC_PROMPT, Engine, Refused, STEP_BUDGET, matches_any};
 pub use event::{BotReply, CallId, Command, DialOutcome, Emitted, Event, Outcome, Step, TimerId};
 pub use flow::{Flow, FlowError};
+pub use survey::{Answer, Question, QuestionKind, Survey, SurveyMode};

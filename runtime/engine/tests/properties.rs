@@ -1,4 +1,5 @@
-//! Property tests of the engine over every campaign in `flows/`: random
+//! Property tests of the engine over every campaign in `flows/` and
+//! `tests/survey-scenarios/` (surveys after calls and outbound): random
 //! events at random times never panic, an ended call refuses everything,
 //! every call ends (hung up, transferred or handed over) once an adapter
 //! answers what it waits for, and nothing is left behind.
@@ -13,7 +14,8 @@
 
 use dialect_bytecode::Op;
 use dialect_engine::{
-    BotReply, CallId, Command, DialOutcome, Engine, Event, Flow, Outcome, Refused, TimerId,
+    BotReply, CallId, Command, DialOutcome, Engine, Event, Flow, Outcome, Refused, SurveyMode,
+    TimerId,
 };
 use jiff::{SignedDuration, Timestamp};
 use proptest::prelude::*;
@@ -88,14 +90,18 @@ fn campaigns() -> &'static Campaigns {
     static CAMPAIGNS: OnceLock<Campaigns> = OnceLock::new();
     CAMPAIGNS.get_or_init(|| {
         let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-        let world =
-            dialect_compiler::world::FsWorld::new(Some(root.join("stdlib")), &root.join("flows"));
-        let compilation = dialect_compiler::compile(&world, &[root.join("flows")]);
-        assert!(!compilation.has_errors());
+        let mut programs = Vec::new();
+        for dir in ["flows", "tests/survey-scenarios"] {
+            let world =
+                dialect_compiler::world::FsWorld::new(Some(root.join("stdlib")), &root.join(dir));
+            let compilation = dialect_compiler::compile(&world, &[root.join(dir)]);
+            assert!(!compilation.has_errors(), "{dir}");
+            programs.extend(compilation.programs);
+        }
         let mut flows = Vec::new();
         let mut numbers = Vec::new();
         let mut callers = Vec::new();
-        for program in compilation.programs {
+        for program in programs {
             let loaded = dialect_bytecode::load(&dialect_bytecode::encode(&program)).unwrap();
             let flow = Arc::new(Flow::new(loaded).unwrap());
             for number in &flow.program.numbers {
@@ -180,11 +186,12 @@ enum Finish {
     HangUp,
 }
 
-/// One input of a case: a new call (the index of the number it dials and
-/// its caller), or an event for the live call picked by the index.
+/// One input of a case: a new call (the index of the number it dials, its
+/// caller, and whether it is instead a survey call to that caller for the
+/// campaign's survey), or an event for the live call picked by the index.
 #[derive(Clone, Debug)]
 enum Action {
-    Call(usize, String),
+    Call(usize, String, bool),
     Event(usize, Spec),
 }
 
@@ -260,6 +267,7 @@ fn spec() -> impl Strategy<Value = Spec> {
         2 => prop_oneof![
             ".{0,20}".prop_map(BotReply::Say),
             Just(BotReply::Handoff),
+            Just(BotReply::Listen),
             Just(BotReply::CannotAnswer),
             Just(BotReply::Done),
         ]
@@ -306,8 +314,12 @@ fn call() -> impl Strategy<Value = Action> {
         1 => "\\+48[0-9]{9}",
         1 => "[0-9+*a-z ]{0,14}",
     ];
-    (prop::sample::select(tickets), caller)
-        .prop_map(|(number, caller)| Action::Call(number, caller))
+    (
+        prop::sample::select(tickets),
+        caller,
+        prop::bool::weighted(0.15),
+    )
+        .prop_map(|(number, caller, survey)| Action::Call(number, caller, survey))
 }
 
 /// Which numbers the calls of a case dial.
@@ -350,13 +362,13 @@ fn case(calls: std::ops::RangeInclusive<usize>) -> impl Strategy<Value = Case> {
         .prop_flat_map(|(start, mut calls, crowd, burst, events, finish)| {
             let overflows = &campaigns().overflows;
             let number = match (crowd, calls.first()) {
-                (Crowd::Same, Some(Action::Call(number, _))) => Some(*number),
+                (Crowd::Same, Some(Action::Call(number, _, _))) => Some(*number),
                 (Crowd::Overflow(pick), _) => Some(overflows[pick % overflows.len()]),
                 _ => None,
             };
             if let Some(number) = number {
                 for call in &mut calls {
-                    if let Action::Call(n, _) = call {
+                    if let Action::Call(n, _, _) = call {
                         *n = number;
                     }
                 }
@@ -410,6 +422,17 @@ struct Adapter {
     verify: bool,
     recording: bool,
     bot: bool,
+    /// An agent took the call (from a queue).
+    served: bool,
+    /// The call passed a `no_survey` block.
+    no_survey: bool,
+    /// A survey call (`handle_survey`), not an inbound one.
+    survey_call: bool,
+    /// The answers of a survey, and whether it was done.
+    answers: usize,
+    survey_done: bool,
+    /// A `ScheduleSurvey` was seen.
+    scheduled: bool,
     /// How the call ended, and how many `Ended` were seen.
     outcome: Option<Outcome>,
     ended: usize,
@@ -460,7 +483,20 @@ impl Adapter {
             Command::Authorise { .. } | Command::LookupTicket { .. } => self.verify = true,
             Command::Record { .. } => self.recording = true,
             Command::BotTurn { .. } => self.bot = true,
-            Command::Answer | Command::RegisterCallback { .. } | Command::Hangup => {}
+            Command::Answer => assert!(!self.survey_call, "a survey call is answered already"),
+            Command::SurveyAnswer { .. } => {
+                assert!(!self.survey_done, "an answer after the survey was done");
+                self.answers += 1;
+            }
+            Command::SurveyDone { .. } => {
+                assert!(!self.survey_done, "a survey done twice");
+                self.survey_done = true;
+            }
+            Command::ScheduleSurvey { .. } => {
+                assert!(!self.scheduled, "a survey scheduled twice");
+                self.scheduled = true;
+            }
+            Command::RegisterCallback { .. } | Command::Hangup => {}
             Command::Ended(outcome) => {
                 self.ended += 1;
                 self.outcome = Some(outcome.clone());
@@ -483,6 +519,7 @@ impl Adapter {
             Event::AgentConnected { .. } => {
                 if self.queue.take().is_some() {
                     self.bridged = true;
+                    self.served = true;
                 }
             }
             Event::QueueFull => self.queue = None,
@@ -656,6 +693,17 @@ impl Adapter {
         Some(choices.swap_remove(pick))
     }
 
+    /// Whether the call's end must schedule an outbound survey: the
+    /// campaign's survey is outbound, an agent took the call, and it passed
+    /// no `no_survey`.
+    fn schedules(&self, flow: &Flow) -> bool {
+        flow.survey()
+            .is_some_and(|s| s.mode == SurveyMode::Outbound)
+            && self.served
+            && !self.no_survey
+            && !self.survey_call
+    }
+
     /// Nothing an adapter holds for the call is left over.
     fn assert_released(&self) {
         assert_eq!(self.ended, 1, "Ended exactly once");
@@ -711,14 +759,26 @@ impl Harness {
         self.lines.iter_mut().find(|l| l.id == id).unwrap()
     }
 
-    fn call(&mut self, number: usize, caller: &str) -> CallId {
+    /// A new call; with `survey`, a survey call for the campaign's survey
+    /// instead (an inbound call when the campaign has none).
+    fn call(&mut self, number: usize, caller: &str, survey: bool) -> CallId {
         let (flow, dialled) = &campaigns().numbers[number];
-        let id = self.engine.handle_call(caller, dialled, self.now).unwrap();
+        let survey = flow.survey().filter(|_| survey).map(|s| s.name.clone());
+        let id = match &survey {
+            Some(survey) => self
+                .engine
+                .handle_survey(flow.name(), survey, caller, self.now)
+                .unwrap(),
+            None => self.engine.handle_call(caller, dialled, self.now).unwrap(),
+        };
         assert!(self.lines.iter().all(|l| l.id != id), "{id} issued twice");
         self.lines.push(Line {
             id,
             flow: flow.clone(),
-            adapter: Adapter::default(),
+            adapter: Adapter {
+                survey_call: survey.is_some(),
+                ..Adapter::default()
+            },
             holds: Vec::new(),
         });
         self.drain(id);
@@ -730,7 +790,12 @@ impl Harness {
     fn drain(&mut self, id: CallId) -> Vec<Command> {
         while let Some(step) = self.engine.poll_step() {
             assert_eq!(step.call, id, "a transition of another call");
+            assert!(!self.line(id).adapter.survey_call, "a survey call moved");
             self.overflow(id, step.node, step.exit);
+            let line = self.line(id);
+            if matches!(line.flow.program.nodes[step.node as usize].op, Op::NoSurvey) {
+                line.adapter.no_survey = true;
+            }
         }
         let mut commands = Vec::new();
         while let Some(emitted) = self.engine.poll_command() {
@@ -740,6 +805,28 @@ impl Harness {
         }
         if let Some(at) = commands.iter().position(|c| matches!(c, Command::Ended(_))) {
             assert_eq!(at + 1, commands.len(), "Ended is the call's last command");
+            let line = self.line(id);
+            let due = line.adapter.schedules(&line.flow);
+            assert_eq!(line.adapter.scheduled, due, "ScheduleSurvey iff due");
+            if due {
+                assert!(
+                    matches!(commands[at - 1], Command::ScheduleSurvey { .. }),
+                    "ScheduleSurvey just before Ended: {commands:?}"
+                );
+            }
+            if line.adapter.survey_call {
+                let survey = line.flow.survey().unwrap();
+                if line.adapter.outcome
+                    == Some(Outcome::HungUp {
+                        reason: Some("survey done".into()),
+                    })
+                {
+                    assert!(line.adapter.survey_done, "a survey call ends when done");
+                    assert_eq!(line.adapter.answers, survey.questions.len());
+                } else {
+                    assert!(!line.adapter.survey_done);
+                }
+            }
             for node in std::mem::take(&mut self.line(id).holds) {
                 let name = self.line(id).flow.name().to_string();
                 *self.held.get_mut(&(name, node)).unwrap() -= 1;
@@ -827,6 +914,16 @@ impl Harness {
         if let Some((timer, _)) = adapter.timer {
             expected.push(Command::CancelTimer { timer });
         }
+        if adapter.schedules(&self.lines[line].flow) {
+            let flow = &self.lines[line].flow;
+            let survey = flow.survey().unwrap();
+            expected.push(Command::ScheduleSurvey {
+                campaign: flow.name().to_string(),
+                survey: survey.name.clone(),
+                number: String::new(),
+                delay_ms: survey.delay_ms,
+            });
+        }
         expected.push(Command::Ended(Outcome::CallerHungUp));
         let hang_up = event == Event::HangUp;
         let expected_event = adapter.expects(&event);
@@ -838,6 +935,25 @@ impl Harness {
         self.lines[line].adapter.sent(&event);
         let commands = self.drain(id);
         if hang_up {
+            // The caller's number is the line's; compare without it.
+            let commands: Vec<Command> = commands
+                .iter()
+                .cloned()
+                .map(|c| match c {
+                    Command::ScheduleSurvey {
+                        campaign,
+                        survey,
+                        delay_ms,
+                        ..
+                    } => Command::ScheduleSurvey {
+                        campaign,
+                        survey,
+                        number: String::new(),
+                        delay_ms,
+                    },
+                    other => other,
+                })
+                .collect();
             assert_eq!(commands, expected, "what a hang-up emits");
         }
         if !expected_event {
@@ -914,8 +1030,8 @@ fn run(case: &Case) {
             .checked_add(SignedDuration::from_secs(i64::from(*delay)))
             .unwrap();
         match action {
-            Action::Call(number, caller) => {
-                harness.call(*number, caller);
+            Action::Call(number, caller, survey) => {
+                harness.call(*number, caller, *survey);
             }
             Action::Event(pick, spec) => {
                 // Mostly live calls; sometimes one that has ended.
@@ -954,10 +1070,10 @@ fn run(case: &Case) {
     assert!(harness.held.values().all(|&n| n == 0));
 
     // The slots are reused by the next calls; the old ids must not reach them.
-    let Some(Action::Call(number, caller)) = case.actions.first().map(|(_, a)| a) else {
+    let Some(Action::Call(number, caller, survey)) = case.actions.first().map(|(_, a)| a) else {
         unreachable!("a case starts with a call");
     };
-    let next = harness.call(*number, caller);
+    let next = harness.call(*number, caller, *survey);
     let old: Vec<CallId> = harness.lines.iter().map(|l| l.id).collect();
     for (i, id) in old.into_iter().enumerate().filter(|(_, id)| *id != next) {
         let spec = match &case.actions[i % case.actions.len()].1 {

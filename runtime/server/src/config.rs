@@ -23,6 +23,21 @@ pub struct Config {
     pub trunk: Option<Trunk>,
     /// The agent API (HTTP with JSON).
     pub api: Api,
+    /// Speech services for the customer agent.
+    pub services: Services,
+}
+
+/// Pluggable speech services (runtime/bot/PROTOCOL.md).
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Services {
+    /// Speech-to-text: receives each caller utterance as WAV, answers with
+    /// its text. Without one, callers cannot talk to customer agents.
+    pub stt: Option<String>,
+    /// Text-to-speech: answers text with WAV; without one, espeak-ng speaks.
+    pub tts: Option<String>,
+    /// The longest wait for a speech service, in milliseconds (default 5000).
+    pub timeout_ms: Option<u64>,
 }
 
 /// The agent API.

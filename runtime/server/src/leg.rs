@@ -38,6 +38,12 @@ pub enum MediaCommand {
     },
     /// End the bridge.
     Unbridge,
+    /// Listen for what the caller says: each utterance (speech, then
+    /// [`SILENCE_ENDS_UTTERANCE`] of silence, or [`MAX_UTTERANCE`]) is
+    /// reported as [`MediaEvent::Speech`], until [`MediaCommand::StopListening`].
+    Listen,
+    /// Stop listening.
+    StopListening,
     /// End the leg.
     Close,
 }
@@ -58,6 +64,88 @@ pub enum MediaEvent {
     PromptFinished,
     /// A recording ended (its file, or why it failed).
     RecordingFinished(Result<PathBuf, String>),
+    /// The caller said something: 8 kHz linear samples of one utterance.
+    Speech(Vec<i16>),
+}
+
+/// Silence that ends an utterance.
+pub const SILENCE_ENDS_UTTERANCE: Duration = Duration::from_millis(600);
+
+/// The longest utterance; longer speech is cut here.
+pub const MAX_UTTERANCE: Duration = Duration::from_secs(15);
+
+/// A frame whose mean absolute sample is above this is speech (about
+/// -36 dBFS: quiet speech is above it, line noise below).
+const SPEECH_LEVEL: u32 = 500;
+
+/// Voice activity detection for one utterance at a time. The buffer is
+/// allocated once per utterance, never per packet.
+struct Listener {
+    samples: Vec<i16>,
+    speaking: bool,
+    silent_frames: u32,
+    /// Ticks since the last audio packet: a caller who stops sending (or
+    /// mutes) ends the utterance too.
+    quiet_ticks: u32,
+}
+
+impl Listener {
+    const SILENT_FRAMES: u32 = (SILENCE_ENDS_UTTERANCE.as_millis() / 20) as u32;
+    const MAX_SAMPLES: usize = (MAX_UTTERANCE.as_millis() as usize) * 8;
+
+    fn new() -> Listener {
+        Listener {
+            samples: Vec::new(),
+            speaking: false,
+            silent_frames: 0,
+            quiet_ticks: 0,
+        }
+    }
+
+    /// A 20 ms tick: an utterance whose audio stopped arriving ends after
+    /// the same silence as a quiet one.
+    fn tick(&mut self) -> Option<Vec<i16>> {
+        self.quiet_ticks = self.quiet_ticks.saturating_add(1);
+        if self.speaking && self.quiet_ticks >= Self::SILENT_FRAMES {
+            self.speaking = false;
+            self.silent_frames = 0;
+            return Some(std::mem::take(&mut self.samples));
+        }
+        None
+    }
+
+    /// Takes one frame; returns a finished utterance.
+    fn frame(&mut self, law: Law, payload: &[u8]) -> Option<Vec<i16>> {
+        self.quiet_ticks = 0;
+        let mut linear = [0i16; dialect_media::FRAME_SAMPLES];
+        let n = law.decode_into(payload, &mut linear);
+        let frame = linear.get(..n).unwrap_or_default();
+        let level = if frame.is_empty() {
+            0
+        } else {
+            frame
+                .iter()
+                .map(|s| u32::from(s.unsigned_abs()))
+                .sum::<u32>()
+                / u32::try_from(frame.len()).unwrap_or(1)
+        };
+        let speech = level > SPEECH_LEVEL;
+        if !self.speaking {
+            if !speech {
+                return None;
+            }
+            self.speaking = true;
+            self.samples = Vec::with_capacity(Self::MAX_SAMPLES);
+        }
+        self.samples.extend_from_slice(frame);
+        self.silent_frames = if speech { 0 } else { self.silent_frames + 1 };
+        if self.silent_frames >= Self::SILENT_FRAMES || self.samples.len() >= Self::MAX_SAMPLES {
+            self.speaking = false;
+            self.silent_frames = 0;
+            return Some(std::mem::take(&mut self.samples));
+        }
+        None
+    }
 }
 
 /// Counters shared by every leg, for the server's status.
@@ -114,12 +202,16 @@ pub async fn run(mut setup: LegSetup) {
     let mut remote = setup.remote;
     let mut peer: Option<mpsc::Sender<Voice>> = None;
     let mut bridged = false;
+    let mut listener: Option<Listener> = None;
     let mut buf = [0u8; 2048];
     loop {
         tokio::select! {
             changed = setup.tick.changed() => {
                 if changed.is_err() {
                     break;
+                }
+                if let Some(heard) = listener.as_mut().and_then(Listener::tick) {
+                    let _ = setup.events.try_send((setup.call, MediaEvent::Speech(heard)));
                 }
                 // Bridged: the peer's voice, converted to our law if need be.
                 let mut voice = None;
@@ -165,6 +257,9 @@ pub async fn run(mut setup: LegSetup) {
                     if let Some(r) = recording.as_mut() {
                         let _ = r.recorder.push(packet.payload);
                     }
+                    if let Some(heard) = listener.as_mut().and_then(|l| l.frame(setup.law, packet.payload)) {
+                        let _ = setup.events.try_send((setup.call, MediaEvent::Speech(heard)));
+                    }
                     if let (Some(peer), Ok(frame)) = (&peer, <[u8; dialect_media::FRAME_SAMPLES]>::try_from(packet.payload)) {
                         let _ = peer.try_send((setup.law, frame));
                     }
@@ -187,6 +282,12 @@ pub async fn run(mut setup: LegSetup) {
                     peer = Some(to);
                     bridged = true;
                 }
+                Some(MediaCommand::Listen) => {
+                    if listener.is_none() {
+                        listener = Some(Listener::new());
+                    }
+                }
+                Some(MediaCommand::StopListening) => listener = None,
                 Some(MediaCommand::Unbridge) => {
                     peer = None;
                     bridged = false;
@@ -227,4 +328,71 @@ fn transcode(
     let mut out = [0u8; dialect_media::FRAME_SAMPLES];
     to.encode_frame(&linear, &mut out);
     out
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+    use super::*;
+
+    fn frame(level: i16) -> [u8; dialect_media::FRAME_SAMPLES] {
+        // A square wave of this amplitude: its mean absolute value is `level`.
+        let samples: Vec<i16> = (0..dialect_media::FRAME_SAMPLES)
+            .map(|i| if i % 2 == 0 { level } else { -level })
+            .collect();
+        let mut out = [0u8; dialect_media::FRAME_SAMPLES];
+        Law::Ulaw.encode_into(&samples, &mut out);
+        out
+    }
+
+    #[test]
+    fn speech_then_silence_is_one_utterance() {
+        let mut listener = Listener::new();
+        for _ in 0..10 {
+            assert!(
+                listener.frame(Law::Ulaw, &frame(100)).is_none(),
+                "noise is not speech"
+            );
+        }
+        for _ in 0..50 {
+            assert!(listener.frame(Law::Ulaw, &frame(4000)).is_none());
+        }
+        let mut heard = None;
+        for _ in 0..Listener::SILENT_FRAMES {
+            heard = heard.or(listener.frame(Law::Ulaw, &frame(0)));
+        }
+        let heard = heard.expect("the silence ended the utterance");
+        // The speech and the silence that ended it, not the noise before.
+        assert_eq!(heard.len(), (50 + Listener::SILENT_FRAMES as usize) * 160);
+        assert!(listener.frame(Law::Ulaw, &frame(0)).is_none());
+    }
+
+    #[test]
+    fn speech_whose_packets_stop_ends_after_the_silence_time() {
+        let mut listener = Listener::new();
+        for _ in 0..20 {
+            listener.frame(Law::Ulaw, &frame(4000));
+            assert!(listener.tick().is_none());
+        }
+        let mut heard = None;
+        for _ in 0..Listener::SILENT_FRAMES {
+            heard = heard.or(listener.tick());
+        }
+        assert_eq!(heard.map(|h| h.len()), Some(20 * 160));
+        // Nothing more without new speech.
+        for _ in 0..100 {
+            assert!(listener.tick().is_none());
+        }
+    }
+
+    #[test]
+    fn an_utterance_is_cut_at_the_longest_length() {
+        let mut listener = Listener::new();
+        let frames = Listener::MAX_SAMPLES / 160;
+        let mut heard = None;
+        for _ in 0..frames {
+            heard = heard.or(listener.frame(Law::Ulaw, &frame(4000)));
+        }
+        assert_eq!(heard.map(|h| h.len()), Some(Listener::MAX_SAMPLES));
+    }
 }

@@ -9,5 +9,6 @@ pub mod eventlog;
 pub mod leg;
 pub mod mixer;
 pub mod server;
+pub mod services;
 
 pub use server::{Options, ServeError, Server};

@@ -15,8 +15,10 @@
 mod agent_api;
 mod callbacks;
 mod consult;
+mod customer;
 mod phone;
 mod queueing;
+mod surveys;
 mod waiting;
 
 use crate::api::{ApiCall, Auth};
@@ -28,9 +30,7 @@ use dialect_acd::Acd;
 use dialect_acd::directory::{self, Directory};
 use dialect_bytecode::{Program, Value as BValue};
 use dialect_callbacks::{CallbackStore, RelationshipStore, SqliteStore};
-use dialect_engine::{
-    BotReply, CallId, Command, DialOutcome, Engine, Event, Flow, Outcome, TimerId,
-};
+use dialect_engine::{CallId, Command, DialOutcome, Engine, Event, Flow, Outcome, TimerId};
 use dialect_media::{Law, PromptCache};
 use dialect_sip::dialog::{Dialog, DialogId, Dialogs, Local, Match};
 use dialect_sip::ids::Ids;
@@ -119,6 +119,7 @@ pub struct Server {
     listener: tokio::net::TcpListener,
     api: Option<(tokio::net::TcpListener, Arc<Auth>)>,
     api_rx: mpsc::Receiver<ApiCall>,
+    services_rx: mpsc::Receiver<crate::services::ServiceResult>,
     core: Core,
     media_rx: mpsc::Receiver<(u64, MediaEvent)>,
     tick_tx: watch::Sender<u64>,
@@ -145,6 +146,7 @@ impl Server {
         let mut engine = Engine::new();
         let mut routes = HashMap::new();
         let directory = Directory::new(options.flows.iter().map(|(p, _)| p));
+        let bots = customer::Bots::new(options.flows.iter().map(|(p, _)| p), &options.media_root);
         for (program, hash) in options.flows {
             let name = program.name.clone();
             for prompt in &program.prompts {
@@ -198,6 +200,13 @@ impl Server {
             None => None,
         };
         let (api_tx, api_rx) = mpsc::channel(API_CALLS);
+        let (services_tx, services_rx) = mpsc::channel(crate::services::SERVICE_RESULTS);
+        let services = crate::services::Services::new(
+            &options.config.services,
+            services_tx,
+            prompts.clone(),
+            options.config.runtime.data.join("tts"),
+        );
         let database = options.config.database();
         let store =
             SqliteStore::open(&database).map_err(|e| ServeError::Database(e.to_string()))?;
@@ -276,6 +285,11 @@ impl Server {
             handle_times: HashMap::new(),
             pending_leave: Vec::new(),
             awaiting_ack: Dialogs::new(),
+            bots,
+            services,
+            survey_due: None,
+            survey_legs: HashMap::new(),
+            pending_surveys: HashMap::new(),
             bye_deadlines: BTreeMap::new(),
             by_agent_tx: HashMap::new(),
             agent_dialogs: HashMap::new(),
@@ -290,6 +304,7 @@ impl Server {
             listener,
             api,
             api_rx,
+            services_rx,
             core,
             media_rx,
             tick_tx,
@@ -333,6 +348,7 @@ impl Server {
         });
         self.core.startup(Instant::now());
         self.core.refresh_callback_due(Instant::now());
+        self.core.refresh_survey_due(Instant::now());
         tokio::pin!(shutdown);
         let mut buf = vec![0u8; 65_536];
         loop {
@@ -352,6 +368,9 @@ impl Server {
                 }
                 Some(event) = tcp_rx.recv() => {
                     self.core.on_tcp(event, Instant::now()).await;
+                }
+                Some(result) = self.services_rx.recv() => {
+                    self.core.on_service(result, Instant::now()).await;
                 }
                 Some(call) = self.api_rx.recv() => {
                     let now = Instant::now();
@@ -551,6 +570,12 @@ struct Call {
     /// Start this campaign's flow when the current one ends (a transfer to
     /// an entry point).
     restart: Option<String>,
+    /// The conversation with a customer agent, while a `bot` block runs.
+    conversation: Option<dialect_bot::Conversation>,
+    /// The language the customer agent last spoke.
+    bot_language: Option<String>,
+    /// For a survey call we placed: its id in the store.
+    survey_call: Option<i64>,
 }
 
 struct Core {
@@ -613,6 +638,16 @@ struct Core {
     pending_leave: Vec<u64>,
     /// Dialogs we hung up before their ACK came: the BYE goes when it does.
     awaiting_ack: Dialogs,
+    /// The customer agents of the flows.
+    bots: customer::Bots,
+    /// Speech-to-text, text-to-speech, external bots.
+    services: crate::services::Services,
+    /// When the next survey call is due.
+    survey_due: Option<Instant>,
+    /// INVITE transactions of survey calls being placed.
+    survey_legs: HashMap<TxKey, u64>,
+    /// Survey calls ringing.
+    pending_surveys: HashMap<u64, surveys::PendingSurvey>,
     /// When those BYEs go anyway.
     bye_deadlines: BTreeMap<(Instant, u64), (DialogId, SocketAddr, Transport)>,
     /// Agent INVITE transactions to their calls.
@@ -651,9 +686,23 @@ struct AgentLeg {
     law: Law,
 }
 
-/// The embedded store: callbacks plus relationships.
-trait Store: CallbackStore + RelationshipStore + Send {}
-impl<T: CallbackStore + RelationshipStore + Send> Store for T {}
+/// The embedded store: callbacks, relationships, surveys and tickets.
+trait Store:
+    CallbackStore
+    + RelationshipStore
+    + dialect_callbacks::SurveyStore
+    + dialect_callbacks::TicketStore
+    + Send
+{
+}
+impl<T> Store for T where
+    T: CallbackStore
+        + RelationshipStore
+        + dialect_callbacks::SurveyStore
+        + dialect_callbacks::TicketStore
+        + Send
+{
+}
 
 impl Core {
     fn next_deadline(&self) -> Option<Instant> {
@@ -661,6 +710,7 @@ impl Core {
             self.acd_deadline(),
             self.callback_deadline(),
             self.announcement_deadline(),
+            self.survey_due,
             self.bye_deadlines.keys().next().map(|(at, _)| *at),
             Some(self.alerts.next),
         ]
@@ -1109,11 +1159,69 @@ impl Core {
                 consult_of: None,
                 conference: None,
                 restart: None,
+                conversation: None,
+                bot_language: None,
+                survey_call: None,
             },
         );
         self.by_invite.insert(key.clone(), call_key);
         self.total_calls += 1;
         Some(call_key)
+    }
+
+    /// A call we placed and the customer answered (a survey call): its leg
+    /// becomes the call's caller side, in the call table.
+    fn outbound_call(
+        &mut self,
+        call_key: u64,
+        leg: AgentLeg,
+        campaign: String,
+        hash: String,
+        number: String,
+    ) {
+        let (Some(media), Some(inbound), Some(dialog)) = (leg.media, leg.inbound, leg.dialog)
+        else {
+            self.ports.give(leg.port);
+            return;
+        };
+        self.by_dialog.insert(dialog.clone(), call_key);
+        let local_tag = leg.invite.from_tag().unwrap_or_default();
+        self.total_calls += 1;
+        self.calls.insert(
+            call_key,
+            Call {
+                engine: None,
+                invite: leg.invite,
+                invite_tx: leg.tx,
+                from: leg.to,
+                local_tag,
+                answer_sdp: String::new(),
+                law: leg.law,
+                dialog: Some(dialog),
+                media,
+                inbound,
+                agent: None,
+                leaving: None,
+                transport: Transport::Udp,
+                port: leg.port,
+                campaign,
+                hash,
+                answered: true,
+                number,
+                queued: None,
+                data: BTreeMap::new(),
+                held: false,
+                transferring: false,
+                playing: false,
+                leave_after_prompt: false,
+                consult_of: None,
+                conference: None,
+                restart: None,
+                conversation: None,
+                bot_language: None,
+                survey_call: None,
+            },
+        );
     }
 
     /// Starts the flow of a call that is ringing.
@@ -1253,6 +1361,7 @@ impl Core {
                 }
                 Event::Digit(key)
             }
+            MediaEvent::Speech(samples) => return self.heard_speech(call_key, samples),
             MediaEvent::PromptFinished => {
                 if self.prompt_finished(call_key) {
                     self.hang_up(call_key, now);
@@ -1277,6 +1386,7 @@ impl Core {
         self.tx.handle_timeout(now);
         self.on_acd_timeout(now).await;
         self.on_callback_timeout(now).await;
+        self.on_survey_timeout(now).await;
         self.on_announcement_timeout(now);
         while let Some((&(at, _), (id, _, _))) = self.bye_deadlines.iter().next() {
             if at > now {
@@ -1310,6 +1420,10 @@ impl Core {
                 .is_some_and(|a| a.trunk && a.dialog.is_none() && a.socket.is_some());
             if self.callback_calls.contains_key(&call_key) {
                 self.callback_ring_deadline(call_key, now);
+                continue;
+            }
+            if self.pending_surveys.contains_key(&call_key) {
+                self.survey_ring_deadline(call_key, now);
                 continue;
             }
             if ringing && self.calls.get(&call_key).is_some_and(|c| c.transferring) {
@@ -1363,13 +1477,45 @@ impl Core {
     }
 
     async fn carry_out(&mut self, call_key: u64, command: Command, now: Instant) {
+        // Leaving the customer agent's block: stop listening to the caller.
+        if !matches!(
+            command,
+            Command::BotTurn { .. }
+                | Command::Play { .. }
+                | Command::StopPlayback
+                | Command::StartTimer { .. }
+                | Command::CancelTimer { .. }
+        ) && let Some(call) = self.calls.get_mut(&call_key)
+            && call.conversation.take().is_some()
+        {
+            let _ = call.media.try_send(MediaCommand::StopListening);
+        }
         match command {
             Command::Answer => self.answer(call_key, now),
-            Command::Play { prompt, .. } => {
+            Command::Play { index, prompt, .. } => {
                 let Some(call) = self.calls.get(&call_key) else {
                     return;
                 };
                 let law = call.law;
+                // What a customer agent says is new text: synthesised off
+                // the controller (speech service or espeak-ng), played when
+                // ready.
+                if index == dialect_engine::DYNAMIC_PROMPT
+                    && self.prompts.get(&prompt, &self.media_root, law).is_none()
+                    && let dialect_bytecode::Prompt::Say { text, language } = &prompt
+                {
+                    let language = language.clone().or_else(|| call.bot_language.clone());
+                    self.record(
+                        call_key,
+                        "prompt",
+                        fields([("prompt", format!("say:{text}").into())]),
+                    );
+                    self.services.speak(call_key, text.clone(), language, law);
+                    if let Some(call) = self.calls.get_mut(&call_key) {
+                        call.playing = true;
+                    }
+                    return;
+                }
                 let frames = match self.prompts.get(&prompt, &self.media_root, law) {
                     Some(frames) => Ok(frames),
                     None => self.prompts.load(&prompt, &self.media_root, law),
@@ -1474,9 +1620,21 @@ impl Core {
                     },
                 );
             }
-            Command::BotTurn { .. } => {
-                self.unavailable(call_key, "bot", Event::BotReply(BotReply::CannotAnswer))
+            Command::BotTurn { bot, utterance } => self.bot_turn(call_key, bot, utterance),
+            Command::SurveyAnswer {
+                survey,
+                question,
+                answer,
+            } => self.survey_answer(call_key, survey, question, answer),
+            Command::SurveyDone { survey } => {
+                self.record(call_key, "survey_done", fields([("survey", survey.into())]));
             }
+            Command::ScheduleSurvey {
+                campaign,
+                survey,
+                number,
+                delay_ms,
+            } => self.schedule_survey(call_key, campaign, survey, number, delay_ms, now),
             Command::Hangup => self.hang_up(call_key, now),
             Command::Ended(outcome) => {
                 let restart = self.calls.get_mut(&call_key).and_then(|c| c.restart.take());
@@ -1602,6 +1760,9 @@ impl Core {
             return;
         }
         self.record(call_key, "hangup", fields([("reason", reason.into())]));
+        if let Some(id) = self.calls.get(&call_key).and_then(|c| c.survey_call) {
+            self.survey_call_ended(id, reason);
+        }
         let now = Instant::now();
         self.end_conference(call_key, now);
         self.drop_agent(call_key, now);
@@ -1785,6 +1946,9 @@ impl Core {
     async fn on_agent_response(&mut self, key: TxKey, response: Message, now: Instant) {
         if let Some((cb, side)) = self.cb_legs.get(&key).copied() {
             return self.on_callback_response(cb, side, response, now).await;
+        }
+        if let Some(survey) = self.survey_legs.get(&key).copied() {
+            return self.on_survey_response(survey, response, now).await;
         }
         let Some(call_key) = self.by_agent_tx.get(&key).copied() else {
             return;

@@ -22,7 +22,7 @@
 //! the others, taken after the inputs of the same instant, so an agent who
 //! answers exactly at the end of the ring time still answers.
 
-use crate::scenario::{Ended, Route, Scenario};
+use crate::scenario::{Ended, Route, Scenario, Scheduled, SurveyExpect};
 use dialect_acd::directory::{Directory, short};
 use dialect_acd::{Acd, Action, Millis, Preferred, Request};
 use dialect_bytecode::{NodeId, Op, Program, Prompt};
@@ -322,6 +322,8 @@ struct Line {
 enum Stop {
     Ended,
     NoCampaign(String),
+    /// The engine refused the survey call.
+    NoSurvey(String),
     Stuck,
     TooManyInputs,
     TooLong,
@@ -340,6 +342,12 @@ struct Seen {
     record: Option<Option<Place>>,
     callback: Option<Option<Place>>,
     no_survey: Option<Option<Place>>,
+    /// The survey that ran, and where the call was when it started.
+    survey: Option<(String, Option<Place>)>,
+    /// Its answers: question, answer (`None`: unanswered), where.
+    answers: Vec<(String, Option<String>, Option<Place>)>,
+    /// The outbound survey scheduled at the end: its delay, where.
+    scheduled: Option<(u64, Option<Place>)>,
     vars: BTreeMap<String, String>,
     ended: Option<(Outcome, i64, Option<Place>)>,
     last: Option<Place>,
@@ -526,14 +534,38 @@ impl<'a> Sim<'a> {
                 if let Some(line) = self.lines.get_mut(call) {
                     line.flow = flow;
                 }
-                self.note(call, format!("call from {caller} to {dialled}"));
-                match self.engine.handle_call(caller, dialled, now) {
+                let survey = self
+                    .scenario
+                    .survey_call
+                    .as_ref()
+                    .filter(|_| call == SUBJECT);
+                let started = match survey {
+                    Some(survey) => {
+                        self.note(
+                            call,
+                            format!("survey call {survey} to {caller}, answered, for the campaign of {dialled}"),
+                        );
+                        self.engine.handle_survey(dialled, survey, caller, now)
+                    }
+                    None => {
+                        self.note(call, format!("call from {caller} to {dialled}"));
+                        self.engine.handle_call(caller, dialled, now)
+                    }
+                };
+                match started {
                     Ok(id) => {
                         self.ids.insert(id, call);
                         if let Some(line) = self.lines.get_mut(call) {
                             line.id = Some(id);
                             line.alive = true;
                         }
+                    }
+                    Err(dialect_engine::Refused::UnknownSurvey { campaign, survey })
+                        if call == SUBJECT =>
+                    {
+                        return Some(Stop::NoSurvey(format!(
+                            "campaign `{campaign}` has no survey `{survey}`"
+                        )));
                     }
                     Err(_) if call == SUBJECT => {
                         return Some(Stop::NoCampaign(dialled.clone()));
@@ -647,6 +679,11 @@ impl<'a> Sim<'a> {
             let last = self.seen.last.clone();
             self.seen.no_survey.get_or_insert(last);
         }
+        if self.seen.survey.is_none()
+            && let Some(survey) = self.engine.survey_of(id)
+        {
+            self.seen.survey = Some((survey.to_string(), self.seen.last.clone()));
+        }
         for name in self.scenario.expect.vars.keys() {
             if let Some(value) = self.engine.var_of(id, name) {
                 self.seen.vars.insert(name.clone(), value);
@@ -707,7 +744,11 @@ impl<'a> Sim<'a> {
                 )
             }
             Command::Record { max_length_ms, .. } => {
-                seen.record.get_or_insert(place.clone());
+                // A survey's comment is recorded too; only `voicemail`
+                // blocks leave messages.
+                if place.as_ref().is_some_and(|p| p.block == "voicemail") {
+                    seen.record.get_or_insert(place.clone());
+                }
                 format!(
                     "record (at most {})",
                     dialect_compiler::diagnostic::human_ms(*max_length_ms)
@@ -730,6 +771,33 @@ impl<'a> Sim<'a> {
                 Some(u) => format!("bot {bot} turn {u:?}"),
                 None => format!("bot {bot} first turn"),
             },
+            Command::SurveyAnswer {
+                survey,
+                question,
+                answer,
+            } => {
+                seen.answers
+                    .push((question.clone(), answer.clone(), place.clone()));
+                seen.survey
+                    .get_or_insert_with(|| (survey.clone(), place.clone()));
+                match answer {
+                    Some(answer) => format!("survey {survey} {question}: {answer}"),
+                    None => format!("survey {survey} {question}: unanswered"),
+                }
+            }
+            Command::SurveyDone { survey } => format!("survey {survey} done"),
+            Command::ScheduleSurvey {
+                survey,
+                number,
+                delay_ms,
+                ..
+            } => {
+                seen.scheduled = Some((*delay_ms, place.clone()));
+                format!(
+                    "schedule survey {survey}: call {number} in {}",
+                    dialect_compiler::diagnostic::human_ms(*delay_ms)
+                )
+            }
             Command::Hangup => "hangup".into(),
             Command::Ended(outcome) => {
                 seen.ended = Some((outcome.clone(), self.now, place.clone()));
@@ -856,7 +924,13 @@ impl<'a> Sim<'a> {
                 self.schedule(now, Input::Event(call, Event::BotReply(reply)));
             }
             Command::Ended(_) => self.hang_up(call),
-            Command::Answer | Command::RegisterCallback { .. } | Command::Hangup => {}
+            // Noted for the expectations by `record`; nothing to answer.
+            Command::Answer
+            | Command::RegisterCallback { .. }
+            | Command::SurveyAnswer { .. }
+            | Command::SurveyDone { .. }
+            | Command::ScheduleSurvey { .. }
+            | Command::Hangup => {}
         }
     }
 
@@ -1119,6 +1193,7 @@ impl<'a> Sim<'a> {
         let stopped = match stop {
             Stop::Ended => None,
             Stop::NoCampaign(number) => Some(format!("no campaign answers {number}")),
+            Stop::NoSurvey(why) => Some(format!("the survey call was refused: {why}")),
             Stop::Stuck => Some("the call did not end: it waits, and nothing more will happen (no timer, no key, no agent)".to_string()),
             Stop::TooManyInputs => Some(format!("the call did not end within {MAX_INPUTS} inputs")),
             Stop::TooLong => Some("the call did not end within 24 hours of virtual time".to_string()),
@@ -1222,6 +1297,8 @@ fn describe_event(event: &Event) -> String {
         Event::Verified { ok } => format!("verified: {}", if *ok { "yes" } else { "no" }),
         Event::BotReply(reply) => match reply {
             BotReply::Say(text) => format!("bot says {text:?}"),
+            BotReply::Play(prompt) => format!("bot plays {prompt:?}"),
+            BotReply::Listen => "bot listens".into(),
             BotReply::Handoff => "bot hands off".into(),
             BotReply::CannotAnswer => "bot cannot answer".into(),
             BotReply::Done => "bot is done".into(),
@@ -1453,6 +1530,12 @@ fn check(scenario: &Scenario, seen: &Seen, failures: &mut Vec<Failure>) {
             });
         }
     }
+    if let Some(expected) = &expect.survey {
+        failures.extend(check_survey(expected, seen));
+    }
+    if let Some(expected) = expect.survey_scheduled {
+        failures.extend(check_scheduled(expected, seen));
+    }
     for (name, expected) in &expect.vars {
         let actual = seen.vars.get(name);
         if actual != Some(expected) {
@@ -1499,4 +1582,132 @@ fn check(scenario: &Scenario, seen: &Seen, failures: &mut Vec<Failure>) {
             });
         }
     }
+}
+
+/// `expect.survey`: whether a survey ran, and its answers.
+fn check_survey(expected: &SurveyExpect, seen: &Seen) -> Option<Failure> {
+    let ran = seen.survey.is_some();
+    let start = seen.survey.as_ref().and_then(|(_, p)| p.clone());
+    // Unanswered questions compare as "", and "" as not named.
+    let actual: BTreeMap<&str, &str> = seen
+        .answers
+        .iter()
+        .filter_map(|(q, a, _)| a.as_deref().map(|a| (q.as_str(), a)))
+        .collect();
+    let shown = || {
+        let all: Vec<String> = seen
+            .answers
+            .iter()
+            .map(|(q, a, _)| format!("{q} = {:?}", a.as_deref().unwrap_or("")))
+            .collect();
+        match (ran, all.is_empty()) {
+            (false, _) => "no survey".to_string(),
+            (true, true) => "a survey started, no question was answered".to_string(),
+            (true, false) => format!("{{ {} }}", all.join(", ")),
+        }
+    };
+    match expected {
+        SurveyExpect::Ran(want) if *want == ran => None,
+        SurveyExpect::Ran(want) => Some(Failure {
+            expectation: "survey".into(),
+            expected: yes_no(*want),
+            actual: shown(),
+            label: if ran {
+                "a survey started here".into()
+            } else {
+                "the call ended here without a survey".into()
+            },
+            at: if ran { start } else { seen.last.clone() },
+        }),
+        SurveyExpect::Answers(answers) => {
+            let wanted: BTreeMap<&str, &str> = answers
+                .iter()
+                .filter(|(_, a)| !a.is_empty())
+                .map(|(q, a)| (q.as_str(), a.as_str()))
+                .collect();
+            if ran && wanted == actual {
+                return None;
+            }
+            let expected_text = format!(
+                "{{ {} }}",
+                answers
+                    .iter()
+                    .map(|(q, a)| format!("{q} = {a:?}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            // The first answer that differs, or where the survey started.
+            let differs = seen.answers.iter().find(|(q, a, _)| {
+                wanted.get(q.as_str()).copied().unwrap_or("") != a.as_deref().unwrap_or("")
+            });
+            let (label, at) = match (ran, differs) {
+                (false, _) => (
+                    "the call ended here without a survey".to_string(),
+                    seen.last.clone(),
+                ),
+                (true, Some((q, a, place))) => (
+                    format!(
+                        "`{q}` was answered {} here",
+                        a.as_deref()
+                            .map_or("nothing".to_string(), |a| format!("`{a}`"))
+                    ),
+                    place.clone(),
+                ),
+                (true, None) => (
+                    "the survey ended here without every expected answer".to_string(),
+                    seen.answers
+                        .last()
+                        .and_then(|(_, _, p)| p.clone())
+                        .or_else(|| seen.last.clone()),
+                ),
+            };
+            Some(Failure {
+                expectation: "survey".into(),
+                expected: expected_text,
+                actual: shown(),
+                label,
+                at,
+            })
+        }
+    }
+}
+
+/// `expect.survey_scheduled`: the outbound survey scheduled at the end.
+fn check_scheduled(expected: Scheduled, seen: &Seen) -> Option<Failure> {
+    let actual = seen.scheduled.as_ref().map(|(ms, _)| *ms);
+    let holds = match expected {
+        Scheduled::No => actual.is_none(),
+        Scheduled::Yes => actual.is_some(),
+        Scheduled::After(ms) => actual == Some(ms),
+    };
+    if holds {
+        return None;
+    }
+    let word = |s: Option<u64>| {
+        s.map_or_else(
+            || "false".to_string(),
+            |ms| format!("{:?}", dialect_compiler::diagnostic::human_ms(ms)),
+        )
+    };
+    Some(Failure {
+        expectation: "survey_scheduled".into(),
+        expected: match expected {
+            Scheduled::No => "false".into(),
+            Scheduled::Yes => "true".into(),
+            Scheduled::After(ms) => word(Some(ms)),
+        },
+        actual: word(actual),
+        label: match actual {
+            Some(ms) => format!(
+                "a survey was scheduled here, {} after the call",
+                dialect_compiler::diagnostic::human_ms(ms)
+            ),
+            None => "the call ended here; no survey was scheduled".into(),
+        },
+        at: seen
+            .scheduled
+            .as_ref()
+            .and_then(|(_, p)| p.clone())
+            .or_else(|| seen.last.clone()),
+    })
 }

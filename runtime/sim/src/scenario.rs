@@ -83,6 +83,10 @@ pub struct Scenario {
     pub last_agent: Option<String>,
     /// The agent who owns this caller's private record, if any.
     pub record_owner: Option<String>,
+    /// A survey call instead of an inbound one: the qualified name of the
+    /// survey (`std/survey.nps`) of the campaign that answers `dialled`,
+    /// asked of `caller` as the outbound call a `ScheduleSurvey` places.
+    pub survey_call: Option<String>,
     /// What must happen.
     pub expect: Expect,
 }
@@ -164,6 +168,28 @@ impl Route {
     }
 }
 
+/// What a scenario expects of the survey of its call.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SurveyExpect {
+    /// Whether a survey ran at all.
+    Ran(bool),
+    /// A survey ran, and these are its answers by question (`""` for a
+    /// question left unanswered; a question not named must not have been
+    /// answered).
+    Answers(BTreeMap<String, String>),
+}
+
+/// What a scenario expects of an outbound survey scheduled at the call's end.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scheduled {
+    /// None was scheduled.
+    No,
+    /// One was, whatever its delay.
+    Yes,
+    /// One was, this long after the call (ms).
+    After(u64),
+}
+
 /// What must happen to the call; every field but `ended` is optional.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Expect {
@@ -187,6 +213,10 @@ pub struct Expect {
     pub callback: Option<bool>,
     /// Whether the call is marked for no survey.
     pub no_survey: Option<bool>,
+    /// The survey that ran during the call and its answers.
+    pub survey: Option<SurveyExpect>,
+    /// The outbound survey scheduled when the call ended.
+    pub survey_scheduled: Option<Scheduled>,
     /// Variables and their values (as text) at the end.
     pub vars: BTreeMap<String, String>,
     /// How the call ended.
@@ -465,6 +495,7 @@ struct RawScenario {
     others_caller: Option<Spanned<String>>,
     last_agent: Option<Spanned<String>>,
     record_owner: Option<Spanned<String>>,
+    survey_call: Option<Spanned<String>>,
     expect: Option<RawExpect>,
 }
 
@@ -526,6 +557,8 @@ struct RawExpect {
     voicemail: Option<bool>,
     callback: Option<bool>,
     no_survey: Option<bool>,
+    survey: Option<Spanned<toml::Value>>,
+    survey_scheduled: Option<Spanned<toml::Value>>,
     #[serde(default)]
     vars: BTreeMap<String, Spanned<toml::Value>>,
     ended: Option<Spanned<String>>,
@@ -696,6 +729,18 @@ impl Convert<'_> {
         };
         let last_agent = self.agent_name(raw.last_agent.as_ref(), "last_agent");
         let record_owner = self.agent_name(raw.record_owner.as_ref(), "record_owner");
+        let survey_call = match &raw.survey_call {
+            Some(s) if s.get_ref().trim().is_empty() => {
+                self.error(
+                    s,
+                    "survey_call",
+                    "empty survey name; name a survey as in the dump, e.g. `std/survey.nps`".into(),
+                );
+                None
+            }
+            Some(s) => Some(s.get_ref().trim().to_string()),
+            None => None,
+        };
         let expect = match &raw.expect {
             Some(expect) => self.expect(expect, &raw.name),
             None => {
@@ -729,6 +774,7 @@ impl Convert<'_> {
             others_caller,
             last_agent,
             record_owner,
+            survey_call,
             expect: expect?,
         })
     }
@@ -840,6 +886,62 @@ impl Convert<'_> {
         }
     }
 
+    /// `expect.survey`: `true`/`false`, or a table of answers by question.
+    fn survey(&mut self, raw: &Spanned<toml::Value>) -> Option<SurveyExpect> {
+        match raw.get_ref() {
+            toml::Value::Boolean(b) => Some(SurveyExpect::Ran(*b)),
+            toml::Value::Table(table) => {
+                let mut answers = BTreeMap::new();
+                for (question, answer) in table {
+                    let text = match answer {
+                        toml::Value::String(s) => s.clone(),
+                        toml::Value::Integer(n) => n.to_string(),
+                        _ => {
+                            self.error(
+                                raw,
+                                &format!("expect.survey.{question}"),
+                                "an answer is text: `\"5\"`, `\"10\"`, `\"yes\"`, `\"recorded\"`, or `\"\"` for none".into(),
+                            );
+                            continue;
+                        }
+                    };
+                    answers.insert(question.clone(), text);
+                }
+                Some(SurveyExpect::Answers(answers))
+            }
+            _ => {
+                self.error(
+                    raw,
+                    "expect.survey",
+                    "give `false` (no survey), `true` (a survey ran) or the answers by question, e.g. `{ score = \"5\" }`".into(),
+                );
+                None
+            }
+        }
+    }
+
+    /// `expect.survey_scheduled`: `false`, `true` or the delay.
+    fn scheduled(&mut self, raw: &Spanned<toml::Value>) -> Option<Scheduled> {
+        match raw.get_ref() {
+            toml::Value::Boolean(false) => Some(Scheduled::No),
+            toml::Value::Boolean(true) => Some(Scheduled::Yes),
+            toml::Value::String(text) => {
+                let spanned = Spanned::new(raw.span(), text.clone());
+                Some(Scheduled::After(
+                    self.duration(&spanned, "expect.survey_scheduled"),
+                ))
+            }
+            _ => {
+                self.error(
+                    raw,
+                    "expect.survey_scheduled",
+                    "give `false` (none), `true` (one) or its delay, e.g. `\"1h\"`".into(),
+                );
+                None
+            }
+        }
+    }
+
     fn expect(&mut self, raw: &RawExpect, name: &Spanned<String>) -> Option<Expect> {
         let route = raw.route.as_ref().and_then(|r| match r.get_ref().as_str() {
             "connected" => Some(Route::Connected),
@@ -904,6 +1006,11 @@ impl Convert<'_> {
             .connected_at
             .as_ref()
             .map(|c| self.duration(c, "expect.connected_at"));
+        let survey = raw.survey.as_ref().and_then(|s| self.survey(s));
+        let survey_scheduled = raw
+            .survey_scheduled
+            .as_ref()
+            .and_then(|s| self.scheduled(s));
         Some(Expect {
             prompts: raw.prompts.clone(),
             prompts_include: raw.prompts_include.clone(),
@@ -915,6 +1022,8 @@ impl Convert<'_> {
             voicemail: raw.voicemail,
             callback: raw.callback,
             no_survey: raw.no_survey,
+            survey,
+            survey_scheduled,
             vars,
             ended: ended?,
             ended_at,
@@ -1209,6 +1318,77 @@ ended_at = "-1s"
         assert!(e[2].contains("`last_agent`: empty agent name"), "{e:?}");
         assert!(
             e[3].contains("`expect.connected_at`: `soon` is not a duration"),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn survey_fields_are_read() {
+        let s = parse(
+            "x.test.toml",
+            &with(
+                "survey_call = \"std/survey.nps\"",
+                "ended = \"hangup\"\nsurvey = { recommend = \"10\", comment = \"\" }\nsurvey_scheduled = \"1h\"",
+            ),
+        )
+        .unwrap()
+        .scenarios
+        .remove(0);
+        assert_eq!(s.survey_call.as_deref(), Some("std/survey.nps"));
+        assert_eq!(
+            s.expect.survey,
+            Some(SurveyExpect::Answers(BTreeMap::from([
+                ("comment".to_string(), String::new()),
+                ("recommend".to_string(), "10".to_string()),
+            ])))
+        );
+        assert_eq!(s.expect.survey_scheduled, Some(Scheduled::After(3_600_000)));
+        for (text, survey, scheduled) in [
+            (
+                "survey = false\nsurvey_scheduled = false",
+                SurveyExpect::Ran(false),
+                Scheduled::No,
+            ),
+            (
+                "survey = true\nsurvey_scheduled = true",
+                SurveyExpect::Ran(true),
+                Scheduled::Yes,
+            ),
+        ] {
+            let s = parse(
+                "x.test.toml",
+                &with("", &format!("ended = \"hangup\"\n{text}")),
+            )
+            .unwrap()
+            .scenarios
+            .remove(0);
+            assert_eq!(s.survey_call, None);
+            assert_eq!(s.expect.survey, Some(survey));
+            assert_eq!(s.expect.survey_scheduled, Some(scheduled));
+        }
+    }
+
+    #[test]
+    fn bad_survey_fields_are_refused() {
+        let e = errors(&with(
+            "survey_call = \" \"",
+            "ended = \"hangup\"\nsurvey = \"5\"\nsurvey_scheduled = \"soon\"",
+        ));
+        assert_eq!(e.len(), 3, "{e:?}");
+        assert!(e[0].contains("`survey_call`: empty survey name"), "{e:?}");
+        assert!(e[1].contains("`expect.survey`: give `false`"), "{e:?}");
+        assert!(
+            e[2].contains("`expect.survey_scheduled`: `soon` is not a duration"),
+            "{e:?}"
+        );
+        let e = errors(&with("", "ended = \"hangup\"\nsurvey = { score = 5.5 }"));
+        assert!(
+            e[0].contains("`expect.survey.score`: an answer is text"),
+            "{e:?}"
+        );
+        let e = errors(&with("", "ended = \"hangup\"\nsurvey_scheduled = 3"));
+        assert!(
+            e[0].contains("`expect.survey_scheduled`: give `false`"),
             "{e:?}"
         );
     }

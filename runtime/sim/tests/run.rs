@@ -376,3 +376,112 @@ ended = "caller""#,
     );
     assert_eq!(never.failures[0].actual, "never connected");
 }
+
+#[test]
+fn the_after_call_survey_is_traced_and_checked() {
+    // The helpline's CSAT survey: erin hangs up at 1m15s (queued at 13 s,
+    // answers at 15 s); the intro until 1m18s, the question until 1m21s,
+    // key 5 at 1m22s.
+    let suite = suite();
+    let body = r#"dialled = "+48221000000"
+start = "2026-11-23T09:00:00[Europe/Warsaw]"
+http = [{ url = "https://crm.example.com/api/login", status = 500 }]
+keys = [{ at = "13s", key = "2" }, { at = "1m22s", key = "5" }]
+agents = [{ name = "erin", queue = "common/queues.administration", answer_after = "2s", talk = "1m" }]
+[scenario.expect]
+survey = { score = "5" }
+survey_scheduled = false
+ended = "hangup"
+ended_at = "1m25s""#;
+    let run = simulate(&suite, body);
+    assert!(run.passed(), "{:?}\n{:#?}", run.failures, lines(&run));
+    let lines = lines(&run);
+    for line in [
+        "+75.000s (the other party hangs up)",
+        "+82.000s survey std/survey.csat score: 5",
+        "+85.000s survey std/survey.csat done",
+    ] {
+        assert!(lines.iter().any(|l| l == line), "no `{line}` in {lines:#?}");
+    }
+
+    // The same call against wrong expectations: each placed.
+    let wrong = body
+        .replace("score = \"5\"", "score = \"4\"")
+        .replace("survey_scheduled = false", "survey_scheduled = \"1h\"");
+    let run = simulate(&suite, &wrong);
+    let failed: Vec<&str> = run
+        .failures
+        .iter()
+        .map(|f| f.expectation.as_str())
+        .collect();
+    assert_eq!(failed, ["survey", "survey_scheduled"]);
+    let survey = &run.failures[0];
+    assert_eq!(survey.expected, "{ score = \"4\" }");
+    assert_eq!(survey.actual, "{ score = \"5\" }");
+    assert_eq!(survey.label, "`score` was answered `5` here");
+    let at = survey.at.as_ref().unwrap();
+    assert_eq!((at.file.as_str(), at.block), ("complete.flow", "queue"));
+    assert_eq!(run.failures[1].actual, "false");
+}
+
+#[test]
+fn a_survey_call_runs_the_survey_alone() {
+    let suite = suite();
+    let run = simulate(
+        &suite,
+        r#"dialled = "+48221000000"
+survey_call = "std/survey.csat"
+start = "2026-11-23T18:00:00[Europe/Warsaw]"
+keys = [{ at = "4s", key = "3" }]
+[scenario.expect]
+prompts = [
+  "say:Prosimy o ocenę rozmowy. To zajmie tylko chwilę.",
+  "say:Jak oceniasz obsługę? Wciśnij od jednego do pięciu, gdzie pięć to ocena najwyższa.",
+  "say:Dziękujemy za ocenę. Do usłyszenia.",
+]
+survey = { score = "3" }
+ended = "hangup"
+ended_at = "7s""#,
+    );
+    assert!(run.passed(), "{:?}\n{:#?}", run.failures, lines(&run));
+    assert!(!lines(&run).iter().any(|l| l.ends_with(" answer")));
+    // A survey call takes no exit of the flow.
+    assert_eq!(run.taken, vec![]);
+
+    let refused = simulate(
+        &suite,
+        r#"dialled = "+48221000000"
+survey_call = "std/survey.nps"
+start = "2026-11-23T18:00:00[Europe/Warsaw]"
+[scenario.expect]
+ended = "hangup""#,
+    );
+    assert_eq!(
+        refused.failures[0].actual,
+        "the survey call was refused: campaign `helpline` has no survey `std/survey.nps`"
+    );
+}
+
+#[test]
+fn the_examples_of_the_survey_documentation_pass() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let dir = root.join("tests/survey-scenarios");
+    let world = dialect_compiler::world::FsWorld::new(Some(root.join("stdlib")), &dir);
+    let compilation = dialect_compiler::compile(&world, &[dir]);
+    assert!(!compilation.has_errors());
+    let suite = Suite::new(&compilation.programs, &compilation.sources).unwrap();
+    let doc = std::fs::read_to_string(root.join("docs/surveys.md")).unwrap();
+    let example = doc
+        .split("```toml\n")
+        .nth(1)
+        .unwrap()
+        .split("```")
+        .next()
+        .unwrap();
+    let file = scenario::parse("docs/surveys.md", example).unwrap();
+    assert_eq!(file.scenarios.len(), 2);
+    for scenario in &file.scenarios {
+        let run = run(&suite, scenario);
+        assert!(run.passed(), "{}: {:?}", scenario.name, run.failures);
+    }
+}

@@ -125,6 +125,17 @@ impl Core {
     /// Things to do once the server is up: log recovered callbacks.
     pub(super) fn startup(&mut self, now: Instant) {
         let _ = now;
+        if let Some(store) = &self.store
+            && let Ok(n) = dialect_callbacks::SurveyStore::recover_surveys(store.as_ref())
+            && n > 0
+        {
+            self.log.record(
+                self.clock.now(),
+                "",
+                "surveys_recovered",
+                fields([("count", n.into())]),
+            );
+        }
         if self.recovered > 0 {
             self.log.record(
                 self.clock.now(),

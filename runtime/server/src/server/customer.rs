@@ -1,0 +1,391 @@
+//! The customer agent on calls (SPEC 5.6): the engine asks for bot turns,
+//! this module answers them with the `dialect-bot` conversation (the
+//! embedded knowledge-base bot, or an external bot over the bot protocol),
+//! hears the caller through the speech-to-text service (voice activity
+//! detection in the leg, one request per utterance), speaks through
+//! text-to-speech or espeak-ng, and carries out handoffs: the handoff's
+//! message (team available or not), a ticket for asynchronous handoffs,
+//! then the `handoff` exit. Anything that fails is the documented fallback:
+//! the customer agent cannot take the call (`cannot_answer`).
+
+use super::{Core, MediaCommand, fields};
+use crate::services::ServiceResult;
+use dialect_acd::State;
+use dialect_acd::directory::short;
+use dialect_bot::{
+    BotConfig, Channel, Conversation, KnowledgeBase, Mode, RequestContext, Step, TicketFacts,
+    parse_response,
+};
+use dialect_bytecode::{Program, Prompt};
+use dialect_callbacks::NewTicket;
+use dialect_engine::{BotReply, Event};
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The customer agents of the loaded flows.
+#[derive(Default)]
+pub(crate) struct Bots {
+    /// By (campaign, bot's qualified name).
+    configs: HashMap<(String, String), Arc<BotConfig>>,
+    /// Knowledge bases by file.
+    knowledge: HashMap<String, Arc<KnowledgeBase>>,
+    /// Why a knowledge base could not be loaded, by file.
+    broken: HashMap<String, String>,
+    /// Bots an operator paused (a default handoff trigger).
+    pub paused: std::collections::HashSet<String>,
+    /// Owner rotation for handoff tickets.
+    pub router: dialect_bot::Router,
+}
+
+impl Bots {
+    /// Reads every program's bots and their knowledge bases (files relative
+    /// to the flows' directory). A knowledge base that does not load is
+    /// remembered: that bot cannot take calls, and says why in the log.
+    pub(crate) fn new<'a>(programs: impl IntoIterator<Item = &'a Program>, root: &Path) -> Bots {
+        let mut bots = Bots::default();
+        for program in programs {
+            for decl in program.decls.iter().filter(|d| d.kind == "bot") {
+                let Some(config) = BotConfig::from_program(program, &decl.name) else {
+                    continue;
+                };
+                if let Some(file) = config.knowledge.clone()
+                    && !bots.knowledge.contains_key(&file)
+                    && !bots.broken.contains_key(&file)
+                {
+                    match std::fs::read_to_string(root.join(&file))
+                        .map_err(|e| e.to_string())
+                        .and_then(|text| KnowledgeBase::parse(&text).map_err(|e| e.to_string()))
+                    {
+                        Ok(kb) => {
+                            bots.knowledge.insert(file, Arc::new(kb));
+                        }
+                        Err(error) => {
+                            bots.broken.insert(file, error);
+                        }
+                    }
+                }
+                bots.configs
+                    .insert((program.name.clone(), decl.name.clone()), Arc::new(config));
+            }
+        }
+        bots
+    }
+
+    fn conversation(
+        &self,
+        campaign: &str,
+        bot: &str,
+        id: String,
+        caller: &str,
+    ) -> Option<Conversation> {
+        let config = self
+            .configs
+            .get(&(campaign.to_string(), bot.to_string()))?
+            .clone();
+        let kb = config
+            .knowledge
+            .as_ref()
+            .and_then(|f| self.knowledge.get(f))
+            .cloned();
+        let context = RequestContext {
+            campaign: campaign.to_string(),
+            caller: caller.to_string(),
+            variables: Default::default(),
+        };
+        Some(Conversation::new(config, kb, Channel::Voice).with_context(id, context))
+    }
+}
+
+impl Core {
+    /// The engine asks for the customer agent's next turn.
+    pub(super) fn bot_turn(&mut self, call_key: u64, bot: String, utterance: Option<String>) {
+        let paused = self.bots.paused.contains(short(&bot));
+        let step = match utterance {
+            None => {
+                let Some(call) = self.calls.get(&call_key) else {
+                    return;
+                };
+                let conversation = self.bots.conversation(
+                    &call.campaign,
+                    &bot,
+                    format!("call-{call_key}"),
+                    &call.number,
+                );
+                let Some(mut conversation) = conversation else {
+                    self.record(
+                        call_key,
+                        "bot_unavailable",
+                        fields([
+                            ("bot", bot.into()),
+                            ("why", "no such customer agent".into()),
+                        ]),
+                    );
+                    return self
+                        .pending
+                        .push_back((call_key, Event::BotReply(BotReply::CannotAnswer)));
+                };
+                let step = conversation.first_turn();
+                if let Some(call) = self.calls.get_mut(&call_key) {
+                    call.conversation = Some(conversation);
+                    if self.services.can_hear() {
+                        let _ = call.media.try_send(MediaCommand::Listen);
+                    }
+                }
+                self.record(call_key, "bot_started", fields([("bot", bot.into())]));
+                step
+            }
+            Some(text) => {
+                let Some(conversation) = self
+                    .calls
+                    .get_mut(&call_key)
+                    .and_then(|c| c.conversation.as_mut())
+                else {
+                    return self
+                        .pending
+                        .push_back((call_key, Event::BotReply(BotReply::CannotAnswer)));
+                };
+                conversation.on_utterance(&text, paused)
+            }
+        };
+        self.bot_step(call_key, step);
+    }
+
+    /// Carries out one step of the conversation.
+    fn bot_step(&mut self, call_key: u64, step: Step) {
+        let reply = match step {
+            Step::Say { text, language } => {
+                self.record(
+                    call_key,
+                    "bot_said",
+                    fields([("text", text.clone().into())]),
+                );
+                if let Some(call) = self.calls.get_mut(&call_key) {
+                    call.bot_language = language;
+                }
+                BotReply::Say(text)
+            }
+            Step::Play(prompt) => match prompt {
+                Prompt::Say { text, language } => {
+                    if let Some(call) = self.calls.get_mut(&call_key) {
+                        call.bot_language = language;
+                    }
+                    BotReply::Say(text)
+                }
+                prompt @ Prompt::Play { .. } => BotReply::Play(prompt),
+            },
+            Step::AskBot(request) => {
+                let config = self
+                    .calls
+                    .get(&call_key)
+                    .and_then(|c| c.conversation.as_ref())
+                    .map(|c| (c.config().endpoint.clone(), c.config().timeout_ms));
+                let Some((Some(endpoint), timeout)) = config else {
+                    return self.bot_step(
+                        call_key,
+                        Step::CannotTakeCall {
+                            why: "the customer agent has no endpoint".into(),
+                        },
+                    );
+                };
+                let body = serde_json::to_string(&request).unwrap_or_default();
+                self.services.ask_bot(
+                    call_key,
+                    endpoint,
+                    body,
+                    Some(Duration::from_millis(timeout)),
+                );
+                return;
+            }
+            Step::Listen => BotReply::Listen,
+            Step::Handoff { reason } => {
+                self.handoff(call_key, &reason.to_string());
+                BotReply::Handoff
+            }
+            Step::CannotTakeCall { why } => {
+                self.record(call_key, "bot_unavailable", fields([("why", why.into())]));
+                BotReply::CannotAnswer
+            }
+            Step::Done => BotReply::Done,
+        };
+        if !matches!(
+            reply,
+            BotReply::Say(_) | BotReply::Play(_) | BotReply::Listen
+        ) && let Some(call) = self.calls.get(&call_key)
+        {
+            let _ = call.media.try_send(MediaCommand::StopListening);
+        }
+        self.pending.push_back((call_key, Event::BotReply(reply)));
+    }
+
+    fn play_prompt(&mut self, call_key: u64, prompt: &Prompt) {
+        let Some(call) = self.calls.get_mut(&call_key) else {
+            return;
+        };
+        if let Some(frames) = self.prompts.get(prompt, &self.media_root, call.law) {
+            let _ = call.media.try_send(MediaCommand::Play { frames });
+            call.playing = true;
+        }
+    }
+
+    /// A handoff: the message for the caller (is anyone of the handoff's
+    /// teams available?), and a ticket when the handoff is asynchronous or
+    /// nobody can take it.
+    fn handoff(&mut self, call_key: u64, reason: &str) {
+        let Some(call) = self.calls.get(&call_key) else {
+            return;
+        };
+        let Some(conversation) = call.conversation.as_ref() else {
+            return;
+        };
+        let rules = conversation.config().handoff.clone();
+        let transcript: Vec<String> = conversation
+            .transcript()
+            .iter()
+            .map(|(who, text)| format!("{who:?}: {text}").to_lowercase())
+            .collect();
+        let facts = TicketFacts {
+            channel: "voice".into(),
+            language: conversation.language().map(str::to_string),
+            caller: call.number.clone(),
+            reason: reason.to_string(),
+            text: conversation
+                .transcript()
+                .iter()
+                .rev()
+                .find(|(who, _)| matches!(who, dialect_bot::Speaker::Caller))
+                .map(|(_, t)| t.clone())
+                .unwrap_or_default(),
+            record: Default::default(),
+        };
+        let campaign = call.campaign.clone();
+        let number = call.number.clone();
+        let members = |team: &str| -> Vec<String> {
+            self.directory.teams.get(team).cloned().unwrap_or_default()
+        };
+        let assignment = self.bots.router.route(&rules, &facts, &members);
+        let candidates: Vec<String> = assignment
+            .team
+            .iter()
+            .flat_map(|t| members(t))
+            .chain(assignment.users.iter().map(|u| short(u).to_string()))
+            .collect();
+        let available = candidates
+            .iter()
+            .any(|a| matches!(self.acd.state(a), Some(State::Available { .. })));
+        let mut extra = fields([
+            ("reason", reason.into()),
+            ("mode", format!("{:?}", rules.mode).to_lowercase().into()),
+            ("team", assignment.team.clone().unwrap_or_default().into()),
+            ("available", available.into()),
+        ]);
+        if let Some(owner) = &assignment.owner {
+            extra.insert("owner".into(), owner.clone().into());
+        }
+        for warning in &assignment.warnings {
+            self.record(
+                call_key,
+                "handoff_rule_failed",
+                fields([("warning", warning.clone().into())]),
+            );
+        }
+        self.record(call_key, "handoff", extra);
+        let message = if rules.mode == Mode::Async || assignment.is_unassigned() {
+            rules
+                .message_unassigned
+                .clone()
+                .or(rules.message_unavailable.clone())
+        } else if available {
+            rules.message_available.clone()
+        } else {
+            rules.message_unavailable.clone()
+        };
+        if rules.mode == Mode::Async || assignment.is_unassigned() {
+            let ticket = NewTicket {
+                channel: "voice".into(),
+                campaign,
+                customer: number,
+                reason: reason.to_string(),
+                transcript,
+                team: assignment.team.clone(),
+                owner: assignment.owner.clone(),
+            };
+            if let Some(store) = &self.store {
+                match store.open_ticket(&ticket, self.clock.now()) {
+                    Ok(t) => {
+                        self.record(call_key, "ticket_opened", fields([("ticket", t.id.into())]))
+                    }
+                    Err(e) => self.record(
+                        call_key,
+                        "ticket_failed",
+                        fields([("error", e.to_string().into())]),
+                    ),
+                }
+            }
+        }
+        if let Some(message) = message {
+            self.play_prompt(call_key, &message);
+        }
+    }
+
+    /// The leg heard an utterance: to speech-to-text.
+    pub(super) fn heard_speech(&mut self, call_key: u64, samples: Vec<i16>) {
+        let Some(call) = self.calls.get(&call_key) else {
+            return;
+        };
+        if call.conversation.as_ref().is_none_or(|c| c.is_over()) {
+            return;
+        }
+        let language = call.bot_language.clone();
+        self.services
+            .hear(call_key, samples, format!("call-{call_key}"), language);
+    }
+
+    /// A service answered.
+    pub(super) async fn on_service(&mut self, result: ServiceResult, now: Instant) {
+        match result {
+            ServiceResult::Heard { call, result } => match result {
+                Ok(text) if !text.trim().is_empty() => {
+                    self.record(call, "heard", fields([("text", text.clone().into())]));
+                    if let Some(id) = self.calls.get(&call).and_then(|c| c.engine) {
+                        let _ = self.engine.handle_event(
+                            id,
+                            Event::Utterance(text),
+                            self.clock.at(now),
+                        );
+                    }
+                }
+                Ok(_) => {}
+                Err(error) => self.record(call, "stt_failed", fields([("error", error.into())])),
+            },
+            ServiceResult::Spoken { call, result } => match result {
+                Ok(frames) => {
+                    if let Some(c) = self.calls.get_mut(&call) {
+                        let _ = c.media.try_send(MediaCommand::Play { frames });
+                        c.playing = true;
+                    }
+                }
+                Err(error) => {
+                    self.record(call, "tts_failed", fields([("error", error.into())]));
+                    self.pending.push_back((call, Event::PromptFinished));
+                }
+            },
+            ServiceResult::Bot { call, result } => {
+                let response = match result {
+                    Ok((status, body)) => parse_response(status, &body),
+                    Err(why) => Err(dialect_bot::ProtocolError::Unreachable(why)),
+                };
+                let step = self
+                    .calls
+                    .get_mut(&call)
+                    .and_then(|c| c.conversation.as_mut())
+                    .map(|c| c.on_bot_response(response));
+                if let Some(step) = step {
+                    self.bot_step(call, step);
+                }
+            }
+        }
+        self.pump(now).await;
+    }
+}
