@@ -7,6 +7,7 @@
 
 mod acd;
 mod build;
+mod customer;
 mod diagnostics;
 mod simulate;
 mod sip;

@@ -68,7 +68,7 @@ pub(crate) struct Phone {
 
 fn sdp(port: u16) -> String {
     format!(
-        "v=0\r\no={port} 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio {port} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=sendrecv\r\n"
+        "v=0\r\no={port} 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio {port} RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-15\r\na=sendrecv\r\n"
     )
 }
 
@@ -207,4 +207,162 @@ impl Phone {
     pub(crate) fn sdp(port: u16) -> String {
         sdp(port)
     }
+}
+
+/// RTP towards the server: speech-like tone, silence and RFC 4733 keys,
+/// paced in real time (20 ms per packet).
+pub(crate) struct Rtp {
+    socket: UdpSocket,
+    to: std::net::SocketAddr,
+    seq: u16,
+    ts: u32,
+}
+
+impl Rtp {
+    /// From `socket` to the server's media address.
+    pub(crate) fn new(socket: UdpSocket, to: std::net::SocketAddr) -> Rtp {
+        Rtp {
+            socket,
+            to,
+            seq: 1,
+            ts: 160,
+        }
+    }
+
+    fn packet(&mut self, payload_type: u8, marker: bool, payload: &[u8], advance: bool) {
+        let mut packet = Vec::with_capacity(12 + payload.len());
+        packet.push(0x80);
+        packet.push(payload_type | if marker { 0x80 } else { 0 });
+        packet.extend_from_slice(&self.seq.to_be_bytes());
+        packet.extend_from_slice(&self.ts.to_be_bytes());
+        packet.extend_from_slice(&0x1234_5678u32.to_be_bytes());
+        packet.extend_from_slice(payload);
+        let _ = self.socket.send_to(&packet, self.to);
+        self.seq = self.seq.wrapping_add(1);
+        if advance {
+            self.ts = self.ts.wrapping_add(160);
+        }
+    }
+
+    /// `ms` of a loud 440 Hz tone (PCMU): speech to the server's voice
+    /// activity detection.
+    pub(crate) fn speech(&mut self, ms: u32) {
+        let mut phase = 0f64;
+        for _ in 0..ms / 20 {
+            let samples: Vec<i16> = (0..160)
+                .map(|_| {
+                    phase += 2.0 * std::f64::consts::PI * 440.0 / 8000.0;
+                    (phase.sin() * 8000.0) as i16
+                })
+                .collect();
+            let mut frame = [0u8; 160];
+            dialect_media::Law::Ulaw.encode_into(&samples, &mut frame);
+            self.packet(0, false, &frame, true);
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// `ms` of silence (PCMU).
+    pub(crate) fn silence(&mut self, ms: u32) {
+        for _ in 0..ms / 20 {
+            self.packet(0, false, &[0xFF; 160], true);
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// One key as RFC 4733 events (payload type 101): 100 ms of tone, then
+    /// three end packets.
+    pub(crate) fn key(&mut self, key: char) {
+        let event = match key {
+            '0'..='9' => key as u8 - b'0',
+            '*' => 10,
+            '#' => 11,
+            _ => return,
+        };
+        for (i, duration) in [160u16, 320, 480, 640, 800].iter().enumerate() {
+            let mut payload = vec![event, 10];
+            payload.extend_from_slice(&duration.to_be_bytes());
+            self.packet(101, i == 0, &payload, false);
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        for _ in 0..3 {
+            let mut payload = vec![event, 0x80 | 10];
+            payload.extend_from_slice(&800u16.to_be_bytes());
+            self.packet(101, false, &payload, false);
+        }
+        self.ts = self.ts.wrapping_add(800);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A scripted speech-to-text service (the documented interface): each
+/// POST gets the next text of `texts` (then empty text). Returns its URL.
+pub(crate) fn stt_service(texts: Vec<&'static str>) -> String {
+    let answers = texts
+        .into_iter()
+        .map(|t| {
+            (
+                200,
+                serde_json::json!({ "text": t, "language": "pl" }).to_string(),
+            )
+        })
+        .collect();
+    http_service(answers, (200, r#"{"text": ""}"#.to_string()), "stt")
+}
+
+/// A scripted HTTP service: each request gets the next `(status, body)`
+/// of `answers` (status 0: no answer at all), then `rest`. Returns its URL
+/// (`/path`).
+pub(crate) fn http_service(answers: Vec<(u16, String)>, rest: (u16, String), path: &str) -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}/{path}", listener.local_addr().expect("addr"));
+    std::thread::spawn(move || {
+        let mut answers = answers.into_iter();
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 65536];
+            // Read the headers, then the body by Content-Length.
+            loop {
+                let Ok(n) = stream.read(&mut chunk) else {
+                    break;
+                };
+                if n == 0 {
+                    break;
+                }
+                buf.extend_from_slice(&chunk[..n]);
+                let text = String::from_utf8_lossy(&buf).to_string();
+                if let Some(end) = text.find("\r\n\r\n") {
+                    let length = text[..end]
+                        .lines()
+                        .find_map(|l| {
+                            let (name, value) = l.split_once(':')?;
+                            name.eq_ignore_ascii_case("content-length")
+                                .then(|| value.trim().parse::<usize>().ok())
+                                .flatten()
+                        })
+                        .unwrap_or(0);
+                    if buf.len() >= end + 4 + length {
+                        break;
+                    }
+                }
+            }
+            let (status, body) = answers.next().unwrap_or_else(|| rest.clone());
+            if status == 0 {
+                // A service that never answers (it hangs).
+                std::thread::spawn(move || {
+                    std::thread::sleep(Duration::from_secs(10));
+                    drop(stream);
+                });
+                continue;
+            }
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    url
 }

@@ -38,6 +38,9 @@ pub struct Services {
     pub tts: Option<String>,
     /// The longest wait for a speech service, in milliseconds (default 5000).
     pub timeout_ms: Option<u64>,
+    /// External customer agents' endpoints by bot name, overriding the
+    /// flows' `endpoint` (staging and production run the same flows).
+    pub bots: std::collections::BTreeMap<String, String>,
 }
 
 /// The agent API.

@@ -146,7 +146,11 @@ impl Server {
         let mut engine = Engine::new();
         let mut routes = HashMap::new();
         let directory = Directory::new(options.flows.iter().map(|(p, _)| p));
-        let bots = customer::Bots::new(options.flows.iter().map(|(p, _)| p), &options.media_root);
+        let bots = customer::Bots::new(
+            options.flows.iter().map(|(p, _)| p),
+            &options.media_root,
+            &options.config.services.bots,
+        );
         for (program, hash) in options.flows {
             let name = program.name.clone();
             for prompt in &program.prompts {

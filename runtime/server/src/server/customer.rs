@@ -43,13 +43,23 @@ impl Bots {
     /// Reads every program's bots and their knowledge bases (files relative
     /// to the flows' directory). A knowledge base that does not load is
     /// remembered: that bot cannot take calls, and says why in the log.
-    pub(crate) fn new<'a>(programs: impl IntoIterator<Item = &'a Program>, root: &Path) -> Bots {
+    pub(crate) fn new<'a>(
+        programs: impl IntoIterator<Item = &'a Program>,
+        root: &Path,
+        endpoints: &std::collections::BTreeMap<String, String>,
+    ) -> Bots {
         let mut bots = Bots::default();
         for program in programs {
             for decl in program.decls.iter().filter(|d| d.kind == "bot") {
-                let Some(config) = BotConfig::from_program(program, &decl.name) else {
+                let Some(mut config) = BotConfig::from_program(program, &decl.name) else {
                     continue;
                 };
+                if let Some(endpoint) = endpoints
+                    .get(&decl.name)
+                    .or_else(|| endpoints.get(short(&decl.name)))
+                {
+                    config.endpoint = Some(endpoint.clone());
+                }
                 if let Some(file) = config.knowledge.clone()
                     && !bots.knowledge.contains_key(&file)
                     && !bots.broken.contains_key(&file)

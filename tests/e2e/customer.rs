@@ -1,0 +1,297 @@
+//! The customer agent and surveys over SIP (issue 6): a caller converses
+//! with the embedded customer agent (utterances through a scripted
+//! speech-to-text service speaking the documented interface), a trigger
+//! hands the call to an agent, the caller answers the survey with RFC 4733
+//! keys; delayed survey calls are placed at their time.
+
+use crate::sip::{Served, free_udp_port, root, sipp, uas};
+use crate::ua::{Msg, Phone, Rtp, stt_service};
+use dialect_callbacks::{SqliteStore, SurveyStore};
+use serde_json::Value;
+use std::net::UdpSocket;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn wait_for(served: &Served, what: &str, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let events = served.events();
+        if done(&events) {
+            return events;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what}: {events:#?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn has(events: &[Value], name: &str) -> bool {
+    events.iter().any(|e| e["event"] == name)
+}
+
+fn finish(child: Child, who: &str) {
+    let out = child.wait_with_output().expect("SIPp ends");
+    assert!(
+        out.status.success(),
+        "{who}'s SIPp failed:\n{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+/// The server's RTP address from its SDP.
+fn media_of(answer: &Msg) -> std::net::SocketAddr {
+    let port = answer
+        .text
+        .lines()
+        .find_map(|l| l.strip_prefix("m=audio "))
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|p| p.parse::<u16>().ok())
+        .expect("an audio port in the SDP");
+    std::net::SocketAddr::from(([127, 0, 0, 1], port))
+}
+
+fn agent_config(name: &str, port: u16) -> String {
+    format!(
+        "[[agent]]\nname = \"{name}\"\nuri = \"sip:{name}@127.0.0.1:{port}\"\npassword = \"pw-{name}\"\n"
+    )
+}
+
+/// Places a call from `caller` to `number` with the scripted phone; returns
+/// the phone, the answer and the RTP sender.
+fn call(served: &Served, caller: &str, number: &str, media: u16) -> (Phone, Msg, Rtp, String) {
+    let socket = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let port = socket.local_addr().expect("addr").port();
+    let mut phone = Phone::new(socket, served.port, "caller");
+    let uri = format!("sip:{number}@127.0.0.1:{}", served.port);
+    let local = format!("<sip:{caller}@127.0.0.1:{port}>;tag=cust1");
+    phone.request(
+        "INVITE",
+        &uri,
+        "customer-1",
+        &local,
+        &format!("<{uri}>"),
+        "",
+        Some(Phone::sdp(media)),
+    );
+    let ok = phone.expect("the answer", |m| m.status() == Some(200));
+    phone.request(
+        "ACK",
+        &uri,
+        "customer-1",
+        &local,
+        &ok.header("To"),
+        "",
+        None,
+    );
+    let rtp = Rtp::new(
+        UdpSocket::bind(("127.0.0.1", media)).expect("bind RTP"),
+        media_of(&ok),
+    );
+    (phone, ok, rtp, local)
+}
+
+#[test]
+fn a_delayed_survey_call_is_placed_at_its_time_and_none_after_no_survey() {
+    let dir = crate::build::scratch("sip-survey-outbound");
+    let ann = free_udp_port();
+    let trunk = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let trunk_port = trunk.local_addr().expect("addr").port();
+    let config = format!(
+        "{}[trunk]\nuri = \"sip:127.0.0.1:{trunk_port}\"\n",
+        agent_config("ann", ann)
+    );
+    let clock = "2026-11-23T10:00:00[Europe/Warsaw]";
+    let first = Served::start_in(
+        dir.clone(),
+        clock,
+        31_000,
+        &config,
+        "tests/survey-scenarios/",
+    );
+    let agent = uas(
+        "agent_hangs_up.xml",
+        ann,
+        &[
+            "-mp",
+            "31400",
+            "-m",
+            "2",
+            "-timeout",
+            "60s",
+            "-nostdin",
+            "-trace_err",
+        ],
+    );
+    // Two callers: one served normally, one through `no_survey`.
+    for (number, media) in [("+48600100200", "31600"), ("+48225550001", "31700")] {
+        let inject = dir.join(format!("{media}.csv"));
+        std::fs::write(&inject, format!("SEQUENTIAL\n{number};\n")).expect("injection file");
+        let caller = Command::new(sipp())
+            .current_dir(root().join("tests/sipp"))
+            .args(["-sf", "caller_waits.xml", "-s", "+48221008000"])
+            .arg(format!("127.0.0.1:{}", first.port))
+            .args([
+                "-i",
+                "127.0.0.1",
+                "-p",
+                &free_udp_port().to_string(),
+                "-mp",
+                media,
+                "-inf",
+            ])
+            .arg(&inject)
+            .args(["-m", "1", "-timeout", "60s", "-nostdin", "-trace_err"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("the caller's SIPp starts");
+        finish(caller, number);
+    }
+    finish(agent, "ann");
+    let events = wait_for(&first, "two calls over", |e| {
+        e.iter().filter(|e| e["event"] == "hangup").count() == 2
+    });
+    let scheduled: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["event"] == "survey_scheduled")
+        .collect();
+    assert_eq!(
+        scheduled.len(),
+        1,
+        "only the call without no_survey: {events:#?}"
+    );
+    assert_eq!(scheduled[0]["survey"], "std/survey.nps");
+    // Stopped, and started again an hour later (less two seconds).
+    drop(first);
+    let later = "2026-11-23T10:59:58[Europe/Warsaw]";
+    let second = Served::start_in(
+        dir.clone(),
+        later,
+        32_000,
+        &config,
+        "tests/survey-scenarios/",
+    );
+    // The trunk (our phone) is called back; it answers and presses 1, 0.
+    let mut customer = Phone::new(trunk, second.port, "customer");
+    let invite = customer.expect("the survey call", |m| m.is_request("INVITE"));
+    assert!(
+        invite.first_line().contains("48600100200"),
+        "{}",
+        invite.first_line()
+    );
+    customer.reply(&invite, "200 OK", Some("cust9"), Some(32_900));
+    customer.expect("the ACK", |m| m.is_request("ACK"));
+    let mut rtp = Rtp::new(
+        UdpSocket::bind("127.0.0.1:32900").expect("bind RTP"),
+        media_of(&invite),
+    );
+    wait_for(&second, "the NPS question", |e| {
+        e.iter().any(|e| {
+            e["event"] == "prompt"
+                && e["prompt"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .contains("polecisz")
+        })
+    });
+    rtp.key('1');
+    rtp.key('0');
+    let events = wait_for(&second, "the NPS answer", |e| has(e, "survey_answer"));
+    let answer = events
+        .iter()
+        .find(|e| e["event"] == "survey_answer")
+        .expect("answer");
+    assert_eq!(answer["question"], "recommend");
+    assert_eq!(answer["answer"], "10");
+    // The customer hangs up during the comment.
+    let ours = format!("{};tag=cust9", invite.header("To"));
+    let uri = invite
+        .header("Contact")
+        .trim_matches(['<', '>'])
+        .to_string();
+    customer.request(
+        "BYE",
+        &uri,
+        &invite.header("Call-ID"),
+        &ours,
+        &invite.header("From"),
+        "",
+        None,
+    );
+    customer.expect("the BYE's answer", |m| m.status().is_some_and(|s| s >= 200));
+    wait_for(&second, "the survey call's end", |e| has(e, "hangup"));
+    drop(second);
+    let store = SqliteStore::open(dir.join("dialect.sqlite")).expect("the database");
+    let answers = store.answers(None).expect("answers");
+    assert!(
+        answers
+            .iter()
+            .any(|a| a.question == "recommend" && a.answer.as_deref() == Some("10")),
+        "{answers:?}"
+    );
+    let calls = store.scheduled_surveys().expect("scheduled");
+    assert_eq!(calls.len(), 1);
+    assert_eq!(calls[0].status, "done");
+}
+
+#[test]
+fn an_external_bot_that_is_down_slow_or_talks_garbage_cannot_take_the_call() {
+    let bot = crate::ua::http_service(
+        vec![
+            (500, "{\"error\": \"overloaded\"}".to_string()),
+            (200, "<html>not json</html>".to_string()),
+            (0, String::new()),
+            (200, "{\"type\": \"dance\"}".to_string()),
+        ],
+        (200, "{\"type\": \"done\"}".to_string()),
+        "bot",
+    );
+    let config = format!("[services.bots]\nremote = \"{bot}\"\n");
+    let served = Served::start_flows(
+        "external-bot",
+        "2026-11-23T10:00:00[Europe/Warsaw]",
+        33_200,
+        &config,
+        "tests/customer-flows/",
+    );
+    for (i, media) in ["33400", "33500", "33600", "33700"].iter().enumerate() {
+        let started = Instant::now();
+        let out = served.sipp(
+            "caller_bye_from_server.xml",
+            "+48221006000",
+            free_udp_port(),
+            media.parse().unwrap(),
+        );
+        assert!(
+            out.status.success(),
+            "call {i}: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        // The slow one is given up after the bot's 2 s timeout.
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "call {i} took {:?}",
+            started.elapsed()
+        );
+    }
+    let events = wait_for(&served, "four calls over", |e| {
+        e.iter().filter(|e| e["event"] == "hangup").count() == 4
+    });
+    let why: Vec<String> = events
+        .iter()
+        .filter(|e| e["event"] == "bot_unavailable")
+        .map(|e| e["why"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(why.len(), 4, "{events:#?}");
+    assert!(why[0].contains("500"), "{why:?}");
+    assert!(
+        why[2].contains("time") || why[2].contains("answer"),
+        "{why:?}"
+    );
+    for hangup in events.iter().filter(|e| e["event"] == "hangup") {
+        assert_eq!(hangup["reason"], "bot down", "{hangup}");
+    }
+    crate::sip::assert_clean(&served);
+}
