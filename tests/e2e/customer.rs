@@ -295,3 +295,104 @@ fn an_external_bot_that_is_down_slow_or_talks_garbage_cannot_take_the_call() {
     }
     crate::sip::assert_clean(&served);
 }
+
+#[test]
+fn scheme7_converses_hands_off_on_a_phrase_and_the_caller_answers_the_survey() {
+    // The scripted speech-to-text service hears a question, then a request
+    // for a consultant.
+    let stt = stt_service(vec![
+        "Jak mogę zapłacić fakturę?",
+        "Chcę rozmawiać z konsultantem",
+    ]);
+    let alice = free_udp_port();
+    let config = format!(
+        "{}[services]\nstt = \"{stt}\"\n",
+        agent_config("alice", alice)
+    );
+    // Monday 10:00: the office is open.
+    let served = Served::start_flows(
+        "scheme7-voice",
+        "2026-11-23T10:00:00[Europe/Warsaw]",
+        34_000,
+        &config,
+        "flows/",
+    );
+    let agent = uas(
+        "agent_hangs_up.xml",
+        alice,
+        &[
+            "-mp",
+            "34400",
+            "-m",
+            "1",
+            "-timeout",
+            "60s",
+            "-nostdin",
+            "-trace_err",
+        ],
+    );
+    let (mut phone, ok, mut rtp, local) = call(&served, "+48600100200", "+48221000007", 34_600);
+    wait_for(&served, "the customer agent", |e| has(e, "bot_started"));
+    // The question: the customer agent answers from its knowledge base.
+    rtp.speech(1_200);
+    rtp.silence(1_000);
+    let events = wait_for(&served, "the answer", |e| has(e, "bot_said"));
+    let said = events
+        .iter()
+        .find(|e| e["event"] == "bot_said")
+        .expect("said");
+    assert!(
+        said["text"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("przelewem"),
+        "{said}"
+    );
+    // The request for a person: a handoff to the first line's queue.
+    rtp.speech(1_200);
+    rtp.silence(1_000);
+    let events = wait_for(&served, "the handoff", |e| has(e, "connected"));
+    let handoff = events
+        .iter()
+        .find(|e| e["event"] == "handoff")
+        .expect("handoff");
+    assert!(
+        handoff["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("human"),
+        "{handoff}"
+    );
+    // alice talks, hangs up first; the caller stays for the survey.
+    finish(agent, "alice");
+    wait_for(&served, "the survey question", |e| {
+        e.iter().any(|e| {
+            e["event"] == "prompt"
+                && e["prompt"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .contains("oceniasz")
+        })
+    });
+    rtp.key('5');
+    let events = wait_for(&served, "the survey's end", |e| has(e, "survey_done"));
+    let answer = events
+        .iter()
+        .find(|e| e["event"] == "survey_answer")
+        .expect("answer");
+    assert_eq!(answer["answer"], "5", "{answer}");
+    // The flow ends: the runtime hangs up.
+    let bye = phone.expect("the BYE", |m| m.is_request("BYE"));
+    phone.reply(&bye, "200 OK", None, None);
+    let _ = (ok, local);
+    wait_for(&served, "the hang-up", |e| has(e, "hangup"));
+    let heard: Vec<&Value> = events.iter().filter(|e| e["event"] == "heard").collect();
+    assert_eq!(heard.len(), 2, "{events:#?}");
+    let dir = served.dir.clone();
+    drop(served);
+    let store = SqliteStore::open(dir.join("dialect.sqlite")).expect("the database");
+    let answers = store.answers(None).expect("answers");
+    assert_eq!(answers.len(), 1, "{answers:?}");
+    assert_eq!(answers[0].answer.as_deref(), Some("5"));
+    assert_eq!(answers[0].campaign, "scheme7");
+}

@@ -324,10 +324,7 @@ pub(crate) fn http_service(answers: Vec<(u16, String)>, rest: (u16, String), pat
             let mut buf = Vec::new();
             let mut chunk = [0u8; 65536];
             // Read the headers, then the body by Content-Length.
-            loop {
-                let Ok(n) = stream.read(&mut chunk) else {
-                    break;
-                };
+            while let Ok(n) = stream.read(&mut chunk) {
                 if n == 0 {
                     break;
                 }
