@@ -14,6 +14,11 @@ use std::time::{Duration, Instant};
 const CLOCK: &str = "2026-11-23T10:00:00[Europe/Warsaw]";
 const NUMBER: &str = "+48221008888";
 
+/// Basic credentials of `agent` (password `pw-<agent>`), base64.
+pub(crate) fn basic(agent: &str) -> String {
+    base64(format!("{agent}:pw-{agent}").as_bytes())
+}
+
 fn base64(bytes: &[u8]) -> String {
     const ABC: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::new();

@@ -396,3 +396,191 @@ fn scheme7_converses_hands_off_on_a_phrase_and_the_caller_answers_the_survey() {
     assert_eq!(answers[0].answer.as_deref(), Some("5"));
     assert_eq!(answers[0].campaign, "scheme7");
 }
+
+type Socket = tungstenite::WebSocket<tungstenite::stream::MaybeTlsStream<std::net::TcpStream>>;
+
+/// A WebSocket to the server's API address (`path`), with Basic credentials
+/// for `agent` when given.
+fn socket(served: &Served, path: &str, agent: Option<&str>) -> Socket {
+    use tungstenite::client::IntoClientRequest;
+    let mut request = format!("ws://{}{path}", served.api)
+        .into_client_request()
+        .expect("request");
+    if let Some(agent) = agent {
+        let token = crate::acd::basic(agent);
+        request.headers_mut().insert(
+            "Authorization",
+            format!("Basic {token}").parse().expect("header"),
+        );
+    }
+    let (socket, _) = tungstenite::connect(request).expect("the WebSocket opens");
+    if let tungstenite::stream::MaybeTlsStream::Plain(stream) = socket.get_ref() {
+        stream
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .expect("timeout");
+    }
+    socket
+}
+
+/// The next JSON message whose `type` is `kind`.
+fn next(socket: &mut Socket, kind: &str) -> Value {
+    loop {
+        let message = socket
+            .read()
+            .unwrap_or_else(|e| panic!("waiting for {kind}: {e}"));
+        if let tungstenite::Message::Text(text) = message {
+            let value: Value = serde_json::from_str(&text).expect("JSON");
+            if value["type"] == kind {
+                return value;
+            }
+        }
+    }
+}
+
+fn send(socket: &mut Socket, value: Value) {
+    socket
+        .send(tungstenite::Message::Text(value.to_string().into()))
+        .expect("send");
+}
+
+#[test]
+fn the_chat_channel_hands_off_live_to_an_agent_and_async_to_a_ticket() {
+    let config = "[[agent]]\nname = \"ann\"\npassword = \"pw-ann\"\n";
+    let served = Served::start_flows(
+        "chat",
+        "2026-11-23T10:00:00[Europe/Warsaw]",
+        35_000,
+        config,
+        "tests/customer-flows/",
+    );
+    // ann opens her chat desk.
+    let mut ann = socket(&served, "/api/agents/ann/chat", Some("ann"));
+    std::thread::sleep(Duration::from_millis(200));
+    // A customer chats with the live bot: a question, then a trigger.
+    let mut jan = socket(&served, "/chat/web_live?name=Jan", None);
+    let greeting = next(&mut jan, "message");
+    assert_eq!(greeting["from"], "bot");
+    assert!(
+        greeting["text"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("help"),
+        "{greeting}"
+    );
+    send(
+        &mut jan,
+        serde_json::json!({ "type": "message", "text": "How can I pay my invoice?" }),
+    );
+    let answer = next(&mut jan, "message");
+    assert!(
+        answer["text"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("bank transfer"),
+        "{answer}"
+    );
+    send(
+        &mut jan,
+        serde_json::json!({ "type": "message", "text": "I want my REFUNDS now" }),
+    );
+    let connecting = next(&mut jan, "message");
+    assert!(
+        connecting["text"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("person"),
+        "{connecting}"
+    );
+    let handoff = next(&mut jan, "handoff");
+    assert_eq!(handoff["agent"], "ann");
+    let assigned = next(&mut ann, "assigned");
+    assert_eq!(assigned["customer"], "Jan");
+    assert!(
+        assigned["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("refund"),
+        "{assigned}"
+    );
+    assert_eq!(
+        assigned["transcript"].as_array().map(Vec::len),
+        Some(4),
+        "{assigned}"
+    );
+    let chat = assigned["chat"].as_u64().expect("chat id");
+    // They talk; ann closes the chat.
+    send(
+        &mut ann,
+        serde_json::json!({ "type": "message", "chat": chat, "text": "Hi Jan, I am Ann." }),
+    );
+    let from_ann = next(&mut jan, "message");
+    assert_eq!(
+        (from_ann["from"].as_str(), from_ann["text"].as_str()),
+        (Some("agent"), Some("Hi Jan, I am Ann."))
+    );
+    send(
+        &mut jan,
+        serde_json::json!({ "type": "message", "text": "Thanks!" }),
+    );
+    let from_jan = next(&mut ann, "message");
+    assert_eq!(from_jan["text"], "Thanks!");
+    send(
+        &mut ann,
+        serde_json::json!({ "type": "close", "chat": chat }),
+    );
+    let closed = next(&mut jan, "closed");
+    assert!(
+        closed["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("agent"),
+        "{closed}"
+    );
+
+    // Another customer, the asynchronous bot: asking for a human opens a
+    // ticket for later.
+    let mut eva = socket(&served, "/chat/web_async?name=Eva", None);
+    next(&mut eva, "message");
+    send(
+        &mut eva,
+        serde_json::json!({ "type": "message", "text": "Can I talk to a real person?" }),
+    );
+    let later = next(&mut eva, "message");
+    assert!(
+        later["text"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("get back"),
+        "{later}"
+    );
+    let ticket = next(&mut eva, "ticket");
+    let id = ticket["id"].as_i64().expect("ticket id");
+    next(&mut eva, "closed");
+    let events = served.events();
+    assert!(
+        events
+            .iter()
+            .any(|e| e["event"] == "chat_assigned" && e["agent"] == "ann")
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| e["event"] == "ticket_opened" && e["ticket"] == id)
+    );
+    let dir = served.dir.clone();
+    drop(served);
+    let store = SqliteStore::open(dir.join("dialect.sqlite")).expect("the database");
+    let tickets = dialect_callbacks::TicketStore::tickets(&store).expect("tickets");
+    assert_eq!(tickets.len(), 1, "{tickets:?}");
+    assert_eq!(tickets[0].channel, "chat");
+    assert_eq!(tickets[0].customer, "Eva");
+    assert_eq!(tickets[0].team.as_deref(), Some("web_team"));
+    assert!(
+        tickets[0]
+            .transcript
+            .iter()
+            .any(|l| l.contains("real person")),
+        "{:?}",
+        tickets[0].transcript
+    );
+}

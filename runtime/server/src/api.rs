@@ -307,9 +307,30 @@ pub async fn serve(
     axum::serve(listener, router(auth, calls)).await
 }
 
+/// Serves the API and the chat channel (WebSockets): customers at
+/// `/chat/{bot}?name=...`, agents at `/api/agents/{name}/chat`.
+pub async fn serve_with_chat(
+    listener: tokio::net::TcpListener,
+    auth: Arc<Auth>,
+    calls: mpsc::Sender<ApiCall>,
+    chats: mpsc::Sender<ChatEvent>,
+) -> std::io::Result<()> {
+    axum::serve(listener, routes(auth, calls, Some(chats))).await
+}
+
 /// The API's routes, for [`serve`] and for tests.
 pub fn router(auth: Arc<Auth>, calls: mpsc::Sender<ApiCall>) -> Router {
+    routes(auth, calls, None)
+}
+
+fn routes(
+    auth: Arc<Auth>,
+    calls: mpsc::Sender<ApiCall>,
+    chats: Option<mpsc::Sender<ChatEvent>>,
+) -> Router {
     Router::new()
+        .route("/chat/{bot}", get(customer_chat))
+        .route("/api/agents/{name}/chat", get(agent_chat))
         .route("/api/agents/{name}", get(agent))
         .route("/api/agents/{name}/login", post(login))
         .route("/api/agents/{name}/logout", post(logout))
@@ -329,7 +350,7 @@ pub fn router(auth: Arc<Auth>, calls: mpsc::Sender<ApiCall>) -> Router {
         // Must come after the routes: it applies to the routes added so far.
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(not_found)
-        .with_state(Api { auth, calls })
+        .with_state(Api { auth, calls, chats })
 }
 
 /// The state every handler shares.
@@ -337,6 +358,223 @@ pub fn router(auth: Arc<Auth>, calls: mpsc::Sender<ApiCall>) -> Router {
 struct Api {
     auth: Arc<Auth>,
     calls: mpsc::Sender<ApiCall>,
+    chats: Option<mpsc::Sender<ChatEvent>>,
+}
+
+/// What chat connections tell the controller. Messages to a connection go
+/// back as JSON text through the `out` channel it registered.
+#[derive(Debug)]
+pub enum ChatEvent {
+    /// A customer opened a chat with a customer agent.
+    CustomerOpened {
+        /// The chat's id.
+        chat: u64,
+        /// The customer agent (bot) asked for.
+        bot: String,
+        /// The customer's name.
+        name: String,
+        /// Messages to the customer.
+        out: mpsc::Sender<String>,
+    },
+    /// The customer wrote.
+    CustomerSaid {
+        /// The chat.
+        chat: u64,
+        /// The text.
+        text: String,
+    },
+    /// The customer left (the socket closed).
+    CustomerLeft {
+        /// The chat.
+        chat: u64,
+    },
+    /// An agent opened their chat desk.
+    AgentOpened {
+        /// The agent.
+        agent: String,
+        /// Messages to the agent.
+        out: mpsc::Sender<String>,
+    },
+    /// An agent wrote in a chat.
+    AgentSaid {
+        /// The agent.
+        agent: String,
+        /// The chat.
+        chat: u64,
+        /// The text.
+        text: String,
+    },
+    /// An agent closed a chat.
+    AgentClosed {
+        /// The agent.
+        agent: String,
+        /// The chat.
+        chat: u64,
+    },
+    /// An agent's desk closed.
+    AgentLeft {
+        /// The agent.
+        agent: String,
+    },
+}
+
+/// Messages a chat connection may have queued, at most.
+const CHAT_QUEUE: usize = 64;
+
+/// The longest chat message, in bytes.
+const CHAT_MESSAGE: usize = 4_096;
+
+/// The query of `/chat/{bot}`.
+#[derive(Deserialize)]
+struct ChatQuery {
+    #[serde(default)]
+    name: Option<String>,
+}
+
+async fn customer_chat(
+    State(api): State<Api>,
+    params: Params,
+    axum::extract::Query(query): axum::extract::Query<ChatQuery>,
+    upgrade: axum::extract::ws::WebSocketUpgrade,
+) -> Result<Response, Refusal> {
+    let Some(chats) = api.chats.clone() else {
+        return Err(Refusal::new(
+            StatusCode::NOT_FOUND,
+            "the chat channel is off",
+        ));
+    };
+    let bot = params.text("bot")?.to_owned();
+    let name = query.name.unwrap_or_else(|| "customer".into());
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    let chat = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    Ok(upgrade.on_upgrade(move |socket| async move {
+        let (out, mut outgoing) = mpsc::channel(CHAT_QUEUE);
+        if chats
+            .send(ChatEvent::CustomerOpened {
+                chat,
+                bot,
+                name,
+                out,
+            })
+            .await
+            .is_err()
+        {
+            return;
+        }
+        pump_socket(
+            socket,
+            &mut outgoing,
+            |text| {
+                let text = chat_text(&text)?;
+                Some(ChatEvent::CustomerSaid { chat, text })
+            },
+            &chats,
+        )
+        .await;
+        let _ = chats.send(ChatEvent::CustomerLeft { chat }).await;
+    }))
+}
+
+async fn agent_chat(
+    State(api): State<Api>,
+    headers: HeaderMap,
+    params: Params,
+    upgrade: axum::extract::ws::WebSocketUpgrade,
+) -> Result<Response, Refusal> {
+    let agent = api.own_agent(&headers, &params)?;
+    let Some(chats) = api.chats.clone() else {
+        return Err(Refusal::new(
+            StatusCode::NOT_FOUND,
+            "the chat channel is off",
+        ));
+    };
+    Ok(upgrade.on_upgrade(move |socket| async move {
+        let (out, mut outgoing) = mpsc::channel(CHAT_QUEUE);
+        if chats
+            .send(ChatEvent::AgentOpened {
+                agent: agent.clone(),
+                out,
+            })
+            .await
+            .is_err()
+        {
+            return;
+        }
+        let me = agent.clone();
+        pump_socket(
+            socket,
+            &mut outgoing,
+            move |text| {
+                let value: Value = serde_json::from_str(&text).ok()?;
+                let chat = value.get("chat")?.as_u64()?;
+                match value.get("type")?.as_str()? {
+                    "message" => Some(ChatEvent::AgentSaid {
+                        agent: me.clone(),
+                        chat,
+                        text: chat_text(&text)?,
+                    }),
+                    "close" => Some(ChatEvent::AgentClosed {
+                        agent: me.clone(),
+                        chat,
+                    }),
+                    _ => None,
+                }
+            },
+            &chats,
+        )
+        .await;
+        let _ = chats.send(ChatEvent::AgentLeft { agent }).await;
+    }))
+}
+
+/// The text of a chat message: `{"type": "message", "text": "..."}`, or
+/// plain text; at most [`CHAT_MESSAGE`] bytes.
+fn chat_text(raw: &str) -> Option<String> {
+    if raw.len() > CHAT_MESSAGE {
+        return None;
+    }
+    match serde_json::from_str::<Value>(raw) {
+        Ok(value) => value.get("text")?.as_str().map(str::to_owned),
+        Err(_) => Some(raw.trim().to_owned()).filter(|t| !t.is_empty()),
+    }
+}
+
+/// Relays one WebSocket: what the controller sends goes out as text; what
+/// comes in is turned into events by `incoming`. Ends when either side
+/// closes.
+async fn pump_socket(
+    mut socket: axum::extract::ws::WebSocket,
+    outgoing: &mut mpsc::Receiver<String>,
+    mut incoming: impl FnMut(String) -> Option<ChatEvent>,
+    chats: &mpsc::Sender<ChatEvent>,
+) {
+    use axum::extract::ws::Message as Ws;
+    loop {
+        tokio::select! {
+            out = outgoing.recv() => match out {
+                Some(text) => {
+                    if socket.send(Ws::Text(text.into())).await.is_err() {
+                        break;
+                    }
+                }
+                None => {
+                    let _ = socket.send(Ws::Close(None)).await;
+                    break;
+                }
+            },
+            message = socket.recv() => match message {
+                Some(Ok(Ws::Text(text))) => {
+                    if let Some(event) = incoming(text.to_string())
+                        && chats.send(event).await.is_err()
+                    {
+                        break;
+                    }
+                }
+                Some(Ok(Ws::Close(_))) | None | Some(Err(_)) => break,
+                Some(Ok(_)) => {}
+            },
+        }
+    }
 }
 
 impl Api {

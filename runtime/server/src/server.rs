@@ -14,6 +14,7 @@
 
 mod agent_api;
 mod callbacks;
+mod chat;
 mod consult;
 mod customer;
 mod phone;
@@ -120,6 +121,8 @@ pub struct Server {
     api: Option<(tokio::net::TcpListener, Arc<Auth>)>,
     api_rx: mpsc::Receiver<ApiCall>,
     services_rx: mpsc::Receiver<crate::services::ServiceResult>,
+    chat_tx: mpsc::Sender<crate::api::ChatEvent>,
+    chat_rx: mpsc::Receiver<crate::api::ChatEvent>,
     core: Core,
     media_rx: mpsc::Receiver<(u64, MediaEvent)>,
     tick_tx: watch::Sender<u64>,
@@ -204,6 +207,7 @@ impl Server {
             None => None,
         };
         let (api_tx, api_rx) = mpsc::channel(API_CALLS);
+        let (chat_tx, chat_rx) = mpsc::channel(API_CALLS);
         let (services_tx, services_rx) = mpsc::channel(crate::services::SERVICE_RESULTS);
         let services = crate::services::Services::new(
             &options.config.services,
@@ -294,6 +298,8 @@ impl Server {
             survey_due: None,
             survey_legs: HashMap::new(),
             pending_surveys: HashMap::new(),
+            chats: HashMap::new(),
+            chat_desks: HashMap::new(),
             bye_deadlines: BTreeMap::new(),
             by_agent_tx: HashMap::new(),
             agent_dialogs: HashMap::new(),
@@ -309,6 +315,8 @@ impl Server {
             api,
             api_rx,
             services_rx,
+            chat_tx,
+            chat_rx,
             core,
             media_rx,
             tick_tx,
@@ -346,8 +354,9 @@ impl Server {
         let acceptor = tokio::spawn(accept(listener, tcp_tx));
         let api = self.api.take().map(|(listener, auth)| {
             let calls = self.core.api_tx.clone();
+            let chats = self.chat_tx.clone();
             tokio::spawn(async move {
-                let _ = crate::api::serve(listener, auth, calls).await;
+                let _ = crate::api::serve_with_chat(listener, auth, calls, chats).await;
             })
         });
         self.core.startup(Instant::now());
@@ -372,6 +381,9 @@ impl Server {
                 }
                 Some(event) = tcp_rx.recv() => {
                     self.core.on_tcp(event, Instant::now()).await;
+                }
+                Some(event) = self.chat_rx.recv() => {
+                    self.core.on_chat(event, Instant::now());
                 }
                 Some(result) = self.services_rx.recv() => {
                     self.core.on_service(result, Instant::now()).await;
@@ -652,6 +664,10 @@ struct Core {
     survey_legs: HashMap<TxKey, u64>,
     /// Survey calls ringing.
     pending_surveys: HashMap<u64, surveys::PendingSurvey>,
+    /// Chats in progress.
+    chats: HashMap<u64, chat::Chat>,
+    /// Agents' open chat desks.
+    chat_desks: HashMap<String, mpsc::Sender<String>>,
     /// When those BYEs go anyway.
     bye_deadlines: BTreeMap<(Instant, u64), (DialogId, SocketAddr, Transport)>,
     /// Agent INVITE transactions to their calls.

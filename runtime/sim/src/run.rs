@@ -21,10 +21,25 @@
 //! (ring time, wrap-up, maximum wait, ageing, reservations) are inputs like
 //! the others, taken after the inputs of the same instant, so an agent who
 //! answers exactly at the end of the ring time still answers.
+//!
+//! Bot turns are answered by the real customer agent (`dialect-bot`), as
+//! under `dialect serve`, unless the scenario scripts the replies (`bot`):
+//! each call holds a [`Conversation`] with the bot of its campaign (the
+//! knowledge bases were read when the [`Suite`] was set up), its steps
+//! become the engine's [`BotReply`]s exactly as in the server, an external
+//! bot's requests get the scenario's `bot_http` answers (through
+//! [`parse_response`], so garbage is refused as in production), and a
+//! handoff is routed by one [`Router`] per scenario (shared by its calls,
+//! so the others' handoffs advance the owner rotation), with the handoff's
+//! message and, for an asynchronous or unassigned handoff, a ticket.
 
-use crate::scenario::{Ended, Route, Scenario, Scheduled, SurveyExpect};
+use crate::scenario::{BotHttp, Ended, HandoffExpect, Route, Scenario, Scheduled, SurveyExpect};
 use dialect_acd::directory::{Directory, short};
-use dialect_acd::{Acd, Action, Millis, Preferred, Request};
+use dialect_acd::{Acd, Action, Millis, Preferred, Request, State};
+use dialect_bot::{
+    BotConfig, BotRequest, BotResponse, Channel, Conversation, KnowledgeBase, Mode, ProtocolError,
+    Reason, RequestContext, Router, Speaker, Step, TicketFacts, parse_response,
+};
 use dialect_bytecode::{NodeId, Op, Program, Prompt};
 use dialect_compiler::source::Sources;
 use dialect_engine::{
@@ -33,6 +48,7 @@ use dialect_engine::{
 use jiff::{SignedDuration, Timestamp};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 /// Most inputs one scenario may process before it is stopped.
@@ -54,6 +70,10 @@ pub struct Suite {
     flows: Vec<Arc<Flow>>,
     files: BTreeMap<String, FlowFile>,
     directory: Directory,
+    /// The customer agents by (campaign, bot's qualified name).
+    bots: HashMap<(String, String), Arc<BotConfig>>,
+    /// The knowledge bases by file, as the bots name them.
+    knowledge: HashMap<String, Arc<KnowledgeBase>>,
 }
 
 /// A flow source file: where it is and what it says.
@@ -91,7 +111,12 @@ impl Suite {
     /// Encodes every program into an artifact, loads it back (hash and
     /// verification included) and prepares it for the engine, so scenarios
     /// exercise exactly what the runtime would execute. `sources` are the
-    /// compilation's files, looked up by their stable names.
+    /// compilation's files, looked up by their stable names. Every bot's
+    /// knowledge base is read here, relative to the flows' directory (the
+    /// build root its stable name is relative to), through
+    /// [`scenario::read_knowledge_base`](crate::scenario::read_knowledge_base);
+    /// one that cannot be read or is broken is an error naming the file and
+    /// the bot.
     pub fn new(programs: &[Program], sources: &Sources) -> Result<Suite, SuiteError> {
         let mut flows = Vec::new();
         for program in programs {
@@ -119,11 +144,59 @@ impl Suite {
             })
             .collect();
         let directory = Directory::new(flows.iter().map(|f| &f.program));
+        let mut bots = HashMap::new();
+        let mut knowledge: HashMap<String, Arc<KnowledgeBase>> = HashMap::new();
+        for flow in &flows {
+            let program = &flow.program;
+            for decl in program.decls.iter().filter(|d| d.kind == "bot") {
+                let Some(config) = BotConfig::from_program(program, &decl.name) else {
+                    continue;
+                };
+                if let Some(file) = &config.knowledge
+                    && !knowledge.contains_key(file)
+                {
+                    let error = |why: String| SuiteError {
+                        campaign: program.name.clone(),
+                        message: format!("the knowledge base of bot `{}` {why}", decl.name),
+                    };
+                    let path = knowledge_path(sources, program, file).ok_or_else(|| {
+                        error(format!(
+                            "(`{file}`) cannot be found: no source file of the campaign tells where the flows' directory is"
+                        ))
+                    })?;
+                    let kb = crate::scenario::read_knowledge_base(&path)
+                        .map_err(|why| error(format!("(`{}`) {why}", path.display())))?;
+                    knowledge.insert(file.clone(), Arc::new(kb));
+                }
+                bots.insert(
+                    (program.name.clone(), decl.name.clone()),
+                    Arc::new(config),
+                );
+            }
+        }
         Ok(Suite {
             flows,
             files,
             directory,
+            bots,
+            knowledge,
         })
+    }
+
+    /// A new conversation with the bot `bot` (qualified, as in the `bot`
+    /// block) of `campaign`, with its knowledge base; `None` when the
+    /// campaign has no such bot.
+    pub fn conversation(&self, campaign: &str, bot: &str, channel: Channel) -> Option<Conversation> {
+        let config = self
+            .bots
+            .get(&(campaign.to_string(), bot.to_string()))?
+            .clone();
+        let kb = config
+            .knowledge
+            .as_ref()
+            .and_then(|f| self.knowledge.get(f))
+            .cloned();
+        Some(Conversation::new(config, kb, channel))
     }
 
     /// The campaigns, in compilation order.
@@ -282,6 +355,19 @@ enum Input {
         /// The call's ACD id.
         acd: AcdCall,
     },
+    /// The external bot answers a request (or the request fails).
+    BotAnswer {
+        /// The call's line.
+        call: usize,
+        /// The request's number on its line.
+        request: u64,
+        /// The conversation's turn the request was for.
+        turn: u32,
+        /// The answer, read as the server reads it.
+        result: Result<BotResponse, ProtocolError>,
+        /// The answer for the trace.
+        shown: String,
+    },
 }
 
 impl Input {
@@ -290,7 +376,8 @@ impl Input {
             Input::Arrive(c)
             | Input::Event(c, _)
             | Input::AgentAnswers { call: c, .. }
-            | Input::AgentHangsUp { call: c, .. } => Some(*c),
+            | Input::AgentHangsUp { call: c, .. }
+            | Input::BotAnswer { call: c, .. } => Some(*c),
             Input::AgentOn(_) => None,
         }
     }
@@ -316,6 +403,13 @@ struct Line {
     bot_turns: usize,
     /// The call's id in the ACD while it is queued, ringing or talking.
     acd: Option<AcdCall>,
+    /// The conversation with the real customer agent (no scripted `bot`).
+    conversation: Option<Conversation>,
+    /// The `bot` node of the last bot turn.
+    bot_node: Option<NodeId>,
+    /// Requests sent to an external bot so far; an answer to an older one
+    /// is dropped.
+    bot_requests: u64,
 }
 
 /// Why the simulation stopped.
@@ -351,6 +445,23 @@ struct Seen {
     vars: BTreeMap<String, String>,
     ended: Option<(Outcome, i64, Option<Place>)>,
     last: Option<Place>,
+    /// What the customer agent said, where.
+    bot_said: Vec<(String, Option<Place>)>,
+    /// The first handoff, where.
+    handoff: Option<(Handoff, Option<Place>)>,
+    /// Where the first ticket was opened.
+    ticket: Option<Option<Place>>,
+}
+
+/// A handoff of the scenario's call.
+#[derive(Clone, Debug, Default)]
+struct Handoff {
+    /// Why; `None` for a scripted `handoff` reply.
+    reason: Option<Reason>,
+    /// Where the router sent it.
+    team: Option<String>,
+    users: Vec<String>,
+    owner: Option<String>,
 }
 
 struct Sim<'a> {
@@ -374,6 +485,8 @@ struct Sim<'a> {
     trace: Vec<TraceLine>,
     taken: Vec<(NodeId, u32)>,
     seen: Seen,
+    /// Routes the handoffs of every call of the scenario.
+    router: Router,
 }
 
 /// The scenario's own call; the others follow it.
@@ -406,6 +519,7 @@ impl<'a> Sim<'a> {
             trace: Vec::new(),
             taken: Vec::new(),
             seen: Seen::default(),
+            router: Router::new(),
         };
         for (i, agent) in scenario.agents.iter().enumerate() {
             sim.schedule(ms(agent.from), Input::AgentOn(i));
@@ -416,6 +530,9 @@ impl<'a> Sim<'a> {
             let other = sim.lines.len();
             sim.lines.push(Line::default());
             sim.schedule(others_at, Input::Arrive(other));
+            for (at, text) in &scenario.others_say {
+                sim.schedule(ms(*at), Input::Event(other, Event::Utterance(text.clone())));
+            }
         }
         sim.schedule(0, Input::Arrive(SUBJECT));
         for (at, key) in &scenario.keys {
@@ -612,6 +729,13 @@ impl<'a> Sim<'a> {
                 self.drive_acd();
                 self.deliver(call, Event::BridgeEnded);
             }
+            Input::BotAnswer {
+                call,
+                request,
+                turn,
+                result,
+                shown,
+            } => self.bot_answer(call, request, turn, result, &shown),
         }
         None
     }
@@ -666,7 +790,7 @@ impl<'a> Sim<'a> {
             if call == SUBJECT {
                 self.record(&emitted);
             }
-            self.carry_out(call, emitted.command);
+            self.carry_out(call, emitted.node, emitted.command);
         }
     }
 
@@ -823,7 +947,7 @@ impl<'a> Sim<'a> {
         });
     }
 
-    fn carry_out(&mut self, call: usize, command: Command) {
+    fn carry_out(&mut self, call: usize, node: NodeId, command: Command) {
         let now = self.now;
         match command {
             Command::Play { .. } => {
@@ -910,18 +1034,18 @@ impl<'a> Sim<'a> {
                     self.schedule(now + ms(answer.after), Input::Event(call, event));
                 }
             }
-            Command::BotTurn { .. } => {
-                let turn = self.lines.get(call).map_or(0, |l| l.bot_turns);
-                let reply = self
-                    .scenario
-                    .bot
-                    .get(turn)
-                    .cloned()
-                    .unwrap_or(BotReply::Done);
+            Command::BotTurn { bot, utterance } => {
                 if let Some(line) = self.lines.get_mut(call) {
-                    line.bot_turns += 1;
+                    line.bot_node = Some(node);
                 }
-                self.schedule(now, Input::Event(call, Event::BotReply(reply)));
+                let reply = if self.scenario.bot.is_empty() {
+                    self.bot_turn(call, &bot, utterance)
+                } else {
+                    Some(self.scripted_turn(call))
+                };
+                if let Some(reply) = reply {
+                    self.schedule(now, Input::Event(call, Event::BotReply(reply)));
+                }
             }
             Command::Ended(_) => self.hang_up(call),
             // Noted for the expectations by `record`; nothing to answer.
@@ -1254,6 +1378,38 @@ fn new_acd(suite: &Suite, scenario: &Scenario, engine: &Engine) -> (Acd, HashMap
         ids.insert(name.to_string(), i);
     }
     (acd, ids)
+}
+
+/// Where a data file named by a program (a stable name such as
+/// `kb/faq.toml`, relative to the build root, or `std/...`, relative to the
+/// standard library) is on disk: the path of one of the compilation's
+/// source files without the parts of its stable name, joined with the
+/// file's name. The campaign's own files are tried first.
+fn knowledge_path(sources: &Sources, program: &Program, file: &str) -> Option<PathBuf> {
+    let in_std = file.starts_with("std/");
+    let own = program
+        .sources
+        .iter()
+        .filter_map(|name| sources.files.iter().find(|f| &f.name == name));
+    for source in own.chain(sources.files.iter()) {
+        let name = &source.name;
+        if name.starts_with("std/") != in_std || name.split('/').any(|p| p == "..") {
+            continue;
+        }
+        // `flows/common/agents.flow` named `common/agents.flow`: `flows`;
+        // `stdlib/hours.flow` named `std/hours.flow`: `stdlib`.
+        let parts = name.split('/').count() - usize::from(in_std);
+        let mut root = source.path.clone();
+        if (0..parts).all(|_| root.pop()) {
+            let relative = if in_std {
+                file.strip_prefix("std/").unwrap_or(file)
+            } else {
+                file
+            };
+            return Some(root.join(relative));
+        }
+    }
+    None
 }
 
 fn ms(ms: u64) -> i64 {

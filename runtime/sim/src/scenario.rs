@@ -6,9 +6,12 @@
 //! Reading happens in two steps: serde reads the TOML into raw tables
 //! (unknown fields are refused there), then every value is converted to its
 //! type with the field's full path at hand, so an error names the file, the
-//! scenario, the field and the line. [`load`] is the only function of this
-//! crate that touches the file system.
+//! scenario, the field and the line. [`load`] (scenario files) and
+//! [`read_knowledge_base`] (the embedded customer agent's knowledge bases,
+//! read once when a [`Suite`](crate::Suite) is set up) are the only
+//! functions of this crate that touch the file system.
 
+use dialect_bot::{Channel, KnowledgeBase};
 use dialect_engine::{BotReply, DialOutcome};
 use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet};
@@ -63,8 +66,18 @@ pub struct Scenario {
     pub queue_full: Vec<String>,
     /// Answers to HTTP requests, first match by URL prefix.
     pub http: Vec<HttpAnswer>,
-    /// The customer agent's replies to successive turns.
+    /// The customer agent's replies to successive turns, scripted. Empty:
+    /// the real customer agent (`dialect-bot`) answers.
     pub bot: Vec<BotReply>,
+    /// The external bot's HTTP answers to successive requests (the real
+    /// customer agent with an `endpoint`).
+    pub bot_http: Vec<BotHttp>,
+    /// Whether the customer agent is paused (a default handoff trigger).
+    pub bot_paused: bool,
+    /// Where the scenario's conversation takes place: what the customer
+    /// agent and the handoff's routing rules are told (the flow runs the
+    /// same). The others are always voice calls.
+    pub channel: Channel,
     /// The answer to an identification: how many records the caller has.
     pub records: u32,
     /// The answer to an authorisation or ticket look-up.
@@ -79,6 +92,8 @@ pub struct Scenario {
     pub others_at: Option<u64>,
     /// The other calls' caller number (default: `caller`).
     pub others_caller: String,
+    /// What each of the other calls says: (offset in ms, text).
+    pub others_say: Vec<(u64, String)>,
     /// The agent who last spoke with this caller (sticky agent), if any.
     pub last_agent: Option<String>,
     /// The agent who owns this caller's private record, if any.
@@ -112,6 +127,64 @@ pub struct Agent {
     /// Whether the agent answers at all; one who does not lets every offer
     /// ring out (RONA) and stays Idle afterwards.
     pub answers: bool,
+}
+
+/// A scripted answer of an external bot to one request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BotHttp {
+    /// An HTTP reply, read with `dialect_bot::parse_response`.
+    Reply {
+        /// The status.
+        status: u16,
+        /// The body.
+        body: String,
+        /// How long the reply takes (ms); longer than the bot's `timeout`
+        /// is a timeout.
+        after: u64,
+    },
+    /// No reply within the bot's `timeout`.
+    Timeout,
+    /// The bot cannot be reached (connection refused), at once.
+    Unreachable,
+}
+
+/// The handoff a scenario expects.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HandoffExpect {
+    /// The customer agent handed nothing off.
+    None,
+    /// A handoff for this reason.
+    Reason {
+        /// The reason's code (`dialect_bot::Reason::code`): `phrase`,
+        /// `asks_for_human`, `paused`, `cannot_answer`, `bot_requested`.
+        code: String,
+        /// The detail, when given: the trigger phrase as written in the
+        /// handoff (`phrase`), the built-in phrase that matched
+        /// (`asks_for_human`), or the bot's reason (`bot_requested`).
+        detail: Option<String>,
+    },
+}
+
+/// The reasons `expect.handoff` may name, and whether each has a detail.
+pub const HANDOFF_REASONS: &[(&str, bool)] = &[
+    ("phrase", true),
+    ("asks_for_human", true),
+    ("paused", false),
+    ("cannot_answer", false),
+    ("bot_requested", true),
+];
+
+impl fmt::Display for HandoffExpect {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HandoffExpect::None => f.write_str("none"),
+            HandoffExpect::Reason { code, detail: None } => f.write_str(code),
+            HandoffExpect::Reason {
+                code,
+                detail: Some(d),
+            } => write!(f, "{code}:{d}"),
+        }
+    }
 }
 
 /// A canned HTTP answer.
@@ -226,6 +299,22 @@ pub struct Expect {
     /// When it was connected (offset in ms): an agent answered, a dialled
     /// number answered, or the transfer happened.
     pub connected_at: Option<u64>,
+    /// The first handoff of the customer agent: its reason, or none.
+    pub handoff: Option<HandoffExpect>,
+    /// The team the first handoff was routed to (qualified name), or
+    /// `none`.
+    pub handoff_team: Option<String>,
+    /// The owner the first handoff's ticket got (an agent's last name
+    /// part), or `none`.
+    pub handoff_owner: Option<String>,
+    /// The users the first handoff was assigned to (agents' last name
+    /// parts), in order.
+    pub handoff_users: Option<Vec<String>>,
+    /// Whether a handoff opened a ticket (an asynchronous handoff, or one
+    /// nobody was assigned).
+    pub ticket: Option<bool>,
+    /// Substrings of what the customer agent said, in this order.
+    pub bot_said: Option<Vec<String>>,
 }
 
 /// A scenario file that cannot be used: where, and why.
@@ -314,6 +403,16 @@ pub fn load(paths: &[PathBuf]) -> (Vec<ScenarioFile>, Vec<LoadError>) {
         }
     }
     (files, errors)
+}
+
+/// Reads the knowledge base of an embedded customer agent from `path`.
+/// With [`load`], the simulator's only file-system access; the suite reads
+/// every knowledge base its bots name once, when it is set up. The error
+/// says what is wrong (the file cannot be read, or which entry and field
+/// is broken); the caller names the file and the bot.
+pub fn read_knowledge_base(path: &Path) -> Result<KnowledgeBase, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot be read: {e}"))?;
+    KnowledgeBase::parse(&text).map_err(|e| format!("is not a valid knowledge base: {e}"))
 }
 
 /// Whether a path names a scenario file (`*.test.toml`).
@@ -485,6 +584,11 @@ struct RawScenario {
     #[serde(default)]
     bot: Vec<Spanned<String>>,
     #[serde(default)]
+    bot_http: Vec<RawBotHttp>,
+    #[serde(default)]
+    bot_paused: bool,
+    channel: Option<Spanned<String>>,
+    #[serde(default)]
     records: u32,
     #[serde(default)]
     verified: bool,
@@ -493,6 +597,8 @@ struct RawScenario {
     others: Option<Spanned<u32>>,
     others_at: Option<Spanned<String>>,
     others_caller: Option<Spanned<String>>,
+    #[serde(default)]
+    others_say: Vec<RawSay>,
     last_agent: Option<Spanned<String>>,
     record_owner: Option<Spanned<String>>,
     survey_call: Option<Spanned<String>>,
@@ -546,6 +652,15 @@ fn ok_status() -> Spanned<u16> {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+struct RawBotHttp {
+    status: Option<Spanned<u16>>,
+    body: Option<String>,
+    after: Option<Spanned<String>>,
+    fail: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct RawExpect {
     prompts: Option<Vec<String>>,
     prompts_include: Option<Vec<String>>,
@@ -564,6 +679,12 @@ struct RawExpect {
     ended: Option<Spanned<String>>,
     ended_at: Option<Spanned<String>>,
     connected_at: Option<Spanned<String>>,
+    handoff: Option<Spanned<String>>,
+    handoff_team: Option<Spanned<String>>,
+    handoff_owner: Option<Spanned<String>>,
+    handoff_users: Option<Vec<String>>,
+    ticket: Option<bool>,
+    bot_said: Option<Vec<String>>,
 }
 
 /// Converts one raw scenario, collecting every problem.
@@ -660,11 +781,8 @@ impl Convert<'_> {
                 ),
             }
         }
-        let mut say = Vec::new();
-        for (i, s) in raw.say.iter().enumerate() {
-            let at = self.duration(&s.at, &format!("say[{i}].at"));
-            say.push((at, s.text.clone()));
-        }
+        let say = self.says(&raw.say, "say");
+        let others_say = self.says(&raw.others_say, "others_say");
         let hangup = raw.hangup.as_ref().map(|h| self.duration(h, "hangup"));
         let prompt_length = self.optional_duration(
             &raw.prompt_length,
@@ -679,6 +797,29 @@ impl Convert<'_> {
             .enumerate()
             .filter_map(|(i, b)| self.bot_reply(b, i))
             .collect();
+        let bot_http = self.bot_http(&raw.bot_http);
+        if let (Some(first), false) = (raw.bot.first(), raw.bot_http.is_empty()) {
+            self.error(
+                first,
+                "bot",
+                "a scenario either scripts the customer agent's replies (`bot`) or the external bot's HTTP answers (`bot_http`), not both: scripted replies never ask the bot".into(),
+            );
+        }
+        let channel = match &raw.channel {
+            None => Channel::Voice,
+            Some(c) => match c.get_ref().as_str() {
+                "voice" => Channel::Voice,
+                "chat" => Channel::Chat,
+                other => {
+                    self.error(
+                        c,
+                        "channel",
+                        format!("`{other}` is not a channel: `voice` or `chat`"),
+                    );
+                    Channel::Voice
+                }
+            },
+        };
         let dial = match &raw.dial {
             None => DialOutcome::Connected,
             Some(d) => match d.get_ref().as_str() {
@@ -766,12 +907,16 @@ impl Convert<'_> {
             queue_full: raw.queue_full,
             http,
             bot,
+            bot_http,
+            bot_paused: raw.bot_paused,
+            channel,
             records: raw.records,
             verified: raw.verified,
             dial,
             others,
             others_at,
             others_caller,
+            others_say,
             last_agent,
             record_owner,
             survey_call,
@@ -859,6 +1004,65 @@ impl Convert<'_> {
                 status: *h.status.get_ref(),
                 body: h.body.clone(),
                 after: self.optional_duration(&h.after, &format!("http[{i}].after"), 0),
+            });
+        }
+        out
+    }
+
+    /// Utterances: `{ at = OFFSET, text = "..." }`.
+    fn says(&mut self, raw: &[RawSay], field: &str) -> Vec<(u64, String)> {
+        raw.iter()
+            .enumerate()
+            .map(|(i, s)| {
+                (
+                    self.duration(&s.at, &format!("{field}[{i}].at")),
+                    s.text.clone(),
+                )
+            })
+            .collect()
+    }
+
+    /// The external bot's answers: `{ status, body, after }` or
+    /// `{ fail = "timeout" | "unreachable" }`.
+    fn bot_http(&mut self, raw: &[RawBotHttp]) -> Vec<BotHttp> {
+        let mut out = Vec::new();
+        for (i, h) in raw.iter().enumerate() {
+            let field = |name: &str| format!("bot_http[{i}].{name}");
+            let after = self.optional_duration(&h.after, &field("after"), 0);
+            if let Some(fail) = &h.fail {
+                if h.status.is_some() || h.body.is_some() {
+                    self.error(
+                        fail,
+                        &field("fail"),
+                        "a failed request has no `status` or `body`: give either `fail` or the reply".into(),
+                    );
+                }
+                match fail.get_ref().as_str() {
+                    "timeout" => out.push(BotHttp::Timeout),
+                    "unreachable" => out.push(BotHttp::Unreachable),
+                    other => self.error(
+                        fail,
+                        &field("fail"),
+                        format!("`{other}` is not a failure: `timeout` (no reply within the bot's timeout) or `unreachable` (connection refused)"),
+                    ),
+                }
+                continue;
+            }
+            let status = h.status.clone().unwrap_or_else(ok_status);
+            if !(100..=599).contains(status.get_ref()) {
+                self.error(
+                    &status,
+                    &field("status"),
+                    format!(
+                        "{} is not an HTTP status (100-599); a bot that cannot be reached is `fail = \"unreachable\"`",
+                        status.get_ref()
+                    ),
+                );
+            }
+            out.push(BotHttp::Reply {
+                status: *status.get_ref(),
+                body: h.body.clone().unwrap_or_default(),
+                after,
             });
         }
         out
@@ -1006,6 +1210,15 @@ impl Convert<'_> {
             .connected_at
             .as_ref()
             .map(|c| self.duration(c, "expect.connected_at"));
+        let handoff = raw.handoff.as_ref().and_then(|h| self.handoff(h));
+        let handoff_team = raw
+            .handoff_team
+            .as_ref()
+            .and_then(|t| self.not_empty(t, "expect.handoff_team"));
+        let handoff_owner = raw
+            .handoff_owner
+            .as_ref()
+            .and_then(|o| self.not_empty(o, "expect.handoff_owner"));
         let survey = raw.survey.as_ref().and_then(|s| self.survey(s));
         let survey_scheduled = raw
             .survey_scheduled
@@ -1028,7 +1241,69 @@ impl Convert<'_> {
             ended: ended?,
             ended_at,
             connected_at,
+            handoff,
+            handoff_team,
+            handoff_owner,
+            handoff_users: raw.handoff_users.clone(),
+            ticket: raw.ticket,
+            bot_said: raw.bot_said.clone(),
         })
+    }
+
+    /// `expect.handoff`: `none`, a reason's code, or `code:detail`.
+    fn handoff(&mut self, raw: &Spanned<String>) -> Option<HandoffExpect> {
+        let text = raw.get_ref().trim();
+        if text == "none" {
+            return Some(HandoffExpect::None);
+        }
+        let (code, detail) = match text.split_once(':') {
+            Some((code, detail)) => (code.trim(), Some(detail.trim().to_string())),
+            None => (text, None),
+        };
+        let codes: Vec<&str> = HANDOFF_REASONS.iter().map(|(c, _)| *c).collect();
+        match HANDOFF_REASONS.iter().find(|(c, _)| *c == code) {
+            None => {
+                self.error(
+                    raw,
+                    "expect.handoff",
+                    format!(
+                        "`{code}` is not a handoff reason: `none` or one of {}, optionally with a detail: `phrase:zwrot pieniędzy`",
+                        codes.join(", ")
+                    ),
+                );
+                None
+            }
+            Some((_, false)) if detail.is_some() => {
+                self.error(
+                    raw,
+                    "expect.handoff",
+                    format!("`{code}` has no detail: write `{code}` alone"),
+                );
+                None
+            }
+            Some(_) if detail.as_deref() == Some("") => {
+                self.error(
+                    raw,
+                    "expect.handoff",
+                    format!("empty detail after `{code}:`"),
+                );
+                None
+            }
+            Some(_) => Some(HandoffExpect::Reason {
+                code: code.to_string(),
+                detail,
+            }),
+        }
+    }
+
+    /// A name that must not be empty.
+    fn not_empty(&mut self, raw: &Spanned<String>, field: &str) -> Option<String> {
+        let text = raw.get_ref().trim();
+        if text.is_empty() {
+            self.error(raw, field, "empty; write `none` for nobody".into());
+            return None;
+        }
+        Some(text.to_string())
     }
 }
 

@@ -83,6 +83,25 @@ impl Bots {
         bots
     }
 
+    /// The bot of that name (qualified, or its last part), with the
+    /// campaign it was found in.
+    pub(crate) fn find(&self, bot: &str) -> Option<(String, Arc<BotConfig>)> {
+        self.configs
+            .iter()
+            .filter(|((_, name), _)| name == bot || short(name) == bot)
+            .min_by(|a, b| a.0.cmp(b.0))
+            .map(|((campaign, _), config)| (campaign.clone(), config.clone()))
+    }
+
+    /// A bot's knowledge base, if it has one that loaded.
+    pub(crate) fn knowledge_of(&self, config: &BotConfig) -> Option<Arc<KnowledgeBase>> {
+        config
+            .knowledge
+            .as_ref()
+            .and_then(|f| self.knowledge.get(f))
+            .cloned()
+    }
+
     fn conversation(
         &self,
         campaign: &str,
@@ -386,6 +405,9 @@ impl Core {
                     Ok((status, body)) => parse_response(status, &body),
                     Err(why) => Err(dialect_bot::ProtocolError::Unreachable(why)),
                 };
+                if call & super::chat::CHAT_KEY != 0 {
+                    return self.chat_bot_answer(call & !super::chat::CHAT_KEY, response, now);
+                }
                 let step = self
                     .calls
                     .get_mut(&call)
