@@ -556,6 +556,31 @@ fn the_chat_channel_hands_off_live_to_an_agent_and_async_to_a_ticket() {
     let ticket = next(&mut eva, "ticket");
     let id = ticket["id"].as_i64().expect("ticket id");
     next(&mut eva, "closed");
+    // A supervisor pauses the live bot: every chat goes to people.
+    let (status, body) =
+        crate::acd::http(&served.api, "POST", "/api/bots/web_live/pause", "ann", None);
+    assert_eq!(status, 200, "{body}");
+    let mut ola = socket(&served, "/chat/web_live?name=Ola", None);
+    next(&mut ola, "message");
+    send(
+        &mut ola,
+        serde_json::json!({ "type": "message", "text": "How can I pay my invoice?" }),
+    );
+    let assigned = next(&mut ann, "assigned");
+    assert_eq!(assigned["customer"], "Ola");
+    assert!(
+        assigned["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("paused"),
+        "{assigned}"
+    );
+    assert!(
+        served
+            .events()
+            .iter()
+            .any(|e| e["event"] == "bot_paused" && e["bot"] == "web_live")
+    );
     let events = served.events();
     assert!(
         events

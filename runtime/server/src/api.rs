@@ -17,6 +17,8 @@
 //! | `GET`    | `/api/calls/{id}/data`            | [`ApiRequest::CallData`]        |
 //! | `PUT`    | `/api/calls/{id}/data/{name}`     | [`ApiRequest::EditCallData`]    |
 //! | `POST`   | `/api/calls/{id}/conference`      | [`ApiRequest::Conference`]      |
+//! | `POST`   | `/api/bots/{name}/pause`          | [`ApiRequest::PauseBot`]        |
+//! | `POST`   | `/api/bots/{name}/resume`         | [`ApiRequest::PauseBot`]        |
 //! | `GET`    | `/api/callbacks`                  | [`ApiRequest::ListCallbacks`]   |
 //! | `POST`   | `/api/callbacks`                  | [`ApiRequest::CreateCallback`]  |
 //! | `PUT`    | `/api/callbacks/{id}`             | [`ApiRequest::UpdateCallback`]  |
@@ -213,6 +215,16 @@ pub enum ApiRequest {
         /// The agent's consultation call.
         consult: u64,
     },
+    /// `POST /api/bots/{name}/pause` or `/resume`: while paused, a
+    /// customer agent hands every conversation off (a default trigger).
+    PauseBot {
+        /// The authenticated agent.
+        agent: String,
+        /// The bot's name.
+        bot: String,
+        /// Pause (true) or resume (false).
+        paused: bool,
+    },
     /// `GET /api/callbacks`.
     ListCallbacks {
         /// The authenticated agent.
@@ -266,6 +278,7 @@ impl ApiRequest {
             | Self::CallData { agent, .. }
             | Self::EditCallData { agent, .. }
             | Self::Conference { agent, .. }
+            | Self::PauseBot { agent, .. }
             | Self::ListCallbacks { agent }
             | Self::CreateCallback { agent, .. }
             | Self::UpdateCallback { agent, .. }
@@ -340,6 +353,8 @@ fn routes(
         .route("/api/calls/{id}/data", get(call_data))
         .route("/api/calls/{id}/data/{name}", put(edit_call_data))
         .route("/api/calls/{id}/conference", post(conference))
+        .route("/api/bots/{name}/pause", post(pause_bot))
+        .route("/api/bots/{name}/resume", post(resume_bot))
         .route("/api/callbacks", get(list_callbacks).post(create_callback))
         .route(
             "/api/callbacks/{id}",
@@ -929,6 +944,36 @@ async fn conference(
         agent,
         call,
         consult,
+    })
+    .await
+}
+
+async fn pause_bot(
+    State(api): State<Api>,
+    headers: HeaderMap,
+    params: Params,
+) -> Result<ApiReply, Refusal> {
+    let agent = api.agent(&headers)?;
+    let bot = params.text("name")?.to_owned();
+    api.call(ApiRequest::PauseBot {
+        agent,
+        bot,
+        paused: true,
+    })
+    .await
+}
+
+async fn resume_bot(
+    State(api): State<Api>,
+    headers: HeaderMap,
+    params: Params,
+) -> Result<ApiReply, Refusal> {
+    let agent = api.agent(&headers)?;
+    let bot = params.text("name")?.to_owned();
+    api.call(ApiRequest::PauseBot {
+        agent,
+        bot,
+        paused: false,
     })
     .await
 }

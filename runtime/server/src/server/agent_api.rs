@@ -297,6 +297,23 @@ impl Core {
                 self.drive_acd(now).await;
                 reply
             }
+            ApiRequest::PauseBot { agent, bot, paused } => {
+                let Some((_, config)) = self.bots.find(&bot) else {
+                    return ApiReply::error(404, format!("there is no customer agent `{bot}`"));
+                };
+                let name = short(&config.name).to_string();
+                if paused {
+                    self.bots.paused.insert(name.clone());
+                } else {
+                    self.bots.paused.remove(&name);
+                }
+                self.log_agent(
+                    &agent,
+                    if paused { "bot_paused" } else { "bot_resumed" },
+                    fields([("bot", name.clone().into())]),
+                );
+                ApiReply::ok(json!({ "bot": name, "paused": paused }))
+            }
             ApiRequest::ListCallbacks { agent } => self.list_callbacks(&agent),
             ApiRequest::CreateCallback { agent, body } => {
                 self.save_callback(&agent, None, body, now)
