@@ -336,18 +336,12 @@ fn scheme7_converses_hands_off_on_a_phrase_and_the_caller_answers_the_survey() {
     // The question: the customer agent answers from its knowledge base.
     rtp.speech(1_200);
     rtp.silence(1_000);
-    let events = wait_for(&served, "the answer", |e| has(e, "bot_said"));
-    let said = events
-        .iter()
-        .find(|e| e["event"] == "bot_said")
-        .expect("said");
-    assert!(
-        said["text"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("przelewem"),
-        "{said}"
-    );
+    let events = wait_for(&served, "the answer", |e| {
+        e.iter().any(|e| {
+            e["event"] == "bot_said" && e["text"].as_str().unwrap_or_default().contains("przelewem")
+        })
+    });
+    assert!(has(&events, "heard"));
     // The request for a person: a handoff to the first line's queue.
     rtp.speech(1_200);
     rtp.silence(1_000);

@@ -122,6 +122,55 @@ fn surveys_run_under_dialect_test() {
 }
 
 #[test]
+fn the_customer_agent_runs_under_dialect_test() {
+    // tests/bot-scenarios/: the real customer agent (dialect-bot) answers
+    // the bot blocks: every handoff trigger (custom phrases in Polish and
+    // English, `*`, a word that must not match, asking for a human,
+    // paused, cannot answer, the bot's own request), every mode (live,
+    // async, none), every routing option (teams, users, rules on caller,
+    // channel and language, rotation by channel), knowledge-base answers
+    // in both languages and the external bot's fallbacks; every exit taken.
+    let (code, stdout, stderr) = dialect(
+        &root(),
+        &["test", "tests/bot-scenarios/", "--min-coverage", "100"],
+    );
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    let (passed, failed) = summary(&stdout);
+    assert_eq!(failed, 0, "{stdout}");
+    let scenarios = std::fs::read_to_string(root().join("tests/bot-scenarios/bots.test.toml"))
+        .expect("the customer agent's scenarios")
+        .matches("[[scenario]]")
+        .count();
+    assert_eq!(passed, scenarios, "{stdout}");
+    for case in [
+        "ok     knowledge base: a Polish question gets the Polish answer, then silence: done",
+        "ok     knowledge base: two English questions get English answers",
+        "ok     custom trigger in Polish, written without diacritics and in upper case: ann answers",
+        "ok     custom trigger in English: complaint",
+        "ok     custom trigger with a star: refund* matches refunded",
+        "ok     mode async: refunded does not match the trigger refund (no star)",
+        "ok     default trigger: the caller asks for a human in Polish",
+        "ok     default trigger: the caller asks for a human in English",
+        "ok     default trigger: the bot is paused",
+        "ok     default trigger: the bot cannot answer (low confidence)",
+        "ok     external bot: it asks for the handoff itself, with its reason",
+        "ok     mode async, users: the English word refund opens a ticket for cleo and dan",
+        "ok     mode none: a trigger phrase, a request for a human and a question it cannot answer get the fallback",
+        "ok     rule on the caller:",
+        "ok     rule on the channel:",
+        "ok     rule on the language:",
+        "ok     rotation: one other +44 caller handed off first, so this ticket's owner is hugo",
+        "ok     rotation by channel:",
+        "ok     external bot down: HTTP 500",
+        "ok     external bot talks garbage: a body that is not JSON",
+        "ok     external bot talks garbage: an unknown reply type",
+        "ok     external bot too slow: no reply within its 2 s timeout",
+    ] {
+        assert!(stdout.contains(case), "no `{case}` in:\n{stdout}");
+    }
+}
+
+#[test]
 fn a_failing_scenario_shows_expected_actual_trace_and_the_flow_line() {
     let (code, stdout, stderr) = dialect(&root(), &["test", "tests/scenarios/"]);
     assert_eq!(code, 1, "{stdout}\n{stderr}");

@@ -70,11 +70,14 @@ pub struct Suite {
     flows: Vec<Arc<Flow>>,
     files: BTreeMap<String, FlowFile>,
     directory: Directory,
-    /// The customer agents by (campaign, bot's qualified name).
-    bots: HashMap<(String, String), Arc<BotConfig>>,
-    /// The knowledge bases by file, as the bots name them.
-    knowledge: HashMap<String, Arc<KnowledgeBase>>,
+    /// The customer agents by (campaign, bot's qualified name), with
+    /// their knowledge bases.
+    bots: HashMap<(String, String), CustomerAgent>,
 }
+
+/// A customer agent of a campaign: its configuration and the knowledge
+/// base it answers from.
+type CustomerAgent = (Arc<BotConfig>, Option<Arc<KnowledgeBase>>);
 
 /// A flow source file: where it is and what it says.
 #[derive(Clone, Debug)]
@@ -145,32 +148,44 @@ impl Suite {
             .collect();
         let directory = Directory::new(flows.iter().map(|f| &f.program));
         let mut bots = HashMap::new();
-        let mut knowledge: HashMap<String, Arc<KnowledgeBase>> = HashMap::new();
+        // By path: two flow directories may each have their `kb/faq.toml`.
+        let mut knowledge: HashMap<PathBuf, Arc<KnowledgeBase>> = HashMap::new();
         for flow in &flows {
             let program = &flow.program;
             for decl in program.decls.iter().filter(|d| d.kind == "bot") {
                 let Some(config) = BotConfig::from_program(program, &decl.name) else {
                     continue;
                 };
-                if let Some(file) = &config.knowledge
-                    && !knowledge.contains_key(file)
-                {
-                    let error = |why: String| SuiteError {
-                        campaign: program.name.clone(),
-                        message: format!("the knowledge base of bot `{}` {why}", decl.name),
-                    };
-                    let path = knowledge_path(sources, program, file).ok_or_else(|| {
-                        error(format!(
-                            "(`{file}`) cannot be found: no source file of the campaign tells where the flows' directory is"
-                        ))
-                    })?;
-                    let kb = crate::scenario::read_knowledge_base(&path)
-                        .map_err(|why| error(format!("(`{}`) {why}", path.display())))?;
-                    knowledge.insert(file.clone(), Arc::new(kb));
-                }
+                let kb = match &config.knowledge {
+                    None => None,
+                    Some(file) => {
+                        let error = |why: String| SuiteError {
+                            campaign: program.name.clone(),
+                            message: format!("the knowledge base of bot `{}` {why}", decl.name),
+                        };
+                        let path = knowledge_path(sources, program, file).ok_or_else(|| {
+                            error(format!(
+                                "(`{file}`) cannot be found: no source file of the campaign tells where the flows' directory is"
+                            ))
+                        })?;
+                        let kb = match knowledge.get(&path) {
+                            Some(kb) => kb.clone(),
+                            None => {
+                                let kb =
+                                    crate::scenario::read_knowledge_base(&path).map_err(|why| {
+                                        error(format!("(`{}`) {why}", path.display()))
+                                    })?;
+                                let kb = Arc::new(kb);
+                                knowledge.insert(path, kb.clone());
+                                kb
+                            }
+                        };
+                        Some(kb)
+                    }
+                };
                 bots.insert(
                     (program.name.clone(), decl.name.clone()),
-                    Arc::new(config),
+                    (Arc::new(config), kb),
                 );
             }
         }
@@ -179,24 +194,20 @@ impl Suite {
             files,
             directory,
             bots,
-            knowledge,
         })
     }
 
     /// A new conversation with the bot `bot` (qualified, as in the `bot`
     /// block) of `campaign`, with its knowledge base; `None` when the
     /// campaign has no such bot.
-    pub fn conversation(&self, campaign: &str, bot: &str, channel: Channel) -> Option<Conversation> {
-        let config = self
-            .bots
-            .get(&(campaign.to_string(), bot.to_string()))?
-            .clone();
-        let kb = config
-            .knowledge
-            .as_ref()
-            .and_then(|f| self.knowledge.get(f))
-            .cloned();
-        Some(Conversation::new(config, kb, channel))
+    pub fn conversation(
+        &self,
+        campaign: &str,
+        bot: &str,
+        channel: Channel,
+    ) -> Option<Conversation> {
+        let (config, kb) = self.bots.get(&(campaign.to_string(), bot.to_string()))?;
+        Some(Conversation::new(config.clone(), kb.clone(), channel))
     }
 
     /// The campaigns, in compilation order.
@@ -1058,6 +1069,355 @@ impl<'a> Sim<'a> {
         }
     }
 
+    /// The next scripted reply of `bot` (`done` once the list is used up).
+    fn scripted_turn(&mut self, call: usize) -> BotReply {
+        let turn = self.lines.get(call).map_or(0, |l| l.bot_turns);
+        let reply = self
+            .scenario
+            .bot
+            .get(turn)
+            .cloned()
+            .unwrap_or(BotReply::Done);
+        if let Some(line) = self.lines.get_mut(call) {
+            line.bot_turns += 1;
+        }
+        if call == SUBJECT {
+            let place = self.bot_place(call);
+            match &reply {
+                BotReply::Say(text) => self.seen.bot_said.push((text.clone(), place)),
+                BotReply::Handoff => {
+                    self.seen.handoff.get_or_insert((Handoff::default(), place));
+                }
+                _ => {}
+            }
+        }
+        reply
+    }
+
+    /// A bot turn answered by the real customer agent, as `dialect serve`
+    /// answers it: the first turn starts a new conversation with the bot
+    /// of the call's campaign, an utterance goes to the conversation.
+    /// `None` when the answer comes later (an external bot's request).
+    fn bot_turn(&mut self, call: usize, bot: &str, utterance: Option<String>) -> Option<BotReply> {
+        let paused = self.scenario.bot_paused;
+        let step = match utterance {
+            None => {
+                let campaign = self
+                    .lines
+                    .get(call)
+                    .and_then(|l| l.flow.as_ref())
+                    .map(|f| f.program.name.clone())
+                    .unwrap_or_default();
+                let channel = if call == SUBJECT {
+                    self.scenario.channel
+                } else {
+                    Channel::Voice
+                };
+                let Some(conversation) = self.suite.conversation(&campaign, bot, channel) else {
+                    self.note(
+                        call,
+                        format!("campaign {campaign} has no customer agent {bot}: it cannot take the call"),
+                    );
+                    return Some(BotReply::CannotAnswer);
+                };
+                let context = RequestContext {
+                    campaign,
+                    caller: self.caller_of(call).to_string(),
+                    variables: BTreeMap::new(),
+                };
+                let mut conversation = conversation.with_context(format!("call-{call}"), context);
+                let step = conversation.first_turn();
+                if let Some(line) = self.lines.get_mut(call) {
+                    line.conversation = Some(conversation);
+                }
+                step
+            }
+            Some(text) => {
+                let Some(conversation) = self
+                    .lines
+                    .get_mut(call)
+                    .and_then(|l| l.conversation.as_mut())
+                else {
+                    return Some(BotReply::CannotAnswer);
+                };
+                conversation.on_utterance(&text, paused)
+            }
+        };
+        self.bot_step(call, step)
+    }
+
+    /// Carries out one step of a conversation, as the server's `bot_step`
+    /// does; returns the reply for the engine, `None` for a request to an
+    /// external bot (its answer comes later).
+    fn bot_step(&mut self, call: usize, step: Step) -> Option<BotReply> {
+        match step {
+            Step::Say { text, .. } | Step::Play(Prompt::Say { text, .. }) => {
+                if call == SUBJECT {
+                    let place = self.bot_place(call);
+                    self.seen.bot_said.push((text.clone(), place));
+                }
+                Some(BotReply::Say(text))
+            }
+            Step::Play(prompt) => Some(BotReply::Play(prompt)),
+            Step::AskBot(request) => {
+                self.ask_bot(call, &request);
+                None
+            }
+            Step::Listen => Some(BotReply::Listen),
+            Step::Handoff { reason } => {
+                self.handoff(call, reason);
+                Some(BotReply::Handoff)
+            }
+            Step::CannotTakeCall { why } => {
+                self.note(
+                    call,
+                    format!("the customer agent cannot take the call: {why}"),
+                );
+                Some(BotReply::CannotAnswer)
+            }
+            Step::Done => Some(BotReply::Done),
+        }
+    }
+
+    /// Sends a request to the external bot: its answer is the scenario's
+    /// next `bot_http`, read by `parse_response` as the server reads an
+    /// HTTP reply; a reply slower than the bot's `timeout`, or a
+    /// `timeout`, is a timeout at the bot's `timeout`; no answer left is an
+    /// unreachable bot.
+    fn ask_bot(&mut self, call: usize, request: &BotRequest) {
+        let Some(line) = self.lines.get_mut(call) else {
+            return;
+        };
+        let (endpoint, timeout) = line.conversation.as_ref().map_or_else(
+            || (String::new(), dialect_bot::DEFAULT_TIMEOUT_MS),
+            |c| {
+                (
+                    c.config().endpoint.clone().unwrap_or_default(),
+                    c.config().timeout_ms,
+                )
+            },
+        );
+        line.bot_requests += 1;
+        let number = line.bot_requests;
+        // Each call reads `bot_http` from its start.
+        let index = usize::try_from(number - 1).unwrap_or(usize::MAX);
+        let timed_out = || {
+            (
+                timeout,
+                Err(ProtocolError::Timeout(timeout)),
+                format!(
+                    "no reply within its timeout of {}",
+                    dialect_compiler::diagnostic::human_ms(timeout)
+                ),
+            )
+        };
+        let (after, result, shown) = match self.scenario.bot_http.get(index) {
+            Some(BotHttp::Reply { after, .. }) if *after > timeout => timed_out(),
+            Some(BotHttp::Reply {
+                status,
+                body,
+                after,
+            }) => (
+                *after,
+                parse_response(*status, body),
+                format!("HTTP {status} {}", clip(body)),
+            ),
+            Some(BotHttp::Timeout) => timed_out(),
+            Some(BotHttp::Unreachable) => (
+                0,
+                Err(ProtocolError::Unreachable("connection refused".into())),
+                "connection refused".to_string(),
+            ),
+            None => {
+                let why = format!("the scenario's `bot_http` has no answer for request {number}");
+                (0, Err(ProtocolError::Unreachable(why.clone())), why)
+            }
+        };
+        let what = match (&request.utterance, &request.keys) {
+            (Some(u), _) => format!("turn {} {u:?}", request.turn),
+            (None, Some(k)) => format!("turn {} keys {k}", request.turn),
+            (None, None) => format!("turn {} (opening)", request.turn),
+        };
+        self.note(call, format!("request to the bot at {endpoint}: {what}"));
+        let at = self.now.saturating_add(ms(after));
+        self.schedule(
+            at,
+            Input::BotAnswer {
+                call,
+                request: number,
+                turn: request.turn,
+                result,
+                shown,
+            },
+        );
+    }
+
+    /// The external bot's answer: to the conversation, then its step to
+    /// the engine. An answer to an older request, or one that comes when
+    /// the call has left the bot (the engine gave up waiting), is dropped.
+    fn bot_answer(
+        &mut self,
+        call: usize,
+        request: u64,
+        turn: u32,
+        result: Result<BotResponse, ProtocolError>,
+        shown: &str,
+    ) {
+        let Some(line) = self.lines.get(call) else {
+            return;
+        };
+        let at_bot = line
+            .id
+            .filter(|_| line.alive)
+            .and_then(|id| self.engine.node_of(id))
+            .is_some_and(|node| Some(node) == line.bot_node);
+        let awaited = line.bot_requests == request
+            && line
+                .conversation
+                .as_ref()
+                .is_some_and(|c| c.awaiting() == Some(turn));
+        if !(at_bot && awaited) {
+            self.note(call, format!("the bot's late answer is dropped: {shown}"));
+            return;
+        }
+        self.note(call, format!("the bot answers: {shown}"));
+        let Some(step) = self
+            .lines
+            .get_mut(call)
+            .and_then(|l| l.conversation.as_mut())
+            .map(|c| c.on_bot_response(result))
+        else {
+            return;
+        };
+        if let Some(reply) = self.bot_step(call, step) {
+            self.deliver(call, Event::BotReply(reply));
+        }
+    }
+
+    /// A handoff, as the server carries it out: routed by the handoff's
+    /// rules (the ticket's facts: channel, language, caller, the reason's
+    /// code, what the caller said last), the message for the caller (is
+    /// anyone the handoff goes to available in the ACD?), and a ticket when
+    /// the handoff is asynchronous or nobody was assigned.
+    fn handoff(&mut self, call: usize, reason: Reason) {
+        let Some(conversation) = self.lines.get(call).and_then(|l| l.conversation.as_ref()) else {
+            return;
+        };
+        let rules = conversation.config().handoff.clone();
+        let facts = TicketFacts {
+            channel: conversation.channel().as_str().to_string(),
+            language: conversation.language().map(str::to_string),
+            caller: self.caller_of(call).to_string(),
+            reason: reason.code().to_string(),
+            text: conversation
+                .transcript()
+                .iter()
+                .rev()
+                .find(|(who, _)| *who == Speaker::Caller)
+                .map(|(_, t)| t.clone())
+                .unwrap_or_default(),
+            record: BTreeMap::new(),
+        };
+        let directory = &self.suite.directory;
+        let members =
+            |team: &str| -> Vec<String> { directory.teams.get(team).cloned().unwrap_or_default() };
+        let assignment = self.router.route(&rules, &facts, &members);
+        let candidates: Vec<String> = assignment
+            .team
+            .iter()
+            .flat_map(|t| members(t))
+            .chain(assignment.users.iter().map(|u| short(u).to_string()))
+            .collect();
+        let available = candidates
+            .iter()
+            .any(|a| matches!(self.acd.state(a), Some(State::Available { .. })));
+        let ticket = rules.mode == Mode::Async || assignment.is_unassigned();
+        let message = if ticket {
+            rules
+                .message_unassigned
+                .clone()
+                .or(rules.message_unavailable.clone())
+        } else if available {
+            rules.message_available.clone()
+        } else {
+            rules.message_unavailable.clone()
+        };
+        let mode = match rules.mode {
+            Mode::Live => "live",
+            Mode::Async => "async",
+            Mode::None => "none",
+        };
+        let mut routed = Vec::new();
+        if let Some(team) = &assignment.team {
+            routed.push(format!("team {team}"));
+        }
+        if !assignment.users.is_empty() {
+            routed.push(format!("users {}", assignment.users.join(", ")));
+        }
+        if let Some(owner) = &assignment.owner {
+            routed.push(format!("owner {owner}"));
+        }
+        if routed.is_empty() {
+            routed.push("nobody assigned".into());
+        }
+        let availability = if available {
+            "an agent is available"
+        } else {
+            "nobody is available"
+        };
+        self.note(
+            call,
+            format!(
+                "handoff ({}): {reason}; mode {mode}; {}; {availability}",
+                reason.code(),
+                routed.join(", ")
+            ),
+        );
+        for warning in &assignment.warnings {
+            self.note(call, format!("handoff rule failed: {warning}"));
+        }
+        if ticket {
+            self.note(call, format!("ticket opened: {}", routed.join(", ")));
+        }
+        let place = self.bot_place(call);
+        if let Some(message) = &message {
+            self.note(call, format!("handoff message {}", quoted_prompt(message)));
+            if call == SUBJECT {
+                self.seen
+                    .prompts
+                    .push((prompt_name(message), place.clone()));
+            }
+        }
+        if call == SUBJECT {
+            if ticket {
+                self.seen.ticket.get_or_insert(place.clone());
+            }
+            let seen = Handoff {
+                reason: Some(reason),
+                team: assignment.team,
+                users: assignment.users,
+                owner: assignment.owner,
+            };
+            self.seen.handoff.get_or_insert((seen, place));
+        }
+    }
+
+    /// The caller number of a line.
+    fn caller_of(&self, call: usize) -> &str {
+        if call == SUBJECT {
+            &self.scenario.caller
+        } else {
+            &self.scenario.others_caller
+        }
+    }
+
+    /// The place of the `bot` block a line's last bot turn came from.
+    fn bot_place(&self, call: usize) -> Option<Place> {
+        let line = self.lines.get(call)?;
+        self.suite
+            .place(&line.flow.as_ref()?.program, line.bot_node?)
+    }
+
     fn cancel_prompt(&mut self, call: usize) {
         if let Some(key) = self.lines.get_mut(call).and_then(|l| l.prompt.take()) {
             self.pending.remove(&key);
@@ -1412,6 +1772,20 @@ fn knowledge_path(sources: &Sources, program: &Program, file: &str) -> Option<Pa
     None
 }
 
+/// A body for the trace: its first 120 characters, on one line.
+fn clip(body: &str) -> String {
+    let line: String = body
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(120)
+        .collect();
+    if body.chars().count() > 120 {
+        format!("{line}...")
+    } else {
+        line
+    }
+}
+
 fn ms(ms: u64) -> i64 {
     i64::try_from(ms).unwrap_or(i64::MAX)
 }
@@ -1689,6 +2063,10 @@ fn check(scenario: &Scenario, seen: &Seen, failures: &mut Vec<Failure>) {
     if let Some(expected) = &expect.survey {
         failures.extend(check_survey(expected, seen));
     }
+    check_handoff(scenario, seen, failures);
+    if let Some(expected) = &expect.bot_said {
+        failures.extend(check_bot_said(expected, seen));
+    }
     if let Some(expected) = expect.survey_scheduled {
         failures.extend(check_scheduled(expected, seen));
     }
@@ -1738,6 +2116,169 @@ fn check(scenario: &Scenario, seen: &Seen, failures: &mut Vec<Failure>) {
             });
         }
     }
+}
+
+/// The detail of a handoff reason, as `expect.handoff` writes it after
+/// the code.
+fn reason_detail(reason: &Reason) -> Option<&str> {
+    match reason {
+        Reason::Phrase(p) | Reason::AsksForHuman(p) => Some(p),
+        Reason::BotRequested(r) => r.as_deref(),
+        Reason::Paused | Reason::CannotAnswer => None,
+    }
+}
+
+/// A handoff as `expect.handoff` writes it.
+fn handoff_word(handoff: Option<&Handoff>) -> String {
+    match handoff.map(|h| &h.reason) {
+        None => "none".into(),
+        Some(None) => "a scripted `handoff` reply (no trigger, no routing)".into(),
+        Some(Some(reason)) => match reason_detail(reason) {
+            Some(detail) => format!("{}:{detail}", reason.code()),
+            None => reason.code().into(),
+        },
+    }
+}
+
+/// `expect.handoff`, `handoff_team`, `handoff_owner`, `handoff_users` and
+/// `ticket`: the first handoff of the call and where it was routed.
+fn check_handoff(scenario: &Scenario, seen: &Seen, failures: &mut Vec<Failure>) {
+    let expect = &scenario.expect;
+    let handoff = seen.handoff.as_ref().map(|(h, _)| h);
+    let at = seen
+        .handoff
+        .as_ref()
+        .and_then(|(_, p)| p.clone())
+        .or_else(|| seen.last.clone());
+    let label = |what: String| match handoff {
+        Some(_) => format!("the customer agent handed off here: {what}"),
+        None => "the call ended here; the customer agent handed nothing off".to_string(),
+    };
+    if let Some(expected) = &expect.handoff {
+        let holds = match (expected, handoff.map(|h| &h.reason)) {
+            (HandoffExpect::None, None) => true,
+            (HandoffExpect::Reason { code, detail }, Some(Some(reason))) => {
+                reason.code() == code
+                    && detail
+                        .as_deref()
+                        .is_none_or(|d| reason_detail(reason) == Some(d))
+            }
+            _ => false,
+        };
+        if !holds {
+            let actual = handoff_word(handoff);
+            failures.push(Failure {
+                expectation: "handoff".into(),
+                expected: expected.to_string(),
+                actual: actual.clone(),
+                label: label(actual),
+                at: at.clone(),
+            });
+        }
+    }
+    let none = || "none".to_string();
+    let routed = |what: &str, value: String| match handoff {
+        Some(_) => value,
+        None => format!("{what} (no handoff)"),
+    };
+    if let Some(expected) = &expect.handoff_team {
+        let actual = handoff.and_then(|h| h.team.clone()).unwrap_or_else(none);
+        if handoff.is_none() || &actual != expected {
+            failures.push(Failure {
+                expectation: "handoff_team".into(),
+                expected: expected.clone(),
+                actual: routed("none", actual.clone()),
+                label: label(format!("team {actual}")),
+                at: at.clone(),
+            });
+        }
+    }
+    if let Some(expected) = &expect.handoff_owner {
+        let actual = handoff
+            .and_then(|h| h.owner.as_deref())
+            .map_or_else(none, |o| short(o).to_string());
+        if handoff.is_none() || actual != short(expected) {
+            failures.push(Failure {
+                expectation: "handoff_owner".into(),
+                expected: expected.clone(),
+                actual: routed("none", actual.clone()),
+                label: label(format!("owner {actual}")),
+                at: at.clone(),
+            });
+        }
+    }
+    if let Some(expected) = &expect.handoff_users {
+        let actual: Vec<String> = handoff
+            .map(|h| h.users.iter().map(|u| short(u).to_string()).collect())
+            .unwrap_or_default();
+        let wanted: Vec<String> = expected.iter().map(|u| short(u).to_string()).collect();
+        if handoff.is_none() || actual != wanted {
+            failures.push(Failure {
+                expectation: "handoff_users".into(),
+                expected: show(expected),
+                actual: routed("[]", show(&actual)),
+                label: label(format!("users {}", show(&actual))),
+                at: at.clone(),
+            });
+        }
+    }
+    if let Some(expected) = expect.ticket
+        && expected != seen.ticket.is_some()
+    {
+        failures.push(Failure {
+            expectation: "ticket".into(),
+            expected: yes_no(expected),
+            actual: yes_no(seen.ticket.is_some()),
+            label: match &seen.ticket {
+                Some(_) => "a handoff opened a ticket here".into(),
+                None => match handoff {
+                    Some(_) => {
+                        "the customer agent handed off here, live to a team or users: no ticket"
+                            .into()
+                    }
+                    None => "the call ended here; no handoff opened a ticket".into(),
+                },
+            },
+            at: seen.ticket.clone().flatten().or(at),
+        });
+    }
+}
+
+/// `expect.bot_said`: each text is part of something the customer agent
+/// said, in this order.
+fn check_bot_said(expected: &[String], seen: &Seen) -> Option<Failure> {
+    let mut from = 0;
+    for e in expected {
+        match seen
+            .bot_said
+            .iter()
+            .skip(from)
+            .position(|(said, _)| said.contains(e.as_str()))
+        {
+            Some(i) => from += i + 1,
+            None => {
+                let (label, at) = match seen.bot_said.get(from) {
+                    Some((said, place)) => (
+                        format!("the bot said {said:?} here; expected {e:?} from here on"),
+                        place.clone(),
+                    ),
+                    None => (
+                        format!("the call ended here; the bot never said {e:?}"),
+                        seen.last.clone(),
+                    ),
+                };
+                let said: Vec<String> = seen.bot_said.iter().map(|(s, _)| s.clone()).collect();
+                return Some(Failure {
+                    expectation: "bot_said".into(),
+                    expected: show(expected),
+                    actual: show(&said),
+                    label,
+                    at,
+                });
+            }
+        }
+    }
+    None
 }
 
 /// `expect.survey`: whether a survey ran, and its answers.

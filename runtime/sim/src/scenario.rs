@@ -1669,6 +1669,167 @@ ended_at = "-1s"
     }
 
     #[test]
+    fn the_customer_agent_fields_are_read() {
+        let s = parse(
+            "x.test.toml",
+            &with(
+                r#"bot_paused = true
+channel = "chat"
+others = 1
+others_say = [{ at = "4s", text = "agent please" }]
+bot_http = [
+  { status = 200, body = '{"type": "say", "text": "Hi"}', after = "1s" },
+  { body = "garbage" },
+  { fail = "timeout" },
+  { fail = "unreachable" },
+]"#,
+                r#"ended = "hangup"
+handoff = "phrase:zwrot pieniędzy"
+handoff_team = "common/agents.second_line"
+handoff_owner = "bob"
+handoff_users = ["cleo", "dan"]
+ticket = true
+bot_said = ["Dzień dobry", "fakturę"]"#,
+            ),
+        )
+        .unwrap()
+        .scenarios
+        .remove(0);
+        assert!(s.bot_paused);
+        assert_eq!(s.channel, Channel::Chat);
+        assert_eq!(s.others_say, vec![(4_000, "agent please".to_string())]);
+        assert_eq!(
+            s.bot_http,
+            vec![
+                BotHttp::Reply {
+                    status: 200,
+                    body: r#"{"type": "say", "text": "Hi"}"#.into(),
+                    after: 1_000
+                },
+                BotHttp::Reply {
+                    status: 200,
+                    body: "garbage".into(),
+                    after: 0
+                },
+                BotHttp::Timeout,
+                BotHttp::Unreachable,
+            ]
+        );
+        let e = &s.expect;
+        assert_eq!(
+            e.handoff,
+            Some(HandoffExpect::Reason {
+                code: "phrase".into(),
+                detail: Some("zwrot pieniędzy".into())
+            })
+        );
+        assert_eq!(
+            e.handoff.as_ref().unwrap().to_string(),
+            "phrase:zwrot pieniędzy"
+        );
+        assert_eq!(e.handoff_team.as_deref(), Some("common/agents.second_line"));
+        assert_eq!(e.handoff_owner.as_deref(), Some("bob"));
+        assert_eq!(
+            e.handoff_users,
+            Some(vec!["cleo".to_string(), "dan".to_string()])
+        );
+        assert_eq!(e.ticket, Some(true));
+        assert_eq!(
+            e.bot_said,
+            Some(vec!["Dzień dobry".to_string(), "fakturę".to_string()])
+        );
+        // The defaults: the real bot, on the phone, not paused.
+        let s = parse("x.test.toml", GOOD).unwrap().scenarios.remove(0);
+        assert!(s.bot.is_empty() && s.bot_http.is_empty() && !s.bot_paused);
+        assert_eq!(s.channel, Channel::Voice);
+        assert_eq!(s.expect.handoff, None);
+        for (text, want) in [
+            ("none", HandoffExpect::None),
+            (
+                "asks_for_human",
+                HandoffExpect::Reason {
+                    code: "asks_for_human".into(),
+                    detail: None,
+                },
+            ),
+            (
+                "bot_requested:billing dispute",
+                HandoffExpect::Reason {
+                    code: "bot_requested".into(),
+                    detail: Some("billing dispute".into()),
+                },
+            ),
+        ] {
+            let s = parse(
+                "x.test.toml",
+                &with("", &format!("ended = \"hangup\"\nhandoff = \"{text}\"")),
+            )
+            .unwrap()
+            .scenarios
+            .remove(0);
+            assert_eq!(s.expect.handoff, Some(want));
+        }
+    }
+
+    #[test]
+    fn bad_customer_agent_fields_are_refused() {
+        let e = errors(&with(
+            r#"channel = "sms"
+bot = ["done"]
+bot_http = [{ status = 700 }, { fail = "slow" }, { fail = "timeout", body = "x" }]"#,
+            r#"ended = "hangup"
+handoff = "trigger:refund"
+handoff_owner = " ""#,
+        ));
+        assert_eq!(e.len(), 7, "{e:?}");
+        assert!(
+            e[0].contains("`bot_http[0].status`: 700 is not an HTTP status"),
+            "{e:?}"
+        );
+        assert!(
+            e[1].contains("`bot_http[1].fail`: `slow` is not a failure"),
+            "{e:?}"
+        );
+        assert!(
+            e[2].contains("`bot_http[2].fail`: a failed request has no `status` or `body`"),
+            "{e:?}"
+        );
+        assert!(e[3].contains("`bot`: a scenario either scripts"), "{e:?}");
+        assert!(e[4].contains("`channel`: `sms` is not a channel"), "{e:?}");
+        assert!(
+            e[5].contains("`expect.handoff`: `trigger` is not a handoff reason"),
+            "{e:?}"
+        );
+        assert!(e[6].contains("`expect.handoff_owner`: empty"), "{e:?}");
+        for (text, problem) in [
+            ("paused:now", "`paused` has no detail"),
+            ("phrase:", "empty detail after `phrase:`"),
+        ] {
+            let e = errors(&with(
+                "",
+                &format!("ended = \"hangup\"\nhandoff = \"{text}\""),
+            ));
+            assert!(e[0].contains(problem), "{e:?}");
+        }
+    }
+
+    #[test]
+    fn a_knowledge_base_that_is_missing_or_broken_says_why() {
+        let dir = std::env::temp_dir().join(format!("dialect-sim-kb-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let missing = read_knowledge_base(&dir.join("none.toml")).unwrap_err();
+        assert!(missing.starts_with("cannot be read: "), "{missing}");
+        let broken = dir.join("broken.toml");
+        std::fs::write(&broken, "[[entry]]\nquestion = \"Q?\"\nlang = \"pl\"\n").unwrap();
+        let why = read_knowledge_base(&broken).unwrap_err();
+        assert!(
+            why.starts_with("is not a valid knowledge base: entry 1, `answer`"),
+            "{why}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn others_are_bounded() {
         let e = errors(&with("others = 5000", "ended = \"hangup\""));
         assert!(e[0].contains("`others`: at most 100 other calls"), "{e:?}");

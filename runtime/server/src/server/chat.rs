@@ -211,10 +211,17 @@ impl Core {
                         serde_json::to_string(&request).unwrap_or_default(),
                         Some(std::time::Duration::from_millis(timeout)),
                     ),
-                    None => self.chat_handoff(chat, "the customer agent has no endpoint", now),
+                    None => self.chat_handoff(
+                        chat,
+                        "cannot_take",
+                        "the customer agent has no endpoint",
+                        now,
+                    ),
                 }
             }
-            Step::Handoff { reason } => self.chat_handoff(chat, &reason.to_string(), now),
+            Step::Handoff { reason } => {
+                self.chat_handoff(chat, reason.code(), &reason.to_string(), now)
+            }
             // The AI cannot take the chat: to people, as a handoff.
             Step::CannotTakeCall { why } => {
                 self.chat_log(
@@ -224,6 +231,7 @@ impl Core {
                 );
                 self.chat_handoff(
                     chat,
+                    "cannot_take",
                     &format!("the customer agent cannot take the chat: {why}"),
                     now,
                 );
@@ -257,7 +265,9 @@ impl Core {
 
     /// A chat's handoff: routed by the handoff's rules; live to an agent
     /// with an open desk, else (or when asynchronous) a ticket.
-    fn chat_handoff(&mut self, chat: u64, reason: &str, now: Instant) {
+    /// `code` is the trigger's code (what routing rules read as `reason`),
+    /// `reason` its words.
+    fn chat_handoff(&mut self, chat: u64, code: &str, reason: &str, now: Instant) {
         let _ = now;
         let Some(c) = self.chats.get(&chat) else {
             return;
@@ -276,7 +286,7 @@ impl Core {
             channel: "chat".into(),
             language: c.conversation.language().map(str::to_string),
             caller: c.name.clone(),
-            reason: reason.to_string(),
+            reason: code.to_string(),
             text: c
                 .conversation
                 .transcript()

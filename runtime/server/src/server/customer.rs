@@ -229,7 +229,7 @@ impl Core {
             }
             Step::Listen => BotReply::Listen,
             Step::Handoff { reason } => {
-                self.handoff(call_key, &reason.to_string());
+                self.handoff(call_key, &reason);
                 BotReply::Handoff
             }
             Step::CannotTakeCall { why } => {
@@ -261,7 +261,9 @@ impl Core {
     /// A handoff: the message for the caller (is anyone of the handoff's
     /// teams available?), and a ticket when the handoff is asynchronous or
     /// nobody can take it.
-    fn handoff(&mut self, call_key: u64, reason: &str) {
+    fn handoff(&mut self, call_key: u64, why: &dialect_bot::Reason) {
+        let reason = why.to_string();
+        let reason = reason.as_str();
         let Some(call) = self.calls.get(&call_key) else {
             return;
         };
@@ -278,7 +280,7 @@ impl Core {
             channel: "voice".into(),
             language: conversation.language().map(str::to_string),
             caller: call.number.clone(),
-            reason: reason.to_string(),
+            reason: why.code().to_string(),
             text: conversation
                 .transcript()
                 .iter()
