@@ -3,6 +3,7 @@
 mod build;
 mod call;
 mod check;
+mod ctl;
 mod explain;
 mod serve;
 mod test;
@@ -45,6 +46,8 @@ enum Command {
     Call(call::Args),
     /// Run the flows' scenarios (`*.test.toml`) in the simulator.
     Test(test::Args),
+    /// Operate a running server: reload, rollback, status.
+    Ctl(ctl::Args),
 }
 
 /// Options shared by the subcommands that compile.
@@ -96,5 +99,6 @@ pub fn run() -> i32 {
         Command::Serve(args) => serve::run(&args),
         Command::Call(args) => call::run(&args),
         Command::Test(args) => test::run(&args),
+        Command::Ctl(args) => ctl::run(&args),
     }
 }

@@ -32,6 +32,12 @@ pub struct Args {
     /// Calls at once; more get 503.
     #[arg(long)]
     max_calls: Option<usize>,
+    /// Where the admin API listens (loopback by default), or `off`.
+    #[arg(long)]
+    admin: Option<String>,
+    /// The admin API's token (or the environment's DIALECT_ADMIN_TOKEN).
+    #[arg(long, env = "DIALECT_ADMIN_TOKEN", hide_env_values = true)]
+    admin_token: Option<String>,
     /// Where the agent API (HTTP) listens, overriding the configuration;
     /// `off` turns it off.
     #[arg(long)]
@@ -62,6 +68,22 @@ pub fn run(args: &Args) -> i32 {
     if let Some(max) = args.max_calls {
         config.runtime.max_calls = max;
     }
+    match args.admin.as_deref() {
+        None => {}
+        Some("off") => config.admin.listen = None,
+        Some(text) => match text.parse::<SocketAddr>() {
+            Ok(addr) => config.admin.listen = Some(addr),
+            Err(_) => {
+                eprintln!(
+                    "error: --admin: `{text}` is not an address like 127.0.0.1:9090 (or `off`)"
+                );
+                return USAGE;
+            }
+        },
+    }
+    if let Some(token) = &args.admin_token {
+        config.admin.token = Some(token.clone());
+    }
     match args.api.as_deref() {
         None => {}
         Some("off") => config.api.listen = None,
@@ -90,32 +112,66 @@ pub fn run(args: &Args) -> i32 {
         None => Clock::system(),
     };
 
-    // The flows: compiled here, then encoded and loaded back, so the server
-    // runs exactly what `dialect build` would ship (verified artifacts).
+    // The flows: a directory of built artifacts (`dialect build -o`), loaded
+    // and verified; or sources, compiled here, then encoded and loaded back,
+    // so the server runs exactly what `dialect build` would ship. The same
+    // loader serves reloads.
     let paths = args.inputs.paths();
     let media_root = paths
         .first()
         .cloned()
         .unwrap_or_else(|| PathBuf::from("flows"));
-    let compilation = dialect_compiler::compile(&args.inputs.world(), &paths);
-    let code = super::check::report(&compilation, super::check::Format::Human, false);
-    if code != OK {
-        eprintln!("error: the flows do not compile; nothing is served");
-        return code;
-    }
-    let mut flows = Vec::new();
-    for program in &compilation.programs {
-        match dialect_bytecode::load(&dialect_bytecode::encode(program)) {
-            Ok(loaded) => {
-                let hash = loaded.header.content_hash().to_string();
-                flows.push((loaded.program, hash));
-            }
+    let flows = if artifacts_in(&paths).is_some() {
+        match load_artifacts(&paths) {
+            Ok(flows) => flows,
             Err(err) => {
-                eprintln!("error: campaign `{}` does not load: {err}", program.name);
+                eprintln!("error: {err}");
                 return FAILED;
             }
         }
-    }
+    } else {
+        let compilation = dialect_compiler::compile(&args.inputs.world(), &paths);
+        let code = super::check::report(&compilation, super::check::Format::Human, false);
+        if code != OK {
+            eprintln!("error: the flows do not compile; nothing is served");
+            return code;
+        }
+        match programs(&compilation) {
+            Ok(flows) => flows,
+            Err(err) => {
+                eprintln!("error: {err}");
+                return FAILED;
+            }
+        }
+    };
+    let loader: dialect_server::Loader = {
+        let paths = paths.clone();
+        let stdlib = args.inputs.stdlib.clone();
+        std::sync::Arc::new(move || {
+            if artifacts_in(&paths).is_some() {
+                return load_artifacts(&paths);
+            }
+            let inputs = super::Inputs {
+                paths: paths.clone(),
+                stdlib: stdlib.clone(),
+            };
+            let compilation = dialect_compiler::compile(&inputs.world(), &paths);
+            let first = compilation
+                .diagnostics()
+                .into_iter()
+                .find(|d| d.severity == dialect_compiler::diagnostic::Severity::Error);
+            if let Some(error) = first {
+                return Err(format!(
+                    "the flows do not compile: {}: {} ({})",
+                    error.path, error.message, error.code
+                ));
+            }
+            if let Some(error) = compilation.io_errors.first() {
+                return Err(format!("the flows cannot be read: {error}"));
+            }
+            programs(&compilation)
+        })
+    };
 
     if let Err(err) = std::fs::create_dir_all(&config.runtime.data) {
         eprintln!(
@@ -156,12 +212,15 @@ pub fn run(args: &Args) -> i32 {
         }
     };
     runtime.block_on(async move {
+        let watch = Some(media_root.clone());
         let options = Options {
             config,
             flows,
             media_root,
             clock,
             log,
+            loader: Some(loader),
+            watch,
         };
         let server = match Server::bind(options).await {
             Ok(server) => server,
@@ -172,6 +231,9 @@ pub fn run(args: &Args) -> i32 {
         };
         if let Some(api) = server.api_addr() {
             eprintln!("dialect serve: agent API on http://{api}/api/");
+        }
+        if let Some(admin) = server.admin_addr() {
+            eprintln!("dialect serve: admin API on http://{admin}/admin/");
         }
         eprintln!(
             "dialect serve: listening for SIP on udp and tcp {}",
@@ -204,4 +266,48 @@ async fn shutdown() {
     {
         let _ = tokio::signal::ctrl_c().await;
     }
+}
+
+/// The artifacts (`*.dialect`) of the one directory given, if that is what
+/// was given.
+fn artifacts_in(paths: &[PathBuf]) -> Option<Vec<PathBuf>> {
+    let [dir] = paths else {
+        return None;
+    };
+    let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "dialect"))
+        .collect();
+    found.sort();
+    (!found.is_empty()).then_some(found)
+}
+
+/// Loads and verifies every artifact of the directory; the first that does
+/// not load refuses them all, naming the file and the reason.
+fn load_artifacts(paths: &[PathBuf]) -> Result<Vec<(dialect_bytecode::Program, String)>, String> {
+    let files = artifacts_in(paths).ok_or("the directory holds no artifact (*.dialect)")?;
+    let mut flows = Vec::with_capacity(files.len());
+    for file in files {
+        let bytes = std::fs::read(&file).map_err(|e| format!("{}: {e}", file.display()))?;
+        let loaded =
+            dialect_bytecode::load(&bytes).map_err(|e| format!("{}: {e}", file.display()))?;
+        let hash = loaded.header.content_hash().to_string();
+        flows.push((loaded.program, hash));
+    }
+    Ok(flows)
+}
+
+/// The compiled programs, encoded and loaded back (verified artifacts).
+fn programs(
+    compilation: &dialect_compiler::Compilation,
+) -> Result<Vec<(dialect_bytecode::Program, String)>, String> {
+    let mut flows = Vec::new();
+    for program in &compilation.programs {
+        let loaded = dialect_bytecode::load(&dialect_bytecode::encode(program))
+            .map_err(|err| format!("campaign `{}` does not load: {err}", program.name))?;
+        let hash = loaded.header.content_hash().to_string();
+        flows.push((loaded.program, hash));
+    }
+    Ok(flows)
 }

@@ -9,6 +9,7 @@ mod acd;
 mod build;
 mod customer;
 mod diagnostics;
+mod ops;
 mod simulate;
 mod sip;
 mod ua;

@@ -52,10 +52,12 @@ pub(crate) struct Served {
     pub(crate) dir: PathBuf,
     /// The agent API's address.
     pub(crate) api: String,
+    /// The admin API's address (token `test-admin-token`).
+    pub(crate) admin: String,
 }
 
 impl Served {
-    fn start(name: &str, clock: &str, media_base: u16) -> Served {
+    pub(crate) fn start(name: &str, clock: &str, media_base: u16) -> Served {
         Served::start_with(name, clock, media_base, "")
     }
 
@@ -106,6 +108,10 @@ impl Served {
                 clock,
                 "--api",
                 "127.0.0.1:0",
+                "--admin",
+                "127.0.0.1:0",
+                "--admin-token",
+                "test-admin-token",
                 "--data",
             ])
             .arg(&dir)
@@ -119,10 +125,19 @@ impl Served {
         let mut lines = BufReader::new(stderr).lines();
         let deadline = Instant::now() + Duration::from_secs(60);
         let mut api = String::new();
+        let mut admin = String::new();
         loop {
             assert!(Instant::now() < deadline, "dialect serve did not start");
             match lines.next() {
                 Some(Ok(line)) if line.contains("listening for SIP") => break,
+                Some(Ok(line)) if line.contains("admin API on http://") => {
+                    admin = line
+                        .split("http://")
+                        .nth(1)
+                        .and_then(|rest| rest.split('/').next())
+                        .unwrap_or_default()
+                        .to_string();
+                }
                 Some(Ok(line)) if line.contains("agent API on http://") => {
                     api = line
                         .split("http://")
@@ -141,6 +156,7 @@ impl Served {
             port,
             dir,
             api,
+            admin,
         }
     }
 

@@ -1,6 +1,15 @@
 //! The embedded store: callbacks (SPEC 5.5) with their validation, and
 //! beside them the relationships of the ACD, survey results and scheduled
-//! survey calls ([`SurveyStore`]), and handoff tickets ([`TicketStore`]).
+//! survey calls ([`SurveyStore`]), handoff tickets ([`TicketStore`]), and
+//! the webhook outbox ([`OutboxStore`]).
+//!
+//! Tables (one SQLite file, schema version 3 in `PRAGMA user_version`):
+//! `callbacks`, `relationships` ([`CallbackStore`], [`RelationshipStore`]);
+//! `survey_answers`, `scheduled_surveys`, `tickets` ([`SurveyStore`],
+//! [`TicketStore`]); `outbox` ([`OutboxStore`]: one row per webhook event
+//! and URL, with its call, its number in the call, its JSON body, its
+//! unique idempotency key, `pending`/`sending`/`delivered`/`dead`, its
+//! attempts, when it may be tried next and its last error).
 //!
 //! Four kinds of callback ([`Kind`]): *courtesy* (a caller in a queue asks to
 //! be called back instead of waiting, and keeps their place), *web* (a request
@@ -23,11 +32,15 @@
 
 #![warn(missing_docs)]
 
+mod outbox;
 mod records;
 mod sqlite;
 mod store;
 mod validate;
 
+pub use outbox::{
+    NewEvent, OutboxEvent, OutboxStatus, OutboxStore, body as webhook_body, idempotency_key,
+};
 pub use records::{NewTicket, ScheduledSurvey, SurveyAnswer, SurveyStore, Ticket, TicketStore};
 pub use sqlite::{DEFAULT_MAX_ATTEMPTS, SqliteStore};
 pub use store::{Callback, CallbackStore, Created, Filter, RelationshipStore, Status, StoreError};

@@ -231,6 +231,12 @@ pub enum StoreError {
         /// Its status.
         status: Status,
     },
+    /// No webhook event has this number in the outbox.
+    #[error("there is no webhook event {id} in the outbox")]
+    NoEvent {
+        /// The event asked for.
+        id: i64,
+    },
     /// An update would change the kind of the callback.
     #[error("callback {id} is a {from} callback and cannot become a {to} callback")]
     KindChange {

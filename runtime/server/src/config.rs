@@ -25,6 +25,72 @@ pub struct Config {
     pub api: Api,
     /// Speech services for the customer agent.
     pub services: Services,
+    /// Delivery of the campaigns' webhook events.
+    pub webhooks: Webhooks,
+    /// The admin API (reloads, status, metrics).
+    pub admin: Admin,
+}
+
+/// The admin API.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Admin {
+    /// Where it listens (loopback by default); `None` turns it off.
+    pub listen: Option<SocketAddr>,
+    /// The bearer token every request needs; without one, every request is
+    /// refused.
+    pub token: Option<String>,
+    /// Watch the flows directory and reload when it changes (default true).
+    pub watch: bool,
+}
+
+impl Default for Admin {
+    fn default() -> Admin {
+        Admin {
+            listen: Some(SocketAddr::from(([127, 0, 0, 1], 9090))),
+            token: None,
+            watch: true,
+        }
+    }
+}
+
+/// Delivery of webhook events (SPEC 5.9; docs/operations.md, "Webhooks").
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Webhooks {
+    /// Attempts at one event before it is dead-lettered (default 10).
+    pub max_attempts: u32,
+    /// The longest wait for a receiver's answer, in milliseconds (default 5000).
+    pub timeout_ms: u64,
+    /// Events POSTed at once, each of a different call (default 8).
+    pub concurrency: usize,
+    /// The wait after the first failed attempt, in milliseconds, doubled
+    /// after each further failure (default 1000).
+    pub backoff_ms: u64,
+    /// The longest wait between two attempts, in milliseconds (default
+    /// 300000, five minutes).
+    pub max_backoff_ms: u64,
+    /// Delivered events are deleted from the outbox after this many hours
+    /// (default 168, a week); dead ones are kept.
+    pub keep_delivered_hours: u64,
+    /// A staging aid: when set, every campaign's webhook events go to this
+    /// URL instead of the URLs in the flows (staging and production run
+    /// the same flows).
+    pub url: Option<String>,
+}
+
+impl Default for Webhooks {
+    fn default() -> Webhooks {
+        Webhooks {
+            max_attempts: 10,
+            timeout_ms: 5_000,
+            concurrency: 8,
+            backoff_ms: 1_000,
+            max_backoff_ms: 300_000,
+            keep_delivered_hours: 168,
+            url: None,
+        }
+    }
 }
 
 /// Pluggable speech services (runtime/bot/PROTOCOL.md).
@@ -223,6 +289,27 @@ impl Config {
                 "runtime.max_calls is 0: no call could be answered".into(),
             ));
         }
+        let hooks = &self.webhooks;
+        if hooks.max_attempts == 0 || hooks.concurrency == 0 || hooks.timeout_ms == 0 {
+            return Err(ConfigError::Invalid(
+                "webhooks.max_attempts, webhooks.concurrency and webhooks.timeout_ms must be at \
+                 least 1"
+                    .into(),
+            ));
+        }
+        if hooks.backoff_ms == 0 || hooks.max_backoff_ms < hooks.backoff_ms {
+            return Err(ConfigError::Invalid(format!(
+                "webhooks.backoff_ms ({}) must be at least 1 and at most webhooks.max_backoff_ms ({})",
+                hooks.backoff_ms, hooks.max_backoff_ms
+            )));
+        }
+        if let Some(url) = &hooks.url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return Err(ConfigError::Invalid(format!(
+                "webhooks.url `{url}` is not an http:// or https:// URL"
+            )));
+        }
         for agent in &self.agents {
             if agent.uri.is_none() && agent.password.is_none() {
                 return Err(ConfigError::Invalid(format!(
@@ -253,6 +340,21 @@ mod tests {
         let config = Config::parse("", Path::new("x.toml")).unwrap();
         assert_eq!(config, Config::default());
         assert_eq!(config.sip.listen.to_string(), "127.0.0.1:5060");
+    }
+
+    #[test]
+    fn webhook_settings_parse_with_defaults() {
+        let text = "[webhooks]\nmax_attempts = 5\nconcurrency = 4\nurl = \"http://127.0.0.1:9000/hooks\"\n";
+        let config = Config::parse(text, Path::new("x.toml")).unwrap();
+        assert_eq!(config.webhooks.max_attempts, 5);
+        assert_eq!(config.webhooks.concurrency, 4);
+        assert_eq!(config.webhooks.timeout_ms, 5_000);
+        assert_eq!(config.webhooks.backoff_ms, 1_000);
+        assert_eq!(config.webhooks.max_backoff_ms, 300_000);
+        assert_eq!(
+            config.webhooks.url.as_deref(),
+            Some("http://127.0.0.1:9000/hooks")
+        );
     }
 
     #[test]
@@ -300,5 +402,13 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(agent.contains("neither"), "{agent}");
+        let hooks = Config::parse("[webhooks]\nmax_attempts = 0\n", Path::new("c.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(hooks.contains("max_attempts"), "{hooks}");
+        let url = Config::parse("[webhooks]\nurl = \"ftp://x\"\n", Path::new("c.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(url.contains("ftp://x"), "{url}");
     }
 }

@@ -1,6 +1,7 @@
 //! The Dialect runtime: the SIP/RTP adapter that drives the engine with real
 //! calls (`dialect serve`).
 
+pub mod admin;
 pub mod api;
 pub mod caller;
 pub mod clock;
@@ -11,4 +12,4 @@ pub mod mixer;
 pub mod server;
 pub mod services;
 
-pub use server::{Options, ServeError, Server};
+pub use server::{Loader, Options, ServeError, Server};

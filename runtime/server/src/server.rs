@@ -19,6 +19,7 @@ mod consult;
 mod customer;
 mod phone;
 mod queueing;
+mod reload;
 mod surveys;
 mod waiting;
 
@@ -60,7 +61,17 @@ pub struct Options {
     pub clock: Clock,
     /// The event log.
     pub log: EventLog,
+    /// Loads the flows again for a reload (compiled programs with their
+    /// content hashes, or why they cannot be served); without one, reloads
+    /// are refused.
+    pub loader: Option<Loader>,
+    /// The directory to watch for new flows or artifacts.
+    pub watch: Option<PathBuf>,
 }
+
+/// Loads every flow: the programs with their content hashes, or the reason
+/// they cannot be served. Runs off the call path (a blocking task).
+pub type Loader = Arc<dyn Fn() -> Result<Vec<(Program, String)>, String> + Send + Sync>;
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -123,6 +134,11 @@ pub struct Server {
     services_rx: mpsc::Receiver<crate::services::ServiceResult>,
     chat_tx: mpsc::Sender<crate::api::ChatEvent>,
     chat_rx: mpsc::Receiver<crate::api::ChatEvent>,
+    admin: Option<tokio::net::TcpListener>,
+    admin_tx: mpsc::Sender<crate::admin::AdminCall>,
+    admin_rx: mpsc::Receiver<crate::admin::AdminCall>,
+    reload_rx: mpsc::Receiver<reload::Loaded>,
+    watch: Option<PathBuf>,
     core: Core,
     media_rx: mpsc::Receiver<(u64, MediaEvent)>,
     tick_tx: watch::Sender<u64>,
@@ -148,6 +164,7 @@ impl Server {
         let prompts = Arc::new(PromptCache::new());
         let mut engine = Engine::new();
         let mut routes = HashMap::new();
+        let mut serving = Vec::new();
         let directory = Directory::new(options.flows.iter().map(|(p, _)| p));
         let bots = customer::Bots::new(
             options.flows.iter().map(|(p, _)| p),
@@ -172,7 +189,9 @@ impl Server {
                 name,
                 error: e.to_string(),
             })?;
-            engine.install(Arc::new(flow));
+            let flow = Arc::new(flow);
+            serving.push(flow.clone());
+            engine.install(flow);
         }
         let (media_tx, media_rx) = mpsc::channel(MEDIA_EVENTS);
         let (tick_tx, tick_rx) = watch::channel(0u64);
@@ -208,6 +227,17 @@ impl Server {
         };
         let (api_tx, api_rx) = mpsc::channel(API_CALLS);
         let (chat_tx, chat_rx) = mpsc::channel(API_CALLS);
+        let (admin_tx, admin_rx) = mpsc::channel(API_CALLS);
+        let watch = options.watch.clone().filter(|_| options.config.admin.watch);
+        let (reload_tx, reload_rx) = mpsc::channel(4);
+        let admin = match options.config.admin.listen {
+            Some(addr) => Some(
+                tokio::net::TcpListener::bind(addr)
+                    .await
+                    .map_err(|source| ServeError::Api { addr, source })?,
+            ),
+            None => None,
+        };
         let (services_tx, services_rx) = mpsc::channel(crate::services::SERVICE_RESULTS);
         let services = crate::services::Services::new(
             &options.config.services,
@@ -300,6 +330,13 @@ impl Server {
             pending_surveys: HashMap::new(),
             chats: HashMap::new(),
             chat_desks: HashMap::new(),
+            loader: options.loader.clone(),
+            versions: reload::Versions {
+                current: serving,
+                ..reload::Versions::default()
+            },
+            reload_tx,
+            ended: BTreeMap::new(),
             bye_deadlines: BTreeMap::new(),
             by_agent_tx: HashMap::new(),
             agent_dialogs: HashMap::new(),
@@ -317,6 +354,11 @@ impl Server {
             services_rx,
             chat_tx,
             chat_rx,
+            admin,
+            admin_tx,
+            admin_rx,
+            reload_rx,
+            watch,
             core,
             media_rx,
             tick_tx,
@@ -326,6 +368,11 @@ impl Server {
     /// The address SIP listens on.
     pub fn local_addr(&self) -> SocketAddr {
         self.core.local
+    }
+
+    /// The address the admin API listens on, if it is on.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin.as_ref().and_then(|l| l.local_addr().ok())
     }
 
     /// The address the agent API listens on, if it is on.
@@ -359,6 +406,21 @@ impl Server {
                 let _ = crate::api::serve_with_chat(listener, auth, calls, chats).await;
             })
         });
+        let admin = self.admin.take().map(|listener| {
+            let calls = self.admin_tx.clone();
+            let token = self.core.config.admin.token.clone();
+            tokio::spawn(async move {
+                let _ = crate::admin::serve(listener, token, calls).await;
+            })
+        });
+        let (changed_tx, mut changed_rx) = mpsc::channel::<()>(1);
+        let watcher = self
+            .watch
+            .take()
+            .map(|dir| tokio::spawn(reload::watch(dir, changed_tx)));
+        #[cfg(unix)]
+        let mut hangup =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
         self.core.startup(Instant::now());
         self.core.refresh_callback_due(Instant::now());
         self.core.refresh_survey_due(Instant::now());
@@ -381,6 +443,30 @@ impl Server {
                 }
                 Some(event) = tcp_rx.recv() => {
                     self.core.on_tcp(event, Instant::now()).await;
+                }
+                Some(call) = self.admin_rx.recv() => {
+                    let now = Instant::now();
+                    match call.request {
+                        crate::admin::AdminRequest::Reload => self.core.reload("admin", Some(call.reply)),
+                        crate::admin::AdminRequest::Rollback => {
+                            let _ = call.reply.send(self.core.rollback(now));
+                        }
+                        crate::admin::AdminRequest::Status => {
+                            let _ = call.reply.send(crate::api::ApiReply::ok(self.core.admin_status()));
+                        }
+                        crate::admin::AdminRequest::Metrics => {
+                            let _ = call.reply.send(crate::api::ApiReply::ok(Value::String(self.core.metrics())));
+                        }
+                    }
+                }
+                Some(loaded) = self.reload_rx.recv() => {
+                    self.core.reloaded(loaded, Instant::now());
+                }
+                Some(()) = changed_rx.recv() => {
+                    self.core.reload("watch", None);
+                }
+                Some(()) = hangup_signal(&mut hangup) => {
+                    self.core.reload("SIGHUP", None);
                 }
                 Some(event) = self.chat_rx.recv() => {
                     self.core.on_chat(event, Instant::now());
@@ -408,7 +494,27 @@ impl Server {
         if let Some(api) = api {
             api.abort();
         }
+        if let Some(admin) = admin {
+            admin.abort();
+        }
+        if let Some(watcher) = watcher {
+            watcher.abort();
+        }
     }
+}
+
+/// The next SIGHUP, when the signal could be installed; never otherwise.
+#[cfg(unix)]
+async fn hangup_signal(signal: &mut Option<tokio::signal::unix::Signal>) -> Option<()> {
+    match signal {
+        Some(signal) => signal.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+#[cfg(not(unix))]
+async fn hangup_signal(_: &mut Option<()>) -> Option<()> {
+    std::future::pending().await
 }
 
 /// What TCP connections tell the controller.
@@ -668,6 +774,14 @@ struct Core {
     chats: HashMap<u64, chat::Chat>,
     /// Agents' open chat desks.
     chat_desks: HashMap<String, mpsc::Sender<String>>,
+    /// Loads the flows again for a reload.
+    loader: Option<crate::Loader>,
+    /// The versions served, for reloads, rollback and status.
+    versions: reload::Versions,
+    /// Where a reload's load reports.
+    reload_tx: mpsc::Sender<reload::Loaded>,
+    /// Calls ended, by campaign and outcome, for the metrics.
+    ended: BTreeMap<(String, String), u64>,
     /// When those BYEs go anyway.
     bye_deadlines: BTreeMap<(Instant, u64), (DialogId, SocketAddr, Transport)>,
     /// Agent INVITE transactions to their calls.
@@ -1780,6 +1894,19 @@ impl Core {
             return;
         }
         self.record(call_key, "hangup", fields([("reason", reason.into())]));
+        if let Some(call) = self.calls.get(&call_key) {
+            let outcome = if reason.starts_with("failed") {
+                "failed"
+            } else if reason.contains("caller") || reason == "cancelled" {
+                "caller_hung_up"
+            } else {
+                "completed"
+            };
+            *self
+                .ended
+                .entry((call.campaign.clone(), outcome.to_string()))
+                .or_default() += 1;
+        }
         if let Some(id) = self.calls.get(&call_key).and_then(|c| c.survey_call) {
             self.survey_call_ended(id, reason);
         }

@@ -1,0 +1,445 @@
+//! Hot reload (SPEC 5.8) and the admin API's answers. A reload (admin API,
+//! SIGHUP, or a change in the watched directory) runs the loader off the
+//! call path (a blocking task: compile or load and verify every artifact,
+//! convert its prompts, prepare its flows); the controller then swaps the
+//! new versions in at once. Calls in progress keep the `Flow` they started
+//! with (each holds its `Arc`); new calls get the new version. A load that
+//! fails is refused with its reason and the running version keeps serving.
+//! Every reload and refusal is in the event log with the content hashes;
+//! rollback restores the previous version.
+
+use super::{Core, add_routes, fields};
+use crate::api::ApiReply;
+use dialect_acd::directory::Directory;
+use dialect_engine::Flow;
+use dialect_media::{Law, PromptCache};
+use jiff::Timestamp;
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, VecDeque};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+use tokio::sync::{mpsc, oneshot};
+
+/// Refusals kept for the status.
+const REFUSALS: usize = 20;
+
+/// What a reload's loading produced.
+pub(crate) struct Loaded {
+    /// The prepared flows, or why the load was refused.
+    pub result: Result<Vec<Arc<Flow>>, String>,
+    /// What asked for it.
+    pub trigger: &'static str,
+}
+
+/// The versions the controller serves and has served.
+#[derive(Default)]
+pub(crate) struct Versions {
+    /// The version serving new calls.
+    pub current: Vec<Arc<Flow>>,
+    /// The version before it, for rollback.
+    pub previous: Option<Vec<Arc<Flow>>>,
+    /// Recent refusals: when, and why.
+    pub refusals: VecDeque<(Timestamp, String)>,
+    /// Reloads done.
+    pub reloads: u64,
+    /// Reloads refused.
+    pub refused: u64,
+    /// A load is running.
+    pub loading: bool,
+    /// Admin callers waiting for the running load.
+    pub waiting: Vec<oneshot::Sender<ApiReply>>,
+}
+
+fn hashes(flows: &[Arc<Flow>]) -> BTreeMap<String, String> {
+    flows
+        .iter()
+        .map(|f| (f.program.name.clone(), f.hash.clone()))
+        .collect()
+}
+
+/// Loads and prepares every flow (in a blocking task): the loader, every
+/// prompt converted, every flow's expressions compiled.
+fn load(
+    loader: &crate::Loader,
+    prompts: &PromptCache,
+    media_root: &PathBuf,
+) -> Result<Vec<Arc<Flow>>, String> {
+    let programs = loader()?;
+    let mut flows = Vec::with_capacity(programs.len());
+    for (program, hash) in programs {
+        for prompt in &program.prompts {
+            for law in [Law::Ulaw, Law::Alaw] {
+                prompts.load(prompt, media_root, law).map_err(|e| {
+                    format!(
+                        "campaign `{}`: prompt {prompt:?} cannot be played: {e}",
+                        program.name
+                    )
+                })?;
+            }
+        }
+        let name = program.name.clone();
+        let flow = Flow::from_program(program, hash)
+            .map_err(|e| format!("campaign `{name}` cannot run: {e}"))?;
+        flows.push(Arc::new(flow));
+    }
+    if flows.is_empty() {
+        return Err("no campaign to serve".into());
+    }
+    Ok(flows)
+}
+
+impl Core {
+    /// Starts a reload; `reply` (an admin caller) is answered when it is
+    /// done.
+    pub(super) fn reload(
+        &mut self,
+        trigger: &'static str,
+        reply: Option<oneshot::Sender<ApiReply>>,
+    ) {
+        let Some(loader) = self.loader.clone() else {
+            if let Some(reply) = reply {
+                let _ = reply.send(ApiReply::error(
+                    409,
+                    "this server has no way to load flows again",
+                ));
+            }
+            return;
+        };
+        if let Some(reply) = reply {
+            self.versions.waiting.push(reply);
+        }
+        if self.versions.loading {
+            return;
+        }
+        self.versions.loading = true;
+        let (prompts, media_root, done) = (
+            self.prompts.clone(),
+            self.media_root.clone(),
+            self.reload_tx.clone(),
+        );
+        tokio::spawn(async move {
+            let result = tokio::task::spawn_blocking(move || load(&loader, &prompts, &media_root))
+                .await
+                .unwrap_or_else(|e| Err(format!("the load failed: {e}")));
+            let _ = done.send(Loaded { result, trigger }).await;
+        });
+    }
+
+    /// A load finished: swap it in, or refuse it.
+    pub(super) fn reloaded(&mut self, loaded: Loaded, now: Instant) {
+        self.versions.loading = false;
+        let reply = match loaded.result {
+            Ok(flows) => {
+                let unchanged = hashes(&flows) == hashes(&self.versions.current);
+                if unchanged {
+                    ApiReply::ok(json!({ "unchanged": true, "versions": hashes(&flows) }))
+                } else {
+                    let old = std::mem::replace(&mut self.versions.current, flows.clone());
+                    self.versions.previous = Some(old);
+                    self.install(&flows);
+                    self.versions.reloads += 1;
+                    self.log.record(
+                        self.clock.at(now),
+                        "",
+                        "reload",
+                        fields([
+                            ("trigger", loaded.trigger.into()),
+                            ("versions", json!(hashes(&flows))),
+                        ]),
+                    );
+                    ApiReply::ok(json!({ "reloaded": true, "versions": hashes(&flows) }))
+                }
+            }
+            Err(reason) => {
+                self.versions.refused += 1;
+                self.versions
+                    .refusals
+                    .push_back((self.clock.at(now), reason.clone()));
+                while self.versions.refusals.len() > REFUSALS {
+                    self.versions.refusals.pop_front();
+                }
+                self.log.record(
+                    self.clock.at(now),
+                    "",
+                    "reload_refused",
+                    fields([
+                        ("trigger", loaded.trigger.into()),
+                        ("reason", reason.clone().into()),
+                        ("serving", json!(hashes(&self.versions.current))),
+                    ]),
+                );
+                ApiReply::refused(
+                    422,
+                    format!(
+                        "the new flows were refused, the running version keeps serving: {reason}"
+                    ),
+                    json!({ "serving": hashes(&self.versions.current) }),
+                )
+            }
+        };
+        for waiting in self.versions.waiting.drain(..) {
+            let _ = waiting.send(reply.clone());
+        }
+    }
+
+    /// Restores the previous version.
+    pub(super) fn rollback(&mut self, now: Instant) -> ApiReply {
+        let Some(previous) = self.versions.previous.take() else {
+            return ApiReply::error(409, "there is no previous version to roll back to");
+        };
+        let current = std::mem::replace(&mut self.versions.current, previous.clone());
+        self.versions.previous = Some(current);
+        self.install(&previous);
+        self.log.record(
+            self.clock.at(now),
+            "",
+            "rollback",
+            fields([("versions", json!(hashes(&previous)))]),
+        );
+        ApiReply::ok(json!({ "rolled_back": true, "versions": hashes(&previous) }))
+    }
+
+    /// Makes `flows` the version new calls get: the engine's routes, the
+    /// directory of queues and agents, the customer agents.
+    fn install(&mut self, flows: &[Arc<Flow>]) {
+        for flow in flows {
+            self.engine.install(flow.clone());
+            add_routes(&mut self.routes, &flow.program);
+        }
+        let directory = Directory::new(flows.iter().map(|f| &f.program));
+        for rules in &directory.queue_rules {
+            self.acd.add_queue(rules.clone());
+        }
+        for (name, (queues, load)) in &directory.agents {
+            let queues: Vec<&str> = queues.iter().map(String::as_str).collect();
+            self.acd.add_agent(name, &queues, *load);
+        }
+        self.directory = directory;
+        self.bots = super::customer::Bots::new(
+            flows.iter().map(|f| &f.program),
+            &self.media_root,
+            &self.config.services.bots,
+        );
+    }
+
+    /// The admin status: versions (and calls on each, old ones included),
+    /// queues, agents, reloads and refusals.
+    pub(super) fn admin_status(&self) -> Value {
+        let mut calls: BTreeMap<(String, String), usize> = BTreeMap::new();
+        for call in self.calls.values() {
+            *calls
+                .entry((call.campaign.clone(), call.hash.clone()))
+                .or_default() += 1;
+        }
+        let versions: Vec<Value> = calls
+            .iter()
+            .map(|((campaign, hash), n)| json!({ "campaign": campaign, "version": hash, "calls": n }))
+            .collect();
+        let ms = self.acd_ms(Instant::now());
+        let queues: BTreeMap<&String, usize> = self
+            .directory
+            .queues
+            .keys()
+            .map(|q| (q, self.acd.queue(q, ms).len()))
+            .collect();
+        let agents: BTreeMap<&str, String> = self
+            .acd
+            .agents()
+            .map(|(name, state)| (name, format!("{state:?}")))
+            .collect();
+        let refusals: Vec<Value> = self
+            .versions
+            .refusals
+            .iter()
+            .map(|(at, reason)| json!({ "at": at.to_string(), "reason": reason }))
+            .collect();
+        json!({
+            "serving": hashes(&self.versions.current),
+            "previous": self.versions.previous.as_deref().map(hashes),
+            "calls_by_version": versions,
+            "calls": self.calls.len(),
+            "queues": queues,
+            "agents": agents,
+            "reloads": self.versions.reloads,
+            "refused": self.versions.refused,
+            "refusals": refusals,
+            "loading": self.versions.loading,
+        })
+    }
+
+    /// The metrics in Prometheus text format.
+    pub(super) fn metrics(&self) -> String {
+        use std::fmt::Write;
+        let mut out = String::new();
+        let mut counter = |name: &str, help: &str, kind: &str, rows: Vec<(String, f64)>| {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+            for (labels, value) in rows {
+                let _ = writeln!(out, "{name}{labels} {value}");
+            }
+        };
+        let mut active: BTreeMap<(String, String), usize> = BTreeMap::new();
+        for call in self.calls.values() {
+            *active
+                .entry((call.campaign.clone(), call.hash.clone()))
+                .or_default() += 1;
+        }
+        counter(
+            "dialect_calls_active",
+            "Calls in progress, by campaign and version.",
+            "gauge",
+            active
+                .iter()
+                .map(|((c, v), n)| (format!("{{campaign=\"{c}\",version=\"{v}\"}}"), *n as f64))
+                .collect(),
+        );
+        counter(
+            "dialect_calls_total",
+            "Calls received since the start.",
+            "counter",
+            vec![(String::new(), self.total_calls as f64)],
+        );
+        counter(
+            "dialect_calls_ended_total",
+            "Calls ended, by campaign and outcome.",
+            "counter",
+            self.ended
+                .iter()
+                .map(|((c, o), n)| (format!("{{campaign=\"{c}\",outcome=\"{o}\"}}"), *n as f64))
+                .collect(),
+        );
+        let ms = self.acd_ms(Instant::now());
+        counter(
+            "dialect_queue_waiting",
+            "Calls waiting in each queue.",
+            "gauge",
+            self.directory
+                .queues
+                .keys()
+                .map(|q| {
+                    (
+                        format!("{{queue=\"{q}\"}}"),
+                        self.acd.queue(q, ms).len() as f64,
+                    )
+                })
+                .collect(),
+        );
+        counter(
+            "dialect_queue_oldest_wait_seconds",
+            "How long the oldest call of each queue has waited.",
+            "gauge",
+            self.directory
+                .queues
+                .keys()
+                .map(|q| {
+                    let wait = self.acd.oldest_wait(q, ms).unwrap_or(0);
+                    (format!("{{queue=\"{q}\"}}"), wait as f64 / 1000.0)
+                })
+                .collect(),
+        );
+        let mut states: BTreeMap<&'static str, usize> = BTreeMap::new();
+        for (_, state) in self.acd.agents() {
+            let name = match state {
+                dialect_acd::State::Available { .. } => "available",
+                dialect_acd::State::Idle { .. } => "idle",
+                dialect_acd::State::Ringing { .. } => "ringing",
+                dialect_acd::State::Busy { .. } => "busy",
+                dialect_acd::State::WrapUp { .. } => "wrap_up",
+                dialect_acd::State::LoggedOut => "logged_out",
+            };
+            *states.entry(name).or_default() += 1;
+        }
+        counter(
+            "dialect_agents",
+            "Agents by state.",
+            "gauge",
+            states
+                .iter()
+                .map(|(s, n)| (format!("{{state=\"{s}\"}}"), *n as f64))
+                .collect(),
+        );
+        counter(
+            "dialect_reloads_total",
+            "Reloads swapped in, and refused.",
+            "counter",
+            vec![
+                ("{result=\"loaded\"}".into(), self.versions.reloads as f64),
+                ("{result=\"refused\"}".into(), self.versions.refused as f64),
+            ],
+        );
+        counter(
+            "dialect_rtp_packets_total",
+            "RTP packets sent and received, and datagrams that were not RTP.",
+            "counter",
+            vec![
+                (
+                    "{direction=\"sent\"}".into(),
+                    self.media_stats.sent.load(Ordering::Relaxed) as f64,
+                ),
+                (
+                    "{direction=\"received\"}".into(),
+                    self.media_stats.received.load(Ordering::Relaxed) as f64,
+                ),
+                (
+                    "{direction=\"garbage\"}".into(),
+                    self.media_stats.garbage.load(Ordering::Relaxed) as f64,
+                ),
+            ],
+        );
+        counter(
+            "dialect_event_log_dropped_total",
+            "Event log lines dropped because the writer fell behind.",
+            "counter",
+            vec![(String::new(), self.log.dropped() as f64)],
+        );
+        out
+    }
+}
+
+/// Watches a directory: a fingerprint of its files (names, sizes, times)
+/// checked twice a second; a change asks the controller for a reload.
+pub(crate) async fn watch(dir: PathBuf, changed: mpsc::Sender<()>) {
+    let fingerprint = |dir: &PathBuf| -> Vec<(PathBuf, u64, Option<std::time::SystemTime>)> {
+        let mut files = Vec::new();
+        let mut stack = vec![dir.clone()];
+        while let Some(d) = stack.pop() {
+            let Ok(entries) = std::fs::read_dir(&d) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let path = entry.path();
+                let Ok(meta) = entry.metadata() else { continue };
+                if meta.is_dir() {
+                    stack.push(path);
+                } else {
+                    files.push((path, meta.len(), meta.modified().ok()));
+                }
+            }
+        }
+        files.sort();
+        files
+    };
+    let mut last = {
+        let dir = dir.clone();
+        tokio::task::spawn_blocking(move || fingerprint(&dir))
+            .await
+            .unwrap_or_default()
+    };
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(500));
+    loop {
+        tick.tick().await;
+        let now = {
+            let dir = dir.clone();
+            tokio::task::spawn_blocking(move || fingerprint(&dir))
+                .await
+                .unwrap_or_default()
+        };
+        if now != last {
+            last = now;
+            if changed.send(()).await.is_err() {
+                break;
+            }
+        }
+    }
+}

@@ -1,0 +1,328 @@
+//! Operations (issue 7): hot reload of built artifacts under calls, refusal
+//! of a corrupt artifact, rollback, `dialect ctl`, and the admin API's
+//! token.
+
+use crate::sip::{Served, free_udp_port, root, sipp};
+use serde_json::Value;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const CLOCK: &str = "2026-11-23T10:00:00[Europe/Warsaw]";
+const TOKEN: &str = "test-admin-token";
+
+/// One request to the admin API; the status and the body (JSON, or text).
+fn admin(served: &Served, method: &str, path: &str, token: Option<&str>) -> (u16, String) {
+    let mut stream = TcpStream::connect(&served.admin).expect("the admin API accepts connections");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(70)))
+        .expect("timeout");
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: x\r\n{auth}Content-Length: 0\r\nConnection: close\r\n\r\n"
+    )
+    .expect("send");
+    let mut response = String::new();
+    let _ = stream.read_to_string(&mut response);
+    let status = response
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+fn json(body: &str) -> Value {
+    serde_json::from_str(body).unwrap_or(Value::Null)
+}
+
+/// Builds a version of the reload test flow; returns its artifact.
+fn build(version: &str, out: &Path) -> PathBuf {
+    let status = Command::new(env!("CARGO_BIN_EXE_dialect"))
+        .current_dir(root())
+        .args(["build", &format!("tests/reload-flows/{version}"), "-o"])
+        .arg(out)
+        .stdout(Stdio::null())
+        .status()
+        .expect("dialect build runs");
+    assert!(status.success());
+    out.join("reload.dialect")
+}
+
+fn hash_of(status: &Value) -> String {
+    status["serving"]["reload"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// A caller who stays `ms` on the line, then hangs up.
+fn caller(served: &Served, ms: u32, calls: u32, rate: u32, media: u16) -> Child {
+    Command::new(sipp())
+        .current_dir(root().join("tests/sipp"))
+        .args(["-sf", "caller_talks.xml", "-s", "+48221005000"])
+        .arg(format!("127.0.0.1:{}", served.port))
+        .args([
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &free_udp_port().to_string(),
+            "-mp",
+            &media.to_string(),
+        ])
+        .args([
+            "-d",
+            &ms.to_string(),
+            "-m",
+            &calls.to_string(),
+            "-r",
+            &rate.to_string(),
+        ])
+        .args(["-l", "1000", "-timeout", "120s", "-nostdin", "-trace_err"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("SIPp starts")
+}
+
+fn finish(child: Child) {
+    let out = child.wait_with_output().expect("SIPp ends");
+    assert!(
+        out.status.success(),
+        "calls failed:\n{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+/// Every call's events carry one version: the call ends on the version it
+/// started on. Returns each call's version.
+fn versions_per_call(served: &Served) -> std::collections::BTreeMap<String, String> {
+    let mut seen = std::collections::BTreeMap::new();
+    for event in served.events() {
+        let call = event["call"].as_str().unwrap_or_default().to_string();
+        let Some(version) = event["artifact"].as_str() else {
+            continue;
+        };
+        if call.is_empty() {
+            continue;
+        }
+        let first = seen
+            .entry(call.clone())
+            .or_insert_with(|| version.to_string());
+        assert_eq!(first, version, "call {call} changed version: {event}");
+    }
+    seen
+}
+
+#[test]
+fn the_admin_api_refuses_a_missing_or_wrong_token() {
+    let served = Served::start("ops-token", CLOCK, 36_000);
+    assert!(served.admin.starts_with("127.0.0.1:"), "{}", served.admin);
+    for token in [None, Some("wrong"), Some("")] {
+        let (status, body) = admin(&served, "GET", "/admin/status", token);
+        assert_eq!(status, 401, "{token:?}: {body}");
+        assert!(json(&body)["error"].is_string(), "{body}");
+        let (status, _) = admin(&served, "POST", "/admin/reload", token);
+        assert_eq!(status, 401);
+        let (status, _) = admin(&served, "GET", "/metrics", token);
+        assert_eq!(status, 401);
+    }
+    let (status, body) = admin(&served, "GET", "/admin/status", Some(TOKEN));
+    assert_eq!(status, 200, "{body}");
+    assert!(json(&body)["serving"]["scheme2"].is_string(), "{body}");
+    let (status, metrics) = admin(&served, "GET", "/metrics", Some(TOKEN));
+    assert_eq!(status, 200);
+    assert!(
+        metrics.contains("# TYPE dialect_calls_total counter"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("dialect_reloads_total{result=\"loaded\"} 0"),
+        "{metrics}"
+    );
+}
+
+#[test]
+fn a_reload_swaps_versions_without_dropping_calls_and_a_corrupt_artifact_is_refused() {
+    let dir = crate::build::scratch("ops-reload");
+    let v1 = build("v1", &dir.join("v1"));
+    let v2 = build("v2", &dir.join("v2"));
+    let serving = dir.join("serving");
+    std::fs::create_dir_all(&serving).expect("mkdir");
+    std::fs::copy(&v1, serving.join("reload.dialect")).expect("copy");
+    std::fs::create_dir_all(dir.join("data")).expect("mkdir");
+    let served = Served::start_in(
+        dir.join("data"),
+        CLOCK,
+        36_200,
+        "",
+        serving.to_str().expect("utf-8"),
+    );
+    let (_, body) = admin(&served, "GET", "/admin/status", Some(TOKEN));
+    let first = hash_of(&json(&body));
+    assert!(!first.is_empty(), "{body}");
+
+    // A long call on version 1; then version 2 is dropped in (the watch).
+    let early = caller(&served, 4_000, 1, 1, 36_500);
+    std::thread::sleep(Duration::from_millis(1_500));
+    std::fs::copy(&v2, serving.join("reload.dialect")).expect("copy");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let second = loop {
+        let (_, body) = admin(&served, "GET", "/admin/status", Some(TOKEN));
+        let hash = hash_of(&json(&body));
+        if hash != first && !hash.is_empty() {
+            break hash;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the watch did not reload: {body}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    // A new call gets version 2; the early one ends on version 1.
+    finish(caller(&served, 500, 1, 1, 36_600));
+    finish(early);
+    let versions = versions_per_call(&served);
+    assert_eq!(
+        versions.values().filter(|v| **v == first).count(),
+        1,
+        "{versions:?}"
+    );
+    assert_eq!(
+        versions.values().filter(|v| **v == second).count(),
+        1,
+        "{versions:?}"
+    );
+    assert!(
+        served
+            .events()
+            .iter()
+            .any(|e| e["event"] == "reload" && e["trigger"] == "watch")
+    );
+
+    // A corrupt artifact is refused; version 2 keeps serving.
+    std::fs::write(serving.join("broken.dialect"), b"DIALECT? not an artifact").expect("write");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        let (_, body) = admin(&served, "GET", "/admin/status", Some(TOKEN));
+        let status = json(&body);
+        if status["refused"].as_u64().unwrap_or(0) > 0 {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the corrupt artifact was not refused: {body}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(hash_of(&status), second);
+    let reason = status["refusals"][0]["reason"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(reason.contains("broken.dialect"), "{reason}");
+    finish(caller(&served, 500, 1, 1, 36_700));
+    assert_eq!(
+        versions_per_call(&served)
+            .values()
+            .filter(|v| **v == second)
+            .count(),
+        2
+    );
+
+    // The admin API refuses the reload with its reason; rollback by
+    // `dialect ctl` restores version 1.
+    let (code, body) = admin(&served, "POST", "/admin/reload", Some(TOKEN));
+    assert_eq!(code, 422, "{body}");
+    assert!(body.contains("broken.dialect"), "{body}");
+    let out = Command::new(env!("CARGO_BIN_EXE_dialect"))
+        .args([
+            "ctl",
+            "rollback",
+            "--admin",
+            &served.admin,
+            "--token",
+            TOKEN,
+        ])
+        .output()
+        .expect("dialect ctl runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_dialect"))
+        .args(["ctl", "status", "--admin", &served.admin])
+        .env("DIALECT_ADMIN_TOKEN", TOKEN)
+        .output()
+        .expect("dialect ctl runs");
+    assert!(out.status.success());
+    let status = json(&String::from_utf8_lossy(&out.stdout));
+    assert_eq!(hash_of(&status), first, "{status}");
+    let out = Command::new(env!("CARGO_BIN_EXE_dialect"))
+        .args([
+            "ctl",
+            "status",
+            "--admin",
+            &served.admin,
+            "--token",
+            "wrong",
+        ])
+        .output()
+        .expect("dialect ctl runs");
+    assert!(!out.status.success());
+}
+
+#[test]
+fn reloads_under_calls_never_drop_one_and_new_calls_take_the_new_version() {
+    let dir = crate::build::scratch("ops-reload-load");
+    let v1 = build("v1", &dir.join("v1"));
+    let v2 = build("v2", &dir.join("v2"));
+    let serving = dir.join("serving");
+    std::fs::create_dir_all(&serving).expect("mkdir");
+    std::fs::copy(&v1, serving.join("reload.dialect")).expect("copy");
+    // The watch is off here: only the admin API reloads.
+    std::fs::create_dir_all(dir.join("data")).expect("mkdir");
+    let served = Served::start_in(
+        dir.join("data"),
+        CLOCK,
+        37_000,
+        "[admin]\nwatch = false\n",
+        serving.to_str().expect("utf-8"),
+    );
+    // 10 calls per second, 3 s each, for 10 s; 20 reloads alternating the
+    // two versions meanwhile.
+    let calls = caller(&served, 3_000, 100, 10, 37_600);
+    let mut hashes = std::collections::BTreeSet::new();
+    for i in 0..20 {
+        let artifact = if i % 2 == 0 { &v2 } else { &v1 };
+        std::fs::copy(artifact, serving.join("reload.dialect")).expect("copy");
+        let (code, body) = admin(&served, "POST", "/admin/reload", Some(TOKEN));
+        assert_eq!(code, 200, "{body}");
+        let reply = json(&body);
+        hashes.insert(
+            reply["versions"]["reload"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+        );
+        std::thread::sleep(Duration::from_millis(450));
+    }
+    finish(calls);
+    let versions = versions_per_call(&served);
+    assert_eq!(versions.len(), 100, "every call logged");
+    assert_eq!(hashes.len(), 2, "{hashes:?}");
+    let used: std::collections::BTreeSet<&String> = versions.values().collect();
+    assert_eq!(used.len(), 2, "calls ran on both versions: {used:?}");
+    let (_, body) = admin(&served, "GET", "/admin/status", Some(TOKEN));
+    assert_eq!(json(&body)["reloads"], 20, "{body}");
+}
