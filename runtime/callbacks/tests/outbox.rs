@@ -56,11 +56,19 @@ fn events_are_numbered_per_call_with_their_body_and_key() {
     let seqs: Vec<(&str, u32)> = all.iter().map(|e| (e.call.as_str(), e.seq)).collect();
     assert_eq!(
         seqs,
-        [("call-1@a", 1), ("call-2@a", 1), ("call-1@a", 2), ("call-1@a", 3)]
+        [
+            ("call-1@a", 1),
+            ("call-2@a", 1),
+            ("call-1@a", 2),
+            ("call-1@a", 3)
+        ]
     );
     assert_eq!(all[2].key, "call-1@a-2-call_ended");
     assert_eq!(all[2].status, OutboxStatus::Pending);
-    assert_eq!((all[2].attempts, all[2].next, all[2].created), (0, now(), now()));
+    assert_eq!(
+        (all[2].attempts, all[2].next, all[2].created),
+        (0, now(), now())
+    );
     let body: serde_json::Value = serde_json::from_str(&all[2].body).unwrap();
     assert_eq!(body["event"], "call_ended");
     assert_eq!(body["call"], "call-1@a");
@@ -127,12 +135,18 @@ fn only_the_oldest_open_event_of_each_call_is_claimed() {
 fn a_call_whose_head_is_not_ready_is_skipped_and_others_go_on() {
     let store = SqliteStore::in_memory().unwrap();
     store
-        .enqueue(&[event("a", "call_answered"), event("a", "call_ended")], now())
+        .enqueue(
+            &[event("a", "call_answered"), event("a", "call_ended")],
+            now(),
+        )
         .unwrap();
     let a = store.claim_ready(now(), 10).unwrap();
     store.failed(a[0].id, "timeout", secs(60)).unwrap();
     store
-        .enqueue(&[event("b", "call_answered"), event("b", "call_ended")], secs(1))
+        .enqueue(
+            &[event("b", "call_answered"), event("b", "call_ended")],
+            secs(1),
+        )
         .unwrap();
     // b's events are ready, a's later event is not: a's head holds it back.
     let b = store.claim_ready(secs(1), 10).unwrap();
@@ -164,7 +178,10 @@ fn the_limit_bounds_a_claim_and_the_oldest_go_first() {
 fn a_dead_event_lets_the_calls_next_event_go_and_is_kept() {
     let store = SqliteStore::in_memory().unwrap();
     store
-        .enqueue(&[event("a", "call_answered"), event("a", "call_ended")], now())
+        .enqueue(
+            &[event("a", "call_answered"), event("a", "call_ended")],
+            now(),
+        )
         .unwrap();
     let head = store.claim_ready(now(), 10).unwrap();
     store.failed(head[0].id, "HTTP 500", secs(1)).unwrap();
@@ -215,7 +232,12 @@ fn idempotency_keys_are_unique() {
     store
         .enqueue(&[event("a", "call_ended"), event("a", "call_ended")], now())
         .unwrap();
-    let keys: Vec<String> = store.list(None).unwrap().into_iter().map(|e| e.key).collect();
+    let keys: Vec<String> = store
+        .list(None)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.key)
+        .collect();
     assert_eq!(keys, ["a-1-call_ended", "a-2-call_ended", "a-3-call_ended"]);
 }
 
@@ -247,7 +269,12 @@ fn the_outbox_survives_reopening_and_interrupted_sends_are_pending_again() {
     assert_eq!(claimed(&again), [("a".into(), 1, "call_answered".into())]);
     assert_eq!(again[0].attempts, 0);
     // b keeps its retry time and error.
-    let b = store.list(None).unwrap().into_iter().find(|e| e.call == "b").unwrap();
+    let b = store
+        .list(None)
+        .unwrap()
+        .into_iter()
+        .find(|e| e.call == "b")
+        .unwrap();
     assert_eq!((b.next, b.attempts), (secs(30), 1));
     // Numbering goes on after a restart.
     store.enqueue(&[event("a", "wrap_up")], now()).unwrap();
@@ -299,7 +326,12 @@ fn outbox_kill_child() {
 fn the_outbox_survives_kill_9() {
     let dir = TempDir::new("outbox-kill");
     let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "outbox_kill_child", "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            "outbox_kill_child",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env("DIALECT_OUTBOX_KILL_DB", dir.db())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

@@ -82,14 +82,14 @@ pub fn router(token: Option<String>, calls: mpsc::Sender<AdminCall>) -> Router {
         .with_state(admin)
 }
 
-fn check(admin: &Admin, headers: &HeaderMap) -> Result<(), Response> {
+fn check(admin: &Admin, headers: &HeaderMap) -> Result<(), Box<Response>> {
     let refuse = |message: &str| {
         let mut response = ApiReply::error(401, message).into_response();
         response.headers_mut().insert(
             header::WWW_AUTHENTICATE,
             header::HeaderValue::from_static("Bearer realm=\"dialect-admin\""),
         );
-        response
+        Box::new(response)
     };
     let Some(expected) = &admin.token else {
         return Err(refuse(
@@ -134,7 +134,7 @@ async fn status(
     headers: HeaderMap,
 ) -> Response {
     if let Err(refused) = check(&admin, &headers) {
-        return refused;
+        return *refused;
     }
     ask(&admin, AdminRequest::Status).await.into_response()
 }
@@ -144,7 +144,7 @@ async fn reload(
     headers: HeaderMap,
 ) -> Response {
     if let Err(refused) = check(&admin, &headers) {
-        return refused;
+        return *refused;
     }
     ask(&admin, AdminRequest::Reload).await.into_response()
 }
@@ -154,7 +154,7 @@ async fn rollback(
     headers: HeaderMap,
 ) -> Response {
     if let Err(refused) = check(&admin, &headers) {
-        return refused;
+        return *refused;
     }
     ask(&admin, AdminRequest::Rollback).await.into_response()
 }
@@ -164,7 +164,7 @@ async fn metrics(
     headers: HeaderMap,
 ) -> Response {
     if let Err(refused) = check(&admin, &headers) {
-        return refused;
+        return *refused;
     }
     let reply = ask(&admin, AdminRequest::Metrics).await;
     match reply.body.as_str() {

@@ -64,7 +64,7 @@ fn hashes(flows: &[Arc<Flow>]) -> BTreeMap<String, String> {
 fn load(
     loader: &crate::Loader,
     prompts: &PromptCache,
-    media_root: &PathBuf,
+    media_root: &std::path::Path,
 ) -> Result<Vec<Arc<Flow>>, String> {
     let programs = loader()?;
     let mut flows = Vec::with_capacity(programs.len());
