@@ -541,6 +541,17 @@ fn the_agent_api_wraps_up_with_required_fields_and_guards_call_data() {
         .find(|e| e["event"] == "data_edited")
         .expect("edit logged");
     assert_eq!(edited["value"], "wants an invoice");
+    // The call's detail record: who talked, which queue, how long it waited.
+    let dir = served.dir.clone();
+    drop(served);
+    let store =
+        dialect_callbacks::SqliteStore::open(dir.join("dialect.sqlite")).expect("the database");
+    let calls = dialect_callbacks::RecordStore::calls(&store).expect("call records");
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    assert_eq!(calls[0].agent.as_deref(), Some("ann"));
+    assert_eq!(calls[0].queue.as_deref(), Some("support"));
+    assert_eq!(calls[0].caller, "+48600100200");
+    assert!(calls[0].version.starts_with("sha256:"), "{:?}", calls[0]);
 }
 
 /// A scheduled callback body, `minutes` after the test clock.

@@ -67,6 +67,10 @@ pub struct CampaignInfo {
     pub queue_music: Option<Prompt>,
     /// Mask the caller's number to its last four digits for agents.
     pub sensitive: bool,
+    /// The campaign's identifier (`id`), for file names.
+    pub id: Option<String>,
+    /// The recordings' file-name template (`recording_name`).
+    pub recording_name: Option<String>,
     /// Monitoring alerts: kind and threshold (milliseconds for times, a
     /// count otherwise).
     pub alerts: Vec<(String, u64)>,
@@ -276,6 +280,8 @@ fn campaign(program: &Program) -> CampaignInfo {
                 .and_then(|c| int(c.settings.get("priority")))
                 .unwrap_or(0),
         sticky_ms: duration(s.get("sticky_agent")),
+        id: text(s.get("id")),
+        recording_name: text(s.get("recording_name")),
         private_ms: duration(s.get("private_record")),
         music_on_hold: prompt(program, s.get("music_on_hold")),
         queue_music: prompt(program, s.get("queue_music")),

@@ -41,7 +41,10 @@ mod validate;
 pub use outbox::{
     NewEvent, OutboxEvent, OutboxStatus, OutboxStore, body as webhook_body, idempotency_key,
 };
-pub use records::{NewTicket, ScheduledSurvey, SurveyAnswer, SurveyStore, Ticket, TicketStore};
+pub use records::{
+    CallRecord, NewTicket, RecordStore, ScheduledSurvey, SurveyAnswer, SurveyStore, Ticket,
+    TicketStore,
+};
 pub use sqlite::{DEFAULT_MAX_ATTEMPTS, SqliteStore};
 pub use store::{Callback, CallbackStore, Created, Filter, RelationshipStore, Status, StoreError};
 pub use validate::{

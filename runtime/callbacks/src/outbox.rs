@@ -207,7 +207,7 @@ pub trait OutboxStore {
     fn next_ready(&self) -> Result<Option<Timestamp>, StoreError>;
 
     /// Every event with this status (all with `None`), by id.
-    fn list(&self, status: Option<OutboxStatus>) -> Result<Vec<OutboxEvent>, StoreError>;
+    fn list_events(&self, status: Option<OutboxStatus>) -> Result<Vec<OutboxEvent>, StoreError>;
 
     /// After a crash: events left `sending` go back to pending, ready at
     /// once (their interrupted attempt is not counted: the receiver may or
@@ -439,7 +439,7 @@ impl OutboxStore for SqliteStore {
         .transpose()
     }
 
-    fn list(&self, status: Option<OutboxStatus>) -> Result<Vec<OutboxEvent>, StoreError> {
+    fn list_events(&self, status: Option<OutboxStatus>) -> Result<Vec<OutboxEvent>, StoreError> {
         let conn = self.conn();
         let mut stmt = conn.prepare(&format!(
             "SELECT {COLUMNS} FROM outbox WHERE ?1 IS NULL OR status = ?1 ORDER BY id"

@@ -32,6 +32,35 @@ CREATE TABLE IF NOT EXISTS scheduled_surveys (
     outcome     TEXT
 );
 CREATE INDEX IF NOT EXISTS scheduled_surveys_due ON scheduled_surveys (status, due_ms);
+CREATE TABLE IF NOT EXISTS calls (
+    call        TEXT    NOT NULL,
+    campaign    TEXT    NOT NULL,
+    version     TEXT    NOT NULL,
+    caller      TEXT    NOT NULL,
+    dialled     TEXT    NOT NULL,
+    started_ms  INTEGER NOT NULL,
+    ended_ms    INTEGER NOT NULL,
+    outcome     TEXT    NOT NULL,
+    agent       TEXT,
+    queue       TEXT,
+    wait_ms     INTEGER
+);
+CREATE TABLE IF NOT EXISTS wrap_ups (
+    call        TEXT    NOT NULL,
+    campaign    TEXT    NOT NULL,
+    agent       TEXT    NOT NULL,
+    number      TEXT    NOT NULL,
+    classifier  TEXT    NOT NULL,
+    fields      TEXT    NOT NULL,
+    at_ms       INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS voicemails (
+    call        TEXT    NOT NULL,
+    campaign    TEXT    NOT NULL,
+    caller      TEXT    NOT NULL,
+    path        TEXT    NOT NULL,
+    at_ms       INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS tickets (
     id          INTEGER PRIMARY KEY AUTOINCREMENT,
     channel     TEXT    NOT NULL,
@@ -178,6 +207,199 @@ pub trait SurveyStore {
 
     /// After a crash: survey calls left `placing` go back to pending.
     fn recover_surveys(&self) -> Result<usize, StoreError>;
+}
+
+/// A call detail record: one per call, written when it ends.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CallRecord {
+    /// The call (`call-7`).
+    pub call: String,
+    /// Its campaign.
+    pub campaign: String,
+    /// The artifact version it ran on (content hash).
+    pub version: String,
+    /// Who called.
+    pub caller: String,
+    /// The number dialled.
+    pub dialled: String,
+    /// When it started.
+    #[serde(serialize_with = "rfc3339")]
+    pub started: Timestamp,
+    /// When it ended.
+    #[serde(serialize_with = "rfc3339")]
+    pub ended: Timestamp,
+    /// How it ended (the hang-up reason).
+    pub outcome: String,
+    /// The agent who talked with the caller last, if any.
+    pub agent: Option<String>,
+    /// The queue it waited in last, if any.
+    pub queue: Option<String>,
+    /// How long it waited for an agent, in milliseconds.
+    pub wait_ms: Option<u64>,
+}
+
+/// Call detail records, wrap-ups (classifiers and record fields applied)
+/// and the voicemail index.
+pub trait RecordStore {
+    /// Stores a call's detail record.
+    fn record_call(&self, record: &CallRecord) -> Result<(), StoreError>;
+
+    /// Every call detail record, oldest first.
+    fn calls(&self) -> Result<Vec<CallRecord>, StoreError>;
+
+    /// Stores an agent's wrap-up of a call: the classifier and the record
+    /// fields (JSON object).
+    #[allow(clippy::too_many_arguments)]
+    fn record_wrap_up(
+        &self,
+        call: &str,
+        campaign: &str,
+        agent: &str,
+        number: &str,
+        classifier: &str,
+        fields: &str,
+        at: Timestamp,
+    ) -> Result<(), StoreError>;
+
+    /// Indexes a voicemail message.
+    fn record_voicemail(
+        &self,
+        call: &str,
+        campaign: &str,
+        caller: &str,
+        path: &str,
+        at: Timestamp,
+    ) -> Result<(), StoreError>;
+
+    /// Voicemail messages: (call, campaign, caller, path), oldest first.
+    fn voicemails(&self) -> Result<Vec<(String, String, String, String)>, StoreError>;
+}
+
+impl RecordStore for SqliteStore {
+    fn record_call(&self, r: &CallRecord) -> Result<(), StoreError> {
+        self.conn().execute(
+            "INSERT INTO calls (call, campaign, version, caller, dialled, started_ms, ended_ms, \
+             outcome, agent, queue, wait_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            params![
+                r.call,
+                r.campaign,
+                r.version,
+                r.caller,
+                r.dialled,
+                r.started.as_millisecond(),
+                r.ended.as_millisecond(),
+                r.outcome,
+                r.agent,
+                r.queue,
+                r.wait_ms.and_then(|w| i64::try_from(w).ok())
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn calls(&self) -> Result<Vec<CallRecord>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT call, campaign, version, caller, dialled, started_ms, ended_ms, outcome, \
+             agent, queue, wait_ms FROM calls ORDER BY rowid",
+        )?;
+        let rows = stmt.query_map([], |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, String>(2)?,
+                row.get::<_, String>(3)?,
+                row.get::<_, String>(4)?,
+                row.get::<_, i64>(5)?,
+                row.get::<_, i64>(6)?,
+                row.get::<_, String>(7)?,
+                row.get::<_, Option<String>>(8)?,
+                row.get::<_, Option<String>>(9)?,
+                row.get::<_, Option<i64>>(10)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (
+                call,
+                campaign,
+                version,
+                caller,
+                dialled,
+                started,
+                ended,
+                outcome,
+                agent,
+                queue,
+                wait,
+            ) = row?;
+            out.push(CallRecord {
+                call,
+                campaign,
+                version,
+                caller,
+                dialled,
+                started: time(started)?,
+                ended: time(ended)?,
+                outcome,
+                agent,
+                queue,
+                wait_ms: wait.and_then(|w| u64::try_from(w).ok()),
+            });
+        }
+        Ok(out)
+    }
+
+    fn record_wrap_up(
+        &self,
+        call: &str,
+        campaign: &str,
+        agent: &str,
+        number: &str,
+        classifier: &str,
+        fields: &str,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        self.conn().execute(
+            "INSERT INTO wrap_ups (call, campaign, agent, number, classifier, fields, at_ms) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![
+                call,
+                campaign,
+                agent,
+                number,
+                classifier,
+                fields,
+                at.as_millisecond()
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn record_voicemail(
+        &self,
+        call: &str,
+        campaign: &str,
+        caller: &str,
+        path: &str,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        self.conn().execute(
+            "INSERT INTO voicemails (call, campaign, caller, path, at_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![call, campaign, caller, path, at.as_millisecond()],
+        )?;
+        Ok(())
+    }
+
+    fn voicemails(&self) -> Result<Vec<(String, String, String, String)>, StoreError> {
+        let conn = self.conn();
+        let mut stmt =
+            conn.prepare("SELECT call, campaign, caller, path FROM voicemails ORDER BY rowid")?;
+        let rows = stmt.query_map([], |row| {
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
 }
 
 /// Handoff tickets.
@@ -540,6 +762,47 @@ mod tests {
         store.finish_survey(id, true, "answered").unwrap();
         assert_eq!(store.scheduled_surveys().unwrap()[0].status, "done");
         assert!(store.finish_survey(99, true, "x").is_err());
+    }
+
+    #[test]
+    fn call_records_wrap_ups_and_voicemails_are_kept() {
+        let store = SqliteStore::in_memory().unwrap();
+        let record = CallRecord {
+            call: "call-1".into(),
+            campaign: "helpline".into(),
+            version: "sha256:ab".into(),
+            caller: "+48600100200".into(),
+            dialled: "+48221000000".into(),
+            started: at("2026-11-23T09:00:00Z"),
+            ended: at("2026-11-23T09:03:00Z"),
+            outcome: "caller hung up".into(),
+            agent: Some("alice".into()),
+            queue: Some("helpdesk".into()),
+            wait_ms: Some(4_000),
+        };
+        store.record_call(&record).unwrap();
+        assert_eq!(store.calls().unwrap(), [record]);
+        store
+            .record_wrap_up(
+                "call-1",
+                "helpline",
+                "alice",
+                "+48600100200",
+                "resolved",
+                "{}",
+                at("2026-11-23T09:03:10Z"),
+            )
+            .unwrap();
+        store
+            .record_voicemail(
+                "call-2",
+                "helpline",
+                "+48600100201",
+                "data/voicemail/x.wav",
+                at("2026-11-23T09:05:00Z"),
+            )
+            .unwrap();
+        assert_eq!(store.voicemails().unwrap()[0].3, "data/voicemail/x.wav");
     }
 
     #[test]

@@ -52,7 +52,7 @@ fn events_are_numbered_per_call_with_their_body_and_key() {
     store
         .enqueue(&[event("call-1@a", "wrap_up")], now())
         .unwrap();
-    let all = store.list(None).unwrap();
+    let all = store.list_events(None).unwrap();
     let seqs: Vec<(&str, u32)> = all.iter().map(|e| (e.call.as_str(), e.seq)).collect();
     assert_eq!(
         seqs,
@@ -126,7 +126,7 @@ fn only_the_oldest_open_event_of_each_call_is_claimed() {
     store.delivered(last[0].id).unwrap();
     assert!(store.claim_ready(secs(100), 10).unwrap().is_empty());
     assert_eq!(store.backlog().unwrap(), 0);
-    let delivered = store.list(Some(OutboxStatus::Delivered)).unwrap();
+    let delivered = store.list_events(Some(OutboxStatus::Delivered)).unwrap();
     assert_eq!(delivered.len(), 4);
     assert_eq!(delivered[0].attempts, 2);
 }
@@ -189,14 +189,14 @@ fn a_dead_event_lets_the_calls_next_event_go_and_is_kept() {
     store.dead(head[0].id, "HTTP 500 (gave up)").unwrap();
     let next = store.claim_ready(secs(1), 10).unwrap();
     assert_eq!(claimed(&next), [("a".into(), 2, "call_ended".into())]);
-    let dead = store.list(Some(OutboxStatus::Dead)).unwrap();
+    let dead = store.list_events(Some(OutboxStatus::Dead)).unwrap();
     assert_eq!(dead.len(), 1);
     assert_eq!(dead[0].attempts, 2);
     assert_eq!(dead[0].last_error.as_deref(), Some("HTTP 500 (gave up)"));
     // Dead events are not pruned; delivered ones are.
     store.delivered(next[0].id).unwrap();
     assert_eq!(store.prune_delivered(later(1)).unwrap(), 1);
-    assert_eq!(store.list(None).unwrap().len(), 1);
+    assert_eq!(store.list_events(None).unwrap().len(), 1);
 }
 
 #[test]
@@ -233,7 +233,7 @@ fn idempotency_keys_are_unique() {
         .enqueue(&[event("a", "call_ended"), event("a", "call_ended")], now())
         .unwrap();
     let keys: Vec<String> = store
-        .list(None)
+        .list_events(None)
         .unwrap()
         .into_iter()
         .map(|e| e.key)
@@ -263,14 +263,20 @@ fn the_outbox_survives_reopening_and_interrupted_sends_are_pending_again() {
 
     let store = SqliteStore::open(dir.db()).unwrap();
     assert_eq!(store.backlog().unwrap(), 3);
-    assert_eq!(store.list(Some(OutboxStatus::Sending)).unwrap().len(), 1);
+    assert_eq!(
+        store
+            .list_events(Some(OutboxStatus::Sending))
+            .unwrap()
+            .len(),
+        1
+    );
     assert_eq!(store.recover_outbox().unwrap(), 1);
     let again = store.claim_ready(now(), 10).unwrap();
     assert_eq!(claimed(&again), [("a".into(), 1, "call_answered".into())]);
     assert_eq!(again[0].attempts, 0);
     // b keeps its retry time and error.
     let b = store
-        .list(None)
+        .list_events(None)
         .unwrap()
         .into_iter()
         .find(|e| e.call == "b")
@@ -278,7 +284,7 @@ fn the_outbox_survives_reopening_and_interrupted_sends_are_pending_again() {
     assert_eq!((b.next, b.attempts), (secs(30), 1));
     // Numbering goes on after a restart.
     store.enqueue(&[event("a", "wrap_up")], now()).unwrap();
-    assert_eq!(store.list(None).unwrap().last().unwrap().seq, 3);
+    assert_eq!(store.list_events(None).unwrap().last().unwrap().seq, 3);
 }
 
 #[test]

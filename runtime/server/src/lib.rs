@@ -11,5 +11,6 @@ pub mod leg;
 pub mod mixer;
 pub mod server;
 pub mod services;
+pub mod webhooks;
 
 pub use server::{Loader, Options, ServeError, Server};

@@ -17,6 +17,7 @@ mod callbacks;
 mod chat;
 mod consult;
 mod customer;
+mod hooks;
 mod phone;
 mod queueing;
 mod reload;
@@ -139,6 +140,8 @@ pub struct Server {
     admin_rx: mpsc::Receiver<crate::admin::AdminCall>,
     reload_rx: mpsc::Receiver<reload::Loaded>,
     watch: Option<PathBuf>,
+    /// Delivers webhook events from the outbox (started by `serve`).
+    webhooks: Option<crate::webhooks::Worker>,
     core: Core,
     media_rx: mpsc::Receiver<(u64, MediaEvent)>,
     tick_tx: watch::Sender<u64>,
@@ -170,6 +173,17 @@ impl Server {
             options.flows.iter().map(|(p, _)| p),
             &options.media_root,
             &options.config.services.bots,
+        );
+        let webhooks = crate::webhooks::Worker::new(
+            SqliteStore::open(options.config.database())
+                .map_err(|e| ServeError::Database(e.to_string()))?,
+            crate::webhooks::Settings::from_config(&options.config.webhooks),
+            options.log.clone(),
+        );
+        let hooks = hooks::Hooks::new(
+            options.flows.iter().map(|(p, _)| p),
+            options.config.webhooks.url.clone(),
+            webhooks.notifier(),
         );
         for (program, hash) in options.flows {
             let name = program.name.clone();
@@ -311,6 +325,7 @@ impl Server {
             origin,
             directory,
             store: Some(Box::new(store)),
+            hooks,
             recovered,
             api_tx,
             desks: HashMap::new(),
@@ -359,6 +374,7 @@ impl Server {
             admin_rx,
             reload_rx,
             watch,
+            webhooks: Some(webhooks),
             core,
             media_rx,
             tick_tx,
@@ -421,6 +437,10 @@ impl Server {
         #[cfg(unix)]
         let mut hangup =
             tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+        let webhooks = self
+            .webhooks
+            .take()
+            .map(|worker| tokio::spawn(worker.run()));
         self.core.startup(Instant::now());
         self.core.refresh_callback_due(Instant::now());
         self.core.refresh_survey_due(Instant::now());
@@ -493,6 +513,9 @@ impl Server {
         acceptor.abort();
         if let Some(api) = api {
             api.abort();
+        }
+        if let Some(webhooks) = webhooks {
+            webhooks.abort();
         }
         if let Some(admin) = admin {
             admin.abort();
@@ -698,6 +721,15 @@ struct Call {
     bot_language: Option<String>,
     /// For a survey call we placed: its id in the store.
     survey_call: Option<i64>,
+    /// When the call came in (for its detail record).
+    started: jiff::Timestamp,
+    /// The number dialled (E.164), once routed.
+    dialled: String,
+    /// The last agent who talked with the caller, and the last queue and
+    /// how long the call waited in it (for the detail record).
+    last_agent: Option<String>,
+    /// The last queue and the wait there, in milliseconds.
+    last_wait: Option<(String, u64)>,
 }
 
 struct Core {
@@ -736,6 +768,8 @@ struct Core {
     directory: Directory,
     /// Callbacks and relationships (sticky agent, private records).
     store: Option<Box<dyn Store>>,
+    /// The campaigns' webhook subscriptions, and what events need of calls.
+    hooks: hooks::Hooks,
     /// Callbacks that were being placed when the server last stopped.
     recovered: usize,
     /// For the agent API task (cloned when it starts).
@@ -823,17 +857,21 @@ struct AgentLeg {
 /// The embedded store: callbacks, relationships, surveys and tickets.
 trait Store:
     CallbackStore
+    + dialect_callbacks::RecordStore
     + RelationshipStore
     + dialect_callbacks::SurveyStore
     + dialect_callbacks::TicketStore
+    + dialect_callbacks::OutboxStore
     + Send
 {
 }
 impl<T> Store for T where
     T: CallbackStore
+        + dialect_callbacks::RecordStore
         + RelationshipStore
         + dialect_callbacks::SurveyStore
         + dialect_callbacks::TicketStore
+        + dialect_callbacks::OutboxStore
         + Send
 {
 }
@@ -1173,6 +1211,9 @@ impl Core {
             return;
         };
         let caller = caller_number(&request);
+        if let Some(call) = self.calls.get_mut(&call_key) {
+            call.dialled = dialled.clone();
+        }
         self.record(
             call_key,
             "call_started",
@@ -1296,10 +1337,15 @@ impl Core {
                 conversation: None,
                 bot_language: None,
                 survey_call: None,
+                started: self.clock.at(now),
+                dialled: String::new(),
+                last_agent: None,
+                last_wait: None,
             },
         );
         self.by_invite.insert(key.clone(), call_key);
         self.total_calls += 1;
+        self.hooks.track(call_key, now);
         Some(call_key)
     }
 
@@ -1354,6 +1400,10 @@ impl Core {
                 conversation: None,
                 bot_language: None,
                 survey_call: None,
+                started: self.clock.now(),
+                dialled: String::new(),
+                last_agent: None,
+                last_wait: None,
             },
         );
     }
@@ -1504,6 +1554,17 @@ impl Core {
                 Event::PromptFinished
             }
             MediaEvent::RecordingFinished(result) => {
+                if let (Ok(path), Some(store), Some(call)) =
+                    (&result, &self.store, self.calls.get(&call_key))
+                {
+                    let _ = store.record_voicemail(
+                        &format!("call-{call_key}"),
+                        &call.campaign,
+                        &call.number,
+                        &path.display().to_string(),
+                        self.clock.at(now),
+                    );
+                }
                 let extra = match &result {
                     Ok(path) => fields([("file", path.display().to_string().into())]),
                     Err(error) => fields([("error", error.clone().into())]),
@@ -1723,7 +1784,7 @@ impl Core {
             Command::Record { max_length_ms, .. } => {
                 let dir = self.config.runtime.data.join("voicemail");
                 let _ = std::fs::create_dir_all(&dir);
-                let path = dir.join(format!("call-{call_key}.wav"));
+                let path = dir.join(self.recording_name(call_key));
                 if let Some(call) = self.calls.get(&call_key) {
                     let _ = call.media.try_send(MediaCommand::Record {
                         path,
@@ -1830,6 +1891,11 @@ impl Core {
         }
         let _ = self.tx.send_response(&key, response, now);
         self.record(call_key, "answered", serde_json::Map::new());
+        self.webhook(
+            call_key,
+            "call_answered",
+            serde_json::json!({ "by": "customer" }),
+        );
     }
 
     /// The flow hangs up: BYE if answered, else a final error response.
@@ -1894,6 +1960,7 @@ impl Core {
             return;
         }
         self.record(call_key, "hangup", fields([("reason", reason.into())]));
+        self.hook_call_ended(call_key, reason);
         if let Some(call) = self.calls.get(&call_key) {
             let outcome = if reason.starts_with("failed") {
                 "failed"
@@ -1919,6 +1986,31 @@ impl Core {
         let Some(call) = self.calls.remove(&call_key) else {
             return;
         };
+        if let Some(store) = &self.store
+            && call.engine.is_some() | call.answered
+        {
+            let record = dialect_callbacks::CallRecord {
+                call: format!("call-{call_key}"),
+                campaign: call.campaign.clone(),
+                version: call.hash.clone(),
+                caller: call.number.clone(),
+                dialled: call.dialled.clone(),
+                started: call.started,
+                ended: self.clock.at(now),
+                outcome: reason.to_string(),
+                agent: call.last_agent.clone(),
+                queue: call.last_wait.as_ref().map(|(q, _)| q.clone()),
+                wait_ms: call.last_wait.as_ref().map(|(_, w)| *w),
+            };
+            if let Err(error) = store.record_call(&record) {
+                self.log.record(
+                    self.clock.at(now),
+                    &format!("call-{call_key}"),
+                    "cdr_failed",
+                    fields([("error", error.to_string().into())]),
+                );
+            }
+        }
         let _ = call.media.send(MediaCommand::Close).await;
         self.ports.give(call.port);
         self.by_invite.remove(&call.invite_tx);
@@ -2072,6 +2164,48 @@ impl Core {
             self.pending
                 .push_back((call_key, Event::DialResult(DialOutcome::Failed)));
         }
+    }
+
+    /// A recording's file name from the campaign's `recording_name`
+    /// template (`{campaign}`, `{date}`, `{time}`, `{caller}`, `{agent}`,
+    /// `{field}`), made safe for a file system; `call-N.wav` without one.
+    fn recording_name(&self, call_key: u64) -> String {
+        let Some(call) = self.calls.get(&call_key) else {
+            return format!("call-{call_key}.wav");
+        };
+        let Some(template) = self
+            .directory
+            .campaigns
+            .get(&call.campaign)
+            .and_then(|c| c.recording_name.clone())
+        else {
+            return format!("call-{call_key}.wav");
+        };
+        let local = self.clock.now().to_zoned(jiff::tz::TimeZone::UTC);
+        let id = self
+            .directory
+            .campaigns
+            .get(&call.campaign)
+            .and_then(|c| c.id.clone())
+            .unwrap_or_else(|| call.campaign.clone());
+        let name = template
+            .replace("{campaign}", &id)
+            .replace("{date}", &local.strftime("%Y%m%d").to_string())
+            .replace("{time}", &local.strftime("%H%M%S").to_string())
+            .replace("{caller}", call.number.trim_start_matches('+'))
+            .replace("{agent}", call.last_agent.as_deref().unwrap_or("none"))
+            .replace("{field}", "");
+        let safe: String = name
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        format!("{safe}_call-{call_key}.wav")
     }
 
     /// Where a number goes through the trunk: its address and the request

@@ -151,7 +151,14 @@ impl Core {
         let Some(call) = self.calls.get_mut(&call_key) else {
             return;
         };
-        let queue = call.queued.take().map(|(q, _)| q);
+        let waited = call.queued.take();
+        let queue = waited.as_ref().map(|(q, _)| q.clone());
+        call.last_agent = Some(agent.to_string());
+        if let Some((q, since)) = waited {
+            let ms =
+                u64::try_from(now.saturating_duration_since(since).as_millis()).unwrap_or(u64::MAX);
+            call.last_wait = Some((q, ms));
+        }
         call.transferring = false;
         let (campaign, number) = (call.campaign.clone(), call.number.clone());
         if call.data.is_empty()
@@ -171,6 +178,7 @@ impl Core {
         if let Some(store) = &self.store {
             let _ = store.set_last_agent(&campaign, &number, agent, self.clock.at(now));
         }
+        self.hook_agent_answered(call_key, agent);
         self.desks.insert(
             agent.to_string(),
             Desk {
@@ -450,6 +458,23 @@ impl Core {
             );
         }
         let private_to = reason.private_to.clone();
+        if let Some(store) = &self.store
+            && let Err(error) = store.record_wrap_up(
+                &format!("call-{}", desk.call),
+                &desk.campaign,
+                agent,
+                &desk.number,
+                classifier,
+                &json!(record).to_string(),
+                self.clock.at(now),
+            )
+        {
+            self.log_agent(
+                agent,
+                "wrap_up_store_failed",
+                fields([("error", error.to_string().into())]),
+            );
+        }
         if let (Some(owner), Some(store)) = (&private_to, &self.store) {
             let _ = store.set_owner(&desk.campaign, &desk.number, owner);
         }
@@ -469,6 +494,16 @@ impl Core {
             extra.insert("private_to".into(), owner.into());
         }
         self.log_agent(agent, "wrap_up", extra);
+        self.webhook_for(
+            &desk.campaign,
+            &format!("call-{}", desk.call),
+            "wrap_up",
+            json!({
+                "agent": short(agent),
+                "classifier": classifier,
+                "fields": record,
+            }),
+        );
         self.drive_acd(now).await;
         self.agent_view(agent)
     }
@@ -593,6 +628,11 @@ impl Core {
                 ("value", shown),
                 ("version", new_version.into()),
             ]),
+        );
+        self.webhook(
+            call_key,
+            "record_edited",
+            json!({ "agent": agent, "variable": name, "version": new_version }),
         );
         ApiReply::ok(json!({ "name": name, "version": new_version }))
     }

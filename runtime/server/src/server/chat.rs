@@ -358,6 +358,18 @@ impl Core {
         let id = match opened {
             Some(Ok(t)) => {
                 self.chat_log(chat, "ticket_opened", fields([("ticket", t.id.into())]));
+                self.webhook_for(
+                    &t.campaign,
+                    &format!("chat-{chat}"),
+                    "ticket_changed",
+                    json!({
+                        "ticket": t.id,
+                        "status": t.status,
+                        "team": t.team,
+                        "owner": t.owner,
+                        "channel": "chat",
+                    }),
+                );
                 Some(t.id)
             }
             Some(Err(e)) => {

@@ -206,6 +206,11 @@ impl Core {
             });
         }
         call.agent = Some(leg);
+        self.webhook(
+            call_key,
+            "call_transferred",
+            serde_json::json!({ "from_agent": referrer, "target": target, "kind": "attended" }),
+        );
         self.record(
             call_key,
             "transferred",

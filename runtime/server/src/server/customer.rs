@@ -345,7 +345,17 @@ impl Core {
             if let Some(store) = &self.store {
                 match store.open_ticket(&ticket, self.clock.now()) {
                     Ok(t) => {
-                        self.record(call_key, "ticket_opened", fields([("ticket", t.id.into())]))
+                        self.record(call_key, "ticket_opened", fields([("ticket", t.id.into())]));
+                        self.webhook(
+                            call_key,
+                            "ticket_changed",
+                            serde_json::json!({
+                                "ticket": t.id,
+                                "status": t.status,
+                                "team": t.team,
+                                "owner": t.owner,
+                            }),
+                        );
                     }
                     Err(e) => self.record(
                         call_key,

@@ -167,22 +167,24 @@ impl Core {
                 q.clone()
             }
         };
+        let kind = match target {
+            Target::Queue(_) => "queue",
+            Target::Agent(_) => "agent",
+            Target::Number(_) => "number",
+            Target::EntryPoint(_) => "entry_point",
+        };
+        self.webhook(
+            call_key,
+            "call_transferred",
+            serde_json::json!({ "from_agent": agent, "target": target_text, "kind": kind }),
+        );
         self.record(
             call_key,
             "transferred",
             fields([
                 ("agent", agent.into()),
                 ("target", target_text.into()),
-                (
-                    "kind",
-                    match target {
-                        Target::Queue(_) => "queue",
-                        Target::Agent(_) => "agent",
-                        Target::Number(_) => "number",
-                        Target::EntryPoint(_) => "entry_point",
-                    }
-                    .into(),
-                ),
+                ("kind", kind.into()),
             ]),
         );
         self.drop_agent(call_key, now);
@@ -265,6 +267,7 @@ impl Core {
         if self.acd.enqueue(call_key, request, ms).is_err() {
             return false;
         }
+        self.hooks.queued(call_key, &queue);
         if let Some(call) = self.calls.get_mut(&call_key) {
             call.queued = Some((queue, now));
         }

@@ -74,6 +74,7 @@ impl Core {
         };
         match self.acd.enqueue(call_key, request, ms) {
             Ok(()) => {
+                self.hooks.queued(call_key, &queue);
                 let playing = match self.calls.get_mut(&call_key) {
                     Some(call) => {
                         call.queued = Some((queue, now));
@@ -149,6 +150,7 @@ impl Core {
                     if let Some(c) = self.calls.get_mut(&call)
                         && let Some((queue, _)) = c.queued.as_mut()
                     {
+                        self.hooks.queued(call, &to);
                         *queue = to;
                     }
                 }
@@ -184,6 +186,7 @@ impl Core {
                 .await
         };
         if rung {
+            self.webhook(call, "call_routed", serde_json::json!({ "agent": agent }));
             self.record(call, "agent_rung", fields([("agent", agent.into())]));
         } else {
             self.log_agent(

@@ -255,6 +255,12 @@ impl Core {
             call.engine = Some(id);
             call.survey_call = Some(scheduled.id);
         }
+        self.hooks.track(key, now);
+        self.webhook(
+            key,
+            "call_answered",
+            serde_json::json!({ "by": "customer", "survey": scheduled.survey }),
+        );
         self.by_engine.insert(id, key);
         self.record(
             key,
