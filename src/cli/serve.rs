@@ -32,6 +32,9 @@ pub struct Args {
     /// Calls at once; more get 503.
     #[arg(long)]
     max_calls: Option<usize>,
+    /// Operational logs on standard error: `text` (default) or `json`.
+    #[arg(long, default_value = "text", value_parser = ["text", "json"])]
+    log_format: String,
     /// Where the admin API listens (loopback by default), or `off`.
     #[arg(long)]
     admin: Option<String>,
@@ -46,6 +49,16 @@ pub struct Args {
 
 /// Runs `dialect serve`.
 pub fn run(args: &Args) -> i32 {
+    // Operational logs (reloads, refusals, failing services) through
+    // tracing, on standard error; per-call events go to the event log.
+    let logs = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_target(false);
+    let _ = if args.log_format == "json" {
+        logs.json().try_init()
+    } else {
+        logs.with_ansi(false).try_init()
+    };
     let mut config = match &args.config {
         Some(path) => match Config::load(path) {
             Ok(config) => config,

@@ -13,3 +13,4 @@ mod ops;
 mod simulate;
 mod sip;
 mod ua;
+mod webhooks;

@@ -1259,7 +1259,7 @@ impl Core {
                 return None;
             }
         };
-        let Some(port) = self.ports.take() else {
+        let Some((port, socket)) = self.bind_media().await else {
             self.respond(key, request, 503, "Service Unavailable", now);
             return None;
         };
@@ -1278,14 +1278,6 @@ impl Core {
             self.ports.give(port);
             self.respond(key, request, 488, "Not Acceptable Here", now);
             return None;
-        };
-        let socket = match UdpSocket::bind(SocketAddr::new(self.config.media.address, port)).await {
-            Ok(socket) => socket,
-            Err(_) => {
-                self.ports.give(port);
-                self.respond(key, request, 503, "Service Unavailable", now);
-                return None;
-            }
         };
         let law = match negotiated.codec {
             Codec::Pcmu => Law::Ulaw,
@@ -2086,6 +2078,20 @@ impl Core {
         true
     }
 
+    /// An RTP port and its bound socket. A port something else holds (the
+    /// range overlaps the system's ephemeral ports) goes to the back of the
+    /// queue and the next is tried, a few times.
+    async fn bind_media(&mut self) -> Option<(u16, UdpSocket)> {
+        for _ in 0..16 {
+            let port = self.ports.take()?;
+            match UdpSocket::bind(SocketAddr::new(self.config.media.address, port)).await {
+                Ok(socket) => return Some((port, socket)),
+                Err(_) => self.ports.give(port),
+            }
+        }
+        None
+    }
+
     /// A second leg: an INVITE with our offer, sent (an agent, or a number
     /// through the trunk).
     async fn new_leg(
@@ -2096,12 +2102,7 @@ impl Core {
         trunk: bool,
         now: Instant,
     ) -> Option<AgentLeg> {
-        let port = self.ports.take()?;
-        let Ok(socket) = UdpSocket::bind(SocketAddr::new(self.config.media.address, port)).await
-        else {
-            self.ports.give(port);
-            return None;
-        };
+        let (port, socket) = self.bind_media().await?;
         let offer = sdp::offer(&LocalMedia {
             address: self.config.media.address,
             port,

@@ -233,6 +233,7 @@ impl Core {
                 BotReply::Handoff
             }
             Step::CannotTakeCall { why } => {
+                tracing::warn!(call = call_key, %why, "a customer agent cannot take a call");
                 self.record(call_key, "bot_unavailable", fields([("why", why.into())]));
                 BotReply::CannotAnswer
             }

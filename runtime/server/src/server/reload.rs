@@ -140,6 +140,7 @@ impl Core {
                     self.versions.previous = Some(old);
                     self.install(&flows);
                     self.versions.reloads += 1;
+                    tracing::info!(trigger = loaded.trigger, versions = ?hashes(&flows), "reloaded");
                     self.log.record(
                         self.clock.at(now),
                         "",
@@ -154,6 +155,7 @@ impl Core {
             }
             Err(reason) => {
                 self.versions.refused += 1;
+                tracing::warn!(trigger = loaded.trigger, %reason, "reload refused; the running version keeps serving");
                 self.versions
                     .refusals
                     .push_back((self.clock.at(now), reason.clone()));
@@ -192,6 +194,7 @@ impl Core {
         let current = std::mem::replace(&mut self.versions.current, previous.clone());
         self.versions.previous = Some(current);
         self.install(&previous);
+        tracing::info!(versions = ?hashes(&previous), "rolled back");
         self.log.record(
             self.clock.at(now),
             "",
