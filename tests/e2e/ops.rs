@@ -325,4 +325,56 @@ fn reloads_under_calls_never_drop_one_and_new_calls_take_the_new_version() {
     assert_eq!(used.len(), 2, "calls ran on both versions: {used:?}");
     let (_, body) = admin(&served, "GET", "/admin/status", Some(TOKEN));
     assert_eq!(json(&body)["reloads"], 20, "{body}");
+
+    // A call placed right after a reload returns runs on the new version.
+    std::fs::copy(&v2, serving.join("reload.dialect")).expect("copy");
+    let (code, body) = admin(&served, "POST", "/admin/reload", Some(TOKEN));
+    assert_eq!(code, 200, "{body}");
+    let returned = Instant::now();
+    let new = json(&body)["versions"]["reload"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let port = socket.local_addr().expect("addr").port();
+    let mut phone = crate::ua::Phone::new(socket, served.port, "caller");
+    let uri = format!("sip:+48221005000@127.0.0.1:{}", served.port);
+    let local = format!("<sip:+48600100999@127.0.0.1:{port}>;tag=late");
+    phone.request(
+        "INVITE",
+        &uri,
+        "after-reload",
+        &local,
+        &format!("<{uri}>"),
+        "",
+        Some(crate::ua::Phone::sdp(37_990)),
+    );
+    let sent = returned.elapsed();
+    assert!(sent < Duration::from_millis(50), "{sent:?}");
+    let ok = phone.expect("the answer", |m| m.status() == Some(200));
+    phone.request(
+        "ACK",
+        &uri,
+        "after-reload",
+        &local,
+        &ok.header("To"),
+        "",
+        None,
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let started = served
+        .events()
+        .into_iter()
+        .rfind(|e| e["event"] == "call_started" && e["caller"] == "+48600100999")
+        .expect("the call started");
+    assert_eq!(started["artifact"], new.as_str());
+    phone.request(
+        "BYE",
+        &uri,
+        "after-reload",
+        &local,
+        &ok.header("To"),
+        "",
+        None,
+    );
 }

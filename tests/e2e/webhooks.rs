@@ -24,7 +24,12 @@ const FLOWS: &str = "tests/webhook-flows/";
 
 /// The events each call sends, in order: answered by the flow, routed to
 /// Wendy, answered by her, ended.
-const EXPECTED: [&str; 4] = ["call_answered", "call_routed", "call_answered", "call_ended"];
+const EXPECTED: [&str; 4] = [
+    "call_answered",
+    "call_routed",
+    "call_answered",
+    "call_ended",
+];
 
 /// One POST the receiver got.
 #[derive(Clone, Debug)]
@@ -188,7 +193,12 @@ fn finish(child: Child) {
 /// One caller: dials, is answered, talks to Wendy, hears the thanks, and
 /// the flow hangs up.
 fn call(served: &Served, media: u16) {
-    let out = served.sipp("caller_bye_from_server.xml", SERVICE, free_udp_port(), media);
+    let out = served.sipp(
+        "caller_bye_from_server.xml",
+        SERVICE,
+        free_udp_port(),
+        media,
+    );
     assert!(
         out.status.success(),
         "the caller failed:\n{}",
@@ -299,7 +309,10 @@ fn webhooks_survive_an_outage_and_a_kill_9_in_order_and_without_loss() {
         during.iter().all(|h| h.body["seq"] == 1),
         "a later event was tried before the first was delivered: {during:#?}"
     );
-    assert!(during.iter().any(|h| h.attempt > 1), "no retry: {during:#?}");
+    assert!(
+        during.iter().any(|h| h.attempt > 1),
+        "no retry: {during:#?}"
+    );
 
     // The receiver comes up after the outage: everything arrives.
     let remaining = OUTAGE.saturating_sub(started.elapsed());

@@ -179,7 +179,8 @@ impl Server {
                 .map_err(|e| ServeError::Database(e.to_string()))?,
             crate::webhooks::Settings::from_config(&options.config.webhooks),
             options.log.clone(),
-        );
+        )
+        .with_clock(options.clock);
         let hooks = hooks::Hooks::new(
             options.flows.iter().map(|(p, _)| p),
             options.config.webhooks.url.clone(),

@@ -17,6 +17,7 @@
 //! writer and many readers; every store call runs on a blocking thread), so
 //! it never holds the controller up.
 
+use crate::clock::Clock;
 use crate::eventlog::{EventLog, fields};
 use dialect_callbacks::{OutboxEvent, OutboxStore, SqliteStore, StoreError};
 use jiff::{SignedDuration, Timestamp};
@@ -99,6 +100,7 @@ pub struct Worker {
     notify: Arc<Notify>,
     client: reqwest::Client,
     stats: Arc<Stats>,
+    clock: Clock,
 }
 
 /// What one attempt came to: the receiver's status, or why there was none.
@@ -120,7 +122,15 @@ impl Worker {
             notify: Arc::new(Notify::new()),
             client,
             stats: Arc::new(Stats::default()),
+            clock: Clock::system(),
         }
+    }
+
+    /// Times the event log's lines with `clock` (the flows' clock, so that
+    /// they sort with the calls' lines); scheduling keeps the real time.
+    pub fn with_clock(mut self, clock: Clock) -> Worker {
+        self.clock = clock;
+        self
     }
 
     /// Wakes the worker: call `notify_one` after enqueueing.
@@ -227,7 +237,7 @@ impl Worker {
                 self.note("webhook_store_failed", fields([("error", e.into())]));
             }
             self.log.record(
-                Timestamp::now(),
+                self.clock.now(),
                 &call,
                 "webhook_dead",
                 about(serde_json::Map::new()),
@@ -249,7 +259,7 @@ impl Worker {
         }
         let retry_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX);
         self.log.record(
-            Timestamp::now(),
+            self.clock.now(),
             &call,
             "webhook_failed",
             about(fields([("retry_in_ms", retry_ms.into())])),
@@ -275,7 +285,7 @@ impl Worker {
     }
 
     fn note(&self, event: &str, extra: serde_json::Map<String, serde_json::Value>) {
-        self.log.record(Timestamp::now(), "", event, extra);
+        self.log.record(self.clock.now(), "", event, extra);
     }
 
     /// Runs a store operation on a blocking thread (SQLite waits for the
