@@ -386,3 +386,152 @@ fn webhooks_survive_an_outage_and_a_kill_9_in_order_and_without_loss() {
         started.elapsed()
     );
 }
+
+/// A caller from the SIPp scenario `scenario` (`-d` milliseconds of talk),
+/// started in the background.
+fn caller(served: &Served, scenario: &str, service: &str, media: u16, talk_ms: u64) -> Child {
+    std::process::Command::new(crate::sip::sipp())
+        .current_dir(root().join("tests/sipp"))
+        .args(["-sf", scenario, "-s", service])
+        .arg(format!("127.0.0.1:{}", served.port))
+        .args([
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &free_udp_port().to_string(),
+            "-mp",
+            &media.to_string(),
+        ])
+        .args(["-m", "1", "-d", &talk_ms.to_string()])
+        .args(["-timeout", "60s", "-nostdin", "-trace_err"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("the caller's SIPp starts")
+}
+
+fn wait_log(served: &Served, what: &str, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let events = served.events();
+        if done(&events) {
+            return events;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what}: {events:#?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn a_missed_call_an_edit_and_a_wrap_up_are_sent_in_order() {
+    use crate::acd::http;
+    const SERVICE_DESK: &str = "48221007778";
+    let receiver = Receiver::start();
+    receiver.set_up(true);
+    let vic = free_udp_port();
+    let config = format!(
+        "[[agent]]\nname = \"vic\"\nuri = \"sip:vic@127.0.0.1:{vic}\"\npassword = \"pw-vic\"\n\
+         ready = false\n[webhooks]\nurl = \"http://127.0.0.1:{}/hooks\"\n",
+        receiver.port
+    );
+    let served = Served::start_flows("webhooks-agent", CLOCK, 50_000, &config, FLOWS);
+
+    // Nobody is ready: the caller waits, then hangs up. A missed call.
+    let missed = caller(&served, "caller_hangs_up.xml", SERVICE_DESK, 50_400, 0);
+    finish(missed);
+    receiver.wait_accepted(2, Duration::from_secs(10));
+
+    // Vic takes the next call, notes something while talking, and wraps
+    // it up after the caller hangs up.
+    for step in ["login", "ready"] {
+        let (status, body) = http(
+            &served.api,
+            "POST",
+            &format!("/api/agents/vic/{step}"),
+            "vic",
+            None,
+        );
+        assert_eq!(status, 200, "{step}: {body}");
+    }
+    let phone = uas(
+        "agent_answers.xml",
+        vic,
+        &["-mp", "50500", "-m", "1", "-timeout", "60s", "-nostdin"],
+    );
+    let talker = caller(&served, "caller_talks.xml", SERVICE_DESK, 50_600, 4_000);
+    let events = wait_log(&served, "Vic connected", |e| {
+        e.iter().any(|e| e["event"] == "connected")
+    });
+    let call = events
+        .iter()
+        .find(|e| e["event"] == "connected")
+        .and_then(|e| e["call"].as_str())
+        .and_then(|c| c.trim_start_matches("call-").parse::<u64>().ok())
+        .expect("a call");
+    let (status, body) = http(
+        &served.api,
+        "PUT",
+        &format!("/api/calls/{call}/data/agent_note"),
+        "vic",
+        Some(r#"{"value": "wants an invoice", "version": 1}"#),
+    );
+    assert_eq!(status, 200, "{body}");
+    finish(talker);
+    finish(phone);
+    wait_log(&served, "the wrap-up", |e| {
+        e.iter().any(|e| e["event"] == "wrap_up_started")
+    });
+    let (status, body) = http(
+        &served.api,
+        "POST",
+        "/api/agents/vic/wrap-up",
+        "vic",
+        Some(r#"{"classifier": "resolved", "fields": {"customer_number": "7"}}"#),
+    );
+    assert_eq!(status, 200, "{body}");
+    receiver.wait_accepted(5, Duration::from_secs(10));
+
+    let hits = receiver.hits();
+    assert!(hits.iter().all(|h| h.accepted), "{hits:#?}");
+    let calls = by_call(&hits);
+    assert_eq!(calls.len(), 2, "{calls:#?}");
+    let mut calls = calls.into_values();
+    let first = calls.next().expect("the missed call");
+    let second = calls.next().expect("Vic's call");
+    let names = |events: &[Value]| -> Vec<String> {
+        events
+            .iter()
+            .map(|e| e["event"].as_str().unwrap_or_default().to_string())
+            .collect()
+    };
+    assert_eq!(names(&first), ["missed_call", "call_ended"], "{first:#?}");
+    assert_eq!(first[0]["data"]["queue"], "front");
+    assert_eq!(first[0]["data"]["reason"], "caller hung up");
+    assert_eq!(first[1]["data"]["reason"], "caller hung up");
+    assert_eq!(
+        names(&second),
+        ["record_edited", "call_ended", "wrap_up"],
+        "{second:#?}"
+    );
+    assert_eq!(
+        second[0]["data"],
+        serde_json::json!({ "agent": "vic", "variable": "agent_note", "version": 2 })
+    );
+    assert_eq!(
+        second[2]["data"],
+        serde_json::json!({
+            "agent": "vic",
+            "classifier": "resolved",
+            "fields": { "customer_number": "7" },
+        })
+    );
+    for events in [&first, &second] {
+        let seqs: Vec<u64> = events.iter().filter_map(|e| e["seq"].as_u64()).collect();
+        let expected: Vec<u64> = (1..=events.len() as u64).collect();
+        assert_eq!(seqs, expected);
+        assert!(events.iter().all(|e| e["campaign"] == "service"));
+    }
+}

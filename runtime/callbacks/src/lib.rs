@@ -5,11 +5,13 @@
 //!
 //! Tables (one SQLite file, schema version 3 in `PRAGMA user_version`):
 //! `callbacks`, `relationships` ([`CallbackStore`], [`RelationshipStore`]);
-//! `survey_answers`, `scheduled_surveys`, `tickets` ([`SurveyStore`],
-//! [`TicketStore`]); `outbox` ([`OutboxStore`]: one row per webhook event
-//! and URL, with its call, its number in the call, its JSON body, its
-//! unique idempotency key, `pending`/`sending`/`delivered`/`dead`, its
-//! attempts, when it may be tried next and its last error).
+//! `survey_answers`, `scheduled_surveys` ([`SurveyStore`]); `calls`,
+//! `wrap_ups`, `voicemails` ([`RecordStore`]); `tickets` ([`TicketStore`]);
+//! `outbox` ([`OutboxStore`]: one row per webhook event and URL, with its
+//! campaign, its call, its number in the call, its JSON body, its unique
+//! idempotency key, `pending`/`sending`/`delivered`/`dead`, its attempts,
+//! when it may be tried next, its last error, and whether it is its call's
+//! oldest open event, the only one that may be sent).
 //!
 //! Four kinds of callback ([`Kind`]): *courtesy* (a caller in a queue asks to
 //! be called back instead of waiting, and keeps their place), *web* (a request
@@ -39,7 +41,8 @@ mod store;
 mod validate;
 
 pub use outbox::{
-    NewEvent, OutboxEvent, OutboxStatus, OutboxStore, body as webhook_body, idempotency_key,
+    NewEvent, OutboxEvent, OutboxStatus, OutboxStore, Settled, body as webhook_body,
+    idempotency_key,
 };
 pub use records::{
     CallRecord, NewTicket, RecordStore, ScheduledSurvey, SurveyAnswer, SurveyStore, Ticket,

@@ -41,20 +41,27 @@ CREATE TABLE IF NOT EXISTS outbox (
     attempts    INTEGER NOT NULL DEFAULT 0,
     next_ms     INTEGER NOT NULL,
     last_error  TEXT,
-    created_ms  INTEGER NOT NULL
+    created_ms  INTEGER NOT NULL,
+    head        INTEGER NOT NULL DEFAULT 0
 );
-CREATE INDEX IF NOT EXISTS outbox_open ON outbox (call, seq)
-    WHERE status IN ('pending', 'sending');
-CREATE INDEX IF NOT EXISTS outbox_ready ON outbox (status, next_ms);
+CREATE INDEX IF NOT EXISTS outbox_call ON outbox (call, seq);
+CREATE INDEX IF NOT EXISTS outbox_ready ON outbox (next_ms)
+    WHERE status = 'pending' AND head = 1;
 ";
 
 /// Checks that an existing `outbox` table has the columns this version uses.
 pub(crate) const CHECK: &str = "SELECT id, campaign, call, seq, event, url, body, key, status, \
-                                attempts, next_ms, last_error, created_ms FROM outbox LIMIT 0";
+                                attempts, next_ms, last_error, created_ms, head FROM outbox LIMIT 0";
 
 const COLUMNS: &str = "id, campaign, call, seq, event, url, body, key, status, attempts, next_ms, \
                        last_error, created_ms";
 
+/// `head` marks the oldest open event of each call (the only one that may
+/// be claimed), so that a claim looks at the calls' heads only, however
+/// long the backlog behind them: set at enqueue for a call with no open
+/// event, passed on to the next open event when the head is delivered or
+/// dead, repaired by `recover_outbox`.
+///
 /// The heads of the calls' queues: for each call, its oldest event that is
 /// neither delivered nor dead (`o` is the candidate row).
 const HEAD: &str = "NOT EXISTS (SELECT 1 FROM outbox p WHERE p.call = o.call \
@@ -95,6 +102,25 @@ impl OutboxStatus {
             _ => None,
         }
     }
+}
+
+/// How an attempt at one event ended, for [`OutboxStore::settle`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Settled {
+    /// The receiver took it ([`OutboxStore::delivered`]).
+    Delivered,
+    /// It failed; try again at `next_at` ([`OutboxStore::failed`]).
+    Failed {
+        /// Why.
+        error: String,
+        /// When to try again.
+        next_at: Timestamp,
+    },
+    /// It failed for the last time ([`OutboxStore::dead`]).
+    Dead {
+        /// Why.
+        error: String,
+    },
 }
 
 /// An event to enqueue for one URL.
@@ -199,6 +225,12 @@ pub trait OutboxStore {
     /// becomes claimable.
     fn dead(&self, id: i64, error: &str) -> Result<(), StoreError>;
 
+    /// Records several attempts' outcomes in one transaction (what
+    /// [`OutboxStore::delivered`], [`OutboxStore::failed`] and
+    /// [`OutboxStore::dead`] do one at a time). An unknown id fails the
+    /// whole batch.
+    fn settle(&self, outcomes: &[(i64, Settled)]) -> Result<(), StoreError>;
+
     /// Events neither delivered nor dead.
     fn backlog(&self) -> Result<usize, StoreError>;
 
@@ -215,8 +247,9 @@ pub trait OutboxStore {
     /// Call it once at start-up, before the first claim.
     fn recover_outbox(&self) -> Result<usize, StoreError>;
 
-    /// Deletes delivered events enqueued before `before`; returns how many.
-    /// Dead ones are kept for operators.
+    /// Deletes delivered events enqueued before `before`, except each
+    /// call's last event (so that its numbering, and its keys, go on where
+    /// they stopped); returns how many. Dead ones are kept for operators.
     fn prune_delivered(&self, before: Timestamp) -> Result<usize, StoreError>;
 }
 
@@ -297,15 +330,33 @@ fn limit_param(limit: usize) -> i64 {
     i64::try_from(limit).unwrap_or(i64::MAX)
 }
 
-/// Updates one row by id; an id that matches none is an error.
-fn update(
-    conn: &Connection,
-    id: i64,
-    sql: &str,
-    args: impl rusqlite::Params,
-) -> Result<(), StoreError> {
-    if conn.execute(sql, args)? == 0 {
+const DELIVERED: &str =
+    "UPDATE outbox SET status = 'delivered', attempts = attempts + 1 WHERE id = ?1";
+const FAILED: &str = "UPDATE outbox SET status = 'pending', attempts = attempts + 1, \
+                      last_error = ?2, next_ms = ?3 WHERE id = ?1";
+const DEAD: &str =
+    "UPDATE outbox SET status = 'dead', attempts = attempts + 1, last_error = ?2 WHERE id = ?1";
+
+const PROMOTE: &str = "UPDATE outbox SET head = 1 WHERE id = (SELECT p.id FROM outbox p \
+                       WHERE p.call = (SELECT call FROM outbox WHERE id = ?1) \
+                       AND p.status IN ('pending', 'sending') ORDER BY p.seq LIMIT 1)";
+
+/// Records one outcome; an id that matches no row is an error.
+fn settle_one(conn: &Connection, id: i64, outcome: &Settled) -> Result<(), StoreError> {
+    let changed = match outcome {
+        Settled::Delivered => conn.prepare_cached(DELIVERED)?.execute([id])?,
+        Settled::Failed { error, next_at } => {
+            conn.prepare_cached(FAILED)?
+                .execute(params![id, error, next_at.as_millisecond()])?
+        }
+        Settled::Dead { error } => conn.prepare_cached(DEAD)?.execute(params![id, error])?,
+    };
+    if changed == 0 {
         return Err(StoreError::NoEvent { id });
+    }
+    if !matches!(outcome, Settled::Failed { .. }) {
+        // The call's next open event becomes its head.
+        conn.prepare_cached(PROMOTE)?.execute([id])?;
     }
     Ok(())
 }
@@ -319,15 +370,18 @@ impl OutboxStore for SqliteStore {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut ids = Vec::with_capacity(events.len());
         {
-            let mut last =
-                tx.prepare_cached("SELECT COALESCE(MAX(seq), 0) FROM outbox WHERE call = ?1")?;
+            let mut last = tx.prepare_cached(
+                "SELECT COALESCE(MAX(seq), 0), COALESCE(SUM(status IN ('pending', 'sending')), 0) \
+                 FROM outbox WHERE call = ?1",
+            )?;
             let mut insert = tx.prepare_cached(
                 "INSERT INTO outbox (campaign, call, seq, event, url, body, key, status, \
-                 attempts, next_ms, created_ms) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', 0, ?8, ?8)",
+                 attempts, next_ms, created_ms, head) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', 0, ?8, ?8, ?9)",
             )?;
             for event in events {
-                let previous: i64 = last.query_row([&event.call], |row| row.get(0))?;
+                let (previous, open): (i64, i64) =
+                    last.query_row([&event.call], |row| Ok((row.get(0)?, row.get(1)?)))?;
                 let seq = u32::try_from(previous.saturating_add(1)).map_err(|_| {
                     StoreError::Unreadable(format!(
                         "call {} has too many webhook events",
@@ -343,6 +397,7 @@ impl OutboxStore for SqliteStore {
                     body(event, seq),
                     idempotency_key(&event.call, seq, &event.event),
                     now.as_millisecond(),
+                    open == 0,
                 ])?;
                 ids.push(tx.last_insert_rowid());
             }
@@ -359,8 +414,8 @@ impl OutboxStore for SqliteStore {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let raws = {
             let mut stmt = tx.prepare_cached(&format!(
-                "SELECT {COLUMNS} FROM outbox o WHERE o.status = 'pending' AND o.next_ms <= ?1 \
-                 AND {HEAD} ORDER BY o.next_ms, o.id LIMIT ?2"
+                "SELECT {COLUMNS} FROM outbox o WHERE o.status = 'pending' AND o.head = 1 \
+                 AND o.next_ms <= ?1 AND {HEAD} ORDER BY o.next_ms, o.id LIMIT ?2"
             ))?;
             let rows =
                 stmt.query_map(params![now.as_millisecond(), limit_param(limit)], event_row)?;
@@ -382,32 +437,35 @@ impl OutboxStore for SqliteStore {
     }
 
     fn delivered(&self, id: i64) -> Result<(), StoreError> {
-        update(
-            &self.conn(),
-            id,
-            "UPDATE outbox SET status = 'delivered', attempts = attempts + 1 WHERE id = ?1",
-            [id],
-        )
+        settle_one(&self.conn(), id, &Settled::Delivered)
     }
 
     fn failed(&self, id: i64, error: &str, next_at: Timestamp) -> Result<(), StoreError> {
-        update(
-            &self.conn(),
-            id,
-            "UPDATE outbox SET status = 'pending', attempts = attempts + 1, last_error = ?2, \
-             next_ms = ?3 WHERE id = ?1",
-            params![id, error, next_at.as_millisecond()],
-        )
+        let outcome = Settled::Failed {
+            error: error.to_string(),
+            next_at,
+        };
+        settle_one(&self.conn(), id, &outcome)
     }
 
     fn dead(&self, id: i64, error: &str) -> Result<(), StoreError> {
-        update(
-            &self.conn(),
-            id,
-            "UPDATE outbox SET status = 'dead', attempts = attempts + 1, last_error = ?2 \
-             WHERE id = ?1",
-            params![id, error],
-        )
+        let outcome = Settled::Dead {
+            error: error.to_string(),
+        };
+        settle_one(&self.conn(), id, &outcome)
+    }
+
+    fn settle(&self, outcomes: &[(i64, Settled)]) -> Result<(), StoreError> {
+        if outcomes.is_empty() {
+            return Ok(());
+        }
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        for (id, outcome) in outcomes {
+            settle_one(&tx, *id, outcome)?;
+        }
+        tx.commit()?;
+        Ok(())
     }
 
     fn backlog(&self) -> Result<usize, StoreError> {
@@ -424,7 +482,8 @@ impl OutboxStore for SqliteStore {
             .conn()
             .query_row(
                 &format!(
-                    "SELECT MIN(o.next_ms) FROM outbox o WHERE o.status = 'pending' AND {HEAD}"
+                    "SELECT MIN(o.next_ms) FROM outbox o WHERE o.status = 'pending' AND o.head = 1 \
+                     AND {HEAD}"
                 ),
                 [],
                 |row| row.get(0),
@@ -449,15 +508,29 @@ impl OutboxStore for SqliteStore {
     }
 
     fn recover_outbox(&self) -> Result<usize, StoreError> {
-        Ok(self.conn().execute(
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let n = tx.execute(
             "UPDATE outbox SET status = 'pending' WHERE status = 'sending'",
             [],
-        )?)
+        )?;
+        // Every call's oldest open event is its head (whatever happened to
+        // the file meanwhile).
+        tx.execute(
+            &format!(
+                "UPDATE outbox AS o SET head = ({HEAD}) WHERE o.status = 'pending' \
+                 AND o.head <> ({HEAD})"
+            ),
+            [],
+        )?;
+        tx.commit()?;
+        Ok(n)
     }
 
     fn prune_delivered(&self, before: Timestamp) -> Result<usize, StoreError> {
         Ok(self.conn().execute(
-            "DELETE FROM outbox WHERE status = 'delivered' AND created_ms < ?1",
+            "DELETE FROM outbox WHERE status = 'delivered' AND created_ms < ?1 \
+             AND seq < (SELECT MAX(p.seq) FROM outbox p WHERE p.call = outbox.call)",
             [before.as_millisecond()],
         )?)
     }

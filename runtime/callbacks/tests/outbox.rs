@@ -9,7 +9,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
 use common::{TempDir, later, now};
-use dialect_callbacks::{NewEvent, OutboxStatus, OutboxStore, SqliteStore, StoreError};
+use dialect_callbacks::{NewEvent, OutboxStatus, OutboxStore, Settled, SqliteStore, StoreError};
 use jiff::{SignedDuration, Timestamp};
 
 fn event(call: &str, name: &str) -> NewEvent {
@@ -193,10 +193,28 @@ fn a_dead_event_lets_the_calls_next_event_go_and_is_kept() {
     assert_eq!(dead.len(), 1);
     assert_eq!(dead[0].attempts, 2);
     assert_eq!(dead[0].last_error.as_deref(), Some("HTTP 500 (gave up)"));
-    // Dead events are not pruned; delivered ones are.
+    // Dead events are not pruned; delivered ones are, but for the call's
+    // last, which keeps its numbering going.
     store.delivered(next[0].id).unwrap();
+    store.enqueue(&[event("a", "wrap_up")], now()).unwrap();
+    let last = store.claim_ready(now(), 10).unwrap();
+    store.delivered(last[0].id).unwrap();
+    assert_eq!(store.prune_delivered(now()).unwrap(), 0);
     assert_eq!(store.prune_delivered(later(1)).unwrap(), 1);
-    assert_eq!(store.list_events(None).unwrap().len(), 1);
+    let left: Vec<(u32, OutboxStatus)> = store
+        .list_events(None)
+        .unwrap()
+        .iter()
+        .map(|e| (e.seq, e.status))
+        .collect();
+    assert_eq!(
+        left,
+        [(1, OutboxStatus::Dead), (3, OutboxStatus::Delivered)]
+    );
+    store
+        .enqueue(&[event("a", "record_edited")], now())
+        .unwrap();
+    assert_eq!(store.list_events(None).unwrap().last().unwrap().seq, 4);
 }
 
 #[test]
@@ -383,4 +401,120 @@ fn a_version_2_database_is_upgraded_in_place() {
         .query_row("PRAGMA user_version", [], |row| row.get(0))
         .unwrap();
     assert_eq!(version, 3);
+}
+
+#[test]
+fn settle_records_a_batch_in_one_transaction() {
+    let store = SqliteStore::in_memory().unwrap();
+    store
+        .enqueue(
+            &[
+                event("a", "call_answered"),
+                event("a", "call_ended"),
+                event("b", "call_ended"),
+            ],
+            now(),
+        )
+        .unwrap();
+    let heads = store.claim_ready(now(), 10).unwrap();
+    assert_eq!(heads.len(), 2);
+    store
+        .settle(&[
+            (heads[0].id, Settled::Delivered),
+            (
+                heads[1].id,
+                Settled::Failed {
+                    error: "HTTP 502".into(),
+                    next_at: secs(5),
+                },
+            ),
+        ])
+        .unwrap();
+    let next = store.claim_ready(now(), 10).unwrap();
+    assert_eq!(claimed(&next), [("a".into(), 2, "call_ended".into())]);
+    // An unknown id fails the whole batch: nothing of it is recorded.
+    let err = store
+        .settle(&[(next[0].id, Settled::Delivered), (999, Settled::Delivered)])
+        .unwrap_err();
+    assert!(matches!(err, StoreError::NoEvent { id: 999 }), "{err:?}");
+    let a2 = store.list_events(Some(OutboxStatus::Sending)).unwrap();
+    assert_eq!(a2.len(), 1);
+    store
+        .settle(&[(
+            next[0].id,
+            Settled::Dead {
+                error: "gave up".into(),
+            },
+        )])
+        .unwrap();
+    assert_eq!(store.backlog().unwrap(), 1);
+    assert!(store.settle(&[]).is_ok());
+}
+
+#[test]
+fn recovery_repairs_which_event_heads_each_call() {
+    let dir = TempDir::new("outbox-heads");
+    let store = SqliteStore::open(dir.db()).unwrap();
+    store
+        .enqueue(
+            &[
+                event("a", "call_answered"),
+                event("a", "call_ended"),
+                event("b", "call_ended"),
+            ],
+            now(),
+        )
+        .unwrap();
+    {
+        let conn = rusqlite::Connection::open(dir.db()).unwrap();
+        // Heads lost (say, rows edited by hand), a second head on a.
+        conn.execute_batch(
+            "UPDATE outbox SET head = 0 WHERE seq = 1; UPDATE outbox SET head = 1 WHERE seq = 2;",
+        )
+        .unwrap();
+    }
+    assert_eq!(store.recover_outbox().unwrap(), 0);
+    let heads = store.claim_ready(now(), 10).unwrap();
+    assert_eq!(
+        claimed(&heads),
+        [
+            ("a".into(), 1, "call_answered".into()),
+            ("b".into(), 1, "call_ended".into())
+        ]
+    );
+}
+
+#[test]
+fn a_long_backlog_behind_failing_heads_costs_a_claim_nothing() {
+    let store = SqliteStore::in_memory().unwrap();
+    let events: Vec<NewEvent> = (0..20_000)
+        .map(|n| event(&format!("call-{}", n % 200), "call_ended"))
+        .collect();
+    store.enqueue(&events, now()).unwrap();
+    let heads = store.claim_ready(now(), 1_000).unwrap();
+    assert_eq!(heads.len(), 200);
+    let failed: Vec<(i64, Settled)> = heads
+        .iter()
+        .map(|e| {
+            (
+                e.id,
+                Settled::Failed {
+                    error: "down".into(),
+                    next_at: secs(60),
+                },
+            )
+        })
+        .collect();
+    store.settle(&failed).unwrap();
+    let start = std::time::Instant::now();
+    for _ in 0..100 {
+        assert!(store.claim_ready(secs(1), 64).unwrap().is_empty());
+        assert_eq!(store.next_ready().unwrap(), Some(secs(60)));
+    }
+    // 19,800 events wait behind the heads; a claim looks at 200 heads.
+    assert!(
+        start.elapsed() < std::time::Duration::from_secs(2),
+        "{:?}",
+        start.elapsed()
+    );
 }

@@ -157,6 +157,8 @@ pub struct MediaStats {
     pub received: AtomicU64,
     /// Datagrams that were not RTP for this leg (ignored).
     pub garbage: AtomicU64,
+    /// RTP packets that never arrived (gaps in sequence numbers).
+    pub lost: AtomicU64,
     /// Legs running now.
     pub legs: AtomicU64,
 }
@@ -203,6 +205,7 @@ pub async fn run(mut setup: LegSetup) {
     let mut peer: Option<mpsc::Sender<Voice>> = None;
     let mut bridged = false;
     let mut listener: Option<Listener> = None;
+    let mut last_seq: Option<u16> = None;
     let mut buf = [0u8; 2048];
     loop {
         tokio::select! {
@@ -249,6 +252,15 @@ pub async fn run(mut setup: LegSetup) {
                     continue;
                 };
                 setup.stats.received.fetch_add(1, Ordering::Relaxed);
+                // Gaps in sequence numbers are lost packets; a jump of more
+                // than a few seconds is a new stream, not a loss.
+                if let Some(last) = last_seq {
+                    let gap = packet.seq.wrapping_sub(last);
+                    if (2..500).contains(&gap) {
+                        setup.stats.lost.fetch_add(u64::from(gap - 1), Ordering::Relaxed);
+                    }
+                }
+                last_seq = Some(packet.seq);
                 if Some(packet.payload_type) == setup.telephone_event {
                     if let Ok(Some(key)) = dtmf.receive(&packet) {
                         let _ = setup.events.try_send((setup.call, MediaEvent::Digit(key)));

@@ -184,7 +184,7 @@ impl Server {
         let hooks = hooks::Hooks::new(
             options.flows.iter().map(|(p, _)| p),
             options.config.webhooks.url.clone(),
-            webhooks.notifier(),
+            &webhooks,
         );
         for (program, hash) in options.flows {
             let name = program.name.clone();

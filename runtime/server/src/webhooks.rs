@@ -19,7 +19,7 @@
 
 use crate::clock::Clock;
 use crate::eventlog::{EventLog, fields};
-use dialect_callbacks::{OutboxEvent, OutboxStore, SqliteStore, StoreError};
+use dialect_callbacks::{OutboxEvent, OutboxStore, Settled, SqliteStore, StoreError};
 use jiff::{SignedDuration, Timestamp};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -186,11 +186,14 @@ impl Worker {
             let wake = wake.max(Instant::now() + Duration::from_millis(1));
             tokio::select! {
                 Some(done) = inflight.join_next(), if !inflight.is_empty() => {
-                    if let Ok((event, attempt)) = done {
-                        self.settle(event, attempt).await;
+                    // Every delivery that has ended, recorded at once. (A
+                    // delivery task cannot panic short of a bug; its event
+                    // would stay `sending` until the next start.)
+                    let mut finished: Vec<_> = done.into_iter().collect();
+                    while let Some(more) = inflight.try_join_next() {
+                        finished.extend(more);
                     }
-                    // A delivery task cannot panic short of a bug; its event
-                    // would stay `sending` until the next start.
+                    self.settle(finished).await;
                 }
                 () = self.notify.notified() => {}
                 () = tokio::time::sleep_until(wake.into()) => {}
@@ -203,23 +206,22 @@ impl Worker {
         self.store_call(move |s| s.claim_ready(now, limit)).await
     }
 
-    /// Records one attempt's outcome: delivered, retried later, or dead.
-    async fn settle(&self, event: OutboxEvent, attempt: Attempt) {
-        let attempts = event.attempts.saturating_add(1);
-        let id = event.id;
-        let error = match attempt {
-            Ok(status) if (200..300).contains(&status) => {
-                self.stats.delivered.fetch_add(1, Ordering::Relaxed);
-                if let Err(error) = self.store_call(move |s| s.delivered(id)).await {
-                    self.note("webhook_store_failed", fields([("error", error.into())]));
+    /// Records finished attempts (one store transaction for all):
+    /// delivered, retried later, or dead; failures are logged.
+    async fn settle(&self, finished: Vec<(OutboxEvent, Attempt)>) {
+        let mut outcomes = Vec::with_capacity(finished.len());
+        let mut lines = Vec::new();
+        for (event, attempt) in finished {
+            let attempts = event.attempts.saturating_add(1);
+            let error = match attempt {
+                Ok(status) if (200..300).contains(&status) => {
+                    self.stats.delivered.fetch_add(1, Ordering::Relaxed);
+                    outcomes.push((event.id, Settled::Delivered));
+                    continue;
                 }
-                return;
-            }
-            Ok(status) => format!("the receiver answered HTTP {status}"),
-            Err(error) => error,
-        };
-        let call = event.call.split('@').next().unwrap_or_default().to_string();
-        let about = |more: serde_json::Map<String, serde_json::Value>| {
+                Ok(status) => format!("the receiver answered HTTP {status}"),
+                Err(error) => error,
+            };
             let mut extra = fields([
                 ("webhook", event.event.clone().into()),
                 ("url", event.url.clone().into()),
@@ -227,43 +229,46 @@ impl Worker {
                 ("attempts", attempts.into()),
                 ("error", error.clone().into()),
             ]);
-            extra.extend(more);
-            extra
-        };
-        if attempts >= self.settings.max_attempts {
-            self.stats.dead.fetch_add(1, Ordering::Relaxed);
-            let why = error.clone();
-            if let Err(e) = self.store_call(move |s| s.dead(id, &why)).await {
-                self.note("webhook_store_failed", fields([("error", e.into())]));
+            let call = event.call.split('@').next().unwrap_or_default().to_string();
+            if attempts >= self.settings.max_attempts {
+                self.stats.dead.fetch_add(1, Ordering::Relaxed);
+                outcomes.push((event.id, Settled::Dead { error }));
+                lines.push((call, "webhook_dead", extra));
+                continue;
             }
-            self.log.record(
-                self.clock.now(),
-                &call,
-                "webhook_dead",
-                about(serde_json::Map::new()),
+            self.stats.retried.fetch_add(1, Ordering::Relaxed);
+            let wait = backoff(
+                attempts,
+                self.settings.first_backoff,
+                self.settings.max_backoff,
             );
-            return;
+            let next_at = Timestamp::now()
+                .saturating_add(SignedDuration::try_from(wait).unwrap_or(SignedDuration::MAX))
+                .unwrap_or(Timestamp::MAX);
+            let retry_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX);
+            extra.insert("retry_in_ms".into(), retry_ms.into());
+            outcomes.push((event.id, Settled::Failed { error, next_at }));
+            lines.push((call, "webhook_failed", extra));
         }
-        self.stats.retried.fetch_add(1, Ordering::Relaxed);
-        let wait = backoff(
-            attempts,
-            self.settings.first_backoff,
-            self.settings.max_backoff,
-        );
-        let next = Timestamp::now()
-            .saturating_add(SignedDuration::try_from(wait).unwrap_or(SignedDuration::MAX))
-            .unwrap_or(Timestamp::MAX);
-        let why = error.clone();
-        if let Err(e) = self.store_call(move |s| s.failed(id, &why, next)).await {
-            self.note("webhook_store_failed", fields([("error", e.into())]));
+        let outcomes = Arc::new(outcomes);
+        let batch = outcomes.clone();
+        if let Err(error) = self.store_call(move |s| s.settle(&batch)).await {
+            // One bad row (deleted meanwhile?) fails the batch: record the
+            // others one by one.
+            self.note("webhook_store_failed", fields([("error", error.into())]));
+            let batch = outcomes.clone();
+            let _ = self
+                .store_call(move |s| {
+                    for outcome in batch.iter() {
+                        let _ = s.settle(std::slice::from_ref(outcome));
+                    }
+                    Ok(())
+                })
+                .await;
         }
-        let retry_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX);
-        self.log.record(
-            self.clock.now(),
-            &call,
-            "webhook_failed",
-            about(fields([("retry_in_ms", retry_ms.into())])),
-        );
+        for (call, event, extra) in lines {
+            self.log.record(self.clock.now(), &call, event, extra);
+        }
     }
 
     async fn prune(&self) {

@@ -20,6 +20,7 @@
 //! events are numbered and ordered per such call.
 
 use super::Core;
+use crate::webhooks::{Stats, Worker};
 use dialect_bytecode::{Program, Value as BValue};
 use dialect_callbacks::NewEvent;
 use serde_json::{Value, json};
@@ -67,6 +68,8 @@ pub(crate) struct Hooks {
     run: String,
     /// Wakes the delivery worker.
     notify: Arc<Notify>,
+    /// The delivery worker's counters.
+    stats: Arc<Stats>,
     /// Calls in progress.
     calls: HashMap<u64, Tracked>,
 }
@@ -76,7 +79,7 @@ impl Hooks {
     pub(crate) fn new<'a>(
         programs: impl IntoIterator<Item = &'a Program>,
         url: Option<String>,
-        notify: Arc<Notify>,
+        worker: &Worker,
     ) -> Hooks {
         let millis = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -85,16 +88,18 @@ impl Hooks {
             campaigns: HashMap::new(),
             url,
             run: base36(millis),
-            notify,
+            notify: worker.notifier(),
+            stats: worker.stats(),
             calls: HashMap::new(),
         };
         hooks.set_programs(programs);
         hooks
     }
 
-    /// Reads the subscriptions again (a reload).
+    /// Reads the subscriptions of `programs`, replacing those of the same
+    /// campaigns (a reload adds or replaces campaigns; the others keep
+    /// theirs).
     pub(crate) fn set_programs<'a>(&mut self, programs: impl IntoIterator<Item = &'a Program>) {
-        self.campaigns.clear();
         for program in programs {
             let mut events: HashMap<String, Vec<String>> = HashMap::new();
             for (event, url) in subscriptions(program) {
@@ -104,10 +109,17 @@ impl Hooks {
                     urls.push(url);
                 }
             }
-            if !events.is_empty() {
+            if events.is_empty() {
+                self.campaigns.remove(&program.name);
+            } else {
                 self.campaigns.insert(program.name.clone(), events);
             }
         }
+    }
+
+    /// The delivery worker's counters.
+    pub(crate) fn stats(&self) -> Arc<Stats> {
+        self.stats.clone()
     }
 
     /// The URLs `campaign` sends `event` to.
@@ -249,6 +261,14 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
     use super::*;
 
+    fn worker() -> Worker {
+        Worker::new(
+            dialect_callbacks::SqliteStore::in_memory().unwrap(),
+            crate::webhooks::Settings::from_config(&crate::config::Webhooks::default()),
+            crate::eventlog::EventLog::discard(),
+        )
+    }
+
     fn program(settings: &[(&str, &str)]) -> Program {
         let mut program = Program {
             name: "helpline".into(),
@@ -284,7 +304,7 @@ mod tests {
             ("call_ended", "https://b.example/ended"),
             ("call_answered", "https://a.example/answered"),
         ]);
-        let hooks = Hooks::new([&p], None, Arc::new(Notify::new()));
+        let hooks = Hooks::new([&p], None, &worker());
         assert_eq!(
             hooks.urls("helpline", "call_ended"),
             ["https://a.example/ended", "https://b.example/ended"]
@@ -298,16 +318,37 @@ mod tests {
     }
 
     #[test]
+    fn a_reload_replaces_the_campaigns_it_brings() {
+        let first = program(&[("call_ended", "https://a.example/ended")]);
+        let mut hooks = Hooks::new([&first], None, &worker());
+        let mut other = program(&[("wrap_up", "https://b.example/wrap")]);
+        other.name = "sales".into();
+        let second = program(&[("call_answered", "https://a.example/answered")]);
+        hooks.set_programs([&second, &other]);
+        assert!(hooks.urls("helpline", "call_ended").is_empty());
+        assert_eq!(
+            hooks.urls("helpline", "call_answered"),
+            ["https://a.example/answered"]
+        );
+        assert_eq!(hooks.urls("sales", "wrap_up"), ["https://b.example/wrap"]);
+        // A campaign that no longer subscribes to anything sends nothing.
+        let mut quiet = program(&[]);
+        quiet.name = "sales".into();
+        hooks.set_programs([&quiet]);
+        assert!(hooks.urls("sales", "wrap_up").is_empty());
+        assert_eq!(
+            hooks.urls("helpline", "call_answered"),
+            ["https://a.example/answered"]
+        );
+    }
+
+    #[test]
     fn the_override_replaces_every_url_once() {
         let p = program(&[
             ("call_ended", "https://a.example/ended"),
             ("call_ended", "https://b.example/ended"),
         ]);
-        let hooks = Hooks::new(
-            [&p],
-            Some("http://127.0.0.1:9/hooks".into()),
-            Arc::new(Notify::new()),
-        );
+        let hooks = Hooks::new([&p], Some("http://127.0.0.1:9/hooks".into()), &worker());
         assert_eq!(
             hooks.urls("helpline", "call_ended"),
             ["http://127.0.0.1:9/hooks"]

@@ -225,6 +225,7 @@ impl Core {
             &self.media_root,
             &self.config.services.bots,
         );
+        self.hooks.set_programs(flows.iter().map(|f| &f.program));
     }
 
     /// The admin status: versions (and calls on each, old ones included),
@@ -373,7 +374,7 @@ impl Core {
         );
         counter(
             "dialect_rtp_packets_total",
-            "RTP packets sent and received, and datagrams that were not RTP.",
+            "RTP packets sent, received and lost (gaps in sequence numbers), and datagrams that were not RTP.",
             "counter",
             vec![
                 (
@@ -388,7 +389,42 @@ impl Core {
                     "{direction=\"garbage\"}".into(),
                     self.media_stats.garbage.load(Ordering::Relaxed) as f64,
                 ),
+                (
+                    "{direction=\"lost\"}".into(),
+                    self.media_stats.lost.load(Ordering::Relaxed) as f64,
+                ),
             ],
+        );
+        let hooks = self.hooks.stats();
+        counter(
+            "dialect_webhooks_total",
+            "Webhook attempts: events delivered, attempts to retry, events given up.",
+            "counter",
+            vec![
+                (
+                    "{result=\"delivered\"}".into(),
+                    hooks.delivered.load(Ordering::Relaxed) as f64,
+                ),
+                (
+                    "{result=\"retried\"}".into(),
+                    hooks.retried.load(Ordering::Relaxed) as f64,
+                ),
+                (
+                    "{result=\"dead\"}".into(),
+                    hooks.dead.load(Ordering::Relaxed) as f64,
+                ),
+            ],
+        );
+        let backlog = self
+            .store
+            .as_ref()
+            .and_then(|s| dialect_callbacks::OutboxStore::backlog(s.as_ref()).ok())
+            .unwrap_or(0);
+        counter(
+            "dialect_webhooks_backlog",
+            "Webhook events waiting to be delivered.",
+            "gauge",
+            vec![(String::new(), backlog as f64)],
         );
         counter(
             "dialect_event_log_dropped_total",
