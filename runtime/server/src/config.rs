@@ -336,6 +336,21 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_admin_and_agent_apis_listen_on_loopback_by_default() {
+        let config = Config::default();
+        let admin = config.admin.listen.unwrap();
+        assert!(admin.ip().is_loopback(), "{admin}");
+        assert!(config.admin.token.is_none(), "no token, no access");
+        assert!(config.api.listen.unwrap().ip().is_loopback());
+        let moved = Config::parse(
+            "[admin]\nlisten = \"0.0.0.0:9090\"\ntoken = \"t\"\n",
+            Path::new("x.toml"),
+        )
+        .unwrap();
+        assert!(!moved.admin.listen.unwrap().ip().is_loopback());
+    }
+
+    #[test]
     fn defaults_need_no_file() {
         let config = Config::parse("", Path::new("x.toml")).unwrap();
         assert_eq!(config, Config::default());
