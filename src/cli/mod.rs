@@ -5,6 +5,7 @@ mod call;
 mod check;
 mod ctl;
 mod explain;
+mod fmt;
 mod serve;
 mod test;
 
@@ -48,6 +49,8 @@ enum Command {
     Test(test::Args),
     /// Operate a running server: reload, rollback, status.
     Ctl(ctl::Args),
+    /// Format flow files in the one canonical layout (`--check`: report only).
+    Fmt(fmt::Args),
 }
 
 /// Options shared by the subcommands that compile.
@@ -100,5 +103,6 @@ pub fn run() -> i32 {
         Command::Call(args) => call::run(&args),
         Command::Test(args) => test::run(&args),
         Command::Ctl(args) => ctl::run(&args),
+        Command::Fmt(args) => fmt::run(&args),
     }
 }

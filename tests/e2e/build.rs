@@ -156,3 +156,40 @@ fn dump_refuses_a_corrupt_artifact_with_exit_2() {
         "{stderr}"
     );
 }
+
+#[test]
+fn fmt_rewrites_a_file_into_the_canonical_layout_and_check_reports_it() {
+    let dir = scratch("fmt");
+    let file = dir.join("messy.flow");
+    std::fs::write(
+        &file,
+        "// kept\ncampaign messy { name \"Messy\"\n id \"M\"\n numbers [+48221004000]\n ivr { answer\n   say \"Hi\" // also kept\n hangup } }\n",
+    )
+    .expect("write");
+    let dialect = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_dialect"))
+            .args(args)
+            .arg(&file)
+            .output()
+            .expect("dialect runs")
+    };
+    let check = dialect(&["fmt", "--check"]);
+    assert_eq!(check.status.code(), Some(1));
+    let report = String::from_utf8_lossy(&check.stdout);
+    assert!(
+        report.contains("is not formatted") && report.contains(" + "),
+        "{report}"
+    );
+    assert!(dialect(&["fmt"]).status.success());
+    let formatted = std::fs::read_to_string(&file).expect("read");
+    assert!(
+        formatted.contains("// kept") && formatted.contains("// also kept"),
+        "{formatted}"
+    );
+    assert!(formatted.contains("\n  ivr {\n"), "{formatted}");
+    assert_eq!(dialect(&["fmt", "--check"]).status.code(), Some(0));
+    assert!(
+        dialect(&["check"]).status.success(),
+        "the formatted flow still checks"
+    );
+}
