@@ -3,13 +3,13 @@
 //! (HTTP) drives agent states, wrap-up, call data and callbacks. The event
 //! log proves each rule.
 
-use crate::sip::{Served, free_udp_port, names, root, sipp, uas};
+use crate::sip::{Served, count, finish, free_udp_port, names, root, sipp, uas, wait_for};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const CLOCK: &str = "2026-11-23T10:00:00[Europe/Warsaw]";
 const NUMBER: &str = "+48221008888";
@@ -80,39 +80,11 @@ fn agent_config(name: &str, port: u16, ready: bool) -> String {
     )
 }
 
-fn finish(child: Child, who: &str) {
-    let out = child.wait_with_output().expect("SIPp ends");
-    assert!(
-        out.status.success(),
-        "{who}'s SIPp failed:\n{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
-}
-
-fn wait_for(served: &Served, what: &str, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
-    let deadline = Instant::now() + Duration::from_secs(90);
-    loop {
-        let events = served.events();
-        if done(&events) {
-            return events;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out waiting for {what}: {events:#?}"
-        );
-        std::thread::sleep(Duration::from_millis(300));
-    }
-}
-
 fn ts(event: &Value) -> jiff::Timestamp {
     event["ts"]
         .as_str()
         .and_then(|t| t.parse().ok())
         .expect("every event has a time")
-}
-
-fn count(events: &[Value], name: &str) -> usize {
-    events.iter().filter(|e| e["event"] == name).count()
 }
 
 #[test]

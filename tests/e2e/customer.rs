@@ -4,40 +4,16 @@
 //! hands the call to an agent, the caller answers the survey with RFC 4733
 //! keys; delayed survey calls are placed at their time.
 
-use crate::sip::{Served, free_udp_port, root, sipp, uas};
+use crate::sip::{Served, count, finish, free_udp_port, root, sipp, uas, wait_for};
 use crate::ua::{Msg, Phone, Rtp, stt_service};
 use dialect_callbacks::{SqliteStore, SurveyStore};
 use serde_json::Value;
 use std::net::UdpSocket;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn wait_for(served: &Served, what: &str, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
-    let deadline = Instant::now() + Duration::from_secs(90);
-    loop {
-        let events = served.events();
-        if done(&events) {
-            return events;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out waiting for {what}: {events:#?}"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
 fn has(events: &[Value], name: &str) -> bool {
-    events.iter().any(|e| e["event"] == name)
-}
-
-fn finish(child: Child, who: &str) {
-    let out = child.wait_with_output().expect("SIPp ends");
-    assert!(
-        out.status.success(),
-        "{who}'s SIPp failed:\n{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    count(events, name) > 0
 }
 
 /// The server's RTP address from its SDP.
@@ -293,6 +269,29 @@ fn an_external_bot_that_is_down_slow_or_talks_garbage_cannot_take_the_call() {
     for hangup in events.iter().filter(|e| e["event"] == "hangup") {
         assert_eq!(hangup["reason"], "bot down", "{hangup}");
     }
+    // A customer agent whose knowledge base does not load says why.
+    let out = served.sipp(
+        "caller_bye_from_server.xml",
+        "+48221006001",
+        free_udp_port(),
+        33_800,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let events = wait_for(&served, "the fifth call over", |e| count(e, "hangup") == 5);
+    let why = events
+        .iter()
+        .rfind(|e| e["event"] == "bot_unavailable")
+        .and_then(|e| e["why"].as_str())
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        why.contains("broken-kb.toml") && why.contains("answer"),
+        "{why}"
+    );
     crate::sip::assert_clean(&served);
 }
 

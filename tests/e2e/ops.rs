@@ -2,7 +2,7 @@
 //! of a corrupt artifact, rollback, `dialect ctl`, and the admin API's
 //! token.
 
-use crate::sip::{Served, free_udp_port, root, sipp};
+use crate::sip::{Served, finish, free_udp_port, root, sipp};
 use serde_json::Value;
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -94,15 +94,6 @@ fn caller(served: &Served, ms: u32, calls: u32, rate: u32, media: u16) -> Child 
         .expect("SIPp starts")
 }
 
-fn finish(child: Child) {
-    let out = child.wait_with_output().expect("SIPp ends");
-    assert!(
-        out.status.success(),
-        "calls failed:\n{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
-}
-
 /// Every call's events carry one version: the call ends on the version it
 /// started on. Returns each call's version.
 fn versions_per_call(served: &Served) -> std::collections::BTreeMap<String, String> {
@@ -189,8 +180,8 @@ fn a_reload_swaps_versions_without_dropping_calls_and_a_corrupt_artifact_is_refu
         std::thread::sleep(Duration::from_millis(100));
     };
     // A new call gets version 2; the early one ends on version 1.
-    finish(caller(&served, 500, 1, 1, 36_600));
-    finish(early);
+    finish(caller(&served, 500, 1, 1, 36_600), "the callers");
+    finish(early, "the callers");
     let versions = versions_per_call(&served);
     assert_eq!(
         versions.values().filter(|v| **v == first).count(),
@@ -230,7 +221,7 @@ fn a_reload_swaps_versions_without_dropping_calls_and_a_corrupt_artifact_is_refu
         .unwrap_or_default()
         .to_string();
     assert!(reason.contains("broken.dialect"), "{reason}");
-    finish(caller(&served, 500, 1, 1, 36_700));
+    finish(caller(&served, 500, 1, 1, 36_700), "the callers");
     assert_eq!(
         versions_per_call(&served)
             .values()
@@ -317,7 +308,7 @@ fn reloads_under_calls_never_drop_one_and_new_calls_take_the_new_version() {
         );
         std::thread::sleep(Duration::from_millis(450));
     }
-    finish(calls);
+    finish(calls, "the callers");
     let versions = versions_per_call(&served);
     assert_eq!(versions.len(), 100, "every call logged");
     assert_eq!(hashes.len(), 2, "{hashes:?}");

@@ -1066,3 +1066,38 @@ fn the_runtime_sends_no_bye_before_the_ack_of_its_answer() {
     phone.reply(&bye, "200 OK", None, None);
     assert_clean(&served);
 }
+
+/// Waits (up to 90 s) until the event log satisfies `done`; returns it.
+pub(crate) fn wait_for(
+    served: &Served,
+    what: &str,
+    done: impl Fn(&[serde_json::Value]) -> bool,
+) -> Vec<serde_json::Value> {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let events = served.events();
+        if done(&events) {
+            return events;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what}: {events:#?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// How many events of this name the log holds.
+pub(crate) fn count(events: &[serde_json::Value], name: &str) -> usize {
+    events.iter().filter(|e| e["event"] == name).count()
+}
+
+/// Waits for a SIPp run and asserts it succeeded.
+pub(crate) fn finish(child: Child, who: &str) {
+    let out = child.wait_with_output().expect("SIPp ends");
+    assert!(
+        out.status.success(),
+        "{who}'s SIPp failed:\n{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}

@@ -5,7 +5,7 @@
 //! killed (-9) with events pending (the receiver down again) and started
 //! again: none is lost.
 
-use crate::sip::{Served, free_udp_port, root, uas};
+use crate::sip::{Served, finish, free_udp_port, root, uas};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Read, Write};
@@ -181,15 +181,6 @@ fn wendy(port: u16, media: u16, calls: usize) -> Child {
     )
 }
 
-fn finish(child: Child) {
-    let out = child.wait_with_output().expect("SIPp ends");
-    assert!(
-        out.status.success(),
-        "Wendy's SIPp failed:\n{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
-}
-
 /// One caller: dials, is answered, talks to Wendy, hears the thanks, and
 /// the flow hangs up.
 fn call(served: &Served, media: u16) {
@@ -299,7 +290,7 @@ fn webhooks_survive_an_outage_and_a_kill_9_in_order_and_without_loss() {
     for i in 0..3 {
         call(&served, 38_600 + i * 20);
     }
-    finish(phone);
+    finish(phone, "a caller");
     crate::sip::assert_clean(&served);
     let during = receiver.hits();
     assert!(!during.is_empty(), "nothing was tried during the outage");
@@ -333,7 +324,7 @@ fn webhooks_survive_an_outage_and_a_kill_9_in_order_and_without_loss() {
     for i in 0..2 {
         call(&served, 38_800 + i * 20);
     }
-    finish(phone);
+    finish(phone, "a caller");
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(receiver.accepted().len(), 12);
     let mut served = served;
@@ -352,7 +343,7 @@ fn webhooks_survive_an_outage_and_a_kill_9_in_order_and_without_loss() {
     // its events apart from the first call-1's.
     let phone = wendy(agent_port, 40_400, 1);
     call(&again, 40_600);
-    finish(phone);
+    finish(phone, "a caller");
     receiver.wait_accepted(24, Duration::from_secs(20));
     let hits = receiver.hits();
     check_order(&hits);
@@ -441,7 +432,7 @@ fn a_missed_call_an_edit_and_a_wrap_up_are_sent_in_order() {
 
     // Nobody is ready: the caller waits, then hangs up. A missed call.
     let missed = caller(&served, "caller_hangs_up.xml", SERVICE_DESK, 50_400, 0);
-    finish(missed);
+    finish(missed, "a caller");
     receiver.wait_accepted(2, Duration::from_secs(10));
 
     // Vic takes the next call, notes something while talking, and wraps
@@ -479,8 +470,8 @@ fn a_missed_call_an_edit_and_a_wrap_up_are_sent_in_order() {
         Some(r#"{"value": "wants an invoice", "version": 1}"#),
     );
     assert_eq!(status, 200, "{body}");
-    finish(talker);
-    finish(phone);
+    finish(talker, "a caller");
+    finish(phone, "a caller");
     wait_log(&served, "the wrap-up", |e| {
         e.iter().any(|e| e["event"] == "wrap_up_started")
     });

@@ -72,6 +72,12 @@ impl Bots {
                             bots.knowledge.insert(file, Arc::new(kb));
                         }
                         Err(error) => {
+                            tracing::warn!(
+                                bot = %decl.name,
+                                file = %root.join(&file).display(),
+                                %error,
+                                "a knowledge base does not load: its customer agent cannot take calls"
+                            );
                             bots.broken.insert(file, error);
                         }
                     }
@@ -155,6 +161,18 @@ impl Core {
                         .pending
                         .push_back((call_key, Event::BotReply(BotReply::CannotAnswer)));
                 };
+                let broken = conversation.config().knowledge.as_ref().and_then(|f| {
+                    self.bots
+                        .broken
+                        .get(f)
+                        .map(|e| format!("knowledge base {f}: {e}"))
+                });
+                if let Some(why) = broken {
+                    self.record(call_key, "bot_unavailable", fields([("why", why.into())]));
+                    return self
+                        .pending
+                        .push_back((call_key, Event::BotReply(BotReply::CannotAnswer)));
+                }
                 let step = conversation.first_turn();
                 if let Some(call) = self.calls.get_mut(&call_key) {
                     call.conversation = Some(conversation);
