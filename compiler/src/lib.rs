@@ -3,6 +3,8 @@
 pub mod ast;
 pub mod check;
 pub mod diagnostic;
+pub mod diff;
+pub mod graph;
 pub mod lower;
 pub mod parse;
 pub mod print;

@@ -4,8 +4,10 @@ mod build;
 mod call;
 mod check;
 mod ctl;
+mod diff;
 mod explain;
 mod fmt;
+mod graph;
 mod serve;
 mod test;
 
@@ -51,6 +53,11 @@ enum Command {
     Ctl(ctl::Args),
     /// Format flow files in the one canonical layout (`--check`: report only).
     Fmt(fmt::Args),
+    /// Draw a flow: Mermaid, Graphviz DOT, or SVG (through Graphviz `dot`).
+    Graph(graph::Args),
+    /// What changed between two versions of the flows, compiled (blocks,
+    /// exits, prompts, settings), for a terminal or a pull request.
+    Diff(diff::Args),
 }
 
 /// Options shared by the subcommands that compile.
@@ -104,5 +111,7 @@ pub fn run() -> i32 {
         Command::Test(args) => test::run(&args),
         Command::Ctl(args) => ctl::run(&args),
         Command::Fmt(args) => fmt::run(&args),
+        Command::Graph(args) => graph::run(&args),
+        Command::Diff(args) => diff::run(&args),
     }
 }

@@ -10,6 +10,7 @@ mod build;
 mod customer;
 mod diagnostics;
 mod ops;
+mod review;
 mod simulate;
 mod sip;
 mod ua;

@@ -175,7 +175,7 @@ fn node(
     node: &Node,
 ) -> fmt::Result {
     write!(f, "{index:>width$}  {}", node.op.keyword())?;
-    for (name, value) in params(&node.op) {
+    for (name, value) in params(&node.op, None) {
         write!(f, " {name}={value}")?;
     }
     let origin = &node.origin;
@@ -197,10 +197,37 @@ fn node(
     Ok(())
 }
 
+/// The parameters of an op as `name=value` pairs, in declaration order, with
+/// the prompts, expressions and schedules it refers to written out in full
+/// (`prompt=play "prompts/menu.wav"`, not `prompt=#3`): what a reviewer
+/// compares between two versions, where table indices mean nothing.
+pub fn describe(program: &Program, op: &Op) -> Vec<(&'static str, String)> {
+    params(op, Some(program))
+}
+
+/// A setting value written as in the source (`5m`, `mon-fri`, `"text"`).
+pub fn value_text(value: &Value) -> String {
+    ValueText(value).to_string()
+}
+
+/// A prompt written as in the source: `say "..."` or `play "..."`.
+pub fn prompt_text(prompt: &Prompt) -> String {
+    PromptText(prompt).to_string()
+}
+
+/// Milliseconds written as a duration of the language: `1h30m`, `5s`.
+pub fn duration_text(ms: u64) -> String {
+    Duration(ms).to_string()
+}
+
 /// The parameters of an op as `name=value` pairs, in declaration order,
-/// leaving out options that are not set.
-fn params(op: &Op) -> Vec<(&'static str, String)> {
-    let mut params = Params::default();
+/// leaving out options that are not set. Table indices are shown as `#n`, or
+/// resolved through `program` when it is given.
+fn params(op: &Op, program: Option<&Program>) -> Vec<(&'static str, String)> {
+    let mut params = Params {
+        pairs: Vec::new(),
+        program,
+    };
     match op {
         Op::Answer | Op::RouteIdentified | Op::NoRecordWindow | Op::NoSurvey | Op::Jump => {}
         Op::Play { prompt } => params.index("prompt", Some(*prompt)),
@@ -340,23 +367,45 @@ fn params(op: &Op) -> Vec<(&'static str, String)> {
         }
         Op::Hangup { reason } => params.text("reason", reason.as_deref()),
     }
-    params.0
+    params.pairs
 }
 
 /// The `name=value` pairs of an op, collected in order.
-#[derive(Default)]
-struct Params(Vec<(&'static str, String)>);
+struct Params<'a> {
+    /// The pairs so far.
+    pairs: Vec<(&'static str, String)>,
+    /// The program whose tables indices are resolved in, if any.
+    program: Option<&'a Program>,
+}
 
-impl Params {
+impl Params<'_> {
     /// A value shown as it displays.
     fn plain(&mut self, name: &'static str, value: impl Display) {
-        self.0.push((name, value.to_string()));
+        self.pairs.push((name, value.to_string()));
     }
 
-    /// An index into a program table, as `#n`.
+    /// An index into a program table: `#n`, or the entry it names when the
+    /// program is known (an index out of range stays `#n`).
     fn index(&mut self, name: &'static str, index: Option<u32>) {
-        if let Some(index) = index {
-            self.plain(name, format_args!("#{index}"));
+        let Some(index) = index else { return };
+        let at = usize::try_from(index).ok();
+        let resolved = self.program.and_then(|program| {
+            let at = at?;
+            match name {
+                "expr" | "body" => program
+                    .exprs
+                    .get(at)
+                    .map(|expr| format!("({})", Escaped(expr))),
+                "schedule" => program
+                    .schedules
+                    .get(at)
+                    .map(|schedule| Bare(&schedule.name).to_string()),
+                _ => program.prompts.get(at).map(prompt_text),
+            }
+        });
+        match resolved {
+            Some(text) => self.plain(name, text),
+            None => self.plain(name, format_args!("#{index}")),
         }
     }
 
