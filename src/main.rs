@@ -1,8 +1,9 @@
 //! `dialect`: the command-line tool of Dialect.
 //!
-//! Exit codes: 0 success, 1 errors in the flows (or failed tests), 2 usage
-//! or I/O errors (a missing file, an unwritable output directory, a corrupt
-//! artifact).
+//! Exit codes: 0 success, 1 the command found a problem (errors in the
+//! flows, a failed scenario), 2 it could not do its work (usage, I/O, a
+//! server that cannot start); each command's are listed in `cli` and in
+//! README.md, "Exit codes".
 
 mod cli;
 

@@ -2,8 +2,10 @@
 
 use super::{FAILED, Inputs, OK, USAGE};
 use dialect_compiler::diagnostic::{Diagnostic, Severity};
+use dialect_compiler::source::{normalize, slash_name};
 use dialect_compiler::{Compilation, compile};
 use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
 
 /// How diagnostics are printed.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -13,6 +15,10 @@ pub enum Format {
     Human,
     /// One JSON document.
     Json,
+    /// One SARIF 2.1.0 log, for code-scanning services.
+    Sarif,
+    /// GitHub Actions workflow commands: one annotation per diagnostic.
+    Github,
 }
 
 /// Options of `dialect check`.
@@ -20,7 +26,7 @@ pub enum Format {
 pub struct Args {
     #[command(flatten)]
     inputs: Inputs,
-    /// Output format.
+    /// Output format; every format exits with the same code.
     #[arg(long, value_enum, default_value_t = Format::Human)]
     format: Format,
     /// Fail (exit 1) on warnings too.
@@ -42,6 +48,8 @@ pub fn run(args: &Args) -> i32 {
 /// Prints a compilation's diagnostics and returns the exit code.
 pub fn report(compilation: &Compilation, format: Format, deny_warnings: bool) -> i32 {
     let diagnostics = compilation.diagnostics();
+    let code = exit_code(compilation, &diagnostics, deny_warnings);
+    let cwd = std::env::current_dir().ok();
     let mut out = std::io::stdout().lock();
     match format {
         Format::Human => {
@@ -51,24 +59,76 @@ pub fn report(compilation: &Compilation, format: Format, deny_warnings: bool) ->
             for e in &compilation.io_errors {
                 let _ = writeln!(out, "error: {e}");
             }
-            let errors = diagnostics
-                .iter()
-                .filter(|d| d.severity == Severity::Error)
-                .count();
-            let warnings = diagnostics.len() - errors;
-            let _ = writeln!(
-                out,
-                "{} file(s), {} campaign(s), {} block(s): {errors} error(s), {warnings} warning(s)",
-                compilation.sources.files.len(),
-                compilation.programs.len(),
-                compilation.blocks,
-            );
+            let _ = writeln!(out, "{}", summary(compilation, &diagnostics));
         }
         Format::Json => {
             let _ = writeln!(out, "{}", json(compilation, &diagnostics));
         }
+        Format::Sarif => {
+            let log = super::sarif::log(
+                &diagnostics,
+                &compilation.io_errors,
+                code,
+                cwd.as_deref(),
+                env!("CARGO_PKG_REPOSITORY"),
+            );
+            let text = serde_json::to_string_pretty(&log).unwrap_or_default();
+            let _ = writeln!(out, "{text}");
+        }
+        Format::Github => {
+            let annotations =
+                super::github::annotations(&diagnostics, &compilation.io_errors, cwd.as_deref());
+            let _ = write!(out, "{annotations}");
+            let _ = writeln!(out, "{}", summary(compilation, &diagnostics));
+        }
     }
-    exit_code(compilation, &diagnostics, deny_warnings)
+    code
+}
+
+/// The closing line: files, campaigns, blocks, errors and warnings.
+pub fn summary(compilation: &Compilation, diagnostics: &[Diagnostic]) -> String {
+    let errors = diagnostics
+        .iter()
+        .filter(|d| d.severity == Severity::Error)
+        .count();
+    let warnings = diagnostics.len() - errors;
+    format!(
+        "{} file(s), {} campaign(s), {} block(s): {errors} error(s), {warnings} warning(s)",
+        compilation.sources.files.len(),
+        compilation.programs.len(),
+        compilation.blocks,
+    )
+}
+
+/// Where a diagnostic's file is, as CI tools want it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Place {
+    /// Under the current directory (or a relative path as given): the path
+    /// relative to it, `/`-separated, without `.` or needless `..`.
+    Relative(String),
+    /// Outside the current directory: the absolute path.
+    Absolute(PathBuf),
+}
+
+/// Places a diagnostic's path (as given to the compiler) relative to `cwd`.
+pub fn place(path: &str, cwd: Option<&Path>) -> Place {
+    let path = Path::new(path);
+    if !path.is_absolute() {
+        return Place::Relative(slash_name(path));
+    }
+    let normal = normalize(path);
+    if let Some(cwd) = cwd {
+        if let Ok(rest) = normal.strip_prefix(cwd) {
+            return Place::Relative(slash_name(rest));
+        }
+        // The same directories reached through a symbolic link.
+        if let (Ok(real), Ok(root)) = (std::fs::canonicalize(path), std::fs::canonicalize(cwd))
+            && let Ok(rest) = real.strip_prefix(&root)
+        {
+            return Place::Relative(slash_name(rest));
+        }
+    }
+    Place::Absolute(normal)
 }
 
 /// The exit code for a compilation's outcome.
@@ -94,6 +154,7 @@ pub fn human(diagnostic: &Diagnostic, colour: bool) -> String {
     diagnostic.to_human(colour && std::env::var_os("NO_COLOR").is_none())
 }
 
+/// The `--format json` document.
 fn json(compilation: &Compilation, diagnostics: &[Diagnostic]) -> serde_json::Value {
     let items: Vec<serde_json::Value> = diagnostics
         .iter()

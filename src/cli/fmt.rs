@@ -94,13 +94,15 @@ pub fn run(args: &Args) -> i32 {
         }
     }
     let mut unformatted = 0;
+    // Files with syntax errors (1), and files that cannot be read or written (2).
     let mut broken = 0;
+    let mut unusable = 0;
     for file in &files {
         let text = match std::fs::read_to_string(file) {
             Ok(text) => text,
             Err(err) => {
                 eprintln!("error: cannot read {}: {err}", file.display());
-                broken += 1;
+                unusable += 1;
                 continue;
             }
         };
@@ -127,10 +129,13 @@ pub fn run(args: &Args) -> i32 {
             );
         } else if let Err(err) = std::fs::write(file, &formatted) {
             eprintln!("error: cannot write {}: {err}", file.display());
-            broken += 1;
+            unusable += 1;
         } else {
             println!("formatted {}", file.display());
         }
+    }
+    if unusable > 0 {
+        return USAGE;
     }
     if broken > 0 || (args.check && unformatted > 0) {
         if args.check && unformatted > 0 {

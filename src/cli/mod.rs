@@ -1,4 +1,23 @@
 //! Subcommands. Each module owns one subcommand's options and output.
+//!
+//! Exit codes (README.md, "Exit codes", has the same table): [`OK`] (0)
+//! success; [`FAILED`] (1) the command did its work and found a problem;
+//! [`USAGE`] (2) it could not do its work. A command line clap cannot parse
+//! is 2 for every command; `--help` and `--version` are 0.
+//!
+//! | command | 1 | 2 |
+//! |---|---|---|
+//! | `check` | an error, or a warning with `--deny-warnings` (every `--format`) | a missing path, an unreadable file |
+//! | `build` | an error (nothing written); an artifact that does not load back | an unreadable input, an unwritable output |
+//! | `dump` | never | an unreadable, corrupt or incompatible artifact |
+//! | `test` | a failed scenario, coverage below `--min-coverage`, flows that do not compile | flows that cannot be read, no or a broken scenario file, a bot's knowledge base that does not load, a filter that matches nothing, an unwritable `--junit` file |
+//! | `serve` | flows that do not compile, a compiled campaign that does not load back | a corrupt or incompatible artifact, a bad configuration or option, unreadable flows, an unusable data directory or event log, a server that cannot start |
+//! | `call` | a refused or failed call | `--key-gap`/`--max` out of range, no async runtime |
+//! | `ctl` | a non-2xx answer | no token, the admin API unreachable |
+//! | `fmt` | `--check` and a file not formatted; a file with a syntax error | a missing path, a directory that cannot be listed, a file that cannot be read or written |
+//! | `graph` | a flow with errors | no campaign, an unreadable path or corrupt artifact, SVG without Graphviz, an unwritable output |
+//! | `diff` | a side with errors; a difference with `--exit-code` | not two paths, an unreadable path or corrupt artifact, an unknown revision |
+//! | `explain` | an unknown topic | — |
 
 mod build;
 mod call;
@@ -7,18 +26,23 @@ mod ctl;
 mod diff;
 mod explain;
 mod fmt;
+mod github;
 mod graph;
+mod sarif;
 mod serve;
 mod test;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
-/// Exit code: success.
+/// Exit code: success (warnings allowed unless `--deny-warnings`).
 pub const OK: i32 = 0;
-/// Exit code: errors in the flows, or failed tests.
+/// Exit code: the command did its work and found a problem: errors in the
+/// flows (or warnings with `--deny-warnings`), a failed scenario, a file
+/// not formatted, a call or request that was refused.
 pub const FAILED: i32 = 1;
-/// Exit code: wrong usage, or a file that cannot be read or written.
+/// Exit code: the command could not do its work: wrong usage, a file that
+/// cannot be read or written, a server that cannot start.
 pub const USAGE: i32 = 2;
 
 #[derive(Parser)]

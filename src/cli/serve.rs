@@ -138,8 +138,9 @@ pub fn run(args: &Args) -> i32 {
         match load_artifacts(&paths) {
             Ok(flows) => flows,
             Err(err) => {
+                // A corrupt or incompatible artifact, as for `dialect dump`.
                 eprintln!("error: {err}");
-                return FAILED;
+                return USAGE;
             }
         }
     } else {

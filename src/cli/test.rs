@@ -56,7 +56,13 @@ pub fn run(args: &Args) -> i32 {
     if compilation.has_errors() || !compilation.io_errors.is_empty() {
         report(&compilation, Format::Human, false);
         eprintln!("error: the flows do not compile, so no scenario was run");
-        return USAGE;
+        // Errors in the flows are a problem found (1); unreadable files a
+        // problem of use (2), as for `dialect check`.
+        return if compilation.io_errors.is_empty() {
+            FAILED
+        } else {
+            USAGE
+        };
     }
     let suite = match Suite::new(&compilation.programs, &compilation.sources) {
         Ok(suite) => suite,

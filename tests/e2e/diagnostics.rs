@@ -10,7 +10,8 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-fn fixtures() -> Vec<PathBuf> {
+/// Every fixture: a `.flow` file or a directory of them, sorted.
+pub fn fixtures() -> Vec<PathBuf> {
     let dir = root().join("tests/diagnostics");
     let mut out: Vec<PathBuf> = std::fs::read_dir(&dir)
         .expect("tests/diagnostics exists")
@@ -74,7 +75,8 @@ fn render(path: &Path, diagnostics: &[Diagnostic]) -> String {
     out
 }
 
-fn code_of(path: &Path) -> String {
+/// The code a fixture is named after (`E0105` of `E0105-unknown-label.flow`).
+pub fn code_of(path: &Path) -> String {
     let name = path
         .file_stem()
         .and_then(|n| n.to_str())

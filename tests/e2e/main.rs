@@ -7,6 +7,7 @@
 
 mod acd;
 mod build;
+mod ci;
 mod customer;
 mod diagnostics;
 mod ops;

@@ -295,6 +295,27 @@ fn junit_is_well_formed_with_the_right_counts() {
     );
     // Quotes in the message and the trace are escaped.
     assert!(xml.contains("play say:&quot;Support&quot;"), "{xml}");
+    // The shape: testsuites > testsuite > testcase, and the failure sits in
+    // the failing scenario's testcase, not in the passing one's.
+    let suites = xml.find("<testsuites ").expect("<testsuites>");
+    let suite = xml.find("<testsuite ").expect("<testsuite>");
+    let first_case = xml.find("<testcase ").expect("<testcase>");
+    let suite_end = xml.find("</testsuite>").expect("</testsuite>");
+    assert!(suites < suite && suite < first_case && first_case < suite_end);
+    assert!(suite_end < xml.find("</testsuites>").expect("</testsuites>"));
+    let testcase = |name: &str| -> &str {
+        let start = xml
+            .find(&format!("<testcase name=\"{name}\""))
+            .unwrap_or_else(|| panic!("no testcase {name}:\n{xml}"));
+        let end = start + xml[start..].find("</testcase>").expect("closed");
+        &xml[start..end]
+    };
+    let failing = testcase("key 2 but expecting sales");
+    assert!(
+        failing.contains("<failure message=\"") && failing.contains("type=\"expectation\">"),
+        "{failing}"
+    );
+    assert!(!testcase("key 1: sales").contains("<failure"), "{xml}");
 
     let all = dir.join("all.xml");
     let (code, stdout, _) = dialect(
