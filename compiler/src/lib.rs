@@ -4,6 +4,7 @@ pub mod ast;
 pub mod check;
 pub mod diagnostic;
 pub mod diff;
+pub mod docs;
 pub mod graph;
 pub mod lower;
 pub mod parse;
