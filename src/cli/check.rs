@@ -1,8 +1,8 @@
 //! `dialect check`.
 
 use super::{FAILED, Inputs, OK, USAGE};
+use dialect_compiler::Compilation;
 use dialect_compiler::diagnostic::{Diagnostic, Severity};
-use dialect_compiler::{Compilation, compile};
 use std::io::{IsTerminal, Write};
 
 /// How diagnostics are printed.
@@ -30,8 +30,7 @@ pub struct Args {
 
 /// Runs `dialect check`.
 pub fn run(args: &Args) -> i32 {
-    let world = args.inputs.world();
-    let compilation = compile(&world, &args.inputs.paths());
+    let compilation = args.inputs.compile();
     let code = report(&compilation, args.format, args.deny_warnings);
     // The process ends now; freeing every syntax tree first would only cost
     // time (about a tenth of a large check).

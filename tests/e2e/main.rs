@@ -9,6 +9,7 @@ mod acd;
 mod build;
 mod customer;
 mod diagnostics;
+mod environments;
 mod ops;
 mod simulate;
 mod sip;
