@@ -5,11 +5,13 @@
 //! is read one way only.
 
 use crate::ast::{Date, Ident, Span, Stmt, Value, ValueKind, WEEKDAYS};
+use crate::environment::{ENV, Environment};
 use crate::resolve::{self, DeclRef, Resolution, suggest};
 use crate::schema::{self, Arg, Block, Decl, ExitMode, Kind, Setting, Ty};
 use crate::source::{FileId, Sources};
 use crate::world::World;
 use crate::{Problem, Report};
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 
@@ -301,6 +303,31 @@ pub enum Error {
         /// The closest type.
         suggestion: Option<String>,
     },
+    /// A problem with a bound value, found where the flow uses it.
+    Bound {
+        /// The reference, `env.NAME`.
+        span: Span,
+        /// The logical name.
+        name: String,
+        /// The environment.
+        env: String,
+        /// The environment file, as shown.
+        path: String,
+        /// The binding's line in the file.
+        line: usize,
+        /// The value as written in the file.
+        written: String,
+        /// The problem, as if the value were written at the reference.
+        error: Box<Error>,
+    },
+    /// Constants (or bindings naming constants) that stand for each other
+    /// in a cycle.
+    ConstCycle {
+        /// The reference where the cycle was noticed.
+        span: Span,
+        /// The name.
+        name: String,
+    },
 }
 
 /// A checked, typed value.
@@ -369,6 +396,8 @@ pub struct Env<'a> {
     pub country_code: String,
     /// Sub-flow parameters by name.
     pub params: HashMap<String, Param<'a>>,
+    /// How many constants and bindings led here, to stop at a cycle.
+    pub depth: u32,
 }
 
 impl<'a> Env<'a> {
@@ -378,9 +407,14 @@ impl<'a> Env<'a> {
             file,
             country_code: country_code.to_string(),
             params: HashMap::new(),
+            depth: 0,
         }
     }
 }
+
+/// The most constants and bindings one value may pass through: more is a
+/// cycle (`const a = b`, `const b = a`).
+const MAX_INDIRECTION: u32 = 64;
 
 /// The default country code when a campaign sets none.
 pub const DEFAULT_COUNTRY_CODE: &str = "+48";
@@ -393,13 +427,17 @@ pub struct Reader<'a> {
     pub resolution: &'a Resolution,
     /// File access, for audio files.
     pub world: &'a dyn World,
+    /// The chosen environment, whose bindings `env.NAME` values take.
+    pub environment: Option<&'a Environment>,
 }
 
-/// Checks every file. Returns the number of IVR blocks seen.
+/// Checks every file, `env.NAME` values read from `environment`. Returns
+/// the number of IVR blocks seen.
 pub fn check(
     world: &dyn World,
     sources: &Sources,
     resolution: &Resolution,
+    environment: Option<&Environment>,
     reports: &mut Vec<Report>,
 ) -> usize {
     let mut engine = rhai::Engine::new_raw();
@@ -409,6 +447,7 @@ pub fn check(
             sources,
             resolution,
             world,
+            environment,
         },
         reports,
         engine,
@@ -721,7 +760,7 @@ impl<'a> Checker<'a, '_> {
     fn campaign(&mut self, stmt: &Stmt) {
         let decl = schema::decl("campaign");
         let Some(decl) = decl else { return };
-        let country_code = campaign_country_code(stmt);
+        let country_code = campaign_country_code(&self.read, stmt);
         let env = Env::new(self.file, &country_code);
         self.settings(decl.settings, decl.sections, "campaign", stmt, &env);
         let name = stmt
@@ -731,10 +770,16 @@ impl<'a> Checker<'a, '_> {
             .map(|i| i.name.clone())
             .unwrap_or_default();
         // Numbers must reach one campaign only.
-        if let Some(numbers) = stmt.children().iter().find(|c| c.head.name == "numbers") {
-            let values: Vec<&Value> = match numbers.args.first().map(|v| &v.kind) {
-                Some(ValueKind::List(items)) => items.iter().collect(),
-                _ => Vec::new(),
+        if let Some(first) = stmt
+            .children()
+            .iter()
+            .find(|c| c.head.name == "numbers")
+            .and_then(|n| n.args.first())
+        {
+            let first = literal(&self.read, first);
+            let values: Vec<&Value> = match &first.kind {
+                ValueKind::List(items) => items.iter().collect(),
+                _ => vec![&*first],
             };
             for value in values {
                 if let Ok(Lit::Phone(number)) = convert(
@@ -809,13 +854,15 @@ impl<'a> Checker<'a, '_> {
 
     /// Every schedule exception used by the campaign lies inside its life.
     fn life(&mut self, campaign: &Stmt, name: &str, schedules: &[(DeclRef, Span)]) {
+        let read = &self.read;
         let date_of = |word: &str| {
             campaign
                 .children()
                 .iter()
                 .find(|c| c.head.name == word)
-                .and_then(|c| match c.args.first().map(|a| &a.kind) {
-                    Some(ValueKind::Date(d)) => Some(*d),
+                .and_then(|c| c.args.first())
+                .and_then(|a| match literal(read, a).kind {
+                    ValueKind::Date(d) => Some(d),
                     _ => None,
                 })
         };
@@ -865,6 +912,7 @@ impl<'a> Checker<'a, '_> {
                 let Some(first) = child.args.first() else {
                     continue;
                 };
+                let first = literal(&self.read, first);
                 let (a, b) = match first.kind {
                     ValueKind::Date(d) => (d, d),
                     ValueKind::DateRange(a, b) => (a, b),
@@ -945,6 +993,7 @@ impl<'a> Checker<'a, '_> {
     fn schedule(&mut self, stmt: &Stmt, _env: &Env<'_>) {
         for child in stmt.children() {
             for value in &child.args {
+                let value = literal(&self.read, value);
                 match value.kind {
                     ValueKind::TimeRange(a, b) if b <= a => self.error(Error::BadSchedule {
                         span: value.span,
@@ -985,8 +1034,11 @@ impl<'a> Checker<'a, '_> {
             .iter()
             .find(|c| c.head.name == "mode")
             .and_then(|c| c.args.first())
-            .and_then(Value::as_ident);
-        let outbound = mode.is_some_and(|m| m.name == "outbound");
+            .map(|v| literal(&self.read, v));
+        let outbound = mode
+            .as_deref()
+            .and_then(Value::as_ident)
+            .is_some_and(|m| m.name == "outbound");
         if outbound && !seen.contains_key("delay") {
             self.error(Error::Survey {
                 span,
@@ -1373,13 +1425,13 @@ fn hhmm(minutes: u32) -> String {
     format!("{:02}:{:02}", minutes / 60, minutes % 60)
 }
 
-/// The campaign's `country_code`, or the default.
-pub fn campaign_country_code(stmt: &Stmt) -> String {
+/// The campaign's `country_code` (bound or written), or the default.
+pub fn campaign_country_code(read: &Reader<'_>, stmt: &Stmt) -> String {
     stmt.children()
         .iter()
         .find(|c| c.head.name == "country_code")
         .and_then(|c| c.args.first())
-        .and_then(|v| match &v.kind {
+        .and_then(|v| match &literal(read, v).kind {
             ValueKind::Number(n) if n.starts_with('+') => Some(n.clone()),
             ValueKind::Str(s) if s.starts_with('+') => Some(s.trim().to_string()),
             _ => None,
@@ -1494,6 +1546,12 @@ pub fn convert(
     let [value] = values else {
         return Err(type_error());
     };
+    // A binding stands for its value, read as if written here.
+    if let ValueKind::Path(parts) = &value.kind
+        && parts.first().is_some_and(|p| p.name == ENV)
+    {
+        return binding(read, env, ty, value, parts, exprs);
+    }
     // A sub-flow parameter or a constant stands for its value.
     if let ValueKind::Path(parts) = &value.kind {
         if let [only] = parts.as_slice() {
@@ -1518,7 +1576,14 @@ pub fn convert(
         {
             let stmt = read.sources.stmt(at);
             if let Some(v) = stmt.and_then(|s| s.args.get(1)) {
-                let cenv = Env::new(at.file, &env.country_code);
+                if env.depth >= MAX_INDIRECTION {
+                    return Err(one(Error::ConstCycle {
+                        span,
+                        name: crate::ast::join_path(parts),
+                    }));
+                }
+                let mut cenv = Env::new(at.file, &env.country_code);
+                cenv.depth = env.depth + 1;
                 return convert(read, &cenv, ty, std::slice::from_ref(v), exprs);
             }
         }
@@ -1703,6 +1768,69 @@ pub fn convert(
         }
         _ => Err(type_error()),
     }
+}
+
+/// Reads the value bound to `env.NAME` (`parts`) as if it were written at
+/// the reference `value`; its problems are wrapped in [`Error::Bound`] so
+/// that they name the binding. A missing binding or environment, and a
+/// reference that is not `env.NAME`, were reported by
+/// `environment::references`: no error here.
+fn binding(
+    read: &Reader<'_>,
+    env: &Env<'_>,
+    ty: Ty,
+    value: &Value,
+    parts: &[Ident],
+    exprs: ExprCheck<'_>,
+) -> Result<Lit, Vec<Error>> {
+    let (Some(environment), [_, name]) = (read.environment, parts) else {
+        return Err(Vec::new());
+    };
+    let Some(bound) = environment.bindings.get(&name.name) else {
+        return Err(Vec::new());
+    };
+    let wrap = |error: Error| Error::Bound {
+        span: value.span,
+        name: name.name.clone(),
+        env: environment.name.clone(),
+        path: environment.path.clone(),
+        line: bound.line,
+        written: bound.written.clone(),
+        error: Box::new(error),
+    };
+    // Labels and variables are part of the flow's shape, not deployment data.
+    if matches!(ty, Ty::Var | Ty::Ref(Kind::Label)) {
+        return Err(vec![Error::Type {
+            span: value.span,
+            expected: format!("{} written in the flow", ty.describe()),
+            found: format!("the binding `env.{}`", name.name),
+        }]);
+    }
+    if env.depth >= MAX_INDIRECTION {
+        return Err(vec![wrap(Error::ConstCycle {
+            span: value.span,
+            name: format!("{ENV}.{}", name.name),
+        })]);
+    }
+    let mut benv = env.clone();
+    benv.depth = env.depth + 1;
+    let v = bound.value.value_for(ty, value.span);
+    convert(read, &benv, ty, std::slice::from_ref(&v), exprs)
+        .map_err(|errors| errors.into_iter().map(wrap).collect())
+}
+
+/// `value`, or what it stands for when it is a binding (`env.NAME`), read
+/// as a literal: for the few checks that look at the form of a value
+/// (a campaign's dates, a schedule's ranges) rather than convert it.
+pub fn literal<'v>(read: &Reader<'_>, value: &'v Value) -> Cow<'v, Value> {
+    if let ValueKind::Path(parts) = &value.kind
+        && let ([first, name], Some(environment)) = (parts.as_slice(), read.environment)
+        && first.name == ENV
+        && let Some(bound) = environment.bindings.get(&name.name)
+    {
+        return Cow::Owned(bound.value.literal(value.span));
+    }
+    Cow::Borrowed(value)
 }
 
 /// Whether `name` is an IANA zone. Looking a zone up parses its rules, so

@@ -5,6 +5,7 @@
 
 use crate::ast::Span;
 use crate::check::Error as C;
+use crate::environment::Error as N;
 use crate::parse::Error as P;
 use crate::resolve::Error as R;
 use crate::source::{FileId, Sources};
@@ -67,7 +68,12 @@ impl Diagnostic {
         } else {
             miette::GraphicalTheme::unicode_nocolor()
         };
-        let handler = miette::GraphicalReportHandler::new_themed(theme).with_width(100);
+        // Lines wrap at spaces only (not after `/` or `-`), so that a path
+        // in a message stays whole.
+        let handler = miette::GraphicalReportHandler::new_themed(theme)
+            .with_width(100)
+            .with_word_separator(textwrap::WordSeparator::AsciiSpace)
+            .with_word_splitter(textwrap::WordSplitter::NoHyphenation);
         let mut out = String::new();
         if handler.render_report(&mut out, self).is_err() {
             out = format!("{}: {} [{}]\n", self.path, self.message, self.code);
@@ -240,6 +246,7 @@ pub fn describe(problem: &Problem) -> Described {
         Problem::Resolve(e) => resolve(e),
         Problem::Check(e) => check(e),
         Problem::Validate(e) => validate(e),
+        Problem::Environment(e) => environment(e),
     }
 }
 
@@ -559,6 +566,99 @@ fn check(e: &C) -> Described {
             vec![primary(*span, "claimed twice")],
             Some("a number reaches one campaign; route inside one IVR with `route_dialled` instead".into()),
         ),
+        C::ConstCycle { span, name } => error(
+            "E0218",
+            format!("`{name}` stands for itself: constants (or bindings) refer to each other in a cycle"),
+            vec![primary(*span, "never reaches a value")],
+            Some("give one of the constants a value written out".into()),
+        ),
+        C::Bound { span, name, env, path, line, written, error } => {
+            // The problem of the value, as if written at the reference, and
+            // where the value comes from.
+            let mut d = check(error);
+            let what = d
+                .labels
+                .iter()
+                .find(|l| l.primary)
+                .map(|l| l.text.clone())
+                .unwrap_or_default();
+            d.labels = vec![primary(*span, format!("{what}: `env.{name}` is {written} in `{env}`"))];
+            let origin = format!("the value comes from {path}:{line}: `{name} = {written}`");
+            d.help = Some(match d.help {
+                Some(help) => format!("{help}\n{origin}"),
+                None => origin,
+            });
+            d
+        }
+    }
+}
+
+fn environment(e: &N) -> Described {
+    match e {
+        N::Missing { span, name, env, path, suggestion } => error(
+            "E0401",
+            format!("no binding for `env.{name}` in environment `{env}` ({path})"),
+            vec![primary(*span, format!("not bound in `{env}`"))],
+            Some(match suggestion {
+                Some(s) => format!("did you mean `env.{s}`? Otherwise add `{name} = VALUE` under `[bindings]` in {path}"),
+                None => format!("add `{name} = VALUE` under `[bindings]` in {path}"),
+            }),
+        ),
+        N::NoEnvironment { span, name, others, available, dir } => {
+            let more = match others {
+                0 => String::new(),
+                1 => " (and 1 other binding)".to_string(),
+                n => format!(" (and {n} other bindings)"),
+            };
+            let help = match (available.as_slice(), dir) {
+                ([], Some(dir)) => format!("{dir} holds no environment file: add NAME.toml with a `[bindings]` table, then pass `--env NAME`"),
+                ([], None) => "create `environments/NAME.toml` beside the flows with a `[bindings]` table, then pass `--env NAME`".to_string(),
+                (names, dir) => format!(
+                    "choose an environment{}: {} (or set DIALECT_ENV)",
+                    dir.as_ref().map(|d| format!(" of {d}")).unwrap_or_default(),
+                    names.iter().map(|n| format!("`--env {n}`")).collect::<Vec<_>>().join(" or ")
+                ),
+            };
+            error(
+                "E0402",
+                format!("the flows use `env.{name}`{more}, but no environment was chosen"),
+                vec![primary(*span, "bound per environment")],
+                Some(help),
+            )
+        }
+        N::Unused { span, name, env } => Described {
+            code: "W0403",
+            severity: Severity::Warning,
+            message: format!("the binding `{name}` of environment `{env}` is not used by any flow"),
+            labels: vec![primary(*span, "unused")],
+            help: Some(format!("remove it, or use it in a flow as `env.{name}`")),
+        },
+        N::BadFile { span, reason } => error(
+            "E0404",
+            format!("invalid environment file: {reason}"),
+            vec![primary(*span, "here")],
+            Some("an environment file holds one `[bindings]` table of `NAME = VALUE` lines (strings, numbers, booleans or lists of them); see docs/language.md".into()),
+        ),
+        N::Reserved { span, what, written } => match what {
+            Some(what) if written != crate::environment::ENV => error(
+                "E0405",
+                format!("the import of `{written}` is called `env`, which is reserved for environment bindings"),
+                vec![primary(*span, format!("`env` cannot be {what}"))],
+                Some(format!("give the import another name: `import \"{written}\" as NAME`")),
+            ),
+            Some(what) => error(
+                "E0405",
+                format!("`env` cannot be {what}: the word is reserved for environment bindings"),
+                vec![primary(*span, "reserved")],
+                Some("rename it; `env.NAME` always means the binding NAME of the chosen environment".into()),
+            ),
+            None => error(
+                "E0405",
+                format!("`{written}` is not a binding: bindings are written `env.NAME`, with one name after `env.`"),
+                vec![primary(*span, "not `env.NAME`")],
+                Some("`env` is reserved for environment bindings: write `env.NAME`, with NAME bound in `environments/ENV.toml`".into()),
+            ),
+        },
     }
 }
 
@@ -802,6 +902,11 @@ pub const CODES: &[Code] = &[
         explanation: "A sub-flow uses itself, directly or through others. Sub-flows are inlined, so recursion would never end; loop with `goto` instead.",
     },
     Code {
+        code: "E0218",
+        title: "constants in a cycle",
+        explanation: "A constant stands for another constant (or a binding for a constant) that leads back to it, so no value is ever reached: `const a = b` with `const b = a`. Give one of them a value written out.",
+    },
+    Code {
         code: "E0301",
         title: "exit not wired",
         explanation: "Every exit a block defines must be wired with `on EXIT { ... }` or covered by `on else { ... }`. An empty arm continues after the block; that is an explicit choice, which is the point.",
@@ -855,6 +960,31 @@ pub const CODES: &[Code] = &[
         code: "E0312",
         title: "number in two campaigns",
         explanation: "A phone number is listed by two campaigns; an incoming call must reach exactly one.",
+    },
+    Code {
+        code: "E0401",
+        title: "missing binding",
+        explanation: "A flow uses `env.NAME`, and the environment chosen with `--env` (or `DIALECT_ENV`) does not bind NAME. Add `NAME = VALUE` under `[bindings]` in the environment's file (`environments/ENV.toml`, named in the message), or fix the name. Every environment the flows are built for must bind every name they use.",
+    },
+    Code {
+        code: "E0402",
+        title: "no environment chosen",
+        explanation: "The flows use bindings (`env.NAME`), whose values differ per environment, and no environment was chosen. Pass `--env NAME` (or set `DIALECT_ENV`) to compile with `environments/NAME.toml`; the help lists the environments found.",
+    },
+    Code {
+        code: "W0403",
+        title: "unused binding",
+        explanation: "The chosen environment binds a name that no compiled flow uses as `env.NAME`: a leftover, or a typo on one side. A warning; `--deny-warnings` makes it fail.",
+    },
+    Code {
+        code: "E0404",
+        title: "invalid environment file",
+        explanation: "The chosen environment's file is not valid TOML, holds something other than one `[bindings]` table, binds a name that flows cannot write after `env.`, or binds a value that cannot stand in a flow: a table, a list of lists, a date-time, an impossible literal (`\"25:00\"`), or a reference to another binding. A binding is a string, a number, a boolean or a list of them.",
+    },
+    Code {
+        code: "E0405",
+        title: "reserved word `env`",
+        explanation: "`env` is reserved for environment bindings: `env.NAME` is the value bound to NAME in the chosen environment. It cannot name an import, a constant, a declaration, a label, a parameter or a variable, and it cannot stand alone or with more than one name after it (`env.a.b`).",
     },
 ];
 

@@ -5,6 +5,7 @@ pub mod check;
 pub mod diagnostic;
 pub mod diff;
 pub mod docs;
+pub mod environment;
 pub mod graph;
 pub mod lower;
 pub mod parse;
@@ -60,10 +61,32 @@ impl Compilation {
     }
 }
 
+/// What a compilation is asked beyond its inputs.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// The environment whose bindings the flows' `env.NAME` values take
+    /// (`--env NAME`): the file `NAME.toml` in the world's environments
+    /// directory. `None`: flows that use bindings do not compile.
+    pub env: Option<String>,
+}
+
+/// Compiles the `.flow` files at `inputs` with no environment chosen; see
+/// [`compile_with`].
+pub fn compile(world: &dyn world::World, inputs: &[PathBuf]) -> Compilation {
+    compile_with(world, inputs, &Options::default())
+}
+
 /// Compiles the `.flow` files at `inputs` (files, or directories searched
 /// recursively): parse, resolve, check, then lower and validate every
-/// campaign whose files are free of errors.
-pub fn compile(world: &dyn world::World, inputs: &[PathBuf]) -> Compilation {
+/// campaign whose files are free of errors. With `options.env`, the
+/// environment file is read (through `world`) and its bindings stand for
+/// the flows' `env.NAME` values; a chosen environment without a file is an
+/// I/O error, and nothing is compiled.
+pub fn compile_with(
+    world: &dyn world::World,
+    inputs: &[PathBuf],
+    options: &Options,
+) -> Compilation {
     let mut out = Compilation::default();
     let stdlib = world.stdlib().map(|s| world.canonical(&s));
     let mut seen: BTreeSet<PathBuf> = BTreeSet::new();
@@ -112,9 +135,38 @@ pub fn compile(world: &dyn world::World, inputs: &[PathBuf]) -> Compilation {
             }));
         }
     }
+    let dir = world.environments();
+    let available = dir
+        .as_ref()
+        .map(|d| environment::names_in(&world.list(d).unwrap_or_default()))
+        .unwrap_or_default();
+    let chosen = match &options.env {
+        Some(name) => match read_environment(world, dir.as_deref(), name, &available, &mut out) {
+            Ok(env) => Some(env),
+            Err(error) => {
+                out.io_errors.push(error);
+                return out;
+            }
+        },
+        None => None,
+    };
     let resolution = resolve::resolve(world, &mut out.sources, &mut out.reports);
     out.bytes = out.sources.files.iter().map(|f| f.text.len()).sum();
-    out.blocks = check::check(world, &out.sources, &resolution, &mut out.reports);
+    let shown_dir = dir.as_ref().map(|d| d.display().to_string());
+    environment::references(
+        &out.sources,
+        chosen.as_ref(),
+        &available,
+        shown_dir.as_deref(),
+        &mut out.reports,
+    );
+    out.blocks = check::check(
+        world,
+        &out.sources,
+        &resolution,
+        chosen.as_ref(),
+        &mut out.reports,
+    );
 
     let mut broken: BTreeSet<source::FileId> = BTreeSet::new();
     for report in &out.reports {
@@ -126,6 +178,7 @@ pub fn compile(world: &dyn world::World, inputs: &[PathBuf]) -> Compilation {
         sources: &out.sources,
         resolution: &resolution,
         world,
+        environment: chosen.as_ref(),
     };
     let mut reports = Vec::new();
     for campaign in resolution.campaigns.values() {
@@ -135,13 +188,78 @@ pub fn compile(world: &dyn world::World, inputs: &[PathBuf]) -> Compilation {
         {
             continue;
         }
-        if let Some(lowered) = lower::lower(&read, *campaign, &mut reports) {
+        if let Some(mut lowered) = lower::lower(&read, *campaign, &mut reports) {
             validate::validate(&lowered, &mut reports);
+            // The environment the bound values came from, for `dialect dump`
+            // and the people reading it.
+            if let Some(env) = &chosen {
+                lowered.program.settings.insert(
+                    "environment".into(),
+                    dialect_bytecode::Value::Text(env.name.clone()),
+                );
+            }
             out.programs.push(lowered.program);
         }
     }
     out.reports.extend(reports);
     out
+}
+
+/// Reads the environment `name` from `dir` and adds its file to the
+/// sources (so that diagnostics can show it). `Err` is a usage error: no
+/// such environment.
+fn read_environment(
+    world: &dyn world::World,
+    dir: Option<&Path>,
+    name: &str,
+    available: &[String],
+    out: &mut Compilation,
+) -> Result<environment::Environment, String> {
+    if !environment::is_environment_name(name) {
+        return Err(format!(
+            "--env {name}: an environment's name is made of letters, digits, `-` and `_` (it names the file {}/NAME.toml)",
+            environment::DIR
+        ));
+    }
+    let Some(dir) = dir else {
+        return Err(format!(
+            "--env {name}: no `{}/` directory was found beside or above the flows; create `{}/{name}.toml` there, or pass --env-dir DIR",
+            environment::DIR,
+            environment::DIR
+        ));
+    };
+    let path = dir.join(format!("{name}.toml"));
+    if !world.is_file(&path) {
+        let known = if available.is_empty() {
+            format!("{} holds no environment file (NAME.toml)", dir.display())
+        } else {
+            format!("the environments are: {}", available.join(", "))
+        };
+        return Err(format!(
+            "--env {name}: there is no environment file {}; {known}",
+            path.display()
+        ));
+    }
+    let text = world
+        .read(&path)
+        .map_err(|err| format!("{}: {err}", path.display()))?;
+    let shown = path.display().to_string();
+    let mut reports = Vec::new();
+    let file = out.sources.push(source::SourceFile {
+        path,
+        name: format!("{}/{name}.toml", environment::DIR),
+        text,
+        ast: ast::File::default(),
+        input: false,
+    });
+    let text = out
+        .sources
+        .get(file)
+        .map(|f| f.text.as_str())
+        .unwrap_or_default();
+    let env = environment::load(name, file, &shown, text, &mut reports);
+    out.reports.extend(reports);
+    Ok(env)
 }
 
 /// A file and every file it imports, transitively.
@@ -178,4 +296,6 @@ pub enum Problem {
     Check(check::Error),
     /// From `validate`.
     Validate(validate::Error),
+    /// About environments and bindings.
+    Environment(environment::Error),
 }

@@ -105,7 +105,7 @@ fn index(n: usize) -> u32 {
 
 impl<'a> Lowerer<'a, '_> {
     fn campaign(&mut self, stmt: &'a Stmt) {
-        let cc = campaign_country_code(stmt);
+        let cc = campaign_country_code(self.read, stmt);
         let env = Env::new(self.campaign.file, &cc);
         let Some(spec) = schema::decl("campaign") else {
             return;
@@ -130,26 +130,22 @@ impl<'a> Lowerer<'a, '_> {
             };
             let settings = match word {
                 "alert" => {
+                    // The threshold's type depends on the alert's kind.
                     let mut settings = Settings::new();
+                    let ty = child
+                        .args
+                        .first()
+                        .and_then(Value::as_ident)
+                        .and_then(|kind| schema::ALERTS.iter().find(|(n, _, _)| *n == kind.name))
+                        .map(|(_, ty, _)| *ty);
                     if let Some(threshold) =
                         child.children().iter().find(|c| c.head.name == "threshold")
-                        && let Some(v) = threshold.args.first()
+                        && let Some(ty) = ty
                     {
-                        let value = match v.kind {
-                            crate::ast::ValueKind::Duration(ms) => BValue::Duration(ms),
-                            _ => match convert(
-                                self.read,
-                                &env,
-                                Ty::Int {
-                                    min: 0,
-                                    max: i64::MAX,
-                                },
-                                std::slice::from_ref(v),
-                                None,
-                            ) {
-                                Ok(Lit::Int(n)) => BValue::Int(n),
-                                _ => BValue::Int(0),
-                            },
+                        let value = match convert(self.read, &env, ty, &threshold.args, None) {
+                            Ok(Lit::Duration(ms)) => BValue::Duration(ms),
+                            Ok(Lit::Int(n)) => BValue::Int(n),
+                            _ => BValue::Int(0),
                         };
                         settings.insert("threshold".into(), value);
                     }
@@ -914,8 +910,10 @@ impl<'a> Lowerer<'a, '_> {
                 break;
             }
             seen.push(queue);
-            total =
-                total.saturating_add(self.decl_duration(queue, "max_wait").unwrap_or(30 * 60_000));
+            total = total.saturating_add(
+                self.decl_duration(queue, "max_wait", cc)
+                    .unwrap_or(30 * 60_000),
+            );
             let overflow = self.read.sources.stmt(queue).and_then(|stmt| {
                 stmt.children()
                     .iter()
@@ -933,17 +931,20 @@ impl<'a> Lowerer<'a, '_> {
         total
     }
 
-    fn decl_duration(&self, decl: DeclRef, setting: &str) -> Option<u64> {
-        let stmt = self
-            .read
-            .sources
-            .get(decl.file)?
-            .ast
-            .items
-            .get(decl.index)?;
+    /// A duration setting of a declaration, read as `check` read it.
+    fn decl_duration(&self, decl: DeclRef, setting: &str, cc: &str) -> Option<u64> {
+        let stmt = self.read.sources.stmt(decl)?;
+        let spec = schema::decl(&stmt.head.name)?;
+        let arg = spec
+            .settings
+            .iter()
+            .find(|s| s.name == setting)?
+            .args
+            .first()?;
         let child = stmt.children().iter().find(|c| c.head.name == setting)?;
-        match child.args.first().map(|v| &v.kind) {
-            Some(crate::ast::ValueKind::Duration(ms)) => Some(*ms),
+        let env = Env::new(decl.file, cc);
+        match convert(self.read, &env, arg.ty, &child.args, None) {
+            Ok(Lit::Duration(ms)) => Some(ms),
             _ => None,
         }
     }

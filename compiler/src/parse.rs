@@ -101,6 +101,27 @@ pub fn parse(text: &str) -> (File, Vec<Error>) {
     }
 }
 
+/// Reads `text` as one value, the way it would be read in a flow: `Ok(None)`
+/// when the whole text is not one literal (free text, then), `Err` when it
+/// is one of an impossible value (`25:00`). Spans are offsets in `text`.
+pub fn literal(text: &str) -> Result<Option<Value>, Error> {
+    if too_deep(text).is_some() {
+        return Ok(None);
+    }
+    let Ok(mut pairs) = Grammar::parse(Rule::value_alone, text) else {
+        return Ok(None);
+    };
+    let Some(pair) = pairs.next().filter(|p| p.as_rule() != Rule::EOI) else {
+        return Ok(None);
+    };
+    let mut errors = Vec::new();
+    let value = value(pair, &mut errors);
+    match errors.into_iter().next() {
+        Some(error) => Err(error),
+        None => Ok(Some(value)),
+    }
+}
+
 fn explain_bad(text: &str, pair: &Pair<'_, Rule>) -> Error {
     let line = span_of(pair);
     let fragment = pair.as_str();

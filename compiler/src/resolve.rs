@@ -485,6 +485,21 @@ fn scope(
             continue;
         };
         let name = alias_of(&path, alias.as_ref().map(|(a, _)| a.as_str()));
+        if name == crate::environment::ENV {
+            // `as env` is reported with the other uses of the word; an
+            // alias taken from the file's name is reported here.
+            if alias.is_none() {
+                reports.push(Report {
+                    file: id,
+                    problem: Problem::Environment(crate::environment::Error::Reserved {
+                        span,
+                        what: Some("an import alias"),
+                        written: path,
+                    }),
+                });
+            }
+            continue;
+        }
         let at = alias.map(|(_, s)| s).unwrap_or(span);
         if let Some(first) = alias_spans.get(&name) {
             report(

@@ -6,7 +6,9 @@ use std::path::{Component, Path, PathBuf};
 /// Index of a file in [`Sources`].
 pub type FileId = u32;
 
-/// One source file, parsed.
+/// One source file, parsed. An environment file (`environments/NAME.toml`)
+/// is a source too, with an empty tree, so that diagnostics can show
+/// excerpts of it.
 #[derive(Clone, Debug)]
 pub struct SourceFile {
     /// The path it was read from, for messages and for resolving relative paths.

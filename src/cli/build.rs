@@ -2,7 +2,6 @@
 
 use super::check::{Format, report};
 use super::{FAILED, Inputs, OK, USAGE};
-use dialect_compiler::compile;
 use std::path::PathBuf;
 
 /// Options of `dialect build`.
@@ -24,8 +23,7 @@ pub struct DumpArgs {
 
 /// Runs `dialect build`.
 pub fn run(args: &Args) -> i32 {
-    let world = args.inputs.world();
-    let compilation = compile(&world, &args.inputs.paths());
+    let compilation = args.inputs.compile();
     let code = report(&compilation, Format::Human, false);
     if code != OK {
         eprintln!("error: nothing was built");

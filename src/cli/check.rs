@@ -1,9 +1,9 @@
 //! `dialect check`.
 
 use super::{FAILED, Inputs, OK, USAGE};
+use dialect_compiler::Compilation;
 use dialect_compiler::diagnostic::{Diagnostic, Severity};
 use dialect_compiler::source::{normalize, slash_name};
-use dialect_compiler::{Compilation, compile};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
@@ -36,8 +36,7 @@ pub struct Args {
 
 /// Runs `dialect check`.
 pub fn run(args: &Args) -> i32 {
-    let world = args.inputs.world();
-    let compilation = compile(&world, &args.inputs.paths());
+    let compilation = args.inputs.compile();
     let code = report(&compilation, args.format, args.deny_warnings);
     // The process ends now; freeing every syntax tree first would only cost
     // time (about a tenth of a large check).

@@ -1,6 +1,6 @@
 //! `dialect diff`: what changed between two versions of the flows, compiled.
 
-use super::graph::load;
+use super::graph::{Env, load};
 use super::{FAILED, OK, USAGE};
 use dialect_compiler::diff::{diff, markdown, text};
 use std::path::{Path, PathBuf};
@@ -33,20 +33,18 @@ pub struct Args {
     /// Exit 1 when there are differences (as `git diff --exit-code`).
     #[arg(long)]
     exit_code: bool,
-    /// The standard library directory (default: the nearest `stdlib/` above
-    /// each side's flows).
-    #[arg(long)]
-    stdlib: Option<PathBuf>,
+    #[command(flatten)]
+    env: Env,
 }
 
 /// Runs `dialect diff`.
 pub fn run(args: &Args) -> i32 {
     let sides = match &args.git {
-        Some(range) => git_sides(range, &args.paths, args.stdlib.as_deref()),
+        Some(range) => git_sides(range, &args.paths, &args.env),
         None => match args.paths.as_slice() {
             [old, new] => {
-                let old = load(old, args.stdlib.clone());
-                let new = load(new, args.stdlib.clone());
+                let old = load(old, &args.env);
+                let new = load(new, &args.env);
                 match (old, new) {
                     (Ok(old), Ok(new)) => Ok((old, new)),
                     (Err(code), _) | (_, Err(code)) => Err(code),
@@ -78,12 +76,12 @@ pub fn run(args: &Args) -> i32 {
 }
 
 /// Both sides of `--git`: each revision's files written out to a temporary
-/// directory (the paths asked for and the standard library) and compiled
-/// there; the working tree is used as it is.
+/// directory (the paths asked for, the standard library and the environment
+/// files) and compiled there; the working tree is used as it is.
 fn git_sides(
     range: &str,
     paths: &[PathBuf],
-    stdlib: Option<&Path>,
+    env: &Env,
 ) -> Result<
     (
         Vec<dialect_bytecode::Program>,
@@ -114,20 +112,20 @@ fn git_sides(
         .map(|p| slash(&Path::new(prefix.trim()).join(p)))
         .collect();
     let world = dialect_compiler::world::FsWorld::new(
-        stdlib.map(Path::to_path_buf),
+        env.stdlib.clone(),
         paths.first().map_or(Path::new("."), PathBuf::as_path),
-    );
-    let std_rel = world
-        .stdlib
-        .as_ref()
-        .and_then(|s| std::fs::canonicalize(s).ok())
-        .and_then(|s| {
-            let root = std::fs::canonicalize(&root).ok()?;
-            s.strip_prefix(root).ok().map(slash)
-        });
-    if let Some(s) = &std_rel {
-        wanted.push(s.clone());
-    }
+    )
+    .with_environments(env.env_dir.clone());
+    // The standard library and the environments directory, as paths in the
+    // repository (outside it, they are used from where they are).
+    let in_repo = |dir: &Option<PathBuf>| -> Option<String> {
+        let dir = std::fs::canonicalize(dir.as_ref()?).ok()?;
+        let root = std::fs::canonicalize(&root).ok()?;
+        dir.strip_prefix(root).ok().map(slash)
+    };
+    let std_rel = in_repo(&world.stdlib);
+    let env_rel = in_repo(&world.environments);
+    wanted.extend(std_rel.iter().chain(env_rel.iter()).cloned());
     let scratch = Scratch::new().map_err(fail)?;
     let mut sides = Vec::new();
     for (n, rev) in [Some(from), to].into_iter().enumerate() {
@@ -139,7 +137,17 @@ fn git_sides(
             }
             None => root.clone(),
         };
-        let stdlib = std_rel.as_ref().map(|s| base.join(s));
+        let side_env = Env {
+            stdlib: std_rel
+                .as_ref()
+                .map(|s| base.join(s))
+                .or_else(|| world.stdlib.clone()),
+            env: env.env.clone(),
+            env_dir: env_rel
+                .as_ref()
+                .map(|s| base.join(s))
+                .or_else(|| world.environments.clone()),
+        };
         let mut programs = Vec::new();
         for path in wanted.iter().take(paths.len()) {
             let full = base.join(path);
@@ -147,7 +155,7 @@ fn git_sides(
                 // Flows that do not exist in this revision: none.
                 continue;
             }
-            programs.extend(load(&full, stdlib.clone())?);
+            programs.extend(load(&full, &side_env)?);
         }
         sides.push(programs);
     }

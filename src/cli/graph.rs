@@ -35,14 +35,28 @@ pub struct Args {
     /// Write to this file instead of standard output.
     #[arg(short = 'o', long = "out")]
     out: Option<PathBuf>,
-    /// The standard library directory (default: the nearest `stdlib/` above the flow).
+    #[command(flatten)]
+    env: Env,
+}
+
+/// Where the standard library and the environment come from, for `graph`
+/// and `diff` (the other compiling commands have them in [`super::Inputs`]).
+#[derive(clap::Args, Clone, Debug, Default)]
+pub struct Env {
+    /// The standard library directory (default: the nearest `stdlib/` above the flows).
     #[arg(long)]
-    stdlib: Option<PathBuf>,
+    pub stdlib: Option<PathBuf>,
+    /// The environment whose bindings the flows' `env.NAME` values take.
+    #[arg(long = "env", env = "DIALECT_ENV", value_name = "NAME")]
+    pub env: Option<String>,
+    /// The environments directory (default: the nearest `environments/` above the flows).
+    #[arg(long, value_name = "DIR")]
+    pub env_dir: Option<PathBuf>,
 }
 
 /// Runs `dialect graph`.
 pub fn run(args: &Args) -> i32 {
-    let programs = match load(&args.flow, args.stdlib.clone()) {
+    let programs = match load(&args.flow, &args.env) {
         Ok(programs) => programs,
         Err(code) => return code,
     };
@@ -133,7 +147,7 @@ fn svg(dot_text: &str) -> Result<Vec<u8>, String> {
 /// The campaigns at `path`: compiled from a flow file or directory, or loaded
 /// (and verified) from an artifact or a directory of artifacts. Problems are
 /// printed; the error is the exit code.
-pub fn load(path: &Path, stdlib: Option<PathBuf>) -> Result<Vec<Program>, i32> {
+pub fn load(path: &Path, env: &Env) -> Result<Vec<Program>, i32> {
     if let Some(artifacts) = artifacts(path) {
         let mut programs = Vec::with_capacity(artifacts.len());
         for file in artifacts {
@@ -149,8 +163,13 @@ pub fn load(path: &Path, stdlib: Option<PathBuf>) -> Result<Vec<Program>, i32> {
         }
         return Ok(programs);
     }
-    let world = dialect_compiler::world::FsWorld::new(stdlib, path);
-    let compilation = dialect_compiler::compile(&world, &[path.to_path_buf()]);
+    let inputs = super::Inputs {
+        paths: vec![path.to_path_buf()],
+        stdlib: env.stdlib.clone(),
+        env: env.env.clone(),
+        env_dir: env.env_dir.clone(),
+    };
+    let compilation = inputs.compile();
     for err in &compilation.io_errors {
         eprintln!("error: {err}");
     }

@@ -92,6 +92,13 @@ pub struct Inputs {
     /// The standard library directory (default: the nearest `stdlib/` above the flows).
     #[arg(long)]
     pub stdlib: Option<PathBuf>,
+    /// The environment whose bindings the flows' `env.NAME` values take:
+    /// `NAME.toml` in the environments directory.
+    #[arg(long = "env", env = "DIALECT_ENV", value_name = "NAME")]
+    pub env: Option<String>,
+    /// The environments directory (default: the nearest `environments/` above the flows).
+    #[arg(long, value_name = "DIR")]
+    pub env_dir: Option<PathBuf>,
 }
 
 impl Inputs {
@@ -112,6 +119,23 @@ impl Inputs {
             .cloned()
             .unwrap_or_else(|| PathBuf::from("."));
         dialect_compiler::world::FsWorld::new(self.stdlib.clone(), &start)
+            .with_environments(self.env_dir.clone())
+    }
+
+    /// The same inputs with other paths (the environment kept).
+    pub fn with_paths(&self, paths: Vec<PathBuf>) -> Inputs {
+        Inputs {
+            paths,
+            ..self.clone()
+        }
+    }
+
+    /// Compiles the paths in the chosen environment.
+    pub fn compile(&self) -> dialect_compiler::Compilation {
+        let options = dialect_compiler::Options {
+            env: self.env.clone().filter(|e| !e.is_empty()),
+        };
+        dialect_compiler::compile_with(&self.world(), &self.paths(), &options)
     }
 }
 

@@ -144,7 +144,7 @@ pub fn run(args: &Args) -> i32 {
             }
         }
     } else {
-        let compilation = dialect_compiler::compile(&args.inputs.world(), &paths);
+        let compilation = args.inputs.with_paths(paths.clone()).compile();
         let code = super::check::report(&compilation, super::check::Format::Human, false);
         if code != OK {
             eprintln!("error: the flows do not compile; nothing is served");
@@ -160,16 +160,12 @@ pub fn run(args: &Args) -> i32 {
     };
     let loader: dialect_server::Loader = {
         let paths = paths.clone();
-        let stdlib = args.inputs.stdlib.clone();
+        let inputs = args.inputs.with_paths(paths.clone());
         std::sync::Arc::new(move || {
             if artifacts_in(&paths).is_some() {
                 return load_artifacts(&paths);
             }
-            let inputs = super::Inputs {
-                paths: paths.clone(),
-                stdlib: stdlib.clone(),
-            };
-            let compilation = dialect_compiler::compile(&inputs.world(), &paths);
+            let compilation = inputs.compile();
             let first = compilation
                 .diagnostics()
                 .into_iter()

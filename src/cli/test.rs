@@ -3,7 +3,6 @@
 
 use super::check::{Format, report};
 use super::{FAILED, Inputs, OK, USAGE};
-use dialect_compiler::compile;
 use dialect_sim::report::{Coverage, Tested};
 use dialect_sim::{Suite, scenario};
 use std::io::IsTerminal;
@@ -48,11 +47,8 @@ pub fn run(args: &Args) -> i32 {
             flow_paths.push(flows);
         }
     }
-    let inputs = Inputs {
-        paths: flow_paths,
-        stdlib: args.inputs.stdlib.clone(),
-    };
-    let compilation = compile(&inputs.world(), &inputs.paths());
+    let inputs = args.inputs.with_paths(flow_paths);
+    let compilation = inputs.compile();
     if compilation.has_errors() || !compilation.io_errors.is_empty() {
         report(&compilation, Format::Human, false);
         eprintln!("error: the flows do not compile, so no scenario was run");

@@ -1,6 +1,8 @@
 //! Every diagnostic code has a fixture under `tests/diagnostics/` (a `.flow`
 //! file, or a directory of them, named after the code it triggers) and an
-//! insta snapshot of the source with the rendered diagnostics.
+//! insta snapshot of the source with the rendered diagnostics. A directory
+//! with `environments/` is compiled with that environments directory, and
+//! with `--env staging` when it holds `staging.toml`.
 
 use dialect_compiler::diagnostic::{CODES, Diagnostic};
 use dialect_compiler::world::FsWorld;
@@ -33,9 +35,18 @@ fn check(path: &Path) -> Vec<Diagnostic> {
         .strip_prefix(root())
         .expect("fixture under the root")
         .to_path_buf();
-    let world = FsWorld::new(Some(root().join("stdlib")), &root());
+    let environments = rel.join("environments");
+    let has_environments = path.join("environments").is_dir();
+    let world = FsWorld::new(Some(root().join("stdlib")), &root())
+        .with_environments(has_environments.then(|| environments.clone()));
+    let options = dialect_compiler::Options {
+        env: path
+            .join("environments/staging.toml")
+            .is_file()
+            .then(|| "staging".to_string()),
+    };
     std::env::set_current_dir(root()).expect("cd to the root");
-    let compilation = dialect_compiler::compile(&world, &[rel]);
+    let compilation = dialect_compiler::compile_with(&world, &[rel], &options);
     assert!(
         compilation.io_errors.is_empty(),
         "{:?}",
@@ -44,17 +55,21 @@ fn check(path: &Path) -> Vec<Diagnostic> {
     compilation.diagnostics()
 }
 
+/// The files of a fixture: itself, or every file under it, sorted.
+fn files_of(path: &Path) -> Vec<PathBuf> {
+    if !path.is_dir() {
+        return vec![path.to_path_buf()];
+    }
+    let mut v: Vec<PathBuf> = std::fs::read_dir(path)
+        .expect("dir")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    v.sort();
+    v.into_iter().flat_map(|p| files_of(&p)).collect()
+}
+
 fn render(path: &Path, diagnostics: &[Diagnostic]) -> String {
-    let files: Vec<PathBuf> = if path.is_dir() {
-        let mut v: Vec<PathBuf> = std::fs::read_dir(path)
-            .expect("dir")
-            .map(|e| e.expect("entry").path())
-            .collect();
-        v.sort();
-        v
-    } else {
-        vec![path.to_path_buf()]
-    };
+    let files = files_of(path);
     let mut out = String::new();
     for file in files {
         let name = file

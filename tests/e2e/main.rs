@@ -10,6 +10,7 @@ mod build;
 mod ci;
 mod customer;
 mod diagnostics;
+mod environments;
 mod ops;
 mod review;
 mod simulate;

@@ -460,3 +460,17 @@ fn diff_reports_campaigns_added_and_removed_and_refuses_broken_flows() {
     let out = dialect(&dir, &["diff", "a/flows"]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn graph_and_diff_take_the_environment_like_check() {
+    let flow = "tests/env-flows/support.flow";
+    let out = dialect(&root(), &["graph", flow, "--env", "production"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("+48225550199"), "{}", stdout(&out));
+    // Without an environment the flow does not compile, as for `check`.
+    let out = dialect(&root(), &["graph", flow]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("E0402"), "{}", stderr(&out));
+    let out = dialect(&root(), &["diff", flow, flow, "--env", "production"]);
+    assert_eq!(stdout(&out), "no changes\n", "{}", stderr(&out));
+}

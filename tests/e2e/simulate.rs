@@ -414,9 +414,10 @@ fn usage_errors_exit_2() {
     let (code, _, stderr) = run(&["test", ".", "--filter", "nothing like it"]);
     assert_eq!(code, 2, "{stderr}");
 
+    // Errors in the flows are a problem found (1), as for `dialect check`.
     std::fs::write(dir.join("broken.flow"), "campaign broken {\n  ivr {\n").expect("write");
     let (code, stdout, stderr) = run(&["test", "."]);
-    assert_eq!(code, 2, "{stdout}\n{stderr}");
+    assert_eq!(code, 1, "{stdout}\n{stderr}");
     assert!(
         stdout.contains("broken.flow"),
         "the diagnostics are printed:\n{stdout}"
