@@ -6,13 +6,61 @@
 //! hold: where the comments stood and where blank lines separated statements.
 //! Printing is idempotent, and parsing the output gives back the same tree
 //! apart from spans (`tests/syntax.rs` checks both).
+//!
+//! A short body stays on its header's line, its statements separated by `; `:
+//!
+//! ```text
+//! skill sales { description "Sales" }
+//! on timeout { goto main_menu }
+//! on busy { play "prompts/busy.wav"; hangup }
+//! field pesel { type pesel; editable true; required false }
+//! ```
+//!
+//! when all of these hold, and otherwise it goes one statement a line:
+//!
+//! - it holds at least one statement and at most [`TOP_LINE`] (1) for a
+//!   top-level item, [`ARM_LINE`] (2) for an exit arm (a statement headed
+//!   `on`: named exits, a `menu`'s keys, a `switch`'s values and `else` are
+//!   all written so; the schema has no other arm form), or [`BODY_LINE`] (3)
+//!   for any other body;
+//! - none of its statements has a body of its own, not even `{}`;
+//! - no comment stands anywhere between its braces (a comment after the
+//!   closing brace trails the line as usual and does not count);
+//! - no value in the statement or its body is a rhai expression with a line
+//!   break in it;
+//! - the whole line, indentation and closing brace included, is at most
+//!   [`WIDTH`] characters (so no list in it is broken over lines either).
+//!
+//! The numbers are those of the repository's flows: an arm is an action and
+//! where to go next (`play` then `hangup` or `goto`), and a third step on the
+//! line hides the control flow; settings read like a record, and the flows
+//! write fields and variables with three on one line; a top-level declaration
+//! stands apart as a block unless it holds a single setting. The decision
+//! reads only the tree and the comments, never how the source was laid out,
+//! so printing stays idempotent. An empty body prints as ` {}`.
 
 use crate::ast::{Body, Comment, File, Param, Span, Stmt, Value, ValueKind, WEEKDAYS, join_path};
 use std::fmt::Write as _;
 
-/// The width past which a statement's lists are written one item a line (the
-/// `max_width` of the repository's `rustfmt.toml`).
+/// The width past which a statement's lists are written one item a line and
+/// a body is not kept on its header's line (the `max_width` of the
+/// repository's `rustfmt.toml`).
 pub const WIDTH: usize = 100;
+
+/// The most statements a top-level item's body holds on one line:
+/// `skill sales { description "Sales" }`.
+pub const TOP_LINE: usize = 1;
+
+/// The most statements an exit arm (`on ...`) holds on one line:
+/// `on busy { play "prompts/busy.wav"; hangup }`.
+pub const ARM_LINE: usize = 2;
+
+/// The most statements any other body holds on one line:
+/// `field pesel { type pesel; editable true; required false }`.
+pub const BODY_LINE: usize = 3;
+
+/// The head word of an exit arm.
+const ARM: &str = "on";
 
 /// Prints `file` in the canonical layout.
 ///
@@ -69,11 +117,15 @@ impl<'a> Printer<'a> {
         // Where the previous line printed ended in the source; `None` at the
         // start of the body, where no blank line is ever printed.
         let mut prev_end: Option<u32> = None;
+        // Whether the previous statement's body went over several lines.
+        let mut prev_spread = false;
         for (i, stmt) in stmts.iter().enumerate() {
-            // Top-level declarations with a body stand apart from their neighbours.
-            let force = top
-                && i > 0
-                && (stmt.body.is_some() || stmts.get(i - 1).is_some_and(|p| p.body.is_some()));
+            let line = self.one_line(stmt, depth, top);
+            let spread = stmt.body.is_some() && line.is_none();
+            // Top-level declarations whose body takes several lines stand apart
+            // from their neighbours.
+            let force = top && i > 0 && (spread || prev_spread);
+            prev_spread = spread;
             let header_end = stmt.body.as_ref().map_or(stmt.span.end, |b| b.span.start);
             let broken = breaks(stmt, depth, top);
             // Comments before the statement, and those inside a list or parameters
@@ -92,8 +144,10 @@ impl<'a> Printer<'a> {
             self.gap(prev_end, Some(stmt.span.start), first && force);
             self.indent(depth);
             self.header(stmt, top, broken.map(|(_, depth)| depth));
-            if let Some(body) = &stmt.body {
-                self.body(body, depth);
+            match (&stmt.body, line) {
+                (Some(_), Some(line)) => self.out.push_str(&line),
+                (Some(body), None) => self.body(body, depth),
+                (None, _) => {}
             }
             prev_end = Some(stmt.span.end);
             let next = stmts.get(i + 1).map_or(limit, |s| s.span.start.min(limit));
@@ -110,6 +164,53 @@ impl<'a> Printer<'a> {
             self.own_line(comment, depth);
             prev_end = Some(comment.span.end);
         }
+    }
+
+    /// The body of `stmt`, printed at `depth`, as it goes on the header's line
+    /// (` { a; b }`) if the rule of the module documentation allows it.
+    fn one_line(&self, stmt: &Stmt, depth: usize, top: bool) -> Option<String> {
+        let body = stmt.body.as_ref()?;
+        let most = if top {
+            TOP_LINE
+        } else if stmt.head.name == ARM {
+            ARM_LINE
+        } else {
+            BODY_LINE
+        };
+        let mut values = stmt
+            .args
+            .iter()
+            .chain(body.stmts.iter().flat_map(|s| &s.args));
+        if body.stmts.is_empty()
+            || body.stmts.len() > most
+            || body.stmts.iter().any(|s| s.body.is_some())
+            || values.any(multi_line)
+            || self.comment_within(body.span)
+        {
+            return None;
+        }
+        let mut line = Printer::scratch();
+        line.header(stmt, top, None);
+        let header = line.out.chars().count();
+        line.out.clear();
+        line.out.push_str(" {");
+        for (i, child) in body.stmts.iter().enumerate() {
+            line.out.push_str(if i == 0 { " " } else { "; " });
+            line.header(child, false, None);
+        }
+        line.out.push_str(" }");
+        (2 * depth + header + line.out.chars().count() <= WIDTH).then_some(line.out)
+    }
+
+    /// Whether a comment starts strictly between the ends of `span`, among all
+    /// the comments, printed or not.
+    fn comment_within(&self, span: Span) -> bool {
+        let after = self
+            .comments
+            .partition_point(|c| c.span.start <= span.start);
+        self.comments
+            .get(after)
+            .is_some_and(|c| c.span.start < span.end)
     }
 
     /// Prints ` {`, the statements and the closing `}` (or ` {}` when there is nothing inside).
@@ -281,6 +382,16 @@ impl<'a> Printer<'a> {
         }
     }
 
+    /// A printer without source or comments, to measure or build one line.
+    fn scratch() -> Printer<'static> {
+        Printer {
+            source: "",
+            comments: Vec::new(),
+            next: 0,
+            out: String::new(),
+        }
+    }
+
     fn own_line(&mut self, comment: &Comment, depth: usize) {
         self.indent(depth);
         self.comment(comment);
@@ -309,6 +420,17 @@ fn line_breaks(text: &str) -> usize {
         .count()
 }
 
+/// Whether a value prints on more than one line: a rhai expression with a
+/// line break in it, or a list holding one. (Strings print their line breaks
+/// as `\n`.)
+fn multi_line(value: &Value) -> bool {
+    match &value.kind {
+        ValueKind::Expr(text) => text.contains(['\n', '\r']),
+        ValueKind::List(items) => items.iter().any(multi_line),
+        _ => false,
+    }
+}
+
 /// The spans of every expression in a statement and below it.
 fn expr_spans(stmt: &Stmt, out: &mut Vec<(u32, u32)>) {
     fn walk(value: &Value, out: &mut Vec<(u32, u32)>) {
@@ -332,12 +454,7 @@ fn breaks(stmt: &Stmt, depth: usize, top: bool) -> Option<(u32, usize)> {
         .args
         .iter()
         .find(|arg| matches!(&arg.kind, ValueKind::List(items) if !items.is_empty()))?;
-    let mut line = Printer {
-        source: "",
-        comments: Vec::new(),
-        next: 0,
-        out: String::new(),
-    };
+    let mut line = Printer::scratch();
     line.header(stmt, top, None);
     (2 * depth + line.out.chars().count() > WIDTH).then_some((list.span.start, depth))
 }

@@ -2,8 +2,9 @@
 //! idempotent and keeps comments, and no input makes `parse` panic.
 //!
 //! Random syntax trees are generated with spans zeroed, printed, parsed back and
-//! compared with their spans stripped. The `.flow` files of `flows/` and
-//! `stdlib/` are found by walking the directories at test time.
+//! compared with their spans stripped. The `.flow` files of `flows/`,
+//! `stdlib/` and `tests/` (the fixtures) are found by walking the directories
+//! at test time.
 
 #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
 
@@ -11,7 +12,7 @@ use dialect_compiler::ast::{
     Body, Comment, Date, File, Ident, Param, Span, Stmt, Value, ValueKind,
 };
 use dialect_compiler::parse::parse;
-use dialect_compiler::print::print;
+use dialect_compiler::print::{WIDTH, print};
 use dialect_compiler::schema;
 use proptest::prelude::*;
 use proptest::sample::{Index, select};
@@ -96,21 +97,28 @@ proptest! {
     }
 }
 
-/// The real flows of the repository print idempotently and keep their trees and comments.
+/// The real flows of the repository, and the test fixtures, print
+/// idempotently and keep their trees and comments.
 #[test]
 fn repository_flows_print_idempotently() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let mut files = Vec::new();
-    for dir in ["flows", "stdlib"] {
+    for dir in ["flows", "stdlib", "tests"] {
+        let before = files.len();
         flow_files(&root.join(dir), &mut files);
+        // A directory moved away would otherwise pass silently.
+        assert!(files.len() > before, "no .flow files under {dir}/");
     }
     let mut checked = 0;
+    let mut skipped = 0;
     for path in &files {
         let text = std::fs::read_to_string(path).unwrap();
         let (file, errors) = parse(&text);
         if !errors.is_empty() {
-            // Someone's flow in progress; `check` reports it, not this test.
+            // Someone's flow in progress, or a fixture of a syntax error;
+            // `check` reports it, not this test.
             eprintln!("skipped {}: {} syntax errors", path.display(), errors.len());
+            skipped += 1;
             continue;
         }
         let once = print(&file, &text);
@@ -141,7 +149,7 @@ fn repository_flows_print_idempotently() {
         checked += 1;
     }
     eprintln!(
-        "{checked} of {} flow files printed idempotently",
+        "{checked} of {} flow files printed idempotently ({skipped} skipped for syntax errors)",
         files.len()
     );
 }
@@ -207,37 +215,27 @@ campaign scheme1 { // the first
   // second number soon
   numbers [+48221000001, +48221000002]
 
-  alert avg_wait {
-    threshold 1m30s
-  }
+  alert avg_wait { threshold 1m30s }
   ivr {
     answer
     say "Hi\tthere \"you\""
     main: menu say "Press 1" {
       on 1 {
         queue q.sales {
-          on timeout {
-            hangup
-          }
+          on timeout { hangup }
           on full {}
         }
       } // arms
-      on * {
-        goto main
-      }
+      on * { goto main }
 
       on no_input {
         // nothing
       }
-      on invalid {
-        priority +10
-      }
+      on invalid { priority +10 }
     }
     condition (caller.starts_with("+4850") // a rhai comment
     ) {
-      on true {
-        hangup
-      }
+      on true { hangup }
       on false {}
     }
   }
@@ -257,6 +255,112 @@ flow after(greeting: prompt, q: queue) {
     assert_eq!(errors, []);
     assert_eq!(strip(&again.items), strip(&file.items));
     assert_eq!(print(&again, &printed), printed);
+}
+
+/// An exit arm keeps a short body on its own line, and each condition of the
+/// rule, when broken, puts the body back one statement a line. The source's
+/// own layout plays no part: both layouts of a case print the same.
+#[test]
+fn short_arms_stay_on_one_line() {
+    // Wide enough for the limit exactly, and one character too wide.
+    let fits = format!("  on timeout {{ play \"{}\"; hangup }}", "f".repeat(68));
+    let wide = format!("  on timeout {{ play \"{}\"; hangup }}", "w".repeat(69));
+    assert_eq!(fits.chars().count(), WIDTH);
+    let cases = [
+        // One `goto`.
+        (
+            "x {\n  on timeout {\n    goto main_menu\n  }\n}\n",
+            "x {\n  on timeout { goto main_menu }\n}\n",
+        ),
+        // Two statements that fit.
+        (
+            "x {\n  on busy {\n    play \"prompts/busy.wav\"\n\n    hangup\n  }\n}\n",
+            "x {\n  on busy { play \"prompts/busy.wav\"; hangup }\n}\n",
+        ),
+        // Three statements.
+        (
+            "x {\n  on busy { play \"a.wav\"; set n (1); hangup }\n}\n",
+            "x {\n  on busy {\n    play \"a.wav\"\n    set n (1)\n    hangup\n  }\n}\n",
+        ),
+        // A comment inside the braces, wherever it stands.
+        (
+            "x {\n  on busy { // why\n    hangup\n  }\n}\n",
+            "x {\n  on busy { // why\n    hangup\n  }\n}\n",
+        ),
+        (
+            "x {\n  on busy {\n    hangup // why\n  }\n}\n",
+            "x {\n  on busy {\n    hangup // why\n  }\n}\n",
+        ),
+        (
+            "x {\n  on busy {\n    hangup\n    // why\n  }\n}\n",
+            "x {\n  on busy {\n    hangup\n    // why\n  }\n}\n",
+        ),
+        // A comment after the closing brace is not inside: it trails the line.
+        (
+            "x {\n  on busy {\n    hangup\n  } // why\n}\n",
+            "x {\n  on busy { hangup } // why\n}\n",
+        ),
+        // A nested body, even an empty one, however short.
+        (
+            "x {\n  on busy { hangup { reason \"busy\" } }\n}\n",
+            "x {\n  on busy {\n    hangup { reason \"busy\" }\n  }\n}\n",
+        ),
+        (
+            "x {\n  on busy { play \"a.wav\"; y {} }\n}\n",
+            "x {\n  on busy {\n    play \"a.wav\"\n    y {}\n  }\n}\n",
+        ),
+        // A rhai expression over two lines.
+        (
+            "x {\n  on busy { set n (1 +\n 2) }\n}\n",
+            "x {\n  on busy {\n    set n (1 +\n 2)\n  }\n}\n",
+        ),
+        // The width: 100 columns fit, 101 do not.
+        (
+            &format!("x {{\n{fits}\n}}\n"),
+            &format!("x {{\n{fits}\n}}\n"),
+        ),
+        (
+            &format!("x {{\n{wide}\n}}\n"),
+            &format!(
+                "x {{\n  on timeout {{\n    play \"{}\"\n    hangup\n  }}\n}}\n",
+                "w".repeat(69)
+            ),
+        ),
+        // An empty arm stays `{}`.
+        ("x {\n  on full {\n  }\n}\n", "x {\n  on full {}\n}\n"),
+        // Keys, values and `else` are arms too; the arm's own label and
+        // arguments count towards the width.
+        (
+            "x {\n  on 1 {\n    goto a\n  }\n  on \"gold\" {\n    priority 30\n  }\n  on else {\n    goto b\n  }\n}\n",
+            "x {\n  on 1 { goto a }\n  on \"gold\" { priority 30 }\n  on else { goto b }\n}\n",
+        ),
+    ];
+    for (input, expected) in cases {
+        check_layout(input, expected);
+    }
+}
+
+/// Bodies other than arms: a top-level item keeps one statement on its line
+/// and then needs no blank line around it; any other body keeps three.
+#[test]
+fn short_bodies_stay_on_one_line() {
+    let cases = [
+        (
+            "skill a {\n  description \"A\"\n}\nskill b { description \"B\" }\nschedule s { zone \"Europe/Warsaw\"; hours mon-fri 08:00-16:00 }\nskill c { description \"C\" }\n",
+            "skill a { description \"A\" }\nskill b { description \"B\" }\n\nschedule s {\n  zone \"Europe/Warsaw\"\n  hours mon-fri 08:00-16:00\n}\n\nskill c { description \"C\" }\n",
+        ),
+        (
+            "campaign c {\n  field pesel {\n    type pesel\n    editable true\n    required false\n  }\n  field nip { type nip; editable true; required false; label \"NIP\" }\n  ivr {\n    hangup { reason \"done\" }\n  }\n}\n",
+            "campaign c {\n  field pesel { type pesel; editable true; required false }\n  field nip {\n    type nip\n    editable true\n    required false\n    label \"NIP\"\n  }\n  ivr {\n    hangup { reason \"done\" }\n  }\n}\n",
+        ),
+        (
+            "flow f(a: prompt) { say \"x\" }\nflow g() { say \"x\"; hangup }\n",
+            "flow f(a: prompt) { say \"x\" }\n\nflow g() {\n  say \"x\"\n  hangup\n}\n",
+        ),
+    ];
+    for (input, expected) in cases {
+        check_layout(input, expected);
+    }
 }
 
 /// A statement wider than the limit has its lists one item a line, and the
@@ -441,6 +545,17 @@ fn check_text(text: &str) -> Result<(), TestCaseError> {
     );
     prop_assert_eq!(print(&again, &printed), printed.clone(), "from\n{:?}", text);
     Ok(())
+}
+
+/// `input` prints as `expected`, which prints as itself and parses to the same tree.
+fn check_layout(input: &str, expected: &str) {
+    let (file, errors) = parse(input);
+    assert_eq!(errors, [], "{input}");
+    assert_eq!(print(&file, input), expected, "from\n{input}");
+    let (again, errors) = parse(expected);
+    assert_eq!(errors, [], "{expected}");
+    assert_eq!(strip(&again.items), strip(&file.items), "{expected}");
+    assert_eq!(print(&again, expected), expected);
 }
 
 /// Adds comments and blank lines to printed text: `edits` are (what, line) pairs.
@@ -675,14 +790,24 @@ fn stmt(multiline: bool) -> impl Strategy<Value = Stmt> {
             }),
             span: span(),
         });
+    // A third of the bodies are exit arms, so that short arms printed on one
+    // line come up often.
     leaf.prop_recursive(4, 64, 5, |inner| {
-        (inner.clone(), prop::collection::vec(inner, 0..5)).prop_map(|(mut stmt, stmts)| {
-            stmt.body = Some(Body {
-                stmts,
-                span: span(),
-            });
-            stmt
-        })
+        (
+            inner.clone(),
+            prop::collection::vec(inner, 0..5),
+            prop::bool::weighted(0.3),
+        )
+            .prop_map(|(mut stmt, stmts, arm)| {
+                if arm {
+                    stmt.head = ident_of("on".to_string());
+                }
+                stmt.body = Some(Body {
+                    stmts,
+                    span: span(),
+                });
+                stmt
+            })
     })
 }
 

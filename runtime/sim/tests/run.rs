@@ -163,11 +163,11 @@ ended_at = "1s""#,
     let at = prompts.at.as_ref().unwrap();
     assert_eq!(
         (at.file.as_str(), at.line, at.block),
-        ("scheme2.flow", 56, "play")
+        ("scheme2.flow", 55, "play")
     );
     // A queue that never came: the call's last block, the hang-up.
     let queues = run.failures[1].at.as_ref().unwrap();
-    assert_eq!((queues.line, queues.block), (57, "hangup"));
+    assert_eq!((queues.line, queues.block), (55, "hangup"));
 }
 
 #[test]
