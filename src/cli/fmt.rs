@@ -2,6 +2,7 @@
 //! comment kept (the printer is `dialect_compiler::print`).
 
 use super::{FAILED, OK, USAGE};
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 /// Options of `dialect fmt`.
@@ -122,7 +123,9 @@ pub fn run(args: &Args) -> i32 {
         }
         unformatted += 1;
         if args.check {
-            println!(
+            // A closed pipe (`| head`) ends the listing, not the process.
+            let _ = writeln!(
+                std::io::stdout().lock(),
                 "{} is not formatted:\n{}",
                 file.display(),
                 diff(&text, &formatted)
@@ -131,7 +134,7 @@ pub fn run(args: &Args) -> i32 {
             eprintln!("error: cannot write {}: {err}", file.display());
             unusable += 1;
         } else {
-            println!("formatted {}", file.display());
+            let _ = writeln!(std::io::stdout().lock(), "formatted {}", file.display());
         }
     }
     if unusable > 0 {
