@@ -15,6 +15,8 @@
       startOnLoad: false,
       securityLevel: 'strict',
       theme: /dark|high-contrast$/.test(themeKind()) ? 'dark' : 'default',
+      // The natural size, so that a click can switch between it and fitting the panel.
+      flowchart: { useMaxWidth: false },
     });
   }
 
