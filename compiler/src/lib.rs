@@ -7,6 +7,7 @@ pub mod diff;
 pub mod docs;
 pub mod environment;
 pub mod graph;
+pub mod ide;
 pub mod lower;
 pub mod parse;
 pub mod print;
@@ -34,6 +35,8 @@ pub struct Compilation {
     pub bytes: usize,
     /// One compiled program per campaign whose files have no error, by campaign name.
     pub programs: Vec<dialect_bytecode::Program>,
+    /// Every file's names and imports (for the editor features of [`ide`]).
+    pub resolution: resolve::Resolution,
 }
 
 impl Compilation {
@@ -202,6 +205,7 @@ pub fn compile_with(
         }
     }
     out.reports.extend(reports);
+    out.resolution = resolution;
     out
 }
 
