@@ -205,7 +205,7 @@ fn edited(anchor: &str, insert: &str) -> (Analysis, PathBuf, String, usize) {
     let path = dir.join("scheme2.flow");
     std::fs::write(&path, &text).unwrap();
     let world = FsWorld::new(Some(root().join("stdlib")), &dir);
-    let a = Analysis::new(&world, &[path.clone()], &Options::default());
+    let a = Analysis::new(&world, std::slice::from_ref(&path), &Options::default());
     (a, path, text, cut + insert.len())
 }
 
