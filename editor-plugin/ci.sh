@@ -12,6 +12,11 @@ npm ci --no-audit --no-fund --loglevel=error
 echo "== tests"
 npm test
 
+echo "== against the real language server"
+# The binary of this checkout (`cargo build` first), unless DIALECT_BIN names one.
+export DIALECT_BIN="${DIALECT_BIN:-$(pwd)/../target/debug/dialect}"
+npm run --silent test:server
+
 echo "== package"
 vsix="dialect-$(node -p 'require("./package.json").version').vsix"
 rm -f "$vsix"

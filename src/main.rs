@@ -6,6 +6,7 @@
 //! README.md, "Exit codes".
 
 mod cli;
+mod lsp;
 
 fn main() {
     std::process::exit(cli::run());

@@ -1585,12 +1585,23 @@ pub const HANDOFF_VARIABLES: &[(&str, &str)] = &[
 
 /// The block named `name`.
 pub fn block(name: &str) -> Option<&'static Block> {
-    BLOCKS.iter().find(|b| b.name == name)
+    // Looked up for every statement of every flow: an index, built once.
+    static INDEX: std::sync::OnceLock<std::collections::HashMap<&'static str, &'static Block>> =
+        std::sync::OnceLock::new();
+    INDEX
+        .get_or_init(|| BLOCKS.iter().map(|b| (b.name, b)).collect())
+        .get(name)
+        .copied()
 }
 
 /// The declaration or section named `name`.
 pub fn decl(name: &str) -> Option<&'static Decl> {
-    DECLS.iter().find(|d| d.name == name)
+    static INDEX: std::sync::OnceLock<std::collections::HashMap<&'static str, &'static Decl>> =
+        std::sync::OnceLock::new();
+    INDEX
+        .get_or_init(|| DECLS.iter().map(|d| (d.name, d)).collect())
+        .get(name)
+        .copied()
 }
 
 impl Block {

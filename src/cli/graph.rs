@@ -110,7 +110,7 @@ pub fn run(args: &Args) -> i32 {
 }
 
 /// DOT text drawn as SVG by Graphviz `dot`.
-fn svg(dot_text: &str) -> Result<Vec<u8>, String> {
+pub fn svg(dot_text: &str) -> Result<Vec<u8>, String> {
     let mut child = Command::new("dot")
         .arg("-Tsvg")
         .stdin(Stdio::piped())

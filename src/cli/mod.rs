@@ -16,6 +16,7 @@
 //! | `ctl` | a non-2xx answer | no token, the admin API unreachable |
 //! | `fmt` | `--check` and a file not formatted; a file with a syntax error | a missing path, a directory that cannot be listed, a file that cannot be read or written |
 //! | `graph` | a flow with errors | no campaign, an unreadable path or corrupt artifact, SVG without Graphviz, an unwritable output |
+//! | `lsp` | never | the connection broke before `exit` |
 //! | `diff` | a side with errors; a difference with `--exit-code` | not two paths, an unreadable path or corrupt artifact, an unknown revision |
 //! | `explain` | an unknown topic | — |
 
@@ -31,6 +32,8 @@ mod graph;
 mod sarif;
 mod serve;
 mod test;
+
+pub use graph::svg;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -82,6 +85,8 @@ enum Command {
     /// What changed between two versions of the flows, compiled (blocks,
     /// exits, prompts, settings), for a terminal or a pull request.
     Diff(diff::Args),
+    /// The language server, over stdio (started by editors, not by hand).
+    Lsp,
 }
 
 /// Options shared by the subcommands that compile.
@@ -161,5 +166,6 @@ pub fn run() -> i32 {
         Command::Fmt(args) => fmt::run(&args),
         Command::Graph(args) => graph::run(&args),
         Command::Diff(args) => diff::run(&args),
+        Command::Lsp => crate::lsp::run(),
     }
 }

@@ -474,3 +474,19 @@ fn graph_and_diff_take_the_environment_like_check() {
     let out = dialect(&root(), &["diff", flow, flow, "--env", "production"]);
     assert_eq!(stdout(&out), "no changes\n", "{}", stderr(&out));
 }
+
+/// The editor plugin's snippets, expanded with their default values
+/// (editor-plugin/test/snippets, regenerated and compared by its own tests),
+/// are valid Dialect.
+#[test]
+fn the_editor_snippets_are_valid_dialect() {
+    let out = dialect(
+        &root(),
+        &["check", "editor-plugin/test/snippets", "--deny-warnings"],
+    );
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    let count = std::fs::read_dir(root().join("editor-plugin/test/snippets"))
+        .unwrap()
+        .count();
+    assert!(count >= 15, "{count} snippet samples");
+}

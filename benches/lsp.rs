@@ -1,0 +1,218 @@
+//! How long after an edit the diagnostics of a 10,000-line flow file arrive,
+//! measured the way an editor sees it: the real `dialect lsp` process over
+//! stdio, a `didChange` written to its stdin, the clock stopped when its
+//! `publishDiagnostics` for the file has been read from its stdout.
+//!
+//! `cargo bench --bench lsp` (release build). Three series of edits: typing
+//! into a `goto` (`_x` after the label: one diagnostic; deleting it: none)
+//! as an editor sends it, a range; the same with the whole text sent each
+//! time; a comment line typed at the end. Each prints min, median, 95th
+//! percentile and max over the runs.
+
+#![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+
+#[path = "../compiler/benches/gen.rs"]
+#[allow(dead_code)]
+mod generator;
+
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A language server process and its pipes.
+struct Server {
+    child: Child,
+    stdin: ChildStdin,
+    stdout: BufReader<ChildStdout>,
+}
+
+impl Server {
+    fn start() -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_dialect"))
+            .arg("lsp")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("dialect lsp starts");
+        let stdin = child.stdin.take().unwrap();
+        let stdout = BufReader::new(child.stdout.take().unwrap());
+        Server {
+            child,
+            stdin,
+            stdout,
+        }
+    }
+
+    fn send(&mut self, message: &Value) {
+        let body = message.to_string();
+        write!(self.stdin, "Content-Length: {}\r\n\r\n{body}", body.len()).unwrap();
+        self.stdin.flush().unwrap();
+    }
+
+    fn receive(&mut self) -> Value {
+        let mut length = 0;
+        loop {
+            let mut line = String::new();
+            self.stdout.read_line(&mut line).unwrap();
+            let line = line.trim_end();
+            if line.is_empty() {
+                break;
+            }
+            if let Some(n) = line.strip_prefix("Content-Length: ") {
+                length = n.parse().unwrap();
+            }
+        }
+        let mut body = vec![0; length];
+        self.stdout.read_exact(&mut body).unwrap();
+        serde_json::from_slice(&body).unwrap()
+    }
+
+    /// Reads until the diagnostics of `uri` arrive; their count.
+    fn diagnostics(&mut self, uri: &str) -> usize {
+        loop {
+            let m = self.receive();
+            if m["method"] == "textDocument/publishDiagnostics" && m["params"]["uri"] == uri {
+                return m["params"]["diagnostics"].as_array().map_or(0, Vec::len);
+            }
+        }
+    }
+}
+
+fn summary(name: &str, mut times: Vec<Duration>) {
+    times.sort();
+    let at = |q: f64| times[((times.len() - 1) as f64 * q).round() as usize];
+    println!(
+        "{name:<44} min {:>6.2} ms  median {:>6.2} ms  p95 {:>6.2} ms  max {:>6.2} ms  ({} runs)",
+        times[0].as_secs_f64() * 1e3,
+        at(0.5).as_secs_f64() * 1e3,
+        at(0.95).as_secs_f64() * 1e3,
+        times[times.len() - 1].as_secs_f64() * 1e3,
+        times.len()
+    );
+}
+
+fn main() {
+    // One file of about 10,000 lines from the benchmark generator.
+    let (mut text, mut blocks) = generator::flow_file(0, 3000, 7);
+    let mut target = 3000;
+    while text.lines().count() < 10_000 {
+        target += 300;
+        (text, blocks) = generator::flow_file(0, target, 7);
+    }
+    let lines = text.lines().count();
+    // Kept after the run, for profiling (`dialect check target/lsp-bench/`).
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/lsp-bench");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("big.flow");
+    std::fs::write(&path, &text).unwrap();
+    let uri = format!("file://{}", path.display());
+    println!(
+        "file: {lines} lines, {blocks} blocks, {} KB",
+        text.len() / 1024
+    );
+
+    let mut server = Server::start();
+    server.send(
+        &json!({ "jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "processId": null, "capabilities": {},
+            "rootUri": format!("file://{}", dir.display()),
+        }}),
+    );
+    let init = server.receive();
+    assert!(init["result"]["capabilities"].is_object(), "{init}");
+    server.send(&json!({ "jsonrpc": "2.0", "method": "initialized", "params": {} }));
+
+    let started = Instant::now();
+    server.send(
+        &json!({ "jsonrpc": "2.0", "method": "textDocument/didOpen", "params": {
+            "textDocument": { "uri": uri, "languageId": "dialect", "version": 1, "text": text },
+        }}),
+    );
+    let found = server.diagnostics(&uri);
+    println!(
+        "open: {found} diagnostics in {:.2} ms",
+        started.elapsed().as_secs_f64() * 1e3
+    );
+    assert_eq!(found, 0, "the generated file is clean");
+
+    // A `goto` to a label that exists, broken and fixed in turn.
+    let goto = text.find("goto ").expect("the generated flow has gotos") + 5;
+    let end = goto
+        + text[goto..]
+            .find(|c: char| !(c.is_alphanumeric() || c == '_'))
+            .unwrap();
+    let label = text[goto..end].to_string();
+    let broken = format!("{}{label}_x{}", &text[..goto], &text[end..]);
+    let line = text[..end].matches('\n').count();
+    let column = end - text[..end].rfind('\n').map_or(0, |i| i + 1);
+    let mut version = 1;
+    let mut change = |server: &mut Server, changes: Value| -> (Duration, usize) {
+        version += 1;
+        let started = Instant::now();
+        server.send(
+            &json!({ "jsonrpc": "2.0", "method": "textDocument/didChange", "params": {
+                "textDocument": { "uri": uri, "version": version },
+                "contentChanges": changes,
+            }}),
+        );
+        let n = server.diagnostics(&uri);
+        (started.elapsed(), n)
+    };
+    let runs = 40;
+    // What an editor sends: the range typed into (`_x` after the label, then
+    // deleted again).
+    let mut edits = Vec::new();
+    for i in 0..runs {
+        let (changes, expected) = if i % 2 == 0 {
+            let at = json!({ "line": line, "character": column });
+            (
+                json!([{ "range": { "start": at, "end": at }, "text": "_x" }]),
+                1,
+            )
+        } else {
+            let from = json!({ "line": line, "character": column });
+            let to = json!({ "line": line, "character": column + 2 });
+            (
+                json!([{ "range": { "start": from, "end": to }, "text": "" }]),
+                0,
+            )
+        };
+        let (took, n) = change(&mut server, changes);
+        assert_eq!(n, expected, "edit {i}");
+        edits.push(took);
+    }
+    summary("typed into a goto (breaks/fixes it)", edits);
+
+    // The whole text each time (a client without incremental changes).
+    let mut full = Vec::new();
+    for i in 0..runs {
+        let (body, expected) = if i % 2 == 0 { (&broken, 1) } else { (&text, 0) };
+        let (took, n) = change(&mut server, json!([{ "text": body }]));
+        assert_eq!(n, expected, "full edit {i}");
+        full.push(took);
+    }
+    summary("whole text sent (breaks/fixes a goto)", full);
+
+    // A comment line typed at the end, one line at a time.
+    let lines_now = text.matches('\n').count();
+    let mut typing = Vec::new();
+    for i in 0..runs {
+        let at = json!({ "line": lines_now + i, "character": 0 });
+        let (took, n) = change(
+            &mut server,
+            json!([{ "range": { "start": at, "end": at }, "text": format!("// note {i}\n") }]),
+        );
+        assert_eq!(n, 0);
+        typing.push(took);
+    }
+    summary("a comment line typed", typing);
+
+    server.send(&json!({ "jsonrpc": "2.0", "id": 2, "method": "shutdown", "params": null }));
+    let _ = server.receive();
+    server.send(&json!({ "jsonrpc": "2.0", "method": "exit", "params": null }));
+    let status = server.child.wait().unwrap();
+    assert!(status.success());
+}
