@@ -16,7 +16,7 @@
 //! | `ctl` | a non-2xx answer | no token, the admin API unreachable |
 //! | `fmt` | `--check` and a file not formatted; a file with a syntax error | a missing path, a directory that cannot be listed, a file that cannot be read or written |
 //! | `graph` | a flow with errors | no campaign, an unreadable path or corrupt artifact, SVG without Graphviz, an unwritable output |
-//! | `lsp` | never | the connection broke before `exit` |
+//! | `lsp` | never | a failed handshake or a broken transport |
 //! | `diff` | a side with errors; a difference with `--exit-code` | not two paths, an unreadable path or corrupt artifact, an unknown revision |
 //! | `explain` | an unknown topic | — |
 
