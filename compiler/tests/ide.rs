@@ -336,3 +336,18 @@ fn diagnostics_are_per_file() {
             .all(|(_, d)| d.is_empty())
     );
 }
+
+#[test]
+fn a_sub_flow_leads_to_its_definition_in_the_standard_library() {
+    let a = analysis();
+    let (path, text) = file("complete.flow");
+    let use_at = at(&text, "use voicemail.after_hours", 0, 16);
+    let def = a.definition(&path, use_at).unwrap();
+    assert!(def.path.ends_with("stdlib/voicemail.flow"), "{def:?}");
+    let std = std::fs::read_to_string(&def.path).unwrap();
+    assert_eq!(slice(&std, def.span), "after_hours");
+    assert!(std[..def.span.start as usize].ends_with("flow "));
+    // And back: the uses of the sub-flow, in complete.flow.
+    let uses = a.references(&def.path, def.span.start as usize, false);
+    assert!(uses.iter().filter(|l| l.path == path).count() >= 2, "{uses:?}");
+}
