@@ -97,21 +97,25 @@ fn settings(out: &mut String, settings: &[Setting]) {
     }
     let _ = writeln!(out, "settings:");
     for s in settings {
-        let args: Vec<String> = s.args.iter().map(|a| a.ty.describe()).collect();
-        let flags = match (s.required, s.repeat) {
-            (true, _) => " (required)",
-            (_, true) => " (repeatable)",
-            _ => "",
-        };
+        let (flags, takes) = terms(s);
         let _ = writeln!(
             out,
-            "  {:<30} {}{flags}\n  {:<30} takes {}",
-            s.name,
-            s.doc,
-            "",
-            args.join(", then ")
+            "  {:<30} {}{flags}\n  {:<30} takes {takes}",
+            s.name, s.doc, ""
         );
     }
+}
+
+/// A setting's flag (` (required)`, ` (repeatable)` or nothing) and what it
+/// takes (`a duration like \`30s\``).
+fn terms(s: &Setting) -> (&'static str, String) {
+    let args: Vec<String> = s.args.iter().map(|a| a.ty.describe()).collect();
+    let flags = match (s.required, s.repeat) {
+        (true, _) => " (required)",
+        (_, true) => " (repeatable)",
+        _ => "",
+    };
+    (flags, args.join(", then "))
 }
 
 /// The documentation of a built-in variable of expressions (`caller`), or
@@ -141,19 +145,9 @@ pub fn setting(owner: &str, name: &str) -> Option<String> {
                 .map(|s| (s, "declaration"))
         })?;
     let (s, what) = found;
-    let mut out = String::new();
-    let args: Vec<String> = s.args.iter().map(|a| a.ty.describe()).collect();
-    let flags = match (s.required, s.repeat) {
-        (true, _) => " (required)",
-        (_, true) => " (repeatable)",
-        _ => "",
-    };
-    let _ = writeln!(
-        out,
-        "setting `{}` of the {what} `{owner}`{flags}: {}\n\ntakes {}",
-        s.name,
-        s.doc,
-        args.join(", then ")
-    );
-    Some(out)
+    let (flags, takes) = terms(s);
+    Some(format!(
+        "setting `{}` of the {what} `{owner}`{flags}: {}\n\ntakes {takes}\n",
+        s.name, s.doc
+    ))
 }

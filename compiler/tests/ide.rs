@@ -349,5 +349,8 @@ fn a_sub_flow_leads_to_its_definition_in_the_standard_library() {
     assert!(std[..def.span.start as usize].ends_with("flow "));
     // And back: the uses of the sub-flow, in complete.flow.
     let uses = a.references(&def.path, def.span.start as usize, false);
-    assert!(uses.iter().filter(|l| l.path == path).count() >= 2, "{uses:?}");
+    assert!(
+        uses.iter().filter(|l| l.path == path).count() >= 2,
+        "{uses:?}"
+    );
 }

@@ -1,6 +1,7 @@
 //! `dialect diff`: what changed between two versions of the flows, compiled.
 
-use super::graph::{Env, load};
+use super::Context;
+use super::graph::load;
 use super::{FAILED, OK, USAGE};
 use dialect_compiler::diff::{diff, markdown, text};
 use std::path::{Path, PathBuf};
@@ -34,7 +35,7 @@ pub struct Args {
     #[arg(long)]
     exit_code: bool,
     #[command(flatten)]
-    env: Env,
+    env: Context,
 }
 
 /// Runs `dialect diff`.
@@ -81,7 +82,7 @@ pub fn run(args: &Args) -> i32 {
 fn git_sides(
     range: &str,
     paths: &[PathBuf],
-    env: &Env,
+    env: &Context,
 ) -> Result<
     (
         Vec<dialect_bytecode::Program>,
@@ -137,7 +138,7 @@ fn git_sides(
             }
             None => root.clone(),
         };
-        let side_env = Env {
+        let side_env = Context {
             stdlib: std_rel
                 .as_ref()
                 .map(|s| base.join(s))

@@ -2,7 +2,7 @@
 //! artifacts that `graph` and `diff` share.
 
 use super::check::human;
-use super::{FAILED, OK, USAGE};
+use super::{Context, FAILED, OK, USAGE};
 use dialect_bytecode::Program;
 use dialect_compiler::graph::{dot, mermaid, picture};
 use std::io::Write as _;
@@ -36,22 +36,7 @@ pub struct Args {
     #[arg(short = 'o', long = "out")]
     out: Option<PathBuf>,
     #[command(flatten)]
-    env: Env,
-}
-
-/// Where the standard library and the environment come from, for `graph`
-/// and `diff` (the other compiling commands have them in [`super::Inputs`]).
-#[derive(clap::Args, Clone, Debug, Default)]
-pub struct Env {
-    /// The standard library directory (default: the nearest `stdlib/` above the flows).
-    #[arg(long)]
-    pub stdlib: Option<PathBuf>,
-    /// The environment whose bindings the flows' `env.NAME` values take.
-    #[arg(long = "env", env = "DIALECT_ENV", value_name = "NAME")]
-    pub env: Option<String>,
-    /// The environments directory (default: the nearest `environments/` above the flows).
-    #[arg(long, value_name = "DIR")]
-    pub env_dir: Option<PathBuf>,
+    env: Context,
 }
 
 /// Runs `dialect graph`.
@@ -147,7 +132,7 @@ pub fn svg(dot_text: &str) -> Result<Vec<u8>, String> {
 /// The campaigns at `path`: compiled from a flow file or directory, or loaded
 /// (and verified) from an artifact or a directory of artifacts. Problems are
 /// printed; the error is the exit code.
-pub fn load(path: &Path, env: &Env) -> Result<Vec<Program>, i32> {
+pub fn load(path: &Path, context: &Context) -> Result<Vec<Program>, i32> {
     if let Some(artifacts) = artifacts(path) {
         let mut programs = Vec::with_capacity(artifacts.len());
         for file in artifacts {
@@ -165,9 +150,7 @@ pub fn load(path: &Path, env: &Env) -> Result<Vec<Program>, i32> {
     }
     let inputs = super::Inputs {
         paths: vec![path.to_path_buf()],
-        stdlib: env.stdlib.clone(),
-        env: env.env.clone(),
-        env_dir: env.env_dir.clone(),
+        context: context.clone(),
     };
     let compilation = inputs.compile();
     for err in &compilation.io_errors {
@@ -200,7 +183,12 @@ fn artifacts(path: &Path) -> Option<Vec<PathBuf>> {
         file.read_exact(&mut magic).ok()?;
         return (magic == dialect_bytecode::MAGIC).then(|| vec![path.to_path_buf()]);
     }
-    let mut found: Vec<PathBuf> = std::fs::read_dir(path)
+    artifacts_of(path)
+}
+
+/// The `*.dialect` files of a directory, sorted, if it has some.
+pub fn artifacts_of(dir: &Path) -> Option<Vec<PathBuf>> {
+    let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
         .ok()?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "dialect"))

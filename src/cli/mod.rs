@@ -94,6 +94,15 @@ enum Command {
 pub struct Inputs {
     /// Flow files or directories (searched for `.flow` files). Default: `flows/`.
     pub paths: Vec<PathBuf>,
+    #[command(flatten)]
+    pub context: Context,
+}
+
+/// Where the standard library and the environment's bindings come from:
+/// part of [`Inputs`], and on its own for `graph` and `diff`, which name
+/// their flows otherwise.
+#[derive(clap::Args, Clone, Debug, Default)]
+pub struct Context {
     /// The standard library directory (default: the nearest `stdlib/` above the flows).
     #[arg(long)]
     pub stdlib: Option<PathBuf>,
@@ -123,8 +132,8 @@ impl Inputs {
             .first()
             .cloned()
             .unwrap_or_else(|| PathBuf::from("."));
-        dialect_compiler::world::FsWorld::new(self.stdlib.clone(), &start)
-            .with_environments(self.env_dir.clone())
+        dialect_compiler::world::FsWorld::new(self.context.stdlib.clone(), &start)
+            .with_environments(self.context.env_dir.clone())
     }
 
     /// The same inputs with other paths (the environment kept).
@@ -138,7 +147,7 @@ impl Inputs {
     /// Compiles the paths in the chosen environment.
     pub fn compile(&self) -> dialect_compiler::Compilation {
         let options = dialect_compiler::Options {
-            env: self.env.clone().filter(|e| !e.is_empty()),
+            env: self.context.env.clone().filter(|e| !e.is_empty()),
         };
         dialect_compiler::compile_with(&self.world(), &self.paths(), &options)
     }

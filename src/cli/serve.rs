@@ -284,13 +284,7 @@ fn artifacts_in(paths: &[PathBuf]) -> Option<Vec<PathBuf>> {
     let [dir] = paths else {
         return None;
     };
-    let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
-        .ok()?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "dialect"))
-        .collect();
-    found.sort();
-    (!found.is_empty()).then_some(found)
+    super::graph::artifacts_of(dir)
 }
 
 /// Loads and verifies every artifact of the directory; the first that does
