@@ -638,7 +638,10 @@ fn distance(a: &str, b: &str) -> usize {
     d.last().copied().unwrap_or(0)
 }
 
-/// The `.flow` files under `path` (itself if it is a file), sorted.
+/// The `.flow` files under `path` (itself if it is a file), sorted. Build
+/// output, npm packages and hidden directories (`target/`, `node_modules/`,
+/// `.git/`) are not searched: `dialect check .` or an editor's workspace
+/// folder would otherwise compile generated copies.
 pub fn discover(world: &dyn World, path: &Path) -> Vec<PathBuf> {
     if !world.is_dir(path) {
         return vec![path.to_path_buf()];
@@ -648,7 +651,12 @@ pub fn discover(world: &dyn World, path: &Path) -> Vec<PathBuf> {
     while let Some(dir) = stack.pop() {
         for entry in world.list(&dir).unwrap_or_default() {
             if world.is_dir(&entry) {
-                stack.push(entry);
+                let name = entry.file_name().map(|n| n.to_string_lossy());
+                let skipped = name
+                    .is_some_and(|n| n.starts_with('.') || n == "target" || n == "node_modules");
+                if !skipped {
+                    stack.push(entry);
+                }
             } else if entry.extension().is_some_and(|e| e == "flow") {
                 out.push(entry);
             }

@@ -193,3 +193,20 @@ fn fmt_rewrites_a_file_into_the_canonical_layout_and_check_reports_it() {
         "the formatted flow still checks"
     );
 }
+
+/// `dialect check DIR` (and an editor's workspace folder) leaves out build
+/// output, npm packages and hidden directories.
+#[test]
+fn check_of_a_directory_skips_target_node_modules_and_hidden_directories() {
+    let dir = scratch("skip-dirs");
+    let flow = "campaign a {\n  name \"A\"\n  id \"A\"\n  numbers [+48221000701]\n  ivr { answer; hangup }\n}\n";
+    std::fs::write(dir.join("a.flow"), flow).expect("write");
+    for skipped in ["target", "node_modules", ".git", "sub/target"] {
+        std::fs::create_dir_all(dir.join(skipped)).expect("mkdir");
+        std::fs::write(dir.join(skipped).join("broken.flow"), "campaign {").expect("write");
+    }
+    let out = dialect(&dir, &["check", "."]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("1 file(s), 1 campaign(s)"), "{stdout}");
+}
