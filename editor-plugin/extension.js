@@ -27,7 +27,7 @@ function activate(context) {
       if (graph && doc.uri.toString() === graph.uri.toString()) graph.refresh();
     }),
     vscode.workspace.onDidChangeConfiguration((e) => {
-      if (e.affectsConfiguration('dialect.path') || e.affectsConfiguration('dialect.lsp')) restart();
+      if (['dialect.path', 'dialect.lsp', 'dialect.env'].some((k) => e.affectsConfiguration(k))) restart();
     }),
   );
   return start();
@@ -63,6 +63,8 @@ async function start() {
       { language: 'dialect', scheme: 'untitled' },
     ],
     synchronize: { fileEvents: watcher },
+    // The environment for `env.NAME` bindings (the server's `--env`).
+    initializationOptions: { env: vscode.workspace.getConfiguration('dialect').get('env') || null },
   };
   try {
     // The id `dialect` makes the client follow the `dialect.trace.server` setting.

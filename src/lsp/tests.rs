@@ -31,6 +31,11 @@ fn uri(path: &Path) -> lsp_types::Url {
 impl Client {
     /// Starts a server and initialises it (UTF-16 positions unless `utf8`).
     fn start(utf8: bool) -> Client {
+        Client::start_with(utf8, json!({ "stdlib": root().join("stdlib") }))
+    }
+
+    /// Starts a server with these `initializationOptions`.
+    fn start_with(utf8: bool, options: Value) -> Client {
         let (server, conn) = Connection::memory();
         let thread = std::thread::spawn(move || serve(&server));
         let mut client = Client {
@@ -47,7 +52,7 @@ impl Client {
             json!({
                 "capabilities": capabilities,
                 "rootUri": uri(&root().join("flows")),
-                "initializationOptions": { "stdlib": root().join("stdlib") },
+                "initializationOptions": options,
             }),
         );
         let expected = if utf8 { "utf-8" } else { "utf-16" };
@@ -543,4 +548,26 @@ fn ranged_changes_are_applied_in_order() {
         }),
     );
     assert_eq!(client.diagnostics(&path), Vec::<Value>::new());
+}
+
+#[test]
+fn the_environment_comes_from_the_initialization_options() {
+    let path = root().join("tests/env-flows/support.flow");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let client = Client::start_with(false, json!({ "env": "production" }));
+    assert_eq!(client.open(&path, &text), Vec::<Value>::new());
+    drop(client);
+    let client = Client::start_with(false, json!({ "env": null }));
+    let diagnostics = client.open(&path, &text);
+    assert!(
+        diagnostics.iter().any(|d| d["code"] == "E0402"),
+        "{diagnostics:?}"
+    );
+    drop(client);
+    let client = Client::start_with(false, json!({ "env": "staging" }));
+    let diagnostics = client.open(&path, &text);
+    assert!(
+        diagnostics.iter().any(|d| d["code"] == "E0401"),
+        "{diagnostics:?}"
+    );
 }
