@@ -369,3 +369,63 @@ fn reloads_under_calls_never_drop_one_and_new_calls_take_the_new_version() {
         None,
     );
 }
+
+/// A reload whose customer agent's knowledge base does not load is refused
+/// with the file named; the running version keeps serving; once the file is
+/// fixed the reload goes through.
+#[test]
+fn a_reload_with_a_knowledge_base_that_does_not_load_is_refused() {
+    let dir = crate::build::scratch("ops-kb");
+    let flows = dir.join("flows");
+    std::fs::create_dir_all(&flows).expect("mkdir");
+    for file in ["chat.flow", "kb.toml"] {
+        std::fs::copy(
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/customer-flows")
+                .join(file),
+            flows.join(file),
+        )
+        .expect("copy");
+    }
+    std::fs::create_dir_all(dir.join("data")).expect("mkdir");
+    let served = Served::start_in(
+        dir.join("data"),
+        CLOCK,
+        37_200,
+        "",
+        flows.to_str().expect("utf-8"),
+    );
+    let (_, body) = admin(&served, "GET", "/admin/status", Some(TOKEN));
+    let serving = json(&body)["serving"]["web"].to_string();
+    assert!(!serving.is_empty(), "{body}");
+
+    let good = std::fs::read_to_string(flows.join("kb.toml")).expect("read");
+    std::fs::write(flows.join("kb.toml"), "this is [not a knowledge base").expect("write");
+    // A change to the flow too, so that the new version is a new version.
+    let flow = std::fs::read_to_string(flows.join("chat.flow")).expect("read");
+    assert!(flow.contains("agent ann { name \"Ann\" }"), "{flow}");
+    let flow = flow.replace("agent ann { name \"Ann\" }", "agent ann { name \"Anna\" }");
+    std::fs::write(flows.join("chat.flow"), flow).expect("write");
+    let (status, body) = admin(&served, "POST", "/admin/reload", Some(TOKEN));
+    assert_eq!(status, 422, "{body}");
+    assert!(
+        body.contains("kb.toml") && body.contains("does not load"),
+        "{body}"
+    );
+    let (_, body) = admin(&served, "GET", "/admin/status", Some(TOKEN));
+    assert_eq!(
+        json(&body)["serving"]["web"].to_string(),
+        serving,
+        "the running version keeps serving"
+    );
+
+    std::fs::write(flows.join("kb.toml"), good).expect("write");
+    let (status, body) = admin(&served, "POST", "/admin/reload", Some(TOKEN));
+    assert_eq!(status, 200, "{body}");
+    let (_, body) = admin(&served, "GET", "/admin/status", Some(TOKEN));
+    assert_ne!(
+        json(&body)["serving"]["web"].to_string(),
+        serving,
+        "the fixed version serves: {body}"
+    );
+}

@@ -24,6 +24,13 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// Reads and parses a knowledge base (`file` relative to `root`).
+fn read_knowledge(root: &Path, file: &str) -> Result<KnowledgeBase, String> {
+    std::fs::read_to_string(root.join(file))
+        .map_err(|e| e.to_string())
+        .and_then(|text| KnowledgeBase::parse(&text).map_err(|e| e.to_string()))
+}
+
 /// The customer agents of the loaded flows.
 #[derive(Default)]
 pub(crate) struct Bots {
@@ -64,10 +71,7 @@ impl Bots {
                     && !bots.knowledge.contains_key(&file)
                     && !bots.broken.contains_key(&file)
                 {
-                    match std::fs::read_to_string(root.join(&file))
-                        .map_err(|e| e.to_string())
-                        .and_then(|text| KnowledgeBase::parse(&text).map_err(|e| e.to_string()))
-                    {
+                    match read_knowledge(root, &file) {
                         Ok(kb) => {
                             bots.knowledge.insert(file, Arc::new(kb));
                         }
@@ -87,6 +91,28 @@ impl Bots {
             }
         }
         bots
+    }
+
+    /// Why the knowledge base of a bot of `program` does not load, if one
+    /// does not: a reload refuses such a version (the running one keeps
+    /// serving) rather than install a customer agent that cannot answer.
+    pub(crate) fn broken_knowledge(program: &Program, root: &Path) -> Option<String> {
+        program
+            .decls
+            .iter()
+            .filter(|d| d.kind == "bot")
+            .find_map(|decl| {
+                let config = BotConfig::from_program(program, &decl.name)?;
+                let file = config.knowledge?;
+                read_knowledge(root, &file).err().map(|error| {
+                    format!(
+                        "campaign `{}`: the knowledge base {} of bot `{}` does not load: {error}",
+                        program.name,
+                        root.join(&file).display(),
+                        decl.name
+                    )
+                })
+            })
     }
 
     /// The bot of that name (qualified, or its last part), with the

@@ -4,7 +4,9 @@
 //! convert its prompts, prepare its flows); the controller then swaps the
 //! new versions in at once. Calls in progress keep the `Flow` they started
 //! with (each holds its `Arc`); new calls get the new version. A load that
-//! fails is refused with its reason and the running version keeps serving.
+//! fails (an artifact that does not verify, a prompt that cannot be played,
+//! a knowledge base that does not load) is refused with its reason and the
+//! running version keeps serving.
 //! Every reload and refusal is in the event log with the content hashes;
 //! rollback restores the previous version.
 
@@ -60,7 +62,8 @@ fn hashes(flows: &[Arc<Flow>]) -> BTreeMap<String, String> {
 }
 
 /// Loads and prepares every flow (in a blocking task): the loader, every
-/// prompt converted, every flow's expressions compiled.
+/// prompt converted, every bot's knowledge base read, every flow's
+/// expressions compiled.
 fn load(
     loader: &crate::Loader,
     prompts: &PromptCache,
@@ -78,6 +81,9 @@ fn load(
                     )
                 })?;
             }
+        }
+        if let Some(broken) = super::customer::Bots::broken_knowledge(&program, media_root) {
+            return Err(broken);
         }
         let name = program.name.clone();
         let flow = Flow::from_program(program, hash)
