@@ -16,7 +16,9 @@
 //!
 //! The server is single-threaded and synchronous: a compilation of a
 //! 10,000-line file takes milliseconds (see the README's performance
-//! section), so there is nothing to cancel.
+//! section), so there is nothing to cancel. The analysis made for the last
+//! change serves the requests that follow it (hover, completion, ...) until
+//! another document changes or closes.
 
 pub mod text;
 
@@ -37,6 +39,7 @@ use lsp_types::{
 use std::collections::HashMap;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 use text::{Encoding, Lines};
 
 /// The command that returns a flow's picture.
@@ -143,6 +146,7 @@ pub fn serve(connection: &Connection) -> Result<(), String> {
         settings,
         root,
         documents: HashMap::new(),
+        last: None,
     };
     for message in &connection.receiver {
         match message {
@@ -185,6 +189,9 @@ struct Server<'c> {
     root: Option<PathBuf>,
     /// Open documents by path.
     documents: HashMap<PathBuf, Document>,
+    /// The analysis made for the last change, and the document it was for
+    /// (any other change replaces it, a close drops it).
+    last: Option<(PathBuf, Rc<Analysis>)>,
 }
 
 /// A request's failure: the LSP error code and a message.
@@ -220,9 +227,14 @@ impl Server<'_> {
                 ) && let Ok(path) = p.text_document.uri.to_file_path()
                 {
                     self.documents.remove(&path);
+                    // The file now reads as on disk, for every analysis.
+                    self.last = None;
                     self.publish(p.text_document.uri, Vec::new());
                 }
             }
+            // A file changed on disk (an import edited elsewhere): what was
+            // analysed may be stale.
+            n::DidChangeWatchedFiles::METHOD | n::DidSaveTextDocument::METHOD => self.last = None,
             _ => {}
         }
     }
@@ -277,6 +289,17 @@ impl Server<'_> {
             .filter_map(|d| self.diagnostic(&path, d))
             .collect();
         self.publish(uri, diagnostics);
+        // Hover, completion and the rest on this text reuse it.
+        self.last = Some((path, Rc::new(analysis)));
+    }
+
+    /// The analysis of a document as the editor holds it now: the one made
+    /// for its last change if no document changed since, else a new one.
+    fn analysis(&self, path: &Path) -> Rc<Analysis> {
+        match &self.last {
+            Some((last, analysis)) if last == path => analysis.clone(),
+            _ => Rc::new(self.analyse(&[path.to_path_buf()])),
+        }
     }
 
     /// Sends a document's diagnostics.
@@ -445,7 +468,7 @@ impl Server<'_> {
 
     fn hover(&self, p: lsp_types::HoverParams) -> Result<Option<Hover>, Failure> {
         let (path, offset) = self.at(&p.text_document_position_params)?;
-        let analysis = self.analyse(std::slice::from_ref(&path));
+        let analysis = self.analysis(&path);
         let Some(hover) = analysis.hover(&path, offset) else {
             return Ok(None);
         };
@@ -471,7 +494,7 @@ impl Server<'_> {
         p: lsp_types::CompletionParams,
     ) -> Result<Option<Vec<CompletionItem>>, Failure> {
         let (path, offset) = self.at(&p.text_document_position)?;
-        let analysis = self.analyse(std::slice::from_ref(&path));
+        let analysis = self.analysis(&path);
         let items = analysis
             .completions(&path, offset)
             .into_iter()
@@ -505,7 +528,7 @@ impl Server<'_> {
         p: lsp_types::GotoDefinitionParams,
     ) -> Result<Option<GotoDefinitionResponse>, Failure> {
         let (path, offset) = self.at(&p.text_document_position_params)?;
-        let analysis = self.analyse(std::slice::from_ref(&path));
+        let analysis = self.analysis(&path);
         Ok(analysis
             .definition(&path, offset)
             .and_then(|l| self.location(&l))
@@ -526,7 +549,7 @@ impl Server<'_> {
         p: lsp_types::TextDocumentPositionParams,
     ) -> Result<Option<PrepareRenameResponse>, Failure> {
         let (path, offset) = self.at(&p)?;
-        let analysis = self.analyse(std::slice::from_ref(&path));
+        let analysis = self.analysis(&path);
         // Renamable: what has a definition that is not a file.
         let Some(def) = analysis.definition(&path, offset) else {
             return Ok(None);
@@ -645,7 +668,7 @@ impl Server<'_> {
             .and_then(|a| serde_json::from_value(a.clone()).ok())
             .ok_or((ErrorCode::InvalidParams, "dialect.graph takes [uri]".into()))?;
         let (path, _) = self.document(&uri)?;
-        let analysis = self.analyse(std::slice::from_ref(&path));
+        let analysis = self.analysis(&path);
         if analysis.compilation.has_errors() {
             return Err((
                 ErrorCode::RequestFailed,
