@@ -277,7 +277,7 @@ fn diff_of_scheme_2_with_key_3_to_voicemail_shows_that_change_and_nothing_else()
             "~ campaign scheme2\n  \
              ~ block main_menu › 3 (scheme2.flow:{line})\n      \
              - queue queue=common/queues.technical max_wait=15m (and the 7 blocks after it)\n      \
-             + voicemail without_announcement=false max_length=2m\n\
+             + voicemail max_length=2m\n\
              1 campaign changed: 1 change\n"
         )
     );
@@ -300,7 +300,7 @@ fn diff_of_scheme_2_with_key_3_to_voicemail_shows_that_change_and_nothing_else()
              | | What | Where | Before | After |\n|---|---|---|---|---|\n\
              | changed | block main_menu › 3 | scheme2.flow:{line} | \
              `queue queue=common/queues.technical max_wait=15m (and the 7 blocks after it)` | \
-             `voicemail without_announcement=false max_length=2m` |\n"
+             `voicemail max_length=2m` |\n"
         )
     );
     for side in ["a", "b"] {

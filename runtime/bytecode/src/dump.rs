@@ -199,10 +199,16 @@ fn node(
 
 /// The parameters of an op as `name=value` pairs, in declaration order, with
 /// the prompts, expressions and schedules it refers to written out in full
-/// (`prompt=play "prompts/menu.wav"`, not `prompt=#3`): what a reviewer
-/// compares between two versions, where table indices mean nothing.
+/// (`prompt=play "prompts/menu.wav"`, not `prompt=#3`) and flags that are off
+/// left out: what a reviewer compares between two versions, where table
+/// indices mean nothing.
 pub fn describe(program: &Program, op: &Op) -> Vec<(&'static str, String)> {
+    // A flag that is off says nothing a reader needs (`voicemail`, not
+    // `voicemail without_announcement=false`).
     params(op, Some(program))
+        .into_iter()
+        .filter(|(_, value)| value != "false")
+        .collect()
 }
 
 /// A setting value written as in the source (`5m`, `mon-fri`, `"text"`).
