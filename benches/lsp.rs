@@ -210,6 +210,25 @@ fn main() {
     }
     summary("a comment line typed", typing);
 
+    // Every `goto` broken at once (hundreds of diagnostics), then fixed.
+    let all_broken = text.replace("goto ", "goto nowhere_");
+    let gotos = text.matches("goto ").count();
+    let mut many = Vec::new();
+    for i in 0..10 {
+        let (body, expected) = if i % 2 == 0 {
+            (&all_broken, gotos)
+        } else {
+            (&text, 0)
+        };
+        let (took, n) = change(&mut server, json!([{ "text": body }]));
+        assert_eq!(n, expected, "many {i}");
+        many.push(took);
+    }
+    summary(
+        &format!("every goto broken ({gotos} diagnostics) / fixed"),
+        many,
+    );
+
     server.send(&json!({ "jsonrpc": "2.0", "id": 2, "method": "shutdown", "params": null }));
     let _ = server.receive();
     server.send(&json!({ "jsonrpc": "2.0", "method": "exit", "params": null }));

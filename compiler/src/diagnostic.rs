@@ -50,8 +50,9 @@ pub struct Diagnostic {
     pub file: FileId,
     /// The file's path as given to the compiler.
     pub path: String,
-    /// The file's text, for rendering.
-    pub text: String,
+    /// The file's text, for rendering (shared by every diagnostic of the
+    /// file: a file with many problems is not copied for each).
+    pub text: std::sync::Arc<str>,
 }
 
 impl Diagnostic {
@@ -146,9 +147,7 @@ impl miette::SourceCode for Diagnostic {
         context_lines_before: usize,
         context_lines_after: usize,
     ) -> Result<Box<dyn miette::SpanContents<'a> + 'a>, miette::MietteError> {
-        let inner = self
-            .text
-            .read_span(span, context_lines_before, context_lines_after)?;
+        let inner = (*self.text).read_span(span, context_lines_before, context_lines_after)?;
         Ok(Box::new(miette::MietteSpanContents::new_named(
             self.path.clone(),
             inner.data(),
@@ -177,14 +176,26 @@ pub struct Described {
 
 /// Renders every report of a compilation, in file and position order.
 pub fn render(sources: &Sources, reports: &[Report]) -> Vec<Diagnostic> {
+    let mut files: std::collections::HashMap<FileId, (String, std::sync::Arc<str>)> =
+        std::collections::HashMap::new();
     let mut out: Vec<Diagnostic> = reports
         .iter()
         .map(|r| {
             let d = describe(&r.problem);
-            let (path, text) = sources
-                .get(r.file)
-                .map(|f| (f.path.display().to_string(), f.text.clone()))
-                .unwrap_or_default();
+            let (path, text) = files
+                .entry(r.file)
+                .or_insert_with(|| {
+                    sources.get(r.file).map_or_else(
+                        || (String::new(), std::sync::Arc::from("")),
+                        |f| {
+                            (
+                                f.path.display().to_string(),
+                                std::sync::Arc::from(f.text.as_str()),
+                            )
+                        },
+                    )
+                })
+                .clone();
             Diagnostic {
                 code: d.code,
                 severity: d.severity,
