@@ -39,7 +39,7 @@ use lsp_types::{
 use std::collections::HashMap;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::rc::Rc;
 use text::{Encoding, Lines};
 
 /// The command that returns a flow's picture.
@@ -147,7 +147,6 @@ pub fn serve(connection: &Connection) -> Result<(), String> {
         root,
         documents: HashMap::new(),
         last: None,
-        dropper: dropper(),
     };
     for message in &connection.receiver {
         match message {
@@ -192,10 +191,7 @@ struct Server<'c> {
     documents: HashMap<PathBuf, Document>,
     /// The analysis made for the last change, and the document it was for
     /// (any other change replaces it, a close drops it).
-    last: Option<(PathBuf, Arc<Analysis>)>,
-    /// To the thread that frees old analyses (a bounded queue: when it is
-    /// full, the analysis is freed here instead).
-    dropper: std::sync::mpsc::SyncSender<Arc<Analysis>>,
+    last: Option<(PathBuf, Rc<Analysis>)>,
 }
 
 /// A request's failure: the LSP error code and a message.
@@ -293,20 +289,18 @@ impl Server<'_> {
             .filter_map(|d| self.diagnostic(&path, d))
             .collect();
         self.publish(uri, diagnostics);
-        // Hover, completion and the rest on this text reuse it. The one it
-        // replaces is freed on another thread: freeing the trees of a large
-        // file takes milliseconds the next edit should not wait for.
-        if let Some(old) = self.last.replace((path, Arc::new(analysis))) {
-            let _ = self.dropper.try_send(old.1);
-        }
+        // Hover, completion and the rest on this text reuse it. (Freeing
+        // the one it replaces on another thread was tried: the two threads
+        // then contend for the allocator and every edit got slower.)
+        self.last = Some((path, Rc::new(analysis)));
     }
 
     /// The analysis of a document as the editor holds it now: the one made
     /// for its last change if no document changed since, else a new one.
-    fn analysis(&self, path: &Path) -> Arc<Analysis> {
+    fn analysis(&self, path: &Path) -> Rc<Analysis> {
         match &self.last {
             Some((last, analysis)) if last == path => analysis.clone(),
-            _ => Arc::new(self.analyse(&[path.to_path_buf()])),
+            _ => Rc::new(self.analyse(&[path.to_path_buf()])),
         }
     }
 
@@ -711,17 +705,6 @@ impl Server<'_> {
             }),
         })
     }
-}
-
-/// A thread that frees what it is sent; it ends when the sender does.
-fn dropper() -> std::sync::mpsc::SyncSender<Arc<Analysis>> {
-    let (tx, rx) = std::sync::mpsc::sync_channel::<Arc<Analysis>>(4);
-    // Without the thread (it could not start) every send fails and the
-    // caller frees the analysis itself.
-    let _ = std::thread::Builder::new()
-        .name("dialect-lsp-free".into())
-        .spawn(move || rx.into_iter().for_each(drop));
-    tx
 }
 
 /// A handler's answer as JSON.
