@@ -31,7 +31,10 @@ struct Server {
 
 impl Server {
     fn start() -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_dialect"))
+        // `DIALECT_BIN` measures another build (to compare two versions).
+        let bin =
+            std::env::var("DIALECT_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_dialect").into());
+        let mut child = Command::new(bin)
             .arg("lsp")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -101,6 +104,17 @@ fn cpu(server: &Server) -> Duration {
     };
     let ticks = field(11) + field(12);
     Duration::from_millis(ticks * 10)
+}
+
+/// The server's minor page faults so far (field 10 of `/proc/PID/stat`).
+fn faults(server: &Server) -> u64 {
+    let stat =
+        std::fs::read_to_string(format!("/proc/{}/stat", server.child.id())).unwrap_or_default();
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    rest.split_whitespace()
+        .nth(7)
+        .and_then(|f| f.parse().ok())
+        .unwrap_or(0)
 }
 
 fn summary(name: &str, mut times: Vec<Duration>) {
@@ -196,15 +210,17 @@ fn main() {
         (started.elapsed(), n)
     };
     let runs = 40;
-    let mut before = cpu(&server);
+    let mut before = (cpu(&server), faults(&server));
     let mut per_edit = |server: &Server, runs: usize| {
-        let now = cpu(server);
-        let used = now.saturating_sub(before);
+        let now = (cpu(server), faults(server));
+        let used = now.0.saturating_sub(before.0);
+        let faulted = now.1.saturating_sub(before.1);
         before = now;
         println!(
-            "{:<44} server CPU {:.1} ms per edit",
+            "{:<44} server CPU {:.1} ms, {} page faults per edit",
             "",
-            used.as_secs_f64() * 1e3 / runs as f64
+            used.as_secs_f64() * 1e3 / runs as f64,
+            faulted / runs as u64
         );
     };
     // What an editor sends: the range typed into (`_x` after the label, then
