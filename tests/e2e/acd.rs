@@ -3,12 +3,12 @@
 //! (HTTP) drives agent states, wrap-up, call data and callbacks. The event
 //! log proves each rule.
 
-use crate::sip::{Served, count, finish, free_udp_port, names, root, sipp, uas, wait_for};
+use crate::sip::{Served, count, finish, free_udp_port, names, uas, wait_for};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::Duration;
 
 const CLOCK: &str = "2026-11-23T10:00:00[Europe/Warsaw]";
@@ -145,12 +145,9 @@ fn twenty_callers_three_agents_priority_order_rona_wrap_up_hold_and_transfer() {
         }
     }
     std::fs::write(&inject, rows).expect("injection file");
-    let callers = Command::new(sipp())
-        .current_dir(root().join("tests/sipp"))
-        .args(["-sf", "caller_waits.xml", "-s", NUMBER])
-        .arg(format!("127.0.0.1:{}", served.port))
-        .args(["-i", "127.0.0.1", "-p", &free_udp_port().to_string()])
-        .args(["-mp", "23000", "-inf"])
+    let callers = served
+        .caller("caller_waits.xml", NUMBER, 23_000)
+        .arg("-inf")
         .arg(&inject)
         .args([
             "-m",
@@ -358,18 +355,8 @@ fn the_agent_api_wraps_up_with_required_fields_and_guards_call_data() {
         ann,
         &["-mp", "24400", "-m", "1", "-timeout", "60s", "-nostdin"],
     );
-    let caller = Command::new(sipp())
-        .current_dir(root().join("tests/sipp"))
-        .args(["-sf", "caller_talks.xml", "-s", NUMBER])
-        .arg(format!("127.0.0.1:{}", served.port))
-        .args([
-            "-i",
-            "127.0.0.1",
-            "-p",
-            &free_udp_port().to_string(),
-            "-mp",
-            "24600",
-        ])
+    let caller = served
+        .caller("caller_talks.xml", NUMBER, 24_600)
         .args(["-m", "1", "-d", "5000", "-timeout", "60s", "-nostdin"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -734,18 +721,8 @@ fn a_waiting_caller_hears_the_position_takes_a_courtesy_callback_and_keeps_the_p
         agent_config("ann", ann, false)
     );
     let served = Served::start_flows("acd-courtesy", CLOCK, 27_000, &config, "tests/acd-flows/");
-    let caller = Command::new(sipp())
-        .current_dir(root().join("tests/sipp"))
-        .args(["-sf", "caller_takes_callback.xml", "-s", NUMBER])
-        .arg(format!("127.0.0.1:{}", served.port))
-        .args([
-            "-i",
-            "127.0.0.1",
-            "-p",
-            &free_udp_port().to_string(),
-            "-mp",
-            "27400",
-        ])
+    let caller = served
+        .caller("caller_takes_callback.xml", NUMBER, 27_400)
         .args(["-m", "1", "-timeout", "60s", "-nostdin", "-trace_err"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -867,12 +844,8 @@ fn consulting(
             "-trace_err",
         ],
     );
-    let caller = Command::new(sipp())
-        .current_dir(root().join("tests/sipp"))
-        .args(["-sf", "caller_talks.xml", "-s", NUMBER])
-        .arg(format!("127.0.0.1:{}", served.port))
-        .args(["-i", "127.0.0.1", "-p", &free_udp_port().to_string()])
-        .args(["-mp", &(media_base + 600).to_string()])
+    let caller = served
+        .caller("caller_talks.xml", NUMBER, media_base + 600)
         .args([
             "-m",
             "1",
@@ -1110,19 +1083,9 @@ fn a_blind_transfer_to_an_entry_point_starts_that_campaigns_flow() {
     );
     let inject = served.dir.join("caller.csv");
     std::fs::write(&inject, "SEQUENTIAL\n+48600100001;\n").expect("injection file");
-    let caller = Command::new(sipp())
-        .current_dir(root().join("tests/sipp"))
-        .args(["-sf", "caller_waits.xml", "-s", NUMBER])
-        .arg(format!("127.0.0.1:{}", served.port))
-        .args([
-            "-i",
-            "127.0.0.1",
-            "-p",
-            &free_udp_port().to_string(),
-            "-mp",
-            "30600",
-            "-inf",
-        ])
+    let caller = served
+        .caller("caller_waits.xml", NUMBER, 30_600)
+        .arg("-inf")
         .arg(&inject)
         .args(["-m", "1", "-timeout", "60s", "-nostdin", "-trace_err"])
         .stdout(Stdio::piped())

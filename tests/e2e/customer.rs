@@ -4,12 +4,12 @@
 //! hands the call to an agent, the caller answers the survey with RFC 4733
 //! keys; delayed survey calls are placed at their time.
 
-use crate::sip::{Served, count, finish, free_udp_port, root, sipp, uas, wait_for};
+use crate::sip::{Served, count, finish, free_udp_port, uas, wait_for};
 use crate::ua::{Msg, Phone, Rtp, stt_service};
 use dialect_callbacks::{SqliteStore, SurveyStore};
 use serde_json::Value;
 use std::net::UdpSocket;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 fn has(events: &[Value], name: &str) -> bool {
@@ -101,22 +101,12 @@ fn a_delayed_survey_call_is_placed_at_its_time_and_none_after_no_survey() {
         ],
     );
     // Two callers: one served normally, one through `no_survey`.
-    for (number, media) in [("+48600100200", "31600"), ("+48225550001", "31700")] {
+    for (number, media) in [("+48600100200", 31_600), ("+48225550001", 31_700)] {
         let inject = dir.join(format!("{media}.csv"));
         std::fs::write(&inject, format!("SEQUENTIAL\n{number};\n")).expect("injection file");
-        let caller = Command::new(sipp())
-            .current_dir(root().join("tests/sipp"))
-            .args(["-sf", "caller_waits.xml", "-s", "+48221008000"])
-            .arg(format!("127.0.0.1:{}", first.port))
-            .args([
-                "-i",
-                "127.0.0.1",
-                "-p",
-                &free_udp_port().to_string(),
-                "-mp",
-                media,
-                "-inf",
-            ])
+        let caller = first
+            .caller("caller_waits.xml", "+48221008000", media)
+            .arg("-inf")
             .arg(&inject)
             .args(["-m", "1", "-timeout", "60s", "-nostdin", "-trace_err"])
             .stdout(Stdio::piped())

@@ -2,7 +2,7 @@
 //! of a corrupt artifact, rollback, `dialect ctl`, and the admin API's
 //! token.
 
-use crate::sip::{Served, finish, free_udp_port, root, sipp};
+use crate::sip::{Served, finish, root};
 use serde_json::Value;
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -67,18 +67,8 @@ fn hash_of(status: &Value) -> String {
 
 /// A caller who stays `ms` on the line, then hangs up.
 fn caller(served: &Served, ms: u32, calls: u32, rate: u32, media: u16) -> Child {
-    Command::new(sipp())
-        .current_dir(root().join("tests/sipp"))
-        .args(["-sf", "caller_talks.xml", "-s", "+48221005000"])
-        .arg(format!("127.0.0.1:{}", served.port))
-        .args([
-            "-i",
-            "127.0.0.1",
-            "-p",
-            &free_udp_port().to_string(),
-            "-mp",
-            &media.to_string(),
-        ])
+    served
+        .caller("caller_talks.xml", "+48221005000", media)
         .args([
             "-d",
             &ms.to_string(),

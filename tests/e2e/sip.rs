@@ -179,27 +179,40 @@ impl Served {
         media_port: u16,
         extra: &[&str],
     ) -> std::process::Output {
-        Command::new(sipp())
-            .args(extra)
-            .current_dir(root().join("tests/sipp"))
-            .args([
-                "-sf",
-                scenario,
-                "-s",
-                service,
-                &format!("127.0.0.1:{}", self.port),
-            ])
-            .args([
-                "-i",
-                "127.0.0.1",
-                "-p",
-                &local_port.to_string(),
-                "-mp",
-                &media_port.to_string(),
-            ])
+        let mut command = Command::new(sipp());
+        command.args(extra);
+        self.caller_args(&mut command, scenario, service, local_port, media_port);
+        command
             .args(["-m", "1", "-timeout", "60s", "-nostdin", "-trace_err"])
             .output()
             .expect("sipp runs")
+    }
+
+    /// SIPp calling this server: `scenario` dialling `service` from a free
+    /// local port, RTP on `media_port`, run in tests/sipp. The caller adds
+    /// the run's own options (`-m`, `-d`, `-timeout`, ...) and runs or
+    /// spawns it.
+    pub(crate) fn caller(&self, scenario: &str, service: &str, media_port: u16) -> Command {
+        let mut command = Command::new(sipp());
+        self.caller_args(&mut command, scenario, service, free_udp_port(), media_port);
+        command
+    }
+
+    /// The options every SIPp caller of this server takes.
+    fn caller_args(
+        &self,
+        command: &mut Command,
+        scenario: &str,
+        service: &str,
+        local_port: u16,
+        media_port: u16,
+    ) {
+        command
+            .current_dir(root().join("tests/sipp"))
+            .args(["-sf", scenario, "-s", service])
+            .arg(format!("127.0.0.1:{}", self.port))
+            .args(["-i", "127.0.0.1", "-p", &local_port.to_string()])
+            .args(["-mp", &media_port.to_string()]);
     }
 
     pub(crate) fn events(&self) -> Vec<serde_json::Value> {
@@ -484,18 +497,8 @@ fn ten_calls_with_ten_percent_packet_loss_all_complete() {
     let served = Served::start("loss", "2026-11-21T10:00:00[Europe/Warsaw]", 47_000);
     // SIPp drops 10% of the messages it sends and receives; both sides'
     // retransmission timers must recover every call.
-    let out = Command::new(sipp())
-        .current_dir(root().join("tests/sipp"))
-        .args(["-sf", "caller_bye_from_server.xml", "-s", "+48221000002"])
-        .arg(format!("127.0.0.1:{}", served.port))
-        .args([
-            "-i",
-            "127.0.0.1",
-            "-p",
-            &free_udp_port().to_string(),
-            "-mp",
-            "48000",
-        ])
+    let out = served
+        .caller("caller_bye_from_server.xml", "+48221000002", 48_000)
         .args([
             "-m", "10", "-r", "5", "-l", "5", "-lost", "10", "-timeout", "120s", "-nostdin",
         ])
@@ -885,24 +888,9 @@ fn cancel_before_the_answer_is_answered_487_and_leaves_nothing_behind() {
 fn shutdown_hangs_up_active_calls_with_bye() {
     // Scheme 1 in hours: the call waits in the helpdesk queue (10 minutes).
     let served = Served::start("shutdown", "2026-11-23T09:00:00[Europe/Warsaw]", 44_000);
-    let port = served.port;
-    let caller = std::thread::spawn(move || {
-        Command::new(sipp())
-            .current_dir(root().join("tests/sipp"))
-            .args(["-sf", "caller_bye_from_server.xml", "-s", "+48221000001"])
-            .arg(format!("127.0.0.1:{port}"))
-            .args([
-                "-i",
-                "127.0.0.1",
-                "-p",
-                &free_udp_port().to_string(),
-                "-mp",
-                "65400",
-            ])
-            .args(["-m", "1", "-timeout", "60s", "-nostdin"])
-            .output()
-            .expect("sipp runs")
-    });
+    let mut command = served.caller("caller_bye_from_server.xml", "+48221000001", 65_400);
+    command.args(["-m", "1", "-timeout", "60s", "-nostdin"]);
+    let caller = std::thread::spawn(move || command.output().expect("sipp runs"));
     std::thread::sleep(Duration::from_secs(4));
     assert_eq!(served.status()["calls"], 1);
     // SIGTERM: the runtime says BYE to the caller before it exits.

@@ -381,18 +381,8 @@ fn webhooks_survive_an_outage_and_a_kill_9_in_order_and_without_loss() {
 /// A caller from the SIPp scenario `scenario` (`-d` milliseconds of talk),
 /// started in the background.
 fn caller(served: &Served, scenario: &str, service: &str, media: u16, talk_ms: u64) -> Child {
-    std::process::Command::new(crate::sip::sipp())
-        .current_dir(root().join("tests/sipp"))
-        .args(["-sf", scenario, "-s", service])
-        .arg(format!("127.0.0.1:{}", served.port))
-        .args([
-            "-i",
-            "127.0.0.1",
-            "-p",
-            &free_udp_port().to_string(),
-            "-mp",
-            &media.to_string(),
-        ])
+    served
+        .caller(scenario, service, media)
         .args(["-m", "1", "-d", &talk_ms.to_string()])
         .args(["-timeout", "60s", "-nostdin", "-trace_err"])
         .stdout(std::process::Stdio::piped())
