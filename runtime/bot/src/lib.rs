@@ -45,5 +45,5 @@ pub use protocol::{
     BotRequest, BotResponse, Channel, ProtocolError, RequestContext, SttResult, TtsRequest,
     parse_response,
 };
-pub use route::{Assignment, Router, TicketFacts};
+pub use route::{Assignment, Handoff, Router, TicketFacts};
 pub use text::{Phrase, normalize};

@@ -15,7 +15,9 @@
 //!    with one counter per (team, source channel); without it the ticket
 //!    has no owner and waits in the team's queue.
 
-use crate::config::HandoffRules;
+use crate::config::{HandoffRules, Mode};
+use crate::conversation::{Conversation, Speaker};
+use dialect_bytecode::Prompt;
 use std::collections::{BTreeMap, HashMap};
 
 /// Most operations one rule may take.
@@ -36,6 +38,48 @@ pub struct TicketFacts {
     pub text: String,
     /// The identified record's fields (empty when none).
     pub record: BTreeMap<String, String>,
+}
+
+impl TicketFacts {
+    /// The facts of a conversation handed off for the reason whose code is
+    /// `reason` ([`Reason::code`](crate::Reason::code)): its language, and what the caller said
+    /// last.
+    pub fn of(
+        conversation: &Conversation,
+        channel: &str,
+        caller: &str,
+        reason: &str,
+    ) -> TicketFacts {
+        TicketFacts {
+            channel: channel.to_string(),
+            language: conversation.language().map(str::to_string),
+            caller: caller.to_string(),
+            reason: reason.to_string(),
+            text: conversation
+                .transcript()
+                .iter()
+                .rev()
+                .find(|(who, _)| *who == Speaker::Caller)
+                .map(|(_, t)| t.clone())
+                .unwrap_or_default(),
+            record: BTreeMap::new(),
+        }
+    }
+}
+
+/// What a call's handoff comes to, the same under `dialect serve` and
+/// `dialect test`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Handoff {
+    /// Where it goes.
+    pub assignment: Assignment,
+    /// Whether anyone it goes to is available now.
+    pub available: bool,
+    /// Whether it becomes a ticket: the handoff is asynchronous, or nobody
+    /// was assigned.
+    pub ticket: bool,
+    /// What the caller hears.
+    pub message: Option<Prompt>,
 }
 
 /// Where a ticket goes.
@@ -96,6 +140,44 @@ impl Router {
             engine,
             compiled: HashMap::new(),
             turns: HashMap::new(),
+        }
+    }
+
+    /// A call's handoff: routed by `rules`; `available` says whether an
+    /// agent (a team member as `teams` names them, or a user's qualified
+    /// name) can take it now. The message is `message_unassigned` (else
+    /// `message_unavailable`) for a ticket, else `message_available` or
+    /// `message_unavailable`.
+    pub fn handoff(
+        &mut self,
+        rules: &HandoffRules,
+        facts: &TicketFacts,
+        teams: &dyn Fn(&str) -> Vec<String>,
+        available: &dyn Fn(&str) -> bool,
+    ) -> Handoff {
+        let assignment = self.route(rules, facts, teams);
+        let anyone = assignment
+            .team
+            .iter()
+            .flat_map(|t| teams(t))
+            .chain(assignment.users.iter().cloned())
+            .any(|agent| available(&agent));
+        let ticket = rules.mode == Mode::Async || assignment.is_unassigned();
+        let message = if ticket {
+            rules
+                .message_unassigned
+                .clone()
+                .or_else(|| rules.message_unavailable.clone())
+        } else if anyone {
+            rules.message_available.clone()
+        } else {
+            rules.message_unavailable.clone()
+        };
+        Handoff {
+            assignment,
+            available: anyone,
+            ticket,
+            message,
         }
     }
 

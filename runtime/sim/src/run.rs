@@ -38,7 +38,7 @@ use dialect_acd::directory::{Directory, short};
 use dialect_acd::{Acd, Action, Millis, Preferred, Request, State};
 use dialect_bot::{
     BotConfig, BotRequest, BotResponse, Channel, Conversation, KnowledgeBase, Mode, ProtocolError,
-    Reason, RequestContext, Router, Speaker, Step, TicketFacts, parse_response,
+    Reason, RequestContext, Router, Step, TicketFacts, parse_response,
 };
 use dialect_bytecode::{NodeId, Op, Program, Prompt};
 use dialect_compiler::source::Sources;
@@ -1304,44 +1304,25 @@ impl<'a> Sim<'a> {
             return;
         };
         let rules = conversation.config().handoff.clone();
-        let facts = TicketFacts {
-            channel: conversation.channel().as_str().to_string(),
-            language: conversation.language().map(str::to_string),
-            caller: self.caller_of(call).to_string(),
-            reason: reason.code().to_string(),
-            text: conversation
-                .transcript()
-                .iter()
-                .rev()
-                .find(|(who, _)| *who == Speaker::Caller)
-                .map(|(_, t)| t.clone())
-                .unwrap_or_default(),
-            record: BTreeMap::new(),
-        };
+        let facts = TicketFacts::of(
+            conversation,
+            conversation.channel().as_str(),
+            self.caller_of(call),
+            reason.code(),
+        );
         let directory = &self.suite.directory;
         let members =
             |team: &str| -> Vec<String> { directory.teams.get(team).cloned().unwrap_or_default() };
-        let assignment = self.router.route(&rules, &facts, &members);
-        let candidates: Vec<String> = assignment
-            .team
-            .iter()
-            .flat_map(|t| members(t))
-            .chain(assignment.users.iter().map(|u| short(u).to_string()))
-            .collect();
-        let available = candidates
-            .iter()
-            .any(|a| matches!(self.acd.state(a), Some(State::Available { .. })));
-        let ticket = rules.mode == Mode::Async || assignment.is_unassigned();
-        let message = if ticket {
-            rules
-                .message_unassigned
-                .clone()
-                .or(rules.message_unavailable.clone())
-        } else if available {
-            rules.message_available.clone()
-        } else {
-            rules.message_unavailable.clone()
-        };
+        let acd = &self.acd;
+        let decided = self.router.handoff(&rules, &facts, &members, &|agent| {
+            matches!(acd.state(short(agent)), Some(State::Available { .. }))
+        });
+        let (assignment, available, ticket, message) = (
+            decided.assignment,
+            decided.available,
+            decided.ticket,
+            decided.message,
+        );
         let mode = match rules.mode {
             Mode::Live => "live",
             Mode::Async => "async",

@@ -233,3 +233,54 @@ fn the_helpline_workflow_from_complete_flow() {
         ]
     );
 }
+
+#[test]
+fn a_calls_handoff_chooses_its_message_and_whether_it_is_a_ticket() {
+    use dialect_bot::Mode;
+    use dialect_bytecode::Prompt;
+    let say = |text: &str| Prompt::Say {
+        text: text.into(),
+        language: None,
+    };
+    let mut live = rules(&[]);
+    live.mode = Mode::Live;
+    live.message_available = Some(say("connecting"));
+    live.message_unavailable = Some(say("everyone is busy"));
+    live.message_unassigned = Some(say("saved for later"));
+    let mut router = Router::new();
+    let facts = ticket("voice", "+48600");
+
+    // Someone of the team is available: connected.
+    let bob_free = |agent: &str| agent == "bob";
+    let h = router.handoff(&live, &facts, &members, &bob_free);
+    assert!(h.available && !h.ticket);
+    assert_eq!(h.message, Some(say("connecting")));
+    // A user of the handoff counts too, by the name it is written with.
+    let zoe_free = |agent: &str| agent == "zoe";
+    assert!(router.handoff(&live, &facts, &members, &zoe_free).available);
+    // Nobody available: told so, no ticket.
+    let h = router.handoff(&live, &facts, &members, &|_| false);
+    assert!(!h.available && !h.ticket);
+    assert_eq!(h.message, Some(say("everyone is busy")));
+    // Asynchronous: a ticket, with the unassigned message.
+    let mut later = live.clone();
+    later.mode = Mode::Async;
+    let h = router.handoff(&later, &facts, &members, &bob_free);
+    assert!(h.ticket);
+    assert_eq!(h.message, Some(say("saved for later")));
+    // Nobody assigned: a ticket; without an unassigned message, the
+    // unavailable one.
+    let mut nobody = HandoffRules {
+        mode: Mode::Live,
+        message_unavailable: Some(say("everyone is busy")),
+        ..HandoffRules::default()
+    };
+    let h = router.handoff(&nobody, &facts, &members, &bob_free);
+    assert!(h.ticket && h.assignment.is_unassigned());
+    assert_eq!(h.message, Some(say("everyone is busy")));
+    nobody.message_unavailable = None;
+    assert_eq!(
+        router.handoff(&nobody, &facts, &members, &bob_free).message,
+        None
+    );
+}

@@ -282,21 +282,7 @@ impl Core {
                 Speaker::Bot => format!("bot: {text}"),
             })
             .collect();
-        let facts = TicketFacts {
-            channel: "chat".into(),
-            language: c.conversation.language().map(str::to_string),
-            caller: c.name.clone(),
-            reason: code.to_string(),
-            text: c
-                .conversation
-                .transcript()
-                .iter()
-                .rev()
-                .find(|(who, _)| matches!(who, Speaker::Caller))
-                .map(|(_, t)| t.clone())
-                .unwrap_or_default(),
-            record: Default::default(),
-        };
+        let facts = TicketFacts::of(&c.conversation, "chat", &c.name, code);
         let teams = &self.directory.teams;
         let members = |team: &str| -> Vec<String> { teams.get(team).cloned().unwrap_or_default() };
         let assignment = self.bots.router.route(&rules, &facts, &members);

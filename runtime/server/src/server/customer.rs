@@ -13,7 +13,7 @@ use crate::services::ServiceResult;
 use dialect_acd::State;
 use dialect_acd::directory::short;
 use dialect_bot::{
-    BotConfig, Channel, Conversation, KnowledgeBase, Mode, RequestContext, Step, TicketFacts,
+    BotConfig, Channel, Conversation, KnowledgeBase, RequestContext, Step, TicketFacts,
     parse_response,
 };
 use dialect_bytecode::{Program, Prompt};
@@ -321,40 +321,24 @@ impl Core {
             .iter()
             .map(|(who, text)| format!("{who:?}: {text}").to_lowercase())
             .collect();
-        let facts = TicketFacts {
-            channel: "voice".into(),
-            language: conversation.language().map(str::to_string),
-            caller: call.number.clone(),
-            reason: why.code().to_string(),
-            text: conversation
-                .transcript()
-                .iter()
-                .rev()
-                .find(|(who, _)| matches!(who, dialect_bot::Speaker::Caller))
-                .map(|(_, t)| t.clone())
-                .unwrap_or_default(),
-            record: Default::default(),
-        };
+        let facts = TicketFacts::of(conversation, "voice", &call.number, why.code());
         let campaign = call.campaign.clone();
         let number = call.number.clone();
-        let members = |team: &str| -> Vec<String> {
-            self.directory.teams.get(team).cloned().unwrap_or_default()
-        };
-        let assignment = self.bots.router.route(&rules, &facts, &members);
-        let candidates: Vec<String> = assignment
-            .team
-            .iter()
-            .flat_map(|t| members(t))
-            .chain(assignment.users.iter().map(|u| short(u).to_string()))
-            .collect();
-        let available = candidates
-            .iter()
-            .any(|a| matches!(self.acd.state(a), Some(State::Available { .. })));
+        let teams = &self.directory.teams;
+        let members = |team: &str| -> Vec<String> { teams.get(team).cloned().unwrap_or_default() };
+        let acd = &self.acd;
+        let decided = self
+            .bots
+            .router
+            .handoff(&rules, &facts, &members, &|agent| {
+                matches!(acd.state(short(agent)), Some(State::Available { .. }))
+            });
+        let assignment = &decided.assignment;
         let mut extra = fields([
             ("reason", reason.into()),
             ("mode", format!("{:?}", rules.mode).to_lowercase().into()),
             ("team", assignment.team.clone().unwrap_or_default().into()),
-            ("available", available.into()),
+            ("available", decided.available.into()),
         ]);
         if let Some(owner) = &assignment.owner {
             extra.insert("owner".into(), owner.clone().into());
@@ -367,17 +351,7 @@ impl Core {
             );
         }
         self.record(call_key, "handoff", extra);
-        let message = if rules.mode == Mode::Async || assignment.is_unassigned() {
-            rules
-                .message_unassigned
-                .clone()
-                .or(rules.message_unavailable.clone())
-        } else if available {
-            rules.message_available.clone()
-        } else {
-            rules.message_unavailable.clone()
-        };
-        if rules.mode == Mode::Async || assignment.is_unassigned() {
+        if decided.ticket {
             let ticket = NewTicket {
                 channel: "voice".into(),
                 campaign,
@@ -410,8 +384,8 @@ impl Core {
                 }
             }
         }
-        if let Some(message) = message {
-            self.play_prompt(call_key, &message);
+        if let Some(message) = &decided.message {
+            self.play_prompt(call_key, message);
         }
     }
 
