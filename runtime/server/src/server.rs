@@ -733,6 +733,72 @@ struct Call {
     last_wait: Option<(String, u64)>,
 }
 
+/// The SIP and media side a call starts with: an INVITE we answer, or a
+/// call we placed that the customer answered.
+struct Leg {
+    invite: Message,
+    invite_tx: TxKey,
+    from: SocketAddr,
+    local_tag: String,
+    answer_sdp: String,
+    law: Law,
+    dialog: Option<DialogId>,
+    media: mpsc::Sender<MediaCommand>,
+    inbound: mpsc::Sender<Voice>,
+    transport: Transport,
+    port: u16,
+}
+
+impl Call {
+    /// A call of `campaign` (version `hash`) from `number`, nothing
+    /// happened to it yet.
+    fn new(
+        leg: Leg,
+        campaign: String,
+        hash: String,
+        number: String,
+        answered: bool,
+        started: jiff::Timestamp,
+    ) -> Call {
+        Call {
+            engine: None,
+            invite: leg.invite,
+            invite_tx: leg.invite_tx,
+            from: leg.from,
+            local_tag: leg.local_tag,
+            answer_sdp: leg.answer_sdp,
+            law: leg.law,
+            dialog: leg.dialog,
+            media: leg.media,
+            inbound: leg.inbound,
+            agent: None,
+            leaving: None,
+            transport: leg.transport,
+            port: leg.port,
+            campaign,
+            hash,
+            answered,
+            number,
+            queued: None,
+            data: BTreeMap::new(),
+            held: false,
+            transferring: false,
+            playing: false,
+            leave_after_prompt: false,
+            consult_of: None,
+            conference: None,
+            restart: None,
+            conversation: None,
+            bot_language: None,
+            survey_call: None,
+            started,
+            dialled: String::new(),
+            last_agent: None,
+            last_wait: None,
+        }
+    }
+}
+
 struct Core {
     local: SocketAddr,
     engine: Engine,
@@ -1290,51 +1356,30 @@ impl Core {
             self.start_leg(call_key, socket, remote, law, negotiated.telephone_event);
         let caller = caller_number(request);
         let local_tag = self.ids.tag();
+        let leg = Leg {
+            invite: request.clone(),
+            invite_tx: key.clone(),
+            from,
+            local_tag,
+            answer_sdp,
+            law,
+            dialog: None,
+            media,
+            inbound,
+            transport: if request
+                .top_via()
+                .is_some_and(|v| v.transport.eq_ignore_ascii_case("TCP"))
+            {
+                Transport::Tcp
+            } else {
+                Transport::Udp
+            },
+            port,
+        };
+        let started = self.clock.at(now);
         self.calls.insert(
             call_key,
-            Call {
-                engine: None,
-                invite: request.clone(),
-                invite_tx: key.clone(),
-                from,
-                local_tag,
-                answer_sdp,
-                law,
-                dialog: None,
-                media,
-                inbound,
-                agent: None,
-                leaving: None,
-                transport: if request
-                    .top_via()
-                    .is_some_and(|v| v.transport.eq_ignore_ascii_case("TCP"))
-                {
-                    Transport::Tcp
-                } else {
-                    Transport::Udp
-                },
-                port,
-                campaign,
-                hash,
-                answered: false,
-                number: caller.clone(),
-                queued: None,
-                data: BTreeMap::new(),
-                held: false,
-                transferring: false,
-                playing: false,
-                leave_after_prompt: false,
-                consult_of: None,
-                conference: None,
-                restart: None,
-                conversation: None,
-                bot_language: None,
-                survey_call: None,
-                started: self.clock.at(now),
-                dialled: String::new(),
-                last_agent: None,
-                last_wait: None,
-            },
+            Call::new(leg, campaign, hash, caller, false, started),
         );
         self.by_invite.insert(key.clone(), call_key);
         self.total_calls += 1;
@@ -1360,44 +1405,23 @@ impl Core {
         self.by_dialog.insert(dialog.clone(), call_key);
         let local_tag = leg.invite.from_tag().unwrap_or_default();
         self.total_calls += 1;
+        let started = self.clock.now();
+        let leg = Leg {
+            invite: leg.invite,
+            invite_tx: leg.tx,
+            from: leg.to,
+            local_tag,
+            answer_sdp: String::new(),
+            law: leg.law,
+            dialog: Some(dialog),
+            media,
+            inbound,
+            transport: Transport::Udp,
+            port: leg.port,
+        };
         self.calls.insert(
             call_key,
-            Call {
-                engine: None,
-                invite: leg.invite,
-                invite_tx: leg.tx,
-                from: leg.to,
-                local_tag,
-                answer_sdp: String::new(),
-                law: leg.law,
-                dialog: Some(dialog),
-                media,
-                inbound,
-                agent: None,
-                leaving: None,
-                transport: Transport::Udp,
-                port: leg.port,
-                campaign,
-                hash,
-                answered: true,
-                number,
-                queued: None,
-                data: BTreeMap::new(),
-                held: false,
-                transferring: false,
-                playing: false,
-                leave_after_prompt: false,
-                consult_of: None,
-                conference: None,
-                restart: None,
-                conversation: None,
-                bot_language: None,
-                survey_call: None,
-                started: self.clock.now(),
-                dialled: String::new(),
-                last_agent: None,
-                last_wait: None,
-            },
+            Call::new(leg, campaign, hash, number, true, started),
         );
     }
 
