@@ -1234,19 +1234,13 @@ impl Engine {
     /// The customer agent answered a turn.
     fn bot_reply(&mut self, id: CallId, reply: BotReply) -> Flowing {
         match reply {
-            BotReply::Say(text) => {
-                let prompt = Prompt::Say {
+            BotReply::Say(text) => self.bot_reply(
+                id,
+                BotReply::Play(Prompt::Say {
                     text,
                     language: None,
-                };
-                let play = Command::Play {
-                    index: DYNAMIC_PROMPT,
-                    prompt,
-                    barge_in: true,
-                };
-                self.emit(id, play);
-                self.wait(id, Wait::BotSpeaking)
-            }
+                }),
+            ),
             BotReply::Play(prompt) => {
                 let play = Command::Play {
                     index: DYNAMIC_PROMPT,
