@@ -360,7 +360,7 @@ impl Analysis {
             ));
         }
         // A name among the values.
-        let (parts, at) = path_at(&stmt.args, offset)?;
+        let parts = path_at(&stmt.args, offset)?;
         let part = parts.iter().position(|p| contains(p.span, offset))?;
         let span = parts.get(part)?.span;
         if part == 0 && parts.len() == 2 {
@@ -369,7 +369,6 @@ impl Analysis {
                 return Some((Target::Module(*module), span));
             }
         }
-        let _ = at;
         self.resolve(file, parts).map(|t| (t, span))
     }
 
@@ -947,13 +946,13 @@ fn comment_above(text: &str, offset: usize) -> String {
 }
 
 /// The name (as its parts) among `values` that holds `offset`.
-fn path_at(values: &[Value], offset: usize) -> Option<(&[Ident], Span)> {
+fn path_at(values: &[Value], offset: usize) -> Option<&[Ident]> {
     for value in values {
         if !contains(value.span, offset) {
             continue;
         }
         match &value.kind {
-            ValueKind::Path(parts) => return Some((parts, value.span)),
+            ValueKind::Path(parts) => return Some(parts),
             ValueKind::List(items) => return path_at(items, offset),
             _ => {}
         }

@@ -338,12 +338,8 @@ impl Server<'_> {
             .clone()
             .filter(|r| path.starts_with(r))
             .or_else(|| path.parent().map(Path::to_path_buf))
-            .unwrap_or_default();
-        let mut inputs = vec![folder];
-        if !inputs.iter().any(|i| path.starts_with(i)) {
-            inputs.push(path.to_path_buf());
-        }
-        self.analyse(&inputs)
+            .unwrap_or_else(|| path.to_path_buf());
+        self.analyse(&[folder])
     }
 
     /// A compiler diagnostic as LSP has it; `None` for one outside the text.
