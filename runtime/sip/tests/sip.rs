@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use dialect_sip::auth::{self, Credentials, Digest, Verdict};
 use dialect_sip::dialog::{Dialog, Dialogs, InDialogError, Local, Match};
+use dialect_sip::ids::Ids;
 use dialect_sip::message::{
     self, FrameError, Message, Method, ParseError, RequestParts, TcpFramer, Transport,
 };
@@ -1119,6 +1120,107 @@ fn sdp_offer_round_trip() {
     assert_eq!((n.codec, n.telephone_event), (Codec::Pcma, Some(101)));
     assert_eq!(n.remote, Some("10.0.0.7:20000".parse().unwrap()));
     assert!(sdp::parse(b"no sdp here").is_err());
+}
+
+// -------------------------------------------------------------------- ids
+
+/// SplitMix64's output function (the generator `Ids` was): invertible, so
+/// one output gives away the state.
+fn splitmix_mix(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+fn splitmix_unmix(y: u64) -> u64 {
+    // The inverse of an odd number modulo 2^64, by Newton's iteration.
+    let inverse = |a: u64| {
+        let mut x = a;
+        for _ in 0..5 {
+            x = x.wrapping_mul(2u64.wrapping_sub(a.wrapping_mul(x)));
+        }
+        x
+    };
+    let unshift = |y: u64, s: u32| {
+        let mut z = y;
+        for _ in 0..64 / s + 1 {
+            z = y ^ (z >> s);
+        }
+        z
+    };
+    let mut z = unshift(y, 31);
+    z = unshift(z.wrapping_mul(inverse(0x94D0_49BB_1331_11EB)), 27);
+    unshift(z.wrapping_mul(inverse(0xBF58_476D_1CE4_E5B9)), 30)
+}
+
+const SPLITMIX_GAMMA: u64 = 0x9E37_79B9_7F4A_7C15;
+
+#[test]
+fn next_tag_cannot_be_computed_from_the_last_one() {
+    // The attack on a SplitMix64 generator: unmix an observed output to the
+    // state, step the state, mix again.
+    let predict = |tag: &str| {
+        let output = u64::from_str_radix(&tag[..16], 16).unwrap();
+        format!(
+            "{:016x}",
+            splitmix_mix(splitmix_unmix(output).wrapping_add(SPLITMIX_GAMMA))
+        )
+    };
+    // It works on SplitMix64...
+    let mut state = 0x0123_4567_89ab_cdef_u64;
+    let mut splitmix = || {
+        state = state.wrapping_add(SPLITMIX_GAMMA);
+        format!("{:016x}", splitmix_mix(state))
+    };
+    let seen = splitmix();
+    assert_eq!(predict(&seen), splitmix());
+    // ...and not on `Ids`, seeded or not.
+    for mut ids in [Ids::seeded(0x0123_4567_89ab_cdef), Ids::from_os()] {
+        let seen = ids.tag();
+        let next = ids.tag();
+        assert!(
+            !next.starts_with(&predict(&seen)),
+            "{seen} gave away {next}"
+        );
+    }
+}
+
+#[test]
+fn ids_from_the_os_differ() {
+    let (mut a, mut b) = (Ids::from_os(), Ids::from_os());
+    assert_ne!(a.tag(), b.tag());
+    assert_ne!(a.branch(), b.branch());
+    assert_ne!(a.call_id("h"), b.call_id("h"));
+    assert_ne!(a.token(16), b.token(16));
+}
+
+#[test]
+fn seeded_ids_are_reproducible() {
+    let take = |seed| {
+        let mut ids = Ids::seeded(seed);
+        (ids.branch(), ids.tag(), ids.call_id("h"), ids.next_u64())
+    };
+    assert_eq!(take(7), take(7));
+    assert_ne!(take(7), take(8));
+}
+
+#[test]
+fn ids_carry_96_bits_and_call_ids_128() {
+    let hex = |s: &str, n: usize| {
+        s.len() == n
+            && s.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    };
+    let mut ids = Ids::from_os();
+    let branch = ids.branch();
+    assert!(hex(branch.strip_prefix("z9hG4bK").unwrap(), 24), "{branch}");
+    assert!(hex(&ids.tag(), 24));
+    let call_id = ids.call_id("198.51.100.1");
+    let (random, host) = call_id.split_once('@').unwrap();
+    assert!(hex(random, 32), "{call_id}");
+    assert_eq!(host, "198.51.100.1");
+    assert!(hex(&ids.token(32), 64));
+    assert_eq!(ids.token(0), "");
 }
 
 // ------------------------------------------------------------------- auth
