@@ -9,8 +9,9 @@
 //! operating system ([`Ids::from_os`]); tests use a fixed seed
 //! ([`Ids::seeded`]) to be reproducible.
 //!
-//! The core reads no clock; [`Ids::from_os`] is the one place where it asks
-//! the operating system for anything (its randomness, once).
+//! The core reads no clock; [`Ids::from_os`] is the one place besides
+//! [`crate::auth::Digest::new`] where it asks the operating system for
+//! anything (its randomness, once).
 
 use std::fmt;
 
@@ -42,6 +43,13 @@ impl Ids {
     pub fn seeded(seed: u64) -> Ids {
         Ids {
             rng: ChaCha20Rng::seed_from_u64(seed),
+        }
+    }
+
+    /// A generator seeded with a 32-byte secret the caller drew.
+    pub(crate) fn from_key(key: [u8; 32]) -> Ids {
+        Ids {
+            rng: ChaCha20Rng::from_seed(key),
         }
     }
 

@@ -1248,28 +1248,43 @@ fn digest_rfc_2617_example() {
     assert!(!auth::response_matches(&creds, "GET", "circle of life"));
 }
 
-#[test]
-fn digest_challenge_verify_and_stale() {
-    let t0 = Instant::now();
-    let digest = Digest::new("dialect", b"server secret", t0);
-    let challenge = digest.challenge(t0 + Duration::from_secs(10), false);
-    assert!(challenge.starts_with("Digest realm=\"dialect\", nonce=\""));
-    assert!(challenge.contains("qop=\"auth\""));
-    let nonce = challenge.split('"').nth(3).unwrap().to_owned();
-    // What a phone sends back.
+const KEY: [u8; 32] = [7; 32];
+
+/// The nonce of a challenge.
+fn nonce_of(challenge: &str) -> String {
+    challenge.split('"').nth(3).unwrap().to_owned()
+}
+
+/// What a phone answers to `nonce` for `method` with `password`, as its
+/// `nc`-th request with that nonce.
+fn answer(nonce: &str, nc: u32, method: &str, password: &str) -> Credentials {
     let mut creds = Credentials {
         username: "agent7".into(),
         realm: "dialect".into(),
-        nonce,
+        nonce: nonce.to_owned(),
         uri: "sip:dialect.example.com".into(),
         response: String::new(),
         algorithm: Some("MD5".into()),
         qop: Some("auth".into()),
-        nc: Some("00000001".into()),
+        nc: Some(format!("{nc:08x}")),
         cnonce: Some("c0ffee".into()),
         opaque: None,
     };
-    creds.response = auth::expected_response(&creds, "REGISTER", "s3cret").unwrap();
+    creds.response = auth::expected_response(&creds, method, password).unwrap();
+    creds
+}
+
+#[test]
+fn digest_challenge_verify_and_stale() {
+    let t0 = Instant::now();
+    let mut digest = Digest::with_key("dialect", KEY, t0);
+    let challenge = digest.challenge(t0 + Duration::from_secs(10), false);
+    assert!(challenge.starts_with("Digest realm=\"dialect\", nonce=\""));
+    assert!(challenge.contains("qop=\"auth\""));
+    let nonce = nonce_of(&challenge);
+    assert_eq!(nonce.len(), 64);
+    // What a phone sends back.
+    let creds = answer(&nonce, 1, "REGISTER", "s3cret");
     let header = format!(
         "Digest username=\"agent7\", realm=\"dialect\", nonce=\"{}\", uri=\"sip:dialect.example.com\", response=\"{}\", algorithm=MD5, qop=auth, nc=00000001, cnonce=\"c0ffee\"",
         creds.nonce, creds.response
@@ -1277,10 +1292,6 @@ fn digest_challenge_verify_and_stale() {
     let parsed = Credentials::parse(&header).unwrap();
     assert_eq!(parsed, creds);
     let at = |s| t0 + Duration::from_secs(s);
-    assert_eq!(
-        digest.verify(&parsed, "REGISTER", "s3cret", at(20)),
-        Verdict::Ok
-    );
     assert_eq!(
         digest.verify(&parsed, "REGISTER", "wrong", at(20)),
         Verdict::Invalid
@@ -1290,14 +1301,205 @@ fn digest_challenge_verify_and_stale() {
         Verdict::Invalid
     );
     assert_eq!(
-        digest.verify(&parsed, "REGISTER", "s3cret", at(400)),
+        digest.verify(&parsed, "REGISTER", "s3cret", at(20)),
+        Verdict::Ok
+    );
+    // Five minutes after it was issued the nonce is stale.
+    assert_eq!(
+        digest.verify(
+            &answer(&nonce, 2, "REGISTER", "s3cret"),
+            "REGISTER",
+            "s3cret",
+            at(311)
+        ),
         Verdict::Stale
     );
     assert!(digest.challenge(at(400), true).ends_with(", stale=true"));
-    // A nonce another server (secret) made is not ours.
-    let other = Digest::new("dialect", b"another secret", t0);
+    // The same key makes the same nonces; another key, others.
+    let mut again = Digest::with_key("dialect", KEY, t0);
+    assert_eq!(nonce_of(&again.challenge(at(10), false)), nonce);
+    let mut other = Digest::with_key("dialect", [8; 32], t0);
+    assert_ne!(nonce_of(&other.challenge(at(10), false)), nonce);
+}
+
+#[test]
+fn replayed_register_is_refused() {
+    let t0 = Instant::now();
+    let mut digest = Digest::with_key("dialect", KEY, t0);
+    let nonce = nonce_of(&digest.challenge(t0, false));
+    let first = answer(&nonce, 1, "REGISTER", "s3cret");
+    assert_eq!(digest.verify(&first, "REGISTER", "s3cret", t0), Verdict::Ok);
+    // The captured request, sent again.
     assert_eq!(
-        other.verify(&parsed, "REGISTER", "s3cret", at(20)),
+        digest.verify(&first, "REGISTER", "s3cret", t0),
+        Verdict::Replay
+    );
+    // The phone's next request with the same nonce counts up.
+    let second = answer(&nonce, 2, "REGISTER", "s3cret");
+    assert_eq!(
+        digest.verify(&second, "REGISTER", "s3cret", t0),
+        Verdict::Ok
+    );
+    assert_eq!(
+        digest.verify(&second, "REGISTER", "s3cret", t0),
+        Verdict::Replay
+    );
+    assert_eq!(
+        digest.verify(&first, "REGISTER", "s3cret", t0),
+        Verdict::Replay
+    );
+    assert_eq!(digest.remembered(), 1);
+}
+
+#[test]
+fn forged_nonce_is_invalid() {
+    let t0 = Instant::now();
+    let mut digest = Digest::with_key("dialect", KEY, t0);
+    let nonce = nonce_of(&digest.challenge(t0, false));
+    // Our nonce's time and salt with another MAC, a shorter one, junk.
+    let mut forged = nonce[..32].to_owned();
+    forged.push_str(&"0".repeat(32));
+    for nonce in [forged.as_str(), &nonce[..48], "", "zz", "é"] {
+        let creds = answer(nonce, 1, "REGISTER", "guess");
+        assert_eq!(
+            digest.verify(&creds, "REGISTER", "s3cret", t0),
+            Verdict::Invalid,
+            "{nonce}"
+        );
+    }
+    assert_eq!(digest.remembered(), 0);
+}
+
+#[test]
+fn foreign_nonce_answered_with_the_right_password_is_stale() {
+    // A nonce from before a restart (another key): the client knows the
+    // password, so it is challenged again with stale=true, not refused.
+    let t0 = Instant::now();
+    let mut before = Digest::with_key("dialect", [1; 32], t0);
+    let mut after = Digest::with_key("dialect", [2; 32], t0);
+    let nonce = nonce_of(&before.challenge(t0, false));
+    let creds = answer(&nonce, 1, "REGISTER", "s3cret");
+    assert_eq!(
+        after.verify(&creds, "REGISTER", "s3cret", t0),
+        Verdict::Stale
+    );
+    assert_eq!(
+        after.verify(&creds, "REGISTER", "wrong", t0),
         Verdict::Invalid
     );
+    assert_eq!(after.remembered(), 0);
+}
+
+#[test]
+fn digest_without_qop_or_in_another_realm_is_invalid() {
+    let t0 = Instant::now();
+    let mut digest = Digest::with_key("dialect", KEY, t0);
+    let nonce = nonce_of(&digest.challenge(t0, false));
+    // RFC 2069 style: no qop, nc or cnonce, so no replay could be detected.
+    let mut bare = answer(&nonce, 1, "REGISTER", "s3cret");
+    (bare.qop, bare.nc, bare.cnonce) = (None, None, None);
+    bare.response = auth::expected_response(&bare, "REGISTER", "s3cret").unwrap();
+    assert!(auth::response_matches(&bare, "REGISTER", "s3cret"));
+    assert_eq!(
+        digest.verify(&bare, "REGISTER", "s3cret", t0),
+        Verdict::Invalid
+    );
+    // Another realm.
+    let mut elsewhere = answer(&nonce, 1, "REGISTER", "s3cret");
+    elsewhere.realm = "elsewhere".into();
+    elsewhere.response = auth::expected_response(&elsewhere, "REGISTER", "s3cret").unwrap();
+    assert_eq!(
+        digest.verify(&elsewhere, "REGISTER", "s3cret", t0),
+        Verdict::Invalid
+    );
+    // qop=auth-int, a non-hex nc, another algorithm.
+    let mut odd = answer(&nonce, 1, "REGISTER", "s3cret");
+    odd.qop = Some("auth-int".into());
+    assert_eq!(
+        digest.verify(&odd, "REGISTER", "s3cret", t0),
+        Verdict::Invalid
+    );
+    let mut odd = answer(&nonce, 1, "REGISTER", "s3cret");
+    odd.nc = Some("+0000001".into());
+    assert_eq!(
+        digest.verify(&odd, "REGISTER", "s3cret", t0),
+        Verdict::Invalid
+    );
+    let mut odd = answer(&nonce, 1, "REGISTER", "s3cret");
+    odd.algorithm = Some("SHA-256".into());
+    assert_eq!(
+        digest.verify(&odd, "REGISTER", "s3cret", t0),
+        Verdict::Invalid
+    );
+    assert_eq!(digest.remembered(), 0);
+}
+
+#[test]
+fn digest_verifies_any_method_with_the_digest_uri_as_given() {
+    // A 407 to an INVITE or a REFER carries the same challenge; the
+    // credentials are checked against the request's method and the
+    // digest-uri the client hashed.
+    let t0 = Instant::now();
+    let mut digest = Digest::with_key("dialect", KEY, t0);
+    let nonce = nonce_of(&digest.challenge(t0, false));
+    for (nc, method) in [(1, "INVITE"), (2, "REFER"), (3, "BYE")] {
+        let mut creds = answer(&nonce, nc, method, "s3cret");
+        creds.uri = "sip:+4930123456@dialect.example.com;user=phone".into();
+        creds.response = auth::expected_response(&creds, method, "s3cret").unwrap();
+        assert_eq!(
+            digest.verify(&creds, "REGISTER", "s3cret", t0),
+            Verdict::Invalid
+        );
+        assert_eq!(digest.verify(&creds, method, "s3cret", t0), Verdict::Ok);
+    }
+}
+
+#[test]
+fn nonce_counts_are_bounded_and_forgotten_when_expired() {
+    let t0 = Instant::now();
+    let at = |s| t0 + Duration::from_secs(s);
+    let mut digest = Digest::with_key("dialect", KEY, t0)
+        .with_nonce_lifetime(Duration::from_secs(60))
+        .with_max_nonces(3);
+    let nonces: Vec<String> = (0..4)
+        .map(|i| nonce_of(&digest.challenge(at(i), false)))
+        .collect();
+    for (i, nonce) in nonces.iter().enumerate() {
+        let creds = answer(nonce, 1, "REGISTER", "s3cret");
+        assert_eq!(
+            digest.verify(&creds, "REGISTER", "s3cret", at(10)),
+            Verdict::Ok,
+            "{i}"
+        );
+        assert!(digest.remembered() <= 3);
+    }
+    assert_eq!(digest.remembered(), 3);
+    // The oldest was forgotten to make room: its next answer is stale (a
+    // replay of its first answer too), so the client re-authenticates.
+    for nc in [1, 2] {
+        assert_eq!(
+            digest.verify(
+                &answer(&nonces[0], nc, "REGISTER", "s3cret"),
+                "REGISTER",
+                "s3cret",
+                at(10)
+            ),
+            Verdict::Stale
+        );
+    }
+    // The newest is remembered still.
+    assert_eq!(
+        digest.verify(
+            &answer(&nonces[3], 1, "REGISTER", "s3cret"),
+            "REGISTER",
+            "s3cret",
+            at(10)
+        ),
+        Verdict::Replay
+    );
+    // Once they expire, their counts go.
+    digest.challenge(at(62), false);
+    assert_eq!(digest.remembered(), 2);
+    digest.challenge(at(64), false);
+    assert_eq!(digest.remembered(), 0);
 }
