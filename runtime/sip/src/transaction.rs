@@ -23,6 +23,14 @@
 //! a 2xx stays in `Accepted` for 64*T1 and hands every 2xx (retransmissions
 //! and forks) to the transaction user, which acknowledges them through its
 //! dialog.
+//!
+//! Two choices guard the server against whoever can send it datagrams. A
+//! response is matched to a client transaction only when it comes from the
+//! address the request went to ([`Incoming::Foreign`] otherwise), so a
+//! forged 200 OK from elsewhere cannot answer an INVITE. The ACK for a 2xx
+//! is matched by everything the dialog shares with it (Call-ID, CSeq
+//! number, From and To tags), so an ACK from outside the dialog cannot take
+//! its place.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -132,6 +140,17 @@ pub enum Incoming {
     /// transaction that is still proceeding. A 2xx here is a retransmission
     /// for an INVITE whose transaction has ended: the TU may re-send its ACK.
     Stray(Message),
+    /// A response for one of our client transactions that came from
+    /// another address than the one the request went to: forged, or sent
+    /// by a broken peer. It did not touch the transaction. Drop it; it is
+    /// counted in [`Transactions::foreign`], and the adapter logs it once
+    /// per source, not once per datagram.
+    Foreign {
+        /// Where it came from.
+        from: SocketAddr,
+        /// The response.
+        response: Message,
+    },
 }
 
 /// What time or the transport did to a transaction; the transaction is gone.
@@ -200,12 +219,17 @@ pub struct Transactions {
     config: Config,
     txs: HashMap<TxKey, Tx>,
     /// Server INVITE transactions that sent a 2xx, by what the ACK for it
-    /// carries (its branch is new, RFC 3261 17.1.1.3): Call-ID, CSeq number,
-    /// From tag.
-    accepted: HashMap<(String, u32, String), TxKey>,
+    /// carries (its branch is new, RFC 3261 17.1.1.3).
+    accepted: HashMap<AckKey, TxKey>,
+    /// Responses from another address than their transaction's peer.
+    foreign: u64,
     transmits: VecDeque<Transmit>,
     events: VecDeque<TuEvent>,
 }
+
+/// What the ACK for a 2xx shares with the 2xx, so with the dialog: Call-ID,
+/// CSeq number, From tag and To tag.
+type AckKey = (String, u32, String, Option<String>);
 
 // rsip's `Method` is not `Hash`; its discriminant is.
 impl std::hash::Hash for TxKey {
@@ -257,6 +281,7 @@ impl Transactions {
             config,
             txs: HashMap::new(),
             accepted: HashMap::new(),
+            foreign: 0,
             transmits: VecDeque::new(),
             events: VecDeque::new(),
         }
@@ -265,7 +290,8 @@ impl Transactions {
     /// Matches a parsed message against the transactions (RFC 3261 17.1.3
     /// and 17.2.3) and runs the state machine it reaches. The transport of a
     /// request is read from its top `Via` (TCP, TLS, SCTP and WS count as
-    /// reliable).
+    /// reliable). A response must come from the address its request went
+    /// to (`from`; an IPv4-mapped IPv6 address counts as the IPv4 one).
     pub fn handle_incoming(
         &mut self,
         message: Message,
@@ -275,7 +301,7 @@ impl Transactions {
         if message.is_request() {
             self.incoming_request(message, from, now)
         } else {
-            self.incoming_response(message, now)
+            self.incoming_response(message, from, now)
         }
     }
 
@@ -478,6 +504,12 @@ impl Transactions {
         c
     }
 
+    /// How many responses came from another address than their client
+    /// transaction's peer ([`Incoming::Foreign`]) since the table was made.
+    pub fn foreign(&self) -> u64 {
+        self.foreign
+    }
+
     fn incoming_request(&mut self, request: Message, from: SocketAddr, now: Instant) -> Incoming {
         let Some(key) = server_key(&request) else {
             return Incoming::Stray(request);
@@ -569,7 +601,7 @@ impl Transactions {
         Incoming::Ack(ack)
     }
 
-    fn incoming_response(&mut self, response: Message, now: Instant) -> Incoming {
+    fn incoming_response(&mut self, response: Message, from: SocketAddr, now: Instant) -> Incoming {
         let key = match (response.top_via(), response.cseq()) {
             (Some(via), Some(cseq)) => via.branch().and_then(|branch| {
                 Some(TxKey {
@@ -591,6 +623,10 @@ impl Transactions {
         let Some(tx) = self.txs.get_mut(&key) else {
             return Incoming::Stray(response);
         };
+        if !same_address(from, tx.peer) {
+            self.foreign += 1;
+            return Incoming::Foreign { from, response };
+        }
         let unreliable = !tx.transport.is_reliable();
         let invite = key.method == Method::Invite;
         let mut done = false;
@@ -801,11 +837,19 @@ fn server_key(request: &Message) -> Option<TxKey> {
     })
 }
 
-/// What identifies the INVITE a 2xx answered, as its ACK repeats it.
-fn ack_key(message: &Message) -> Option<(String, u32, String)> {
+/// What identifies the INVITE a 2xx answered, as its ACK repeats it: the
+/// dialog (Call-ID, both tags) and the CSeq number (RFC 3261 13.2.2.4).
+fn ack_key(message: &Message) -> Option<AckKey> {
     Some((
         message.call_id()?.to_owned(),
         message.cseq()?.seq,
         message.from_tag()?,
+        message.to_tag(),
     ))
+}
+
+/// Whether two socket addresses are the same peer, an IPv4-mapped IPv6
+/// address (from a dual-stack socket) being the IPv4 address it maps.
+fn same_address(a: SocketAddr, b: SocketAddr) -> bool {
+    a.port() == b.port() && a.ip().to_canonical() == b.ip().to_canonical()
 }

@@ -891,6 +891,90 @@ Content-Length: 0
     assert_eq!(txs.state(&invite_key), Some(State::Proceeding));
 }
 
+#[test]
+fn forged_response_from_another_address_is_dropped() {
+    let t0 = Instant::now();
+    let mut txs = Transactions::new(Config::default());
+    let agent: SocketAddr = "127.0.0.1:5070".parse().unwrap();
+    let forger: SocketAddr = "127.0.0.1:6000".parse().unwrap();
+    let key = txs
+        .send_request(client_invite("z9hG4bKfo1"), agent, Transport::Udp, t0)
+        .unwrap();
+    drain(&mut txs);
+    // The right branch and CSeq, from elsewhere.
+    let forged = txs.handle_incoming(agent_response("z9hG4bKfo1", "200 OK"), forger, t0);
+    assert!(
+        matches!(forged, Incoming::Foreign { from, ref response } if from == forger && response.status() == Some(200))
+    );
+    assert_eq!(txs.state(&key), Some(State::Calling));
+    assert_eq!(txs.foreign(), 1);
+    assert_eq!(txs.poll_timeout(), Some(t0 + Duration::from_millis(500)));
+    assert!(drain(&mut txs).is_empty());
+    // A 486 from elsewhere is not acknowledged either.
+    let forged = txs.handle_incoming(agent_response("z9hG4bKfo1", "486 Busy Here"), forger, t0);
+    assert!(matches!(forged, Incoming::Foreign { .. }));
+    assert!(drain(&mut txs).is_empty());
+    assert_eq!(txs.foreign(), 2);
+    // The same 200 from the agent.
+    let ok = txs.handle_incoming(agent_response("z9hG4bKfo1", "200 OK"), agent, t0);
+    assert!(matches!(ok, Incoming::Response { key: ref k, .. } if *k == key));
+    assert_eq!(txs.state(&key), Some(State::Accepted));
+    assert_eq!(txs.foreign(), 2);
+}
+
+#[test]
+fn response_through_a_dual_stack_socket_comes_from_its_peer() {
+    let t0 = Instant::now();
+    let mut txs = Transactions::new(Config::default());
+    let agent: SocketAddr = "127.0.0.1:5070".parse().unwrap();
+    let key = txs
+        .send_request(client_invite("z9hG4bKds1"), agent, Transport::Udp, t0)
+        .unwrap();
+    let mapped: SocketAddr = "[::ffff:127.0.0.1]:5070".parse().unwrap();
+    let ringing = txs.handle_incoming(agent_response("z9hG4bKds1", "180 Ringing"), mapped, t0);
+    assert!(matches!(ringing, Incoming::Response { .. }));
+    assert_eq!(txs.state(&key), Some(State::Proceeding));
+    assert_eq!(txs.foreign(), 0);
+}
+
+#[test]
+fn ack_from_outside_the_dialog_does_not_stop_the_2xx() {
+    let t0 = Instant::now();
+    let ms = |n| t0 + Duration::from_millis(n);
+    let mut txs = Transactions::new(Config::default());
+    let Incoming::NewRequest { key, request } =
+        txs.handle_incoming(invite("z9hG4bKfa1"), peer(), t0)
+    else {
+        panic!()
+    };
+    let ok = message::response_for(&request, 200, "OK").with_to_tag("ours");
+    txs.send_response(&key, ok, t0).unwrap();
+    drain(&mut txs);
+    // Call-ID, CSeq and From tag right, but not our To tag (or none): it
+    // matches no transaction and goes to the TU, whose dialogs refuse it.
+    for to in [
+        "<sip:+4930123456@198.51.100.1>;tag=guessed",
+        "<sip:+4930123456@198.51.100.1>",
+    ] {
+        let mut forged = ack_2xx("z9hG4bKfa2");
+        forged.set_header("To", to);
+        let outcome = txs.handle_incoming(forged, peer(), ms(100));
+        assert!(matches!(outcome, Incoming::Ack(ref a) if a.header("To") == Some(to)));
+    }
+    // The 2xx is still retransmitted, and the real ACK still arrives.
+    txs.handle_timeout(ms(500));
+    assert_eq!(drain(&mut txs)[0].status(), Some(200));
+    let ack = txs.handle_incoming(ack_2xx("z9hG4bKfa3"), peer(), ms(600));
+    assert!(matches!(ack, Incoming::Ack(ref a) if a.to_tag().as_deref() == Some("ours")));
+    assert_eq!(
+        txs.handle_incoming(ack_2xx("z9hG4bKfa3"), peer(), ms(700)),
+        Incoming::Retransmission
+    );
+    txs.handle_timeout(ms(40_000));
+    assert_eq!(txs.poll_event(), None, "acknowledged: no timer L");
+    assert_eq!(txs.counts().total(), 0);
+}
+
 // ---------------------------------------------------------------- dialogs
 
 fn local() -> Local {
