@@ -14,7 +14,7 @@ use dialect_sip::message::{
     self, FrameError, Message, Method, ParseError, RequestParts, TcpFramer, Transport,
 };
 use dialect_sip::sdp::{self, Codec, Direction, LocalMedia};
-use dialect_sip::transaction::{Config, Incoming, State, Timer, Transactions, TuEvent};
+use dialect_sip::transaction::{Config, Counts, Incoming, State, Timer, Transactions, TuEvent};
 
 const PEER: &str = "192.0.2.10:5060";
 
@@ -973,6 +973,179 @@ fn ack_from_outside_the_dialog_does_not_stop_the_2xx() {
     txs.handle_timeout(ms(40_000));
     assert_eq!(txs.poll_event(), None, "acknowledged: no timer L");
     assert_eq!(txs.counts().total(), 0);
+}
+
+fn options(branch: &str) -> Message {
+    msg(&format!(
+        "OPTIONS sip:ivr@198.51.100.1 SIP/2.0
+Via: SIP/2.0/UDP 192.0.2.10:5060;branch={branch}
+From: <sip:alice@example.com>;tag=a1
+To: <sip:ivr@198.51.100.1>
+Call-ID: {branch}@192.0.2.10
+CSeq: 1 OPTIONS
+Content-Length: 0
+
+"
+    ))
+}
+
+#[test]
+fn request_flood_beyond_the_cap_is_overloaded() {
+    let t0 = Instant::now();
+    let mut txs = Transactions::new(Config {
+        max_transactions: 2,
+        ..Config::default()
+    });
+    let mut keys = Vec::new();
+    for branch in ["z9hG4bKfl1", "z9hG4bKfl2"] {
+        let Incoming::NewRequest { key, .. } = txs.handle_incoming(options(branch), peer(), t0)
+        else {
+            panic!()
+        };
+        keys.push(key);
+    }
+    let third = txs.handle_incoming(options("z9hG4bKfl3"), peer(), t0);
+    assert!(
+        matches!(third, Incoming::Overloaded(ref m) if m.top_via().unwrap().branch() == Some("z9hG4bKfl3"))
+    );
+    let invite = txs.handle_incoming(invite("z9hG4bKfl4"), peer(), t0);
+    assert!(matches!(invite, Incoming::Overloaded(_)));
+    assert!(drain(&mut txs).is_empty(), "not even 100 Trying");
+    assert_eq!(txs.counts().server(), 2);
+    // Retransmissions of what is in, ACKs and our own requests still pass.
+    assert_eq!(
+        txs.handle_incoming(options("z9hG4bKfl1"), peer(), t0),
+        Incoming::Retransmission
+    );
+    assert!(matches!(
+        txs.handle_incoming(ack_2xx("z9hG4bKfl5"), peer(), t0),
+        Incoming::Ack(_)
+    ));
+    txs.send_request(client_invite("z9hG4bKfl6"), agent(), Transport::Udp, t0)
+        .unwrap();
+    assert_eq!(txs.counts().client_invite, 1);
+    // Once one has ended (timer J), a new request gets a transaction.
+    txs.send_response(
+        &keys[0],
+        message::response_for(&options("z9hG4bKfl1"), 200, "OK"),
+        t0,
+    )
+    .unwrap();
+    assert!(matches!(
+        txs.handle_incoming(options("z9hG4bKfl3"), peer(), t0),
+        Incoming::Overloaded(_)
+    ));
+    txs.handle_timeout(t0 + Duration::from_secs(32));
+    assert!(matches!(
+        txs.handle_incoming(options("z9hG4bKfl3"), peer(), t0 + Duration::from_secs(32)),
+        Incoming::NewRequest { .. }
+    ));
+}
+
+#[test]
+fn timers_fire_in_deadline_order_across_transactions() {
+    let t0 = Instant::now();
+    let mut txs = Transactions::new(Config::default());
+    let request = |branch: &str| {
+        message::request(&RequestParts {
+            method: Method::Options,
+            uri: "sip:agent7@10.0.0.7:5062",
+            transport: Transport::Udp,
+            sent_by: "10.0.0.1:5060",
+            branch,
+            from: "sip:ivr@10.0.0.1",
+            from_tag: "x",
+            to: "sip:agent7@10.0.0.7",
+            to_tag: None,
+            call_id: branch,
+            cseq: 1,
+            contact: None,
+            route: &[],
+            max_forwards: 70,
+        })
+        .unwrap()
+    };
+    txs.send_request(request("z9hG4bKA"), agent(), Transport::Udp, t0)
+        .unwrap();
+    txs.send_request(
+        request("z9hG4bKB"),
+        agent(),
+        Transport::Udp,
+        t0 + Duration::from_millis(300),
+    )
+    .unwrap();
+    drain(&mut txs);
+    // One late call: A is due at 0.5 and 1.5 s, B at 0.8 and 1.8 s.
+    txs.handle_timeout(t0 + Duration::from_secs(2));
+    let branches: Vec<String> = drain(&mut txs)
+        .iter()
+        .map(|m| m.top_via().unwrap().branch().unwrap().to_owned())
+        .collect();
+    assert_eq!(branches, ["z9hG4bKA", "z9hG4bKB", "z9hG4bKA", "z9hG4bKB"]);
+    assert_eq!(txs.poll_timeout(), Some(t0 + Duration::from_millis(3500)));
+    assert_eq!(txs.timer_entries(), 2);
+}
+
+#[test]
+fn timer_index_empties_when_every_transaction_ends() {
+    let t0 = Instant::now();
+    let ms = |n| t0 + Duration::from_millis(n);
+    let mut txs = Transactions::new(Config::default());
+    // A server INVITE refused and never acknowledged (timer H)...
+    let Incoming::NewRequest { key, request } =
+        txs.handle_incoming(invite("z9hG4bKie1"), peer(), t0)
+    else {
+        panic!()
+    };
+    txs.send_response(&key, message::response_for(&request, 486, "Busy"), t0)
+        .unwrap();
+    // ...one accepted and acknowledged (timer L)...
+    let mut accepted = invite("z9hG4bKie2");
+    accepted.set_header("CSeq", "2 INVITE");
+    let Incoming::NewRequest { key, request } = txs.handle_incoming(accepted, peer(), t0) else {
+        panic!()
+    };
+    let ok = message::response_for(&request, 200, "OK").with_to_tag("ours");
+    txs.send_response(&key, ok, t0).unwrap();
+    let mut ack = ack_2xx("z9hG4bKie3");
+    ack.set_header("CSeq", "2 ACK");
+    assert!(matches!(
+        txs.handle_incoming(ack, peer(), ms(10)),
+        Incoming::Ack(_)
+    ));
+    // ...an answered OPTIONS (timer J), an unanswered client INVITE (timer
+    // B) and one refused (timer D).
+    let Incoming::NewRequest { key, request } =
+        txs.handle_incoming(options("z9hG4bKie4"), peer(), t0)
+    else {
+        panic!()
+    };
+    txs.send_response(&key, message::response_for(&request, 200, "OK"), t0)
+        .unwrap();
+    txs.send_request(client_invite("z9hG4bKie5"), agent(), Transport::Udp, t0)
+        .unwrap();
+    txs.send_request(client_invite("z9hG4bKie6"), agent(), Transport::Udp, t0)
+        .unwrap();
+    txs.handle_incoming(agent_response("z9hG4bKie6", "603 Decline"), agent(), ms(20));
+    assert_eq!(txs.counts().total(), 5);
+    assert_eq!(txs.timer_entries(), 5);
+    let mut now = t0;
+    while let Some(next) = txs.poll_timeout() {
+        assert!(next >= now, "deadlines never go back");
+        now = next;
+        txs.handle_timeout(now);
+        assert!(txs.timer_entries() <= txs.counts().total());
+    }
+    assert_eq!(txs.timer_entries(), 0);
+    assert_eq!(txs.counts(), Counts::default());
+    let mut timers: Vec<Timer> = std::iter::from_fn(|| txs.poll_event())
+        .map(|e| match e {
+            TuEvent::Timeout { timer, .. } => timer,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    timers.sort_by_key(|t| format!("{t:?}"));
+    assert_eq!(timers, [Timer::B, Timer::H]);
 }
 
 // ---------------------------------------------------------------- dialogs
