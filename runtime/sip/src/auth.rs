@@ -1,27 +1,61 @@
 //! HTTP digest authentication (RFC 2617, RFC 8760 with MD5, `qop=auth`)
-//! for agents' REGISTER requests.
+//! for agents' REGISTER requests and any other request the server
+//! challenges: the value of [`Digest::challenge`] goes in `WWW-Authenticate`
+//! of a 401 or, unchanged, in `Proxy-Authenticate` of a 407, and
+//! [`Credentials::parse`] reads `Authorization` and `Proxy-Authorization`
+//! alike. [`Digest::verify`] takes the method of the request that carried
+//! the credentials (REGISTER, INVITE, REFER, ...) and their digest-uri as
+//! the client gave it.
 //!
-//! [`Digest`] makes challenges and checks answers without keeping state per
-//! client: a nonce is the time it was made and an MD5 over that time, the
-//! realm and a server secret, so the server recognises its own nonces and
-//! knows their age. An answer computed with a correct password but an
-//! expired nonce is [`Verdict::Stale`]: challenge again with `stale=true` and
-//! the client retries without asking its user. Nonce counts are not tracked,
-//! so a captured answer can be replayed until its nonce expires (five
-//! minutes by default); REGISTER carries no secret, and TLS is the answer to
-//! eavesdroppers.
+//! A nonce is `<time><salt><mac>`, 64 hex digits: the second it was issued
+//! (counted from when the [`Digest`] was made), 8 random bytes, and
+//! HMAC-SHA256 over both and the realm under a 32-byte key drawn from the
+//! operating system at start, truncated to 128 bits. The server so
+//! recognises its own nonces and knows their age without storing them; a
+//! forged one fails the MAC, which is compared in constant time. An answer
+//! computed with the right password over a nonce that is not (or no longer)
+//! usable is [`Verdict::Stale`]: the nonce expired (five minutes by
+//! default), was made before a restart (the key is new at every start), or
+//! was forgotten to bound memory. The server challenges again with
+//! `stale=true` and the client retries without asking its user.
+//!
+//! Replays are refused: `qop=auth` is required, so every answer carries a
+//! nonce count (`nc`), and for each nonce that has been answered the
+//! [`Digest`] remembers the highest count it accepted. An answer whose count
+//! is not higher is [`Verdict::Replay`], however right its password. That
+//! table holds only nonces answered with the right password, entries leave
+//! it when their nonce expires, and it never holds more than
+//! [`Digest::with_max_nonces`] entries (10,000 by default): when full, the
+//! oldest nonce is forgotten, and answers over it become stale.
 
+use std::collections::BTreeMap;
+use std::fmt;
 use std::time::{Duration, Instant};
 
+use hmac::{Hmac, Mac};
 use md5::{Digest as _, Md5};
+use sha2::Sha256;
 
-/// Challenges and verifies digest credentials for one realm.
-#[derive(Debug, Clone)]
+use crate::ids::{self, Ids};
+
+/// Challenges and verifies digest credentials for one realm, and remembers
+/// the nonce counts it accepted.
 pub struct Digest {
     realm: String,
-    secret: Vec<u8>,
+    /// HMAC-SHA256 keyed with the nonce key, cloned for each MAC.
+    mac: Hmac<Sha256>,
+    /// Where nonce salts come from.
+    salts: Ids,
     epoch: Instant,
     lifetime: Duration,
+    max_nonces: usize,
+    /// The highest `nc` accepted for each answered nonce, by the nonce's
+    /// issue second and salt (so the oldest comes first).
+    counts: BTreeMap<(u64, u64), u32>,
+    /// The newest nonce forgotten to make room: an answered nonce at or
+    /// below it is no longer in `counts`, so any nonce there that is not
+    /// in `counts` may have been answered before.
+    forgotten: Option<(u64, u64)>,
 }
 
 /// The parameters of an `Authorization` header with the Digest scheme.
@@ -54,23 +88,51 @@ pub struct Credentials {
 pub enum Verdict {
     /// The answer proves the password.
     Ok,
-    /// The password is right but the nonce expired: challenge with `stale=true`.
+    /// The password is right but the nonce is not usable (expired, made
+    /// before a restart, or forgotten): challenge with `stale=true`.
     Stale,
-    /// Wrong password, foreign nonce or realm, or unsupported parameters:
-    /// answer 403 or challenge again.
+    /// The password is right but the nonce count is not higher than one
+    /// accepted before for this nonce: a replayed (or re-sent) answer.
+    /// Refuse the request, answering a fresh challenge; a genuine client
+    /// answers it with a new nonce.
+    Replay,
+    /// Wrong password, foreign realm, no `qop=auth`, or unsupported
+    /// parameters: answer 403 or challenge again.
     Invalid,
 }
 
 impl Digest {
-    /// A digest authenticator for `realm`; nonces are valid for five minutes.
-    /// `now` is the epoch nonce times count from (nonces do not survive a
-    /// restart: clients get `stale=true` and retry).
-    pub fn new(realm: &str, secret: &[u8], now: Instant) -> Digest {
+    /// A digest authenticator for `realm` with a nonce key from the
+    /// operating system's CSPRNG; nonces are valid for five minutes. `now`
+    /// is the epoch nonce times count from.
+    ///
+    /// # Panics
+    ///
+    /// When the operating system has no randomness to give.
+    pub fn new(realm: &str, now: Instant) -> Digest {
+        Digest::with_key(realm, ids::os_seed(), now)
+    }
+
+    /// A digest authenticator with a given nonce key, for tests: the same
+    /// key gives the same nonces. Use [`Digest::new`] in production.
+    pub fn with_key(realm: &str, key: [u8; 32], now: Instant) -> Digest {
+        #[allow(clippy::expect_used)]
+        let mac = Hmac::<Sha256>::new_from_slice(&key).expect("HMAC takes keys of any length");
+        // The salts' seed is derived from the key rather than the key itself.
+        let seed = mac
+            .clone()
+            .chain_update(b"nonce salts")
+            .finalize()
+            .into_bytes();
         Digest {
             realm: realm.to_owned(),
-            secret: secret.to_vec(),
+            mac,
+            salts: Ids::from_key(seed.into()),
             epoch: now,
             lifetime: Duration::from_secs(300),
+            max_nonces: 10_000,
+            counts: BTreeMap::new(),
+            forgotten: None,
         }
     }
 
@@ -80,20 +142,38 @@ impl Digest {
         self
     }
 
-    /// The value of a `WWW-Authenticate` header for a 401.
-    pub fn challenge(&self, now: Instant, stale: bool) -> String {
-        let nonce = self.nonce(now.saturating_duration_since(self.epoch).as_secs());
+    /// The same authenticator remembering the nonce counts of at most
+    /// `max` nonces (at least one).
+    pub fn with_max_nonces(mut self, max: usize) -> Digest {
+        self.max_nonces = max.max(1);
+        self
+    }
+
+    /// How many nonces' counts are remembered now.
+    pub fn remembered(&self) -> usize {
+        self.counts.len()
+    }
+
+    /// The value of a `WWW-Authenticate` header for a 401, or of a
+    /// `Proxy-Authenticate` header for a 407, with a new nonce.
+    pub fn challenge(&mut self, now: Instant, stale: bool) -> String {
+        let seconds = self.seconds(now);
+        self.forget_expired(seconds);
+        let salt = self.salts.next_u64();
+        let nonce = self.nonce(seconds, salt);
         format!(
             "Digest realm=\"{}\", nonce=\"{}\", algorithm=MD5, qop=\"auth\"{}",
-            self.realm,
+            quoted(&self.realm),
             nonce,
             if stale { ", stale=true" } else { "" }
         )
     }
 
-    /// Checks credentials for a request with `method` against `password`.
+    /// Checks credentials for a request with `method` (the request's own:
+    /// REGISTER, INVITE, REFER, ...) against `password`, and on success
+    /// remembers their nonce count.
     pub fn verify(
-        &self,
+        &mut self,
         credentials: &Credentials,
         method: &str,
         password: &str,
@@ -104,52 +184,124 @@ impl Digest {
                 .algorithm
                 .as_deref()
                 .is_some_and(|a| !a.eq_ignore_ascii_case("MD5"))
+            // Without qop there is no nonce count, so no replay could be
+            // told from a retry.
+            || !credentials
+                .qop
+                .as_deref()
+                .is_some_and(|q| q.eq_ignore_ascii_case("auth"))
         {
             return Verdict::Invalid;
         }
-        let Some(issued) = self.issued(&credentials.nonce) else {
+        let Some(nc) = credentials.nc.as_deref().and_then(nonce_count) else {
             return Verdict::Invalid;
         };
         if !response_matches(credentials, method, password) {
             return Verdict::Invalid;
         }
-        let age = now
-            .saturating_duration_since(self.epoch)
-            .as_secs()
-            .saturating_sub(issued);
-        if age > self.lifetime.as_secs() {
-            Verdict::Stale
-        } else {
-            Verdict::Ok
+        let seconds = self.seconds(now);
+        self.forget_expired(seconds);
+        let Some(id) = self.issued(&credentials.nonce) else {
+            // Not a nonce of ours (one from before a restart, most likely),
+            // answered with the right password.
+            return Verdict::Stale;
+        };
+        if self.expired(id.0, seconds) {
+            return Verdict::Stale;
+        }
+        match self.counts.get_mut(&id) {
+            Some(last) if nc <= *last => Verdict::Replay,
+            Some(last) => {
+                *last = nc;
+                Verdict::Ok
+            }
+            None if self.forgotten.is_some_and(|f| id <= f) => Verdict::Stale,
+            None => {
+                self.counts.insert(id, nc);
+                if self.counts.len() > self.max_nonces
+                    && let Some((oldest, _)) = self.counts.pop_first()
+                {
+                    self.forgotten = self.forgotten.max(Some(oldest));
+                    if oldest == id {
+                        return Verdict::Stale;
+                    }
+                }
+                Verdict::Ok
+            }
         }
     }
 
-    /// `<16 hex digits of seconds since the epoch><32 hex digits of MD5>`.
-    fn nonce(&self, seconds: u64) -> String {
-        let time = format!("{seconds:016x}");
-        format!("{time}{}", self.seal(&time))
+    fn seconds(&self, now: Instant) -> u64 {
+        now.saturating_duration_since(self.epoch).as_secs()
     }
 
-    fn seal(&self, time: &str) -> String {
-        let mut h = Md5::new();
-        h.update(time.as_bytes());
-        h.update(b":");
-        h.update(self.realm.as_bytes());
-        h.update(b":");
-        h.update(&self.secret);
-        hex(&h.finalize())
+    fn expired(&self, issued: u64, seconds: u64) -> bool {
+        expired(issued, seconds, self.lifetime)
     }
 
-    /// The time a nonce of ours was made; `None` for a forged or foreign one.
-    fn issued(&self, nonce: &str) -> Option<u64> {
-        let time = nonce.get(..16)?;
-        let seal = nonce.get(16..)?;
-        if seal != self.seal(time) {
+    /// Drops the counts of expired nonces, oldest first (each costs one
+    /// removal, so this is amortised into the insertions).
+    fn forget_expired(&mut self, seconds: u64) {
+        while let Some(entry) = self.counts.first_entry() {
+            if !expired(entry.key().0, seconds, self.lifetime) {
+                break;
+            }
+            entry.remove();
+        }
+    }
+
+    /// `<16 hex digits of the issue second><16 of salt><32 of MAC>`.
+    fn nonce(&self, seconds: u64, salt: u64) -> String {
+        let tag = self.mac(seconds, salt).finalize().into_bytes();
+        format!(
+            "{seconds:016x}{salt:016x}{}",
+            ids::hex(tag.get(..MAC_BYTES).unwrap_or_default())
+        )
+    }
+
+    fn mac(&self, seconds: u64, salt: u64) -> Hmac<Sha256> {
+        let mut mac = self.mac.clone();
+        mac.update(&seconds.to_be_bytes());
+        mac.update(&salt.to_be_bytes());
+        mac.update(self.realm.as_bytes());
+        mac
+    }
+
+    /// The issue second and salt of a nonce of ours; `None` for a forged or
+    /// foreign one.
+    fn issued(&self, nonce: &str) -> Option<(u64, u64)> {
+        if nonce.len() != 64 || !nonce.bytes().all(|b| b.is_ascii_hexdigit()) {
             return None;
         }
-        u64::from_str_radix(time, 16).ok()
+        let seconds = u64::from_str_radix(nonce.get(..16)?, 16).ok()?;
+        let salt = u64::from_str_radix(nonce.get(16..32)?, 16).ok()?;
+        let tag = unhex(nonce.get(32..)?)?;
+        self.mac(seconds, salt)
+            .verify_truncated_left(&tag)
+            .ok()
+            .map(|()| (seconds, salt))
     }
 }
+
+/// Shows neither the key nor the remembered nonces.
+impl fmt::Debug for Digest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Digest")
+            .field("realm", &self.realm)
+            .field("lifetime", &self.lifetime)
+            .field("max_nonces", &self.max_nonces)
+            .field("remembered", &self.counts.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Whether a nonce issued at second `issued` is too old at second `seconds`.
+fn expired(issued: u64, seconds: u64, lifetime: Duration) -> bool {
+    seconds.saturating_sub(issued) > lifetime.as_secs()
+}
+
+/// The bytes of the HMAC a nonce carries (128 bits).
+const MAC_BYTES: usize = 16;
 
 impl Credentials {
     /// Parses an `Authorization` (or `Proxy-Authorization`) value with the
@@ -222,21 +374,54 @@ pub fn expected_response(
     }
 }
 
-/// Compares the client's response with the expected one.
+/// Compares the client's response with the expected one, ignoring the case
+/// of hex digits, in time that does not depend on where they differ.
 pub fn response_matches(credentials: &Credentials, method: &str, password: &str) -> bool {
-    expected_response(credentials, method, password)
-        .is_some_and(|expected| expected.eq_ignore_ascii_case(&credentials.response))
+    expected_response(credentials, method, password).is_some_and(|expected| {
+        expected.len() == credentials.response.len()
+            && expected
+                .bytes()
+                .zip(credentials.response.bytes())
+                .fold(0u8, |differ, (a, b)| {
+                    differ | (a.to_ascii_lowercase() ^ b.to_ascii_lowercase())
+                })
+                == 0
+    })
 }
 
 fn md5_hex(s: &str) -> String {
-    hex(&Md5::digest(s.as_bytes()))
+    ids::hex(&Md5::digest(s.as_bytes()))
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().fold(String::with_capacity(32), |mut s, b| {
-        s.push_str(&format!("{b:02x}"));
-        s
-    })
+/// A nonce count: one to eight hex digits (RFC 2617 3.2.2 writes eight).
+fn nonce_count(nc: &str) -> Option<u32> {
+    if nc.is_empty() || nc.len() > 8 || !nc.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    u32::from_str_radix(nc, 16).ok()
+}
+
+/// The bytes of an even number of hex digits.
+fn unhex(s: &str) -> Option<Vec<u8>> {
+    let pairs = s.as_bytes().chunks_exact(2);
+    if !pairs.remainder().is_empty() {
+        return None;
+    }
+    pairs
+        .map(|pair| u8::from_str_radix(std::str::from_utf8(pair).ok()?, 16).ok())
+        .collect()
+}
+
+/// `s` as the inside of a quoted-string: `"` and `\` escaped.
+fn quoted(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '"' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// `name=value` or `name="quoted value"` pairs separated by commas.

@@ -11,13 +11,16 @@
 //!   with their retransmission and timeout timers;
 //! - [`dialog`]: dialog state for calls we answer (UAS) and place (UAC);
 //! - [`sdp`]: SDP offer/answer for G.711 audio and RFC 4733 telephone events;
-//! - [`auth`]: HTTP digest authentication of agents' REGISTER requests;
-//! - [`ids`]: branches, tags and Call-IDs.
+//! - [`auth`]: HTTP digest authentication of agents' requests (REGISTER,
+//!   and any request challenged with 407), with replay protection;
+//! - [`ids`]: unpredictable branches, tags and Call-IDs (ChaCha20).
 //!
 //! Time is always `std::time::Instant`, passed in by the caller: the adapter
 //! passes `Instant::now()`, tests pass an `Instant` they advance by hand.
 //! Nothing reads a clock, so a test can play 32 seconds of retransmission
-//! timers in microseconds.
+//! timers in microseconds. The one thing taken from the operating system
+//! is randomness, once, when an [`ids::Ids`] or an [`auth::Digest`] is
+//! made for production; tests give seeds instead.
 
 #![warn(missing_docs)]
 

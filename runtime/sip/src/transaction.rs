@@ -23,14 +23,26 @@
 //! a 2xx stays in `Accepted` for 64*T1 and hands every 2xx (retransmissions
 //! and forks) to the transaction user, which acknowledges them through its
 //! dialog.
+//!
+//! Three choices guard the server against whoever can send it datagrams. A
+//! response is matched to a client transaction only when it comes from the
+//! address the request went to ([`Incoming::Foreign`] otherwise), so a
+//! forged 200 OK from elsewhere cannot answer an INVITE. The ACK for a 2xx
+//! is matched by everything the dialog shares with it (Call-ID, CSeq
+//! number, From and To tags), so an ACK from outside the dialog cannot take
+//! its place. And the table is bounded: a new request that would take the
+//! server transactions beyond [`Config::max_transactions`] is
+//! [`Incoming::Overloaded`] and gets no transaction. Deadlines are kept in
+//! order, so finding the next one costs O(log n) and firing k due timers
+//! O(k log n), however many transactions wait.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use crate::message::{self, Message, Method, Transport};
 
-/// The RFC 3261 timer bases.
+/// The RFC 3261 timer bases and the table's bound.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Config {
     /// RTT estimate; 500 ms by default.
@@ -40,6 +52,10 @@ pub struct Config {
     pub t2: Duration,
     /// Maximum time a message stays in the network; 5 s by default.
     pub t4: Duration,
+    /// The most server transactions alive at once; 20,000 by default. A
+    /// new request beyond it is [`Incoming::Overloaded`]. Client
+    /// transactions, which only the transaction user starts, do not count.
+    pub max_transactions: usize,
 }
 
 impl Default for Config {
@@ -48,6 +64,7 @@ impl Default for Config {
             t1: Duration::from_millis(500),
             t2: Duration::from_secs(4),
             t4: Duration::from_secs(5),
+            max_transactions: 20_000,
         }
     }
 }
@@ -132,6 +149,23 @@ pub enum Incoming {
     /// transaction that is still proceeding. A 2xx here is a retransmission
     /// for an INVITE whose transaction has ended: the TU may re-send its ACK.
     Stray(Message),
+    /// A response for one of our client transactions that came from
+    /// another address than the one the request went to: forged, or sent
+    /// by a broken peer. It did not touch the transaction. Drop it; it is
+    /// counted in [`Transactions::foreign`], and the adapter logs it once
+    /// per source, not once per datagram.
+    Foreign {
+        /// Where it came from.
+        from: SocketAddr,
+        /// The response.
+        response: Message,
+    },
+    /// A new request that would take the server transactions beyond
+    /// [`Config::max_transactions`]: no transaction was created. Answer it
+    /// statelessly ([`Transactions::send_stateless`]) with 503 and a
+    /// `Retry-After`. An ACK is never overloaded (it creates no
+    /// transaction, and is never answered).
+    Overloaded(Message),
 }
 
 /// What time or the transport did to a transaction; the transaction is gone.
@@ -200,12 +234,26 @@ pub struct Transactions {
     config: Config,
     txs: HashMap<TxKey, Tx>,
     /// Server INVITE transactions that sent a 2xx, by what the ACK for it
-    /// carries (its branch is new, RFC 3261 17.1.1.3): Call-ID, CSeq number,
-    /// From tag.
-    accepted: HashMap<(String, u32, String), TxKey>,
+    /// carries (its branch is new, RFC 3261 17.1.1.3).
+    accepted: HashMap<AckKey, TxKey>,
+    /// Each transaction's next deadline with its id (unique, so entries
+    /// never collide), earliest first; the transaction remembers its entry.
+    timers: BTreeMap<(Instant, u64), TxKey>,
+    /// The id the next transaction gets.
+    next_id: u64,
+    /// The live transactions by kind, kept as they come and go.
+    counts: Counts,
+    /// Responses from another address than their transaction's peer.
+    foreign: u64,
+    /// Timer entries taken from the index by `handle_timeout`, ever.
+    fired: u64,
     transmits: VecDeque<Transmit>,
     events: VecDeque<TuEvent>,
 }
+
+/// What the ACK for a 2xx shares with the 2xx, so with the dialog: Call-ID,
+/// CSeq number, From tag and To tag.
+type AckKey = (String, u32, String, Option<String>);
 
 // rsip's `Method` is not `Hash`; its discriminant is.
 impl std::hash::Hash for TxKey {
@@ -248,6 +296,21 @@ impl Counts {
     pub fn total(&self) -> usize {
         self.server_invite + self.server_non_invite + self.client_invite + self.client_non_invite
     }
+
+    /// Server transactions, which [`Config::max_transactions`] bounds.
+    pub fn server(&self) -> usize {
+        self.server_invite + self.server_non_invite
+    }
+
+    /// The count a transaction with `key` is in.
+    fn of(&mut self, key: &TxKey) -> &mut usize {
+        match (key.side, key.method == Method::Invite) {
+            (Side::Server, true) => &mut self.server_invite,
+            (Side::Server, false) => &mut self.server_non_invite,
+            (Side::Client, true) => &mut self.client_invite,
+            (Side::Client, false) => &mut self.client_non_invite,
+        }
+    }
 }
 
 impl Transactions {
@@ -257,6 +320,11 @@ impl Transactions {
             config,
             txs: HashMap::new(),
             accepted: HashMap::new(),
+            timers: BTreeMap::new(),
+            next_id: 0,
+            counts: Counts::default(),
+            foreign: 0,
+            fired: 0,
             transmits: VecDeque::new(),
             events: VecDeque::new(),
         }
@@ -265,7 +333,8 @@ impl Transactions {
     /// Matches a parsed message against the transactions (RFC 3261 17.1.3
     /// and 17.2.3) and runs the state machine it reaches. The transport of a
     /// request is read from its top `Via` (TCP, TLS, SCTP and WS count as
-    /// reliable).
+    /// reliable). A response must come from the address its request went
+    /// to (`from`; an IPv4-mapped IPv6 address counts as the IPv4 one).
     pub fn handle_incoming(
         &mut self,
         message: Message,
@@ -275,7 +344,7 @@ impl Transactions {
         if message.is_request() {
             self.incoming_request(message, from, now)
         } else {
-            self.incoming_response(message, now)
+            self.incoming_response(message, from, now)
         }
     }
 
@@ -311,7 +380,8 @@ impl Transactions {
                     tx.retransmit(now, config.t1);
                 }
                 if let Some(ack_key) = ack_key(&response) {
-                    self.accepted.insert(ack_key, key.clone());
+                    self.accepted.insert(ack_key.clone(), key.clone());
+                    tx.ack_key = Some(ack_key);
                 }
             }
             (Method::Invite, State::Proceeding, _) => {
@@ -342,6 +412,8 @@ impl Transactions {
         tx.last = Some(bytes);
         if done {
             self.remove(key);
+        } else {
+            self.schedule(key);
         }
         Ok(())
     }
@@ -394,7 +466,7 @@ impl Transactions {
         }
         tx.last = Some(bytes);
         tx.request = Some(request);
-        self.txs.insert(key.clone(), tx);
+        self.insert(key.clone(), tx);
         Ok(key)
     }
 
@@ -413,23 +485,28 @@ impl Transactions {
         });
     }
 
-    /// Fires every timer due at `now`, in time order within a transaction, so
-    /// a late call catches up exactly (retransmissions, then timeouts).
+    /// Fires every timer due at `now`, earliest first across all
+    /// transactions, so a late call catches up exactly (retransmissions,
+    /// then timeouts). Costs O(log n) per timer due, nothing per
+    /// transaction that is not.
     pub fn handle_timeout(&mut self, now: Instant) {
-        let due: Vec<TxKey> = self
-            .txs
-            .iter()
-            .filter(|(_, tx)| tx.next_deadline().is_some_and(|d| d <= now))
-            .map(|(k, _)| k.clone())
-            .collect();
-        for key in due {
+        while let Some(entry) = self.timers.first_entry() {
+            if entry.key().0 > now {
+                break;
+            }
+            let key = entry.remove();
+            self.fired += 1;
+            if let Some(tx) = self.txs.get_mut(&key) {
+                tx.scheduled = None;
+            }
             self.fire(&key, now);
         }
     }
 
     /// Ends every transaction with this peer after the adapter failed to
     /// send to it (ICMP unreachable, TCP connection refused or reset),
-    /// reporting [`TuEvent::TransportError`] for each.
+    /// reporting [`TuEvent::TransportError`] for each. This looks at every
+    /// transaction: call it for real failures only, which are rare.
     pub fn handle_transport_error(&mut self, to: SocketAddr, _now: Instant) {
         let failed: Vec<TxKey> = self
             .txs
@@ -455,7 +532,7 @@ impl Transactions {
 
     /// When [`Transactions::handle_timeout`] must be called next.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.txs.values().filter_map(Tx::next_deadline).min()
+        self.timers.first_key_value().map(|((at, _), _)| *at)
     }
 
     /// The state of a transaction.
@@ -465,17 +542,22 @@ impl Transactions {
 
     /// The live transactions by kind; zero everywhere once calls are over
     /// and the timers have run out, which is how tests prove nothing leaks.
+    /// Kept as transactions come and go, so this costs nothing.
     pub fn counts(&self) -> Counts {
-        let mut c = Counts::default();
-        for key in self.txs.keys() {
-            match (key.side, key.method == Method::Invite) {
-                (Side::Server, true) => c.server_invite += 1,
-                (Side::Server, false) => c.server_non_invite += 1,
-                (Side::Client, true) => c.client_invite += 1,
-                (Side::Client, false) => c.client_non_invite += 1,
-            }
-        }
-        c
+        self.counts
+    }
+
+    /// How many responses came from another address than their client
+    /// transaction's peer ([`Incoming::Foreign`]) since the table was made.
+    pub fn foreign(&self) -> u64 {
+        self.foreign
+    }
+
+    /// How many transactions have a timer running: the entries of the
+    /// deadline index, which is empty once every timer has run out (tests
+    /// use it to prove the index does not leak).
+    pub fn timer_entries(&self) -> usize {
+        self.timers.len()
     }
 
     fn incoming_request(&mut self, request: Message, from: SocketAddr, now: Instant) -> Incoming {
@@ -495,6 +577,9 @@ impl Transactions {
                 });
             }
             return Incoming::Retransmission;
+        }
+        if self.counts.server() >= self.config.max_transactions {
+            return Incoming::Overloaded(request);
         }
         let reliable = request
             .top_via()
@@ -522,7 +607,7 @@ impl Transactions {
             });
             tx.last = Some(trying);
         }
-        self.txs.insert(key.clone(), tx);
+        self.insert(key.clone(), tx);
         Incoming::NewRequest { key, request }
     }
 
@@ -539,6 +624,7 @@ impl Transactions {
                         self.remove(&key);
                     } else {
                         tx.end_at = Some(now + t4);
+                        self.schedule(&key);
                     }
                     return Incoming::Retransmission;
                 }
@@ -566,10 +652,11 @@ impl Transactions {
         }
         tx.acked = true;
         tx.retransmit_at = None;
+        self.schedule(key);
         Incoming::Ack(ack)
     }
 
-    fn incoming_response(&mut self, response: Message, now: Instant) -> Incoming {
+    fn incoming_response(&mut self, response: Message, from: SocketAddr, now: Instant) -> Incoming {
         let key = match (response.top_via(), response.cseq()) {
             (Some(via), Some(cseq)) => via.branch().and_then(|branch| {
                 Some(TxKey {
@@ -591,6 +678,10 @@ impl Transactions {
         let Some(tx) = self.txs.get_mut(&key) else {
             return Incoming::Stray(response);
         };
+        if !same_address(from, tx.peer) {
+            self.foreign += 1;
+            return Incoming::Foreign { from, response };
+        }
         let unreliable = !tx.transport.is_reliable();
         let invite = key.method == Method::Invite;
         let mut done = false;
@@ -657,72 +748,124 @@ impl Transactions {
         }
         if done {
             self.remove(&key);
+        } else {
+            self.schedule(&key);
         }
         Incoming::Response { key, response }
     }
 
+    /// Fires the earliest timer of a transaction whose index entry was
+    /// just taken, and files its next deadline (or removes it).
     fn fire(&mut self, key: &TxKey, now: Instant) {
         let config = self.config;
-        loop {
-            let Some(tx) = self.txs.get_mut(key) else {
-                return;
+        let Some(tx) = self.txs.get_mut(key) else {
+            return;
+        };
+        let Some(deadline) = tx.next_deadline().filter(|d| *d <= now) else {
+            self.schedule(key);
+            return;
+        };
+        if tx.retransmit_at == Some(deadline) {
+            tx.interval = match (key.side, key.method, tx.state) {
+                // Timer A doubles without bound.
+                (Side::Client, Method::Invite, _) => tx.interval * 2,
+                // Timer E in Proceeding fires every T2.
+                (Side::Client, _, State::Proceeding) => config.t2,
+                // Timers E and G, and the 2xx retransmission, double up to T2.
+                _ => (tx.interval * 2).min(config.t2),
             };
-            let Some(deadline) = tx.next_deadline().filter(|d| *d <= now) else {
-                return;
+            tx.retransmit_at = Some(deadline + tx.interval);
+            if let Some(last) = &tx.last {
+                self.transmits.push_back(Transmit {
+                    to: tx.peer,
+                    transport: tx.transport,
+                    bytes: last.clone(),
+                });
+            }
+            self.schedule(key);
+        } else if tx.timeout_at == Some(deadline) {
+            let timer = match (key.side, key.method) {
+                (Side::Client, Method::Invite) => Timer::B,
+                (Side::Client, _) => Timer::F,
+                (Side::Server, _) => Timer::H,
             };
-            if tx.retransmit_at == Some(deadline) {
-                tx.interval = match (key.side, key.method, tx.state) {
-                    // Timer A doubles without bound.
-                    (Side::Client, Method::Invite, _) => tx.interval * 2,
-                    // Timer E in Proceeding fires every T2.
-                    (Side::Client, _, State::Proceeding) => config.t2,
-                    // Timers E and G, and the 2xx retransmission, double up to T2.
-                    _ => (tx.interval * 2).min(config.t2),
-                };
-                tx.retransmit_at = Some(deadline + tx.interval);
-                if let Some(last) = &tx.last {
-                    self.transmits.push_back(Transmit {
-                        to: tx.peer,
-                        transport: tx.transport,
-                        bytes: last.clone(),
-                    });
-                }
-            } else if tx.timeout_at == Some(deadline) {
-                let timer = match (key.side, key.method) {
-                    (Side::Client, Method::Invite) => Timer::B,
-                    (Side::Client, _) => Timer::F,
-                    (Side::Server, _) => Timer::H,
-                };
-                self.remove(key);
+            self.remove(key);
+            self.events.push_back(TuEvent::Timeout {
+                key: key.clone(),
+                timer,
+            });
+        } else {
+            let unacked_2xx = key.side == Side::Server && tx.state == State::Accepted && !tx.acked;
+            self.remove(key);
+            if unacked_2xx {
                 self.events.push_back(TuEvent::Timeout {
                     key: key.clone(),
-                    timer,
+                    timer: Timer::L,
                 });
-                return;
-            } else {
-                let unacked_2xx =
-                    key.side == Side::Server && tx.state == State::Accepted && !tx.acked;
-                self.remove(key);
-                if unacked_2xx {
-                    self.events.push_back(TuEvent::Timeout {
-                        key: key.clone(),
-                        timer: Timer::L,
-                    });
-                }
-                return;
             }
         }
     }
 
+    /// Adds a transaction, counts it and files its first deadline.
+    fn insert(&mut self, key: TxKey, mut tx: Tx) {
+        tx.id = self.next_id;
+        self.next_id += 1;
+        *self.counts.of(&key) += 1;
+        if let Some(old) = self.txs.insert(key.clone(), tx) {
+            // Callers check first; should one not, the old one goes cleanly.
+            *self.counts.of(&key) -= 1;
+            if let Some(at) = old.scheduled {
+                self.timers.remove(&(at, old.id));
+            }
+        }
+        self.schedule(&key);
+    }
+
+    /// Files a transaction's next deadline in the index after its timers
+    /// changed, replacing its entry there.
+    fn schedule(&mut self, key: &TxKey) {
+        let Some(tx) = self.txs.get_mut(key) else {
+            return;
+        };
+        let next = tx.next_deadline();
+        if next == tx.scheduled {
+            return;
+        }
+        if let Some(at) = tx.scheduled {
+            self.timers.remove(&(at, tx.id));
+        }
+        if let Some(at) = next {
+            self.timers.insert((at, tx.id), key.clone());
+        }
+        tx.scheduled = next;
+    }
+
+    /// Removes a transaction with its index entry and its ACK entry.
     fn remove(&mut self, key: &TxKey) {
-        self.txs.remove(key);
-        self.accepted.retain(|_, k| k != key);
+        let Some(tx) = self.txs.remove(key) else {
+            return;
+        };
+        *self.counts.of(key) -= 1;
+        if let Some(at) = tx.scheduled {
+            self.timers.remove(&(at, tx.id));
+        }
+        if let Some(ack_key) = tx.ack_key
+            && self.accepted.get(&ack_key) == Some(key)
+        {
+            self.accepted.remove(&ack_key);
+        }
     }
 }
 
 /// One transaction's state, peer and timers.
 #[derive(Debug)]
 struct Tx {
+    /// Unique in the table, to file the transaction's deadline.
+    id: u64,
+    /// The deadline filed in the index, if any.
+    scheduled: Option<Instant>,
+    /// Server INVITE that sent a 2xx: its entry in `accepted`.
+    ack_key: Option<AckKey>,
     state: State,
     peer: SocketAddr,
     transport: Transport,
@@ -746,6 +889,9 @@ struct Tx {
 impl Tx {
     fn new(state: State, peer: SocketAddr, transport: Transport) -> Tx {
         Tx {
+            id: 0,
+            scheduled: None,
+            ack_key: None,
             state,
             peer,
             transport,
@@ -801,11 +947,231 @@ fn server_key(request: &Message) -> Option<TxKey> {
     })
 }
 
-/// What identifies the INVITE a 2xx answered, as its ACK repeats it.
-fn ack_key(message: &Message) -> Option<(String, u32, String)> {
+/// What identifies the INVITE a 2xx answered, as its ACK repeats it: the
+/// dialog (Call-ID, both tags) and the CSeq number (RFC 3261 13.2.2.4).
+fn ack_key(message: &Message) -> Option<AckKey> {
     Some((
         message.call_id()?.to_owned(),
         message.cseq()?.seq,
         message.from_tag()?,
+        message.to_tag(),
     ))
+}
+
+/// Whether two socket addresses are the same peer, an IPv4-mapped IPv6
+/// address (from a dual-stack socket) being the IPv4 address it maps.
+fn same_address(a: SocketAddr, b: SocketAddr) -> bool {
+    a.port() == b.port() && a.ip().to_canonical() == b.ip().to_canonical()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+    use super::*;
+    use proptest::prelude::*;
+
+    const PEER: &str = "192.0.2.10:5060";
+
+    fn request(method: &str, branch: &str, transport: &str) -> Message {
+        let text = format!(
+            "{method} sip:ivr@198.51.100.1 SIP/2.0\r\n\
+             Via: SIP/2.0/{transport} 192.0.2.10:5060;branch={branch}\r\n\
+             From: <sip:alice@example.com>;tag=a1\r\n\
+             To: <sip:ivr@198.51.100.1>\r\n\
+             Call-ID: {branch}\r\n\
+             CSeq: 1 {method}\r\n\
+             Content-Length: 0\r\n\r\n"
+        );
+        message::parse(text.as_bytes()).unwrap()
+    }
+
+    /// What the index and the counters must agree on with the table itself.
+    fn check(txs: &Transactions) {
+        let mut counts = Counts::default();
+        let mut deadlines = 0;
+        for (key, tx) in &txs.txs {
+            *counts.of(key) += 1;
+            assert_eq!(tx.scheduled, tx.next_deadline(), "{key:?}");
+            if let Some(at) = tx.scheduled {
+                deadlines += 1;
+                assert_eq!(txs.timers.get(&(at, tx.id)), Some(key));
+            }
+            if let Some(ack_key) = &tx.ack_key {
+                assert!(txs.accepted.contains_key(ack_key));
+            }
+        }
+        assert_eq!(txs.counts, counts);
+        assert_eq!(txs.timers.len(), deadlines);
+        assert!(txs.accepted.values().all(|k| txs.txs.contains_key(k)));
+        assert_eq!(
+            txs.poll_timeout(),
+            txs.txs.values().filter_map(Tx::next_deadline).min()
+        );
+    }
+
+    #[test]
+    fn handle_timeout_with_nothing_due_visits_no_transaction() {
+        let t0 = Instant::now();
+        let mut txs = Transactions::new(Config {
+            max_transactions: 50_000,
+            ..Config::default()
+        });
+        // A flood of OPTIONS, each answered: 50,000 transactions waiting
+        // 32 s for timer J.
+        for i in 0..50_000 {
+            let options = request("OPTIONS", &format!("z9hG4bKflood{i}"), "UDP");
+            let Incoming::NewRequest { key, request } =
+                txs.handle_incoming(options, PEER.parse().unwrap(), t0)
+            else {
+                panic!()
+            };
+            let ok = message::response_for(&request, 200, "OK");
+            txs.send_response(&key, ok, t0).unwrap();
+        }
+        while txs.poll_transmit().is_some() {}
+        let overloaded = txs.handle_incoming(
+            request("OPTIONS", "z9hG4bKone-more", "UDP"),
+            PEER.parse().unwrap(),
+            t0,
+        );
+        assert!(matches!(overloaded, Incoming::Overloaded(_)));
+        assert_eq!(txs.timer_entries(), 50_000);
+        for ms in [0, 1, 1000, 31_999] {
+            txs.handle_timeout(t0 + Duration::from_millis(ms));
+        }
+        assert_eq!(txs.fired, 0, "nothing was due, nothing was visited");
+        assert_eq!(txs.counts().server_non_invite, 50_000);
+        assert_eq!(txs.poll_timeout(), Some(t0 + Duration::from_secs(32)));
+        txs.handle_timeout(t0 + Duration::from_secs(32));
+        assert_eq!(txs.fired, 50_000);
+        assert_eq!(txs.counts().total(), 0);
+        assert_eq!(txs.timer_entries(), 0);
+        assert!(txs.txs.is_empty() && txs.accepted.is_empty());
+    }
+
+    /// One thing that can happen to the table.
+    #[derive(Debug, Clone)]
+    enum Op {
+        /// A request arrives (method, branch, over TCP).
+        Incoming(&'static str, u8, bool),
+        /// The TU answers the server transaction with this branch.
+        Respond(u8, u16),
+        /// An ACK for the 2xx to the INVITE with this branch (and To tag).
+        AckFor2xx(u8, bool),
+        /// We send a request (INVITE or not, branch, over TCP).
+        Send(bool, u8, bool),
+        /// A response to our request with this branch, from its peer or not.
+        Answer(u8, u16, bool),
+        /// Time passes by this many milliseconds.
+        Wait(u32),
+        /// Sending to the peer failed.
+        TransportError,
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        // Few branches and statuses, so that requests, answers and ACKs
+        // meet often.
+        let branch = 0u8..3;
+        let status = prop::sample::select(vec![100u16, 180, 200, 486]);
+        prop_oneof![
+            3 => (
+                prop::sample::select(vec!["INVITE", "INVITE", "OPTIONS", "BYE", "ACK", "CANCEL"]),
+                branch.clone(),
+                any::<bool>()
+            )
+                .prop_map(|(m, b, t)| Op::Incoming(m, b, t)),
+            3 => (branch.clone(), status.clone()).prop_map(|(b, s)| Op::Respond(b, s)),
+            2 => (branch.clone(), any::<bool>()).prop_map(|(b, t)| Op::AckFor2xx(b, t)),
+            2 => (any::<bool>(), branch.clone(), any::<bool>()).prop_map(|(i, b, t)| Op::Send(i, b, t)),
+            3 => (branch, status, any::<bool>()).prop_map(|(b, s, p)| Op::Answer(b, s, p)),
+            2 => prop_oneof![0u32..2_000, 0u32..40_000].prop_map(Op::Wait),
+            1 => Just(Op::TransportError),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig {
+            cases: 1000,
+            failure_persistence: None,
+            ..ProptestConfig::default()
+        })]
+
+        #[test]
+        fn deadline_index_and_counts_follow_the_table(ops in prop::collection::vec(op(), 1..60)) {
+            let t0 = Instant::now();
+            let peer: SocketAddr = PEER.parse().unwrap();
+            let elsewhere: SocketAddr = "192.0.2.99:5060".parse().unwrap();
+            let mut now = t0;
+            let mut txs = Transactions::new(Config { max_transactions: 4, ..Config::default() });
+            let mut server: HashMap<u8, (TxKey, Message)> = HashMap::new();
+            let mut client: HashMap<u8, (TxKey, Message)> = HashMap::new();
+            for op in ops {
+                match op {
+                    Op::Incoming(method, b, tcp) => {
+                        let m = request(method, &format!("z9hG4bKs{b}"), if tcp { "TCP" } else { "UDP" });
+                        if let Incoming::NewRequest { key, request } = txs.handle_incoming(m, peer, now) {
+                            server.insert(b, (key, request));
+                        }
+                    }
+                    Op::Respond(b, status) => {
+                        if let Some((key, request)) = server.get(&b) {
+                            let r = message::response_for(request, status, "R").with_to_tag("ours");
+                            let _ = txs.send_response(key, r, now);
+                        }
+                    }
+                    Op::AckFor2xx(b, ours) => {
+                        let mut ack = request("ACK", &format!("z9hG4bKa{b}"), "UDP");
+                        ack.set_header("Call-ID", &format!("z9hG4bKs{b}"));
+                        let tag = if ours { "ours" } else { "other" };
+                        ack.set_header("To", &format!("<sip:ivr@198.51.100.1>;tag={tag}"));
+                        let _ = txs.handle_incoming(ack, peer, now);
+                    }
+                    Op::Send(invite, b, tcp) => {
+                        let method = if invite { "INVITE" } else { "OPTIONS" };
+                        let m = request(method, &format!("z9hG4bKc{b}"), "UDP");
+                        let transport = if tcp { Transport::Tcp } else { Transport::Udp };
+                        if let Ok(key) = txs.send_request(m.clone(), peer, transport, now) {
+                            client.insert(b, (key, m));
+                        }
+                    }
+                    Op::Answer(b, status, from_peer) => {
+                        if let Some((_, request)) = client.get(&b) {
+                            let r = message::response_for(request, status, "R").with_to_tag("them");
+                            let from = if from_peer { peer } else { elsewhere };
+                            let outcome = txs.handle_incoming(r, from, now);
+                            if !from_peer {
+                                let dropped = matches!(outcome, Incoming::Foreign { .. } | Incoming::Stray(_));
+                                prop_assert!(dropped, "{:?}", outcome);
+                            }
+                        }
+                    }
+                    Op::Wait(ms) => {
+                        now += Duration::from_millis(u64::from(ms));
+                        let before = txs.poll_timeout();
+                        txs.handle_timeout(now);
+                        if let Some(next) = txs.poll_timeout() {
+                            prop_assert!(next > now);
+                            prop_assert!(before.is_none_or(|b| next >= b));
+                        }
+                    }
+                    Op::TransportError => txs.handle_transport_error(peer, now),
+                }
+                while txs.poll_transmit().is_some() {}
+                while txs.poll_event().is_some() {}
+                check(&txs);
+                prop_assert!(txs.counts().server() <= 4);
+            }
+            // Whatever is left once every timer ran out waits for the TU: a
+            // server transaction for its final response, or a client INVITE
+            // that got a provisional one for its CANCEL.
+            txs.handle_timeout(now + Duration::from_secs(3600));
+            check(&txs);
+            prop_assert_eq!(txs.timer_entries(), 0);
+            let waiting = txs.txs.iter().all(|(k, tx)| match k.side {
+                Side::Server => matches!(tx.state, State::Trying | State::Proceeding),
+                Side::Client => k.method == Method::Invite && tx.state == State::Proceeding,
+            });
+            prop_assert!(waiting);
+        }
+    }
 }

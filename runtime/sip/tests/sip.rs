@@ -9,11 +9,12 @@ use std::time::{Duration, Instant};
 
 use dialect_sip::auth::{self, Credentials, Digest, Verdict};
 use dialect_sip::dialog::{Dialog, Dialogs, InDialogError, Local, Match};
+use dialect_sip::ids::Ids;
 use dialect_sip::message::{
     self, FrameError, Message, Method, ParseError, RequestParts, TcpFramer, Transport,
 };
 use dialect_sip::sdp::{self, Codec, Direction, LocalMedia};
-use dialect_sip::transaction::{Config, Incoming, State, Timer, Transactions, TuEvent};
+use dialect_sip::transaction::{Config, Counts, Incoming, State, Timer, Transactions, TuEvent};
 
 const PEER: &str = "192.0.2.10:5060";
 
@@ -890,6 +891,263 @@ Content-Length: 0
     assert_eq!(txs.state(&invite_key), Some(State::Proceeding));
 }
 
+#[test]
+fn forged_response_from_another_address_is_dropped() {
+    let t0 = Instant::now();
+    let mut txs = Transactions::new(Config::default());
+    let agent: SocketAddr = "127.0.0.1:5070".parse().unwrap();
+    let forger: SocketAddr = "127.0.0.1:6000".parse().unwrap();
+    let key = txs
+        .send_request(client_invite("z9hG4bKfo1"), agent, Transport::Udp, t0)
+        .unwrap();
+    drain(&mut txs);
+    // The right branch and CSeq, from elsewhere.
+    let forged = txs.handle_incoming(agent_response("z9hG4bKfo1", "200 OK"), forger, t0);
+    assert!(
+        matches!(forged, Incoming::Foreign { from, ref response } if from == forger && response.status() == Some(200))
+    );
+    assert_eq!(txs.state(&key), Some(State::Calling));
+    assert_eq!(txs.foreign(), 1);
+    assert_eq!(txs.poll_timeout(), Some(t0 + Duration::from_millis(500)));
+    assert!(drain(&mut txs).is_empty());
+    // A 486 from elsewhere is not acknowledged either.
+    let forged = txs.handle_incoming(agent_response("z9hG4bKfo1", "486 Busy Here"), forger, t0);
+    assert!(matches!(forged, Incoming::Foreign { .. }));
+    assert!(drain(&mut txs).is_empty());
+    assert_eq!(txs.foreign(), 2);
+    // The same 200 from the agent.
+    let ok = txs.handle_incoming(agent_response("z9hG4bKfo1", "200 OK"), agent, t0);
+    assert!(matches!(ok, Incoming::Response { key: ref k, .. } if *k == key));
+    assert_eq!(txs.state(&key), Some(State::Accepted));
+    assert_eq!(txs.foreign(), 2);
+}
+
+#[test]
+fn response_through_a_dual_stack_socket_comes_from_its_peer() {
+    let t0 = Instant::now();
+    let mut txs = Transactions::new(Config::default());
+    let agent: SocketAddr = "127.0.0.1:5070".parse().unwrap();
+    let key = txs
+        .send_request(client_invite("z9hG4bKds1"), agent, Transport::Udp, t0)
+        .unwrap();
+    let mapped: SocketAddr = "[::ffff:127.0.0.1]:5070".parse().unwrap();
+    let ringing = txs.handle_incoming(agent_response("z9hG4bKds1", "180 Ringing"), mapped, t0);
+    assert!(matches!(ringing, Incoming::Response { .. }));
+    assert_eq!(txs.state(&key), Some(State::Proceeding));
+    assert_eq!(txs.foreign(), 0);
+}
+
+#[test]
+fn ack_from_outside_the_dialog_does_not_stop_the_2xx() {
+    let t0 = Instant::now();
+    let ms = |n| t0 + Duration::from_millis(n);
+    let mut txs = Transactions::new(Config::default());
+    let Incoming::NewRequest { key, request } =
+        txs.handle_incoming(invite("z9hG4bKfa1"), peer(), t0)
+    else {
+        panic!()
+    };
+    let ok = message::response_for(&request, 200, "OK").with_to_tag("ours");
+    txs.send_response(&key, ok, t0).unwrap();
+    drain(&mut txs);
+    // Call-ID, CSeq and From tag right, but not our To tag (or none): it
+    // matches no transaction and goes to the TU, whose dialogs refuse it.
+    for to in [
+        "<sip:+4930123456@198.51.100.1>;tag=guessed",
+        "<sip:+4930123456@198.51.100.1>",
+    ] {
+        let mut forged = ack_2xx("z9hG4bKfa2");
+        forged.set_header("To", to);
+        let outcome = txs.handle_incoming(forged, peer(), ms(100));
+        assert!(matches!(outcome, Incoming::Ack(ref a) if a.header("To") == Some(to)));
+    }
+    // The 2xx is still retransmitted, and the real ACK still arrives.
+    txs.handle_timeout(ms(500));
+    assert_eq!(drain(&mut txs)[0].status(), Some(200));
+    let ack = txs.handle_incoming(ack_2xx("z9hG4bKfa3"), peer(), ms(600));
+    assert!(matches!(ack, Incoming::Ack(ref a) if a.to_tag().as_deref() == Some("ours")));
+    assert_eq!(
+        txs.handle_incoming(ack_2xx("z9hG4bKfa3"), peer(), ms(700)),
+        Incoming::Retransmission
+    );
+    txs.handle_timeout(ms(40_000));
+    assert_eq!(txs.poll_event(), None, "acknowledged: no timer L");
+    assert_eq!(txs.counts().total(), 0);
+}
+
+fn options(branch: &str) -> Message {
+    msg(&format!(
+        "OPTIONS sip:ivr@198.51.100.1 SIP/2.0
+Via: SIP/2.0/UDP 192.0.2.10:5060;branch={branch}
+From: <sip:alice@example.com>;tag=a1
+To: <sip:ivr@198.51.100.1>
+Call-ID: {branch}@192.0.2.10
+CSeq: 1 OPTIONS
+Content-Length: 0
+
+"
+    ))
+}
+
+#[test]
+fn request_flood_beyond_the_cap_is_overloaded() {
+    let t0 = Instant::now();
+    let mut txs = Transactions::new(Config {
+        max_transactions: 2,
+        ..Config::default()
+    });
+    let mut keys = Vec::new();
+    for branch in ["z9hG4bKfl1", "z9hG4bKfl2"] {
+        let Incoming::NewRequest { key, .. } = txs.handle_incoming(options(branch), peer(), t0)
+        else {
+            panic!()
+        };
+        keys.push(key);
+    }
+    let third = txs.handle_incoming(options("z9hG4bKfl3"), peer(), t0);
+    assert!(
+        matches!(third, Incoming::Overloaded(ref m) if m.top_via().unwrap().branch() == Some("z9hG4bKfl3"))
+    );
+    let invite = txs.handle_incoming(invite("z9hG4bKfl4"), peer(), t0);
+    assert!(matches!(invite, Incoming::Overloaded(_)));
+    assert!(drain(&mut txs).is_empty(), "not even 100 Trying");
+    assert_eq!(txs.counts().server(), 2);
+    // Retransmissions of what is in, ACKs and our own requests still pass.
+    assert_eq!(
+        txs.handle_incoming(options("z9hG4bKfl1"), peer(), t0),
+        Incoming::Retransmission
+    );
+    assert!(matches!(
+        txs.handle_incoming(ack_2xx("z9hG4bKfl5"), peer(), t0),
+        Incoming::Ack(_)
+    ));
+    txs.send_request(client_invite("z9hG4bKfl6"), agent(), Transport::Udp, t0)
+        .unwrap();
+    assert_eq!(txs.counts().client_invite, 1);
+    // Once one has ended (timer J), a new request gets a transaction.
+    txs.send_response(
+        &keys[0],
+        message::response_for(&options("z9hG4bKfl1"), 200, "OK"),
+        t0,
+    )
+    .unwrap();
+    assert!(matches!(
+        txs.handle_incoming(options("z9hG4bKfl3"), peer(), t0),
+        Incoming::Overloaded(_)
+    ));
+    txs.handle_timeout(t0 + Duration::from_secs(32));
+    assert!(matches!(
+        txs.handle_incoming(options("z9hG4bKfl3"), peer(), t0 + Duration::from_secs(32)),
+        Incoming::NewRequest { .. }
+    ));
+}
+
+#[test]
+fn timers_fire_in_deadline_order_across_transactions() {
+    let t0 = Instant::now();
+    let mut txs = Transactions::new(Config::default());
+    let request = |branch: &str| {
+        message::request(&RequestParts {
+            method: Method::Options,
+            uri: "sip:agent7@10.0.0.7:5062",
+            transport: Transport::Udp,
+            sent_by: "10.0.0.1:5060",
+            branch,
+            from: "sip:ivr@10.0.0.1",
+            from_tag: "x",
+            to: "sip:agent7@10.0.0.7",
+            to_tag: None,
+            call_id: branch,
+            cseq: 1,
+            contact: None,
+            route: &[],
+            max_forwards: 70,
+        })
+        .unwrap()
+    };
+    txs.send_request(request("z9hG4bKA"), agent(), Transport::Udp, t0)
+        .unwrap();
+    txs.send_request(
+        request("z9hG4bKB"),
+        agent(),
+        Transport::Udp,
+        t0 + Duration::from_millis(300),
+    )
+    .unwrap();
+    drain(&mut txs);
+    // One late call: A is due at 0.5 and 1.5 s, B at 0.8 and 1.8 s.
+    txs.handle_timeout(t0 + Duration::from_secs(2));
+    let branches: Vec<String> = drain(&mut txs)
+        .iter()
+        .map(|m| m.top_via().unwrap().branch().unwrap().to_owned())
+        .collect();
+    assert_eq!(branches, ["z9hG4bKA", "z9hG4bKB", "z9hG4bKA", "z9hG4bKB"]);
+    assert_eq!(txs.poll_timeout(), Some(t0 + Duration::from_millis(3500)));
+    assert_eq!(txs.timer_entries(), 2);
+}
+
+#[test]
+fn timer_index_empties_when_every_transaction_ends() {
+    let t0 = Instant::now();
+    let ms = |n| t0 + Duration::from_millis(n);
+    let mut txs = Transactions::new(Config::default());
+    // A server INVITE refused and never acknowledged (timer H)...
+    let Incoming::NewRequest { key, request } =
+        txs.handle_incoming(invite("z9hG4bKie1"), peer(), t0)
+    else {
+        panic!()
+    };
+    txs.send_response(&key, message::response_for(&request, 486, "Busy"), t0)
+        .unwrap();
+    // ...one accepted and acknowledged (timer L)...
+    let mut accepted = invite("z9hG4bKie2");
+    accepted.set_header("CSeq", "2 INVITE");
+    let Incoming::NewRequest { key, request } = txs.handle_incoming(accepted, peer(), t0) else {
+        panic!()
+    };
+    let ok = message::response_for(&request, 200, "OK").with_to_tag("ours");
+    txs.send_response(&key, ok, t0).unwrap();
+    let mut ack = ack_2xx("z9hG4bKie3");
+    ack.set_header("CSeq", "2 ACK");
+    assert!(matches!(
+        txs.handle_incoming(ack, peer(), ms(10)),
+        Incoming::Ack(_)
+    ));
+    // ...an answered OPTIONS (timer J), an unanswered client INVITE (timer
+    // B) and one refused (timer D).
+    let Incoming::NewRequest { key, request } =
+        txs.handle_incoming(options("z9hG4bKie4"), peer(), t0)
+    else {
+        panic!()
+    };
+    txs.send_response(&key, message::response_for(&request, 200, "OK"), t0)
+        .unwrap();
+    txs.send_request(client_invite("z9hG4bKie5"), agent(), Transport::Udp, t0)
+        .unwrap();
+    txs.send_request(client_invite("z9hG4bKie6"), agent(), Transport::Udp, t0)
+        .unwrap();
+    txs.handle_incoming(agent_response("z9hG4bKie6", "603 Decline"), agent(), ms(20));
+    assert_eq!(txs.counts().total(), 5);
+    assert_eq!(txs.timer_entries(), 5);
+    let mut now = t0;
+    while let Some(next) = txs.poll_timeout() {
+        assert!(next >= now, "deadlines never go back");
+        now = next;
+        txs.handle_timeout(now);
+        assert!(txs.timer_entries() <= txs.counts().total());
+    }
+    assert_eq!(txs.timer_entries(), 0);
+    assert_eq!(txs.counts(), Counts::default());
+    let mut timers: Vec<Timer> = std::iter::from_fn(|| txs.poll_event())
+        .map(|e| match e {
+            TuEvent::Timeout { timer, .. } => timer,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    timers.sort_by_key(|t| format!("{t:?}"));
+    assert_eq!(timers, [Timer::B, Timer::H]);
+}
+
 // ---------------------------------------------------------------- dialogs
 
 fn local() -> Local {
@@ -1121,6 +1379,107 @@ fn sdp_offer_round_trip() {
     assert!(sdp::parse(b"no sdp here").is_err());
 }
 
+// -------------------------------------------------------------------- ids
+
+/// SplitMix64's output function (the generator `Ids` was): invertible, so
+/// one output gives away the state.
+fn splitmix_mix(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+fn splitmix_unmix(y: u64) -> u64 {
+    // The inverse of an odd number modulo 2^64, by Newton's iteration.
+    let inverse = |a: u64| {
+        let mut x = a;
+        for _ in 0..5 {
+            x = x.wrapping_mul(2u64.wrapping_sub(a.wrapping_mul(x)));
+        }
+        x
+    };
+    let unshift = |y: u64, s: u32| {
+        let mut z = y;
+        for _ in 0..64 / s + 1 {
+            z = y ^ (z >> s);
+        }
+        z
+    };
+    let mut z = unshift(y, 31);
+    z = unshift(z.wrapping_mul(inverse(0x94D0_49BB_1331_11EB)), 27);
+    unshift(z.wrapping_mul(inverse(0xBF58_476D_1CE4_E5B9)), 30)
+}
+
+const SPLITMIX_GAMMA: u64 = 0x9E37_79B9_7F4A_7C15;
+
+#[test]
+fn next_tag_cannot_be_computed_from_the_last_one() {
+    // The attack on a SplitMix64 generator: unmix an observed output to the
+    // state, step the state, mix again.
+    let predict = |tag: &str| {
+        let output = u64::from_str_radix(&tag[..16], 16).unwrap();
+        format!(
+            "{:016x}",
+            splitmix_mix(splitmix_unmix(output).wrapping_add(SPLITMIX_GAMMA))
+        )
+    };
+    // It works on SplitMix64...
+    let mut state = 0x0123_4567_89ab_cdef_u64;
+    let mut splitmix = || {
+        state = state.wrapping_add(SPLITMIX_GAMMA);
+        format!("{:016x}", splitmix_mix(state))
+    };
+    let seen = splitmix();
+    assert_eq!(predict(&seen), splitmix());
+    // ...and not on `Ids`, seeded or not.
+    for mut ids in [Ids::seeded(0x0123_4567_89ab_cdef), Ids::from_os()] {
+        let seen = ids.tag();
+        let next = ids.tag();
+        assert!(
+            !next.starts_with(&predict(&seen)),
+            "{seen} gave away {next}"
+        );
+    }
+}
+
+#[test]
+fn ids_from_the_os_differ() {
+    let (mut a, mut b) = (Ids::from_os(), Ids::from_os());
+    assert_ne!(a.tag(), b.tag());
+    assert_ne!(a.branch(), b.branch());
+    assert_ne!(a.call_id("h"), b.call_id("h"));
+    assert_ne!(a.token(16), b.token(16));
+}
+
+#[test]
+fn seeded_ids_are_reproducible() {
+    let take = |seed| {
+        let mut ids = Ids::seeded(seed);
+        (ids.branch(), ids.tag(), ids.call_id("h"), ids.next_u64())
+    };
+    assert_eq!(take(7), take(7));
+    assert_ne!(take(7), take(8));
+}
+
+#[test]
+fn ids_carry_96_bits_and_call_ids_128() {
+    let hex = |s: &str, n: usize| {
+        s.len() == n
+            && s.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    };
+    let mut ids = Ids::from_os();
+    let branch = ids.branch();
+    assert!(hex(branch.strip_prefix("z9hG4bK").unwrap(), 24), "{branch}");
+    assert!(hex(&ids.tag(), 24));
+    let call_id = ids.call_id("198.51.100.1");
+    let (random, host) = call_id.split_once('@').unwrap();
+    assert!(hex(random, 32), "{call_id}");
+    assert_eq!(host, "198.51.100.1");
+    assert!(hex(&ids.token(32), 64));
+    assert_eq!(ids.token(0), "");
+}
+
 // ------------------------------------------------------------------- auth
 
 #[test]
@@ -1146,28 +1505,43 @@ fn digest_rfc_2617_example() {
     assert!(!auth::response_matches(&creds, "GET", "circle of life"));
 }
 
-#[test]
-fn digest_challenge_verify_and_stale() {
-    let t0 = Instant::now();
-    let digest = Digest::new("dialect", b"server secret", t0);
-    let challenge = digest.challenge(t0 + Duration::from_secs(10), false);
-    assert!(challenge.starts_with("Digest realm=\"dialect\", nonce=\""));
-    assert!(challenge.contains("qop=\"auth\""));
-    let nonce = challenge.split('"').nth(3).unwrap().to_owned();
-    // What a phone sends back.
+const KEY: [u8; 32] = [7; 32];
+
+/// The nonce of a challenge.
+fn nonce_of(challenge: &str) -> String {
+    challenge.split('"').nth(3).unwrap().to_owned()
+}
+
+/// What a phone answers to `nonce` for `method` with `password`, as its
+/// `nc`-th request with that nonce.
+fn answer(nonce: &str, nc: u32, method: &str, password: &str) -> Credentials {
     let mut creds = Credentials {
         username: "agent7".into(),
         realm: "dialect".into(),
-        nonce,
+        nonce: nonce.to_owned(),
         uri: "sip:dialect.example.com".into(),
         response: String::new(),
         algorithm: Some("MD5".into()),
         qop: Some("auth".into()),
-        nc: Some("00000001".into()),
+        nc: Some(format!("{nc:08x}")),
         cnonce: Some("c0ffee".into()),
         opaque: None,
     };
-    creds.response = auth::expected_response(&creds, "REGISTER", "s3cret").unwrap();
+    creds.response = auth::expected_response(&creds, method, password).unwrap();
+    creds
+}
+
+#[test]
+fn digest_challenge_verify_and_stale() {
+    let t0 = Instant::now();
+    let mut digest = Digest::with_key("dialect", KEY, t0);
+    let challenge = digest.challenge(t0 + Duration::from_secs(10), false);
+    assert!(challenge.starts_with("Digest realm=\"dialect\", nonce=\""));
+    assert!(challenge.contains("qop=\"auth\""));
+    let nonce = nonce_of(&challenge);
+    assert_eq!(nonce.len(), 64);
+    // What a phone sends back.
+    let creds = answer(&nonce, 1, "REGISTER", "s3cret");
     let header = format!(
         "Digest username=\"agent7\", realm=\"dialect\", nonce=\"{}\", uri=\"sip:dialect.example.com\", response=\"{}\", algorithm=MD5, qop=auth, nc=00000001, cnonce=\"c0ffee\"",
         creds.nonce, creds.response
@@ -1175,10 +1549,6 @@ fn digest_challenge_verify_and_stale() {
     let parsed = Credentials::parse(&header).unwrap();
     assert_eq!(parsed, creds);
     let at = |s| t0 + Duration::from_secs(s);
-    assert_eq!(
-        digest.verify(&parsed, "REGISTER", "s3cret", at(20)),
-        Verdict::Ok
-    );
     assert_eq!(
         digest.verify(&parsed, "REGISTER", "wrong", at(20)),
         Verdict::Invalid
@@ -1188,14 +1558,205 @@ fn digest_challenge_verify_and_stale() {
         Verdict::Invalid
     );
     assert_eq!(
-        digest.verify(&parsed, "REGISTER", "s3cret", at(400)),
+        digest.verify(&parsed, "REGISTER", "s3cret", at(20)),
+        Verdict::Ok
+    );
+    // Five minutes after it was issued the nonce is stale.
+    assert_eq!(
+        digest.verify(
+            &answer(&nonce, 2, "REGISTER", "s3cret"),
+            "REGISTER",
+            "s3cret",
+            at(311)
+        ),
         Verdict::Stale
     );
     assert!(digest.challenge(at(400), true).ends_with(", stale=true"));
-    // A nonce another server (secret) made is not ours.
-    let other = Digest::new("dialect", b"another secret", t0);
+    // The same key makes the same nonces; another key, others.
+    let mut again = Digest::with_key("dialect", KEY, t0);
+    assert_eq!(nonce_of(&again.challenge(at(10), false)), nonce);
+    let mut other = Digest::with_key("dialect", [8; 32], t0);
+    assert_ne!(nonce_of(&other.challenge(at(10), false)), nonce);
+}
+
+#[test]
+fn replayed_register_is_refused() {
+    let t0 = Instant::now();
+    let mut digest = Digest::with_key("dialect", KEY, t0);
+    let nonce = nonce_of(&digest.challenge(t0, false));
+    let first = answer(&nonce, 1, "REGISTER", "s3cret");
+    assert_eq!(digest.verify(&first, "REGISTER", "s3cret", t0), Verdict::Ok);
+    // The captured request, sent again.
     assert_eq!(
-        other.verify(&parsed, "REGISTER", "s3cret", at(20)),
+        digest.verify(&first, "REGISTER", "s3cret", t0),
+        Verdict::Replay
+    );
+    // The phone's next request with the same nonce counts up.
+    let second = answer(&nonce, 2, "REGISTER", "s3cret");
+    assert_eq!(
+        digest.verify(&second, "REGISTER", "s3cret", t0),
+        Verdict::Ok
+    );
+    assert_eq!(
+        digest.verify(&second, "REGISTER", "s3cret", t0),
+        Verdict::Replay
+    );
+    assert_eq!(
+        digest.verify(&first, "REGISTER", "s3cret", t0),
+        Verdict::Replay
+    );
+    assert_eq!(digest.remembered(), 1);
+}
+
+#[test]
+fn forged_nonce_is_invalid() {
+    let t0 = Instant::now();
+    let mut digest = Digest::with_key("dialect", KEY, t0);
+    let nonce = nonce_of(&digest.challenge(t0, false));
+    // Our nonce's time and salt with another MAC, a shorter one, junk.
+    let mut forged = nonce[..32].to_owned();
+    forged.push_str(&"0".repeat(32));
+    for nonce in [forged.as_str(), &nonce[..48], "", "zz", "é"] {
+        let creds = answer(nonce, 1, "REGISTER", "guess");
+        assert_eq!(
+            digest.verify(&creds, "REGISTER", "s3cret", t0),
+            Verdict::Invalid,
+            "{nonce}"
+        );
+    }
+    assert_eq!(digest.remembered(), 0);
+}
+
+#[test]
+fn foreign_nonce_answered_with_the_right_password_is_stale() {
+    // A nonce from before a restart (another key): the client knows the
+    // password, so it is challenged again with stale=true, not refused.
+    let t0 = Instant::now();
+    let mut before = Digest::with_key("dialect", [1; 32], t0);
+    let mut after = Digest::with_key("dialect", [2; 32], t0);
+    let nonce = nonce_of(&before.challenge(t0, false));
+    let creds = answer(&nonce, 1, "REGISTER", "s3cret");
+    assert_eq!(
+        after.verify(&creds, "REGISTER", "s3cret", t0),
+        Verdict::Stale
+    );
+    assert_eq!(
+        after.verify(&creds, "REGISTER", "wrong", t0),
         Verdict::Invalid
     );
+    assert_eq!(after.remembered(), 0);
+}
+
+#[test]
+fn digest_without_qop_or_in_another_realm_is_invalid() {
+    let t0 = Instant::now();
+    let mut digest = Digest::with_key("dialect", KEY, t0);
+    let nonce = nonce_of(&digest.challenge(t0, false));
+    // RFC 2069 style: no qop, nc or cnonce, so no replay could be detected.
+    let mut bare = answer(&nonce, 1, "REGISTER", "s3cret");
+    (bare.qop, bare.nc, bare.cnonce) = (None, None, None);
+    bare.response = auth::expected_response(&bare, "REGISTER", "s3cret").unwrap();
+    assert!(auth::response_matches(&bare, "REGISTER", "s3cret"));
+    assert_eq!(
+        digest.verify(&bare, "REGISTER", "s3cret", t0),
+        Verdict::Invalid
+    );
+    // Another realm.
+    let mut elsewhere = answer(&nonce, 1, "REGISTER", "s3cret");
+    elsewhere.realm = "elsewhere".into();
+    elsewhere.response = auth::expected_response(&elsewhere, "REGISTER", "s3cret").unwrap();
+    assert_eq!(
+        digest.verify(&elsewhere, "REGISTER", "s3cret", t0),
+        Verdict::Invalid
+    );
+    // qop=auth-int, a non-hex nc, another algorithm.
+    let mut odd = answer(&nonce, 1, "REGISTER", "s3cret");
+    odd.qop = Some("auth-int".into());
+    assert_eq!(
+        digest.verify(&odd, "REGISTER", "s3cret", t0),
+        Verdict::Invalid
+    );
+    let mut odd = answer(&nonce, 1, "REGISTER", "s3cret");
+    odd.nc = Some("+0000001".into());
+    assert_eq!(
+        digest.verify(&odd, "REGISTER", "s3cret", t0),
+        Verdict::Invalid
+    );
+    let mut odd = answer(&nonce, 1, "REGISTER", "s3cret");
+    odd.algorithm = Some("SHA-256".into());
+    assert_eq!(
+        digest.verify(&odd, "REGISTER", "s3cret", t0),
+        Verdict::Invalid
+    );
+    assert_eq!(digest.remembered(), 0);
+}
+
+#[test]
+fn digest_verifies_any_method_with_the_digest_uri_as_given() {
+    // A 407 to an INVITE or a REFER carries the same challenge; the
+    // credentials are checked against the request's method and the
+    // digest-uri the client hashed.
+    let t0 = Instant::now();
+    let mut digest = Digest::with_key("dialect", KEY, t0);
+    let nonce = nonce_of(&digest.challenge(t0, false));
+    for (nc, method) in [(1, "INVITE"), (2, "REFER"), (3, "BYE")] {
+        let mut creds = answer(&nonce, nc, method, "s3cret");
+        creds.uri = "sip:+4930123456@dialect.example.com;user=phone".into();
+        creds.response = auth::expected_response(&creds, method, "s3cret").unwrap();
+        assert_eq!(
+            digest.verify(&creds, "REGISTER", "s3cret", t0),
+            Verdict::Invalid
+        );
+        assert_eq!(digest.verify(&creds, method, "s3cret", t0), Verdict::Ok);
+    }
+}
+
+#[test]
+fn nonce_counts_are_bounded_and_forgotten_when_expired() {
+    let t0 = Instant::now();
+    let at = |s| t0 + Duration::from_secs(s);
+    let mut digest = Digest::with_key("dialect", KEY, t0)
+        .with_nonce_lifetime(Duration::from_secs(60))
+        .with_max_nonces(3);
+    let nonces: Vec<String> = (0..4)
+        .map(|i| nonce_of(&digest.challenge(at(i), false)))
+        .collect();
+    for (i, nonce) in nonces.iter().enumerate() {
+        let creds = answer(nonce, 1, "REGISTER", "s3cret");
+        assert_eq!(
+            digest.verify(&creds, "REGISTER", "s3cret", at(10)),
+            Verdict::Ok,
+            "{i}"
+        );
+        assert!(digest.remembered() <= 3);
+    }
+    assert_eq!(digest.remembered(), 3);
+    // The oldest was forgotten to make room: its next answer is stale (a
+    // replay of its first answer too), so the client re-authenticates.
+    for nc in [1, 2] {
+        assert_eq!(
+            digest.verify(
+                &answer(&nonces[0], nc, "REGISTER", "s3cret"),
+                "REGISTER",
+                "s3cret",
+                at(10)
+            ),
+            Verdict::Stale
+        );
+    }
+    // The newest is remembered still.
+    assert_eq!(
+        digest.verify(
+            &answer(&nonces[3], 1, "REGISTER", "s3cret"),
+            "REGISTER",
+            "s3cret",
+            at(10)
+        ),
+        Verdict::Replay
+    );
+    // Once they expire, their counts go.
+    digest.challenge(at(62), false);
+    assert_eq!(digest.remembered(), 2);
+    digest.challenge(at(64), false);
+    assert_eq!(digest.remembered(), 0);
 }

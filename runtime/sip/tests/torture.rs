@@ -393,4 +393,41 @@ proptest! {
         text.push_str("\r\n");
         exercise(text.as_bytes());
     }
+
+    #[test]
+    fn digest_credentials_never_panic(
+        scheme in prop::sample::select(vec!["Digest ", "digest", "DIGEST  ", "Basic ", "Dig", ""]),
+        params in prop::collection::vec(
+            (
+                prop::sample::select(vec!["username", "realm", "nonce", "uri", "response", "qop", "nc", "cnonce", "algorithm", "opaque", "x", ""]),
+                "[ -~\t]{0,24}|\\PC{0,8}",
+                any::<bool>(),
+            ),
+            0..12,
+        ),
+        tail in "[ ,=\"\\\\]{0,4}",
+    ) {
+        let mut value = scheme.to_owned();
+        for (name, v, quote) in &params {
+            if *quote {
+                value.push_str(&format!("{name}=\"{v}\", "));
+            } else {
+                value.push_str(&format!("{name}={v}, "));
+            }
+        }
+        value.push_str(&tail);
+        let now = std::time::Instant::now();
+        let mut digest = auth::Digest::with_key("dialect", [3; 32], now);
+        let _ = digest.challenge(now, false);
+        if let Some(creds) = auth::Credentials::parse(&value) {
+            let _ = digest.verify(&creds, "REGISTER", "s3cret", now);
+            let _ = auth::expected_response(&creds, "INVITE", "s3cret");
+        }
+    }
+
+    #[test]
+    fn any_authorization_value_never_panics(value in "\\PC{0,300}") {
+        let _ = auth::Credentials::parse(&value);
+        let _ = auth::Credentials::parse(&format!("Digest {value}"));
+    }
 }
