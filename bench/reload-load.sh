@@ -21,7 +21,7 @@ trap 'kill $server 2>/dev/null || true' EXIT
 "$bin" build tests/reload-flows/v2 -o "$work/v2" > /dev/null
 mkdir -p "$work/serving" "$work/data"
 cp "$work/v1/reload.dialect" "$work/serving/"
-printf '[admin]\nwatch = false\ntoken = "bench"\nlisten = "127.0.0.1:19391"\n[api]\nlisten = "127.0.0.1:0"\n[media]\nport_min = 40000\nport_max = 59999\n[runtime]\nmax_calls = 10000\n' > "$work/dialect.toml"
+printf '[sip]\ntrusted = ["127.0.0.1"]\n[admin]\nwatch = false\ntoken = "bench"\nlisten = "127.0.0.1:19391"\n[api]\nlisten = "127.0.0.1:0"\n[media]\nport_min = 40000\nport_max = 59999\n[runtime]\nmax_calls = 10000\n' > "$work/dialect.toml"
 "$bin" serve "$work/serving" --config "$work/dialect.toml" --listen 127.0.0.1:5095 \
   --data "$work/data" --event-log "$work/data/events.jsonl" 2> "$work/serve.log" &
 server=$!

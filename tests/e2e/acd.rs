@@ -19,7 +19,7 @@ pub(crate) fn basic(agent: &str) -> String {
     base64(format!("{agent}:pw-{agent}").as_bytes())
 }
 
-fn base64(bytes: &[u8]) -> String {
+pub(crate) fn base64(bytes: &[u8]) -> String {
     const ABC: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::new();
     for chunk in bytes.chunks(3) {
@@ -116,7 +116,17 @@ fn twenty_callers_three_agents_priority_order_rona_wrap_up_hold_and_transfer() {
             "agent_transfers.xml",
             ben,
             &[
-                &["-mp", "22200", "-key", "target_queue", "escalation"][..],
+                &[
+                    "-mp",
+                    "22200",
+                    "-key",
+                    "target_queue",
+                    "escalation",
+                    "-au",
+                    "ben",
+                    "-ap",
+                    "pw-ben",
+                ][..],
                 &quiet,
             ]
             .concat(),
@@ -885,6 +895,20 @@ fn consulting(
         "",
         Some(crate::ua::Phone::sdp(media_base + 802)),
     );
+    // Calls placed through us are challenged: ann proves her password.
+    let challenge = phone.expect("the challenge", |m| {
+        m.status() == Some(407) && m.header("Call-ID") == "consult-1"
+    });
+    phone.ack_failure(&challenge, &server);
+    phone.request(
+        "INVITE",
+        &server,
+        "consult-1",
+        &local,
+        &format!("<{server}>"),
+        &crate::ua::digest(&challenge, "INVITE", &server, "ann", "pw-ann", 1),
+        Some(crate::ua::Phone::sdp(media_base + 802)),
+    );
     let answer = phone.expect("the consultation answered", |m| {
         m.status() == Some(200) && m.header("Call-ID") == "consult-1"
     });
@@ -918,6 +942,20 @@ fn an_agent_consults_a_colleague_and_transfers_attended_with_replaces() {
         &ours,
         &invite.header("From"),
         &refer_to,
+        None,
+    );
+    // A transfer places the caller through us: ann proves her password.
+    let challenge = phone.expect("the challenge", |m| m.status() == Some(407));
+    phone.request(
+        "REFER",
+        &uri,
+        &invite.header("Call-ID"),
+        &ours,
+        &invite.header("From"),
+        &format!(
+            "{refer_to}{}",
+            crate::ua::digest(&challenge, "REFER", &uri, "ann", "pw-ann", 1)
+        ),
         None,
     );
     let accepted = phone.expect("202 Accepted", |m| m.status().is_some_and(|s| s >= 200));
@@ -1075,6 +1113,10 @@ fn a_blind_transfer_to_an_entry_point_starts_that_campaigns_flow() {
             "-key",
             "target_queue",
             "48221007777",
+            "-au",
+            "ben",
+            "-ap",
+            "pw-ben",
             "-timeout",
             "60s",
             "-nostdin",

@@ -428,7 +428,7 @@ fn send(socket: &mut Socket, value: Value) {
 
 #[test]
 fn the_chat_channel_hands_off_live_to_an_agent_and_async_to_a_ticket() {
-    let config = "[[agent]]\nname = \"ann\"\npassword = \"pw-ann\"\n";
+    let config = "[[agent]]\nname = \"ann\"\npassword = \"pw-ann\"\nrole = \"supervisor\"\n";
     let served = Served::start_flows(
         "chat",
         "2026-11-23T10:00:00[Europe/Warsaw]",

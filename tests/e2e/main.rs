@@ -13,6 +13,7 @@ mod diagnostics;
 mod environments;
 mod ops;
 mod review;
+mod security;
 mod simulate;
 mod sip;
 mod ua;

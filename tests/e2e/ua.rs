@@ -207,6 +207,68 @@ impl Phone {
     pub(crate) fn sdp(port: u16) -> String {
         sdp(port)
     }
+
+    /// The ACK for a non-2xx final answer to an INVITE (RFC 3261 17.1.1.3:
+    /// the INVITE's Via and branch, the answer's To).
+    pub(crate) fn ack_failure(&self, response: &Msg, uri: &str) {
+        let seq = response
+            .header("CSeq")
+            .split_whitespace()
+            .next()
+            .unwrap_or("1")
+            .to_string();
+        self.send(&format!(
+            "ACK {uri} SIP/2.0\r\nVia: {}\r\nFrom: {}\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: {seq} ACK\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
+            response.header("Via"),
+            response.header("From"),
+            response.header("To"),
+            response.header("Call-ID"),
+        ));
+    }
+}
+
+/// The answer to a digest challenge (`WWW-Authenticate` or
+/// `Proxy-Authenticate` of `challenge`), as the header line to send with the
+/// request again: `Authorization` or `Proxy-Authorization`, `qop=auth`,
+/// nonce count `nc`.
+pub(crate) fn digest(
+    challenge: &Msg,
+    method: &str,
+    uri: &str,
+    user: &str,
+    password: &str,
+    nc: u32,
+) -> String {
+    use md5::{Digest as _, Md5};
+    let hex = |data: String| {
+        Md5::digest(data.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    };
+    let (header, answer) = if challenge.status() == Some(407) {
+        ("Proxy-Authenticate", "Proxy-Authorization")
+    } else {
+        ("WWW-Authenticate", "Authorization")
+    };
+    let value = challenge.header(header);
+    let param = |name: &str| {
+        value
+            .split(',')
+            .filter_map(|p| p.trim().trim_start_matches("Digest ").split_once('='))
+            .find(|(k, _)| k.trim() == name)
+            .map(|(_, v)| v.trim().trim_matches('"').to_string())
+            .unwrap_or_default()
+    };
+    let (realm, nonce) = (param("realm"), param("nonce"));
+    let cnonce = "0a4f113b";
+    let nc = format!("{nc:08x}");
+    let ha1 = hex(format!("{user}:{realm}:{password}"));
+    let ha2 = hex(format!("{method}:{uri}"));
+    let response = hex(format!("{ha1}:{nonce}:{nc}:{cnonce}:auth:{ha2}"));
+    format!(
+        "{answer}: Digest username=\"{user}\", realm=\"{realm}\", nonce=\"{nonce}\", uri=\"{uri}\", response=\"{response}\", algorithm=MD5, qop=auth, nc={nc}, cnonce=\"{cnonce}\"\r\n"
+    )
 }
 
 /// RTP towards the server: speech-like tone, silence and RFC 4733 keys,

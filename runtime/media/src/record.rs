@@ -61,8 +61,9 @@ pub struct Recording {
 }
 
 impl Recorder {
-    /// Creates (or replaces) the WAV file at `path` for a recording of
-    /// payloads in `law`, at most `max` long.
+    /// Creates the WAV file at `path` for a recording of payloads in `law`,
+    /// at most `max` long. An existing file is never replaced: a name in
+    /// use is an error, so no message is ever overwritten.
     pub fn create(path: &Path, law: Law, max: Duration) -> Result<Recorder, RecordError> {
         let spec = hound::WavSpec {
             channels: 1,
@@ -70,10 +71,14 @@ impl Recorder {
             bits_per_sample: 16,
             sample_format: hound::SampleFormat::Int,
         };
-        let file = File::create(path).map_err(|e| RecordError::Write {
-            path: path.to_owned(),
-            source: hound::Error::IoError(e),
-        })?;
+        let file = File::options()
+            .write(true)
+            .create_new(true)
+            .open(path)
+            .map_err(|e| RecordError::Write {
+                path: path.to_owned(),
+                source: hound::Error::IoError(e),
+            })?;
         let writer = hound::WavWriter::new(BufWriter::with_capacity(1 << 16, file), spec).map_err(
             |source| RecordError::Write {
                 path: path.to_owned(),
@@ -122,7 +127,9 @@ impl Recorder {
         self.written >= self.max
     }
 
-    /// Completes the WAV header and closes the file.
+    /// Completes the WAV header, closes the file and makes it durable
+    /// (the file and its directory entry are fsynced), so that an index row
+    /// written after this never names a file a crash could lose.
     pub fn finish(self) -> Result<Recording, RecordError> {
         let duration = self.duration();
         let truncated = self.is_full();
@@ -133,6 +140,16 @@ impl Recorder {
                 path: path.clone(),
                 source,
             })?;
+        let durable = File::open(&path).and_then(|f| f.sync_all()).and_then(|()| {
+            match path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                Some(dir) => File::open(dir).and_then(|d| d.sync_all()),
+                None => Ok(()),
+            }
+        });
+        durable.map_err(|e| RecordError::Write {
+            path: path.clone(),
+            source: hound::Error::IoError(e),
+        })?;
         Ok(Recording {
             path,
             duration,

@@ -7,7 +7,6 @@
 //! it is property-tested on arbitrary bytes.
 
 use crate::FRAME_SAMPLES;
-use std::hash::{BuildHasher, RandomState};
 
 /// The length of the fixed RTP header (no CSRC, no extension).
 pub const HEADER_LEN: usize = 12;
@@ -223,15 +222,15 @@ impl RtpSender {
     }
 
     /// A stream whose SSRC, first sequence number and first timestamp are
-    /// random, as RFC 3550 asks (from the standard library's randomly seeded
-    /// hasher: unpredictable enough for collision avoidance, not a secret).
-    pub fn with_random_start(payload_type: u8) -> RtpSender {
-        let random = RandomState::new().hash_one(std::time::SystemTime::now());
+    /// taken from `random`, which must come from a CSPRNG (RFC 3550 asks for
+    /// random values; an SSRC nobody can guess also keeps strangers from
+    /// passing for the stream). The timestamp's low 8 bits start at zero.
+    pub fn from_random(random: u64, payload_type: u8) -> RtpSender {
         let [a, b, c, d, e, f, g, h] = random.to_le_bytes();
         RtpSender::new(
             u32::from_le_bytes([a, b, c, d]),
             u16::from_le_bytes([e, f]),
-            u32::from_le_bytes([g, h, a ^ e, b ^ f]),
+            u32::from_le_bytes([0, g, h, a ^ e]),
             payload_type,
         )
     }
@@ -320,8 +319,8 @@ mod tests {
 
     #[test]
     fn random_starts_differ() {
-        let a = RtpSender::with_random_start(0);
-        let b = RtpSender::with_random_start(0);
+        let a = RtpSender::from_random(0x0123_4567_89ab_cdef, 0);
+        let b = RtpSender::from_random(0xfedc_ba98_7654_3210, 0);
         assert_ne!(
             (a.ssrc(), a.seq(), a.timestamp()),
             (b.ssrc(), b.seq(), b.timestamp())

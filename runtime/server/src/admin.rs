@@ -54,12 +54,22 @@ struct Admin {
 }
 
 /// Serves the admin API on `listener` until it fails.
+/// Wrong tokens count against `throttle` (shared with every login).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     token: Option<String>,
     calls: mpsc::Sender<AdminCall>,
+    throttle: crate::api::Throttle,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(token, calls)).await
+    let router = router(token, calls).layer(axum::middleware::from_fn_with_state(
+        throttle,
+        crate::api::throttle_logins,
+    ));
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .await
 }
 
 /// The admin routes.

@@ -296,6 +296,81 @@ pub struct Auth {
     /// The bearer token for `POST /api/web-callbacks`; `None` disables that
     /// endpoint (403).
     pub web_token: Option<String>,
+    /// Failed logins throttled per source and per name (shared with SIP
+    /// digest and the admin API); `None` does not throttle.
+    pub throttle: Option<Throttle>,
+}
+
+/// Failed logins, shared by every front door.
+pub type Throttle = Arc<std::sync::Mutex<crate::guard::LoginThrottle>>;
+
+/// Throttles password guessing on an HTTP front door: an attempt with
+/// credentials from a source, or for a name, that failed too often lately
+/// gets 429 with `Retry-After` before anything is checked; each 401 to an
+/// attempt with credentials counts as a failure, logged with its source.
+/// Requests without credentials are not counted (they guess nothing).
+/// Needs the connection's address (`into_make_service_with_connect_info`);
+/// without it nothing is throttled.
+pub async fn throttle_logins(
+    State(throttle): State<Throttle>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let peer = request
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|info| info.0.ip());
+    let name = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(login_name);
+    let (Some(peer), Some(name)) = (peer, name) else {
+        return next.run(request).await;
+    };
+    let now = std::time::Instant::now();
+    let locked = throttle
+        .lock()
+        .map(|mut t| t.allowed(peer, &name, now))
+        .unwrap_or(Ok(()));
+    if let Err(wait) = locked {
+        tracing::warn!(source = %peer, name, "login refused: too many failed logins");
+        let mut response = Refusal::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too many failed logins: try again later",
+        )
+        .into_response();
+        if let Ok(value) = HeaderValue::from_str(&wait.as_secs().max(1).to_string()) {
+            response.headers_mut().insert(header::RETRY_AFTER, value);
+        }
+        return response;
+    }
+    let response = next.run(request).await;
+    if response.status() == StatusCode::UNAUTHORIZED {
+        tracing::warn!(source = %peer, name, "failed login");
+        if let Ok(mut t) = throttle.lock() {
+            t.failure(peer, &name, now);
+        }
+    } else if response.status().is_success()
+        && let Ok(mut t) = throttle.lock()
+    {
+        t.success(&name);
+    }
+    response
+}
+
+/// The name an `Authorization` value logs in as: a Basic user name, or the
+/// scheme for a token.
+fn login_name(value: &str) -> String {
+    let (scheme, token) = value.trim().split_once(' ').unwrap_or((value, ""));
+    if scheme.eq_ignore_ascii_case("basic")
+        && let Some(name) = decode_base64(token.trim())
+            .and_then(|d| String::from_utf8(d).ok())
+            .and_then(|t| t.split_once(':').map(|(n, _)| n.to_owned()))
+    {
+        return name;
+    }
+    format!("<{}>", scheme.to_ascii_lowercase())
 }
 
 impl fmt::Debug for Auth {
@@ -306,6 +381,7 @@ impl fmt::Debug for Auth {
         f.debug_struct("Auth")
             .field("agents", &agents)
             .field("web_token", &self.web_token.as_ref().map(|_| "<redacted>"))
+            .field("throttle", &self.throttle.is_some())
             .finish()
     }
 }
@@ -328,7 +404,12 @@ pub async fn serve_with_chat(
     calls: mpsc::Sender<ApiCall>,
     chats: mpsc::Sender<ChatEvent>,
 ) -> std::io::Result<()> {
-    axum::serve(listener, routes(auth, calls, Some(chats))).await
+    axum::serve(
+        listener,
+        routes(auth, calls, Some(chats))
+            .into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .await
 }
 
 /// The API's routes, for [`serve`] and for tests.
@@ -341,7 +422,8 @@ fn routes(
     calls: mpsc::Sender<ApiCall>,
     chats: Option<mpsc::Sender<ChatEvent>>,
 ) -> Router {
-    Router::new()
+    let throttle = auth.throttle.clone();
+    let router = Router::new()
         .route("/chat/{bot}", get(customer_chat))
         .route("/api/agents/{name}/chat", get(agent_chat))
         .route("/api/agents/{name}", get(agent))
@@ -365,7 +447,14 @@ fn routes(
         // Must come after the routes: it applies to the routes added so far.
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(not_found)
-        .with_state(Api { auth, calls, chats })
+        .with_state(Api { auth, calls, chats });
+    match throttle {
+        Some(throttle) => router.layer(axum::middleware::from_fn_with_state(
+            throttle,
+            throttle_logins,
+        )),
+        None => router,
+    }
 }
 
 /// The state every handler shares.
@@ -439,6 +528,10 @@ const CHAT_QUEUE: usize = 64;
 /// The longest chat message, in bytes.
 const CHAT_MESSAGE: usize = 4_096;
 
+/// The largest WebSocket message or frame a chat connection may send
+/// (64 KiB): a larger one closes the connection before it is buffered.
+pub const CHAT_MESSAGE_BYTES: usize = 64 * 1024;
+
 /// The query of `/chat/{bot}`.
 #[derive(Deserialize)]
 struct ChatQuery {
@@ -462,6 +555,9 @@ async fn customer_chat(
     let name = query.name.unwrap_or_else(|| "customer".into());
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
     let chat = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let upgrade = upgrade
+        .max_message_size(CHAT_MESSAGE_BYTES)
+        .max_frame_size(CHAT_MESSAGE_BYTES);
     Ok(upgrade.on_upgrade(move |socket| async move {
         let (out, mut outgoing) = mpsc::channel(CHAT_QUEUE);
         if chats
@@ -503,6 +599,9 @@ async fn agent_chat(
             "the chat channel is off",
         ));
     };
+    let upgrade = upgrade
+        .max_message_size(CHAT_MESSAGE_BYTES)
+        .max_frame_size(CHAT_MESSAGE_BYTES);
     Ok(upgrade.on_upgrade(move |socket| async move {
         let (out, mut outgoing) = mpsc::channel(CHAT_QUEUE);
         if chats

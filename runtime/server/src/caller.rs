@@ -69,7 +69,7 @@ pub async fn call(
     let rtp = UdpSocket::bind("127.0.0.1:0").await?;
     let local = sip.local_addr()?;
     let media_port = rtp.local_addr()?.port();
-    let mut ids = Ids::new(u64::from(local.port()) << 32 | u64::from(std::process::id()));
+    let mut ids = Ids::from_os();
     let mut tx = Transactions::new(Default::default());
     let mut dialogs = Dialogs::new();
     let uri = format!("sip:{}@{}", options.number, options.server);
@@ -164,10 +164,12 @@ pub async fn call(
                                 let law = match n.codec { Codec::Pcmu => Law::Ulaw, Codec::Pcma => Law::Alaw };
                                 if let Some(remote) = n.remote {
                                     media = Some((remote, law, n.telephone_event));
-                                    sender = Some(RtpSender::with_random_start(law.payload_type()));
+                                    sender = Some(RtpSender::from_random(ids.next_u64(), law.payload_type()));
                                     progress(format!("answered ({})", law.encoding_name()));
                                 }
                                 if let Some(path) = &options.record {
+                                    // `dialect call --record FILE` writes FILE afresh each run.
+                                    let _ = std::fs::remove_file(path);
                                     recorder = Recorder::create(path, law, options.max + Duration::from_secs(5)).ok();
                                 }
                             }

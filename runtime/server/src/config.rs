@@ -118,6 +118,12 @@ pub struct Api {
     /// The bearer token websites send web callback requests with; without
     /// one, web callbacks are refused.
     pub web_token: Option<String>,
+    /// Failed logins (digest, Basic, bearer) from one address or for one
+    /// name before further attempts are refused (default 5).
+    pub login_failures: u32,
+    /// How long such a lockout lasts after the last failure, in seconds
+    /// (default 300).
+    pub login_lockout_s: u64,
 }
 
 impl Default for Api {
@@ -125,6 +131,8 @@ impl Default for Api {
         Api {
             listen: Some(SocketAddr::from(([127, 0, 0, 1], 8080))),
             web_token: None,
+            login_failures: 5,
+            login_lockout_s: 300,
         }
     }
 }
@@ -139,6 +147,31 @@ pub struct Sip {
     pub realm: String,
     /// Ring this long (180 Ringing) before the flow answers; 0 answers at once.
     pub answer_after_ms: u64,
+    /// Addresses (`IP` or `IP/PREFIX`) trusted without a password: agents
+    /// configured by `uri` alone may place consultation calls and transfers
+    /// only from here, and these sources are not rate-limited (a trunk or
+    /// an SBC that sends every call). Empty by default.
+    pub trusted: Vec<String>,
+    /// The shortest registration accepted, in seconds (shorter gets 423
+    /// Interval Too Brief; default 60).
+    pub min_expires: u32,
+    /// The longest registration granted, in seconds (longer is cut to it;
+    /// default 3600).
+    pub max_expires: u32,
+    /// Requests per second from one IP address (not trusted) before 503
+    /// with `Retry-After` (default 200).
+    pub rate_limit: u32,
+    /// Requests one address may send at once above its rate (default 400).
+    pub rate_burst: u32,
+    /// SIP over TCP: connections open at once (default 1024); more are
+    /// closed at once.
+    pub max_connections: usize,
+    /// SIP over TCP: a connection that sends nothing this long is closed,
+    /// in seconds (default 120).
+    pub idle_timeout_s: u64,
+    /// SIP transactions alive at once (default 20000); a new request past
+    /// it gets 503.
+    pub max_transactions: usize,
 }
 
 /// RTP settings.
@@ -184,6 +217,17 @@ pub struct Agent {
     /// (default true); otherwise it logs in through the agent API.
     #[serde(default = "yes")]
     pub ready: bool,
+    /// `"supervisor"` may pause bots and change other agents' callbacks;
+    /// `"agent"` (the default) only their own and their queues'.
+    #[serde(default)]
+    pub role: Option<String>,
+}
+
+impl Agent {
+    /// Whether the agent is a supervisor.
+    pub fn supervisor(&self) -> bool {
+        self.role.as_deref() == Some("supervisor")
+    }
 }
 
 fn yes() -> bool {
@@ -196,6 +240,32 @@ fn yes() -> bool {
 pub struct Trunk {
     /// The trunk's SIP URI: numbers are sent as its user part.
     pub uri: String,
+    /// The home country code (`+48` by default): other countries are
+    /// international, and national numbers get it.
+    #[serde(default = "home")]
+    pub country_code: String,
+    /// Numbers always allowed (`+44*`, `+48700123456`), before the
+    /// premium-rate and international rules.
+    #[serde(default)]
+    pub allow: Vec<String>,
+    /// Numbers never dialled, whatever else says.
+    #[serde(default)]
+    pub deny: Vec<String>,
+}
+
+fn home() -> String {
+    "+48".into()
+}
+
+impl Trunk {
+    /// The dial plan every outbound call passes.
+    pub fn dial_plan(&self) -> crate::guard::DialPlan {
+        crate::guard::DialPlan {
+            home: self.country_code.clone(),
+            allow: self.allow.clone(),
+            deny: self.deny.clone(),
+        }
+    }
 }
 
 impl Default for Sip {
@@ -204,6 +274,14 @@ impl Default for Sip {
             listen: SocketAddr::from(([127, 0, 0, 1], 5060)),
             realm: "dialect".into(),
             answer_after_ms: 0,
+            trusted: Vec::new(),
+            min_expires: 60,
+            max_expires: 3600,
+            rate_limit: 200,
+            rate_burst: 400,
+            max_connections: 1024,
+            idle_timeout_s: 120,
+            max_transactions: 20_000,
         }
     }
 }
@@ -274,6 +352,15 @@ impl Config {
         Ok(config)
     }
 
+    /// The trusted networks (checked by `validate`).
+    pub fn trusted(&self) -> Vec<crate::guard::Net> {
+        self.sip
+            .trusted
+            .iter()
+            .filter_map(|n| crate::guard::Net::parse(n).ok())
+            .collect()
+    }
+
     /// Checks the values that types cannot.
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.media.port_min > self.media.port_max
@@ -310,7 +397,59 @@ impl Config {
                 "webhooks.url `{url}` is not an http:// or https:// URL"
             )));
         }
+        for net in &self.sip.trusted {
+            crate::guard::Net::parse(net)
+                .map_err(|e| ConfigError::Invalid(format!("sip.trusted: {e}")))?;
+        }
+        if self.sip.min_expires == 0 || self.sip.max_expires < self.sip.min_expires {
+            return Err(ConfigError::Invalid(format!(
+                "sip.min_expires ({}) must be at least 1 and at most sip.max_expires ({})",
+                self.sip.min_expires, self.sip.max_expires
+            )));
+        }
+        if self.sip.rate_limit == 0
+            || self.sip.max_connections == 0
+            || self.sip.max_transactions == 0
+            || self.sip.idle_timeout_s == 0
+            || self.api.login_failures == 0
+        {
+            return Err(ConfigError::Invalid(
+                "sip.rate_limit, sip.max_connections, sip.max_transactions, \
+                 sip.idle_timeout_s and api.login_failures must be at least 1"
+                    .into(),
+            ));
+        }
+        if let Some(trunk) = &self.trunk {
+            let cc = trunk.country_code.strip_prefix('+').unwrap_or_default();
+            if cc.is_empty() || cc.len() > 3 || !cc.chars().all(|c| c.is_ascii_digit()) {
+                return Err(ConfigError::Invalid(format!(
+                    "trunk.country_code `{}` is not a country code like `+48`",
+                    trunk.country_code
+                )));
+            }
+            if let Some(bad) = trunk
+                .allow
+                .iter()
+                .chain(&trunk.deny)
+                .find(|p| !crate::guard::DialPlan::valid_pattern(p))
+            {
+                return Err(ConfigError::Invalid(format!(
+                    "trunk pattern `{bad}` is not an E.164 number or prefix: write `+4822*`, \
+                     `+48221234567` or `*`"
+                )));
+            }
+        }
         for agent in &self.agents {
+            if agent
+                .role
+                .as_deref()
+                .is_some_and(|r| r != "supervisor" && r != "agent")
+            {
+                return Err(ConfigError::Invalid(format!(
+                    "agent `{}`: role must be \"agent\" or \"supervisor\"",
+                    agent.name
+                )));
+            }
             if agent.uri.is_none() && agent.password.is_none() {
                 return Err(ConfigError::Invalid(format!(
                     "agent `{}` has neither a `uri` to ring nor a `password` to register with",

@@ -159,6 +159,8 @@ pub struct MediaStats {
     pub garbage: AtomicU64,
     /// RTP packets that never arrived (gaps in sequence numbers).
     pub lost: AtomicU64,
+    /// Datagrams from an address that is not the leg's peer (dropped).
+    pub foreign: AtomicU64,
     /// Legs running now.
     pub legs: AtomicU64,
 }
@@ -169,8 +171,15 @@ pub struct LegSetup {
     pub call: u64,
     /// The bound RTP socket.
     pub socket: UdpSocket,
-    /// Where to send RTP (from the peer's SDP).
+    /// Where to send RTP (from the peer's SDP), and the only address media
+    /// is taken from, unless the leg latches (see [`LATCH_WINDOW`]).
     pub remote: SocketAddr,
+    /// The IP address the peer's signalling came from: media from it may be
+    /// latched onto (a peer behind NAT), like media from the SDP's IP.
+    pub signalling: Option<std::net::IpAddr>,
+    /// Random bits from the CSPRNG for the RTP stream's SSRC, first
+    /// sequence number and first timestamp.
+    pub random: u64,
     /// The negotiated law.
     pub law: Law,
     /// The peer's telephone-event payload type, if any.
@@ -187,6 +196,56 @@ pub struct LegSetup {
     pub inbound: mpsc::Receiver<Voice>,
 }
 
+/// How long after the leg starts (or its peer's address changes) media
+/// may come from another port of the SDP's or the signalling's IP address,
+/// when nothing came from the SDP address yet: the leg then latches onto
+/// that source (symmetric RTP behind NAT) and takes media from it alone.
+pub const LATCH_WINDOW: Duration = Duration::from_secs(2);
+
+/// Where a leg takes media from: its peer's address, or the one it latched
+/// onto. Everything else is dropped, so nobody else can press keys in the
+/// caller's menu or talk into their voicemail.
+#[derive(Debug, Clone, Copy)]
+pub struct Source {
+    remote: SocketAddr,
+    signalling: Option<std::net::IpAddr>,
+    since: Instant,
+    heard: bool,
+}
+
+impl Source {
+    /// Media expected from `remote` (from the SDP) from `now` on.
+    pub fn new(remote: SocketAddr, signalling: Option<std::net::IpAddr>, now: Instant) -> Source {
+        Source {
+            remote,
+            signalling,
+            since: now,
+            heard: false,
+        }
+    }
+
+    /// Where to send.
+    pub fn remote(&self) -> SocketAddr {
+        self.remote
+    }
+
+    /// Whether a datagram from `from` is the peer's; may latch onto it.
+    pub fn accept(&mut self, from: SocketAddr, now: Instant) -> bool {
+        if from == self.remote {
+            self.heard = true;
+            return true;
+        }
+        let latchable = !self.heard
+            && now.saturating_duration_since(self.since) < LATCH_WINDOW
+            && (from.ip() == self.remote.ip() || Some(from.ip()) == self.signalling);
+        if latchable {
+            self.remote = from;
+            self.heard = true;
+        }
+        latchable
+    }
+}
+
 struct Recording {
     recorder: Recorder,
     path: PathBuf,
@@ -196,12 +255,12 @@ struct Recording {
 /// Runs a leg until it is closed (or its controller goes away).
 pub async fn run(mut setup: LegSetup) {
     setup.stats.legs.fetch_add(1, Ordering::Relaxed);
-    let mut sender = RtpSender::with_random_start(setup.law.payload_type());
+    let mut sender = RtpSender::from_random(setup.random, setup.law.payload_type());
     let silence = Arc::new(prompt::silence(setup.law, dialect_media::FRAME));
     let mut playout: Option<Playout> = None;
     let mut dtmf = DtmfReceiver::new();
     let mut recording: Option<Recording> = None;
-    let mut remote = setup.remote;
+    let mut source = Source::new(setup.remote, setup.signalling, Instant::now());
     let mut peer: Option<mpsc::Sender<Voice>> = None;
     let mut bridged = false;
     let mut listener: Option<Listener> = None;
@@ -237,7 +296,7 @@ pub async fn run(mut setup: LegSetup) {
                     None => silence.get(0).copied().unwrap_or([0xFF; dialect_media::FRAME_SAMPLES]),
                     },
                 };
-                if setup.socket.send_to(sender.frame(&frame), remote).await.is_ok() {
+                if setup.socket.send_to(sender.frame(&frame), source.remote()).await.is_ok() {
                     setup.stats.sent.fetch_add(1, Ordering::Relaxed);
                 }
                 if recording.as_ref().is_some_and(|r| Instant::now() >= r.until || r.recorder.is_full()) {
@@ -245,7 +304,11 @@ pub async fn run(mut setup: LegSetup) {
                 }
             }
             received = setup.socket.recv_from(&mut buf) => {
-                let Ok((len, _from)) = received else { continue };
+                let Ok((len, from)) = received else { continue };
+                if !source.accept(from, Instant::now()) {
+                    setup.stats.foreign.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                }
                 let Some(bytes) = buf.get(..len) else { continue };
                 let Ok(packet) = Packet::parse(bytes) else {
                     setup.stats.garbage.fetch_add(1, Ordering::Relaxed);
@@ -288,7 +351,9 @@ pub async fn run(mut setup: LegSetup) {
                         }
                     }
                 }
-                Some(MediaCommand::Remote(addr)) => remote = addr,
+                Some(MediaCommand::Remote(addr)) => {
+                    source = Source::new(addr, setup.signalling, Instant::now());
+                }
                 Some(MediaCommand::Bridge { peer: to }) => {
                     playout = None;
                     peer = Some(to);
@@ -308,22 +373,27 @@ pub async fn run(mut setup: LegSetup) {
             },
         }
     }
-    if let Some(r) = recording.take() {
-        let _ = r.recorder.finish();
-    }
+    // A recording still running when the leg ends (the caller hung up
+    // during voicemail) is finished and reported like any other, so that
+    // it is indexed.
+    finish(recording.take(), &setup);
     setup.stats.legs.fetch_sub(1, Ordering::Relaxed);
 }
 
+/// Finishes a recording off the media path (closing and fsyncing the file
+/// blocks), then reports it; the report waits for room in the controller's
+/// channel rather than being lost.
 fn finish(recording: Option<Recording>, setup: &LegSetup) {
     let Some(r) = recording else { return };
-    let result = r
-        .recorder
-        .finish()
-        .map(|_| r.path)
-        .map_err(|e| e.to_string());
-    let _ = setup
-        .events
-        .try_send((setup.call, MediaEvent::RecordingFinished(result)));
+    let (events, call) = (setup.events.clone(), setup.call);
+    tokio::task::spawn_blocking(move || {
+        let result = r
+            .recorder
+            .finish()
+            .map(|_| r.path)
+            .map_err(|e| e.to_string());
+        let _ = events.blocking_send((call, MediaEvent::RecordingFinished(result)));
+    });
 }
 
 /// A frame in `from`'s law, in `to`'s law (a copy when they are the same).
@@ -355,6 +425,44 @@ mod tests {
         let mut out = [0u8; dialect_media::FRAME_SAMPLES];
         Law::Ulaw.encode_into(&samples, &mut out);
         out
+    }
+
+    fn addr(s: &str) -> SocketAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn media_from_a_third_party_is_dropped() {
+        let t0 = Instant::now();
+        let mut source = Source::new(
+            addr("192.0.2.10:4000"),
+            Some(addr("192.0.2.10:5060").ip()),
+            t0,
+        );
+        assert!(source.accept(addr("192.0.2.10:4000"), t0));
+        // Once the peer was heard, another port of the same host is not.
+        assert!(!source.accept(addr("192.0.2.10:4002"), t0));
+        assert!(!source.accept(addr("198.51.100.1:4000"), t0));
+        assert_eq!(source.remote(), addr("192.0.2.10:4000"));
+    }
+
+    #[test]
+    fn a_peer_behind_nat_is_latched_within_the_window_only() {
+        let t0 = Instant::now();
+        // The SDP names a private address; media and signalling come from
+        // the NAT's public one.
+        let sdp = addr("10.0.0.5:4000");
+        let public = addr("203.0.113.9:5060").ip();
+        let mut source = Source::new(sdp, Some(public), t0);
+        assert!(!source.accept(addr("198.51.100.1:4000"), t0), "a stranger");
+        assert!(source.accept(addr("203.0.113.9:61000"), t0 + Duration::from_millis(300)));
+        assert_eq!(source.remote(), addr("203.0.113.9:61000"), "latched");
+        assert!(
+            !source.accept(addr("203.0.113.9:61002"), t0),
+            "latched once"
+        );
+        let mut late = Source::new(sdp, Some(public), t0);
+        assert!(!late.accept(addr("203.0.113.9:61000"), t0 + LATCH_WINDOW));
     }
 
     #[test]

@@ -7,6 +7,7 @@ pub mod caller;
 pub mod clock;
 pub mod config;
 pub mod eventlog;
+pub mod guard;
 pub mod leg;
 pub mod mixer;
 pub mod server;

@@ -17,6 +17,7 @@ mod callbacks;
 mod chat;
 mod consult;
 mod customer;
+mod front;
 mod hooks;
 mod phone;
 mod queueing;
@@ -210,12 +211,11 @@ impl Server {
         }
         let (media_tx, media_rx) = mpsc::channel(MEDIA_EVENTS);
         let (tick_tx, tick_rx) = watch::channel(0u64);
-        let seed = options.clock.now().as_nanosecond() as u64 ^ u64::from(std::process::id());
-        let digest = dialect_sip::auth::Digest::new(
-            &options.config.sip.realm,
-            &seed.to_le_bytes(),
-            Instant::now(),
-        );
+        // Branches, tags, Call-IDs, SSRCs and the digest key come from the
+        // operating system's CSPRNG, never from the clock or the pid.
+        let mut ids = Ids::from_os();
+        let digest = dialect_sip::auth::Digest::new(&options.config.sip.realm, Instant::now());
+        let front = front::Front::new(&options.config, ids.token(16));
         let passwords: HashMap<String, String> = options
             .config
             .agents
@@ -235,6 +235,7 @@ impl Server {
                         .filter_map(|a| Some((a.name.clone(), a.password.clone()?)))
                         .collect(),
                     web_token: options.config.api.web_token.clone(),
+                    throttle: Some(front.logins.clone()),
                 };
                 Some((listener, Arc::new(auth)))
             }
@@ -291,9 +292,12 @@ impl Server {
             local,
             engine,
             routes,
-            tx: Transactions::new(Default::default()),
+            tx: Transactions::new(dialect_sip::transaction::Config {
+                max_transactions: options.config.sip.max_transactions,
+                ..Default::default()
+            }),
             dialogs: Dialogs::new(),
-            ids: Ids::new(seed),
+            ids,
             calls: HashMap::new(),
             by_engine: HashMap::new(),
             by_dialog: HashMap::new(),
@@ -359,6 +363,8 @@ impl Server {
             tcp: HashMap::new(),
             digest,
             passwords,
+            front,
+            recordings: HashMap::new(),
             ring_deadlines: BTreeMap::new(),
             starts: BTreeMap::new(),
         };
@@ -415,7 +421,11 @@ impl Server {
         });
         let (tcp_tx, mut tcp_rx) = mpsc::channel::<TcpEvent>(MEDIA_EVENTS);
         let listener = self.listener;
-        let acceptor = tokio::spawn(accept(listener, tcp_tx));
+        let limits = TcpLimits {
+            max: self.core.config.sip.max_connections,
+            idle: Duration::from_secs(self.core.config.sip.idle_timeout_s),
+        };
+        let acceptor = tokio::spawn(accept(listener, tcp_tx, limits));
         let api = self.api.take().map(|(listener, auth)| {
             let calls = self.core.api_tx.clone();
             let chats = self.chat_tx.clone();
@@ -426,8 +436,9 @@ impl Server {
         let admin = self.admin.take().map(|listener| {
             let calls = self.admin_tx.clone();
             let token = self.core.config.admin.token.clone();
+            let throttle = self.core.front.logins.clone();
             tokio::spawn(async move {
-                let _ = crate::admin::serve(listener, token, calls).await;
+                let _ = crate::admin::serve(listener, token, calls, throttle).await;
             })
         });
         let (changed_tx, mut changed_rx) = mpsc::channel::<()>(1);
@@ -551,16 +562,58 @@ enum TcpEvent {
     Bad(SocketAddr, Vec<u8>),
     /// The connection is gone.
     Closed(SocketAddr),
+    /// A connection was closed at once: too many are open.
+    Refused(SocketAddr),
 }
 
 /// Bytes a connection may have queued for writing, in messages.
 const TCP_QUEUE: usize = 256;
 
+/// Limits on SIP over TCP.
+#[derive(Debug, Clone, Copy)]
+struct TcpLimits {
+    /// Connections open at once; more are closed at once.
+    max: usize,
+    /// A connection that sends nothing this long is closed.
+    idle: Duration,
+}
+
+/// The longest pause of the accept loop after an error (`EMFILE`: out of
+/// file descriptors); it doubles from 10 ms up to this and resets on
+/// success.
+const ACCEPT_BACKOFF: Duration = Duration::from_secs(1);
+
 /// Accepts SIP over TCP: one reader and one writer task per connection,
-/// framing messages by Content-Length.
-async fn accept(listener: tokio::net::TcpListener, events: mpsc::Sender<TcpEvent>) {
+/// framing messages by Content-Length. At most `limits.max` connections
+/// are open at once (others are closed as they come, and reported); a
+/// connection idle for `limits.idle` is closed; an accept error (out of
+/// file descriptors) pauses the loop with back-off instead of ending it.
+async fn accept(
+    listener: tokio::net::TcpListener,
+    events: mpsc::Sender<TcpEvent>,
+    limits: TcpLimits,
+) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    while let Ok((stream, peer)) = listener.accept().await {
+    let slots = Arc::new(tokio::sync::Semaphore::new(limits.max));
+    let mut backoff = Duration::from_millis(10);
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(accepted) => {
+                backoff = Duration::from_millis(10);
+                accepted
+            }
+            Err(error) => {
+                tracing::warn!("SIP over TCP: accept failed ({error}); retrying in {backoff:?}");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(ACCEPT_BACKOFF);
+                continue;
+            }
+        };
+        let Ok(permit) = slots.clone().try_acquire_owned() else {
+            drop(stream);
+            let _ = events.try_send(TcpEvent::Refused(peer));
+            continue;
+        };
         let (mut reader, mut writer) = stream.into_split();
         let (out_tx, mut out_rx) = mpsc::channel::<Vec<u8>>(TCP_QUEUE);
         if events.send(TcpEvent::Open(peer, out_tx)).await.is_err() {
@@ -575,12 +628,13 @@ async fn accept(listener: tokio::net::TcpListener, events: mpsc::Sender<TcpEvent
         });
         let events = events.clone();
         tokio::spawn(async move {
+            let _permit = permit;
             let mut framer = message::TcpFramer::new();
             let mut buf = vec![0u8; 16 * 1024];
             'read: loop {
-                let len = match reader.read(&mut buf).await {
-                    Ok(0) | Err(_) => break,
-                    Ok(len) => len,
+                let len = match tokio::time::timeout(limits.idle, reader.read(&mut buf)).await {
+                    Ok(Ok(0) | Err(_)) | Err(_) => break,
+                    Ok(Ok(len)) => len,
                 };
                 if framer.push(buf.get(..len).unwrap_or(&[])).is_err() {
                     break;
@@ -629,6 +683,11 @@ fn status(core: &Core) -> Value {
         "log_dropped": core.log.dropped(),
         "waiting": core.acd.waiting(),
         "callbacks_placing": core.callback_calls.len(),
+        "rtp_foreign": core.media_stats.foreign.load(Ordering::Relaxed),
+        "dropped": core.front.dropped,
+        "logins_failed": core.front.login_counts().0,
+        "logins_throttled": core.front.login_counts().1,
+        "tcp_connections": core.tcp.len(),
     })
 }
 
@@ -895,10 +954,23 @@ struct Core {
     digest: dialect_sip::auth::Digest,
     /// Passwords of agents allowed to register.
     passwords: HashMap<String, String>,
+    /// Rate limits, lockouts, registrations' expiry, drop counters.
+    front: front::Front,
+    /// Recordings in progress, indexed when they end (after the call may
+    /// have gone).
+    recordings: HashMap<u64, PendingRecording>,
     /// When dialled numbers that have not answered are given up.
     ring_deadlines: BTreeMap<(Instant, u64), u64>,
     /// Calls ringing before their flow starts (`answer_after_ms`).
     starts: BTreeMap<(Instant, u64), (u64, String, String)>,
+}
+
+/// A recording in progress: what its index row says.
+struct PendingRecording {
+    call: String,
+    campaign: String,
+    hash: String,
+    number: String,
 }
 
 /// The leg towards an agent while a call is offered to or bridged with them.
@@ -952,6 +1024,7 @@ impl Core {
             self.survey_due,
             self.bye_deadlines.keys().next().map(|(at, _)| *at),
             Some(self.alerts.next),
+            self.front.deadline(),
         ]
         .into_iter()
         .flatten()
@@ -1071,6 +1144,16 @@ impl Core {
     }
 
     async fn on_datagram(&mut self, bytes: &[u8], from: SocketAddr, now: Instant) {
+        match self.admit(from, now) {
+            front::Admit::Pass => {}
+            front::Admit::Drop => return,
+            front::Admit::Refuse => {
+                if let Ok(request) = message::parse(bytes) {
+                    self.refuse_busy(&request, from, Transport::Udp);
+                }
+                return;
+            }
+        }
         let message = match message::parse(bytes) {
             Ok(m) => m,
             Err(error) => {
@@ -1089,7 +1172,11 @@ impl Core {
             TcpEvent::Open(peer, writer) => {
                 self.tcp.insert(peer, writer);
             }
-            TcpEvent::Message(peer, message) => self.on_message(*message, peer, now).await,
+            TcpEvent::Message(peer, message) => match self.admit(peer, now) {
+                front::Admit::Pass => self.on_message(*message, peer, now).await,
+                front::Admit::Drop => {}
+                front::Admit::Refuse => self.refuse_busy(&message, peer, Transport::Tcp),
+            },
             TcpEvent::Bad(peer, bytes) => {
                 if let Some(writer) = self.tcp.get(&peer) {
                     let _ = writer.try_send(bytes);
@@ -1097,6 +1184,9 @@ impl Core {
             }
             TcpEvent::Closed(peer) => {
                 self.tcp.remove(&peer);
+            }
+            TcpEvent::Refused(peer) => {
+                self.dropped("tcp_full", peer, "too many SIP over TCP connections");
             }
         }
     }
@@ -1117,6 +1207,33 @@ impl Core {
             Incoming::Response { key, response } => {
                 self.on_agent_response(key, response, now).await
             }
+            Incoming::Foreign { from, .. } => {
+                self.dropped(
+                    "foreign_response",
+                    from,
+                    "a response from an address our request did not go to",
+                );
+            }
+            Incoming::Overloaded(request)
+                if request.method() == Some(Method::Options)
+                    && request.request_uri_user().as_deref() == Some("status") =>
+            {
+                // The operator's view of an overloaded server: answered
+                // without a transaction (nothing to retransmit).
+                let response = message::response_for(&request, 200, "OK")
+                    .with_to_tag(&self.ids.tag())
+                    .with_body("application/json", status(self).to_string().into_bytes());
+                self.tx.send_stateless(&response, from, Transport::Udp);
+            }
+            Incoming::Overloaded(request) => {
+                self.dropped("transactions_full", from, "the transaction table is full");
+                let transport = if self.tcp.contains_key(&from) {
+                    Transport::Tcp
+                } else {
+                    Transport::Udp
+                };
+                self.refuse_busy(&request, from, transport);
+            }
             Incoming::Retransmission | Incoming::Stray(_) => {}
         }
     }
@@ -1134,7 +1251,7 @@ impl Core {
             Match::Unknown if method != Method::Ack => {
                 return self.respond(&key, &request, 481, "Call/Transaction Does Not Exist", now);
             }
-            Match::Dialog(id) => return self.in_dialog(key, request, id, now).await,
+            Match::Dialog(id) => return self.in_dialog(key, request, id, from, now).await,
             _ => {}
         }
         match method {
@@ -1165,89 +1282,6 @@ impl Core {
         }
     }
 
-    /// An agent registers (digest-authenticated): its Contact becomes where
-    /// it is rung. `Expires: 0` unregisters it.
-    /// Returns whether the agent became ready.
-    fn register(&mut self, key: TxKey, request: Message, from: SocketAddr, now: Instant) -> bool {
-        use dialect_sip::auth::{Credentials, Verdict};
-        let user = request
-            .to()
-            .and_then(|to| to.uri.split_once(':').map(|(_, rest)| rest.to_string()))
-            .and_then(|rest| rest.split('@').next().map(str::to_string))
-            .unwrap_or_default();
-        let Some(password) = self.passwords.get(&user).cloned() else {
-            self.respond(&key, &request, 404, "Not Found", now);
-            return false;
-        };
-        let credentials = request.header("Authorization").and_then(Credentials::parse);
-        let verdict = match &credentials {
-            Some(c) if c.username == user => self.digest.verify(c, "REGISTER", &password, now),
-            Some(_) => Verdict::Invalid,
-            None => {
-                let challenge = self.digest.challenge(now, false);
-                let response = message::response_for(&request, 401, "Unauthorized")
-                    .with_header("WWW-Authenticate", &challenge);
-                let _ = self.tx.send_response(&key, response, now);
-                return false;
-            }
-        };
-        match verdict {
-            Verdict::Ok => {}
-            Verdict::Stale => {
-                let challenge = self.digest.challenge(now, true);
-                let response = message::response_for(&request, 401, "Unauthorized")
-                    .with_header("WWW-Authenticate", &challenge);
-                let _ = self.tx.send_response(&key, response, now);
-                return false;
-            }
-            Verdict::Invalid => {
-                self.respond(&key, &request, 403, "Forbidden", now);
-                return false;
-            }
-        }
-        let expires = request
-            .header("Expires")
-            .and_then(|e| e.trim().parse::<u32>().ok())
-            .unwrap_or(3600);
-        let contact = request.contact_uri();
-        let mut registered_ready = false;
-        let mut response = message::response_for(&request, 200, "OK");
-        if expires == 0 {
-            self.agents.remove(&user);
-            self.log.record(
-                self.clock.at(now),
-                "",
-                "agent_unregistered",
-                fields([("agent", user.clone().into())]),
-            );
-        } else if let Some(contact) = contact {
-            let address = uri_address(&contact).unwrap_or(from);
-            self.agents.insert(user.clone(), (address, contact.clone()));
-            // A registering agent that starts ready is logged in and ready.
-            let ready = self.config.agents.iter().any(|a| a.name == user && a.ready);
-            if ready && self.acd.state(&user) == Some(dialect_acd::State::LoggedOut) {
-                let ms = self.acd_ms(now);
-                self.acd.login(&user, ms);
-                self.acd.set_ready(&user, ms);
-                registered_ready = true;
-            }
-            self.log.record(
-                self.clock.at(now),
-                "",
-                "agent_registered",
-                fields([
-                    ("agent", user.clone().into()),
-                    ("contact", contact.clone().into()),
-                ]),
-            );
-            response = response
-                .with_header("Contact", &format!("<{contact}>;expires={expires}"))
-                .with_header("Expires", &expires.to_string());
-        }
-        let _ = self.tx.send_response(&key, response, now);
-        registered_ready
-    }
-
     async fn invite(&mut self, key: TxKey, request: Message, from: SocketAddr, now: Instant) {
         if self.calls.len() >= self.config.runtime.max_calls {
             return self.respond(&key, &request, 503, "Service Unavailable", now);
@@ -1261,11 +1295,29 @@ impl Core {
             .collect();
         let Some(dialled) = self.routes.get(&digits).cloned() else {
             // Not a campaign's number: an agent consulting a colleague, a
-            // queue or a number; anyone else is refused.
-            if let Some(agent) = self.calling_agent(&request, from) {
-                return self.consult(key, request, from, agent, user, now).await;
+            // queue or a number, who proves who they are (407 digest, or
+            // a trusted address for an agent without a password). Anyone
+            // else is challenged the same way, so that the answers do not
+            // tell which agent names exist; a trusted source gets 404.
+            let agent = self.calling_agent(&request);
+            let name = match &agent {
+                Some(agent) => agent.clone(),
+                None if self.front.trusted(from.ip()) => {
+                    return self.respond(&key, &request, 404, "Not Found", now);
+                }
+                None => caller_user(&request),
+            };
+            let proved = match &agent {
+                Some(agent) => self.authorise_agent(&key, &request, agent, from, now),
+                None => self.authenticate(&key, &request, &name, from, true, now),
+            };
+            if proved.is_err() {
+                return;
             }
-            return self.respond(&key, &request, 404, "Not Found", now);
+            let Some(agent) = agent else {
+                return self.respond(&key, &request, 404, "Not Found", now);
+            };
+            return self.consult(key, request, from, agent, user, now).await;
         };
         let flow = self.engine.route(&dialled).cloned();
         let (campaign, hash) = flow
@@ -1352,8 +1404,13 @@ impl Core {
         };
         let call_key = self.next_key;
         self.next_key += 1;
-        let (media, inbound) =
-            self.start_leg(call_key, socket, remote, law, negotiated.telephone_event);
+        let (media, inbound) = self.start_leg(
+            call_key,
+            socket,
+            (remote, from),
+            law,
+            negotiated.telephone_event,
+        );
         let caller = caller_number(request);
         let local_tag = self.ids.tag();
         let leg = Leg {
@@ -1465,7 +1522,14 @@ impl Core {
         self.caller_gone(call_key, "cancelled", now).await;
     }
 
-    async fn in_dialog(&mut self, key: TxKey, request: Message, id: DialogId, now: Instant) {
+    async fn in_dialog(
+        &mut self,
+        key: TxKey,
+        request: Message,
+        id: DialogId,
+        from: SocketAddr,
+        now: Instant,
+    ) {
         let Some(method) = request.method() else {
             return;
         };
@@ -1475,7 +1539,7 @@ impl Core {
             return self.respond(&key, &request, 500, "Server Internal Error", now);
         }
         if let Some(call_key) = self.agent_dialogs.get(&id).copied() {
-            return self.agent_request(key, request, call_key, now).await;
+            return self.agent_request(key, request, call_key, from, now).await;
         }
         if let Some((cb, side)) = self.cb_dialogs.get(&id).copied() {
             self.respond(&key, &request, 200, "OK", now);
@@ -1547,6 +1611,11 @@ impl Core {
     }
 
     async fn on_media(&mut self, call_key: u64, event: MediaEvent, now: Instant) {
+        if let MediaEvent::RecordingFinished(result) = &event {
+            // Indexed even when the caller hung up first: the file is
+            // durable by now (the leg fsyncs it before it reports).
+            self.recording_finished(call_key, result, now);
+        }
         let Some(id) = self.calls.get(&call_key).and_then(|c| c.engine) else {
             return;
         };
@@ -1570,28 +1639,43 @@ impl Core {
                 }
                 Event::PromptFinished
             }
-            MediaEvent::RecordingFinished(result) => {
-                if let (Ok(path), Some(store), Some(call)) =
-                    (&result, &self.store, self.calls.get(&call_key))
-                {
-                    let _ = store.record_voicemail(
-                        &format!("call-{call_key}"),
-                        &call.campaign,
-                        &call.number,
-                        &path.display().to_string(),
-                        self.clock.at(now),
-                    );
-                }
-                let extra = match &result {
-                    Ok(path) => fields([("file", path.display().to_string().into())]),
-                    Err(error) => fields([("error", error.clone().into())]),
-                };
-                self.record(call_key, "voicemail", extra);
-                Event::RecordingFinished
-            }
+            MediaEvent::RecordingFinished(_) => Event::RecordingFinished,
         };
         let _ = self.engine.handle_event(id, event, self.clock.at(now));
         self.pump(now).await;
+    }
+
+    /// A recording ended: its index row (after the file is durable) and
+    /// the log line, whether or not the call is still there.
+    fn recording_finished(
+        &mut self,
+        call_key: u64,
+        result: &Result<PathBuf, String>,
+        now: Instant,
+    ) {
+        let Some(recording) = self.recordings.remove(&call_key) else {
+            return;
+        };
+        let mut extra = match result {
+            Ok(path) => fields([("file", path.display().to_string().into())]),
+            Err(error) => fields([("error", error.clone().into())]),
+        };
+        if let (Ok(path), Some(store)) = (result, &self.store)
+            && let Err(error) = store.record_voicemail(
+                &recording.call,
+                &recording.campaign,
+                &recording.number,
+                &path.display().to_string(),
+                self.clock.at(now),
+            )
+        {
+            tracing::error!(file = %path.display(), "the voicemail index cannot be written: {error}");
+            extra.insert("index_error".into(), error.to_string().into());
+        }
+        extra.insert("campaign".into(), recording.campaign.into());
+        extra.insert("artifact".into(), recording.hash.into());
+        self.log
+            .record(self.clock.at(now), &recording.call, "voicemail", extra);
     }
 
     async fn on_timeout(&mut self, now: Instant) {
@@ -1600,6 +1684,7 @@ impl Core {
         self.on_callback_timeout(now).await;
         self.on_survey_timeout(now).await;
         self.on_announcement_timeout(now);
+        self.on_registration_timeout(now);
         while let Some((&(at, _), (id, _, _))) = self.bye_deadlines.iter().next() {
             if at > now {
                 break;
@@ -1800,13 +1885,24 @@ impl Core {
             } => self.dial(call_key, number, timeout_ms, now).await,
             Command::Record { max_length_ms, .. } => {
                 let dir = self.config.runtime.data.join("voicemail");
-                let _ = std::fs::create_dir_all(&dir);
+                if let Err(error) = std::fs::create_dir_all(&dir) {
+                    tracing::error!(dir = %dir.display(), "cannot create the voicemail directory: {error}");
+                }
                 let path = dir.join(self.recording_name(call_key));
                 if let Some(call) = self.calls.get(&call_key) {
-                    let _ = call.media.try_send(MediaCommand::Record {
+                    let sent = call.media.try_send(MediaCommand::Record {
                         path,
                         max: Duration::from_millis(max_length_ms),
                     });
+                    if sent.is_ok() {
+                        let recording = PendingRecording {
+                            call: format!("call-{call_key}@{}", self.hooks.run),
+                            campaign: call.campaign.clone(),
+                            hash: call.hash.clone(),
+                            number: call.number.clone(),
+                        };
+                        self.recordings.insert(call_key, recording);
+                    }
                 }
             }
             Command::RegisterCallback {
@@ -2053,11 +2149,13 @@ impl Core {
     }
 
     /// Starts a media leg; returns its command sender and its inbound voice sender.
+    /// Media is taken from `remote` only, or latched from `signalling`'s
+    /// address (see [`leg::Source`]).
     fn start_leg(
-        &self,
+        &mut self,
         call_key: u64,
         socket: UdpSocket,
-        remote: SocketAddr,
+        (remote, signalling): (SocketAddr, SocketAddr),
         law: Law,
         telephone_event: Option<u8>,
     ) -> (mpsc::Sender<MediaCommand>, mpsc::Sender<Voice>) {
@@ -2067,6 +2165,8 @@ impl Core {
             call: call_key,
             socket,
             remote,
+            signalling: Some(signalling.ip()),
+            random: self.ids.next_u64(),
             law,
             telephone_event,
             tick: self.tick.clone(),
@@ -2194,10 +2294,14 @@ impl Core {
 
     /// A recording's file name from the campaign's `recording_name`
     /// template (`{campaign}`, `{date}`, `{time}`, `{caller}`, `{agent}`,
-    /// `{field}`), made safe for a file system; `call-N.wav` without one.
-    fn recording_name(&self, call_key: u64) -> String {
+    /// `{field}`), made safe for a file system, then `call-N-RANDOM.wav`
+    /// (that alone without a template).
+    fn recording_name(&mut self, call_key: u64) -> String {
+        // Call keys restart with each run: a random part keeps names unique
+        // across restarts (and the file is created new, never replaced).
+        let unique = format!("call-{call_key}-{}", self.ids.token(4));
         let Some(call) = self.calls.get(&call_key) else {
-            return format!("call-{call_key}.wav");
+            return format!("{unique}.wav");
         };
         let Some(template) = self
             .directory
@@ -2205,7 +2309,7 @@ impl Core {
             .get(&call.campaign)
             .and_then(|c| c.recording_name.clone())
         else {
-            return format!("call-{call_key}.wav");
+            return format!("{unique}.wav");
         };
         let local = self.clock.now().to_zoned(jiff::tz::TimeZone::UTC);
         let id = self
@@ -2231,14 +2335,34 @@ impl Core {
                 }
             })
             .collect();
-        format!("{safe}_call-{call_key}.wav")
+        format!("{safe}_{unique}.wav")
     }
 
     /// Where a number goes through the trunk: its address and the request
     /// URI (the number, without `+`, as the user part of the trunk's URI).
+    /// Every call we place through the trunk passes the dial plan (`[trunk]
+    /// allow`/`deny`, premium-rate and international numbers refused unless
+    /// allowed, E.164 only); a refused number is logged and gets `None`.
     fn trunk_target(&self, number: &str) -> Option<(SocketAddr, String)> {
         let trunk = self.config.trunk.as_ref()?;
         let to = uri_address(&trunk.uri)?;
+        let number = match trunk.dial_plan().check(number) {
+            Ok(e164) => e164,
+            Err(refusal) => {
+                tracing::warn!(number, "not dialled: {refusal}");
+                self.log.record(
+                    self.clock.now(),
+                    "",
+                    "dial_refused",
+                    fields([
+                        ("number", number.into()),
+                        ("reason", refusal.to_string().into()),
+                    ]),
+                );
+                return None;
+            }
+        };
+        let number = number.as_str();
         let host = trunk
             .uri
             .rsplit('@')
@@ -2411,7 +2535,13 @@ impl Core {
             Codec::Pcmu => Law::Ulaw,
             Codec::Pcma => Law::Alaw,
         };
-        let (media, inbound) = self.start_leg(key, socket, remote, law, negotiated.telephone_event);
+        let (media, inbound) = self.start_leg(
+            key,
+            socket,
+            (remote, leg.to),
+            law,
+            negotiated.telephone_event,
+        );
         leg.media = Some(media);
         leg.inbound = Some(inbound);
         leg.law = law;
@@ -2543,6 +2673,15 @@ impl Core {
 }
 
 /// The caller's number from `From`, as E.164 where it looks like one.
+/// The user part of the From URI, as a name to authenticate.
+fn caller_user(request: &Message) -> String {
+    request
+        .from()
+        .and_then(|f| f.uri.split_once(':').map(|(_, rest)| rest.to_string()))
+        .and_then(|rest| rest.split('@').next().map(str::to_string))
+        .unwrap_or_default()
+}
+
 fn caller_number(request: &Message) -> String {
     let user = request
         .from()

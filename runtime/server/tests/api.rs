@@ -25,6 +25,7 @@ fn auth(web_token: Option<&str>) -> Arc<Auth> {
             (BOB.0.to_owned(), BOB.1.to_owned()),
         ]),
         web_token: web_token.map(str::to_owned),
+        throttle: None,
     })
 }
 

@@ -110,3 +110,16 @@ fn errors_name_the_file() {
     let message = error.to_string();
     assert!(message.contains("no/such/dir/message.wav"), "{message}");
 }
+
+#[test]
+fn a_recording_never_replaces_an_existing_file() {
+    let path = scratch("record-no-replace").join("message.wav");
+    std::fs::write(&path, b"an earlier caller's message").unwrap();
+    let error = Recorder::create(&path, Law::Ulaw, Duration::from_secs(1)).unwrap_err();
+    assert!(error.to_string().contains("message.wav"), "{error}");
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        b"an earlier caller's message",
+        "the earlier file is untouched"
+    );
+}

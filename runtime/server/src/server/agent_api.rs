@@ -306,6 +306,15 @@ impl Core {
                 reply
             }
             ApiRequest::PauseBot { agent, bot, paused } => {
+                if !self.is_supervisor(&agent) {
+                    return ApiReply::error(
+                        403,
+                        format!(
+                            "{agent} may not pause or resume customer agents: that needs \
+                             role = \"supervisor\" in the agent's configuration"
+                        ),
+                    );
+                }
                 let Some((_, config)) = self.bots.find(&bot) else {
                     return ApiReply::error(404, format!("there is no customer agent `{bot}`"));
                 };
@@ -327,9 +336,15 @@ impl Core {
                 self.save_callback(&agent, None, body, now)
             }
             ApiRequest::UpdateCallback { agent, id, body } => {
+                if let Err(reply) = self.may_change_callback(&agent, id) {
+                    return reply;
+                }
                 self.save_callback(&agent, Some(id), body, now)
             }
             ApiRequest::CancelCallback { agent, id } => {
+                if let Err(reply) = self.may_change_callback(&agent, id) {
+                    return reply;
+                }
                 let Some(store) = &self.store else {
                     return ApiReply::error(503, "callbacks are not available");
                 };
@@ -635,6 +650,42 @@ impl Core {
             json!({ "agent": agent, "variable": name, "version": new_version }),
         );
         ApiReply::ok(json!({ "name": name, "version": new_version }))
+    }
+
+    /// Whether the agent has `role = "supervisor"` in the configuration.
+    pub(super) fn is_supervisor(&self, agent: &str) -> bool {
+        self.config
+            .agents
+            .iter()
+            .any(|a| a.name == agent && a.supervisor())
+    }
+
+    /// An agent changes only the callbacks they created or were given, or
+    /// those of the queues they serve; a supervisor changes any.
+    fn may_change_callback(&self, agent: &str, id: i64) -> Result<(), ApiReply> {
+        let Some(store) = &self.store else {
+            return Err(ApiReply::error(503, "callbacks are not available"));
+        };
+        let callback = store.get(id).map_err(|error| store_error(&error))?;
+        if self.is_supervisor(agent) {
+            return Ok(());
+        }
+        let serves = self
+            .directory
+            .agents
+            .get(agent)
+            .is_some_and(|(queues, _)| queues.contains(&callback.queue));
+        if callback.created_by == agent || callback.assignee.as_deref() == Some(agent) || serves {
+            return Ok(());
+        }
+        Err(ApiReply::error(
+            403,
+            format!(
+                "callback {id} belongs to {} in queue {}: {agent} may change only their own \
+                 callbacks and their queues'",
+                callback.created_by, callback.queue
+            ),
+        ))
     }
 
     fn list_callbacks(&self, agent: &str) -> ApiReply {

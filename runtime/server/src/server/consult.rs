@@ -42,16 +42,12 @@ pub(crate) struct Conference {
 }
 
 impl Core {
-    /// The agent an INVITE comes from: its From user is an agent of the
-    /// flows, calling from where we ring them.
-    pub(super) fn calling_agent(&self, request: &Message, from: SocketAddr) -> Option<String> {
-        let user = request
-            .from()
-            .and_then(|f| f.uri.split_once(':').map(|(_, rest)| rest.to_string()))
-            .and_then(|rest| rest.split('@').next().map(str::to_string))?;
+    /// The agent an INVITE claims to come from: its From user is an agent
+    /// of the flows. The claim is proved by `authorise_agent`.
+    pub(super) fn calling_agent(&self, request: &Message) -> Option<String> {
+        let user = super::caller_user(request);
         let name = short(&user).to_string();
-        let (address, _) = self.agents.get(&name)?;
-        (self.directory.agents.contains_key(&name) && address.ip() == from.ip()).then_some(name)
+        self.directory.agents.contains_key(&name).then_some(name)
     }
 
     /// A consultation call from an agent's phone: answered, then connected

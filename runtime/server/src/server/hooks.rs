@@ -65,7 +65,7 @@ pub(crate) struct Hooks {
     /// Replaces every URL when set (`[webhooks] url`, a staging aid).
     url: Option<String>,
     /// Names this run of the server in webhook call ids.
-    run: String,
+    pub(super) run: String,
     /// Wakes the delivery worker.
     notify: Arc<Notify>,
     /// The delivery worker's counters.

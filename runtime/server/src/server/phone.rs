@@ -31,6 +31,7 @@ impl Core {
         key: TxKey,
         request: Message,
         call_key: u64,
+        from: std::net::SocketAddr,
         now: Instant,
     ) {
         match request.method() {
@@ -45,7 +46,20 @@ impl Core {
                 self.agent_hung_up(call_key, now).await;
             }
             Some(Method::Invite) => self.agent_reinvite(key, request, call_key, now),
-            Some(Method::Refer) => self.refer(key, request, call_key, now).await,
+            Some(Method::Refer) => {
+                // A transfer places the caller somewhere through us: the
+                // agent proves who they are (407), as for a consultation.
+                if self.is_trunk(call_key) {
+                    return self.respond(&key, &request, 403, "Only Agents Transfer", now);
+                }
+                let agent = self.agent_name(call_key);
+                if self
+                    .authorise_agent(&key, &request, &agent, from, now)
+                    .is_ok()
+                {
+                    self.refer(key, request, call_key, now).await;
+                }
+            }
             Some(Method::Ack) => {}
             Some(Method::Options) | Some(Method::Notify) | Some(Method::Info) => {
                 self.respond(&key, &request, 200, "OK", now)

@@ -305,6 +305,35 @@ impl Core {
                 .collect(),
         );
         counter(
+            "dialect_dropped_total",
+            "Packets and requests dropped or refused by the front end, by reason \
+             (rate_limited, foreign_response, transactions_full, digest_replay, login_locked, \
+             bad_contact, untrusted_agent, rtp_foreign).",
+            "counter",
+            self.front
+                .dropped
+                .iter()
+                .map(|(k, n)| (format!("{{reason=\"{k}\"}}"), *n as f64))
+                .chain(std::iter::once((
+                    "{reason=\"rtp_foreign\"}".to_string(),
+                    self.media_stats
+                        .foreign
+                        .load(std::sync::atomic::Ordering::Relaxed) as f64,
+                )))
+                .collect(),
+        );
+        let (failed, throttled) = self.front.login_counts();
+        counter(
+            "dialect_logins_failed_total",
+            "Failed logins (SIP digest, agent API Basic, admin bearer), and attempts refused \
+             while locked out.",
+            "counter",
+            vec![
+                ("{result=\"failed\"}".to_string(), failed as f64),
+                ("{result=\"throttled\"}".to_string(), throttled as f64),
+            ],
+        );
+        counter(
             "dialect_calls_total",
             "Calls received since the start.",
             "counter",
