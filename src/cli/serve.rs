@@ -239,11 +239,15 @@ pub fn run(args: &Args) -> i32 {
                 return USAGE;
             }
         };
+        let scheme = server.api_scheme();
         if let Some(api) = server.api_addr() {
-            eprintln!("dialect serve: agent API on http://{api}/api/");
+            eprintln!("dialect serve: agent API on {scheme}://{api}/api/");
         }
         if let Some(admin) = server.admin_addr() {
-            eprintln!("dialect serve: admin API on http://{admin}/admin/");
+            eprintln!("dialect serve: admin API on {scheme}://{admin}/admin/");
+        }
+        if let Some(tls) = server.tls_addr() {
+            eprintln!("dialect serve: listening for SIP over TLS on {tls}");
         }
         eprintln!(
             "dialect serve: listening for SIP on udp and tcp {}",

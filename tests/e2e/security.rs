@@ -891,3 +891,221 @@ fn a_voicemail_ended_by_the_callers_hang_up_is_indexed_and_a_restart_overwrites_
         "index rows of two runs share a call id: {calls:?}"
     );
 }
+
+#[test]
+fn baresip_registers_with_digest_and_answers_as_an_agent() {
+    let found = std::env::var_os("PATH")
+        .map(|paths| std::env::split_paths(&paths).any(|dir| dir.join("baresip").is_file()))
+        .unwrap_or(false);
+    assert!(
+        found,
+        "baresip is missing: install the Debian package `baresip` (apt-get install baresip)"
+    );
+    let served = Served::start_with(
+        "baresip-agent",
+        OPEN,
+        47_800,
+        "[[agent]]\nname = \"erin\"\npassword = \"s3cret\"\n",
+    );
+    let profile = served.dir.join("baresip");
+    std::fs::create_dir_all(&profile).expect("profile dir");
+    let sip_port = free_udp_port();
+    std::fs::write(
+        profile.join("config"),
+        format!(
+            "poll_method epoll\nsip_listen 127.0.0.1:{sip_port}\nmodule_path /usr/lib/baresip/modules\nmodule stdio.so\nmodule g711.so\nmodule aufile.so\nmodule_app account.so\nmodule_app menu.so\naudio_source aufile,{}\nrtp_ports 47900-47999\n",
+            crate::sip::root().join("flows/prompts/moh.wav").display()
+        ),
+    )
+    .expect("config");
+    // The agent's phone registers (digest, 10 minutes) and answers by itself.
+    std::fs::write(
+        profile.join("accounts"),
+        format!(
+            "<sip:erin@127.0.0.1:{}>;auth_pass=s3cret;regint=600;answermode=auto;audio_codecs=PCMU\n",
+            served.port
+        ),
+    )
+    .expect("accounts");
+    std::fs::write(profile.join("contacts"), "").expect("contacts");
+    let mut baresip = std::process::Command::new("baresip")
+        .arg("-f")
+        .arg(&profile)
+        .args(["-t", "40"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("baresip starts");
+    let events = wait_for(&served, "baresip's registration", |e| {
+        count(e, "agent_registered") == 1
+    });
+    let registered = events
+        .iter()
+        .find(|e| e["event"] == "agent_registered")
+        .expect("registered");
+    assert_eq!(registered["agent"], "erin");
+    assert_eq!(registered["expires"], 600);
+    let mut caller = call(&served, "+48221000002", "48600100203", "baresip-agent-1");
+    caller.rtp.silence(200);
+    caller.rtp.key('2');
+    let events = wait_for(&served, "baresip to answer", |e| count(e, "connected") == 1);
+    let connected = events
+        .iter()
+        .find(|e| e["event"] == "connected")
+        .expect("connected");
+    assert_eq!(connected["agent"], "erin");
+    // Talk a little, then the caller hangs up.
+    caller.rtp.speech(1_000);
+    caller.hang_up();
+    wait_for(&served, "the agent's wrap-up", |e| {
+        count(e, "wrap_up_started") == 1
+    });
+    if let Some(stdin) = baresip.stdin.as_mut() {
+        let _ = stdin.write_all(b"q");
+    }
+    let _ = baresip.wait();
+    crate::sip::assert_clean(&served);
+}
+
+/// A self-signed certificate for 127.0.0.1 and localhost, as PEM files in
+/// `dir`; returns a TLS client configuration that trusts it.
+fn self_signed(dir: &std::path::Path) -> (String, std::sync::Arc<rustls::ClientConfig>) {
+    let made =
+        rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string(), "localhost".to_string()])
+            .expect("a certificate");
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&cert, made.cert.pem()).expect("cert");
+    std::fs::write(&key, made.signing_key.serialize_pem()).expect("key");
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(made.cert.der().clone()).expect("trusted");
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let client = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    (
+        format!(
+            "[tls]\ncertificate = \"{}\"\nkey = \"{}\"\nsip_listen = \"127.0.0.1:0\"\n",
+            cert.display(),
+            key.display()
+        ),
+        std::sync::Arc::new(client),
+    )
+}
+
+type TlsStream = rustls::StreamOwned<rustls::ClientConnection, TcpStream>;
+
+fn tls_connect(client: &std::sync::Arc<rustls::ClientConfig>, to: &str) -> TlsStream {
+    let tcp = TcpStream::connect(to).expect("connect");
+    tcp.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let name = rustls::pki_types::ServerName::try_from("127.0.0.1").expect("name");
+    let connection = rustls::ClientConnection::new(client.clone(), name).expect("client");
+    rustls::StreamOwned::new(connection, tcp)
+}
+
+/// Reads SIP messages off a stream until one whose first line starts with
+/// `first`; returns it.
+fn read_sip(stream: &mut impl Read, pending: &mut Vec<u8>, first: &str) -> Msg {
+    loop {
+        // Whole messages already read.
+        while let Some(end) = pending.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&pending[..end]).to_string();
+            let length: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("Content-Length:"))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0);
+            if pending.len() < end + 4 + length {
+                break;
+            }
+            let message: Vec<u8> = pending.drain(..end + 4 + length).collect();
+            let msg = Msg {
+                text: String::from_utf8_lossy(&message).to_string(),
+            };
+            if msg.first_line().starts_with(first) {
+                return msg;
+            }
+        }
+        let mut buf = [0u8; 8192];
+        let n = stream.read(&mut buf).expect("the server answers over TLS");
+        assert!(n > 0, "the TLS connection closed while waiting for {first}");
+        pending.extend_from_slice(&buf[..n]);
+    }
+}
+
+#[test]
+fn sip_over_tls_and_the_apis_over_https_with_a_self_signed_certificate() {
+    let dir = crate::build::scratch("tls-certificate");
+    let (tls, client) = self_signed(&dir);
+    let served = Served::start_with(
+        "tls",
+        OPEN,
+        48_000,
+        &format!("{tls}[[agent]]\nname = \"erin\"\npassword = \"s3cret\"\n"),
+    );
+    // The agent API over HTTPS.
+    let mut https = tls_connect(&client, &served.api);
+    let auth = crate::acd::base64(b"erin:s3cret");
+    https
+        .write_all(
+            format!("GET /api/agents/erin HTTP/1.1\r\nHost: x\r\nAuthorization: Basic {auth}\r\nConnection: close\r\n\r\n")
+                .as_bytes(),
+        )
+        .expect("send");
+    let mut answer = String::new();
+    let _ = https.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    // Plain HTTP to the same port gets no answer.
+    let mut plain = TcpStream::connect(&served.api).expect("connect");
+    plain
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    plain
+        .write_all(b"GET /api/agents/erin HTTP/1.1\r\nHost: x\r\n\r\n")
+        .expect("send");
+    let mut answer = Vec::new();
+    let _ = plain.read_to_end(&mut answer);
+    assert!(
+        !answer.starts_with(b"HTTP/1.1"),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
+
+    // A call over SIP over TLS: INVITE, 200, ACK, BYE.
+    let sips = served.tls.expect("SIP over TLS listens").to_string();
+    let mut stream = tls_connect(&client, &sips);
+    let local = stream.sock.local_addr().expect("addr");
+    let media = socket_on("127.0.0.1");
+    let body = Phone::sdp(media.local_addr().expect("addr").port());
+    let uri = format!("sips:48221000002@{sips}");
+    let request = |method: &str, seq: u32, to: &str, body: &str| {
+        format!(
+            "{method} {uri} SIP/2.0\r\nVia: SIP/2.0/TLS {local};branch=z9hG4bKtls{method}{seq}\r\nFrom: <sips:48600100200@{local}>;tag=tls1\r\nTo: {to}\r\nCall-ID: tls-call-1\r\nCSeq: {seq} {method}\r\nContact: <sips:caller@{local};transport=tls>\r\nMax-Forwards: 70\r\n{}Content-Length: {}\r\n\r\n{body}",
+            if body.is_empty() {
+                ""
+            } else {
+                "Content-Type: application/sdp\r\n"
+            },
+            body.len()
+        )
+    };
+    let mut pending = Vec::new();
+    stream
+        .write_all(request("INVITE", 1, &format!("<{uri}>"), &body).as_bytes())
+        .expect("send");
+    let ok = read_sip(&mut stream, &mut pending, "SIP/2.0 200");
+    let to = ok.header("To");
+    stream
+        .write_all(request("ACK", 1, &to, "").as_bytes())
+        .expect("send");
+    wait_for(&served, "the answer", |e| count(e, "answered") == 1);
+    stream
+        .write_all(request("BYE", 2, &to, "").as_bytes())
+        .expect("send");
+    let bye = read_sip(&mut stream, &mut pending, "SIP/2.0 200");
+    assert!(bye.header("CSeq").contains("BYE"), "{}", bye.text);
+    crate::sip::assert_clean(&served);
+}

@@ -54,6 +54,8 @@ pub(crate) struct Served {
     pub(crate) api: String,
     /// The admin API's address (token `test-admin-token`).
     pub(crate) admin: String,
+    /// SIP over TLS, when the configuration turns it on.
+    pub(crate) tls: Option<std::net::SocketAddr>,
 }
 
 impl Served {
@@ -126,21 +128,25 @@ impl Served {
         let deadline = Instant::now() + Duration::from_secs(60);
         let mut api = String::new();
         let mut admin = String::new();
+        let mut tls = None;
         loop {
             assert!(Instant::now() < deadline, "dialect serve did not start");
             match lines.next() {
+                Some(Ok(line)) if line.contains("listening for SIP over TLS on ") => {
+                    tls = line.rsplit(' ').next().and_then(|a| a.parse().ok());
+                }
                 Some(Ok(line)) if line.contains("listening for SIP") => break,
-                Some(Ok(line)) if line.contains("admin API on http://") => {
+                Some(Ok(line)) if line.contains("admin API on http") => {
                     admin = line
-                        .split("http://")
+                        .split("://")
                         .nth(1)
                         .and_then(|rest| rest.split('/').next())
                         .unwrap_or_default()
                         .to_string();
                 }
-                Some(Ok(line)) if line.contains("agent API on http://") => {
+                Some(Ok(line)) if line.contains("agent API on http") => {
                     api = line
-                        .split("http://")
+                        .split("://")
                         .nth(1)
                         .and_then(|rest| rest.split('/').next())
                         .unwrap_or_default()
@@ -157,6 +163,7 @@ impl Served {
             dir,
             api,
             admin,
+            tls,
         }
     }
 

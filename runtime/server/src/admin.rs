@@ -56,7 +56,7 @@ struct Admin {
 /// Serves the admin API on `listener` until it fails.
 /// Wrong tokens count against `throttle` (shared with every login).
 pub async fn serve(
-    listener: tokio::net::TcpListener,
+    listener: crate::tls::HttpListener,
     token: Option<String>,
     calls: mpsc::Sender<AdminCall>,
     throttle: crate::api::Throttle,
@@ -65,11 +65,7 @@ pub async fn serve(
         throttle,
         crate::api::throttle_logins,
     ));
-    axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .await
+    listener.serve(router).await
 }
 
 /// The admin routes.

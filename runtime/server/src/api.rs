@@ -329,9 +329,11 @@ pub async fn throttle_logins(
         return next.run(request).await;
     };
     let now = std::time::Instant::now();
+    // A token names nobody: only its source is throttled.
+    let user = Some(name.as_str()).filter(|n| !n.starts_with('<'));
     let locked = throttle
         .lock()
-        .map(|mut t| t.allowed(peer, &name, now))
+        .map(|mut t| t.allowed(peer, user, now))
         .unwrap_or(Ok(()));
     if let Err(wait) = locked {
         tracing::warn!(source = %peer, name, "login refused: too many failed logins");
@@ -349,12 +351,13 @@ pub async fn throttle_logins(
     if response.status() == StatusCode::UNAUTHORIZED {
         tracing::warn!(source = %peer, name, "failed login");
         if let Ok(mut t) = throttle.lock() {
-            t.failure(peer, &name, now);
+            t.failure(peer, user, now);
         }
     } else if response.status().is_success()
+        && let Some(user) = user
         && let Ok(mut t) = throttle.lock()
     {
-        t.success(&name);
+        t.success(user);
     }
     response
 }
@@ -397,19 +400,15 @@ pub async fn serve(
 }
 
 /// Serves the API and the chat channel (WebSockets): customers at
-/// `/chat/{bot}?name=...`, agents at `/api/agents/{name}/chat`.
+/// `/chat/{bot}?name=...`, agents at `/api/agents/{name}/chat`; over HTTP
+/// or HTTPS, as the listener is.
 pub async fn serve_with_chat(
-    listener: tokio::net::TcpListener,
+    listener: crate::tls::HttpListener,
     auth: Arc<Auth>,
     calls: mpsc::Sender<ApiCall>,
     chats: mpsc::Sender<ChatEvent>,
 ) -> std::io::Result<()> {
-    axum::serve(
-        listener,
-        routes(auth, calls, Some(chats))
-            .into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .await
+    listener.serve(routes(auth, calls, Some(chats))).await
 }
 
 /// The API's routes, for [`serve`] and for tests.

@@ -29,6 +29,25 @@ pub struct Config {
     pub webhooks: Webhooks,
     /// The admin API (reloads, status, metrics).
     pub admin: Admin,
+    /// TLS: SIP over TLS and HTTPS for the APIs (off without it).
+    pub tls: Option<Tls>,
+}
+
+/// TLS for the front doors (docs/security.md).
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Tls {
+    /// The certificate chain, PEM.
+    pub certificate: PathBuf,
+    /// Its private key, PEM (PKCS #8, PKCS #1 or SEC1).
+    pub key: PathBuf,
+    /// Where SIP over TLS listens (`sips:`, e.g. `0.0.0.0:5061`); none: no
+    /// SIP over TLS.
+    #[serde(default)]
+    pub sip_listen: Option<SocketAddr>,
+    /// Serve the agent and admin APIs over HTTPS (default true).
+    #[serde(default = "yes")]
+    pub https: bool,
 }
 
 /// The admin API.

@@ -312,8 +312,15 @@ impl LoginThrottle {
     }
 
     /// Whether an attempt from `ip` for `name` may be checked at all; when
-    /// not, how long until it may (for `Retry-After`).
-    pub fn allowed(&mut self, ip: IpAddr, name: &str, now: Instant) -> Result<(), Duration> {
+    /// not, how long until it may (for `Retry-After`). A login with a token
+    /// has no name (`None`): only its source is throttled, so that nobody
+    /// can lock the token's owner out from elsewhere.
+    pub fn allowed(
+        &mut self,
+        ip: IpAddr,
+        name: Option<&str>,
+        now: Instant,
+    ) -> Result<(), Duration> {
         let wait = |f: Option<&Failures>, limit: u32, window: Duration| {
             f.filter(|f| f.count >= limit)
                 .map(|f| window.saturating_sub(now.saturating_duration_since(f.last)))
@@ -321,7 +328,11 @@ impl LoginThrottle {
         };
         let wait = wait(self.by_source.get(&ip), self.limit, self.window)
             .into_iter()
-            .chain(wait(self.by_name.get(name), self.limit, self.window))
+            .chain(wait(
+                name.and_then(|n| self.by_name.get(n)),
+                self.limit,
+                self.window,
+            ))
             .max();
         match wait {
             Some(w) => {
@@ -333,7 +344,7 @@ impl LoginThrottle {
     }
 
     /// A failed attempt.
-    pub fn failure(&mut self, ip: IpAddr, name: &str, now: Instant) {
+    pub fn failure(&mut self, ip: IpAddr, name: Option<&str>, now: Instant) {
         self.failed += 1;
         let window = self.window;
         let bump = |f: &mut Failures| {
@@ -350,6 +361,9 @@ impl LoginThrottle {
             count: 0,
             last: now,
         }));
+        let Some(name) = name else {
+            return;
+        };
         if !self.by_name.contains_key(name) {
             make_room(&mut self.by_name, self.max_entries, now, window);
         }
@@ -530,20 +544,30 @@ mod tests {
         let now = Instant::now();
         let a = ip("192.0.2.7");
         for _ in 0..3 {
-            assert!(t.allowed(a, "alice", now).is_ok());
-            t.failure(a, "alice", now);
+            assert!(t.allowed(a, Some("alice"), now).is_ok());
+            t.failure(a, Some("alice"), now);
         }
-        assert!(t.allowed(a, "alice", now).is_err());
-        assert!(t.allowed(a, "bob", now).is_err(), "the source is locked");
+        assert!(t.allowed(a, Some("alice"), now).is_err());
         assert!(
-            t.allowed(ip("192.0.2.8"), "alice", now).is_err(),
+            t.allowed(a, Some("bob"), now).is_err(),
+            "the source is locked"
+        );
+        assert!(
+            t.allowed(ip("192.0.2.8"), Some("alice"), now).is_err(),
             "the name is locked"
         );
-        assert!(t.allowed(ip("192.0.2.8"), "bob", now).is_ok());
+        assert!(t.allowed(ip("192.0.2.8"), Some("bob"), now).is_ok());
         let later = now + Duration::from_secs(61);
-        assert!(t.allowed(a, "alice", later).is_ok());
+        assert!(t.allowed(a, Some("alice"), later).is_ok());
         assert_eq!(t.failed, 3);
         assert_eq!(t.throttled, 3);
+        // A token has no name: only its source is locked.
+        let b = ip("192.0.2.9");
+        for _ in 0..3 {
+            t.failure(b, None, now);
+        }
+        assert!(t.allowed(b, None, now).is_err());
+        assert!(t.allowed(ip("192.0.2.10"), None, now).is_ok());
     }
 
     #[test]
@@ -551,7 +575,11 @@ mod tests {
         let mut t = LoginThrottle::new(3, Duration::from_secs(60), 10);
         let now = Instant::now();
         for n in 0..1000u32 {
-            t.failure(IpAddr::from(n.to_be_bytes()), &format!("user{n}"), now);
+            t.failure(
+                IpAddr::from(n.to_be_bytes()),
+                Some(&format!("user{n}")),
+                now,
+            );
         }
         assert!(t.by_source.len() <= 10 && t.by_name.len() <= 10);
     }

@@ -12,6 +12,7 @@ pub mod leg;
 pub mod mixer;
 pub mod server;
 pub mod services;
+pub mod tls;
 pub mod webhooks;
 
 pub use server::{Loader, Options, ServeError, Server};

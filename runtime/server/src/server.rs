@@ -30,6 +30,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::eventlog::{EventLog, fields};
 use crate::leg::{self, LegSetup, MediaCommand, MediaEvent, MediaStats, Voice};
+use crate::tls::{HttpListener, TlsListener};
 use dialect_acd::Acd;
 use dialect_acd::directory::{self, Directory};
 use dialect_bytecode::{Program, Value as BValue};
@@ -105,6 +106,9 @@ pub enum ServeError {
     /// The embedded database cannot be opened.
     #[error("{0}")]
     Database(String),
+    /// The TLS certificate or key cannot be used.
+    #[error("{0}")]
+    Tls(String),
     /// A prompt cannot be converted.
     #[error("prompt {prompt} of `{name}` cannot be played: {error}")]
     Prompt {
@@ -131,12 +135,14 @@ const MEDIA_EVENTS: usize = 4_096;
 pub struct Server {
     socket: UdpSocket,
     listener: tokio::net::TcpListener,
-    api: Option<(tokio::net::TcpListener, Arc<Auth>)>,
+    /// SIP over TLS, when configured.
+    sips: Option<TlsListener>,
+    api: Option<(HttpListener, Arc<Auth>)>,
     api_rx: mpsc::Receiver<ApiCall>,
     services_rx: mpsc::Receiver<crate::services::ServiceResult>,
     chat_tx: mpsc::Sender<crate::api::ChatEvent>,
     chat_rx: mpsc::Receiver<crate::api::ChatEvent>,
-    admin: Option<tokio::net::TcpListener>,
+    admin: Option<HttpListener>,
     admin_tx: mpsc::Sender<crate::admin::AdminCall>,
     admin_rx: mpsc::Receiver<crate::admin::AdminCall>,
     reload_rx: mpsc::Receiver<reload::Loaded>,
@@ -222,10 +228,36 @@ impl Server {
             .iter()
             .filter_map(|a| Some((a.name.clone(), a.password.clone()?)))
             .collect();
+        let tls = match &options.config.tls {
+            Some(tls) => Some(crate::tls::acceptor(tls).map_err(ServeError::Tls)?),
+            None => None,
+        };
+        let https = tls
+            .clone()
+            .filter(|_| options.config.tls.as_ref().is_some_and(|t| t.https));
+        let http = |listener: tokio::net::TcpListener| -> std::io::Result<HttpListener> {
+            Ok(match &https {
+                Some(acceptor) => HttpListener::Tls(TlsListener::new(listener, acceptor.clone())?),
+                None => HttpListener::Plain(listener),
+            })
+        };
+        let sips = match (&tls, options.config.tls.as_ref().and_then(|t| t.sip_listen)) {
+            (Some(acceptor), Some(addr)) => {
+                let listener = tokio::net::TcpListener::bind(addr)
+                    .await
+                    .map_err(|source| ServeError::Bind { addr, source })?;
+                Some(
+                    TlsListener::new(listener, acceptor.clone())
+                        .map_err(|source| ServeError::Bind { addr, source })?,
+                )
+            }
+            _ => None,
+        };
         let api = match options.config.api.listen {
             Some(addr) => {
                 let listener = tokio::net::TcpListener::bind(addr)
                     .await
+                    .and_then(&http)
                     .map_err(|source| ServeError::Api { addr, source })?;
                 let auth = Auth {
                     agents: options
@@ -250,6 +282,7 @@ impl Server {
             Some(addr) => Some(
                 tokio::net::TcpListener::bind(addr)
                     .await
+                    .and_then(&http)
                     .map_err(|source| ServeError::Api { addr, source })?,
             ),
             None => None,
@@ -371,6 +404,7 @@ impl Server {
         Ok(Server {
             socket,
             listener,
+            sips,
             api,
             api_rx,
             services_rx,
@@ -403,6 +437,20 @@ impl Server {
         self.api.as_ref().and_then(|(l, _)| l.local_addr().ok())
     }
 
+    /// `https` when the APIs are served over TLS, else `http`.
+    pub fn api_scheme(&self) -> &'static str {
+        self.api
+            .as_ref()
+            .map(|(l, _)| l.scheme())
+            .or_else(|| self.admin.as_ref().map(HttpListener::scheme))
+            .unwrap_or("http")
+    }
+
+    /// The address SIP over TLS listens on, if it is on.
+    pub fn tls_addr(&self) -> Option<SocketAddr> {
+        self.sips.as_ref().map(TlsListener::local_addr)
+    }
+
     /// Serves until `shutdown` completes; then hangs up every call (BYE) and
     /// returns once the BYEs are sent.
     pub async fn serve(mut self, shutdown: impl std::future::Future<Output = ()>) {
@@ -425,6 +473,10 @@ impl Server {
             max: self.core.config.sip.max_connections,
             idle: Duration::from_secs(self.core.config.sip.idle_timeout_s),
         };
+        let tls_acceptor = self
+            .sips
+            .take()
+            .map(|sips| tokio::spawn(accept_tls(sips, tcp_tx.clone(), limits)));
         let acceptor = tokio::spawn(accept(listener, tcp_tx, limits));
         let api = self.api.take().map(|(listener, auth)| {
             let calls = self.core.api_tx.clone();
@@ -523,6 +575,9 @@ impl Server {
         self.core.flush(&self.socket).await;
         ticker.abort();
         acceptor.abort();
+        if let Some(tls) = tls_acceptor {
+            tls.abort();
+        }
         if let Some(api) = api {
             api.abort();
         }
@@ -593,7 +648,6 @@ async fn accept(
     events: mpsc::Sender<TcpEvent>,
     limits: TcpLimits,
 ) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let slots = Arc::new(tokio::sync::Semaphore::new(limits.max));
     let mut backoff = Duration::from_millis(10);
     loop {
@@ -614,55 +668,91 @@ async fn accept(
             let _ = events.try_send(TcpEvent::Refused(peer));
             continue;
         };
-        let (mut reader, mut writer) = stream.into_split();
-        let (out_tx, mut out_rx) = mpsc::channel::<Vec<u8>>(TCP_QUEUE);
-        if events.send(TcpEvent::Open(peer, out_tx)).await.is_err() {
+        if !connection(stream, peer, events.clone(), permit, limits.idle).await {
             return;
         }
-        tokio::spawn(async move {
-            while let Some(bytes) = out_rx.recv().await {
-                if writer.write_all(&bytes).await.is_err() {
-                    break;
-                }
-            }
-        });
-        let events = events.clone();
-        tokio::spawn(async move {
-            let _permit = permit;
-            let mut framer = message::TcpFramer::new();
-            let mut buf = vec![0u8; 16 * 1024];
-            'read: loop {
-                let len = match tokio::time::timeout(limits.idle, reader.read(&mut buf)).await {
-                    Ok(Ok(0) | Err(_)) | Err(_) => break,
-                    Ok(Ok(len)) => len,
-                };
-                if framer.push(buf.get(..len).unwrap_or(&[])).is_err() {
-                    break;
-                }
-                loop {
-                    match framer.poll_message() {
-                        Ok(Some(message)) => {
-                            if events
-                                .send(TcpEvent::Message(peer, Box::new(message)))
-                                .await
-                                .is_err()
-                            {
-                                break 'read;
-                            }
-                        }
-                        Ok(None) => break,
-                        Err(message::FrameError::Message { error, bytes }) => {
-                            if let Some(answer) = message::error_response(&bytes, &error) {
-                                let _ = events.send(TcpEvent::Bad(peer, answer)).await;
-                            }
-                        }
-                        Err(_) => break 'read,
-                    }
-                }
-            }
-            let _ = events.send(TcpEvent::Closed(peer)).await;
-        });
     }
+}
+
+/// Accepts SIP over TLS: connections whose handshakes finished, then the
+/// same as [`accept`] (the cap, the idle timeout, the framing).
+async fn accept_tls(mut listener: TlsListener, events: mpsc::Sender<TcpEvent>, limits: TcpLimits) {
+    let slots = Arc::new(tokio::sync::Semaphore::new(limits.max));
+    while let Some((stream, peer)) = listener.next().await {
+        let Ok(permit) = slots.clone().try_acquire_owned() else {
+            drop(stream);
+            let _ = events.try_send(TcpEvent::Refused(peer));
+            continue;
+        };
+        if !connection(stream, peer, events.clone(), permit, limits.idle).await {
+            return;
+        }
+    }
+}
+
+/// Runs one stream connection (TCP or TLS): a writer task for what the
+/// controller sends, a reader task framing messages by Content-Length and
+/// closing the connection when it is idle for `idle`. Returns false when
+/// the controller is gone.
+async fn connection<S>(
+    stream: S,
+    peer: SocketAddr,
+    events: mpsc::Sender<TcpEvent>,
+    permit: tokio::sync::OwnedSemaphorePermit,
+    idle: Duration,
+) -> bool
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + 'static,
+{
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (mut reader, mut writer) = tokio::io::split(stream);
+    let (out_tx, mut out_rx) = mpsc::channel::<Vec<u8>>(TCP_QUEUE);
+    if events.send(TcpEvent::Open(peer, out_tx)).await.is_err() {
+        return false;
+    }
+    tokio::spawn(async move {
+        while let Some(bytes) = out_rx.recv().await {
+            if writer.write_all(&bytes).await.is_err() || writer.flush().await.is_err() {
+                break;
+            }
+        }
+    });
+    tokio::spawn(async move {
+        let _permit = permit;
+        let mut framer = message::TcpFramer::new();
+        let mut buf = vec![0u8; 16 * 1024];
+        'read: loop {
+            let len = match tokio::time::timeout(idle, reader.read(&mut buf)).await {
+                Ok(Ok(0) | Err(_)) | Err(_) => break,
+                Ok(Ok(len)) => len,
+            };
+            if framer.push(buf.get(..len).unwrap_or(&[])).is_err() {
+                break;
+            }
+            loop {
+                match framer.poll_message() {
+                    Ok(Some(message)) => {
+                        if events
+                            .send(TcpEvent::Message(peer, Box::new(message)))
+                            .await
+                            .is_err()
+                        {
+                            break 'read;
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(message::FrameError::Message { error, bytes }) => {
+                        if let Some(answer) = message::error_response(&bytes, &error) {
+                            let _ = events.send(TcpEvent::Bad(peer, answer)).await;
+                        }
+                    }
+                    Err(_) => break 'read,
+                }
+            }
+        }
+        let _ = events.send(TcpEvent::Closed(peer)).await;
+    });
+    true
 }
 
 /// The server's counters, as `OPTIONS sip:status@…` returns them.

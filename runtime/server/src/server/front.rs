@@ -171,7 +171,7 @@ impl Core {
             .front
             .logins
             .lock()
-            .map(|mut t| t.allowed(from.ip(), name, now))
+            .map(|mut t| t.allowed(from.ip(), Some(name), now))
             .unwrap_or(Ok(()));
         if let Err(wait) = locked {
             let response = message::response_for(request, 503, "Service Unavailable")
@@ -226,7 +226,7 @@ impl Core {
             }
             Verdict::Ok | Verdict::Invalid => {
                 if let Ok(mut t) = self.front.logins.lock() {
-                    t.failure(from.ip(), name, now);
+                    t.failure(from.ip(), Some(name), now);
                 }
                 tracing::warn!(source = %from, name, "failed digest login");
                 self.log.record(
