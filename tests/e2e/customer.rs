@@ -380,11 +380,12 @@ fn scheme7_converses_hands_off_on_a_phrase_and_the_caller_answers_the_survey() {
     assert_eq!(answers[0].campaign, "scheme7");
 }
 
-type Socket = tungstenite::WebSocket<tungstenite::stream::MaybeTlsStream<std::net::TcpStream>>;
+pub(crate) type Socket =
+    tungstenite::WebSocket<tungstenite::stream::MaybeTlsStream<std::net::TcpStream>>;
 
 /// A WebSocket to the server's API address (`path`), with Basic credentials
 /// for `agent` when given.
-fn socket(served: &Served, path: &str, agent: Option<&str>) -> Socket {
+pub(crate) fn socket(served: &Served, path: &str, agent: Option<&str>) -> Socket {
     use tungstenite::client::IntoClientRequest;
     let mut request = format!("ws://{}{path}", served.api)
         .into_client_request()
@@ -406,7 +407,7 @@ fn socket(served: &Served, path: &str, agent: Option<&str>) -> Socket {
 }
 
 /// The next JSON message whose `type` is `kind`.
-fn next(socket: &mut Socket, kind: &str) -> Value {
+pub(crate) fn next(socket: &mut Socket, kind: &str) -> Value {
     loop {
         let message = socket
             .read()

@@ -137,6 +137,12 @@ pub fn fallback(language: Option<&str>) -> (&'static str, &'static str) {
 static ASKS_FOR_HUMAN: LazyLock<Vec<Phrase>> =
     LazyLock::new(|| text::phrases(text::ASKS_FOR_HUMAN));
 
+/// Transcript lines kept (the last ones), at most.
+pub const TRANSCRIPT_LINES: usize = 200;
+
+/// The longest transcript line, in bytes; longer ones are cut.
+pub const TRANSCRIPT_LINE_BYTES: usize = 4_096;
+
 /// One conversation (one call or one chat). Deterministic: the same inputs
 /// give the same steps.
 #[derive(Clone, Debug)]
@@ -149,6 +155,8 @@ pub struct Conversation {
     turn: u32,
     language: Option<String>,
     transcript: Vec<(Speaker, String)>,
+    /// Lines dropped from the start of the transcript.
+    omitted: usize,
     /// The turn of the request the external bot has yet to answer.
     pending: Option<u32>,
     over: bool,
@@ -177,6 +185,7 @@ impl Conversation {
             turn: 0,
             language,
             transcript: Vec::new(),
+            omitted: 0,
             pending: None,
             over: false,
         }
@@ -202,14 +211,14 @@ impl Conversation {
         }
         match self.config.greeting.clone() {
             Some(Prompt::Say { text, language }) => {
-                self.transcript.push((Speaker::Bot, text.clone()));
+                self.note((Speaker::Bot, text.clone()));
                 Step::Say {
                     text,
                     language: language.or_else(|| self.language.clone()),
                 }
             }
             Some(Prompt::Play { path }) => {
-                self.transcript.push((Speaker::Bot, format!("[{path}]")));
+                self.note((Speaker::Bot, format!("[{path}]")));
                 Step::Play(Prompt::Play { path })
             }
             None if self.config.is_external() => self.ask(None, None),
@@ -238,7 +247,7 @@ impl Conversation {
             };
         }
         self.turn = self.turn.saturating_add(1);
-        self.transcript.push((Speaker::Caller, text.to_owned()));
+        self.note((Speaker::Caller, text.to_owned()));
         if let Some(reason) = self.trigger(&words, paused) {
             return self.hand_off(reason);
         }
@@ -265,8 +274,7 @@ impl Conversation {
             return Step::Listen;
         }
         self.turn = self.turn.saturating_add(1);
-        self.transcript
-            .push((Speaker::Caller, format!("[keys {keys}]")));
+        self.note((Speaker::Caller, format!("[keys {keys}]")));
         self.ask(None, Some(keys.to_owned()))
     }
 
@@ -301,14 +309,14 @@ impl Conversation {
                 if language.is_some() {
                     self.language.clone_from(&language);
                 }
-                self.transcript.push((Speaker::Bot, text.clone()));
+                self.note((Speaker::Bot, text.clone()));
                 Step::Say {
                     text,
                     language: language.or_else(|| self.language.clone()),
                 }
             }
             BotResponse::Prompt { prompt } => {
-                self.transcript.push((Speaker::Bot, format!("[{prompt}]")));
+                self.note((Speaker::Bot, format!("[{prompt}]")));
                 Step::Play(Prompt::Play { path: prompt })
             }
             BotResponse::CannotAnswer => self.cannot_answer(),
@@ -321,6 +329,31 @@ impl Conversation {
     /// `[keys 12]`) and the bot's answers (prompts as `[path]`), for tickets.
     pub fn transcript(&self) -> &[(Speaker, String)] {
         &self.transcript
+    }
+
+    /// Lines dropped from the start of the transcript to keep it bounded.
+    pub fn omitted(&self) -> usize {
+        self.omitted
+    }
+
+    /// Adds a line to the transcript, which keeps the last
+    /// [`TRANSCRIPT_LINES`] lines of at most [`TRANSCRIPT_LINE_BYTES`] each
+    /// (older lines are dropped in batches, so the cost stays linear).
+    fn note(&mut self, (speaker, mut text): (Speaker, String)) {
+        if text.len() > TRANSCRIPT_LINE_BYTES {
+            let mut cut = TRANSCRIPT_LINE_BYTES;
+            while !text.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            text.truncate(cut);
+            text.push('…');
+        }
+        self.transcript.push((speaker, text));
+        if self.transcript.len() > TRANSCRIPT_LINES + TRANSCRIPT_LINES / 4 {
+            let excess = self.transcript.len() - TRANSCRIPT_LINES;
+            self.transcript.drain(..excess);
+            self.omitted += excess;
+        }
     }
 
     /// The conversation's language as far as it is known.
@@ -406,7 +439,7 @@ impl Conversation {
         match found {
             Some(m) if m.confidence >= self.config.threshold => {
                 self.language = Some(m.language.clone());
-                self.transcript.push((Speaker::Bot, m.answer.clone()));
+                self.note((Speaker::Bot, m.answer.clone()));
                 Step::Say {
                     text: m.answer,
                     language: Some(m.language),
@@ -449,7 +482,7 @@ impl Conversation {
             .or_else(|| self.config.languages.first().cloned());
         let (text, language) = fallback(language.as_deref());
         self.language = Some(language.to_owned());
-        self.transcript.push((Speaker::Bot, text.to_owned()));
+        self.note((Speaker::Bot, text.to_owned()));
         Step::Say {
             text: text.to_owned(),
             language: Some(language.to_owned()),

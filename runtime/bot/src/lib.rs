@@ -39,7 +39,9 @@ pub mod text;
 pub use config::{
     BotConfig, DEFAULT_THRESHOLD, DEFAULT_TIMEOUT_MS, HandoffRules, Mode, Unassigned,
 };
-pub use conversation::{Conversation, Reason, Speaker, Step};
+pub use conversation::{
+    Conversation, Reason, Speaker, Step, TRANSCRIPT_LINE_BYTES, TRANSCRIPT_LINES,
+};
 pub use kb::{Entry, KbError, KnowledgeBase, Match};
 pub use protocol::{
     BotRequest, BotResponse, Channel, ProtocolError, RequestContext, SttResult, TtsRequest,

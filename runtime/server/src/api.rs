@@ -446,7 +446,12 @@ fn routes(
         // Must come after the routes: it applies to the routes added so far.
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(not_found)
-        .with_state(Api { auth, calls, chats });
+        .with_state(Api {
+            auth,
+            calls,
+            chats,
+            open_chats: Arc::new(ChatSlots::default()),
+        });
     match throttle {
         Some(throttle) => router.layer(axum::middleware::from_fn_with_state(
             throttle,
@@ -462,6 +467,60 @@ struct Api {
     auth: Arc<Auth>,
     calls: mpsc::Sender<ApiCall>,
     chats: Option<mpsc::Sender<ChatEvent>>,
+    /// Customer chats open, per source address and in all.
+    open_chats: Arc<ChatSlots>,
+}
+
+/// Customer chats open at once from one address, at most.
+pub const CHATS_PER_SOURCE: usize = 16;
+
+/// Customer chats open at once in all, at most.
+pub const CHATS: usize = 4_096;
+
+/// Counts customer chats by source, so that one host cannot open them
+/// without bound (the chat's bot conversation and queues live while it is
+/// open).
+#[derive(Default)]
+struct ChatSlots {
+    open: std::sync::Mutex<HashMap<std::net::IpAddr, usize>>,
+}
+
+/// A customer chat's place, given back when the chat ends.
+struct ChatSlot {
+    slots: Arc<ChatSlots>,
+    source: std::net::IpAddr,
+}
+
+impl ChatSlots {
+    fn take(self: &Arc<Self>, source: std::net::IpAddr) -> Option<ChatSlot> {
+        let mut open = self.open.lock().ok()?;
+        let total: usize = open.values().sum();
+        let mine = open.entry(source).or_insert(0);
+        if *mine >= CHATS_PER_SOURCE || total >= CHATS {
+            if *mine == 0 {
+                open.remove(&source);
+            }
+            return None;
+        }
+        *mine += 1;
+        Some(ChatSlot {
+            slots: self.clone(),
+            source,
+        })
+    }
+}
+
+impl Drop for ChatSlot {
+    fn drop(&mut self) {
+        if let Ok(mut open) = self.slots.open.lock()
+            && let Some(n) = open.get_mut(&self.source)
+        {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                open.remove(&self.source);
+            }
+        }
+    }
 }
 
 /// What chat connections tell the controller. Messages to a connection go
@@ -542,12 +601,27 @@ async fn customer_chat(
     State(api): State<Api>,
     params: Params,
     axum::extract::Query(query): axum::extract::Query<ChatQuery>,
+    request: axum::http::request::Parts,
     upgrade: axum::extract::ws::WebSocketUpgrade,
 ) -> Result<Response, Refusal> {
     let Some(chats) = api.chats.clone() else {
         return Err(Refusal::new(
             StatusCode::NOT_FOUND,
             "the chat channel is off",
+        ));
+    };
+    // Without the connection's address (a router served without it, as in
+    // unit tests), chats count against one shared source.
+    let source = request
+        .extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map_or(std::net::IpAddr::from([0, 0, 0, 0]), |c| c.0.ip());
+    let Some(slot) = api.open_chats.take(source) else {
+        return Err(Refusal::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!(
+                "too many chats open: at most {CHATS_PER_SOURCE} from one address, {CHATS} in all"
+            ),
         ));
     };
     let bot = params.text("bot")?.to_owned();
@@ -558,6 +632,7 @@ async fn customer_chat(
         .max_message_size(CHAT_MESSAGE_BYTES)
         .max_frame_size(CHAT_MESSAGE_BYTES);
     Ok(upgrade.on_upgrade(move |socket| async move {
+        let _slot = slot;
         let (out, mut outgoing) = mpsc::channel(CHAT_QUEUE);
         if chats
             .send(ChatEvent::CustomerOpened {

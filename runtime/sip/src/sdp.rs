@@ -168,13 +168,16 @@ pub fn parse(body: &[u8]) -> Result<SessionDescription, SdpError> {
 /// and PCMA in the offerer's order, telephone-event with the offerer's
 /// payload type when offered, our address and port, `ptime:20`, and the
 /// direction that mirrors the offer's. Other streams are refused with port 0.
-/// `None` when no audio stream offers PCMU or PCMA: answer 488.
+/// `None` when no audio stream offers PCMU or PCMA over `RTP/AVP`: answer
+/// 488. An `RTP/SAVP` (SRTP) or `RTP/AVPF` stream is refused rather than
+/// answered as `RTP/AVP`, a profile other than the one offered (RFC 3264
+/// §6), which for SRTP would drop the caller's confidentiality unasked.
 pub fn answer(offer: &SessionDescription, local: &LocalMedia) -> Option<(Negotiated, String)> {
     let (index, media) = offer
         .media
         .iter()
         .enumerate()
-        .find(|(_, m)| m.kind == "audio" && m.port != 0 && m.proto.starts_with("RTP/"))?;
+        .find(|(_, m)| m.kind == "audio" && m.port != 0 && m.proto == "RTP/AVP")?;
     let (codec, payload_type) = media.formats.iter().find_map(|f| codec_of(media, f))?;
     let negotiated = negotiate(offer, media, codec, payload_type);
     let direction = match negotiated.remote_direction {

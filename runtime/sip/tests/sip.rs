@@ -1324,6 +1324,18 @@ fn sdp_answer_picks_in_the_offerers_order() {
         )
         .is_none()
     );
+    // SRTP is not answered in the clear: 488.
+    assert!(
+        sdp::answer(
+            &offer(
+                "m=audio 30000 RTP/SAVP 0
+a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz
+"
+            ),
+            &ours()
+        )
+        .is_none()
+    );
     // A video stream is refused with port 0, in its place.
     let (_, text) = sdp::answer(
         &offer("m=video 30002 RTP/AVP 31\nm=audio 30000 RTP/AVP 0\n"),

@@ -392,3 +392,39 @@ fn reasons_for_event_logs() {
         assert_eq!(reason.code(), code);
     }
 }
+
+#[test]
+fn a_chatter_cannot_grow_the_transcript_without_bound() {
+    let mut config = BotConfig::new("assistant");
+    config.languages = vec!["pl".into(), "en".into()];
+    let mut conversation = Conversation::new(Arc::new(config), Some(faq()), Channel::Chat);
+    let _ = conversation.first_turn();
+    // Questions the knowledge base answers, so the conversation goes on.
+    let long = format!("jak zapłacić fakturę {}", "proszę ".repeat(20_000));
+    for n in 0..2_000 {
+        let text = if n % 100 == 0 {
+            long.clone()
+        } else {
+            format!("jak zapłacić fakturę {n}")
+        };
+        let step = conversation.on_utterance(&text, false);
+        assert!(!conversation.is_over(), "turn {n}: {step:?}");
+    }
+    let lines = conversation.transcript();
+    assert!(
+        lines.len() <= dialect_bot::TRANSCRIPT_LINES + dialect_bot::TRANSCRIPT_LINES / 4,
+        "{} lines kept",
+        lines.len()
+    );
+    assert!(conversation.omitted() > 1_000, "{}", conversation.omitted());
+    assert!(
+        lines
+            .iter()
+            .all(|(_, t)| t.len() <= dialect_bot::TRANSCRIPT_LINE_BYTES + '…'.len_utf8())
+    );
+    // The latest lines are the ones kept.
+    assert!(
+        lines.iter().any(|(_, t)| t == "jak zapłacić fakturę 1999"),
+        "{lines:?}"
+    );
+}
