@@ -1161,3 +1161,65 @@ fn attack_huge_chat_messages_and_chats_without_end_from_one_host_are_refused() {
     let mut again = socket(&served, "/chat/web_live?name=Again", None);
     next(&mut again, "message");
 }
+
+#[test]
+fn attack_slowloris_headers_are_cut_off_and_api_connections_are_capped() {
+    let served = Served::start_with(
+        "attack-slowloris",
+        OPEN,
+        48_400,
+        "[api]\nheader_timeout_s = 1\nmax_connections = 4\n",
+    );
+    let connect = || {
+        let s = TcpStream::connect(&served.api).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
+        s
+    };
+    // Headers trickled a line at a time are cut off after the timeout.
+    let mut slow = connect();
+    let started = Instant::now();
+    slow.write_all(b"GET /api/status HTTP/1.1\r\nHost: x\r\n")
+        .expect("send");
+    let mut cut = false;
+    for n in 0..20 {
+        std::thread::sleep(Duration::from_millis(300));
+        if slow
+            .write_all(format!("X-Slow-{n}: y\r\n").as_bytes())
+            .is_err()
+        {
+            cut = true;
+            break;
+        }
+        let mut probe = [0u8; 1];
+        slow.set_nonblocking(true).expect("nonblocking");
+        let read = slow.read(&mut probe);
+        slow.set_nonblocking(false).expect("blocking");
+        if matches!(read, Ok(0)) || read.as_ref().is_ok_and(|n| *n > 0) {
+            cut = true;
+            break;
+        }
+    }
+    assert!(cut, "a client trickling headers is still connected");
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
+    // Four idle connections fill the API; a fifth is closed at once.
+    let _held: Vec<TcpStream> = (0..4).map(|_| connect()).collect();
+    std::thread::sleep(Duration::from_millis(200));
+    let mut fifth = connect();
+    let started = Instant::now();
+    let mut buf = [0u8; 64];
+    assert_eq!(fifth.read(&mut buf).unwrap_or(0), 0);
+    assert!(
+        started.elapsed() < Duration::from_millis(900),
+        "{:?}",
+        started.elapsed()
+    );
+    // Once they time out, the API serves again.
+    std::thread::sleep(Duration::from_millis(1_500));
+    let (status, body) = crate::acd::http(&served.api, "GET", "/api/status", "nobody", None);
+    assert_eq!(status, 401, "{body}");
+}

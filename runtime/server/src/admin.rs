@@ -60,12 +60,13 @@ pub async fn serve(
     token: Option<String>,
     calls: mpsc::Sender<AdminCall>,
     throttle: crate::api::Throttle,
+    limits: crate::tls::HttpLimits,
 ) -> std::io::Result<()> {
     let router = router(token, calls).layer(axum::middleware::from_fn_with_state(
         throttle,
         crate::api::throttle_logins,
     ));
-    listener.serve(router).await
+    listener.serve(router, limits).await
 }
 
 /// The admin routes.

@@ -407,8 +407,11 @@ pub async fn serve_with_chat(
     auth: Arc<Auth>,
     calls: mpsc::Sender<ApiCall>,
     chats: mpsc::Sender<ChatEvent>,
+    limits: crate::tls::HttpLimits,
 ) -> std::io::Result<()> {
-    listener.serve(routes(auth, calls, Some(chats))).await
+    listener
+        .serve(routes(auth, calls, Some(chats)), limits)
+        .await
 }
 
 /// The API's routes, for [`serve`] and for tests.

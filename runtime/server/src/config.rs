@@ -143,6 +143,22 @@ pub struct Api {
     /// How long such a lockout lasts after the last failure, in seconds
     /// (default 300).
     pub login_lockout_s: u64,
+    /// Connections to each of the agent and admin APIs at once (default
+    /// 1024); more are closed as they come.
+    pub max_connections: usize,
+    /// The longest a request's headers may take to arrive, in seconds
+    /// (default 10): a client trickling them is cut off.
+    pub header_timeout_s: u64,
+}
+
+impl Api {
+    /// The limits of the agent and admin APIs' connections.
+    pub fn limits(&self) -> crate::tls::HttpLimits {
+        crate::tls::HttpLimits {
+            max_connections: self.max_connections,
+            header_timeout: std::time::Duration::from_secs(self.header_timeout_s),
+        }
+    }
 }
 
 impl Default for Api {
@@ -152,6 +168,8 @@ impl Default for Api {
             web_token: None,
             login_failures: 5,
             login_lockout_s: 300,
+            max_connections: 1024,
+            header_timeout_s: 10,
         }
     }
 }
@@ -431,10 +449,13 @@ impl Config {
             || self.sip.max_transactions == 0
             || self.sip.idle_timeout_s == 0
             || self.api.login_failures == 0
+            || self.api.max_connections == 0
+            || self.api.header_timeout_s == 0
         {
             return Err(ConfigError::Invalid(
                 "sip.rate_limit, sip.max_connections, sip.max_transactions, \
-                 sip.idle_timeout_s and api.login_failures must be at least 1"
+                 sip.idle_timeout_s, api.login_failures, api.max_connections and \
+                 api.header_timeout_s must be at least 1"
                     .into(),
             ));
         }

@@ -478,11 +478,13 @@ impl Server {
             .take()
             .map(|sips| tokio::spawn(accept_tls(sips, tcp_tx.clone(), limits)));
         let acceptor = tokio::spawn(accept(listener, tcp_tx, limits));
+        let http_limits = self.core.config.api.limits();
         let api = self.api.take().map(|(listener, auth)| {
             let calls = self.core.api_tx.clone();
             let chats = self.chat_tx.clone();
             tokio::spawn(async move {
-                let _ = crate::api::serve_with_chat(listener, auth, calls, chats).await;
+                let _ =
+                    crate::api::serve_with_chat(listener, auth, calls, chats, http_limits).await;
             })
         });
         let admin = self.admin.take().map(|listener| {
@@ -490,7 +492,7 @@ impl Server {
             let token = self.core.config.admin.token.clone();
             let throttle = self.core.front.logins.clone();
             tokio::spawn(async move {
-                let _ = crate::admin::serve(listener, token, calls, throttle).await;
+                let _ = crate::admin::serve(listener, token, calls, throttle, http_limits).await;
             })
         });
         let (changed_tx, mut changed_rx) = mpsc::channel::<()>(1);

@@ -154,6 +154,47 @@ async fn handshakes(
     }
 }
 
+/// Limits on an HTTP API's connections.
+#[derive(Debug, Clone, Copy)]
+pub struct HttpLimits {
+    /// Connections open at once.
+    pub max_connections: usize,
+    /// The longest a request's headers may take to arrive.
+    pub header_timeout: Duration,
+}
+
+/// Serves one HTTP/1 connection (WebSocket upgrades included) in a task of
+/// its own, if there is room for it.
+fn http_connection<I>(
+    io: I,
+    peer: SocketAddr,
+    router: &axum::Router,
+    slots: &Arc<tokio::sync::Semaphore>,
+    limits: HttpLimits,
+) where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let Ok(permit) = slots.clone().try_acquire_owned() else {
+        tracing::debug!(peer = %peer, "HTTP: too many connections; closed");
+        return;
+    };
+    let service = router
+        .clone()
+        .layer(axum::Extension(axum::extract::ConnectInfo(peer)));
+    let service = hyper_util::service::TowerToHyperService::new(service);
+    tokio::spawn(async move {
+        let _permit = permit;
+        let connection = hyper::server::conn::http1::Builder::new()
+            .timer(hyper_util::rt::TokioTimer::new())
+            .header_read_timeout(limits.header_timeout)
+            .serve_connection(hyper_util::rt::TokioIo::new(io), service)
+            .with_upgrades();
+        if let Err(error) = connection.await {
+            tracing::debug!(peer = %peer, "HTTP connection ended: {error}");
+        }
+    });
+}
+
 /// Where an HTTP API listens: plain TCP, or TLS.
 pub enum HttpListener {
     /// HTTP.
@@ -180,13 +221,37 @@ impl HttpListener {
     }
 
     /// Serves `router` until the listener fails, with each connection's
-    /// address available to handlers and middleware (`ConnectInfo`).
-    pub async fn serve(self, router: axum::Router) -> std::io::Result<()> {
-        use axum::serve::ListenerExt;
-        let service = router.into_make_service_with_connect_info::<SocketAddr>();
+    /// address available to handlers and middleware (`ConnectInfo`). At
+    /// most `limits.max_connections` are open at once (more are closed as
+    /// they come), and a request's headers must arrive within
+    /// `limits.header_timeout` (a client trickling them is cut off).
+    pub async fn serve(self, router: axum::Router, limits: HttpLimits) -> std::io::Result<()> {
+        let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
         match self {
-            HttpListener::Plain(l) => axum::serve(l, service).await,
-            HttpListener::Tls(l) => axum::serve(l.tap_io(|_| {}), service).await,
+            HttpListener::Plain(listener) => {
+                let mut backoff = Duration::from_millis(10);
+                loop {
+                    match listener.accept().await {
+                        Ok((stream, peer)) => {
+                            backoff = Duration::from_millis(10);
+                            http_connection(stream, peer, &router, &slots, limits);
+                        }
+                        Err(error) => {
+                            tracing::warn!(
+                                "HTTP: accept failed ({error}); retrying in {backoff:?}"
+                            );
+                            tokio::time::sleep(backoff).await;
+                            backoff = (backoff * 2).min(Duration::from_secs(1));
+                        }
+                    }
+                }
+            }
+            HttpListener::Tls(mut listener) => {
+                while let Some((stream, peer)) = listener.next().await {
+                    http_connection(stream, peer, &router, &slots, limits);
+                }
+                Ok(())
+            }
         }
     }
 }
