@@ -1223,3 +1223,125 @@ fn attack_slowloris_headers_are_cut_off_and_api_connections_are_capped() {
     let (status, body) = crate::acd::http(&served.api, "GET", "/api/status", "nobody", None);
     assert_eq!(status, 401, "{body}");
 }
+
+/// RFC 4733 packets for `key` (payload type 101), as a phone sends them.
+fn key_packets(key: u8, first_seq: u16) -> Vec<Vec<u8>> {
+    (0..8u16)
+        .map(|i| {
+            let end = i >= 5;
+            let duration = 160 * (i.min(4) + 1);
+            let mut p = vec![0x80, 101 | if i == 0 { 0x80 } else { 0 }];
+            p.extend_from_slice(&(first_seq + i).to_be_bytes());
+            p.extend_from_slice(&8_000u32.to_be_bytes());
+            p.extend_from_slice(&0x5eed_5eedu32.to_be_bytes());
+            p.extend_from_slice(&[key, if end { 0x8a } else { 0x0a }]);
+            p.extend_from_slice(&duration.to_be_bytes());
+            p
+        })
+        .collect()
+}
+
+#[test]
+fn srtp_offered_over_tls_is_answered_with_srtp_and_plain_or_forged_media_is_refused() {
+    use dialect_media::srtp::{Context, INLINE, inline, master_from_inline};
+    let dir = crate::build::scratch("srtp-certificate");
+    let (tls, client) = self_signed(&dir);
+    let served = Served::start_with("srtp", OPEN, 48_600, &tls);
+    let media = socket_on("127.0.0.1");
+    let media_port = media.local_addr().expect("addr").port();
+    let mut ours = [0u8; INLINE];
+    for (i, b) in ours.iter_mut().enumerate() {
+        *b = (i as u8).wrapping_mul(37).wrapping_add(11);
+    }
+    let body = format!(
+        "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio {media_port} RTP/SAVP 0 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-15\r\na=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:{}\r\na=sendrecv\r\n",
+        inline(&ours)
+    );
+    // Over plain UDP the keys would travel in the clear: refused.
+    let udp = socket_on("127.0.0.1");
+    let udp_port = udp.local_addr().expect("addr").port();
+    let invite = format!(
+        "INVITE sip:48221000002@127.0.0.1:{server} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{udp_port};branch=z9hG4bKsavp1\r\nFrom: <sip:48600100200@127.0.0.1:{udp_port}>;tag=savp\r\nTo: <sip:48221000002@127.0.0.1>\r\nCall-ID: savp-udp-1\r\nCSeq: 1 INVITE\r\nContact: <sip:caller@127.0.0.1:{udp_port}>\r\nMax-Forwards: 70\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len(),
+        server = served.port
+    );
+    let answer = exchange(&udp, &served, &invite);
+    assert_eq!(answer.status(), Some(488), "{}", answer.text);
+
+    // Over TLS: answered with SRTP.
+    let sips = served.tls.expect("SIP over TLS listens").to_string();
+    let mut stream = tls_connect(&client, &sips);
+    let local = stream.sock.local_addr().expect("addr");
+    let uri = format!("sips:48221000002@{sips}");
+    let request = |method: &str, seq: u32, to: &str, body: &str| {
+        format!(
+            "{method} {uri} SIP/2.0\r\nVia: SIP/2.0/TLS {local};branch=z9hG4bKsrtp{method}{seq}\r\nFrom: <sips:48600100200@{local}>;tag=srtp1\r\nTo: {to}\r\nCall-ID: srtp-call-1\r\nCSeq: {seq} {method}\r\nContact: <sips:caller@{local};transport=tls>\r\nMax-Forwards: 70\r\n{}Content-Length: {}\r\n\r\n{body}",
+            if body.is_empty() {
+                ""
+            } else {
+                "Content-Type: application/sdp\r\n"
+            },
+            body.len()
+        )
+    };
+    let mut pending = Vec::new();
+    stream
+        .write_all(request("INVITE", 1, &format!("<{uri}>"), &body).as_bytes())
+        .expect("send");
+    let ok = read_sip(&mut stream, &mut pending, "SIP/2.0 200");
+    assert!(ok.text.contains(" RTP/SAVP "), "{}", ok.text);
+    let theirs = ok
+        .text
+        .lines()
+        .find_map(|l| l.strip_prefix("a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:"))
+        .and_then(|k| master_from_inline(k.trim()))
+        .expect("the answer's key");
+    assert_ne!(theirs, ours, "the server chose its own key");
+    let server_media: u16 = ok
+        .text
+        .lines()
+        .find_map(|l| l.strip_prefix("m=audio "))
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|p| p.parse().ok())
+        .expect("a media port");
+    let to = ok.header("To");
+    stream
+        .write_all(request("ACK", 1, &to, "").as_bytes())
+        .expect("send");
+    // What the server sends authenticates and decrypts with its key.
+    let mut rx = Context::new(&theirs);
+    let mut buf = [0u8; 2048];
+    let (len, _) = media.recv_from(&mut buf).expect("the server's media");
+    let plain = rx.unprotect(&mut buf, len).expect("authentic SRTP");
+    assert_eq!(plain, 172, "an RTP packet of 160 samples");
+    assert_eq!(buf[1] & 0x7f, 0, "PCMU");
+    // Plain RTP keys (a stranger without the key) are refused...
+    let to_server = ("127.0.0.1", server_media);
+    for packet in key_packets(3, 100) {
+        media.send_to(&packet, to_server).expect("send");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(count(&served.events(), "digit"), 0);
+    assert!(served.status()["srtp_refused"].as_u64().unwrap_or(0) >= 8);
+    // ...and protected ones are heard.
+    let mut tx = Context::new(&ours);
+    for packet in key_packets(2, 200) {
+        let mut out = [0u8; 64];
+        out[..packet.len()].copy_from_slice(&packet);
+        let len = tx.protect(&mut out, packet.len()).expect("protected");
+        media.send_to(&out[..len], to_server).expect("send");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let events = wait_for(&served, "the protected key", |e| count(e, "digit") == 1);
+    let digit = events
+        .iter()
+        .find(|e| e["event"] == "digit")
+        .expect("digit");
+    assert_eq!(digit["key"], "2");
+    stream
+        .write_all(request("BYE", 2, &to, "").as_bytes())
+        .expect("send");
+    let bye = read_sip(&mut stream, &mut pending, "SIP/2.0 200");
+    assert!(bye.header("CSeq").contains("BYE"), "{}", bye.text);
+}

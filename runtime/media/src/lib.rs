@@ -11,6 +11,7 @@
 //! | [`prompt`] | [`Frames`] (a prompt as G.711 frames) and [`PromptCache`] (each prompt converted once; `say` through espeak-ng); silence and tones |
 //! | [`playout`] | [`Playout`]: a cursor over a prompt, with barge-in and looping (music on hold) |
 //! | [`record`] | [`Recorder`]: G.711 frames streamed to an 8 kHz 16-bit WAV, bounded in length and memory |
+//! | [`srtp`] | SRTP (`AES_CM_128_HMAC_SHA1_80`): [`srtp::Context`] protects and unprotects packets in place, with replay refusal and the rollover counter |
 //!
 //! **Invariant:** the per-packet functions ([`Law::encode_frame`],
 //! [`Law::decode_frame`], [`rtp::Packet::parse`], [`RtpSender::frame`],
@@ -30,6 +31,7 @@ pub mod playout;
 pub mod prompt;
 pub mod record;
 pub mod rtp;
+pub mod srtp;
 
 pub use audio::AudioError;
 pub use dtmf::{DtmfReceiver, DtmfSender};

@@ -161,6 +161,8 @@ pub struct MediaStats {
     pub lost: AtomicU64,
     /// Datagrams from an address that is not the leg's peer (dropped).
     pub foreign: AtomicU64,
+    /// SRTP packets refused: forged, corrupted or replayed (dropped).
+    pub srtp_refused: AtomicU64,
     /// Legs running now.
     pub legs: AtomicU64,
 }
@@ -180,6 +182,8 @@ pub struct LegSetup {
     /// Random bits from the CSPRNG for the RTP stream's SSRC, first
     /// sequence number and first timestamp.
     pub random: u64,
+    /// SRTP keys, when the peer offered SRTP over TLS signalling.
+    pub srtp: Option<Srtp>,
     /// The negotiated law.
     pub law: Law,
     /// The peer's telephone-event payload type, if any.
@@ -246,6 +250,16 @@ impl Source {
     }
 }
 
+/// The SRTP contexts of a leg: ours for what we send, the peer's for what
+/// we receive.
+#[derive(Debug)]
+pub struct Srtp {
+    /// Protects what we send (our key).
+    pub send: dialect_media::srtp::Context,
+    /// Checks and decrypts what we receive (the peer's key).
+    pub receive: dialect_media::srtp::Context,
+}
+
 struct Recording {
     recorder: Recorder,
     path: PathBuf,
@@ -261,6 +275,8 @@ pub async fn run(mut setup: LegSetup) {
     let mut dtmf = DtmfReceiver::new();
     let mut recording: Option<Recording> = None;
     let mut source = Source::new(setup.remote, setup.signalling, Instant::now());
+    let mut srtp = setup.srtp.take();
+    let mut protected = [0u8; dialect_media::rtp::PACKET_LEN + dialect_media::srtp::TAG];
     let mut peer: Option<mpsc::Sender<Voice>> = None;
     let mut bridged = false;
     let mut listener: Option<Listener> = None;
@@ -296,7 +312,20 @@ pub async fn run(mut setup: LegSetup) {
                     None => silence.get(0).copied().unwrap_or([0xFF; dialect_media::FRAME_SAMPLES]),
                     },
                 };
-                if setup.socket.send_to(sender.frame(&frame), source.remote()).await.is_ok() {
+                let packet = sender.frame(&frame);
+                let out: &[u8] = match srtp.as_mut() {
+                    Some(keys) => {
+                        if let Some(room) = protected.get_mut(..packet.len()) {
+                            room.copy_from_slice(packet);
+                        }
+                        match keys.send.protect(&mut protected, packet.len()) {
+                            Some(len) => protected.get(..len).unwrap_or_default(),
+                            None => continue,
+                        }
+                    }
+                    None => packet,
+                };
+                if setup.socket.send_to(out, source.remote()).await.is_ok() {
                     setup.stats.sent.fetch_add(1, Ordering::Relaxed);
                 }
                 if recording.as_ref().is_some_and(|r| Instant::now() >= r.until || r.recorder.is_full()) {
@@ -309,6 +338,14 @@ pub async fn run(mut setup: LegSetup) {
                     setup.stats.foreign.fetch_add(1, Ordering::Relaxed);
                     continue;
                 }
+                let len = match srtp.as_mut().map(|keys| keys.receive.unprotect(&mut buf, len)) {
+                    None => len,
+                    Some(Ok(len)) => len,
+                    Some(Err(_)) => {
+                        setup.stats.srtp_refused.fetch_add(1, Ordering::Relaxed);
+                        continue;
+                    }
+                };
                 let Some(bytes) = buf.get(..len) else { continue };
                 let Ok(packet) = Packet::parse(bytes) else {
                     setup.stats.garbage.fetch_add(1, Ordering::Relaxed);

@@ -394,6 +394,7 @@ impl Server {
             by_agent_tx: HashMap::new(),
             agent_dialogs: HashMap::new(),
             tcp: HashMap::new(),
+            tls_peers: std::collections::HashSet::new(),
             digest,
             passwords,
             front,
@@ -611,8 +612,9 @@ async fn hangup_signal(_: &mut Option<()>) -> Option<()> {
 
 /// What TCP connections tell the controller.
 enum TcpEvent {
-    /// A peer connected; its writer takes bytes to send.
-    Open(SocketAddr, mpsc::Sender<Vec<u8>>),
+    /// A peer connected (over TLS when the flag says so); its writer takes
+    /// bytes to send.
+    Open(SocketAddr, mpsc::Sender<Vec<u8>>, bool),
     /// A framed message arrived.
     Message(SocketAddr, Box<Message>),
     /// A well-framed message did not parse: this answer (400 ...) goes back.
@@ -670,7 +672,7 @@ async fn accept(
             let _ = events.try_send(TcpEvent::Refused(peer));
             continue;
         };
-        if !connection(stream, peer, events.clone(), permit, limits.idle).await {
+        if !connection(stream, false, peer, events.clone(), permit, limits.idle).await {
             return;
         }
     }
@@ -686,7 +688,7 @@ async fn accept_tls(mut listener: TlsListener, events: mpsc::Sender<TcpEvent>, l
             let _ = events.try_send(TcpEvent::Refused(peer));
             continue;
         };
-        if !connection(stream, peer, events.clone(), permit, limits.idle).await {
+        if !connection(stream, true, peer, events.clone(), permit, limits.idle).await {
             return;
         }
     }
@@ -698,6 +700,7 @@ async fn accept_tls(mut listener: TlsListener, events: mpsc::Sender<TcpEvent>, l
 /// the controller is gone.
 async fn connection<S>(
     stream: S,
+    secure: bool,
     peer: SocketAddr,
     events: mpsc::Sender<TcpEvent>,
     permit: tokio::sync::OwnedSemaphorePermit,
@@ -709,7 +712,11 @@ where
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let (mut reader, mut writer) = tokio::io::split(stream);
     let (out_tx, mut out_rx) = mpsc::channel::<Vec<u8>>(TCP_QUEUE);
-    if events.send(TcpEvent::Open(peer, out_tx)).await.is_err() {
+    if events
+        .send(TcpEvent::Open(peer, out_tx, secure))
+        .await
+        .is_err()
+    {
         return false;
     }
     tokio::spawn(async move {
@@ -776,6 +783,7 @@ fn status(core: &Core) -> Value {
         "waiting": core.acd.waiting(),
         "callbacks_placing": core.callback_calls.len(),
         "rtp_foreign": core.media_stats.foreign.load(Ordering::Relaxed),
+        "srtp_refused": core.media_stats.srtp_refused.load(Ordering::Relaxed),
         "dropped": core.front.dropped,
         "logins_failed": core.front.login_counts().0,
         "logins_throttled": core.front.login_counts().1,
@@ -1042,6 +1050,8 @@ struct Core {
     agent_dialogs: HashMap<DialogId, u64>,
     /// Open TCP connections by peer address, with their writers.
     tcp: HashMap<SocketAddr, mpsc::Sender<Vec<u8>>>,
+    /// Which of them are TLS (where SDES keys may travel).
+    tls_peers: std::collections::HashSet<SocketAddr>,
     /// Digest challenges for agents that REGISTER.
     digest: dialect_sip::auth::Digest,
     /// Passwords of agents allowed to register.
@@ -1261,8 +1271,13 @@ impl Core {
     /// A connection's event: opened, a framed message, or closed.
     async fn on_tcp(&mut self, event: TcpEvent, now: Instant) {
         match event {
-            TcpEvent::Open(peer, writer) => {
+            TcpEvent::Open(peer, writer, secure) => {
                 self.tcp.insert(peer, writer);
+                if secure {
+                    self.tls_peers.insert(peer);
+                } else {
+                    self.tls_peers.remove(&peer);
+                }
             }
             TcpEvent::Message(peer, message) => match self.admit(peer, now) {
                 front::Admit::Pass => self.on_message(*message, peer, now).await,
@@ -1276,6 +1291,7 @@ impl Core {
             }
             TcpEvent::Closed(peer) => {
                 self.tcp.remove(&peer);
+                self.tls_peers.remove(&peer);
             }
             TcpEvent::Refused(peer) => {
                 self.dropped("tcp_full", peer, "too many SIP over TCP connections");
@@ -1480,10 +1496,37 @@ impl Core {
             session_id: self.ids.next_u64() >> 1,
             version: 1,
         };
-        let Some((negotiated, answer_sdp)) = sdp::answer(&offer, &local_media) else {
+        // SRTP keys (SDES) only over TLS: elsewhere they would travel in
+        // the clear, and an SRTP offer is refused.
+        let ours = self.tls_peers.contains(&from).then(|| {
+            let mut master = [0u8; dialect_media::srtp::INLINE];
+            for chunk in master.chunks_mut(8) {
+                let random = self.ids.next_u64().to_le_bytes();
+                chunk.copy_from_slice(random.get(..chunk.len()).unwrap_or_default());
+            }
+            master
+        });
+        let inline = ours.as_ref().map(dialect_media::srtp::inline);
+        let Some((negotiated, answer_sdp, theirs)) =
+            sdp::answer_with(&offer, &local_media, inline.as_deref())
+        else {
             self.ports.give(port);
             self.respond(key, request, 488, "Not Acceptable Here", now);
             return None;
+        };
+        let srtp = match (ours, theirs) {
+            (Some(ours), Some(theirs)) => match dialect_media::srtp::master_from_inline(&theirs) {
+                Some(theirs) => Some(leg::Srtp {
+                    send: dialect_media::srtp::Context::new(&ours),
+                    receive: dialect_media::srtp::Context::new(&theirs),
+                }),
+                None => {
+                    self.ports.give(port);
+                    self.respond(key, request, 488, "Not Acceptable Here", now);
+                    return None;
+                }
+            },
+            _ => None,
         };
         let Some(remote) = negotiated.remote else {
             self.ports.give(port);
@@ -1502,6 +1545,7 @@ impl Core {
             (remote, from),
             law,
             negotiated.telephone_event,
+            srtp,
         );
         let caller = caller_number(request);
         let local_tag = self.ids.tag();
@@ -2250,6 +2294,7 @@ impl Core {
         (remote, signalling): (SocketAddr, SocketAddr),
         law: Law,
         telephone_event: Option<u8>,
+        srtp: Option<leg::Srtp>,
     ) -> (mpsc::Sender<MediaCommand>, mpsc::Sender<Voice>) {
         let (media, commands) = mpsc::channel(64);
         let (inbound_tx, inbound) = mpsc::channel(16);
@@ -2259,6 +2304,7 @@ impl Core {
             remote,
             signalling: Some(signalling.ip()),
             random: self.ids.next_u64(),
+            srtp,
             law,
             telephone_event,
             tick: self.tick.clone(),
@@ -2633,6 +2679,7 @@ impl Core {
             (remote, leg.to),
             law,
             negotiated.telephone_event,
+            None,
         );
         leg.media = Some(media);
         leg.inbound = Some(inbound);

@@ -40,7 +40,25 @@ pub struct Media {
     pub direction: Option<Direction>,
     /// `a=ptime` in milliseconds.
     pub ptime: Option<u32>,
+    /// `a=crypto` lines (SDES, RFC 4568), at most 16.
+    pub crypto: Vec<Crypto>,
 }
+
+/// `a=crypto:<tag> <suite> inline:<key>[|lifetime][|MKI:length]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Crypto {
+    /// The tag the answer repeats.
+    pub tag: u32,
+    /// The suite (`AES_CM_128_HMAC_SHA1_80`).
+    pub suite: String,
+    /// The key and salt, base64, as written after `inline:`.
+    pub key: String,
+    /// Whether the key has an MKI (we take keys without one only).
+    pub mki: bool,
+}
+
+/// The SRTP suite we speak.
+pub const SRTP_SUITE: &str = "AES_CM_128_HMAC_SHA1_80";
 
 /// `a=rtpmap:<pt> <encoding>/<clock rate>`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -173,11 +191,34 @@ pub fn parse(body: &[u8]) -> Result<SessionDescription, SdpError> {
 /// answered as `RTP/AVP`, a profile other than the one offered (RFC 3264
 /// §6), which for SRTP would drop the caller's confidentiality unasked.
 pub fn answer(offer: &SessionDescription, local: &LocalMedia) -> Option<(Negotiated, String)> {
-    let (index, media) = offer
-        .media
-        .iter()
-        .enumerate()
-        .find(|(_, m)| m.kind == "audio" && m.port != 0 && m.proto == "RTP/AVP")?;
+    answer_with(offer, local, None).map(|(negotiated, sdp, _)| (negotiated, sdp))
+}
+
+/// [`answer`], also taking an `RTP/SAVP` stream (SRTP keyed by SDES, RFC
+/// 4568) when `srtp` gives our key (base64 of the master key and salt):
+/// the first `AES_CM_128_HMAC_SHA1_80` key without MKI is taken, and the
+/// answer says `RTP/SAVP` with our key under the offer's tag. The third
+/// value is the peer's key, when the stream is SRTP. Give a key only when
+/// the signalling is encrypted (TLS): SDES keys travel in the SDP.
+pub fn answer_with(
+    offer: &SessionDescription,
+    local: &LocalMedia,
+    srtp: Option<&str>,
+) -> Option<(Negotiated, String, Option<String>)> {
+    fn usable<'m>(m: &'m Media, srtp: Option<&str>) -> Option<Option<&'m Crypto>> {
+        let crypto = m.crypto.iter().find(|c| c.suite == SRTP_SUITE && !c.mki);
+        match (m.proto.as_str(), srtp) {
+            ("RTP/AVP", _) => Some(None),
+            ("RTP/SAVP", Some(_)) => crypto.map(Some),
+            _ => None,
+        }
+    }
+    let (index, media, crypto) = offer.media.iter().enumerate().find_map(|(i, m)| {
+        (m.kind == "audio" && m.port != 0)
+            .then(|| usable(m, srtp))
+            .flatten()
+            .map(|c| (i, m, c))
+    })?;
     let (codec, payload_type) = media.formats.iter().find_map(|f| codec_of(media, f))?;
     let negotiated = negotiate(offer, media, codec, payload_type);
     let direction = match negotiated.remote_direction {
@@ -196,13 +237,16 @@ pub fn answer(offer: &SessionDescription, local: &LocalMedia) -> Option<(Negotia
                 payload_type,
                 negotiated.telephone_event,
                 direction,
+                crypto
+                    .and(srtp)
+                    .map(|key| (crypto.map_or(1, |c| c.tag), key)),
             );
         } else {
             let format = m.formats.first().map_or("0", String::as_str);
             let _ = write!(sdp, "m={} 0 {} {}\r\n", m.kind, m.proto, format);
         }
     }
-    Some((negotiated, sdp))
+    Some((negotiated, sdp, crypto.map(|c| c.key.clone())))
 }
 
 /// Our offer for a call we place: PCMU, PCMA and telephone-event 101,
@@ -338,8 +382,14 @@ fn audio_section(
     payload_type: u8,
     telephone_event: Option<u8>,
     direction: Direction,
+    srtp: Option<(u32, &str)>,
 ) {
-    let _ = write!(sdp, "m=audio {port} RTP/AVP {payload_type}");
+    let proto = if srtp.is_some() {
+        "RTP/SAVP"
+    } else {
+        "RTP/AVP"
+    };
+    let _ = write!(sdp, "m=audio {port} {proto} {payload_type}");
     if let Some(te) = telephone_event {
         let _ = write!(sdp, " {te}");
     }
@@ -351,6 +401,9 @@ fn audio_section(
         );
     }
     let _ = write!(sdp, "a=ptime:20\r\na={}\r\n", direction.as_str());
+    if let Some((tag, key)) = srtp {
+        let _ = write!(sdp, "a=crypto:{tag} {SRTP_SUITE} inline:{key}\r\n");
+    }
 }
 
 /// `IN IP4 <address>[/ttl]` → the address; `None` for anything else.
@@ -388,6 +441,7 @@ fn media_line(value: &str) -> Result<Media, SdpError> {
         connection: None,
         direction: None,
         ptime: None,
+        crypto: Vec::new(),
     })
 }
 
@@ -413,7 +467,29 @@ fn attribute(sd: &mut SessionDescription, value: &str) {
         }
     } else if let Some(ptime) = value.strip_prefix("ptime:") {
         media.ptime = ptime.trim().parse().ok();
+    } else if let Some(crypto) = value.strip_prefix("crypto:")
+        && media.crypto.len() < 16
+        && let Some(crypto) = crypto_line(crypto)
+    {
+        media.crypto.push(crypto);
     }
+}
+
+/// `<tag> <suite> inline:<key>[|...]`.
+fn crypto_line(value: &str) -> Option<Crypto> {
+    let mut parts = value.split_whitespace();
+    let tag = parts.next()?.parse().ok()?;
+    let suite = parts.next()?.to_owned();
+    let inline = parts.next()?.strip_prefix("inline:")?;
+    let mut fields = inline.split('|');
+    let key = fields.next()?.to_owned();
+    let mki = fields.any(|f| f.contains(':'));
+    Some(Crypto {
+        tag,
+        suite,
+        key,
+        mki,
+    })
 }
 
 /// `<pt> <encoding>/<rate>[/<channels>]`.

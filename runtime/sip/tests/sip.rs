@@ -1347,6 +1347,47 @@ a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubG
 }
 
 #[test]
+fn sdp_answers_srtp_with_sdes_only_when_given_a_key() {
+    let offered = offer(
+        "m=audio 30000 RTP/SAVP 0\na=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:a2V5a2V5a2V5a2V5a2V5a2V5a2V5a2V5a2V5a2V5|2^20|1:4\na=crypto:2 AES_CM_128_HMAC_SHA1_80 inline:WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz|2^31\n",
+    );
+    // Without a key of ours (plain signalling): refused.
+    assert!(sdp::answer(&offered, &ours()).is_none());
+    let (n, text, theirs) = sdp::answer_with(
+        &offered,
+        &ours(),
+        Some("b3Vya2V5b3Vya2V5b3Vya2V5b3Vya2V5b3Vya2V5"),
+    )
+    .unwrap();
+    assert_eq!(n.codec, Codec::Pcmu);
+    // The first key without an MKI, under its tag.
+    assert_eq!(
+        theirs.as_deref(),
+        Some("WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz")
+    );
+    assert!(text.contains("m=audio 40000 RTP/SAVP 0\r\n"), "{text}");
+    assert!(
+        text.contains(
+            "a=crypto:2 AES_CM_128_HMAC_SHA1_80 inline:b3Vya2V5b3Vya2V5b3Vya2V5b3Vya2V5b3Vya2V5\r\n"
+        ),
+        "{text}"
+    );
+    // Plain RTP is answered in the clear, with or without a key.
+    let (_, text, theirs) =
+        sdp::answer_with(&offer("m=audio 30000 RTP/AVP 0\n"), &ours(), Some("x")).unwrap();
+    assert!(theirs.is_none() && !text.contains("crypto") && text.contains("RTP/AVP"));
+    // An unknown suite only: refused.
+    assert!(
+        sdp::answer_with(
+            &offer("m=audio 30000 RTP/SAVP 0\na=crypto:1 AEAD_AES_256_GCM inline:abc\n"),
+            &ours(),
+            Some("x")
+        )
+        .is_none()
+    );
+}
+
+#[test]
 fn sdp_echoes_telephone_event() {
     let (n, text) = sdp::answer(
         &offer("m=audio 30000 RTP/AVP 0 96\na=rtpmap:0 PCMU/8000\na=rtpmap:96 telephone-event/8000\na=fmtp:96 0-15\na=ptime:30\n"),

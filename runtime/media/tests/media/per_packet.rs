@@ -77,6 +77,12 @@ fn the_media_path_allocates_nothing_per_packet() {
     let mut decoded = [0i16; FRAME_SAMPLES];
     let mut event = [0u8; 16];
     let mut keys = 0;
+    let master = [7u8; dialect_media::srtp::INLINE];
+    let (mut protect, mut unprotect) = (
+        dialect_media::srtp::Context::new(&master),
+        dialect_media::srtp::Context::new(&master),
+    );
+    let mut secure = [0u8; dialect_media::rtp::PACKET_LEN + dialect_media::srtp::TAG];
 
     let counted = allocations(|| {
         for tick in 0..500 {
@@ -85,6 +91,10 @@ fn the_media_path_allocates_nothing_per_packet() {
             let packet = *sender.frame(&frame);
             law.encode_frame(&samples, &mut payload);
             sender.frame(&payload);
+            // SRTP, both ways.
+            secure[..packet.len()].copy_from_slice(&packet);
+            let len = protect.protect(&mut secure, packet.len()).unwrap();
+            assert_eq!(unprotect.unprotect(&mut secure, len), Ok(packet.len()));
             // In: parse, decode, record.
             let incoming = Packet::parse(&packet).unwrap();
             let bytes: &[u8; FRAME_SAMPLES] = incoming.payload.try_into().unwrap();
