@@ -1345,3 +1345,38 @@ fn srtp_offered_over_tls_is_answered_with_srtp_and_plain_or_forged_media_is_refu
     let bye = read_sip(&mut stream, &mut pending, "SIP/2.0 200");
     assert!(bye.header("CSeq").contains("BYE"), "{}", bye.text);
 }
+
+#[test]
+fn attack_running_the_server_out_of_file_descriptors_does_not_stop_it_accepting() {
+    // 96 descriptors: the flows' files, sockets and the database leave a
+    // few dozen for SIP over TCP, fewer than the connection cap.
+    let dir = crate::build::scratch("sip-attack-emfile");
+    let served = Served::start_limited(dir, OPEN, 48_800, "", "flows/", Some(96));
+    let mut held = Vec::new();
+    for _ in 0..200 {
+        match TcpStream::connect(("127.0.0.1", served.port)) {
+            Ok(s) => held.push(s),
+            Err(_) => break,
+        }
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    drop(held);
+    std::thread::sleep(Duration::from_millis(1_500));
+    // Descriptors are free again: a new connection is accepted and served.
+    let mut stream = TcpStream::connect(("127.0.0.1", served.port)).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    let local = stream.local_addr().expect("addr");
+    let options = format!(
+        "OPTIONS sip:x@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TCP {local};branch=z9hG4bKemfile\r\nFrom: <sip:a@127.0.0.1>;tag=t\r\nTo: <sip:x@127.0.0.1>\r\nCall-ID: emfile-1\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+    );
+    stream.write_all(options.as_bytes()).expect("send");
+    let mut answer = [0u8; 2048];
+    let len = stream.read(&mut answer).unwrap_or(0);
+    assert!(
+        String::from_utf8_lossy(&answer[..len]).starts_with("SIP/2.0 200"),
+        "the server stopped accepting: {:?}",
+        String::from_utf8_lossy(&answer[..len])
+    );
+}

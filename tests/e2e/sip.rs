@@ -89,6 +89,19 @@ impl Served {
         extra: &str,
         flows: &str,
     ) -> Served {
+        Served::start_limited(dir, clock, media_base, extra, flows, None)
+    }
+
+    /// [`Served::start_in`], with at most `files` open file descriptors
+    /// when given (through `prlimit`, from util-linux).
+    pub(crate) fn start_limited(
+        dir: PathBuf,
+        clock: &str,
+        media_base: u16,
+        extra: &str,
+        flows: &str,
+        files: Option<u32>,
+    ) -> Served {
         let port = free_udp_port();
         let config = dir.join("dialect.toml");
         std::fs::write(
@@ -99,7 +112,17 @@ impl Served {
             ),
         )
         .expect("config");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_dialect"))
+        let mut command = match files {
+            Some(n) => {
+                let mut c = Command::new("prlimit");
+                c.arg(format!("--nofile={n}"))
+                    .arg("--")
+                    .arg(env!("CARGO_BIN_EXE_dialect"));
+                c
+            }
+            None => Command::new(env!("CARGO_BIN_EXE_dialect")),
+        };
+        let mut child = command
             .current_dir(root())
             .args(["serve", flows, "--config"])
             .arg(&config)
