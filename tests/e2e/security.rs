@@ -1036,6 +1036,66 @@ fn read_sip(stream: &mut impl Read, pending: &mut Vec<u8>, first: &str) -> Msg {
     }
 }
 
+/// A caller over SIP over TLS, in a call to scheme 2.
+struct TlsCaller {
+    stream: TlsStream,
+    pending: Vec<u8>,
+    local: SocketAddr,
+    uri: String,
+    call_id: &'static str,
+    to: String,
+}
+
+impl TlsCaller {
+    /// Calls with the SDP `body`: INVITE, the 200 (returned), ACK.
+    fn call(
+        served: &Served,
+        client: &std::sync::Arc<rustls::ClientConfig>,
+        call_id: &'static str,
+        body: &str,
+    ) -> (TlsCaller, Msg) {
+        let sips = served.tls.expect("SIP over TLS listens").to_string();
+        let stream = tls_connect(client, &sips);
+        let local = stream.sock.local_addr().expect("addr");
+        let uri = format!("sips:48221000002@{sips}");
+        let to = format!("<{uri}>");
+        let mut caller = TlsCaller {
+            stream,
+            pending: Vec::new(),
+            local,
+            uri,
+            call_id,
+            to,
+        };
+        caller.send("INVITE", 1, body);
+        let ok = read_sip(&mut caller.stream, &mut caller.pending, "SIP/2.0 200");
+        caller.to = ok.header("To");
+        caller.send("ACK", 1, "");
+        (caller, ok)
+    }
+
+    fn send(&mut self, method: &str, seq: u32, body: &str) {
+        let (uri, local, to, call_id) = (&self.uri, self.local, &self.to, self.call_id);
+        let request = format!(
+            "{method} {uri} SIP/2.0\r\nVia: SIP/2.0/TLS {local};branch=z9hG4bK{call_id}{method}{seq}\r\nFrom: <sips:48600100200@{local}>;tag={call_id}\r\nTo: {to}\r\nCall-ID: {call_id}\r\nCSeq: {seq} {method}\r\nContact: <sips:caller@{local};transport=tls>\r\nMax-Forwards: 70\r\n{}Content-Length: {}\r\n\r\n{body}",
+            if body.is_empty() {
+                ""
+            } else {
+                "Content-Type: application/sdp\r\n"
+            },
+            body.len()
+        );
+        self.stream.write_all(request.as_bytes()).expect("send");
+    }
+
+    /// BYE, and its 200.
+    fn hang_up(mut self) {
+        self.send("BYE", 2, "");
+        let bye = read_sip(&mut self.stream, &mut self.pending, "SIP/2.0 200");
+        assert!(bye.header("CSeq").contains("BYE"), "{}", bye.text);
+    }
+}
+
 #[test]
 fn sip_over_tls_and_the_apis_over_https_with_a_self_signed_certificate() {
     let dir = crate::build::scratch("tls-certificate");
@@ -1075,38 +1135,11 @@ fn sip_over_tls_and_the_apis_over_https_with_a_self_signed_certificate() {
     );
 
     // A call over SIP over TLS: INVITE, 200, ACK, BYE.
-    let sips = served.tls.expect("SIP over TLS listens").to_string();
-    let mut stream = tls_connect(&client, &sips);
-    let local = stream.sock.local_addr().expect("addr");
     let media = socket_on("127.0.0.1");
     let body = Phone::sdp(media.local_addr().expect("addr").port());
-    let uri = format!("sips:48221000002@{sips}");
-    let request = |method: &str, seq: u32, to: &str, body: &str| {
-        format!(
-            "{method} {uri} SIP/2.0\r\nVia: SIP/2.0/TLS {local};branch=z9hG4bKtls{method}{seq}\r\nFrom: <sips:48600100200@{local}>;tag=tls1\r\nTo: {to}\r\nCall-ID: tls-call-1\r\nCSeq: {seq} {method}\r\nContact: <sips:caller@{local};transport=tls>\r\nMax-Forwards: 70\r\n{}Content-Length: {}\r\n\r\n{body}",
-            if body.is_empty() {
-                ""
-            } else {
-                "Content-Type: application/sdp\r\n"
-            },
-            body.len()
-        )
-    };
-    let mut pending = Vec::new();
-    stream
-        .write_all(request("INVITE", 1, &format!("<{uri}>"), &body).as_bytes())
-        .expect("send");
-    let ok = read_sip(&mut stream, &mut pending, "SIP/2.0 200");
-    let to = ok.header("To");
-    stream
-        .write_all(request("ACK", 1, &to, "").as_bytes())
-        .expect("send");
+    let (caller, _) = TlsCaller::call(&served, &client, "tls-call-1", &body);
     wait_for(&served, "the answer", |e| count(e, "answered") == 1);
-    stream
-        .write_all(request("BYE", 2, &to, "").as_bytes())
-        .expect("send");
-    let bye = read_sip(&mut stream, &mut pending, "SIP/2.0 200");
-    assert!(bye.header("CSeq").contains("BYE"), "{}", bye.text);
+    caller.hang_up();
     crate::sip::assert_clean(&served);
 }
 
@@ -1269,26 +1302,7 @@ fn srtp_offered_over_tls_is_answered_with_srtp_and_plain_or_forged_media_is_refu
     assert_eq!(answer.status(), Some(488), "{}", answer.text);
 
     // Over TLS: answered with SRTP.
-    let sips = served.tls.expect("SIP over TLS listens").to_string();
-    let mut stream = tls_connect(&client, &sips);
-    let local = stream.sock.local_addr().expect("addr");
-    let uri = format!("sips:48221000002@{sips}");
-    let request = |method: &str, seq: u32, to: &str, body: &str| {
-        format!(
-            "{method} {uri} SIP/2.0\r\nVia: SIP/2.0/TLS {local};branch=z9hG4bKsrtp{method}{seq}\r\nFrom: <sips:48600100200@{local}>;tag=srtp1\r\nTo: {to}\r\nCall-ID: srtp-call-1\r\nCSeq: {seq} {method}\r\nContact: <sips:caller@{local};transport=tls>\r\nMax-Forwards: 70\r\n{}Content-Length: {}\r\n\r\n{body}",
-            if body.is_empty() {
-                ""
-            } else {
-                "Content-Type: application/sdp\r\n"
-            },
-            body.len()
-        )
-    };
-    let mut pending = Vec::new();
-    stream
-        .write_all(request("INVITE", 1, &format!("<{uri}>"), &body).as_bytes())
-        .expect("send");
-    let ok = read_sip(&mut stream, &mut pending, "SIP/2.0 200");
+    let (caller, ok) = TlsCaller::call(&served, &client, "srtp-call-1", &body);
     assert!(ok.text.contains(" RTP/SAVP "), "{}", ok.text);
     let theirs = ok
         .text
@@ -1304,10 +1318,6 @@ fn srtp_offered_over_tls_is_answered_with_srtp_and_plain_or_forged_media_is_refu
         .and_then(|rest| rest.split(' ').next())
         .and_then(|p| p.parse().ok())
         .expect("a media port");
-    let to = ok.header("To");
-    stream
-        .write_all(request("ACK", 1, &to, "").as_bytes())
-        .expect("send");
     // What the server sends authenticates and decrypts with its key.
     let mut rx = Context::new(&theirs);
     let mut buf = [0u8; 2048];
@@ -1339,11 +1349,7 @@ fn srtp_offered_over_tls_is_answered_with_srtp_and_plain_or_forged_media_is_refu
         .find(|e| e["event"] == "digit")
         .expect("digit");
     assert_eq!(digit["key"], "2");
-    stream
-        .write_all(request("BYE", 2, &to, "").as_bytes())
-        .expect("send");
-    let bye = read_sip(&mut stream, &mut pending, "SIP/2.0 200");
-    assert!(bye.header("CSeq").contains("BYE"), "{}", bye.text);
+    caller.hang_up();
 }
 
 #[test]

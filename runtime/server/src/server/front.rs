@@ -188,17 +188,20 @@ impl Core {
             .unwrap_or_else(|| self.front.decoy.clone());
         let method = request.method().map(|m| m.to_string()).unwrap_or_default();
         let credentials = request.header(answer).and_then(Credentials::parse);
+        // A 401 or 407 with a fresh challenge (`stale`: the password was
+        // right, or a used answer came again: the client retries at once).
+        let challenge = |core: &mut Core, stale: bool| {
+            let challenge = core.digest.challenge(now, stale);
+            let response = message::response_for(request, status, reason)
+                .with_to_tag(&core.ids.tag())
+                .with_header(ask, &challenge);
+            let _ = core.tx.send_response(key, response, now);
+            Err(())
+        };
         let verdict = match &credentials {
             Some(c) if c.username == name => self.digest.verify(c, &method, &password, now),
             Some(_) => Verdict::Invalid,
-            None => {
-                let challenge = self.digest.challenge(now, false);
-                let response = message::response_for(request, status, reason)
-                    .with_to_tag(&self.ids.tag())
-                    .with_header(ask, &challenge);
-                let _ = self.tx.send_response(key, response, now);
-                return Err(());
-            }
+            None => return challenge(self, false),
         };
         match verdict {
             Verdict::Ok if self.passwords.contains_key(name) => {
@@ -207,22 +210,10 @@ impl Core {
                 }
                 Ok(())
             }
-            Verdict::Stale => {
-                let challenge = self.digest.challenge(now, true);
-                let response = message::response_for(request, status, reason)
-                    .with_to_tag(&self.ids.tag())
-                    .with_header(ask, &challenge);
-                let _ = self.tx.send_response(key, response, now);
-                Err(())
-            }
+            Verdict::Stale => challenge(self, true),
             Verdict::Replay => {
                 self.dropped("digest_replay", from, "a digest answer used again");
-                let challenge = self.digest.challenge(now, true);
-                let response = message::response_for(request, status, reason)
-                    .with_to_tag(&self.ids.tag())
-                    .with_header(ask, &challenge);
-                let _ = self.tx.send_response(key, response, now);
-                Err(())
+                challenge(self, true)
             }
             Verdict::Ok | Verdict::Invalid => {
                 if let Ok(mut t) = self.front.logins.lock() {
@@ -239,12 +230,17 @@ impl Core {
                         ("method", method.into()),
                     ]),
                 );
-                let response =
-                    message::response_for(request, 403, "Forbidden").with_to_tag(&self.ids.tag());
-                let _ = self.tx.send_response(key, response, now);
+                self.forbid(key, request, now);
                 Err(())
             }
         }
+    }
+
+    /// Answers 403 Forbidden.
+    fn forbid(&mut self, key: &TxKey, request: &Message, now: Instant) {
+        let response =
+            message::response_for(request, 403, "Forbidden").with_to_tag(&self.ids.tag());
+        let _ = self.tx.send_response(key, response, now);
     }
 
     /// Whether an agent may place calls through us with this request (a
@@ -270,9 +266,7 @@ impl Core {
             from,
             "an agent without a password from an address not in [sip] trusted",
         );
-        let response =
-            message::response_for(request, 403, "Forbidden").with_to_tag(&self.ids.tag());
-        let _ = self.tx.send_response(key, response, now);
+        self.forbid(key, request, now);
         Err(())
     }
 
@@ -325,9 +319,7 @@ impl Core {
             let address = uri_address(&contact).unwrap_or(from);
             if let Err(why) = self.contact_allowed(address) {
                 self.dropped("bad_contact", from, why);
-                let response =
-                    message::response_for(&request, 403, "Forbidden").with_to_tag(&self.ids.tag());
-                let _ = self.tx.send_response(&key, response, now);
+                self.forbid(&key, &request, now);
                 return false;
             }
             self.agents.insert(user.clone(), (address, contact.clone()));
