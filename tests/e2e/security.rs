@@ -346,6 +346,13 @@ fn an_authenticated_agent_consults_through_the_trunk_within_the_dial_plan_only()
             .contains("international"),
         "{refused}"
     );
+    assert!(
+        refused["call"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("call-"),
+        "the refusal names the call: {refused}"
+    );
     // A premium-rate number neither.
     consult(&mut ann, "+48700123456", "premium-1");
     wait_for(&served, "the second refusal", |e| {

@@ -2415,8 +2415,15 @@ impl Core {
             "dial",
             fields([("number", number.clone().into())]),
         );
-        let Some((to, uri)) = self.trunk_target(&number) else {
-            return self.unavailable(call_key, "trunk", Event::DialResult(DialOutcome::Failed));
+        let Some((to, uri)) = self.trunk_target(&number, &format!("call-{call_key}")) else {
+            if self.config.trunk.is_none() {
+                return self.unavailable(call_key, "trunk", Event::DialResult(DialOutcome::Failed));
+            }
+            // The dial plan refused the number (logged as `dial_refused`):
+            // the block's failed exit, as for a call the trunk refuses.
+            self.pending
+                .push_back((call_key, Event::DialResult(DialOutcome::Failed)));
+            return;
         };
         if self.offer_leg(call_key, number, to, uri, true, now).await {
             self.timer_seq += 1;
@@ -2481,7 +2488,8 @@ impl Core {
     /// Every call we place through the trunk passes the dial plan (`[trunk]
     /// allow`/`deny`, premium-rate and international numbers refused unless
     /// allowed, E.164 only); a refused number is logged and gets `None`.
-    fn trunk_target(&self, number: &str) -> Option<(SocketAddr, String)> {
+    /// `call` names the call in the event log (empty for none).
+    fn trunk_target(&self, number: &str, call: &str) -> Option<(SocketAddr, String)> {
         let trunk = self.config.trunk.as_ref()?;
         let to = uri_address(&trunk.uri)?;
         let number = match trunk.dial_plan().check(number) {
@@ -2490,7 +2498,7 @@ impl Core {
                 tracing::warn!(number, "not dialled: {refusal}");
                 self.log.record(
                     self.clock.now(),
-                    "",
+                    call,
                     "dial_refused",
                     fields([
                         ("number", number.into()),

@@ -378,7 +378,7 @@ impl Core {
         else {
             return;
         };
-        let Some((to, uri)) = self.trunk_target(&number) else {
+        let Some((to, uri)) = self.trunk_target(&number, "") else {
             return self.callback_failed(key, "no trunk is configured to call the customer", now);
         };
         let Some(leg) = self.new_leg(number.clone(), to, uri, true, now).await else {

@@ -135,7 +135,7 @@ impl Core {
 
     async fn place_survey(&mut self, scheduled: ScheduledSurvey, now: Instant) {
         let id = scheduled.id;
-        let Some((to, uri)) = self.trunk_target(&scheduled.number) else {
+        let Some((to, uri)) = self.trunk_target(&scheduled.number, "") else {
             return self.survey_failed(id, "no trunk is configured to call the customer");
         };
         let Some(leg) = self
