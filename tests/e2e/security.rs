@@ -901,40 +901,22 @@ fn a_voicemail_ended_by_the_callers_hang_up_is_indexed_and_a_restart_overwrites_
 
 #[test]
 fn baresip_registers_with_digest_and_answers_as_an_agent() {
-    let found = std::env::var_os("PATH")
-        .map(|paths| std::env::split_paths(&paths).any(|dir| dir.join("baresip").is_file()))
-        .unwrap_or(false);
-    assert!(
-        found,
-        "baresip is missing: install the Debian package `baresip` (apt-get install baresip)"
-    );
     let served = Served::start_with(
         "baresip-agent",
         OPEN,
         47_800,
         "[[agent]]\nname = \"erin\"\npassword = \"s3cret\"\n",
     );
-    let profile = served.dir.join("baresip");
-    std::fs::create_dir_all(&profile).expect("profile dir");
-    let sip_port = free_udp_port();
-    std::fs::write(
-        profile.join("config"),
-        format!(
-            "poll_method epoll\nsip_listen 127.0.0.1:{sip_port}\nmodule_path /usr/lib/baresip/modules\nmodule stdio.so\nmodule g711.so\nmodule aufile.so\nmodule_app account.so\nmodule_app menu.so\naudio_source aufile,{}\nrtp_ports 47900-47999\n",
-            crate::sip::root().join("flows/prompts/moh.wav").display()
-        ),
-    )
-    .expect("config");
     // The agent's phone registers (digest, 10 minutes) and answers by itself.
-    std::fs::write(
-        profile.join("accounts"),
-        format!(
-            "<sip:erin@127.0.0.1:{}>;auth_pass=s3cret;regint=600;answermode=auto;audio_codecs=PCMU\n",
+    let profile = crate::sip::baresip_profile(
+        &served,
+        "47900-47999",
+        &format!(
+            "<sip:erin@127.0.0.1:{}>;auth_pass=s3cret;regint=600;answermode=auto;audio_codecs=PCMU",
             served.port
         ),
-    )
-    .expect("accounts");
-    std::fs::write(profile.join("contacts"), "").expect("contacts");
+        "",
+    );
     let mut baresip = std::process::Command::new("baresip")
         .arg("-f")
         .arg(&profile)

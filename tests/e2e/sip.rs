@@ -627,8 +627,16 @@ fn a_caller_that_never_acknowledges_the_answer_is_released() {
     assert_clean(&served);
 }
 
-#[test]
-fn baresip_navigates_the_menu_with_rfc4733_keys() {
+/// A baresip profile in the server's directory: no sound card (it talks by
+/// playing a prompt file), RTP on `rtp_ports`, one account line; `extra`
+/// is added to the configuration. Fails naming the package when baresip
+/// is missing.
+pub(crate) fn baresip_profile(
+    served: &Served,
+    rtp_ports: &str,
+    account: &str,
+    extra: &str,
+) -> PathBuf {
     let found = std::env::var_os("PATH")
         .map(|paths| std::env::split_paths(&paths).any(|dir| dir.join("baresip").is_file()))
         .unwrap_or(false);
@@ -636,26 +644,31 @@ fn baresip_navigates_the_menu_with_rfc4733_keys() {
         found,
         "baresip is missing: install the Debian package `baresip` (apt-get install baresip)"
     );
-    let served = Served::start("baresip", "2026-11-23T09:00:00[Europe/Warsaw]", 53_000);
-    // A baresip profile: no sound card; it talks by playing a prompt file
-    // and sends keys as RTP events.
     let profile = served.dir.join("baresip");
     std::fs::create_dir_all(&profile).expect("profile dir");
-    let sip_port = free_udp_port();
     std::fs::write(
         profile.join("config"),
         format!(
-            "poll_method epoll\nsip_listen 127.0.0.1:{sip_port}\nmodule_path /usr/lib/baresip/modules\nmodule stdio.so\nmodule g711.so\nmodule aufile.so\nmodule_app account.so\nmodule_app menu.so\naudio_source aufile,{}\nrtp_ports 54000-54099\ndtmf_mode rtpevent\n",
+            "poll_method epoll\nsip_listen 127.0.0.1:{}\nmodule_path /usr/lib/baresip/modules\nmodule stdio.so\nmodule g711.so\nmodule aufile.so\nmodule_app account.so\nmodule_app menu.so\naudio_source aufile,{}\nrtp_ports {rtp_ports}\n{extra}",
+            free_udp_port(),
             root().join("flows/prompts/moh.wav").display()
         ),
     )
     .expect("config");
-    std::fs::write(
-        profile.join("accounts"),
-        "<sip:48600300400@127.0.0.1>;regint=0;audio_codecs=PCMU\n",
-    )
-    .expect("accounts");
+    std::fs::write(profile.join("accounts"), format!("{account}\n")).expect("accounts");
     std::fs::write(profile.join("contacts"), "").expect("contacts");
+    profile
+}
+
+#[test]
+fn baresip_navigates_the_menu_with_rfc4733_keys() {
+    let served = Served::start("baresip", "2026-11-23T09:00:00[Europe/Warsaw]", 53_000);
+    let profile = baresip_profile(
+        &served,
+        "54000-54099",
+        "<sip:48600300400@127.0.0.1>;regint=0;audio_codecs=PCMU",
+        "dtmf_mode rtpevent\n",
+    );
     let mut baresip = Command::new("baresip")
         .arg("-f")
         .arg(&profile)
