@@ -35,16 +35,14 @@
 
 use crate::scenario::{BotHttp, Ended, HandoffExpect, Route, Scenario, Scheduled, SurveyExpect};
 use dialect_acd::directory::{Directory, short};
-use dialect_acd::{Acd, Action, Millis, Preferred, Request, State};
 use dialect_bot::{
-    BotConfig, BotRequest, BotResponse, Channel, Conversation, KnowledgeBase, Mode, ProtocolError,
-    Reason, RequestContext, Router, Step, TicketFacts, parse_response,
+    BotRequest, BotResponse, Channel, KnowledgeBase, Mode, ProtocolError, Reason, parse_response,
 };
 use dialect_bytecode::{NodeId, Op, Program, Prompt};
+use dialect_callbacks::{NewTicket, RelationshipStore, StoreError, Ticket, TicketStore};
 use dialect_compiler::source::Sources;
-use dialect_engine::{
-    BotReply, CallId, Command, DialOutcome, Emitted, Engine, Event, Flow, Outcome, TimerId,
-};
+use dialect_engine::{BotReply, CallId, Command, DialOutcome, Engine, Event, Flow, Outcome};
+use dialect_switch::{Action, Bots, CallKey, Switch, Version};
 use jiff::{SignedDuration, Timestamp};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
@@ -70,14 +68,9 @@ pub struct Suite {
     flows: Vec<Arc<Flow>>,
     files: BTreeMap<String, FlowFile>,
     directory: Directory,
-    /// The customer agents by (campaign, bot's qualified name), with
-    /// their knowledge bases.
-    bots: HashMap<(String, String), CustomerAgent>,
+    /// The customer agents, with their knowledge bases.
+    bots: Bots,
 }
-
-/// A customer agent of a campaign: its configuration and the knowledge
-/// base it answers from.
-type CustomerAgent = (Arc<BotConfig>, Option<Arc<KnowledgeBase>>);
 
 /// A flow source file: where it is and what it says.
 #[derive(Clone, Debug)]
@@ -147,47 +140,22 @@ impl Suite {
             })
             .collect();
         let directory = Directory::new(flows.iter().map(|f| &f.program));
-        let mut bots = HashMap::new();
         // By path: two flow directories may each have their `kb/faq.toml`.
-        let mut knowledge: HashMap<PathBuf, Arc<KnowledgeBase>> = HashMap::new();
-        for flow in &flows {
-            let program = &flow.program;
-            for decl in program.decls.iter().filter(|d| d.kind == "bot") {
-                let Some(config) = BotConfig::from_program(program, &decl.name) else {
-                    continue;
-                };
-                let kb = match &config.knowledge {
-                    None => None,
-                    Some(file) => {
-                        let error = |why: String| SuiteError {
-                            campaign: program.name.clone(),
-                            message: format!("the knowledge base of bot `{}` {why}", decl.name),
-                        };
-                        let path = knowledge_path(sources, program, file).ok_or_else(|| {
-                            error(format!(
-                                "(`{file}`) cannot be found: no source file of the campaign tells where the flows' directory is"
-                            ))
-                        })?;
-                        let kb = match knowledge.get(&path) {
-                            Some(kb) => kb.clone(),
-                            None => {
-                                let kb =
-                                    crate::scenario::read_knowledge_base(&path).map_err(|why| {
-                                        error(format!("(`{}`) {why}", path.display()))
-                                    })?;
-                                let kb = Arc::new(kb);
-                                knowledge.insert(path, kb.clone());
-                                kb
-                            }
-                        };
-                        Some(kb)
-                    }
-                };
-                bots.insert(
-                    (program.name.clone(), decl.name.clone()),
-                    (Arc::new(config), kb),
-                );
-            }
+        let read = |program: &Program, file: &str| -> Result<KnowledgeBase, String> {
+            let path = knowledge_path(sources, program, file).ok_or_else(|| {
+                format!(
+                    "(`{file}`) cannot be found: no source file of the campaign tells where the flows' directory is"
+                )
+            })?;
+            crate::scenario::read_knowledge_base(&path)
+                .map_err(|why| format!("(`{}`) {why}", path.display()))
+        };
+        let bots = Bots::new(flows.iter().map(|f| &f.program), &read, &BTreeMap::new());
+        if let Some(broken) = bots.broken().first() {
+            return Err(SuiteError {
+                campaign: broken.campaign.clone(),
+                message: format!("the knowledge base of bot `{}` {}", broken.bot, broken.why),
+            });
         }
         Ok(Suite {
             flows,
@@ -195,19 +163,6 @@ impl Suite {
             directory,
             bots,
         })
-    }
-
-    /// A new conversation with the bot `bot` (qualified, as in the `bot`
-    /// block) of `campaign`, with its knowledge base; `None` when the
-    /// campaign has no such bot.
-    pub fn conversation(
-        &self,
-        campaign: &str,
-        bot: &str,
-        channel: Channel,
-    ) -> Option<Conversation> {
-        let (config, kb) = self.bots.get(&(campaign.to_string(), bot.to_string()))?;
-        Some(Conversation::new(config.clone(), kb.clone(), channel))
     }
 
     /// The campaigns, in compilation order.
@@ -356,15 +311,11 @@ enum Input {
         agent: usize,
         /// The call's line.
         call: usize,
-        /// The call's ACD id.
-        acd: AcdCall,
     },
     /// An agent ends the conversation.
     AgentHangsUp {
         /// The call's line.
         call: usize,
-        /// The call's ACD id.
-        acd: AcdCall,
     },
     /// The external bot answers a request (or the request fails).
     BotAnswer {
@@ -387,15 +338,12 @@ impl Input {
             Input::Arrive(c)
             | Input::Event(c, _)
             | Input::AgentAnswers { call: c, .. }
-            | Input::AgentHangsUp { call: c, .. }
+            | Input::AgentHangsUp { call: c }
             | Input::BotAnswer { call: c, .. } => Some(*c),
             Input::AgentOn(_) => None,
         }
     }
 }
-
-/// A call's id in the ACD: a new one for every `Enqueue`.
-type AcdCall = dialect_acd::CallId;
 
 /// The simulated time the ACD's clock starts at (ms): the others arrive
 /// 1 ms before the scenario's call, and the ACD counts from 0.
@@ -404,23 +352,16 @@ const ACD_ORIGIN: i64 = -1;
 type Key = (i64, u64);
 
 /// One simulated call: the scenario's own (index 0) or one of the others.
+/// Its key in the switch is its index.
 #[derive(Default)]
 struct Line {
     id: Option<CallId>,
     flow: Option<Arc<Flow>>,
     alive: bool,
     prompt: Option<Key>,
-    timers: HashMap<TimerId, Key>,
     bot_turns: usize,
-    /// The call's id in the ACD while it is queued, ringing or talking.
-    acd: Option<AcdCall>,
-    /// The conversation with the real customer agent (no scripted `bot`).
-    conversation: Option<Conversation>,
     /// The `bot` node of the last bot turn.
     bot_node: Option<NodeId>,
-    /// Requests sent to an external bot so far; an answer to an older one
-    /// is dropped.
-    bot_requests: u64,
 }
 
 /// Why the simulation stopped.
@@ -475,62 +416,140 @@ struct Handoff {
     owner: Option<String>,
 }
 
+/// The store as the scenario tells it: the caller's last agent and the
+/// owner of their private record; tickets kept in memory.
+struct ScriptedStore<'a> {
+    scenario: &'a Scenario,
+    tickets: std::cell::RefCell<Vec<Ticket>>,
+}
+
+impl ScriptedStore<'_> {
+    fn scripted(&self, number: &str, agent: Option<&String>) -> Option<String> {
+        agent
+            .filter(|_| number == self.scenario.caller)
+            .map(|a| short(a).to_string())
+    }
+}
+
+impl RelationshipStore for ScriptedStore<'_> {
+    fn set_last_agent(&self, _: &str, _: &str, _: &str, _: Timestamp) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    fn last_agent(
+        &self,
+        _campaign: &str,
+        number: &str,
+    ) -> Result<Option<(String, Timestamp)>, StoreError> {
+        let start = self.scenario.start.timestamp();
+        Ok(self
+            .scripted(number, self.scenario.last_agent.as_ref())
+            .map(|agent| (agent, start)))
+    }
+
+    fn set_owner(&self, _: &str, _: &str, _: &str) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    fn clear_owner(&self, _: &str, _: &str) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    fn owner(&self, _campaign: &str, number: &str) -> Result<Option<String>, StoreError> {
+        Ok(self.scripted(number, self.scenario.record_owner.as_ref()))
+    }
+}
+
+impl TicketStore for ScriptedStore<'_> {
+    fn open_ticket(&self, ticket: &NewTicket, now: Timestamp) -> Result<Ticket, StoreError> {
+        let mut tickets = self.tickets.borrow_mut();
+        let opened = Ticket {
+            id: i64::try_from(tickets.len()).unwrap_or(i64::MAX) + 1,
+            channel: ticket.channel.clone(),
+            campaign: ticket.campaign.clone(),
+            customer: ticket.customer.clone(),
+            reason: ticket.reason.clone(),
+            transcript: ticket.transcript.clone(),
+            team: ticket.team.clone(),
+            owner: ticket.owner.clone(),
+            status: "open".into(),
+            created: now,
+        };
+        tickets.push(opened.clone());
+        Ok(opened)
+    }
+
+    fn tickets(&self) -> Result<Vec<Ticket>, StoreError> {
+        Ok(self.tickets.borrow().clone())
+    }
+
+    fn close_ticket(&self, id: i64) -> Result<Ticket, StoreError> {
+        let mut tickets = self.tickets.borrow_mut();
+        let ticket = tickets
+            .iter_mut()
+            .find(|t| t.id == id)
+            .ok_or(StoreError::NotFound { id })?;
+        ticket.status = "closed".into();
+        Ok(ticket.clone())
+    }
+}
+
 struct Sim<'a> {
     suite: &'a Suite,
     scenario: &'a Scenario,
-    engine: Engine,
+    /// The call layer `dialect serve` runs, with the scenario as its world.
+    switch: Switch,
+    store: ScriptedStore<'a>,
     start: Timestamp,
     now: i64,
     seq: u64,
     pending: BTreeMap<Key, Input>,
     lines: Vec<Line>,
-    ids: HashMap<CallId, usize>,
-    acd: Acd,
-    /// ACD ids and their lines.
-    acd_lines: HashMap<AcdCall, usize>,
-    next_acd: AcdCall,
     /// The scenario's agents by their ACD name.
     agent_ids: HashMap<String, usize>,
-    /// The pending answer of each ringing offer.
-    answers: HashMap<AcdCall, Key>,
+    /// The pending answer of each ringing offer, by line.
+    answers: HashMap<usize, Key>,
     trace: Vec<TraceLine>,
     taken: Vec<(NodeId, u32)>,
     seen: Seen,
-    /// Routes the handoffs of every call of the scenario.
-    router: Router,
 }
 
 /// The scenario's own call; the others follow it.
 const SUBJECT: usize = 0;
 
+/// A line's key in the switch.
+fn key(call: usize) -> CallKey {
+    u64::try_from(call).unwrap_or(u64::MAX)
+}
+
+/// The line of a key in the switch.
+fn line(key: CallKey) -> usize {
+    usize::try_from(key).unwrap_or(usize::MAX)
+}
+
 impl<'a> Sim<'a> {
     fn new(suite: &'a Suite, scenario: &'a Scenario) -> Sim<'a> {
-        let mut engine = Engine::new();
-        engine.set_tracing(true);
-        for flow in &suite.flows {
-            engine.install(flow.clone());
-        }
-        let (acd, agent_ids) = new_acd(suite, scenario, &engine);
+        let start = scenario.start.timestamp();
+        let (switch, agent_ids) = new_switch(suite, scenario, start);
         let mut sim = Sim {
             suite,
             scenario,
-            engine,
-            start: scenario.start.timestamp(),
+            switch,
+            store: ScriptedStore {
+                scenario,
+                tickets: std::cell::RefCell::new(Vec::new()),
+            },
+            start,
             // The others arrive before the start; the first input sets the clock.
             now: i64::MIN,
             seq: 0,
             pending: BTreeMap::new(),
             lines: Vec::new(),
-            ids: HashMap::new(),
-            acd,
-            acd_lines: HashMap::new(),
-            next_acd: 0,
             agent_ids,
             answers: HashMap::new(),
             trace: Vec::new(),
             taken: Vec::new(),
             seen: Seen::default(),
-            router: Router::new(),
         };
         for (i, agent) in scenario.agents.iter().enumerate() {
             sim.schedule(ms(agent.from), Input::AgentOn(i));
@@ -574,26 +593,18 @@ impl<'a> Sim<'a> {
             .unwrap_or(self.start)
     }
 
-    /// The ACD's time for a simulated time.
-    fn acd_ms(at: i64) -> Millis {
-        u64::try_from(at.saturating_sub(ACD_ORIGIN)).unwrap_or(0)
-    }
-
-    /// The ACD's clock now.
-    fn acd_now(&self) -> Millis {
-        Self::acd_ms(self.now)
+    /// The simulated time of a timestamp.
+    fn at_of(&self, time: Timestamp) -> i64 {
+        i64::try_from(time.duration_since(self.start).as_millis()).unwrap_or(i64::MAX)
     }
 
     fn simulate(&mut self) -> Stop {
         let mut inputs = 0;
         loop {
             let next = self.pending.first_key_value().map(|(key, _)| key.0);
-            // The ACD's next deadline, taken after the inputs of its instant.
-            let deadline = self.acd.poll_timeout().map(|at| {
-                i64::try_from(at)
-                    .unwrap_or(i64::MAX)
-                    .saturating_add(ACD_ORIGIN)
-            });
+            // The switch's next deadline (engine timers, the ACD's), taken
+            // after the inputs of its instant.
+            let deadline = self.switch.poll_timeout().map(|at| self.at_of(at));
             let input = match (next, deadline) {
                 (Some(at), Some(deadline)) if deadline < at => None,
                 (None, Some(_)) => None,
@@ -619,11 +630,11 @@ impl<'a> Sim<'a> {
                     }
                 }
                 None => {
-                    self.acd.handle_timeout(self.acd_now());
-                    self.drive_acd();
+                    let now = self.timestamp(self.now);
+                    self.switch.handle_timeout(now, &self.store);
                 }
             }
-            self.drain();
+            self.act();
             self.observe();
             if self.seen.ended.is_some() {
                 return Stop::Ended;
@@ -642,9 +653,9 @@ impl<'a> Sim<'a> {
     }
 
     fn process(&mut self, input: Input) -> Option<Stop> {
+        let now = self.timestamp(self.now);
         match input {
             Input::Arrive(call) => {
-                let now = self.timestamp(self.now);
                 let caller = if call == SUBJECT {
                     &self.scenario.caller
                 } else {
@@ -653,7 +664,7 @@ impl<'a> Sim<'a> {
                 let dialled = &self.scenario.dialled;
                 // The flow the call will run, read before the call starts: a
                 // call that ends at once (closed, hung up) is gone afterwards.
-                let flow = self.engine.route(dialled).cloned();
+                let flow = self.switch.engine().route(dialled).cloned();
                 if call == SUBJECT
                     && let Some(flow) = &flow
                 {
@@ -661,6 +672,7 @@ impl<'a> Sim<'a> {
                 }
                 if let Some(line) = self.lines.get_mut(call) {
                     line.flow = flow;
+                    line.alive = true;
                 }
                 let survey = self
                     .scenario
@@ -673,21 +685,32 @@ impl<'a> Sim<'a> {
                             call,
                             format!("survey call {survey} to {caller}, answered, for the campaign of {dialled}"),
                         );
-                        self.engine.handle_survey(dialled, survey, caller, now)
+                        self.switch.arrive_survey(
+                            key(call),
+                            dialled,
+                            survey,
+                            caller,
+                            now,
+                            &self.store,
+                        )
                     }
                     None => {
                         self.note(call, format!("call from {caller} to {dialled}"));
-                        self.engine.handle_call(caller, dialled, now)
+                        let channel = if call == SUBJECT {
+                            self.scenario.channel
+                        } else {
+                            Channel::Voice
+                        };
+                        self.switch
+                            .arrive(key(call), caller, dialled, channel, now, &self.store)
                     }
                 };
+                let id = self.switch.engine_call(key(call));
+                if let Some(line) = self.lines.get_mut(call) {
+                    line.id = id;
+                }
                 match started {
-                    Ok(id) => {
-                        self.ids.insert(id, call);
-                        if let Some(line) = self.lines.get_mut(call) {
-                            line.id = Some(id);
-                            line.alive = true;
-                        }
-                    }
+                    Ok(()) => {}
                     Err(dialect_engine::Refused::UnknownSurvey { campaign, survey })
                         if call == SUBJECT =>
                     {
@@ -698,25 +721,24 @@ impl<'a> Sim<'a> {
                     Err(_) if call == SUBJECT => {
                         return Some(Stop::NoCampaign(dialled.clone()));
                     }
-                    Err(_) => {}
+                    Err(_) => {
+                        if let Some(line) = self.lines.get_mut(call) {
+                            line.alive = false;
+                        }
+                    }
                 }
             }
             Input::Event(call, event) => self.deliver(call, event),
             Input::AgentOn(agent) => {
                 let name = self.agent_name(agent)?;
-                let now = self.acd_now();
-                self.acd.login(&name, now);
-                self.acd.set_ready(&name, now);
-                self.drive_acd();
+                self.switch.login(&name, now);
+                self.switch.set_ready(&name, now);
             }
-            Input::AgentAnswers { agent, call, acd } => {
-                self.answers.remove(&acd);
-                if self.acd.answered(acd, self.acd_now()) {
+            Input::AgentAnswers { agent, call } => {
+                self.answers.remove(&call);
+                if self.switch.agent_answered(key(call), now) {
                     let talk = self.scenario.agents.get(agent).map_or(0, |a| ms(a.talk));
-                    self.schedule(
-                        self.now.saturating_add(talk),
-                        Input::AgentHangsUp { call, acd },
-                    );
+                    self.schedule(self.now.saturating_add(talk), Input::AgentHangsUp { call });
                     let name = self.agent_name(agent).unwrap_or_default();
                     if call == SUBJECT {
                         let queued = self.seen.queues.last().and_then(|q| q.1.clone());
@@ -727,17 +749,10 @@ impl<'a> Sim<'a> {
                     self.deliver(call, Event::AgentConnected { agent: name });
                 }
             }
-            Input::AgentHangsUp { call, acd } => {
-                if let Some(line) = self.lines.get_mut(call)
-                    && line.acd == Some(acd)
-                {
-                    line.acd = None;
-                }
-                self.acd_lines.remove(&acd);
+            Input::AgentHangsUp { call } => {
                 // Wrap-up starts; the agent may be offered the next call
                 // once it is over (at once without wrap-up time).
-                self.acd.ended(acd, self.acd_now());
-                self.drive_acd();
+                self.switch.agent_ended(key(call), now);
                 self.deliver(call, Event::BridgeEnded);
             }
             Input::BotAnswer {
@@ -746,7 +761,15 @@ impl<'a> Sim<'a> {
                 turn,
                 result,
                 shown,
-            } => self.bot_answer(call, request, turn, result, &shown),
+            } => {
+                if self.switch.awaits_bot_answer(key(call), request, turn) {
+                    self.note(call, format!("the bot answers: {shown}"));
+                } else {
+                    self.note(call, format!("the bot's late answer is dropped: {shown}"));
+                }
+                self.switch
+                    .bot_answered(key(call), request, turn, result, now, &self.store);
+            }
         }
         None
     }
@@ -755,53 +778,170 @@ impl<'a> Sim<'a> {
         let Some(line) = self.lines.get_mut(call) else {
             return;
         };
-        let Some(id) = line.id.filter(|_| line.alive) else {
+        if !line.alive || line.id.is_none() {
             return;
-        };
-        match &event {
-            Event::PromptFinished => line.prompt = None,
-            Event::Timer(timer) => {
-                line.timers.remove(timer);
-            }
-            _ => {}
+        }
+        if event == Event::PromptFinished {
+            line.prompt = None;
         }
         let text = describe_event(&event);
         self.note(call, text);
         let now = self.timestamp(self.now);
-        // The call may have ended meanwhile; the engine says so and nothing changes.
-        let _ = self.engine.handle_event(id, event, now);
+        self.switch.event(key(call), event, now, &self.store);
     }
 
-    /// Records the steps of the scenario's call, and carries out every
-    /// command the engine issued. Steps first: they happened before the
-    /// last command (a hang-up) was issued.
-    fn drain(&mut self) {
-        let subject = self.lines.first().and_then(|l| l.id);
-        while let Some(step) = self.engine.poll_step() {
-            if Some(step.call) != subject {
-                continue;
-            }
-            self.taken.push((step.node, step.exit));
-            let Some(flow) = self.lines.first().and_then(|l| l.flow.clone()) else {
-                continue;
-            };
-            if let Some(node) = flow.program.nodes.get(step.node as usize) {
-                if matches!(node.op, Op::NoSurvey) && self.seen.no_survey.is_none() {
-                    self.seen.no_survey = Some(self.suite.place(&flow.program, step.node));
+    /// Carries out the switch's actions: the scenario's call's steps and
+    /// commands are traced, the world's commands answered by scheduling
+    /// inputs, agents rung, the customer agent's requests answered from
+    /// the scenario.
+    fn act(&mut self) {
+        while let Some(action) = self.switch.poll_action() {
+            match action {
+                Action::Step { call, node, exit } => {
+                    if line(call) == SUBJECT {
+                        self.step(node, exit);
+                    }
                 }
-                if let Some((_, target)) = node.exits.get(step.exit as usize) {
-                    self.seen.last = self.suite.place(&flow.program, *target);
+                Action::Command {
+                    call,
+                    node,
+                    command,
+                } => {
+                    let call = line(call);
+                    if call == SUBJECT {
+                        self.record(node, &command);
+                    }
+                    if let Command::BotTurn { .. } = &command
+                        && let Some(line) = self.lines.get_mut(call)
+                    {
+                        line.bot_node = Some(node);
+                    }
+                    if !self.switch.carries_out(&command) {
+                        self.carry_out(call, command);
+                    }
                 }
+                Action::TimerFired { call } => self.note(line(call), "timer fired".into()),
+                Action::Decided { call, event } => {
+                    self.note(line(call), describe_event(&event));
+                }
+                Action::Ring { call, agent } => self.ring(line(call), agent),
+                Action::StopRinging { call, agent } => {
+                    let call = line(call);
+                    if let Some(key) = self.answers.remove(&call) {
+                        self.pending.remove(&key);
+                    }
+                    self.note(
+                        call,
+                        format!("RONA: agent {agent} did not answer within the ring time; the call keeps its place"),
+                    );
+                }
+                Action::Waiting { .. } | Action::Listen { .. } | Action::StopListening { .. } => {}
+                Action::QueueTimedOut { call, queue } => self.note(
+                    line(call),
+                    format!("max wait of {queue} over: out of the ACD, the flow's timer decides"),
+                ),
+                Action::AskBot {
+                    call,
+                    endpoint,
+                    request,
+                    timeout_ms,
+                } => self.answer_bot(line(call), &endpoint, &request, timeout_ms),
+                Action::Handoff {
+                    call,
+                    reason,
+                    mode,
+                    decided,
+                } => self.handed_off(line(call), reason, mode, decided),
+                Action::Announce { call, prompt } => {
+                    let call = line(call);
+                    self.note(call, format!("handoff message {}", quoted_prompt(&prompt)));
+                    if call == SUBJECT {
+                        let place = self.bot_place(call);
+                        self.seen.prompts.push((prompt_name(&prompt), place));
+                    }
+                }
+                Action::TicketOpened { call, ticket } => {
+                    let call = line(call);
+                    let routed = routed(ticket.team.as_ref(), &[], ticket.owner.as_ref());
+                    self.note(call, format!("ticket opened: {routed}"));
+                    if call == SUBJECT {
+                        let place = self.bot_place(call);
+                        self.seen.ticket.get_or_insert(place);
+                    }
+                }
+                Action::Log {
+                    call,
+                    event,
+                    fields,
+                } => self.log(line(call), event, &fields),
             }
         }
-        while let Some(emitted) = self.engine.poll_command() {
-            let Some(&call) = self.ids.get(&emitted.call) else {
-                continue;
-            };
-            if call == SUBJECT {
-                self.record(&emitted);
+    }
+
+    /// What the switch logged, as the trace words it.
+    fn log(&mut self, call: usize, event: &str, fields: &dialect_switch::Fields) {
+        let text = |name: &str| fields.get(name).and_then(|v| v.as_str()).unwrap_or("");
+        match event {
+            "reserved" => {
+                let agent = text("agent").to_string();
+                let window = fields.get("for_ms").and_then(|v| v.as_u64()).unwrap_or(0);
+                self.note(
+                    call,
+                    format!(
+                        "reserved for agent {agent} for {}",
+                        dialect_compiler::diagnostic::human_ms(window)
+                    ),
+                );
             }
-            self.carry_out(call, emitted.node, emitted.command);
+            "queue_full" => {
+                let why = text("reason").to_string();
+                self.note(call, format!("the ACD refuses the call: {why}"));
+            }
+            "overflowed" => {
+                let (from, to) = (text("from").to_string(), text("to").to_string());
+                self.note(call, format!("max wait of {from} over: overflows to {to}"));
+            }
+            "bot_unavailable" => {
+                let why = text("why").to_string();
+                self.note(
+                    call,
+                    format!("the customer agent cannot take the call: {why}"),
+                );
+            }
+            "bot_said" if call == SUBJECT => {
+                let said = text("text").to_string();
+                let place = self.bot_place(call);
+                self.seen.bot_said.push((said, place));
+            }
+            "bot_asked" => {
+                let (endpoint, turn) = (text("endpoint").to_string(), text("turn").to_string());
+                self.note(call, format!("request to the bot at {endpoint}: {turn}"));
+            }
+            "handoff_rule_failed" => {
+                let warning = text("warning").to_string();
+                self.note(call, format!("handoff rule failed: {warning}"));
+            }
+            "ticket_failed" | "store_failed" => {
+                let error = text("error").to_string();
+                self.note(call, format!("{event}: {error}"));
+            }
+            _ => {}
+        }
+    }
+
+    /// A step of the scenario's call, for coverage and its last place.
+    fn step(&mut self, node: NodeId, exit: u32) {
+        self.taken.push((node, exit));
+        let Some(flow) = self.lines.first().and_then(|l| l.flow.clone()) else {
+            return;
+        };
+        if let Some(node_at) = flow.program.nodes.get(node as usize) {
+            if matches!(node_at.op, Op::NoSurvey) && self.seen.no_survey.is_none() {
+                self.seen.no_survey = Some(self.suite.place(&flow.program, node));
+            }
+            if let Some((_, target)) = node_at.exits.get(exit as usize) {
+                self.seen.last = self.suite.place(&flow.program, *target);
+            }
         }
     }
 
@@ -810,32 +950,31 @@ impl<'a> Sim<'a> {
         let Some(id) = self.lines.first().filter(|l| l.alive).and_then(|l| l.id) else {
             return;
         };
-        if let Some((true, _)) = self.engine.flags_of(id) {
+        let engine = self.switch.engine();
+        if let Some((true, _)) = engine.flags_of(id) {
             let last = self.seen.last.clone();
             self.seen.no_survey.get_or_insert(last);
         }
         if self.seen.survey.is_none()
-            && let Some(survey) = self.engine.survey_of(id)
+            && let Some(survey) = engine.survey_of(id)
         {
             self.seen.survey = Some((survey.to_string(), self.seen.last.clone()));
         }
         for name in self.scenario.expect.vars.keys() {
-            if let Some(value) = self.engine.var_of(id, name) {
+            if let Some(value) = engine.var_of(id, name) {
                 self.seen.vars.insert(name.clone(), value);
             }
         }
     }
 
-    /// Traces a command of the scenario's call and notes what it means for
-    /// the expectations.
-    fn record(&mut self, emitted: &Emitted) {
+    fn record(&mut self, node: NodeId, command: &Command) {
         let place = self
             .lines
             .first()
             .and_then(|l| l.flow.as_ref())
-            .and_then(|f| self.suite.place(&f.program, emitted.node));
+            .and_then(|f| self.suite.place(&f.program, node));
         let seen = &mut self.seen;
-        let text = match &emitted.command {
+        let text = match command {
             Command::Answer => "answer".to_string(),
             Command::Play { prompt, .. } => {
                 let name = prompt_name(prompt);
@@ -941,7 +1080,7 @@ impl<'a> Sim<'a> {
                 }
                 let is_hangup_node = place.as_ref().is_some_and(|p| p.block == "hangup");
                 if matches!(outcome, Outcome::HungUp { .. }) && is_hangup_node {
-                    self.taken.push((emitted.node, 0));
+                    self.taken.push((node, 0));
                 }
                 match outcome {
                     Outcome::HungUp { reason: Some(r) } => format!("ended: the flow hung up ({r})"),
@@ -958,7 +1097,10 @@ impl<'a> Sim<'a> {
         });
     }
 
-    fn carry_out(&mut self, call: usize, node: NodeId, command: Command) {
+    /// The world's part of a command: prompts end after the scenario's
+    /// prompt length, dials and transfers go as the scenario says, look-ups
+    /// and HTTP answer from the scenario, scripted bot replies.
+    fn carry_out(&mut self, call: usize, command: Command) {
         let now = self.now;
         match command {
             Command::Play { .. } => {
@@ -970,31 +1112,6 @@ impl<'a> Sim<'a> {
                 }
             }
             Command::StopPlayback => self.cancel_prompt(call),
-            Command::StartTimer { timer, at } => {
-                let at =
-                    i64::try_from(at.duration_since(self.start).as_millis()).unwrap_or(i64::MAX);
-                let key = self.schedule(at, Input::Event(call, Event::Timer(timer)));
-                if let Some(line) = self.lines.get_mut(call) {
-                    line.timers.insert(timer, key);
-                }
-            }
-            Command::CancelTimer { timer } => {
-                if let Some(key) = self
-                    .lines
-                    .get_mut(call)
-                    .and_then(|l| l.timers.remove(&timer))
-                {
-                    self.pending.remove(&key);
-                }
-            }
-            Command::Enqueue { queue, priority } => {
-                if self.scenario.queue_full.contains(&queue) {
-                    self.schedule(now, Input::Event(call, Event::QueueFull));
-                } else {
-                    self.enqueue(call, queue, priority);
-                }
-            }
-            Command::Dequeue { .. } => self.leave_acd(call),
             Command::Transfer { .. } => {
                 self.schedule(now + BRIDGE_MS, Input::Event(call, Event::BridgeEnded));
             }
@@ -1045,31 +1162,32 @@ impl<'a> Sim<'a> {
                     self.schedule(now + ms(answer.after), Input::Event(call, event));
                 }
             }
-            Command::BotTurn { bot, utterance } => {
-                if let Some(line) = self.lines.get_mut(call) {
-                    line.bot_node = Some(node);
-                }
-                let reply = if self.scenario.bot.is_empty() {
-                    self.bot_turn(call, &bot, utterance)
-                } else {
-                    Some(self.scripted_turn(call))
-                };
-                if let Some(reply) = reply {
-                    self.schedule(now, Input::Event(call, Event::BotReply(reply)));
-                }
+            Command::BotTurn { .. } => {
+                let reply = self.scripted_turn(call);
+                self.schedule(now, Input::Event(call, Event::BotReply(reply)));
             }
             Command::Ended(_) => self.hang_up(call),
             // Noted for the expectations by `record`; nothing to answer.
-            Command::Answer
-            | Command::RegisterCallback { .. }
-            | Command::SurveyAnswer { .. }
-            | Command::SurveyDone { .. }
-            | Command::ScheduleSurvey { .. }
-            | Command::Hangup => {}
+            _ => {}
         }
     }
 
-    /// The next scripted reply of `bot` (`done` once the list is used up).
+    /// The ACD offers a call to an agent: their phone rings, and they
+    /// answer after `answer_after` if they answer.
+    fn ring(&mut self, call: usize, agent: String) {
+        self.note(call, format!("agent {agent} is ringing"));
+        let Some(&index) = self.agent_ids.get(&agent) else {
+            return;
+        };
+        let Some(a) = self.scenario.agents.get(index) else {
+            return;
+        };
+        if a.answers {
+            let at = self.now.saturating_add(ms(a.answer_after));
+            let key = self.schedule(at, Input::AgentAnswers { agent: index, call });
+            self.answers.insert(call, key);
+        }
+    }
     fn scripted_turn(&mut self, call: usize) -> BotReply {
         let turn = self.lines.get(call).map_or(0, |l| l.bot_turns);
         let reply = self
@@ -1094,113 +1212,15 @@ impl<'a> Sim<'a> {
         reply
     }
 
-    /// A bot turn answered by the real customer agent, as `dialect serve`
-    /// answers it: the first turn starts a new conversation with the bot
-    /// of the call's campaign, an utterance goes to the conversation.
-    /// `None` when the answer comes later (an external bot's request).
-    fn bot_turn(&mut self, call: usize, bot: &str, utterance: Option<String>) -> Option<BotReply> {
-        let paused = self.scenario.bot_paused;
-        let step = match utterance {
-            None => {
-                let campaign = self
-                    .lines
-                    .get(call)
-                    .and_then(|l| l.flow.as_ref())
-                    .map(|f| f.program.name.clone())
-                    .unwrap_or_default();
-                let channel = if call == SUBJECT {
-                    self.scenario.channel
-                } else {
-                    Channel::Voice
-                };
-                let Some(conversation) = self.suite.conversation(&campaign, bot, channel) else {
-                    self.note(
-                        call,
-                        format!("campaign {campaign} has no customer agent {bot}: it cannot take the call"),
-                    );
-                    return Some(BotReply::CannotAnswer);
-                };
-                let context = RequestContext {
-                    campaign,
-                    caller: self.caller_of(call).to_string(),
-                    variables: BTreeMap::new(),
-                };
-                let mut conversation = conversation.with_context(format!("call-{call}"), context);
-                let step = conversation.first_turn();
-                if let Some(line) = self.lines.get_mut(call) {
-                    line.conversation = Some(conversation);
-                }
-                step
-            }
-            Some(text) => {
-                let Some(conversation) = self
-                    .lines
-                    .get_mut(call)
-                    .and_then(|l| l.conversation.as_mut())
-                else {
-                    return Some(BotReply::CannotAnswer);
-                };
-                conversation.on_utterance(&text, paused)
-            }
-        };
-        self.bot_step(call, step)
-    }
-
-    /// Carries out one step of a conversation, as the server's `bot_step`
-    /// does; returns the reply for the engine, `None` for a request to an
-    /// external bot (its answer comes later).
-    fn bot_step(&mut self, call: usize, step: Step) -> Option<BotReply> {
-        match step {
-            Step::Say { text, .. } | Step::Play(Prompt::Say { text, .. }) => {
-                if call == SUBJECT {
-                    let place = self.bot_place(call);
-                    self.seen.bot_said.push((text.clone(), place));
-                }
-                Some(BotReply::Say(text))
-            }
-            Step::Play(prompt) => Some(BotReply::Play(prompt)),
-            Step::AskBot(request) => {
-                self.ask_bot(call, &request);
-                None
-            }
-            Step::Listen => Some(BotReply::Listen),
-            Step::Handoff { reason } => {
-                self.handoff(call, reason);
-                Some(BotReply::Handoff)
-            }
-            Step::CannotTakeCall { why } => {
-                self.note(
-                    call,
-                    format!("the customer agent cannot take the call: {why}"),
-                );
-                Some(BotReply::CannotAnswer)
-            }
-            Step::Done => Some(BotReply::Done),
-        }
-    }
-
-    /// Sends a request to the external bot: its answer is the scenario's
+    /// Answers a request to the external bot: its answer is the scenario's
     /// next `bot_http`, read by `parse_response` as the server reads an
     /// HTTP reply; a reply slower than the bot's `timeout`, or a
     /// `timeout`, is a timeout at the bot's `timeout`; no answer left is an
     /// unreachable bot.
-    fn ask_bot(&mut self, call: usize, request: &BotRequest) {
-        let Some(line) = self.lines.get_mut(call) else {
-            return;
-        };
-        let (endpoint, timeout) = line.conversation.as_ref().map_or_else(
-            || (String::new(), dialect_bot::DEFAULT_TIMEOUT_MS),
-            |c| {
-                (
-                    c.config().endpoint.clone().unwrap_or_default(),
-                    c.config().timeout_ms,
-                )
-            },
-        );
-        line.bot_requests += 1;
-        let number = line.bot_requests;
+    fn answer_bot(&mut self, call: usize, _endpoint: &str, request: &BotRequest, timeout: u64) {
+        let number = self.switch.bot_requests(key(call));
         // Each call reads `bot_http` from its start.
-        let index = usize::try_from(number - 1).unwrap_or(usize::MAX);
+        let index = usize::try_from(number.saturating_sub(1)).unwrap_or(usize::MAX);
         let timed_out = || {
             (
                 timeout,
@@ -1233,12 +1253,6 @@ impl<'a> Sim<'a> {
                 (0, Err(ProtocolError::Unreachable(why.clone())), why)
             }
         };
-        let what = match (&request.utterance, &request.keys) {
-            (Some(u), _) => format!("turn {} {u:?}", request.turn),
-            (None, Some(k)) => format!("turn {} keys {k}", request.turn),
-            (None, None) => format!("turn {} (opening)", request.turn),
-        };
-        self.note(call, format!("request to the bot at {endpoint}: {what}"));
         let at = self.now.saturating_add(ms(after));
         self.schedule(
             at,
@@ -1252,96 +1266,26 @@ impl<'a> Sim<'a> {
         );
     }
 
-    /// The external bot's answer: to the conversation, then its step to
-    /// the engine. An answer to an older request, or one that comes when
-    /// the call has left the bot (the engine gave up waiting), is dropped.
-    fn bot_answer(
+    /// A handoff the switch decided, for the trace and the expectations.
+    fn handed_off(
         &mut self,
         call: usize,
-        request: u64,
-        turn: u32,
-        result: Result<BotResponse, ProtocolError>,
-        shown: &str,
+        reason: Reason,
+        mode: Mode,
+        decided: dialect_bot::Handoff,
     ) {
-        let Some(line) = self.lines.get(call) else {
-            return;
-        };
-        let at_bot = line
-            .id
-            .filter(|_| line.alive)
-            .and_then(|id| self.engine.node_of(id))
-            .is_some_and(|node| Some(node) == line.bot_node);
-        let awaited = line.bot_requests == request
-            && line
-                .conversation
-                .as_ref()
-                .is_some_and(|c| c.awaiting() == Some(turn));
-        if !(at_bot && awaited) {
-            self.note(call, format!("the bot's late answer is dropped: {shown}"));
-            return;
-        }
-        self.note(call, format!("the bot answers: {shown}"));
-        let Some(step) = self
-            .lines
-            .get_mut(call)
-            .and_then(|l| l.conversation.as_mut())
-            .map(|c| c.on_bot_response(result))
-        else {
-            return;
-        };
-        if let Some(reply) = self.bot_step(call, step) {
-            self.deliver(call, Event::BotReply(reply));
-        }
-    }
-
-    /// A handoff, as the server carries it out: routed by the handoff's
-    /// rules (the ticket's facts: channel, language, caller, the reason's
-    /// code, what the caller said last), the message for the caller (is
-    /// anyone the handoff goes to available in the ACD?), and a ticket when
-    /// the handoff is asynchronous or nobody was assigned.
-    fn handoff(&mut self, call: usize, reason: Reason) {
-        let Some(conversation) = self.lines.get(call).and_then(|l| l.conversation.as_ref()) else {
-            return;
-        };
-        let rules = conversation.config().handoff.clone();
-        let facts = TicketFacts::of(
-            conversation,
-            conversation.channel().as_str(),
-            self.caller_of(call),
-            reason.code(),
-        );
-        let directory = &self.suite.directory;
-        let members =
-            |team: &str| -> Vec<String> { directory.teams.get(team).cloned().unwrap_or_default() };
-        let acd = &self.acd;
-        let decided = self.router.handoff(&rules, &facts, &members, &|agent| {
-            matches!(acd.state(short(agent)), Some(State::Available { .. }))
-        });
-        let (assignment, available, ticket, message) = (
-            decided.assignment,
-            decided.available,
-            decided.ticket,
-            decided.message,
-        );
-        let mode = match rules.mode {
+        let assignment = decided.assignment;
+        let mode = match mode {
             Mode::Live => "live",
             Mode::Async => "async",
             Mode::None => "none",
         };
-        let mut routed = Vec::new();
-        if let Some(team) = &assignment.team {
-            routed.push(format!("team {team}"));
-        }
-        if !assignment.users.is_empty() {
-            routed.push(format!("users {}", assignment.users.join(", ")));
-        }
-        if let Some(owner) = &assignment.owner {
-            routed.push(format!("owner {owner}"));
-        }
-        if routed.is_empty() {
-            routed.push("nobody assigned".into());
-        }
-        let availability = if available {
+        let routed = routed(
+            assignment.team.as_ref(),
+            &assignment.users,
+            assignment.owner.as_ref(),
+        );
+        let availability = if decided.available {
             "an agent is available"
         } else {
             "nobody is available"
@@ -1349,30 +1293,12 @@ impl<'a> Sim<'a> {
         self.note(
             call,
             format!(
-                "handoff ({}): {reason}; mode {mode}; {}; {availability}",
+                "handoff ({}): {reason}; mode {mode}; {routed}; {availability}",
                 reason.code(),
-                routed.join(", ")
             ),
         );
-        for warning in &assignment.warnings {
-            self.note(call, format!("handoff rule failed: {warning}"));
-        }
-        if ticket {
-            self.note(call, format!("ticket opened: {}", routed.join(", ")));
-        }
-        let place = self.bot_place(call);
-        if let Some(message) = &message {
-            self.note(call, format!("handoff message {}", quoted_prompt(message)));
-            if call == SUBJECT {
-                self.seen
-                    .prompts
-                    .push((prompt_name(message), place.clone()));
-            }
-        }
         if call == SUBJECT {
-            if ticket {
-                self.seen.ticket.get_or_insert(place.clone());
-            }
+            let place = self.bot_place(call);
             let seen = Handoff {
                 reason: Some(reason),
                 team: assignment.team,
@@ -1380,15 +1306,6 @@ impl<'a> Sim<'a> {
                 owner: assignment.owner,
             };
             self.seen.handoff.get_or_insert((seen, place));
-        }
-    }
-
-    /// The caller number of a line.
-    fn caller_of(&self, call: usize) -> &str {
-        if call == SUBJECT {
-            &self.scenario.caller
-        } else {
-            &self.scenario.others_caller
         }
     }
 
@@ -1405,21 +1322,17 @@ impl<'a> Sim<'a> {
         }
     }
 
-    /// A call is over: forget everything pending for it, and take it out
-    /// of the ACD (an agent talking to it starts wrap-up).
+    /// A call is over: forget everything pending for it, and release it
+    /// in the switch (an agent talking to it starts wrap-up).
     fn hang_up(&mut self, call: usize) {
         if let Some(line) = self.lines.get_mut(call) {
             line.alive = false;
             line.prompt = None;
-            line.timers.clear();
         }
         self.pending.retain(|_, input| input.call() != Some(call));
-        if let Some(acd) = self.lines.get_mut(call).and_then(|l| l.acd.take()) {
-            self.answers.remove(&acd);
-            self.acd_lines.remove(&acd);
-            self.acd.ended(acd, self.acd_now());
-            self.drive_acd();
-        }
+        self.answers.remove(&call);
+        let now = self.timestamp(self.now);
+        self.switch.release(key(call), now);
     }
 
     /// The scenario agent's name in the ACD: a declared agent's last name
@@ -1431,161 +1344,6 @@ impl<'a> Sim<'a> {
             .map(|a| short(&a.name).to_string())
     }
 
-    /// A `queue` block: the call waits in the ACD with its priority (the
-    /// flow's, plus the campaign's, the inbound channel's and the queue's),
-    /// reserved first for the owner of the caller's private record or the
-    /// caller's last agent when the campaign says so. A queue the ACD
-    /// refuses (its maximum size) answers "full".
-    fn enqueue(&mut self, call: usize, queue: String, priority: i32) {
-        // A call is in the ACD once; a stale entry goes first.
-        self.leave_acd(call);
-        let campaign = self
-            .lines
-            .get(call)
-            .and_then(|l| l.flow.as_ref())
-            .and_then(|f| self.suite.directory.campaigns.get(&f.program.name));
-        let total = i64::from(priority)
-            + campaign.map_or(0, |c| c.priority)
-            + self
-                .suite
-                .directory
-                .queues
-                .get(&queue)
-                .map_or(0, |q| q.priority);
-        let now = self.acd_now();
-        let preferred = if call == SUBJECT {
-            campaign.and_then(|c| {
-                let owner = c
-                    .private_ms
-                    .zip(self.scenario.record_owner.as_ref())
-                    .map(|(ms, agent)| (agent, ms));
-                let last = c
-                    .sticky_ms
-                    .zip(self.scenario.last_agent.as_ref())
-                    .map(|(ms, agent)| (agent, ms));
-                owner.or(last).map(|(agent, window)| Preferred {
-                    agent: short(agent).to_string(),
-                    until: now.saturating_add(window),
-                })
-            })
-        } else {
-            None
-        };
-        if let Some(p) = &preferred {
-            self.note(
-                call,
-                format!(
-                    "reserved for agent {} for {}",
-                    p.agent,
-                    dialect_compiler::diagnostic::human_ms(p.until.saturating_sub(now))
-                ),
-            );
-        }
-        let id = self.next_acd;
-        self.next_acd += 1;
-        let request = Request {
-            queue,
-            priority: total,
-            preferred,
-        };
-        match self.acd.enqueue(id, request, now) {
-            Ok(()) => {
-                self.acd_lines.insert(id, call);
-                if let Some(line) = self.lines.get_mut(call) {
-                    line.acd = Some(id);
-                }
-                self.drive_acd();
-            }
-            Err(refused) => {
-                self.note(call, format!("the ACD refuses the call: {refused}"));
-                self.schedule(self.now, Input::Event(call, Event::QueueFull));
-            }
-        }
-    }
-
-    /// The call leaves the ACD (the flow's timeout, or a new `Enqueue`): an
-    /// agent ringing for it is free again.
-    fn leave_acd(&mut self, call: usize) {
-        let Some(acd) = self.lines.get_mut(call).and_then(|l| l.acd.take()) else {
-            return;
-        };
-        if let Some(key) = self.answers.remove(&acd) {
-            self.pending.remove(&key);
-        }
-        self.acd_lines.remove(&acd);
-        self.acd.remove(acd, self.acd_now());
-        self.drive_acd();
-    }
-
-    /// Carries out what the ACD decided: offers ring agents (who answer
-    /// after `answer_after`, if they answer), withdrawn offers (RONA) stop
-    /// ringing and leave the call waiting; overflows and time-outs are noted.
-    fn drive_acd(&mut self) {
-        while let Some(action) = self.acd.poll_action() {
-            match action {
-                Action::Offer { call: acd, agent } => {
-                    let Some(&call) = self.acd_lines.get(&acd) else {
-                        continue;
-                    };
-                    self.note(call, format!("agent {agent} is ringing"));
-                    let Some(&index) = self.agent_ids.get(&agent) else {
-                        continue;
-                    };
-                    let Some(a) = self.scenario.agents.get(index) else {
-                        continue;
-                    };
-                    if a.answers {
-                        let at = self.now.saturating_add(ms(a.answer_after));
-                        let key = self.schedule(
-                            at,
-                            Input::AgentAnswers {
-                                agent: index,
-                                call,
-                                acd,
-                            },
-                        );
-                        self.answers.insert(acd, key);
-                    }
-                }
-                Action::Withdraw { call: acd, agent } => {
-                    if let Some(key) = self.answers.remove(&acd) {
-                        self.pending.remove(&key);
-                    }
-                    if let Some(&call) = self.acd_lines.get(&acd) {
-                        self.note(
-                            call,
-                            format!("RONA: agent {agent} did not answer within the ring time; the call keeps its place"),
-                        );
-                    }
-                }
-                Action::Overflowed {
-                    call: acd,
-                    from,
-                    to,
-                } => {
-                    if let Some(&call) = self.acd_lines.get(&acd) {
-                        self.note(call, format!("max wait of {from} over: overflows to {to}"));
-                    }
-                }
-                Action::TimedOut { call: acd, queue } => {
-                    if let Some(&call) = self.acd_lines.get(&acd) {
-                        self.note(
-                            call,
-                            format!(
-                                "max wait of {queue} over: out of the ACD, the flow's timer decides"
-                            ),
-                        );
-                        if let Some(line) = self.lines.get_mut(call) {
-                            line.acd = None;
-                        }
-                    }
-                    self.acd_lines.remove(&acd);
-                }
-            }
-        }
-    }
-
-    /// Checks the expectations against what happened.
     fn finish(self, stop: Stop) -> Run {
         let campaign = self
             .lines
@@ -1683,21 +1441,65 @@ impl<'a> Sim<'a> {
     }
 }
 
-/// The ACD of one scenario: every declared queue; the scenario's agents,
-/// logged out until they come on duty, serving the queues their
-/// declarations give them plus the scenario's `queue`, with their declared
-/// maximum load (1 for an agent the flows do not declare); the wrap-up and
-/// ageing rules of the campaign that answers the scenario's number. Returns
-/// it with the scenario's agents by ACD name.
-fn new_acd(suite: &Suite, scenario: &Scenario, engine: &Engine) -> (Acd, HashMap<String, usize>) {
-    let rules = engine
+/// Who a handoff or ticket went to, in words.
+fn routed(team: Option<&String>, users: &[String], owner: Option<&String>) -> String {
+    let mut routed = Vec::new();
+    if let Some(team) = team {
+        routed.push(format!("team {team}"));
+    }
+    if !users.is_empty() {
+        routed.push(format!("users {}", users.join(", ")));
+    }
+    if let Some(owner) = owner {
+        routed.push(format!("owner {owner}"));
+    }
+    if routed.is_empty() {
+        routed.push("nobody assigned".into());
+    }
+    routed.join(", ")
+}
+
+/// The switch of one scenario, as `dialect serve` sets it up: every
+/// declared queue (those the scenario says are full take no call); the
+/// scenario's agents, logged out until they come on duty, serving the
+/// queues their declarations give them plus the scenario's `queue`, with
+/// their declared maximum load (1 for an agent the flows do not declare);
+/// the wrap-up and ageing rules of the campaign that answers the
+/// scenario's number. Returns it with the scenario's agents by ACD name.
+fn new_switch(
+    suite: &Suite,
+    scenario: &Scenario,
+    start: Timestamp,
+) -> (Switch, HashMap<String, usize>) {
+    let mut directory = suite.directory.clone();
+    for rules in &mut directory.queue_rules {
+        if scenario.queue_full.contains(&rules.name) {
+            rules.max_size = Some(0);
+        }
+    }
+    let mut routes = Engine::new();
+    for flow in &suite.flows {
+        routes.install(flow.clone());
+    }
+    let rules = routes
         .route(&scenario.dialled)
-        .and_then(|f| suite.directory.campaigns.get(&f.program.name))
+        .and_then(|f| directory.campaigns.get(&f.program.name))
         .map(|c| c.rules.clone())
         .unwrap_or_default();
-    let mut acd = Acd::new(rules);
-    for queue in &suite.directory.queue_rules {
-        acd.add_queue(queue.clone());
+    let version = Version {
+        flows: suite.flows.clone(),
+        directory,
+        bots: suite.bots.clone(),
+    };
+    let origin = start
+        .checked_add(SignedDuration::from_millis(ACD_ORIGIN))
+        .unwrap_or(start);
+    let mut switch = Switch::new(version, origin, Some(rules));
+    switch.set_tracing(true);
+    switch.script_bots(!scenario.bot.is_empty());
+    if scenario.bot_paused {
+        let names: Vec<String> = suite.bots.names().map(|n| short(n).to_string()).collect();
+        switch.bots_mut().paused.extend(names);
     }
     let mut ids = HashMap::new();
     for (i, agent) in scenario.agents.iter().enumerate() {
@@ -1715,10 +1517,10 @@ fn new_acd(suite: &Suite, scenario: &Scenario, engine: &Engine) -> (Acd, HashMap
             queues.push(queue.clone());
         }
         let queues: Vec<&str> = queues.iter().map(String::as_str).collect();
-        acd.add_agent(name, &queues, load);
+        switch.add_agent(name, &queues, load);
         ids.insert(name.to_string(), i);
     }
-    (acd, ids)
+    (switch, ids)
 }
 
 /// Where a data file named by a program (a stable name such as

@@ -1,0 +1,301 @@
+//! The customer agent on calls (SPEC 5.6): the engine asks for bot turns,
+//! the switch answers them with the `dialect-bot` conversation (the
+//! embedded knowledge-base bot, or an external bot the world asks over the
+//! bot protocol) and carries out handoffs: routed by the handoff's rules,
+//! the message (is anyone it goes to available in the ACD?), a ticket when
+//! the handoff is asynchronous or nobody was assigned, then the `handoff`
+//! exit. Anything that fails is the documented fallback: the customer
+//! agent cannot take the call (`cannot_answer`).
+
+use crate::{Action, CallKey, Store, Switch, fields};
+use dialect_acd::State;
+use dialect_acd::directory::short;
+use dialect_bot::{
+    BotResponse, Conversation, HandoffRules, ProtocolError, Reason, Step, TicketFacts,
+};
+use dialect_bytecode::Prompt;
+use dialect_callbacks::NewTicket;
+use dialect_engine::{BotReply, Event};
+use jiff::Timestamp;
+
+impl Switch {
+    /// The engine asks for the customer agent's next turn: the first turn
+    /// opens a conversation with `bot` of the call's campaign, an utterance
+    /// goes to the open one.
+    pub(crate) fn bot_turn(
+        &mut self,
+        key: CallKey,
+        bot: &str,
+        utterance: Option<String>,
+        store: &dyn Store,
+        now: Timestamp,
+    ) {
+        let paused = self.bots.paused.contains(short(bot));
+        let step = match utterance {
+            None => {
+                let Some(call) = self.calls.get(&key) else {
+                    return;
+                };
+                let conversation = self.bots.conversation(
+                    &call.campaign,
+                    bot,
+                    call.channel,
+                    format!("call-{key}"),
+                    &call.caller,
+                );
+                let Some(mut conversation) = conversation else {
+                    let why = format!("campaign {} has no customer agent {bot}", call.campaign);
+                    return self.cannot_answer(key, why);
+                };
+                let broken = conversation.config().knowledge.as_ref().and_then(|f| {
+                    self.bots
+                        .broken_file(&call.campaign, f)
+                        .map(|b| format!("knowledge base {f}: {}", b.why))
+                });
+                if let Some(why) = broken {
+                    return self.cannot_answer(key, why);
+                }
+                let step = conversation.first_turn();
+                if let Some(call) = self.calls.get_mut(&key) {
+                    call.conversation = Some(conversation);
+                }
+                self.actions.push_back(Action::Listen { call: key });
+                self.log(key, "bot_started", fields([("bot", bot.into())]));
+                step
+            }
+            Some(text) => {
+                let Some(conversation) = self
+                    .calls
+                    .get_mut(&key)
+                    .and_then(|c| c.conversation.as_mut())
+                else {
+                    return self.reply(key, BotReply::CannotAnswer);
+                };
+                conversation.on_utterance(&text, paused)
+            }
+        };
+        self.bot_step(key, step, store, now);
+    }
+
+    fn cannot_answer(&mut self, key: CallKey, why: String) {
+        self.log(key, "bot_unavailable", fields([("why", why.into())]));
+        self.reply(key, BotReply::CannotAnswer);
+    }
+
+    fn reply(&mut self, key: CallKey, reply: BotReply) {
+        self.actions.push_back(Action::Decided {
+            call: key,
+            event: Event::BotReply(reply.clone()),
+        });
+        if !matches!(
+            reply,
+            BotReply::Say(_) | BotReply::Play(_) | BotReply::Listen
+        ) {
+            self.actions.push_back(Action::StopListening { call: key });
+        }
+        self.feedback.push_back((key, Event::BotReply(reply)));
+    }
+
+    /// Carries out one step of the conversation: a reply for the engine,
+    /// or a request to the external bot.
+    fn bot_step(&mut self, key: CallKey, step: Step, store: &dyn Store, now: Timestamp) {
+        let reply = match step {
+            Step::Say { text, language } | Step::Play(Prompt::Say { text, language }) => {
+                self.log(key, "bot_said", fields([("text", text.clone().into())]));
+                if let Some(call) = self.calls.get_mut(&key) {
+                    call.bot_language = language;
+                }
+                BotReply::Say(text)
+            }
+            Step::Play(prompt) => BotReply::Play(prompt),
+            Step::AskBot(request) => {
+                let Some(call) = self.calls.get_mut(&key) else {
+                    return;
+                };
+                let config = call
+                    .conversation
+                    .as_ref()
+                    .map(|c| (c.config().endpoint.clone(), c.config().timeout_ms));
+                let Some((Some(endpoint), timeout_ms)) = config else {
+                    let why = "the customer agent has no endpoint".to_string();
+                    return self.bot_step(key, Step::CannotTakeCall { why }, store, now);
+                };
+                call.bot_requests += 1;
+                let what = match (&request.utterance, &request.keys) {
+                    (Some(u), _) => format!("turn {} {u:?}", request.turn),
+                    (None, Some(k)) => format!("turn {} keys {k}", request.turn),
+                    (None, None) => format!("turn {} (opening)", request.turn),
+                };
+                self.log(
+                    key,
+                    "bot_asked",
+                    fields([("endpoint", endpoint.clone().into()), ("turn", what.into())]),
+                );
+                self.actions.push_back(Action::AskBot {
+                    call: key,
+                    endpoint,
+                    request,
+                    timeout_ms,
+                });
+                return;
+            }
+            Step::Listen => BotReply::Listen,
+            Step::Handoff { reason } => {
+                self.handoff(key, reason, store, now);
+                BotReply::Handoff
+            }
+            Step::CannotTakeCall { why } => {
+                self.log(key, "bot_unavailable", fields([("why", why.into())]));
+                BotReply::CannotAnswer
+            }
+            Step::Done => BotReply::Done,
+        };
+        self.reply(key, reply);
+    }
+
+    /// The external bot answered request number `request` of the call (the
+    /// world counts them from 1, in the order of [`Action::AskBot`]), for
+    /// the conversation's turn `turn`. An answer to an older request, or
+    /// one that comes when the call has left the bot, is dropped (logged).
+    pub fn bot_answered(
+        &mut self,
+        key: CallKey,
+        request: u64,
+        turn: u32,
+        result: Result<BotResponse, ProtocolError>,
+        now: Timestamp,
+        store: &dyn Store,
+    ) {
+        if !self.awaits_bot_answer(key, request, turn) {
+            self.log(key, "bot_answer_dropped", fields([("turn", turn.into())]));
+            return;
+        }
+        let step = self
+            .calls
+            .get_mut(&key)
+            .and_then(|c| c.conversation.as_mut())
+            .map(|c| c.on_bot_response(result));
+        if let Some(step) = step {
+            self.bot_step(key, step, store, now);
+        }
+        self.drain(now, store);
+    }
+
+    /// Whether the call waits for the answer to request number `request`
+    /// (turn `turn`): it is still at the `bot` block that asked, and no
+    /// later request went out.
+    pub fn awaits_bot_answer(&self, key: CallKey, request: u64, turn: u32) -> bool {
+        self.calls.get(&key).is_some_and(|call| {
+            let at_bot = call
+                .engine
+                .and_then(|id| self.engine.node_of(id))
+                .is_some_and(|node| Some(node) == call.bot_node);
+            at_bot
+                && call.bot_requests == request
+                && call
+                    .conversation
+                    .as_ref()
+                    .is_some_and(|c| c.awaiting() == Some(turn))
+        })
+    }
+
+    /// The number of the last request sent to the call's external bot.
+    pub fn bot_requests(&self, key: CallKey) -> u64 {
+        self.calls.get(&key).map_or(0, |c| c.bot_requests)
+    }
+
+    /// A handoff decision for `conversation` (of a call or a chat): routed
+    /// by `rules` with the ACD's view of who is available.
+    pub fn route_handoff(
+        &mut self,
+        rules: &HandoffRules,
+        facts: &TicketFacts,
+    ) -> dialect_bot::Handoff {
+        let teams = &self.directory.teams;
+        let members = |team: &str| -> Vec<String> { teams.get(team).cloned().unwrap_or_default() };
+        let acd = &self.acd;
+        self.router.handoff(rules, facts, &members, &|agent| {
+            matches!(acd.state(short(agent)), Some(State::Available { .. }))
+        })
+    }
+
+    /// A call's handoff: routed, the message played, a ticket opened when
+    /// the handoff is asynchronous or nobody was assigned.
+    fn handoff(&mut self, key: CallKey, reason: Reason, store: &dyn Store, now: Timestamp) {
+        let Some(call) = self.calls.get(&key) else {
+            return;
+        };
+        let Some(conversation) = call.conversation.as_ref() else {
+            return;
+        };
+        let rules = conversation.config().handoff.clone();
+        let channel = conversation.channel();
+        let facts = TicketFacts::of(conversation, channel.as_str(), &call.caller, reason.code());
+        let transcript = transcript(conversation);
+        let (campaign, customer) = (call.campaign.clone(), call.caller.clone());
+        let decided = self.route_handoff(&rules, &facts);
+        let assignment = &decided.assignment;
+        let mut extra = fields([
+            ("reason", reason.to_string().into()),
+            ("code", reason.code().into()),
+            ("mode", format!("{:?}", rules.mode).to_lowercase().into()),
+            ("team", assignment.team.clone().unwrap_or_default().into()),
+            ("users", assignment.users.join(",").into()),
+            ("available", decided.available.into()),
+        ]);
+        if let Some(owner) = &assignment.owner {
+            extra.insert("owner".into(), owner.clone().into());
+        }
+        let warnings = assignment.warnings.clone();
+        self.log(key, "handoff", extra);
+        self.actions.push_back(Action::Handoff {
+            call: key,
+            reason: reason.clone(),
+            mode: rules.mode,
+            decided: decided.clone(),
+        });
+        for warning in warnings {
+            self.log(
+                key,
+                "handoff_rule_failed",
+                fields([("warning", warning.into())]),
+            );
+        }
+        if decided.ticket {
+            let ticket = NewTicket {
+                channel: channel.as_str().into(),
+                campaign,
+                customer,
+                reason: reason.to_string(),
+                transcript,
+                team: decided.assignment.team.clone(),
+                owner: decided.assignment.owner.clone(),
+            };
+            match store.open_ticket(&ticket, now) {
+                Ok(ticket) => {
+                    self.log(key, "ticket_opened", fields([("ticket", ticket.id.into())]));
+                    self.actions
+                        .push_back(Action::TicketOpened { call: key, ticket });
+                }
+                Err(error) => self.log(
+                    key,
+                    "ticket_failed",
+                    fields([("error", error.to_string().into())]),
+                ),
+            }
+        }
+        if let Some(prompt) = decided.message {
+            self.actions
+                .push_back(Action::Announce { call: key, prompt });
+        }
+    }
+}
+
+/// A conversation's transcript as a ticket keeps it.
+fn transcript(conversation: &Conversation) -> Vec<String> {
+    conversation
+        .transcript()
+        .iter()
+        .map(|(who, text)| format!("{who:?}: {text}").to_lowercase())
+        .collect()
+}

@@ -1,0 +1,686 @@
+//! The call layer without I/O, shared by `dialect serve` and `dialect test`.
+//!
+//! A [`Switch`] owns what decides a call's course above the SIP and media
+//! mechanics: the [`Engine`] (the flows), the engine's timers, the ACD and
+//! the directory it is built from, the customer-agent conversations, handoff
+//! routing and the call table that ties them together. It is sans-IO in the
+//! style of `dialect-sip` and `dialect-acd`:
+//!
+//! - **Inputs** are method calls that carry the time: [`Switch::arrive`],
+//!   [`Switch::event`] (keys, prompt ends, speech, hang-up, dial results,
+//!   ...), the agents' side ([`Switch::login`], [`Switch::set_ready`],
+//!   [`Switch::agent_answered`], [`Switch::agent_declined`],
+//!   [`Switch::agent_ended`], ...), answers of outside services
+//!   ([`Switch::bot_answered`]) and [`Switch::handle_timeout`].
+//! - **Outputs** are [`Action`]s drained with [`Switch::poll_action`] after
+//!   every input, in the order they were decided, and the next deadline
+//!   from [`Switch::poll_timeout`].
+//! - **The store** (relationships for the sticky agent and private records,
+//!   tickets) is a trait object passed in with the inputs that may need it
+//!   ([`Store`]); a failed read or write becomes a logged action, never a
+//!   silent default.
+//!
+//! The switch reads no clock, no file and no socket. The world around it
+//! (the SIP adapter of `dialect serve`, the scripted world of `dialect
+//! test`) carries out the actions and reports back: what it rings, plays
+//! and dials is its business, what happens to the call is the switch's.
+//!
+//! # Invariants
+//!
+//! - One deadline contract: every time is a [`Timestamp`]; the ACD's
+//!   milliseconds count from the switch's origin, and [`Switch::poll_timeout`]
+//!   is the earliest of the engine timers and the ACD's deadlines.
+//! - A call has at most one live engine timer; a cancelled, replaced or
+//!   fired timer is gone from the index (O(log n) per change).
+//! - A call's key is its id in the ACD: one entry per key (entering a queue
+//!   again leaves the old place first).
+//! - Every engine command comes out as [`Action::Command`], in order; those
+//!   the switch carries out itself (timers, queueing, bot turns) are marked
+//!   by [`Switch::carries_out`].
+
+mod bots;
+mod customer;
+mod queueing;
+
+pub use bots::{Bots, BrokenKnowledge};
+pub use dialect_engine::{BotReply, Command, Event, Outcome};
+
+use dialect_acd::directory::Directory;
+use dialect_acd::{Acd, Millis, Rules};
+use dialect_bot::{Channel, Conversation, Router};
+use dialect_bytecode::{NodeId, Prompt};
+use dialect_callbacks::{RelationshipStore, TicketStore};
+use dialect_engine::{CallId, Engine, Flow, TimerId};
+use jiff::{SignedDuration, Timestamp};
+use serde_json::{Map, Value};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Arc;
+
+/// A call's key: chosen by the adapter, unique among its calls and ACD
+/// entries (a callback being placed is an ACD entry without a flow).
+pub type CallKey = u64;
+
+/// The store the switch reads and writes: relationships (who last spoke
+/// with a number, who owns a private record) and tickets.
+pub trait Store: RelationshipStore + TicketStore {}
+impl<T: RelationshipStore + TicketStore + ?Sized> Store for T {}
+
+/// Fields of a log line.
+pub type Fields = Map<String, Value>;
+
+/// Builds log fields.
+pub fn fields<const N: usize>(pairs: [(&str, Value); N]) -> Fields {
+    pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+}
+
+/// What the switch asks of the world, in the order it decided it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Action {
+    /// The engine took an exit (for traces and coverage).
+    Step {
+        /// The call.
+        call: CallKey,
+        /// The node left.
+        node: NodeId,
+        /// The exit's index.
+        exit: u32,
+    },
+    /// A command of the engine. Those [`Switch::carries_out`] the switch
+    /// has carried out already (they come out for traces); the others are
+    /// the world's to carry out and answer with [`Switch::event`].
+    Command {
+        /// The call.
+        call: CallKey,
+        /// The node that issued it.
+        node: NodeId,
+        /// What to do.
+        command: Command,
+    },
+    /// Ring `agent` for `call` (the ACD's offer); answer with
+    /// [`Switch::agent_answered`] or [`Switch::agent_declined`].
+    Ring {
+        /// The call (ACD entry).
+        call: CallKey,
+        /// The agent's short name.
+        agent: String,
+    },
+    /// Stop ringing `agent` (RONA): the call keeps its place.
+    StopRinging {
+        /// The call.
+        call: CallKey,
+        /// The agent.
+        agent: String,
+    },
+    /// The call waits in `queue` now (entered or overflowed): what a
+    /// waiting caller hears starts or goes on.
+    Waiting {
+        /// The call.
+        call: CallKey,
+        /// The queue.
+        queue: String,
+    },
+    /// The call waited its queue's maximum and left the ACD; a call with a
+    /// flow takes its flow's timeout, a callback goes back to the store.
+    QueueTimedOut {
+        /// The call.
+        call: CallKey,
+        /// The queue.
+        queue: String,
+    },
+    /// Start hearing the caller for the customer agent (speech-to-text).
+    Listen {
+        /// The call.
+        call: CallKey,
+    },
+    /// Stop hearing the caller.
+    StopListening {
+        /// The call.
+        call: CallKey,
+    },
+    /// Send this turn to the external bot at `endpoint`, waiting at most
+    /// `timeout_ms`; answer with [`Switch::bot_answered`].
+    AskBot {
+        /// The call.
+        call: CallKey,
+        /// The bot's URL.
+        endpoint: String,
+        /// The request.
+        request: dialect_bot::BotRequest,
+        /// The bot's time limit.
+        timeout_ms: u64,
+    },
+    /// An event the switch gave the engine itself (a customer agent's
+    /// reply, a full queue), for traces.
+    Decided {
+        /// The call.
+        call: CallKey,
+        /// The event.
+        event: Event,
+    },
+    /// An engine timer of the call fired (for traces).
+    TimerFired {
+        /// The call.
+        call: CallKey,
+    },
+    /// A customer agent handed the call off (the handoff exit follows).
+    Handoff {
+        /// The call.
+        call: CallKey,
+        /// Why.
+        reason: dialect_bot::Reason,
+        /// The handoff's mode.
+        mode: dialect_bot::Mode,
+        /// Where it was routed, whether anyone is available, the ticket and
+        /// the message.
+        decided: dialect_bot::Handoff,
+    },
+    /// Play this to the caller now (a handoff's message), outside the flow.
+    Announce {
+        /// The call.
+        call: CallKey,
+        /// The prompt.
+        prompt: Prompt,
+    },
+    /// A ticket was opened.
+    TicketOpened {
+        /// The call.
+        call: CallKey,
+        /// The ticket.
+        ticket: dialect_callbacks::Ticket,
+    },
+    /// A line for the call's event log.
+    Log {
+        /// The call.
+        call: CallKey,
+        /// The event's name.
+        event: &'static str,
+        /// Its fields.
+        fields: Fields,
+    },
+}
+
+/// What the switch knows of one call.
+struct Call {
+    /// The engine's call, while a flow runs.
+    engine: Option<CallId>,
+    /// The flow's campaign.
+    campaign: String,
+    /// The caller's number (or the customer's, for a call we placed).
+    caller: String,
+    /// Voice, or a chat.
+    channel: Channel,
+    /// The live engine timer and its place in the index.
+    timer: Option<(TimerId, (Timestamp, u64))>,
+    /// The queue the call waits in (or was offered or bridged from).
+    queue: Option<String>,
+    /// The customer agent's conversation, while a `bot` block runs.
+    conversation: Option<Conversation>,
+    /// The `bot` node of the last turn.
+    bot_node: Option<NodeId>,
+    /// The language the customer agent last spoke.
+    bot_language: Option<String>,
+    /// Requests sent to an external bot so far; an answer to an older one
+    /// is dropped.
+    bot_requests: u64,
+}
+
+/// Why [`Switch::arrive`] refused a call.
+pub type Refused = dialect_engine::Refused;
+
+/// One version of the flows, prepared for the switch.
+pub struct Version {
+    /// The flows, each verified and prepared once.
+    pub flows: Vec<Arc<Flow>>,
+    /// Queues, agents, campaign settings.
+    pub directory: Directory,
+    /// The customer agents.
+    pub bots: Bots,
+}
+
+impl Version {
+    /// Prepares `flows`: the directory of queues and agents and the
+    /// customer agents (`read` loads a knowledge base; `endpoints`
+    /// overrides external bots' URLs).
+    pub fn prepare(
+        flows: Vec<Arc<Flow>>,
+        read: &dyn Fn(
+            &dialect_bytecode::Program,
+            &str,
+        ) -> Result<dialect_bot::KnowledgeBase, String>,
+        endpoints: &BTreeMap<String, String>,
+    ) -> Version {
+        let directory = Directory::new(flows.iter().map(|f| &f.program));
+        let bots = Bots::new(flows.iter().map(|f| &f.program), read, endpoints);
+        Version {
+            flows,
+            directory,
+            bots,
+        }
+    }
+}
+
+/// The call layer. See the crate's documentation for the contract.
+pub struct Switch {
+    engine: Engine,
+    acd: Acd,
+    directory: Directory,
+    bots: Bots,
+    router: Router,
+    /// The ACD's time origin.
+    origin: Timestamp,
+    calls: HashMap<CallKey, Call>,
+    by_engine: HashMap<CallId, CallKey>,
+    /// Engine timers by deadline.
+    timers: BTreeMap<(Timestamp, u64), (CallKey, TimerId)>,
+    timer_seq: u64,
+    /// Events for the engine decided inside the switch (a bot's reply, a
+    /// full queue), delivered before the input returns.
+    feedback: VecDeque<(CallKey, Event)>,
+    actions: VecDeque<Action>,
+    /// Bot turns are the world's to answer (scripted replies in a
+    /// scenario), not the customer agents'.
+    scripted_bots: bool,
+}
+
+impl Switch {
+    /// A switch serving `version`, whose ACD counts time from `origin`
+    /// with `rules` (wrap-up, ageing; `None`: the directory's).
+    pub fn new(version: Version, origin: Timestamp, rules: Option<Rules>) -> Switch {
+        let rules = rules.unwrap_or_else(|| version.directory.rules.clone());
+        let mut switch = Switch {
+            engine: Engine::new(),
+            acd: Acd::new(rules),
+            directory: Directory::default(),
+            bots: Bots::default(),
+            router: Router::new(),
+            origin,
+            calls: HashMap::new(),
+            by_engine: HashMap::new(),
+            timers: BTreeMap::new(),
+            timer_seq: 0,
+            feedback: VecDeque::new(),
+            actions: VecDeque::new(),
+            scripted_bots: false,
+        };
+        switch.install(version);
+        switch
+    }
+
+    /// Makes `version` the one new calls get: the engine's routes, the
+    /// ACD's queues and agents, the directory, the customer agents. Calls
+    /// in progress keep their flow. Operators' paused bots stay paused.
+    pub fn install(&mut self, version: Version) {
+        for flow in &version.flows {
+            self.engine.install(flow.clone());
+        }
+        for rules in &version.directory.queue_rules {
+            self.acd.add_queue(rules.clone());
+        }
+        for (name, (queues, load)) in &version.directory.agents {
+            let queues: Vec<&str> = queues.iter().map(String::as_str).collect();
+            self.acd.add_agent(name, &queues, *load);
+        }
+        self.directory = version.directory;
+        let paused = std::mem::take(&mut self.bots.paused);
+        self.bots = version.bots;
+        self.bots.paused = paused;
+    }
+
+    /// Leaves bot turns to the world ([`Command::BotTurn`] is then the
+    /// world's to answer with [`Event::BotReply`]): a scenario's scripted
+    /// replies.
+    pub fn script_bots(&mut self, on: bool) {
+        self.scripted_bots = on;
+    }
+
+    /// Whether the switch carries out `command` itself (engine timers,
+    /// queueing, customer-agent turns): the world only traces those.
+    pub fn carries_out(&self, command: &Command) -> bool {
+        match command {
+            Command::StartTimer { .. }
+            | Command::CancelTimer { .. }
+            | Command::Enqueue { .. }
+            | Command::Dequeue { .. } => true,
+            Command::BotTurn { .. } => !self.scripted_bots,
+            _ => false,
+        }
+    }
+
+    /// Records every engine transition as [`Action::Step`] (off by default).
+    pub fn set_tracing(&mut self, on: bool) {
+        self.engine.set_tracing(on);
+    }
+
+    /// The engine, to read calls' state.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// The ACD, to read agents' and queues' state.
+    pub fn acd(&self) -> &Acd {
+        &self.acd
+    }
+
+    /// The directory of the installed version.
+    pub fn directory(&self) -> &Directory {
+        &self.directory
+    }
+
+    /// The customer agents of the installed version.
+    pub fn bots(&self) -> &Bots {
+        &self.bots
+    }
+
+    /// The customer agents, to pause and resume them.
+    pub fn bots_mut(&mut self) -> &mut Bots {
+        &mut self.bots
+    }
+
+    /// The ACD's clock at `now`.
+    pub fn acd_ms(&self, now: Timestamp) -> Millis {
+        let ms = now.duration_since(self.origin).as_millis();
+        u64::try_from(ms).unwrap_or(0)
+    }
+
+    /// The time of an ACD instant.
+    pub fn time_of(&self, ms: Millis) -> Timestamp {
+        let ms = i64::try_from(ms).unwrap_or(i64::MAX);
+        self.origin
+            .saturating_add(SignedDuration::from_millis(ms))
+            .unwrap_or(self.origin)
+    }
+
+    /// The engine call of a key, while its flow runs.
+    pub fn engine_call(&self, call: CallKey) -> Option<CallId> {
+        self.calls.get(&call).and_then(|c| c.engine)
+    }
+
+    /// Whether the switch knows the call.
+    pub fn has_call(&self, call: CallKey) -> bool {
+        self.calls.contains_key(&call)
+    }
+
+    /// The language the customer agent last spoke on the call.
+    pub fn bot_language(&self, call: CallKey) -> Option<&str> {
+        self.calls.get(&call)?.bot_language.as_deref()
+    }
+
+    /// Whether the call's customer agent is listening (a conversation is
+    /// open and not over).
+    pub fn is_listening(&self, call: CallKey) -> bool {
+        self.calls
+            .get(&call)
+            .and_then(|c| c.conversation.as_ref())
+            .is_some_and(|c| !c.is_over())
+    }
+
+    /// The next action, in order.
+    pub fn poll_action(&mut self) -> Option<Action> {
+        self.actions.pop_front()
+    }
+
+    /// When [`Switch::handle_timeout`] must next be called.
+    pub fn poll_timeout(&self) -> Option<Timestamp> {
+        let timer = self.timers.keys().next().map(|(at, _)| *at);
+        let acd = self.acd.poll_timeout().map(|ms| self.time_of(ms));
+        match (timer, acd) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Time passed: engine timers due fire (before the ACD's deadlines of
+    /// the same instant), then the ACD's.
+    pub fn handle_timeout(&mut self, now: Timestamp, store: &dyn Store) {
+        while let Some((&(at, seq), &(key, timer))) = self.timers.iter().next() {
+            if at > now {
+                break;
+            }
+            self.timers.remove(&(at, seq));
+            if let Some(call) = self.calls.get_mut(&key)
+                && call.timer.is_some_and(|(t, _)| t == timer)
+            {
+                call.timer = None;
+            }
+            self.actions.push_back(Action::TimerFired { call: key });
+            self.deliver(key, Event::Timer(timer), at);
+            self.drain(at, store);
+        }
+        let ms = self.acd_ms(now);
+        if self.acd.poll_timeout().is_some_and(|at| at <= ms) {
+            self.acd.handle_timeout(ms);
+        }
+        self.drain(now, store);
+    }
+
+    /// A call arrives for `dialled` from `caller` on `channel` (voice, or
+    /// a chat's text): its flow starts. The key
+    /// is the adapter's (a new one, or that of a call whose flow ended and
+    /// that starts another campaign's flow).
+    pub fn arrive(
+        &mut self,
+        key: CallKey,
+        caller: &str,
+        dialled: &str,
+        channel: Channel,
+        now: Timestamp,
+        store: &dyn Store,
+    ) -> Result<(), Refused> {
+        let campaign = self
+            .engine
+            .route(dialled)
+            .map(|f| f.program.name.clone())
+            .ok_or_else(|| Refused::NoCampaign(dialled.to_string()))?;
+        self.open(key, campaign, caller);
+        if let Some(call) = self.calls.get_mut(&key) {
+            call.channel = channel;
+        }
+        let id = self.engine.handle_call(caller, dialled, now)?;
+        self.started(key, id, now, store);
+        Ok(())
+    }
+
+    /// A survey call the world placed for the campaign `campaign` (name or
+    /// number) and the customer answered.
+    pub fn arrive_survey(
+        &mut self,
+        key: CallKey,
+        campaign: &str,
+        survey: &str,
+        customer: &str,
+        now: Timestamp,
+        store: &dyn Store,
+    ) -> Result<(), Refused> {
+        let name = self
+            .engine
+            .route(campaign)
+            .map_or_else(|| campaign.to_string(), |f| f.program.name.clone());
+        self.open(key, name, customer);
+        match self.engine.handle_survey(campaign, survey, customer, now) {
+            Ok(id) => {
+                self.started(key, id, now, store);
+                Ok(())
+            }
+            Err(refused) => {
+                self.calls.remove(&key);
+                Err(refused)
+            }
+        }
+    }
+
+    fn open(&mut self, key: CallKey, campaign: String, caller: &str) {
+        let call = self.calls.entry(key).or_insert_with(|| Call {
+            engine: None,
+            campaign: String::new(),
+            caller: String::new(),
+            channel: Channel::Voice,
+            timer: None,
+            queue: None,
+            conversation: None,
+            bot_node: None,
+            bot_language: None,
+            bot_requests: 0,
+        });
+        call.campaign = campaign;
+        call.caller = caller.to_string();
+    }
+
+    fn started(&mut self, key: CallKey, id: CallId, now: Timestamp, store: &dyn Store) {
+        if let Some(call) = self.calls.get_mut(&key) {
+            call.engine = Some(id);
+        }
+        self.by_engine.insert(id, key);
+        self.drain(now, store);
+        // A call that ended at once (closed, refused) has been released by
+        // the drain; its key is the world's to forget.
+    }
+
+    /// Something happened to a call (a key, a prompt's end, speech, a dial
+    /// result, the caller's hang-up, ...). Ignored for a call whose flow is
+    /// over.
+    pub fn event(&mut self, call: CallKey, event: Event, now: Timestamp, store: &dyn Store) {
+        self.deliver(call, event, now);
+        self.drain(now, store);
+    }
+
+    fn deliver(&mut self, key: CallKey, event: Event, now: Timestamp) {
+        let Some(id) = self.engine_call(key) else {
+            return;
+        };
+        // A call whose flow already ended is refused by the engine: nothing
+        // changes, which is what a late event means.
+        if self.engine.handle_event(id, event, now).is_err() {
+            self.detach(key);
+        }
+    }
+
+    /// The call is gone from the world (hung up and cleaned up): it leaves
+    /// the ACD (an agent talking with it starts wrap-up) and is forgotten.
+    pub fn release(&mut self, call: CallKey, now: Timestamp) {
+        let ms = self.acd_ms(now);
+        self.acd.ended(call, ms);
+        self.detach(call);
+        self.calls.remove(&call);
+        self.feedback.retain(|(k, _)| *k != call);
+        self.drive_acd();
+    }
+
+    /// Forgets the engine side of a call: its timer, its conversation.
+    fn detach(&mut self, key: CallKey) {
+        let Some(call) = self.calls.get_mut(&key) else {
+            return;
+        };
+        if let Some(id) = call.engine.take() {
+            self.by_engine.remove(&id);
+        }
+        if let Some((_, slot)) = call.timer.take() {
+            self.timers.remove(&slot);
+        }
+        if call.conversation.take().is_some() {
+            self.actions.push_back(Action::StopListening { call: key });
+        }
+    }
+
+    /// Carries out what the engine and the ACD decided until nothing is
+    /// left: steps and commands out, the switch's own answers back in.
+    fn drain(&mut self, now: Timestamp, store: &dyn Store) {
+        loop {
+            while let Some(step) = self.engine.poll_step() {
+                if let Some(&call) = self.by_engine.get(&step.call) {
+                    self.actions.push_back(Action::Step {
+                        call,
+                        node: step.node,
+                        exit: step.exit,
+                    });
+                }
+            }
+            while let Some(emitted) = self.engine.poll_command() {
+                let Some(&key) = self.by_engine.get(&emitted.call) else {
+                    continue;
+                };
+                self.command(key, emitted.node, emitted.command, now, store);
+            }
+            self.drive_acd();
+            let Some((key, event)) = self.feedback.pop_front() else {
+                break;
+            };
+            self.deliver(key, event, now);
+        }
+    }
+
+    /// One engine command: carried out here, or passed to the world.
+    fn command(
+        &mut self,
+        key: CallKey,
+        node: NodeId,
+        command: Command,
+        now: Timestamp,
+        store: &dyn Store,
+    ) {
+        // Leaving the customer agent's block: stop listening to the caller.
+        if !matches!(
+            command,
+            Command::BotTurn { .. }
+                | Command::Play { .. }
+                | Command::StopPlayback
+                | Command::StartTimer { .. }
+                | Command::CancelTimer { .. }
+        ) && let Some(call) = self.calls.get_mut(&key)
+            && call.conversation.take().is_some()
+        {
+            self.actions.push_back(Action::StopListening { call: key });
+        }
+        self.actions.push_back(Action::Command {
+            call: key,
+            node,
+            command: command.clone(),
+        });
+        match command {
+            Command::StartTimer { timer, at } => {
+                self.timer_seq += 1;
+                let slot = (at, self.timer_seq);
+                if let Some(call) = self.calls.get_mut(&key) {
+                    if let Some((_, old)) = call.timer.replace((timer, slot)) {
+                        self.timers.remove(&old);
+                    }
+                    self.timers.insert(slot, (key, timer));
+                }
+            }
+            Command::CancelTimer { timer } => {
+                if let Some(call) = self.calls.get_mut(&key)
+                    && call.timer.is_some_and(|(t, _)| t == timer)
+                    && let Some((_, slot)) = call.timer.take()
+                {
+                    self.timers.remove(&slot);
+                }
+            }
+            Command::Enqueue { queue, priority } => {
+                self.enqueue(key, queue, priority, now, store);
+            }
+            Command::Dequeue { queue } => {
+                self.log(key, "dequeued", fields([("queue", queue.into())]));
+                self.leave_acd(key, now);
+            }
+            Command::BotTurn { bot, utterance } if !self.scripted_bots => {
+                if let Some(call) = self.calls.get_mut(&key) {
+                    call.bot_node = Some(node);
+                }
+                self.bot_turn(key, &bot, utterance, store, now);
+            }
+            Command::Ended(_) => self.detach(key),
+            _ => {}
+        }
+    }
+
+    /// A line for a call's event log.
+    fn log(&mut self, call: CallKey, event: &'static str, fields: Fields) {
+        self.actions.push_back(Action::Log {
+            call,
+            event,
+            fields,
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,284 @@
+//! Queueing: a `queue` block's call goes into the ACD with its priority and
+//! its reserved agent; the ACD's decisions come out as actions; the agents'
+//! side goes in. Every ACD input takes the time and is followed by the
+//! ACD's decisions.
+
+use crate::{Action, CallKey, Store, Switch, fields};
+use dialect_acd::directory::short;
+use dialect_acd::{Preferred, Refused, Request};
+use dialect_engine::Event;
+use jiff::Timestamp;
+
+impl Switch {
+    /// A `queue` block: the call waits in the ACD with its priority (the
+    /// flow's, plus the campaign's and the queue's), reserved first for the
+    /// owner of the caller's private record, else the caller's last agent,
+    /// when the campaign says so. A call already in the ACD leaves its old
+    /// place first. A queue the ACD refuses (its maximum size, an unknown
+    /// queue) answers [`Event::QueueFull`].
+    pub(crate) fn enqueue(
+        &mut self,
+        key: CallKey,
+        queue: String,
+        priority: i32,
+        now: Timestamp,
+        store: &dyn Store,
+    ) {
+        self.leave_acd(key, now);
+        let Some(call) = self.calls.get(&key) else {
+            return;
+        };
+        let (campaign, caller) = (call.campaign.clone(), call.caller.clone());
+        let info = self.directory.campaigns.get(&campaign);
+        let total = i64::from(priority)
+            + info.map_or(0, |c| c.priority)
+            + self.directory.queues.get(&queue).map_or(0, |q| q.priority);
+        let preferred = self.preferred(key, &campaign, &caller, now, store);
+        let ms = self.acd_ms(now);
+        if let Some(p) = &preferred {
+            self.log(
+                key,
+                "reserved",
+                fields([
+                    ("agent", p.agent.clone().into()),
+                    ("for_ms", p.until.saturating_sub(ms).into()),
+                ]),
+            );
+        }
+        self.log(
+            key,
+            "queued",
+            fields([("queue", queue.clone().into()), ("priority", total.into())]),
+        );
+        let request = Request {
+            queue: queue.clone(),
+            priority: total,
+            preferred,
+        };
+        match self.acd.enqueue(key, request, ms) {
+            Ok(()) => {
+                if let Some(call) = self.calls.get_mut(&key) {
+                    call.queue = Some(queue.clone());
+                }
+                self.actions.push_back(Action::Waiting { call: key, queue });
+            }
+            Err(refused) => {
+                self.log(
+                    key,
+                    "queue_full",
+                    fields([("reason", refused.to_string().into())]),
+                );
+                self.actions.push_back(crate::Action::Decided {
+                    call: key,
+                    event: Event::QueueFull,
+                });
+                self.feedback.push_back((key, Event::QueueFull));
+            }
+        }
+        self.drive_acd();
+    }
+
+    /// Sticky agent and private record (SPEC 5.4): the owner of a private
+    /// record first, else the last agent who spoke with this number, each
+    /// for the campaign's window. A store that cannot answer is logged and
+    /// the call is not reserved.
+    fn preferred(
+        &mut self,
+        key: CallKey,
+        campaign: &str,
+        number: &str,
+        now: Timestamp,
+        store: &dyn Store,
+    ) -> Option<Preferred> {
+        let info = self.directory.campaigns.get(campaign)?;
+        let (private, sticky) = (info.private_ms, info.sticky_ms);
+        let ms = self.acd_ms(now);
+        let known = |acd: &dialect_acd::Acd, agent: &str| acd.state(short(agent)).is_some();
+        if let Some(window) = private {
+            match store.owner(campaign, number) {
+                Ok(Some(owner)) if known(&self.acd, &owner) => {
+                    return Some(Preferred {
+                        agent: short(&owner).to_string(),
+                        until: ms.saturating_add(window),
+                    });
+                }
+                Ok(_) => {}
+                Err(error) => self.log(
+                    key,
+                    "store_failed",
+                    fields([
+                        ("reading", "record owner".into()),
+                        ("error", error.to_string().into()),
+                    ]),
+                ),
+            }
+        }
+        if let Some(window) = sticky {
+            match store.last_agent(campaign, number) {
+                Ok(Some((agent, _))) if known(&self.acd, &agent) => {
+                    return Some(Preferred {
+                        agent: short(&agent).to_string(),
+                        until: ms.saturating_add(window),
+                    });
+                }
+                Ok(_) => {}
+                Err(error) => self.log(
+                    key,
+                    "store_failed",
+                    fields([
+                        ("reading", "last agent".into()),
+                        ("error", error.to_string().into()),
+                    ]),
+                ),
+            }
+        }
+        None
+    }
+
+    /// The call leaves the ACD (the flow's timeout, hang-up, a new
+    /// `Enqueue`): an agent ringing for it is free again.
+    pub(crate) fn leave_acd(&mut self, key: CallKey, now: Timestamp) {
+        if let Some(call) = self.calls.get_mut(&key) {
+            call.queue = None;
+        }
+        let ms = self.acd_ms(now);
+        if self.acd.remove(key, ms) {
+            self.drive_acd();
+        }
+    }
+
+    /// The ACD's decisions, as actions.
+    pub(crate) fn drive_acd(&mut self) {
+        while let Some(action) = self.acd.poll_action() {
+            match action {
+                dialect_acd::Action::Offer { call, agent } => {
+                    self.actions.push_back(Action::Ring { call, agent });
+                }
+                dialect_acd::Action::Withdraw { call, agent } => {
+                    self.log(call, "rona", fields([("agent", agent.clone().into())]));
+                    self.actions.push_back(Action::StopRinging { call, agent });
+                }
+                dialect_acd::Action::Overflowed { call, from, to } => {
+                    self.log(
+                        call,
+                        "overflowed",
+                        fields([("from", from.into()), ("to", to.clone().into())]),
+                    );
+                    if let Some(c) = self.calls.get_mut(&call) {
+                        c.queue = Some(to.clone());
+                    }
+                    self.actions.push_back(Action::Waiting { call, queue: to });
+                }
+                dialect_acd::Action::TimedOut { call, queue } => {
+                    self.log(
+                        call,
+                        "queue_timeout",
+                        fields([("queue", queue.clone().into())]),
+                    );
+                    if let Some(c) = self.calls.get_mut(&call) {
+                        c.queue = None;
+                    }
+                    self.actions
+                        .push_back(Action::QueueTimedOut { call, queue });
+                }
+            }
+        }
+    }
+
+    /// An ACD entry without a flow (a callback being placed), ordered as if
+    /// it had arrived at `since`.
+    pub fn enqueue_entry(
+        &mut self,
+        call: CallKey,
+        request: Request,
+        since: Timestamp,
+        now: Timestamp,
+    ) -> Result<(), Refused> {
+        let ms = self.acd_ms(now);
+        let result = self
+            .acd
+            .enqueue_since(call, request, self.acd_ms(since), ms);
+        self.drive_acd();
+        result
+    }
+
+    /// Adds an agent (or changes the queues they serve).
+    pub fn add_agent(&mut self, name: &str, queues: &[&str], max_load: u32) {
+        self.acd.add_agent(name, queues, max_load);
+        self.drive_acd();
+    }
+
+    /// The agent logs in.
+    pub fn login(&mut self, name: &str, now: Timestamp) -> bool {
+        let done = self.acd.login(name, self.acd_ms(now));
+        self.drive_acd();
+        done
+    }
+
+    /// The agent logs out.
+    pub fn logout(&mut self, name: &str, now: Timestamp) -> bool {
+        let done = self.acd.logout(name, self.acd_ms(now));
+        self.drive_acd();
+        done
+    }
+
+    /// The agent is ready for calls.
+    pub fn set_ready(&mut self, name: &str, now: Timestamp) -> bool {
+        let done = self.acd.set_ready(name, self.acd_ms(now));
+        self.drive_acd();
+        done
+    }
+
+    /// The agent takes a break (`reason`).
+    pub fn set_not_ready(&mut self, name: &str, reason: &str, now: Timestamp) -> bool {
+        let done = self.acd.set_not_ready(name, reason, self.acd_ms(now));
+        self.drive_acd();
+        done
+    }
+
+    /// The agent ends their wrap-up.
+    pub fn end_wrap_up(&mut self, name: &str, now: Timestamp) -> bool {
+        let done = self.acd.end_wrap_up(name, self.acd_ms(now));
+        self.drive_acd();
+        done
+    }
+
+    /// The agent rung for `call` answered: the offer becomes a conversation.
+    pub fn agent_answered(&mut self, call: CallKey, now: Timestamp) -> bool {
+        let done = self.acd.answered(call, self.acd_ms(now));
+        self.drive_acd();
+        done
+    }
+
+    /// The agent's phone refused or failed: RONA now.
+    pub fn agent_declined(&mut self, call: CallKey, now: Timestamp) -> bool {
+        let done = self.acd.declined(call, self.acd_ms(now));
+        self.drive_acd();
+        done
+    }
+
+    /// The agent's conversation about `call` is over: wrap-up starts (a
+    /// call still waiting or ringing leaves the ACD).
+    pub fn agent_ended(&mut self, call: CallKey, now: Timestamp) -> bool {
+        let done = self.acd.ended(call, self.acd_ms(now));
+        self.drive_acd();
+        done
+    }
+
+    /// The entry leaves the ACD (waiting or ringing; see
+    /// [`Switch::agent_ended`] for a conversation).
+    pub fn remove(&mut self, call: CallKey, now: Timestamp) -> bool {
+        if let Some(c) = self.calls.get_mut(&call) {
+            c.queue = None;
+        }
+        let done = self.acd.remove(call, self.acd_ms(now));
+        self.drive_acd();
+        done
+    }
+
+    /// The queue the call waits in (or was offered from), as the switch
+    /// knows it.
+    pub fn queue_of(&self, call: CallKey) -> Option<&str> {
+        self.calls.get(&call)?.queue.as_deref()
+    }
+}
