@@ -181,6 +181,9 @@ pub enum StoreError {
     /// Other stored data cannot be read back.
     #[error("the callback database holds unreadable data: {0}")]
     Unreadable(String),
+    /// There is no store to write to (a world without one).
+    #[error("there is no store: {0}")]
+    Unavailable(String),
     /// No callback has this number.
     #[error("there is no callback {id}")]
     NotFound {

@@ -35,6 +35,14 @@ impl Clock {
         self.at(Instant::now())
     }
 
+    /// The monotonic instant of a wall time (the clock's start at the
+    /// earliest).
+    pub fn instant(&self, at: Timestamp) -> Instant {
+        let since = at.duration_since(self.start);
+        let since = std::time::Duration::try_from(since).unwrap_or(std::time::Duration::ZERO);
+        self.origin + since
+    }
+
     /// The wall time of a monotonic instant.
     pub fn at(&self, instant: Instant) -> Timestamp {
         let elapsed = instant.saturating_duration_since(self.origin);

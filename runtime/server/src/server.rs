@@ -31,17 +31,17 @@ use crate::config::Config;
 use crate::eventlog::{EventLog, fields};
 use crate::leg::{self, LegSetup, MediaCommand, MediaEvent, MediaStats, Voice};
 use crate::tls::{HttpListener, TlsListener};
-use dialect_acd::Acd;
-use dialect_acd::directory::{self, Directory};
+use dialect_acd::directory;
 use dialect_bytecode::{Program, Value as BValue};
 use dialect_callbacks::{CallbackStore, RelationshipStore, SqliteStore};
-use dialect_engine::{CallId, Command, DialOutcome, Engine, Event, Flow, Outcome, TimerId};
+use dialect_engine::{Command, DialOutcome, Event, Flow, Outcome};
 use dialect_media::{Law, PromptCache};
 use dialect_sip::dialog::{Dialog, DialogId, Dialogs, Local, Match};
 use dialect_sip::ids::Ids;
 use dialect_sip::message::{self, Message, Method, Transport};
 use dialect_sip::sdp::{self, Codec, LocalMedia};
 use dialect_sip::transaction::{Incoming, Transactions, TuEvent, TxKey};
+use dialect_switch::{Action, Switch, Version};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -172,15 +172,8 @@ impl Server {
                 source,
             })?;
         let prompts = Arc::new(PromptCache::new());
-        let mut engine = Engine::new();
         let mut routes = HashMap::new();
         let mut serving = Vec::new();
-        let directory = Directory::new(options.flows.iter().map(|(p, _)| p));
-        let bots = customer::Bots::new(
-            options.flows.iter().map(|(p, _)| p),
-            &options.media_root,
-            &options.config.services.bots,
-        );
         let webhooks = crate::webhooks::Worker::new(
             SqliteStore::open(options.config.database())
                 .map_err(|e| ServeError::Database(e.to_string()))?,
@@ -211,10 +204,15 @@ impl Server {
                 name,
                 error: e.to_string(),
             })?;
-            let flow = Arc::new(flow);
-            serving.push(flow.clone());
-            engine.install(flow);
+            serving.push(Arc::new(flow));
         }
+        let version = Version::prepare(
+            serving.clone(),
+            &customer::read_knowledge(&options.media_root),
+            &options.config.services.bots,
+        );
+        customer::warn_broken(&version.bots);
+        let directory = version.directory.clone();
         let (media_tx, media_rx) = mpsc::channel(MEDIA_EVENTS);
         let (tick_tx, tick_rx) = watch::channel(0u64);
         // Branches, tags, Call-IDs, SSRCs and the digest key come from the
@@ -308,22 +306,15 @@ impl Server {
         {
             waiting::prepare(prompts.clone());
         }
-        let origin = Instant::now();
-        let mut acd = Acd::new(directory.rules.clone());
-        for rules in &directory.queue_rules {
-            acd.add_queue(rules.clone());
-        }
-        for (name, (queues, load)) in &directory.agents {
-            let queues: Vec<&str> = queues.iter().map(String::as_str).collect();
-            acd.add_agent(name, &queues, *load);
-        }
+        let origin = options.clock.now();
+        let mut switch = Switch::new(version, origin, None);
         for agent in options.config.agents.iter().filter(|a| a.ready) {
-            acd.login(&agent.name, 0);
-            acd.set_ready(&agent.name, 0);
+            switch.login(&agent.name, origin);
+            switch.set_ready(&agent.name, origin);
         }
         let core = Core {
             local,
-            engine,
+            switch,
             routes,
             tx: Transactions::new(dialect_sip::transaction::Config {
                 max_transactions: options.config.sip.max_transactions,
@@ -332,14 +323,12 @@ impl Server {
             dialogs: Dialogs::new(),
             ids,
             calls: HashMap::new(),
-            by_engine: HashMap::new(),
             by_dialog: HashMap::new(),
             by_invite: HashMap::new(),
-            timers: BTreeMap::new(),
-            timer_index: HashMap::new(),
             timer_seq: 0,
             next_key: 1,
             pending: VecDeque::new(),
+            pumping: false,
             prompts,
             media_root: options.media_root,
             clock: options.clock,
@@ -359,9 +348,6 @@ impl Server {
                 .collect(),
             config: options.config,
             total_calls: 0,
-            acd,
-            origin,
-            directory,
             store: Some(Box::new(store)),
             hooks,
             recovered,
@@ -376,7 +362,6 @@ impl Server {
             handle_times: HashMap::new(),
             pending_leave: Vec::new(),
             awaiting_ack: Dialogs::new(),
-            bots,
             services,
             survey_due: None,
             survey_legs: HashMap::new(),
@@ -769,18 +754,19 @@ fn status(core: &Core) -> Value {
     let counts = core.tx.counts();
     serde_json::json!({
         "calls": core.calls.len(),
-        "engine_calls": core.engine.active_calls(),
+        "engine_calls": core.switch.engine().active_calls(),
         "calls_total": core.total_calls,
         "dialogs": core.dialogs.len(),
         "transactions": counts.total(),
-        "timers": core.timers.len(),
+        "timers": core.switch.timers(),
+        "switch_calls": core.switch.calls(),
         "ports_in_use": core.ports.in_use(),
         "legs": core.media_stats.legs.load(Ordering::Relaxed),
         "rtp_sent": core.media_stats.sent.load(Ordering::Relaxed),
         "rtp_received": core.media_stats.received.load(Ordering::Relaxed),
         "rtp_garbage": core.media_stats.garbage.load(Ordering::Relaxed),
         "log_dropped": core.log.dropped(),
-        "waiting": core.acd.waiting(),
+        "waiting": core.switch.acd().waiting(),
         "callbacks_placing": core.callback_calls.len(),
         "rtp_foreign": core.media_stats.foreign.load(Ordering::Relaxed),
         "srtp_refused": core.media_stats.srtp_refused.load(Ordering::Relaxed),
@@ -835,7 +821,8 @@ fn add_routes(routes: &mut HashMap<String, String>, program: &Program) {
 
 /// One call: its SIP side, its media leg and its engine call.
 struct Call {
-    engine: Option<CallId>,
+    /// A flow has run on the call (for its detail record).
+    flowed: bool,
     invite: Message,
     invite_tx: TxKey,
     from: SocketAddr,
@@ -875,10 +862,6 @@ struct Call {
     /// Start this campaign's flow when the current one ends (a transfer to
     /// an entry point).
     restart: Option<String>,
-    /// The conversation with a customer agent, while a `bot` block runs.
-    conversation: Option<dialect_bot::Conversation>,
-    /// The language the customer agent last spoke.
-    bot_language: Option<String>,
     /// For a survey call we placed: its id in the store.
     survey_call: Option<i64>,
     /// When the call came in (for its detail record).
@@ -920,7 +903,7 @@ impl Call {
         started: jiff::Timestamp,
     ) -> Call {
         Call {
-            engine: None,
+            flowed: false,
             invite: leg.invite,
             invite_tx: leg.invite_tx,
             from: leg.from,
@@ -947,8 +930,6 @@ impl Call {
             consult_of: None,
             conference: None,
             restart: None,
-            conversation: None,
-            bot_language: None,
             survey_call: None,
             started,
             dialled: String::new(),
@@ -960,20 +941,22 @@ impl Call {
 
 struct Core {
     local: SocketAddr,
-    engine: Engine,
+    /// The call layer: engine, engine timers, ACD, customer agents. Every
+    /// call-control decision is its; the controller carries out its
+    /// actions over SIP and media.
+    switch: Switch,
     routes: HashMap<String, String>,
     tx: Transactions,
     dialogs: Dialogs,
     ids: Ids,
     calls: HashMap<u64, Call>,
-    by_engine: HashMap<CallId, u64>,
     by_dialog: HashMap<DialogId, u64>,
     by_invite: HashMap<TxKey, u64>,
-    timers: BTreeMap<(Instant, u64), (u64, TimerId)>,
-    timer_index: HashMap<(u64, TimerId), (Instant, u64)>,
     timer_seq: u64,
     next_key: u64,
     pending: VecDeque<(u64, Event)>,
+    /// The controller is carrying out the switch's actions ([`Core::pump`]).
+    pumping: bool,
     prompts: Arc<PromptCache>,
     media_root: PathBuf,
     clock: Clock,
@@ -986,12 +969,6 @@ struct Core {
     total_calls: u64,
     /// Agents that can be rung: name to address and URI.
     agents: HashMap<String, (SocketAddr, String)>,
-    /// Who gets which queued call, and when.
-    acd: Acd,
-    /// The ACD's time origin.
-    origin: Instant,
-    /// Queues, agents and campaign settings from the flows.
-    directory: Directory,
     /// Callbacks and relationships (sticky agent, private records).
     store: Option<Box<dyn Store>>,
     /// The campaigns' webhook subscriptions, and what events need of calls.
@@ -1020,8 +997,6 @@ struct Core {
     pending_leave: Vec<u64>,
     /// Dialogs we hung up before their ACK came: the BYE goes when it does.
     awaiting_ack: Dialogs,
-    /// The customer agents of the flows.
-    bots: customer::Bots,
     /// Speech-to-text, text-to-speech, external bots.
     services: crate::services::Services,
     /// When the next survey call is due.
@@ -1105,22 +1080,28 @@ trait Store:
     + dialect_callbacks::OutboxStore
     + Send
 {
+    /// The part the switch reads and writes.
+    fn as_switch(&self) -> &dyn dialect_switch::Store;
 }
-impl<T> Store for T where
+impl<T> Store for T
+where
     T: CallbackStore
         + dialect_callbacks::RecordStore
         + RelationshipStore
         + dialect_callbacks::SurveyStore
         + dialect_callbacks::TicketStore
         + dialect_callbacks::OutboxStore
-        + Send
+        + Send,
 {
+    fn as_switch(&self) -> &dyn dialect_switch::Store {
+        self
+    }
 }
 
 impl Core {
     fn next_deadline(&self) -> Option<Instant> {
         let own = [
-            self.acd_deadline(),
+            self.switch_deadline(),
             self.callback_deadline(),
             self.announcement_deadline(),
             self.survey_due,
@@ -1144,12 +1125,7 @@ impl Core {
             .chain(self.starts.keys())
             .map(|(at, _)| *at)
             .min();
-        let timer = self.timers.keys().next().map(|(at, _)| *at);
-        let timer = match (timer, ring) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
-        match (timer, self.tx.poll_timeout()) {
+        match (ring, self.tx.poll_timeout()) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }
@@ -1197,8 +1173,8 @@ impl Core {
                 if self.is_trunk(call_key) {
                     self.drop_agent(call_key, Instant::now());
                 } else {
-                    let ms = self.acd_ms(Instant::now());
-                    self.acd.declined(call_key, ms);
+                    let at = self.clock.now();
+                    self.switch.agent_declined(call_key, at);
                     declined = true;
                 }
             } else if let Some((cb, side)) = self.cb_legs.get(&key).copied() {
@@ -1206,7 +1182,7 @@ impl Core {
             }
         }
         if declined {
-            self.drive_acd(Instant::now()).await;
+            self.pump(Instant::now()).await;
         }
         for (cb, side) in failed_legs {
             self.callback_leg_failed(cb, side, "timeout", Instant::now());
@@ -1379,7 +1355,7 @@ impl Core {
             }
             Method::Register => {
                 if self.register(key, request, from, now) {
-                    self.drive_acd(now).await;
+                    self.pump(now).await;
                 }
             }
             _ => {
@@ -1427,7 +1403,7 @@ impl Core {
             };
             return self.consult(key, request, from, agent, user, now).await;
         };
-        let flow = self.engine.route(&dialled).cloned();
+        let flow = self.switch.engine().route(&dialled).cloned();
         let (campaign, hash) = flow
             .map(|f| (f.name().to_string(), f.hash.clone()))
             .unwrap_or_default();
@@ -1620,17 +1596,17 @@ impl Core {
 
     /// Starts the flow of a call that is ringing.
     async fn start_call(&mut self, call_key: u64, caller: String, dialled: String, now: Instant) {
+        if let Some(call) = self.calls.get_mut(&call_key) {
+            call.flowed = true;
+        }
+        let at = self.clock.at(now);
+        let channel = dialect_bot::Channel::Voice;
+        let store = store_of(&self.store);
         match self
-            .engine
-            .handle_call(&caller, &dialled, self.clock.at(now))
+            .switch
+            .arrive(call_key, &caller, &dialled, channel, at, store)
         {
-            Ok(id) => {
-                if let Some(call) = self.calls.get_mut(&call_key) {
-                    call.engine = Some(id);
-                }
-                self.by_engine.insert(id, call_key);
-                self.pump(now).await;
-            }
+            Ok(()) => self.pump(now).await,
             Err(_) => {
                 if let Some(call) = self.calls.get(&call_key) {
                     let (key, invite) = (call.invite_tx.clone(), call.invite.clone());
@@ -1734,12 +1710,8 @@ impl Core {
         if let Some(call) = self.calls.get_mut(&call_key) {
             call.leaving = Some(reason.to_string());
         }
-        let engine = self.calls.get(&call_key).and_then(|c| c.engine);
-        if let Some(id) = engine {
-            let _ = self
-                .engine
-                .handle_event(id, Event::HangUp, self.clock.at(now));
-            self.pump(now).await;
+        if self.switch.engine_call(call_key).is_some() {
+            self.deliver(call_key, Event::HangUp, now).await;
         }
         if self.calls.contains_key(&call_key) {
             self.release(call_key, reason).await;
@@ -1752,9 +1724,9 @@ impl Core {
             // durable by now (the leg fsyncs it before it reports).
             self.recording_finished(call_key, result, now);
         }
-        let Some(id) = self.calls.get(&call_key).and_then(|c| c.engine) else {
+        if self.switch.engine_call(call_key).is_none() {
             return;
-        };
+        }
         let event = match event {
             MediaEvent::Digit(key) => {
                 self.record(call_key, "digit", fields([("key", key.to_string().into())]));
@@ -1777,8 +1749,7 @@ impl Core {
             }
             MediaEvent::RecordingFinished(_) => Event::RecordingFinished,
         };
-        let _ = self.engine.handle_event(id, event, self.clock.at(now));
-        self.pump(now).await;
+        self.deliver(call_key, event, now).await;
     }
 
     /// A recording ended: its index row (after the file is durable) and
@@ -1816,7 +1787,7 @@ impl Core {
 
     async fn on_timeout(&mut self, now: Instant) {
         self.tx.handle_timeout(now);
-        self.on_acd_timeout(now).await;
+        self.on_switch_timeout(now).await;
         self.on_callback_timeout(now).await;
         self.on_survey_timeout(now).await;
         self.on_announcement_timeout(now);
@@ -1870,37 +1841,124 @@ impl Core {
                     .push_back((call_key, Event::DialResult(DialOutcome::NoAnswer)));
             }
         }
-        while let Some((&(at, seq), &(call_key, timer))) = self.timers.iter().next() {
-            if at > now {
-                break;
-            }
-            self.timers.remove(&(at, seq));
-            self.timer_index.remove(&(call_key, timer));
-            if let Some(id) = self.calls.get(&call_key).and_then(|c| c.engine) {
-                let _ = self
-                    .engine
-                    .handle_event(id, Event::Timer(timer), self.clock.at(now));
-            }
-        }
         self.pump(now).await;
     }
 
-    /// Carries out every command the engine has issued, feeding back the
-    /// answers of services that are not connected yet.
+    /// Carries out every action the switch has decided, feeding back the
+    /// events the controller decided meanwhile (a prompt that cannot play,
+    /// a dial's result, a service that is not connected).
+    ///
+    /// Carrying out an action may decide more (a call released frees an
+    /// agent for the next one): those are carried out by the same loop, in
+    /// order, so a pump inside an action returns at once.
     async fn pump(&mut self, now: Instant) {
+        if self.pumping {
+            return;
+        }
+        self.pumping = true;
         loop {
-            while let Some(emitted) = self.engine.poll_command() {
-                let Some(call_key) = self.by_engine.get(&emitted.call).copied() else {
-                    continue;
-                };
-                self.carry_out(call_key, emitted.command, now).await;
+            while let Some(action) = self.switch.poll_action() {
+                Box::pin(self.act(action, now)).await;
             }
             let Some((call_key, event)) = self.pending.pop_front() else {
                 break;
             };
-            if let Some(id) = self.calls.get(&call_key).and_then(|c| c.engine) {
-                let _ = self.engine.handle_event(id, event, self.clock.at(now));
+            let at = self.clock.at(now);
+            self.switch
+                .event(call_key, event, at, store_of(&self.store));
+        }
+        self.pumping = false;
+    }
+
+    /// Gives an event to the switch for a call, and carries out what
+    /// follows.
+    async fn deliver(&mut self, call_key: u64, event: Event, now: Instant) {
+        let at = self.clock.at(now);
+        self.switch
+            .event(call_key, event, at, store_of(&self.store));
+        self.pump(now).await;
+    }
+
+    /// One action of the switch.
+    async fn act(&mut self, action: Action, now: Instant) {
+        match action {
+            Action::Command { call, command, .. } => {
+                if let Command::Dequeue { .. } = &command {
+                    // The switch took the call out of the ACD; a leg
+                    // ringing for it is cancelled.
+                    self.drop_agent(call, now);
+                    if let Some(c) = self.calls.get_mut(&call) {
+                        c.queued = None;
+                    }
+                }
+                if !self.switch.carries_out(&command) {
+                    self.carry_out(call, command, now).await;
+                }
             }
+            Action::Ring { call, agent } => self.offer(call, agent, now).await,
+            Action::StopRinging { call, .. } => {
+                if self.callback_calls.contains_key(&call) {
+                    self.end_callback_leg(call, callbacks::Side::Agent, now);
+                } else {
+                    self.end_agent_leg(call, now);
+                }
+            }
+            Action::Waiting { call, queue } => self.waiting(call, queue, now),
+            Action::QueueTimedOut { call, .. } => {
+                // The flow's own timer takes its timeout exit; a callback
+                // goes back to the store for a later attempt.
+                if self.callback_calls.contains_key(&call) {
+                    self.callback_failed(call, "no agent within the queue's max wait", now);
+                }
+            }
+            Action::Listen { call } => {
+                if self.services.can_hear()
+                    && let Some(c) = self.calls.get(&call)
+                {
+                    let _ = c.media.try_send(MediaCommand::Listen);
+                }
+            }
+            Action::StopListening { call } => {
+                if let Some(c) = self.calls.get(&call) {
+                    let _ = c.media.try_send(MediaCommand::StopListening);
+                }
+            }
+            Action::AskBot {
+                call,
+                endpoint,
+                request,
+                timeout_ms,
+            } => {
+                let body = serde_json::to_string(&request).unwrap_or_default();
+                let tag = (self.switch.bot_requests(call), request.turn);
+                self.services.ask_bot(
+                    call,
+                    tag,
+                    endpoint,
+                    body,
+                    Some(Duration::from_millis(timeout_ms)),
+                );
+            }
+            Action::Announce { call, prompt } => self.play_prompt(call, &prompt),
+            Action::TicketOpened { call, ticket } => self.webhook(
+                call,
+                "ticket_changed",
+                serde_json::json!({
+                    "ticket": ticket.id,
+                    "status": ticket.status,
+                    "team": ticket.team,
+                    "owner": ticket.owner,
+                }),
+            ),
+            Action::Log {
+                call,
+                event,
+                fields,
+            } => self.record(call, event, fields),
+            Action::Step { .. }
+            | Action::Decided { .. }
+            | Action::TimerFired { .. }
+            | Action::Handoff { .. } => {}
         }
     }
 
@@ -1909,20 +1967,9 @@ impl Core {
         self.pending.push_back((call_key, event));
     }
 
+    /// Carries out an engine command that is the world's (see
+    /// [`Switch::carries_out`]).
     async fn carry_out(&mut self, call_key: u64, command: Command, now: Instant) {
-        // Leaving the customer agent's block: stop listening to the caller.
-        if !matches!(
-            command,
-            Command::BotTurn { .. }
-                | Command::Play { .. }
-                | Command::StopPlayback
-                | Command::StartTimer { .. }
-                | Command::CancelTimer { .. }
-        ) && let Some(call) = self.calls.get_mut(&call_key)
-            && call.conversation.take().is_some()
-        {
-            let _ = call.media.try_send(MediaCommand::StopListening);
-        }
         match command {
             Command::Answer => self.answer(call_key, now),
             Command::Play { index, prompt, .. } => {
@@ -1937,7 +1984,9 @@ impl Core {
                     && self.prompts.get(&prompt, &self.media_root, law).is_none()
                     && let dialect_bytecode::Prompt::Say { text, language } = &prompt
                 {
-                    let language = language.clone().or_else(|| call.bot_language.clone());
+                    let language = language
+                        .clone()
+                        .or_else(|| self.switch.bot_language(call_key).map(str::to_string));
                     self.record(
                         call_key,
                         "prompt",
@@ -1979,33 +2028,6 @@ impl Core {
                 if let Some(call) = self.calls.get_mut(&call_key) {
                     let _ = call.media.try_send(MediaCommand::Stop);
                     call.playing = false;
-                }
-            }
-            Command::StartTimer { timer, at } => {
-                let delay = at.duration_since(self.clock.at(now));
-                let delay = Duration::try_from(delay).unwrap_or(Duration::ZERO);
-                self.timer_seq += 1;
-                let when = now + delay;
-                self.timers
-                    .insert((when, self.timer_seq), (call_key, timer));
-                self.timer_index
-                    .insert((call_key, timer), (when, self.timer_seq));
-            }
-            Command::CancelTimer { timer } => {
-                if let Some(slot) = self.timer_index.remove(&(call_key, timer)) {
-                    self.timers.remove(&slot);
-                }
-            }
-            Command::Enqueue { queue, priority } => {
-                self.enqueue(call_key, queue, priority, now).await;
-            }
-            Command::Dequeue { queue } => {
-                self.record(call_key, "dequeued", fields([("queue", queue.into())]));
-                self.drop_agent(call_key, now);
-                let ms = self.acd_ms(now);
-                self.acd.remove(call_key, ms);
-                if let Some(call) = self.calls.get_mut(&call_key) {
-                    call.queued = None;
                 }
             }
             Command::Transfer { extension } => {
@@ -2064,7 +2086,6 @@ impl Core {
                     },
                 );
             }
-            Command::BotTurn { bot, utterance } => self.bot_turn(call_key, bot, utterance),
             Command::SurveyAnswer {
                 survey,
                 question,
@@ -2080,17 +2101,18 @@ impl Core {
                 delay_ms,
             } => self.schedule_survey(call_key, campaign, survey, number, delay_ms, now),
             Command::Hangup => self.hang_up(call_key, now),
+            // Carried out by the switch.
+            Command::StartTimer { .. }
+            | Command::CancelTimer { .. }
+            | Command::Enqueue { .. }
+            | Command::Dequeue { .. }
+            | Command::BotTurn { .. } => {}
             Command::Ended(outcome) => {
                 let restart = self.calls.get_mut(&call_key).and_then(|c| c.restart.take());
                 if let Some(dialled) = restart {
                     // A transfer to an entry point: the old flow is over,
                     // the new one starts on the same call.
-                    let caller = self.calls.get_mut(&call_key).map(|c| {
-                        if let Some(id) = c.engine.take() {
-                            self.by_engine.remove(&id);
-                        }
-                        c.number.clone()
-                    });
+                    let caller = self.calls.get(&call_key).map(|c| c.number.clone());
                     self.timer_seq += 1;
                     self.starts.insert(
                         (now, self.timer_seq),
@@ -2229,14 +2251,14 @@ impl Core {
         let now = Instant::now();
         self.end_conference(call_key, now);
         self.drop_agent(call_key, now);
-        let ms = self.acd_ms(now);
-        self.acd.remove(call_key, ms);
-        self.drive_acd(now).await;
+        let at = self.clock.at(now);
+        self.switch.release(call_key, at);
+        self.pump(now).await;
         let Some(call) = self.calls.remove(&call_key) else {
             return;
         };
         if let Some(store) = &self.store
-            && call.engine.is_some() | call.answered
+            && call.flowed | call.answered
         {
             let record = dialect_callbacks::CallRecord {
                 call: format!("call-{call_key}"),
@@ -2263,23 +2285,9 @@ impl Core {
         let _ = call.media.send(MediaCommand::Close).await;
         self.ports.give(call.port);
         self.by_invite.remove(&call.invite_tx);
-        if let Some(id) = call.engine {
-            self.by_engine.remove(&id);
-        }
         if let Some(id) = call.dialog {
             self.dialogs.remove(&id);
             self.by_dialog.remove(&id);
-        }
-        let stale: Vec<(u64, TimerId)> = self
-            .timer_index
-            .keys()
-            .filter(|(k, _)| *k == call_key)
-            .copied()
-            .collect();
-        for key in stale {
-            if let Some(slot) = self.timer_index.remove(&key) {
-                self.timers.remove(&slot);
-            }
         }
         self.pending.retain(|(k, _)| *k != call_key);
     }
@@ -2449,7 +2457,8 @@ impl Core {
             return format!("{unique}.wav");
         };
         let Some(template) = self
-            .directory
+            .switch
+            .directory()
             .campaigns
             .get(&call.campaign)
             .and_then(|c| c.recording_name.clone())
@@ -2458,7 +2467,8 @@ impl Core {
         };
         let local = self.clock.now().to_zoned(jiff::tz::TimeZone::UTC);
         let id = self
-            .directory
+            .switch
+            .directory()
             .campaigns
             .get(&call.campaign)
             .and_then(|c| c.id.clone())
@@ -2558,14 +2568,8 @@ impl Core {
                 if self.calls.get(&call_key).is_some_and(|c| c.transferring) {
                     return self.transfer_failed(call_key, now).await;
                 }
-                if let Some(id) = self.calls.get(&call_key).and_then(|c| c.engine) {
-                    let _ = self.engine.handle_event(
-                        id,
-                        Event::DialResult(outcome),
-                        self.clock.at(now),
-                    );
-                    self.pump(now).await;
-                }
+                self.deliver(call_key, Event::DialResult(outcome), now)
+                    .await;
                 return;
             }
             if status == 487 {
@@ -2578,9 +2582,8 @@ impl Core {
                 fields([("agent", name.into()), ("status", status.into())]),
             );
             // The agent refused or failed: RONA now; the call keeps its place.
-            let ms = self.acd_ms(now);
-            self.acd.declined(call_key, ms);
-            self.drive_acd(now).await;
+            self.switch.agent_declined(call_key, self.clock.at(now));
+            self.pump(now).await;
             return;
         }
         let Some(mut leg) = self.calls.get_mut(&call_key).and_then(|c| c.agent.take()) else {
@@ -2603,8 +2606,7 @@ impl Core {
         if !(fresh && started) {
             return;
         }
-        let (caller_media, caller_inbound, engine) =
-            (call.media.clone(), call.inbound.clone(), call.engine);
+        let (caller_media, caller_inbound) = (call.media.clone(), call.inbound.clone());
         if let (Some(peer), Some(media)) = (agent_inbound, agent_media) {
             let _ = caller_media.try_send(MediaCommand::Bridge { peer });
             let _ = media.try_send(MediaCommand::Bridge {
@@ -2617,8 +2619,7 @@ impl Core {
             fields([("agent", name.clone().into())]),
         );
         if !trunk {
-            let ms = self.acd_ms(now);
-            self.acd.answered(call_key, ms);
+            self.switch.agent_answered(call_key, self.clock.at(now));
             self.agent_connected(call_key, &name, now);
         }
         let transferring = self.calls.get(&call_key).is_some_and(|c| c.transferring);
@@ -2628,15 +2629,12 @@ impl Core {
             }
             return;
         }
-        if let Some(id) = engine {
-            let event = if trunk {
-                Event::DialResult(DialOutcome::Connected)
-            } else {
-                Event::AgentConnected { agent: name }
-            };
-            let _ = self.engine.handle_event(id, event, self.clock.at(now));
-            self.pump(now).await;
-        }
+        let event = if trunk {
+            Event::DialResult(DialOutcome::Connected)
+        } else {
+            Event::AgentConnected { agent: name }
+        };
+        self.deliver(call_key, event, now).await;
     }
 
     /// A 2xx to a leg's INVITE: the dialog, the ACK (again for a
@@ -2724,15 +2722,12 @@ impl Core {
             }
         }
         self.drop_agent(call_key, now);
-        let (engine, consult) = self
+        let consult = self
             .calls
             .get(&call_key)
-            .map_or((None, false), |c| (c.engine, c.consult_of.is_some()));
-        if let Some(id) = engine {
-            let _ = self
-                .engine
-                .handle_event(id, Event::BridgeEnded, self.clock.at(now));
-            self.pump(now).await;
+            .is_some_and(|c| c.consult_of.is_some());
+        if self.switch.engine_call(call_key).is_some() {
+            self.deliver(call_key, Event::BridgeEnded, now).await;
         } else if consult {
             // The consulted party hung up: the consultation is over.
             self.hang_up(call_key, now);
@@ -2750,12 +2745,12 @@ impl Core {
         if trunk {
             return;
         }
-        let ms = self.acd_ms(now);
+        let at = self.clock.at(now);
         if connected {
-            self.acd.ended(acd_call, ms);
+            self.switch.agent_ended(acd_call, at);
             self.wrap_up_started(&name, acd_call, now);
         } else {
-            self.acd.remove(acd_call, ms);
+            self.switch.remove(acd_call, at);
         }
     }
 
@@ -2855,4 +2850,13 @@ fn uri_address(uri: &str) -> Option<SocketAddr> {
             .ok()
             .map(|ip| SocketAddr::new(ip, 5060))
     })
+}
+
+/// The store as the switch sees it (the server always has one; without
+/// it, reads find nothing and writes fail, logged).
+fn store_of(store: &Option<Box<dyn Store>>) -> &dyn dialect_switch::Store {
+    match store {
+        Some(store) => store.as_switch(),
+        None => &dialect_switch::NoStore,
+    }
 }

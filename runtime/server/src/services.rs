@@ -38,6 +38,9 @@ pub enum ServiceResult {
     Bot {
         /// The call's key.
         call: u64,
+        /// The request's number on the call and the conversation's turn
+        /// it was for.
+        tag: (u64, u32),
         /// `(status, body)`.
         result: Result<(u16, String), String>,
     },
@@ -207,7 +210,14 @@ impl Services {
 
     /// One turn of an external customer agent: POSTs the request, reports
     /// the status and body (the bot crate judges them).
-    pub fn ask_bot(&self, call: u64, endpoint: String, body: String, timeout: Option<Duration>) {
+    pub fn ask_bot(
+        &self,
+        call: u64,
+        tag: (u64, u32),
+        endpoint: String,
+        body: String,
+        timeout: Option<Duration>,
+    ) {
         let this = self.clone();
         tokio::spawn(async move {
             let request = this
@@ -227,7 +237,10 @@ impl Services {
                 Err(e) if e.is_timeout() => Err("the customer agent did not answer in time".into()),
                 Err(e) => Err(format!("the customer agent cannot be reached: {e}")),
             };
-            let _ = this.results.send(ServiceResult::Bot { call, result }).await;
+            let _ = this
+                .results
+                .send(ServiceResult::Bot { call, tag, result })
+                .await;
         });
     }
 }

@@ -219,6 +219,18 @@ impl Switch {
         })
     }
 
+    /// Routes a ticket (a chat's handoff) by `rules`, with the teams of
+    /// the installed version; the owner rotation is the one calls use.
+    pub fn route_ticket(
+        &mut self,
+        rules: &HandoffRules,
+        facts: &TicketFacts,
+    ) -> dialect_bot::Assignment {
+        let teams = &self.directory.teams;
+        let members = |team: &str| -> Vec<String> { teams.get(team).cloned().unwrap_or_default() };
+        self.router.route(rules, facts, &members)
+    }
+
     /// A call's handoff: routed, the message played, a ticket opened when
     /// the handoff is asynchronous or nobody was assigned.
     fn handoff(&mut self, key: CallKey, reason: Reason, store: &dyn Store, now: Timestamp) {

@@ -414,6 +414,17 @@ impl Switch {
             .is_some_and(|c| !c.is_over())
     }
 
+    /// The number of calls the switch knows (with a flow, queued, or
+    /// both).
+    pub fn calls(&self) -> usize {
+        self.calls.len()
+    }
+
+    /// The number of live engine timers.
+    pub fn timers(&self) -> usize {
+        self.timers.len()
+    }
+
     /// The next action, in order.
     pub fn poll_action(&mut self) -> Option<Action> {
         self.actions.pop_front()
@@ -508,7 +519,7 @@ impl Switch {
         }
     }
 
-    fn open(&mut self, key: CallKey, campaign: String, caller: &str) {
+    pub(crate) fn open(&mut self, key: CallKey, campaign: String, caller: &str) {
         let call = self.calls.entry(key).or_insert_with(|| Call {
             engine: None,
             campaign: String::new(),
@@ -583,7 +594,7 @@ impl Switch {
 
     /// Carries out what the engine and the ACD decided until nothing is
     /// left: steps and commands out, the switch's own answers back in.
-    fn drain(&mut self, now: Timestamp, store: &dyn Store) {
+    pub(crate) fn drain(&mut self, now: Timestamp, store: &dyn Store) {
         loop {
             while let Some(step) = self.engine.poll_step() {
                 if let Some(&call) = self.by_engine.get(&step.call) {
@@ -684,3 +695,62 @@ impl Switch {
 
 #[cfg(test)]
 mod tests;
+
+/// A world without a store: nothing is remembered (no last agent, no
+/// owner) and tickets cannot be opened (each attempt is logged).
+pub struct NoStore;
+
+impl RelationshipStore for NoStore {
+    fn set_last_agent(
+        &self,
+        _: &str,
+        _: &str,
+        _: &str,
+        _: Timestamp,
+    ) -> Result<(), dialect_callbacks::StoreError> {
+        Ok(())
+    }
+
+    fn last_agent(
+        &self,
+        _: &str,
+        _: &str,
+    ) -> Result<Option<(String, Timestamp)>, dialect_callbacks::StoreError> {
+        Ok(None)
+    }
+
+    fn set_owner(&self, _: &str, _: &str, _: &str) -> Result<(), dialect_callbacks::StoreError> {
+        Ok(())
+    }
+
+    fn clear_owner(&self, _: &str, _: &str) -> Result<(), dialect_callbacks::StoreError> {
+        Ok(())
+    }
+
+    fn owner(&self, _: &str, _: &str) -> Result<Option<String>, dialect_callbacks::StoreError> {
+        Ok(None)
+    }
+}
+
+impl TicketStore for NoStore {
+    fn open_ticket(
+        &self,
+        _: &dialect_callbacks::NewTicket,
+        _: Timestamp,
+    ) -> Result<dialect_callbacks::Ticket, dialect_callbacks::StoreError> {
+        Err(dialect_callbacks::StoreError::Unavailable(
+            "tickets cannot be opened".into(),
+        ))
+    }
+
+    fn tickets(&self) -> Result<Vec<dialect_callbacks::Ticket>, dialect_callbacks::StoreError> {
+        Ok(Vec::new())
+    }
+
+    fn close_ticket(
+        &self,
+        id: i64,
+    ) -> Result<dialect_callbacks::Ticket, dialect_callbacks::StoreError> {
+        Err(dialect_callbacks::StoreError::NotFound { id })
+    }
+}

@@ -282,3 +282,58 @@ impl Switch {
         self.calls.get(&call)?.queue.as_deref()
     }
 }
+
+impl Switch {
+    /// Puts a call into `queue` outside its flow (an agent transferred it,
+    /// or it is an agent's consultation call, which has no flow): as a
+    /// `queue` block would, with `priority` on top of the campaign's and
+    /// the queue's. A call the switch does not know yet is opened with its
+    /// `campaign` and `caller`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn requeue(
+        &mut self,
+        key: CallKey,
+        campaign: &str,
+        caller: &str,
+        queue: String,
+        priority: i32,
+        now: Timestamp,
+        store: &dyn Store,
+    ) {
+        if !self.calls.contains_key(&key) {
+            self.open(key, campaign.to_string(), caller);
+        }
+        self.enqueue(key, queue, priority, now, store);
+        self.drain(now, store);
+    }
+
+    /// Queues a call for one agent: in `queue`, reserved for `agent` for
+    /// `for_ms` (then anyone of that queue may take it), with `priority`
+    /// as given. Returns whether the ACD took it.
+    pub fn enqueue_reserved(
+        &mut self,
+        key: CallKey,
+        queue: &str,
+        priority: i64,
+        agent: &str,
+        for_ms: u64,
+        now: Timestamp,
+    ) -> bool {
+        self.leave_acd(key, now);
+        let ms = self.acd_ms(now);
+        let request = Request {
+            queue: queue.to_string(),
+            priority,
+            preferred: Some(Preferred {
+                agent: agent.to_string(),
+                until: ms.saturating_add(for_ms),
+            }),
+        };
+        let taken = self.acd.enqueue(key, request, ms).is_ok();
+        if taken && let Some(call) = self.calls.get_mut(&key) {
+            call.queue = Some(queue.to_string());
+        }
+        self.drive_acd();
+        taken
+    }
+}

@@ -162,7 +162,7 @@ impl Core {
         call.transferring = false;
         let (campaign, number) = (call.campaign.clone(), call.number.clone());
         if call.data.is_empty()
-            && let Some(info) = self.directory.campaigns.get(&campaign)
+            && let Some(info) = self.switch.directory().campaigns.get(&campaign)
         {
             for variable in &info.variables {
                 call.data.insert(
@@ -205,7 +205,7 @@ impl Core {
         if let Some((queue, talked)) = talked {
             self.count_handle_time(&queue, talked);
         }
-        let until = match self.acd.state(agent) {
+        let until = match self.switch.acd().state(agent) {
             Some(State::WrapUp { until }) => Some(until),
             _ => None,
         };
@@ -221,20 +221,19 @@ impl Core {
 
     /// Answers one agent API request.
     pub(super) async fn on_api(&mut self, request: ApiRequest, now: Instant) -> ApiReply {
-        let ms = self.acd_ms(now);
         match request {
             ApiRequest::Agent { agent } => self.agent_view(&agent),
             ApiRequest::Login { agent } => {
-                if !self.directory.agents.contains_key(&agent) {
+                if !self.switch.directory().agents.contains_key(&agent) {
                     return ApiReply::error(404, format!("no agent {agent} in the flows"));
                 }
-                self.acd.login(&agent, ms);
+                self.switch.login(&agent, self.clock.at(now));
                 self.log_agent(&agent, "logged_in", serde_json::Map::new());
                 self.agent_view(&agent)
             }
             ApiRequest::Logout { agent } => {
-                if !self.acd.logout(&agent, ms) {
-                    let state = self.acd.state(&agent);
+                if !self.switch.logout(&agent, self.clock.at(now)) {
+                    let state = self.switch.acd().state(&agent);
                     return ApiReply::error(
                         409,
                         format!(
@@ -247,8 +246,8 @@ impl Core {
                 self.agent_view(&agent)
             }
             ApiRequest::Ready { agent } => {
-                if !self.acd.set_ready(&agent, ms) {
-                    let state = self.acd.state(&agent);
+                if !self.switch.set_ready(&agent, self.clock.at(now)) {
+                    let state = self.switch.acd().state(&agent);
                     let hint = match state {
                         Some(State::WrapUp { .. }) => "; send the wrap-up first",
                         Some(State::LoggedOut) => "; log in first",
@@ -264,12 +263,15 @@ impl Core {
                 }
                 self.alerts.on_break.remove(&agent);
                 self.log_agent(&agent, "ready", serde_json::Map::new());
-                self.drive_acd(now).await;
+                self.pump(now).await;
                 self.agent_view(&agent)
             }
             ApiRequest::NotReady { agent, reason } => {
-                if !self.acd.set_not_ready(&agent, &reason, ms) {
-                    let state = self.acd.state(&agent);
+                if !self
+                    .switch
+                    .set_not_ready(&agent, &reason, self.clock.at(now))
+                {
+                    let state = self.switch.acd().state(&agent);
                     return ApiReply::error(
                         409,
                         format!(
@@ -302,7 +304,7 @@ impl Core {
                 consult,
             } => {
                 let reply = self.conference(&agent, call, consult, now).await;
-                self.drive_acd(now).await;
+                self.pump(now).await;
                 reply
             }
             ApiRequest::PauseBot { agent, bot, paused } => {
@@ -315,14 +317,14 @@ impl Core {
                         ),
                     );
                 }
-                let Some((_, config)) = self.bots.find(&bot) else {
+                let Some((_, config)) = self.switch.bots().find(&bot) else {
                     return ApiReply::error(404, format!("there is no customer agent `{bot}`"));
                 };
                 let name = short(&config.name).to_string();
                 if paused {
-                    self.bots.paused.insert(name.clone());
+                    self.switch.bots_mut().paused.insert(name.clone());
                 } else {
-                    self.bots.paused.remove(&name);
+                    self.switch.bots_mut().paused.remove(&name);
                 }
                 self.log_agent(
                     &agent,
@@ -363,13 +365,14 @@ impl Core {
             ApiRequest::WebCallback { body } => self.save_callback("web", None, body, now),
             ApiRequest::Status => {
                 let agents: BTreeMap<String, Value> = self
-                    .acd
+                    .switch
+                    .acd()
                     .agents()
                     .map(|(name, state)| (name.to_string(), state_json(&state)))
                     .collect();
                 let mut body = status(self);
                 if let Some(map) = body.as_object_mut() {
-                    map.insert("waiting".into(), self.acd.waiting().into());
+                    map.insert("waiting".into(), self.switch.acd().waiting().into());
                     map.insert("agents".into(), json!(agents));
                 }
                 ApiReply::ok(body)
@@ -378,14 +381,15 @@ impl Core {
     }
 
     fn agent_view(&self, agent: &str) -> ApiReply {
-        let Some(state) = self.acd.state(agent) else {
+        let Some(state) = self.switch.acd().state(agent) else {
             return ApiReply::error(404, format!("no agent {agent} in the flows"));
         };
         let mut body = state_json(&state);
         if let Some(map) = body.as_object_mut() {
             map.insert("agent".into(), agent.into());
             let queues = self
-                .directory
+                .switch
+                .directory()
                 .agents
                 .get(agent)
                 .map(|(q, _)| q.clone())
@@ -422,7 +426,7 @@ impl Core {
                 format!("call {} cannot be wrapped up: {why}", desk.call),
             );
         }
-        let Some(info) = self.directory.campaigns.get(&desk.campaign) else {
+        let Some(info) = self.switch.directory().campaigns.get(&desk.campaign) else {
             return ApiReply::error(409, format!("campaign {} is not loaded", desk.campaign));
         };
         let Some(reason) = info.classifiers.get(classifier) else {
@@ -493,9 +497,8 @@ impl Core {
         if let (Some(owner), Some(store)) = (&private_to, &self.store) {
             let _ = store.set_owner(&desk.campaign, &desk.number, owner);
         }
-        let late = !matches!(self.acd.state(agent), Some(State::WrapUp { .. }));
-        let ms = self.acd_ms(now);
-        self.acd.end_wrap_up(agent, ms);
+        let late = !matches!(self.switch.acd().state(agent), Some(State::WrapUp { .. }));
+        self.switch.end_wrap_up(agent, self.clock.at(now));
         if let Some(d) = self.desks.get_mut(agent) {
             d.wrap_up = false;
         }
@@ -519,7 +522,7 @@ impl Core {
                 "fields": record,
             }),
         );
-        self.drive_acd(now).await;
+        self.pump(now).await;
         self.agent_view(agent)
     }
 
@@ -547,7 +550,7 @@ impl Core {
         let Some(call) = self.calls.get(&call_key) else {
             return ApiReply::error(404, format!("call {call_key} is not in progress"));
         };
-        let info = self.directory.campaigns.get(&call.campaign);
+        let info = self.switch.directory().campaigns.get(&call.campaign);
         let sensitive = info.is_some_and(|c| c.sensitive);
         let variables: Vec<Value> = info
             .map(|c| c.variables.as_slice())
@@ -595,7 +598,8 @@ impl Core {
             return ApiReply::error(404, format!("call {call_key} is not in progress"));
         };
         let Some(variable) = self
-            .directory
+            .switch
+            .directory()
             .campaigns
             .get(&call.campaign)
             .and_then(|c| c.variables.iter().find(|v| v.name == name))
@@ -671,7 +675,8 @@ impl Core {
             return Ok(());
         }
         let serves = self
-            .directory
+            .switch
+            .directory()
             .agents
             .get(agent)
             .is_some_and(|(queues, _)| queues.contains(&callback.queue));
@@ -693,7 +698,8 @@ impl Core {
             return ApiReply::error(503, "callbacks are not available");
         };
         let queues = self
-            .directory
+            .switch
+            .directory()
             .agents
             .get(agent)
             .map(|(q, _)| q.clone())
@@ -738,16 +744,17 @@ impl Core {
             );
         }
         let mut request = request;
-        if let Some(queue) = self.directory.queue_named(request.queue.trim()) {
+        if let Some(queue) = self.switch.directory().queue_named(request.queue.trim()) {
             request.queue = queue;
         }
         let serves = self
-            .directory
+            .switch
+            .directory()
             .agents
             .get(agent)
             .map(|(q, _)| q.clone())
             .unwrap_or_default();
-        let known: Vec<String> = self.directory.queues.keys().cloned().collect();
+        let known: Vec<String> = self.switch.directory().queues.keys().cloned().collect();
         let web = agent == "web";
         let access = move |queue: &str| {
             if !known.iter().any(|q| q == queue) {
@@ -760,13 +767,15 @@ impl Core {
         };
         // Team members: the agents who share a queue with this agent.
         let mates: Vec<String> = self
-            .directory
+            .switch
+            .directory()
             .agents
             .iter()
             .filter(|(name, (queues, _))| {
                 name.as_str() != agent
                     && queues.iter().any(|q| {
-                        self.directory
+                        self.switch
+                            .directory()
                             .agents
                             .get(agent)
                             .is_some_and(|(mine, _)| mine.contains(q))
@@ -839,7 +848,8 @@ impl Core {
         let ms = self.acd_ms(now);
         let mut active: Vec<((String, String), Value)> = Vec::new();
         let campaigns: Vec<(String, Vec<(String, u64)>)> = self
-            .directory
+            .switch
+            .directory()
             .campaigns
             .iter()
             .map(|(name, info)| (name.clone(), info.alerts.clone()))
@@ -884,8 +894,8 @@ impl Core {
                         ));
                     }
                     "avg_wait" => {
-                        for queue in self.directory.queues.keys() {
-                            if let Some(wait) = self.acd.oldest_wait(queue, ms)
+                        for queue in self.switch.directory().queues.keys() {
+                            if let Some(wait) = self.switch.acd().oldest_wait(queue, ms)
                                 && wait > threshold
                             {
                                 active.push(((kind.clone(), queue.clone()), json!(wait)));

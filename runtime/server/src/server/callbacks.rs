@@ -96,7 +96,7 @@ impl Core {
             }
         }
         self.refresh_callback_due(now);
-        self.drive_acd(now).await;
+        self.pump(now).await;
     }
 
     /// A due callback waits in its queue for an agent.
@@ -104,13 +104,18 @@ impl Core {
         let key = self.next_key;
         self.next_key += 1;
         let ms = self.acd_ms(now);
-        let Some(queue) = self.directory.queue_named(&callback.queue) else {
+        let Some(queue) = self.switch.directory().queue_named(&callback.queue) else {
             if let Some(store) = &self.store {
                 let _ = store.finish(callback.id, "failed: its queue is no longer in the flows");
             }
             return;
         };
-        let priority = self.directory.queues.get(&queue).map_or(0, |q| q.priority);
+        let priority = self
+            .switch
+            .directory()
+            .queues
+            .get(&queue)
+            .map_or(0, |q| q.priority);
         let preferred = callback.assignee.clone().map(|agent| Preferred {
             agent,
             until: ms + PERSONAL_MS,
@@ -151,7 +156,8 @@ impl Core {
                 connected: false,
             },
         );
-        if self.acd.enqueue_since(key, request, since, ms).is_err() {
+        let (since, at) = (self.switch.time_of(since), self.clock.at(now));
+        if self.switch.enqueue_entry(key, request, since, at).is_err() {
             self.callback_calls.remove(&key);
             if let Some(store) = &self.store {
                 let _ = store.retry(
@@ -212,7 +218,7 @@ impl Core {
             reason,
             assignee: None,
         };
-        let known: Vec<String> = self.directory.queues.keys().cloned().collect();
+        let known: Vec<String> = self.switch.directory().queues.keys().cloned().collect();
         let context = Context::new("ivr", move |q: &str| {
             if known.iter().any(|k| k == q) {
                 QueueAccess::Allowed
@@ -306,7 +312,7 @@ impl Core {
             }
             if status != 487 {
                 self.callback_leg_failed(key, side, &format!("status {status}"), now);
-                self.drive_acd(now).await;
+                self.pump(now).await;
             }
             return;
         }
@@ -328,8 +334,7 @@ impl Core {
         }
         match side {
             Side::Agent => {
-                let ms = self.acd_ms(now);
-                self.acd.answered(key, ms);
+                self.switch.agent_answered(key, self.clock.at(now));
                 if let Some(cb) = self.callback_calls.get_mut(&key) {
                     cb.answered_by = Some(name.clone());
                 }
@@ -426,8 +431,7 @@ impl Core {
                     fields([("agent", agent.into()), ("status", why.into())]),
                 );
                 // RONA: the callback keeps its place for the next agent.
-                let ms = self.acd_ms(now);
-                self.acd.declined(key, ms);
+                self.switch.agent_declined(key, self.clock.at(now));
             }
             Side::Customer => {
                 self.callback_failed(key, &format!("the customer's phone answered {why}"), now);
@@ -478,12 +482,11 @@ impl Core {
         for leg in [cb.agent.take(), cb.customer.take()].into_iter().flatten() {
             self.end_leg(leg, now);
         }
-        let ms = self.acd_ms(now);
         if let Some(agent) = &cb.answered_by {
-            self.acd.ended(key, ms);
+            self.switch.agent_ended(key, self.clock.at(now));
             self.wrap_up_started(&agent.clone(), key, now);
         } else {
-            self.acd.remove(key, ms);
+            self.switch.remove(key, self.clock.at(now));
         }
     }
 

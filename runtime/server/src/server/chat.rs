@@ -16,7 +16,7 @@
 use super::{Core, fields};
 use crate::api::ChatEvent;
 use dialect_acd::directory::short;
-use dialect_bot::{Channel, Conversation, Mode, Speaker, Step, TicketFacts, Unassigned};
+use dialect_bot::{Conversation, Mode, Speaker, Step, TicketFacts, Unassigned};
 use dialect_bytecode::Prompt;
 use dialect_callbacks::NewTicket;
 use serde_json::{Value, json};
@@ -66,7 +66,11 @@ impl Core {
                 name,
                 out,
             } => {
-                let Some(conversation) = self.bots.chat_conversation(&bot, chat, &name) else {
+                let conversation =
+                    self.switch
+                        .bots()
+                        .chat_conversation(&bot, format!("chat-{chat}"), &name);
+                let Some(conversation) = conversation else {
                     let _ = out.try_send(
                         json!({ "type": "closed", "reason": format!("there is no customer agent `{bot}`") })
                             .to_string(),
@@ -99,7 +103,8 @@ impl Core {
             }
             ChatEvent::CustomerSaid { chat, text } => {
                 let paused = self.chats.get(&chat).is_some_and(|c| {
-                    self.bots
+                    self.switch
+                        .bots()
                         .paused
                         .contains(short(&c.conversation.config().name))
                 });
@@ -207,6 +212,7 @@ impl Core {
                 match endpoint {
                     Some(endpoint) => self.services.ask_bot(
                         chat | CHAT_KEY,
+                        (0, request.turn),
                         endpoint,
                         serde_json::to_string(&request).unwrap_or_default(),
                         Some(std::time::Duration::from_millis(timeout)),
@@ -283,9 +289,9 @@ impl Core {
             })
             .collect();
         let facts = TicketFacts::of(&c.conversation, "chat", &c.name, code);
-        let teams = &self.directory.teams;
+        let assignment = self.switch.route_ticket(&rules, &facts);
+        let teams = &self.switch.directory().teams;
         let members = |team: &str| -> Vec<String> { teams.get(team).cloned().unwrap_or_default() };
-        let assignment = self.bots.router.route(&rules, &facts, &members);
         let mut candidates: Vec<String> = assignment.owner.iter().cloned().collect();
         for agent in assignment
             .team
@@ -439,27 +445,5 @@ impl Core {
             "chat_assigned",
             fields([("chat", format!("chat-{chat}").into())]),
         );
-    }
-}
-
-impl super::customer::Bots {
-    /// A chat conversation with the bot named `bot` (qualified or short).
-    pub(crate) fn chat_conversation(
-        &self,
-        bot: &str,
-        chat: u64,
-        name: &str,
-    ) -> Option<Conversation> {
-        let (campaign, config) = self.find(bot)?;
-        let kb = self.knowledge_of(&config);
-        let context = dialect_bot::RequestContext {
-            campaign,
-            caller: name.to_string(),
-            variables: Default::default(),
-        };
-        Some(
-            Conversation::new(config, kb, Channel::Chat)
-                .with_context(format!("chat-{chat}"), context),
-        )
     }
 }

@@ -47,7 +47,11 @@ impl Core {
     pub(super) fn calling_agent(&self, request: &Message) -> Option<String> {
         let user = super::caller_user(request);
         let name = short(&user).to_string();
-        self.directory.agents.contains_key(&name).then_some(name)
+        self.switch
+            .directory()
+            .agents
+            .contains_key(&name)
+            .then_some(name)
     }
 
     /// A consultation call from an agent's phone: answered, then connected
@@ -96,7 +100,7 @@ impl Core {
             ]),
         );
         match target {
-            Target::Queue(queue) => self.enqueue(call_key, queue, 0, now).await,
+            Target::Queue(queue) => self.requeue(call_key, queue, 0, now).await,
             Target::Agent(colleague) => {
                 let priority = i64::from(i16::MAX);
                 if !self
@@ -366,8 +370,7 @@ impl Core {
             );
             self.end_leg(leg, now);
             if !trunk {
-                let ms = self.acd_ms(now);
-                self.acd.ended(acd_call, ms);
+                self.switch.agent_ended(acd_call, self.clock.at(now));
                 self.wrap_up_started(&name, acd_call, now);
             }
         }
@@ -379,16 +382,10 @@ impl Core {
                 let _ = call.media.try_send(MediaCommand::Unbridge);
             }
             self.record(call_key, "conference_ended", serde_json::Map::new());
-            if let Some(id) = self.calls.get(&call_key).and_then(|c| c.engine) {
-                let _ = self.engine.handle_event(
-                    id,
-                    dialect_engine::Event::BridgeEnded,
-                    self.clock.at(now),
-                );
-                self.pump(now).await;
-            }
+            self.deliver(call_key, dialect_engine::Event::BridgeEnded, now)
+                .await;
         }
-        self.drive_acd(now).await;
+        self.pump(now).await;
         true
     }
 
@@ -406,8 +403,7 @@ impl Core {
             let (name, acd_call, trunk) = (leg.name.clone(), leg.acd_call, leg.trunk);
             self.end_leg(leg, now);
             if !trunk {
-                let ms = self.acd_ms(now);
-                self.acd.ended(acd_call, ms);
+                self.switch.agent_ended(acd_call, self.clock.at(now));
                 self.wrap_up_started(&name, acd_call, now);
             }
         }

@@ -330,10 +330,9 @@ impl Core {
             self.front.deadlines.insert((until, user.clone()));
             // A registering agent that starts ready is logged in and ready.
             let ready = self.config.agents.iter().any(|a| a.name == user && a.ready);
-            if ready && self.acd.state(&user) == Some(dialect_acd::State::LoggedOut) {
-                let ms = self.acd_ms(now);
-                self.acd.login(&user, ms);
-                self.acd.set_ready(&user, ms);
+            if ready && self.switch.acd().state(&user) == Some(dialect_acd::State::LoggedOut) {
+                self.switch.login(&user, self.clock.at(now));
+                self.switch.set_ready(&user, self.clock.at(now));
                 registered_ready = true;
             }
             self.log.record(
@@ -394,11 +393,10 @@ impl Core {
                 self.agents.remove(user);
                 // Nobody can ring them now: an idle agent is logged out.
                 if matches!(
-                    self.acd.state(user),
+                    self.switch.acd().state(user),
                     Some(dialect_acd::State::Available { .. } | dialect_acd::State::Idle { .. })
                 ) {
-                    let ms = self.acd_ms(now);
-                    self.acd.logout(user, ms);
+                    self.switch.logout(user, self.clock.at(now));
                 }
             }
         }

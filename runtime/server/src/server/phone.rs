@@ -4,7 +4,7 @@
 
 use super::directory::short;
 use super::{Core, MediaCommand, fields};
-use dialect_acd::{Preferred, Request};
+
 use dialect_sip::message::{self, Message, Method, Transport};
 use dialect_sip::sdp::{self, LocalMedia};
 use dialect_sip::transaction::TxKey;
@@ -117,7 +117,8 @@ impl Core {
         let (caller_media, caller_inbound) = (call.media.clone(), call.inbound.clone());
         let (agent_media, agent_inbound) = (leg.media.clone(), leg.inbound.clone());
         let music = self
-            .directory
+            .switch
+            .directory()
             .campaigns
             .get(&call.campaign)
             .and_then(|c| c.music_on_hold.clone());
@@ -208,7 +209,7 @@ impl Core {
         match target {
             Target::Queue(queue) => {
                 let priority = self.flow_priority(call_key);
-                self.enqueue(call_key, queue, priority, now).await;
+                self.requeue(call_key, queue, priority, now).await;
             }
             Target::Agent(agent) => {
                 let priority = i64::from(self.flow_priority(call_key));
@@ -231,7 +232,7 @@ impl Core {
     /// caller had hung up, but the call stays up) and the campaign of the
     /// dialled number starts for the same caller.
     async fn restart_flow(&mut self, call_key: u64, dialled: String, now: Instant) {
-        let flow = self.engine.route(&dialled).cloned();
+        let flow = self.switch.engine().route(&dialled).cloned();
         let Some(call) = self.calls.get_mut(&call_key) else {
             return;
         };
@@ -241,12 +242,36 @@ impl Core {
             call.campaign = flow.name().to_string();
             call.hash = flow.hash.clone();
         }
-        let Some(id) = call.engine else {
+        if self.switch.engine_call(call_key).is_none() {
+            return;
+        }
+        self.deliver(call_key, dialect_engine::Event::HangUp, now)
+            .await;
+    }
+
+    /// Puts a call (transferred, or a consultation) into `queue` again,
+    /// as a `queue` block would (see `dialect_switch`).
+    pub(super) async fn requeue(
+        &mut self,
+        call_key: u64,
+        queue: String,
+        priority: i32,
+        now: Instant,
+    ) {
+        let Some(call) = self.calls.get(&call_key) else {
             return;
         };
-        let _ = self
-            .engine
-            .handle_event(id, dialect_engine::Event::HangUp, self.clock.at(now));
+        let (campaign, caller) = (call.campaign.clone(), call.number.clone());
+        let at = self.clock.at(now);
+        self.switch.requeue(
+            call_key,
+            &campaign,
+            &caller,
+            queue,
+            priority,
+            at,
+            super::store_of(&self.store),
+        );
         self.pump(now).await;
     }
 
@@ -262,30 +287,26 @@ impl Core {
         now: Instant,
     ) -> bool {
         let Some(queue) = self
-            .directory
+            .switch
+            .directory()
             .agents
             .get(&agent)
             .and_then(|(queues, _)| queues.first().cloned())
         else {
             return false;
         };
-        let ms = self.acd_ms(now);
-        let request = Request {
-            queue: queue.clone(),
-            priority,
-            preferred: Some(Preferred {
-                agent,
-                until: ms + for_ms,
-            }),
-        };
-        if self.acd.enqueue(call_key, request, ms).is_err() {
+        let at = self.clock.at(now);
+        if !self
+            .switch
+            .enqueue_reserved(call_key, &queue, priority, &agent, for_ms, at)
+        {
             return false;
         }
         self.hooks.queued(call_key, &queue);
         if let Some(call) = self.calls.get_mut(&call_key) {
             call.queued = Some((queue, now));
         }
-        self.drive_acd(now).await;
+        self.pump(now).await;
         true
     }
 
@@ -298,7 +319,8 @@ impl Core {
             return;
         }
         let music = self
-            .directory
+            .switch
+            .directory()
             .campaigns
             .get(&call.campaign)
             .and_then(|c| c.music_on_hold.clone());
@@ -313,22 +335,15 @@ impl Core {
         if let Some(call) = self.calls.get_mut(&call_key) {
             call.transferring = false;
         }
-        if let Some(id) = self.calls.get(&call_key).and_then(|c| c.engine) {
-            let _ = self.engine.handle_event(
-                id,
-                dialect_engine::Event::BridgeEnded,
-                self.clock.at(now),
-            );
-            self.pump(now).await;
-        }
+        self.deliver(call_key, dialect_engine::Event::BridgeEnded, now)
+            .await;
     }
 
     /// The priority the flow gave the call.
     fn flow_priority(&self, call_key: u64) -> i32 {
-        self.calls
-            .get(&call_key)
-            .and_then(|c| c.engine)
-            .and_then(|id| self.engine.priority_of(id))
+        self.switch
+            .engine_call(call_key)
+            .and_then(|id| self.switch.engine().priority_of(id))
             .unwrap_or(0)
     }
 
@@ -377,11 +392,11 @@ impl Core {
         if user.is_empty() {
             return None;
         }
-        if let Some(queue) = self.directory.queue_named(&user) {
+        if let Some(queue) = self.switch.directory().queue_named(&user) {
             return Some(Target::Queue(queue));
         }
         let agent = short(&user);
-        if self.directory.agents.contains_key(agent) {
+        if self.switch.directory().agents.contains_key(agent) {
             return Some(Target::Agent(agent.to_string()));
         }
         let digits: String = user.chars().filter(char::is_ascii_digit).collect();

@@ -12,7 +12,6 @@
 
 use super::{Core, add_routes, fields};
 use crate::api::ApiReply;
-use dialect_acd::directory::Directory;
 use dialect_engine::Flow;
 use dialect_media::{Law, PromptCache};
 use jiff::Timestamp;
@@ -82,7 +81,7 @@ fn load(
                 })?;
             }
         }
-        if let Some(broken) = super::customer::Bots::broken_knowledge(&program, media_root) {
+        if let Some(broken) = super::customer::broken_knowledge(&program, media_root) {
             return Err(broken);
         }
         let name = program.name.clone();
@@ -214,23 +213,15 @@ impl Core {
     /// directory of queues and agents, the customer agents.
     fn install(&mut self, flows: &[Arc<Flow>]) {
         for flow in flows {
-            self.engine.install(flow.clone());
             add_routes(&mut self.routes, &flow.program);
         }
-        let directory = Directory::new(flows.iter().map(|f| &f.program));
-        for rules in &directory.queue_rules {
-            self.acd.add_queue(rules.clone());
-        }
-        for (name, (queues, load)) in &directory.agents {
-            let queues: Vec<&str> = queues.iter().map(String::as_str).collect();
-            self.acd.add_agent(name, &queues, *load);
-        }
-        self.directory = directory;
-        self.bots = super::customer::Bots::new(
-            flows.iter().map(|f| &f.program),
-            &self.media_root,
+        let version = dialect_switch::Version::prepare(
+            flows.to_vec(),
+            &super::customer::read_knowledge(&self.media_root),
             &self.config.services.bots,
         );
+        super::customer::warn_broken(&version.bots);
+        self.switch.install(version);
         self.hooks.set_programs(flows.iter().map(|f| &f.program));
     }
 
@@ -249,13 +240,15 @@ impl Core {
             .collect();
         let ms = self.acd_ms(Instant::now());
         let queues: BTreeMap<&String, usize> = self
-            .directory
+            .switch
+            .directory()
             .queues
             .keys()
-            .map(|q| (q, self.acd.queue(q, ms).len()))
+            .map(|q| (q, self.switch.acd().queue(q, ms).len()))
             .collect();
         let agents: BTreeMap<&str, String> = self
-            .acd
+            .switch
+            .acd()
             .agents()
             .map(|(name, state)| (name, format!("{state:?}")))
             .collect();
@@ -353,13 +346,14 @@ impl Core {
             "dialect_queue_waiting",
             "Calls waiting in each queue.",
             "gauge",
-            self.directory
+            self.switch
+                .directory()
                 .queues
                 .keys()
                 .map(|q| {
                     (
                         format!("{{queue=\"{q}\"}}"),
-                        self.acd.queue(q, ms).len() as f64,
+                        self.switch.acd().queue(q, ms).len() as f64,
                     )
                 })
                 .collect(),
@@ -368,17 +362,18 @@ impl Core {
             "dialect_queue_oldest_wait_seconds",
             "How long the oldest call of each queue has waited.",
             "gauge",
-            self.directory
+            self.switch
+                .directory()
                 .queues
                 .keys()
                 .map(|q| {
-                    let wait = self.acd.oldest_wait(q, ms).unwrap_or(0);
+                    let wait = self.switch.acd().oldest_wait(q, ms).unwrap_or(0);
                     (format!("{{queue=\"{q}\"}}"), wait as f64 / 1000.0)
                 })
                 .collect(),
         );
         let mut states: BTreeMap<&'static str, usize> = BTreeMap::new();
-        for (_, state) in self.acd.agents() {
+        for (_, state) in self.switch.acd().agents() {
             let name = match state {
                 dialect_acd::State::Available { .. } => "available",
                 dialect_acd::State::Idle { .. } => "idle",

@@ -226,22 +226,22 @@ impl Core {
             return self.survey_failed(pending.scheduled.id, "the answer had no usable media");
         }
         let scheduled = pending.scheduled;
-        let started = self.engine.handle_survey(
+        let started = self.switch.arrive_survey(
+            key,
             &scheduled.campaign,
             &scheduled.survey,
             &scheduled.number,
             self.clock.at(now),
+            super::store_of(&self.store),
         );
-        let id = match started {
-            Ok(id) => id,
-            Err(error) => {
-                self.end_leg(leg, now);
-                return self.survey_failed(scheduled.id, &error.to_string());
-            }
-        };
+        if let Err(error) = started {
+            self.end_leg(leg, now);
+            return self.survey_failed(scheduled.id, &error.to_string());
+        }
         let hash = self
-            .engine
-            .flow_of(id)
+            .switch
+            .engine_call(key)
+            .and_then(|id| self.switch.engine().flow_of(id))
             .map(|f| f.hash.clone())
             .unwrap_or_default();
         self.outbound_call(
@@ -252,7 +252,7 @@ impl Core {
             scheduled.number.clone(),
         );
         if let Some(call) = self.calls.get_mut(&key) {
-            call.engine = Some(id);
+            call.flowed = true;
             call.survey_call = Some(scheduled.id);
         }
         self.hooks.track(key, now);
@@ -261,7 +261,6 @@ impl Core {
             "call_answered",
             serde_json::json!({ "by": "customer", "survey": scheduled.survey }),
         );
-        self.by_engine.insert(id, key);
         self.record(
             key,
             "survey_call_answered",

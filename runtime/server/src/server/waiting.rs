@@ -86,12 +86,14 @@ impl Core {
             return;
         };
         let music = self
-            .directory
+            .switch
+            .directory()
             .queues
             .get(queue)
             .and_then(|q| q.music.clone())
             .or_else(|| {
-                self.directory
+                self.switch
+                    .directory()
                     .campaigns
                     .get(&call.campaign)
                     .and_then(|c| c.queue_music.clone())
@@ -112,7 +114,7 @@ impl Core {
             .calls
             .get(&call_key)
             .and_then(|c| c.queued.as_ref())
-            .and_then(|(q, _)| self.directory.queues.get(q))
+            .and_then(|(q, _)| self.switch.directory().queues.get(q))
             .and_then(|q| q.announce_every_ms);
         if let Some(every) = every {
             self.timer_seq += 1;
@@ -150,7 +152,7 @@ impl Core {
     /// minutes." (and the courtesy callback offer).
     fn announce(&mut self, call_key: u64, now: Instant) {
         let ms = self.acd_ms(now);
-        let Some(position) = self.acd.position(call_key, ms) else {
+        let Some(position) = self.switch.acd().position(call_key, ms) else {
             return;
         };
         let Some(call) = self.calls.get(&call_key) else {
@@ -161,13 +163,14 @@ impl Core {
         };
         let law = call.law;
         let agents = self
-            .directory
+            .switch
+            .directory()
             .agents
             .iter()
             .filter(|(name, (queues, _))| {
                 queues.contains(&queue)
                     && !matches!(
-                        self.acd.state(name),
+                        self.switch.acd().state(name),
                         Some(dialect_acd::State::LoggedOut) | None
                     )
             })
@@ -182,7 +185,8 @@ impl Core {
         let wait_ms = position_u64.saturating_mul(handle) / u64::try_from(agents).unwrap_or(1);
         let minutes = usize::try_from(wait_ms.div_ceil(60_000).max(1)).unwrap_or(usize::MAX);
         let courtesy = self
-            .directory
+            .switch
+            .directory()
             .queues
             .get(&queue)
             .is_some_and(|q| q.courtesy);
@@ -242,7 +246,8 @@ impl Core {
             return false;
         };
         let offered = self
-            .directory
+            .switch
+            .directory()
             .queues
             .get(&queue)
             .is_some_and(|q| q.courtesy);
@@ -258,8 +263,7 @@ impl Core {
             Some("courtesy callback while waiting".into()),
             now,
         );
-        let ms = self.acd_ms(now);
-        self.acd.remove(call_key, ms);
+        self.switch.remove(call_key, self.clock.at(now));
         let goodbye = self.phrase(CALLING_BACK, law);
         if let Some(call) = self.calls.get_mut(&call_key) {
             call.queued = None;

@@ -1,0 +1,661 @@
+//! The switch in memory: real flows (compiled, encoded and loaded back as
+//! an artifact), the store as a map, time passed in. Each test plays the
+//! world's part by hand and checks what the switch decided; none touches a
+//! socket or a clock, so they run in milliseconds.
+#![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+
+use dialect_bot::Channel;
+use dialect_callbacks::{NewTicket, RelationshipStore, StoreError, Ticket, TicketStore};
+use dialect_engine::{Command, Event, Flow, Outcome};
+use dialect_switch::{Action, Switch, Version};
+use jiff::{SignedDuration, Timestamp};
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The flows of `dir` (relative to the repository), as artifacts.
+fn version(dir: &str) -> Version {
+    let root = root();
+    let flows_dir = root.join(dir);
+    let world = dialect_compiler::world::FsWorld::new(Some(root.join("stdlib")), &flows_dir);
+    let compilation = dialect_compiler::compile(&world, std::slice::from_ref(&flows_dir));
+    assert!(!compilation.has_errors());
+    let flows: Vec<Arc<Flow>> = compilation
+        .programs
+        .iter()
+        .map(|p| {
+            let bytes = dialect_bytecode::encode(p);
+            let loaded = dialect_bytecode::load(&bytes).unwrap();
+            Arc::new(Flow::new(loaded).unwrap())
+        })
+        .collect();
+    let read = move |_: &dialect_bytecode::Program, file: &str| {
+        let text = std::fs::read_to_string(flows_dir.join(file)).map_err(|e| e.to_string())?;
+        dialect_bot::KnowledgeBase::parse(&text).map_err(|e| e.to_string())
+    };
+    Version::prepare(flows, &read, &BTreeMap::new())
+}
+
+/// The store as a map: last agents, owners, tickets; or one that fails.
+#[derive(Default)]
+struct Store {
+    last: RefCell<BTreeMap<String, String>>,
+    tickets: RefCell<Vec<Ticket>>,
+    failing: bool,
+}
+
+impl Store {
+    fn fail<T>(&self) -> Result<T, StoreError> {
+        Err(StoreError::Unavailable("the disk is full".into()))
+    }
+}
+
+impl RelationshipStore for Store {
+    fn set_last_agent(
+        &self,
+        _: &str,
+        number: &str,
+        agent: &str,
+        _: Timestamp,
+    ) -> Result<(), StoreError> {
+        self.last
+            .borrow_mut()
+            .insert(number.to_string(), agent.to_string());
+        Ok(())
+    }
+
+    fn last_agent(&self, _: &str, number: &str) -> Result<Option<(String, Timestamp)>, StoreError> {
+        if self.failing {
+            return self.fail();
+        }
+        Ok(self
+            .last
+            .borrow()
+            .get(number)
+            .map(|a| (a.clone(), Timestamp::UNIX_EPOCH)))
+    }
+
+    fn set_owner(&self, _: &str, _: &str, _: &str) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    fn clear_owner(&self, _: &str, _: &str) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    fn owner(&self, _: &str, _: &str) -> Result<Option<String>, StoreError> {
+        if self.failing {
+            return self.fail();
+        }
+        Ok(None)
+    }
+}
+
+impl TicketStore for Store {
+    fn open_ticket(&self, ticket: &NewTicket, now: Timestamp) -> Result<Ticket, StoreError> {
+        if self.failing {
+            return self.fail();
+        }
+        let mut tickets = self.tickets.borrow_mut();
+        let opened = Ticket {
+            id: tickets.len() as i64 + 1,
+            channel: ticket.channel.clone(),
+            campaign: ticket.campaign.clone(),
+            customer: ticket.customer.clone(),
+            reason: ticket.reason.clone(),
+            transcript: ticket.transcript.clone(),
+            team: ticket.team.clone(),
+            owner: ticket.owner.clone(),
+            status: "open".into(),
+            created: now,
+        };
+        tickets.push(opened.clone());
+        Ok(opened)
+    }
+
+    fn tickets(&self) -> Result<Vec<Ticket>, StoreError> {
+        Ok(self.tickets.borrow().clone())
+    }
+
+    fn close_ticket(&self, id: i64) -> Result<Ticket, StoreError> {
+        Err(StoreError::NotFound { id })
+    }
+}
+
+/// The world around one switch: a clock moved by hand, the store.
+struct World {
+    switch: Switch,
+    store: Store,
+    start: Timestamp,
+    now: Timestamp,
+}
+
+const ACD: &str = "tests/acd-flows";
+const BOTS: &str = "tests/bot-scenarios";
+/// A caller of the ACD flow's support queue.
+const SUPPORT: &str = "+48221008888";
+
+impl World {
+    fn new(dir: &str) -> World {
+        let start: Timestamp = "2026-11-23T09:00:00+01:00".parse().unwrap();
+        World {
+            switch: Switch::new(version(dir), start, None),
+            store: Store::default(),
+            start,
+            now: start,
+        }
+    }
+
+    fn at(&mut self, ms: i64) {
+        self.now = self
+            .start
+            .checked_add(SignedDuration::from_millis(ms))
+            .unwrap();
+    }
+
+    fn actions(&mut self) -> Vec<Action> {
+        std::iter::from_fn(|| self.switch.poll_action()).collect()
+    }
+
+    fn on_duty(&mut self, agent: &str) {
+        assert!(self.switch.login(agent, self.now));
+        assert!(self.switch.set_ready(agent, self.now));
+    }
+
+    fn call(&mut self, key: u64, caller: &str) -> Vec<Action> {
+        self.switch
+            .arrive(key, caller, SUPPORT, Channel::Voice, self.now, &self.store)
+            .unwrap();
+        self.actions()
+    }
+
+    fn event(&mut self, key: u64, event: Event) -> Vec<Action> {
+        self.switch.event(key, event, self.now, &self.store);
+        self.actions()
+    }
+
+    /// Time passes to `ms`: the switch's deadlines due by then.
+    fn wait(&mut self, ms: i64) -> Vec<Action> {
+        self.at(ms);
+        let mut out = Vec::new();
+        while let Some(due) = self.switch.poll_timeout() {
+            if due > self.now {
+                break;
+            }
+            self.switch.handle_timeout(due, &self.store);
+            out.extend(self.actions());
+        }
+        out
+    }
+
+    /// The world carries out a call's end: the switch forgets the call.
+    fn released(&mut self, actions: &[Action], key: u64) -> bool {
+        let ended = actions.iter().any(|a| {
+            matches!(a, Action::Command { call, command: Command::Ended(_), .. } if *call == key)
+        });
+        if ended {
+            self.switch.release(key, self.now);
+        }
+        ended
+    }
+
+    fn state(&self, agent: &str) -> Option<dialect_acd::State> {
+        self.switch.acd().state(agent)
+    }
+}
+
+fn rung(actions: &[Action]) -> Vec<(u64, String)> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Ring { call, agent } => Some((*call, agent.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+fn logged<'a>(actions: &'a [Action], name: &str) -> Vec<&'a dialect_switch::Fields> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Log { event, fields, .. } if *event == name => Some(fields),
+            _ => None,
+        })
+        .collect()
+}
+
+fn commands(actions: &[Action]) -> Vec<&Command> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Command { command, .. } => Some(command),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_queued_call_rings_the_longest_idle_agent_and_rona_moves_it_to_the_next() {
+    let mut w = World::new(ACD);
+    w.on_duty("dan");
+    w.at(1_000);
+    w.on_duty("ann");
+    w.at(2_000);
+    let actions = w.call(1, "+48600100001");
+    assert!(
+        commands(&actions)
+            .iter()
+            .any(|c| matches!(c, Command::Enqueue { .. })),
+        "{actions:#?}"
+    );
+    assert!(
+        actions
+            .iter()
+            .any(|a| matches!(a, Action::Waiting { call: 1, .. }))
+    );
+    assert_eq!(rung(&actions), [(1, "dan".to_string())]);
+    // dan's ring time (5 s) passes: RONA, ann rings.
+    let actions = w.wait(7_000);
+    assert!(
+        actions
+            .iter()
+            .any(|a| matches!(a, Action::StopRinging { call: 1, agent } if agent == "dan")),
+        "{actions:#?}"
+    );
+    assert_eq!(logged(&actions, "rona").len(), 1);
+    assert_eq!(rung(&actions), [(1, "ann".to_string())]);
+    assert!(matches!(
+        w.state("dan"),
+        Some(dialect_acd::State::Idle { .. })
+    ));
+}
+
+#[test]
+fn a_caller_who_hangs_up_while_an_agent_rings_frees_the_agent_and_everything_it_held() {
+    // The CANCEL before the answer, as the switch sees it.
+    let mut w = World::new(ACD);
+    w.on_duty("ann");
+    let actions = w.call(1, "+48600100001");
+    assert_eq!(rung(&actions), [(1, "ann".to_string())]);
+    assert_eq!(w.switch.timers(), 1, "the queue's max wait");
+    let actions = w.event(1, Event::HangUp);
+    let commands = commands(&actions);
+    assert!(
+        matches!(commands[0], Command::Dequeue { .. }),
+        "{actions:#?}"
+    );
+    assert!(
+        commands
+            .iter()
+            .any(|c| matches!(c, Command::Ended(Outcome::CallerHungUp)))
+    );
+    assert!(w.released(&actions, 1));
+    assert!(matches!(
+        w.state("ann"),
+        Some(dialect_acd::State::Available { .. })
+    ));
+    assert_eq!(w.switch.calls(), 0);
+    assert_eq!(w.switch.timers(), 0);
+    assert_eq!(w.switch.acd().waiting(), 0);
+    assert_eq!(w.switch.poll_timeout(), None);
+}
+
+#[test]
+fn a_call_the_world_loses_before_the_answer_is_released_with_its_timers() {
+    // No ACK for our 200 OK: the SIP adapter gives the call up; the flow
+    // was playing its welcome with a timer running.
+    let mut w = World::new(BOTS);
+    w.switch
+        .arrive(
+            7,
+            "+48600000000",
+            "+48221009101",
+            Channel::Voice,
+            w.now,
+            &w.store,
+        )
+        .unwrap();
+    let actions = w.actions();
+    assert!(
+        commands(&actions)
+            .iter()
+            .any(|c| matches!(c, Command::Answer))
+    );
+    assert_eq!(w.switch.timers(), 0, "the bot's greeting plays first");
+    let actions = w.event(7, Event::HangUp);
+    assert!(
+        actions
+            .iter()
+            .any(|a| matches!(a, Action::StopListening { call: 7 }))
+    );
+    assert!(w.released(&actions, 7));
+    assert_eq!(w.switch.calls(), 0);
+    assert_eq!(w.switch.poll_timeout(), None);
+    // Whatever the world still reports of the call changes nothing.
+    assert!(w.event(7, Event::PromptFinished).is_empty());
+}
+
+#[test]
+fn after_a_conversation_the_agent_wraps_up_before_the_next_call_is_offered() {
+    let mut w = World::new(ACD);
+    w.on_duty("ann");
+    let first = w.call(1, "+48600100001");
+    assert_eq!(rung(&first), [(1, "ann".to_string())]);
+    let second = w.call(2, "+48600100002");
+    assert!(
+        rung(&second).is_empty(),
+        "ann is ringing for the first call"
+    );
+    assert!(w.switch.agent_answered(1, w.now));
+    w.event(
+        1,
+        Event::AgentConnected {
+            agent: "ann".into(),
+        },
+    );
+    w.at(60_000);
+    // ann hangs up: the conversation is over, the flow goes on (and ends).
+    assert!(w.switch.agent_ended(1, w.now));
+    let actions = w.event(1, Event::BridgeEnded);
+    assert!(rung(&actions).is_empty(), "ann wraps up (2 s)");
+    assert!(matches!(
+        w.state("ann"),
+        Some(dialect_acd::State::WrapUp { .. })
+    ));
+    assert!(
+        commands(&actions)
+            .iter()
+            .any(|c| matches!(c, Command::Hangup))
+    );
+    assert!(w.released(&actions, 1));
+    let actions = w.wait(62_000);
+    assert_eq!(rung(&actions), [(2, "ann".to_string())]);
+}
+
+#[test]
+fn a_blind_transfer_puts_the_call_in_the_other_queue() {
+    let mut w = World::new(ACD);
+    w.on_duty("ben");
+    w.on_duty("cid");
+    let actions = w.call(1, "+48600100001");
+    assert_eq!(rung(&actions), [(1, "ben".to_string())]);
+    assert!(w.switch.agent_answered(1, w.now));
+    w.event(
+        1,
+        Event::AgentConnected {
+            agent: "ben".into(),
+        },
+    );
+    // ben transfers the caller to escalation (REFER): his conversation is
+    // over, the call waits again, and cid (escalation) rings.
+    assert!(w.switch.agent_ended(1, w.now));
+    let queue = w
+        .switch
+        .directory()
+        .queue_named("escalation")
+        .expect("the escalation queue");
+    w.switch
+        .requeue(1, "acd", "+48600100001", queue.clone(), 0, w.now, &w.store);
+    let actions = w.actions();
+    assert!(
+        actions
+            .iter()
+            .any(|a| matches!(a, Action::Waiting { call: 1, queue: q } if *q == queue))
+    );
+    assert_eq!(rung(&actions), [(1, "cid".to_string())]);
+    assert_eq!(w.switch.queue_of(1), Some(queue.as_str()));
+}
+
+#[test]
+fn an_attended_transfer_to_a_colleague_rings_them_first() {
+    let mut w = World::new(ACD);
+    w.on_duty("dan");
+    w.at(1_000);
+    w.on_duty("ann");
+    let queue = w.switch.directory().queue_named("support").unwrap();
+    // A consultation call (no flow) for ann: reserved for her although
+    // dan has waited longer.
+    assert!(
+        w.switch
+            .enqueue_reserved(9, &queue, 0, "ann", 30_000, w.now)
+    );
+    assert_eq!(rung(&w.actions()), [(9, "ann".to_string())]);
+}
+
+#[test]
+fn the_last_agent_leaving_a_conference_hands_the_caller_back_to_the_flow() {
+    let mut w = World::new(ACD);
+    w.on_duty("ann");
+    w.call(1, "+48600100001");
+    assert!(w.switch.agent_answered(1, w.now));
+    w.event(
+        1,
+        Event::AgentConnected {
+            agent: "ann".into(),
+        },
+    );
+    // The colleague left earlier; now ann leaves too.
+    assert!(w.switch.agent_ended(1, w.now));
+    let actions = w.event(1, Event::BridgeEnded);
+    assert!(
+        commands(&actions)
+            .iter()
+            .any(|c| matches!(c, Command::Hangup)),
+        "the flow goes on after its queue block: {actions:#?}"
+    );
+    assert!(w.released(&actions, 1));
+    assert_eq!(w.switch.calls(), 0);
+}
+
+#[test]
+fn a_sticky_caller_is_reserved_for_their_last_agent() {
+    let mut w = World::new(ACD);
+    let sticky = w
+        .switch
+        .directory()
+        .campaigns
+        .get("acd")
+        .and_then(|c| c.sticky_ms);
+    if sticky.is_none() {
+        // The ACD flow keeps no relationships: nothing is read.
+        w.on_duty("ann");
+        let actions = w.call(1, "+48600100001");
+        assert!(logged(&actions, "reserved").is_empty());
+        return;
+    }
+    w.store
+        .set_last_agent("acd", "+48600100001", "ann", w.now)
+        .unwrap();
+    w.on_duty("dan");
+    w.at(1_000);
+    w.on_duty("ann");
+    let actions = w.call(1, "+48600100001");
+    assert_eq!(logged(&actions, "reserved").len(), 1);
+    assert_eq!(rung(&actions), [(1, "ann".to_string())]);
+}
+
+#[test]
+fn a_handoff_is_routed_announced_and_queued() {
+    let mut w = World::new(BOTS);
+    w.on_duty("ben");
+    w.switch
+        .arrive(
+            1,
+            "+48600000000",
+            "+48221009101",
+            Channel::Voice,
+            w.now,
+            &w.store,
+        )
+        .unwrap();
+    let actions = w.actions();
+    assert!(
+        actions
+            .iter()
+            .any(|a| matches!(a, Action::Listen { call: 1 }))
+    );
+    assert_eq!(logged(&actions, "bot_said").len(), 1, "the greeting");
+    w.at(3_000);
+    w.event(1, Event::PromptFinished);
+    w.at(4_000);
+    let actions = w.event(1, Event::Utterance("Zwrot pieniedzy, prosze".into()));
+    let handoff = actions
+        .iter()
+        .find_map(|a| match a {
+            Action::Handoff { decided, .. } => Some(decided.clone()),
+            _ => None,
+        })
+        .expect("a handoff");
+    assert!(
+        handoff
+            .assignment
+            .team
+            .as_deref()
+            .is_some_and(|t| t.ends_with("front")),
+        "{handoff:?}"
+    );
+    assert!(handoff.available, "ben of the front team is available");
+    assert!(!handoff.ticket, "a live handoff with someone available");
+    assert!(
+        actions
+            .iter()
+            .any(|a| matches!(a, Action::Announce { call: 1, .. }))
+    );
+    assert!(
+        actions
+            .iter()
+            .any(|a| matches!(a, Action::StopListening { call: 1 }))
+    );
+    assert!(
+        commands(&actions)
+            .iter()
+            .any(|c| matches!(c, Command::Enqueue { .. }))
+    );
+    assert_eq!(rung(&actions), [(1, "ben".to_string())]);
+}
+
+#[test]
+fn a_ticket_the_store_cannot_write_is_logged_and_the_call_goes_on() {
+    let mut w = World::new(BOTS);
+    w.store.failing = true;
+    w.switch
+        .arrive(
+            1,
+            "+48600000000",
+            "+48221009102",
+            Channel::Voice,
+            w.now,
+            &w.store,
+        )
+        .unwrap();
+    w.actions();
+    w.at(3_000);
+    w.event(1, Event::PromptFinished);
+    let actions = w.event(1, Event::Utterance("refund".into()));
+    let failed = logged(&actions, "ticket_failed");
+    assert_eq!(failed.len(), 1, "{actions:#?}");
+    assert!(
+        failed[0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("disk is full")
+    );
+    assert!(
+        !actions
+            .iter()
+            .any(|a| matches!(a, Action::TicketOpened { .. }))
+    );
+    // The handoff exit is taken all the same.
+    assert!(actions.iter().any(|a| matches!(
+        a,
+        Action::Decided {
+            call: 1,
+            event: Event::BotReply(dialect_engine::BotReply::Handoff)
+        }
+    )));
+    // With a store that works, the same handoff opens a ticket.
+    let mut w = World::new(BOTS);
+    w.switch
+        .arrive(
+            1,
+            "+48600000000",
+            "+48221009102",
+            Channel::Voice,
+            w.now,
+            &w.store,
+        )
+        .unwrap();
+    w.actions();
+    w.event(1, Event::PromptFinished);
+    let actions = w.event(1, Event::Utterance("refund".into()));
+    assert!(
+        actions
+            .iter()
+            .any(|a| matches!(a, Action::TicketOpened { call: 1, .. }))
+    );
+    assert_eq!(w.store.tickets.borrow().len(), 1);
+}
+
+#[test]
+fn a_store_that_cannot_be_read_is_logged_and_the_call_queues_unreserved() {
+    let mut w = World::new(ACD);
+    w.store.failing = true;
+    w.on_duty("ann");
+    let actions = w.call(1, "+48600100001");
+    assert!(logged(&actions, "reserved").is_empty());
+    let sticky = w
+        .switch
+        .directory()
+        .campaigns
+        .get("acd")
+        .map(|c| (c.sticky_ms, c.private_ms));
+    if matches!(sticky, Some((Some(_), _)) | Some((_, Some(_)))) {
+        assert!(!logged(&actions, "store_failed").is_empty(), "{actions:#?}");
+    }
+    assert_eq!(rung(&actions), [(1, "ann".to_string())]);
+}
+
+#[test]
+fn an_external_bots_late_answer_is_dropped() {
+    let mut w = World::new(BOTS);
+    w.switch
+        .arrive(
+            1,
+            "+48600000000",
+            "+48221009104",
+            Channel::Voice,
+            w.now,
+            &w.store,
+        )
+        .unwrap();
+    let actions = w.actions();
+    let (request, turn) = actions
+        .iter()
+        .find_map(|a| match a {
+            Action::AskBot { request, .. } => Some((w.switch.bot_requests(1), request.turn)),
+            _ => None,
+        })
+        .expect("the opening turn goes to the external bot");
+    // The bot is too slow: the flow's timer gives up (cannot_answer).
+    let actions = w.wait(60_000);
+    assert!(
+        actions
+            .iter()
+            .any(|a| matches!(a, Action::TimerFired { call: 1 }))
+    );
+    let answer = dialect_bot::parse_response(200, r#"{"type": "say", "text": "Dzień dobry."}"#);
+    w.switch
+        .bot_answered(1, request, turn, answer, w.now, &w.store);
+    let actions = w.actions();
+    assert_eq!(
+        logged(&actions, "bot_answer_dropped").len(),
+        1,
+        "{actions:#?}"
+    );
+    assert!(logged(&actions, "bot_said").is_empty());
+}
