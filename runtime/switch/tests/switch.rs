@@ -452,30 +452,69 @@ fn the_last_agent_leaving_a_conference_hands_the_caller_back_to_the_flow() {
     assert_eq!(w.switch.calls(), 0);
 }
 
-#[test]
-fn a_sticky_caller_is_reserved_for_their_last_agent() {
-    let mut w = World::new(ACD);
-    let sticky = w
-        .switch
-        .directory()
-        .campaigns
-        .get("acd")
-        .and_then(|c| c.sticky_ms);
-    if sticky.is_none() {
-        // The ACD flow keeps no relationships: nothing is read.
-        w.on_duty("ann");
-        let actions = w.call(1, "+48600100001");
-        assert!(logged(&actions, "reserved").is_empty());
-        return;
+/// The ACD rules flow: support with a sticky agent for 2 min; it says
+/// "Witamy." before queueing.
+const RULES: &str = "tests/acd-scenarios";
+const RULES_NUMBER: &str = "+48221007000";
+
+impl World {
+    /// A call to the ACD rules flow, queued once its welcome has played.
+    fn queued(&mut self, key: u64, caller: &str) -> Vec<Action> {
+        self.switch
+            .arrive(
+                key,
+                caller,
+                RULES_NUMBER,
+                Channel::Voice,
+                self.now,
+                &self.store,
+            )
+            .unwrap();
+        self.actions();
+        self.event(key, Event::PromptFinished)
     }
+}
+
+#[test]
+fn a_returning_caller_is_reserved_for_their_last_agent() {
+    let mut w = World::new(RULES);
     w.store
-        .set_last_agent("acd", "+48600100001", "ann", w.now)
+        .set_last_agent("acd_rules", "+48600100001", "ben", w.now)
         .unwrap();
-    w.on_duty("dan");
-    w.at(1_000);
     w.on_duty("ann");
-    let actions = w.call(1, "+48600100001");
-    assert_eq!(logged(&actions, "reserved").len(), 1);
+    w.at(1_000);
+    w.on_duty("ben");
+    let actions = w.queued(1, "+48600100001");
+    let reserved = logged(&actions, "reserved");
+    assert_eq!(reserved.len(), 1, "{actions:#?}");
+    assert_eq!(reserved[0]["agent"], "ben");
+    assert_eq!(reserved[0]["for_ms"], 120_000);
+    assert_eq!(
+        rung(&actions),
+        [(1, "ben".to_string())],
+        "not ann, idle longer"
+    );
+    // A caller nobody spoke with goes to the longest idle agent.
+    let actions = w.queued(2, "+48600100002");
+    assert!(logged(&actions, "reserved").is_empty());
+    assert_eq!(rung(&actions), [(2, "ann".to_string())]);
+}
+
+#[test]
+fn a_store_that_cannot_be_read_is_logged_and_the_call_queues_unreserved() {
+    let mut w = World::new(RULES);
+    w.store
+        .set_last_agent("acd_rules", "+48600100001", "ben", w.now)
+        .unwrap();
+    w.store.failing = true;
+    w.on_duty("ann");
+    w.at(1_000);
+    w.on_duty("ben");
+    let actions = w.queued(1, "+48600100001");
+    let failed = logged(&actions, "store_failed");
+    assert_eq!(failed.len(), 1, "{actions:#?}");
+    assert_eq!(failed[0]["reading"], "last agent");
+    assert!(logged(&actions, "reserved").is_empty());
     assert_eq!(rung(&actions), [(1, "ann".to_string())]);
 }
 
@@ -599,25 +638,6 @@ fn a_ticket_the_store_cannot_write_is_logged_and_the_call_goes_on() {
             .any(|a| matches!(a, Action::TicketOpened { call: 1, .. }))
     );
     assert_eq!(w.store.tickets.borrow().len(), 1);
-}
-
-#[test]
-fn a_store_that_cannot_be_read_is_logged_and_the_call_queues_unreserved() {
-    let mut w = World::new(ACD);
-    w.store.failing = true;
-    w.on_duty("ann");
-    let actions = w.call(1, "+48600100001");
-    assert!(logged(&actions, "reserved").is_empty());
-    let sticky = w
-        .switch
-        .directory()
-        .campaigns
-        .get("acd")
-        .map(|c| (c.sticky_ms, c.private_ms));
-    if matches!(sticky, Some((Some(_), _)) | Some((_, Some(_)))) {
-        assert!(!logged(&actions, "store_failed").is_empty(), "{actions:#?}");
-    }
-    assert_eq!(rung(&actions), [(1, "ann".to_string())]);
 }
 
 #[test]
