@@ -10,7 +10,7 @@ use dialect_bytecode::{NodeId, Op, Prompt};
 use interview::{Interview, Phase, Then};
 use jiff::{SignedDuration, Timestamp};
 use rhai::Dynamic;
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 
 mod interview;
@@ -61,6 +61,8 @@ pub struct Engine {
     steps: VecDeque<Step>,
     trace: bool,
     active: usize,
+    /// Every call's live timer, by when it fires.
+    deadlines: BTreeSet<(Timestamp, CallId, TimerId)>,
 }
 
 struct Slot {
@@ -76,7 +78,8 @@ struct Call {
     node: NodeId,
     wait: Wait,
     timers: u32,
-    timer: Option<TimerId>,
+    /// The live timer and when it fires.
+    timer: Option<(TimerId, Timestamp)>,
     attempts: u32,
     digits: String,
     vars: Vec<(String, Dynamic)>,
@@ -194,7 +197,37 @@ impl Engine {
             steps: VecDeque::new(),
             trace: false,
             active: 0,
+            deadlines: BTreeSet::new(),
         }
+    }
+
+    /// When [`Engine::handle_timeout`] must next be called: the earliest
+    /// live timer of any call.
+    pub fn poll_timeout(&self) -> Option<Timestamp> {
+        self.deadlines.first().map(|(at, _, _)| *at)
+    }
+
+    /// Time passed: every timer due by `now` fires, in order of when it
+    /// was due (each at its own time).
+    pub fn handle_timeout(&mut self, now: Timestamp) {
+        while self.fire_next(now).is_some() {}
+    }
+
+    /// Fires the earliest timer due by `now`, at its own time; returns its
+    /// call, or `None` when no timer is due.
+    pub fn fire_next(&mut self, now: Timestamp) -> Option<CallId> {
+        let &(at, id, timer) = self.deadlines.first().filter(|(at, _, _)| *at <= now)?;
+        // A live timer leaves the index as it fires; removing it here too
+        // makes sure the caller's loop moves on whatever the call did. The
+        // call exists: ending a call cancels its timer.
+        let _known = self.handle_event(id, Event::Timer(timer), at);
+        self.deadlines.remove(&(at, id, timer));
+        Some(id)
+    }
+
+    /// The number of live timers.
+    pub fn timers(&self) -> usize {
+        self.deadlines.len()
     }
 
     /// Records every graph transition for [`Engine::poll_step`] (for traces
@@ -452,12 +485,13 @@ impl Engine {
         };
         call.timers = call.timers.wrapping_add(1);
         let timer = TimerId(call.timers);
-        call.timer = Some(timer);
         let at = now
             .saturating_add(SignedDuration::from_millis(
                 i64::try_from(ms).unwrap_or(i64::MAX),
             ))
             .unwrap_or(now);
+        call.timer = Some((timer, at));
+        self.deadlines.insert((at, id, timer));
         self.emit(id, Command::StartTimer { timer, at });
     }
 
@@ -465,7 +499,8 @@ impl Engine {
         let Some(call) = self.call_mut(id) else {
             return;
         };
-        if let Some(timer) = call.timer.take() {
+        if let Some((timer, at)) = call.timer.take() {
+            self.deadlines.remove(&(at, id, timer));
             self.emit(id, Command::CancelTimer { timer });
         }
     }
@@ -476,8 +511,10 @@ impl Engine {
             return false;
         };
         match self.call_mut(id) {
-            Some(call) if call.timer == Some(*timer) => {
-                call.timer = None;
+            Some(call) if call.timer.is_some_and(|(t, _)| t == *timer) => {
+                if let Some((timer, at)) = call.timer.take() {
+                    self.deadlines.remove(&(at, id, timer));
+                }
                 true
             }
             _ => false,

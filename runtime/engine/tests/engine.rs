@@ -193,3 +193,49 @@ fn api_request_bodies_are_json_and_answers_are_data_not_code() {
         );
     }
 }
+
+#[test]
+fn the_engine_keeps_its_timers_and_fires_them_when_time_passes() {
+    let mut engine = engine();
+    let now = at("2026-11-23T09:00:00[Europe/Warsaw]");
+    assert_eq!(engine.poll_timeout(), None);
+    let call = engine
+        .handle_call("+48600000001", "48221000002", now)
+        .unwrap();
+    drain(&mut engine);
+    engine.handle_event(call, Event::Digit('1'), now).unwrap();
+    let queued = drain(&mut engine);
+    let due = queued
+        .iter()
+        .find_map(|c| match c {
+            Command::StartTimer { at, .. } => Some(*at),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(engine.poll_timeout(), Some(due));
+    assert_eq!(engine.timers(), 1);
+    // Not yet: nothing fires.
+    engine.handle_timeout(now);
+    assert!(drain(&mut engine).is_empty());
+    // Due: the queue's wait is over, the call is back at the menu, whose
+    // own timer runs once its prompt has played.
+    assert_eq!(engine.fire_next(due), Some(call));
+    let back = drain(&mut engine);
+    assert!(
+        matches!(back.first(), Some(Command::Dequeue { .. })),
+        "{back:?}"
+    );
+    assert_eq!(engine.timers(), 0);
+    assert_eq!(engine.fire_next(due), None);
+    engine
+        .handle_event(call, Event::PromptFinished, due)
+        .unwrap();
+    drain(&mut engine);
+    assert_eq!(engine.timers(), 1);
+    assert!(engine.poll_timeout().is_some_and(|next| next > due));
+    // The caller hangs up: the call's timer goes with it.
+    engine.handle_event(call, Event::HangUp, due).unwrap();
+    drain(&mut engine);
+    assert_eq!(engine.timers(), 0);
+    assert_eq!(engine.poll_timeout(), None);
+}

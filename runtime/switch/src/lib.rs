@@ -30,8 +30,9 @@
 //! - One deadline contract: every time is a [`Timestamp`]; the ACD's
 //!   milliseconds count from the switch's origin, and [`Switch::poll_timeout`]
 //!   is the earliest of the engine timers and the ACD's deadlines.
-//! - A call has at most one live engine timer; a cancelled, replaced or
-//!   fired timer is gone from the index (O(log n) per change).
+//! - The engine owns its timers (`Engine::poll_timeout`/`fire_next`): a
+//!   call has at most one, a cancelled, replaced or fired timer is gone from
+//!   its index (O(log n) per change), and the switch fires them in order.
 //! - A call's key is its id in the ACD: one entry per key (entering a queue
 //!   again leaves the old place first).
 //! - Every engine command comes out as [`Action::Command`], in order; those
@@ -50,7 +51,7 @@ use dialect_acd::{Acd, Millis, Rules};
 use dialect_bot::{Channel, Conversation, Router};
 use dialect_bytecode::{NodeId, Prompt};
 use dialect_callbacks::{RelationshipStore, TicketStore};
-use dialect_engine::{CallId, Engine, Flow, TimerId};
+use dialect_engine::{CallId, Engine, Flow};
 use jiff::{SignedDuration, Timestamp};
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -209,8 +210,6 @@ struct Call {
     caller: String,
     /// Voice, or a chat.
     channel: Channel,
-    /// The live engine timer and its place in the index.
-    timer: Option<(TimerId, (Timestamp, u64))>,
     /// The queue the call waits in (or was offered or bridged from).
     queue: Option<String>,
     /// The customer agent's conversation, while a `bot` block runs.
@@ -270,9 +269,6 @@ pub struct Switch {
     origin: Timestamp,
     calls: HashMap<CallKey, Call>,
     by_engine: HashMap<CallId, CallKey>,
-    /// Engine timers by deadline.
-    timers: BTreeMap<(Timestamp, u64), (CallKey, TimerId)>,
-    timer_seq: u64,
     /// Events for the engine decided inside the switch (a bot's reply, a
     /// full queue), delivered before the input returns.
     feedback: VecDeque<(CallKey, Event)>,
@@ -296,8 +292,6 @@ impl Switch {
             origin,
             calls: HashMap::new(),
             by_engine: HashMap::new(),
-            timers: BTreeMap::new(),
-            timer_seq: 0,
             feedback: VecDeque::new(),
             actions: VecDeque::new(),
             scripted_bots: false,
@@ -422,7 +416,7 @@ impl Switch {
 
     /// The number of live engine timers.
     pub fn timers(&self) -> usize {
-        self.timers.len()
+        self.engine.timers()
     }
 
     /// The next action, in order.
@@ -432,7 +426,7 @@ impl Switch {
 
     /// When [`Switch::handle_timeout`] must next be called.
     pub fn poll_timeout(&self) -> Option<Timestamp> {
-        let timer = self.timers.keys().next().map(|(at, _)| *at);
+        let timer = self.engine.poll_timeout();
         let acd = self.acd.poll_timeout().map(|ms| self.time_of(ms));
         match (timer, acd) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -443,18 +437,16 @@ impl Switch {
     /// Time passed: engine timers due fire (before the ACD's deadlines of
     /// the same instant), then the ACD's.
     pub fn handle_timeout(&mut self, now: Timestamp, store: &dyn Store) {
-        while let Some((&(at, seq), &(key, timer))) = self.timers.iter().next() {
-            if at > now {
-                break;
+        while let Some(at) = self.engine.poll_timeout().filter(|at| *at <= now) {
+            let call = self
+                .engine
+                .fire_next(at)
+                .and_then(|id| self.by_engine.get(&id));
+            if let Some(&call) = call {
+                // Before what the timer caused: that is still in the
+                // engine's queue until the drain.
+                self.actions.push_back(Action::TimerFired { call });
             }
-            self.timers.remove(&(at, seq));
-            if let Some(call) = self.calls.get_mut(&key)
-                && call.timer.is_some_and(|(t, _)| t == timer)
-            {
-                call.timer = None;
-            }
-            self.actions.push_back(Action::TimerFired { call: key });
-            self.deliver(key, Event::Timer(timer), at);
             self.drain(at, store);
         }
         let ms = self.acd_ms(now);
@@ -525,7 +517,6 @@ impl Switch {
             campaign: String::new(),
             caller: String::new(),
             channel: Channel::Voice,
-            timer: None,
             queue: None,
             conversation: None,
             bot_node: None,
@@ -583,9 +574,6 @@ impl Switch {
         };
         if let Some(id) = call.engine.take() {
             self.by_engine.remove(&id);
-        }
-        if let Some((_, slot)) = call.timer.take() {
-            self.timers.remove(&slot);
         }
         if call.conversation.take().is_some() {
             self.actions.push_back(Action::StopListening { call: key });
@@ -647,24 +635,6 @@ impl Switch {
             command: command.clone(),
         });
         match command {
-            Command::StartTimer { timer, at } => {
-                self.timer_seq += 1;
-                let slot = (at, self.timer_seq);
-                if let Some(call) = self.calls.get_mut(&key) {
-                    if let Some((_, old)) = call.timer.replace((timer, slot)) {
-                        self.timers.remove(&old);
-                    }
-                    self.timers.insert(slot, (key, timer));
-                }
-            }
-            Command::CancelTimer { timer } => {
-                if let Some(call) = self.calls.get_mut(&key)
-                    && call.timer.is_some_and(|(t, _)| t == timer)
-                    && let Some((_, slot)) = call.timer.take()
-                {
-                    self.timers.remove(&slot);
-                }
-            }
             Command::Enqueue { queue, priority } => {
                 self.enqueue(key, queue, priority, now, store);
             }
