@@ -293,15 +293,14 @@ fn artifacts_in(paths: &[PathBuf]) -> Option<Vec<PathBuf>> {
 
 /// Loads and verifies every artifact of the directory; the first that does
 /// not load refuses them all, naming the file and the reason.
-fn load_artifacts(paths: &[PathBuf]) -> Result<Vec<(dialect_bytecode::Program, String)>, String> {
+fn load_artifacts(paths: &[PathBuf]) -> Result<Vec<dialect_bytecode::Loaded>, String> {
     let files = artifacts_in(paths).ok_or("the directory holds no artifact (*.dialect)")?;
     let mut flows = Vec::with_capacity(files.len());
     for file in files {
         let bytes = std::fs::read(&file).map_err(|e| format!("{}: {e}", file.display()))?;
         let loaded =
             dialect_bytecode::load(&bytes).map_err(|e| format!("{}: {e}", file.display()))?;
-        let hash = loaded.header.content_hash().to_string();
-        flows.push((loaded.program, hash));
+        flows.push(loaded);
     }
     Ok(flows)
 }
@@ -309,13 +308,12 @@ fn load_artifacts(paths: &[PathBuf]) -> Result<Vec<(dialect_bytecode::Program, S
 /// The compiled programs, encoded and loaded back (verified artifacts).
 fn programs(
     compilation: &dialect_compiler::Compilation,
-) -> Result<Vec<(dialect_bytecode::Program, String)>, String> {
+) -> Result<Vec<dialect_bytecode::Loaded>, String> {
     let mut flows = Vec::new();
     for program in &compilation.programs {
         let loaded = dialect_bytecode::load(&dialect_bytecode::encode(program))
             .map_err(|err| format!("campaign `{}` does not load: {err}", program.name))?;
-        let hash = loaded.header.content_hash().to_string();
-        flows.push((loaded.program, hash));
+        flows.push(loaded);
     }
     Ok(flows)
 }

@@ -259,29 +259,6 @@ fn an_external_bot_that_is_down_slow_or_talks_garbage_cannot_take_the_call() {
     for hangup in events.iter().filter(|e| e["event"] == "hangup") {
         assert_eq!(hangup["reason"], "bot down", "{hangup}");
     }
-    // A customer agent whose knowledge base does not load says why.
-    let out = served.sipp(
-        "caller_bye_from_server.xml",
-        "+48221006001",
-        free_udp_port(),
-        33_800,
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
-    let events = wait_for(&served, "the fifth call over", |e| count(e, "hangup") == 5);
-    let why = events
-        .iter()
-        .rfind(|e| e["event"] == "bot_unavailable")
-        .and_then(|e| e["why"].as_str())
-        .unwrap_or_default()
-        .to_string();
-    assert!(
-        why.contains("broken-kb.toml") && why.contains("answer"),
-        "{why}"
-    );
     crate::sip::assert_clean(&served);
 }
 

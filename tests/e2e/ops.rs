@@ -362,6 +362,53 @@ fn reloads_under_calls_never_drop_one_and_new_calls_take_the_new_version() {
     );
 }
 
+/// A version whose customer agent's knowledge base does not load cannot be
+/// served, by one policy: `dialect serve` does not start on it and `dialect
+/// test` does not run it, both naming the file (a reload to it is refused:
+/// the test below).
+#[test]
+fn flows_whose_knowledge_base_does_not_load_are_served_nowhere() {
+    let dir = crate::build::scratch("ops-unservable");
+    let serve = Command::new(env!("CARGO_BIN_EXE_dialect"))
+        .current_dir(root())
+        .args([
+            "serve",
+            "tests/unservable-flows",
+            "--listen",
+            "127.0.0.1:0",
+            "--api",
+            "127.0.0.1:0",
+            "--admin",
+            "127.0.0.1:0",
+            "--data",
+        ])
+        .arg(&dir)
+        .arg("--event-log")
+        .arg(dir.join("events.jsonl"))
+        .output()
+        .expect("dialect serve runs");
+    let stderr = String::from_utf8_lossy(&serve.stderr);
+    assert!(!serve.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("broken-kb.toml")
+            && stderr.contains("does not load")
+            && stderr.contains("muddled"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("listening for SIP"), "{stderr}");
+    let test = Command::new(env!("CARGO_BIN_EXE_dialect"))
+        .current_dir(root())
+        .args(["test", "tests/unservable-flows"])
+        .output()
+        .expect("dialect test runs");
+    let stderr = String::from_utf8_lossy(&test.stderr);
+    assert_eq!(test.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("broken-kb.toml") && stderr.contains("muddled"),
+        "{stderr}"
+    );
+}
+
 /// A reload whose customer agent's knowledge base does not load is refused
 /// with the file named; the running version keeps serving; once the file is
 /// fixed the reload goes through.

@@ -64,15 +64,15 @@ pub enum FlowError {
 }
 
 impl Flow {
-    /// Prepares a loaded artifact. Expressions are compiled here, once per
-    /// load, never per call.
+    /// Prepares a loaded, verified artifact: the only way to a flow, so
+    /// what runs is what `load` verified. Expressions are compiled here,
+    /// once per load, never per call.
     pub fn new(loaded: Loaded) -> Result<Flow, FlowError> {
         let hash = loaded.header.content_hash().to_string();
-        Flow::from_program(loaded.program, hash)
+        Flow::prepare(loaded.program, hash)
     }
 
-    /// Prepares a program that did not come from an artifact (tests).
-    pub fn from_program(program: Program, hash: String) -> Result<Flow, FlowError> {
+    fn prepare(program: Program, hash: String) -> Result<Flow, FlowError> {
         let engine = crate::script::engine();
         let mut exprs = Vec::with_capacity(program.exprs.len());
         for (index, src) in program.exprs.iter().enumerate() {

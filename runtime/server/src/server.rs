@@ -34,7 +34,7 @@ use crate::tls::{HttpListener, TlsListener};
 use dialect_acd::directory;
 use dialect_bytecode::{Program, Value as BValue};
 use dialect_callbacks::{CallbackStore, RelationshipStore, SqliteStore};
-use dialect_engine::{Command, DialOutcome, Event, Flow, Outcome};
+use dialect_engine::{Command, DialOutcome, Event, Outcome};
 use dialect_media::{Law, PromptCache};
 use dialect_sip::dialog::{Dialog, DialogId, Dialogs, Local, Match};
 use dialect_sip::ids::Ids;
@@ -56,25 +56,24 @@ use tokio::sync::{mpsc, watch};
 pub struct Options {
     /// The configuration.
     pub config: Config,
-    /// The programs (loaded and verified artifacts).
-    pub flows: Vec<(Program, String)>,
+    /// The flows: loaded and verified artifacts.
+    pub flows: Vec<dialect_bytecode::Loaded>,
     /// Where `play` prompt paths are relative to.
     pub media_root: PathBuf,
     /// The clock the flows see.
     pub clock: Clock,
     /// The event log.
     pub log: EventLog,
-    /// Loads the flows again for a reload (compiled programs with their
-    /// content hashes, or why they cannot be served); without one, reloads
-    /// are refused.
+    /// Loads the flows again for a reload (verified artifacts, or why
+    /// they cannot be served); without one, reloads are refused.
     pub loader: Option<Loader>,
     /// The directory to watch for new flows or artifacts.
     pub watch: Option<PathBuf>,
 }
 
-/// Loads every flow: the programs with their content hashes, or the reason
-/// they cannot be served. Runs off the call path (a blocking task).
-pub type Loader = Arc<dyn Fn() -> Result<Vec<(Program, String)>, String> + Send + Sync>;
+/// Loads every flow: verified artifacts, or the reason they cannot be
+/// served. Runs off the call path (a blocking task).
+pub type Loader = Arc<dyn Fn() -> Result<Vec<dialect_bytecode::Loaded>, String> + Send + Sync>;
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -87,14 +86,10 @@ pub enum ServeError {
         /// Why.
         source: std::io::Error,
     },
-    /// A flow cannot run.
-    #[error("flow `{name}` cannot run: {error}")]
-    Flow {
-        /// The campaign.
-        name: String,
-        /// Why.
-        error: String,
-    },
+    /// The flows cannot be served (a flow that cannot be prepared, a
+    /// knowledge base that does not load): the same policy as a reload's.
+    #[error("{0}")]
+    Unservable(#[from] dialect_switch::Unservable),
     /// The agent API's address cannot be bound.
     #[error("cannot listen for the agent API on {addr}: {source}")]
     Api {
@@ -173,7 +168,6 @@ impl Server {
             })?;
         let prompts = Arc::new(PromptCache::new());
         let mut routes = HashMap::new();
-        let mut serving = Vec::new();
         let webhooks = crate::webhooks::Worker::new(
             SqliteStore::open(options.config.database())
                 .map_err(|e| ServeError::Database(e.to_string()))?,
@@ -182,11 +176,12 @@ impl Server {
         )
         .with_clock(options.clock);
         let hooks = hooks::Hooks::new(
-            options.flows.iter().map(|(p, _)| p),
+            options.flows.iter().map(|l| &l.program),
             options.config.webhooks.url.clone(),
             &webhooks,
         );
-        for (program, hash) in options.flows {
+        for loaded in &options.flows {
+            let program = &loaded.program;
             let name = program.name.clone();
             for prompt in &program.prompts {
                 for law in [Law::Ulaw, Law::Alaw] {
@@ -199,20 +194,15 @@ impl Server {
                         })?;
                 }
             }
-            add_routes(&mut routes, &program);
-            let flow = Flow::from_program(program, hash).map_err(|e| ServeError::Flow {
-                name,
-                error: e.to_string(),
-            })?;
-            serving.push(Arc::new(flow));
+            add_routes(&mut routes, program);
         }
         let version = Version::prepare(
-            serving.clone(),
+            options.flows,
             &customer::read_knowledge(&options.media_root),
             &options.config.services.bots,
-        );
-        customer::warn_broken(&version.bots);
+        )?;
         let directory = version.directory.clone();
+        let serving = version.clone();
         let (media_tx, media_rx) = mpsc::channel(MEDIA_EVENTS);
         let (tick_tx, tick_rx) = watch::channel(0u64);
         // Branches, tags, Call-IDs, SSRCs and the digest key come from the
@@ -369,10 +359,7 @@ impl Server {
             chats: HashMap::new(),
             chat_desks: HashMap::new(),
             loader: options.loader.clone(),
-            versions: reload::Versions {
-                current: serving,
-                ..reload::Versions::default()
-            },
+            versions: reload::Versions::new(serving),
             reload_tx,
             ended: BTreeMap::new(),
             bye_deadlines: BTreeMap::new(),

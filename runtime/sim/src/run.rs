@@ -42,7 +42,7 @@ use dialect_bytecode::{NodeId, Op, Program, Prompt};
 use dialect_callbacks::{NewTicket, RelationshipStore, StoreError, Ticket, TicketStore};
 use dialect_compiler::source::Sources;
 use dialect_engine::{BotReply, CallId, Command, DialOutcome, Engine, Event, Flow, Outcome};
-use dialect_switch::{Action, Bots, CallKey, Switch, Version};
+use dialect_switch::{Action, Bots, CallKey, Switch, Unservable, Version};
 use jiff::{SignedDuration, Timestamp};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
@@ -114,17 +114,14 @@ impl Suite {
     /// one that cannot be read or is broken is an error naming the file and
     /// the bot.
     pub fn new(programs: &[Program], sources: &Sources) -> Result<Suite, SuiteError> {
-        let mut flows = Vec::new();
+        let mut artifacts = Vec::new();
         for program in programs {
-            let error = |message: String| SuiteError {
-                campaign: program.name.clone(),
-                message,
-            };
             let bytes = dialect_bytecode::encode(program);
-            let loaded = dialect_bytecode::load(&bytes)
-                .map_err(|e| error(format!("its artifact does not load: {e}")))?;
-            let flow = Flow::new(loaded).map_err(|e| error(e.to_string()))?;
-            flows.push(Arc::new(flow));
+            let loaded = dialect_bytecode::load(&bytes).map_err(|e| SuiteError {
+                campaign: program.name.clone(),
+                message: format!("its artifact does not load: {e}"),
+            })?;
+            artifacts.push(loaded);
         }
         let files = sources
             .files
@@ -139,8 +136,9 @@ impl Suite {
                 )
             })
             .collect();
-        let directory = Directory::new(flows.iter().map(|f| &f.program));
-        // By path: two flow directories may each have their `kb/faq.toml`.
+        // The same preparation, and the same policy, as `dialect serve`'s
+        // at startup and on reload: a knowledge base that does not load
+        // stops the suite.
         let read = |program: &Program, file: &str| -> Result<KnowledgeBase, String> {
             let path = knowledge_path(sources, program, file).ok_or_else(|| {
                 format!(
@@ -150,13 +148,22 @@ impl Suite {
             crate::scenario::read_knowledge_base(&path)
                 .map_err(|why| format!("(`{}`) {why}", path.display()))
         };
-        let bots = Bots::new(flows.iter().map(|f| &f.program), &read, &BTreeMap::new());
-        if let Some(broken) = bots.broken().first() {
-            return Err(SuiteError {
-                campaign: broken.campaign.clone(),
-                message: format!("the knowledge base of bot `{}` {}", broken.bot, broken.why),
-            });
-        }
+        let version =
+            Version::prepare(artifacts, &read, &BTreeMap::new()).map_err(|e| match e {
+                Unservable::Flow { campaign, error } => SuiteError {
+                    campaign,
+                    message: error,
+                },
+                Unservable::Knowledge(broken) => SuiteError {
+                    campaign: broken.campaign,
+                    message: format!("the knowledge base of bot `{}` {}", broken.bot, broken.why),
+                },
+            })?;
+        let Version {
+            flows,
+            directory,
+            bots,
+        } = version;
         Ok(Suite {
             flows,
             files,

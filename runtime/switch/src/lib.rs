@@ -227,6 +227,7 @@ struct Call {
 pub type Refused = dialect_engine::Refused;
 
 /// One version of the flows, prepared for the switch.
+#[derive(Clone)]
 pub struct Version {
     /// The flows, each verified and prepared once.
     pub flows: Vec<Arc<Flow>>,
@@ -236,25 +237,74 @@ pub struct Version {
     pub bots: Bots,
 }
 
+/// Why a version cannot be served. The same policy holds at startup
+/// (`dialect serve` does not start), on reload (refused, the running
+/// version keeps serving) and in `dialect test` (the suite does not run).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Unservable {
+    /// A flow cannot be prepared (an expression that does not compile, a
+    /// schedule's zone): a compiler bug, since the artifact verified.
+    Flow {
+        /// The campaign.
+        campaign: String,
+        /// Why.
+        error: String,
+    },
+    /// A customer agent's knowledge base does not load.
+    Knowledge(BrokenKnowledge),
+}
+
+impl std::fmt::Display for Unservable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Unservable::Flow { campaign, error } => {
+                write!(f, "campaign `{campaign}` cannot run: {error}")
+            }
+            Unservable::Knowledge(b) => write!(
+                f,
+                "campaign `{}`: the knowledge base of bot `{}` does not load: {}",
+                b.campaign, b.bot, b.why
+            ),
+        }
+    }
+}
+
+impl std::error::Error for Unservable {}
+
 impl Version {
-    /// Prepares `flows`: the directory of queues and agents and the
-    /// customer agents (`read` loads a knowledge base; `endpoints`
-    /// overrides external bots' URLs).
+    /// Prepares verified artifacts for serving: each flow once (its
+    /// expressions compiled, its schedules read), the directory of queues
+    /// and agents, the customer agents with their knowledge bases (`read`
+    /// loads one; `endpoints` overrides external bots' URLs). One policy
+    /// for every adapter: a flow that cannot be prepared or a knowledge
+    /// base that does not load makes the version unservable.
     pub fn prepare(
-        flows: Vec<Arc<Flow>>,
+        artifacts: Vec<dialect_bytecode::Loaded>,
         read: &dyn Fn(
             &dialect_bytecode::Program,
             &str,
         ) -> Result<dialect_bot::KnowledgeBase, String>,
         endpoints: &BTreeMap<String, String>,
-    ) -> Version {
+    ) -> Result<Version, Unservable> {
+        let mut flows = Vec::with_capacity(artifacts.len());
+        for loaded in artifacts {
+            let campaign = loaded.program.name.clone();
+            let flow = Flow::new(loaded).map_err(|e| Unservable::Flow {
+                campaign,
+                error: e.to_string(),
+            })?;
+            flows.push(Arc::new(flow));
+        }
         let directory = Directory::new(flows.iter().map(|f| &f.program));
         let bots = Bots::new(flows.iter().map(|f| &f.program), read, endpoints);
-        Version {
+        if let Some(broken) = bots.broken().first() {
+            return Err(Unservable::Knowledge(broken.clone()));
+        }
+        Ok(Version {
             flows,
             directory,
             bots,
-        }
+        })
     }
 }
 

@@ -10,7 +10,6 @@ use crate::services::ServiceResult;
 use dialect_bot::{KnowledgeBase, parse_response};
 use dialect_bytecode::{Program, Prompt};
 use dialect_engine::Event;
-use dialect_switch::Bots;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -26,36 +25,6 @@ pub(crate) fn read_knowledge(
             .and_then(|text| KnowledgeBase::parse(&text).map_err(|e| e.to_string()))
             .map_err(|e| format!("{}: {e}", path.display()))
     }
-}
-
-/// Says in the log which knowledge bases do not load: their customer
-/// agents cannot take calls.
-pub(crate) fn warn_broken(bots: &Bots) {
-    for broken in bots.broken() {
-        tracing::warn!(
-            bot = %broken.bot,
-            campaign = %broken.campaign,
-            error = %broken.why,
-            "a knowledge base does not load: its customer agent cannot take calls"
-        );
-    }
-}
-
-/// Why the knowledge base of a bot of `program` does not load, if one does
-/// not: a reload refuses such a version (the running one keeps serving)
-/// rather than install a customer agent that cannot answer.
-pub(crate) fn broken_knowledge(program: &Program, root: &Path) -> Option<String> {
-    let bots = Bots::new(
-        std::iter::once(program),
-        &read_knowledge(root),
-        &Default::default(),
-    );
-    bots.broken().first().map(|b| {
-        format!(
-            "campaign `{}`: the knowledge base of bot `{}` does not load: {}",
-            b.campaign, b.bot, b.why
-        )
-    })
 }
 
 impl Core {

@@ -12,13 +12,12 @@
 
 use super::{Core, add_routes, fields};
 use crate::api::ApiReply;
-use dialect_engine::Flow;
 use dialect_media::{Law, PromptCache};
+use dialect_switch::Version;
 use jiff::Timestamp;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 use tokio::sync::{mpsc, oneshot};
@@ -28,19 +27,18 @@ const REFUSALS: usize = 20;
 
 /// What a reload's loading produced.
 pub(crate) struct Loaded {
-    /// The prepared flows, or why the load was refused.
-    pub result: Result<Vec<Arc<Flow>>, String>,
+    /// The prepared version, or why the load was refused.
+    pub result: Result<Version, String>,
     /// What asked for it.
     pub trigger: &'static str,
 }
 
 /// The versions the controller serves and has served.
-#[derive(Default)]
 pub(crate) struct Versions {
     /// The version serving new calls.
-    pub current: Vec<Arc<Flow>>,
+    pub current: Version,
     /// The version before it, for rollback.
-    pub previous: Option<Vec<Arc<Flow>>>,
+    pub previous: Option<Version>,
     /// Recent refusals: when, and why.
     pub refusals: VecDeque<(Timestamp, String)>,
     /// Reloads done.
@@ -53,24 +51,27 @@ pub(crate) struct Versions {
     pub waiting: Vec<oneshot::Sender<ApiReply>>,
 }
 
-fn hashes(flows: &[Arc<Flow>]) -> BTreeMap<String, String> {
-    flows
+fn hashes(version: &Version) -> BTreeMap<String, String> {
+    version
+        .flows
         .iter()
         .map(|f| (f.program.name.clone(), f.hash.clone()))
         .collect()
 }
 
 /// Loads and prepares every flow (in a blocking task): the loader, every
-/// prompt converted, every bot's knowledge base read, every flow's
-/// expressions compiled.
+/// prompt converted, then one [`Version::prepare`] (every flow's
+/// expressions compiled, every bot's knowledge base read), the same as at
+/// startup.
 fn load(
     loader: &crate::Loader,
     prompts: &PromptCache,
     media_root: &std::path::Path,
-) -> Result<Vec<Arc<Flow>>, String> {
-    let programs = loader()?;
-    let mut flows = Vec::with_capacity(programs.len());
-    for (program, hash) in programs {
+    endpoints: &BTreeMap<String, String>,
+) -> Result<Version, String> {
+    let artifacts = loader()?;
+    for loaded in &artifacts {
+        let program = &loaded.program;
         for prompt in &program.prompts {
             for law in [Law::Ulaw, Law::Alaw] {
                 prompts.load(prompt, media_root, law).map_err(|e| {
@@ -81,18 +82,31 @@ fn load(
                 })?;
             }
         }
-        if let Some(broken) = super::customer::broken_knowledge(&program, media_root) {
-            return Err(broken);
-        }
-        let name = program.name.clone();
-        let flow = Flow::from_program(program, hash)
-            .map_err(|e| format!("campaign `{name}` cannot run: {e}"))?;
-        flows.push(Arc::new(flow));
     }
-    if flows.is_empty() {
+    if artifacts.is_empty() {
         return Err("no campaign to serve".into());
     }
-    Ok(flows)
+    Version::prepare(
+        artifacts,
+        &super::customer::read_knowledge(media_root),
+        endpoints,
+    )
+    .map_err(|e| e.to_string())
+}
+
+impl Versions {
+    /// Serving `current`, nothing reloaded yet.
+    pub fn new(current: Version) -> Versions {
+        Versions {
+            current,
+            previous: None,
+            refusals: VecDeque::new(),
+            reloads: 0,
+            refused: 0,
+            loading: false,
+            waiting: Vec::new(),
+        }
+    }
 }
 
 impl Core {
@@ -124,10 +138,13 @@ impl Core {
             self.media_root.clone(),
             self.reload_tx.clone(),
         );
+        let endpoints = self.config.services.bots.clone();
         tokio::spawn(async move {
-            let result = tokio::task::spawn_blocking(move || load(&loader, &prompts, &media_root))
-                .await
-                .unwrap_or_else(|e| Err(format!("the load failed: {e}")));
+            let result = tokio::task::spawn_blocking(move || {
+                load(&loader, &prompts, &media_root, &endpoints)
+            })
+            .await
+            .unwrap_or_else(|e| Err(format!("the load failed: {e}")));
             let _ = done.send(Loaded { result, trigger }).await;
         });
     }
@@ -143,7 +160,7 @@ impl Core {
                 } else {
                     let old = std::mem::replace(&mut self.versions.current, flows.clone());
                     self.versions.previous = Some(old);
-                    self.install(&flows);
+                    self.install(flows.clone());
                     self.versions.reloads += 1;
                     tracing::info!(trigger = loaded.trigger, versions = ?hashes(&flows), "reloaded");
                     self.log.record(
@@ -198,7 +215,7 @@ impl Core {
         };
         let current = std::mem::replace(&mut self.versions.current, previous.clone());
         self.versions.previous = Some(current);
-        self.install(&previous);
+        self.install(previous.clone());
         tracing::info!(versions = ?hashes(&previous), "rolled back");
         self.log.record(
             self.clock.at(now),
@@ -211,18 +228,13 @@ impl Core {
 
     /// Makes `flows` the version new calls get: the engine's routes, the
     /// directory of queues and agents, the customer agents.
-    fn install(&mut self, flows: &[Arc<Flow>]) {
-        for flow in flows {
+    fn install(&mut self, version: Version) {
+        for flow in &version.flows {
             add_routes(&mut self.routes, &flow.program);
         }
-        let version = dialect_switch::Version::prepare(
-            flows.to_vec(),
-            &super::customer::read_knowledge(&self.media_root),
-            &self.config.services.bots,
-        );
-        super::customer::warn_broken(&version.bots);
+        self.hooks
+            .set_programs(version.flows.iter().map(|f| &f.program));
         self.switch.install(version);
-        self.hooks.set_programs(flows.iter().map(|f| &f.program));
     }
 
     /// The admin status: versions (and calls on each, old ones included),
@@ -260,7 +272,7 @@ impl Core {
             .collect();
         json!({
             "serving": hashes(&self.versions.current),
-            "previous": self.versions.previous.as_deref().map(hashes),
+            "previous": self.versions.previous.as_ref().map(hashes),
             "calls_by_version": versions,
             "calls": self.calls.len(),
             "queues": queues,
