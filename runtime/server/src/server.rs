@@ -348,9 +348,6 @@ impl Server {
             cb_dialogs: HashMap::new(),
             alerts: agent_api::Alerts::default(),
             callback_due: None,
-            announcements: BTreeMap::new(),
-            handle_times: HashMap::new(),
-            pending_leave: Vec::new(),
             awaiting_ack: Dialogs::new(),
             services,
             survey_due: None,
@@ -840,8 +837,6 @@ struct Call {
     transferring: bool,
     /// A prompt (or music) is playing to the caller.
     playing: bool,
-    /// Hang up when the prompt playing ends (a courtesy callback was taken).
-    leave_after_prompt: bool,
     /// For an agent's consultation call: the call it consults about.
     consult_of: Option<u64>,
     /// The call's conference, once there is one.
@@ -913,7 +908,6 @@ impl Call {
             held: false,
             transferring: false,
             playing: false,
-            leave_after_prompt: false,
             consult_of: None,
             conference: None,
             restart: None,
@@ -976,12 +970,6 @@ struct Core {
     alerts: agent_api::Alerts,
     /// When the next stored callback is due.
     callback_due: Option<Instant>,
-    /// Position announcements due, to waiting calls.
-    announcements: BTreeMap<(Instant, u64), u64>,
-    /// Talk time per queue (sum in ms, count), for estimated waits.
-    handle_times: HashMap<String, (u64, u64)>,
-    /// Calls to hang up as soon as the controller gets to them.
-    pending_leave: Vec<u64>,
     /// Dialogs we hung up before their ACK came: the BYE goes when it does.
     awaiting_ack: Dialogs,
     /// Speech-to-text, text-to-speech, external bots.
@@ -1090,7 +1078,6 @@ impl Core {
         let own = [
             self.switch_deadline(),
             self.callback_deadline(),
-            self.announcement_deadline(),
             self.survey_due,
             self.bye_deadlines.keys().next().map(|(at, _)| *at),
             Some(self.alerts.next),
@@ -1717,20 +1704,12 @@ impl Core {
         let event = match event {
             MediaEvent::Digit(key) => {
                 self.record(call_key, "digit", fields([("key", key.to_string().into())]));
-                if self.queued_digit(call_key, key, now) {
-                    for leaving in std::mem::take(&mut self.pending_leave) {
-                        self.hang_up(leaving, now);
-                        self.caller_gone(leaving, "courtesy callback", now).await;
-                    }
-                    return;
-                }
                 Event::Digit(key)
             }
             MediaEvent::Speech(samples) => return self.heard_speech(call_key, samples),
             MediaEvent::PromptFinished => {
-                if self.prompt_finished(call_key) {
-                    self.hang_up(call_key, now);
-                    return self.caller_gone(call_key, "courtesy callback", now).await;
+                if let Some(call) = self.calls.get_mut(&call_key) {
+                    call.playing = false;
                 }
                 Event::PromptFinished
             }
@@ -1777,7 +1756,6 @@ impl Core {
         self.on_switch_timeout(now).await;
         self.on_callback_timeout(now).await;
         self.on_survey_timeout(now).await;
-        self.on_announcement_timeout(now);
         self.on_registration_timeout(now);
         while let Some((&(at, _), (id, _, _))) = self.bye_deadlines.iter().next() {
             if at > now {
@@ -1891,6 +1869,31 @@ impl Core {
                 }
             }
             Action::Waiting { call, queue } => self.waiting(call, queue, now),
+            Action::Music { call, prompt } => self.play_music(call, &prompt),
+            Action::Announcement {
+                call,
+                position,
+                minutes,
+                courtesy,
+            } => self.announce(call, position, minutes, courtesy),
+            Action::CourtesyCallback {
+                call,
+                number,
+                queue,
+                ..
+            } => self.courtesy_callback(
+                call,
+                number,
+                Some(queue),
+                0,
+                Some("courtesy callback while waiting".into()),
+                now,
+            ),
+            Action::Farewell { call } => self.farewell(call),
+            Action::LetGo { call, reason } => {
+                self.hang_up(call, now);
+                self.caller_gone(call, &reason, now).await;
+            }
             Action::QueueTimedOut { call, .. } => {
                 // The flow's own timer takes its timeout exit; a callback
                 // goes back to the store for a later attempt.

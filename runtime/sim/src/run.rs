@@ -842,7 +842,51 @@ impl<'a> Sim<'a> {
                         format!("RONA: agent {agent} did not answer within the ring time; the call keeps its place"),
                     );
                 }
-                Action::Waiting { .. } | Action::Listen { .. } | Action::StopListening { .. } => {}
+                Action::Waiting { .. }
+                | Action::Music { .. }
+                | Action::Listen { .. }
+                | Action::StopListening { .. } => {}
+                Action::Announcement {
+                    call,
+                    position,
+                    minutes,
+                    courtesy,
+                } => {
+                    let call = line(call);
+                    let unit = if minutes == 1 { "minute" } else { "minutes" };
+                    let offer = if courtesy {
+                        "; press 1 to be called back"
+                    } else {
+                        ""
+                    };
+                    self.note(
+                        call,
+                        format!("announcement: number {position} in the queue, about {minutes} {unit}{offer}"),
+                    );
+                    self.play_for(call);
+                }
+                Action::CourtesyCallback { call, queue, .. } => {
+                    let call = line(call);
+                    self.note(
+                        call,
+                        format!("courtesy callback: the caller keeps their place in {queue}"),
+                    );
+                    if call == SUBJECT {
+                        let last = self.seen.last.clone();
+                        self.seen.callback.get_or_insert(last);
+                    }
+                }
+                Action::Farewell { call } => {
+                    let call = line(call);
+                    self.note(call, "goodbye: we will call you back".into());
+                    self.play_for(call);
+                }
+                Action::LetGo { call, reason } => {
+                    let call = line(call);
+                    self.note(call, format!("the caller is let go ({reason})"));
+                    let at = self.now;
+                    self.schedule(at, Input::Event(call, Event::HangUp));
+                }
                 Action::QueueTimedOut { call, queue } => self.note(
                     line(call),
                     format!("max wait of {queue} over: out of the ACD, the flow's timer decides"),
@@ -1176,6 +1220,17 @@ impl<'a> Sim<'a> {
             Command::Ended(_) => self.hang_up(call),
             // Noted for the expectations by `record`; nothing to answer.
             _ => {}
+        }
+    }
+
+    /// Something the switch plays to a waiting caller (an announcement, a
+    /// goodbye) ends after the scenario's prompt length.
+    fn play_for(&mut self, call: usize) {
+        self.cancel_prompt(call);
+        let at = self.now + ms(self.scenario.prompt_length);
+        let key = self.schedule(at, Input::Event(call, Event::PromptFinished));
+        if let Some(line) = self.lines.get_mut(call) {
+            line.prompt = Some(key);
         }
     }
 

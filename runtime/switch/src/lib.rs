@@ -42,6 +42,7 @@
 mod bots;
 mod customer;
 mod queueing;
+mod waiting;
 
 pub use bots::{Bots, BrokenKnowledge};
 pub use dialect_engine::{BotReply, Command, Event, Outcome};
@@ -54,7 +55,7 @@ use dialect_callbacks::{RelationshipStore, TicketStore};
 use dialect_engine::{CallId, Engine, Flow};
 use jiff::{SignedDuration, Timestamp};
 use serde_json::{Map, Value};
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 
 /// A call's key: chosen by the adapter, unique among its calls and ACD
@@ -112,13 +113,60 @@ pub enum Action {
         /// The agent.
         agent: String,
     },
-    /// The call waits in `queue` now (entered or overflowed): what a
-    /// waiting caller hears starts or goes on.
+    /// The call waits in `queue` now (entered or overflowed).
     Waiting {
         /// The call.
         call: CallKey,
         /// The queue.
         queue: String,
+    },
+    /// Play the queue's music to a waiting caller (once: the switch asks
+    /// again when it ends); report its end as [`Event::PromptFinished`].
+    Music {
+        /// The call.
+        call: CallKey,
+        /// The music.
+        prompt: Prompt,
+    },
+    /// Tell a waiting caller their place and the estimated wait (and offer
+    /// the courtesy callback); report its end as [`Event::PromptFinished`].
+    Announcement {
+        /// The call.
+        call: CallKey,
+        /// 1 = next.
+        position: usize,
+        /// The estimated wait, in whole minutes (at least 1).
+        minutes: u64,
+        /// Whether to offer the courtesy callback (key 1).
+        courtesy: bool,
+    },
+    /// The waiting caller took the courtesy callback (key 1): store a
+    /// callback to `number` on `queue` that keeps the caller's place
+    /// (`since`).
+    CourtesyCallback {
+        /// The call.
+        call: CallKey,
+        /// The caller's number.
+        number: String,
+        /// The queue.
+        queue: String,
+        /// When the caller joined the queue.
+        since: Timestamp,
+    },
+    /// Say goodbye to a caller who took the courtesy callback; report its
+    /// end (or at once, if there is nothing to say) as
+    /// [`Event::PromptFinished`].
+    Farewell {
+        /// The call.
+        call: CallKey,
+    },
+    /// Hang up on the caller (who took a courtesy callback) and report it
+    /// as [`Event::HangUp`].
+    LetGo {
+        /// The call.
+        call: CallKey,
+        /// Why, for the log.
+        reason: String,
     },
     /// The call waited its queue's maximum and left the ACD; a call with a
     /// flow takes its flow's timeout, a callback goes back to the store.
@@ -221,6 +269,16 @@ struct Call {
     /// Requests sent to an external bot so far; an answer to an older one
     /// is dropped.
     bot_requests: u64,
+    /// Since when the call waits in its queue.
+    waiting_since: Option<Timestamp>,
+    /// Its next announcement.
+    announce_at: Option<Timestamp>,
+    /// Something plays to the caller (a prompt, music, an announcement).
+    playing: bool,
+    /// It took a courtesy callback and is let go after its goodbye.
+    leaving: bool,
+    /// Since when it talks with an agent (for handling times).
+    talking_since: Option<Timestamp>,
 }
 
 /// Why [`Switch::arrive`] refused a call.
@@ -326,6 +384,12 @@ pub struct Switch {
     /// Bot turns are the world's to answer (scripted replies in a
     /// scenario), not the customer agents'.
     scripted_bots: bool,
+    /// Waiting callers' next announcements.
+    announcements: BTreeSet<(Timestamp, CallKey)>,
+    /// Talk time per queue (sum in ms, count), for estimated waits.
+    handle_times: HashMap<String, (u64, u64)>,
+    /// The time of the latest input.
+    now: Timestamp,
 }
 
 impl Switch {
@@ -345,6 +409,9 @@ impl Switch {
             feedback: VecDeque::new(),
             actions: VecDeque::new(),
             scripted_bots: false,
+            announcements: BTreeSet::new(),
+            handle_times: HashMap::new(),
+            now: origin,
         };
         switch.install(version);
         switch
@@ -478,15 +545,14 @@ impl Switch {
     pub fn poll_timeout(&self) -> Option<Timestamp> {
         let timer = self.engine.poll_timeout();
         let acd = self.acd.poll_timeout().map(|ms| self.time_of(ms));
-        match (timer, acd) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        let announcement = self.announcements.first().map(|(at, _)| *at);
+        [timer, acd, announcement].into_iter().flatten().min()
     }
 
     /// Time passed: engine timers due fire (before the ACD's deadlines of
     /// the same instant), then the ACD's.
     pub fn handle_timeout(&mut self, now: Timestamp, store: &dyn Store) {
+        self.now = self.now.max(now);
         while let Some(at) = self.engine.poll_timeout().filter(|at| *at <= now) {
             let call = self
                 .engine
@@ -504,6 +570,7 @@ impl Switch {
             self.acd.handle_timeout(ms);
         }
         self.drain(now, store);
+        self.announce_due(now);
     }
 
     /// A call arrives for `dialled` from `caller` on `channel` (voice, or
@@ -524,6 +591,7 @@ impl Switch {
             .route(dialled)
             .map(|f| f.program.name.clone())
             .ok_or_else(|| Refused::NoCampaign(dialled.to_string()))?;
+        self.now = self.now.max(now);
         self.open(key, campaign, caller);
         if let Some(call) = self.calls.get_mut(&key) {
             call.channel = channel;
@@ -572,6 +640,11 @@ impl Switch {
             bot_node: None,
             bot_language: None,
             bot_requests: 0,
+            waiting_since: None,
+            announce_at: None,
+            playing: false,
+            leaving: false,
+            talking_since: None,
         });
         call.campaign = campaign;
         call.caller = caller.to_string();
@@ -591,7 +664,15 @@ impl Switch {
     /// result, the caller's hang-up, ...). Ignored for a call whose flow is
     /// over.
     pub fn event(&mut self, call: CallKey, event: Event, now: Timestamp, store: &dyn Store) {
-        self.deliver(call, event, now);
+        self.now = self.now.max(now);
+        let own = match &event {
+            Event::Digit(digit) => self.courtesy_key(call, *digit, now),
+            Event::PromptFinished => self.prompt_ended(call),
+            _ => false,
+        };
+        if !own {
+            self.deliver(call, event, now);
+        }
         self.drain(now, store);
     }
 
@@ -612,7 +693,9 @@ impl Switch {
         let ms = self.acd_ms(now);
         self.acd.ended(call, ms);
         self.detach(call);
-        self.calls.remove(&call);
+        if let Some(at) = self.calls.remove(&call).and_then(|c| c.announce_at) {
+            self.announcements.remove(&(at, call));
+        }
         self.feedback.retain(|(k, _)| *k != call);
         self.drive_acd();
     }
@@ -699,6 +782,16 @@ impl Switch {
                 self.bot_turn(key, &bot, utterance, store, now);
             }
             Command::Ended(_) => self.detach(key),
+            Command::Play { .. } => {
+                if let Some(call) = self.calls.get_mut(&key) {
+                    call.playing = true;
+                }
+            }
+            Command::StopPlayback => {
+                if let Some(call) = self.calls.get_mut(&key) {
+                    call.playing = false;
+                }
+            }
             _ => {}
         }
     }

@@ -56,12 +56,7 @@ impl Switch {
             preferred,
         };
         match self.acd.enqueue(key, request, ms) {
-            Ok(()) => {
-                if let Some(call) = self.calls.get_mut(&key) {
-                    call.queue = Some(queue.clone());
-                }
-                self.actions.push_back(Action::Waiting { call: key, queue });
-            }
+            Ok(()) => self.waiting(key, queue, now),
             Err(refused) => {
                 self.log(
                     key,
@@ -140,6 +135,7 @@ impl Switch {
     pub(crate) fn leave_acd(&mut self, key: CallKey, now: Timestamp) {
         if let Some(call) = self.calls.get_mut(&key) {
             call.queue = None;
+            call.waiting_since = None;
         }
         let ms = self.acd_ms(now);
         if self.acd.remove(key, ms) {
@@ -164,10 +160,7 @@ impl Switch {
                         "overflowed",
                         fields([("from", from.into()), ("to", to.clone().into())]),
                     );
-                    if let Some(c) = self.calls.get_mut(&call) {
-                        c.queue = Some(to.clone());
-                    }
-                    self.actions.push_back(Action::Waiting { call, queue: to });
+                    self.waiting(call, to, self.now);
                 }
                 dialect_acd::Action::TimedOut { call, queue } => {
                     self.log(
@@ -177,6 +170,7 @@ impl Switch {
                     );
                     if let Some(c) = self.calls.get_mut(&call) {
                         c.queue = None;
+                        c.waiting_since = None;
                     }
                     self.actions
                         .push_back(Action::QueueTimedOut { call, queue });
@@ -245,7 +239,12 @@ impl Switch {
 
     /// The agent rung for `call` answered: the offer becomes a conversation.
     pub fn agent_answered(&mut self, call: CallKey, now: Timestamp) -> bool {
+        self.now = self.now.max(now);
         let done = self.acd.answered(call, self.acd_ms(now));
+        if done && let Some(c) = self.calls.get_mut(&call) {
+            c.talking_since = Some(now);
+            c.waiting_since = None;
+        }
         self.drive_acd();
         done
     }
@@ -260,6 +259,8 @@ impl Switch {
     /// The agent's conversation about `call` is over: wrap-up starts (a
     /// call still waiting or ringing leaves the ACD).
     pub fn agent_ended(&mut self, call: CallKey, now: Timestamp) -> bool {
+        self.now = self.now.max(now);
+        self.count_handle_time(call, now);
         let done = self.acd.ended(call, self.acd_ms(now));
         self.drive_acd();
         done

@@ -6,13 +6,12 @@
 
 use dialect_bot::Channel;
 use dialect_callbacks::{NewTicket, RelationshipStore, StoreError, Ticket, TicketStore};
-use dialect_engine::{Command, Event, Flow, Outcome};
+use dialect_engine::{Command, Event, Outcome};
 use dialect_switch::{Action, Switch, Version};
 use jiff::{SignedDuration, Timestamp};
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -25,20 +24,16 @@ fn version(dir: &str) -> Version {
     let world = dialect_compiler::world::FsWorld::new(Some(root.join("stdlib")), &flows_dir);
     let compilation = dialect_compiler::compile(&world, std::slice::from_ref(&flows_dir));
     assert!(!compilation.has_errors());
-    let flows: Vec<Arc<Flow>> = compilation
+    let artifacts: Vec<dialect_bytecode::Loaded> = compilation
         .programs
         .iter()
-        .map(|p| {
-            let bytes = dialect_bytecode::encode(p);
-            let loaded = dialect_bytecode::load(&bytes).unwrap();
-            Arc::new(Flow::new(loaded).unwrap())
-        })
+        .map(|p| dialect_bytecode::load(&dialect_bytecode::encode(p)).unwrap())
         .collect();
     let read = move |_: &dialect_bytecode::Program, file: &str| {
         let text = std::fs::read_to_string(flows_dir.join(file)).map_err(|e| e.to_string())?;
         dialect_bot::KnowledgeBase::parse(&text).map_err(|e| e.to_string())
     };
-    Version::prepare(flows, &read, &BTreeMap::new())
+    Version::prepare(artifacts, &read, &BTreeMap::new()).unwrap()
 }
 
 /// The store as a map: last agents, owners, tickets; or one that fails.
@@ -678,4 +673,129 @@ fn an_external_bots_late_answer_is_dropped() {
         "{actions:#?}"
     );
     assert!(logged(&actions, "bot_said").is_empty());
+}
+
+#[test]
+fn a_waiting_caller_hears_music_and_announcements_and_takes_a_courtesy_callback() {
+    // Sales: announcements every 10 s, courtesy callback offered; nobody
+    // on duty, so the caller waits.
+    let mut w = World::new(ACD);
+    let actions = w.call(1, "+48600555001");
+    let music = actions.iter().find_map(|a| match a {
+        Action::Music { call: 1, prompt } => Some(prompt.clone()),
+        _ => None,
+    });
+    assert!(
+        matches!(&music, Some(dialect_bytecode::Prompt::Play { path }) if path.ends_with("moh.wav")),
+        "{actions:#?}"
+    );
+    // The music ends: it plays again; the engine hears of it too.
+    w.at(5_000);
+    let actions = w.event(1, Event::PromptFinished);
+    assert!(
+        actions
+            .iter()
+            .any(|a| matches!(a, Action::Music { call: 1, .. }))
+    );
+    let actions = w.wait(10_000);
+    assert_eq!(
+        actions
+            .iter()
+            .filter(|a| matches!(a, Action::Announcement { .. }))
+            .collect::<Vec<_>>(),
+        [&Action::Announcement {
+            call: 1,
+            position: 1,
+            minutes: 2,
+            courtesy: true
+        }],
+        "one caller ahead of nobody, two minutes by the default handling time"
+    );
+    // Every 10 s while waiting.
+    assert!(w.switch.poll_timeout().is_some());
+    // Key 1: the courtesy callback keeps the caller's place.
+    w.at(12_000);
+    let actions = w.event(1, Event::Digit('1'));
+    let since = w.start;
+    assert!(actions.iter().any(|a| matches!(
+        a,
+        Action::CourtesyCallback { call: 1, number, since: s, .. } if number == "+48600555001" && *s == since
+    )), "{actions:#?}");
+    assert!(
+        actions
+            .iter()
+            .any(|a| matches!(a, Action::Farewell { call: 1 }))
+    );
+    assert!(
+        commands(&actions).is_empty(),
+        "the engine does not hear the key"
+    );
+    assert_eq!(w.switch.acd().waiting(), 0, "out of the queue");
+    // Another key is the flow's again (it ignores keys while queued).
+    assert!(
+        !w.event(1, Event::Digit('1'))
+            .iter()
+            .any(|a| matches!(a, Action::CourtesyCallback { .. }))
+    );
+    // The goodbye ends: the caller is let go; the world hangs up.
+    let actions = w.event(1, Event::PromptFinished);
+    assert!(
+        actions
+            .iter()
+            .any(|a| matches!(a, Action::LetGo { call: 1, .. }))
+    );
+    let actions = w.event(1, Event::HangUp);
+    assert!(w.released(&actions, 1));
+    assert_eq!(w.switch.poll_timeout(), None, "no announcement left");
+}
+
+#[test]
+fn the_estimated_wait_follows_the_queues_handling_time() {
+    let mut w = World::new(ACD);
+    w.on_duty("ann");
+    // A first sales call talks with ann for 30 s.
+    let actions = w.call(1, "+48600555001");
+    assert_eq!(rung(&actions), [(1, "ann".to_string())]);
+    assert!(w.switch.agent_answered(1, w.now));
+    w.event(
+        1,
+        Event::AgentConnected {
+            agent: "ann".into(),
+        },
+    );
+    // Two more callers wait behind it.
+    w.at(1_000);
+    w.call(2, "+48600555002");
+    w.call(3, "+48600555003");
+    let heard = |actions: &[Action]| -> Vec<(usize, u64)> {
+        actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Announcement {
+                    call: 3,
+                    position,
+                    minutes,
+                    ..
+                } => Some((*position, *minutes)),
+                _ => None,
+            })
+            .collect()
+    };
+    // Every 10 s from 11 s: second in line, four minutes by the default
+    // handling time (2 min) and one agent.
+    let actions = w.wait(21_000);
+    assert_eq!(heard(&actions), [(2, 4), (2, 4)], "{actions:#?}");
+    // ann's call ends after 30 s: that is the queue's handling time now.
+    w.at(30_000);
+    assert!(w.switch.agent_ended(1, w.now));
+    let actions = w.event(1, Event::BridgeEnded);
+    assert!(w.released(&actions, 1));
+    let actions = w.wait(31_000);
+    assert_eq!(heard(&actions), [(2, 1)], "{actions:#?}");
+    // ann, wrapped up (2 s), takes caller 2: caller 3 is next.
+    let actions = w.wait(32_000);
+    assert_eq!(rung(&actions), [(2, "ann".to_string())]);
+    assert!(w.switch.agent_answered(2, w.now));
+    let actions = w.wait(41_000);
+    assert_eq!(heard(&actions), [(1, 1)], "{actions:#?}");
 }

@@ -44,8 +44,6 @@ pub(crate) struct Desk {
     pub talking: Option<Instant>,
     /// The call ended and awaits the agent's wrap-up.
     pub wrap_up: bool,
-    /// The queue the call came from.
-    pub queue: Option<String>,
 }
 
 /// Monitoring alerts raised and not yet cleared, and when to look again.
@@ -152,7 +150,6 @@ impl Core {
             return;
         };
         let waited = call.queued.take();
-        let queue = waited.as_ref().map(|(q, _)| q.clone());
         call.last_agent = Some(agent.to_string());
         if let Some((q, since)) = waited {
             let ms =
@@ -187,7 +184,6 @@ impl Core {
                 number,
                 talking: Some(now),
                 wrap_up: false,
-                queue,
             },
         );
     }
@@ -195,15 +191,9 @@ impl Core {
     /// A conversation ended: the agent owes a wrap-up.
     pub(super) fn wrap_up_started(&mut self, agent: &str, call_key: u64, now: Instant) {
         let _ = now;
-        let mut talked = None;
         if let Some(desk) = self.desks.get_mut(agent) {
-            if let (Some(since), Some(queue)) = (desk.talking.take(), desk.queue.clone()) {
-                talked = Some((queue, now.saturating_duration_since(since)));
-            }
+            desk.talking = None;
             desk.wrap_up = true;
-        }
-        if let Some((queue, talked)) = talked {
-            self.count_handle_time(&queue, talked);
         }
         let until = match self.switch.acd().state(agent) {
             Some(State::WrapUp { until }) => Some(until),

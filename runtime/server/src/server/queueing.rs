@@ -32,8 +32,12 @@ impl Core {
         }
     }
 
-    /// The call waits in `queue` now: it entered it (music and
-    /// announcements start) or overflowed into it.
+    /// The call waits in `queue` now: it entered it or overflowed into it
+    /// (what it hears is the switch's to say: [`Action::Music`],
+    /// [`Action::Announcement`]).
+    ///
+    /// [`Action::Music`]: dialect_switch::Action::Music
+    /// [`Action::Announcement`]: dialect_switch::Action::Announcement
     pub(super) fn waiting(&mut self, call_key: u64, queue: String, now: Instant) {
         if !self.calls.contains_key(&call_key) {
             return;
@@ -42,15 +46,10 @@ impl Core {
         let Some(call) = self.calls.get_mut(&call_key) else {
             return;
         };
-        if let Some((waits_in, _)) = call.queued.as_mut() {
-            *waits_in = queue;
-            return;
+        match call.queued.as_mut() {
+            Some((waits_in, _)) => *waits_in = queue,
+            None => call.queued = Some((queue, now)),
         }
-        call.queued = Some((queue, now));
-        if !call.playing {
-            self.start_music(call_key);
-        }
-        self.schedule_announcement(call_key, now);
     }
 
     /// Rings an agent for a call the ACD offered them.
