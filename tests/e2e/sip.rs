@@ -318,7 +318,8 @@ pub(crate) fn names(events: &[serde_json::Value]) -> Vec<String> {
 }
 
 pub(crate) fn assert_clean(served: &Served) {
-    // Calls, dialogs, legs, RTP ports and timers are all released.
+    // Calls (the controller's, the switch's, the engine's), dialogs,
+    // legs, RTP ports and timers are all released.
     let mut status = served.status();
     for _ in 0..20 {
         if status["legs"] == 0 {
@@ -330,6 +331,7 @@ pub(crate) fn assert_clean(served: &Served) {
     for counter in [
         "calls",
         "engine_calls",
+        "switch_calls",
         "dialogs",
         "legs",
         "ports_in_use",
