@@ -165,6 +165,9 @@ pub struct MediaStats {
     pub srtp_refused: AtomicU64,
     /// Legs running now.
     pub legs: AtomicU64,
+    /// Commands the controller could not hand to a leg (its queue full, or
+    /// the leg gone).
+    pub commands_dropped: AtomicU64,
 }
 
 /// Everything a leg needs to run.

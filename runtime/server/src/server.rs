@@ -319,6 +319,7 @@ impl Server {
             next_key: 1,
             pending: VecDeque::new(),
             pumping: false,
+            store_errors: std::cell::Cell::new(0),
             prompts,
             media_root: options.media_root,
             clock: options.clock,
@@ -753,6 +754,8 @@ fn status(core: &Core) -> Value {
         "waiting": core.switch.acd().waiting(),
         "callbacks_placing": core.callback_calls.len(),
         "rtp_foreign": core.media_stats.foreign.load(Ordering::Relaxed),
+        "store_errors": core.store_errors.get(),
+        "media_commands_dropped": core.media_stats.commands_dropped.load(Ordering::Relaxed),
         "srtp_refused": core.media_stats.srtp_refused.load(Ordering::Relaxed),
         "dropped": core.front.dropped,
         "logins_failed": core.front.login_counts().0,
@@ -938,6 +941,8 @@ struct Core {
     pending: VecDeque<(u64, Event)>,
     /// The controller is carrying out the switch's actions ([`Core::pump`]).
     pumping: bool,
+    /// Store writes that failed (each logged as `store_failed`).
+    store_errors: std::cell::Cell<u64>,
     prompts: Arc<PromptCache>,
     media_root: PathBuf,
     clock: Clock,
@@ -1102,6 +1107,24 @@ impl Core {
         match (ring, self.tx.poll_timeout()) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
+        }
+    }
+
+    /// The outcome of a store write: a failure is logged (`store_failed`,
+    /// naming what was being written for whom) and counted, never dropped.
+    fn stored<T, E: std::fmt::Display>(&self, subject: &str, what: &str, result: Result<T, E>) {
+        if let Err(error) = result {
+            self.store_errors.set(self.store_errors.get() + 1);
+            tracing::error!(subject, what, %error, "a store write failed");
+            self.log.record(
+                self.clock.now(),
+                subject,
+                "store_failed",
+                fields([
+                    ("writing", what.into()),
+                    ("error", error.to_string().into()),
+                ]),
+            );
         }
     }
 
@@ -1905,12 +1928,12 @@ impl Core {
                 if self.services.can_hear()
                     && let Some(c) = self.calls.get(&call)
                 {
-                    let _ = c.media.try_send(MediaCommand::Listen);
+                    to_leg(&c.media, MediaCommand::Listen, &self.media_stats);
                 }
             }
             Action::StopListening { call } => {
                 if let Some(c) = self.calls.get(&call) {
-                    let _ = c.media.try_send(MediaCommand::StopListening);
+                    to_leg(&c.media, MediaCommand::StopListening, &self.media_stats);
                 }
             }
             Action::AskBot {
@@ -2000,8 +2023,17 @@ impl Core {
                     Ok(frames) => {
                         self.record(call_key, "prompt", fields([("prompt", name.into())]));
                         if let Some(call) = self.calls.get_mut(&call_key) {
-                            let _ = call.media.try_send(MediaCommand::Play { frames });
-                            call.playing = true;
+                            if to_leg(
+                                &call.media,
+                                MediaCommand::Play { frames },
+                                &self.media_stats,
+                            ) {
+                                call.playing = true;
+                            } else {
+                                // The leg cannot take it: the prompt is over
+                                // before it began, and the flow goes on.
+                                self.pending.push_back((call_key, Event::PromptFinished));
+                            }
                         }
                     }
                     Err(error) => {
@@ -2016,7 +2048,7 @@ impl Core {
             }
             Command::StopPlayback => {
                 if let Some(call) = self.calls.get_mut(&call_key) {
-                    let _ = call.media.try_send(MediaCommand::Stop);
+                    to_leg(&call.media, MediaCommand::Stop, &self.media_stats);
                     call.playing = false;
                 }
             }
@@ -2598,10 +2630,18 @@ impl Core {
         }
         let (caller_media, caller_inbound) = (call.media.clone(), call.inbound.clone());
         if let (Some(peer), Some(media)) = (agent_inbound, agent_media) {
-            let _ = caller_media.try_send(MediaCommand::Bridge { peer });
-            let _ = media.try_send(MediaCommand::Bridge {
-                peer: caller_inbound,
-            });
+            to_leg(
+                &caller_media,
+                MediaCommand::Bridge { peer },
+                &self.media_stats,
+            );
+            to_leg(
+                &media,
+                MediaCommand::Bridge {
+                    peer: caller_inbound,
+                },
+                &self.media_stats,
+            );
         }
         self.record(
             call_key,
@@ -2751,7 +2791,7 @@ impl Core {
     fn end_agent_leg(&mut self, call_key: u64, now: Instant) -> Option<(String, bool, bool, u64)> {
         let call = self.calls.get_mut(&call_key)?;
         let leg = call.agent.take()?;
-        let _ = call.media.try_send(MediaCommand::Unbridge);
+        to_leg(&call.media, MediaCommand::Unbridge, &self.media_stats);
         self.by_agent_tx.remove(&leg.tx);
         let info = (
             leg.name.clone(),
@@ -2767,7 +2807,7 @@ impl Core {
     /// its dialog, frees its port.
     fn end_leg(&mut self, leg: AgentLeg, now: Instant) {
         if let Some(media) = &leg.media {
-            let _ = media.try_send(MediaCommand::Close);
+            to_leg(media, MediaCommand::Close, &self.media_stats);
         }
         match &leg.dialog {
             Some(id) => {
@@ -2849,4 +2889,17 @@ fn store_of(store: &Option<Box<dyn Store>>) -> &dyn dialect_switch::Store {
         Some(store) => store.as_switch(),
         None => &dialect_switch::NoStore,
     }
+}
+
+/// Hands a command to a call leg's task. One that cannot be handed over
+/// (the leg's queue is full, or the leg has ended) is counted
+/// (`media_commands_dropped` in the status), never silently lost; the
+/// caller decides what the loss means (a prompt that cannot start ends at
+/// once).
+fn to_leg(media: &mpsc::Sender<MediaCommand>, command: MediaCommand, stats: &MediaStats) -> bool {
+    let handed = media.try_send(command).is_ok();
+    if !handed {
+        stats.commands_dropped.fetch_add(1, Ordering::Relaxed);
+    }
+    handed
 }

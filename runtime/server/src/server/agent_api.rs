@@ -173,7 +173,12 @@ impl Core {
             }
         }
         if let Some(store) = &self.store {
-            let _ = store.set_last_agent(&campaign, &number, agent, self.clock.at(now));
+            let result = store.set_last_agent(&campaign, &number, agent, self.clock.at(now));
+            self.stored(
+                &format!("call-{call_key}"),
+                "remember the caller's last agent",
+                result,
+            );
         }
         self.hook_agent_answered(call_key, agent);
         self.desks.insert(
@@ -485,7 +490,12 @@ impl Core {
             );
         }
         if let (Some(owner), Some(store)) = (&private_to, &self.store) {
-            let _ = store.set_owner(&desk.campaign, &desk.number, owner);
+            let result = store.set_owner(&desk.campaign, &desk.number, owner);
+            self.stored(
+                &format!("call-{}", desk.call),
+                "make the record private",
+                result,
+            );
         }
         let late = !matches!(self.switch.acd().state(agent), Some(State::WrapUp { .. }));
         self.switch.end_wrap_up(agent, self.clock.at(now));

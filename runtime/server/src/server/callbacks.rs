@@ -106,7 +106,13 @@ impl Core {
         let ms = self.acd_ms(now);
         let Some(queue) = self.switch.directory().queue_named(&callback.queue) else {
             if let Some(store) = &self.store {
-                let _ = store.finish(callback.id, "failed: its queue is no longer in the flows");
+                let result =
+                    store.finish(callback.id, "failed: its queue is no longer in the flows");
+                self.stored(
+                    &format!("callback-{}", callback.id),
+                    "finish a callback",
+                    result,
+                );
             }
             return;
         };
@@ -160,13 +166,14 @@ impl Core {
         if self.switch.enqueue_entry(key, request, since, at).is_err() {
             self.callback_calls.remove(&key);
             if let Some(store) = &self.store {
-                let _ = store.retry(
+                let result = store.retry(
                     id,
                     self.clock
                         .at(now)
                         .saturating_add(RETRY_AFTER)
                         .unwrap_or(self.clock.at(now)),
                 );
+                self.stored(&format!("callback-{id}"), "retry a callback", result);
             }
         }
     }
@@ -361,13 +368,22 @@ impl Core {
                 if let (Some((agent_media, agent_in)), Some((customer_media, customer_in))) =
                     (agent, customer)
                 {
-                    let _ = agent_media.try_send(MediaCommand::Bridge { peer: customer_in });
-                    let _ = customer_media.try_send(MediaCommand::Bridge { peer: agent_in });
+                    super::to_leg(
+                        &agent_media,
+                        MediaCommand::Bridge { peer: customer_in },
+                        &self.media_stats,
+                    );
+                    super::to_leg(
+                        &customer_media,
+                        MediaCommand::Bridge { peer: agent_in },
+                        &self.media_stats,
+                    );
                 }
                 let id = cb.callback.id;
                 let agent = cb.answered_by.clone().unwrap_or_default();
                 if let Some(store) = &self.store {
-                    let _ = store.finish(id, &format!("connected with {agent}"));
+                    let result = store.finish(id, &format!("connected with {agent}"));
+                    self.stored(&format!("callback-{id}"), "finish a callback", result);
                 }
                 self.callback_record(key, "callback_connected", fields([("agent", agent.into())]));
             }
@@ -497,7 +513,7 @@ impl Core {
             && let Some(id) = leg.dialog.take()
         {
             if let Some(media) = leg.media.take() {
-                let _ = media.try_send(MediaCommand::Close);
+                super::to_leg(&media, MediaCommand::Close, &self.media_stats);
             }
             self.cb_dialogs.remove(&id);
             self.dialogs.remove(&id);

@@ -143,7 +143,7 @@ impl Core {
             return None;
         }
         if let Some(call) = self.calls.get(&consult) {
-            let _ = call.media.try_send(MediaCommand::Unbridge);
+            super::to_leg(&call.media, MediaCommand::Unbridge, &self.media_stats);
         }
         self.by_agent_tx.remove(&leg.tx);
         if let Some(id) = &leg.dialog {
@@ -198,12 +198,20 @@ impl Core {
         call.held = false;
         let (caller_media, caller_inbound) = (call.media.clone(), call.inbound.clone());
         if let (Some(media), Some(inbound)) = (&leg.media, &leg.inbound) {
-            let _ = caller_media.try_send(MediaCommand::Bridge {
-                peer: inbound.clone(),
-            });
-            let _ = media.try_send(MediaCommand::Bridge {
-                peer: caller_inbound,
-            });
+            super::to_leg(
+                &caller_media,
+                MediaCommand::Bridge {
+                    peer: inbound.clone(),
+                },
+                &self.media_stats,
+            );
+            super::to_leg(
+                media,
+                MediaCommand::Bridge {
+                    peer: caller_inbound,
+                },
+                &self.media_stats,
+            );
         }
         call.agent = Some(leg);
         self.webhook(
@@ -271,7 +279,7 @@ impl Core {
         };
         let id = conference.next_id;
         conference.next_id += 1;
-        join(&conference.mixer, id, &mut leg);
+        join(&conference.mixer, id, &mut leg, &self.media_stats);
         let name = leg.name.clone();
         conference.extra.push((id, leg));
         let participants = 2 + conference.extra.len() - usize::from(conference.agent_id.is_none());
@@ -303,14 +311,18 @@ impl Core {
         let (mixer, commands) = mpsc::channel(16);
         tokio::spawn(mixer::run(tick, commands));
         let (mouth, from) = mixer::voice_channel();
-        let _ = call.media.try_send(MediaCommand::Bridge { peer: mouth });
+        super::to_leg(
+            &call.media,
+            MediaCommand::Bridge { peer: mouth },
+            &self.media_stats,
+        );
         let _ = mixer.try_send(MixCommand::Join {
             id: 0,
             law: call.law,
             to: call.inbound.clone(),
             from,
         });
-        join(&mixer, 1, leg);
+        join(&mixer, 1, leg, &self.media_stats);
         call.held = false;
         call.conference = Some(Conference {
             mixer,
@@ -379,7 +391,7 @@ impl Core {
             // goes on, as when an agent hangs up a two-party call.
             if let Some(call) = self.calls.get_mut(&call_key) {
                 call.conference = None;
-                let _ = call.media.try_send(MediaCommand::Unbridge);
+                super::to_leg(&call.media, MediaCommand::Unbridge, &self.media_stats);
             }
             self.record(call_key, "conference_ended", serde_json::Map::new());
             self.deliver(call_key, dialect_engine::Event::BridgeEnded, now)
@@ -411,12 +423,17 @@ impl Core {
 }
 
 /// Puts a leg into the mixer: its voice to the mixer, the mix to its leg.
-fn join(mixer: &mpsc::Sender<MixCommand>, id: u32, leg: &mut AgentLeg) {
+fn join(
+    mixer: &mpsc::Sender<MixCommand>,
+    id: u32,
+    leg: &mut AgentLeg,
+    stats: &crate::leg::MediaStats,
+) {
     let (Some(media), Some(inbound)) = (&leg.media, &leg.inbound) else {
         return;
     };
     let (mouth, from) = mixer::voice_channel();
-    let _ = media.try_send(MediaCommand::Bridge { peer: mouth });
+    super::to_leg(media, MediaCommand::Bridge { peer: mouth }, stats);
     let _ = mixer.try_send(MixCommand::Join {
         id,
         law: leg.law,

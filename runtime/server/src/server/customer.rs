@@ -35,7 +35,11 @@ impl Core {
             return;
         };
         if let Some(frames) = self.prompts.get(prompt, &self.media_root, call.law) {
-            let _ = call.media.try_send(MediaCommand::Play { frames });
+            super::to_leg(
+                &call.media,
+                MediaCommand::Play { frames },
+                &self.media_stats,
+            );
             call.playing = true;
         }
     }
@@ -64,7 +68,7 @@ impl Core {
             ServiceResult::Spoken { call, result } => match result {
                 Ok(frames) => {
                     if let Some(c) = self.calls.get_mut(&call) {
-                        let _ = c.media.try_send(MediaCommand::Play { frames });
+                        super::to_leg(&c.media, MediaCommand::Play { frames }, &self.media_stats);
                         c.playing = true;
                     }
                 }

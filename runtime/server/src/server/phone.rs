@@ -107,7 +107,7 @@ impl Core {
             return;
         };
         if let (Some(media), Some(remote)) = (&leg.media, negotiated.remote) {
-            let _ = media.try_send(MediaCommand::Remote(remote));
+            super::to_leg(media, MediaCommand::Remote(remote), &self.media_stats);
         }
         let name = leg.name.clone();
         let (held, on_hold) = (call.held, negotiated.on_hold);
@@ -127,21 +127,33 @@ impl Core {
             call.held = on_hold;
         }
         if on_hold {
-            let _ = caller_media.try_send(MediaCommand::Unbridge);
+            super::to_leg(&caller_media, MediaCommand::Unbridge, &self.media_stats);
             if let Some(media) = &agent_media {
-                let _ = media.try_send(MediaCommand::Unbridge);
+                super::to_leg(media, MediaCommand::Unbridge, &self.media_stats);
             }
             if let Some(frames) = music.and_then(|p| self.prompts.get(&p, &self.media_root, law)) {
-                let _ = caller_media.try_send(MediaCommand::Play { frames });
+                super::to_leg(
+                    &caller_media,
+                    MediaCommand::Play { frames },
+                    &self.media_stats,
+                );
             }
             self.record(call_key, "hold", fields([("agent", name.into())]));
         } else {
-            let _ = caller_media.try_send(MediaCommand::Stop);
+            super::to_leg(&caller_media, MediaCommand::Stop, &self.media_stats);
             if let (Some(media), Some(inbound)) = (&agent_media, agent_inbound) {
-                let _ = caller_media.try_send(MediaCommand::Bridge { peer: inbound });
-                let _ = media.try_send(MediaCommand::Bridge {
-                    peer: caller_inbound,
-                });
+                super::to_leg(
+                    &caller_media,
+                    MediaCommand::Bridge { peer: inbound },
+                    &self.media_stats,
+                );
+                super::to_leg(
+                    media,
+                    MediaCommand::Bridge {
+                        peer: caller_inbound,
+                    },
+                    &self.media_stats,
+                );
             }
             self.record(call_key, "resume", fields([("agent", name.into())]));
         }
@@ -325,7 +337,11 @@ impl Core {
             .get(&call.campaign)
             .and_then(|c| c.music_on_hold.clone());
         if let Some(frames) = music.and_then(|p| self.prompts.get(&p, &self.media_root, call.law)) {
-            let _ = call.media.try_send(MediaCommand::Play { frames });
+            super::to_leg(
+                &call.media,
+                MediaCommand::Play { frames },
+                &self.media_stats,
+            );
         }
     }
 

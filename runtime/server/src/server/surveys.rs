@@ -170,7 +170,8 @@ impl Core {
 
     fn survey_failed(&mut self, id: i64, why: &str) {
         if let Some(store) = &self.store {
-            let _ = store.finish_survey(id, false, why);
+            let result = store.finish_survey(id, false, why);
+            self.stored(&format!("survey-{id}"), "finish a survey call", result);
         }
         self.log.record(
             self.clock.now(),
@@ -275,7 +276,8 @@ impl Core {
     /// A survey call ended: done in the store.
     pub(super) fn survey_call_ended(&mut self, id: i64, reason: &str) {
         if let Some(store) = &self.store {
-            let _ = store.finish_survey(id, true, reason);
+            let result = store.finish_survey(id, true, reason);
+            self.stored(&format!("survey-{id}"), "finish a survey call", result);
         }
     }
 }

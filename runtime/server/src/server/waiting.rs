@@ -79,7 +79,11 @@ impl Core {
             return;
         };
         if let Some(frames) = self.prompts.get(prompt, &self.media_root, call.law) {
-            let _ = call.media.try_send(MediaCommand::Play { frames });
+            super::to_leg(
+                &call.media,
+                MediaCommand::Play { frames },
+                &self.media_stats,
+            );
             call.playing = true;
         }
     }
@@ -132,7 +136,11 @@ impl Core {
         let refs: Vec<&Frames> = parts.iter().map(|f| f.as_ref()).collect();
         let frames = Arc::new(Frames::concat(&refs));
         if let Some(call) = self.calls.get_mut(&call_key) {
-            let _ = call.media.try_send(MediaCommand::Play { frames });
+            super::to_leg(
+                &call.media,
+                MediaCommand::Play { frames },
+                &self.media_stats,
+            );
             call.playing = true;
         }
         self.record(
@@ -157,7 +165,11 @@ impl Core {
             call.queued = None;
             match goodbye {
                 Some(frames) => {
-                    let _ = call.media.try_send(MediaCommand::Play { frames });
+                    super::to_leg(
+                        &call.media,
+                        MediaCommand::Play { frames },
+                        &self.media_stats,
+                    );
                     call.playing = true;
                 }
                 None => self.pending.push_back((call_key, Event::PromptFinished)),
