@@ -74,6 +74,42 @@ pub(crate) fn http(
     (status, json)
 }
 
+/// The events the switch logs for a call (`dialect_switch`), the same under
+/// `dialect serve` and `dialect test`.
+const SWITCH_EVENTS: &[&str] = &[
+    "queued",
+    "reserved",
+    "queue_full",
+    "dequeued",
+    "rona",
+    "overflowed",
+    "queue_timeout",
+    "announced",
+    "courtesy_callback",
+    "bot_started",
+    "bot_said",
+    "bot_unavailable",
+    "handoff",
+    "ticket_opened",
+    "ticket_failed",
+    "store_failed",
+];
+
+/// Runs one scenario (the body of a `[[scenario]]` table) under the
+/// simulator on the flows of `dir`.
+fn simulate(dir: &str, body: &str) -> dialect_sim::Run {
+    let root = crate::sip::root();
+    let flows = root.join(dir);
+    let world = dialect_compiler::world::FsWorld::new(Some(root.join("stdlib")), &flows);
+    let compilation = dialect_compiler::compile(&world, std::slice::from_ref(&flows));
+    assert!(!compilation.has_errors());
+    let suite =
+        dialect_sim::Suite::new(&compilation.programs, &compilation.sources).expect("the suite");
+    let text = format!("[[scenario]]\nname = \"cross\"\n{body}\n");
+    let file = dialect_sim::scenario::parse("cross.test.toml", &text).expect("the scenario");
+    dialect_sim::run(&suite, &file.scenarios[0])
+}
+
 fn agent_config(name: &str, port: u16, ready: bool) -> String {
     format!(
         "[[agent]]\nname = \"{name}\"\nuri = \"sip:{name}@127.0.0.1:{port}\"\npassword = \"pw-{name}\"\nready = {ready}\n"
@@ -764,6 +800,36 @@ fn a_waiting_caller_hears_the_position_takes_a_courtesy_callback_and_keeps_the_p
         .expect("due");
     assert_eq!(due["kind"], "courtesy");
     assert_eq!(due["queue"], "sales");
+    // One call layer: the same caller, key and times through `dialect
+    // test` give the switch the same inputs, and the switch logs the same
+    // events for the call as it did under `dialect serve`.
+    let call = announced["call"].as_str().expect("the call's id");
+    let served_trace: Vec<&str> = events
+        .iter()
+        .filter(|e| e["call"] == call)
+        .filter_map(|e| e["event"].as_str())
+        .filter(|e| SWITCH_EVENTS.contains(e))
+        .collect();
+    let simulated = simulate(
+        "tests/acd-flows",
+        &format!(
+            r#"dialled = "{NUMBER}"
+caller = "+48600555001"
+start = "{CLOCK}"
+keys = [{{ at = "12s", key = "1" }}]
+[scenario.expect]
+callback = true
+ended = "caller""#
+        ),
+    );
+    assert!(simulated.passed(), "{:?}", simulated.failures);
+    let simulated_trace: Vec<&str> = simulated.events.iter().map(|(_, e)| e.as_str()).collect();
+    assert_eq!(
+        served_trace,
+        ["queued", "announced", "courtesy_callback", "dequeued"],
+        "{events:#?}"
+    );
+    assert_eq!(served_trace, simulated_trace);
 
     // ann logs in: the callback (which kept the caller's place) rings her,
     // then the customer, and bridges them.

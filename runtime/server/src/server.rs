@@ -1914,8 +1914,14 @@ impl Core {
             ),
             Action::Farewell { call } => self.farewell(call),
             Action::LetGo { call, reason } => {
+                // A BYE to the caller; the switch hears the hang-up after
+                // the actions before it, and the call is released when its
+                // flow has ended.
                 self.hang_up(call, now);
-                self.caller_gone(call, &reason, now).await;
+                if let Some(c) = self.calls.get_mut(&call) {
+                    c.leaving = Some(reason);
+                }
+                self.pending.push_back((call, Event::HangUp));
             }
             Action::QueueTimedOut { call, .. } => {
                 // The flow's own timer takes its timeout exit; a callback
@@ -1967,7 +1973,15 @@ impl Core {
                 call,
                 event,
                 fields,
-            } => self.record(call, event, fields),
+            } => {
+                if self.calls.contains_key(&call) {
+                    self.record(call, event, fields);
+                } else if !self.callback_calls.contains_key(&call) {
+                    // Decided before the call was released: still its line.
+                    self.log
+                        .record(self.clock.at(now), &format!("call-{call}"), event, fields);
+                }
+            }
             Action::Step { .. }
             | Action::Decided { .. }
             | Action::TimerFired { .. }

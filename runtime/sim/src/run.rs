@@ -286,6 +286,10 @@ pub struct Run {
     /// The exits the call took: (node, exit index). A `hangup` node, which
     /// has no exits, counts as exit 0 when the call ended there.
     pub taken: Vec<(NodeId, u32)>,
+    /// The call's events as the switch logged them (`queued`, `announced`,
+    /// `rona`, `bot_said`, ...), in order: the same lines `dialect serve`
+    /// writes to its event log for the same call.
+    pub events: Vec<(i64, String)>,
 }
 
 impl Run {
@@ -519,6 +523,8 @@ struct Sim<'a> {
     trace: Vec<TraceLine>,
     taken: Vec<(NodeId, u32)>,
     seen: Seen,
+    /// The switch's log lines for the scenario's call.
+    events: Vec<(i64, String)>,
 }
 
 /// The scenario's own call; the others follow it.
@@ -557,6 +563,7 @@ impl<'a> Sim<'a> {
             trace: Vec::new(),
             taken: Vec::new(),
             seen: Seen::default(),
+            events: Vec::new(),
         };
         for (i, agent) in scenario.agents.iter().enumerate() {
             sim.schedule(ms(agent.from), Input::AgentOn(i));
@@ -931,6 +938,9 @@ impl<'a> Sim<'a> {
 
     /// What the switch logged, as the trace words it.
     fn log(&mut self, call: usize, event: &str, fields: &dialect_switch::Fields) {
+        if call == SUBJECT {
+            self.events.push((self.now, event.to_string()));
+        }
         let text = |name: &str| fields.get(name).and_then(|v| v.as_str()).unwrap_or("");
         match event {
             "reserved" => {
@@ -1499,6 +1509,7 @@ impl<'a> Sim<'a> {
             trace: self.trace,
             failures,
             taken: self.taken,
+            events: self.events,
         }
     }
 }

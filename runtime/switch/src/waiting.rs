@@ -141,6 +141,15 @@ impl Switch {
         if let Some(call) = self.calls.get_mut(&key) {
             call.playing = true;
         }
+        self.log(
+            key,
+            "announced",
+            fields([
+                ("position", position.into()),
+                ("minutes", minutes.into()),
+                ("courtesy", courtesy.into()),
+            ]),
+        );
         self.actions.push_back(Action::Announcement {
             call: key,
             position,

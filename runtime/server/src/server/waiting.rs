@@ -7,7 +7,7 @@
 //! Announcements are made of phrases synthesised once at start-up (in the
 //! background); until they are ready, announcements are skipped.
 
-use super::{Core, MediaCommand, fields};
+use super::{Core, MediaCommand};
 use dialect_bytecode::Prompt;
 use dialect_engine::Event;
 use dialect_media::{Frames, Law, PromptCache};
@@ -90,7 +90,8 @@ impl Core {
 
     /// "You are number N in the queue. The estimated wait is about M
     /// minutes." (and the courtesy callback offer), in phrases synthesised
-    /// once; skipped until they are ready.
+    /// once; skipped until they are ready (`announcement_skipped`; the
+    /// switch logged the announcement it decided as `announced`).
     pub(super) fn announce(
         &mut self,
         call_key: u64,
@@ -131,6 +132,7 @@ impl Core {
         if !complete {
             // The phrases are not synthesised (yet, or espeak-ng is
             // missing): the music goes on.
+            self.record(call_key, "announcement_skipped", serde_json::Map::new());
             return;
         }
         let refs: Vec<&Frames> = parts.iter().map(|f| f.as_ref()).collect();
@@ -143,15 +145,6 @@ impl Core {
             );
             call.playing = true;
         }
-        self.record(
-            call_key,
-            "announced",
-            fields([
-                ("position", position.into()),
-                ("minutes", minutes.into()),
-                ("courtesy", courtesy.into()),
-            ]),
-        );
     }
 
     /// The caller took the courtesy callback: thanked, then let go when
