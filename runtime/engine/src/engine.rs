@@ -10,7 +10,8 @@ use dialect_bytecode::{NodeId, Op, Prompt};
 use interview::{Interview, Phase, Then};
 use jiff::{SignedDuration, Timestamp};
 use rhai::Dynamic;
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::sync::Arc;
 
 mod interview;
@@ -61,8 +62,15 @@ pub struct Engine {
     steps: VecDeque<Step>,
     trace: bool,
     active: usize,
-    /// Every call's live timer, by when it fires.
-    deadlines: BTreeSet<(Timestamp, CallId, TimerId)>,
+    /// Every call's live timer, by when it fires (whole milliseconds,
+    /// rounded up: never early), then call and timer: a min-heap with lazy
+    /// deletion. Cancelling only clears the call's timer (O(1)); an entry
+    /// whose call no longer holds that timer is stale, dropped when it
+    /// reaches the top (`settle`) or when stale entries outnumber live
+    /// ones (`compact`, O(n), so O(1) amortised). The top is always live.
+    deadlines: BinaryHeap<Reverse<(i64, u64, u32)>>,
+    /// Live timers (one per call at most).
+    live_timers: usize,
 }
 
 struct Slot {
@@ -78,8 +86,8 @@ struct Call {
     node: NodeId,
     wait: Wait,
     timers: u32,
-    /// The live timer and when it fires.
-    timer: Option<(TimerId, Timestamp)>,
+    /// The live timer and its key in the deadline index.
+    timer: Option<(TimerId, i64)>,
     attempts: u32,
     digits: String,
     vars: Vec<(String, Dynamic)>,
@@ -197,14 +205,16 @@ impl Engine {
             steps: VecDeque::new(),
             trace: false,
             active: 0,
-            deadlines: BTreeSet::new(),
+            deadlines: BinaryHeap::new(),
+            live_timers: 0,
         }
     }
 
     /// When [`Engine::handle_timeout`] must next be called: the earliest
     /// live timer of any call.
     pub fn poll_timeout(&self) -> Option<Timestamp> {
-        self.deadlines.first().map(|(at, _, _)| *at)
+        let Reverse((ms, _, _)) = self.deadlines.peek()?;
+        Timestamp::from_millisecond(*ms).ok()
     }
 
     /// Time passed: every timer due by `now` fires, in order of when it
@@ -216,18 +226,47 @@ impl Engine {
     /// Fires the earliest timer due by `now`, at its own time; returns its
     /// call, or `None` when no timer is due.
     pub fn fire_next(&mut self, now: Timestamp) -> Option<CallId> {
-        let &(at, id, timer) = self.deadlines.first().filter(|(at, _, _)| *at <= now)?;
-        // A live timer leaves the index as it fires; removing it here too
-        // makes sure the caller's loop moves on whatever the call did. The
-        // call exists: ending a call cancels its timer.
-        let _known = self.handle_event(id, Event::Timer(timer), at);
-        self.deadlines.remove(&(at, id, timer));
-        Some(id)
+        let &Reverse((ms, id, timer)) = self.deadlines.peek()?;
+        let at = Timestamp::from_millisecond(ms).ok()?;
+        if at > now {
+            return None;
+        }
+        // The top is live (settled), so its call exists and holds it; the
+        // timer leaves the heap before it fires.
+        self.deadlines.pop();
+        let _known = self.handle_event(CallId(id), Event::Timer(TimerId(timer)), at);
+        self.settle();
+        Some(CallId(id))
     }
 
     /// The number of live timers.
     pub fn timers(&self) -> usize {
-        self.deadlines.len()
+        self.live_timers
+    }
+
+    /// Whether a heap entry is a call's live timer.
+    fn is_live(&self, (ms, id, timer): (i64, u64, u32)) -> bool {
+        self.call(CallId(id))
+            .is_some_and(|c| c.timer == Some((TimerId(timer), ms)))
+    }
+
+    /// Drops stale entries from the top, so that it is live.
+    fn settle(&mut self) {
+        while let Some(&Reverse(top)) = self.deadlines.peek() {
+            if self.is_live(top) {
+                break;
+            }
+            self.deadlines.pop();
+        }
+    }
+
+    /// Drops every stale entry once they outnumber the live ones.
+    fn compact(&mut self) {
+        if self.deadlines.len() > 2 * self.live_timers + 64 {
+            let mut heap = std::mem::take(&mut self.deadlines).into_vec();
+            heap.retain(|Reverse(entry)| self.is_live(*entry));
+            self.deadlines = BinaryHeap::from(heap);
+        }
     }
 
     /// Records every graph transition for [`Engine::poll_step`] (for traces
@@ -490,8 +529,11 @@ impl Engine {
                 i64::try_from(ms).unwrap_or(i64::MAX),
             ))
             .unwrap_or(now);
-        call.timer = Some((timer, at));
-        self.deadlines.insert((at, id, timer));
+        let key = deadline(at, id, timer);
+        call.timer = Some((timer, key.0));
+        self.deadlines.push(Reverse(key));
+        self.live_timers += 1;
+        self.compact();
         self.emit(id, Command::StartTimer { timer, at });
     }
 
@@ -499,8 +541,9 @@ impl Engine {
         let Some(call) = self.call_mut(id) else {
             return;
         };
-        if let Some((timer, at)) = call.timer.take() {
-            self.deadlines.remove(&(at, id, timer));
+        if let Some((timer, _)) = call.timer.take() {
+            self.live_timers = self.live_timers.saturating_sub(1);
+            self.settle();
             self.emit(id, Command::CancelTimer { timer });
         }
     }
@@ -512,9 +555,10 @@ impl Engine {
         };
         match self.call_mut(id) {
             Some(call) if call.timer.is_some_and(|(t, _)| t == *timer) => {
-                if let Some((timer, at)) = call.timer.take() {
-                    self.deadlines.remove(&(at, id, timer));
+                if call.timer.take().is_some() {
+                    self.live_timers = self.live_timers.saturating_sub(1);
                 }
+                self.settle();
                 true
             }
             _ => false,
@@ -1414,4 +1458,16 @@ pub fn matches_any(patterns: &[String], number: &str) -> bool {
         Some(prefix) => number.starts_with(prefix),
         None => p == number,
     })
+}
+
+/// A timer's key in the deadline index: its time in whole milliseconds,
+/// rounded up, then its call and number.
+fn deadline(at: Timestamp, id: CallId, timer: TimerId) -> (i64, u64, u32) {
+    let ms = at.as_millisecond();
+    let rounded = if at.subsec_nanosecond().rem_euclid(1_000_000) == 0 {
+        ms
+    } else {
+        ms.saturating_add(1)
+    };
+    (rounded, id.0, timer.0)
 }
