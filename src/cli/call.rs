@@ -1,7 +1,7 @@
 //! `dialect call`: try a flow without a phone.
 
 use super::{FAILED, OK, USAGE};
-use dialect_server::caller::{CallOptions, call};
+use dialect_server::client::{CallOptions, call};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;

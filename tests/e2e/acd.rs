@@ -549,9 +549,8 @@ fn the_agent_api_wraps_up_with_required_fields_and_guards_call_data() {
     // The call's detail record: who talked, which queue, how long it waited.
     let dir = served.dir.clone();
     drop(served);
-    let store =
-        dialect_callbacks::SqliteStore::open(dir.join("dialect.sqlite")).expect("the database");
-    let calls = dialect_callbacks::RecordStore::calls(&store).expect("call records");
+    let store = dialect_store::SqliteStore::open(dir.join("dialect.sqlite")).expect("the database");
+    let calls = dialect_store::RecordStore::calls(&store).expect("call records");
     assert_eq!(calls.len(), 1, "{calls:?}");
     assert_eq!(calls[0].agent.as_deref(), Some("ann"));
     assert_eq!(calls[0].queue.as_deref(), Some("support"));

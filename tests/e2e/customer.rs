@@ -6,7 +6,7 @@
 
 use crate::sip::{Served, count, finish, free_udp_port, uas, wait_for};
 use crate::ua::{Msg, Phone, Rtp, stt_service};
-use dialect_callbacks::{SqliteStore, SurveyStore};
+use dialect_store::{SqliteStore, SurveyStore};
 use serde_json::Value;
 use std::net::UdpSocket;
 use std::process::Stdio;
@@ -556,7 +556,7 @@ fn the_chat_channel_hands_off_live_to_an_agent_and_async_to_a_ticket() {
     let dir = served.dir.clone();
     drop(served);
     let store = SqliteStore::open(dir.join("dialect.sqlite")).expect("the database");
-    let tickets = dialect_callbacks::TicketStore::tickets(&store).expect("tickets");
+    let tickets = dialect_store::TicketStore::tickets(&store).expect("tickets");
     assert_eq!(tickets.len(), 1, "{tickets:?}");
     assert_eq!(tickets[0].channel, "chat");
     assert_eq!(tickets[0].customer, "Eva");

@@ -881,8 +881,8 @@ fn a_voicemail_ended_by_the_callers_hang_up_is_indexed_and_a_restart_overwrites_
         drop(served);
     }
     assert_ne!(files[0], files[1], "the second run reused the first's name");
-    let store = dialect_callbacks::SqliteStore::open(dir.join("dialect.sqlite")).expect("store");
-    let index = dialect_callbacks::RecordStore::voicemails(&store).expect("index");
+    let store = dialect_store::SqliteStore::open(dir.join("dialect.sqlite")).expect("store");
+    let index = dialect_store::RecordStore::voicemails(&store).expect("index");
     let paths: Vec<&str> = index.iter().map(|(_, _, _, p)| p.as_str()).collect();
     for file in &files {
         assert!(

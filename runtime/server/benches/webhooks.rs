@@ -14,9 +14,9 @@ use std::time::{Duration, Instant};
 
 use axum::extract::State;
 use axum::routing::post;
-use dialect_callbacks::{NewEvent, OutboxStore, SqliteStore};
 use dialect_server::eventlog::EventLog;
-use dialect_server::webhooks::{Settings, Worker};
+use dialect_server::webhook_delivery::{Settings, Worker};
+use dialect_store::{NewEvent, OutboxStore, SqliteStore};
 
 fn env(name: &str, default: usize) -> usize {
     std::env::var(name)

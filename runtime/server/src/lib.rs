@@ -3,16 +3,16 @@
 
 pub mod admin;
 pub mod api;
-pub mod caller;
+pub mod client;
 pub mod clock;
 pub mod config;
+pub mod controller;
 pub mod eventlog;
 pub mod guard;
 pub mod leg;
 pub mod mixer;
-pub mod server;
 pub mod services;
 pub mod tls;
-pub mod webhooks;
+pub mod webhook_delivery;
 
-pub use server::{Loader, Options, ServeError, Server};
+pub use controller::{Loader, Options, ServeError, Server};

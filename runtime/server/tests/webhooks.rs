@@ -11,9 +11,9 @@ use std::time::{Duration, Instant};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
-use dialect_callbacks::{NewEvent, OutboxStatus, OutboxStore, SqliteStore};
 use dialect_server::eventlog::EventLog;
-use dialect_server::webhooks::{Settings, Worker};
+use dialect_server::webhook_delivery::{Settings, Worker};
+use dialect_store::{NewEvent, OutboxStatus, OutboxStore, SqliteStore};
 use serde_json::{Value, json};
 
 /// What the receiver got: (Idempotency-Key, X-Dialect-Event,

@@ -39,9 +39,9 @@ use dialect_bot::{
     BotRequest, BotResponse, Channel, KnowledgeBase, Mode, ProtocolError, Reason, parse_response,
 };
 use dialect_bytecode::{NodeId, Op, Program, Prompt};
-use dialect_callbacks::{NewTicket, RelationshipStore, StoreError, Ticket, TicketStore};
 use dialect_compiler::source::Sources;
 use dialect_engine::{BotReply, CallId, Command, DialOutcome, Engine, Event, Flow, Outcome};
+use dialect_store::{NewTicket, RelationshipStore, StoreError, Ticket, TicketStore};
 use dialect_switch::{Action, Bots, CallKey, Switch, Unservable, Version};
 use jiff::{SignedDuration, Timestamp};
 use std::collections::{BTreeMap, BTreeSet, HashMap};

@@ -14,8 +14,8 @@ use dialect_bot::{
     BotResponse, Conversation, HandoffRules, ProtocolError, Reason, Step, TicketFacts,
 };
 use dialect_bytecode::Prompt;
-use dialect_callbacks::NewTicket;
 use dialect_engine::{BotReply, Event};
+use dialect_store::NewTicket;
 use jiff::Timestamp;
 
 impl Switch {

@@ -51,8 +51,8 @@ use dialect_acd::directory::Directory;
 use dialect_acd::{Acd, Millis, Rules};
 use dialect_bot::{Channel, Conversation, Router};
 use dialect_bytecode::{NodeId, Prompt};
-use dialect_callbacks::{RelationshipStore, TicketStore};
 use dialect_engine::{CallId, Engine, Flow};
+use dialect_store::{RelationshipStore, TicketStore};
 use jiff::{SignedDuration, Timestamp};
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
@@ -235,7 +235,7 @@ pub enum Action {
         /// The call.
         call: CallKey,
         /// The ticket.
-        ticket: dialect_callbacks::Ticket,
+        ticket: dialect_store::Ticket,
     },
     /// A line for the call's event log.
     Log {
@@ -820,7 +820,7 @@ impl RelationshipStore for NoStore {
         _: &str,
         _: &str,
         _: Timestamp,
-    ) -> Result<(), dialect_callbacks::StoreError> {
+    ) -> Result<(), dialect_store::StoreError> {
         Ok(())
     }
 
@@ -828,19 +828,19 @@ impl RelationshipStore for NoStore {
         &self,
         _: &str,
         _: &str,
-    ) -> Result<Option<(String, Timestamp)>, dialect_callbacks::StoreError> {
+    ) -> Result<Option<(String, Timestamp)>, dialect_store::StoreError> {
         Ok(None)
     }
 
-    fn set_owner(&self, _: &str, _: &str, _: &str) -> Result<(), dialect_callbacks::StoreError> {
+    fn set_owner(&self, _: &str, _: &str, _: &str) -> Result<(), dialect_store::StoreError> {
         Ok(())
     }
 
-    fn clear_owner(&self, _: &str, _: &str) -> Result<(), dialect_callbacks::StoreError> {
+    fn clear_owner(&self, _: &str, _: &str) -> Result<(), dialect_store::StoreError> {
         Ok(())
     }
 
-    fn owner(&self, _: &str, _: &str) -> Result<Option<String>, dialect_callbacks::StoreError> {
+    fn owner(&self, _: &str, _: &str) -> Result<Option<String>, dialect_store::StoreError> {
         Ok(None)
     }
 }
@@ -848,22 +848,19 @@ impl RelationshipStore for NoStore {
 impl TicketStore for NoStore {
     fn open_ticket(
         &self,
-        _: &dialect_callbacks::NewTicket,
+        _: &dialect_store::NewTicket,
         _: Timestamp,
-    ) -> Result<dialect_callbacks::Ticket, dialect_callbacks::StoreError> {
-        Err(dialect_callbacks::StoreError::Unavailable(
+    ) -> Result<dialect_store::Ticket, dialect_store::StoreError> {
+        Err(dialect_store::StoreError::Unavailable(
             "tickets cannot be opened".into(),
         ))
     }
 
-    fn tickets(&self) -> Result<Vec<dialect_callbacks::Ticket>, dialect_callbacks::StoreError> {
+    fn tickets(&self) -> Result<Vec<dialect_store::Ticket>, dialect_store::StoreError> {
         Ok(Vec::new())
     }
 
-    fn close_ticket(
-        &self,
-        id: i64,
-    ) -> Result<dialect_callbacks::Ticket, dialect_callbacks::StoreError> {
-        Err(dialect_callbacks::StoreError::NotFound { id })
+    fn close_ticket(&self, id: i64) -> Result<dialect_store::Ticket, dialect_store::StoreError> {
+        Err(dialect_store::StoreError::NotFound { id })
     }
 }

@@ -5,8 +5,8 @@
 #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
 
 use dialect_bot::Channel;
-use dialect_callbacks::{NewTicket, RelationshipStore, StoreError, Ticket, TicketStore};
 use dialect_engine::{Command, Event, Outcome};
+use dialect_store::{NewTicket, RelationshipStore, StoreError, Ticket, TicketStore};
 use dialect_switch::{Action, Switch, Version};
 use jiff::{SignedDuration, Timestamp};
 use std::cell::RefCell;

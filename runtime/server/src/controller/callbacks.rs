@@ -5,10 +5,10 @@
 //! answers, the customer is called through the trunk, and the two are
 //! bridged. A failed attempt goes back to the store for a later retry.
 
-use super::{AgentLeg, Core, MediaCommand, fields};
+use super::{Core, MediaCommand, PlacedLeg, fields};
 use dialect_acd::{Preferred, Request};
-use dialect_callbacks::{Callback, CallbackRequest, Context, Kind, QueueAccess, validate};
 use dialect_sip::message::Message;
+use dialect_store::{Callback, CallbackRequest, Context, Kind, QueueAccess, validate};
 use jiff::{SignedDuration, Timestamp};
 use std::time::{Duration, Instant};
 
@@ -38,9 +38,9 @@ pub(crate) struct CallbackCall {
     /// What the store holds.
     pub callback: Callback,
     /// The agent's leg.
-    pub agent: Option<AgentLeg>,
+    pub agent: Option<PlacedLeg>,
     /// The customer's leg.
-    pub customer: Option<AgentLeg>,
+    pub customer: Option<PlacedLeg>,
     /// The agent, once they answered.
     pub answered_by: Option<String>,
     /// Agent and customer are talking.
@@ -293,7 +293,7 @@ impl Core {
         true
     }
 
-    fn leg_mut(&mut self, key: u64, side: Side) -> Option<&mut Option<AgentLeg>> {
+    fn leg_mut(&mut self, key: u64, side: Side) -> Option<&mut Option<PlacedLeg>> {
         let cb = self.callback_calls.get_mut(&key)?;
         Some(match side {
             Side::Agent => &mut cb.agent,

@@ -88,7 +88,7 @@ fn load(
     }
     Version::prepare(
         artifacts,
-        &super::customer::read_knowledge(media_root),
+        &super::bots::read_knowledge(media_root),
         endpoints,
     )
     .map_err(|e| e.to_string())
@@ -460,7 +460,7 @@ impl Core {
         let backlog = self
             .store
             .as_ref()
-            .and_then(|s| dialect_callbacks::OutboxStore::backlog(s.as_ref()).ok())
+            .and_then(|s| dialect_store::OutboxStore::backlog(s.as_ref()).ok())
             .unwrap_or(0);
         counter(
             "dialect_webhooks_backlog",

@@ -1,29 +1,30 @@
-//! The server shell (mini-redis style): `run(options, shutdown)` owns the SIP
-//! socket and one controller task that holds the engine, the SIP transactions
-//! and dialogs, and the table of calls. Media runs in one task per leg, all
-//! paced by a shared 20 ms tick. Everything that can grow is bounded: calls
-//! (503 past `max_calls`), channels, RTP ports.
+//! The controller (mini-redis style): `Server::serve` owns the SIP socket
+//! and one controller task that holds the switch (`dialect_switch`: the
+//! engine, its timers, the ACD, queue waiting, customer agents), the SIP
+//! transactions and dialogs, and the table of calls. The switch decides
+//! each call's course; the controller turns SIP, media and HTTP into its
+//! inputs and carries out its actions (`pump`, `act`). Media runs in one
+//! task per leg, all paced by a shared 20 ms tick. Everything that can grow
+//! is bounded: calls (503 past `max_calls`), channels, RTP ports,
+//! transactions, registrations.
 //!
-//! What this version connects: answering, prompts (wav/mp3/speech), RFC 4733
-//! keys, timers, voicemail recording, hang-up either way, CANCEL, OPTIONS
-//! (with the server's counters for `sip:status@…`). Agents, dialling out,
-//! HTTP and bots are not connected yet: those commands are answered with the
-//! engine's failure events (queue timeout, dial failed, HTTP status 0, bot
-//! cannot answer) and logged as `unavailable`, so a flow takes its error
-//! exits instead of hanging.
+//! Not connected yet: HTTP API blocks, records (identify, authorise,
+//! tickets) and transfers to an extension; their commands are answered
+//! with the engine's failure events and logged as `unavailable`, so a flow
+//! takes its error exits instead of hanging.
 
 mod agent_api;
+mod bots;
 mod callbacks;
 mod chat;
 mod consult;
-mod customer;
 mod front;
-mod hooks;
 mod phone;
 mod queueing;
 mod reload;
 mod surveys;
 mod waiting;
+mod webhook_events;
 
 use crate::api::{ApiCall, Auth};
 use crate::clock::Clock;
@@ -33,7 +34,6 @@ use crate::leg::{self, LegSetup, MediaCommand, MediaEvent, MediaStats, Voice};
 use crate::tls::{HttpListener, TlsListener};
 use dialect_acd::directory;
 use dialect_bytecode::{Program, Value as BValue};
-use dialect_callbacks::{CallbackStore, RelationshipStore, SqliteStore};
 use dialect_engine::{Command, DialOutcome, Event, Outcome};
 use dialect_media::{Law, PromptCache};
 use dialect_sip::dialog::{Dialog, DialogId, Dialogs, Local, Match};
@@ -41,6 +41,7 @@ use dialect_sip::ids::Ids;
 use dialect_sip::message::{self, Message, Method, Transport};
 use dialect_sip::sdp::{self, Codec, LocalMedia};
 use dialect_sip::transaction::{Incoming, Transactions, TuEvent, TxKey};
+use dialect_store::{CallbackStore, RelationshipStore, SqliteStore};
 use dialect_switch::{Action, Switch, Version};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -143,7 +144,7 @@ pub struct Server {
     reload_rx: mpsc::Receiver<reload::Loaded>,
     watch: Option<PathBuf>,
     /// Delivers webhook events from the outbox (started by `serve`).
-    webhooks: Option<crate::webhooks::Worker>,
+    webhooks: Option<crate::webhook_delivery::Worker>,
     core: Core,
     media_rx: mpsc::Receiver<(u64, MediaEvent)>,
     tick_tx: watch::Sender<u64>,
@@ -168,14 +169,14 @@ impl Server {
             })?;
         let prompts = Arc::new(PromptCache::new());
         let mut routes = HashMap::new();
-        let webhooks = crate::webhooks::Worker::new(
+        let webhooks = crate::webhook_delivery::Worker::new(
             SqliteStore::open(options.config.database())
                 .map_err(|e| ServeError::Database(e.to_string()))?,
-            crate::webhooks::Settings::from_config(&options.config.webhooks),
+            crate::webhook_delivery::Settings::from_config(&options.config.webhooks),
             options.log.clone(),
         )
         .with_clock(options.clock);
-        let hooks = hooks::Hooks::new(
+        let hooks = webhook_events::Hooks::new(
             options.flows.iter().map(|l| &l.program),
             options.config.webhooks.url.clone(),
             &webhooks,
@@ -198,7 +199,7 @@ impl Server {
         }
         let version = Version::prepare(
             options.flows,
-            &customer::read_knowledge(&options.media_root),
+            &bots::read_knowledge(&options.media_root),
             &options.config.services.bots,
         )?;
         let directory = version.directory.clone();
@@ -819,7 +820,7 @@ struct Call {
     dialog: Option<DialogId>,
     media: mpsc::Sender<MediaCommand>,
     inbound: mpsc::Sender<Voice>,
-    agent: Option<AgentLeg>,
+    agent: Option<PlacedLeg>,
     /// Why the caller's side ended, for the log (BYE, CANCEL, no ACK).
     leaving: Option<String>,
     /// How the caller reached us (UDP or TCP), for our requests to them.
@@ -958,7 +959,7 @@ struct Core {
     /// Callbacks and relationships (sticky agent, private records).
     store: Option<Box<dyn Store>>,
     /// The campaigns' webhook subscriptions, and what events need of calls.
-    hooks: hooks::Hooks,
+    hooks: webhook_events::Hooks,
     /// Callbacks that were being placed when the server last stopped.
     recovered: usize,
     /// For the agent API task (cloned when it starts).
@@ -1030,8 +1031,10 @@ struct PendingRecording {
     number: String,
 }
 
-/// The leg towards an agent while a call is offered to or bridged with them.
-struct AgentLeg {
+/// A second leg we place for a call: towards an agent while the call is
+/// offered to or bridged with them, or a number dialled through the trunk
+/// (`trunk`).
+struct PlacedLeg {
     name: String,
     to: SocketAddr,
     invite: Message,
@@ -1053,11 +1056,11 @@ struct AgentLeg {
 /// The embedded store: callbacks, relationships, surveys and tickets.
 trait Store:
     CallbackStore
-    + dialect_callbacks::RecordStore
+    + dialect_store::RecordStore
     + RelationshipStore
-    + dialect_callbacks::SurveyStore
-    + dialect_callbacks::TicketStore
-    + dialect_callbacks::OutboxStore
+    + dialect_store::SurveyStore
+    + dialect_store::TicketStore
+    + dialect_store::OutboxStore
     + Send
 {
     /// The part the switch reads and writes.
@@ -1066,11 +1069,11 @@ trait Store:
 impl<T> Store for T
 where
     T: CallbackStore
-        + dialect_callbacks::RecordStore
+        + dialect_store::RecordStore
         + RelationshipStore
-        + dialect_callbacks::SurveyStore
-        + dialect_callbacks::TicketStore
-        + dialect_callbacks::OutboxStore
+        + dialect_store::SurveyStore
+        + dialect_store::TicketStore
+        + dialect_store::OutboxStore
         + Send,
 {
     fn as_switch(&self) -> &dyn dialect_switch::Store {
@@ -1558,7 +1561,7 @@ impl Core {
     fn outbound_call(
         &mut self,
         call_key: u64,
-        leg: AgentLeg,
+        leg: PlacedLeg,
         campaign: String,
         hash: String,
         number: String,
@@ -2296,7 +2299,7 @@ impl Core {
         if let Some(store) = &self.store
             && call.flowed | call.answered
         {
-            let record = dialect_callbacks::CallRecord {
+            let record = dialect_store::CallRecord {
                 call: format!("call-{call_key}"),
                 campaign: call.campaign.clone(),
                 version: call.hash.clone(),
@@ -2408,7 +2411,7 @@ impl Core {
         uri: String,
         trunk: bool,
         now: Instant,
-    ) -> Option<AgentLeg> {
+    ) -> Option<PlacedLeg> {
         let (port, socket) = self.bind_media().await?;
         let offer = sdp::offer(&LocalMedia {
             address: self.config.media.address,
@@ -2435,7 +2438,7 @@ impl Core {
             self.ports.give(port);
             return None;
         };
-        Some(AgentLeg {
+        Some(PlacedLeg {
             name,
             to,
             invite,
@@ -2687,7 +2690,7 @@ impl Core {
     fn answer_leg(
         &mut self,
         key: u64,
-        leg: &mut AgentLeg,
+        leg: &mut PlacedLeg,
         response: &Message,
         now: Instant,
     ) -> bool {
@@ -2819,7 +2822,7 @@ impl Core {
 
     /// Ends one second leg: closes its media, sends BYE or CANCEL, forgets
     /// its dialog, frees its port.
-    fn end_leg(&mut self, leg: AgentLeg, now: Instant) {
+    fn end_leg(&mut self, leg: PlacedLeg, now: Instant) {
         if let Some(media) = &leg.media {
             to_leg(media, MediaCommand::Close, &self.media_stats);
         }

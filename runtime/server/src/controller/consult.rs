@@ -15,7 +15,7 @@
 
 use super::directory::short;
 use super::phone::Target;
-use super::{AgentLeg, Core, MediaCommand, fields};
+use super::{Core, MediaCommand, PlacedLeg, fields};
 use crate::api::ApiReply;
 use crate::mixer::{self, MAX_PARTICIPANTS, MixCommand};
 use dialect_sip::message::Message;
@@ -34,7 +34,7 @@ pub(crate) struct Conference {
     /// The mixer task's commands.
     pub mixer: mpsc::Sender<MixCommand>,
     /// Joined participants: their mixer id and their leg.
-    pub extra: Vec<(u32, AgentLeg)>,
+    pub extra: Vec<(u32, PlacedLeg)>,
     /// The main agent leg's mixer id (it may leave).
     pub agent_id: Option<u32>,
     /// The next participant id.
@@ -133,7 +133,7 @@ impl Core {
     /// Takes the connected second leg out of a consultation call, for a
     /// transfer or a conference, and ends the consultation (BYE to the
     /// agent's phone on it).
-    async fn take_consulted(&mut self, consult: u64, into: u64, now: Instant) -> Option<AgentLeg> {
+    async fn take_consulted(&mut self, consult: u64, into: u64, now: Instant) -> Option<PlacedLeg> {
         let leg = self.calls.get_mut(&consult)?.agent.take()?;
         if leg.media.is_none() {
             // Not answered yet: put it back.
@@ -426,7 +426,7 @@ impl Core {
 fn join(
     mixer: &mpsc::Sender<MixCommand>,
     id: u32,
-    leg: &mut AgentLeg,
+    leg: &mut PlacedLeg,
     stats: &crate::leg::MediaStats,
 ) {
     let (Some(media), Some(inbound)) = (&leg.media, &leg.inbound) else {

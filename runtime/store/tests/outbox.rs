@@ -9,7 +9,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
 use common::{TempDir, later, now};
-use dialect_callbacks::{NewEvent, OutboxStatus, OutboxStore, Settled, SqliteStore, StoreError};
+use dialect_store::{NewEvent, OutboxStatus, OutboxStore, Settled, SqliteStore, StoreError};
 use jiff::{SignedDuration, Timestamp};
 
 fn event(call: &str, name: &str) -> NewEvent {
@@ -28,7 +28,7 @@ fn secs(n: i64) -> Timestamp {
 }
 
 /// (call, seq, event) of claimed events, in claim order.
-fn claimed(events: &[dialect_callbacks::OutboxEvent]) -> Vec<(String, u32, String)> {
+fn claimed(events: &[dialect_store::OutboxEvent]) -> Vec<(String, u32, String)> {
     events
         .iter()
         .map(|e| (e.call.clone(), e.seq, e.event.clone()))

@@ -2,7 +2,7 @@
 //! settings, read once per campaign (again at a reload), and
 //! [`Core::webhook`], which puts one event per subscribed URL into the
 //! outbox of the embedded database and wakes the delivery worker
-//! (`crate::webhooks`). A campaign that subscribes to nothing costs a map
+//! (`crate::webhook_delivery`). A campaign that subscribes to nothing costs a map
 //! lookup.
 //!
 //! Events and where they come from: `call_answered` (the flow answers: by
@@ -20,9 +20,9 @@
 //! events are numbered and ordered per such call.
 
 use super::Core;
-use crate::webhooks::{Stats, Worker};
+use crate::webhook_delivery::{Stats, Worker};
 use dialect_bytecode::{Program, Value as BValue};
-use dialect_callbacks::NewEvent;
+use dialect_store::NewEvent;
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -263,8 +263,8 @@ mod tests {
 
     fn worker() -> Worker {
         Worker::new(
-            dialect_callbacks::SqliteStore::in_memory().unwrap(),
-            crate::webhooks::Settings::from_config(&crate::config::Webhooks::default()),
+            dialect_store::SqliteStore::in_memory().unwrap(),
+            crate::webhook_delivery::Settings::from_config(&crate::config::Webhooks::default()),
             crate::eventlog::EventLog::discard(),
         )
     }

@@ -4,9 +4,9 @@
 //! their time: a call through the trunk to the customer, which once
 //! answered runs the survey (`Engine::handle_survey`).
 
-use super::{AgentLeg, Core, fields};
-use dialect_callbacks::{ScheduledSurvey, SurveyAnswer};
+use super::{Core, PlacedLeg, fields};
 use dialect_sip::message::Message;
+use dialect_store::{ScheduledSurvey, SurveyAnswer};
 use jiff::SignedDuration;
 use std::time::{Duration, Instant};
 
@@ -21,7 +21,7 @@ pub(crate) struct PendingSurvey {
     /// What the store holds.
     pub scheduled: ScheduledSurvey,
     /// The leg to the customer.
-    pub leg: Option<AgentLeg>,
+    pub leg: Option<PlacedLeg>,
 }
 
 impl Core {

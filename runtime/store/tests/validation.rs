@@ -2,7 +2,7 @@
 
 #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
 
-use dialect_callbacks::{
+use dialect_store::{
     CallbackRequest, Context, Kind, QueueAccess, Refusal, Valid, normalize_number, validate,
 };
 use jiff::{SignedDuration, Timestamp};

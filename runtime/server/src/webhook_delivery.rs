@@ -1,5 +1,5 @@
 //! Webhook delivery (SPEC 5.9): a worker task that POSTs the events waiting
-//! in the embedded database's outbox (`dialect_callbacks::OutboxStore`) to
+//! in the embedded database's outbox (`dialect_store::OutboxStore`) to
 //! the URLs the campaigns subscribe them to.
 //!
 //! The controller only enqueues (one SQLite transaction per event, then a
@@ -19,7 +19,7 @@
 
 use crate::clock::Clock;
 use crate::eventlog::{EventLog, fields};
-use dialect_callbacks::{OutboxEvent, OutboxStore, Settled, SqliteStore, StoreError};
+use dialect_store::{OutboxEvent, OutboxStore, Settled, SqliteStore, StoreError};
 use jiff::{SignedDuration, Timestamp};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

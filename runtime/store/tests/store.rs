@@ -5,7 +5,7 @@
 mod common;
 
 use common::{later, now, request, scheduled, valid_req, web};
-use dialect_callbacks::{
+use dialect_store::{
     CallbackStore, Filter, Kind, RelationshipStore, SqliteStore, Status, StoreError,
 };
 use jiff::Timestamp;

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use dialect_callbacks::{CallbackRequest, Context, Kind, Valid, validate};
+use dialect_store::{CallbackRequest, Context, Kind, Valid, validate};
 use jiff::{SignedDuration, Timestamp};
 
 /// 2025-06-02 08:00 UTC.
@@ -62,7 +62,7 @@ impl TempDir {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.subsec_nanos());
         let dir = std::env::temp_dir().join(format!(
-            "dialect-callbacks-{name}-{}-{n}-{nanos}",
+            "dialect-store-{name}-{}-{n}-{nanos}",
             std::process::id()
         ));
         std::fs::create_dir_all(&dir).unwrap();

@@ -7,9 +7,7 @@ use super::directory::short;
 use super::{Core, fields, status};
 use crate::api::{ApiReply, ApiRequest};
 use dialect_acd::State;
-use dialect_callbacks::{
-    CallbackRequest, Context, Filter, Kind, QueueAccess, StoreError, validate,
-};
+use dialect_store::{CallbackRequest, Context, Filter, Kind, QueueAccess, StoreError, validate};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::{Duration, Instant};
@@ -124,7 +122,7 @@ impl Core {
     pub(super) fn startup(&mut self, now: Instant) {
         let _ = now;
         if let Some(store) = &self.store
-            && let Ok(n) = dialect_callbacks::SurveyStore::recover_surveys(store.as_ref())
+            && let Ok(n) = dialect_store::SurveyStore::recover_surveys(store.as_ref())
             && n > 0
         {
             self.log.record(

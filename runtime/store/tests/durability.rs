@@ -8,9 +8,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
 use common::{TempDir, later, now, scheduled, web};
-use dialect_callbacks::{
-    CallbackStore, Filter, RelationshipStore, SqliteStore, Status, StoreError,
-};
+use dialect_store::{CallbackStore, Filter, RelationshipStore, SqliteStore, Status, StoreError};
 
 #[test]
 fn callbacks_survive_dropping_the_store() {

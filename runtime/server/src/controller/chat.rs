@@ -18,7 +18,7 @@ use crate::api::ChatEvent;
 use dialect_acd::directory::short;
 use dialect_bot::{Conversation, Mode, Speaker, Step, TicketFacts, Unassigned};
 use dialect_bytecode::Prompt;
-use dialect_callbacks::NewTicket;
+use dialect_store::NewTicket;
 use serde_json::{Value, json};
 use std::time::Instant;
 use tokio::sync::mpsc;
