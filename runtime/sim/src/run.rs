@@ -1,52 +1,41 @@
-//! The virtual-clock runner: one scenario against a fresh [`Engine`] and a
-//! fresh [`Acd`].
+//! The virtual-clock runner: one scenario around a fresh
+//! [`Switch`](dialect_switch::Switch), the call layer `dialect serve` runs.
 //!
-//! The runner plays the world around the engine. A queue of pending inputs
-//! ordered by virtual time (ties in insertion order) holds the caller's keys,
-//! words and hang-up, the ends of prompts, timers, agents coming on duty,
-//! answering and hanging up, and the answers of HTTP, the bot, dials and
-//! look-ups. Each input goes into the engine; the commands that come out are
-//! carried out by scheduling further inputs. Nothing here reads a clock or a
-//! file, so a scenario runs in microseconds and always the same way.
+//! The runner is the world around the switch. A queue of pending inputs
+//! ordered by virtual time (ties in insertion order) holds the caller's
+//! keys, words and hang-up, the ends of prompts, agents coming on duty,
+//! answering and hanging up, and the answers of HTTP, the external bot,
+//! dials and look-ups. Each input goes into the switch; the switch's own
+//! deadlines (engine timers, the ACD's ring times, wrap-ups, overflows,
+//! announcements) are taken after the inputs of the same instant, so an
+//! agent who answers exactly at the end of the ring time still answers.
+//! The switch's actions are answered by scheduling further inputs and
+//! traced. Nothing here reads a clock or a file, so a scenario runs in
+//! microseconds and always the same way.
 //!
-//! Queued calls go into the real ACD core (`dialect-acd`), set up from the
-//! declarations as `dialect serve` sets it up (see the `directory` module):
-//! an `Enqueue` becomes [`Acd::enqueue`] with the engine's priority plus the
-//! campaign's, the inbound channel's and the queue's; an [`Action::Offer`]
-//! rings the scenario's agent, who answers after `answer_after`
-//! ([`Acd::answered`], `AgentConnected` to the engine) and hangs up after
-//! `talk` ([`Acd::ended`]: wrap-up; `BridgeEnded` to the engine); a
-//! `Dequeue` or the caller's hang-up is [`Acd::remove`]; a withdrawn offer
-//! (RONA) tells the engine nothing: the call waits on. The ACD's deadlines
-//! (ring time, wrap-up, maximum wait, ageing, reservations) are inputs like
-//! the others, taken after the inputs of the same instant, so an agent who
-//! answers exactly at the end of the ring time still answers.
-//!
-//! Bot turns are answered by the real customer agent (`dialect-bot`), as
-//! under `dialect serve`, unless the scenario scripts the replies (`bot`):
-//! each call holds a [`Conversation`] with the bot of its campaign (the
-//! knowledge bases were read when the [`Suite`] was set up), its steps
-//! become the engine's [`BotReply`]s exactly as in the server, an external
-//! bot's requests get the scenario's `bot_http` answers (through
-//! [`parse_response`], so garbage is refused as in production), and a
-//! handoff is routed by one [`Router`] per scenario (shared by its calls,
-//! so the others' handoffs advance the owner rotation), with the handoff's
-//! message and, for an asynchronous or unassigned handoff, a ticket.
+//! The switch decides what `dialect serve` decides: queueing with the
+//! campaign's priorities and reserved agents (the scenario's `last_agent`
+//! and `record_owner` are the store), offers, RONA, wrap-up, queue music
+//! and announcements, the courtesy callback, the customer agent's turns
+//! and handoffs (with tickets kept in memory). The world's part is
+//! scripted: prompts last `prompt_length`, agents answer after
+//! `answer_after` and talk for `talk`, an external bot's replies are the
+//! scenario's `bot_http` (read by [`parse_response`], so garbage is refused
+//! as in production), or the bot's replies are scripted outright (`bot`).
+//! The expectations are checked by the `expect` module.
 
-use crate::scenario::{BotHttp, Ended, HandoffExpect, Route, Scenario, Scheduled, SurveyExpect};
-use dialect_acd::directory::{Directory, short};
-use dialect_bot::{
-    BotRequest, BotResponse, Channel, KnowledgeBase, Mode, ProtocolError, Reason, parse_response,
-};
-use dialect_bytecode::{NodeId, Op, Program, Prompt};
-use dialect_compiler::source::Sources;
+use crate::expect::{check, list};
+use crate::scenario::{BotHttp, Scenario};
+pub use crate::suite::{FlowFile, Place, Suite, SuiteError};
+use dialect_acd::directory::short;
+use dialect_bot::{BotRequest, BotResponse, Channel, Mode, ProtocolError, Reason, parse_response};
+use dialect_bytecode::{NodeId, Op, Prompt};
 use dialect_engine::{BotReply, CallId, Command, DialOutcome, Engine, Event, Flow, Outcome};
 use dialect_store::{NewTicket, RelationshipStore, StoreError, Ticket, TicketStore};
-use dialect_switch::{Action, Bots, CallKey, Switch, Unservable, Version};
+use dialect_switch::{Action, CallKey, Switch, Version};
 use jiff::{SignedDuration, Timestamp};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 /// Most inputs one scenario may process before it is stopped.
@@ -60,175 +49,6 @@ pub const BRIDGE_MS: i64 = 60_000;
 
 /// How long a voicemail recording takes (ms).
 pub const RECORDING_MS: i64 = 5_000;
-
-/// The compiled campaigns every scenario runs against, loaded the way the
-/// runtime loads them, with the text of their source files for diagnostics.
-#[derive(Debug)]
-pub struct Suite {
-    flows: Vec<Arc<Flow>>,
-    files: BTreeMap<String, FlowFile>,
-    directory: Directory,
-    /// The customer agents, with their knowledge bases.
-    bots: Bots,
-}
-
-/// A flow source file: where it is and what it says.
-#[derive(Clone, Debug)]
-pub struct FlowFile {
-    /// Its path, as given to the compiler.
-    pub path: String,
-    /// Its text.
-    pub text: String,
-}
-
-/// A compiled program that cannot be run: its artifact does not load, or
-/// the engine refuses it. Either is a bug of the compiler, not of the flow.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SuiteError {
-    /// The campaign.
-    pub campaign: String,
-    /// What went wrong.
-    pub message: String,
-}
-
-impl fmt::Display for SuiteError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "campaign `{}` cannot run: {}",
-            self.campaign, self.message
-        )
-    }
-}
-
-impl std::error::Error for SuiteError {}
-
-impl Suite {
-    /// Encodes every program into an artifact, loads it back (hash and
-    /// verification included) and prepares it for the engine, so scenarios
-    /// exercise exactly what the runtime would execute. `sources` are the
-    /// compilation's files, looked up by their stable names. Every bot's
-    /// knowledge base is read here, relative to the flows' directory (the
-    /// build root its stable name is relative to), through
-    /// [`scenario::read_knowledge_base`](crate::scenario::read_knowledge_base);
-    /// one that cannot be read or is broken is an error naming the file and
-    /// the bot.
-    pub fn new(programs: &[Program], sources: &Sources) -> Result<Suite, SuiteError> {
-        let mut artifacts = Vec::new();
-        for program in programs {
-            let bytes = dialect_bytecode::encode(program);
-            let loaded = dialect_bytecode::load(&bytes).map_err(|e| SuiteError {
-                campaign: program.name.clone(),
-                message: format!("its artifact does not load: {e}"),
-            })?;
-            artifacts.push(loaded);
-        }
-        let files = sources
-            .files
-            .iter()
-            .map(|f| {
-                (
-                    f.name.clone(),
-                    FlowFile {
-                        path: f.path.display().to_string(),
-                        text: f.text.clone(),
-                    },
-                )
-            })
-            .collect();
-        // The same preparation, and the same policy, as `dialect serve`'s
-        // at startup and on reload: a knowledge base that does not load
-        // stops the suite.
-        let read = |program: &Program, file: &str| -> Result<KnowledgeBase, String> {
-            let path = knowledge_path(sources, program, file).ok_or_else(|| {
-                format!(
-                    "(`{file}`) cannot be found: no source file of the campaign tells where the flows' directory is"
-                )
-            })?;
-            crate::scenario::read_knowledge_base(&path)
-                .map_err(|why| format!("(`{}`) {why}", path.display()))
-        };
-        let version =
-            Version::prepare(artifacts, &read, &BTreeMap::new()).map_err(|e| match e {
-                Unservable::Flow { campaign, error } => SuiteError {
-                    campaign,
-                    message: error,
-                },
-                Unservable::Knowledge(broken) => SuiteError {
-                    campaign: broken.campaign,
-                    message: format!("the knowledge base of bot `{}` {}", broken.bot, broken.why),
-                },
-            })?;
-        let Version {
-            flows,
-            directory,
-            bots,
-        } = version;
-        Ok(Suite {
-            flows,
-            files,
-            directory,
-            bots,
-        })
-    }
-
-    /// The campaigns, in compilation order.
-    pub fn flows(&self) -> &[Arc<Flow>] {
-        &self.flows
-    }
-
-    /// A source file by its stable name (`scheme1.flow`, `std/hours.flow`).
-    pub fn file(&self, name: &str) -> Option<&FlowFile> {
-        self.files.get(name)
-    }
-
-    /// The place of a node of a program, for traces and diagnostics.
-    pub fn place(&self, program: &Program, node: NodeId) -> Option<Place> {
-        let n = program.nodes.get(node as usize)?;
-        let file = program.sources.get(n.origin.file as usize)?.clone();
-        let path = self
-            .files
-            .get(&file)
-            .map_or_else(|| file.clone(), |f| f.path.clone());
-        Some(Place {
-            campaign: program.name.clone(),
-            node,
-            block: n.op.keyword(),
-            file,
-            path,
-            line: n.origin.line,
-            start: n.origin.start,
-            end: n.origin.end,
-        })
-    }
-}
-
-/// Where in a flow something happened: a node and its block's head.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Place {
-    /// The campaign.
-    pub campaign: String,
-    /// The node.
-    pub node: NodeId,
-    /// The block's keyword.
-    pub block: &'static str,
-    /// The file's stable name (`scheme2.flow`).
-    pub file: String,
-    /// The file's path as given to the compiler (`flows/scheme2.flow`).
-    pub path: String,
-    /// 1-based line of the block's head.
-    pub line: u32,
-    /// Byte offset of the block's head.
-    pub start: u32,
-    /// End of the head.
-    pub end: u32,
-}
-
-impl fmt::Display for Place {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{} node {}", self.path, self.line, self.node)
-    }
-}
 
 /// One line of a call's trace: a command the engine issued (with the node
 /// that issued it) or, in parentheses, something that happened to the call.
@@ -388,43 +208,43 @@ enum Stop {
 
 /// What was observed of the scenario's call.
 #[derive(Default)]
-struct Seen {
-    prompts: Vec<(String, Option<Place>)>,
-    queues: Vec<(String, Option<Place>)>,
-    connected: Option<Option<Place>>,
-    connected_at: Option<i64>,
-    agent: Option<String>,
-    dials: Vec<(String, Option<Place>)>,
-    transfers: Vec<(String, Option<Place>)>,
-    record: Option<Option<Place>>,
-    callback: Option<Option<Place>>,
-    no_survey: Option<Option<Place>>,
+pub(crate) struct Seen {
+    pub(crate) prompts: Vec<(String, Option<Place>)>,
+    pub(crate) queues: Vec<(String, Option<Place>)>,
+    pub(crate) connected: Option<Option<Place>>,
+    pub(crate) connected_at: Option<i64>,
+    pub(crate) agent: Option<String>,
+    pub(crate) dials: Vec<(String, Option<Place>)>,
+    pub(crate) transfers: Vec<(String, Option<Place>)>,
+    pub(crate) record: Option<Option<Place>>,
+    pub(crate) callback: Option<Option<Place>>,
+    pub(crate) no_survey: Option<Option<Place>>,
     /// The survey that ran, and where the call was when it started.
-    survey: Option<(String, Option<Place>)>,
+    pub(crate) survey: Option<(String, Option<Place>)>,
     /// Its answers: question, answer (`None`: unanswered), where.
-    answers: Vec<(String, Option<String>, Option<Place>)>,
+    pub(crate) answers: Vec<(String, Option<String>, Option<Place>)>,
     /// The outbound survey scheduled at the end: its delay, where.
-    scheduled: Option<(u64, Option<Place>)>,
-    vars: BTreeMap<String, String>,
-    ended: Option<(Outcome, i64, Option<Place>)>,
-    last: Option<Place>,
+    pub(crate) scheduled: Option<(u64, Option<Place>)>,
+    pub(crate) vars: BTreeMap<String, String>,
+    pub(crate) ended: Option<(Outcome, i64, Option<Place>)>,
+    pub(crate) last: Option<Place>,
     /// What the customer agent said, where.
-    bot_said: Vec<(String, Option<Place>)>,
+    pub(crate) bot_said: Vec<(String, Option<Place>)>,
     /// The first handoff, where.
-    handoff: Option<(Handoff, Option<Place>)>,
+    pub(crate) handoff: Option<(Handoff, Option<Place>)>,
     /// Where the first ticket was opened.
-    ticket: Option<Option<Place>>,
+    pub(crate) ticket: Option<Option<Place>>,
 }
 
 /// A handoff of the scenario's call.
 #[derive(Clone, Debug, Default)]
-struct Handoff {
+pub(crate) struct Handoff {
     /// Why; `None` for a scripted `handoff` reply.
-    reason: Option<Reason>,
+    pub(crate) reason: Option<Reason>,
     /// Where the router sent it.
-    team: Option<String>,
-    users: Vec<String>,
-    owner: Option<String>,
+    pub(crate) team: Option<String>,
+    pub(crate) users: Vec<String>,
+    pub(crate) owner: Option<String>,
 }
 
 /// The store as the scenario tells it: the caller's last agent and the
@@ -1596,38 +1416,6 @@ fn new_switch(
     (switch, ids)
 }
 
-/// Where a data file named by a program (a stable name such as
-/// `kb/faq.toml`, relative to the build root, or `std/...`, relative to the
-/// standard library) is on disk: the path of one of the compilation's
-/// source files without the parts of its stable name, joined with the
-/// file's name. The campaign's own files are tried first.
-fn knowledge_path(sources: &Sources, program: &Program, file: &str) -> Option<PathBuf> {
-    let in_std = file.starts_with("std/");
-    let own = program
-        .sources
-        .iter()
-        .filter_map(|name| sources.files.iter().find(|f| &f.name == name));
-    for source in own.chain(sources.files.iter()) {
-        let name = &source.name;
-        if name.starts_with("std/") != in_std || name.split('/').any(|p| p == "..") {
-            continue;
-        }
-        // `flows/common/agents.flow` named `common/agents.flow`: `flows`;
-        // `stdlib/hours.flow` named `std/hours.flow`: `stdlib`.
-        let parts = name.split('/').count() - usize::from(in_std);
-        let mut root = source.path.clone();
-        if (0..parts).all(|_| root.pop()) {
-            let relative = if in_std {
-                file.strip_prefix("std/").unwrap_or(file)
-            } else {
-                file
-            };
-            return Some(root.join(relative));
-        }
-    }
-    None
-}
-
 /// A body for the trace: its first 120 characters, on one line.
 fn clip(body: &str) -> String {
     let line: String = body
@@ -1642,7 +1430,7 @@ fn clip(body: &str) -> String {
     }
 }
 
-fn ms(ms: u64) -> i64 {
+pub(crate) fn ms(ms: u64) -> i64 {
     i64::try_from(ms).unwrap_or(i64::MAX)
 }
 
@@ -1693,574 +1481,4 @@ fn describe_event(event: &Event) -> String {
         Event::RecordingFinished => "recording finished".into(),
         Event::HangUp => "caller hangs up".into(),
     }
-}
-
-fn list<'a>(items: impl Iterator<Item = &'a String>) -> String {
-    let items: Vec<String> = items.map(|s| format!("`{s}`")).collect();
-    if items.is_empty() {
-        "none".into()
-    } else {
-        items.join(", ")
-    }
-}
-
-fn show(items: &[String]) -> String {
-    format!("{items:?}")
-}
-
-/// Compares the prompts (or queues) played with the expected ones, exactly.
-fn exact(
-    what: &str,
-    expected: &[String],
-    actual: &[(String, Option<Place>)],
-    last: &Option<Place>,
-) -> Option<Failure> {
-    let names: Vec<String> = actual.iter().map(|(n, _)| n.clone()).collect();
-    if names == expected {
-        return None;
-    }
-    let i = names
-        .iter()
-        .zip(expected)
-        .position(|(a, e)| a != e)
-        .unwrap_or(names.len().min(expected.len()));
-    let (label, at) = match (actual.get(i), expected.get(i)) {
-        (Some((a, place)), Some(e)) => (
-            format!("#{} is `{a}` here; expected `{e}`", i + 1),
-            place.clone(),
-        ),
-        (Some((a, place)), None) => (
-            format!("#{} `{a}` here was not expected", i + 1),
-            place.clone(),
-        ),
-        (None, Some(e)) => (
-            format!("the call ended here; #{} `{e}` never came", i + 1),
-            last.clone(),
-        ),
-        (None, None) => (String::new(), last.clone()),
-    };
-    Some(Failure {
-        expectation: what.into(),
-        expected: show(expected),
-        actual: show(&names),
-        label,
-        at,
-    })
-}
-
-/// Checks that the expected prompts appear in this relative order.
-fn subsequence(
-    expected: &[String],
-    actual: &[(String, Option<Place>)],
-    last: &Option<Place>,
-) -> Option<Failure> {
-    let mut from = 0;
-    for e in expected {
-        match actual.iter().skip(from).position(|(a, _)| a == e) {
-            Some(i) => from += i + 1,
-            None => {
-                let (label, at) = match actual.get(from) {
-                    Some((a, place)) => (
-                        format!("`{a}` here; expected `{e}` from here on"),
-                        place.clone(),
-                    ),
-                    None => (format!("the call ended here without `{e}`"), last.clone()),
-                };
-                let names: Vec<String> = actual.iter().map(|(n, _)| n.clone()).collect();
-                return Some(Failure {
-                    expectation: "prompts_include".into(),
-                    expected: show(expected),
-                    actual: show(&names),
-                    label,
-                    at,
-                });
-            }
-        }
-    }
-    None
-}
-
-fn first_or_none(items: &[(String, Option<Place>)]) -> String {
-    items
-        .first()
-        .map_or_else(|| "none".to_string(), |(n, _)| n.clone())
-}
-
-fn yes_no(b: bool) -> String {
-    b.to_string()
-}
-
-/// Every expectation of a scenario whose call ended.
-fn check(scenario: &Scenario, seen: &Seen, failures: &mut Vec<Failure>) {
-    let expect = &scenario.expect;
-    let last = &seen.last;
-    if let Some(expected) = &expect.prompts {
-        failures.extend(exact("prompts", expected, &seen.prompts, last));
-    }
-    if let Some(expected) = &expect.prompts_include {
-        failures.extend(subsequence(expected, &seen.prompts, last));
-    }
-    if let Some(expected) = &expect.queues {
-        failures.extend(exact("queues", expected, &seen.queues, last));
-    }
-    if let Some(route) = expect.route {
-        let actual = if seen.connected.is_some() {
-            Route::Connected
-        } else {
-            Route::None
-        };
-        if actual != route {
-            failures.push(Failure {
-                expectation: "route".into(),
-                expected: route.word().into(),
-                actual: actual.word().into(),
-                label: match &seen.connected {
-                    Some(_) => "the call was connected here".into(),
-                    None => "the call ended here without being connected".into(),
-                },
-                at: seen.connected.clone().flatten().or_else(|| last.clone()),
-            });
-        }
-    }
-    if let Some(agent) = &expect.agent
-        && seen.agent.as_ref() != Some(agent)
-    {
-        failures.push(Failure {
-            expectation: "agent".into(),
-            expected: agent.clone(),
-            actual: seen.agent.clone().unwrap_or_else(|| "none".into()),
-            label: match &seen.agent {
-                Some(a) => format!("{a} took the call here"),
-                None => "the call ended here; no agent took it".into(),
-            },
-            at: seen.connected.clone().flatten().or_else(|| last.clone()),
-        });
-    }
-    if let Some(expected) = expect.connected_at
-        && seen.connected_at != Some(ms(expected))
-    {
-        failures.push(Failure {
-            expectation: "connected_at".into(),
-            expected: offset(ms(expected)),
-            actual: seen
-                .connected_at
-                .map_or_else(|| "never connected".into(), offset),
-            label: match seen.connected_at {
-                Some(at) => format!("the call was connected here at {}", offset(at)),
-                None => "the call ended here without being connected".into(),
-            },
-            at: seen.connected.clone().flatten().or_else(|| last.clone()),
-        });
-    }
-    let firsts = [
-        ("dialled_out", &expect.dialled_out, &seen.dials, "dialled"),
-        (
-            "transfer",
-            &expect.transfer,
-            &seen.transfers,
-            "transferred to",
-        ),
-    ];
-    for (what, expected, actual, verb) in firsts {
-        if let Some(expected) = expected
-            && actual.first().map(|(n, _)| n) != Some(expected)
-        {
-            failures.push(Failure {
-                expectation: what.into(),
-                expected: expected.clone(),
-                actual: first_or_none(actual),
-                label: match actual.first() {
-                    Some((n, _)) => format!("{verb} {n} here"),
-                    None => "the call ended here".into(),
-                },
-                at: actual
-                    .first()
-                    .and_then(|(_, p)| p.clone())
-                    .or_else(|| last.clone()),
-            });
-        }
-    }
-    let flags = [
-        (
-            "voicemail",
-            expect.voicemail,
-            &seen.record,
-            "recorded a message",
-        ),
-        (
-            "callback",
-            expect.callback,
-            &seen.callback,
-            "registered a callback",
-        ),
-        (
-            "no_survey",
-            expect.no_survey,
-            &seen.no_survey,
-            "marked no survey",
-        ),
-    ];
-    for (what, expected, actual, verb) in flags {
-        if let Some(expected) = expected
-            && expected != actual.is_some()
-        {
-            failures.push(Failure {
-                expectation: what.into(),
-                expected: yes_no(expected),
-                actual: yes_no(actual.is_some()),
-                label: match actual {
-                    Some(_) => format!("the call {verb} here"),
-                    None => format!("the call ended here; it never {verb}"),
-                },
-                at: actual.clone().flatten().or_else(|| last.clone()),
-            });
-        }
-    }
-    if let Some(expected) = &expect.survey {
-        failures.extend(check_survey(expected, seen));
-    }
-    check_handoff(scenario, seen, failures);
-    if let Some(expected) = &expect.bot_said {
-        failures.extend(check_bot_said(expected, seen));
-    }
-    if let Some(expected) = expect.survey_scheduled {
-        failures.extend(check_scheduled(expected, seen));
-    }
-    for (name, expected) in &expect.vars {
-        let actual = seen.vars.get(name);
-        if actual != Some(expected) {
-            failures.push(Failure {
-                expectation: format!("vars.{name}"),
-                expected: format!("{expected:?}"),
-                actual: actual.map_or_else(|| "unset".into(), |a| format!("{a:?}")),
-                label: format!(
-                    "the call ended here with `{name}` {}",
-                    actual.map_or("unset".to_string(), |a| format!("= {a}"))
-                ),
-                at: last.clone(),
-            });
-        }
-    }
-    if let Some((outcome, at, place)) = &seen.ended {
-        let actual = match outcome {
-            Outcome::HungUp { .. } => Ended::Hangup,
-            Outcome::CallerHungUp => Ended::Caller,
-            Outcome::Failed { .. } => Ended::Failed,
-        };
-        if actual != expect.ended {
-            let why = match outcome {
-                Outcome::Failed { error } => format!(" ({error})"),
-                _ => String::new(),
-            };
-            failures.push(Failure {
-                expectation: "ended".into(),
-                expected: expect.ended.word().into(),
-                actual: format!("{}{why}", actual.word()),
-                label: format!("the call ended here: {}", actual.word()),
-                at: place.clone(),
-            });
-        }
-        if let Some(expected) = expect.ended_at
-            && ms(expected) != *at
-        {
-            failures.push(Failure {
-                expectation: "ended_at".into(),
-                expected: offset(ms(expected)),
-                actual: offset(*at),
-                label: format!("the call ended here at {}", offset(*at)),
-                at: place.clone(),
-            });
-        }
-    }
-}
-
-/// The detail of a handoff reason, as `expect.handoff` writes it after
-/// the code.
-fn reason_detail(reason: &Reason) -> Option<&str> {
-    match reason {
-        Reason::Phrase(p) | Reason::AsksForHuman(p) => Some(p),
-        Reason::BotRequested(r) => r.as_deref(),
-        Reason::Paused | Reason::CannotAnswer => None,
-    }
-}
-
-/// A handoff as `expect.handoff` writes it.
-fn handoff_word(handoff: Option<&Handoff>) -> String {
-    match handoff.map(|h| &h.reason) {
-        None => "none".into(),
-        Some(None) => "a scripted `handoff` reply (no trigger, no routing)".into(),
-        Some(Some(reason)) => match reason_detail(reason) {
-            Some(detail) => format!("{}:{detail}", reason.code()),
-            None => reason.code().into(),
-        },
-    }
-}
-
-/// `expect.handoff`, `handoff_team`, `handoff_owner`, `handoff_users` and
-/// `ticket`: the first handoff of the call and where it was routed.
-fn check_handoff(scenario: &Scenario, seen: &Seen, failures: &mut Vec<Failure>) {
-    let expect = &scenario.expect;
-    let handoff = seen.handoff.as_ref().map(|(h, _)| h);
-    let at = seen
-        .handoff
-        .as_ref()
-        .and_then(|(_, p)| p.clone())
-        .or_else(|| seen.last.clone());
-    let label = |what: String| match handoff {
-        Some(_) => format!("the customer agent handed off here: {what}"),
-        None => "the call ended here; the customer agent handed nothing off".to_string(),
-    };
-    if let Some(expected) = &expect.handoff {
-        let holds = match (expected, handoff.map(|h| &h.reason)) {
-            (HandoffExpect::None, None) => true,
-            (HandoffExpect::Reason { code, detail }, Some(Some(reason))) => {
-                reason.code() == code
-                    && detail
-                        .as_deref()
-                        .is_none_or(|d| reason_detail(reason) == Some(d))
-            }
-            _ => false,
-        };
-        if !holds {
-            let actual = handoff_word(handoff);
-            failures.push(Failure {
-                expectation: "handoff".into(),
-                expected: expected.to_string(),
-                actual: actual.clone(),
-                label: label(actual),
-                at: at.clone(),
-            });
-        }
-    }
-    let none = || "none".to_string();
-    let routed = |what: &str, value: String| match handoff {
-        Some(_) => value,
-        None => format!("{what} (no handoff)"),
-    };
-    if let Some(expected) = &expect.handoff_team {
-        let actual = handoff.and_then(|h| h.team.clone()).unwrap_or_else(none);
-        if handoff.is_none() || &actual != expected {
-            failures.push(Failure {
-                expectation: "handoff_team".into(),
-                expected: expected.clone(),
-                actual: routed("none", actual.clone()),
-                label: label(format!("team {actual}")),
-                at: at.clone(),
-            });
-        }
-    }
-    if let Some(expected) = &expect.handoff_owner {
-        let actual = handoff
-            .and_then(|h| h.owner.as_deref())
-            .map_or_else(none, |o| short(o).to_string());
-        if handoff.is_none() || actual != short(expected) {
-            failures.push(Failure {
-                expectation: "handoff_owner".into(),
-                expected: expected.clone(),
-                actual: routed("none", actual.clone()),
-                label: label(format!("owner {actual}")),
-                at: at.clone(),
-            });
-        }
-    }
-    if let Some(expected) = &expect.handoff_users {
-        let actual: Vec<String> = handoff
-            .map(|h| h.users.iter().map(|u| short(u).to_string()).collect())
-            .unwrap_or_default();
-        let wanted: Vec<String> = expected.iter().map(|u| short(u).to_string()).collect();
-        if handoff.is_none() || actual != wanted {
-            failures.push(Failure {
-                expectation: "handoff_users".into(),
-                expected: show(expected),
-                actual: routed("[]", show(&actual)),
-                label: label(format!("users {}", show(&actual))),
-                at: at.clone(),
-            });
-        }
-    }
-    if let Some(expected) = expect.ticket
-        && expected != seen.ticket.is_some()
-    {
-        failures.push(Failure {
-            expectation: "ticket".into(),
-            expected: yes_no(expected),
-            actual: yes_no(seen.ticket.is_some()),
-            label: match &seen.ticket {
-                Some(_) => "a handoff opened a ticket here".into(),
-                None => match handoff {
-                    Some(_) => {
-                        "the customer agent handed off here, live to a team or users: no ticket"
-                            .into()
-                    }
-                    None => "the call ended here; no handoff opened a ticket".into(),
-                },
-            },
-            at: seen.ticket.clone().flatten().or(at),
-        });
-    }
-}
-
-/// `expect.bot_said`: each text is part of something the customer agent
-/// said, in this order.
-fn check_bot_said(expected: &[String], seen: &Seen) -> Option<Failure> {
-    let mut from = 0;
-    for e in expected {
-        match seen
-            .bot_said
-            .iter()
-            .skip(from)
-            .position(|(said, _)| said.contains(e.as_str()))
-        {
-            Some(i) => from += i + 1,
-            None => {
-                let (label, at) = match seen.bot_said.get(from) {
-                    Some((said, place)) => (
-                        format!("the bot said {said:?} here; expected {e:?} from here on"),
-                        place.clone(),
-                    ),
-                    None => (
-                        format!("the call ended here; the bot never said {e:?}"),
-                        seen.last.clone(),
-                    ),
-                };
-                let said: Vec<String> = seen.bot_said.iter().map(|(s, _)| s.clone()).collect();
-                return Some(Failure {
-                    expectation: "bot_said".into(),
-                    expected: show(expected),
-                    actual: show(&said),
-                    label,
-                    at,
-                });
-            }
-        }
-    }
-    None
-}
-
-/// `expect.survey`: whether a survey ran, and its answers.
-fn check_survey(expected: &SurveyExpect, seen: &Seen) -> Option<Failure> {
-    let ran = seen.survey.is_some();
-    let start = seen.survey.as_ref().and_then(|(_, p)| p.clone());
-    // Unanswered questions compare as "", and "" as not named.
-    let actual: BTreeMap<&str, &str> = seen
-        .answers
-        .iter()
-        .filter_map(|(q, a, _)| a.as_deref().map(|a| (q.as_str(), a)))
-        .collect();
-    let shown = || {
-        let all: Vec<String> = seen
-            .answers
-            .iter()
-            .map(|(q, a, _)| format!("{q} = {:?}", a.as_deref().unwrap_or("")))
-            .collect();
-        match (ran, all.is_empty()) {
-            (false, _) => "no survey".to_string(),
-            (true, true) => "a survey started, no question was answered".to_string(),
-            (true, false) => format!("{{ {} }}", all.join(", ")),
-        }
-    };
-    match expected {
-        SurveyExpect::Ran(want) if *want == ran => None,
-        SurveyExpect::Ran(want) => Some(Failure {
-            expectation: "survey".into(),
-            expected: yes_no(*want),
-            actual: shown(),
-            label: if ran {
-                "a survey started here".into()
-            } else {
-                "the call ended here without a survey".into()
-            },
-            at: if ran { start } else { seen.last.clone() },
-        }),
-        SurveyExpect::Answers(answers) => {
-            let wanted: BTreeMap<&str, &str> = answers
-                .iter()
-                .filter(|(_, a)| !a.is_empty())
-                .map(|(q, a)| (q.as_str(), a.as_str()))
-                .collect();
-            if ran && wanted == actual {
-                return None;
-            }
-            let expected_text = format!(
-                "{{ {} }}",
-                answers
-                    .iter()
-                    .map(|(q, a)| format!("{q} = {a:?}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            );
-            // The first answer that differs, or where the survey started.
-            let differs = seen.answers.iter().find(|(q, a, _)| {
-                wanted.get(q.as_str()).copied().unwrap_or("") != a.as_deref().unwrap_or("")
-            });
-            let (label, at) = match (ran, differs) {
-                (false, _) => (
-                    "the call ended here without a survey".to_string(),
-                    seen.last.clone(),
-                ),
-                (true, Some((q, a, place))) => (
-                    format!(
-                        "`{q}` was answered {} here",
-                        a.as_deref()
-                            .map_or("nothing".to_string(), |a| format!("`{a}`"))
-                    ),
-                    place.clone(),
-                ),
-                (true, None) => (
-                    "the survey ended here without every expected answer".to_string(),
-                    seen.answers
-                        .last()
-                        .and_then(|(_, _, p)| p.clone())
-                        .or_else(|| seen.last.clone()),
-                ),
-            };
-            Some(Failure {
-                expectation: "survey".into(),
-                expected: expected_text,
-                actual: shown(),
-                label,
-                at,
-            })
-        }
-    }
-}
-
-/// `expect.survey_scheduled`: the outbound survey scheduled at the end.
-fn check_scheduled(expected: Scheduled, seen: &Seen) -> Option<Failure> {
-    let actual = seen.scheduled.as_ref().map(|(ms, _)| *ms);
-    let holds = match expected {
-        Scheduled::No => actual.is_none(),
-        Scheduled::Yes => actual.is_some(),
-        Scheduled::After(ms) => actual == Some(ms),
-    };
-    if holds {
-        return None;
-    }
-    let word = |s: Option<u64>| {
-        s.map_or_else(
-            || "false".to_string(),
-            |ms| format!("{:?}", dialect_compiler::diagnostic::human_ms(ms)),
-        )
-    };
-    Some(Failure {
-        expectation: "survey_scheduled".into(),
-        expected: match expected {
-            Scheduled::No => "false".into(),
-            Scheduled::Yes => "true".into(),
-            Scheduled::After(ms) => word(Some(ms)),
-        },
-        actual: word(actual),
-        label: match actual {
-            Some(ms) => format!(
-                "a survey was scheduled here, {} after the call",
-                dialect_compiler::diagnostic::human_ms(ms)
-            ),
-            None => "the call ended here; no survey was scheduled".into(),
-        },
-        at: seen
-            .scheduled
-            .as_ref()
-            .and_then(|(_, p)| p.clone())
-            .or_else(|| seen.last.clone()),
-    })
 }
