@@ -299,6 +299,7 @@ impl Server {
         }
         let origin = options.clock.now();
         let mut switch = Switch::new(version, origin, None);
+        switch.set_max_calls(options.config.runtime.max_calls);
         for agent in options.config.agents.iter().filter(|a| a.ready) {
             switch.login(&agent.name, origin);
             switch.set_ready(&agent.name, origin);
@@ -1367,7 +1368,9 @@ impl Core {
     }
 
     async fn invite(&mut self, key: TxKey, request: Message, from: SocketAddr, now: Instant) {
-        if self.calls.len() >= self.config.runtime.max_calls {
+        // Refused before any work when the switch is full (it admits the
+        // call itself once its leg is ready).
+        if !self.switch.can_admit() {
             return self.respond(&key, &request, 503, "Service Unavailable", now);
         }
         let user = request.request_uri_user().unwrap_or_default();
@@ -1515,6 +1518,16 @@ impl Core {
         };
         let call_key = self.next_key;
         self.next_key += 1;
+        // The switch keeps the call table's limit (`max_calls`).
+        if self
+            .switch
+            .admit(call_key, &campaign, &caller_number(request))
+            .is_err()
+        {
+            self.ports.give(port);
+            self.respond(key, request, 503, "Service Unavailable", now);
+            return None;
+        }
         let (media, inbound) = self.start_leg(
             call_key,
             socket,

@@ -390,7 +390,13 @@ pub struct Switch {
     handle_times: HashMap<String, (u64, u64)>,
     /// The time of the latest input.
     now: Timestamp,
+    /// The most calls admitted at once.
+    max_calls: usize,
 }
+
+/// The switch is full: the call is refused (SIP 503).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OverLimit;
 
 impl Switch {
     /// A switch serving `version`, whose ACD counts time from `origin`
@@ -412,6 +418,7 @@ impl Switch {
             announcements: BTreeSet::new(),
             handle_times: HashMap::new(),
             now: origin,
+            max_calls: usize::MAX,
         };
         switch.install(version);
         switch
@@ -435,6 +442,30 @@ impl Switch {
         let paused = std::mem::take(&mut self.bots.paused);
         self.bots = version.bots;
         self.bots.paused = paused;
+    }
+
+    /// Admits at most `max` calls at once (`[runtime] max_calls`).
+    pub fn set_max_calls(&mut self, max: usize) {
+        self.max_calls = max;
+    }
+
+    /// Whether one more call would be admitted.
+    pub fn can_admit(&self) -> bool {
+        self.calls.len() < self.max_calls
+    }
+
+    /// Admits an inbound call of `campaign` from `caller` into the call
+    /// table before its flow starts ([`Switch::arrive`] follows, at once or
+    /// after the ringing the campaign asks for), or refuses it when the
+    /// table holds `max_calls` already. Calls the world placed itself
+    /// (surveys) are not refused: they were admitted when they were
+    /// scheduled.
+    pub fn admit(&mut self, key: CallKey, campaign: &str, caller: &str) -> Result<(), OverLimit> {
+        if !self.calls.contains_key(&key) && !self.can_admit() {
+            return Err(OverLimit);
+        }
+        self.open(key, campaign.to_string(), caller);
+        Ok(())
     }
 
     /// Leaves bot turns to the world ([`Command::BotTurn`] is then the

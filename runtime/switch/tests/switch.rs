@@ -799,3 +799,28 @@ fn the_estimated_wait_follows_the_queues_handling_time() {
     let actions = w.wait(41_000);
     assert_eq!(heard(&actions), [(1, 1)], "{actions:#?}");
 }
+
+#[test]
+fn calls_over_the_limit_are_refused_until_one_is_released() {
+    let mut w = World::new(ACD);
+    w.switch.set_max_calls(2);
+    assert_eq!(w.switch.admit(1, "acd", "+48600100001"), Ok(()));
+    w.call(1, "+48600100001");
+    assert_eq!(w.switch.admit(2, "acd", "+48600100002"), Ok(()));
+    // Admitted before its flow starts (it rings for a while): it counts.
+    assert!(!w.switch.can_admit());
+    assert_eq!(
+        w.switch.admit(3, "acd", "+48600100003"),
+        Err(dialect_switch::OverLimit),
+        "the adapter answers 503"
+    );
+    assert_eq!(w.switch.calls(), 2);
+    // The first caller hangs up: there is room again.
+    let actions = w.event(1, Event::HangUp);
+    assert!(w.released(&actions, 1));
+    assert!(w.switch.can_admit());
+    assert_eq!(w.switch.admit(3, "acd", "+48600100003"), Ok(()));
+    // A call given up before its flow started is released all the same.
+    w.switch.release(2, w.now);
+    assert_eq!(w.switch.calls(), 1);
+}
