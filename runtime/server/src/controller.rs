@@ -322,6 +322,7 @@ impl Server {
             pending: VecDeque::new(),
             pumping: false,
             store_errors: std::cell::Cell::new(0),
+            sip_send_failed: std::cell::Cell::new(0),
             prompts,
             media_root: options.media_root,
             clock: options.clock,
@@ -757,6 +758,7 @@ fn status(core: &Core) -> Value {
         "callbacks_placing": core.callback_calls.len(),
         "rtp_foreign": core.media_stats.foreign.load(Ordering::Relaxed),
         "store_errors": core.store_errors.get(),
+        "sip_send_failed": core.sip_send_failed.get(),
         "media_commands_dropped": core.media_stats.commands_dropped.load(Ordering::Relaxed),
         "srtp_refused": core.media_stats.srtp_refused.load(Ordering::Relaxed),
         "dropped": core.front.dropped,
@@ -945,6 +947,8 @@ struct Core {
     pumping: bool,
     /// Store writes that failed (each logged as `store_failed`).
     store_errors: std::cell::Cell<u64>,
+    /// Messages the SIP transactions refused to send.
+    sip_send_failed: std::cell::Cell<u64>,
     prompts: Arc<PromptCache>,
     media_root: PathBuf,
     clock: Clock,
@@ -1111,6 +1115,22 @@ impl Core {
         match (ring, self.tx.poll_timeout()) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
+        }
+    }
+
+    /// The outcome of handing a message to the SIP transactions: a refusal
+    /// (the transaction ended meanwhile, or a message it cannot send in its
+    /// state) is counted (`sip_send_failed` in the status) and logged.
+    fn sip_sent<T>(&self, result: Result<T, dialect_sip::transaction::SendError>) {
+        if let Err(error) = result {
+            self.sip_send_failed.set(self.sip_send_failed.get() + 1);
+            match error {
+                // The transaction ended meanwhile (timed out, cancelled).
+                dialect_sip::transaction::SendError::NoTransaction => {
+                    tracing::debug!(%error, "a SIP message was not sent");
+                }
+                _ => tracing::warn!(%error, "a SIP message was not sent"),
+            }
         }
     }
 
@@ -1325,7 +1345,8 @@ impl Core {
 
     fn respond(&mut self, key: &TxKey, request: &Message, status: u16, reason: &str, now: Instant) {
         let response = message::response_for(request, status, reason);
-        let _ = self.tx.send_response(key, response, now);
+        let sent = self.tx.send_response(key, response, now);
+        self.sip_sent(sent);
     }
 
     async fn on_request(&mut self, key: TxKey, request: Message, from: SocketAddr, now: Instant) {
@@ -1349,7 +1370,8 @@ impl Core {
                     response = response
                         .with_body("application/json", status(self).to_string().into_bytes());
                 }
-                let _ = self.tx.send_response(&key, response, now);
+                let sent = self.tx.send_response(&key, response, now);
+                self.sip_sent(sent);
             }
             Method::Bye => {
                 self.respond(&key, &request, 481, "Call/Transaction Does Not Exist", now)
@@ -1362,7 +1384,8 @@ impl Core {
             _ => {
                 let response = message::response_for(&request, 405, "Method Not Allowed")
                     .with_header("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS");
-                let _ = self.tx.send_response(&key, response, now);
+                let sent = self.tx.send_response(&key, response, now);
+                self.sip_sent(sent);
             }
         }
     }
@@ -1440,7 +1463,8 @@ impl Core {
                 .map(|c| c.local_tag.clone())
                 .unwrap_or_default(),
         );
-        let _ = self.tx.send_response(&key, ringing, now);
+        let sent = self.tx.send_response(&key, ringing, now);
+        self.sip_sent(sent);
         self.timer_seq += 1;
         self.starts
             .insert((now + delay, self.timer_seq), (call_key, caller, dialled));
@@ -1692,7 +1716,8 @@ impl Core {
                 if !sdp.is_empty() {
                     response = response.with_body("application/sdp", sdp.into_bytes());
                 }
-                let _ = self.tx.send_response(&key, response, now);
+                let sent = self.tx.send_response(&key, response, now);
+                self.sip_sent(sent);
                 if let (Some(call_key), Ok(offer)) = (call_key, sdp::parse(request.body())) {
                     let remote = offer
                         .media
@@ -1713,7 +1738,8 @@ impl Core {
             _ => {
                 let response = message::response_for(&request, 405, "Method Not Allowed")
                     .with_header("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS");
-                let _ = self.tx.send_response(&key, response, now);
+                let sent = self.tx.send_response(&key, response, now);
+                self.sip_sent(sent);
             }
         }
     }
@@ -2212,7 +2238,8 @@ impl Core {
             self.dialogs.insert(dialog);
             self.by_dialog.insert(id, call_key);
         }
-        let _ = self.tx.send_response(&key, response, now);
+        let sent = self.tx.send_response(&key, response, now);
+        self.sip_sent(sent);
         self.record(call_key, "answered", serde_json::Map::new());
         self.webhook(
             call_key,
@@ -2251,7 +2278,8 @@ impl Core {
             .get_mut(&id)
             .and_then(|d| d.request(Method::Bye, &branch).ok());
         if let Some(bye) = bye {
-            let _ = self.tx.send_request(bye, from, transport, now);
+            let sent = self.tx.send_request(bye, from, transport, now);
+            self.sip_sent(sent);
         }
     }
 
@@ -2273,7 +2301,8 @@ impl Core {
         };
         let branch = self.ids.branch();
         if let Ok(bye) = dialog.request(Method::Bye, &branch) {
-            let _ = self.tx.send_request(bye, to, transport, now);
+            let sent = self.tx.send_request(bye, to, transport, now);
+            self.sip_sent(sent);
         }
     }
 
@@ -2847,7 +2876,8 @@ impl Core {
                     .get_mut(id)
                     .and_then(|d| d.request(Method::Bye, &branch).ok());
                 if let Some(bye) = bye {
-                    let _ = self.tx.send_request(bye, leg.to, Transport::Udp, now);
+                    let sent = self.tx.send_request(bye, leg.to, Transport::Udp, now);
+                    self.sip_sent(sent);
                 }
                 self.agent_dialogs.remove(id);
                 self.cb_dialogs.remove(id);
@@ -2855,7 +2885,8 @@ impl Core {
             }
             None if leg.media.is_none() && leg.socket.is_some() => {
                 if let Some(cancel) = message::cancel_for(&leg.invite) {
-                    let _ = self.tx.send_request(cancel, leg.to, Transport::Udp, now);
+                    let sent = self.tx.send_request(cancel, leg.to, Transport::Udp, now);
+                    self.sip_sent(sent);
                 }
             }
             None => {}

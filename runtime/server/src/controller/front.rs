@@ -177,7 +177,8 @@ impl Core {
             let response = message::response_for(request, 503, "Service Unavailable")
                 .with_to_tag(&self.ids.tag())
                 .with_header("Retry-After", &wait.as_secs().max(1).to_string());
-            let _ = self.tx.send_response(key, response, now);
+            let sent = self.tx.send_response(key, response, now);
+            self.sip_sent(sent);
             self.dropped("login_locked", from, "too many failed logins");
             return Err(());
         }
@@ -240,7 +241,8 @@ impl Core {
     fn forbid(&mut self, key: &TxKey, request: &Message, now: Instant) {
         let response =
             message::response_for(request, 403, "Forbidden").with_to_tag(&self.ids.tag());
-        let _ = self.tx.send_response(key, response, now);
+        let sent = self.tx.send_response(key, response, now);
+        self.sip_sent(sent);
     }
 
     /// Whether an agent may place calls through us with this request (a
@@ -307,7 +309,8 @@ impl Core {
             let response = message::response_for(&request, 423, "Interval Too Brief")
                 .with_to_tag(&self.ids.tag())
                 .with_header("Min-Expires", &min.to_string());
-            let _ = self.tx.send_response(&key, response, now);
+            let sent = self.tx.send_response(&key, response, now);
+            self.sip_sent(sent);
             return false;
         }
         let expires = asked.min(max);
@@ -349,7 +352,8 @@ impl Core {
                 .with_header("Contact", &format!("<{contact}>;expires={expires}"))
                 .with_header("Expires", &expires.to_string());
         }
-        let _ = self.tx.send_response(&key, response, now);
+        let sent = self.tx.send_response(&key, response, now);
+        self.sip_sent(sent);
         registered_ready
     }
 

@@ -67,7 +67,8 @@ impl Core {
             _ => {
                 let response = message::response_for(&request, 405, "Method Not Allowed")
                     .with_header("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS, REFER");
-                let _ = self.tx.send_response(&key, response, now);
+                let sent = self.tx.send_response(&key, response, now);
+                self.sip_sent(sent);
             }
         }
     }
@@ -99,7 +100,8 @@ impl Core {
         let response = message::response_for(&request, 200, "OK")
             .with_header("Contact", &format!("<{}>", self.local_contact()))
             .with_body("application/sdp", answer.into_bytes());
-        let _ = self.tx.send_response(&key, response, now);
+        let sent = self.tx.send_response(&key, response, now);
+        self.sip_sent(sent);
         let Some(call) = self.calls.get(&call_key) else {
             return;
         };
@@ -388,7 +390,8 @@ impl Core {
                 "message/sipfrag;version=2.0",
                 b"SIP/2.0 200 OK\r\n".to_vec(),
             );
-        let _ = self.tx.send_request(notify, to, Transport::Udp, now);
+        let sent = self.tx.send_request(notify, to, Transport::Udp, now);
+        self.sip_sent(sent);
     }
 
     /// The target of a `Refer-To`: `sip:<queue>@…`, `sip:<agent>@…`, or
