@@ -947,7 +947,8 @@ struct Core {
     pumping: bool,
     /// Store writes that failed (each logged as `store_failed`).
     store_errors: std::cell::Cell<u64>,
-    /// Messages the SIP transactions refused to send.
+    /// SIP messages not sent: refused by the transactions, or not taken by
+    /// the socket or a TCP connection's writer.
     sip_send_failed: std::cell::Cell<u64>,
     prompts: Arc<PromptCache>,
     media_root: PathBuf,
@@ -1221,13 +1222,19 @@ impl Core {
     /// Sends over the transport the transaction chose: UDP, or the TCP
     /// connection the peer opened (a peer without one gets UDP).
     async fn transmit(&self, socket: &UdpSocket, t: dialect_sip::transaction::Transmit) {
-        if t.transport == Transport::Tcp
+        let sent = if t.transport == Transport::Tcp
             && let Some(writer) = self.tcp.get(&t.to)
         {
-            let _ = writer.try_send(t.bytes);
-            return;
+            // A connection whose writer is full is a peer that does not
+            // read: what it does not take is counted, and the transaction
+            // retransmits or times out.
+            writer.try_send(t.bytes).is_ok()
+        } else {
+            socket.send_to(&t.bytes, t.to).await.is_ok()
+        };
+        if !sent {
+            self.sip_send_failed.set(self.sip_send_failed.get() + 1);
         }
-        let _ = socket.send_to(&t.bytes, t.to).await;
     }
 
     fn local_contact(&self) -> String {
