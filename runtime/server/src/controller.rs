@@ -1941,7 +1941,7 @@ impl Core {
                 }
             }
             Action::Waiting { call, queue } => self.waiting(call, queue, now),
-            Action::Music { call, prompt } => self.play_music(call, &prompt),
+            Action::Music { call, prompt } => self.play_prompt(call, &prompt),
             Action::Announcement {
                 call,
                 position,

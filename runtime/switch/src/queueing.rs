@@ -88,29 +88,21 @@ impl Switch {
         let info = self.directory.campaigns.get(campaign)?;
         let (private, sticky) = (info.private_ms, info.sticky_ms);
         let ms = self.acd_ms(now);
-        let known = |acd: &dialect_acd::Acd, agent: &str| acd.state(short(agent)).is_some();
-        if let Some(window) = private {
-            match store.owner(campaign, number) {
-                Ok(Some(owner)) if known(&self.acd, &owner) => {
-                    return Some(Preferred {
-                        agent: short(&owner).to_string(),
-                        until: ms.saturating_add(window),
-                    });
-                }
-                Ok(_) => {}
-                Err(error) => self.log(
-                    key,
-                    "store_failed",
-                    fields([
-                        ("reading", "record owner".into()),
-                        ("error", error.to_string().into()),
-                    ]),
-                ),
-            }
-        }
-        if let Some(window) = sticky {
-            match store.last_agent(campaign, number) {
-                Ok(Some((agent, _))) if known(&self.acd, &agent) => {
+        // The owner of a private record first, else the last agent; each
+        // only if the ACD knows them.
+        for (window, reading) in [(private, "record owner"), (sticky, "last agent")] {
+            let Some(window) = window else {
+                continue;
+            };
+            let found = if reading == "record owner" {
+                store.owner(campaign, number)
+            } else {
+                store
+                    .last_agent(campaign, number)
+                    .map(|found| found.map(|(agent, _)| agent))
+            };
+            match found {
+                Ok(Some(agent)) if self.acd.state(short(&agent)).is_some() => {
                     return Some(Preferred {
                         agent: short(&agent).to_string(),
                         until: ms.saturating_add(window),
@@ -121,7 +113,7 @@ impl Switch {
                     key,
                     "store_failed",
                     fields([
-                        ("reading", "last agent".into()),
+                        ("reading", reading.into()),
                         ("error", error.to_string().into()),
                     ]),
                 ),

@@ -29,7 +29,7 @@ pub(crate) fn read_knowledge(
 
 impl Core {
     /// Plays a prompt to the caller now, outside the flow (a handoff's
-    /// message).
+    /// message, a waiting caller's music).
     pub(super) fn play_prompt(&mut self, call_key: u64, prompt: &Prompt) {
         let Some(call) = self.calls.get_mut(&call_key) else {
             return;

@@ -73,21 +73,6 @@ impl Core {
         self.prompts.get(&say(text), Path::new("."), law)
     }
 
-    /// Plays a waiting caller's music (the switch asks again when it ends).
-    pub(super) fn play_music(&mut self, call_key: u64, prompt: &Prompt) {
-        let Some(call) = self.calls.get_mut(&call_key) else {
-            return;
-        };
-        if let Some(frames) = self.prompts.get(prompt, &self.media_root, call.law) {
-            super::to_leg(
-                &call.media,
-                MediaCommand::Play { frames },
-                &self.media_stats,
-            );
-            call.playing = true;
-        }
-    }
-
     /// "You are number N in the queue. The estimated wait is about M
     /// minutes." (and the courtesy callback offer), in phrases synthesised
     /// once; skipped until they are ready (`announcement_skipped`; the
