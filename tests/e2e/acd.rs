@@ -3,7 +3,9 @@
 //! (HTTP) drives agent states, wrap-up, call data and callbacks. The event
 //! log proves each rule.
 
-use crate::sip::{Served, count, finish, free_udp_port, names, uas, wait_for};
+use crate::sip::{
+    SWITCH_EVENTS, Served, count, finish, free_udp_port, names, simulate, uas, wait_for,
+};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
 use std::io::{Read, Write};
@@ -72,42 +74,6 @@ pub(crate) fn http(
         .and_then(|b| serde_json::from_str(b).ok())
         .unwrap_or(Value::Null);
     (status, json)
-}
-
-/// The events the switch logs for a call (`dialect_switch`), the same under
-/// `dialect serve` and `dialect test`.
-const SWITCH_EVENTS: &[&str] = &[
-    "queued",
-    "reserved",
-    "queue_full",
-    "dequeued",
-    "rona",
-    "overflowed",
-    "queue_timeout",
-    "announced",
-    "courtesy_callback",
-    "bot_started",
-    "bot_said",
-    "bot_unavailable",
-    "handoff",
-    "ticket_opened",
-    "ticket_failed",
-    "store_failed",
-];
-
-/// Runs one scenario (the body of a `[[scenario]]` table) under the
-/// simulator on the flows of `dir`.
-fn simulate(dir: &str, body: &str) -> dialect_sim::Run {
-    let root = crate::sip::root();
-    let flows = root.join(dir);
-    let world = dialect_compiler::world::FsWorld::new(Some(root.join("stdlib")), &flows);
-    let compilation = dialect_compiler::compile(&world, std::slice::from_ref(&flows));
-    assert!(!compilation.has_errors());
-    let suite =
-        dialect_sim::Suite::new(&compilation.programs, &compilation.sources).expect("the suite");
-    let text = format!("[[scenario]]\nname = \"cross\"\n{body}\n");
-    let file = dialect_sim::scenario::parse("cross.test.toml", &text).expect("the scenario");
-    dialect_sim::run(&suite, &file.scenarios[0])
 }
 
 fn agent_config(name: &str, port: u16, ready: bool) -> String {

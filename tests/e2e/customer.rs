@@ -348,6 +348,42 @@ fn scheme7_converses_hands_off_on_a_phrase_and_the_caller_answers_the_survey() {
     wait_for(&served, "the hang-up", |e| has(e, "hangup"));
     let heard: Vec<&Value> = events.iter().filter(|e| e["event"] == "heard").collect();
     assert_eq!(heard.len(), 2, "{events:#?}");
+    // One call layer: the same words, in the same order, through `dialect
+    // test` give the same events of the switch (the greeting, the answer,
+    // the handoff and the queue).
+    let events = served.events();
+    let call = handoff["call"].as_str().expect("the call's id");
+    let served_trace: Vec<&str> = events
+        .iter()
+        .filter(|e| e["call"] == call)
+        .filter_map(|e| e["event"].as_str())
+        .filter(|e| crate::sip::SWITCH_EVENTS.contains(e))
+        .collect();
+    let simulated = crate::sip::simulate(
+        "flows",
+        r#"dialled = "+48221000007"
+caller = "+48600100200"
+start = "2026-11-23T10:00:00[Europe/Warsaw]"
+say = [{ at = "4s", text = "Jak mogę zapłacić fakturę?" }, { at = "12s", text = "Chcę rozmawiać z konsultantem" }]
+agents = [{ name = "alice", answer_after = "1s", talk = "5s" }]
+keys = [{ at = "40s", key = "5" }]
+[scenario.expect]
+handoff = "asks_for_human"
+ended = "hangup""#,
+    );
+    assert!(
+        simulated.passed(),
+        "{:?}\n{:#?}",
+        simulated.failures,
+        simulated.trace
+    );
+    let simulated_trace: Vec<&str> = simulated.events.iter().map(|(_, e)| e.as_str()).collect();
+    assert_eq!(
+        served_trace,
+        ["bot_started", "bot_said", "bot_said", "handoff", "queued"],
+        "{events:#?}"
+    );
+    assert_eq!(served_trace, simulated_trace, "{:#?}", simulated.trace);
     let dir = served.dir.clone();
     drop(served);
     let store = SqliteStore::open(dir.join("dialect.sqlite")).expect("the database");

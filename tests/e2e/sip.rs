@@ -317,6 +317,42 @@ pub(crate) fn names(events: &[serde_json::Value]) -> Vec<String> {
         .collect()
 }
 
+/// The events the switch logs for a call (`dialect_switch`), the same under
+/// `dialect serve` and `dialect test`.
+pub(crate) const SWITCH_EVENTS: &[&str] = &[
+    "queued",
+    "reserved",
+    "queue_full",
+    "dequeued",
+    "rona",
+    "overflowed",
+    "queue_timeout",
+    "announced",
+    "courtesy_callback",
+    "bot_started",
+    "bot_said",
+    "bot_unavailable",
+    "handoff",
+    "ticket_opened",
+    "ticket_failed",
+    "store_failed",
+];
+
+/// Runs one scenario (the body of a `[[scenario]]` table) under the
+/// simulator on the flows of `dir`.
+pub(crate) fn simulate(dir: &str, body: &str) -> dialect_sim::Run {
+    let root = root();
+    let flows = root.join(dir);
+    let world = dialect_compiler::world::FsWorld::new(Some(root.join("stdlib")), &flows);
+    let compilation = dialect_compiler::compile(&world, std::slice::from_ref(&flows));
+    assert!(!compilation.has_errors());
+    let suite =
+        dialect_sim::Suite::new(&compilation.programs, &compilation.sources).expect("the suite");
+    let text = format!("[[scenario]]\nname = \"cross\"\n{body}\n");
+    let file = dialect_sim::scenario::parse("cross.test.toml", &text).expect("the scenario");
+    dialect_sim::run(&suite, &file.scenarios[0])
+}
+
 pub(crate) fn assert_clean(served: &Served) {
     // Calls (the controller's, the switch's, the engine's), dialogs,
     // legs, RTP ports and timers are all released.
