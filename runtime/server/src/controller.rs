@@ -529,7 +529,9 @@ impl Server {
                     self.core.reload("SIGHUP", None);
                 }
                 Some(event) = self.chat_rx.recv() => {
-                    self.core.on_chat(event, Instant::now());
+                    let now = Instant::now();
+                    self.core.on_chat(event, now);
+                    self.core.pump(now).await;
                 }
                 Some(result) = self.services_rx.recv() => {
                     self.core.on_service(result, Instant::now()).await;
@@ -2018,12 +2020,19 @@ impl Core {
                     "owner": ticket.owner,
                 }),
             ),
+            Action::ChatMessage { chat, text } => self.chat_message(chat & !chat::CHAT_KEY, &text),
+            Action::ChatHandoff { chat, code, reason } => {
+                self.chat_handoff(chat & !chat::CHAT_KEY, &code, &reason, now);
+            }
+            Action::ChatDone { chat } => self.chat_done(chat & !chat::CHAT_KEY, now),
             Action::Log {
                 call,
                 event,
                 fields,
             } => {
-                if self.calls.contains_key(&call) {
+                if call & chat::CHAT_KEY != 0 {
+                    self.chat_log(call & !chat::CHAT_KEY, event, fields);
+                } else if self.calls.contains_key(&call) {
                     self.record(call, event, fields);
                 } else if !self.callback_calls.contains_key(&call) {
                     // Decided before the call was released: still its line.

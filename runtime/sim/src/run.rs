@@ -669,6 +669,11 @@ impl<'a> Sim<'a> {
                         format!("RONA: agent {agent} did not answer within the ring time; the call keeps its place"),
                     );
                 }
+                // The simulator has no chats (a scenario's `channel = "chat"`
+                // is a call on the chat channel, with a flow).
+                Action::ChatMessage { .. }
+                | Action::ChatHandoff { .. }
+                | Action::ChatDone { .. } => {}
                 Action::Waiting { .. }
                 | Action::Music { .. }
                 | Action::Listen { .. }

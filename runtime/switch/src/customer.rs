@@ -109,34 +109,10 @@ impl Switch {
             }
             Step::Play(prompt) => BotReply::Play(prompt),
             Step::AskBot(request) => {
-                let Some(call) = self.calls.get_mut(&key) else {
-                    return;
-                };
-                let config = call
-                    .conversation
-                    .as_ref()
-                    .map(|c| (c.config().endpoint.clone(), c.config().timeout_ms));
-                let Some((Some(endpoint), timeout_ms)) = config else {
+                if !self.ask_bot(key, request) {
                     let why = "the customer agent has no endpoint".to_string();
-                    return self.bot_step(key, Step::CannotTakeCall { why }, store, now);
-                };
-                call.bot_requests += 1;
-                let what = match (&request.utterance, &request.keys) {
-                    (Some(u), _) => format!("turn {} {u:?}", request.turn),
-                    (None, Some(k)) => format!("turn {} keys {k}", request.turn),
-                    (None, None) => format!("turn {} (opening)", request.turn),
-                };
-                self.log(
-                    key,
-                    "bot_asked",
-                    fields([("endpoint", endpoint.clone().into()), ("turn", what.into())]),
-                );
-                self.actions.push_back(Action::AskBot {
-                    call: key,
-                    endpoint,
-                    request,
-                    timeout_ms,
-                });
+                    self.bot_step(key, Step::CannotTakeCall { why }, store, now);
+                }
                 return;
             }
             Step::Listen => BotReply::Listen,
@@ -151,6 +127,133 @@ impl Switch {
             Step::Done => BotReply::Done,
         };
         self.reply(key, reply);
+    }
+
+    /// Sends a turn to the call's (or chat's) external bot; false when the
+    /// bot has no endpoint.
+    fn ask_bot(&mut self, key: CallKey, request: dialect_bot::BotRequest) -> bool {
+        let Some(call) = self.calls.get_mut(&key) else {
+            return true;
+        };
+        let config = call
+            .conversation
+            .as_ref()
+            .map(|c| (c.config().endpoint.clone(), c.config().timeout_ms));
+        let Some((Some(endpoint), timeout_ms)) = config else {
+            return false;
+        };
+        call.bot_requests += 1;
+        let what = match (&request.utterance, &request.keys) {
+            (Some(u), _) => format!("turn {} {u:?}", request.turn),
+            (None, Some(k)) => format!("turn {} keys {k}", request.turn),
+            (None, None) => format!("turn {} (opening)", request.turn),
+        };
+        self.log(
+            key,
+            "bot_asked",
+            fields([("endpoint", endpoint.clone().into()), ("turn", what.into())]),
+        );
+        self.actions.push_back(Action::AskBot {
+            call: key,
+            endpoint,
+            request,
+            timeout_ms,
+        });
+        true
+    }
+
+    /// A chat opens with the customer agent `bot` (qualified or short
+    /// name, any campaign's): the conversation's first turn. False when
+    /// there is no such bot.
+    pub fn chat_open(
+        &mut self,
+        key: CallKey,
+        bot: &str,
+        id: String,
+        customer: &str,
+        now: Timestamp,
+    ) -> bool {
+        self.now = self.now.max(now);
+        let Some(mut conversation) = self.bots.chat_conversation(bot, id, customer) else {
+            return false;
+        };
+        let campaign = conversation.config().name.clone();
+        self.open(key, campaign, customer);
+        let step = conversation.first_turn();
+        if let Some(call) = self.calls.get_mut(&key) {
+            call.channel = dialect_bot::Channel::Chat;
+            call.conversation = Some(conversation);
+        }
+        self.chat_step(key, step);
+        true
+    }
+
+    /// The chat's customer typed `text` (while the customer agent has it).
+    pub fn chat_said(&mut self, key: CallKey, text: &str, now: Timestamp) {
+        self.now = self.now.max(now);
+        let Some(conversation) = self
+            .calls
+            .get_mut(&key)
+            .and_then(|c| c.conversation.as_mut())
+        else {
+            return;
+        };
+        let paused = self
+            .bots
+            .paused
+            .contains(short(&conversation.config().name));
+        let step = conversation.on_utterance(text, paused);
+        self.chat_step(key, step);
+    }
+
+    /// The conversation of a call or chat, while its customer agent has it.
+    pub fn conversation(&self, key: CallKey) -> Option<&Conversation> {
+        self.calls.get(&key)?.conversation.as_ref()
+    }
+
+    /// Whether the key is a chat (a conversation without a flow).
+    fn is_chat(&self, key: CallKey) -> bool {
+        self.calls
+            .get(&key)
+            .is_some_and(|c| c.engine.is_none() && c.channel == dialect_bot::Channel::Chat)
+    }
+
+    /// One step of a chat's conversation: what the customer agent says goes
+    /// to the customer; a handoff (or a customer agent that cannot take
+    /// the chat) gives it to people.
+    fn chat_step(&mut self, key: CallKey, step: Step) {
+        match step {
+            Step::Say { text, .. } | Step::Play(Prompt::Say { text, .. }) => {
+                self.log(key, "bot_said", fields([("text", text.clone().into())]));
+                self.actions
+                    .push_back(Action::ChatMessage { chat: key, text });
+            }
+            Step::Play(Prompt::Play { .. }) | Step::Listen => {}
+            Step::AskBot(request) => {
+                if !self.ask_bot(key, request) {
+                    let why = "the customer agent has no endpoint".to_string();
+                    self.chat_step(key, Step::CannotTakeCall { why });
+                }
+            }
+            Step::Handoff { reason } => self.actions.push_back(Action::ChatHandoff {
+                chat: key,
+                code: reason.code().to_string(),
+                reason: reason.to_string(),
+            }),
+            Step::CannotTakeCall { why } => {
+                self.log(
+                    key,
+                    "bot_unavailable",
+                    fields([("why", why.clone().into())]),
+                );
+                self.actions.push_back(Action::ChatHandoff {
+                    chat: key,
+                    code: "cannot_take".into(),
+                    reason: format!("the customer agent cannot take the chat: {why}"),
+                });
+            }
+            Step::Done => self.actions.push_back(Action::ChatDone { chat: key }),
+        }
     }
 
     /// The external bot answered request number `request` of the call (the
@@ -175,8 +278,10 @@ impl Switch {
             .get_mut(&key)
             .and_then(|c| c.conversation.as_mut())
             .map(|c| c.on_bot_response(result));
-        if let Some(step) = step {
-            self.bot_step(key, step, store, now);
+        match step {
+            Some(step) if self.is_chat(key) => self.chat_step(key, step),
+            Some(step) => self.bot_step(key, step, store, now),
+            None => {}
         }
         self.drain(now, store);
     }
@@ -186,10 +291,15 @@ impl Switch {
     /// later request went out.
     pub fn awaits_bot_answer(&self, key: CallKey, request: u64, turn: u32) -> bool {
         self.calls.get(&key).is_some_and(|call| {
-            let at_bot = call
-                .engine
-                .and_then(|id| self.engine.node_of(id))
-                .is_some_and(|node| Some(node) == call.bot_node);
+            // A call still at the `bot` block that asked; a chat has no
+            // flow, only its conversation.
+            let at_bot = match call.engine {
+                Some(id) => self
+                    .engine
+                    .node_of(id)
+                    .is_some_and(|node| Some(node) == call.bot_node),
+                None => call.channel == dialect_bot::Channel::Chat,
+            };
             at_bot
                 && call.bot_requests == request
                 && call

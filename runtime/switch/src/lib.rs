@@ -237,6 +237,28 @@ pub enum Action {
         /// The ticket.
         ticket: dialect_store::Ticket,
     },
+    /// Send this to a chat's customer: what the customer agent said.
+    ChatMessage {
+        /// The chat.
+        chat: CallKey,
+        /// The text.
+        text: String,
+    },
+    /// A chat's customer agent handed off (or cannot take the chat): the
+    /// world gives the chat to people, or to a ticket.
+    ChatHandoff {
+        /// The chat.
+        chat: CallKey,
+        /// The trigger's code (what routing rules read as `reason`).
+        code: String,
+        /// The trigger in words.
+        reason: String,
+    },
+    /// A chat's conversation is over (the customer agent is done).
+    ChatDone {
+        /// The chat.
+        chat: CallKey,
+    },
     /// A line for the call's event log.
     Log {
         /// The call.

@@ -824,3 +824,47 @@ fn calls_over_the_limit_are_refused_until_one_is_released() {
     w.switch.release(2, w.now);
     assert_eq!(w.switch.calls(), 1);
 }
+
+#[test]
+fn a_chat_converses_with_the_same_customer_agent_and_hands_off_to_the_world() {
+    let mut w = World::new(BOTS);
+    assert!(
+        !w.switch
+            .chat_open(50, "nobody", "chat-1".into(), "visitor", w.now)
+    );
+    assert!(
+        w.switch
+            .chat_open(51, "helper", "chat-2".into(), "visitor", w.now)
+    );
+    let actions = w.actions();
+    assert!(
+        actions.iter().any(
+            |a| matches!(a, Action::ChatMessage { chat: 51, text } if text.contains("Dzień dobry"))
+        ),
+        "the greeting: {actions:#?}"
+    );
+    assert!(commands(&actions).is_empty(), "a chat has no flow");
+    w.switch.chat_said(51, "jak zapłacić fakturę", w.now);
+    let actions = w.actions();
+    assert!(
+        actions
+            .iter()
+            .any(|a| matches!(a, Action::ChatMessage { chat: 51, .. }))
+    );
+    assert_eq!(logged(&actions, "bot_said").len(), 1);
+    w.switch.chat_said(51, "Zwrot pieniedzy, prosze", w.now);
+    let actions = w.actions();
+    assert!(
+        actions
+            .iter()
+            .any(|a| matches!(a, Action::ChatHandoff { chat: 51, code, .. } if code == "phrase")),
+        "{actions:#?}"
+    );
+    assert!(
+        w.switch
+            .conversation(51)
+            .is_some_and(|c| c.transcript().len() >= 4)
+    );
+    w.switch.release(51, w.now);
+    assert_eq!(w.switch.calls(), 0);
+}

@@ -86,9 +86,6 @@ impl Core {
                     Ok((status, body)) => parse_response(status, &body),
                     Err(why) => Err(dialect_bot::ProtocolError::Unreachable(why)),
                 };
-                if call & super::chat::CHAT_KEY != 0 {
-                    return self.chat_bot_answer(call & !super::chat::CHAT_KEY, response, now);
-                }
                 let at = self.clock.at(now);
                 self.switch.bot_answered(
                     call,

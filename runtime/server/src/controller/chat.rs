@@ -16,7 +16,7 @@
 use super::{Core, fields};
 use crate::api::ChatEvent;
 use dialect_acd::directory::short;
-use dialect_bot::{Conversation, Mode, Speaker, Step, TicketFacts, Unassigned};
+use dialect_bot::{Mode, Speaker, TicketFacts, Unassigned};
 use dialect_bytecode::Prompt;
 use dialect_store::NewTicket;
 use serde_json::{Value, json};
@@ -27,9 +27,9 @@ use tokio::sync::mpsc;
 /// reach it).
 pub(crate) const CHAT_KEY: u64 = 1 << 63;
 
-/// One chat.
+/// One chat, as the world sees it (its conversation is the switch's, under
+/// the chat's key with [`CHAT_KEY`]).
 pub(crate) struct Chat {
-    conversation: Conversation,
     customer: mpsc::Sender<String>,
     name: String,
     /// The agent it was handed to.
@@ -52,7 +52,7 @@ fn prompt_text(prompt: &Option<Prompt>) -> Option<String> {
 }
 
 impl Core {
-    fn chat_log(&self, chat: u64, event: &str, extra: serde_json::Map<String, Value>) {
+    pub(super) fn chat_log(&self, chat: u64, event: &str, extra: serde_json::Map<String, Value>) {
         self.log
             .record(self.clock.now(), &format!("chat-{chat}"), event, extra);
     }
@@ -66,48 +66,34 @@ impl Core {
                 name,
                 out,
             } => {
-                let conversation =
-                    self.switch
-                        .bots()
-                        .chat_conversation(&bot, format!("chat-{chat}"), &name);
-                let Some(conversation) = conversation else {
-                    let _ = out.try_send(
-                        json!({ "type": "closed", "reason": format!("there is no customer agent `{bot}`") })
-                            .to_string(),
-                    );
-                    return;
-                };
-                self.chat_log(
-                    chat,
-                    "chat_started",
-                    fields([("bot", bot.into()), ("customer", name.clone().into())]),
-                );
                 self.chats.insert(
                     chat,
                     Chat {
-                        conversation,
                         customer: out,
-                        name,
+                        name: name.clone(),
                         agent: None,
                         waiting_for: Vec::new(),
                         reason: String::new(),
                     },
                 );
-                let step = self
-                    .chats
-                    .get_mut(&chat)
-                    .map(|c| c.conversation.first_turn());
-                if let Some(step) = step {
-                    self.chat_step(chat, step, now);
+                let at = self.clock.at(now);
+                let id = format!("chat-{chat}");
+                if !self.switch.chat_open(chat | CHAT_KEY, &bot, id, &name, at) {
+                    if let Some(c) = self.chats.remove(&chat) {
+                        let _ = c.customer.try_send(
+                            json!({ "type": "closed", "reason": format!("there is no customer agent `{bot}`") })
+                                .to_string(),
+                        );
+                    }
+                    return;
                 }
+                self.chat_log(
+                    chat,
+                    "chat_started",
+                    fields([("bot", bot.into()), ("customer", name.into())]),
+                );
             }
             ChatEvent::CustomerSaid { chat, text } => {
-                let paused = self.chats.get(&chat).is_some_and(|c| {
-                    self.switch
-                        .bots()
-                        .paused
-                        .contains(short(&c.conversation.config().name))
-                });
                 let Some(c) = self.chats.get_mut(&chat) else {
                     return;
                 };
@@ -123,10 +109,11 @@ impl Core {
                 if !c.waiting_for.is_empty() {
                     return;
                 }
-                let step = c.conversation.on_utterance(&text, paused);
-                self.chat_step(chat, step, now);
+                self.switch
+                    .chat_said(chat | CHAT_KEY, &text, self.clock.at(now));
             }
             ChatEvent::CustomerLeft { chat } => {
+                self.switch.release(chat | CHAT_KEY, self.clock.at(now));
                 if let Some(c) = self.chats.remove(&chat) {
                     if let Some(desk) = c.agent.as_ref().and_then(|a| self.chat_desks.get(a)) {
                         let _ =
@@ -173,6 +160,7 @@ impl Core {
                     .is_some_and(|c| c.agent.as_deref() == Some(agent.as_str()))
                     && let Some(c) = self.chats.remove(&chat)
                 {
+                    self.switch.release(chat | CHAT_KEY, self.clock.at(now));
                     let _ = c.customer.try_send(
                         json!({ "type": "closed", "reason": "the agent closed the chat" })
                             .to_string(),
@@ -196,76 +184,21 @@ impl Core {
         }
     }
 
-    /// Carries out one step of a chat's conversation.
-    fn chat_step(&mut self, chat: u64, step: Step, now: Instant) {
-        let Some(c) = self.chats.get(&chat) else {
-            return;
-        };
-        match step {
-            Step::Say { text, .. } | Step::Play(Prompt::Say { text, .. }) => {
-                let _ = c.customer.try_send(said(&text, "bot"));
-            }
-            Step::Play(Prompt::Play { .. }) | Step::Listen => {}
-            Step::AskBot(request) => {
-                let endpoint = c.conversation.config().endpoint.clone();
-                let timeout = c.conversation.config().timeout_ms;
-                match endpoint {
-                    Some(endpoint) => self.services.ask_bot(
-                        chat | CHAT_KEY,
-                        (0, request.turn),
-                        endpoint,
-                        serde_json::to_string(&request).unwrap_or_default(),
-                        Some(std::time::Duration::from_millis(timeout)),
-                    ),
-                    None => self.chat_handoff(
-                        chat,
-                        "cannot_take",
-                        "the customer agent has no endpoint",
-                        now,
-                    ),
-                }
-            }
-            Step::Handoff { reason } => {
-                self.chat_handoff(chat, reason.code(), &reason.to_string(), now)
-            }
-            // The AI cannot take the chat: to people, as a handoff.
-            Step::CannotTakeCall { why } => {
-                self.chat_log(
-                    chat,
-                    "bot_unavailable",
-                    fields([("why", why.clone().into())]),
-                );
-                self.chat_handoff(
-                    chat,
-                    "cannot_take",
-                    &format!("the customer agent cannot take the chat: {why}"),
-                    now,
-                );
-            }
-            Step::Done => {
-                if let Some(c) = self.chats.remove(&chat) {
-                    let _ = c
-                        .customer
-                        .try_send(json!({ "type": "closed", "reason": "done" }).to_string());
-                    self.chat_log(chat, "chat_ended", fields([("by", "bot".into())]));
-                }
-            }
+    /// What the customer agent said, to the chat's customer.
+    pub(super) fn chat_message(&mut self, chat: u64, text: &str) {
+        if let Some(c) = self.chats.get(&chat) {
+            let _ = c.customer.try_send(said(text, "bot"));
         }
     }
 
-    /// An external bot answered a chat's turn.
-    pub(super) fn chat_bot_answer(
-        &mut self,
-        chat: u64,
-        response: Result<dialect_bot::BotResponse, dialect_bot::ProtocolError>,
-        now: Instant,
-    ) {
-        let step = self
-            .chats
-            .get_mut(&chat)
-            .map(|c| c.conversation.on_bot_response(response));
-        if let Some(step) = step {
-            self.chat_step(chat, step, now);
+    /// The customer agent is done with the chat: it closes.
+    pub(super) fn chat_done(&mut self, chat: u64, now: Instant) {
+        self.switch.release(chat | CHAT_KEY, self.clock.at(now));
+        if let Some(c) = self.chats.remove(&chat) {
+            let _ = c
+                .customer
+                .try_send(json!({ "type": "closed", "reason": "done" }).to_string());
+            self.chat_log(chat, "chat_ended", fields([("by", "bot".into())]));
         }
     }
 
@@ -273,14 +206,16 @@ impl Core {
     /// with an open desk, else (or when asynchronous) a ticket.
     /// `code` is the trigger's code (what routing rules read as `reason`),
     /// `reason` its words.
-    fn chat_handoff(&mut self, chat: u64, code: &str, reason: &str, now: Instant) {
-        let _ = now;
+    pub(super) fn chat_handoff(&mut self, chat: u64, code: &str, reason: &str, now: Instant) {
         let Some(c) = self.chats.get(&chat) else {
             return;
         };
-        let rules = c.conversation.config().handoff.clone();
-        let transcript: Vec<String> = c
-            .conversation
+        let Some(conversation) = self.switch.conversation(chat | CHAT_KEY) else {
+            return;
+        };
+        let rules = conversation.config().handoff.clone();
+        let bot = conversation.config().name.clone();
+        let transcript: Vec<String> = conversation
             .transcript()
             .iter()
             .map(|(who, text)| match who {
@@ -288,7 +223,7 @@ impl Core {
                 Speaker::Bot => format!("bot: {text}"),
             })
             .collect();
-        let facts = TicketFacts::of(&c.conversation, "chat", &c.name, code);
+        let facts = TicketFacts::of(conversation, "chat", &c.name, code);
         let assignment = self.switch.route_ticket(&rules, &facts);
         let teams = &self.switch.directory().teams;
         let members = |team: &str| -> Vec<String> { teams.get(team).cloned().unwrap_or_default() };
@@ -336,7 +271,7 @@ impl Core {
         };
         let ticket = NewTicket {
             channel: "chat".into(),
-            campaign: c.conversation.config().name.clone(),
+            campaign: bot,
             customer: c.name.clone(),
             reason: reason.to_string(),
             transcript,
@@ -401,6 +336,7 @@ impl Core {
             return;
         }
         if let Some(c) = self.chats.remove(&chat) {
+            self.switch.release(chat | CHAT_KEY, self.clock.at(now));
             let _ = c.customer.try_send(
                 json!({ "type": "closed", "reason": "handed off to a ticket" }).to_string(),
             );
@@ -419,9 +355,11 @@ impl Core {
         };
         c.agent = Some(agent.to_string());
         c.waiting_for.clear();
-        let transcript: Vec<Value> = c
-            .conversation
-            .transcript()
+        let transcript: Vec<Value> = self
+            .switch
+            .conversation(chat | CHAT_KEY)
+            .map(|conversation| conversation.transcript())
+            .unwrap_or_default()
             .iter()
             .map(|(who, text)| {
                 json!({ "from": if matches!(who, Speaker::Caller) { "customer" } else { "bot" }, "text": text })
