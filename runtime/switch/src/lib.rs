@@ -859,8 +859,6 @@ impl Switch {
     }
 }
 
-#[cfg(test)]
-mod tests;
 
 /// A world without a store: nothing is remembered (no last agent, no
 /// owner) and tickets cannot be opened (each attempt is logged).
