@@ -859,7 +859,6 @@ impl Switch {
     }
 }
 
-
 /// A world without a store: nothing is remembered (no last agent, no
 /// owner) and tickets cannot be opened (each attempt is logged).
 pub struct NoStore;
