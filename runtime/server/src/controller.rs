@@ -33,7 +33,6 @@ use crate::eventlog::{EventLog, fields};
 use crate::leg::{self, LegSetup, MediaCommand, MediaEvent, MediaStats, Voice};
 use crate::tls::{HttpListener, TlsListener};
 use dialect_acd::directory;
-use dialect_bytecode::{Program, Value as BValue};
 use dialect_engine::{Command, DialOutcome, Event, Outcome};
 use dialect_media::{Law, PromptCache};
 use dialect_sip::dialog::{Dialog, DialogId, Dialogs, Local, Match};
@@ -168,7 +167,6 @@ impl Server {
                 source,
             })?;
         let prompts = Arc::new(PromptCache::new());
-        let mut routes = HashMap::new();
         let webhooks = crate::webhook_delivery::Worker::new(
             SqliteStore::open(options.config.database())
                 .map_err(|e| ServeError::Database(e.to_string()))?,
@@ -195,7 +193,6 @@ impl Server {
                         })?;
                 }
             }
-            add_routes(&mut routes, program);
         }
         let version = Version::prepare(
             options.flows,
@@ -307,7 +304,6 @@ impl Server {
         let core = Core {
             local,
             switch,
-            routes,
             tx: Transactions::new(dialect_sip::transaction::Config {
                 max_transactions: options.config.sip.max_transactions,
                 ..Default::default()
@@ -798,20 +794,6 @@ impl Ports {
 
 /// Digits of every number a campaign answers, with and without its country
 /// code, to its E.164 form.
-fn add_routes(routes: &mut HashMap<String, String>, program: &Program) {
-    let cc = match program.settings.get("country_code") {
-        Some(BValue::Phone(cc)) => cc.trim_start_matches('+').to_string(),
-        _ => "48".to_string(),
-    };
-    for number in &program.numbers {
-        let digits = number.trim_start_matches('+').to_string();
-        if let Some(national) = digits.strip_prefix(&cc) {
-            routes.insert(national.to_string(), number.clone());
-        }
-        routes.insert(digits, number.clone());
-    }
-}
-
 /// One call: its SIP side, its media leg and its engine call.
 struct Call {
     /// A flow has run on the call (for its detail record).
@@ -935,7 +917,6 @@ struct Core {
     /// call-control decision is its; the controller carries out its
     /// actions over SIP and media.
     switch: Switch,
-    routes: HashMap<String, String>,
     tx: Transactions,
     dialogs: Dialogs,
     ids: Ids,
@@ -1406,13 +1387,7 @@ impl Core {
             return self.respond(&key, &request, 503, "Service Unavailable", now);
         }
         let user = request.request_uri_user().unwrap_or_default();
-        let digits: String = user
-            .trim_start_matches('+')
-            .trim_start_matches("00")
-            .chars()
-            .filter(char::is_ascii_digit)
-            .collect();
-        let Some(dialled) = self.routes.get(&digits).cloned() else {
+        let Some(dialled) = self.switch.route(&user).map(str::to_string) else {
             // Not a campaign's number: an agent consulting a colleague, a
             // queue or a number, who proves who they are (407 digest, or
             // a trusted address for an agent without a password). Anyone

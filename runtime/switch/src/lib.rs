@@ -414,6 +414,23 @@ pub struct Switch {
     now: Timestamp,
     /// The most calls admitted at once.
     max_calls: usize,
+    /// Dialled numbers as they reach us (E.164 digits, or national
+    /// without the campaign's country code) to the campaigns' numbers.
+    routes: HashMap<String, String>,
+}
+
+/// Where an agent's transfer (or consultation) goes: what the user part of
+/// its target names.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// A queue (qualified name).
+    Queue(String),
+    /// An agent (short name).
+    Agent(String),
+    /// A number, through the trunk.
+    Number(String),
+    /// A campaign's number: the caller starts that campaign's flow.
+    EntryPoint(String),
 }
 
 /// The switch is full: the call is refused (SIP 503).
@@ -441,6 +458,7 @@ impl Switch {
             handle_times: HashMap::new(),
             now: origin,
             max_calls: usize::MAX,
+            routes: HashMap::new(),
         };
         switch.install(version);
         switch
@@ -452,6 +470,7 @@ impl Switch {
     pub fn install(&mut self, version: Version) {
         for flow in &version.flows {
             self.engine.install(flow.clone());
+            add_routes(&mut self.routes, &flow.program);
         }
         for rules in &version.directory.queue_rules {
             self.acd.add_queue(rules.clone());
@@ -464,6 +483,45 @@ impl Switch {
         let paused = std::mem::take(&mut self.bots.paused);
         self.bots = version.bots;
         self.bots.paused = paused;
+    }
+
+    /// The campaign number a dialled number (a Request-URI's user part:
+    /// E.164 with or without `+` or `00`, or national) reaches, if any.
+    /// Campaigns stay reachable after a reload that leaves them out.
+    pub fn route(&self, user: &str) -> Option<&str> {
+        self.routes.get(&digits_of(user)).map(String::as_str)
+    }
+
+    /// What a transfer's target names (`user`: the user part of its URI):
+    /// a queue, an agent, a campaign's number (its entry point), or
+    /// another number (3 to 15 digits) for the trunk.
+    pub fn transfer_target(&self, user: &str) -> Option<Target> {
+        if user.is_empty() {
+            return None;
+        }
+        if let Some(queue) = self.directory.queue_named(user) {
+            return Some(Target::Queue(queue));
+        }
+        let agent = dialect_acd::directory::short(user);
+        if self.directory.agents.contains_key(agent) {
+            return Some(Target::Agent(agent.to_string()));
+        }
+        if let Some(dialled) = self.route(user) {
+            return Some(Target::EntryPoint(dialled.to_string()));
+        }
+        let digits: String = user.chars().filter(char::is_ascii_digit).collect();
+        let plausible = user
+            .chars()
+            .all(|c| c.is_ascii_digit() || matches!(c, '+' | '-' | '.' | ' '));
+        if plausible && (3..=15).contains(&digits.len()) {
+            let number = if user.starts_with('+') {
+                format!("+{digits}")
+            } else {
+                digits
+            };
+            return Some(Target::Number(number));
+        }
+        None
     }
 
     /// Admits at most `max` calls at once (`[runtime] max_calls`).
@@ -912,5 +970,30 @@ impl TicketStore for NoStore {
 
     fn close_ticket(&self, id: i64) -> Result<dialect_store::Ticket, dialect_store::StoreError> {
         Err(dialect_store::StoreError::NotFound { id })
+    }
+}
+
+/// The digits a dialled number is routed by: without `+` or `00`.
+fn digits_of(user: &str) -> String {
+    user.trim_start_matches('+')
+        .trim_start_matches("00")
+        .chars()
+        .filter(char::is_ascii_digit)
+        .collect()
+}
+
+/// A campaign's numbers as they may reach us: E.164 digits, and national
+/// (without the campaign's `country_code`, 48 by default).
+fn add_routes(routes: &mut HashMap<String, String>, program: &dialect_bytecode::Program) {
+    let cc = match program.settings.get("country_code") {
+        Some(dialect_bytecode::Value::Phone(cc)) => cc.trim_start_matches('+').to_string(),
+        _ => "48".to_string(),
+    };
+    for number in &program.numbers {
+        let digits = number.trim_start_matches('+').to_string();
+        if let Some(national) = digits.strip_prefix(&cc) {
+            routes.insert(national.to_string(), number.clone());
+        }
+        routes.insert(digits, number.clone());
     }
 }

@@ -868,3 +868,39 @@ fn a_chat_converses_with_the_same_customer_agent_and_hands_off_to_the_world() {
     w.switch.release(51, w.now);
     assert_eq!(w.switch.calls(), 0);
 }
+
+#[test]
+fn dialled_numbers_and_transfer_targets_are_read_as_the_flows_declare_them() {
+    let w = World::new(ACD);
+    // E.164 with or without `+` or `00`, or national.
+    for user in ["+48221008888", "48221008888", "0048221008888", "221008888"] {
+        assert_eq!(w.switch.route(user), Some(SUPPORT), "{user}");
+    }
+    assert_eq!(w.switch.route("999"), None);
+    use dialect_switch::Target;
+    let queue = w.switch.directory().queue_named("escalation").unwrap();
+    assert_eq!(
+        w.switch.transfer_target("escalation"),
+        Some(Target::Queue(queue))
+    );
+    assert_eq!(
+        w.switch.transfer_target("cid"),
+        Some(Target::Agent("cid".into()))
+    );
+    assert_eq!(
+        w.switch.transfer_target("221008888"),
+        Some(Target::EntryPoint(SUPPORT.into())),
+        "a campaign's own number starts its flow"
+    );
+    assert_eq!(
+        w.switch.transfer_target("+48 600 100 200"),
+        Some(Target::Number("+48600100200".into()))
+    );
+    assert_eq!(
+        w.switch.transfer_target("12"),
+        None,
+        "too short for a number"
+    );
+    assert_eq!(w.switch.transfer_target("nobody"), None);
+    assert_eq!(w.switch.transfer_target(""), None);
+}

@@ -2,7 +2,6 @@
 //! resume by re-INVITE, blind transfer by REFER to a queue, an agent or a
 //! number, hang up by BYE.
 
-use super::directory::short;
 use super::{Core, MediaCommand, fields};
 
 use dialect_sip::message::{self, Message, Method, Transport};
@@ -14,15 +13,9 @@ use std::time::Instant;
 /// their queue may take the call.
 const AGENT_TRANSFER_MS: u64 = 60_000;
 
-/// Where a REFER (or a consultation call) sends the caller.
-#[derive(Debug, PartialEq, Eq)]
-pub(super) enum Target {
-    Queue(String),
-    Agent(String),
-    Number(String),
-    /// A campaign's number: the caller starts that campaign's flow.
-    EntryPoint(String),
-}
+/// Where a REFER (or a consultation call) sends the caller: the switch's
+/// reading of its target.
+pub(super) use dialect_switch::Target;
 
 impl Core {
     /// A request inside the dialog with an agent (or a dialled number).
@@ -394,8 +387,9 @@ impl Core {
         self.sip_sent(sent);
     }
 
-    /// The target of a `Refer-To`: `sip:<queue>@…`, `sip:<agent>@…`, or
-    /// `sip:<number>@…` / `tel:<number>`.
+    /// The target of a `Refer-To` (`sip:<queue>@…`, `sip:<agent>@…`,
+    /// `sip:<number>@…` / `tel:<number>`): its user part, as the switch
+    /// reads it.
     pub(super) fn transfer_target(&self, refer_to: &str) -> Option<Target> {
         let uri = refer_to
             .trim()
@@ -406,34 +400,7 @@ impl Core {
             .split_once(':')
             .map(|(_, rest)| rest)?
             .split('@')
-            .next()?
-            .to_string();
-        if user.is_empty() {
-            return None;
-        }
-        if let Some(queue) = self.switch.directory().queue_named(&user) {
-            return Some(Target::Queue(queue));
-        }
-        let agent = short(&user);
-        if self.switch.directory().agents.contains_key(agent) {
-            return Some(Target::Agent(agent.to_string()));
-        }
-        let digits: String = user.chars().filter(char::is_ascii_digit).collect();
-        let national = digits.trim_start_matches("00");
-        if let Some(dialled) = self.routes.get(national) {
-            return Some(Target::EntryPoint(dialled.clone()));
-        }
-        let plausible = user
-            .chars()
-            .all(|c| c.is_ascii_digit() || matches!(c, '+' | '-' | '.' | ' '));
-        if plausible && (3..=15).contains(&digits.len()) {
-            let number = if user.starts_with('+') {
-                format!("+{digits}")
-            } else {
-                digits
-            };
-            return Some(Target::Number(number));
-        }
-        None
+            .next()?;
+        self.switch.transfer_target(user)
     }
 }

@@ -10,7 +10,7 @@
 //! Every reload and refusal is in the event log with the content hashes;
 //! rollback restores the previous version.
 
-use super::{Core, add_routes, fields};
+use super::{Core, fields};
 use crate::api::ApiReply;
 use dialect_media::{Law, PromptCache};
 use dialect_switch::Version;
@@ -229,9 +229,6 @@ impl Core {
     /// Makes `flows` the version new calls get: the engine's routes, the
     /// directory of queues and agents, the customer agents.
     fn install(&mut self, version: Version) {
-        for flow in &version.flows {
-            add_routes(&mut self.routes, &flow.program);
-        }
         self.hooks
             .set_programs(version.flows.iter().map(|f| &f.program));
         self.switch.install(version);
