@@ -102,6 +102,30 @@ impl Served {
         flows: &str,
         files: Option<u32>,
     ) -> Served {
+        // The SIP port is chosen free, then bound by the server: another
+        // test may take it in between (its TCP side especially). Such a
+        // start is tried again on another port; any other failure is one.
+        for attempt in 1..=3 {
+            if let Some(served) =
+                Served::try_start(dir.clone(), clock, media_base, extra, flows, files)
+            {
+                return served;
+            }
+            eprintln!("the SIP port was taken meanwhile (attempt {attempt}); another port");
+        }
+        panic!("dialect serve found no free SIP port in three attempts");
+    }
+
+    /// One start; `None` when the SIP port was taken before the server
+    /// bound it.
+    fn try_start(
+        dir: PathBuf,
+        clock: &str,
+        media_base: u16,
+        extra: &str,
+        flows: &str,
+        files: Option<u32>,
+    ) -> Option<Served> {
         let port = free_udp_port();
         let config = dir.join("dialect.toml");
         std::fs::write(
@@ -175,19 +199,23 @@ impl Served {
                         .unwrap_or_default()
                         .to_string();
                 }
+                Some(Ok(line)) if line.contains("Address already in use") => {
+                    let _ = child.wait();
+                    return None;
+                }
                 Some(Ok(line)) => eprintln!("{line}"),
                 _ => panic!("dialect serve exited before listening"),
             }
         }
         std::thread::spawn(move || for _ in lines {});
-        Served {
+        Some(Served {
             child,
             port,
             dir,
             api,
             admin,
             tls,
-        }
+        })
     }
 
     pub(crate) fn sipp(
