@@ -917,16 +917,24 @@ fn baresip_registers_with_digest_and_answers_as_an_agent() {
         ),
         "",
     );
+    let log_path = profile.join("out.log");
+    let log = std::fs::File::create(&log_path).expect("baresip log");
     let mut baresip = std::process::Command::new("baresip")
         .arg("-f")
         .arg(&profile)
         .args(["-t", "40"])
         .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
+        .stdout(log.try_clone().expect("log"))
+        .stderr(log)
         .spawn()
         .expect("baresip starts");
-    let events = wait_for(&served, "baresip's registration", |e| {
+    let said = || {
+        format!(
+            "baresip said:\n{}",
+            std::fs::read_to_string(&log_path).unwrap_or_default()
+        )
+    };
+    let events = crate::sip::wait_for_explained(&served, "baresip's registration", said, |e| {
         count(e, "agent_registered") == 1
     });
     let registered = events
@@ -938,7 +946,9 @@ fn baresip_registers_with_digest_and_answers_as_an_agent() {
     let mut caller = call(&served, "+48221000002", "48600100203", "baresip-agent-1");
     caller.rtp.silence(200);
     caller.rtp.key('2');
-    let events = wait_for(&served, "baresip to answer", |e| count(e, "connected") == 1);
+    let events = crate::sip::wait_for_explained(&served, "baresip to answer", said, |e| {
+        count(e, "connected") == 1
+    });
     let connected = events
         .iter()
         .find(|e| e["event"] == "connected")

@@ -715,8 +715,9 @@ pub(crate) fn baresip_profile(
     std::fs::write(
         profile.join("config"),
         format!(
-            "poll_method epoll\nsip_listen 127.0.0.1:{}\nmodule_path /usr/lib/baresip/modules\nmodule stdio.so\nmodule g711.so\nmodule aufile.so\nmodule_app account.so\nmodule_app menu.so\naudio_source aufile,{}\nrtp_ports {rtp_ports}\n{extra}",
-            free_udp_port(),
+            // Port 0: the OS picks a free port as baresip binds it (a port
+            // probed free beforehand may be taken by another test meanwhile).
+            "poll_method epoll\nsip_listen 127.0.0.1:0\nmodule_path /usr/lib/baresip/modules\nmodule stdio.so\nmodule g711.so\nmodule aufile.so\nmodule_app account.so\nmodule_app menu.so\naudio_source aufile,{}\nrtp_ports {rtp_ports}\n{extra}",
             root().join("flows/prompts/moh.wav").display()
         ),
     )
@@ -1177,6 +1178,16 @@ pub(crate) fn wait_for(
     what: &str,
     done: impl Fn(&[serde_json::Value]) -> bool,
 ) -> Vec<serde_json::Value> {
+    wait_for_explained(served, what, String::new, done)
+}
+
+/// [`wait_for`], and on timeout also what `explain` says (a peer's output).
+pub(crate) fn wait_for_explained(
+    served: &Served,
+    what: &str,
+    explain: impl Fn() -> String,
+    done: impl Fn(&[serde_json::Value]) -> bool,
+) -> Vec<serde_json::Value> {
     let deadline = Instant::now() + Duration::from_secs(90);
     loop {
         let events = served.events();
@@ -1185,7 +1196,8 @@ pub(crate) fn wait_for(
         }
         assert!(
             Instant::now() < deadline,
-            "timed out waiting for {what}: {events:#?}"
+            "timed out waiting for {what}: {events:#?}\n{}",
+            explain()
         );
         std::thread::sleep(Duration::from_millis(200));
     }
