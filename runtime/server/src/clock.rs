@@ -30,6 +30,11 @@ impl Clock {
         }
     }
 
+    /// The monotonic instant at which the clock read its start.
+    pub fn origin(&self) -> Instant {
+        self.origin
+    }
+
     /// The current instant.
     pub fn now(&self) -> Timestamp {
         self.at(Instant::now())

@@ -19,6 +19,7 @@ mod callbacks;
 mod chat;
 mod consult;
 mod front;
+pub mod harness;
 mod phone;
 mod queueing;
 mod reload;
@@ -370,6 +371,9 @@ impl Server {
             recordings: HashMap::new(),
             ring_deadlines: BTreeMap::new(),
             starts: BTreeMap::new(),
+            now: Instant::now(),
+            scripted_media: None,
+            switch_trace: None,
         };
         Ok(Server {
             socket,
@@ -502,6 +506,7 @@ impl Server {
                 }
                 Some(call) = self.admin_rx.recv() => {
                     let now = Instant::now();
+                    self.core.now = now;
                     match call.request {
                         crate::admin::AdminRequest::Reload => self.core.reload("admin", Some(call.reply)),
                         crate::admin::AdminRequest::Rollback => {
@@ -543,10 +548,10 @@ impl Server {
                 }
                 () = &mut shutdown => break,
             }
-            self.core.flush(&self.socket).await;
+            self.core.flush(&mut Wire::Socket(&self.socket)).await;
         }
         self.core.hang_up_all(Instant::now()).await;
-        self.core.flush(&self.socket).await;
+        self.core.flush(&mut Wire::Socket(&self.socket)).await;
         ticker.abort();
         acceptor.abort();
         if let Some(tls) = tls_acceptor {
@@ -1010,6 +1015,26 @@ struct Core {
     ring_deadlines: BTreeMap<(Instant, u64), u64>,
     /// Calls ringing before their flow starts (`answer_after_ms`).
     starts: BTreeMap<(Instant, u64), (u64, String, String)>,
+    /// The time of the input being handled: set by each entry point
+    /// (`on_datagram`, `on_media`, `on_timeout`, ...), so that call control
+    /// reads no clock of its own (the in-memory harness runs it on
+    /// simulated time).
+    now: Instant,
+    /// The media legs' commands, when a harness plays the media world
+    /// instead of RTP tasks ([`crate::harness`]).
+    scripted_media: Option<Vec<(u64, mpsc::Receiver<MediaCommand>)>>,
+    /// Every event the switch logged, with its call and time, when a
+    /// harness compares traces ([`crate::harness`]).
+    switch_trace: Option<Vec<(Instant, u64, &'static str)>>,
+}
+
+/// Where the controller's SIP messages go: the socket (and TCP
+/// connections), or a list the in-memory harness reads.
+pub(crate) enum Wire<'a> {
+    /// The SIP socket.
+    Socket(&'a UdpSocket),
+    /// Captured: (destination, transport, bytes).
+    Memory(&'a mut Vec<(SocketAddr, Transport, Vec<u8>)>),
 }
 
 /// A recording in progress: what its index row says.
@@ -1071,6 +1096,11 @@ where
 }
 
 impl Core {
+    /// The wall time of the input being handled (see [`Core::now`]).
+    fn wall(&self) -> jiff::Timestamp {
+        self.clock.at(self.now)
+    }
+
     fn next_deadline(&self) -> Option<Instant> {
         let own = [
             self.switch_deadline(),
@@ -1125,7 +1155,7 @@ impl Core {
             self.store_errors.set(self.store_errors.get() + 1);
             tracing::error!(subject, what, %error, "a store write failed");
             self.log.record(
-                self.clock.now(),
+                self.wall(),
                 subject,
                 "store_failed",
                 fields([
@@ -1146,12 +1176,12 @@ impl Core {
         ]);
         fields.extend(extra);
         self.log
-            .record(self.clock.now(), &format!("call-{key}"), event, fields);
+            .record(self.wall(), &format!("call-{key}"), event, fields);
     }
 
-    async fn flush(&mut self, socket: &UdpSocket) {
+    async fn flush(&mut self, wire: &mut Wire<'_>) {
         while let Some(t) = self.tx.poll_transmit() {
-            self.transmit(socket, t).await;
+            self.transmit(wire, t).await;
         }
         // Timeouts and transport errors of transactions: a caller that never
         // ACKs our 2xx (timer L) is gone; an agent INVITE nobody answers
@@ -1176,9 +1206,9 @@ impl Core {
                     agent.socket = None;
                 }
                 if self.is_trunk(call_key) {
-                    self.drop_agent(call_key, Instant::now());
+                    self.drop_agent(call_key, self.now);
                 } else {
-                    let at = self.clock.now();
+                    let at = self.wall();
                     self.switch.agent_declined(call_key, at);
                     declined = true;
                 }
@@ -1187,24 +1217,31 @@ impl Core {
             }
         }
         if declined {
-            self.pump(Instant::now()).await;
+            self.pump(self.now).await;
         }
         for (cb, side) in failed_legs {
-            self.callback_leg_failed(cb, side, "timeout", Instant::now());
+            self.callback_leg_failed(cb, side, "timeout", self.now);
         }
         for (call_key, reason) in gone {
-            let now = Instant::now();
+            let now = self.now;
             self.hang_up(call_key, now);
             self.caller_gone(call_key, reason, now).await;
             while let Some(t) = self.tx.poll_transmit() {
-                self.transmit(socket, t).await;
+                self.transmit(wire, t).await;
             }
         }
     }
 
     /// Sends over the transport the transaction chose: UDP, or the TCP
     /// connection the peer opened (a peer without one gets UDP).
-    async fn transmit(&self, socket: &UdpSocket, t: dialect_sip::transaction::Transmit) {
+    async fn transmit(&self, wire: &mut Wire<'_>, t: dialect_sip::transaction::Transmit) {
+        let socket = match wire {
+            Wire::Socket(socket) => *socket,
+            Wire::Memory(sent) => {
+                sent.push((t.to, t.transport, t.bytes));
+                return;
+            }
+        };
         let sent = if t.transport == Transport::Tcp
             && let Some(writer) = self.tcp.get(&t.to)
         {
@@ -1233,6 +1270,7 @@ impl Core {
     }
 
     async fn on_datagram(&mut self, bytes: &[u8], from: SocketAddr, now: Instant) {
+        self.now = now;
         match self.admit(from, now) {
             front::Admit::Pass => {}
             front::Admit::Drop => return,
@@ -1257,6 +1295,7 @@ impl Core {
 
     /// A connection's event: opened, a framed message, or closed.
     async fn on_tcp(&mut self, event: TcpEvent, now: Instant) {
+        self.now = now;
         match event {
             TcpEvent::Open(peer, writer, secure) => {
                 self.tcp.insert(peer, writer);
@@ -1595,7 +1634,7 @@ impl Core {
         self.by_dialog.insert(dialog.clone(), call_key);
         let local_tag = leg.invite.from_tag().unwrap_or_default();
         self.total_calls += 1;
-        let started = self.clock.now();
+        let started = self.wall();
         let leg = Leg {
             invite: leg.invite,
             invite_tx: leg.tx,
@@ -1742,6 +1781,7 @@ impl Core {
     }
 
     async fn on_media(&mut self, call_key: u64, event: MediaEvent, now: Instant) {
+        self.now = now;
         if let MediaEvent::RecordingFinished(result) = &event {
             // Indexed even when the caller hung up first: the file is
             // durable by now (the leg fsyncs it before it reports).
@@ -1801,6 +1841,7 @@ impl Core {
     }
 
     async fn on_timeout(&mut self, now: Instant) {
+        self.now = now;
         self.tx.handle_timeout(now);
         self.on_switch_timeout(now).await;
         self.on_callback_timeout(now).await;
@@ -2005,6 +2046,9 @@ impl Core {
                 event,
                 fields,
             } => {
+                if let Some(trace) = self.switch_trace.as_mut() {
+                    trace.push((now, call, event));
+                }
                 if call & chat::CHAT_KEY != 0 {
                     self.chat_log(call & !chat::CHAT_KEY, event, fields);
                 } else if self.calls.contains_key(&call) {
@@ -2320,7 +2364,7 @@ impl Core {
         if let Some(id) = self.calls.get(&call_key).and_then(|c| c.survey_call) {
             self.survey_call_ended(id, reason);
         }
-        let now = Instant::now();
+        let now = self.now;
         self.end_conference(call_key, now);
         self.drop_agent(call_key, now);
         let at = self.clock.at(now);
@@ -2378,6 +2422,10 @@ impl Core {
     ) -> (mpsc::Sender<MediaCommand>, mpsc::Sender<Voice>) {
         let (media, commands) = mpsc::channel(64);
         let (inbound_tx, inbound) = mpsc::channel(16);
+        if let Some(legs) = self.scripted_media.as_mut() {
+            legs.push((call_key, commands));
+            return (media, inbound_tx);
+        }
         tokio::spawn(leg::run(LegSetup {
             call: call_key,
             socket,
@@ -2537,7 +2585,7 @@ impl Core {
         else {
             return format!("{unique}.wav");
         };
-        let local = self.clock.now().to_zoned(jiff::tz::TimeZone::UTC);
+        let local = self.wall().to_zoned(jiff::tz::TimeZone::UTC);
         let id = self
             .switch
             .directory()
@@ -2579,7 +2627,7 @@ impl Core {
             Err(refusal) => {
                 tracing::warn!(number, "not dialled: {refusal}");
                 self.log.record(
-                    self.clock.now(),
+                    self.wall(),
                     call,
                     "dial_refused",
                     fields([
@@ -2888,6 +2936,7 @@ impl Core {
 
     /// Graceful shutdown: every answered call gets a BYE.
     async fn hang_up_all(&mut self, now: Instant) {
+        self.now = now;
         let keys: Vec<u64> = self.calls.keys().copied().collect();
         for key in keys {
             self.hang_up(key, now);

@@ -7,6 +7,7 @@
 use serde_json::{Map, Value};
 use std::io::Write;
 use std::sync::Arc;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
 
@@ -17,6 +18,8 @@ pub const QUEUE: usize = 65_536;
 #[derive(Clone)]
 pub struct EventLog {
     sender: Option<SyncSender<String>>,
+    /// Lines kept in memory instead (the in-memory harness).
+    memory: Option<Arc<Mutex<Vec<Value>>>>,
     dropped: Arc<AtomicU64>,
     written: Arc<AtomicU64>,
 }
@@ -44,6 +47,7 @@ impl EventLog {
         });
         EventLog {
             sender: Some(sender),
+            memory: None,
             dropped: Arc::new(AtomicU64::new(0)),
             written,
         }
@@ -53,19 +57,54 @@ impl EventLog {
     pub fn discard() -> EventLog {
         EventLog {
             sender: None,
+            memory: None,
             dropped: Arc::new(AtomicU64::new(0)),
             written: Arc::new(AtomicU64::new(0)),
         }
     }
 
+    /// A log that keeps its lines in memory, at most [`QUEUE`] of them
+    /// (more are counted as dropped), for [`EventLog::lines`].
+    pub fn in_memory() -> EventLog {
+        EventLog {
+            sender: None,
+            memory: Some(Arc::new(Mutex::new(Vec::new()))),
+            dropped: Arc::new(AtomicU64::new(0)),
+            written: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    /// The lines an in-memory log holds (none for the others).
+    pub fn lines(&self) -> Vec<Value> {
+        self.memory
+            .as_ref()
+            .map(|m| m.lock().map(|lines| lines.clone()).unwrap_or_default())
+            .unwrap_or_default()
+    }
+
     /// Records one event: `event` names it, `fields` add to it.
     pub fn record(&self, ts: jiff::Timestamp, call: &str, event: &str, fields: Map<String, Value>) {
-        let Some(sender) = &self.sender else { return };
+        if self.sender.is_none() && self.memory.is_none() {
+            return;
+        }
         let mut line = Map::new();
         line.insert("ts".into(), Value::String(ts.to_string()));
         line.insert("call".into(), Value::String(call.to_string()));
         line.insert("event".into(), Value::String(event.to_string()));
         line.extend(fields);
+        if let Some(memory) = &self.memory {
+            match memory.lock() {
+                Ok(mut lines) if lines.len() < QUEUE => {
+                    lines.push(Value::Object(line));
+                    self.written.fetch_add(1, Ordering::Relaxed);
+                }
+                _ => {
+                    self.dropped.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            return;
+        }
+        let Some(sender) = &self.sender else { return };
         match sender.try_send(Value::Object(line).to_string()) {
             Ok(()) => {}
             Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
@@ -94,7 +133,6 @@ pub fn fields<const N: usize>(pairs: [(&str, Value); N]) -> Map<String, Value> {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
     use super::*;
-    use std::sync::Mutex;
 
     #[derive(Clone, Default)]
     struct Shared(Arc<Mutex<Vec<u8>>>);

@@ -15,4 +15,5 @@ pub mod services;
 pub mod tls;
 pub mod webhook_delivery;
 
+pub use controller::harness;
 pub use controller::{Loader, Options, ServeError, Server};

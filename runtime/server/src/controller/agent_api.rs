@@ -120,13 +120,14 @@ fn store_error(error: &StoreError) -> ApiReply {
 impl Core {
     /// Things to do once the server is up: log recovered callbacks.
     pub(super) fn startup(&mut self, now: Instant) {
+        self.now = now;
         let _ = now;
         if let Some(store) = &self.store
             && let Ok(n) = dialect_store::SurveyStore::recover_surveys(store.as_ref())
             && n > 0
         {
             self.log.record(
-                self.clock.now(),
+                self.wall(),
                 "",
                 "surveys_recovered",
                 fields([("count", n.into())]),
@@ -134,7 +135,7 @@ impl Core {
         }
         if self.recovered > 0 {
             self.log.record(
-                self.clock.now(),
+                self.wall(),
                 "",
                 "callbacks_recovered",
                 fields([("count", self.recovered.into())]),
@@ -214,6 +215,7 @@ impl Core {
 
     /// Answers one agent API request.
     pub(super) async fn on_api(&mut self, request: ApiRequest, now: Instant) -> ApiReply {
+        self.now = now;
         match request {
             ApiRequest::Agent { agent } => self.agent_view(&agent),
             ApiRequest::Login { agent } => {

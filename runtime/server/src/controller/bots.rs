@@ -56,6 +56,7 @@ impl Core {
 
     /// A service answered.
     pub(super) async fn on_service(&mut self, result: ServiceResult, now: Instant) {
+        self.now = now;
         match result {
             ServiceResult::Heard { call, result } => match result {
                 Ok(text) if !text.trim().is_empty() => {

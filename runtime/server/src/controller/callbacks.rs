@@ -559,7 +559,7 @@ impl Core {
         };
         extra.insert("callback".into(), cb.callback.id.into());
         self.log.record(
-            self.clock.now(),
+            self.wall(),
             &format!("callback-{}", cb.callback.id),
             event,
             extra,

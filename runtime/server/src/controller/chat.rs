@@ -54,11 +54,12 @@ fn prompt_text(prompt: &Option<Prompt>) -> Option<String> {
 impl Core {
     pub(super) fn chat_log(&self, chat: u64, event: &str, extra: serde_json::Map<String, Value>) {
         self.log
-            .record(self.clock.now(), &format!("chat-{chat}"), event, extra);
+            .record(self.wall(), &format!("chat-{chat}"), event, extra);
     }
 
     /// A chat connection's event.
     pub(super) fn on_chat(&mut self, event: ChatEvent, now: Instant) {
+        self.now = now;
         match event {
             ChatEvent::CustomerOpened {
                 chat,
@@ -281,7 +282,7 @@ impl Core {
         let opened = self
             .store
             .as_ref()
-            .map(|s| s.open_ticket(&ticket, self.clock.now()));
+            .map(|s| s.open_ticket(&ticket, self.wall()));
         let id = match opened {
             Some(Ok(t)) => {
                 self.chat_log(chat, "ticket_opened", fields([("ticket", t.id.into())]));

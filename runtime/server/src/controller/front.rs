@@ -114,7 +114,7 @@ impl Core {
         if self.front.once.first(kind, from.ip()) {
             tracing::warn!(source = %from, kind, "dropped: {why} (logged once per source)");
             self.log.record(
-                self.clock.now(),
+                self.wall(),
                 "",
                 "dropped",
                 fields([

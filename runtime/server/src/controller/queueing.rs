@@ -91,6 +91,6 @@ impl Core {
         mut extra: serde_json::Map<String, serde_json::Value>,
     ) {
         extra.insert("agent".into(), short(agent).into());
-        self.log.record(self.clock.now(), "", event, extra);
+        self.log.record(self.wall(), "", event, extra);
     }
 }

@@ -151,6 +151,7 @@ impl Core {
 
     /// A load finished: swap it in, or refuse it.
     pub(super) fn reloaded(&mut self, loaded: Loaded, now: Instant) {
+        self.now = now;
         self.versions.loading = false;
         let reply = match loaded.result {
             Ok(flows) => {
@@ -210,6 +211,7 @@ impl Core {
 
     /// Restores the previous version.
     pub(super) fn rollback(&mut self, now: Instant) -> ApiReply {
+        self.now = now;
         let Some(previous) = self.versions.previous.take() else {
             return ApiReply::error(409, "there is no previous version to roll back to");
         };
@@ -247,7 +249,7 @@ impl Core {
             .iter()
             .map(|((campaign, hash), n)| json!({ "campaign": campaign, "version": hash, "calls": n }))
             .collect();
-        let ms = self.acd_ms(Instant::now());
+        let ms = self.acd_ms(self.now);
         let queues: BTreeMap<&String, usize> = self
             .switch
             .directory()
@@ -350,7 +352,7 @@ impl Core {
                 .map(|((c, o), n)| (format!("{{campaign=\"{c}\",outcome=\"{o}\"}}"), *n as f64))
                 .collect(),
         );
-        let ms = self.acd_ms(Instant::now());
+        let ms = self.acd_ms(self.now);
         counter(
             "dialect_queue_waiting",
             "Calls waiting in each queue.",

@@ -43,7 +43,7 @@ impl Core {
             number: call.number.clone(),
             question: question.clone(),
             answer: answer.clone(),
-            at: self.clock.now(),
+            at: self.wall(),
         };
         if let Some(store) = &self.store
             && let Err(error) = store.record_answer(&record)
@@ -174,7 +174,7 @@ impl Core {
             self.stored(&format!("survey-{id}"), "finish a survey call", result);
         }
         self.log.record(
-            self.clock.now(),
+            self.wall(),
             &format!("survey-{id}"),
             "survey_failed",
             fields([("reason", why.into())]),

@@ -68,7 +68,27 @@ pub(super) fn prepare(cache: Arc<PromptCache>) {
     });
 }
 
+/// The first phrase announcements need that is not synthesised (yet), if
+/// any.
+pub(super) fn missing_phrase(cache: &PromptCache) -> Option<Prompt> {
+    phrases().into_iter().find(|phrase| {
+        [Law::Ulaw, Law::Alaw]
+            .iter()
+            .any(|law| cache.get(phrase, Path::new("."), *law).is_none())
+    })
+}
+
 impl Core {
+    /// Whether some queue makes announcements or offers the courtesy
+    /// callback (and so needs the phrases).
+    pub(super) fn announces(&self) -> bool {
+        self.switch
+            .directory()
+            .queues
+            .values()
+            .any(|q| q.announce_every_ms.is_some() || q.courtesy)
+    }
+
     fn phrase(&self, text: &str, law: Law) -> Option<Arc<Frames>> {
         self.prompts.get(&say(text), Path::new("."), law)
     }

@@ -191,7 +191,7 @@ impl Core {
             return;
         };
         let id = format!("{call}@{}", self.hooks.run);
-        let at = self.clock.now();
+        let at = self.wall();
         let events: Vec<NewEvent> = urls
             .iter()
             .map(|url| NewEvent {

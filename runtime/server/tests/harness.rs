@@ -1,0 +1,485 @@
+//! One call layer, proven in memory: a scenario's inputs go to the switch
+//! through the simulator (`dialect test`) and through the server's
+//! controller in the in-memory SIP harness (SIP text in, SIP text out,
+//! simulated time), and the switch logs the same events at the same
+//! instants in both.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+use dialect_server::harness::{Harness, Sent};
+use dialect_server::{Options, clock, config::Config, eventlog::EventLog};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+const CLOCK: &str = "2026-11-23T10:00:00[Europe/Warsaw]";
+const NUMBER: &str = "+48221008888";
+const FLOWS: &str = "tests/acd-flows";
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The campaigns of `dir`, compiled (and the compilation, for the sim).
+fn compile(dir: &str) -> dialect_compiler::Compilation {
+    let flows = root().join(dir);
+    let world = dialect_compiler::world::FsWorld::new(Some(root().join("stdlib")), &flows);
+    let compilation = dialect_compiler::compile(&world, std::slice::from_ref(&flows));
+    assert!(!compilation.has_errors(), "{dir} compiles");
+    compilation
+}
+
+/// One scenario (the body of a `[[scenario]]` table) under the simulator.
+fn simulate(compilation: &dialect_compiler::Compilation, body: &str) -> dialect_sim::Run {
+    let suite =
+        dialect_sim::Suite::new(&compilation.programs, &compilation.sources).expect("the suite");
+    let text = format!("[[scenario]]\nname = \"harness\"\n{body}\n");
+    let file = dialect_sim::scenario::parse("harness.test.toml", &text).expect("the scenario");
+    let run = dialect_sim::run(&suite, &file.scenarios[0]);
+    assert!(run.passed(), "{:?}", run.failures);
+    run
+}
+
+/// The server's controller for the same campaigns, in the harness, every
+/// prompt playing `prompt_ms`.
+async fn harness(
+    name: &str,
+    compilation: &dialect_compiler::Compilation,
+    extra: &str,
+    prompt_ms: u64,
+) -> Harness {
+    let data = std::env::temp_dir().join(format!("dialect-harness-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&data);
+    std::fs::create_dir_all(&data).unwrap();
+    let text = format!(
+        "[sip]\nlisten = \"127.0.0.1:0\"\n[runtime]\ndata = \"{}\"\n{extra}",
+        data.display()
+    );
+    let config = Config::parse(&text, Path::new("harness.toml")).expect("the configuration");
+    let flows = compilation
+        .programs
+        .iter()
+        .map(|p| dialect_bytecode::load(&dialect_bytecode::encode(p)).expect("loads"))
+        .collect();
+    let options = Options {
+        config,
+        flows,
+        media_root: root().join(FLOWS),
+        clock: clock::Clock::starting_at(clock::parse(CLOCK).unwrap()),
+        log: EventLog::discard(),
+        loader: None,
+        watch: None,
+    };
+    Harness::start(options, Some(Duration::from_millis(prompt_ms)))
+        .await
+        .expect("the harness starts")
+}
+
+/// A caller's phone: builds its requests and answers the server's.
+struct Phone {
+    at: SocketAddr,
+    server: SocketAddr,
+    number: String,
+    call_id: String,
+}
+
+impl Phone {
+    fn new(port: u16, server: SocketAddr, number: &str, call_id: &str) -> Phone {
+        Phone {
+            at: SocketAddr::from(([127, 0, 0, 1], port)),
+            server,
+            number: number.to_string(),
+            call_id: call_id.to_string(),
+        }
+    }
+
+    fn invite(&self, dialled: &str) -> String {
+        let sdp = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 40000 RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\n";
+        format!(
+            "INVITE sip:{dialled}@{server} SIP/2.0\r\nVia: SIP/2.0/UDP {at};branch=z9hG4bK-{id}-1\r\nFrom: <sip:{number}@{at}>;tag=caller\r\nTo: <sip:{dialled}@{server}>\r\nCall-ID: {id}\r\nCSeq: 1 INVITE\r\nContact: <sip:{number}@{at}>\r\nMax-Forwards: 70\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+            sdp.len(),
+            server = self.server,
+            at = self.at,
+            id = self.call_id,
+            number = self.number,
+        )
+    }
+
+    /// The ACK of the 2xx that answered the INVITE (whose To tag it keeps).
+    fn ack(&self, ok: &Sent) -> String {
+        let to = header(&ok.text, "To");
+        format!(
+            "ACK sip:dialect@{server} SIP/2.0\r\nVia: SIP/2.0/UDP {at};branch=z9hG4bK-{id}-ack\r\nFrom: <sip:{number}@{at}>;tag=caller\r\nTo: {to}\r\nCall-ID: {id}\r\nCSeq: 1 ACK\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
+            server = self.server,
+            at = self.at,
+            id = self.call_id,
+            number = self.number,
+        )
+    }
+}
+
+/// A 200 OK to a request the server sent.
+fn ok_to(request: &Sent) -> String {
+    let mut lines = vec!["SIP/2.0 200 OK".to_string()];
+    for name in ["Via", "From", "To", "Call-ID", "CSeq"] {
+        lines.push(format!("{name}: {}", header(&request.text, name)));
+    }
+    lines.push("Content-Length: 0\r\n".into());
+    lines.join("\r\n") + "\r\n"
+}
+
+/// A header's value in a message (the first of its name).
+fn header<'a>(text: &'a str, name: &str) -> &'a str {
+    text.lines()
+        .find_map(|l| {
+            let (n, v) = l.split_once(':')?;
+            n.trim().eq_ignore_ascii_case(name).then(|| v.trim())
+        })
+        .unwrap_or_else(|| panic!("no {name} in\n{text}"))
+}
+
+/// The first line of each message (request line or status line).
+fn first_lines(sent: &[Sent]) -> Vec<String> {
+    sent.iter()
+        .map(|s| s.text.lines().next().unwrap_or_default().to_string())
+        .collect()
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_courtesy_callback_gives_the_same_switch_trace_in_the_harness_and_the_simulator() {
+    let compilation = compile(FLOWS);
+    // dialect test: the caller waits in sales, hears the position, and
+    // takes the courtesy callback (key 1) 12 s into the call.
+    let simulated = simulate(
+        &compilation,
+        &format!(
+            r#"dialled = "{NUMBER}"
+caller = "+48600555001"
+start = "{CLOCK}"
+prompt_length = "3s"
+keys = [{{ at = "12s", key = "1" }}]
+[scenario.expect]
+callback = true
+ended = "caller""#
+        ),
+    );
+
+    // dialect serve's controller: the same call as SIP text.
+    let mut h = harness(
+        "courtesy",
+        &compilation,
+        "[[agent]]\nname = \"ann\"\nuri = \"sip:ann@127.0.0.1:5070\"\nready = false\n[trunk]\nuri = \"sip:127.0.0.1:5080\"\n",
+        3_000,
+    )
+    .await;
+    let start = h.now();
+    let phone = Phone::new(5999, h.local_addr(), "+48600555001", "harness-courtesy");
+    h.receive(phone.at, &phone.invite(NUMBER)).await;
+    let sent = h.take_sent();
+    let ok = sent
+        .iter()
+        .find(|s| s.text.starts_with("SIP/2.0 200"))
+        .unwrap_or_else(|| panic!("the call is answered: {:?}", first_lines(&sent)));
+    assert_eq!(ok.to, phone.at, "answers go where the request came from");
+    let ack = phone.ack(ok);
+    h.receive(phone.at, &ack).await;
+    let [call] = h.calls()[..] else {
+        panic!("one call with media: {:?}", h.calls());
+    };
+    h.advance(Duration::from_secs(12)).await;
+    assert!(
+        h.take_sent().is_empty(),
+        "nothing is sent while the caller waits"
+    );
+    h.press(call, '1').await;
+    h.advance(Duration::from_secs(10)).await;
+    // The courtesy callback is registered and the caller let go: a BYE.
+    let sent = h.take_sent();
+    let bye = sent
+        .iter()
+        .find(|s| s.text.starts_with("BYE "))
+        .unwrap_or_else(|| panic!("the caller is let go: {:?}", first_lines(&sent)));
+    assert_eq!(bye.to, phone.at);
+    h.receive(phone.at, &ok_to(bye)).await;
+    h.advance(Duration::from_secs(40)).await;
+
+    let served = h.switch_events(call, start);
+    let names: Vec<&str> = served.iter().map(|(_, e)| e.as_str()).collect();
+    assert_eq!(
+        names,
+        ["queued", "announced", "courtesy_callback", "dequeued"],
+        "{served:?}"
+    );
+    assert_eq!(
+        served, simulated.events,
+        "the same events at the same instants"
+    );
+    let events = h.events();
+    assert!(
+        events
+            .iter()
+            .any(|e| e["event"] == "hangup" && e["reason"] == "courtesy callback"),
+        "{events:#?}"
+    );
+    let status = h.status();
+    for counter in ["calls", "engine_calls", "switch_calls", "dialogs", "timers"] {
+        assert_eq!(status[counter], 0, "{counter} leaked: {status}");
+    }
+}
+
+/// An agent's phone as the scenario scripts it: it rings, and answers
+/// `answer_after` after the offer (or never), then hangs up after `talk`.
+struct AgentPhone {
+    at: SocketAddr,
+    answers: Option<(Duration, Duration)>,
+}
+
+/// A message the peers send at a given (simulated) time.
+struct Due {
+    at: std::time::Instant,
+    from: SocketAddr,
+    text: String,
+}
+
+/// The peers of one call (the caller, the agents' phones) answering what
+/// the controller sends, each at its scripted time, until `until`.
+struct Peers {
+    agents: Vec<AgentPhone>,
+    due: Vec<Due>,
+    /// Every request the controller sent, for the test to look at.
+    requests: Vec<Sent>,
+}
+
+impl Peers {
+    async fn run(&mut self, h: &mut Harness, until: std::time::Instant) {
+        while h.now() < until {
+            for sent in h.take_sent() {
+                self.answer(sent);
+            }
+            self.due.sort_by_key(|d| d.at);
+            let next = self
+                .due
+                .first()
+                .map_or(until, |d| d.at.max(h.now()))
+                .min(until)
+                .min(h.now() + Duration::from_millis(100));
+            h.advance(next - h.now()).await;
+            while let Some(due) = self.due.first().filter(|d| d.at <= h.now()) {
+                let (from, text) = (due.from, due.text.clone());
+                self.due.remove(0);
+                h.receive(from, &text).await;
+            }
+        }
+    }
+
+    fn answer(&mut self, sent: Sent) {
+        let method = sent.text.split(' ').next().unwrap_or_default().to_string();
+        if method == "SIP/2.0" || method == "ACK" {
+            return;
+        }
+        self.requests.push(sent.clone());
+        let now = sent.at;
+        let from = sent.to;
+        let reply = |due: &mut Vec<Due>, at, text| due.push(Due { at, from, text });
+        match method.as_str() {
+            "INVITE" => {
+                let agent = self.agents.iter().find(|a| a.at == sent.to);
+                let Some(agent) = agent else {
+                    panic!("an INVITE to nobody: {}", sent.text);
+                };
+                reply(&mut self.due, now, respond(&sent, "180 Ringing", ""));
+                if let Some((after, talk)) = agent.answers {
+                    let sdp = format!(
+                        "v=0\r\no=- 2 2 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio {} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n",
+                        40_002 + from.port()
+                    );
+                    reply(&mut self.due, now + after, respond(&sent, "200 OK", &sdp));
+                    reply(&mut self.due, now + after + talk, bye_for(&sent));
+                }
+            }
+            "CANCEL" => {
+                // The offer was withdrawn: the CANCEL is taken and the
+                // INVITE ends with 487.
+                self.due.retain(|d| !(d.from == from && d.at > now));
+                reply(&mut self.due, now, respond(&sent, "200 OK", ""));
+                let invite = self
+                    .requests
+                    .iter()
+                    .rev()
+                    .find(|r| r.to == from && r.text.starts_with("INVITE "))
+                    .cloned()
+                    .expect("the cancelled INVITE");
+                reply(
+                    &mut self.due,
+                    now,
+                    respond(&invite, "487 Request Terminated", ""),
+                );
+            }
+            "BYE" => {
+                // Whoever hangs up first: the other side's pending BYE goes.
+                self.due
+                    .retain(|d| !(d.from == from && d.text.starts_with("BYE ")));
+                reply(&mut self.due, now, respond(&sent, "200 OK", ""));
+            }
+            other => panic!("the peers did not expect {other}: {}", sent.text),
+        }
+    }
+}
+
+/// A response to a request the controller sent, with a To tag of the
+/// peer's (the same for every response to it).
+fn respond(request: &Sent, status: &str, sdp: &str) -> String {
+    let mut lines = vec![format!("SIP/2.0 {status}")];
+    for name in ["Via", "From", "Call-ID", "CSeq"] {
+        lines.push(format!("{name}: {}", header(&request.text, name)));
+    }
+    let to = header(&request.text, "To");
+    if to.contains(";tag=") {
+        lines.push(format!("To: {to}"));
+    } else {
+        lines.push(format!("To: {to};tag=peer-{}", request.to.port()));
+    }
+    lines.push(format!("Contact: <sip:peer@{}>", request.to));
+    if sdp.is_empty() {
+        lines.push("Content-Length: 0\r\n".into());
+        lines.join("\r\n") + "\r\n"
+    } else {
+        lines.push("Content-Type: application/sdp".into());
+        lines.push(format!("Content-Length: {}\r\n", sdp.len()));
+        lines.join("\r\n") + "\r\n" + sdp
+    }
+}
+
+/// The BYE an agent's phone sends to end the dialog its INVITE made.
+fn bye_for(invite: &Sent) -> String {
+    let from = header(&invite.text, "From");
+    let to = header(&invite.text, "To");
+    let contact = header(&invite.text, "Contact");
+    let target = contact
+        .trim_start_matches('<')
+        .split('>')
+        .next()
+        .unwrap_or(contact);
+    format!(
+        "BYE {target} SIP/2.0\r\nVia: SIP/2.0/UDP {at};branch=z9hG4bK-bye-{port}\r\nFrom: {to};tag=peer-{port}\r\nTo: {from}\r\nCall-ID: {id}\r\nCSeq: 1 BYE\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
+        at = invite.to,
+        port = invite.to.port(),
+        id = header(&invite.text, "Call-ID"),
+    )
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn rona_then_an_answer_gives_the_same_switch_trace_in_the_harness_and_the_simulator() {
+    let compilation = compile(FLOWS);
+    // dialect test: ann (first in the queue's list) lets the offer ring
+    // out (RONA after the queue's 5 s); dan answers 2 s into his and talks
+    // for 20 s.
+    let simulated = simulate(
+        &compilation,
+        &format!(
+            r#"dialled = "{NUMBER}"
+caller = "+48600100200"
+start = "{CLOCK}"
+prompt_length = "3s"
+agents = [{{ name = "ann", answers = false }}, {{ name = "dan", answer_after = "2s", talk = "20s" }}]
+[scenario.expect]
+agent = "dan"
+ended = "hangup""#
+        ),
+    );
+
+    let (dan, ann) = (5071, 5070);
+    let mut h = harness(
+        "rona",
+        &compilation,
+        &format!(
+            "[[agent]]\nname = \"dan\"\nuri = \"sip:dan@127.0.0.1:{dan}\"\nready = true\n[[agent]]\nname = \"ann\"\nuri = \"sip:ann@127.0.0.1:{ann}\"\nready = true\n"
+        ),
+        3_000,
+    )
+    .await;
+    let start = h.now();
+    let phone = Phone::new(5998, h.local_addr(), "+48600100200", "harness-rona");
+    h.receive(phone.at, &phone.invite(NUMBER)).await;
+    let sent = h.take_sent();
+    let ok = sent
+        .iter()
+        .find(|s| s.text.starts_with("SIP/2.0 200"))
+        .unwrap_or_else(|| panic!("the call is answered: {:?}", first_lines(&sent)));
+    let ack = phone.ack(ok);
+    h.receive(phone.at, &ack).await;
+    let [call] = h.calls()[..] else {
+        panic!("one call with media: {:?}", h.calls());
+    };
+    let mut peers = Peers {
+        agents: vec![
+            AgentPhone {
+                at: SocketAddr::from(([127, 0, 0, 1], ann)),
+                answers: None,
+            },
+            AgentPhone {
+                at: SocketAddr::from(([127, 0, 0, 1], dan)),
+                answers: Some((Duration::from_secs(2), Duration::from_secs(20))),
+            },
+        ],
+        due: Vec::new(),
+        requests: Vec::new(),
+    };
+    peers.run(&mut h, start + Duration::from_secs(15)).await;
+    assert!(h.bridged(call), "the caller talks with dan");
+    peers.run(&mut h, start + Duration::from_secs(90)).await;
+
+    // What went on the wire: ann rung and cancelled, dan rung, then the
+    // caller let go after dan hung up.
+    let lines: Vec<String> = peers
+        .requests
+        .iter()
+        .map(|r| {
+            let method = r.text.split(' ').next().unwrap_or_default();
+            let who = if r.to == phone.at {
+                "caller"
+            } else if r.to.port() == dan {
+                "dan"
+            } else {
+                "ann"
+            };
+            format!("{method} {who}")
+        })
+        .collect();
+    assert_eq!(
+        lines,
+        ["INVITE ann", "CANCEL ann", "INVITE dan", "BYE caller"],
+        "{lines:?}\nserved: {:?}\nsimulated: {:?}",
+        h.switch_events(call, start),
+        simulated.events
+    );
+    let served = h.switch_events(call, start);
+    assert_eq!(
+        served, simulated.events,
+        "the same events at the same instants"
+    );
+    assert!(
+        served.iter().any(|(_, e)| e == "rona"),
+        "ann's offer rang out: {served:?}"
+    );
+    // dan answered 2 s into his offer, which came with the RONA.
+    let events = h.events();
+    let connected = events
+        .iter()
+        .find(|e| e["event"] == "connected")
+        .unwrap_or_else(|| panic!("connected: {events:#?}"));
+    assert_eq!(connected["agent"], "dan");
+    let at: jiff::Timestamp = connected["ts"].as_str().unwrap().parse().unwrap();
+    let queued: jiff::Timestamp = events
+        .iter()
+        .find(|e| e["event"] == "queued")
+        .and_then(|e| e["ts"].as_str())
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(at.duration_since(queued).as_millis(), 7_000);
+    let status = h.status();
+    for counter in ["calls", "engine_calls", "switch_calls", "dialogs", "timers"] {
+        assert_eq!(status[counter], 0, "{counter} leaked: {status}");
+    }
+}
