@@ -1126,24 +1126,22 @@ impl Engine {
         };
         let wait = call.wait.clone();
         let flow = call.flow.clone();
-        let op = flow
-            .program
-            .nodes
-            .get(call.node as usize)
-            .map(|n| n.op.clone());
+        // Borrowed from this call's own handle on the flow: no copy of the
+        // node per event.
+        let op = flow.program.nodes.get(call.node as usize).map(|n| &n.op);
         let timer = self.is_current_timer(id, &event);
         match (wait, event) {
             (Wait::Prompt, Event::PromptFinished) => self.take(id, "next"),
             (Wait::MenuPrompt, Event::PromptFinished) => {
                 if let Some(Op::Menu { timeout_ms, .. }) = op {
-                    self.start_timer(id, now, timeout_ms);
+                    self.start_timer(id, now, *timeout_ms);
                 }
                 self.wait(id, Wait::MenuKey)
             }
             (Wait::MenuNotice, Event::PromptFinished) => match op {
                 Some(Op::Menu {
                     prompt, timeout_ms, ..
-                }) => self.menu_prompt(id, prompt, timeout_ms, now),
+                }) => self.menu_prompt(id, *prompt, *timeout_ms, now),
                 _ => Flowing::Wait,
             },
             (Wait::MenuPrompt | Wait::MenuNotice | Wait::MenuKey, Event::Digit(key)) => {
@@ -1234,7 +1232,7 @@ impl Engine {
                 },
             ) if request == answered => {
                 self.cancel_timer(id);
-                self.http_result(id, op, status, body)
+                self.http_result(id, op.cloned(), status, body)
             }
             (Wait::Http(_), Event::Timer(_)) if timer => match op {
                 Some(Op::ApiRequest { .. }) => self.take(id, "timeout"),
@@ -1254,7 +1252,7 @@ impl Engine {
             }
             (Wait::Verify, Event::Timer(_)) if timer => self.take(id, "failed"),
             (Wait::Greeting, Event::PromptFinished) => match op {
-                Some(op) => self.record(id, op),
+                Some(op) => self.record(id, op.clone()),
                 None => Flowing::Wait,
             },
             (Wait::Recording, Event::RecordingFinished) => self.take(id, "next"),
@@ -1263,7 +1261,7 @@ impl Engine {
                 // Nothing to say: listen for the caller, as after speaking.
                 self.cancel_timer(id);
                 if let Some(Op::Bot { timeout_ms, .. }) = op {
-                    self.start_timer(id, now, timeout_ms);
+                    self.start_timer(id, now, *timeout_ms);
                 }
                 self.wait(id, Wait::BotListening)
             }
@@ -1273,7 +1271,7 @@ impl Engine {
             }
             (Wait::BotSpeaking, Event::PromptFinished) => {
                 if let Some(Op::Bot { timeout_ms, .. }) = op {
-                    self.start_timer(id, now, timeout_ms);
+                    self.start_timer(id, now, *timeout_ms);
                 }
                 self.wait(id, Wait::BotListening)
             }
@@ -1293,13 +1291,13 @@ impl Engine {
                     }
                     None => return Flowing::Wait,
                 };
-                if turns >= max_turns {
+                if turns >= *max_turns {
                     return self.take(id, "done");
                 }
                 self.emit(
                     id,
                     Command::BotTurn {
-                        bot,
+                        bot: bot.clone(),
                         utterance: Some(text),
                     },
                 );
