@@ -468,3 +468,138 @@ fn a_reload_with_a_knowledge_base_that_does_not_load_is_refused() {
         "the fixed version serves: {body}"
     );
 }
+
+/// Issue 16: a reload replaces the whole set. The campaign the new version
+/// drops answers 404 to new calls while its call in progress completes on
+/// the old version; the queue's new ring time (5 s, then 8 s) and the
+/// agents' new skills (billing moves from ann to bob) count from the next
+/// call.
+#[test]
+fn a_reload_drops_a_campaign_and_new_ring_times_and_skills_take_the_next_call() {
+    use crate::sip::{free_udp_port, uas, wait_for};
+    const MAIN: &str = "+48221006000";
+    const EXTRA: &str = "+48221006001";
+    let dir = crate::build::scratch("ops-exact");
+    let flows = dir.join("flows");
+    std::fs::create_dir_all(&flows).expect("mkdir");
+    std::fs::create_dir_all(dir.join("data")).expect("mkdir");
+    let flow = flows.join("exact.flow");
+    std::fs::copy(root().join("tests/reload-exact/v1/exact.flow"), &flow).expect("copy");
+    let (ann, bob) = (free_udp_port(), free_udp_port());
+    let config: String = [("ann", ann), ("bob", bob)]
+        .iter()
+        .map(|(name, port)| {
+            format!(
+                "[[agent]]\nname = \"{name}\"\nuri = \"sip:{name}@127.0.0.1:{port}\"\nready = true\n"
+            )
+        })
+        .collect();
+    // The test's address is trusted: an unknown number gets 404 (a stranger
+    // is challenged instead, so that answers do not tell agent names).
+    let config = format!("[sip]\ntrusted = [\"127.0.0.1\"]\n{config}");
+    let served = Served::start_in(
+        dir.join("data"),
+        CLOCK,
+        42_000,
+        &config,
+        flows.to_str().expect("utf-8"),
+    );
+    let phone = |who: u16| {
+        uas(
+            "agent_never_answers.xml",
+            who,
+            &["-m", "1", "-timeout", "60s", "-nostdin", "-trace_err"],
+        )
+    };
+    let talking = |number: &str, ms: u32, media: u16| {
+        served
+            .caller("caller_talks.xml", number, media)
+            .args(["-d", &ms.to_string(), "-m", "1"])
+            .args(["-timeout", "60s", "-nostdin", "-trace_err"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("SIPp starts")
+    };
+    // Version 1: a long call on the extra line; a call to the desk rings
+    // ann, who lets it ring out after 5 s.
+    let extra = talking(EXTRA, 14_000, 42_400);
+    let ann_phone = phone(ann);
+    let first = talking(MAIN, 7_000, 42_500);
+    wait_for(&served, "ann's RONA", |e| {
+        e.iter().any(|e| e["event"] == "rona")
+    });
+    finish(first, "the first caller");
+    finish(ann_phone, "ann's phone");
+
+    // Version 2 replaces it while the extra call goes on.
+    std::fs::copy(root().join("tests/reload-exact/v2/exact.flow"), &flow).expect("copy");
+    let (code, body) = admin(&served, "POST", "/admin/reload", Some(TOKEN));
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(json(&body)["reloaded"], true, "{body}");
+    let serving = &json(&body)["versions"];
+    assert!(serving["extra"].is_null(), "{body}");
+
+    // The dropped campaign's number is not found for a new call.
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let port = socket.local_addr().expect("addr").port();
+    let mut caller = crate::ua::Phone::new(socket, served.port, "caller");
+    let uri = format!("sip:{EXTRA}@127.0.0.1:{}", served.port);
+    caller.request(
+        "INVITE",
+        &uri,
+        "dropped-1",
+        &format!("<sip:+48600100009@127.0.0.1:{port}>;tag=d1"),
+        &format!("<{uri}>"),
+        "",
+        Some(crate::ua::Phone::sdp(42_600)),
+    );
+    let refused = caller.expect("the refusal", |m| m.status().is_some_and(|s| s >= 300));
+    assert_eq!(refused.status(), Some(404), "{}", refused.first_line());
+    caller.ack_failure(&refused, &uri);
+
+    // The next desk call rings bob (billing is his now) for 8 s.
+    let bob_phone = phone(bob);
+    let second = talking(MAIN, 10_000, 42_700);
+    finish(second, "the second caller");
+    finish(bob_phone, "bob's phone");
+    // The extra call completed on version 1.
+    finish(extra, "the extra line's caller");
+
+    let events = served.events();
+    let rung: Vec<&str> = events
+        .iter()
+        .filter(|e| e["event"] == "agent_rung")
+        .filter_map(|e| e["agent"].as_str())
+        .collect();
+    assert_eq!(rung, ["ann", "bob"], "{events:#?}");
+    let ring_ms = |agent: &str| {
+        let at = |name: &str| {
+            events
+                .iter()
+                .find(|e| e["event"] == name && e["agent"] == agent)
+                .and_then(|e| e["ts"].as_str())
+                .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+                .unwrap_or_else(|| panic!("{name} of {agent}: {events:#?}"))
+        };
+        at("rona").duration_since(at("agent_rung")).as_millis()
+    };
+    let (five, eight) = (ring_ms("ann"), ring_ms("bob"));
+    assert!((4_900..5_600).contains(&five), "ann rang {five} ms");
+    assert!((7_900..8_600).contains(&eight), "bob rang {eight} ms");
+    let versions = versions_per_call(&served);
+    let extra_call = events
+        .iter()
+        .find(|e| e["event"] == "call_started" && e["dialled"] == EXTRA)
+        .and_then(|e| e["call"].as_str())
+        .expect("the extra call");
+    let hangup = events
+        .iter()
+        .find(|e| e["event"] == "hangup" && e["call"] == extra_call)
+        .expect("the extra call ended");
+    assert_eq!(
+        Some(&versions[extra_call]),
+        hangup["artifact"].as_str().map(str::to_string).as_ref()
+    );
+    crate::sip::assert_clean(&served);
+}

@@ -293,6 +293,17 @@ impl Engine {
         replaced
     }
 
+    /// Makes exactly `flows` answer: each its numbers and survey calls, and
+    /// no other campaign or number (a campaign left out stops taking new
+    /// calls). Calls in progress keep the flow they started with.
+    pub fn install_exactly(&mut self, flows: impl IntoIterator<Item = Arc<Flow>>) {
+        self.flows.clear();
+        self.campaigns.clear();
+        for flow in flows {
+            self.install(flow);
+        }
+    }
+
     /// The flow that answers a dialled number (E.164, with or without `+`).
     pub fn route(&self, dialled: &str) -> Option<&Arc<Flow>> {
         let trimmed: String = dialled.chars().filter(|c| !c.is_whitespace()).collect();

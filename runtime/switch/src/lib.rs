@@ -468,14 +468,39 @@ impl Switch {
     /// ACD's queues and agents, the directory, the customer agents. Calls
     /// in progress keep their flow. Operators' paused bots stay paused.
     pub fn install(&mut self, version: Version) {
+        // Exactly the new set answers: campaigns and numbers it leaves out
+        // stop taking new calls (calls in progress keep their flow).
+        self.engine.install_exactly(version.flows.iter().cloned());
+        self.routes.clear();
         for flow in &version.flows {
-            self.engine.install(flow.clone());
             add_routes(&mut self.routes, &flow.program);
         }
         for rules in &version.directory.queue_rules {
             self.acd.add_queue(rules.clone());
         }
-        for (name, (queues, load)) in &version.directory.agents {
+        // A queue the new version drops keeps its rules, and the agents who
+        // served it keep serving it, for the calls of older versions that
+        // wait in it (they keep their place) or still enter it; no call of
+        // the new version can. Every agent's other queues and maximum load
+        // are the new version's; an agent it no longer declares serves only
+        // such dropped queues.
+        let declared = |queue: &str| {
+            version
+                .directory
+                .queue_rules
+                .iter()
+                .any(|rules| rules.name == queue)
+        };
+        let mut agents: BTreeMap<String, (Vec<String>, u32)> = version.directory.agents.clone();
+        for (name, (queues, load)) in &self.directory.agents {
+            let dropped = queues.iter().filter(|q| !declared(q)).cloned();
+            agents
+                .entry(name.clone())
+                .or_insert_with(|| (Vec::new(), *load))
+                .0
+                .extend(dropped);
+        }
+        for (name, (queues, load)) in &agents {
             let queues: Vec<&str> = queues.iter().map(String::as_str).collect();
             self.acd.add_agent(name, &queues, *load);
         }
@@ -487,7 +512,7 @@ impl Switch {
 
     /// The campaign number a dialled number (a Request-URI's user part:
     /// E.164 with or without `+` or `00`, or national) reaches, if any.
-    /// Campaigns stay reachable after a reload that leaves them out.
+    /// A campaign the installed version leaves out is not reachable.
     pub fn route(&self, user: &str) -> Option<&str> {
         self.routes.get(&digits_of(user)).map(String::as_str)
     }

@@ -904,3 +904,67 @@ fn dialled_numbers_and_transfer_targets_are_read_as_the_flows_declare_them() {
     assert_eq!(w.switch.transfer_target("nobody"), None);
     assert_eq!(w.switch.transfer_target(""), None);
 }
+
+/// Issue 16: a reload replaces the whole set. A campaign the new version
+/// leaves out takes no new call while its call in progress goes on; the
+/// queue's new ring time and the agents' new skills count from the next
+/// call.
+#[test]
+fn a_reload_replaces_campaigns_ring_times_and_skills_for_the_next_call() {
+    const MAIN: &str = "+48221006000";
+    const EXTRA: &str = "+48221006001";
+    let mut w = World::new("tests/reload-exact/v1");
+    w.on_duty("ann");
+    w.on_duty("bob");
+    // A call to the extra line, waiting in its menu.
+    w.switch
+        .arrive(1, "+48600100001", EXTRA, Channel::Voice, w.now, &w.store)
+        .unwrap();
+    let actions = w.actions();
+    assert!(
+        commands(&actions)
+            .iter()
+            .any(|c| matches!(c, Command::Play { .. })),
+        "{actions:#?}"
+    );
+    // Version 1: the desk rings ann (billing), for 5 s.
+    w.at(1_000);
+    w.switch
+        .arrive(2, "+48600100002", MAIN, Channel::Voice, w.now, &w.store)
+        .unwrap();
+    assert_eq!(rung(&w.actions()), [(2, "ann".to_string())]);
+    let actions = w.wait(6_000);
+    assert_eq!(logged(&actions, "rona").len(), 1, "{actions:#?}");
+    let actions = w.event(2, Event::HangUp);
+    assert!(w.released(&actions, 2));
+
+    w.at(10_000);
+    w.switch.install(version("tests/reload-exact/v2"));
+    // The extra line is gone for new calls...
+    assert_eq!(w.switch.route(EXTRA), None);
+    assert!(
+        w.switch
+            .arrive(3, "+48600100003", EXTRA, Channel::Voice, w.now, &w.store)
+            .is_err()
+    );
+    // ...while its call in progress finishes on version 1.
+    let actions = w.event(1, Event::Digit('1'));
+    assert!(
+        actions.iter().any(|a| matches!(
+            a,
+            Action::Command { call: 1, command: Command::Ended(Outcome::HungUp { reason }), .. }
+                if reason.as_deref() == Some("extra")
+        )),
+        "{actions:#?}"
+    );
+    assert!(w.released(&actions, 1));
+    // The next call to the desk rings bob (billing is his now), for 8 s.
+    let _ = w.wait(20_000);
+    let _ = w.switch.set_ready("ann", w.now);
+    w.switch
+        .arrive(4, "+48600100004", MAIN, Channel::Voice, w.now, &w.store)
+        .unwrap();
+    assert_eq!(rung(&w.actions()), [(4, "bob".to_string())]);
+    assert!(logged(&w.wait(27_900), "rona").is_empty());
+    assert_eq!(logged(&w.wait(28_000), "rona").len(), 1);
+}
