@@ -164,8 +164,51 @@ fn campaign(old: &Program, new: &Program) -> Vec<Change> {
     let explained = follow(&blocks.mentioned, old, new);
     sections(&mut out, (old, &old.decls), (new, &new.decls), &explained);
     schedules(&mut out, old, new, &explained);
+    assets(&mut out, old, new);
     out.extend(blocks.changes);
     out
+}
+
+/// The files of built campaigns (`dialect build`) by path: a prompt whose
+/// audio changed, a knowledge base whose answers changed. Flows compiled
+/// from sources carry none, so only builds are compared this way.
+fn assets(out: &mut Vec<Change>, old: &Program, new: &Program) {
+    // Added and removed files show where they are named (a block's prompt,
+    // a bot's knowledge base); what only a build shows is new content
+    // under the same name.
+    let short = |hash: &[u8; 32]| {
+        let hex = dialect_bytecode::assets::hex(hash);
+        format!("sha256:{}", hex.get(..12).unwrap_or(&hex))
+    };
+    let before: BTreeMap<&str, &[u8; 32]> = old
+        .assets
+        .iter()
+        .map(|x| (x.path.as_str(), &x.sha256))
+        .collect();
+    for asset in &new.assets {
+        let Some(hash) = before.get(asset.path.as_str()) else {
+            continue;
+        };
+        if **hash == asset.sha256 {
+            continue;
+        }
+        let prompt = new
+            .prompts
+            .iter()
+            .any(|p| matches!(p, dialect_bytecode::Prompt::Play { path } if *path == asset.path));
+        let place = if prompt {
+            format!("prompt {}: audio changed", asset.path)
+        } else {
+            format!("file {}: content changed", asset.path)
+        };
+        out.push(change(
+            Kind::Changed,
+            place,
+            None,
+            Some(short(hash)),
+            Some(short(&asset.sha256)),
+        ));
+    }
 }
 
 /// A change record.

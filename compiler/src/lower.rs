@@ -52,6 +52,7 @@ pub fn lower(read: &Reader<'_>, campaign: DeclRef, reports: &mut Vec<Report>) ->
             sources: Vec::new(),
             nodes: Vec::new(),
             entry: 0,
+            assets: Vec::new(),
         },
         files: Vec::new(),
         prompts: HashMap::new(),

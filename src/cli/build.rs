@@ -2,7 +2,7 @@
 
 use super::check::{Format, report};
 use super::{FAILED, Inputs, OK, USAGE};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Options of `dialect build`.
 #[derive(clap::Args, Debug)]
@@ -33,7 +33,28 @@ pub fn run(args: &Args) -> i32 {
         eprintln!("error: cannot create {}: {err}", args.out.display());
         return USAGE;
     }
+    // The files the flows name are relative to the first input, as under
+    // `dialect serve`.
+    let root = args
+        .inputs
+        .paths()
+        .first()
+        .map(|p| {
+            if p.is_file() {
+                p.parent().map(Path::to_path_buf).unwrap_or_default()
+            } else {
+                p.clone()
+            }
+        })
+        .unwrap_or_else(|| PathBuf::from("flows"));
     for program in &compilation.programs {
+        let mut program = program.clone();
+        if let Err(err) = collect_assets(&mut program, &root, &args.out) {
+            eprintln!("error: campaign `{}`: {err}", program.name);
+            eprintln!("error: nothing more was built");
+            return FAILED;
+        }
+        let program = &program;
         let bytes = dialect_bytecode::encode(program);
         let path = args.out.join(format!("{}.dialect", program.name));
         if let Err(err) = std::fs::write(&path, &bytes) {
@@ -57,6 +78,56 @@ pub fn run(args: &Args) -> i32 {
         }
     }
     OK
+}
+
+/// Stores every file the campaign plays or reads in the build's assets
+/// (`OUT/assets/SHA256/PATH`, see `dialect_bytecode::assets`) and lists
+/// them in the program, so that its artifact names them by content: each
+/// `play` prompt converted once to what the runtime plays (8 kHz mono
+/// 16-bit WAV), each customer agent's knowledge base as it is. `say`
+/// prompts are synthesised where the build is served (espeak-ng).
+fn collect_assets(
+    program: &mut dialect_bytecode::Program,
+    root: &Path,
+    out: &Path,
+) -> Result<(), String> {
+    let mut assets: std::collections::BTreeMap<String, dialect_bytecode::Asset> =
+        std::collections::BTreeMap::new();
+    for prompt in &program.prompts {
+        let dialect_bytecode::Prompt::Play { path } = prompt else {
+            continue;
+        };
+        if assets.contains_key(path) {
+            continue;
+        }
+        let samples = dialect_media::audio::decode_file(&root.join(path))
+            .map_err(|e| format!("prompt `{path}` cannot be built: {e}"))?;
+        let bytes = dialect_media::audio::wav_bytes(&samples);
+        let asset = dialect_bytecode::assets::store(out, path, &bytes)
+            .map_err(|e| format!("cannot store prompt `{path}` in {}: {e}", out.display()))?;
+        assets.insert(path.clone(), asset);
+    }
+    for decl in program.decls.iter().filter(|d| d.kind == "bot") {
+        let Some(file) = dialect_bot::BotConfig::from_program(program, &decl.name)
+            .and_then(|config| config.knowledge)
+        else {
+            continue;
+        };
+        if assets.contains_key(&file) {
+            continue;
+        }
+        let bytes = std::fs::read(root.join(&file)).map_err(|e| {
+            format!(
+                "the knowledge base `{file}` of bot `{}` cannot be read: {e}",
+                decl.name
+            )
+        })?;
+        let asset = dialect_bytecode::assets::store(out, &file, &bytes)
+            .map_err(|e| format!("cannot store `{file}` in {}: {e}", out.display()))?;
+        assets.insert(file, asset);
+    }
+    program.assets = assets.into_values().collect();
+    Ok(())
 }
 
 /// Runs `dialect dump`.

@@ -6,7 +6,7 @@ use dialect_server::config::Config;
 use dialect_server::eventlog::EventLog;
 use dialect_server::{Options, Server};
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Options of `dialect serve`.
 #[derive(clap::Args, Debug)]
@@ -298,8 +298,13 @@ fn load_artifacts(paths: &[PathBuf]) -> Result<Vec<dialect_bytecode::Loaded>, St
     let mut flows = Vec::with_capacity(files.len());
     for file in files {
         let bytes = std::fs::read(&file).map_err(|e| format!("{}: {e}", file.display()))?;
-        let loaded =
+        let mut loaded =
             dialect_bytecode::load(&bytes).map_err(|e| format!("{}: {e}", file.display()))?;
+        // The prompts and knowledge bases it names, checked against their
+        // hashes in the build's `assets/` and played from there.
+        let dir = file.parent().unwrap_or(Path::new("."));
+        dialect_bytecode::assets::resolve(&mut loaded.program, dir)
+            .map_err(|e| format!("{}: {e}", file.display()))?;
         flows.push(loaded);
     }
     Ok(flows)

@@ -25,7 +25,7 @@ pub fn scratch(name: &str) -> PathBuf {
     dir
 }
 
-fn copy_tree(from: &Path, to: &Path) {
+pub(crate) fn copy_tree(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).expect("mkdir");
     for entry in std::fs::read_dir(from).expect("read dir") {
         let path = entry.expect("entry").path();
@@ -42,6 +42,7 @@ fn artifacts(dir: &Path) -> Vec<(String, Vec<u8>)> {
     let mut out: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
         .expect("out dir")
         .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "dialect"))
         .map(|p| {
             (
                 p.file_name().expect("name").to_string_lossy().into_owned(),

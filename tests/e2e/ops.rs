@@ -603,3 +603,215 @@ fn a_reload_drops_a_campaign_and_new_ring_times_and_skills_take_the_next_call() 
     );
     crate::sip::assert_clean(&served);
 }
+
+/// `dialect` run in `cwd`; its output, asserted successful.
+fn run_ok(cwd: &Path, args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_dialect"))
+        .current_dir(cwd)
+        .args(args)
+        .output()
+        .expect("dialect runs");
+    assert!(
+        out.status.success(),
+        "dialect {args:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The asset a call's prompts came from (`assets/HASH/prompts/...`).
+fn prompts_heard(served: &Served, call: &str) -> Vec<String> {
+    served
+        .events()
+        .iter()
+        .filter(|e| e["call"] == call && e["event"] == "prompt")
+        .filter_map(|e| e["prompt"].as_str().map(str::to_string))
+        .collect()
+}
+
+/// Issue 16: a build is the whole deployable unit. `flows/` is built into
+/// one directory, only that directory is copied elsewhere and served from
+/// a third working directory; a call hears the main menu from the build's
+/// assets. Then the menu's recording is replaced in the sources and
+/// rebuilt: the artifact's hash and `dialect diff` show it; after the
+/// reload a new call hears the new recording while a call in progress
+/// keeps hearing the old one.
+#[test]
+fn a_build_copied_elsewhere_is_served_and_a_new_recording_reaches_only_new_calls() {
+    use crate::build::copy_tree;
+    let dir = crate::build::scratch("ops-assets");
+    let (built, deployed, cwd, data) = (
+        dir.join("built"),
+        dir.join("deployed"),
+        dir.join("elsewhere"),
+        dir.join("data"),
+    );
+    for d in [&cwd, &data] {
+        std::fs::create_dir_all(d).expect("mkdir");
+    }
+    run_ok(
+        &root(),
+        &["build", "flows/", "-o", built.to_str().expect("utf-8")],
+    );
+    copy_tree(&built, &deployed);
+    let served = Served::start_at(
+        &cwd,
+        data,
+        CLOCK,
+        42_800,
+        "",
+        deployed.to_str().expect("utf-8"),
+        None,
+    );
+    // Another recording of the menu, rebuilt from a copy of the sources.
+    let sources = dir.join("sources");
+    copy_tree(&root().join("flows"), &sources.join("flows"));
+    copy_tree(&root().join("stdlib"), &sources.join("stdlib"));
+    std::fs::copy(
+        root().join("flows/prompts/busy.wav"),
+        sources.join("flows/prompts/main_menu.wav"),
+    )
+    .expect("copy");
+    let rebuilt = dir.join("rebuilt");
+    run_ok(
+        &sources,
+        &["build", "flows", "-o", rebuilt.to_str().expect("utf-8")],
+    );
+    let hash = |dir: &Path| {
+        let bytes = std::fs::read(dir.join("scheme2.dialect")).expect("artifact");
+        dialect_bytecode::load(&bytes).expect("loads").header.hash
+    };
+    assert_ne!(
+        hash(&built),
+        hash(&rebuilt),
+        "the artifact covers its audio"
+    );
+    let diff = run_ok(
+        &root(),
+        &[
+            "diff",
+            built.to_str().expect("utf-8"),
+            rebuilt.to_str().expect("utf-8"),
+        ],
+    );
+    assert!(
+        diff.contains("~ campaign scheme2")
+            && diff.contains("prompt prompts/main_menu.wav: audio changed"),
+        "{diff}"
+    );
+
+    // Scheme 2 in office hours: the main menu, repeated after 5 s of
+    // silence; this caller listens for 11 s.
+    let early = served
+        .caller("caller_listens.xml", "+48221000002", 42_900)
+        .args([
+            "-d",
+            "11000",
+            "-m",
+            "1",
+            "-timeout",
+            "60s",
+            "-nostdin",
+            "-trace_err",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("SIPp starts");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let first_call = loop {
+        assert!(
+            Instant::now() < deadline,
+            "no prompt: {:#?}",
+            served.events()
+        );
+        let events = served.events();
+        if let Some(call) = events
+            .iter()
+            .find(|e| e["event"] == "prompt")
+            .and_then(|e| e["call"].as_str())
+        {
+            break call.to_string();
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let old = prompts_heard(&served, &first_call);
+    assert_eq!(old.len(), 1, "{old:?}");
+    assert!(
+        old[0].starts_with("assets/") && old[0].ends_with("/prompts/main_menu.wav"),
+        "{old:?}"
+    );
+
+    // Deployed (assets first, then the artifacts) and reloaded.
+    copy_tree(&rebuilt.join("assets"), &deployed.join("assets"));
+    for entry in std::fs::read_dir(&rebuilt).expect("dir") {
+        let path = entry.expect("entry").path();
+        if path.is_file() {
+            std::fs::copy(&path, deployed.join(path.file_name().expect("name"))).expect("copy");
+        }
+    }
+    let (code, body) = admin(&served, "POST", "/admin/reload", Some(TOKEN));
+    assert_eq!(code, 200, "{body}");
+    let (_, body) = admin(&served, "GET", "/admin/status", Some(TOKEN));
+    assert_eq!(
+        json(&body)["serving"]["scheme2"].as_str(),
+        Some(hash(&rebuilt).to_string().as_str()),
+        "{body}"
+    );
+    // A new call hears the new recording...
+    let late = served
+        .caller("caller_listens.xml", "+48221000002", 43_000)
+        .args([
+            "-d",
+            "2000",
+            "-m",
+            "1",
+            "-timeout",
+            "60s",
+            "-nostdin",
+            "-trace_err",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("SIPp starts");
+    finish(late, "the late caller");
+    finish(early, "the early caller");
+    let events = served.events();
+    let second_call = events
+        .iter()
+        .filter(|e| e["event"] == "call_started")
+        .filter_map(|e| e["call"].as_str())
+        .find(|c| *c != first_call)
+        .expect("the second call")
+        .to_string();
+    let new = prompts_heard(&served, &second_call);
+    assert!(
+        new.first()
+            .is_some_and(|p| p.ends_with("/prompts/main_menu.wav") && *p != old[0]),
+        "new: {new:?}, old: {old:?}"
+    );
+    // ...while the early call's menu, repeated after the reload, kept the
+    // old one.
+    let repeated = prompts_heard(&served, &first_call);
+    assert!(repeated.iter().all(|p| *p == old[0]), "{repeated:?}");
+    let ts = |e: &Value| {
+        e["ts"]
+            .as_str()
+            .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+    };
+    let reloaded = events
+        .iter()
+        .find(|e| e["event"] == "reload")
+        .and_then(ts)
+        .expect("the reload");
+    assert!(
+        events
+            .iter()
+            .filter(|e| e["call"] == first_call.as_str() && e["event"] == "prompt")
+            .filter_map(ts)
+            .any(|at| at > reloaded),
+        "the early call's menu was repeated after the reload: {repeated:?}"
+    );
+}

@@ -5,7 +5,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::net::UdpSocket;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -102,12 +102,25 @@ impl Served {
         flows: &str,
         files: Option<u32>,
     ) -> Served {
+        Served::start_at(&root(), dir, clock, media_base, extra, flows, files)
+    }
+
+    /// [`Served::start_limited`], run from the working directory `cwd`.
+    pub(crate) fn start_at(
+        cwd: &Path,
+        dir: PathBuf,
+        clock: &str,
+        media_base: u16,
+        extra: &str,
+        flows: &str,
+        files: Option<u32>,
+    ) -> Served {
         // The SIP port is chosen free, then bound by the server: another
         // test may take it in between (its TCP side especially). Such a
         // start is tried again on another port; any other failure is one.
         for attempt in 1..=3 {
             if let Some(served) =
-                Served::try_start(dir.clone(), clock, media_base, extra, flows, files)
+                Served::try_start(cwd, dir.clone(), clock, media_base, extra, flows, files)
             {
                 return served;
             }
@@ -119,6 +132,7 @@ impl Served {
     /// One start; `None` when the SIP port was taken before the server
     /// bound it.
     fn try_start(
+        cwd: &Path,
         dir: PathBuf,
         clock: &str,
         media_base: u16,
@@ -147,7 +161,7 @@ impl Served {
             None => Command::new(env!("CARGO_BIN_EXE_dialect")),
         };
         let mut child = command
-            .current_dir(root())
+            .current_dir(cwd)
             .args(["serve", flows, "--config"])
             .arg(&config)
             .args([

@@ -70,6 +70,19 @@ impl Display for Dump<'_> {
         for (index, prompt) in program.prompts.iter().enumerate() {
             writeln!(f, "  #{index} {}", PromptText(prompt))?;
         }
+        // Only built artifacts carry assets; the section is left out
+        // otherwise.
+        if !program.assets.is_empty() {
+            writeln!(f, "assets")?;
+            for asset in &program.assets {
+                writeln!(
+                    f,
+                    "  {} sha256:{}",
+                    Bare(&asset.path),
+                    crate::assets::hex(&asset.sha256)
+                )?;
+            }
+        }
         writeln!(f, "exprs")?;
         for (index, expr) in program.exprs.iter().enumerate() {
             writeln!(f, "  #{index} ({})", Escaped(expr))?;

@@ -29,7 +29,8 @@ pub const MAGIC: [u8; 8] = *b"DIALECT\0";
 /// The version of the byte layout and of the graph encoding. It changes
 /// whenever an older runtime could no longer read what a newer compiler writes,
 /// so that a runtime refuses such an artifact instead of misreading it.
-pub const FORMAT_VERSION: u16 = 1;
+/// Version 2: programs carry their assets ([`crate::Asset`]).
+pub const FORMAT_VERSION: u16 = 2;
 
 /// The version of the compiler that writes artifacts, recorded in each header
 /// so that an operator can tell which build produced a deployed file.

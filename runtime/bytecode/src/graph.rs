@@ -38,6 +38,25 @@ pub struct Program {
     pub nodes: Vec<Node>,
     /// The first node (the `answer` block).
     pub entry: NodeId,
+    /// The files the campaign plays or reads (prompts, knowledge bases),
+    /// by the path it names them with, each with the SHA-256 of its content
+    /// as built (`dialect build` writes them to `assets/`; see
+    /// [`crate::assets`]). Empty for flows compiled where they are served
+    /// (`dialect serve flows/`, `dialect test`), which read the files
+    /// beside the sources. Sorted by path.
+    pub assets: Vec<Asset>,
+}
+
+/// A file a built campaign carries: the path its flows name it by, and the
+/// SHA-256 of its content as stored in the build's `assets/` directory. The
+/// artifact's hash covers these hashes, so a changed recording is a changed
+/// artifact.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Asset {
+    /// The path, relative to the flows (`prompts/welcome.wav`).
+    pub path: String,
+    /// The SHA-256 of the stored content.
+    pub sha256: [u8; 32],
 }
 
 /// Settings by name. Ordered, so that encoding is deterministic.

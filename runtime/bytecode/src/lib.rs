@@ -6,6 +6,7 @@
 //! only through [`load()`], so a program the engine runs has always passed
 //! the checks in [`verify()`].
 
+pub mod assets;
 pub mod dump;
 pub mod encode;
 pub mod graph;

@@ -43,6 +43,29 @@ pub fn verify(program: &Program) -> Result<(), Invalid> {
             check_relative(path)?;
         }
     }
+    for (n, asset) in program.assets.iter().enumerate() {
+        check_relative(&asset.path)?;
+        if asset.path.is_empty()
+            || asset
+                .path
+                .split(['/', '\\'])
+                .any(|part| part == ".." || part.is_empty())
+        {
+            return Err(Invalid::AssetPath {
+                path: asset.path.clone(),
+            });
+        }
+        if n > 0
+            && program
+                .assets
+                .get(n - 1)
+                .is_some_and(|before| before.path >= asset.path)
+        {
+            return Err(Invalid::AssetOrder {
+                path: asset.path.clone(),
+            });
+        }
+    }
     for (index, node) in program.nodes.iter().enumerate() {
         // A program with more nodes than a `NodeId` counts could not be
         // loaded into memory, so the fallback is never taken in practice.
@@ -172,6 +195,18 @@ pub enum Invalid {
         "`{path}` is an absolute path; sources and audio files must be relative to the build root"
     )]
     AbsolutePath {
+        /// The path.
+        path: String,
+    },
+    /// An asset path that is empty or climbs out of the build (`..`).
+    #[error("asset `{path}` is not a plain relative path inside the build")]
+    AssetPath {
+        /// The path.
+        path: String,
+    },
+    /// Assets not sorted by path, or one path twice.
+    #[error("asset `{path}` is out of order or listed twice")]
+    AssetOrder {
         /// The path.
         path: String,
     },

@@ -229,6 +229,7 @@ fn sample() -> Program {
             node(Op::Hangup { reason: None }, &[], 33, None),
         ],
         entry: 0,
+        assets: Vec::new(),
     }
 }
 
@@ -357,15 +358,18 @@ fn every_prefix_is_truncated() {
 
 #[test]
 fn other_format_version_is_unsupported() {
-    let mut bytes = encode(&sample());
-    bytes[8..10].copy_from_slice(&2u16.to_le_bytes());
-    assert_eq!(
-        load(&bytes),
-        Err(LoadError::UnsupportedVersion {
-            found: 2,
-            supported: FORMAT_VERSION
-        })
-    );
+    // An artifact of the format before assets, and one from the future.
+    for found in [1u16, FORMAT_VERSION + 1] {
+        let mut bytes = encode(&sample());
+        bytes[8..10].copy_from_slice(&found.to_le_bytes());
+        assert_eq!(
+            load(&bytes),
+            Err(LoadError::UnsupportedVersion {
+                found,
+                supported: FORMAT_VERSION
+            })
+        );
+    }
 }
 
 #[test]
@@ -970,6 +974,7 @@ fn dump_shows_every_op() {
             })
             .collect(),
         entry: 0,
+        assets: Vec::new(),
     };
     insta::assert_snapshot!(dump(&header, &program));
 }
@@ -1002,4 +1007,85 @@ fn load_error_messages() {
     ];
     let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
     insta::assert_snapshot!(text.join("\n\n"));
+}
+
+/// Issue 16: a built artifact names its files by content; they are checked
+/// against their hashes in the build's `assets/` before it is served, and
+/// then played from there.
+#[test]
+fn assets_are_checked_against_their_hashes_and_played_from_the_store() {
+    use dialect_bytecode::assets::{self, AssetError};
+    let dir = std::env::temp_dir().join(format!("dialect-assets-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut program = sample();
+    let played: Vec<String> = program
+        .prompts
+        .iter()
+        .filter_map(|p| match p {
+            Prompt::Play { path } => Some(path.clone()),
+            Prompt::Say { .. } => None,
+        })
+        .collect();
+    assert!(!played.is_empty());
+    program.assets = played
+        .iter()
+        .map(|path| assets::store(&dir, path, path.as_bytes()).unwrap())
+        .collect();
+    program.assets.sort_by(|a, b| a.path.cmp(&b.path));
+    let bytes = encode(&program);
+    let mut loaded = load(&bytes).unwrap();
+    assets::resolve(&mut loaded.program, &dir).unwrap();
+    for prompt in &loaded.program.prompts {
+        if let Prompt::Play { path } = prompt {
+            assert!(path.starts_with("assets/"), "{path}");
+            assert_eq!(std::fs::read(dir.join(path)).unwrap(), {
+                let original = path.splitn(3, '/').nth(2).unwrap();
+                original.as_bytes().to_vec()
+            });
+        }
+    }
+    // Another recording under the same name: refused as altered.
+    let first = &program.assets[0];
+    let stored = dir.join(assets::stored_path(first));
+    std::fs::write(&stored, b"another recording").unwrap();
+    let mut loaded = load(&bytes).unwrap();
+    let err = assets::resolve(&mut loaded.program, &dir).unwrap_err();
+    assert!(matches!(err, AssetError::Altered { .. }), "{err}");
+    assert!(err.to_string().contains(&first.path), "{err}");
+    // Gone: refused as missing.
+    std::fs::remove_file(&stored).unwrap();
+    let err = assets::resolve(&mut loaded.program, &dir).unwrap_err();
+    assert!(matches!(err, AssetError::Missing { .. }), "{err}");
+    // The hash of the artifact covers its assets' hashes.
+    let mut other = program.clone();
+    other.assets[0].sha256[0] ^= 1;
+    assert_ne!(
+        load(&encode(&other)).unwrap().header.hash,
+        load(&bytes).unwrap().header.hash
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn an_asset_outside_the_build_or_listed_twice_is_refused() {
+    let asset = |path: &str| dialect_bytecode::Asset {
+        path: path.to_string(),
+        sha256: [7; 32],
+    };
+    for (assets, want) in [
+        (vec![asset("../secrets.wav")], "not a plain relative path"),
+        (
+            vec![asset("prompts/../../x.wav")],
+            "not a plain relative path",
+        ),
+        (vec![asset("")], "not a plain relative path"),
+        (vec![asset("/etc/passwd")], "absolute path"),
+        (vec![asset("b.wav"), asset("a.wav")], "out of order"),
+        (vec![asset("a.wav"), asset("a.wav")], "listed twice"),
+    ] {
+        let mut program = sample();
+        program.assets = assets;
+        let err = load(&encode(&program)).unwrap_err();
+        assert!(err.to_string().contains(want), "{err}");
+    }
 }

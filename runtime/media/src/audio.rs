@@ -99,6 +99,30 @@ pub enum AudioError {
     },
 }
 
+/// 8 kHz mono 16-bit samples as a WAV file (the form `dialect build`
+/// stores prompts in: what the runtime plays, converted once).
+pub fn wav_bytes(samples: &[i16]) -> Vec<u8> {
+    // A prompt is at most `MAX_DURATION` long, far below 4 GiB of data.
+    let data = u32::try_from(samples.len() * 2).unwrap_or(u32::MAX);
+    let mut out = Vec::with_capacity(44 + samples.len() * 2);
+    out.extend_from_slice(b"RIFF");
+    out.extend_from_slice(&data.saturating_add(36).to_le_bytes());
+    out.extend_from_slice(b"WAVEfmt ");
+    out.extend_from_slice(&16u32.to_le_bytes());
+    out.extend_from_slice(&1u16.to_le_bytes()); // PCM
+    out.extend_from_slice(&1u16.to_le_bytes()); // mono
+    out.extend_from_slice(&SAMPLE_RATE.to_le_bytes());
+    out.extend_from_slice(&(SAMPLE_RATE * 2).to_le_bytes());
+    out.extend_from_slice(&2u16.to_le_bytes()); // block align
+    out.extend_from_slice(&16u16.to_le_bytes()); // bits per sample
+    out.extend_from_slice(b"data");
+    out.extend_from_slice(&data.to_le_bytes());
+    for sample in samples {
+        out.extend_from_slice(&sample.to_le_bytes());
+    }
+    out
+}
+
 /// Decodes an audio file (WAV or MP3) to 8 kHz mono 16-bit samples.
 pub fn decode_file(path: &Path) -> Result<Vec<i16>, AudioError> {
     let io = |source| AudioError::Io {
@@ -806,6 +830,19 @@ mod tests {
         resampler.push(input, &mut out);
         resampler.finish(&mut out);
         out
+    }
+
+    #[test]
+    fn a_stored_prompt_decodes_to_the_same_samples() {
+        let samples: Vec<i16> = (0..8_000)
+            .map(|n| ((n * 37) % 2_000 - 1_000) as i16)
+            .collect();
+        let dir = std::env::temp_dir().join(format!("dialect-wav-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("stored.wav");
+        std::fs::write(&path, wav_bytes(&samples)).unwrap();
+        assert_eq!(decode_file(&path).unwrap(), samples);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

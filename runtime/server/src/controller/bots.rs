@@ -18,8 +18,12 @@ pub(crate) fn read_knowledge(
     root: &Path,
 ) -> impl Fn(&Program, &str) -> Result<KnowledgeBase, String> + use<> {
     let root: PathBuf = root.to_path_buf();
-    move |_program: &Program, file: &str| {
-        let path = root.join(file);
+    move |program: &Program, file: &str| {
+        // A built campaign's knowledge base is one of its assets.
+        let path = match dialect_bytecode::assets::stored(program, file) {
+            Some(stored) => root.join(stored),
+            None => root.join(file),
+        };
         std::fs::read_to_string(&path)
             .map_err(|e| e.to_string())
             .and_then(|text| KnowledgeBase::parse(&text).map_err(|e| e.to_string()))

@@ -282,6 +282,7 @@ mod tests {
             sources: Vec::new(),
             nodes: Vec::new(),
             entry: 0,
+            assets: Vec::new(),
         };
         program.settings.insert(
             "webhook".into(),
