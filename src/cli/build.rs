@@ -12,6 +12,10 @@ pub struct Args {
     /// Where to write the artifacts (`CAMPAIGN.dialect`).
     #[arg(short = 'o', long = "out", default_value = "out")]
     out: PathBuf,
+    /// Sign every artifact with this key (`dialect keygen`): an Ed25519
+    /// signature over its hash, in `CAMPAIGN.dialect.sig`.
+    #[arg(long, value_name = "KEY")]
+    sign: Option<PathBuf>,
 }
 
 /// Options of `dialect dump`.
@@ -23,6 +27,16 @@ pub struct DumpArgs {
 
 /// Runs `dialect build`.
 pub fn run(args: &Args) -> i32 {
+    let signer = match &args.sign {
+        Some(key) => match super::sign::Signer::read(key) {
+            Ok(signer) => Some(signer),
+            Err(err) => {
+                eprintln!("error: {err}");
+                return USAGE;
+            }
+        },
+        None => None,
+    };
     let compilation = args.inputs.compile();
     let code = report(&compilation, Format::Human, false);
     if code != OK {
@@ -62,12 +76,23 @@ pub fn run(args: &Args) -> i32 {
             return USAGE;
         }
         match dialect_bytecode::load(&bytes) {
-            Ok(loaded) => println!(
-                "wrote {} ({} bytes, {})",
-                path.display(),
-                bytes.len(),
-                loaded.header.hash_hex()
-            ),
+            Ok(loaded) => {
+                println!(
+                    "wrote {} ({} bytes, {})",
+                    path.display(),
+                    bytes.len(),
+                    loaded.header.hash_hex()
+                );
+                if let Some(signer) = &signer {
+                    match signer.sign(&path, &loaded.header.hash.0) {
+                        Ok(sig) => println!("signed {}", sig.display()),
+                        Err(err) => {
+                            eprintln!("error: {err}");
+                            return FAILED;
+                        }
+                    }
+                }
+            }
             Err(err) => {
                 eprintln!(
                     "error: the artifact just built for `{}` does not load: {err}",

@@ -31,6 +31,7 @@ mod github;
 mod graph;
 mod sarif;
 mod serve;
+mod sign;
 mod test;
 
 pub use graph::svg;
@@ -68,6 +69,9 @@ enum Command {
     Build(build::Args),
     /// Print the stable text dump of an artifact.
     Dump(build::DumpArgs),
+    /// Make an Ed25519 key pair for signing builds (`build --sign`) and
+    /// trusting them (`serve --trust`).
+    Keygen(sign::KeygenArgs),
     /// Explain a diagnostic code, a declaration or a block.
     Explain(explain::Args),
     /// Answer calls over SIP/RTP with the flows.
@@ -167,6 +171,7 @@ pub fn run() -> i32 {
         Command::Check(args) => check::run(&args),
         Command::Build(args) => build::run(&args),
         Command::Dump(args) => build::dump(&args),
+        Command::Keygen(args) => sign::keygen(&args),
         Command::Explain(args) => explain::run(&args),
         Command::Serve(args) => serve::run(&args),
         Command::Call(args) => call::run(&args),

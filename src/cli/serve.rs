@@ -45,6 +45,12 @@ pub struct Args {
     /// `off` turns it off.
     #[arg(long)]
     api: Option<String>,
+    /// Serve only artifacts signed by this public key (`dialect keygen`'s
+    /// `.pub` file, or its text); may be given more than once. Unsigned,
+    /// wrongly signed or altered artifacts are refused at start and on
+    /// reload.
+    #[arg(long, value_name = "PUBKEY")]
+    trust: Vec<String>,
 }
 
 /// Runs `dialect serve`.
@@ -134,8 +140,27 @@ pub fn run(args: &Args) -> i32 {
         .first()
         .cloned()
         .unwrap_or_else(|| PathBuf::from("flows"));
+    let trust: Vec<String> = args
+        .trust
+        .iter()
+        .chain(&config.runtime.trust)
+        .cloned()
+        .collect();
+    let trusted = match super::sign::Trusted::read(&trust) {
+        Ok(trusted) => trusted,
+        Err(err) => {
+            eprintln!("error: {err}");
+            return USAGE;
+        }
+    };
+    if !trusted.is_empty() && artifacts_in(&paths).is_none() {
+        eprintln!(
+            "error: --trust serves signed builds only: give the directory `dialect build --sign` wrote, not flow sources"
+        );
+        return USAGE;
+    }
     let flows = if artifacts_in(&paths).is_some() {
-        match load_artifacts(&paths) {
+        match load_artifacts(&paths, &trusted) {
             Ok(flows) => flows,
             Err(err) => {
                 // A corrupt or incompatible artifact, as for `dialect dump`.
@@ -163,7 +188,13 @@ pub fn run(args: &Args) -> i32 {
         let inputs = args.inputs.with_paths(paths.clone());
         std::sync::Arc::new(move || {
             if artifacts_in(&paths).is_some() {
-                return load_artifacts(&paths);
+                return load_artifacts(&paths, &trusted);
+            }
+            if !trusted.is_empty() {
+                return Err(
+                    "this server serves signed builds only, and the directory holds no artifact"
+                        .into(),
+                );
             }
             let compilation = inputs.compile();
             let first = compilation
@@ -293,13 +324,19 @@ fn artifacts_in(paths: &[PathBuf]) -> Option<Vec<PathBuf>> {
 
 /// Loads and verifies every artifact of the directory; the first that does
 /// not load refuses them all, naming the file and the reason.
-fn load_artifacts(paths: &[PathBuf]) -> Result<Vec<dialect_bytecode::Loaded>, String> {
+fn load_artifacts(
+    paths: &[PathBuf],
+    trusted: &super::sign::Trusted,
+) -> Result<Vec<dialect_bytecode::Loaded>, String> {
     let files = artifacts_in(paths).ok_or("the directory holds no artifact (*.dialect)")?;
     let mut flows = Vec::with_capacity(files.len());
     for file in files {
         let bytes = std::fs::read(&file).map_err(|e| format!("{}: {e}", file.display()))?;
         let mut loaded =
             dialect_bytecode::load(&bytes).map_err(|e| format!("{}: {e}", file.display()))?;
+        if !trusted.is_empty() {
+            trusted.check(&file, &loaded.header.hash.0)?;
+        }
         // The prompts and knowledge bases it names, checked against their
         // hashes in the build's `assets/` and played from there.
         let dir = file.parent().unwrap_or(Path::new("."));

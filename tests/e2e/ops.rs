@@ -815,3 +815,129 @@ fn a_build_copied_elsewhere_is_served_and_a_new_recording_reaches_only_new_calls
         "the early call's menu was repeated after the reload: {repeated:?}"
     );
 }
+
+/// `dialect serve DIR` with `args`, expected to refuse to start: its
+/// standard error.
+fn refused_start(dir: &Path, args: &[&str]) -> String {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dialect"))
+        .current_dir(dir)
+        .args(["serve"])
+        .args(args)
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--admin",
+            "off",
+            "--api",
+            "off",
+            "--data",
+        ])
+        .arg(dir.join("refused-data"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("dialect serve runs");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            assert_eq!(status.code(), Some(2), "{args:?}");
+            let mut err = String::new();
+            let _ = child
+                .stderr
+                .take()
+                .expect("stderr")
+                .read_to_string(&mut err);
+            return err;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("dialect serve {args:?} started instead of refusing");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Issue 16: a host that trusts one key serves only builds that key
+/// signed. Unsigned, wrongly signed and altered builds are refused at start
+/// and on reload, with the running version kept.
+#[test]
+fn only_builds_signed_by_a_trusted_key_are_served() {
+    use sha2::{Digest, Sha256};
+    let dir = crate::build::scratch("ops-signed");
+    run_ok(&dir, &["keygen", "-o", "ci"]);
+    run_ok(&dir, &["keygen", "-o", "intruder"]);
+    let flows = root().join("tests/reload-flows/v1");
+    let flows = flows.to_str().expect("utf-8");
+    let build = |name: &str, key: Option<&str>| {
+        let out = dir.join(name);
+        let mut args = vec!["build", flows, "-o", out.to_str().expect("utf-8")];
+        if let Some(key) = key {
+            args.extend(["--sign", key]);
+        }
+        run_ok(&root(), &args);
+        out
+    };
+    let (ci_key, intruder_key) = (dir.join("ci.key"), dir.join("intruder.key"));
+    let signed = build("signed", Some(ci_key.to_str().expect("utf-8")));
+    let unsigned = build("unsigned", None);
+    let wrong = build("wrong", Some(intruder_key.to_str().expect("utf-8")));
+    // Altered after signing: the campaign's name changed in the payload
+    // and the header's hash made to match it.
+    let altered = dir.join("altered");
+    crate::build::copy_tree(&signed, &altered);
+    let artifact = altered.join("reload.dialect");
+    let mut bytes = std::fs::read(&artifact).expect("artifact");
+    let at = bytes
+        .windows(9)
+        .position(|w| w == b"version 1")
+        .expect("the campaign's name");
+    bytes[at + 8] = b'9';
+    let version_len = usize::from(u16::from_le_bytes([bytes[10], bytes[11]]));
+    let hash_at = 12 + version_len + 8;
+    let payload = bytes[hash_at + 32..].to_vec();
+    bytes[hash_at..hash_at + 32].copy_from_slice(&Sha256::digest(&payload));
+    std::fs::write(&artifact, &bytes).expect("write");
+    let trust = dir.join("ci.pub");
+    let trust = trust.to_str().expect("utf-8");
+
+    for (build, why) in [
+        (&unsigned, "is not signed"),
+        (&wrong, "a key this server does not trust"),
+        (&altered, "the signature does not match"),
+    ] {
+        let err = refused_start(&dir, &[build.to_str().expect("utf-8"), "--trust", trust]);
+        assert!(err.contains(why), "{why}: {err}");
+    }
+
+    // The signed build is served (trust from the configuration file).
+    let serving = dir.join("serving");
+    crate::build::copy_tree(&signed, &serving);
+    std::fs::create_dir_all(dir.join("data")).expect("mkdir");
+    let served = Served::start_in(
+        dir.join("data"),
+        CLOCK,
+        43_200,
+        &format!("[runtime]\ntrust = [\"{trust}\"]\n[admin]\nwatch = false\n"),
+        serving.to_str().expect("utf-8"),
+    );
+    let (_, body) = admin(&served, "GET", "/admin/status", Some(TOKEN));
+    let first = hash_of(&json(&body));
+    assert!(!first.is_empty(), "{body}");
+    for (build, why) in [
+        (&unsigned, "is not signed"),
+        (&wrong, "a key this server does not trust"),
+        (&altered, "the signature does not match"),
+    ] {
+        let _ = std::fs::remove_file(serving.join("reload.dialect.sig"));
+        crate::build::copy_tree(build, &serving);
+        let (code, body) = admin(&served, "POST", "/admin/reload", Some(TOKEN));
+        assert_eq!(code, 422, "{why}: {body}");
+        assert!(body.contains(why), "{why}: {body}");
+        let (_, body) = admin(&served, "GET", "/admin/status", Some(TOKEN));
+        assert_eq!(hash_of(&json(&body)), first, "{body}");
+    }
+    // Signed again: accepted (the same version, so nothing changes).
+    crate::build::copy_tree(&signed, &serving);
+    let (code, body) = admin(&served, "POST", "/admin/reload", Some(TOKEN));
+    assert_eq!(code, 200, "{body}");
+}

@@ -238,6 +238,10 @@ pub struct Runtime {
     /// The embedded database (callbacks, relationships); default
     /// `dialect.sqlite` in `data`.
     pub database: Option<PathBuf>,
+    /// Public keys (`dialect keygen`'s `.pub` files, or their text) whose
+    /// signatures the server requires on every artifact it serves, in
+    /// addition to `--trust`; empty: artifacts need no signature.
+    pub trust: Vec<String>,
 }
 
 /// An agent.
@@ -341,6 +345,7 @@ impl Default for Runtime {
             max_calls: 1_000,
             event_log: "data/events.jsonl".into(),
             database: None,
+            trust: Vec::new(),
         }
     }
 }
