@@ -49,18 +49,7 @@ pub fn run(args: &Args) -> i32 {
     }
     // The files the flows name are relative to the first input, as under
     // `dialect serve`.
-    let root = args
-        .inputs
-        .paths()
-        .first()
-        .map(|p| {
-            if p.is_file() {
-                p.parent().map(Path::to_path_buf).unwrap_or_default()
-            } else {
-                p.clone()
-            }
-        })
-        .unwrap_or_else(|| PathBuf::from("flows"));
+    let root = super::speech::flows_root(&args.inputs);
     for program in &compilation.programs {
         let mut program = program.clone();
         if let Err(err) = collect_assets(&mut program, &root, &args.out) {
@@ -109,8 +98,8 @@ pub fn run(args: &Args) -> i32 {
 /// (`OUT/assets/SHA256/PATH`, see `dialect_bytecode::assets`) and lists
 /// them in the program, so that its artifact names them by content: each
 /// `play` prompt converted once to what the runtime plays (8 kHz mono
-/// 16-bit WAV), each customer agent's knowledge base as it is. `say`
-/// prompts are synthesised where the build is served (espeak-ng).
+/// 16-bit WAV), each `say` prompt rendered (see below), each customer
+/// agent's knowledge base as it is.
 fn collect_assets(
     program: &mut dialect_bytecode::Program,
     root: &Path,
@@ -131,6 +120,38 @@ fn collect_assets(
         let asset = dialect_bytecode::assets::store(out, path, &bytes)
             .map_err(|e| format!("cannot store prompt `{path}` in {}: {e}", out.display()))?;
         assets.insert(path.clone(), asset);
+    }
+    // `say` prompts: the rendering beside the flows (`dialect speech`), or
+    // espeak-ng's now; where there is neither they stay text, synthesised
+    // where the build is served.
+    for prompt in &program.prompts {
+        let dialect_bytecode::Prompt::Say { text, language } = prompt else {
+            continue;
+        };
+        let path = dialect_bytecode::assets::speech_path(text, language.as_deref());
+        if assets.contains_key(&path) {
+            continue;
+        }
+        let bytes = match std::fs::read(root.join(&path)) {
+            Ok(bytes) => bytes,
+            Err(_) => match dialect_media::prompt::synthesise(
+                text,
+                language.as_deref(),
+                dialect_media::prompt::DEFAULT_SAY_TIMEOUT,
+            ) {
+                Ok(samples) => dialect_media::audio::wav_ulaw_bytes(&samples),
+                Err(dialect_media::PromptError::EspeakMissing) => {
+                    eprintln!(
+                        "note: say {text:?} is not rendered (no {path} and no espeak-ng): it will be synthesised where the build is served"
+                    );
+                    continue;
+                }
+                Err(e) => return Err(format!("say {text:?} cannot be rendered: {e}")),
+            },
+        };
+        let asset = dialect_bytecode::assets::store(out, &path, &bytes)
+            .map_err(|e| format!("cannot store `{path}` in {}: {e}", out.display()))?;
+        assets.insert(path, asset);
     }
     for decl in program.decls.iter().filter(|d| d.kind == "bot") {
         let Some(file) = dialect_bot::BotConfig::from_program(program, &decl.name)

@@ -32,6 +32,7 @@ mod graph;
 mod sarif;
 mod serve;
 mod sign;
+mod speech;
 mod test;
 
 pub use graph::svg;
@@ -49,10 +50,14 @@ pub const FAILED: i32 = 1;
 /// cannot be read or written, a server that cannot start.
 pub const USAGE: i32 = 2;
 
+/// `dialect --version`: the release, and the artifact format it reads and
+/// writes (`dialect_bytecode::FORMAT_VERSION`; a test keeps them equal).
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (artifact format 2)");
+
 #[derive(Parser)]
 #[command(
     name = "dialect",
-    version,
+    version = VERSION,
     about = "Flow-as-code for contact centres",
     propagate_version = true
 )]
@@ -69,6 +74,9 @@ enum Command {
     Build(build::Args),
     /// Print the stable text dump of an artifact.
     Dump(build::DumpArgs),
+    /// Render the flows' `say` prompts ahead of time into `speech/`, so
+    /// they are served and built where espeak-ng is not installed.
+    Speech(speech::Args),
     /// Make an Ed25519 key pair for signing builds (`build --sign`) and
     /// trusting them (`serve --trust`).
     Keygen(sign::KeygenArgs),
@@ -172,6 +180,7 @@ pub fn run() -> i32 {
         Command::Build(args) => build::run(&args),
         Command::Dump(args) => build::dump(&args),
         Command::Keygen(args) => sign::keygen(&args),
+        Command::Speech(args) => speech::run(&args),
         Command::Explain(args) => explain::run(&args),
         Command::Serve(args) => serve::run(&args),
         Command::Call(args) => call::run(&args),
@@ -181,5 +190,20 @@ pub fn run() -> i32 {
         Command::Graph(args) => graph::run(&args),
         Command::Diff(args) => diff::run(&args),
         Command::Lsp => crate::lsp::run(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_version_names_the_artifact_format_this_build_reads() {
+        assert!(
+            super::VERSION.ends_with(&format!(
+                "(artifact format {})",
+                dialect_bytecode::FORMAT_VERSION
+            )),
+            "{}",
+            super::VERSION
+        );
     }
 }

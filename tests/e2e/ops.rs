@@ -662,7 +662,6 @@ fn a_build_copied_elsewhere_is_served_and_a_new_recording_reaches_only_new_calls
         42_800,
         "",
         deployed.to_str().expect("utf-8"),
-        None,
     );
     // Another recording of the menu, rebuilt from a copy of the sources.
     let sources = dir.join("sources");
@@ -940,4 +939,71 @@ fn only_builds_signed_by_a_trusted_key_are_served() {
     crate::build::copy_tree(&signed, &serving);
     let (code, body) = admin(&served, "POST", "/admin/reload", Some(TOKEN));
     assert_eq!(code, 200, "{body}");
+}
+
+/// Issue 16: the example flows are served where espeak-ng is not
+/// installed: their `say` prompts are rendered ahead of time in
+/// `flows/speech/` (`dialect speech`), complete and current, and a call
+/// hears one.
+#[test]
+fn the_example_flows_are_served_without_espeak_ng() {
+    let check = run_ok(&root(), &["speech", "--check", "flows/"]);
+    assert!(check.contains("every one rendered"), "{check}");
+    let dir = crate::build::scratch("ops-no-espeak");
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin).expect("mkdir");
+    std::fs::create_dir_all(dir.join("data")).expect("mkdir");
+    let launch = crate::sip::Launch {
+        path: Some(bin.into_os_string()),
+        ..crate::sip::Launch::default()
+    };
+    let served = Served::start_launched(dir.join("data"), CLOCK, 43_400, "", "flows/", &launch);
+    // Scheme 3 in office hours, from a registered number: a spoken menu.
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let port = socket.local_addr().expect("addr").port();
+    let mut caller = crate::ua::Phone::new(socket, served.port, "caller");
+    let uri = format!("sip:+48221000003@127.0.0.1:{}", served.port);
+    let local = format!("<sip:+48601234567@127.0.0.1:{port}>;tag=ne1");
+    caller.request(
+        "INVITE",
+        &uri,
+        "no-espeak-1",
+        &local,
+        &format!("<{uri}>"),
+        "",
+        Some(crate::ua::Phone::sdp(43_600)),
+    );
+    let ok = caller.expect("the answer", |m| m.status() == Some(200));
+    caller.request(
+        "ACK",
+        &uri,
+        "no-espeak-1",
+        &local,
+        &ok.header("To"),
+        "",
+        None,
+    );
+    // A recording of the regular customers' greeting, then the spoken menu.
+    let spoken = |e: &Value| {
+        e["event"] == "prompt" && e["prompt"].as_str().is_some_and(|p| p.starts_with("say:"))
+    };
+    let events = crate::sip::wait_for(&served, "the spoken menu", |e| e.iter().any(spoken));
+    assert!(
+        !events.iter().any(|e| e["event"] == "prompt_failed"),
+        "{events:#?}"
+    );
+    caller.request(
+        "BYE",
+        &uri,
+        "no-espeak-1",
+        &local,
+        &ok.header("To"),
+        "",
+        None,
+    );
+    caller.expect("the BYE's answer", |m| m.status() == Some(200));
+    crate::sip::wait_for(&served, "the hang-up", |e| {
+        e.iter().any(|e| e["event"] == "hangup")
+    });
+    crate::sip::assert_clean(&served);
 }

@@ -45,6 +45,17 @@ pub(crate) fn free_udp_port() -> u16 {
         .port()
 }
 
+/// How a test starts `dialect serve`: where, with what limits and PATH.
+#[derive(Default)]
+pub(crate) struct Launch {
+    /// The working directory (default: the repository).
+    pub(crate) cwd: Option<PathBuf>,
+    /// At most this many open files (`prlimit`).
+    pub(crate) files: Option<u32>,
+    /// The PATH it runs with (default: the test's).
+    pub(crate) path: Option<std::ffi::OsString>,
+}
+
 /// A running `dialect serve`, stopped (SIGTERM) when dropped.
 pub(crate) struct Served {
     pub(crate) child: Child,
@@ -102,7 +113,11 @@ impl Served {
         flows: &str,
         files: Option<u32>,
     ) -> Served {
-        Served::start_at(&root(), dir, clock, media_base, extra, flows, files)
+        let launch = Launch {
+            files,
+            ..Launch::default()
+        };
+        Served::start_launched(dir, clock, media_base, extra, flows, &launch)
     }
 
     /// [`Served::start_limited`], run from the working directory `cwd`.
@@ -113,14 +128,29 @@ impl Served {
         media_base: u16,
         extra: &str,
         flows: &str,
-        files: Option<u32>,
+    ) -> Served {
+        let launch = Launch {
+            cwd: Some(cwd.to_path_buf()),
+            ..Launch::default()
+        };
+        Served::start_launched(dir, clock, media_base, extra, flows, &launch)
+    }
+
+    /// A start as `launch` says (working directory, limits, PATH).
+    pub(crate) fn start_launched(
+        dir: PathBuf,
+        clock: &str,
+        media_base: u16,
+        extra: &str,
+        flows: &str,
+        launch: &Launch,
     ) -> Served {
         // The SIP port is chosen free, then bound by the server: another
         // test may take it in between (its TCP side especially). Such a
         // start is tried again on another port; any other failure is one.
         for attempt in 1..=3 {
             if let Some(served) =
-                Served::try_start(cwd, dir.clone(), clock, media_base, extra, flows, files)
+                Served::try_start(dir.clone(), clock, media_base, extra, flows, launch)
             {
                 return served;
             }
@@ -132,13 +162,12 @@ impl Served {
     /// One start; `None` when the SIP port was taken before the server
     /// bound it.
     fn try_start(
-        cwd: &Path,
         dir: PathBuf,
         clock: &str,
         media_base: u16,
         extra: &str,
         flows: &str,
-        files: Option<u32>,
+        launch: &Launch,
     ) -> Option<Served> {
         let port = free_udp_port();
         let config = dir.join("dialect.toml");
@@ -150,7 +179,7 @@ impl Served {
             ),
         )
         .expect("config");
-        let mut command = match files {
+        let mut command = match launch.files {
             Some(n) => {
                 let mut c = Command::new("prlimit");
                 c.arg(format!("--nofile={n}"))
@@ -160,8 +189,11 @@ impl Served {
             }
             None => Command::new(env!("CARGO_BIN_EXE_dialect")),
         };
+        if let Some(path) = &launch.path {
+            command.env("PATH", path);
+        }
         let mut child = command
-            .current_dir(cwd)
+            .current_dir(launch.cwd.clone().unwrap_or_else(root))
             .args(["serve", flows, "--config"])
             .arg(&config)
             .args([

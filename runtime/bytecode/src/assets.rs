@@ -82,6 +82,23 @@ pub fn store(dir: &Path, path: &str, bytes: &[u8]) -> std::io::Result<Asset> {
     Ok(asset)
 }
 
+/// The directory, beside the flows, of `say` prompts rendered ahead of time
+/// (`dialect speech`), so that flows with speech are served, built and
+/// deployed where espeak-ng is not installed.
+pub const SPEECH: &str = "speech";
+
+/// Where the rendering of a `say` prompt is kept, relative to the flows
+/// (and, in a build, the path of its asset): `speech/KEY.wav`, the key
+/// naming the text and the language.
+pub fn speech_path(text: &str, language: Option<&str>) -> String {
+    let mut named = Vec::with_capacity(text.len() + 8);
+    named.extend_from_slice(language.unwrap_or("").as_bytes());
+    named.push(0);
+    named.extend_from_slice(text.as_bytes());
+    let key = hex(&sha256(&named));
+    format!("{SPEECH}/{}.wav", key.get(..32).unwrap_or(&key))
+}
+
 /// The stored file of the asset the program names `path`, relative to the
 /// build directory, if it carries one.
 pub fn stored(program: &Program, path: &str) -> Option<String> {
@@ -96,8 +113,8 @@ pub fn stored(program: &Program, path: &str) -> Option<String> {
 /// Checks every asset of `program` in the build directory `dir` against its
 /// hash, then makes the program play its stored files: each `play` prompt
 /// that names an asset names its stored file instead (relative to `dir`,
-/// which is then the media root). Knowledge bases are found with
-/// [`stored`].
+/// which is then the media root), and so does each `say` prompt the build
+/// rendered ([`speech_path`]). Knowledge bases are found with [`stored`].
 pub fn resolve(program: &mut Program, dir: &Path) -> Result<(), AssetError> {
     for asset in &program.assets {
         let relative = stored_path(asset);
@@ -121,12 +138,15 @@ pub fn resolve(program: &mut Program, dir: &Path) -> Result<(), AssetError> {
         .iter()
         .map(|prompt| match prompt {
             Prompt::Play { path } => stored(program, path),
-            Prompt::Say { .. } => None,
+            // Rendered by the build: played like a recording.
+            Prompt::Say { text, language } => {
+                stored(program, &speech_path(text, language.as_deref()))
+            }
         })
         .collect();
     for (prompt, stored) in program.prompts.iter_mut().zip(renamed) {
-        if let (Prompt::Play { path }, Some(stored)) = (prompt, stored) {
-            *path = stored;
+        if let Some(stored) = stored {
+            *prompt = Prompt::Play { path: stored };
         }
     }
     Ok(())

@@ -123,6 +123,35 @@ pub fn wav_bytes(samples: &[i16]) -> Vec<u8> {
     out
 }
 
+/// 8 kHz mono samples as a G.711 mu-law WAV file (format tag 7): half the
+/// size of 16-bit PCM, for speech rendered ahead of time (`dialect speech`).
+pub fn wav_ulaw_bytes(samples: &[i16]) -> Vec<u8> {
+    let mut encoded = vec![0u8; samples.len()];
+    let n = crate::Law::Ulaw.encode_into(samples, &mut encoded);
+    encoded.truncate(n);
+    let data = u32::try_from(encoded.len()).unwrap_or(u32::MAX);
+    let mut out = Vec::with_capacity(58 + encoded.len());
+    out.extend_from_slice(b"RIFF");
+    out.extend_from_slice(&data.saturating_add(50).to_le_bytes());
+    out.extend_from_slice(b"WAVEfmt ");
+    out.extend_from_slice(&18u32.to_le_bytes());
+    out.extend_from_slice(&7u16.to_le_bytes()); // mu-law
+    out.extend_from_slice(&1u16.to_le_bytes()); // mono
+    out.extend_from_slice(&SAMPLE_RATE.to_le_bytes());
+    out.extend_from_slice(&SAMPLE_RATE.to_le_bytes()); // bytes per second
+    out.extend_from_slice(&1u16.to_le_bytes()); // block align
+    out.extend_from_slice(&8u16.to_le_bytes()); // bits per sample
+    out.extend_from_slice(&0u16.to_le_bytes()); // no extension
+    // A non-PCM WAV has a fact chunk: the number of samples.
+    out.extend_from_slice(b"fact");
+    out.extend_from_slice(&4u32.to_le_bytes());
+    out.extend_from_slice(&data.to_le_bytes());
+    out.extend_from_slice(b"data");
+    out.extend_from_slice(&data.to_le_bytes());
+    out.extend_from_slice(&encoded);
+    out
+}
+
 /// Decodes an audio file (WAV or MP3) to 8 kHz mono 16-bit samples.
 pub fn decode_file(path: &Path) -> Result<Vec<i16>, AudioError> {
     let io = |source| AudioError::Io {
@@ -842,6 +871,27 @@ mod tests {
         let path = dir.join("stored.wav");
         std::fs::write(&path, wav_bytes(&samples)).unwrap();
         assert_eq!(decode_file(&path).unwrap(), samples);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn rendered_speech_decodes_as_mu_law() {
+        let samples: Vec<i16> = (0..4_000)
+            .map(|n| ((n * 91) % 8_000 - 4_000) as i16)
+            .collect();
+        let dir = std::env::temp_dir().join(format!("dialect-ulaw-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("speech.wav");
+        std::fs::write(&path, wav_ulaw_bytes(&samples)).unwrap();
+        let decoded = decode_file(&path).unwrap();
+        assert_eq!(decoded.len(), samples.len());
+        let mut expected = vec![0u8; samples.len()];
+        crate::Law::Ulaw.encode_into(&samples, &mut expected);
+        let expected: Vec<i16> = expected
+            .iter()
+            .map(|b| crate::Law::Ulaw.decode(*b))
+            .collect();
+        assert_eq!(decoded, expected);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -232,8 +232,18 @@ impl PromptCache {
         // a slow file or espeak-ng; if two threads convert the same prompt
         // at once, the first to finish wins and both get its frames.
         let samples = match &source {
+            // Rendered ahead of time beside the flows (`dialect speech`),
+            // or synthesised now.
             Source::Say { text, language } => {
-                synthesise(text, language.as_deref(), self.say_timeout)?
+                let rendered = media_root.join(dialect_bytecode::assets::speech_path(
+                    text,
+                    language.as_deref(),
+                ));
+                if rendered.is_file() {
+                    audio::decode_file(&rendered)?
+                } else {
+                    synthesise(text, language.as_deref(), self.say_timeout)?
+                }
             }
             Source::File(path) => audio::decode_file(path)?,
         };
