@@ -335,7 +335,7 @@ fn load_artifacts(
         let mut loaded =
             dialect_bytecode::load(&bytes).map_err(|e| format!("{}: {e}", file.display()))?;
         if !trusted.is_empty() {
-            trusted.check(&file, &loaded.header.hash.0)?;
+            loaded.signer = Some(trusted.check(&file, &loaded.header.hash.0)?);
         }
         // The prompts and knowledge bases it names, checked against their
         // hashes in the build's `assets/` and played from there.

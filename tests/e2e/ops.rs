@@ -922,6 +922,13 @@ fn only_builds_signed_by_a_trusted_key_are_served() {
     let (_, body) = admin(&served, "GET", "/admin/status", Some(TOKEN));
     let first = hash_of(&json(&body));
     assert!(!first.is_empty(), "{body}");
+    // The status says who signed what is deployed, and with what it was built.
+    let public = std::fs::read_to_string(dir.join("ci.pub")).expect("ci.pub");
+    let public = public.split_whitespace().nth(1).expect("the key");
+    let deployed = &json(&body)["deployed"]["campaigns"]["reload"];
+    assert_eq!(deployed["signer"], public, "{body}");
+    assert_eq!(deployed["version"], first.as_str(), "{body}");
+    assert!(deployed["compiler"].is_string(), "{body}");
     for (build, why) in [
         (&unsigned, "is not signed"),
         (&wrong, "a key this server does not trust"),

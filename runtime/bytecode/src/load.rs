@@ -20,6 +20,10 @@ pub struct Loaded {
     pub header: Header,
     /// The program, already checked by [`verify`].
     pub program: Program,
+    /// Who vouched for it: the public key (hex) whose signature over its
+    /// hash was checked, when the loader checked one (`dialect serve
+    /// --trust`); [`load`] leaves it `None`.
+    pub signer: Option<String>,
 }
 
 /// Why an artifact was refused. Each variant names what went wrong and what
@@ -116,7 +120,11 @@ pub fn load(bytes: &[u8]) -> Result<Loaded, LoadError> {
     }
     let program = decode(payload)?;
     verify(&program).map_err(LoadError::Invalid)?;
-    Ok(Loaded { header, program })
+    Ok(Loaded {
+        header,
+        program,
+        signer: None,
+    })
 }
 
 /// How deeply the payload's values may nest. The graph itself needs about

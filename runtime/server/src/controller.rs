@@ -357,7 +357,7 @@ impl Server {
             chats: HashMap::new(),
             chat_desks: HashMap::new(),
             loader: options.loader.clone(),
-            versions: reload::Versions::new(serving),
+            versions: reload::Versions::new(serving, origin),
             reload_tx,
             ended: BTreeMap::new(),
             bye_deadlines: BTreeMap::new(),

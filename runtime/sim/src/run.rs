@@ -1386,6 +1386,7 @@ fn new_switch(
         .unwrap_or_default();
     let version = Version {
         flows: suite.flows.clone(),
+        provenance: Default::default(),
         directory,
         bots: suite.bots.clone(),
     };

@@ -117,6 +117,7 @@ impl Suite {
             flows,
             directory,
             bots,
+            ..
         } = version;
         Ok(Suite {
             flows,

@@ -311,10 +311,22 @@ pub type Refused = dialect_engine::Refused;
 pub struct Version {
     /// The flows, each verified and prepared once.
     pub flows: Vec<Arc<Flow>>,
+    /// Each campaign's provenance, for the admin status: the compiler that
+    /// built it and the key that signed it (if one was checked).
+    pub provenance: BTreeMap<String, Provenance>,
     /// Queues, agents, campaign settings.
     pub directory: Directory,
     /// The customer agents.
     pub bots: Bots,
+}
+
+/// Where a campaign's artifact came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Provenance {
+    /// The compiler version in its header.
+    pub compiler: String,
+    /// The public key (hex) whose signature was checked, if any.
+    pub signer: Option<String>,
 }
 
 /// Why a version cannot be served. The same policy holds at startup
@@ -367,8 +379,16 @@ impl Version {
         endpoints: &BTreeMap<String, String>,
     ) -> Result<Version, Unservable> {
         let mut flows = Vec::with_capacity(artifacts.len());
+        let mut provenance = BTreeMap::new();
         for loaded in artifacts {
             let campaign = loaded.program.name.clone();
+            provenance.insert(
+                campaign.clone(),
+                Provenance {
+                    compiler: loaded.header.compiler_version.clone(),
+                    signer: loaded.signer.clone(),
+                },
+            );
             let flow = Flow::new(loaded).map_err(|e| Unservable::Flow {
                 campaign,
                 error: e.to_string(),
@@ -382,6 +402,7 @@ impl Version {
         }
         Ok(Version {
             flows,
+            provenance,
             directory,
             bots,
         })

@@ -37,8 +37,10 @@ pub(crate) struct Loaded {
 pub(crate) struct Versions {
     /// The version serving new calls.
     pub current: Version,
-    /// The version before it, for rollback.
-    pub previous: Option<Version>,
+    /// Since when it serves.
+    pub since: Timestamp,
+    /// The version before it, for rollback, and since when it had served.
+    pub previous: Option<(Version, Timestamp)>,
     /// Recent refusals: when, and why.
     pub refusals: VecDeque<(Timestamp, String)>,
     /// Reloads done.
@@ -57,6 +59,28 @@ fn hashes(version: &Version) -> BTreeMap<String, String> {
         .iter()
         .map(|f| (f.program.name.clone(), f.hash.clone()))
         .collect()
+}
+
+/// What a version is, for the status: since when it served, and each
+/// campaign's hash, compiler and signer (the trusted key that signed it,
+/// when the server requires signatures).
+fn deployed(version: &Version, since: Timestamp) -> Value {
+    let campaigns: BTreeMap<&str, Value> = version
+        .flows
+        .iter()
+        .map(|f| {
+            let provenance = version.provenance.get(&f.program.name);
+            (
+                f.program.name.as_str(),
+                json!({
+                    "version": f.hash,
+                    "compiler": provenance.map(|p| p.compiler.as_str()),
+                    "signer": provenance.and_then(|p| p.signer.as_deref()),
+                }),
+            )
+        })
+        .collect();
+    json!({ "since": since.to_string(), "campaigns": campaigns })
 }
 
 /// Loads and prepares every flow (in a blocking task): the loader, every
@@ -96,9 +120,10 @@ fn load(
 
 impl Versions {
     /// Serving `current`, nothing reloaded yet.
-    pub fn new(current: Version) -> Versions {
+    pub fn new(current: Version, since: Timestamp) -> Versions {
         Versions {
             current,
+            since,
             previous: None,
             refusals: VecDeque::new(),
             reloads: 0,
@@ -160,7 +185,8 @@ impl Core {
                     ApiReply::ok(json!({ "unchanged": true, "versions": hashes(&flows) }))
                 } else {
                     let old = std::mem::replace(&mut self.versions.current, flows.clone());
-                    self.versions.previous = Some(old);
+                    let since = std::mem::replace(&mut self.versions.since, self.clock.at(now));
+                    self.versions.previous = Some((old, since));
                     self.install(flows.clone());
                     self.versions.reloads += 1;
                     tracing::info!(trigger = loaded.trigger, versions = ?hashes(&flows), "reloaded");
@@ -212,11 +238,12 @@ impl Core {
     /// Restores the previous version.
     pub(super) fn rollback(&mut self, now: Instant) -> ApiReply {
         self.now = now;
-        let Some(previous) = self.versions.previous.take() else {
+        let Some((previous, _)) = self.versions.previous.take() else {
             return ApiReply::error(409, "there is no previous version to roll back to");
         };
         let current = std::mem::replace(&mut self.versions.current, previous.clone());
-        self.versions.previous = Some(current);
+        let since = std::mem::replace(&mut self.versions.since, self.clock.at(now));
+        self.versions.previous = Some((current, since));
         self.install(previous.clone());
         tracing::info!(versions = ?hashes(&previous), "rolled back");
         self.log.record(
@@ -271,7 +298,9 @@ impl Core {
             .collect();
         json!({
             "serving": hashes(&self.versions.current),
-            "previous": self.versions.previous.as_ref().map(hashes),
+            "previous": self.versions.previous.as_ref().map(|(v, _)| hashes(v)),
+            "deployed": deployed(&self.versions.current, self.versions.since),
+            "previously_deployed": self.versions.previous.as_ref().map(|(v, since)| deployed(v, *since)),
             "calls_by_version": versions,
             "calls": self.calls.len(),
             "queues": queues,
