@@ -20,6 +20,7 @@ trap 'kill $server 2>/dev/null || true' EXIT
 "$bin" build tests/reload-flows/v1 -o "$work/v1" > /dev/null
 "$bin" build tests/reload-flows/v2 -o "$work/v2" > /dev/null
 mkdir -p "$work/serving" "$work/data"
+mkdir -p "$work/serving/assets" && cp -r "$work/v1/assets/." "$work/serving/assets/"
 cp "$work/v1/reload.dialect" "$work/serving/"
 printf '[sip]\ntrusted = ["127.0.0.1"]\n[admin]\nwatch = false\ntoken = "bench"\nlisten = "127.0.0.1:19391"\n[api]\nlisten = "127.0.0.1:0"\n[media]\nport_min = 40000\nport_max = 59999\n[runtime]\nmax_calls = 10000\n' > "$work/dialect.toml"
 "$bin" serve "$work/serving" --config "$work/dialect.toml" --listen 127.0.0.1:5095 \
@@ -33,6 +34,7 @@ sipp=$!
 sleep 2
 for r in $(seq 1 "$reloads"); do
   v=$(( r % 2 + 1 ))
+  cp -r "$work/v$v/assets/." "$work/serving/assets/"
   cp "$work/v$v/reload.dialect" "$work/serving/"
   DIALECT_ADMIN_TOKEN=bench "$bin" ctl reload --admin 127.0.0.1:19391 > /dev/null
   date +%s.%N >> "$work/reloads.txt"

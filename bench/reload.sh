@@ -23,6 +23,7 @@ for v in 1 2; do
   "$bin" build "$work/src$v" -o "$work/art$v" > /dev/null
 done
 mkdir -p "$work/serving" "$work/data"
+mkdir -p "$work/serving/assets" && cp -r "$work/art1/assets/." "$work/serving/assets/" 2>/dev/null || true
 cp "$work/art1/"*.dialect "$work/serving/"
 printf '[admin]\nwatch = false\ntoken = "bench"\nlisten = "127.0.0.1:19390"\n[api]\nlisten = "127.0.0.1:0"\n' > "$work/dialect.toml"
 "$bin" serve "$work/serving" --config "$work/dialect.toml" --listen 127.0.0.1:0 \
@@ -35,6 +36,7 @@ done
 times=()
 for r in $(seq 1 "$reloads"); do
   v=$(( r % 2 + 1 ))
+  cp -r "$work/art$v/assets/." "$work/serving/assets/" 2>/dev/null || true
   cp "$work/art$v/"*.dialect "$work/serving/"
   start=$(date +%s%N)
   DIALECT_ADMIN_TOKEN=bench "$bin" ctl reload --admin 127.0.0.1:19390 > /dev/null

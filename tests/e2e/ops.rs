@@ -58,6 +58,17 @@ fn build(version: &str, out: &Path) -> PathBuf {
     out.join("reload.dialect")
 }
 
+/// Puts a built artifact into the served directory: its assets first (the
+/// build's `assets/`), then the artifact, as an operator deploys.
+fn deploy(artifact: &Path, serving: &Path) {
+    if let Some(assets) = artifact.parent().map(|d| d.join("assets"))
+        && assets.is_dir()
+    {
+        crate::build::copy_tree(&assets, &serving.join("assets"));
+    }
+    std::fs::copy(artifact, serving.join("reload.dialect")).expect("copy");
+}
+
 fn hash_of(status: &Value) -> String {
     status["serving"]["reload"]
         .as_str()
@@ -141,7 +152,7 @@ fn a_reload_swaps_versions_without_dropping_calls_and_a_corrupt_artifact_is_refu
     let v2 = build("v2", &dir.join("v2"));
     let serving = dir.join("serving");
     std::fs::create_dir_all(&serving).expect("mkdir");
-    std::fs::copy(&v1, serving.join("reload.dialect")).expect("copy");
+    deploy(&v1, &serving);
     std::fs::create_dir_all(dir.join("data")).expect("mkdir");
     let served = Served::start_in(
         dir.join("data"),
@@ -157,7 +168,7 @@ fn a_reload_swaps_versions_without_dropping_calls_and_a_corrupt_artifact_is_refu
     // A long call on version 1; then version 2 is dropped in (the watch).
     let early = caller(&served, 4_000, 1, 1, 36_500);
     std::thread::sleep(Duration::from_millis(1_500));
-    std::fs::copy(&v2, serving.join("reload.dialect")).expect("copy");
+    deploy(&v2, &serving);
     let deadline = Instant::now() + Duration::from_secs(10);
     let second = loop {
         let (_, body) = admin(&served, "GET", "/admin/status", Some(TOKEN));
@@ -272,7 +283,7 @@ fn reloads_under_calls_never_drop_one_and_new_calls_take_the_new_version() {
     let v2 = build("v2", &dir.join("v2"));
     let serving = dir.join("serving");
     std::fs::create_dir_all(&serving).expect("mkdir");
-    std::fs::copy(&v1, serving.join("reload.dialect")).expect("copy");
+    deploy(&v1, &serving);
     // The watch is off here: only the admin API reloads.
     std::fs::create_dir_all(dir.join("data")).expect("mkdir");
     let served = Served::start_in(
@@ -288,7 +299,7 @@ fn reloads_under_calls_never_drop_one_and_new_calls_take_the_new_version() {
     let mut hashes = std::collections::BTreeSet::new();
     for i in 0..20 {
         let artifact = if i % 2 == 0 { &v2 } else { &v1 };
-        std::fs::copy(artifact, serving.join("reload.dialect")).expect("copy");
+        deploy(artifact, &serving);
         let (code, body) = admin(&served, "POST", "/admin/reload", Some(TOKEN));
         assert_eq!(code, 200, "{body}");
         let reply = json(&body);
@@ -310,7 +321,7 @@ fn reloads_under_calls_never_drop_one_and_new_calls_take_the_new_version() {
     assert_eq!(json(&body)["reloads"], 20, "{body}");
 
     // A call placed right after a reload returns runs on the new version.
-    std::fs::copy(&v2, serving.join("reload.dialect")).expect("copy");
+    deploy(&v2, &serving);
     let (code, body) = admin(&served, "POST", "/admin/reload", Some(TOKEN));
     assert_eq!(code, 200, "{body}");
     let returned = Instant::now();
