@@ -11,6 +11,7 @@ mod ci;
 mod customer;
 mod diagnostics;
 mod environments;
+mod http;
 mod ops;
 mod review;
 mod security;

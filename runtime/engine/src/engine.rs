@@ -3,7 +3,7 @@
 //! engine runs under the SIP adapter and under the simulator's virtual clock.
 
 use crate::event::{
-    BotReply, CallId, Command, DialOutcome, Emitted, Event, Outcome, Step, TimerId,
+    BotReply, CallId, Command, DialOutcome, Emitted, Event, HttpAuth, Outcome, Step, TimerId,
 };
 use crate::flow::Flow;
 use dialect_bytecode::{NodeId, Op, Prompt};
@@ -768,8 +768,17 @@ impl Engine {
                 self.wait(id, Wait::Verify)
             }
             Op::ApiLogin {
-                url, timeout_ms, ..
-            } => self.http(id, "post".into(), url.clone(), None, *timeout_ms, now),
+                url,
+                user,
+                secret,
+                timeout_ms,
+            } => {
+                let auth = HttpAuth::Login {
+                    user: user.clone(),
+                    secret: secret.clone(),
+                };
+                self.http(id, "post".into(), url.clone(), None, auth, *timeout_ms, now)
+            }
             Op::ApiRequest {
                 url,
                 method,
@@ -784,7 +793,21 @@ impl Engine {
                     },
                     None => None,
                 };
-                self.http(id, method.clone(), url.clone(), body, *timeout_ms, now)
+                // The token of the call's `api_login`, if it logged in.
+                let auth = self
+                    .call(id)
+                    .and_then(|c| c.vars.iter().find(|(n, _)| n == "token"))
+                    .and_then(|(_, token)| token.clone().into_string().ok())
+                    .map_or(HttpAuth::None, HttpAuth::Bearer);
+                self.http(
+                    id,
+                    method.clone(),
+                    url.clone(),
+                    body,
+                    auth,
+                    *timeout_ms,
+                    now,
+                )
             }
             Op::Condition { expr } => match self.eval(id, *expr, now) {
                 Ok(value) => match value.as_bool() {
@@ -933,12 +956,14 @@ impl Engine {
         Flowing::Wait
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn http(
         &mut self,
         id: CallId,
         method: String,
         url: String,
         body: Option<String>,
+        auth: HttpAuth,
         timeout_ms: u64,
         now: Timestamp,
     ) -> Flowing {
@@ -954,6 +979,8 @@ impl Engine {
                 method,
                 url,
                 body,
+                auth,
+                timeout_ms,
             },
         );
         self.start_timer(id, now, timeout_ms);

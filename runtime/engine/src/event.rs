@@ -101,6 +101,25 @@ pub enum BotReply {
     Done,
 }
 
+/// What an HTTP request of a flow carries to prove who asks.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HttpAuth {
+    /// Nothing.
+    None,
+    /// An `api_login`: the runtime posts `{"user": ..., "password": ...}`
+    /// with the named secret from its configuration, and answers with the
+    /// token (cached until it expires).
+    Login {
+        /// The user name.
+        user: Option<String>,
+        /// The secret's name in the runtime configuration.
+        secret: Option<String>,
+    },
+    /// The token an earlier `api_login` of the call obtained, sent as
+    /// `Authorization: Bearer`.
+    Bearer(String),
+}
+
 /// Something an adapter must do for a call.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Command {
@@ -203,6 +222,11 @@ pub enum Command {
         url: String,
         /// Body, for API requests with one.
         body: Option<String>,
+        /// The credentials it carries.
+        auth: HttpAuth,
+        /// The block's time limit (its `timeout` exit fires then; the
+        /// request is abandoned).
+        timeout_ms: u64,
     },
     /// Ask the customer agent for its next turn; expect [`Event::BotReply`].
     BotTurn {

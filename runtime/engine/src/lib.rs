@@ -17,6 +17,8 @@ pub mod script;
 pub mod survey;
 
 pub use engine::{DYNAMIC_PROMPT, Engine, Refused, STEP_BUDGET, matches_any};
-pub use event::{BotReply, CallId, Command, DialOutcome, Emitted, Event, Outcome, Step, TimerId};
+pub use event::{
+    BotReply, CallId, Command, DialOutcome, Emitted, Event, HttpAuth, Outcome, Step, TimerId,
+};
 pub use flow::{Flow, FlowError};
 pub use survey::{Answer, Question, QuestionKind, Survey, SurveyMode};

@@ -27,6 +27,8 @@ pub struct Config {
     pub services: Services,
     /// Delivery of the campaigns' webhook events.
     pub webhooks: Webhooks,
+    /// The flows' own HTTP requests (`api_login`, `api_request`).
+    pub http: Http,
     /// The admin API (reloads, status, metrics).
     pub admin: Admin,
     /// TLS: SIP over TLS and HTTPS for the APIs (off without it).
@@ -126,6 +128,64 @@ pub struct Services {
     /// External customer agents' endpoints by bot name, overriding the
     /// flows' `endpoint` (staging and production run the same flows).
     pub bots: std::collections::BTreeMap<String, String>,
+}
+
+/// What the flows' `api_login` and `api_request` blocks may reach.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Http {
+    /// URL prefixes the flows may call (`https://crm.example.com/api/`). A
+    /// request to any other URL is refused (logged as `http_refused`) and
+    /// takes the block's `error` exit; redirects are not followed. Empty
+    /// (the default): the flows call nothing.
+    pub allow: Vec<String>,
+    /// The secrets `api_login` blocks name (`secret "crm"`), by name; an
+    /// environment variable `DIALECT_SECRET_CRM` counts too (upper case).
+    pub secrets: std::collections::BTreeMap<String, String>,
+    /// The largest answer read, in bytes (default 1 MiB); a longer one is
+    /// an error.
+    pub max_body: usize,
+}
+
+impl Default for Http {
+    fn default() -> Http {
+        Http {
+            allow: Vec::new(),
+            secrets: std::collections::BTreeMap::new(),
+            max_body: 1 << 20,
+        }
+    }
+}
+
+impl Http {
+    /// Whether the flows may call `url`: it is `http(s)` and starts with
+    /// an allowed prefix at a boundary (`https://a.example` does not allow
+    /// `https://a.example.evil.net/`).
+    pub fn allows(&self, url: &str) -> bool {
+        let Ok(parsed) = reqwest::Url::parse(url) else {
+            return false;
+        };
+        if !matches!(parsed.scheme(), "http" | "https") || !parsed.username().is_empty() {
+            return false;
+        }
+        self.allow.iter().any(|prefix| {
+            url.strip_prefix(prefix.as_str()).is_some_and(|rest| {
+                prefix.ends_with('/') || rest.is_empty() || rest.starts_with(['/', '?', '#'])
+            })
+        })
+    }
+
+    /// The value of the secret `name`: the configuration's, else the
+    /// environment's `DIALECT_SECRET_NAME`.
+    pub fn secret(&self, name: &str) -> Option<String> {
+        self.secrets.get(name).cloned().or_else(|| {
+            let variable = format!(
+                "DIALECT_SECRET_{}",
+                name.to_ascii_uppercase().replace(['-', '.'], "_")
+            );
+            std::env::var(variable).ok()
+        })
+    }
 }
 
 /// The agent API.
@@ -539,6 +599,36 @@ mod tests {
         let config = Config::parse("", Path::new("x.toml")).unwrap();
         assert_eq!(config, Config::default());
         assert_eq!(config.sip.listen.to_string(), "127.0.0.1:5060");
+    }
+
+    #[test]
+    fn flows_reach_only_allowed_urls_at_a_boundary() {
+        let http = Config::parse(
+            "[http]\nallow = [\"https://crm.example.com\", \"http://10.0.0.5:8080/api/\"]\n",
+            Path::new("x.toml"),
+        )
+        .unwrap()
+        .http;
+        assert_eq!(http.max_body, 1 << 20);
+        for allowed in [
+            "https://crm.example.com",
+            "https://crm.example.com/customers?id=1",
+            "http://10.0.0.5:8080/api/orders",
+        ] {
+            assert!(http.allows(allowed), "{allowed}");
+        }
+        for refused in [
+            "https://crm.example.com.evil.net/",
+            "https://crm.example.comx/",
+            "http://crm.example.com/",
+            "https://crm.example.com@169.254.169.254/",
+            "http://10.0.0.5:8080/admin",
+            "file:///etc/passwd",
+            "not a url",
+        ] {
+            assert!(!http.allows(refused), "{refused}");
+        }
+        assert!(!Http::default().allows("https://crm.example.com/"));
     }
 
     #[test]

@@ -20,6 +20,7 @@ mod chat;
 mod consult;
 mod front;
 pub mod harness;
+mod http;
 mod phone;
 mod queueing;
 mod reload;
@@ -374,6 +375,7 @@ impl Server {
             now: Instant::now(),
             scripted_media: None,
             switch_trace: None,
+            tokens: http::Tokens::default(),
         };
         Ok(Server {
             socket,
@@ -1026,6 +1028,8 @@ struct Core {
     /// Every event the switch logged, with its call and time, when a
     /// harness compares traces ([`crate::harness`]).
     switch_trace: Option<Vec<(Instant, u64, &'static str)>>,
+    /// Login tokens of the flows' `api_login` blocks.
+    tokens: http::Tokens,
 }
 
 /// Where the controller's SIP messages go: the socket (and TCP
@@ -2188,17 +2192,14 @@ impl Core {
             Command::Authorise { .. } | Command::LookupTicket { .. } => {
                 self.unavailable(call_key, "records", Event::Verified { ok: false });
             }
-            Command::Http { request, .. } => {
-                self.unavailable(
-                    call_key,
-                    "http",
-                    Event::HttpResult {
-                        request,
-                        status: 0,
-                        body: String::new(),
-                    },
-                );
-            }
+            Command::Http {
+                request,
+                method,
+                url,
+                body,
+                auth,
+                timeout_ms,
+            } => self.flow_http(call_key, request, method, url, body, auth, timeout_ms),
             Command::SurveyAnswer {
                 survey,
                 question,

@@ -33,6 +33,18 @@ pub enum ServiceResult {
         /// The frames in the call's law.
         result: Result<Arc<Frames>, String>,
     },
+    /// A flow's HTTP request (`api_login`, `api_request`) answered: status
+    /// and body, or why there was none.
+    Http {
+        /// The call's key.
+        call: u64,
+        /// The request's number on the call.
+        request: u32,
+        /// For a login, what its token is cached under.
+        login: Option<(String, String)>,
+        /// `(status, body)`.
+        result: Result<(u16, String), HttpFailure>,
+    },
     /// An external customer agent's answer: HTTP status and body, or why
     /// there was none.
     Bot {
@@ -46,10 +58,22 @@ pub enum ServiceResult {
     },
 }
 
+/// Why a flow's HTTP request has no answer.
+#[derive(Debug)]
+pub enum HttpFailure {
+    /// Past its time limit.
+    Late,
+    /// Refused, unreachable, broken off, too long: why.
+    Failed(String),
+}
+
 /// The service clients.
 #[derive(Clone)]
 pub struct Services {
     http: reqwest::Client,
+    /// The flows' own requests: no redirects (a redirect could lead past
+    /// the allowed URLs), each with its block's time limit.
+    flows: reqwest::Client,
     stt: Option<String>,
     tts: Option<String>,
     timeout: Duration,
@@ -60,24 +84,7 @@ pub struct Services {
 
 /// 8 kHz mono 16-bit PCM samples as a WAV file.
 pub fn wav(samples: &[i16]) -> Vec<u8> {
-    let data = u32::try_from(samples.len() * 2).unwrap_or(u32::MAX);
-    let mut out = Vec::with_capacity(44 + samples.len() * 2);
-    out.extend_from_slice(b"RIFF");
-    out.extend_from_slice(&(36 + data).to_le_bytes());
-    out.extend_from_slice(b"WAVEfmt ");
-    out.extend_from_slice(&16u32.to_le_bytes());
-    out.extend_from_slice(&1u16.to_le_bytes()); // PCM
-    out.extend_from_slice(&1u16.to_le_bytes()); // mono
-    out.extend_from_slice(&8_000u32.to_le_bytes());
-    out.extend_from_slice(&16_000u32.to_le_bytes()); // bytes per second
-    out.extend_from_slice(&2u16.to_le_bytes()); // block align
-    out.extend_from_slice(&16u16.to_le_bytes()); // bits per sample
-    out.extend_from_slice(b"data");
-    out.extend_from_slice(&data.to_le_bytes());
-    for s in samples {
-        out.extend_from_slice(&s.to_le_bytes());
-    }
-    out
+    dialect_media::audio::wav_bytes(samples)
 }
 
 impl Services {
@@ -92,6 +99,10 @@ impl Services {
         Services {
             http: reqwest::Client::builder()
                 .timeout(timeout)
+                .build()
+                .unwrap_or_default(),
+            flows: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .unwrap_or_default(),
             stt: config.stt.clone(),
@@ -208,6 +219,59 @@ impl Services {
         Ok(Arc::new(Frames::from_samples(law, &samples?)))
     }
 
+    /// A flow's HTTP request (already allowed by the configuration): the
+    /// answer's status and at most `max_body` bytes of its body, within
+    /// `timeout`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn flow_http(
+        &self,
+        (call, request): (u64, u32),
+        method: &str,
+        url: String,
+        body: Option<(String, &'static str)>,
+        bearer: Option<String>,
+        login: Option<(String, String)>,
+        timeout: Duration,
+        max_body: usize,
+    ) {
+        let method = match method {
+            "post" => reqwest::Method::POST,
+            "put" => reqwest::Method::PUT,
+            "patch" => reqwest::Method::PATCH,
+            "delete" => reqwest::Method::DELETE,
+            _ => reqwest::Method::GET,
+        };
+        let this = self.clone();
+        tokio::spawn(async move {
+            let mut builder = this.flows.request(method, &url).timeout(timeout);
+            if let Some((body, kind)) = body {
+                builder = builder.header("Content-Type", kind).body(body);
+            }
+            if let Some(token) = bearer {
+                builder = builder.bearer_auth(token);
+            }
+            let result = match builder.send().await {
+                Ok(response) => {
+                    let status = response.status().as_u16();
+                    read_bounded(response, max_body)
+                        .await
+                        .map(|body| (status, body))
+                }
+                Err(e) if e.is_timeout() => Err(HttpFailure::Late),
+                Err(e) => Err(HttpFailure::Failed(format!("cannot be reached: {e}"))),
+            };
+            let _ = this
+                .results
+                .send(ServiceResult::Http {
+                    call,
+                    request,
+                    login,
+                    result,
+                })
+                .await;
+        });
+    }
+
     /// One turn of an external customer agent: POSTs the request, reports
     /// the status and body (the bot crate judges them).
     pub fn ask_bot(
@@ -242,6 +306,27 @@ impl Services {
                 .send(ServiceResult::Bot { call, tag, result })
                 .await;
         });
+    }
+}
+
+/// An answer's body, refused past `max` bytes (read chunk by chunk, so a
+/// server that sends gigabytes costs at most `max`).
+async fn read_bounded(mut response: reqwest::Response, max: usize) -> Result<String, HttpFailure> {
+    let mut body: Vec<u8> = Vec::new();
+    loop {
+        match response.chunk().await {
+            Ok(Some(chunk)) => {
+                if body.len() + chunk.len() > max {
+                    return Err(HttpFailure::Failed(format!(
+                        "the answer is longer than {max} bytes"
+                    )));
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok(None) => return Ok(String::from_utf8_lossy(&body).into_owned()),
+            Err(e) if e.is_timeout() => return Err(HttpFailure::Late),
+            Err(e) => return Err(HttpFailure::Failed(format!("the answer broke off: {e}"))),
+        }
     }
 }
 

@@ -82,6 +82,12 @@ impl Core {
                     self.pending.push_back((call, Event::PromptFinished));
                 }
             },
+            ServiceResult::Http {
+                call,
+                request,
+                login,
+                result,
+            } => self.http_answered(call, request, login, result),
             ServiceResult::Bot {
                 call,
                 tag: (request, turn),
