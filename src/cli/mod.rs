@@ -29,6 +29,7 @@ mod explain;
 mod fmt;
 mod github;
 mod graph;
+mod records;
 mod sarif;
 mod serve;
 mod sign;
@@ -74,6 +75,9 @@ enum Command {
     Build(build::Args),
     /// Print the stable text dump of an artifact.
     Dump(build::DumpArgs),
+    /// A campaign's customer records: import them from CSV (every row
+    /// checked, all or none) or export them.
+    Records(records::Args),
     /// Render the flows' `say` prompts ahead of time into `speech/`, so
     /// they are served and built where espeak-ng is not installed.
     Speech(speech::Args),
@@ -181,6 +185,7 @@ pub fn run() -> i32 {
         Command::Dump(args) => build::dump(&args),
         Command::Keygen(args) => sign::keygen(&args),
         Command::Speech(args) => speech::run(&args),
+        Command::Records(args) => records::run(&args),
         Command::Explain(args) => explain::run(&args),
         Command::Serve(args) => serve::run(&args),
         Command::Call(args) => call::run(&args),

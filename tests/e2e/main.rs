@@ -13,6 +13,7 @@ mod diagnostics;
 mod environments;
 mod http;
 mod ops;
+mod records;
 mod review;
 mod security;
 mod simulate;

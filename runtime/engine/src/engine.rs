@@ -1276,14 +1276,23 @@ impl Engine {
                 Some(Op::ApiRequest { .. }) => self.take(id, "timeout"),
                 _ => self.take(id, "error"),
             },
-            (Wait::Identify, Event::Identified { records }) => self.take(
-                id,
-                match records {
-                    0 => "none",
-                    1 => "one",
-                    _ => "many",
-                },
-            ),
+            (Wait::Identify, Event::Identified { records, record }) => {
+                if records == 1 && !record.is_empty() {
+                    let fields: rhai::Map = record
+                        .into_iter()
+                        .map(|(name, value)| (name.into(), Dynamic::from(value)))
+                        .collect();
+                    self.set_var(id, "record", Dynamic::from(fields));
+                }
+                self.take(
+                    id,
+                    match records {
+                        0 => "none",
+                        1 => "one",
+                        _ => "many",
+                    },
+                )
+            }
             (Wait::Verify, Event::Verified { ok }) => {
                 self.cancel_timer(id);
                 self.take(id, if ok { "ok" } else { "failed" })

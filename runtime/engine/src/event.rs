@@ -55,6 +55,9 @@ pub enum Event {
     Identified {
         /// The number of records.
         records: u32,
+        /// The fields of the record, when there is exactly one: the flow's
+        /// expressions see them as `record`.
+        record: Vec<(String, String)>,
     },
     /// The answer to [`Command::Authorise`] or [`Command::LookupTicket`].
     Verified {

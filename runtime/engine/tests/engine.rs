@@ -143,7 +143,14 @@ fn helpline_lookup(body: &str) -> (Vec<Command>, Vec<Command>) {
         .unwrap();
     drain(&mut engine);
     engine
-        .handle_event(call, Event::Identified { records: 0 }, now)
+        .handle_event(
+            call,
+            Event::Identified {
+                records: 0,
+                record: Vec::new(),
+            },
+            now,
+        )
         .unwrap();
     drain(&mut engine);
     let login = Event::HttpResult {

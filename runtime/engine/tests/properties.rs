@@ -594,6 +594,7 @@ impl Adapter {
         } else if self.identify {
             Event::Identified {
                 records: u32::from(yes),
+                record: Vec::new(),
             }
         } else if self.verify {
             Event::Verified { ok: yes }
@@ -655,7 +656,10 @@ impl Adapter {
             }
         }
         if self.identify {
-            choices.extend([0, 1, 2].map(|records| Event::Identified { records }));
+            choices.extend([0, 1, 2].map(|records| Event::Identified {
+                records,
+                record: Vec::new(),
+            }));
         }
         if self.verify {
             choices.extend([true, false].map(|ok| Event::Verified { ok }));
@@ -885,7 +889,10 @@ impl Harness {
                 status,
                 body,
             },
-            Spec::Identified(records) => Event::Identified { records },
+            Spec::Identified(records) => Event::Identified {
+                records,
+                record: Vec::new(),
+            },
             Spec::Verified(ok) => Event::Verified { ok },
             Spec::Bot(reply) => Event::BotReply(reply),
             Spec::Utterance(text) => Event::Utterance(text),

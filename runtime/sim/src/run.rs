@@ -1026,7 +1026,16 @@ impl<'a> Sim<'a> {
             }
             Command::Identify { .. } => {
                 let records = self.scenario.records;
-                self.schedule(now, Input::Event(call, Event::Identified { records }));
+                self.schedule(
+                    now,
+                    Input::Event(
+                        call,
+                        Event::Identified {
+                            records,
+                            record: Vec::new(),
+                        },
+                    ),
+                );
             }
             Command::Authorise { .. } | Command::LookupTicket { .. } => {
                 let ok = self.scenario.verified;
@@ -1473,7 +1482,7 @@ fn describe_event(event: &Event) -> String {
             }
         ),
         Event::HttpResult { status, .. } => format!("http answer {status}"),
-        Event::Identified { records } => format!("identified: {records} record(s)"),
+        Event::Identified { records, .. } => format!("identified: {records} record(s)"),
         Event::Verified { ok } => format!("verified: {}", if *ok { "yes" } else { "no" }),
         Event::BotReply(reply) => match reply {
             BotReply::Say(text) => format!("bot says {text:?}"),

@@ -3,10 +3,13 @@
 //! survey calls ([`SurveyStore`]), handoff tickets ([`TicketStore`]), and
 //! the webhook outbox ([`OutboxStore`]).
 //!
-//! Tables (one SQLite file, schema version 3 in `PRAGMA user_version`):
+//! Tables (one SQLite file, schema version 4 in `PRAGMA user_version`):
 //! `callbacks`, `relationships` ([`CallbackStore`], [`RelationshipStore`]);
 //! `survey_answers`, `scheduled_surveys` ([`SurveyStore`]); `calls`,
 //! `wrap_ups`, `voicemails` ([`RecordStore`]); `tickets` ([`TicketStore`]);
+//! `customer_records`, `record_numbers` ([`CustomerStore`]: customer
+//! records by campaign, found by phone number; their field types in
+//! [`fields`]);
 //! `outbox` ([`OutboxStore`]: one row per webhook event and URL, with its
 //! campaign, its call, its number in the call, its JSON body, its unique
 //! idempotency key, `pending`/`sending`/`delivered`/`dead`, its attempts,
@@ -34,12 +37,15 @@
 
 #![warn(missing_docs)]
 
+mod customers;
+pub mod fields;
 mod outbox;
 mod records;
 mod sqlite;
 mod store;
 mod validate;
 
+pub use customers::{CustomerRecord, CustomerStore, NewRecord};
 pub use outbox::{
     NewEvent, OutboxEvent, OutboxStatus, OutboxStore, Settled, body as webhook_body,
     idempotency_key,

@@ -17,7 +17,7 @@ use crate::validate::{Kind, Valid, normalize_number};
 pub const DEFAULT_MAX_ATTEMPTS: u32 = 3;
 
 /// The schema version written in `PRAGMA user_version`.
-const SCHEMA_VERSION: i64 = 3;
+const SCHEMA_VERSION: i64 = 4;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS callbacks (
@@ -137,6 +137,8 @@ impl SqliteStore {
         tx.execute_batch(SCHEMA).map_err(open_err)?;
         tx.execute_batch(crate::records::SCHEMA).map_err(open_err)?;
         tx.execute_batch(crate::outbox::SCHEMA).map_err(open_err)?;
+        tx.execute_batch(crate::customers::SCHEMA)
+            .map_err(open_err)?;
         // A foreign table lacks columns: say so now rather than on the
         // first operation.
         for check in [

@@ -391,16 +391,25 @@ fn a_version_2_database_is_upgraded_in_place() {
     drop(SqliteStore::open(dir.db()).unwrap());
     {
         let conn = rusqlite::Connection::open(dir.db()).unwrap();
-        conn.execute_batch("DROP TABLE outbox; PRAGMA user_version = 2;")
-            .unwrap();
+        conn.execute_batch(
+            "DROP TABLE outbox; DROP TABLE record_numbers; DROP TABLE customer_records; \
+             PRAGMA user_version = 2;",
+        )
+        .unwrap();
     }
     let store = SqliteStore::open(dir.db()).unwrap();
     store.enqueue(&[event("a", "call_ended")], now()).unwrap();
+    // Version 4 added the customer records.
+    assert!(
+        dialect_store::CustomerStore::all_records(&store, "x")
+            .unwrap()
+            .is_empty()
+    );
     let conn = rusqlite::Connection::open(dir.db()).unwrap();
     let version: i64 = conn
         .query_row("PRAGMA user_version", [], |row| row.get(0))
         .unwrap();
-    assert_eq!(version, 3);
+    assert_eq!(version, 4);
 }
 
 #[test]
