@@ -2072,45 +2072,6 @@ impl Core {
         }
     }
 
-    /// `route_identified`: the records of the call's campaign that have
-    /// the caller's number (one: its fields become the flow's `record`). A
-    /// store that cannot be read counts as no record, logged.
-    fn identify(&mut self, call_key: u64, number: &str) {
-        let campaign = self
-            .calls
-            .get(&call_key)
-            .map(|c| c.campaign.clone())
-            .unwrap_or_default();
-        let found = match &self.store {
-            Some(store) => store.records_of(&campaign, number),
-            None => Err(dialect_store::StoreError::Unavailable("no store".into())),
-        };
-        let records = match found {
-            Ok(records) => records,
-            Err(error) => {
-                self.stored::<(), _>(&format!("call-{call_key}"), "records", Err(error));
-                Vec::new()
-            }
-        };
-        let count = u32::try_from(records.len()).unwrap_or(u32::MAX);
-        let mut event_fields = fields([("records", count.into())]);
-        if let [record] = records.as_slice() {
-            event_fields.insert("record".into(), record.id.into());
-        }
-        self.record(call_key, "identified", event_fields);
-        let record = match records.into_iter().next() {
-            Some(record) if count == 1 => record.fields.into_iter().collect(),
-            _ => Vec::new(),
-        };
-        self.pending.push_back((
-            call_key,
-            Event::Identified {
-                records: count,
-                record,
-            },
-        ));
-    }
-
     fn unavailable(&mut self, call_key: u64, what: &str, event: Event) {
         self.record(call_key, "unavailable", fields([("service", what.into())]));
         self.pending.push_back((call_key, event));
@@ -2227,7 +2188,6 @@ impl Core {
                 delay_ms,
                 reason,
             } => self.courtesy_callback(call_key, number, queue, delay_ms, reason, now),
-            Command::Identify { number } => self.identify(call_key, &number),
             Command::Authorise { .. } | Command::LookupTicket { .. } => {
                 self.unavailable(call_key, "records", Event::Verified { ok: false });
             }
@@ -2259,6 +2219,7 @@ impl Core {
             | Command::CancelTimer { .. }
             | Command::Enqueue { .. }
             | Command::Dequeue { .. }
+            | Command::Identify { .. }
             | Command::BotTurn { .. } => {}
             Command::Ended(outcome) => {
                 let restart = self.calls.get_mut(&call_key).and_then(|c| c.restart.take());

@@ -31,7 +31,10 @@ use dialect_acd::directory::short;
 use dialect_bot::{BotRequest, BotResponse, Channel, Mode, ProtocolError, Reason, parse_response};
 use dialect_bytecode::{NodeId, Op, Prompt};
 use dialect_engine::{BotReply, CallId, Command, DialOutcome, Engine, Event, Flow, Outcome};
-use dialect_store::{NewTicket, RelationshipStore, StoreError, Ticket, TicketStore};
+use dialect_store::{
+    CustomerRecord, CustomerStore, NewRecord, NewTicket, RelationshipStore, StoreError, Ticket,
+    TicketStore,
+};
 use dialect_switch::{Action, CallKey, Switch, Version};
 use jiff::{SignedDuration, Timestamp};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -322,6 +325,32 @@ impl TicketStore for ScriptedStore<'_> {
             .ok_or(StoreError::NotFound { id })?;
         ticket.status = "closed".into();
         Ok(ticket.clone())
+    }
+}
+
+impl CustomerStore for ScriptedStore<'_> {
+    fn import_records(&self, _: &str, _: &[NewRecord], _: Timestamp) -> Result<usize, StoreError> {
+        Ok(0)
+    }
+
+    /// The scenario's `records`: that many records have the caller's
+    /// number, in every campaign.
+    fn records_of(&self, campaign: &str, number: &str) -> Result<Vec<CustomerRecord>, StoreError> {
+        if number != self.scenario.caller {
+            return Ok(Vec::new());
+        }
+        Ok((1..=i64::from(self.scenario.records))
+            .map(|id| CustomerRecord {
+                id,
+                campaign: campaign.to_string(),
+                numbers: vec![number.to_string()],
+                fields: std::collections::BTreeMap::new(),
+            })
+            .collect())
+    }
+
+    fn all_records(&self, _: &str) -> Result<Vec<CustomerRecord>, StoreError> {
+        Ok(Vec::new())
     }
 }
 
@@ -1022,19 +1051,6 @@ impl<'a> Sim<'a> {
                 self.schedule(
                     now + RECORDING_MS,
                     Input::Event(call, Event::RecordingFinished),
-                );
-            }
-            Command::Identify { .. } => {
-                let records = self.scenario.records;
-                self.schedule(
-                    now,
-                    Input::Event(
-                        call,
-                        Event::Identified {
-                            records,
-                            record: Vec::new(),
-                        },
-                    ),
                 );
             }
             Command::Authorise { .. } | Command::LookupTicket { .. } => {

@@ -52,7 +52,7 @@ use dialect_acd::{Acd, Millis, Rules};
 use dialect_bot::{Channel, Conversation, Router};
 use dialect_bytecode::{NodeId, Prompt};
 use dialect_engine::{CallId, Engine, Flow};
-use dialect_store::{RelationshipStore, TicketStore};
+use dialect_store::{CustomerStore, RelationshipStore, TicketStore};
 use jiff::{SignedDuration, Timestamp};
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
@@ -63,9 +63,9 @@ use std::sync::Arc;
 pub type CallKey = u64;
 
 /// The store the switch reads and writes: relationships (who last spoke
-/// with a number, who owns a private record) and tickets.
-pub trait Store: RelationshipStore + TicketStore {}
-impl<T: RelationshipStore + TicketStore + ?Sized> Store for T {}
+/// with a number, who owns a private record), tickets and customer records.
+pub trait Store: RelationshipStore + TicketStore + CustomerStore {}
+impl<T: RelationshipStore + TicketStore + CustomerStore + ?Sized> Store for T {}
 
 /// Fields of a log line.
 pub type Fields = Map<String, Value>;
@@ -608,7 +608,8 @@ impl Switch {
             Command::StartTimer { .. }
             | Command::CancelTimer { .. }
             | Command::Enqueue { .. }
-            | Command::Dequeue { .. } => true,
+            | Command::Dequeue { .. }
+            | Command::Identify { .. } => true,
             Command::BotTurn { .. } => !self.scripted_bots,
             _ => false,
         }
@@ -928,6 +929,7 @@ impl Switch {
             Command::Enqueue { queue, priority } => {
                 self.enqueue(key, queue, priority, now, store);
             }
+            Command::Identify { number } => self.identify(key, &number, store),
             Command::Dequeue { queue } => {
                 self.log(key, "dequeued", fields([("queue", queue.into())]));
                 self.leave_acd(key, now);
@@ -954,6 +956,50 @@ impl Switch {
     }
 
     /// A line for a call's event log.
+    /// `route_identified`: the customer records of the call's campaign
+    /// that have the caller's number; with one, its fields go to the flow
+    /// (`record`). A store that cannot be read counts as none, logged.
+    fn identify(&mut self, key: CallKey, number: &str, store: &dyn Store) {
+        let campaign = self
+            .calls
+            .get(&key)
+            .map(|c| c.campaign.clone())
+            .unwrap_or_default();
+        let records = match store.records_of(&campaign, number) {
+            Ok(records) => records,
+            Err(error) => {
+                self.log(
+                    key,
+                    "store_failed",
+                    fields([
+                        ("reading", "customer records".into()),
+                        ("error", error.to_string().into()),
+                    ]),
+                );
+                Vec::new()
+            }
+        };
+        let count = u32::try_from(records.len()).unwrap_or(u32::MAX);
+        let mut logged = fields([("records", count.into())]);
+        let record = match records.into_iter().next() {
+            Some(record) if count == 1 => {
+                logged.insert("record".into(), record.id.into());
+                record.fields.into_iter().collect()
+            }
+            _ => Vec::new(),
+        };
+        self.log(key, "identified", logged);
+        let event = Event::Identified {
+            records: count,
+            record,
+        };
+        self.actions.push_back(Action::Decided {
+            call: key,
+            event: event.clone(),
+        });
+        self.feedback.push_back((key, event));
+    }
+
     fn log(&mut self, call: CallKey, event: &'static str, fields: Fields) {
         self.actions.push_back(Action::Log {
             call,
@@ -1016,6 +1062,34 @@ impl TicketStore for NoStore {
 
     fn close_ticket(&self, id: i64) -> Result<dialect_store::Ticket, dialect_store::StoreError> {
         Err(dialect_store::StoreError::NotFound { id })
+    }
+}
+
+impl CustomerStore for NoStore {
+    fn import_records(
+        &self,
+        _: &str,
+        _: &[dialect_store::NewRecord],
+        _: Timestamp,
+    ) -> Result<usize, dialect_store::StoreError> {
+        Err(dialect_store::StoreError::Unavailable(
+            "records cannot be stored".into(),
+        ))
+    }
+
+    fn records_of(
+        &self,
+        _: &str,
+        _: &str,
+    ) -> Result<Vec<dialect_store::CustomerRecord>, dialect_store::StoreError> {
+        Ok(Vec::new())
+    }
+
+    fn all_records(
+        &self,
+        _: &str,
+    ) -> Result<Vec<dialect_store::CustomerRecord>, dialect_store::StoreError> {
+        Ok(Vec::new())
     }
 }
 

@@ -41,6 +41,8 @@ fn version(dir: &str) -> Version {
 struct Store {
     last: RefCell<BTreeMap<String, String>>,
     tickets: RefCell<Vec<Ticket>>,
+    /// Customer records: (number, name).
+    records: Vec<(String, String)>,
     failing: bool,
 }
 
@@ -119,6 +121,43 @@ impl TicketStore for Store {
 
     fn close_ticket(&self, id: i64) -> Result<Ticket, StoreError> {
         Err(StoreError::NotFound { id })
+    }
+}
+
+impl dialect_store::CustomerStore for Store {
+    fn import_records(
+        &self,
+        _: &str,
+        _: &[dialect_store::NewRecord],
+        _: Timestamp,
+    ) -> Result<usize, StoreError> {
+        Ok(0)
+    }
+
+    fn records_of(
+        &self,
+        campaign: &str,
+        number: &str,
+    ) -> Result<Vec<dialect_store::CustomerRecord>, StoreError> {
+        if self.failing {
+            return self.fail();
+        }
+        Ok(self
+            .records
+            .iter()
+            .filter(|(n, _)| n == number)
+            .enumerate()
+            .map(|(id, (n, name))| dialect_store::CustomerRecord {
+                id: id as i64 + 1,
+                campaign: campaign.to_string(),
+                numbers: vec![n.clone()],
+                fields: BTreeMap::from([("name".to_string(), name.clone())]),
+            })
+            .collect())
+    }
+
+    fn all_records(&self, _: &str) -> Result<Vec<dialect_store::CustomerRecord>, StoreError> {
+        Ok(Vec::new())
     }
 }
 
@@ -967,4 +1006,54 @@ fn a_reload_replaces_campaigns_ring_times_and_skills_for_the_next_call() {
     assert_eq!(rung(&w.actions()), [(4, "bob".to_string())]);
     assert!(logged(&w.wait(27_900), "rona").is_empty());
     assert_eq!(logged(&w.wait(28_000), "rona").len(), 1);
+}
+
+/// Issue 17: `route_identified` is decided by the switch from the store's
+/// customer records (the same code under serve and test): none, one (its
+/// fields go to the flow), many; a store that cannot be read is logged and
+/// counts as none.
+#[test]
+fn identification_reads_the_records_and_a_store_failure_is_logged_as_none() {
+    let mut w = World::new("tests/identify-flows");
+    w.store.records = vec![
+        ("+48600100001".into(), "Jan".into()),
+        ("+48600100002".into(), "Anna".into()),
+        ("+48600100002".into(), "Firma".into()),
+    ];
+    let reason = |actions: &[Action]| {
+        actions.iter().find_map(|a| match a {
+            Action::Command {
+                command: Command::Ended(Outcome::HungUp { reason }),
+                ..
+            } => reason.clone(),
+            _ => None,
+        })
+    };
+    let identify = |w: &mut World, key: u64, caller: &str| {
+        w.switch
+            .arrive(key, caller, "+48221009000", Channel::Voice, w.now, &w.store)
+            .unwrap();
+        let actions = w.actions();
+        let identified = logged(&actions, "identified");
+        assert_eq!(identified.len(), 1, "{actions:#?}");
+        (identified[0]["records"].as_u64(), reason(&actions), actions)
+    };
+    let (n, exit, actions) = identify(&mut w, 1, "+48600100001");
+    assert_eq!((n, exit.as_deref()), (Some(1), Some("one: Jan")));
+    assert_eq!(logged(&actions, "identified")[0]["record"], 1);
+    let (n, exit, _) = identify(&mut w, 2, "+48600100002");
+    assert_eq!((n, exit.as_deref()), (Some(2), Some("many")));
+    let (n, exit, _) = identify(&mut w, 3, "+48600100003");
+    assert_eq!((n, exit.as_deref()), (Some(0), Some("none")));
+    w.store.failing = true;
+    let (n, exit, actions) = identify(&mut w, 4, "+48600100001");
+    assert_eq!((n, exit.as_deref()), (Some(0), Some("none")));
+    let failed = logged(&actions, "store_failed");
+    assert_eq!(failed.len(), 1, "{actions:#?}");
+    assert!(
+        failed[0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("disk is full")
+    );
 }
