@@ -83,6 +83,8 @@ fn crm() -> (String, Seen) {
                         (200, r#"{"orders": 3}"#.to_string())
                     }
                     "/private" => (401, r#"{"error": "no token"}"#.to_string()),
+                    "/authorise" if body.contains("+48600700009") => (200, "{}".to_string()),
+                    "/authorise" => (403, "{}".to_string()),
                     _ => (404, "{}".to_string()),
                 };
                 let _ = write!(
@@ -159,6 +161,22 @@ campaign refused_url {{
       on ok {{ hangup {{ reason "ok" }} }}
       on error {{ hangup {{ reason "error" }} }}
       on timeout {{ hangup {{ reason "timeout" }} }}
+    }}
+  }}
+}}
+
+campaign external_auth {{
+  name "external_auth"
+  id "external_auth"
+  numbers [+48221007009]
+  ivr {{
+    answer
+    authorise {{
+      source external
+      url "{base}/authorise"
+      timeout 2s
+      on ok {{ hangup {{ reason "authorised" }} }}
+      on failed {{ hangup {{ reason "not authorised" }} }}
     }}
   }}
 }}
@@ -261,12 +279,25 @@ fn api_login_and_api_request_take_each_documented_exit_against_a_real_server() {
     // login is answered from the cache.
     assert_eq!(call(&served, "+48221007007", 7), "private 3");
     assert_eq!(call(&served, "+48221007007", 8), "private 3");
+    // `authorise` with an external source: the CRM knows the 9th caller
+    // (+48600700009), not the 10th.
+    assert_eq!(call(&served, "+48221007009", 9), "authorised");
+    assert_eq!(call(&served, "+48221007009", 10), "not authorised");
     let seen = seen.lock().expect("seen").clone();
     let paths: Vec<&str> = seen.iter().map(|(p, _, _)| p.as_str()).collect();
     assert_eq!(
         paths,
         [
-            "/answer", "/slow", "/garbage", "/private", "/huge", "/login", "/private", "/private"
+            "/answer",
+            "/slow",
+            "/garbage",
+            "/private",
+            "/huge",
+            "/login",
+            "/private",
+            "/private",
+            "/authorise",
+            "/authorise"
         ],
         "{seen:#?}"
     );

@@ -2188,8 +2188,9 @@ impl Core {
                 delay_ms,
                 reason,
             } => self.courtesy_callback(call_key, number, queue, delay_ms, reason, now),
-            Command::Authorise { .. } | Command::LookupTicket { .. } => {
-                self.unavailable(call_key, "records", Event::Verified { ok: false });
+            // An external source (the switch checks the internal one).
+            Command::Authorise { url, digits, .. } => {
+                self.authorise_externally(call_key, url, digits);
             }
             Command::Http {
                 request,
@@ -2220,6 +2221,7 @@ impl Core {
             | Command::Enqueue { .. }
             | Command::Dequeue { .. }
             | Command::Identify { .. }
+            | Command::LookupTicket { .. }
             | Command::BotTurn { .. } => {}
             Command::Ended(outcome) => {
                 let restart = self.calls.get_mut(&call_key).and_then(|c| c.restart.take());

@@ -38,10 +38,8 @@ pub enum ServiceResult {
     Http {
         /// The call's key.
         call: u64,
-        /// The request's number on the call.
-        request: u32,
-        /// For a login, what its token is cached under.
-        login: Option<(String, String)>,
+        /// What the request was for.
+        purpose: HttpPurpose,
         /// `(status, body)`.
         result: Result<(u16, String), HttpFailure>,
     },
@@ -56,6 +54,17 @@ pub enum ServiceResult {
         /// `(status, body)`.
         result: Result<(u16, String), String>,
     },
+}
+
+/// What a flow's HTTP request is for.
+#[derive(Clone, Debug)]
+pub enum HttpPurpose {
+    /// An `api_request` (its number on the call).
+    Request(u32),
+    /// An `api_login` (its number, and what its token is cached under).
+    Login(u32, (String, String)),
+    /// An `authorise` block's external source.
+    Authorise,
 }
 
 /// Why a flow's HTTP request has no answer.
@@ -225,12 +234,11 @@ impl Services {
     #[allow(clippy::too_many_arguments)]
     pub fn flow_http(
         &self,
-        (call, request): (u64, u32),
+        (call, purpose): (u64, HttpPurpose),
         method: &str,
         url: String,
         body: Option<(String, &'static str)>,
         bearer: Option<String>,
-        login: Option<(String, String)>,
         timeout: Duration,
         max_body: usize,
     ) {
@@ -264,8 +272,7 @@ impl Services {
                 .results
                 .send(ServiceResult::Http {
                     call,
-                    request,
-                    login,
+                    purpose,
                     result,
                 })
                 .await;

@@ -317,6 +317,26 @@ impl TicketStore for ScriptedStore<'_> {
         Ok(self.tickets.borrow().clone())
     }
 
+    /// A ticket the call opened, or, when the scenario says `verified`,
+    /// any ticket id the caller keys (the helpdesk's older tickets).
+    fn ticket(&self, id: i64) -> Result<Option<Ticket>, StoreError> {
+        let opened = self.tickets.borrow().iter().find(|t| t.id == id).cloned();
+        Ok(opened.or_else(|| {
+            self.scenario.verified.then(|| Ticket {
+                id,
+                channel: "voice".into(),
+                campaign: String::new(),
+                customer: self.scenario.caller.clone(),
+                reason: "an earlier ticket".into(),
+                transcript: Vec::new(),
+                team: None,
+                owner: None,
+                status: "open".into(),
+                created: self.scenario.start.timestamp(),
+            })
+        }))
+    }
+
     fn close_ticket(&self, id: i64) -> Result<Ticket, StoreError> {
         let mut tickets = self.tickets.borrow_mut();
         let ticket = tickets

@@ -410,6 +410,11 @@ pub trait TicketStore {
     /// Every ticket, newest last.
     fn tickets(&self) -> Result<Vec<Ticket>, StoreError>;
 
+    /// The ticket with this id, if there is one.
+    fn ticket(&self, id: i64) -> Result<Option<Ticket>, StoreError> {
+        Ok(self.tickets()?.into_iter().find(|t| t.id == id))
+    }
+
     /// Closes a ticket.
     fn close_ticket(&self, id: i64) -> Result<Ticket, StoreError>;
 }
@@ -665,6 +670,18 @@ impl TicketStore for SqliteStore {
         let mut stmt = conn.prepare(&format!("SELECT {TICKET} FROM tickets ORDER BY id"))?;
         let rows = stmt.query_map([], ticket_row)?;
         rows.map(|r| into_ticket(r?)).collect()
+    }
+
+    fn ticket(&self, id: i64) -> Result<Option<Ticket>, StoreError> {
+        let conn = self.conn();
+        conn.query_row(
+            &format!("SELECT {TICKET} FROM tickets WHERE id = ?1"),
+            [id],
+            ticket_row,
+        )
+        .optional()?
+        .map(into_ticket)
+        .transpose()
     }
 
     fn close_ticket(&self, id: i64) -> Result<Ticket, StoreError> {

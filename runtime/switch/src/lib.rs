@@ -609,7 +609,11 @@ impl Switch {
             | Command::CancelTimer { .. }
             | Command::Enqueue { .. }
             | Command::Dequeue { .. }
-            | Command::Identify { .. } => true,
+            | Command::Identify { .. }
+            | Command::LookupTicket { .. } => true,
+            // An internal source is the store's records; an external one is
+            // the world's (HTTP).
+            Command::Authorise { source, .. } => source != "external",
             Command::BotTurn { .. } => !self.scripted_bots,
             _ => false,
         }
@@ -930,6 +934,10 @@ impl Switch {
                 self.enqueue(key, queue, priority, now, store);
             }
             Command::Identify { number } => self.identify(key, &number, store),
+            Command::Authorise { source, digits, .. } if source != "external" => {
+                self.authorise(key, digits.as_deref(), store);
+            }
+            Command::LookupTicket { id } => self.lookup_ticket(key, &id, store),
             Command::Dequeue { queue } => {
                 self.log(key, "dequeued", fields([("queue", queue.into())]));
                 self.leave_acd(key, now);
@@ -965,20 +973,7 @@ impl Switch {
             .get(&key)
             .map(|c| c.campaign.clone())
             .unwrap_or_default();
-        let records = match store.records_of(&campaign, number) {
-            Ok(records) => records,
-            Err(error) => {
-                self.log(
-                    key,
-                    "store_failed",
-                    fields([
-                        ("reading", "customer records".into()),
-                        ("error", error.to_string().into()),
-                    ]),
-                );
-                Vec::new()
-            }
-        };
+        let records = self.read_records(key, &campaign, number, store);
         let count = u32::try_from(records.len()).unwrap_or(u32::MAX);
         let mut logged = fields([("records", count.into())]);
         let record = match records.into_iter().next() {
@@ -998,6 +993,92 @@ impl Switch {
             event: event.clone(),
         });
         self.feedback.push_back((key, event));
+    }
+
+    /// `authorise` from the campaign's records: the caller's number must
+    /// have a record, and what they keyed (if they were asked) must be one
+    /// of its field values (a customer number, a PESEL, a PIN).
+    fn authorise(&mut self, key: CallKey, digits: Option<&str>, store: &dyn Store) {
+        let (campaign, caller) = self
+            .calls
+            .get(&key)
+            .map(|c| (c.campaign.clone(), c.caller.clone()))
+            .unwrap_or_default();
+        let records = self.read_records(key, &campaign, &caller, store);
+        let plain = |v: &str| -> String { v.chars().filter(|c| !matches!(c, ' ' | '-')).collect() };
+        let ok = match digits {
+            Some(typed) => {
+                let typed = plain(typed);
+                !typed.is_empty()
+                    && records
+                        .iter()
+                        .any(|r| r.fields.values().any(|v| plain(v) == typed))
+            }
+            None => records.len() == 1,
+        };
+        self.log(key, "authorised", fields([("ok", ok.into())]));
+        self.verified(key, ok);
+    }
+
+    /// `ticket`: whether a ticket with the keyed id exists.
+    fn lookup_ticket(&mut self, key: CallKey, id: &str, store: &dyn Store) {
+        let found = match id.trim().parse::<i64>() {
+            Ok(number) => match store.ticket(number) {
+                Ok(ticket) => ticket.is_some(),
+                Err(error) => {
+                    self.log(
+                        key,
+                        "store_failed",
+                        fields([
+                            ("reading", "tickets".into()),
+                            ("error", error.to_string().into()),
+                        ]),
+                    );
+                    false
+                }
+            },
+            Err(_) => false,
+        };
+        self.log(
+            key,
+            "ticket_checked",
+            fields([("ticket", id.into()), ("ok", found.into())]),
+        );
+        self.verified(key, found);
+    }
+
+    fn verified(&mut self, key: CallKey, ok: bool) {
+        let event = Event::Verified { ok };
+        self.actions.push_back(Action::Decided {
+            call: key,
+            event: event.clone(),
+        });
+        self.feedback.push_back((key, event));
+    }
+
+    /// The customer records of `campaign` with `number`; a store that
+    /// cannot be read is logged and counts as none.
+    fn read_records(
+        &mut self,
+        key: CallKey,
+        campaign: &str,
+        number: &str,
+        store: &dyn Store,
+    ) -> Vec<dialect_store::CustomerRecord> {
+        match store.records_of(campaign, number) {
+            Ok(records) => records,
+            Err(error) => {
+                self.log(
+                    key,
+                    "store_failed",
+                    fields([
+                        ("reading", "customer records".into()),
+                        ("error", error.to_string().into()),
+                    ]),
+                );
+                Vec::new()
+            }
+        }
     }
 
     fn log(&mut self, call: CallKey, event: &'static str, fields: Fields) {

@@ -151,7 +151,10 @@ impl dialect_store::CustomerStore for Store {
                 id: id as i64 + 1,
                 campaign: campaign.to_string(),
                 numbers: vec![n.clone()],
-                fields: BTreeMap::from([("name".to_string(), name.clone())]),
+                fields: BTreeMap::from([
+                    ("name".to_string(), name.clone()),
+                    ("customer_number".to_string(), format!("{}", id + 40)),
+                ]),
             })
             .collect())
     }
@@ -1055,5 +1058,49 @@ fn identification_reads_the_records_and_a_store_failure_is_logged_as_none() {
             .as_str()
             .unwrap()
             .contains("disk is full")
+    );
+}
+
+/// Issue 17: `authorise` from an internal source: what the caller keys must
+/// be a value of a record of their number (the customer number here).
+#[test]
+fn internal_authorisation_matches_what_the_caller_keys_against_their_records() {
+    let mut w = World::new("tests/identify-flows");
+    w.store.records = vec![("+48600100001".into(), "Jan".into())];
+    let keyed = |w: &mut World, key: u64, caller: &str, keys: &str| {
+        w.switch
+            .arrive(key, caller, "+48221009001", Channel::Voice, w.now, &w.store)
+            .unwrap();
+        let _ = w.actions();
+        let _ = w.event(key, Event::PromptFinished);
+        let mut actions = Vec::new();
+        for k in keys.chars() {
+            actions = w.event(key, Event::Digit(k));
+        }
+        let ok = logged(&actions, "authorised")
+            .first()
+            .and_then(|f| f["ok"].as_bool());
+        let reason = actions.iter().find_map(|a| match a {
+            Action::Command {
+                command: Command::Ended(Outcome::HungUp { reason }),
+                ..
+            } => reason.clone(),
+            _ => None,
+        });
+        (ok, reason)
+    };
+    // Jan's customer number is 40 (the test store numbers them from 40).
+    assert_eq!(
+        keyed(&mut w, 1, "+48600100001", "40#"),
+        (Some(true), Some("ok".to_string()))
+    );
+    assert_eq!(
+        keyed(&mut w, 2, "+48600100001", "42#"),
+        (Some(false), Some("failed".to_string()))
+    );
+    // Another caller's number has no record: nothing they key matches.
+    assert_eq!(
+        keyed(&mut w, 3, "+48600100009", "40#"),
+        (Some(false), Some("failed".to_string()))
     );
 }

@@ -84,10 +84,9 @@ impl Core {
             },
             ServiceResult::Http {
                 call,
-                request,
-                login,
+                purpose,
                 result,
-            } => self.http_answered(call, request, login, result),
+            } => self.http_answered(call, purpose, result),
             ServiceResult::Bot {
                 call,
                 tag: (request, turn),

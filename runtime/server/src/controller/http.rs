@@ -14,7 +14,7 @@
 //! tokens are never logged.
 
 use super::{Core, fields};
-use crate::services::HttpFailure;
+use crate::services::{HttpFailure, HttpPurpose};
 use dialect_engine::{Event, HttpAuth};
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -88,9 +88,17 @@ impl Core {
                 "not an allowed URL: add its prefix to [http] allow in the configuration".into(),
             );
         }
-        let (body, bearer, login) = match auth {
-            HttpAuth::None => (body.map(|b| (b, "application/json")), None, None),
-            HttpAuth::Bearer(token) => (body.map(|b| (b, "application/json")), Some(token), None),
+        let (body, bearer, purpose) = match auth {
+            HttpAuth::None => (
+                body.map(|b| (b, "application/json")),
+                None,
+                HttpPurpose::Request(request),
+            ),
+            HttpAuth::Bearer(token) => (
+                body.map(|b| (b, "application/json")),
+                Some(token),
+                HttpPurpose::Request(request),
+            ),
             HttpAuth::Login { user, secret } => {
                 let user = user.unwrap_or_default();
                 let key = (url.clone(), user.clone());
@@ -131,16 +139,19 @@ impl Core {
                     None => String::new(),
                 };
                 let body = json!({ "user": user, "password": password }).to_string();
-                (Some((body, "application/json")), None, Some(key))
+                (
+                    Some((body, "application/json")),
+                    None,
+                    HttpPurpose::Login(request, key),
+                )
             }
         };
         self.services.flow_http(
-            (call_key, request),
+            (call_key, purpose),
             &method,
             url,
             body,
             bearer,
-            login,
             // The block's own timer takes the `timeout` exit; the request
             // is abandoned a little later (its answer would be ignored).
             Duration::from_millis(timeout_ms.saturating_add(TIMEOUT_MARGIN_MS)),
@@ -153,8 +164,7 @@ impl Core {
     pub(super) fn http_answered(
         &mut self,
         call_key: u64,
-        request: u32,
-        login: Option<(String, String)>,
+        purpose: HttpPurpose,
         result: Result<(u16, String), HttpFailure>,
     ) {
         let (status, body) = match result {
@@ -176,6 +186,16 @@ impl Core {
                 (0, String::new())
             }
         };
+        let (request, login) = match purpose {
+            HttpPurpose::Request(request) => (request, None),
+            HttpPurpose::Login(request, key) => (request, Some(key)),
+            HttpPurpose::Authorise => {
+                let ok = (200..300).contains(&status);
+                self.record(call_key, "authorised", fields([("ok", ok.into())]));
+                self.pending.push_back((call_key, Event::Verified { ok }));
+                return;
+            }
+        };
         if let Some(key) = login
             && (200..300).contains(&status)
             && let Ok(answer) = serde_json::from_str::<Value>(&body)
@@ -193,5 +213,50 @@ impl Core {
                 body,
             },
         ));
+    }
+
+    /// `authorise` with an external source: POSTs the caller's number and
+    /// what they keyed (`{"number": ..., "digits": ...}`) to the block's
+    /// URL, if the configuration allows it; a 2xx answer is `ok`. The
+    /// block's timer takes `failed` if it is late.
+    pub(super) fn authorise_externally(
+        &mut self,
+        call_key: u64,
+        url: Option<String>,
+        digits: Option<String>,
+    ) {
+        let url = url.unwrap_or_default();
+        if !self.config.http.allows(&url) {
+            self.record(
+                call_key,
+                "http_refused",
+                fields([
+                    ("url", url.into()),
+                    (
+                        "reason",
+                        "not an allowed URL: add its prefix to [http] allow in the configuration"
+                            .into(),
+                    ),
+                ]),
+            );
+            self.pending
+                .push_back((call_key, Event::Verified { ok: false }));
+            return;
+        }
+        let number = self
+            .calls
+            .get(&call_key)
+            .map(|c| c.number.clone())
+            .unwrap_or_default();
+        let body = json!({ "number": number, "digits": digits }).to_string();
+        self.services.flow_http(
+            (call_key, HttpPurpose::Authorise),
+            "post",
+            url,
+            Some((body, "application/json")),
+            None,
+            Duration::from_secs(30),
+            self.config.http.max_body,
+        );
     }
 }
