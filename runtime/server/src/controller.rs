@@ -299,9 +299,15 @@ impl Server {
         let origin = options.clock.now();
         let mut switch = Switch::new(version, origin, None);
         switch.set_max_calls(options.config.runtime.max_calls);
+        // Agents on duty from the start; one the flows do not name yet is
+        // logged in when a version that names them is installed.
+        let mut ready_later = std::collections::BTreeSet::new();
         for agent in options.config.agents.iter().filter(|a| a.ready) {
-            switch.login(&agent.name, origin);
-            switch.set_ready(&agent.name, origin);
+            if switch.login(&agent.name, origin) {
+                switch.set_ready(&agent.name, origin);
+            } else {
+                ready_later.insert(agent.name.clone());
+            }
         }
         let core = Core {
             local,
@@ -376,6 +382,7 @@ impl Server {
             scripted_media: None,
             switch_trace: None,
             tokens: http::Tokens::default(),
+            ready_later,
         };
         Ok(Server {
             socket,
@@ -523,7 +530,10 @@ impl Server {
                     }
                 }
                 Some(loaded) = self.reload_rx.recv() => {
-                    self.core.reloaded(loaded, Instant::now());
+                    let now = Instant::now();
+                    self.core.reloaded(loaded, now);
+                    // Agents the new version names may take waiting calls.
+                    self.core.pump(now).await;
                 }
                 Some(()) = changed_rx.recv() => {
                     self.core.reload("watch", None);
@@ -1030,6 +1040,9 @@ struct Core {
     switch_trace: Option<Vec<(Instant, u64, &'static str)>>,
     /// Login tokens of the flows' `api_login` blocks.
     tokens: http::Tokens,
+    /// Agents configured `ready` whom no version served so far named: on
+    /// duty as soon as one does.
+    ready_later: std::collections::BTreeSet<String>,
 }
 
 /// Where the controller's SIP messages go: the socket (and TCP

@@ -56,11 +56,7 @@ async fn harness(
         data.display()
     );
     let config = Config::parse(&text, Path::new("harness.toml")).expect("the configuration");
-    let flows = compilation
-        .programs
-        .iter()
-        .map(|p| dialect_bytecode::load(&dialect_bytecode::encode(p)).expect("loads"))
-        .collect();
+    let flows = loaded(compilation);
     let options = Options {
         config,
         flows,
@@ -73,6 +69,15 @@ async fn harness(
     Harness::start(options, Some(Duration::from_millis(prompt_ms)))
         .await
         .expect("the harness starts")
+}
+
+/// The compiled campaigns as verified artifacts.
+fn loaded(compilation: &dialect_compiler::Compilation) -> Vec<dialect_bytecode::Loaded> {
+    compilation
+        .programs
+        .iter()
+        .map(|p| dialect_bytecode::load(&dialect_bytecode::encode(p)).expect("loads"))
+        .collect()
 }
 
 /// A caller's phone: builds its requests and answers the server's.
@@ -482,4 +487,41 @@ ended = "hangup""#
     for counter in ["calls", "engine_calls", "switch_calls", "dialogs", "timers"] {
         assert_eq!(status[counter], 0, "{counter} leaked: {status}");
     }
+}
+
+/// An agent configured on duty whom the first version's flows do not name
+/// is logged in when a reloaded version names them, and takes its calls.
+#[tokio::test(flavor = "current_thread")]
+async fn an_agent_on_duty_named_only_by_a_reloaded_version_takes_its_calls() {
+    let first = compile("tests/identify-flows");
+    let second = compile("tests/reload-exact/v2");
+    let bob = SocketAddr::from(([127, 0, 0, 1], 5072));
+    let mut h = harness(
+        "ready-later",
+        &first,
+        "[[agent]]\nname = \"bob\"\nuri = \"sip:bob@127.0.0.1:5072\"\nready = true\n",
+        3_000,
+    )
+    .await;
+    h.reload(loaded(&second))
+        .await
+        .expect("the new version is served");
+    // A caller of the desk (billing: bob's skill in the new version).
+    let phone = Phone::new(5997, h.local_addr(), "+48600100200", "harness-ready-later");
+    h.receive(phone.at, &phone.invite("+48221006000")).await;
+    let sent = h.take_sent();
+    let ok = sent
+        .iter()
+        .find(|s| s.text.starts_with("SIP/2.0 200"))
+        .unwrap_or_else(|| panic!("the call is answered: {:?}", first_lines(&sent)));
+    let ack = phone.ack(ok);
+    h.receive(phone.at, &ack).await;
+    h.advance(Duration::from_secs(1)).await;
+    let sent = h.take_sent();
+    assert!(
+        sent.iter()
+            .any(|s| s.to == bob && s.text.starts_with("INVITE ")),
+        "bob is rung: {:?}",
+        first_lines(&sent)
+    );
 }

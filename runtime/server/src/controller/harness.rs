@@ -225,6 +225,31 @@ impl Harness {
             .any(|l| l.call == call && !l.closed && l.listening)
     }
 
+    /// Serves a new version (`flows`), as a reload does once its load is
+    /// done: prepared by the same [`dialect_switch::Version::prepare`],
+    /// swapped in or refused. Returns the refusal's reason, if refused.
+    pub async fn reload(&mut self, flows: Vec<dialect_bytecode::Loaded>) -> Result<(), String> {
+        let core = &mut self.server.core;
+        let result = dialect_switch::Version::prepare(
+            flows,
+            &super::bots::read_knowledge(&core.media_root),
+            &core.config.services.bots,
+        )
+        .map_err(|e| e.to_string());
+        let refused = result.as_ref().err().cloned();
+        let now = self.now;
+        core.reloaded(
+            super::reload::Loaded {
+                result,
+                trigger: "harness",
+            },
+            now,
+        );
+        core.pump(now).await;
+        self.settle().await;
+        refused.map_or(Ok(()), Err)
+    }
+
     /// Every event the switch logged for `call`, in order, with the time
     /// since `since`, in milliseconds: the trace the simulator keeps
     /// (`dialect_sim::Run::events`).

@@ -261,6 +261,14 @@ impl Core {
         self.hooks
             .set_programs(version.flows.iter().map(|f| &f.program));
         self.switch.install(version);
+        let at = self.wall();
+        let named: Vec<String> = self.ready_later.iter().cloned().collect();
+        for agent in named {
+            if self.switch.login(&agent, at) {
+                self.switch.set_ready(&agent, at);
+                self.ready_later.remove(&agent);
+            }
+        }
     }
 
     /// The admin status: versions (and calls on each, old ones included),
