@@ -5,9 +5,9 @@
 //! block took. URLs the configuration does not allow are never called.
 
 use crate::sip::{Served, assert_clean, wait_for};
-use crate::ua::Phone;
+use crate::ua::Placed;
 use std::io::{Read, Write};
-use std::net::{TcpListener, UdpSocket};
+use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -219,25 +219,9 @@ campaign private {{
 /// Calls `number` and waits for the server to hang up; the hang-up's
 /// reason.
 fn call(served: &Served, number: &str, n: u32) -> String {
-    let socket = UdpSocket::bind("127.0.0.1:0").expect("bind");
-    let port = socket.local_addr().expect("addr").port();
-    let mut phone = Phone::new(socket, served.port, "caller");
-    let uri = format!("sip:{number}@127.0.0.1:{}", served.port);
-    let call_id = format!("http-{n}");
-    let local = format!("<sip:+48600700{n:03}@127.0.0.1:{port}>;tag=h{n}");
-    phone.request(
-        "INVITE",
-        &uri,
-        &call_id,
-        &local,
-        &format!("<{uri}>"),
-        "",
-        Some(Phone::sdp(44_900 + u16::try_from(n).unwrap_or(0) * 2)),
-    );
-    let ok = phone.expect("the answer", |m| m.status() == Some(200));
-    phone.request("ACK", &uri, &call_id, &local, &ok.header("To"), "", None);
-    let bye = phone.expect("the server's BYE", |m| m.is_request("BYE"));
-    phone.reply(&bye, "200 OK", None, None);
+    let media = 44_900 + u16::try_from(n).unwrap_or(0) * 2;
+    let from = format!("+48600700{n:03}");
+    Placed::dial(served.port, number, &from, &format!("http-{n}"), media).hung_up();
     let events = wait_for(served, "the hang-up", |e| {
         e.iter().filter(|e| e["event"] == "hangup").count() >= n as usize
     });

@@ -977,29 +977,12 @@ fn the_example_flows_are_served_without_espeak_ng() {
     };
     let served = Served::start_launched(dir.join("data"), CLOCK, 43_400, "", "flows/", &launch);
     // Scheme 3 in office hours, from a registered number: a spoken menu.
-    let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
-    let port = socket.local_addr().expect("addr").port();
-    let mut caller = crate::ua::Phone::new(socket, served.port, "caller");
-    let uri = format!("sip:+48221000003@127.0.0.1:{}", served.port);
-    let local = format!("<sip:+48601234567@127.0.0.1:{port}>;tag=ne1");
-    caller.request(
-        "INVITE",
-        &uri,
+    let mut call = crate::ua::Placed::dial(
+        served.port,
+        "+48221000003",
+        "+48601234567",
         "no-espeak-1",
-        &local,
-        &format!("<{uri}>"),
-        "",
-        Some(crate::ua::Phone::sdp(43_600)),
-    );
-    let ok = caller.expect("the answer", |m| m.status() == Some(200));
-    caller.request(
-        "ACK",
-        &uri,
-        "no-espeak-1",
-        &local,
-        &ok.header("To"),
-        "",
-        None,
+        43_600,
     );
     // A recording of the regular customers' greeting, then the spoken menu.
     let spoken = |e: &Value| {
@@ -1010,16 +993,7 @@ fn the_example_flows_are_served_without_espeak_ng() {
         !events.iter().any(|e| e["event"] == "prompt_failed"),
         "{events:#?}"
     );
-    caller.request(
-        "BYE",
-        &uri,
-        "no-espeak-1",
-        &local,
-        &ok.header("To"),
-        "",
-        None,
-    );
-    caller.expect("the BYE's answer", |m| m.status() == Some(200));
+    call.hang_up();
     crate::sip::wait_for(&served, "the hang-up", |e| {
         e.iter().any(|e| e["event"] == "hangup")
     });

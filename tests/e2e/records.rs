@@ -4,8 +4,7 @@
 //! `route_identified` of `flows/complete.flow`.
 
 use crate::sip::{Served, wait_for};
-use crate::ua::Phone;
-use std::net::UdpSocket;
+use crate::ua::Placed;
 use std::path::Path;
 use std::process::Command;
 
@@ -22,28 +21,17 @@ fn dialect(args: &[&str]) -> std::process::Output {
 /// Calls the helpline from `from`; returns the call's `identified` event
 /// once it is logged, then hangs up.
 fn identified(served: &Served, from: &str, n: u16) -> serde_json::Value {
-    let socket = UdpSocket::bind("127.0.0.1:0").expect("bind");
-    let port = socket.local_addr().expect("addr").port();
-    let mut phone = Phone::new(socket, served.port, "caller");
-    let uri = format!("sip:+48221000000@127.0.0.1:{}", served.port);
-    let call_id = format!("records-{n}");
-    let local = format!("<sip:{from}@127.0.0.1:{port}>;tag=r{n}");
-    phone.request(
-        "INVITE",
-        &uri,
-        &call_id,
-        &local,
-        &format!("<{uri}>"),
-        "",
-        Some(Phone::sdp(45_900 + n * 2)),
+    let mut call = Placed::dial(
+        served.port,
+        "+48221000000",
+        from,
+        &format!("records-{n}"),
+        45_900 + n * 2,
     );
-    let ok = phone.expect("the answer", |m| m.status() == Some(200));
-    phone.request("ACK", &uri, &call_id, &local, &ok.header("To"), "", None);
     let events = wait_for(served, "the identification", |e| {
         e.iter().filter(|e| e["event"] == "identified").count() >= usize::from(n)
     });
-    phone.request("BYE", &uri, &call_id, &local, &ok.header("To"), "", None);
-    phone.expect("the BYE's answer", |m| m.status() == Some(200));
+    call.hang_up();
     events
         .iter()
         .filter(|e| e["event"] == "identified")

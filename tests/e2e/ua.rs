@@ -425,3 +425,59 @@ pub(crate) fn http_service(answers: Vec<(u16, String)>, rest: (u16, String), pat
     });
     url
 }
+
+/// A call the scripted phone placed and the server answered (ACKed).
+pub(crate) struct Placed {
+    pub(crate) phone: Phone,
+    pub(crate) ok: Msg,
+    local: String,
+    uri: String,
+    call_id: String,
+}
+
+impl Placed {
+    /// Calls `number` on the server at `port` from `from`, offering RTP on
+    /// `media`; waits for the 200 OK and ACKs it.
+    pub(crate) fn dial(port: u16, number: &str, from: &str, call_id: &str, media: u16) -> Placed {
+        let socket = UdpSocket::bind("127.0.0.1:0").expect("bind");
+        let local_port = socket.local_addr().expect("addr").port();
+        let mut phone = Phone::new(socket, port, "caller");
+        let uri = format!("sip:{number}@127.0.0.1:{port}");
+        let local = format!("<sip:{from}@127.0.0.1:{local_port}>;tag={call_id}");
+        phone.request(
+            "INVITE",
+            &uri,
+            call_id,
+            &local,
+            &format!("<{uri}>"),
+            "",
+            Some(Phone::sdp(media)),
+        );
+        let ok = phone.expect("the answer", |m| m.status() == Some(200));
+        phone.request("ACK", &uri, call_id, &local, &ok.header("To"), "", None);
+        Placed {
+            phone,
+            ok,
+            local,
+            uri,
+            call_id: call_id.to_string(),
+        }
+    }
+
+    /// The caller hangs up (BYE) and sees it answered.
+    pub(crate) fn hang_up(&mut self) {
+        let to = self.ok.header("To");
+        self.phone
+            .request("BYE", &self.uri, &self.call_id, &self.local, &to, "", None);
+        self.phone
+            .expect("the BYE's answer", |m| m.status() == Some(200));
+    }
+
+    /// The server hangs up: its BYE is answered.
+    pub(crate) fn hung_up(&mut self) {
+        let bye = self
+            .phone
+            .expect("the server's BYE", |m| m.is_request("BYE"));
+        self.phone.reply(&bye, "200 OK", None, None);
+    }
+}

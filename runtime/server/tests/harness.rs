@@ -123,6 +123,24 @@ impl Phone {
     }
 }
 
+/// The phone calls `dialled`; the call is answered (its 200 OK goes back
+/// where the INVITE came from) and ACKed. Returns its call key.
+async fn answered(h: &mut Harness, phone: &Phone, dialled: &str) -> u64 {
+    h.receive(phone.at, &phone.invite(dialled)).await;
+    let sent = h.take_sent();
+    let ok = sent
+        .iter()
+        .find(|s| s.text.starts_with("SIP/2.0 200"))
+        .unwrap_or_else(|| panic!("the call is answered: {:?}", first_lines(&sent)));
+    assert_eq!(ok.to, phone.at, "answers go where the request came from");
+    let ack = phone.ack(ok);
+    h.receive(phone.at, &ack).await;
+    let [call] = h.calls()[..] else {
+        panic!("one call with media: {:?}", h.calls());
+    };
+    call
+}
+
 /// A 200 OK to a request the server sent.
 fn ok_to(request: &Sent) -> String {
     let mut lines = vec!["SIP/2.0 200 OK".to_string()];
@@ -179,18 +197,7 @@ ended = "caller""#
     .await;
     let start = h.now();
     let phone = Phone::new(5999, h.local_addr(), "+48600555001", "harness-courtesy");
-    h.receive(phone.at, &phone.invite(NUMBER)).await;
-    let sent = h.take_sent();
-    let ok = sent
-        .iter()
-        .find(|s| s.text.starts_with("SIP/2.0 200"))
-        .unwrap_or_else(|| panic!("the call is answered: {:?}", first_lines(&sent)));
-    assert_eq!(ok.to, phone.at, "answers go where the request came from");
-    let ack = phone.ack(ok);
-    h.receive(phone.at, &ack).await;
-    let [call] = h.calls()[..] else {
-        panic!("one call with media: {:?}", h.calls());
-    };
+    let call = answered(&mut h, &phone, NUMBER).await;
     h.advance(Duration::from_secs(12)).await;
     assert!(
         h.take_sent().is_empty(),
@@ -405,17 +412,7 @@ ended = "hangup""#
     .await;
     let start = h.now();
     let phone = Phone::new(5998, h.local_addr(), "+48600100200", "harness-rona");
-    h.receive(phone.at, &phone.invite(NUMBER)).await;
-    let sent = h.take_sent();
-    let ok = sent
-        .iter()
-        .find(|s| s.text.starts_with("SIP/2.0 200"))
-        .unwrap_or_else(|| panic!("the call is answered: {:?}", first_lines(&sent)));
-    let ack = phone.ack(ok);
-    h.receive(phone.at, &ack).await;
-    let [call] = h.calls()[..] else {
-        panic!("one call with media: {:?}", h.calls());
-    };
+    let call = answered(&mut h, &phone, NUMBER).await;
     let mut peers = Peers {
         agents: vec![
             AgentPhone {
@@ -508,14 +505,7 @@ async fn an_agent_on_duty_named_only_by_a_reloaded_version_takes_its_calls() {
         .expect("the new version is served");
     // A caller of the desk (billing: bob's skill in the new version).
     let phone = Phone::new(5997, h.local_addr(), "+48600100200", "harness-ready-later");
-    h.receive(phone.at, &phone.invite("+48221006000")).await;
-    let sent = h.take_sent();
-    let ok = sent
-        .iter()
-        .find(|s| s.text.starts_with("SIP/2.0 200"))
-        .unwrap_or_else(|| panic!("the call is answered: {:?}", first_lines(&sent)));
-    let ack = phone.ack(ok);
-    h.receive(phone.at, &ack).await;
+    answered(&mut h, &phone, "+48221006000").await;
     h.advance(Duration::from_secs(1)).await;
     let sent = h.take_sent();
     assert!(
