@@ -522,16 +522,8 @@ fn a_reload_drops_a_campaign_and_new_ring_times_and_skills_take_the_next_call() 
             &["-m", "1", "-timeout", "60s", "-nostdin", "-trace_err"],
         )
     };
-    let talking = |number: &str, ms: u32, media: u16| {
-        served
-            .caller("caller_talks.xml", number, media)
-            .args(["-d", &ms.to_string(), "-m", "1"])
-            .args(["-timeout", "60s", "-nostdin", "-trace_err"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("SIPp starts")
-    };
+    let talking =
+        |number: &str, ms: u32, media: u16| served.one_call("caller_talks.xml", number, media, ms);
     // Version 1: a long call on the extra line; a call to the desk rings
     // ann, who lets it ring out after 5 s.
     let extra = talking(EXTRA, 14_000, 42_400);
@@ -713,22 +705,7 @@ fn a_build_copied_elsewhere_is_served_and_a_new_recording_reaches_only_new_calls
 
     // Scheme 2 in office hours: the main menu, repeated after 5 s of
     // silence; this caller listens for 11 s.
-    let early = served
-        .caller("caller_listens.xml", "+48221000002", 42_900)
-        .args([
-            "-d",
-            "11000",
-            "-m",
-            "1",
-            "-timeout",
-            "60s",
-            "-nostdin",
-            "-trace_err",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("SIPp starts");
+    let early = served.one_call("caller_listens.xml", "+48221000002", 42_900, 11_000);
     let deadline = Instant::now() + Duration::from_secs(30);
     let first_call = loop {
         assert!(
@@ -770,22 +747,7 @@ fn a_build_copied_elsewhere_is_served_and_a_new_recording_reaches_only_new_calls
         "{body}"
     );
     // A new call hears the new recording...
-    let late = served
-        .caller("caller_listens.xml", "+48221000002", 43_000)
-        .args([
-            "-d",
-            "2000",
-            "-m",
-            "1",
-            "-timeout",
-            "60s",
-            "-nostdin",
-            "-trace_err",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("SIPp starts");
+    let late = served.one_call("caller_listens.xml", "+48221000002", 43_000, 2_000);
     finish(late, "the late caller");
     finish(early, "the early caller");
     let events = served.events();

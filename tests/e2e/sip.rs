@@ -292,6 +292,24 @@ impl Served {
             .expect("sipp runs")
     }
 
+    /// One SIPp call of `scenario` to `service` that stays `ms` on the
+    /// line (`-d`), started in the background (see [`finish`]).
+    pub(crate) fn one_call(
+        &self,
+        scenario: &str,
+        service: &str,
+        media_port: u16,
+        ms: u32,
+    ) -> Child {
+        self.caller(scenario, service, media_port)
+            .args(["-d", &ms.to_string(), "-m", "1"])
+            .args(["-timeout", "60s", "-nostdin", "-trace_err"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("SIPp starts")
+    }
+
     /// SIPp calling this server: `scenario` dialling `service` from a free
     /// local port, RTP on `media_port`, run in tests/sipp. The caller adds
     /// the run's own options (`-m`, `-d`, `-timeout`, ...) and runs or
