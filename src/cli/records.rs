@@ -40,6 +40,10 @@ enum Action {
         /// The data directory whose database gets the records.
         #[arg(long, default_value = "data")]
         data: PathBuf,
+        /// The server's configuration, for its `[webhooks] url` (the
+        /// `record_added` events go where the server sends events).
+        #[arg(long)]
+        config: Option<PathBuf>,
     },
     /// Write the campaign's records to standard output as CSV.
     Export {
@@ -58,6 +62,8 @@ enum Action {
 struct Columns {
     fields: BTreeMap<String, (FieldType, bool)>,
     country_code: String,
+    /// The campaign's webhook subscriptions: (event, URL).
+    hooks: Vec<(String, String)>,
 }
 
 fn columns(inputs: &Inputs, campaign: &str) -> Result<Columns, i32> {
@@ -105,6 +111,7 @@ fn columns(inputs: &Inputs, campaign: &str) -> Result<Columns, i32> {
     Ok(Columns {
         fields,
         country_code,
+        hooks: dialect_server::webhook_subscriptions(program),
     })
 }
 
@@ -116,7 +123,8 @@ pub fn run(args: &Args) -> i32 {
             file,
             inputs,
             data,
-        } => import(campaign, file, inputs, data),
+            config,
+        } => import(campaign, file, inputs, data, config.as_deref()),
         Action::Export {
             campaign,
             inputs,
@@ -143,7 +151,21 @@ enum Column {
     Field(String, FieldType),
 }
 
-fn import(campaign: &str, file: &std::path::Path, inputs: &Inputs, data: &std::path::Path) -> i32 {
+fn import(
+    campaign: &str,
+    file: &std::path::Path,
+    inputs: &Inputs,
+    data: &std::path::Path,
+    config: Option<&std::path::Path>,
+) -> i32 {
+    let hook_url = match config.map(dialect_server::config::Config::load) {
+        Some(Ok(config)) => config.webhooks.url,
+        Some(Err(err)) => {
+            eprintln!("error: {err}");
+            return USAGE;
+        }
+        None => None,
+    };
     let columns = match columns(inputs, campaign) {
         Ok(columns) => columns,
         Err(code) => return code,
@@ -289,13 +311,59 @@ fn import(campaign: &str, file: &std::path::Path, inputs: &Inputs, data: &std::p
         Ok(store) => store,
         Err(code) => return code,
     };
-    match store.import_records(campaign, &records, jiff::Timestamp::now()) {
-        Ok(n) => {
-            println!("imported {n} record(s) into `{campaign}`");
+    let now = jiff::Timestamp::now();
+    let ids = match store.import_records(campaign, &records, now) {
+        Ok(ids) => ids,
+        Err(err) => {
+            eprintln!("error: nothing was imported: {err}");
+            return FAILED;
+        }
+    };
+    println!("imported {} record(s) into `{campaign}`", ids.len());
+    // `record_added` for the campaign's subscribers, through the webhook
+    // outbox: the server delivers them (at its start, or within 30 s).
+    let urls: Vec<String> = columns
+        .hooks
+        .iter()
+        .filter(|(event, _)| event == "record_added")
+        .map(|(_, url)| hook_url.clone().unwrap_or_else(|| url.clone()))
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    if urls.is_empty() {
+        return OK;
+    }
+    let events: Vec<dialect_store::NewEvent> = ids
+        .iter()
+        .zip(&records)
+        .flat_map(|(id, record)| {
+            urls.iter().map(move |url| dialect_store::NewEvent {
+                campaign: campaign.to_string(),
+                call: format!("record-{id}"),
+                event: "record_added".into(),
+                url: url.clone(),
+                at: now,
+                data: serde_json::json!({
+                    "record": id,
+                    "numbers": record.numbers,
+                    "fields": record.fields,
+                }),
+            })
+        })
+        .collect();
+    match dialect_store::OutboxStore::enqueue(&store, &events, now) {
+        Ok(_) => {
+            println!(
+                "queued {} record_added event(s) for {}",
+                events.len(),
+                urls.join(", ")
+            );
             OK
         }
         Err(err) => {
-            eprintln!("error: nothing was imported: {err}");
+            eprintln!(
+                "error: the records were imported, but their record_added events were not queued: {err}"
+            );
             FAILED
         }
     }

@@ -516,3 +516,69 @@ fn a_missed_call_an_edit_and_a_wrap_up_are_sent_in_order() {
         assert!(events.iter().all(|e| e["campaign"] == "service"));
     }
 }
+
+/// Issue 17: records imported with `dialect records import` are announced
+/// to the campaign's `record_added` subscribers through the outbox; the
+/// server delivers them.
+#[test]
+fn imported_records_are_announced_as_record_added() {
+    let receiver = Receiver::start();
+    receiver.set_up(true);
+    let dir = crate::build::scratch("webhooks-records");
+    let data = dir.join("data");
+    let hooks = format!(
+        "[webhooks]\nurl = \"http://127.0.0.1:{}/hooks\"\n",
+        receiver.port
+    );
+    let config = dir.join("import.toml");
+    std::fs::write(&config, &hooks).expect("config");
+    let csv = dir.join("customers.csv");
+    std::fs::write(
+        &csv,
+        "phone,customer_number\n600700300,C-30\n600700301,C-31\n",
+    )
+    .expect("csv");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_dialect"))
+        .current_dir(crate::sip::root())
+        .args(["records", "import", "helpline"])
+        .arg(&csv)
+        .args(["flows/", "--data"])
+        .arg(&data)
+        .arg("--config")
+        .arg(&config)
+        .output()
+        .expect("dialect runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("queued 2 record_added event(s)"),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let _served = Served::start_in(
+        data,
+        "2026-11-23T10:00:00[Europe/Warsaw]",
+        38_200,
+        &hooks,
+        "flows/",
+    );
+    receiver.wait_accepted(2, Duration::from_secs(30));
+    let hits = delivered(&receiver.hits());
+    let added: Vec<(&str, &str)> = hits
+        .iter()
+        .map(|h| {
+            (
+                h.body["event"].as_str().unwrap_or_default(),
+                h.body["data"]["fields"]["customer_number"]
+                    .as_str()
+                    .unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        added,
+        [("record_added", "C-30"), ("record_added", "C-31")],
+        "{hits:#?}"
+    );
+    assert_eq!(hits[0].body["data"]["numbers"][0], "+48600700300");
+    assert_eq!(hits[0].body["campaign"], "helpline");
+}

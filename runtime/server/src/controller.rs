@@ -77,6 +77,13 @@ pub struct Options {
 /// served. Runs off the call path (a blocking task).
 pub type Loader = Arc<dyn Fn() -> Result<Vec<dialect_bytecode::Loaded>, String> + Send + Sync>;
 
+/// The webhook subscriptions of a campaign: (event, URL) pairs, as its
+/// `webhook` setting lists them (for tools that emit events offline, such
+/// as `dialect records import`).
+pub fn webhook_subscriptions(program: &dialect_bytecode::Program) -> Vec<(String, String)> {
+    webhook_events::subscriptions(program)
+}
+
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {

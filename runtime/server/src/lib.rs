@@ -16,4 +16,4 @@ pub mod tls;
 pub mod webhook_delivery;
 
 pub use controller::harness;
-pub use controller::{Loader, Options, ServeError, Server};
+pub use controller::{Loader, Options, ServeError, Server, webhook_subscriptions};

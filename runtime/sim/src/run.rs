@@ -349,8 +349,13 @@ impl TicketStore for ScriptedStore<'_> {
 }
 
 impl CustomerStore for ScriptedStore<'_> {
-    fn import_records(&self, _: &str, _: &[NewRecord], _: Timestamp) -> Result<usize, StoreError> {
-        Ok(0)
+    fn import_records(
+        &self,
+        _: &str,
+        _: &[NewRecord],
+        _: Timestamp,
+    ) -> Result<Vec<i64>, StoreError> {
+        Ok(Vec::new())
     }
 
     /// The scenario's `records`: that many records have the caller's

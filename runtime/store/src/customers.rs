@@ -52,13 +52,13 @@ pub struct CustomerRecord {
 /// Customer records of the campaigns.
 pub trait CustomerStore {
     /// Adds every record of `records` to `campaign` in one transaction;
-    /// returns how many were added.
+    /// returns their ids, in order.
     fn import_records(
         &self,
         campaign: &str,
         records: &[NewRecord],
         at: Timestamp,
-    ) -> Result<usize, StoreError>;
+    ) -> Result<Vec<i64>, StoreError>;
 
     /// The records of `campaign` that have the number `number` (E.164).
     fn records_of(&self, campaign: &str, number: &str) -> Result<Vec<CustomerRecord>, StoreError>;
@@ -89,9 +89,10 @@ impl CustomerStore for SqliteStore {
         campaign: &str,
         records: &[NewRecord],
         at: Timestamp,
-    ) -> Result<usize, StoreError> {
+    ) -> Result<Vec<i64>, StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
+        let mut ids = Vec::with_capacity(records.len());
         {
             let mut record = tx.prepare_cached(
                 "INSERT INTO customer_records (campaign, fields, added_ms) VALUES (?1, ?2, ?3)",
@@ -104,13 +105,14 @@ impl CustomerStore for SqliteStore {
                     .map_err(|e| StoreError::Unreadable(e.to_string()))?;
                 record.execute(params![campaign, fields, at.as_millisecond()])?;
                 let id = tx.last_insert_rowid();
+                ids.push(id);
                 for n in &new.numbers {
                     number.execute(params![id, campaign, n])?;
                 }
             }
         }
         tx.commit()?;
-        Ok(records.len())
+        Ok(ids)
     }
 
     fn records_of(&self, campaign: &str, number: &str) -> Result<Vec<CustomerRecord>, StoreError> {

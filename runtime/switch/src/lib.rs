@@ -1152,7 +1152,7 @@ impl CustomerStore for NoStore {
         _: &str,
         _: &[dialect_store::NewRecord],
         _: Timestamp,
-    ) -> Result<usize, dialect_store::StoreError> {
+    ) -> Result<Vec<i64>, dialect_store::StoreError> {
         Err(dialect_store::StoreError::Unavailable(
             "records cannot be stored".into(),
         ))

@@ -130,8 +130,8 @@ impl dialect_store::CustomerStore for Store {
         _: &str,
         _: &[dialect_store::NewRecord],
         _: Timestamp,
-    ) -> Result<usize, StoreError> {
-        Ok(0)
+    ) -> Result<Vec<i64>, StoreError> {
+        Ok(Vec::new())
     }
 
     fn records_of(
