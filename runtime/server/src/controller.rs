@@ -861,6 +861,9 @@ struct Call {
     restart: Option<String>,
     /// For a survey call we placed: its id in the store.
     survey_call: Option<i64>,
+    /// The customer record `route_identified` found (exactly one), shown
+    /// to the agent with the call's data.
+    record: Option<i64>,
     /// When the call came in (for its detail record).
     started: jiff::Timestamp,
     /// The number dialled (E.164), once routed.
@@ -927,6 +930,7 @@ impl Call {
             conference: None,
             restart: None,
             survey_call: None,
+            record: None,
             started,
             dialled: String::new(),
             last_agent: None,
@@ -2078,6 +2082,12 @@ impl Core {
                 if call & chat::CHAT_KEY != 0 {
                     self.chat_log(call & !chat::CHAT_KEY, event, fields);
                 } else if self.calls.contains_key(&call) {
+                    if event == "identified"
+                        && let Some(id) = fields.get("record").and_then(Value::as_i64)
+                        && let Some(c) = self.calls.get_mut(&call)
+                    {
+                        c.record = Some(id);
+                    }
                     self.record(call, event, fields);
                 } else if !self.callback_calls.contains_key(&call) {
                     // Decided before the call was released: still its line.

@@ -515,3 +515,54 @@ async fn an_agent_on_duty_named_only_by_a_reloaded_version_takes_its_calls() {
         first_lines(&sent)
     );
 }
+
+/// Issue 17: the agent who takes an identified caller's call sees the
+/// customer record with the call's data (the agent API's call data).
+#[tokio::test(flavor = "current_thread")]
+async fn the_agent_sees_the_identified_callers_record_with_the_call() {
+    use dialect_store::CustomerStore;
+    let flows = compile("tests/identify-flows");
+    let ann = SocketAddr::from(([127, 0, 0, 1], 5073));
+    let mut h = harness(
+        "record",
+        &flows,
+        "[[agent]]\nname = \"ann\"\nuri = \"sip:ann@127.0.0.1:5073\"\nready = true\n",
+        3_000,
+    )
+    .await;
+    // The caller's record, written to the server's database meanwhile (as
+    // `dialect records import` would).
+    let data = std::env::temp_dir().join(format!("dialect-harness-record-{}", std::process::id()));
+    let store = dialect_store::SqliteStore::open(data.join("dialect.sqlite")).unwrap();
+    let record = dialect_store::NewRecord {
+        numbers: vec!["+48600100200".into()],
+        fields: std::collections::BTreeMap::from([("name".to_string(), "Jan".to_string())]),
+    };
+    let ids = store
+        .import_records("front_desk", &[record], jiff::Timestamp::UNIX_EPOCH)
+        .unwrap();
+    drop(store);
+    let phone = Phone::new(5996, h.local_addr(), "+48600100200", "harness-record");
+    let call = answered(&mut h, &phone, "+48221009002").await;
+    let start = h.now();
+    let mut peers = Peers {
+        agents: vec![AgentPhone {
+            at: ann,
+            answers: Some((Duration::from_secs(1), Duration::from_secs(60))),
+        }],
+        due: Vec::new(),
+        requests: Vec::new(),
+    };
+    peers.run(&mut h, start + Duration::from_secs(5)).await;
+    assert!(h.bridged(call), "ann talks with the caller");
+    let reply = h
+        .api(dialect_server::api::ApiRequest::CallData {
+            agent: "ann".into(),
+            call,
+        })
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.body["record"]["id"], ids[0], "{}", reply.body);
+    assert_eq!(reply.body["record"]["fields"]["name"], "Jan");
+    assert_eq!(reply.body["record"]["numbers"][0], "+48600100200");
+}

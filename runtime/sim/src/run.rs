@@ -377,6 +377,10 @@ impl CustomerStore for ScriptedStore<'_> {
     fn all_records(&self, _: &str) -> Result<Vec<CustomerRecord>, StoreError> {
         Ok(Vec::new())
     }
+
+    fn record(&self, _: i64) -> Result<Option<CustomerRecord>, StoreError> {
+        Ok(None)
+    }
 }
 
 struct Sim<'a> {

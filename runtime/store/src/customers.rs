@@ -8,7 +8,7 @@
 
 use crate::{SqliteStore, StoreError};
 use jiff::Timestamp;
-use rusqlite::params;
+use rusqlite::{OptionalExtension, params};
 use std::collections::BTreeMap;
 
 pub(crate) const SCHEMA: &str = "
@@ -65,6 +65,9 @@ pub trait CustomerStore {
 
     /// Every record of `campaign`, oldest first.
     fn all_records(&self, campaign: &str) -> Result<Vec<CustomerRecord>, StoreError>;
+
+    /// The record with this id, if there is one.
+    fn record(&self, id: i64) -> Result<Option<CustomerRecord>, StoreError>;
 }
 
 fn fields_of(json: &str, id: i64) -> Result<BTreeMap<String, String>, StoreError> {
@@ -137,6 +140,26 @@ impl CustomerStore for SqliteStore {
                 })
             })
             .collect()
+    }
+
+    fn record(&self, id: i64) -> Result<Option<CustomerRecord>, StoreError> {
+        let conn = self.conn();
+        let row = conn
+            .query_row(
+                "SELECT campaign, fields FROM customer_records WHERE id = ?1",
+                params![id],
+                |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?)),
+            )
+            .optional()?;
+        let Some((campaign, fields)) = row else {
+            return Ok(None);
+        };
+        Ok(Some(CustomerRecord {
+            id,
+            campaign,
+            numbers: SqliteStore::numbers_of(&conn, id)?,
+            fields: fields_of(&fields, id)?,
+        }))
     }
 
     fn all_records(&self, campaign: &str) -> Result<Vec<CustomerRecord>, StoreError> {
@@ -216,6 +239,8 @@ mod tests {
         assert!(store.records_of("complete", "+48999").unwrap().is_empty());
         let all = store.all_records("complete").unwrap();
         assert_eq!(all.len(), 3);
+        assert_eq!(store.record(all[1].id).unwrap().unwrap(), all[1]);
+        assert_eq!(store.record(999).unwrap(), None);
         assert_eq!(all[2].fields["name"], "Firma");
     }
 }

@@ -1172,6 +1172,13 @@ impl CustomerStore for NoStore {
     ) -> Result<Vec<dialect_store::CustomerRecord>, dialect_store::StoreError> {
         Ok(Vec::new())
     }
+
+    fn record(
+        &self,
+        _: i64,
+    ) -> Result<Option<dialect_store::CustomerRecord>, dialect_store::StoreError> {
+        Ok(None)
+    }
 }
 
 /// The digits a dialled number is routed by: without `+` or `00`.

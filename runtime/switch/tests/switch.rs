@@ -162,6 +162,10 @@ impl dialect_store::CustomerStore for Store {
     fn all_records(&self, _: &str) -> Result<Vec<dialect_store::CustomerRecord>, StoreError> {
         Ok(Vec::new())
     }
+
+    fn record(&self, _: i64) -> Result<Option<dialect_store::CustomerRecord>, StoreError> {
+        Ok(None)
+    }
 }
 
 /// The world around one switch: a clock moved by hand, the store.

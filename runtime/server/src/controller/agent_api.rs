@@ -573,11 +573,32 @@ impl Core {
                 })
             })
             .collect();
+        // The customer record identified for the call, with its fields.
+        let record = match (call.record, &self.store) {
+            (Some(id), Some(store)) => match store.record(id) {
+                Ok(Some(record)) => json!({
+                    "id": record.id,
+                    "numbers": record.numbers,
+                    "fields": record.fields,
+                }),
+                Ok(None) => Value::Null,
+                Err(error) => {
+                    self.stored::<(), _>(
+                        &format!("call-{call_key}"),
+                        "reading its record",
+                        Err(error),
+                    );
+                    Value::Null
+                }
+            },
+            _ => Value::Null,
+        };
         ApiReply::ok(json!({
             "call": call_key,
             "campaign": call.campaign,
             "caller": masked(&call.number, sensitive),
             "variables": variables,
+            "record": record,
         }))
     }
 

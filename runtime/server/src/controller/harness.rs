@@ -225,6 +225,15 @@ impl Harness {
             .any(|l| l.call == call && !l.closed && l.listening)
     }
 
+    /// An agent API request, as the API task hands it to the controller.
+    pub async fn api(&mut self, request: crate::api::ApiRequest) -> crate::api::ApiReply {
+        let now = self.now;
+        let reply = self.core().on_api(request, now).await;
+        self.core().pump(now).await;
+        self.settle().await;
+        reply
+    }
+
     /// Serves a new version (`flows`), as a reload does once its load is
     /// done: prepared by the same [`dialect_switch::Version::prepare`],
     /// swapped in or refused. Returns the refusal's reason, if refused.
