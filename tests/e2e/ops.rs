@@ -705,7 +705,7 @@ fn a_build_copied_elsewhere_is_served_and_a_new_recording_reaches_only_new_calls
 
     // Scheme 2 in office hours: the main menu, repeated after 5 s of
     // silence; this caller listens for 11 s.
-    let early = served.one_call("caller_listens.xml", "+48221000002", 42_900, 11_000);
+    let early = served.one_call("caller_listens.xml", "+48221000002", 43_060, 11_000);
     let deadline = Instant::now() + Duration::from_secs(30);
     let first_call = loop {
         assert!(
@@ -747,7 +747,7 @@ fn a_build_copied_elsewhere_is_served_and_a_new_recording_reaches_only_new_calls
         "{body}"
     );
     // A new call hears the new recording...
-    let late = served.one_call("caller_listens.xml", "+48221000002", 43_000, 2_000);
+    let late = served.one_call("caller_listens.xml", "+48221000002", 43_120, 2_000);
     finish(late, "the late caller");
     finish(early, "the early caller");
     let events = served.events();

@@ -26,7 +26,7 @@ fn identified(served: &Served, from: &str, n: u16) -> serde_json::Value {
         "+48221000000",
         from,
         &format!("records-{n}"),
-        45_900 + n * 2,
+        49_700 + n * 2,
     );
     let events = wait_for(served, "the identification", |e| {
         e.iter().filter(|e| e["event"] == "identified").count() >= usize::from(n)
@@ -110,7 +110,7 @@ fn imported_records_identify_callers_and_bad_rows_refuse_the_whole_file() {
     );
 
     // The server on the same data: one record, two, none.
-    let served = Served::start_in(data.clone(), CLOCK, 45_600, "", "flows/");
+    let served = Served::start_in(data.clone(), CLOCK, 49_400, "", "flows/");
     let one = identified(&served, "+48600700100", 1);
     assert_eq!(one["records"], 1, "{one}");
     let many = identified(&served, "+48227000000", 2);
