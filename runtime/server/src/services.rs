@@ -91,11 +91,6 @@ pub struct Services {
     scratch: PathBuf,
 }
 
-/// 8 kHz mono 16-bit PCM samples as a WAV file.
-pub fn wav(samples: &[i16]) -> Vec<u8> {
-    dialect_media::audio::wav_bytes(samples)
-}
-
 impl Services {
     /// Clients for the configured services.
     pub fn new(
@@ -146,7 +141,7 @@ impl Services {
                 .post(&url)
                 .header("Content-Type", "audio/wav")
                 .header("X-Dialect-Conversation", conversation)
-                .body(wav(&samples));
+                .body(dialect_media::audio::wav_bytes(&samples));
             if let Some(language) = language {
                 request = request.header("X-Dialect-Language", language);
             }
@@ -343,24 +338,4 @@ fn rand_u32() -> u32 {
     use std::sync::atomic::{AtomicU32, Ordering};
     static NEXT: AtomicU32 = AtomicU32::new(0);
     NEXT.fetch_add(1, Ordering::Relaxed)
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
-    use super::*;
-
-    #[test]
-    fn wav_has_a_44_byte_header_and_little_endian_samples() {
-        let bytes = wav(&[1, -2, 3]);
-        assert_eq!(bytes.len(), 44 + 6);
-        assert_eq!(&bytes[..4], b"RIFF");
-        assert_eq!(&bytes[8..16], b"WAVEfmt ");
-        assert_eq!(
-            u32::from_le_bytes([bytes[24], bytes[25], bytes[26], bytes[27]]),
-            8_000
-        );
-        assert_eq!(&bytes[36..40], b"data");
-        assert_eq!(i16::from_le_bytes([bytes[46], bytes[47]]), -2);
-    }
 }

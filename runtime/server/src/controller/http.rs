@@ -53,7 +53,19 @@ impl Tokens {
     }
 }
 
+/// Why a URL is not called.
+const NOT_ALLOWED: &str = "not an allowed URL: add its prefix to [http] allow in the configuration";
+
 impl Core {
+    /// Logs a request the flows may not make (`http_refused`).
+    fn http_refused(&self, call_key: u64, url: &str, reason: String) {
+        self.record(
+            call_key,
+            "http_refused",
+            fields([("url", url.into()), ("reason", reason.into())]),
+        );
+    }
+
     /// A flow's HTTP request: refused, answered from the token cache, or
     /// sent.
     #[allow(clippy::too_many_arguments)]
@@ -68,11 +80,7 @@ impl Core {
         timeout_ms: u64,
     ) {
         let refuse = |core: &mut Core, reason: String| {
-            core.record(
-                call_key,
-                "http_refused",
-                fields([("url", url.clone().into()), ("reason", reason.into())]),
-            );
+            core.http_refused(call_key, &url, reason);
             core.pending.push_back((
                 call_key,
                 Event::HttpResult {
@@ -83,10 +91,7 @@ impl Core {
             ));
         };
         if !self.config.http.allows(&url) {
-            return refuse(
-                self,
-                "not an allowed URL: add its prefix to [http] allow in the configuration".into(),
-            );
+            return refuse(self, NOT_ALLOWED.into());
         }
         let (body, bearer, purpose) = match auth {
             HttpAuth::None => (
@@ -227,18 +232,7 @@ impl Core {
     ) {
         let url = url.unwrap_or_default();
         if !self.config.http.allows(&url) {
-            self.record(
-                call_key,
-                "http_refused",
-                fields([
-                    ("url", url.into()),
-                    (
-                        "reason",
-                        "not an allowed URL: add its prefix to [http] allow in the configuration"
-                            .into(),
-                    ),
-                ]),
-            );
+            self.http_refused(call_key, &url, NOT_ALLOWED.into());
             self.pending
                 .push_back((call_key, Event::Verified { ok: false }));
             return;
