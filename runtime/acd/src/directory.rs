@@ -22,9 +22,31 @@ pub struct QueueInfo {
     pub courtesy: bool,
 }
 
-/// A classifier (wrap-up reason).
+/// A classifier (wrap-up reason) and its actions (SPEC 3.2).
 #[derive(Clone, Debug, Default)]
 pub struct Classifier {
+    /// The name agents see.
+    pub label: Option<String>,
+    /// The record is to be called again.
+    pub recall: bool,
+    /// Closes the record.
+    pub closes: bool,
+    /// Counts as a success.
+    pub success: bool,
+    /// The contact results it may be used for (empty: all).
+    pub offered_for: Vec<String>,
+    /// The recall comes this long after the wrap-up.
+    pub recall_after_ms: Option<Millis>,
+    /// No recall later than this long after the wrap-up.
+    pub max_recall_ms: Option<Millis>,
+    /// The record moves to this campaign.
+    pub move_to: Option<String>,
+    /// The number is never called again.
+    pub blacklist: bool,
+    /// An e-mail goes to this address.
+    pub email: Option<String>,
+    /// This SMS goes to the record's number.
+    pub sms: Option<String>,
     /// The record becomes private to this agent.
     pub private_to: Option<String>,
 }
@@ -74,6 +96,16 @@ pub struct CampaignInfo {
     /// Monitoring alerts: kind and threshold (milliseconds for times, a
     /// count otherwise).
     pub alerts: Vec<(String, u64)>,
+    /// When recalls may be placed: (weekday bit set, first minute, end
+    /// minute), in `zone`; empty: any time.
+    pub recall_windows: Vec<(u8, u32, u32)>,
+    /// No recall is scheduled after this day (`YYYY-MM-DD`, in `zone`).
+    pub max_recall_date: Option<String>,
+    /// A closed record keeps its classifier.
+    pub keep_classifier_on_closed: bool,
+    /// The campaign's time zone: that of its first schedule (recall windows
+    /// and dates are read in it); UTC without one.
+    pub zone: String,
 }
 
 /// Everything read from the declarations.
@@ -286,16 +318,58 @@ fn campaign(program: &Program) -> CampaignInfo {
         music_on_hold: prompt(program, s.get("music_on_hold")),
         queue_music: prompt(program, s.get("queue_music")),
         sensitive: boolean(s.get("sensitive_data")),
+        max_recall_date: match s.get("max_recall_date") {
+            Some(BValue::Date(day)) => Some(day.clone()),
+            _ => None,
+        },
+        keep_classifier_on_closed: boolean(s.get("keep_classifier_on_closed")),
+        zone: program
+            .schedules
+            .first()
+            .map_or_else(|| "UTC".to_string(), |z| z.zone.clone()),
         ..CampaignInfo::default()
     };
+    if let Some(BValue::List(windows)) = s.get("recall_window") {
+        for window in windows {
+            if let BValue::List(pair) = window
+                && let [BValue::Days(days), BValue::TimeRange(from, to)] = pair.as_slice()
+            {
+                info.recall_windows.push((*days, *from, *to));
+            }
+        }
+    }
     for section in &program.sections {
         match section.kind.as_str() {
             "classifier" => {
-                let private_to = refs(section.settings.get("private_to"))
+                let c = &section.settings;
+                let private_to = refs(c.get("private_to"))
                     .first()
                     .map(|a| short(a).to_string());
-                info.classifiers
-                    .insert(section.name.clone(), Classifier { private_to });
+                let offered_for = match c.get("offered_for") {
+                    Some(BValue::List(items)) => items
+                        .iter()
+                        .filter_map(|v| match v {
+                            BValue::Word(w) => Some(w.clone()),
+                            _ => None,
+                        })
+                        .collect(),
+                    _ => Vec::new(),
+                };
+                let classifier = Classifier {
+                    label: text(c.get("label")),
+                    recall: boolean(c.get("recall")),
+                    closes: boolean(c.get("closes")),
+                    success: boolean(c.get("success")),
+                    offered_for,
+                    recall_after_ms: duration(c.get("recall_after")),
+                    max_recall_ms: duration(c.get("max_recall")),
+                    move_to: refs(c.get("move_to")).into_iter().next(),
+                    blacklist: boolean(c.get("blacklist")),
+                    email: text(c.get("email")),
+                    sms: text(c.get("sms")),
+                    private_to,
+                };
+                info.classifiers.insert(section.name.clone(), classifier);
             }
             "field" => {
                 if boolean(section.settings.get("required")) {

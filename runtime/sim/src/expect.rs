@@ -109,6 +109,7 @@ fn yes_no(b: bool) -> String {
 pub(crate) fn check(scenario: &Scenario, seen: &Seen, failures: &mut Vec<Failure>) {
     let expect = &scenario.expect;
     let last = &seen.last;
+    check_wrap_up(expect, seen, failures);
     if let Some(expected) = &expect.prompts {
         failures.extend(exact("prompts", expected, &seen.prompts, last));
     }
@@ -578,4 +579,39 @@ fn check_scheduled(expected: Scheduled, seen: &Seen) -> Option<Failure> {
             .and_then(|(_, p)| p.clone())
             .or_else(|| seen.last.clone()),
     })
+}
+
+/// `classified`, `recall`, `blacklisted`: what the agent's wrap-up did.
+fn check_wrap_up(expect: &crate::scenario::Expect, seen: &Seen, failures: &mut Vec<Failure>) {
+    let done = seen.wrap_up.as_ref();
+    let words = |what: &str| match done {
+        None => "no wrap-up (no agent with a `classifier` finished the call)".to_string(),
+        Some(Err(why)) => why.clone(),
+        Some(Ok((classifier, recall, blacklisted))) => match what {
+            "classified" => classifier.clone(),
+            "recall" => recall.clone(),
+            _ => blacklisted.to_string(),
+        },
+    };
+    let mut compare = |what: &str, expected: String| {
+        let actual = words(what);
+        if actual != expected {
+            failures.push(Failure {
+                expectation: what.into(),
+                expected,
+                actual: actual.clone(),
+                label: format!("the wrap-up: {actual}"),
+                at: seen.last.clone(),
+            });
+        }
+    };
+    if let Some(expected) = &expect.classified {
+        compare("classified", expected.clone());
+    }
+    if let Some(expected) = &expect.recall {
+        compare("recall", expected.clone());
+    }
+    if let Some(expected) = expect.blacklisted {
+        compare("blacklisted", expected.to_string());
+    }
 }

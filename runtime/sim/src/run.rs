@@ -31,11 +31,8 @@ use dialect_acd::directory::short;
 use dialect_bot::{BotRequest, BotResponse, Channel, Mode, ProtocolError, Reason, parse_response};
 use dialect_bytecode::{NodeId, Op, Prompt};
 use dialect_engine::{BotReply, CallId, Command, DialOutcome, Engine, Event, Flow, Outcome};
-use dialect_store::{
-    CustomerRecord, CustomerStore, NewRecord, NewTicket, RelationshipStore, StoreError, Ticket,
-    TicketStore,
-};
-use dialect_switch::{Action, CallKey, Switch, Version};
+use dialect_store::{CustomerStore, NewRecord, NewTicket, RelationshipStore, SqliteStore};
+use dialect_switch::{Action, CallKey, NoStore, Switch, Version};
 use jiff::{SignedDuration, Timestamp};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
@@ -148,6 +145,8 @@ enum Input {
     },
     /// An agent ends the conversation.
     AgentHangsUp {
+        /// The scenario's agent (index).
+        agent: usize,
         /// The call's line.
         call: usize,
     },
@@ -172,7 +171,7 @@ impl Input {
             Input::Arrive(c)
             | Input::Event(c, _)
             | Input::AgentAnswers { call: c, .. }
-            | Input::AgentHangsUp { call: c }
+            | Input::AgentHangsUp { call: c, .. }
             | Input::BotAnswer { call: c, .. } => Some(*c),
             Input::AgentOn(_) => None,
         }
@@ -196,6 +195,10 @@ struct Line {
     bot_turns: usize,
     /// The `bot` node of the last bot turn.
     bot_node: Option<NodeId>,
+    /// The record `route_identified` found for the call.
+    record: Option<i64>,
+    /// The last queue the call entered.
+    queue: Option<String>,
 }
 
 /// Why the simulation stopped.
@@ -237,6 +240,9 @@ pub(crate) struct Seen {
     pub(crate) handoff: Option<(Handoff, Option<Place>)>,
     /// Where the first ticket was opened.
     pub(crate) ticket: Option<Option<Place>>,
+    /// The agent's wrap-up: the classifier, the recall in words, whether
+    /// the number was blacklisted (or why the wrap-up was refused).
+    pub(crate) wrap_up: Option<Result<(String, String, bool), String>>,
 }
 
 /// A handoff of the scenario's call.
@@ -250,136 +256,65 @@ pub(crate) struct Handoff {
     pub(crate) owner: Option<String>,
 }
 
-/// The store as the scenario tells it: the caller's last agent and the
-/// owner of their private record; tickets kept in memory.
-struct ScriptedStore<'a> {
-    scenario: &'a Scenario,
-    tickets: std::cell::RefCell<Vec<Ticket>>,
-}
-
-impl ScriptedStore<'_> {
-    fn scripted(&self, number: &str, agent: Option<&String>) -> Option<String> {
-        agent
-            .filter(|_| number == self.scenario.caller)
-            .map(|a| short(a).to_string())
-    }
-}
-
-impl RelationshipStore for ScriptedStore<'_> {
-    fn set_last_agent(&self, _: &str, _: &str, _: &str, _: Timestamp) -> Result<(), StoreError> {
-        Ok(())
-    }
-
-    fn last_agent(
-        &self,
-        _campaign: &str,
-        number: &str,
-    ) -> Result<Option<(String, Timestamp)>, StoreError> {
-        let start = self.scenario.start.timestamp();
-        Ok(self
-            .scripted(number, self.scenario.last_agent.as_ref())
-            .map(|agent| (agent, start)))
-    }
-
-    fn set_owner(&self, _: &str, _: &str, _: &str) -> Result<(), StoreError> {
-        Ok(())
-    }
-
-    fn clear_owner(&self, _: &str, _: &str) -> Result<(), StoreError> {
-        Ok(())
-    }
-
-    fn owner(&self, _campaign: &str, number: &str) -> Result<Option<String>, StoreError> {
-        Ok(self.scripted(number, self.scenario.record_owner.as_ref()))
-    }
-}
-
-impl TicketStore for ScriptedStore<'_> {
-    fn open_ticket(&self, ticket: &NewTicket, now: Timestamp) -> Result<Ticket, StoreError> {
-        let mut tickets = self.tickets.borrow_mut();
-        let opened = Ticket {
-            id: i64::try_from(tickets.len()).unwrap_or(i64::MAX) + 1,
-            channel: ticket.channel.clone(),
-            campaign: ticket.campaign.clone(),
-            customer: ticket.customer.clone(),
-            reason: ticket.reason.clone(),
-            transcript: ticket.transcript.clone(),
-            team: ticket.team.clone(),
-            owner: ticket.owner.clone(),
-            status: "open".into(),
-            created: now,
-        };
-        tickets.push(opened.clone());
-        Ok(opened)
-    }
-
-    fn tickets(&self) -> Result<Vec<Ticket>, StoreError> {
-        Ok(self.tickets.borrow().clone())
-    }
-
-    /// A ticket the call opened, or, when the scenario says `verified`,
-    /// any ticket id the caller keys (the helpdesk's older tickets).
-    fn ticket(&self, id: i64) -> Result<Option<Ticket>, StoreError> {
-        let opened = self.tickets.borrow().iter().find(|t| t.id == id).cloned();
-        Ok(opened.or_else(|| {
-            self.scenario.verified.then(|| Ticket {
-                id,
-                channel: "voice".into(),
-                campaign: String::new(),
-                customer: self.scenario.caller.clone(),
-                reason: "an earlier ticket".into(),
-                transcript: Vec::new(),
-                team: None,
-                owner: None,
-                status: "open".into(),
-                created: self.scenario.start.timestamp(),
-            })
-        }))
-    }
-
-    fn close_ticket(&self, id: i64) -> Result<Ticket, StoreError> {
-        let mut tickets = self.tickets.borrow_mut();
-        let ticket = tickets
-            .iter_mut()
-            .find(|t| t.id == id)
-            .ok_or(StoreError::NotFound { id })?;
-        ticket.status = "closed".into();
-        Ok(ticket.clone())
-    }
-}
-
-impl CustomerStore for ScriptedStore<'_> {
-    fn import_records(
-        &self,
-        _: &str,
-        _: &[NewRecord],
-        _: Timestamp,
-    ) -> Result<Vec<i64>, StoreError> {
-        Ok(Vec::new())
-    }
-
-    /// The scenario's `records`: that many records have the caller's
-    /// number, in every campaign.
-    fn records_of(&self, campaign: &str, number: &str) -> Result<Vec<CustomerRecord>, StoreError> {
-        if number != self.scenario.caller {
-            return Ok(Vec::new());
+/// The scenario's store: an embedded database (the one `dialect serve`
+/// uses, in memory) holding what the scenario seeds: customer records,
+/// tickets, the caller's last agent and the owner of their private record.
+/// What went wrong seeding it is a failure of the scenario.
+fn seeded_store(scenario: &Scenario, campaign: Option<&str>) -> (Option<SqliteStore>, Vec<String>) {
+    let mut problems = Vec::new();
+    let store = match SqliteStore::in_memory() {
+        Ok(store) => store,
+        Err(error) => {
+            problems.push(format!("the in-memory store cannot be opened: {error}"));
+            return (None, problems);
         }
-        Ok((1..=i64::from(self.scenario.records))
-            .map(|id| CustomerRecord {
-                id,
-                campaign: campaign.to_string(),
-                numbers: vec![number.to_string()],
-                fields: std::collections::BTreeMap::new(),
-            })
-            .collect())
+    };
+    let start = scenario.start.timestamp();
+    let campaign = campaign.unwrap_or_default();
+    let records: Vec<NewRecord> = scenario
+        .records
+        .iter()
+        .map(|r| NewRecord {
+            numbers: r.numbers.clone(),
+            fields: r.fields.clone(),
+        })
+        .collect();
+    if let Err(error) = store.import_records(campaign, &records, start) {
+        problems.push(format!("the records cannot be stored: {error}"));
     }
-
-    fn all_records(&self, _: &str) -> Result<Vec<CustomerRecord>, StoreError> {
-        Ok(Vec::new())
+    for id in &scenario.tickets {
+        let ticket = NewTicket {
+            channel: "voice".into(),
+            campaign: campaign.to_string(),
+            customer: scenario.caller.clone(),
+            reason: "an earlier ticket".into(),
+            transcript: Vec::new(),
+            team: None,
+            owner: None,
+        };
+        if let Err(error) = store.insert_ticket(Some(*id), &ticket, start) {
+            problems.push(format!("ticket {id} cannot be stored: {error}"));
+        }
     }
+    if let Some(agent) = &scenario.last_agent
+        && let Err(error) = store.set_last_agent(campaign, &scenario.caller, short(agent), start)
+    {
+        problems.push(format!("the last agent cannot be stored: {error}"));
+    }
+    if let Some(owner) = &scenario.record_owner
+        && let Err(error) = store.set_owner(campaign, &scenario.caller, short(owner))
+    {
+        problems.push(format!("the record's owner cannot be stored: {error}"));
+    }
+    (Some(store), problems)
+}
 
-    fn record(&self, _: i64) -> Result<Option<CustomerRecord>, StoreError> {
-        Ok(None)
+/// The store the switch reads: the scenario's, or none if it could not be
+/// opened (a failure of the scenario already).
+fn db(store: &Option<SqliteStore>) -> &dyn dialect_switch::Store {
+    match store {
+        Some(store) => store,
+        None => &NoStore,
     }
 }
 
@@ -388,7 +323,9 @@ struct Sim<'a> {
     scenario: &'a Scenario,
     /// The call layer `dialect serve` runs, with the scenario as its world.
     switch: Switch,
-    store: ScriptedStore<'a>,
+    store: Option<SqliteStore>,
+    /// What went wrong seeding the store.
+    seeding: Vec<String>,
     start: Timestamp,
     now: i64,
     seq: u64,
@@ -422,14 +359,17 @@ impl<'a> Sim<'a> {
     fn new(suite: &'a Suite, scenario: &'a Scenario) -> Sim<'a> {
         let start = scenario.start.timestamp();
         let (switch, agent_ids) = new_switch(suite, scenario, start);
+        let campaign = switch
+            .engine()
+            .route(&scenario.dialled)
+            .map(|f| f.program.name.clone());
+        let (store, seeding) = seeded_store(scenario, campaign.as_deref());
         let mut sim = Sim {
             suite,
             scenario,
             switch,
-            store: ScriptedStore {
-                scenario,
-                tickets: std::cell::RefCell::new(Vec::new()),
-            },
+            store,
+            seeding,
             start,
             // The others arrive before the start; the first input sets the clock.
             now: i64::MIN,
@@ -523,7 +463,7 @@ impl<'a> Sim<'a> {
                 }
                 None => {
                     let now = self.timestamp(self.now);
-                    self.switch.handle_timeout(now, &self.store);
+                    self.switch.handle_timeout(now, db(&self.store));
                 }
             }
             self.act();
@@ -583,7 +523,7 @@ impl<'a> Sim<'a> {
                             survey,
                             caller,
                             now,
-                            &self.store,
+                            db(&self.store),
                         )
                     }
                     None => {
@@ -593,8 +533,14 @@ impl<'a> Sim<'a> {
                         } else {
                             Channel::Voice
                         };
-                        self.switch
-                            .arrive(key(call), caller, dialled, channel, now, &self.store)
+                        self.switch.arrive(
+                            key(call),
+                            caller,
+                            dialled,
+                            channel,
+                            now,
+                            db(&self.store),
+                        )
                     }
                 };
                 let id = self.switch.engine_call(key(call));
@@ -630,7 +576,10 @@ impl<'a> Sim<'a> {
                 self.answers.remove(&call);
                 if self.switch.agent_answered(key(call), now) {
                     let talk = self.scenario.agents.get(agent).map_or(0, |a| ms(a.talk));
-                    self.schedule(self.now.saturating_add(talk), Input::AgentHangsUp { call });
+                    self.schedule(
+                        self.now.saturating_add(talk),
+                        Input::AgentHangsUp { agent, call },
+                    );
                     let name = self.agent_name(agent).unwrap_or_default();
                     if call == SUBJECT {
                         let queued = self.seen.queues.last().and_then(|q| q.1.clone());
@@ -641,11 +590,12 @@ impl<'a> Sim<'a> {
                     self.deliver(call, Event::AgentConnected { agent: name });
                 }
             }
-            Input::AgentHangsUp { call } => {
+            Input::AgentHangsUp { agent, call } => {
                 // Wrap-up starts; the agent may be offered the next call
                 // once it is over (at once without wrap-up time).
                 self.switch.agent_ended(key(call), now);
                 self.deliver(call, Event::BridgeEnded);
+                self.wrap_up(agent, call, now);
             }
             Input::BotAnswer {
                 call,
@@ -660,7 +610,7 @@ impl<'a> Sim<'a> {
                     self.note(call, format!("the bot's late answer is dropped: {shown}"));
                 }
                 self.switch
-                    .bot_answered(key(call), request, turn, result, now, &self.store);
+                    .bot_answered(key(call), request, turn, result, now, db(&self.store));
             }
         }
         None
@@ -679,7 +629,7 @@ impl<'a> Sim<'a> {
         let text = describe_event(&event);
         self.note(call, text);
         let now = self.timestamp(self.now);
-        self.switch.event(key(call), event, now, &self.store);
+        self.switch.event(key(call), event, now, db(&self.store));
     }
 
     /// Carries out the switch's actions: the scenario's call's steps and
@@ -825,6 +775,13 @@ impl<'a> Sim<'a> {
             self.events.push((self.now, event.to_string()));
         }
         let text = |name: &str| fields.get(name).and_then(|v| v.as_str()).unwrap_or("");
+        if let Some(l) = self.lines.get_mut(call) {
+            match event {
+                "identified" => l.record = fields.get("record").and_then(|v| v.as_i64()),
+                "queued" => l.queue = Some(text("queue").to_string()),
+                _ => {}
+            }
+        }
         match event {
             "reserved" => {
                 let agent = text("agent").to_string();
@@ -1082,9 +1039,24 @@ impl<'a> Sim<'a> {
                     Input::Event(call, Event::RecordingFinished),
                 );
             }
-            Command::Authorise { .. } | Command::LookupTicket { .. } => {
-                let ok = self.scenario.verified;
-                self.schedule(now, Input::Event(call, Event::Verified { ok }));
+            // An external source: the scenario's HTTP answer to the POST,
+            // 2xx is `ok`; without one the block's timer takes `failed`.
+            // (The switch decides the internal source and tickets.)
+            Command::Authorise { url, .. } => {
+                let url = url.unwrap_or_default();
+                let answer = self
+                    .scenario
+                    .http
+                    .iter()
+                    .find(|h| url.starts_with(&h.url))
+                    .cloned();
+                if let Some(answer) = answer {
+                    let ok = (200..300).contains(&answer.status);
+                    self.schedule(
+                        now + ms(answer.after),
+                        Input::Event(call, Event::Verified { ok }),
+                    );
+                }
             }
             Command::Http { request, url, .. } => {
                 let answer = self
@@ -1288,6 +1260,82 @@ impl<'a> Sim<'a> {
 
     /// The scenario agent's name in the ACD: a declared agent's last name
     /// part.
+    /// The agent's wrap-up when the call ends, with the scenario's
+    /// classifier, as through the agent API: the switch applies it to the
+    /// record and decides the recall (which the simulator notes; `dialect
+    /// serve` places it).
+    fn wrap_up(&mut self, agent: usize, call: usize, now: Timestamp) {
+        let Some(classifier) = self
+            .scenario
+            .agents
+            .get(agent)
+            .and_then(|a| a.classifier.clone())
+        else {
+            return;
+        };
+        let name = self.agent_name(agent).unwrap_or_default();
+        let Some(line) = self.lines.get(call) else {
+            return;
+        };
+        let campaign = line
+            .flow
+            .as_ref()
+            .map(|f| f.program.name.clone())
+            .unwrap_or_default();
+        let (record, queue) = (line.record, line.queue.clone());
+        let number = if call == SUBJECT {
+            self.scenario.caller.clone()
+        } else {
+            self.scenario.others_caller.clone()
+        };
+        let wrap = dialect_switch::wrapup::WrapUp {
+            campaign: &campaign,
+            number: &number,
+            record,
+            result: "answered",
+            agent: &name,
+            classifier: &classifier,
+            queue: queue.as_deref(),
+        };
+        let decided = self.switch.wrap_up(key(call), &wrap, now, db(&self.store));
+        self.switch.end_wrap_up(&name, now);
+
+        let zone = self
+            .switch
+            .directory()
+            .campaigns
+            .get(&campaign)
+            .map(|c| c.zone.clone())
+            .unwrap_or_default();
+        let outcome = match decided {
+            Ok(decision) => {
+                let recall = match &decision.recall {
+                    dialect_switch::wrapup::Recall::None => "none".to_string(),
+                    dialect_switch::wrapup::Recall::Skipped(_) => "skipped".to_string(),
+                    dialect_switch::wrapup::Recall::At { start, .. } => {
+                        match jiff::tz::TimeZone::get(&zone) {
+                            Ok(tz) => start.to_zoned(tz).strftime("%Y-%m-%d %H:%M").to_string(),
+                            Err(_) => start.to_string(),
+                        }
+                    }
+                };
+                self.note(
+                    call,
+                    format!("{name} wraps up: {classifier}, recall {recall}"),
+                );
+                Ok((classifier, recall, decision.blacklisted))
+            }
+            Err(refused) => {
+                let why = format!("{name}'s wrap-up with {classifier} is refused: {refused}");
+                self.note(call, why.clone());
+                Err(why)
+            }
+        };
+        if call == SUBJECT {
+            self.seen.wrap_up.get_or_insert(outcome);
+        }
+    }
+
     fn agent_name(&self, agent: usize) -> Option<String> {
         self.scenario
             .agents
@@ -1301,7 +1349,17 @@ impl<'a> Sim<'a> {
             .first()
             .and_then(|l| l.flow.as_ref())
             .map(|f| f.program.name.clone());
-        let mut failures = Vec::new();
+        let mut failures: Vec<Failure> = self
+            .seeding
+            .iter()
+            .map(|problem| Failure {
+                expectation: "store".into(),
+                expected: "the scenario's records, tickets and relationships stored".into(),
+                actual: problem.clone(),
+                label: String::new(),
+                at: None,
+            })
+            .collect();
         let directory = &self.suite.directory;
         let unknown_queues: BTreeSet<String> = self
             .scenario

@@ -81,10 +81,14 @@ pub struct Scenario {
     /// agent and the handoff's routing rules are told (the flow runs the
     /// same). The others are always voice calls.
     pub channel: Channel,
-    /// The answer to an identification: how many records the caller has.
-    pub records: u32,
-    /// The answer to an authorisation or ticket look-up.
-    pub verified: bool,
+    /// Customer records in the store when the call arrives (in the
+    /// campaign `dialled` reaches): `route_identified`, `authorise`
+    /// (internal) and the agent's record are decided from them, as under
+    /// `dialect serve`.
+    pub records: Vec<SeedRecord>,
+    /// Ids of tickets in the store (the helpdesk's earlier tickets, opened
+    /// for the caller): what the `ticket` block looks up.
+    pub tickets: Vec<i64>,
     /// The answer to a dial.
     pub dial: DialOutcome,
     /// Other calls to the same number, arriving 1 ms before this one
@@ -109,6 +113,15 @@ pub struct Scenario {
     pub expect: Expect,
 }
 
+/// A customer record the scenario puts in the store.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SeedRecord {
+    /// Its phone numbers (E.164); the caller's number when none are given.
+    pub numbers: Vec<String>,
+    /// Its fields by name.
+    pub fields: BTreeMap<String, String>,
+}
+
 /// An agent on duty: logged in to the ACD and ready from `from`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Agent {
@@ -130,6 +143,9 @@ pub struct Agent {
     /// Whether the agent answers at all; one who does not lets every offer
     /// ring out (RONA) and stays Idle afterwards.
     pub answers: bool,
+    /// The classifier the agent wraps the call up with when it ends, as
+    /// through the agent API.
+    pub classifier: Option<String>,
 }
 
 /// A scripted answer of an external bot to one request.
@@ -316,6 +332,14 @@ pub struct Expect {
     /// Whether a handoff opened a ticket (an asynchronous handoff, or one
     /// nobody was assigned).
     pub ticket: Option<bool>,
+    /// The classifier the agent's wrap-up applied to the call.
+    pub classified: Option<String>,
+    /// The recall it scheduled: the local time in the campaign's zone
+    /// (`2026-11-23 12:00`), `none` (the classifier asks for none) or
+    /// `skipped` (no moment allowed it).
+    pub recall: Option<String>,
+    /// Whether the wrap-up put the caller's number on the blacklist.
+    pub blacklisted: Option<bool>,
     /// Substrings of what the customer agent said, in this order.
     pub bot_said: Option<Vec<String>>,
 }
@@ -613,8 +637,8 @@ agents = [{ name = "carol", queue = "common/queues.sales", answer_after = "5s", 
 queue_full = ["common/queues.tiny"]
 http = [{ url = "https://api.example.com/customer", status = 200, body = '{"vip": true}', after = "1s" }, { url = "https://down", status = 0 }]
 bot = ["say:Dzień dobry", "handoff", "cannot_answer", "done"]
-records = 1
-verified = true
+records = [{ fields = { customer = "1001" } }, { numbers = ["+48600100201"] }]
+tickets = [12345678]
 dial = "no_answer"
 others = 20
 others_at = "1m"
@@ -651,6 +675,11 @@ connected_at = "12s""#,
         assert_eq!(s.others_caller, "+48600999001");
         assert_eq!(s.last_agent.as_deref(), Some("carol"));
         assert_eq!(s.record_owner.as_deref(), Some("dave"));
+        assert_eq!(s.records.len(), 2);
+        assert_eq!(s.records[0].numbers, ["+48600100200"]);
+        assert_eq!(s.records[0].fields["customer"], "1001");
+        assert_eq!(s.records[1].numbers, ["+48600100201"]);
+        assert_eq!(s.tickets, [12345678]);
         assert_eq!(s.agents[0].queue.as_deref(), Some("common/queues.sales"));
         assert_eq!(s.expect.connected_at, Some(12_000));
         assert_eq!(s.expect.vars["count"], "3");

@@ -25,7 +25,33 @@ CREATE TABLE IF NOT EXISTS record_numbers (
 );
 CREATE INDEX IF NOT EXISTS record_numbers_by_number ON record_numbers (campaign, number);
 CREATE INDEX IF NOT EXISTS customer_records_by_campaign ON customer_records (campaign, id);
+CREATE TABLE IF NOT EXISTS record_states (
+    record INTEGER PRIMARY KEY REFERENCES customer_records(id) ON DELETE CASCADE,
+    version INTEGER NOT NULL,
+    classifier TEXT,
+    closed INTEGER NOT NULL,
+    success INTEGER NOT NULL,
+    changed_ms INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS blacklist (
+    number TEXT PRIMARY KEY,
+    campaign TEXT NOT NULL,
+    at_ms INTEGER NOT NULL
+);
 ";
+
+/// What a wrap-up classifier does to a record (SPEC 3.2).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Classification {
+    /// The classifier's name.
+    pub classifier: String,
+    /// It closes the record.
+    pub closes: bool,
+    /// It counts as a success.
+    pub success: bool,
+    /// A closed record keeps its classifier (`keep_classifier_on_closed`).
+    pub keep_on_closed: bool,
+}
 
 /// A record to add: its numbers (E.164) and its fields (checked).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -37,7 +63,7 @@ pub struct NewRecord {
 }
 
 /// A stored record.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct CustomerRecord {
     /// Its id.
     pub id: i64,
@@ -47,6 +73,15 @@ pub struct CustomerRecord {
     pub numbers: Vec<String>,
     /// Its fields.
     pub fields: BTreeMap<String, String>,
+    /// Its version: 1 when added, one more with every edit or
+    /// classification (an edit names the version it read).
+    pub version: u32,
+    /// The classifier of its last wrap-up.
+    pub classifier: Option<String>,
+    /// A classifier closed it.
+    pub closed: bool,
+    /// A classifier counted it a success.
+    pub success: bool,
 }
 
 /// Customer records of the campaigns.
@@ -68,6 +103,88 @@ pub trait CustomerStore {
 
     /// The record with this id, if there is one.
     fn record(&self, id: i64) -> Result<Option<CustomerRecord>, StoreError>;
+
+    /// Replaces the fields named in `changes` of record `id`, if it is
+    /// still at `version` (else [`StoreError::Stale`]); returns it as it
+    /// now is, one version on.
+    fn edit_record(
+        &self,
+        id: i64,
+        changes: &BTreeMap<String, String>,
+        version: u32,
+        at: Timestamp,
+    ) -> Result<CustomerRecord, StoreError>;
+
+    /// Applies a wrap-up classifier to record `id`: its classifier (kept
+    /// on a closed record when the campaign says so), closed, success.
+    fn classify_record(
+        &self,
+        id: i64,
+        classification: &Classification,
+        at: Timestamp,
+    ) -> Result<CustomerRecord, StoreError>;
+
+    /// Moves record `id`, with its numbers, to `campaign`.
+    fn move_record(&self, id: i64, campaign: &str) -> Result<(), StoreError>;
+
+    /// Never call `number` again (a classifier's `blacklist`).
+    fn blacklist(&self, number: &str, campaign: &str, at: Timestamp) -> Result<(), StoreError>;
+
+    /// Whether `number` is on the blacklist.
+    fn blacklisted(&self, number: &str) -> Result<bool, StoreError>;
+}
+
+/// A record's state columns: version, classifier, closed, success.
+type State = (u32, Option<String>, bool, bool);
+
+fn state_of(conn: &rusqlite::Connection, id: i64) -> Result<State, StoreError> {
+    let state = conn
+        .prepare_cached(
+            "SELECT version, classifier, closed, success FROM record_states WHERE record = ?1",
+        )?
+        .query_row(params![id], |row| {
+            Ok((
+                row.get::<_, u32>(0)?,
+                row.get::<_, Option<String>>(1)?,
+                row.get::<_, bool>(2)?,
+                row.get::<_, bool>(3)?,
+            ))
+        })
+        .optional()?;
+    Ok(state.unwrap_or((1, None, false, false)))
+}
+
+fn write_state(
+    conn: &rusqlite::Connection,
+    id: i64,
+    state: &State,
+    at: Timestamp,
+) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO record_states (record, version, classifier, closed, success, changed_ms) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (record) DO UPDATE SET \
+         version = excluded.version, classifier = excluded.classifier, \
+         closed = excluded.closed, success = excluded.success, changed_ms = excluded.changed_ms",
+    )?
+    .execute(params![
+        id,
+        state.0,
+        state.1,
+        state.2,
+        state.3,
+        at.as_millisecond()
+    ])?;
+    Ok(())
+}
+
+fn with_state(mut record: CustomerRecord, state: State) -> CustomerRecord {
+    (
+        record.version,
+        record.classifier,
+        record.closed,
+        record.success,
+    ) = state;
+    record
 }
 
 fn fields_of(json: &str, id: i64) -> Result<BTreeMap<String, String>, StoreError> {
@@ -132,12 +249,14 @@ impl CustomerStore for SqliteStore {
             .collect::<Result<Vec<_>, _>>()?;
         rows.into_iter()
             .map(|(id, fields)| {
-                Ok(CustomerRecord {
+                let record = CustomerRecord {
                     id,
                     campaign: campaign.to_string(),
                     numbers: SqliteStore::numbers_of(&conn, id)?,
                     fields: fields_of(&fields, id)?,
-                })
+                    ..CustomerRecord::default()
+                };
+                Ok(with_state(record, state_of(&conn, id)?))
             })
             .collect()
     }
@@ -154,12 +273,132 @@ impl CustomerStore for SqliteStore {
         let Some((campaign, fields)) = row else {
             return Ok(None);
         };
-        Ok(Some(CustomerRecord {
+        let record = CustomerRecord {
             id,
             campaign,
             numbers: SqliteStore::numbers_of(&conn, id)?,
             fields: fields_of(&fields, id)?,
-        }))
+            ..CustomerRecord::default()
+        };
+        Ok(Some(with_state(record, state_of(&conn, id)?)))
+    }
+
+    fn edit_record(
+        &self,
+        id: i64,
+        changes: &BTreeMap<String, String>,
+        version: u32,
+        at: Timestamp,
+    ) -> Result<CustomerRecord, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let fields: Option<String> = tx
+            .query_row(
+                "SELECT fields FROM customer_records WHERE id = ?1",
+                params![id],
+                |row| row.get(0),
+            )
+            .optional()?;
+        let Some(fields) = fields else {
+            return Err(StoreError::NoRecord { id });
+        };
+        let mut state = state_of(&tx, id)?;
+        if state.0 != version {
+            return Err(StoreError::Stale {
+                id,
+                version,
+                current: state.0,
+            });
+        }
+        let mut fields = fields_of(&fields, id)?;
+        for (name, value) in changes {
+            fields.insert(name.clone(), value.clone());
+        }
+        let text =
+            serde_json::to_string(&fields).map_err(|e| StoreError::Unreadable(e.to_string()))?;
+        tx.execute(
+            "UPDATE customer_records SET fields = ?2 WHERE id = ?1",
+            params![id, text],
+        )?;
+        state.0 += 1;
+        write_state(&tx, id, &state, at)?;
+        tx.commit()?;
+        drop(conn);
+        self.record(id)?.ok_or(StoreError::NoRecord { id })
+    }
+
+    fn classify_record(
+        &self,
+        id: i64,
+        classification: &Classification,
+        at: Timestamp,
+    ) -> Result<CustomerRecord, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let exists: Option<i64> = tx
+            .query_row(
+                "SELECT id FROM customer_records WHERE id = ?1",
+                params![id],
+                |row| row.get(0),
+            )
+            .optional()?;
+        if exists.is_none() {
+            return Err(StoreError::NoRecord { id });
+        }
+        let (version, classifier, closed, success) = state_of(&tx, id)?;
+        let classifier = if closed && classification.keep_on_closed {
+            classifier
+        } else {
+            Some(classification.classifier.clone())
+        };
+        let state = (
+            version + 1,
+            classifier,
+            closed || classification.closes,
+            success || classification.success,
+        );
+        write_state(&tx, id, &state, at)?;
+        tx.commit()?;
+        drop(conn);
+        self.record(id)?.ok_or(StoreError::NoRecord { id })
+    }
+
+    fn move_record(&self, id: i64, campaign: &str) -> Result<(), StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let moved = tx.execute(
+            "UPDATE customer_records SET campaign = ?2 WHERE id = ?1",
+            params![id, campaign],
+        )?;
+        if moved == 0 {
+            return Err(StoreError::NoRecord { id });
+        }
+        tx.execute(
+            "UPDATE record_numbers SET campaign = ?2 WHERE record = ?1",
+            params![id, campaign],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn blacklist(&self, number: &str, campaign: &str, at: Timestamp) -> Result<(), StoreError> {
+        self.conn().execute(
+            "INSERT OR IGNORE INTO blacklist (number, campaign, at_ms) VALUES (?1, ?2, ?3)",
+            params![number, campaign, at.as_millisecond()],
+        )?;
+        Ok(())
+    }
+
+    fn blacklisted(&self, number: &str) -> Result<bool, StoreError> {
+        let found: Option<String> = self
+            .conn()
+            .query_row(
+                "SELECT number FROM blacklist WHERE number = ?1",
+                params![number],
+                |row| row.get(0),
+            )
+            .optional()?;
+        Ok(found.is_some())
     }
 
     fn all_records(&self, campaign: &str) -> Result<Vec<CustomerRecord>, StoreError> {
@@ -187,12 +426,14 @@ impl CustomerStore for SqliteStore {
         }
         rows.into_iter()
             .map(|(id, fields)| {
-                Ok(CustomerRecord {
+                let record = CustomerRecord {
                     id,
                     campaign: campaign.to_string(),
                     numbers: numbers.remove(&id).unwrap_or_default(),
                     fields: fields_of(&fields, id)?,
-                })
+                    ..CustomerRecord::default()
+                };
+                Ok(with_state(record, state_of(&conn, id)?))
             })
             .collect()
     }
@@ -242,5 +483,73 @@ mod tests {
         assert_eq!(store.record(all[1].id).unwrap().unwrap(), all[1]);
         assert_eq!(store.record(999).unwrap(), None);
         assert_eq!(all[2].fields["name"], "Firma");
+    }
+
+    #[test]
+    fn edits_are_versioned_and_classifiers_close_blacklist_and_move_records() {
+        let store = SqliteStore::in_memory().unwrap();
+        let at = Timestamp::UNIX_EPOCH;
+        let ids = store
+            .import_records("complete", &[record(&["+48600100200"], "Jan")], at)
+            .unwrap();
+        let id = ids[0];
+        let first = store.record(id).unwrap().unwrap();
+        assert_eq!(
+            (first.version, first.closed, first.classifier),
+            (1, false, None)
+        );
+        let changes = BTreeMap::from([("name".to_string(), "Jan Kowalski".to_string())]);
+        let edited = store.edit_record(id, &changes, 1, at).unwrap();
+        assert_eq!(edited.version, 2);
+        assert_eq!(edited.fields["name"], "Jan Kowalski");
+        // A second edit from the version read before the first is refused.
+        let stale = store.edit_record(id, &changes, 1, at).unwrap_err();
+        assert!(
+            matches!(stale, StoreError::Stale { current: 2, .. }),
+            "{stale}"
+        );
+        assert!(matches!(
+            store.edit_record(99, &changes, 1, at),
+            Err(StoreError::NoRecord { id: 99 })
+        ));
+        let closing = Classification {
+            classifier: "resolved".into(),
+            closes: true,
+            success: true,
+            keep_on_closed: true,
+        };
+        let closed = store.classify_record(id, &closing, at).unwrap();
+        assert_eq!(closed.classifier.as_deref(), Some("resolved"));
+        assert!(closed.closed && closed.success);
+        assert_eq!(closed.version, 3);
+        // keep_classifier_on_closed: a later classifier leaves it.
+        let later = Classification {
+            classifier: "call_back".into(),
+            keep_on_closed: true,
+            ..Classification::default()
+        };
+        let kept = store.classify_record(id, &later, at).unwrap();
+        assert_eq!(kept.classifier.as_deref(), Some("resolved"));
+        let changing = Classification {
+            keep_on_closed: false,
+            ..later
+        };
+        let changed = store.classify_record(id, &changing, at).unwrap();
+        assert_eq!(changed.classifier.as_deref(), Some("call_back"));
+        assert!(changed.closed, "a record stays closed");
+        assert!(!store.blacklisted("+48600100200").unwrap());
+        store.blacklist("+48600100200", "complete", at).unwrap();
+        store.blacklist("+48600100200", "complete", at).unwrap();
+        assert!(store.blacklisted("+48600100200").unwrap());
+        store.move_record(id, "complaints").unwrap();
+        assert!(
+            store
+                .records_of("complete", "+48600100200")
+                .unwrap()
+                .is_empty()
+        );
+        let moved = store.records_of("complaints", "+48600100200").unwrap();
+        assert_eq!(moved.len(), 1);
+        assert_eq!(moved[0].classifier.as_deref(), Some("call_back"));
     }
 }

@@ -3,11 +3,11 @@
 //! survey calls ([`SurveyStore`]), handoff tickets ([`TicketStore`]), and
 //! the webhook outbox ([`OutboxStore`]).
 //!
-//! Tables (one SQLite file, schema version 4 in `PRAGMA user_version`):
+//! Tables (one SQLite file, schema version 5 in `PRAGMA user_version`):
 //! `callbacks`, `relationships` ([`CallbackStore`], [`RelationshipStore`]);
 //! `survey_answers`, `scheduled_surveys` ([`SurveyStore`]); `calls`,
 //! `wrap_ups`, `voicemails` ([`RecordStore`]); `tickets` ([`TicketStore`]);
-//! `customer_records`, `record_numbers` ([`CustomerStore`]: customer
+//! `customer_records`, `record_numbers`, `record_states`, `blacklist` ([`CustomerStore`]: customer
 //! records by campaign, found by phone number; their field types in
 //! [`fields`]);
 //! `outbox` ([`OutboxStore`]: one row per webhook event and URL, with its
@@ -45,7 +45,7 @@ mod sqlite;
 mod store;
 mod validate;
 
-pub use customers::{CustomerRecord, CustomerStore, NewRecord};
+pub use customers::{Classification, CustomerRecord, CustomerStore, NewRecord};
 pub use outbox::{
     NewEvent, OutboxEvent, OutboxStatus, OutboxStore, Settled, body as webhook_body,
     idempotency_key,

@@ -637,12 +637,19 @@ impl SurveyStore for SqliteStore {
     }
 }
 
-impl TicketStore for SqliteStore {
-    fn open_ticket(&self, t: &NewTicket, now: Timestamp) -> Result<Ticket, StoreError> {
+impl SqliteStore {
+    /// Stores a ticket with the id `id` (one kept elsewhere: a helpdesk's
+    /// ticket brought in), or the next free id.
+    pub fn insert_ticket(
+        &self,
+        id: Option<i64>,
+        t: &NewTicket,
+        now: Timestamp,
+    ) -> Result<Ticket, StoreError> {
         let conn = self.conn();
         conn.execute(
             &format!(
-                "INSERT INTO tickets ({}) VALUES (NULL, ?1, ?2, ?3, ?4, ?5, ?6, ?7, 'open', ?8)",
+                "INSERT INTO tickets ({}) VALUES (?9, ?1, ?2, ?3, ?4, ?5, ?6, ?7, 'open', ?8)",
                 TICKET
             ),
             params![
@@ -653,7 +660,8 @@ impl TicketStore for SqliteStore {
                 t.transcript.join("\n"),
                 t.team,
                 t.owner,
-                now.as_millisecond()
+                now.as_millisecond(),
+                id
             ],
         )?;
         let id = conn.last_insert_rowid();
@@ -663,6 +671,12 @@ impl TicketStore for SqliteStore {
             ticket_row,
         )?;
         into_ticket(raw)
+    }
+}
+
+impl TicketStore for SqliteStore {
+    fn open_ticket(&self, t: &NewTicket, now: Timestamp) -> Result<Ticket, StoreError> {
+        self.insert_ticket(None, t, now)
     }
 
     fn tickets(&self) -> Result<Vec<Ticket>, StoreError> {

@@ -17,7 +17,7 @@ use crate::validate::{Kind, Valid, normalize_number};
 pub const DEFAULT_MAX_ATTEMPTS: u32 = 3;
 
 /// The schema version written in `PRAGMA user_version`.
-const SCHEMA_VERSION: i64 = 4;
+const SCHEMA_VERSION: i64 = 5;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS callbacks (
@@ -331,7 +331,7 @@ impl CallbackStore for SqliteStore {
                     callback: existing,
                     duplicate: true,
                 }),
-                Kind::Scheduled | Kind::Personal => Err(duplicate(&existing)),
+                Kind::Scheduled | Kind::Personal | Kind::Recall => Err(duplicate(&existing)),
             };
         }
         tx.execute(

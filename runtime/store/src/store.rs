@@ -234,6 +234,25 @@ pub enum StoreError {
         /// Its status.
         status: Status,
     },
+    /// No customer record has this id.
+    #[error("there is no record {id}")]
+    NoRecord {
+        /// The record asked for.
+        id: i64,
+    },
+    /// The record changed since it was read.
+    #[error(
+        "record {id} has changed since version {version} was read (it is at version {current}); \
+         read it again and repeat the edit"
+    )]
+    Stale {
+        /// The record.
+        id: i64,
+        /// The version the edit named.
+        version: u32,
+        /// Its version now.
+        current: u32,
+    },
     /// No webhook event has this number in the outbox.
     #[error("there is no webhook event {id} in the outbox")]
     NoEvent {

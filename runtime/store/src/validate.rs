@@ -43,6 +43,9 @@ pub enum Kind {
     Scheduled,
     /// A scheduled callback assigned to the creating agent or a member of their teams.
     Personal,
+    /// A recall a wrap-up classifier scheduled (SPEC 3.2): made by the
+    /// runtime only ([`Valid::recall`]), never through a request.
+    Recall,
 }
 
 impl Kind {
@@ -53,6 +56,7 @@ impl Kind {
             Kind::Web => "web",
             Kind::Scheduled => "scheduled",
             Kind::Personal => "personal",
+            Kind::Recall => "recall",
         }
     }
 
@@ -63,6 +67,7 @@ impl Kind {
             "web" => Some(Kind::Web),
             "scheduled" => Some(Kind::Scheduled),
             "personal" => Some(Kind::Personal),
+            "recall" => Some(Kind::Recall),
             _ => None,
         }
     }
@@ -284,6 +289,31 @@ impl Valid {
     pub fn assignee(&self) -> Option<&str> {
         self.assignee.as_deref()
     }
+
+    /// A recall a wrap-up classifier scheduled: `number` (checked like any
+    /// callback's) is called back through `queue` at `start`, never after
+    /// `end`; `assignee` is the agent of a private record.
+    pub fn recall(
+        number: &str,
+        queue: &str,
+        start: Timestamp,
+        end: Option<Timestamp>,
+        reason: &str,
+        assignee: Option<String>,
+    ) -> Result<Valid, Refusal> {
+        let number = check_number(number).map_err(|m| Refusal::new("number", m))?;
+        Ok(Valid {
+            kind: Kind::Recall,
+            number,
+            name: String::new(),
+            start,
+            end,
+            zone: "UTC".to_owned(),
+            queue: queue.to_owned(),
+            reason: Some(reason.to_owned()),
+            assignee,
+        })
+    }
 }
 
 /// Normalises a phone number: the digits, with a leading `+` kept. `None`
@@ -309,6 +339,12 @@ pub fn validate(
     ctx: &Context<'_>,
 ) -> Result<Valid, Vec<Refusal>> {
     let mut refusals = Vec::new();
+    if req.kind == Kind::Recall {
+        refusals.push(Refusal::new(
+            "kind",
+            "recalls are scheduled by wrap-up classifiers, not requested",
+        ));
+    }
 
     let number = check_number(&req.number)
         .map_err(|message| refusals.push(Refusal::new("number", message)))
@@ -547,6 +583,8 @@ fn check_times(
         None => (TimeZone::UTC, "UTC"),
     };
     match req.kind {
+        // Refused by `validate` already.
+        Kind::Recall => (None, None),
         Kind::Web | Kind::Courtesy => {
             if end_raw.is_some() {
                 refusals.push(Refusal::new(

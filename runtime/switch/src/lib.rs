@@ -43,6 +43,7 @@ mod bots;
 mod customer;
 mod queueing;
 mod waiting;
+pub mod wrapup;
 
 pub use bots::{Bots, BrokenKnowledge};
 pub use dialect_engine::{BotReply, Command, Event, Outcome};
@@ -1178,6 +1179,39 @@ impl CustomerStore for NoStore {
         _: i64,
     ) -> Result<Option<dialect_store::CustomerRecord>, dialect_store::StoreError> {
         Ok(None)
+    }
+
+    fn edit_record(
+        &self,
+        id: i64,
+        _: &std::collections::BTreeMap<String, String>,
+        _: u32,
+        _: Timestamp,
+    ) -> Result<dialect_store::CustomerRecord, dialect_store::StoreError> {
+        Err(dialect_store::StoreError::NoRecord { id })
+    }
+
+    fn classify_record(
+        &self,
+        id: i64,
+        _: &dialect_store::Classification,
+        _: Timestamp,
+    ) -> Result<dialect_store::CustomerRecord, dialect_store::StoreError> {
+        Err(dialect_store::StoreError::NoRecord { id })
+    }
+
+    fn move_record(&self, id: i64, _: &str) -> Result<(), dialect_store::StoreError> {
+        Err(dialect_store::StoreError::NoRecord { id })
+    }
+
+    fn blacklist(&self, _: &str, _: &str, _: Timestamp) -> Result<(), dialect_store::StoreError> {
+        Err(dialect_store::StoreError::Unavailable(
+            "the blacklist cannot be stored".into(),
+        ))
+    }
+
+    fn blacklisted(&self, _: &str) -> Result<bool, dialect_store::StoreError> {
+        Ok(false)
     }
 }
 

@@ -155,6 +155,7 @@ impl dialect_store::CustomerStore for Store {
                     ("name".to_string(), name.clone()),
                     ("customer_number".to_string(), format!("{}", id + 40)),
                 ]),
+                ..dialect_store::CustomerRecord::default()
             })
             .collect())
     }
@@ -165,6 +166,37 @@ impl dialect_store::CustomerStore for Store {
 
     fn record(&self, _: i64) -> Result<Option<dialect_store::CustomerRecord>, StoreError> {
         Ok(None)
+    }
+
+    fn edit_record(
+        &self,
+        id: i64,
+        _: &BTreeMap<String, String>,
+        _: u32,
+        _: Timestamp,
+    ) -> Result<dialect_store::CustomerRecord, StoreError> {
+        Err(StoreError::NoRecord { id })
+    }
+
+    fn classify_record(
+        &self,
+        id: i64,
+        _: &dialect_store::Classification,
+        _: Timestamp,
+    ) -> Result<dialect_store::CustomerRecord, StoreError> {
+        Err(StoreError::NoRecord { id })
+    }
+
+    fn move_record(&self, id: i64, _: &str) -> Result<(), StoreError> {
+        Err(StoreError::NoRecord { id })
+    }
+
+    fn blacklist(&self, _: &str, _: &str, _: Timestamp) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    fn blacklisted(&self, _: &str) -> Result<bool, StoreError> {
+        Ok(false)
     }
 }
 

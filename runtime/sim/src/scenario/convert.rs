@@ -38,10 +38,9 @@ pub(super) struct RawScenario {
     #[serde(default)]
     bot_paused: bool,
     channel: Option<Spanned<String>>,
+    records: Option<RawRecords>,
     #[serde(default)]
-    records: u32,
-    #[serde(default)]
-    verified: bool,
+    tickets: Vec<i64>,
     dial: Option<Spanned<String>>,
     #[serde(default)]
     others: Option<Spanned<u32>>,
@@ -79,6 +78,25 @@ pub(super) struct RawAgent {
     talk: Option<Spanned<String>>,
     #[serde(default = "yes")]
     answers: bool,
+    classifier: Option<String>,
+}
+
+/// `records = 2` (that many records with the caller's number, no fields)
+/// or `records = [{ numbers = [...], fields = {...} }, ...]`.
+#[derive(Deserialize)]
+#[serde(untagged)]
+pub(super) enum RawRecords {
+    Count(u32),
+    List(Vec<RawRecord>),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawRecord {
+    #[serde(default)]
+    numbers: Vec<String>,
+    #[serde(default)]
+    fields: BTreeMap<String, String>,
 }
 
 fn yes() -> bool {
@@ -135,6 +153,9 @@ pub(super) struct RawExpect {
     handoff_users: Option<Vec<String>>,
     ticket: Option<bool>,
     bot_said: Option<Vec<String>>,
+    classified: Option<String>,
+    recall: Option<String>,
+    blacklisted: Option<bool>,
 }
 
 /// Converts one raw scenario, collecting every problem.
@@ -343,6 +364,26 @@ impl Convert<'_> {
                 None
             }
         };
+        let records = match raw.records {
+            None => Vec::new(),
+            Some(RawRecords::Count(n)) => (0..n)
+                .map(|_| SeedRecord {
+                    numbers: vec![caller.clone()],
+                    fields: BTreeMap::new(),
+                })
+                .collect(),
+            Some(RawRecords::List(list)) => list
+                .into_iter()
+                .map(|r| SeedRecord {
+                    numbers: if r.numbers.is_empty() {
+                        vec![caller.clone()]
+                    } else {
+                        r.numbers
+                    },
+                    fields: r.fields,
+                })
+                .collect(),
+        };
         Some(Scenario {
             name: raw.name.get_ref().clone(),
             line,
@@ -360,8 +401,8 @@ impl Convert<'_> {
             bot_http,
             bot_paused: raw.bot_paused,
             channel,
-            records: raw.records,
-            verified: raw.verified,
+            records,
+            tickets: raw.tickets,
             dial,
             others,
             others_at,
@@ -424,6 +465,7 @@ impl Convert<'_> {
                 ),
                 talk: self.optional_duration(&a.talk, &format!("agents[{i}].talk"), 60_000),
                 answers: a.answers,
+                classifier: a.classifier.clone(),
             });
         }
         out
@@ -697,6 +739,9 @@ impl Convert<'_> {
             handoff_users: raw.handoff_users.clone(),
             ticket: raw.ticket,
             bot_said: raw.bot_said.clone(),
+            classified: raw.classified.clone(),
+            recall: raw.recall.clone(),
+            blacklisted: raw.blacklisted,
         })
     }
 
