@@ -1560,7 +1560,10 @@ pub const VARIABLES: &[(&str, &str)] = &[
     ("hour", "The hour of the day, 0-23."),
     ("minute", "The minute of the hour, 0-59."),
     ("weekday", "The day of the week, 1 = Monday ... 7 = Sunday."),
-    ("record", "The identified record's fields, a map."),
+    (
+        "record",
+        "The identified record's fields, a map, with its state: `classifier` (of its last wrap-up), `closed` and `blacklisted` (\"true\"/\"false\"): `record.blacklisted == \"true\"`.",
+    ),
     ("cad", "The call-associated data, a map."),
     ("api", "The last API result, a map."),
     ("token", "The token of the last API login."),

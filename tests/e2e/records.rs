@@ -130,3 +130,222 @@ fn imported_records_identify_callers_and_bad_rows_refuse_the_whole_file() {
     );
     assert!(Path::new(&data).join("dialect.sqlite").exists());
 }
+
+/// A wrap-up through the agent API on a caller's call, once the caller
+/// hung up: returns the agent API's answer.
+fn wrap_up(served: &Served, classifier: &str) -> (u16, serde_json::Value) {
+    crate::acd::http(
+        &served.api,
+        "POST",
+        "/api/agents/ann/wrap-up",
+        "ann",
+        Some(&format!(r#"{{"classifier": "{classifier}"}}"#)),
+    )
+}
+
+/// Calls the front desk from `from`: the identified caller waits for ann
+/// (a SIPp that answers and waits), is connected, and hangs up; returns
+/// the call's id in the agent API.
+fn talk_to_ann(served: &Served, from: &str, n: usize) -> u64 {
+    let mut placed = Placed::dial(
+        served.port,
+        "+48221009002",
+        from,
+        &format!("recall-{n}"),
+        58_600 + u16::try_from(n).expect("small") * 2,
+    );
+    let events = wait_for(served, "ann connected", |e| {
+        crate::sip::count(e, "connected") >= n
+    });
+    let connected = events
+        .iter()
+        .filter(|e| e["event"] == "connected")
+        .nth(n - 1)
+        .expect("connected");
+    let call: u64 = connected["call"]
+        .as_str()
+        .and_then(|c| c.strip_prefix("call-"))
+        .and_then(|c| c.split('@').next())
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("a call id: {connected}"));
+    if n == 1 {
+        // On connect, ann sees the caller's record with its fields, and
+        // edits it as part of the contact (no `record_edited` webhook).
+        let (status, data) = crate::acd::http(
+            &served.api,
+            "GET",
+            &format!("/api/calls/{call}/data"),
+            "ann",
+            None,
+        );
+        assert_eq!(status, 200, "{data}");
+        assert_eq!(data["record"]["fields"]["name"], "Jan", "{data}");
+        assert_eq!(data["record"]["numbers"][0], from, "{data}");
+        let id = data["record"]["id"].as_i64().expect("record id");
+        let (status, edited) = crate::acd::http(
+            &served.api,
+            "PUT",
+            &format!("/api/records/{id}"),
+            "ann",
+            Some(r#"{"version": 1, "fields": {"pesel": "44051401359"}}"#),
+        );
+        assert_eq!(status, 200, "{edited}");
+        let events = wait_for(served, "the edit", |e| {
+            crate::sip::count(e, "record_edited") == 1
+        });
+        let edit = events
+            .iter()
+            .find(|e| e["event"] == "record_edited")
+            .expect("record_edited");
+        assert_eq!(edit["interaction"], true, "{edit}");
+    }
+    placed.hang_up();
+    wait_for(served, "ann's wrap-up", |e| {
+        crate::sip::count(e, "wrap_up_started") >= n
+    });
+    call
+}
+
+/// Issue 17's acceptance: a wrap-up with a recall classifier places the
+/// recall at the right time (agent first, then the record's number through
+/// a SIPp trunk), and a blacklisting classifier stops the next one.
+#[test]
+fn a_recall_classifier_places_the_recall_on_time_and_the_blacklist_stops_another() {
+    let dir = crate::build::scratch("records-recall");
+    let data = dir.join("data");
+    let csv = dir.join("front.csv");
+    std::fs::write(&csv, "phone,name\n600700100,Jan\n600700200,Ewa\n").expect("csv");
+    let out = dialect(&[
+        "records",
+        "import",
+        "front_desk",
+        csv.to_str().expect("utf-8"),
+        "tests/identify-flows/",
+        "--data",
+        data.to_str().expect("utf-8"),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ann = crate::sip::free_udp_port();
+    let trunk = crate::sip::free_udp_port();
+    let config = format!(
+        "[[agent]]\nname = \"ann\"\nuri = \"sip:ann@127.0.0.1:{ann}\"\npassword = \"pw-ann\"\nready = true\n\
+         [trunk]\nuri = \"sip:127.0.0.1:{trunk}\"\n"
+    );
+    // Monday 10:00 UTC, inside the recall window.
+    let first = Served::start_in(
+        data.clone(),
+        "2026-11-23T10:00:00Z",
+        52_000,
+        &config,
+        "tests/identify-flows/",
+    );
+    let agent = crate::sip::uas(
+        "agent_answers.xml",
+        ann,
+        &["-mp", "58000", "-m", "3", "-timeout", "120s", "-nostdin"],
+    );
+    // Jan: a classifier offered only for mail is refused, then call_back.
+    let jan = talk_to_ann(&first, "+48600700100", 1);
+    let (status, refused) = wrap_up(&first, "by_mail");
+    assert_eq!(status, 422, "{refused}");
+    assert!(
+        refused["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("not offered for answered calls")),
+        "{refused}"
+    );
+    let (status, reply) = wrap_up(&first, "call_back");
+    assert_eq!(status, 200, "{reply}");
+    // Ewa: call_back, then on her next call do_not_call.
+    talk_to_ann(&first, "+48600700200", 2);
+    assert_eq!(wrap_up(&first, "call_back").0, 200);
+    talk_to_ann(&first, "+48600700200", 3);
+    assert_eq!(wrap_up(&first, "do_not_call").0, 200);
+    crate::sip::finish(agent, "ann");
+    let events = wait_for(&first, "two recalls and the blacklist", |e| {
+        crate::sip::count(e, "recall_scheduled") == 2 && crate::sip::count(e, "blacklisted") == 1
+    });
+    let scheduled: Vec<&serde_json::Value> = events
+        .iter()
+        .filter(|e| e["event"] == "recall_scheduled")
+        .collect();
+    let at = |e: &serde_json::Value| -> jiff::Timestamp {
+        e["at"].as_str().and_then(|t| t.parse().ok()).expect("at")
+    };
+    let ts = |e: &serde_json::Value| -> jiff::Timestamp {
+        e["ts"].as_str().and_then(|t| t.parse().ok()).expect("ts")
+    };
+    // Each recall is due 2 h after its wrap-up.
+    for recall in &scheduled {
+        let after = at(recall).duration_since(ts(recall));
+        assert!(
+            (after.as_secs() - 7_200).abs() <= 1,
+            "2 h after the wrap-up: {recall}"
+        );
+    }
+    assert_eq!(scheduled[0]["call"], format!("call-{jan}"), "{scheduled:?}");
+    let jan_due = at(scheduled[0]);
+    let classified: Vec<&serde_json::Value> = events
+        .iter()
+        .filter(|e| e["event"] == "classified")
+        .collect();
+    assert_eq!(classified.len(), 3, "{classified:?}");
+    assert_eq!(classified[2]["closes"], true, "{classified:?}");
+    drop(first);
+
+    // The server again, 5 s before Jan's recall is due.
+    let agent = crate::sip::uas(
+        "agent_hangs_up.xml",
+        ann,
+        &["-mp", "58200", "-m", "1", "-timeout", "90s", "-nostdin"],
+    );
+    let customer = crate::sip::uas(
+        "agent_answers.xml",
+        trunk,
+        &["-mp", "58400", "-m", "1", "-timeout", "90s", "-nostdin"],
+    );
+    let start = jan_due
+        .checked_sub(jiff::SignedDuration::from_secs(5))
+        .expect("time")
+        .to_string();
+    let second = Served::start_in(data, &start, 54_000, &config, "tests/identify-flows/");
+    crate::sip::finish(agent, "ann");
+    crate::sip::finish(customer, "Jan's phone");
+    let events = wait_for(&second, "Jan's recall and Ewa's dropped one", |e| {
+        crate::sip::count(e, "callback_ended") == 1 && crate::sip::count(e, "callback_dropped") == 1
+    });
+    let due = events
+        .iter()
+        .find(|e| e["event"] == "callback_due")
+        .expect("callback_due");
+    assert_eq!(due["kind"], "recall", "{due}");
+    assert!(
+        ts(due) >= jan_due,
+        "not before it is due: {due} vs {jan_due}"
+    );
+    assert!(
+        ts(due).duration_since(jan_due).as_secs() < 5,
+        "on time: {due} vs {jan_due}"
+    );
+    let dialled = events
+        .iter()
+        .find(|e| e["event"] == "callback_dialling")
+        .expect("the customer dialled");
+    assert_eq!(dialled["number"], "+48600700100", "{dialled}");
+    assert!(events.iter().any(|e| e["event"] == "callback_connected"));
+    let dropped = events
+        .iter()
+        .find(|e| e["event"] == "callback_dropped")
+        .expect("callback_dropped");
+    assert!(
+        dropped["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("blacklist")),
+        "{dropped}"
+    );
+    assert_eq!(crate::sip::count(&events, "callback_due"), 1, "{events:#?}");
+}

@@ -554,11 +554,12 @@ fn imported_records_are_announced_as_record_added() {
         "{stdout}{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let _served = Served::start_in(
+    let config = format!("{hooks}[[agent]]\nname = \"carol\"\npassword = \"pw-carol\"\n");
+    let served = Served::start_in(
         data,
         "2026-11-23T10:00:00[Europe/Warsaw]",
         38_200,
-        &hooks,
+        &config,
         "flows/",
     );
     receiver.wait_accepted(2, Duration::from_secs(30));
@@ -587,4 +588,84 @@ fn imported_records_are_announced_as_record_added() {
         .expect("C-30's event");
     assert_eq!(first.body["data"]["numbers"][0], "+48600700300");
     assert_eq!(first.body["campaign"], "helpline");
+
+    // An agent edits a record outside any call: "record edited without
+    // interaction". Every value is checked, the version guards the edit.
+    let http = |method: &str, path: &str, body: Option<&str>| {
+        crate::acd::http(&served.api, method, path, "carol", body)
+    };
+    let (status, page) = http("GET", "/api/campaigns/helpline/records?limit=1", None);
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(page["records"].as_array().map(Vec::len), Some(1), "{page}");
+    let record = &page["records"][0];
+    assert_eq!(record["fields"]["customer_number"], "C-30", "{page}");
+    assert_eq!(record["version"], 1, "{page}");
+    let id = record["id"].as_i64().expect("id");
+    let (status, rest) = http(
+        "GET",
+        &format!(
+            "/api/campaigns/helpline/records?after={}",
+            page["next_after"]
+        ),
+        None,
+    );
+    assert_eq!(status, 200, "{rest}");
+    assert_eq!(
+        rest["records"][0]["fields"]["customer_number"], "C-31",
+        "{rest}"
+    );
+    let path = format!("/api/records/{id}");
+    let (status, refused) = http(
+        "PUT",
+        &path,
+        Some(
+            r#"{"version": 1, "fields": {"pesel": "44051401358", "customer_number": "X", "shoe_size": "44"}}"#,
+        ),
+    );
+    assert_eq!(status, 422, "{refused}");
+    let error = refused["error"].as_str().unwrap_or_default();
+    for phrase in [
+        "wrong check digit",
+        "`customer_number` is not editable",
+        "no record field `shoe_size`",
+    ] {
+        assert!(error.contains(phrase), "{phrase}: {refused}");
+    }
+    let (status, edited) = http(
+        "PUT",
+        &path,
+        Some(r#"{"version": 1, "fields": {"pesel": "44051401359", "email": "jan@example.pl"}}"#),
+    );
+    assert_eq!(status, 200, "{edited}");
+    assert_eq!(edited["record"]["version"], 2, "{edited}");
+    assert_eq!(
+        edited["record"]["fields"]["pesel"], "44051401359",
+        "{edited}"
+    );
+    let (status, stale) = http(
+        "PUT",
+        &path,
+        Some(r#"{"version": 1, "fields": {"pesel": "02070803628"}}"#),
+    );
+    assert_eq!(status, 409, "{stale}");
+    assert_eq!(stale["details"]["version"], 2, "{stale}");
+    receiver.wait_accepted(3, Duration::from_secs(30));
+    let hits = delivered(&receiver.hits());
+    let edit = hits
+        .iter()
+        .find(|h| h.body["event"] == "record_edited")
+        .expect("the record_edited event");
+    assert_eq!(edit.body["data"]["record"], id, "{edit:#?}");
+    assert_eq!(
+        edit.body["data"]["fields"]["email"], "jan@example.pl",
+        "{edit:#?}"
+    );
+    assert_eq!(edit.body["data"]["agent"], "carol", "{edit:#?}");
+    assert_eq!(
+        hits.iter()
+            .filter(|h| h.body["event"] == "record_edited")
+            .count(),
+        1,
+        "the refused and stale edits send nothing: {hits:#?}"
+    );
 }

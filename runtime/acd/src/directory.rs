@@ -81,6 +81,11 @@ pub struct CampaignInfo {
     pub required: Vec<String>,
     /// Every record field.
     pub fields: BTreeSet<String>,
+    /// Each record field's type (`none`, `pesel`, `nip`, `regon`) and
+    /// whether agents may edit it.
+    pub field_specs: BTreeMap<String, (String, bool)>,
+    /// The default country code for phone numbers (`48` unless set).
+    pub country_code: String,
     /// Call-associated data.
     pub variables: Vec<Variable>,
     /// Played to a caller the agent puts on hold.
@@ -323,6 +328,10 @@ fn campaign(program: &Program) -> CampaignInfo {
             _ => None,
         },
         keep_classifier_on_closed: boolean(s.get("keep_classifier_on_closed")),
+        country_code: match s.get("country_code") {
+            Some(BValue::Phone(cc)) => cc.trim_start_matches('+').to_string(),
+            _ => "48".to_string(),
+        },
         zone: program
             .schedules
             .first()
@@ -376,6 +385,14 @@ fn campaign(program: &Program) -> CampaignInfo {
                     info.required.push(section.name.clone());
                 }
                 info.fields.insert(section.name.clone());
+                let kind = match section.settings.get("type") {
+                    Some(BValue::Word(w)) => w.clone(),
+                    _ => "none".to_string(),
+                };
+                info.field_specs.insert(
+                    section.name.clone(),
+                    (kind, boolean(section.settings.get("editable"))),
+                );
             }
             "alert" => {
                 if let Some(threshold) = text(section.settings.get("threshold"))

@@ -24,6 +24,9 @@
 //! | `PUT`    | `/api/callbacks/{id}`             | [`ApiRequest::UpdateCallback`]  |
 //! | `DELETE` | `/api/callbacks/{id}`             | [`ApiRequest::CancelCallback`]  |
 //! | `POST`   | `/api/web-callbacks`              | [`ApiRequest::WebCallback`]     |
+//! | `GET`    | `/api/campaigns/{name}/records`   | [`ApiRequest::ListRecords`]     |
+//! | `GET`    | `/api/records/{id}`               | [`ApiRequest::Record`]          |
+//! | `PUT`    | `/api/records/{id}`               | [`ApiRequest::EditRecord`]      |
 //! | `GET`    | `/api/status`                     | [`ApiRequest::Status`]          |
 //!
 //! Agents authenticate with HTTP Basic credentials checked against
@@ -54,7 +57,7 @@ use axum::Json;
 use axum::Router;
 use axum::body::{Body, Bytes, HttpBody};
 use axum::extract::rejection::RawPathParamsRejection;
-use axum::extract::{FromRequestParts, RawPathParams, State};
+use axum::extract::{FromRequestParts, RawPathParams, RawQuery, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
@@ -225,6 +228,37 @@ pub enum ApiRequest {
         /// Pause (true) or resume (false).
         paused: bool,
     },
+    /// `GET /api/campaigns/{name}/records?after=ID&limit=N`: a page of the
+    /// campaign's customer records, by id (at most 1,000; 100 by default).
+    ListRecords {
+        /// The authenticated agent.
+        agent: String,
+        /// The campaign.
+        campaign: String,
+        /// Records with ids above this.
+        after: i64,
+        /// At most this many.
+        limit: usize,
+    },
+    /// `GET /api/records/{id}`: one customer record.
+    Record {
+        /// The authenticated agent.
+        agent: String,
+        /// The record.
+        id: i64,
+    },
+    /// `PUT /api/records/{id}` with `{"version": 3, "fields": {...}}`:
+    /// the fields change if the record is still at that version.
+    EditRecord {
+        /// The authenticated agent.
+        agent: String,
+        /// The record.
+        id: i64,
+        /// The version the agent read.
+        version: u64,
+        /// The fields to change.
+        fields: BTreeMap<String, String>,
+    },
     /// `GET /api/callbacks`.
     ListCallbacks {
         /// The authenticated agent.
@@ -280,6 +314,9 @@ impl ApiRequest {
             | Self::Conference { agent, .. }
             | Self::PauseBot { agent, .. }
             | Self::ListCallbacks { agent }
+            | Self::ListRecords { agent, .. }
+            | Self::Record { agent, .. }
+            | Self::EditRecord { agent, .. }
             | Self::CreateCallback { agent, .. }
             | Self::UpdateCallback { agent, .. }
             | Self::CancelCallback { agent, .. } => Some(agent),
@@ -440,6 +477,8 @@ fn routes(
         .route("/api/bots/{name}/pause", post(pause_bot))
         .route("/api/bots/{name}/resume", post(resume_bot))
         .route("/api/callbacks", get(list_callbacks).post(create_callback))
+        .route("/api/campaigns/{name}/records", get(list_records))
+        .route("/api/records/{id}", get(record).put(edit_record))
         .route(
             "/api/callbacks/{id}",
             put(update_callback).delete(cancel_callback),
@@ -1150,6 +1189,94 @@ async fn resume_bot(
         agent,
         bot,
         paused: false,
+    })
+    .await
+}
+
+/// Most records one page lists.
+const MAX_PAGE: usize = 1_000;
+
+async fn list_records(
+    State(api): State<Api>,
+    headers: HeaderMap,
+    params: Params,
+    RawQuery(query): RawQuery,
+) -> Result<ApiReply, Refusal> {
+    let agent = api.agent(&headers)?;
+    let campaign = params.text("name")?.to_owned();
+    let (mut after, mut limit) = (0_i64, 100_usize);
+    for pair in query
+        .as_deref()
+        .unwrap_or("")
+        .split('&')
+        .filter(|p| !p.is_empty())
+    {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let number = |name: &str| {
+            Refusal::bad_request(format!(
+                "query parameter `{name}` must be a whole number, not {value:?}"
+            ))
+        };
+        match key {
+            "after" => after = value.parse().map_err(|_| number("after"))?,
+            "limit" => {
+                limit = value.parse().map_err(|_| number("limit"))?;
+                if !(1..=MAX_PAGE).contains(&limit) {
+                    return Err(Refusal::bad_request(format!(
+                        "query parameter `limit` must be 1 to {MAX_PAGE}, not {limit}"
+                    )));
+                }
+            }
+            other => {
+                return Err(Refusal::bad_request(format!(
+                    "unknown query parameter `{other}`: use `after` and `limit`"
+                )));
+            }
+        }
+    }
+    api.call(ApiRequest::ListRecords {
+        agent,
+        campaign,
+        after,
+        limit,
+    })
+    .await
+}
+
+async fn record(
+    State(api): State<Api>,
+    headers: HeaderMap,
+    params: Params,
+) -> Result<ApiReply, Refusal> {
+    let agent = api.agent(&headers)?;
+    let id = params.number("id")?;
+    api.call(ApiRequest::Record { agent, id }).await
+}
+
+/// The body of `PUT /api/records/{id}`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a JSON object")]
+struct EditRecordBody {
+    #[serde(deserialize_with = "version_field")]
+    version: u64,
+    #[serde(deserialize_with = "fields_field")]
+    fields: BTreeMap<String, String>,
+}
+
+async fn edit_record(
+    State(api): State<Api>,
+    headers: HeaderMap,
+    params: Params,
+    body: Body,
+) -> Result<ApiReply, Refusal> {
+    let agent = api.agent(&headers)?;
+    let id = params.number("id")?;
+    let EditRecordBody { version, fields } = parse_body(&headers, body).await?;
+    api.call(ApiRequest::EditRecord {
+        agent,
+        id,
+        version,
+        fields,
     })
     .await
 }

@@ -23,6 +23,7 @@ pub mod harness;
 mod http;
 mod phone;
 mod queueing;
+mod records_api;
 mod reload;
 mod surveys;
 mod waiting;

@@ -104,6 +104,21 @@ pub trait CustomerStore {
     /// The record with this id, if there is one.
     fn record(&self, id: i64) -> Result<Option<CustomerRecord>, StoreError>;
 
+    /// At most `limit` records of `campaign` with ids above `after`, by id.
+    fn records_page(
+        &self,
+        campaign: &str,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<CustomerRecord>, StoreError> {
+        Ok(self
+            .all_records(campaign)?
+            .into_iter()
+            .filter(|r| r.id > after)
+            .take(limit)
+            .collect())
+    }
+
     /// Replaces the fields named in `changes` of record `id`, if it is
     /// still at `version` (else [`StoreError::Stale`]); returns it as it
     /// now is, one version on.
@@ -281,6 +296,34 @@ impl CustomerStore for SqliteStore {
             ..CustomerRecord::default()
         };
         Ok(Some(with_state(record, state_of(&conn, id)?)))
+    }
+
+    fn records_page(
+        &self,
+        campaign: &str,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<CustomerRecord>, StoreError> {
+        let ids: Vec<i64> = {
+            let conn = self.conn();
+            let mut statement = conn.prepare_cached(
+                "SELECT id FROM customer_records WHERE campaign = ?1 AND id > ?2 \
+                 ORDER BY id LIMIT ?3",
+            )?;
+            statement
+                .query_map(
+                    params![campaign, after, i64::try_from(limit).unwrap_or(i64::MAX)],
+                    |row| row.get(0),
+                )?
+                .collect::<Result<_, _>>()?
+        };
+        let mut page = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(record) = self.record(id)? {
+                page.push(record);
+            }
+        }
+        Ok(page)
     }
 
     fn edit_record(
@@ -483,6 +526,8 @@ mod tests {
         assert_eq!(store.record(all[1].id).unwrap().unwrap(), all[1]);
         assert_eq!(store.record(999).unwrap(), None);
         assert_eq!(all[2].fields["name"], "Firma");
+        let page = store.records_page("complete", all[0].id, 1).unwrap();
+        assert_eq!(page, [all[1].clone()]);
     }
 
     #[test]

@@ -37,7 +37,8 @@ CREATE TABLE IF NOT EXISTS callbacks (
     attempts    INTEGER NOT NULL DEFAULT 0,
     due_ms      INTEGER NOT NULL,
     outcome     TEXT,
-    changed_by  TEXT
+    changed_by  TEXT,
+    campaign    TEXT
 );
 CREATE TABLE IF NOT EXISTS relationships (
     campaign    TEXT NOT NULL,
@@ -58,7 +59,7 @@ CREATE INDEX IF NOT EXISTS callbacks_start ON callbacks (start_ms);
 ";
 
 const COLUMNS: &str = "id, kind, number, name, start_ms, end_ms, zone, queue, reason, assignee, \
-                       created_by, created_ms, status, attempts, due_ms, outcome, changed_by";
+                       created_by, created_ms, status, attempts, due_ms, outcome, changed_by, campaign";
 
 /// Callbacks and relationships in one SQLite file (or in memory).
 ///
@@ -135,6 +136,15 @@ impl SqliteStore {
             });
         }
         tx.execute_batch(SCHEMA).map_err(open_err)?;
+        // Schema 5 added the campaign of a recall to callbacks.
+        if (1..5).contains(&version)
+            && tx
+                .prepare("SELECT campaign FROM callbacks LIMIT 0")
+                .is_err()
+        {
+            tx.execute_batch("ALTER TABLE callbacks ADD COLUMN campaign TEXT")
+                .map_err(open_err)?;
+        }
         tx.execute_batch(crate::records::SCHEMA).map_err(open_err)?;
         tx.execute_batch(crate::outbox::SCHEMA).map_err(open_err)?;
         tx.execute_batch(crate::customers::SCHEMA)
@@ -190,6 +200,7 @@ struct Raw {
     due_ms: i64,
     outcome: Option<String>,
     changed_by: Option<String>,
+    campaign: Option<String>,
 }
 
 impl Raw {
@@ -212,6 +223,7 @@ impl Raw {
             due_ms: row.get(14)?,
             outcome: row.get(15)?,
             changed_by: row.get(16)?,
+            campaign: row.get(17)?,
         })
     }
 
@@ -234,6 +246,7 @@ impl Raw {
             queue: self.queue,
             reason: self.reason,
             assignee: self.assignee,
+            campaign: self.campaign,
             created_by: self.created_by,
             created: time("creation time", self.created_ms)?,
             status: Status::parse(&self.status)
@@ -336,8 +349,8 @@ impl CallbackStore for SqliteStore {
         }
         tx.execute(
             "INSERT INTO callbacks (kind, number, name, start_ms, end_ms, zone, queue, reason, \
-             assignee, created_by, created_ms, status, attempts, due_ms) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 'pending', 0, ?4)",
+             assignee, created_by, created_ms, status, attempts, due_ms, campaign) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 'pending', 0, ?4, ?12)",
             params![
                 valid.kind().as_str(),
                 valid.number(),
@@ -350,6 +363,7 @@ impl CallbackStore for SqliteStore {
                 valid.assignee(),
                 created_by,
                 ms(now),
+                valid.campaign(),
             ],
         )?;
         let callback = fetch(&tx, tx.last_insert_rowid())?;

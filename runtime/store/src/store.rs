@@ -108,6 +108,9 @@ pub struct Callback {
     pub reason: Option<String>,
     /// For a personal callback, the agent to call back.
     pub assignee: Option<String>,
+    /// For a recall, the campaign whose classifier scheduled it (its recall
+    /// windows bound every attempt).
+    pub campaign: Option<String>,
     /// Who created the callback (an agent, the website, the IVR).
     pub created_by: String,
     /// When the callback was created.

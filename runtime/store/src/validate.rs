@@ -249,6 +249,7 @@ pub struct Valid {
     queue: String,
     reason: Option<String>,
     assignee: Option<String>,
+    campaign: Option<String>,
 }
 
 impl Valid {
@@ -290,10 +291,17 @@ impl Valid {
         self.assignee.as_deref()
     }
 
-    /// A recall a wrap-up classifier scheduled: `number` (checked like any
-    /// callback's) is called back through `queue` at `start`, never after
-    /// `end`; `assignee` is the agent of a private record.
+    /// For a recall, the campaign that scheduled it.
+    pub fn campaign(&self) -> Option<&str> {
+        self.campaign.as_deref()
+    }
+
+    /// A recall a wrap-up classifier of `campaign` scheduled: `number`
+    /// (checked like any callback's) is called back through `queue` at
+    /// `start`, never after `end`; `assignee` is the agent of a private
+    /// record.
     pub fn recall(
+        campaign: &str,
         number: &str,
         queue: &str,
         start: Timestamp,
@@ -312,6 +320,7 @@ impl Valid {
             queue: queue.to_owned(),
             reason: Some(reason.to_owned()),
             assignee,
+            campaign: Some(campaign.to_owned()),
         })
     }
 }
@@ -385,6 +394,7 @@ pub fn validate(
             queue: queue.to_owned(),
             reason: reason.map(str::to_owned),
             assignee,
+            campaign: None,
         }),
         _ => {
             if refusals.is_empty() {

@@ -392,16 +392,24 @@ fn a_version_2_database_is_upgraded_in_place() {
     {
         let conn = rusqlite::Connection::open(dir.db()).unwrap();
         conn.execute_batch(
-            "DROP TABLE outbox; DROP TABLE record_numbers; DROP TABLE customer_records; \
-             PRAGMA user_version = 2;",
+            "DROP TABLE outbox; DROP TABLE record_numbers; DROP TABLE record_states; \
+             DROP TABLE blacklist; DROP TABLE customer_records; \
+             ALTER TABLE callbacks DROP COLUMN campaign; PRAGMA user_version = 2;",
         )
         .unwrap();
     }
     let store = SqliteStore::open(dir.db()).unwrap();
     store.enqueue(&[event("a", "call_ended")], now()).unwrap();
-    // Version 4 added the customer records.
+    // Version 4 added the customer records, 5 their states, the
+    // blacklist and the campaign of a recall.
     assert!(
         dialect_store::CustomerStore::all_records(&store, "x")
+            .unwrap()
+            .is_empty()
+    );
+    assert!(!dialect_store::CustomerStore::blacklisted(&store, "+48600100200").unwrap());
+    assert!(
+        dialect_store::CallbackStore::list(&store, &Default::default())
             .unwrap()
             .is_empty()
     );
@@ -409,7 +417,8 @@ fn a_version_2_database_is_upgraded_in_place() {
     let version: i64 = conn
         .query_row("PRAGMA user_version", [], |row| row.get(0))
         .unwrap();
-    assert_eq!(version, 4);
+    assert_eq!(version, 5);
+    conn.prepare("SELECT campaign FROM callbacks").unwrap();
 }
 
 #[test]

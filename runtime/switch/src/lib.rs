@@ -980,7 +980,21 @@ impl Switch {
         let record = match records.into_iter().next() {
             Some(record) if count == 1 => {
                 logged.insert("record".into(), record.id.into());
-                record.fields.into_iter().collect()
+                // Beside its fields, the flow sees the record's state: its
+                // last classifier, whether it is closed, and whether its
+                // number is on the blacklist.
+                let blacklisted = store.blacklisted(number).unwrap_or(false);
+                let mut seen: Vec<(String, String)> = record.fields.into_iter().collect();
+                for (name, value) in [
+                    ("blacklisted", blacklisted.to_string()),
+                    ("closed", record.closed.to_string()),
+                    ("classifier", record.classifier.unwrap_or_default()),
+                ] {
+                    if !seen.iter().any(|(n, _)| n == name) {
+                        seen.push((name.to_string(), value));
+                    }
+                }
+                seen
             }
             _ => Vec::new(),
         };

@@ -8,9 +8,13 @@ use super::{Core, fields, status};
 use crate::api::{ApiReply, ApiRequest};
 use dialect_acd::State;
 use dialect_store::{CallbackRequest, Context, Filter, Kind, QueueAccess, StoreError, validate};
+use dialect_switch::wrapup;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::{Duration, Instant};
+
+/// The contact result of a call an agent talked on.
+const ANSWERED: &str = "answered";
 
 /// Longest value of a call-associated data variable (SPEC 5.3).
 pub(crate) const MAX_DATUM: usize = 256;
@@ -42,6 +46,10 @@ pub(crate) struct Desk {
     pub talking: Option<Instant>,
     /// The call ended and awaits the agent's wrap-up.
     pub wrap_up: bool,
+    /// The customer record identified for the call.
+    pub record: Option<i64>,
+    /// The queue the call came through.
+    pub queue: Option<String>,
 }
 
 /// Monitoring alerts raised and not yet cleared, and when to look again.
@@ -149,6 +157,7 @@ impl Core {
             return;
         };
         let waited = call.queued.take();
+        let (record, queue) = (call.record, waited.as_ref().map(|(q, _)| q.clone()));
         call.last_agent = Some(agent.to_string());
         if let Some((q, since)) = waited {
             let ms =
@@ -188,6 +197,8 @@ impl Core {
                 number,
                 talking: Some(now),
                 wrap_up: false,
+                record,
+                queue,
             },
         );
     }
@@ -329,6 +340,19 @@ impl Core {
                 ApiReply::ok(json!({ "bot": name, "paused": paused }))
             }
             ApiRequest::ListCallbacks { agent } => self.list_callbacks(&agent),
+            ApiRequest::ListRecords {
+                campaign,
+                after,
+                limit,
+                ..
+            } => self.list_records(&campaign, after, limit),
+            ApiRequest::Record { id, .. } => self.get_record(id),
+            ApiRequest::EditRecord {
+                agent,
+                id,
+                version,
+                fields,
+            } => self.edit_customer_record(&agent, id, version, fields, now),
             ApiRequest::CreateCallback { agent, body } => {
                 self.save_callback(&agent, None, body, now)
             }
@@ -424,17 +448,30 @@ impl Core {
         let Some(info) = self.switch.directory().campaigns.get(&desk.campaign) else {
             return ApiReply::error(409, format!("campaign {} is not loaded", desk.campaign));
         };
-        let Some(reason) = info.classifiers.get(classifier) else {
-            let known: Vec<&String> = info.classifiers.keys().collect();
-            return ApiReply::refused(
-                422,
-                format!(
-                    "campaign {} has no classifier `{classifier}`",
-                    desk.campaign
-                ),
-                json!({ "classifiers": known }),
-            );
-        };
+        match wrapup::classifier(info, classifier, ANSWERED) {
+            Ok(_) => {}
+            Err(wrapup::Refused::NotOffered(results)) => {
+                return ApiReply::refused(
+                    422,
+                    format!(
+                        "classifier `{classifier}` is not offered for {ANSWERED} calls, only for: {}",
+                        results.join(", ")
+                    ),
+                    json!({ "offered_for": results }),
+                );
+            }
+            Err(_) => {
+                let known: Vec<&String> = info.classifiers.keys().collect();
+                return ApiReply::refused(
+                    422,
+                    format!(
+                        "campaign {} has no classifier `{classifier}`",
+                        desk.campaign
+                    ),
+                    json!({ "classifiers": known }),
+                );
+            }
+        }
         let missing: Vec<&String> = info
             .required
             .iter()
@@ -471,7 +508,7 @@ impl Core {
                 json!({ "missing": missing, "unknown": unknown }),
             );
         }
-        let private_to = reason.private_to.clone();
+        let at = self.clock.at(now);
         if let Some(store) = &self.store
             && let Err(error) = store.record_wrap_up(
                 &format!("call-{}", desk.call),
@@ -480,7 +517,7 @@ impl Core {
                 &desk.number,
                 classifier,
                 &json!(record).to_string(),
-                self.clock.at(now),
+                at,
             )
         {
             self.log_agent(
@@ -489,14 +526,47 @@ impl Core {
                 fields([("error", error.to_string().into())]),
             );
         }
-        if let (Some(owner), Some(store)) = (&private_to, &self.store) {
-            let result = store.set_owner(&desk.campaign, &desk.number, owner);
+        // The fields the agent filled go into the call's record.
+        if let (Some(id), Some(store)) = (desk.record, &self.store)
+            && !record.is_empty()
+        {
+            let result = store
+                .record(id)
+                .and_then(|r| r.ok_or(dialect_store::StoreError::NoRecord { id }))
+                .and_then(|r| store.edit_record(id, &record, r.version, at));
             self.stored(
                 &format!("call-{}", desk.call),
-                "make the record private",
+                "write the wrap-up's fields",
                 result,
             );
         }
+        let wrap = wrapup::WrapUp {
+            campaign: &desk.campaign,
+            number: &desk.number,
+            record: desk.record,
+            result: ANSWERED,
+            agent,
+            classifier,
+            queue: desk.queue.as_deref(),
+        };
+        let decision = match self
+            .switch
+            .wrap_up(desk.call, &wrap, at, super::store_of(&self.store))
+        {
+            Ok(decision) => decision,
+            Err(refused) => return ApiReply::error(409, refused.to_string()),
+        };
+        if let wrapup::Recall::At { start, end } = &decision.recall {
+            self.schedule_recall(
+                &desk,
+                classifier,
+                *start,
+                *end,
+                decision.private_to.clone(),
+                now,
+            );
+        }
+        let private_to = decision.private_to.clone();
         let late = !matches!(self.switch.acd().state(agent), Some(State::WrapUp { .. }));
         self.switch.end_wrap_up(agent, self.clock.at(now));
         if let Some(d) = self.desks.get_mut(agent) {
@@ -524,6 +594,73 @@ impl Core {
         );
         self.pump(now).await;
         self.agent_view(agent)
+    }
+
+    /// A classifier's recall: stored as a callback of kind `recall` in the
+    /// queue the call came through, placed when due like any callback
+    /// (the private record's owner first), never after `end`.
+    fn schedule_recall(
+        &mut self,
+        desk: &Desk,
+        classifier: &str,
+        start: jiff::Timestamp,
+        end: Option<jiff::Timestamp>,
+        owner: Option<String>,
+        now: Instant,
+    ) {
+        let subject = format!("call-{}", desk.call);
+        let Some(queue) = desk.queue.clone() else {
+            self.log.record(
+                self.clock.at(now),
+                &subject,
+                "recall_refused",
+                fields([(
+                    "error",
+                    "the call came through no queue to recall it from".into(),
+                )]),
+            );
+            return;
+        };
+        let reason = format!("recall: {classifier}");
+        let created = dialect_store::Valid::recall(
+            &desk.campaign,
+            &desk.number,
+            &queue,
+            start,
+            end,
+            &reason,
+            owner,
+        )
+        .map_err(|r| r.to_string())
+        .and_then(|valid| match &self.store {
+            Some(store) => store
+                .create(&valid, "wrap-up", self.clock.at(now))
+                .map_err(|e| e.to_string()),
+            None => Err("callbacks are not available".into()),
+        });
+        match created {
+            Ok(created) => {
+                self.log.record(
+                    self.clock.at(now),
+                    &subject,
+                    "recall_scheduled",
+                    fields([
+                        ("callback", created.callback.id.into()),
+                        ("at", start.to_string().into()),
+                        ("queue", queue.into()),
+                    ]),
+                );
+                self.refresh_callback_due(now);
+            }
+            Err(error) => {
+                self.log.record(
+                    self.clock.at(now),
+                    &subject,
+                    "recall_refused",
+                    fields([("error", error.into())]),
+                );
+            }
+        }
     }
 
     /// The agent may see a call's data while on it or wrapping it up.
@@ -576,11 +713,7 @@ impl Core {
         // The customer record identified for the call, with its fields.
         let record = match (call.record, &self.store) {
             (Some(id), Some(store)) => match store.record(id) {
-                Ok(Some(record)) => json!({
-                    "id": record.id,
-                    "numbers": record.numbers,
-                    "fields": record.fields,
-                }),
+                Ok(Some(record)) => super::records_api::record_json(&record),
                 Ok(None) => Value::Null,
                 Err(error) => {
                     self.stored::<(), _>(

@@ -99,8 +99,65 @@ impl Core {
         self.pump(now).await;
     }
 
+    /// Why a due callback must not be placed: its number is blacklisted,
+    /// or a recall is past its last moment.
+    fn not_to_place(&self, callback: &Callback, now: Instant) -> Option<String> {
+        let store = self.store.as_ref()?;
+        match store.blacklisted(&callback.number) {
+            Ok(true) => return Some("not placed: the number is on the blacklist".into()),
+            Ok(false) => {}
+            Err(error) => {
+                return Some(format!("not placed: the blacklist cannot be read: {error}"));
+            }
+        }
+        match callback.end {
+            Some(end) if callback.kind == Kind::Recall && self.clock.at(now) >= end => {
+                Some(format!("not placed: its last moment, {end}, has passed"))
+            }
+            _ => None,
+        }
+    }
+
+    /// When a failed attempt of `callback` is tried again: after
+    /// `RETRY_AFTER`, and for a recall, inside its campaign's recall
+    /// windows.
+    fn retry_time(&self, callback: &Callback, at: Timestamp) -> Timestamp {
+        let retry = at.saturating_add(RETRY_AFTER).unwrap_or(at);
+        let info = callback
+            .campaign
+            .as_ref()
+            .and_then(|c| self.switch.directory().campaigns.get(c));
+        match info {
+            Some(info) if callback.kind == Kind::Recall => {
+                dialect_switch::wrapup::next_window(info, retry).unwrap_or(retry)
+            }
+            _ => retry,
+        }
+    }
+
     /// A due callback waits in its queue for an agent.
     fn place_callback(&mut self, callback: Callback, now: Instant) {
+        if let Some(why) = self.not_to_place(&callback, now) {
+            if let Some(store) = &self.store {
+                let result = store.finish(callback.id, &why);
+                self.stored(
+                    &format!("callback-{}", callback.id),
+                    "finish a callback",
+                    result,
+                );
+            }
+            self.log.record(
+                self.clock.at(now),
+                &format!("callback-{}", callback.id),
+                "callback_dropped",
+                fields([
+                    ("callback", callback.id.into()),
+                    ("kind", callback.kind.as_str().into()),
+                    ("reason", why.into()),
+                ]),
+            );
+            return;
+        }
         let key = self.next_key;
         self.next_key += 1;
         let ms = self.acd_ms(now);
@@ -469,9 +526,9 @@ impl Core {
             return;
         };
         let id = cb.callback.id;
-        self.callback_ends(key, cb, now);
         let at = self.clock.at(now);
-        let retry = at.saturating_add(RETRY_AFTER).unwrap_or(at);
+        let retry = self.retry_time(&cb.callback, at);
+        self.callback_ends(key, cb, now);
         let outcome = match &self.store {
             Some(store) => match store.retry(id, retry) {
                 Ok(callback) => callback.status.as_str().to_string(),

@@ -1,0 +1,177 @@
+//! Customer records through the agent API (issue 17): a campaign's records
+//! page by page, one record, and edits. An edit names the version it read
+//! (a stale one is refused with the current version) and every value is
+//! checked like an import's: the field must be the campaign's and
+//! editable, PESEL, NIP and REGON with their check digits, `email` as an
+//! address. An edit of a record that is not the agent's current call's is
+//! "record edited without interaction" (SPEC 5.9): the `record_edited`
+//! webhook.
+
+use super::{Core, fields};
+use crate::api::ApiReply;
+use dialect_store::fields::{self as types, FieldType};
+use dialect_store::{CustomerRecord, StoreError};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+/// A record as the agent API shows it.
+pub(super) fn record_json(r: &CustomerRecord) -> Value {
+    json!({
+        "id": r.id,
+        "campaign": r.campaign,
+        "numbers": r.numbers,
+        "fields": r.fields,
+        "version": r.version,
+        "classifier": r.classifier,
+        "closed": r.closed,
+        "success": r.success,
+    })
+}
+
+impl Core {
+    pub(super) fn list_records(&self, campaign: &str, after: i64, limit: usize) -> ApiReply {
+        if !self.switch.directory().campaigns.contains_key(campaign) {
+            return ApiReply::error(404, format!("no campaign {campaign} is loaded"));
+        }
+        let Some(store) = &self.store else {
+            return ApiReply::error(503, "records are not available: the server has no store");
+        };
+        match store.records_page(campaign, after, limit) {
+            Ok(page) => {
+                let next = (page.len() == limit).then(|| page.last().map(|r| r.id));
+                let records: Vec<Value> = page.iter().map(record_json).collect();
+                ApiReply::ok(json!({ "records": records, "next_after": next.flatten() }))
+            }
+            Err(error) => ApiReply::error(500, format!("the records cannot be read: {error}")),
+        }
+    }
+
+    pub(super) fn get_record(&self, id: i64) -> ApiReply {
+        let Some(store) = &self.store else {
+            return ApiReply::error(503, "records are not available: the server has no store");
+        };
+        match store.record(id) {
+            Ok(Some(record)) => ApiReply::ok(json!({ "record": record_json(&record) })),
+            Ok(None) => ApiReply::error(404, format!("there is no record {id}")),
+            Err(error) => ApiReply::error(500, format!("the record cannot be read: {error}")),
+        }
+    }
+
+    pub(super) fn edit_customer_record(
+        &mut self,
+        agent: &str,
+        id: i64,
+        version: u64,
+        changes: BTreeMap<String, String>,
+        now: Instant,
+    ) -> ApiReply {
+        let Some(store) = &self.store else {
+            return ApiReply::error(503, "records are not available: the server has no store");
+        };
+        let record = match store.record(id) {
+            Ok(Some(record)) => record,
+            Ok(None) => return ApiReply::error(404, format!("there is no record {id}")),
+            Err(error) => {
+                return ApiReply::error(500, format!("the record cannot be read: {error}"));
+            }
+        };
+        let Some(info) = self.switch.directory().campaigns.get(&record.campaign) else {
+            return ApiReply::error(
+                409,
+                format!("record {id}'s campaign {} is not loaded", record.campaign),
+            );
+        };
+        if changes.is_empty() {
+            return ApiReply::error(422, "the edit changes no field");
+        }
+        let mut checked = BTreeMap::new();
+        let mut problems = Vec::new();
+        for (name, value) in &changes {
+            let value = value.trim();
+            let result = match (name.as_str(), info.field_specs.get(name)) {
+                ("email", _) if value.is_empty() => Ok(String::new()),
+                ("email", _) => types::email(value).map_err(|e| e.0),
+                (_, None) => Err(format!(
+                    "the campaign has no record field `{name}` (it has: {})",
+                    info.fields.iter().cloned().collect::<Vec<_>>().join(", ")
+                )),
+                (_, Some((_, false))) => Err(format!("`{name}` is not editable")),
+                (_, Some((_, true))) if value.is_empty() => {
+                    if info.required.iter().any(|r| r == name) {
+                        Err(format!("`{name}` is required"))
+                    } else {
+                        Ok(String::new())
+                    }
+                }
+                (_, Some((kind, true))) => {
+                    types::check(FieldType::from_flow(kind), value, &info.country_code)
+                        .map_err(|e| e.0)
+                }
+            };
+            match result {
+                Ok(value) => {
+                    checked.insert(name.clone(), value);
+                }
+                Err(message) => problems.push(json!({ "field": name, "message": message })),
+            }
+        }
+        if !problems.is_empty() {
+            let words: Vec<String> = problems
+                .iter()
+                .filter_map(|p| p["message"].as_str().map(str::to_string))
+                .collect();
+            return ApiReply::refused(
+                422,
+                format!("the edit was refused: {}", words.join("; ")),
+                json!(problems),
+            );
+        }
+        let version = u32::try_from(version).unwrap_or(u32::MAX);
+        let edited = match store.edit_record(id, &checked, version, self.clock.at(now)) {
+            Ok(edited) => edited,
+            Err(StoreError::Stale { current, .. }) => {
+                return ApiReply::refused(
+                    409,
+                    format!(
+                        "record {id} was changed meanwhile (now version {current}); reload it and edit again"
+                    ),
+                    json!({ "version": current }),
+                );
+            }
+            Err(error) => {
+                return ApiReply::error(500, format!("the record cannot be stored: {error}"));
+            }
+        };
+        // On the agent's current call, the edit is part of the contact.
+        let interaction = self.desks.get(agent).is_some_and(|d| d.record == Some(id));
+        let names: Vec<&String> = checked.keys().collect();
+        let campaign = edited.campaign.clone();
+        self.log.record(
+            self.clock.at(now),
+            &format!("record-{id}"),
+            "record_edited",
+            fields([
+                ("agent", agent.into()),
+                ("record", id.into()),
+                ("fields", json!(names)),
+                ("version", edited.version.into()),
+                ("interaction", interaction.into()),
+            ]),
+        );
+        if !interaction {
+            self.webhook_for(
+                &campaign,
+                &format!("record-{id}-v{}", edited.version),
+                "record_edited",
+                json!({
+                    "agent": agent,
+                    "record": id,
+                    "fields": checked,
+                    "version": edited.version,
+                }),
+            );
+        }
+        ApiReply::ok(json!({ "record": record_json(&edited) }))
+    }
+}
