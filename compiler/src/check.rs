@@ -278,6 +278,15 @@ pub enum Error {
         /// The campaign's name.
         span: Span,
     },
+    /// An extension number of two agents or queues.
+    DuplicateExtension {
+        /// The number.
+        span: Span,
+        /// The extension.
+        extension: String,
+        /// The other owner: `agent ann`, `queue sales`.
+        other: String,
+    },
     /// A number that reaches two campaigns.
     DuplicateNumber {
         /// The number.
@@ -456,6 +465,7 @@ pub fn check(
         unit: Unit::default(),
         blocks: 0,
         numbers: BTreeMap::new(),
+        extensions: BTreeMap::new(),
     };
     for id in sources.ids() {
         checker.file(id);
@@ -472,6 +482,8 @@ struct Checker<'a, 'r> {
     unit: Unit,
     blocks: usize,
     numbers: BTreeMap<String, String>,
+    /// Extension numbers and their owners (`agent ann`), across all files.
+    extensions: BTreeMap<String, String>,
 }
 
 /// Labels and jumps of one campaign IVR or sub-flow.
@@ -635,6 +647,11 @@ impl<'a> Checker<'a, '_> {
             });
         }
         let seen = self.settings(decl.settings, decl.sections, decl.name, stmt, env);
+        if matches!(decl.name, "agent" | "queue")
+            && let Some(name) = name
+        {
+            self.extension(decl.name, &name.name, stmt);
+        }
         if decl.name == "schedule" {
             self.schedule(stmt, env);
         }
@@ -755,6 +772,36 @@ impl<'a> Checker<'a, '_> {
             }
         }
         ok.then_some(out)
+    }
+
+    /// An agent's or queue's `extension`: one owner per number.
+    fn extension(&mut self, kind: &str, name: &str, stmt: &Stmt) {
+        let Some(value) = stmt
+            .children()
+            .iter()
+            .find(|c| c.head.name == "extension")
+            .and_then(|c| c.args.first())
+        else {
+            return;
+        };
+        let number = match &literal(&self.read, value).kind {
+            ValueKind::Number(n) => n.clone(),
+            _ => return,
+        };
+        let owner = format!("{kind} {name}");
+        match self.extensions.get(&number) {
+            Some(other) if *other != owner => {
+                let other = other.clone();
+                self.error(Error::DuplicateExtension {
+                    span: value.span,
+                    extension: number,
+                    other,
+                });
+            }
+            _ => {
+                self.extensions.insert(number, owner);
+            }
+        }
     }
 
     fn campaign(&mut self, stmt: &Stmt) {

@@ -577,6 +577,16 @@ fn check(e: &C) -> Described {
             vec![primary(*span, "claimed twice")],
             Some("a number reaches one campaign; route inside one IVR with `route_dialled` instead".into()),
         ),
+        C::DuplicateExtension {
+            span,
+            extension,
+            other,
+        } => error(
+            "E0313",
+            format!("extension {extension} already belongs to {other}"),
+            vec![primary(*span, "claimed twice")],
+            Some("an extension reaches one agent or queue; give this one another number".into()),
+        ),
         C::ConstCycle { span, name } => error(
             "E0218",
             format!("`{name}` stands for itself: constants (or bindings) refer to each other in a cycle"),
@@ -971,6 +981,11 @@ pub const CODES: &[Code] = &[
         code: "E0312",
         title: "number in two campaigns",
         explanation: "A phone number is listed by two campaigns; an incoming call must reach exactly one.",
+    },
+    Code {
+        code: "E0313",
+        title: "extension of two agents or queues",
+        explanation: "Two agents or queues (or one of each) have the same `extension`; the `extension` block must route a typed number to exactly one.",
     },
     Code {
         code: "E0401",

@@ -725,6 +725,11 @@ pub const DECLS: &[Decl] = &[
                 &[req(dur(SECOND, HOUR))],
                 "The answer time of the service level.",
             ),
+            set(
+                "extension",
+                &[req(int(1, 9_999_999_999))],
+                "The internal number an `extension` block reaches the queue on (one agent or queue per number).",
+            ),
         ],
         sections: &[],
         blocks: false,
@@ -765,6 +770,11 @@ pub const DECLS: &[Decl] = &[
                 "The agent's skills.",
             ),
             set("max_load", &[req(int(1, 100))], "Calls and events at once."),
+            set(
+                "extension",
+                &[req(int(1, 9_999_999_999))],
+                "The internal number an `extension` block reaches the agent on (one agent or queue per number).",
+            ),
         ],
         sections: &[],
         blocks: false,
@@ -1012,7 +1022,7 @@ pub const BLOCKS: &[Block] = &[
         mode: ExitMode::Fixed,
         next: Some("found"),
         waits: true,
-        doc: "The caller types an internal extension; the call is routed there.",
+        doc: "The caller types an internal extension (an `extension` of an agent or a queue) and the call is routed there, as a transfer: an agent's extension rings that agent (in the first queue they serve, reserved for them), a queue's waits in that queue; `found` once the conversation ends. An extension no agent or queue has, or one whose agent or queue cannot take the call (no queue; full; its max wait passes), takes `invalid` at once; digits that are not a number are re-prompted, then `invalid`.",
     },
     Block {
         name: "hours",

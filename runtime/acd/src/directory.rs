@@ -128,6 +128,18 @@ pub struct Directory {
     pub rules: Rules,
     /// Teams (qualified names) and their members (agents' short names).
     pub teams: HashMap<String, Vec<String>>,
+    /// Internal extension numbers (`extension` of agents and queues).
+    pub extensions: HashMap<String, Extension>,
+}
+
+/// What an internal extension number reaches.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Extension {
+    /// An agent (short name).
+    Agent(String),
+    /// A queue (qualified name), and how long a caller waits there (its
+    /// `max_wait`, 30 minutes by default).
+    Queue(String, Millis),
 }
 
 /// The last part of a qualified name: `common/agents.alice` is `alice`.
@@ -221,6 +233,20 @@ impl Directory {
                 ((*team).to_string(), members)
             })
             .collect();
+        for decl in decls.values() {
+            let Some(BValue::Int(number)) = decl.settings.get("extension") else {
+                continue;
+            };
+            let target = match decl.kind.as_str() {
+                "agent" => Extension::Agent(short(&decl.name).to_string()),
+                "queue" => Extension::Queue(
+                    decl.name.clone(),
+                    duration(decl.settings.get("max_wait")).unwrap_or(30 * 60_000),
+                ),
+                _ => continue,
+            };
+            directory.extensions.insert(number.to_string(), target);
+        }
         let mut serves: BTreeMap<String, Vec<String>> = BTreeMap::new();
         let agents: Vec<&Section> = decls.values().filter(|d| d.kind == "agent").collect();
         for queue in decls.values().filter(|d| d.kind == "queue") {

@@ -1231,6 +1231,8 @@ impl Engine {
                 }
             }
             (Wait::Collect, Event::Timer(_)) if timer => self.collected(id, now),
+            // Only an `extension` waits for its bridge as `found`.
+            (Wait::Bridge("found"), Event::TransferFailed) => self.take(id, "invalid"),
             (Wait::Bridge(exit), Event::BridgeEnded) => match self.after_call_survey(id) {
                 // The agent hung up first and the caller is still on the line.
                 Some(survey) => self.start_interview(id, survey, Then::Continue(exit)),

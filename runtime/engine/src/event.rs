@@ -39,6 +39,9 @@ pub enum Event {
     BridgeEnded,
     /// The queue refused the call: it is full.
     QueueFull,
+    /// A [`Command::Transfer`] found no agent or queue with the extension,
+    /// or the one it found could not take the call.
+    TransferFailed,
     /// The outcome of [`Command::Dial`].
     DialResult(DialOutcome),
     /// The answer to [`Command::Http`]. A status of 0 means the request failed
@@ -164,7 +167,8 @@ pub enum Command {
         /// The queue.
         queue: String,
     },
-    /// Route the call to an internal extension; expect [`Event::BridgeEnded`].
+    /// Route the call to an internal extension; expect [`Event::BridgeEnded`]
+    /// (after an [`Event::AgentConnected`]) or [`Event::TransferFailed`].
     Transfer {
         /// The extension the caller typed.
         extension: String,

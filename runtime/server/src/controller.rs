@@ -2180,14 +2180,6 @@ impl Core {
                     call.playing = false;
                 }
             }
-            Command::Transfer { extension } => {
-                self.record(
-                    call_key,
-                    "transfer",
-                    fields([("extension", extension.into())]),
-                );
-                self.unavailable(call_key, "transfer", Event::BridgeEnded);
-            }
             Command::Dial {
                 number, timeout_ms, ..
             } => self.dial(call_key, number, timeout_ms, now).await,
@@ -2253,6 +2245,7 @@ impl Core {
             | Command::Dequeue { .. }
             | Command::Identify { .. }
             | Command::LookupTicket { .. }
+            | Command::Transfer { .. }
             | Command::BotTurn { .. } => {}
             Command::Ended(outcome) => {
                 let restart = self.calls.get_mut(&call_key).and_then(|c| c.restart.take());

@@ -48,6 +48,17 @@ async fn harness(
     extra: &str,
     prompt_ms: u64,
 ) -> Harness {
+    harness_in(FLOWS, name, compilation, extra, prompt_ms).await
+}
+
+/// [`harness`] for the flows of `dir` (their prompts and speech).
+async fn harness_in(
+    dir: &str,
+    name: &str,
+    compilation: &dialect_compiler::Compilation,
+    extra: &str,
+    prompt_ms: u64,
+) -> Harness {
     let data = std::env::temp_dir().join(format!("dialect-harness-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&data);
     std::fs::create_dir_all(&data).unwrap();
@@ -60,7 +71,7 @@ async fn harness(
     let options = Options {
         config,
         flows,
-        media_root: root().join(FLOWS),
+        media_root: root().join(dir),
         clock: clock::Clock::starting_at(clock::parse(CLOCK).unwrap()),
         log: EventLog::discard(),
         loader: None,
@@ -565,4 +576,111 @@ async fn the_agent_sees_the_identified_callers_record_with_the_call() {
     assert_eq!(reply.body["record"]["id"], ids[0], "{}", reply.body);
     assert_eq!(reply.body["record"]["fields"]["name"], "Jan");
     assert_eq!(reply.body["record"]["numbers"][0], "+48600100200");
+}
+
+/// Issue 17: the `extension` block under serve. Staff type carol's
+/// extension (123, in flows/common/agents.flow); her phone rings through
+/// the ACD, she answers and talks; the switch logs the same events at the
+/// same instants as `dialect test`. Then 999, which nobody has: the
+/// `invalid` path, and no phone rings.
+#[tokio::test(flavor = "current_thread")]
+async fn an_extension_rings_its_agent_under_serve_as_in_the_simulator() {
+    let flows = compile("flows");
+    let simulated = simulate(
+        &flows,
+        &format!(
+            r#"dialled = "+48221000000"
+caller = "+48225550123"
+start = "{CLOCK}"
+prompt_length = "3s"
+keys = [{{ at = "7s", key = "1" }}, {{ at = "7500ms", key = "2" }}, {{ at = "8s", key = "3" }}]
+agents = [{{ name = "carol", answer_after = "2s", talk = "1m" }}]
+[scenario.expect]
+transfer = "123"
+agent = "carol"
+ended = "hangup""#
+        ),
+    );
+    let carol = SocketAddr::from(([127, 0, 0, 1], 5075));
+    let mut h = harness_in(
+        "flows",
+        "extension",
+        &flows,
+        "[[agent]]\nname = \"carol\"\nuri = \"sip:carol@127.0.0.1:5075\"\nready = true\n",
+        3_000,
+    )
+    .await;
+    let start = h.now();
+    let phone = Phone::new(5995, h.local_addr(), "+48225550123", "harness-extension");
+    let call = answered(&mut h, &phone, "+48221000000").await;
+    let mut peers = Peers {
+        agents: vec![AgentPhone {
+            at: carol,
+            answers: Some((Duration::from_secs(2), Duration::from_secs(60))),
+        }],
+        due: Vec::new(),
+        requests: Vec::new(),
+    };
+    peers.run(&mut h, start + Duration::from_secs(7)).await;
+    h.press(call, '1').await;
+    peers
+        .run(&mut h, start + Duration::from_millis(7_500))
+        .await;
+    h.press(call, '2').await;
+    peers.run(&mut h, start + Duration::from_secs(8)).await;
+    h.press(call, '3').await;
+    peers.run(&mut h, start + Duration::from_secs(12)).await;
+    assert!(h.bridged(call), "the caller talks with carol");
+    peers.run(&mut h, start + Duration::from_secs(90)).await;
+    let served = h.switch_events(call, start);
+    assert!(served.iter().any(|(_, e)| e == "extension"), "{served:?}");
+    assert_eq!(
+        served, simulated.events,
+        "the same events at the same instants"
+    );
+    let invites = peers
+        .requests
+        .iter()
+        .filter(|r| r.to == carol && r.text.starts_with("INVITE "))
+        .count();
+    assert_eq!(invites, 1);
+    let events = h.events();
+    assert!(
+        events
+            .iter()
+            .any(|e| e["event"] == "hangup" && e["reason"] == "staff: extension call ended"),
+        "{events:#?}"
+    );
+
+    // 999: nobody's. The message, then the flow hangs up; nobody is rung.
+    let phone = Phone::new(5994, h.local_addr(), "+48225550124", "harness-extension-2");
+    h.receive(phone.at, &phone.invite("+48221000000")).await;
+    let sent = h.take_sent();
+    let ok = sent
+        .iter()
+        .find(|s| s.text.starts_with("SIP/2.0 200"))
+        .expect("answered");
+    h.receive(phone.at, &phone.ack(ok)).await;
+    let second = *h.calls().iter().max().expect("the second call");
+    let begin = h.now();
+    peers.run(&mut h, begin + Duration::from_secs(7)).await;
+    for key in ['9', '9', '9'] {
+        h.press(second, key).await;
+    }
+    peers.run(&mut h, begin + Duration::from_secs(20)).await;
+    let served = h.switch_events(second, begin);
+    let names: Vec<&str> = served.iter().map(|(_, e)| e.as_str()).collect();
+    assert_eq!(names, ["extension_failed"], "{served:?}");
+    let events = h.events();
+    assert!(
+        events
+            .iter()
+            .any(|e| e["event"] == "hangup" && e["reason"] == "staff: unknown extension"),
+        "{events:#?}"
+    );
+    assert_eq!(
+        peers.requests.iter().filter(|r| r.to == carol).count(),
+        1,
+        "carol's INVITE of the first call only (she hung up herself)"
+    );
 }

@@ -582,7 +582,14 @@ impl<'a> Sim<'a> {
                     );
                     let name = self.agent_name(agent).unwrap_or_default();
                     if call == SUBJECT {
-                        let queued = self.seen.queues.last().and_then(|q| q.1.clone());
+                        // Where the call waited: its queue block, or the
+                        // extension it was transferred to.
+                        let queued = self
+                            .seen
+                            .queues
+                            .last()
+                            .or(self.seen.transfers.last())
+                            .and_then(|q| q.1.clone());
                         self.seen.connected.get_or_insert(queued);
                         self.seen.connected_at.get_or_insert(self.now);
                         self.seen.agent.get_or_insert(name.clone());
@@ -826,6 +833,14 @@ impl<'a> Sim<'a> {
                 let error = text("error").to_string();
                 self.note(call, format!("{event}: {error}"));
             }
+            "extension" => {
+                let (ext, to) = (text("extension").to_string(), text("to").to_string());
+                self.note(call, format!("extension {ext} is {to}"));
+            }
+            "extension_failed" => {
+                let (ext, why) = (text("extension").to_string(), text("reason").to_string());
+                self.note(call, format!("extension {ext}: {why}"));
+            }
             _ => {}
         }
     }
@@ -905,8 +920,6 @@ impl<'a> Sim<'a> {
             Command::Dequeue { queue } => format!("dequeue {queue}"),
             Command::Transfer { extension } => {
                 seen.transfers.push((extension.clone(), place.clone()));
-                seen.connected.get_or_insert(place.clone());
-                seen.connected_at.get_or_insert(self.now);
                 format!("transfer {extension}")
             }
             Command::Dial {
@@ -1013,9 +1026,6 @@ impl<'a> Sim<'a> {
                 }
             }
             Command::StopPlayback => self.cancel_prompt(call),
-            Command::Transfer { .. } => {
-                self.schedule(now + BRIDGE_MS, Input::Event(call, Event::BridgeEnded));
-            }
             Command::Dial { timeout_ms, .. } => {
                 let outcome = self.scenario.dial;
                 let at = if outcome == DialOutcome::NoAnswer {
@@ -1575,6 +1585,7 @@ fn describe_event(event: &Event) -> String {
         Event::AgentConnected { agent } => format!("agent {agent} answers"),
         Event::BridgeEnded => "the other party hangs up".into(),
         Event::QueueFull => "queue full".into(),
+        Event::TransferFailed => "the extension cannot take the call".into(),
         Event::DialResult(outcome) => format!(
             "dial result: {}",
             match outcome {

@@ -302,6 +302,8 @@ struct Call {
     leaving: bool,
     /// Since when it talks with an agent (for handling times).
     talking_since: Option<Timestamp>,
+    /// An `extension` transfer waits in the ACD until then.
+    transfer_until: Option<Timestamp>,
 }
 
 /// Why [`Switch::arrive`] refused a call.
@@ -430,6 +432,8 @@ pub struct Switch {
     scripted_bots: bool,
     /// Waiting callers' next announcements.
     announcements: BTreeSet<(Timestamp, CallKey)>,
+    /// Extension transfers waiting in the ACD, by deadline.
+    transfers: BTreeSet<(Timestamp, CallKey)>,
     /// Talk time per queue (sum in ms, count), for estimated waits.
     handle_times: HashMap<String, (u64, u64)>,
     /// The time of the latest input.
@@ -477,6 +481,7 @@ impl Switch {
             actions: VecDeque::new(),
             scripted_bots: false,
             announcements: BTreeSet::new(),
+            transfers: BTreeSet::new(),
             handle_times: HashMap::new(),
             now: origin,
             max_calls: usize::MAX,
@@ -611,7 +616,8 @@ impl Switch {
             | Command::Enqueue { .. }
             | Command::Dequeue { .. }
             | Command::Identify { .. }
-            | Command::LookupTicket { .. } => true,
+            | Command::LookupTicket { .. }
+            | Command::Transfer { .. } => true,
             // An internal source is the store's records; an external one is
             // the world's (HTTP).
             Command::Authorise { source, .. } => source != "external",
@@ -709,7 +715,11 @@ impl Switch {
         let timer = self.engine.poll_timeout();
         let acd = self.acd.poll_timeout().map(|ms| self.time_of(ms));
         let announcement = self.announcements.first().map(|(at, _)| *at);
-        [timer, acd, announcement].into_iter().flatten().min()
+        let transfer = self.transfers.first().map(|(at, _)| *at);
+        [timer, acd, announcement, transfer]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// Time passed: engine timers due fire (before the ACD's deadlines of
@@ -732,6 +742,7 @@ impl Switch {
         if self.acd.poll_timeout().is_some_and(|at| at <= ms) {
             self.acd.handle_timeout(ms);
         }
+        self.transfers_due(now);
         self.drain(now, store);
         self.announce_due(now);
     }
@@ -808,6 +819,7 @@ impl Switch {
             playing: false,
             leaving: false,
             talking_since: None,
+            transfer_until: None,
         });
         call.campaign = campaign;
         call.caller = caller.to_string();
@@ -939,6 +951,7 @@ impl Switch {
                 self.authorise(key, digits.as_deref(), store);
             }
             Command::LookupTicket { id } => self.lookup_ticket(key, &id, store),
+            Command::Transfer { extension } => self.transfer(key, &extension, now),
             Command::Dequeue { queue } => {
                 self.log(key, "dequeued", fields([("queue", queue.into())]));
                 self.leave_acd(key, now);

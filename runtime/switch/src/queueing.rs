@@ -4,12 +4,133 @@
 //! ACD's decisions.
 
 use crate::{Action, CallKey, Store, Switch, fields};
-use dialect_acd::directory::short;
-use dialect_acd::{Preferred, Refused, Request};
+use dialect_acd::directory::{Extension, short};
+use dialect_acd::{Preferred, Refused, Request, State};
 use dialect_engine::Event;
 use jiff::Timestamp;
 
+/// How long an agent's extension is tried (rung, and rung again after
+/// RONA) before the caller hears `invalid`'s path.
+pub(crate) const AGENT_EXTENSION_MS: u64 = 60_000;
+
 impl Switch {
+    /// The `extension` block's transfer: the agent or queue with the typed
+    /// extension takes the call through the ACD, as a transfer would (an
+    /// agent in the first queue they serve, reserved for them; a queue
+    /// with its music and announcements), for at most a minute (an agent)
+    /// or the queue's `max_wait`. An unknown extension, an agent who is
+    /// logged out or serves no queue, a full queue, and a wait that runs
+    /// out answer [`Event::TransferFailed`].
+    pub(crate) fn transfer(&mut self, key: CallKey, extension: &str, now: Timestamp) {
+        let ms = self.acd_ms(now);
+        let (queue, preferred, wait_ms, to) = match self.directory.extensions.get(extension) {
+            None => {
+                return self.transfer_failed(key, extension, "no agent or queue has it");
+            }
+            Some(Extension::Agent(agent)) => {
+                let agent = agent.clone();
+                let queue = self
+                    .directory
+                    .agents
+                    .get(&agent)
+                    .and_then(|(queues, _)| queues.first().cloned());
+                let Some(queue) = queue else {
+                    return self.transfer_failed(key, extension, "its agent serves no queue");
+                };
+                if matches!(self.acd.state(&agent), None | Some(State::LoggedOut)) {
+                    return self.transfer_failed(key, extension, "its agent is not logged in");
+                }
+                let preferred = Preferred {
+                    agent: agent.clone(),
+                    until: ms.saturating_add(AGENT_EXTENSION_MS),
+                };
+                (queue, Some(preferred), AGENT_EXTENSION_MS, agent)
+            }
+            Some(Extension::Queue(queue, max_wait)) => {
+                (queue.clone(), None, *max_wait, queue.clone())
+            }
+        };
+        self.leave_acd(key, now);
+        let Some(call) = self.calls.get(&key) else {
+            return;
+        };
+        let flow = call
+            .engine
+            .and_then(|id| self.engine.priority_of(id))
+            .unwrap_or(0);
+        let total = i64::from(flow)
+            + self
+                .directory
+                .campaigns
+                .get(&call.campaign)
+                .map_or(0, |c| c.priority)
+            + self.directory.queues.get(&queue).map_or(0, |q| q.priority);
+        self.log(
+            key,
+            "extension",
+            fields([
+                ("extension", extension.into()),
+                ("to", to.into()),
+                ("queue", queue.clone().into()),
+            ]),
+        );
+        let request = Request {
+            queue: queue.clone(),
+            priority: total,
+            preferred,
+        };
+        match self.acd.enqueue(key, request, ms) {
+            Ok(()) => {
+                let until = now
+                    .checked_add(jiff::SignedDuration::from_millis(
+                        i64::try_from(wait_ms).unwrap_or(i64::MAX),
+                    ))
+                    .unwrap_or(now);
+                if let Some(call) = self.calls.get_mut(&key) {
+                    call.transfer_until = Some(until);
+                }
+                self.transfers.insert((until, key));
+                self.waiting(key, queue, now);
+            }
+            Err(refused) => self.transfer_failed(key, extension, &refused.to_string()),
+        }
+        self.drive_acd();
+    }
+
+    fn transfer_failed(&mut self, key: CallKey, extension: &str, why: &str) {
+        self.log(
+            key,
+            "extension_failed",
+            fields([("extension", extension.into()), ("reason", why.into())]),
+        );
+        if let Some(call) = self.calls.get_mut(&key) {
+            call.transfer_until = None;
+        }
+        self.actions.push_back(Action::Decided {
+            call: key,
+            event: Event::TransferFailed,
+        });
+        self.feedback.push_back((key, Event::TransferFailed));
+    }
+
+    /// Extension transfers whose wait ran out leave the ACD: `invalid`.
+    pub(crate) fn transfers_due(&mut self, now: Timestamp) {
+        while let Some(&(at, key)) = self.transfers.first() {
+            if at > now {
+                break;
+            }
+            self.transfers.pop_first();
+            let waiting = self
+                .calls
+                .get(&key)
+                .is_some_and(|c| c.transfer_until == Some(at));
+            if waiting {
+                self.leave_acd(key, now);
+                self.transfer_failed(key, "", "nobody answered there in time");
+            }
+        }
+    }
+
     /// A `queue` block: the call waits in the ACD with its priority (the
     /// flow's, plus the campaign's and the queue's), reserved first for the
     /// owner of the caller's private record, else the caller's last agent,
@@ -236,6 +357,7 @@ impl Switch {
         if done && let Some(c) = self.calls.get_mut(&call) {
             c.talking_since = Some(now);
             c.waiting_since = None;
+            c.transfer_until = None;
         }
         self.drive_acd();
         done
