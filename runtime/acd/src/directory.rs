@@ -108,6 +108,11 @@ pub struct CampaignInfo {
     pub max_recall_date: Option<String>,
     /// A closed record keeps its classifier.
     pub keep_classifier_on_closed: bool,
+    /// Campaigns whose records must not be moved into this one.
+    pub exclude_records_from: Vec<String>,
+    /// Callbacks for callers never connected: `never`, `always` or
+    /// `per_block` (the default: only `callback` blocks register them).
+    pub callback_unconnected: String,
     /// The campaign's time zone: that of its first schedule (recall windows
     /// and dates are read in it); UTC without one.
     pub zone: String,
@@ -354,6 +359,11 @@ fn campaign(program: &Program) -> CampaignInfo {
             _ => None,
         },
         keep_classifier_on_closed: boolean(s.get("keep_classifier_on_closed")),
+        exclude_records_from: refs(s.get("exclude_records_from")),
+        callback_unconnected: match s.get("callback_unconnected") {
+            Some(BValue::Word(w)) => w.clone(),
+            _ => "per_block".to_string(),
+        },
         country_code: match s.get("country_code") {
             Some(BValue::Phone(cc)) => cc.trim_start_matches('+').to_string(),
             _ => "48".to_string(),

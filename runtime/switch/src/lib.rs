@@ -304,6 +304,12 @@ struct Call {
     talking_since: Option<Timestamp>,
     /// An `extension` transfer waits in the ACD until then.
     transfer_until: Option<Timestamp>,
+    /// The last queue it waited in.
+    last_queue: Option<String>,
+    /// An agent took it at some point.
+    connected: bool,
+    /// A callback was registered for it.
+    callback: bool,
 }
 
 /// Why [`Switch::arrive`] refused a call.
@@ -820,6 +826,9 @@ impl Switch {
             leaving: false,
             talking_since: None,
             transfer_until: None,
+            last_queue: None,
+            connected: false,
+            callback: false,
         });
         call.campaign = campaign;
         call.caller = caller.to_string();
@@ -937,6 +946,9 @@ impl Switch {
         {
             self.actions.push_back(Action::StopListening { call: key });
         }
+        if !self.callback_policy(key, node, &command) {
+            return;
+        }
         self.actions.push_back(Action::Command {
             call: key,
             node,
@@ -978,6 +990,63 @@ impl Switch {
     }
 
     /// A line for a call's event log.
+    /// The campaign's `callback_unconnected` (SPEC 3.2): `never` refuses
+    /// the `callback` block's registration (returns false: the command is
+    /// not the world's to carry out); `always` registers one for a caller
+    /// who waited in a queue and was never connected, when the call ends
+    /// without one; `per_block` leaves it to the blocks.
+    fn callback_policy(&mut self, key: CallKey, node: NodeId, command: &Command) -> bool {
+        let Some(call) = self.calls.get(&key) else {
+            return true;
+        };
+        let policy = self
+            .directory
+            .campaigns
+            .get(&call.campaign)
+            .map_or("per_block", |c| c.callback_unconnected.as_str());
+        match (command, policy) {
+            (Command::RegisterCallback { .. }, "never") => {
+                self.log(
+                    key,
+                    "callback_refused",
+                    fields([(
+                        "reason",
+                        "the campaign's callback_unconnected is never".into(),
+                    )]),
+                );
+                false
+            }
+            (Command::RegisterCallback { .. }, _) => {
+                if let Some(call) = self.calls.get_mut(&key) {
+                    call.callback = true;
+                }
+                true
+            }
+            (Command::Ended(_), "always") if !call.connected && !call.callback => {
+                if let Some(queue) = call.last_queue.clone() {
+                    let number = call.caller.clone();
+                    self.log(
+                        key,
+                        "callback_unconnected",
+                        fields([("queue", queue.as_str().into())]),
+                    );
+                    self.actions.push_back(Action::Command {
+                        call: key,
+                        node,
+                        command: Command::RegisterCallback {
+                            number,
+                            queue: Some(queue),
+                            delay_ms: 0,
+                            reason: Some("never connected".into()),
+                        },
+                    });
+                }
+                true
+            }
+            _ => true,
+        }
+    }
+
     /// `route_identified`: the customer records of the call's campaign
     /// that have the caller's number; with one, its fields go to the flow
     /// (`record`). A store that cannot be read counts as none, logged.

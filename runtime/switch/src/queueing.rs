@@ -358,6 +358,7 @@ impl Switch {
             c.talking_since = Some(now);
             c.waiting_since = None;
             c.transfer_until = None;
+            c.connected = true;
         }
         self.drive_acd();
         done

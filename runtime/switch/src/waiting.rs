@@ -24,6 +24,7 @@ impl Switch {
             return;
         };
         call.queue = Some(queue.clone());
+        call.last_queue = Some(queue.clone());
         if call.waiting_since.is_none() {
             call.waiting_since = Some(now);
         }

@@ -212,6 +212,18 @@ impl Switch {
             return Err(Refused::NoCampaign(wrap.campaign.to_string()));
         };
         let c = classifier(info, wrap.classifier, wrap.result)?.clone();
+        // A campaign may refuse records from another (`exclude_records_from`).
+        let excluded = c.move_to.as_ref().is_some_and(|to| {
+            self.directory.campaigns.get(to).is_some_and(|target| {
+                target
+                    .exclude_records_from
+                    .iter()
+                    .any(|f| f == wrap.campaign)
+            })
+        });
+        let Some(info) = self.directory.campaigns.get(wrap.campaign) else {
+            return Err(Refused::NoCampaign(wrap.campaign.to_string()));
+        };
         let decision = Decision {
             classification: Classification {
                 classifier: wrap.classifier.to_string(),
@@ -221,7 +233,10 @@ impl Switch {
             },
             recall: recall(info, &c, at),
             private_to: c.private_to.clone(),
-            moved_to: c.move_to.clone().filter(|to| to != wrap.campaign),
+            moved_to: c
+                .move_to
+                .clone()
+                .filter(|to| to != wrap.campaign && !excluded),
             blacklisted: c.blacklist,
             notify: c
                 .email
@@ -251,6 +266,19 @@ impl Switch {
                     Err(error) => self.store_failed(call, "move the record", &error),
                 }
             }
+        }
+        if excluded && let Some(to) = &c.move_to {
+            self.log(
+                call,
+                "record_move_refused",
+                fields([
+                    ("to", to.as_str().into()),
+                    (
+                        "reason",
+                        "the campaign excludes records from this one".into(),
+                    ),
+                ]),
+            );
         }
         self.log(call, "classified", logged);
         if decision.blacklisted {

@@ -1140,3 +1140,140 @@ fn internal_authorisation_matches_what_the_caller_keys_against_their_records() {
         (Some(false), Some("failed".to_string()))
     );
 }
+
+/// Issue 17: a wrap-up's classifier acts on the record in the store:
+/// `move_to` moves it, unless the target campaign excludes records from
+/// this one (`exclude_records_from`); `blacklist` and `email` are logged;
+/// a classifier not offered for the contact result is refused.
+#[test]
+fn classifiers_move_records_unless_the_target_excludes_them() {
+    use dialect_store::{CustomerStore, SqliteStore};
+    use dialect_switch::wrapup::{Recall, Refused, WrapUp};
+    let mut switch = Switch::new(version("tests/identify-flows"), Timestamp::UNIX_EPOCH, None);
+    let store = SqliteStore::in_memory().unwrap();
+    let at: Timestamp = "2026-11-23T10:00:00Z".parse().unwrap();
+    let record = dialect_store::NewRecord {
+        numbers: vec!["+48600100001".into()],
+        fields: BTreeMap::from([("name".to_string(), "Jan".to_string())]),
+    };
+    let id = store.import_records("front_desk", &[record], at).unwrap()[0];
+    let wrap = |classifier| WrapUp {
+        campaign: "front_desk",
+        number: "+48600100001",
+        record: Some(id),
+        result: "answered",
+        agent: "ann",
+        classifier,
+        queue: Some("front"),
+    };
+    let drain = |switch: &mut Switch| {
+        let mut actions = Vec::new();
+        while let Some(action) = switch.poll_action() {
+            actions.push(action);
+        }
+        actions
+    };
+    // The archive takes no records from the front desk.
+    let decision = switch.wrap_up(1, &wrap("archive"), at, &store).unwrap();
+    assert_eq!(decision.moved_to, None);
+    let actions = drain(&mut switch);
+    assert_eq!(
+        logged(&actions, "record_move_refused").len(),
+        1,
+        "{actions:#?}"
+    );
+    let kept = store.record(id).unwrap().unwrap();
+    assert_eq!(kept.campaign, "front_desk");
+    assert!(kept.closed);
+    assert_eq!(kept.classifier.as_deref(), Some("archive"));
+    // Complaints take it, and an e-mail is asked for.
+    let decision = switch.wrap_up(1, &wrap("complaint"), at, &store).unwrap();
+    assert_eq!(decision.moved_to.as_deref(), Some("complaints_desk"));
+    assert_eq!(decision.recall, Recall::None);
+    let actions = drain(&mut switch);
+    assert_eq!(logged(&actions, "record_moved").len(), 1, "{actions:#?}");
+    let note = logged(&actions, "notification");
+    assert_eq!(note.len(), 1, "{actions:#?}");
+    assert_eq!(note[0]["to"], "complaints@example.com");
+    assert_eq!(
+        store.record(id).unwrap().unwrap().campaign,
+        "complaints_desk"
+    );
+    // A classifier offered only for mail contacts.
+    assert!(matches!(
+        switch.wrap_up(1, &wrap("by_mail"), at, &store),
+        Err(Refused::NotOffered(_))
+    ));
+    // do_not_call blacklists the number.
+    assert!(!store.blacklisted("+48600100001").unwrap());
+    let decision = switch.wrap_up(1, &wrap("do_not_call"), at, &store).unwrap();
+    assert!(decision.blacklisted);
+    assert!(store.blacklisted("+48600100001").unwrap());
+    // call_back: two hours later, inside the weekday window.
+    let decision = switch.wrap_up(1, &wrap("call_back"), at, &store).unwrap();
+    assert_eq!(
+        decision.recall,
+        Recall::At {
+            start: "2026-11-23T12:00:00Z".parse().unwrap(),
+            end: Some("2026-11-30T10:00:00Z".parse().unwrap()),
+        }
+    );
+}
+
+/// Issue 17: `callback_unconnected`: `always` registers a callback for a
+/// caller who waited and was never connected; `never` refuses the
+/// `callback` block's.
+#[test]
+fn callback_unconnected_always_calls_back_and_never_refuses_the_block() {
+    let mut w = World::new("tests/identify-flows");
+    let callbacks = |actions: &[Action]| -> Vec<(Option<String>, Option<String>)> {
+        actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Command {
+                    command: Command::RegisterCallback { queue, reason, .. },
+                    ..
+                } => Some((queue.clone(), reason.clone())),
+                _ => None,
+            })
+            .collect()
+    };
+    w.switch
+        .arrive(
+            1,
+            "+48600100001",
+            "+48221009005",
+            Channel::Voice,
+            w.now,
+            &w.store,
+        )
+        .unwrap();
+    let actions = w.actions();
+    assert!(callbacks(&actions).is_empty(), "{actions:#?}");
+    let actions = w.event(1, Event::HangUp);
+    assert_eq!(
+        callbacks(&actions),
+        [(
+            Some("front".to_string()),
+            Some("never connected".to_string())
+        )],
+        "{actions:#?}"
+    );
+    w.switch
+        .arrive(
+            2,
+            "+48600100002",
+            "+48221009006",
+            Channel::Voice,
+            w.now,
+            &w.store,
+        )
+        .unwrap();
+    let actions = w.actions();
+    assert!(callbacks(&actions).is_empty(), "{actions:#?}");
+    assert_eq!(
+        logged(&actions, "callback_refused").len(),
+        1,
+        "{actions:#?}"
+    );
+}

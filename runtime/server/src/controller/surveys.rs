@@ -135,6 +135,20 @@ impl Core {
 
     async fn place_survey(&mut self, scheduled: ScheduledSurvey, now: Instant) {
         let id = scheduled.id;
+        // A blacklisted number is never called (nor when the blacklist
+        // cannot be read).
+        if let Some(store) = &self.store {
+            match store.blacklisted(&scheduled.number) {
+                Ok(false) => {}
+                Ok(true) => {
+                    return self.survey_failed(id, "not placed: the number is on the blacklist");
+                }
+                Err(error) => {
+                    let why = format!("not placed: the blacklist cannot be read: {error}");
+                    return self.survey_failed(id, &why);
+                }
+            }
+        }
         let Some((to, uri)) = self.trunk_target(&scheduled.number, "") else {
             return self.survey_failed(id, "no trunk is configured to call the customer");
         };
