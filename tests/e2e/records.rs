@@ -248,8 +248,32 @@ fn a_recall_classifier_places_the_recall_on_time_and_the_blacklist_stops_another
         ann,
         &["-mp", "58000", "-m", "3", "-timeout", "120s", "-nostdin"],
     );
-    // Jan: a classifier offered only for mail is refused, then call_back.
+    // Jan's call and Ewa's, neither wrapped up yet: ann owes two, the
+    // front desk's max_unhandled_per_agent, and may not become ready.
     let jan = talk_to_ann(&first, "+48600700100", 1);
+    talk_to_ann(&first, "+48600700200", 2);
+    wait_for(&first, "ann blocked", |e| {
+        crate::sip::count(e, "agent_blocked") == 1
+    });
+    let api = |method: &str, path: &str, body: Option<&str>| {
+        crate::acd::http(&first.api, method, path, "ann", body)
+    };
+    let (status, view) = api("GET", "/api/agents/ann", None);
+    assert_eq!(status, 200, "{view}");
+    assert_eq!(
+        view["owed_wrap_ups"].as_array().map(Vec::len),
+        Some(2),
+        "{view}"
+    );
+    let (status, refused) = api("POST", "/api/agents/ann/ready", None);
+    assert_eq!(status, 409, "{refused}");
+    assert!(
+        refused["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("owes 2 wrap-ups")),
+        "{refused}"
+    );
+    // A classifier offered only for mail is refused.
     let (status, refused) = wrap_up(&first, "by_mail");
     assert_eq!(status, 422, "{refused}");
     assert!(
@@ -258,11 +282,19 @@ fn a_recall_classifier_places_the_recall_on_time_and_the_blacklist_stops_another
             .is_some_and(|e| e.contains("not offered for answered calls")),
         "{refused}"
     );
-    let (status, reply) = wrap_up(&first, "call_back");
+    // Jan's call, named: call_back; one owed is unblock_at, so ann is
+    // ready again. Then Ewa's (the last call): call_back too.
+    let (status, reply) = api(
+        "POST",
+        "/api/agents/ann/wrap-up",
+        Some(&format!(r#"{{"classifier": "call_back", "call": {jan}}}"#)),
+    );
     assert_eq!(status, 200, "{reply}");
-    // Ewa: call_back, then on her next call do_not_call.
-    talk_to_ann(&first, "+48600700200", 2);
+    wait_for(&first, "ann unblocked", |e| {
+        crate::sip::count(e, "agent_unblocked") == 1
+    });
     assert_eq!(wrap_up(&first, "call_back").0, 200);
+    // On Ewa's next call: do_not_call.
     talk_to_ann(&first, "+48600700200", 3);
     assert_eq!(wrap_up(&first, "do_not_call").0, 200);
     crate::sip::finish(agent, "ann");

@@ -110,6 +110,13 @@ pub struct CampaignInfo {
     pub keep_classifier_on_closed: bool,
     /// Campaigns whose records must not be moved into this one.
     pub exclude_records_from: Vec<String>,
+    /// How many calls an agent may owe a wrap-up for (unhandled records)
+    /// before getting no new calls (`max_unhandled_per_agent`; none: no
+    /// limit).
+    pub max_unhandled: Option<u32>,
+    /// At how many unhandled records the block lifts (`unblock_at`, 0 by
+    /// default: all handled).
+    pub unblock_at: u32,
     /// Callbacks for callers never connected: `never`, `always` or
     /// `per_block` (the default: only `callback` blocks register them).
     pub callback_unconnected: String,
@@ -360,6 +367,12 @@ fn campaign(program: &Program) -> CampaignInfo {
         },
         keep_classifier_on_closed: boolean(s.get("keep_classifier_on_closed")),
         exclude_records_from: refs(s.get("exclude_records_from")),
+        max_unhandled: int(s.get("max_unhandled_per_agent"))
+            .and_then(|n| u32::try_from(n).ok())
+            .filter(|n| *n > 0),
+        unblock_at: int(s.get("unblock_at"))
+            .and_then(|n| u32::try_from(n).ok())
+            .unwrap_or(0),
         callback_unconnected: match s.get("callback_unconnected") {
             Some(BValue::Word(w)) => w.clone(),
             _ => "per_block".to_string(),

@@ -414,6 +414,8 @@ struct Adapter {
     queue: Option<String>,
     /// Bridged to an agent, an extension or a dialled number.
     bridged: bool,
+    /// The bridge is an `extension`'s transfer, which may still fail.
+    extension: bool,
     dialing: bool,
     /// The outstanding request.
     http: Option<u32>,
@@ -473,7 +475,10 @@ impl Adapter {
                 assert_eq!(self.queue.as_ref(), Some(queue), "Dequeue of another queue");
                 self.queue = None;
             }
-            Command::Transfer { .. } => self.bridged = true,
+            Command::Transfer { .. } => {
+                self.bridged = true;
+                self.extension = true;
+            }
             Command::Dial { .. } => self.dialing = true,
             Command::Http { request, .. } => {
                 self.http = Some(*request);
@@ -523,7 +528,15 @@ impl Adapter {
                 }
             }
             Event::QueueFull => self.queue = None,
-            Event::BridgeEnded => self.bridged = false,
+            Event::BridgeEnded => {
+                self.bridged = false;
+                self.extension = false;
+            }
+            Event::TransferFailed => {
+                if std::mem::take(&mut self.extension) {
+                    self.bridged = false;
+                }
+            }
             Event::DialResult(outcome) => {
                 if std::mem::take(&mut self.dialing) && *outcome == DialOutcome::Connected {
                     self.bridged = true;
@@ -551,6 +564,7 @@ impl Adapter {
             Event::Timer(timer) => self.timer.map(|(t, _)| t) == Some(*timer),
             Event::AgentConnected { .. } | Event::QueueFull => self.queue.is_some(),
             Event::BridgeEnded => self.bridged,
+            Event::TransferFailed => self.extension,
             Event::DialResult(_) => self.dialing,
             Event::HttpResult { request, .. } => self.http == Some(*request),
             Event::Identified { .. } => self.identify,
@@ -623,6 +637,9 @@ impl Adapter {
         }
         if self.bridged {
             choices.push(Event::BridgeEnded);
+        }
+        if self.extension {
+            choices.push(Event::TransferFailed);
         }
         if self.queue.is_some() {
             choices.push(Event::AgentConnected {

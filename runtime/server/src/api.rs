@@ -185,6 +185,9 @@ pub enum ApiRequest {
         classifier: String,
         /// The wrap-up form's fields.
         fields: BTreeMap<String, String>,
+        /// Which call (one the agent still owes a wrap-up for); `None`:
+        /// their last.
+        call: Option<u64>,
     },
     /// `GET /api/calls/{id}/data`: a call's data.
     CallData {
@@ -1080,6 +1083,12 @@ struct WrapUpBody {
     classifier: String,
     #[serde(default, deserialize_with = "fields_field")]
     fields: BTreeMap<String, String>,
+    #[serde(default, deserialize_with = "call_field")]
+    call: Option<u64>,
+}
+
+fn call_field<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u64>, D::Error> {
+    named(deserializer, "call")
 }
 
 async fn wrap_up(
@@ -1089,11 +1098,16 @@ async fn wrap_up(
     body: Body,
 ) -> Result<ApiReply, Refusal> {
     let agent = api.own_agent(&headers, &params)?;
-    let WrapUpBody { classifier, fields } = parse_body(&headers, body).await?;
+    let WrapUpBody {
+        classifier,
+        fields,
+        call,
+    } = parse_body(&headers, body).await?;
     api.call(ApiRequest::WrapUp {
         agent,
         classifier,
         fields,
+        call,
     })
     .await
 }

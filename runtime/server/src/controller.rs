@@ -359,6 +359,7 @@ impl Server {
             recovered,
             api_tx,
             desks: HashMap::new(),
+            owed: HashMap::new(),
             callback_calls: HashMap::new(),
             cb_legs: HashMap::new(),
             cb_dialogs: HashMap::new(),
@@ -984,6 +985,9 @@ struct Core {
     api_tx: mpsc::Sender<ApiCall>,
     /// Each agent's desk: their current or last call, for wrap-up.
     desks: HashMap<String, agent_api::Desk>,
+    /// The calls each agent still owes a wrap-up for, oldest first (at
+    /// most 1,000 each).
+    owed: HashMap<String, std::collections::VecDeque<agent_api::Desk>>,
     /// Callbacks being placed, by their ACD call id.
     callback_calls: HashMap<u64, callbacks::CallbackCall>,
     /// INVITE transactions of callback legs.

@@ -369,6 +369,7 @@ async fn agent_routes_parse_into_requests() {
                     ("amount".to_owned(), "12.50".to_owned()),
                     ("product".to_owned(), "gold".to_owned()),
                 ]),
+                call: None,
             },
         ),
         (
@@ -379,6 +380,18 @@ async fn agent_routes_parse_into_requests() {
                 agent: alice(),
                 classifier: "no sale".to_owned(),
                 fields: BTreeMap::new(),
+                call: None,
+            },
+        ),
+        (
+            "POST",
+            "/api/agents/alice/wrap-up",
+            Some(r#"{"classifier": "no sale", "call": 7}"#),
+            ApiRequest::WrapUp {
+                agent: alice(),
+                classifier: "no sale".to_owned(),
+                fields: BTreeMap::new(),
+                call: Some(7),
             },
         ),
     ];

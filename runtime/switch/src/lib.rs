@@ -42,11 +42,13 @@
 mod bots;
 mod customer;
 mod queueing;
+mod unhandled;
 mod waiting;
 pub mod wrapup;
 
 pub use bots::{Bots, BrokenKnowledge};
 pub use dialect_engine::{BotReply, Command, Event, Outcome};
+pub use unhandled::BLOCKED;
 
 use dialect_acd::directory::Directory;
 use dialect_acd::{Acd, Millis, Rules};
@@ -440,6 +442,12 @@ pub struct Switch {
     announcements: BTreeSet<(Timestamp, CallKey)>,
     /// Extension transfers waiting in the ACD, by deadline.
     transfers: BTreeSet<(Timestamp, CallKey)>,
+    /// Per agent, the calls they still owe a wrap-up (a classifier) for,
+    /// with their campaigns: their unhandled records, oldest first.
+    unhandled: HashMap<String, VecDeque<(CallKey, String)>>,
+    /// Agents a campaign's `max_unhandled_per_agent` blocks, with that
+    /// campaign.
+    blocked: HashMap<String, String>,
     /// Talk time per queue (sum in ms, count), for estimated waits.
     handle_times: HashMap<String, (u64, u64)>,
     /// The time of the latest input.
@@ -488,6 +496,8 @@ impl Switch {
             scripted_bots: false,
             announcements: BTreeSet::new(),
             transfers: BTreeSet::new(),
+            unhandled: HashMap::new(),
+            blocked: HashMap::new(),
             handle_times: HashMap::new(),
             now: origin,
             max_calls: usize::MAX,

@@ -329,8 +329,12 @@ impl Switch {
         done
     }
 
-    /// The agent is ready for calls.
+    /// The agent is ready for calls (not while a campaign's
+    /// `max_unhandled_per_agent` blocks them: see [`Switch::blocked`]).
     pub fn set_ready(&mut self, name: &str, now: Timestamp) -> bool {
+        if self.blocked.contains_key(name) {
+            return false;
+        }
         let done = self.acd.set_ready(name, self.acd_ms(now));
         self.drive_acd();
         done
@@ -376,7 +380,15 @@ impl Switch {
     pub fn agent_ended(&mut self, call: CallKey, now: Timestamp) -> bool {
         self.now = self.now.max(now);
         self.count_handle_time(call, now);
+        let agent = match self.acd.place(call) {
+            Some(dialect_acd::Place::Busy { agent }) => Some(agent.to_string()),
+            _ => None,
+        };
         let done = self.acd.ended(call, self.acd_ms(now));
+        let campaign = self.calls.get(&call).map(|c| c.campaign.clone());
+        if done && let (Some(agent), Some(campaign)) = (agent, campaign) {
+            self.owe_wrap_up(&agent, call, campaign, now);
+        }
         self.drive_acd();
         done
     }

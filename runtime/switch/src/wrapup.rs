@@ -320,6 +320,7 @@ impl Switch {
                 ]),
             );
         }
+        self.handled(wrap.agent, call, at);
         match &decision.recall {
             Recall::None => {}
             Recall::At { start, end } => {

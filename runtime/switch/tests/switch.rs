@@ -1277,3 +1277,60 @@ fn callback_unconnected_always_calls_back_and_never_refuses_the_block() {
         "{actions:#?}"
     );
 }
+
+/// Issue 17: `max_unhandled_per_agent` 2 and `unblock_at` 1 on the front
+/// desk: ann, owing two wrap-ups, is offered no third call and cannot make
+/// herself ready; wrapping one up lifts the block and the waiting call
+/// rings her.
+#[test]
+fn an_agent_owing_too_many_wrap_ups_gets_no_calls_until_the_block_lifts() {
+    use dialect_switch::wrapup::WrapUp;
+    let mut w = World::new("tests/identify-flows");
+    w.store.records = vec![
+        ("+48600100001".into(), "Jan".into()),
+        ("+48600100002".into(), "Ewa".into()),
+        ("+48600100003".into(), "Ola".into()),
+    ];
+    w.on_duty("ann");
+    let desk = "+48221009002";
+    for (key, caller) in [(1, "+48600100001"), (2, "+48600100002")] {
+        w.switch
+            .arrive(key, caller, desk, Channel::Voice, w.now, &w.store)
+            .unwrap();
+        assert_eq!(rung(&w.actions()), [(key, "ann".to_string())]);
+        assert!(w.switch.agent_answered(key, w.now));
+        let _ = w.event(
+            key,
+            Event::AgentConnected {
+                agent: "ann".into(),
+            },
+        );
+        assert!(w.switch.agent_ended(key, w.now));
+        let actions = w.event(key, Event::BridgeEnded);
+        let blocked = logged(&actions, "agent_blocked");
+        assert_eq!(blocked.len(), usize::from(key == 2), "{actions:#?}");
+    }
+    assert_eq!(w.switch.owed_by("ann"), [1, 2]);
+    w.switch
+        .arrive(3, "+48600100003", desk, Channel::Voice, w.now, &w.store)
+        .unwrap();
+    assert!(rung(&w.actions()).is_empty(), "ann is blocked");
+    assert!(!w.switch.set_ready("ann", w.now));
+    let why = w.switch.blocked("ann").unwrap();
+    assert!(why.contains("owes 2 wrap-ups"), "{why}");
+    let wrap = WrapUp {
+        campaign: "front_desk",
+        number: "+48600100001",
+        record: None,
+        result: "answered",
+        agent: "ann",
+        classifier: "call_back",
+        queue: Some("front"),
+    };
+    w.switch.wrap_up(1, &wrap, w.now, &w.store).unwrap();
+    let actions = w.actions();
+    assert_eq!(logged(&actions, "agent_unblocked").len(), 1, "{actions:#?}");
+    assert_eq!(rung(&actions), [(3, "ann".to_string())]);
+    assert_eq!(w.switch.blocked("ann"), None);
+    assert_eq!(w.switch.owed_by("ann"), [2]);
+}

@@ -209,6 +209,11 @@ impl Core {
         if let Some(desk) = self.desks.get_mut(agent) {
             desk.talking = None;
             desk.wrap_up = true;
+            let owed = self.owed.entry(agent.to_string()).or_default();
+            if owed.len() >= 1_000 {
+                owed.pop_front();
+            }
+            owed.push_back(desk.clone());
         }
         let until = match self.switch.acd().state(agent) {
             Some(State::WrapUp { until }) => Some(until),
@@ -252,6 +257,12 @@ impl Core {
                 self.agent_view(&agent)
             }
             ApiRequest::Ready { agent } => {
+                if let Some(why) = self.switch.blocked(&agent) {
+                    return ApiReply::error(
+                        409,
+                        format!("{agent} cannot become ready: {why}; send those wrap-ups first"),
+                    );
+                }
                 if !self.switch.set_ready(&agent, self.clock.at(now)) {
                     let state = self.switch.acd().state(&agent);
                     let hint = match state {
@@ -295,7 +306,8 @@ impl Core {
                 agent,
                 classifier,
                 fields: record,
-            } => self.wrap_up(&agent, &classifier, record, now).await,
+                call,
+            } => self.wrap_up(&agent, &classifier, record, call, now).await,
             ApiRequest::CallData { agent, call } => self.call_data(&agent, call),
             ApiRequest::EditCallData {
                 agent,
@@ -418,6 +430,12 @@ impl Core {
                 map.insert("last_call".into(), desk.call.into());
                 map.insert("wrap_up_pending".into(), desk.wrap_up.into());
             }
+            let owed: Vec<u64> = self
+                .owed
+                .get(agent)
+                .map(|o| o.iter().map(|d| d.call).collect())
+                .unwrap_or_default();
+            map.insert("owed_wrap_ups".into(), json!(owed));
         }
         ApiReply::ok(body)
     }
@@ -429,12 +447,38 @@ impl Core {
         agent: &str,
         classifier: &str,
         record: BTreeMap<String, String>,
+        call: Option<u64>,
         now: Instant,
     ) -> ApiReply {
-        let Some(desk) = self.desks.get(agent).cloned() else {
-            return ApiReply::error(409, format!("{agent} has no call to wrap up"));
+        let owed = |c: u64| {
+            self.owed
+                .get(agent)
+                .and_then(|o| o.iter().find(|d| d.call == c))
+                .cloned()
         };
-        if !desk.wrap_up {
+        let desk = match call {
+            Some(c) => match owed(c) {
+                Some(desk) => desk,
+                None => {
+                    let owes: Vec<u64> = self
+                        .owed
+                        .get(agent)
+                        .map(|o| o.iter().map(|d| d.call).collect())
+                        .unwrap_or_default();
+                    return ApiReply::refused(
+                        409,
+                        format!("{agent} owes no wrap-up for call {c}"),
+                        json!({ "owed": owes }),
+                    );
+                }
+            },
+            None => match self.desks.get(agent).cloned() {
+                Some(desk) => desk,
+                None => return ApiReply::error(409, format!("{agent} has no call to wrap up")),
+            },
+        };
+        let current = self.desks.get(agent).is_some_and(|d| d.call == desk.call);
+        if current && !desk.wrap_up {
             let why = if desk.talking.is_some() {
                 "the call is still going on"
             } else {
@@ -567,10 +611,16 @@ impl Core {
             );
         }
         let private_to = decision.private_to.clone();
-        let late = !matches!(self.switch.acd().state(agent), Some(State::WrapUp { .. }));
-        self.switch.end_wrap_up(agent, self.clock.at(now));
-        if let Some(d) = self.desks.get_mut(agent) {
-            d.wrap_up = false;
+        let late =
+            !current || !matches!(self.switch.acd().state(agent), Some(State::WrapUp { .. }));
+        if current {
+            self.switch.end_wrap_up(agent, self.clock.at(now));
+            if let Some(d) = self.desks.get_mut(agent) {
+                d.wrap_up = false;
+            }
+        }
+        if let Some(owed) = self.owed.get_mut(agent) {
+            owed.retain(|d| d.call != desk.call);
         }
         let mut extra = fields([
             ("call", format!("call-{}", desk.call).into()),
