@@ -1053,14 +1053,7 @@ impl<'a> Sim<'a> {
             // 2xx is `ok`; without one the block's timer takes `failed`.
             // (The switch decides the internal source and tickets.)
             Command::Authorise { url, .. } => {
-                let url = url.unwrap_or_default();
-                let answer = self
-                    .scenario
-                    .http
-                    .iter()
-                    .find(|h| url.starts_with(&h.url))
-                    .cloned();
-                if let Some(answer) = answer {
+                if let Some(answer) = self.http_answer(&url.unwrap_or_default()) {
                     let ok = (200..300).contains(&answer.status);
                     self.schedule(
                         now + ms(answer.after),
@@ -1069,13 +1062,7 @@ impl<'a> Sim<'a> {
                 }
             }
             Command::Http { request, url, .. } => {
-                let answer = self
-                    .scenario
-                    .http
-                    .iter()
-                    .find(|h| url.starts_with(&h.url))
-                    .cloned();
-                if let Some(answer) = answer {
+                if let Some(answer) = self.http_answer(&url) {
                     let event = Event::HttpResult {
                         request,
                         status: answer.status,
@@ -1344,6 +1331,16 @@ impl<'a> Sim<'a> {
         if call == SUBJECT {
             self.seen.wrap_up.get_or_insert(outcome);
         }
+    }
+
+    /// The scenario's answer to a request for `url`: the first `http`
+    /// entry whose URL prefixes it.
+    fn http_answer(&self, url: &str) -> Option<crate::scenario::HttpAnswer> {
+        self.scenario
+            .http
+            .iter()
+            .find(|h| url.starts_with(&h.url))
+            .cloned()
     }
 
     fn agent_name(&self, agent: usize) -> Option<String> {

@@ -192,6 +192,17 @@ fn write_state(
     Ok(())
 }
 
+/// Record `id`'s fields as stored (JSON), or [`StoreError::NoRecord`].
+fn fields_row(conn: &rusqlite::Connection, id: i64) -> Result<String, StoreError> {
+    conn.query_row(
+        "SELECT fields FROM customer_records WHERE id = ?1",
+        params![id],
+        |row| row.get(0),
+    )
+    .optional()?
+    .ok_or(StoreError::NoRecord { id })
+}
+
 fn with_state(mut record: CustomerRecord, state: State) -> CustomerRecord {
     (
         record.version,
@@ -335,16 +346,7 @@ impl CustomerStore for SqliteStore {
     ) -> Result<CustomerRecord, StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
-        let fields: Option<String> = tx
-            .query_row(
-                "SELECT fields FROM customer_records WHERE id = ?1",
-                params![id],
-                |row| row.get(0),
-            )
-            .optional()?;
-        let Some(fields) = fields else {
-            return Err(StoreError::NoRecord { id });
-        };
+        let fields = fields_row(&tx, id)?;
         let mut state = state_of(&tx, id)?;
         if state.0 != version {
             return Err(StoreError::Stale {
@@ -378,16 +380,7 @@ impl CustomerStore for SqliteStore {
     ) -> Result<CustomerRecord, StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
-        let exists: Option<i64> = tx
-            .query_row(
-                "SELECT id FROM customer_records WHERE id = ?1",
-                params![id],
-                |row| row.get(0),
-            )
-            .optional()?;
-        if exists.is_none() {
-            return Err(StoreError::NoRecord { id });
-        }
+        fields_row(&tx, id)?;
         let (version, classifier, closed, success) = state_of(&tx, id)?;
         let classifier = if closed && classification.keep_on_closed {
             classifier
