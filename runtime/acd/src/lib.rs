@@ -178,7 +178,8 @@ impl std::error::Error for Refused {}
 pub struct Rules {
     /// Wrap-up after each call.
     pub wrap_up_ms: Millis,
-    /// Extra wrap-up time, added to the wrap-up time.
+    /// Extra wrap-up time an agent may ask for once per wrap-up
+    /// ([`Acd::extra_wrap_up`]).
     pub extra_wrap_up_ms: Millis,
     /// Ageing: after waiting at least this long (since arrival), the
     /// priority (plus [`PRIORITY_SHIFT`]) is multiplied by this factor; the
@@ -236,6 +237,10 @@ pub struct Request {
     pub priority: i64,
     /// The agent it is reserved for, for a while.
     pub preferred: Option<Preferred>,
+    /// The wrap-up after this call, and the extra time its agent may ask
+    /// for ([`Acd::extra_wrap_up`]); `None`: the ACD's [`Rules`] (its
+    /// campaign's rules, in the switch).
+    pub wrap_up: Option<(Millis, Millis)>,
 }
 
 impl Request {
@@ -245,6 +250,7 @@ impl Request {
             queue: queue.to_string(),
             priority: 0,
             preferred: None,
+            wrap_up: None,
         }
     }
 }
@@ -329,6 +335,8 @@ struct Call {
     entered: Millis,
     /// Reserved for this agent until then.
     preferred: Option<(AgentId, Millis)>,
+    /// Wrap-up and extra wrap-up after it.
+    wrap_up: (Millis, Millis),
     status: Status,
 }
 
@@ -362,6 +370,8 @@ struct Agent {
     listed: Option<Millis>,
     /// Waiting calls reserved for this agent, per ageing level.
     reserved: Vec<BTreeSet<Key>>,
+    /// The extra wrap-up time the agent may still ask for in this wrap-up.
+    extra: Millis,
 }
 
 impl Agent {
@@ -490,6 +500,7 @@ impl Acd {
             held: BTreeMap::new(),
             listed: None,
             reserved: vec![BTreeSet::new(); self.levels.len()],
+            extra: 0,
         });
         self.agent_ids.insert(name, id);
     }
@@ -594,6 +605,34 @@ impl Acd {
         allowed
     }
 
+    /// The agent asks for the extra wrap-up time of their last call: their
+    /// wrap-up ends that much later (once per wrap-up). False when they
+    /// are not wrapping up or have no extra time left.
+    pub fn extra_wrap_up(&mut self, name: &str, now: Millis) -> bool {
+        self.advance(now);
+        let Some(id) = self.agent_id(name) else {
+            return false;
+        };
+        let Some(agent) = self.agents.get_mut(id) else {
+            return false;
+        };
+        let (Mode::WrapUp { until }, extra) = (&agent.mode, agent.extra) else {
+            return false;
+        };
+        let until = *until;
+        if extra == 0 {
+            return false;
+        }
+        agent.extra = 0;
+        self.set_mode(
+            id,
+            Mode::WrapUp {
+                until: until.saturating_add(extra),
+            },
+        );
+        true
+    }
+
     /// The agent ends wrap-up early (submitted it): WrapUp -> Available.
     pub fn end_wrap_up(&mut self, name: &str, now: Millis) -> bool {
         self.advance(now);
@@ -654,6 +693,9 @@ impl Acd {
                 since: since.min(now),
                 entered: now,
                 preferred,
+                wrap_up: request
+                    .wrap_up
+                    .unwrap_or((self.rules.wrap_up_ms, self.rules.extra_wrap_up_ms)),
                 status: Status::Waiting { level: 0 },
             },
         );
@@ -724,18 +766,17 @@ impl Acd {
     /// still waiting or ringing this is [`Acd::remove`].
     pub fn ended(&mut self, call: CallId, now: Millis) -> bool {
         self.advance(now);
-        let Some(Status::Busy { agent }) = self.calls.get(&call).map(|c| c.status) else {
+        let Some((Status::Busy { agent }, (wrap_up, extra))) =
+            self.calls.get(&call).map(|c| (c.status, c.wrap_up))
+        else {
             return self.remove(call, now);
         };
         self.calls.remove(&call);
-        let wrap_up = self
-            .rules
-            .wrap_up_ms
-            .saturating_add(self.rules.extra_wrap_up_ms);
         let Some(a) = self.agents.get_mut(agent) else {
             return true;
         };
         a.held.remove(&call);
+        a.extra = extra;
         let mode = match a.mode {
             Mode::Available { .. } | Mode::WrapUp { .. } if wrap_up > 0 => {
                 let mut until = now.saturating_add(wrap_up);

@@ -19,6 +19,7 @@ enum Op {
     NotReady(&'static str, Millis),
     Logout(&'static str, Millis),
     EndWrapUp(&'static str, Millis),
+    Extra(&'static str, Millis),
     /// Call, queue, priority, now.
     Call(CallId, &'static str, i64, Millis),
     /// Call, queue, arrival, now.
@@ -81,6 +82,7 @@ fn apply(acd: &mut Acd, op: Op) {
         NotReady(a, t) => acd.set_not_ready(a, "break", t),
         Logout(a, t) => acd.logout(a, t),
         EndWrapUp(a, t) => acd.end_wrap_up(a, t),
+        Extra(a, t) => acd.extra_wrap_up(a, t),
         Call(call, q, p, t) => acd.enqueue(call, request(q, p), t).is_ok(),
         Since(call, q, since, t) => acd.enqueue_since(call, request(q, 0), since, t).is_ok(),
         Sticky(call, q, p, agent, until, t) => {
@@ -537,9 +539,16 @@ fn rule_6_no_offer_during_wrap_up() {
         Case {
             rules: wrap_up(30_000, 10_000),
             agents: &[("alice", &["q"], 1)],
-            ops: with(&[Tick(99_999), Tick(100_000)]),
+            ops: with(&[Tick(89_999), Tick(90_000)]),
             expect: vec![offer(1, "alice"), offer(2, "alice")],
-            ..case("wrap-up plus extra time")
+            ..case("wrap-up time, then available")
+        },
+        Case {
+            rules: wrap_up(30_000, 10_000),
+            agents: &[("alice", &["q"], 1)],
+            ops: with(&[Extra("alice", 80_000), Tick(99_999), Tick(100_000)]),
+            expect: vec![offer(1, "alice"), offer(2, "alice")],
+            ..case("extra time asked for: wrap-up plus extra")
         },
         Case {
             rules: wrap_up(30_000, 10_000),
@@ -562,6 +571,35 @@ fn rule_6_no_offer_during_wrap_up() {
             ..case("no wrap-up time: available at once")
         },
     ]);
+}
+
+#[test]
+fn extra_wrap_up_time_is_given_once_per_wrap_up_and_only_while_wrapping_up() {
+    let mut acd = Acd::new(wrap_up(30_000, 10_000));
+    acd.add_queue(QueueRules::new("q"));
+    acd.add_agent("alice", &["q"], 1);
+    assert!(acd.login("alice", 0));
+    assert!(!acd.extra_wrap_up("alice", 0), "not wrapping up");
+    assert!(acd.set_ready("alice", 0));
+    acd.enqueue(1, Request::new("q"), 0).unwrap();
+    assert!(acd.answered(1, 1_000));
+    assert!(acd.ended(1, 60_000));
+    assert!(acd.extra_wrap_up("alice", 61_000));
+    assert!(!acd.extra_wrap_up("alice", 62_000), "once");
+    assert_eq!(acd.state("alice"), Some(State::WrapUp { until: 100_000 }));
+    // A call with its own rules (its campaign's): no wrap-up at all.
+    acd.handle_timeout(100_000);
+    let own = Request {
+        wrap_up: Some((0, 0)),
+        ..Request::new("q")
+    };
+    acd.enqueue(2, own, 100_000).unwrap();
+    assert!(acd.answered(2, 100_000));
+    assert!(acd.ended(2, 110_000));
+    assert_eq!(
+        acd.state("alice"),
+        Some(State::Available { since: 110_000 })
+    );
 }
 
 // ---- rule 7: preferred agent -----------------------------------------------------------
@@ -1214,7 +1252,7 @@ proptest! {
                     let reserved = preferred.as_ref()
                         .filter(|p| acd.state(&p.agent) != Some(State::LoggedOut))
                         .map(|p| (p.agent.clone(), p.until));
-                    let request = Request { queue: q.into(), priority, preferred };
+                    let request = Request { queue: q.into(), priority, preferred, wrap_up: None };
                     let full = q == "q2" && acd.queue(q, now).len() >= 4;
                     let result = acd.enqueue_since(next, request, now.saturating_sub(earlier), now);
                     if full {

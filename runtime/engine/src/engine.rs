@@ -36,6 +36,17 @@ pub enum Refused {
     /// No flow answers the dialled number.
     #[error("no campaign answers {0}")]
     NoCampaign(String),
+    /// The campaign is switched off (`enabled false`).
+    #[error("campaign `{0}` is disabled (`enabled false`)")]
+    Disabled(String),
+    /// The campaign is outside its life (`starts`, `ends`).
+    #[error("campaign `{campaign}` is not running: {why}")]
+    NotRunning {
+        /// The campaign.
+        campaign: String,
+        /// Why, with the day.
+        why: String,
+    },
     /// The call does not exist (any more).
     #[error("{0} is not an active call")]
     UnknownCall(CallId),
@@ -324,15 +335,24 @@ impl Engine {
         dialled: &str,
         now: Timestamp,
     ) -> Result<CallId, Refused> {
-        let flow = self
-            .route(dialled)
-            .cloned()
-            .ok_or_else(|| Refused::NoCampaign(dialled.to_string()))?;
+        let flow = self.admission(dialled, now)?;
         let call = Call::new(flow, caller, dialled);
         let id = self.insert(call);
         self.active += 1;
         self.run(id, now);
         Ok(id)
+    }
+
+    /// The flow a call to `dialled` at `now` would run, or why there is
+    /// none: no campaign answers the number, or it is disabled or outside
+    /// its life ([`Flow::admits`]).
+    pub fn admission(&self, dialled: &str, now: Timestamp) -> Result<Arc<Flow>, Refused> {
+        let flow = self
+            .route(dialled)
+            .cloned()
+            .ok_or_else(|| Refused::NoCampaign(dialled.to_string()))?;
+        flow.admits(now)?;
+        Ok(flow)
     }
 
     /// A survey call: the adapter placed the call that a

@@ -24,6 +24,35 @@ pub struct Flow {
     pub(crate) surveys: Vec<Survey>,
     /// The campaign's automatic survey (an index into `surveys`).
     pub(crate) survey: Option<usize>,
+    /// `enabled` (true unless the campaign says `enabled false`).
+    pub enabled: bool,
+    /// The campaign's life: its first and last day (`starts`, `ends`), in
+    /// `zone`.
+    pub life: (Option<jiff::civil::Date>, Option<jiff::civil::Date>),
+}
+
+impl Flow {
+    /// Whether the campaign takes calls at `now`: enabled, and inside its
+    /// life (from the start of `starts` to the end of `ends`, in the
+    /// campaign's zone).
+    pub fn admits(&self, now: jiff::Timestamp) -> Result<(), crate::Refused> {
+        let campaign = self.program.name.clone();
+        if !self.enabled {
+            return Err(crate::Refused::Disabled(campaign));
+        }
+        let today = now.to_zoned(self.zone.clone()).date();
+        match self.life {
+            (Some(starts), _) if today < starts => Err(crate::Refused::NotRunning {
+                campaign,
+                why: format!("it starts on {starts}"),
+            }),
+            (_, Some(ends)) if today > ends => Err(crate::Refused::NotRunning {
+                campaign,
+                why: format!("it ended on {ends}"),
+            }),
+            _ => Ok(()),
+        }
+    }
 }
 
 /// Why a verified artifact still cannot run.
@@ -94,6 +123,15 @@ impl Flow {
             .map(|h| h.zone.clone())
             .unwrap_or(jiff::tz::TimeZone::UTC);
         let (surveys, survey) = crate::survey::read(&program)?;
+        let day = |name: &str| match program.settings.get(name) {
+            Some(dialect_bytecode::Value::Date(d)) => d.parse::<jiff::civil::Date>().ok(),
+            _ => None,
+        };
+        let life = (day("starts"), day("ends"));
+        let enabled = !matches!(
+            program.settings.get("enabled"),
+            Some(dialect_bytecode::Value::Bool(false))
+        );
         Ok(Flow {
             program,
             hash,
@@ -102,6 +140,8 @@ impl Flow {
             zone,
             surveys,
             survey,
+            enabled,
+            life,
         })
     }
 

@@ -14,6 +14,7 @@
 //! | `POST`   | `/api/agents/{name}/ready`        | [`ApiRequest::Ready`]           |
 //! | `POST`   | `/api/agents/{name}/not-ready`    | [`ApiRequest::NotReady`]        |
 //! | `POST`   | `/api/agents/{name}/wrap-up`      | [`ApiRequest::WrapUp`]          |
+//! | `POST`   | `/api/agents/{name}/extra-wrap-up`| [`ApiRequest::ExtraWrapUp`]     |
 //! | `GET`    | `/api/calls/{id}/data`            | [`ApiRequest::CallData`]        |
 //! | `PUT`    | `/api/calls/{id}/data/{name}`     | [`ApiRequest::EditCallData`]    |
 //! | `POST`   | `/api/calls/{id}/conference`      | [`ApiRequest::Conference`]      |
@@ -168,6 +169,12 @@ pub enum ApiRequest {
         /// The authenticated agent (equal to `{name}`).
         agent: String,
     },
+    /// `POST /api/agents/{name}/extra-wrap-up`: the campaign's extra
+    /// wrap-up time, once per wrap-up.
+    ExtraWrapUp {
+        /// The authenticated agent (equal to `{name}`).
+        agent: String,
+    },
     /// `POST /api/agents/{name}/not-ready` with body `{"reason": "break"}`.
     NotReady {
         /// The authenticated agent (equal to `{name}`).
@@ -311,6 +318,7 @@ impl ApiRequest {
             | Self::Logout { agent }
             | Self::Ready { agent }
             | Self::NotReady { agent, .. }
+            | Self::ExtraWrapUp { agent }
             | Self::WrapUp { agent, .. }
             | Self::CallData { agent, .. }
             | Self::EditCallData { agent, .. }
@@ -473,6 +481,7 @@ fn routes(
         .route("/api/agents/{name}/logout", post(logout))
         .route("/api/agents/{name}/ready", post(ready))
         .route("/api/agents/{name}/not-ready", post(not_ready))
+        .route("/api/agents/{name}/extra-wrap-up", post(extra_wrap_up))
         .route("/api/agents/{name}/wrap-up", post(wrap_up))
         .route("/api/calls/{id}/data", get(call_data))
         .route("/api/calls/{id}/data/{name}", put(edit_call_data))
@@ -1056,6 +1065,15 @@ async fn ready(
 struct NotReadyBody {
     #[serde(deserialize_with = "reason_field")]
     reason: String,
+}
+
+async fn extra_wrap_up(
+    State(api): State<Api>,
+    headers: HeaderMap,
+    params: Params,
+) -> Result<ApiReply, Refusal> {
+    let agent = api.own_agent(&headers, &params)?;
+    api.call(ApiRequest::ExtraWrapUp { agent }).await
 }
 
 async fn not_ready(

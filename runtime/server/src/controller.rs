@@ -1487,6 +1487,11 @@ impl Core {
             };
             return self.consult(key, request, from, agent, user, now).await;
         };
+        // A campaign switched off (`enabled false`) or outside its life
+        // (`starts`, `ends`) answers 480, with why in the event log.
+        if let Err(refused) = self.switch.engine().admission(&dialled, self.clock.at(now)) {
+            return self.refuse_campaign(&key, &request, &dialled, &refused, now);
+        }
         let flow = self.switch.engine().route(&dialled).cloned();
         let (campaign, hash) = flow
             .map(|f| (f.name().to_string(), f.hash.clone()))
@@ -1702,14 +1707,46 @@ impl Core {
             .arrive(call_key, &caller, &dialled, channel, at, store)
         {
             Ok(()) => self.pump(now).await,
-            Err(_) => {
+            Err(refused) => {
                 if let Some(call) = self.calls.get(&call_key) {
                     let (key, invite) = (call.invite_tx.clone(), call.invite.clone());
-                    self.respond(&key, &invite, 404, "Not Found", now);
+                    match refused {
+                        dialect_engine::Refused::NoCampaign(_) => {
+                            self.respond(&key, &invite, 404, "Not Found", now);
+                        }
+                        _ => self.refuse_campaign(&key, &invite, &dialled, &refused, now),
+                    }
                 }
                 self.release(call_key, "not found").await;
             }
         }
+    }
+
+    /// A call to a campaign that takes none now: 480, and the event log
+    /// says why.
+    fn refuse_campaign(
+        &mut self,
+        key: &TxKey,
+        request: &Message,
+        dialled: &str,
+        refused: &dialect_engine::Refused,
+        now: Instant,
+    ) {
+        let reason = match refused {
+            dialect_engine::Refused::Disabled(_) => "Campaign Disabled",
+            _ => "Campaign Not Running",
+        };
+        self.respond(key, request, 480, reason, now);
+        self.log.record(
+            self.clock.at(now),
+            "",
+            "campaign_refused",
+            fields([
+                ("dialled", dialled.into()),
+                ("caller", caller_number(request).into()),
+                ("reason", refused.to_string().into()),
+            ]),
+        );
     }
 
     async fn cancel(&mut self, key: TxKey, request: Message, now: Instant) {

@@ -684,3 +684,47 @@ ended = "hangup""#
         "carol's INVITE of the first call only (she hung up herself)"
     );
 }
+
+/// Issue 18: a campaign switched off (`enabled false`) takes no call: the
+/// simulator says `refused`, and serve answers the INVITE with 480 and
+/// logs why; nothing else is left behind.
+#[tokio::test(flavor = "current_thread")]
+async fn a_disabled_campaign_refuses_calls_in_serve_and_in_the_simulator() {
+    let flows = compile("tests/identify-flows");
+    simulate(
+        &flows,
+        &format!(
+            r#"dialled = "+48221009007"
+caller = "+48600100200"
+start = "{CLOCK}"
+[scenario.expect]
+ended = "refused""#
+        ),
+    );
+    let mut h = harness("disabled", &flows, "", 3_000).await;
+    let phone = Phone::new(5993, h.local_addr(), "+48600100200", "harness-disabled");
+    h.receive(phone.at, &phone.invite("+48221009007")).await;
+    let sent = h.take_sent();
+    assert!(
+        sent.iter()
+            .any(|s| s.to == phone.at && s.text.starts_with("SIP/2.0 480 Campaign Disabled")),
+        "{:?}",
+        first_lines(&sent)
+    );
+    let events = h.events();
+    let refused = events
+        .iter()
+        .find(|e| e["event"] == "campaign_refused")
+        .unwrap_or_else(|| panic!("{events:#?}"));
+    assert!(
+        refused["reason"]
+            .as_str()
+            .unwrap()
+            .contains("`winter_promo` is disabled"),
+        "{refused}"
+    );
+    let status = h.status();
+    for counter in ["calls", "engine_calls", "switch_calls", "dialogs"] {
+        assert_eq!(status[counter], 0, "{counter} leaked: {status}");
+    }
+}

@@ -205,6 +205,8 @@ struct Line {
 enum Stop {
     Ended,
     NoCampaign(String),
+    /// The campaign took no call (disabled, outside its life).
+    Refused(String),
     /// The engine refused the survey call.
     NoSurvey(String),
     Stuck,
@@ -555,6 +557,13 @@ impl<'a> Sim<'a> {
                         return Some(Stop::NoSurvey(format!(
                             "campaign `{campaign}` has no survey `{survey}`"
                         )));
+                    }
+                    Err(
+                        refused @ (dialect_engine::Refused::Disabled(_)
+                        | dialect_engine::Refused::NotRunning { .. }),
+                    ) if call == SUBJECT => {
+                        self.note(call, format!("refused: {refused}"));
+                        return Some(Stop::Refused(refused.to_string()));
                     }
                     Err(_) if call == SUBJECT => {
                         return Some(Stop::NoCampaign(dialled.clone()));
@@ -1432,6 +1441,8 @@ impl<'a> Sim<'a> {
         let stopped = match stop {
             Stop::Ended => None,
             Stop::NoCampaign(number) => Some(format!("no campaign answers {number}")),
+            Stop::Refused(_) if self.scenario.expect.ended == crate::scenario::Ended::Refused => None,
+            Stop::Refused(why) => Some(format!("refused: {why}")),
             Stop::NoSurvey(why) => Some(format!("the survey call was refused: {why}")),
             Stop::Stuck => Some("the call did not end: it waits, and nothing more will happen (no timer, no key, no agent)".to_string()),
             Stop::TooManyInputs => Some(format!("the call did not end within {MAX_INPUTS} inputs")),

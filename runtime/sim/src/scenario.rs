@@ -237,6 +237,9 @@ pub enum Ended {
     Caller,
     /// The flow failed.
     Failed,
+    /// The campaign took no call: it is disabled (`enabled false`) or
+    /// outside its life (`starts`, `ends`).
+    Refused,
 }
 
 impl Ended {
@@ -246,6 +249,7 @@ impl Ended {
             Ended::Hangup => "hangup",
             Ended::Caller => "caller",
             Ended::Failed => "failed",
+            Ended::Refused => "refused",
         }
     }
 }

@@ -776,11 +776,9 @@ impl Switch {
         now: Timestamp,
         store: &dyn Store,
     ) -> Result<(), Refused> {
-        let campaign = self
-            .engine
-            .route(dialled)
-            .map(|f| f.program.name.clone())
-            .ok_or_else(|| Refused::NoCampaign(dialled.to_string()))?;
+        // Refused before the call is opened: no campaign, or one that is
+        // disabled or outside its life.
+        let campaign = self.engine.admission(dialled, now)?.program.name.clone();
         self.now = self.now.max(now);
         self.open(key, campaign, caller);
         if let Some(call) = self.calls.get_mut(&key) {

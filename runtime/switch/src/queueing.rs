@@ -78,6 +78,7 @@ impl Switch {
             queue: queue.clone(),
             priority: total,
             preferred,
+            wrap_up: self.wrap_up_of(key),
         };
         match self.acd.enqueue(key, request, ms) {
             Ok(()) => {
@@ -175,6 +176,7 @@ impl Switch {
             queue: queue.clone(),
             priority: total,
             preferred,
+            wrap_up: self.wrap_up_of(key),
         };
         match self.acd.enqueue(key, request, ms) {
             Ok(()) => self.waiting(key, queue, now),
@@ -347,6 +349,23 @@ impl Switch {
         done
     }
 
+    /// The wrap-up and extra wrap-up after `call`: its campaign's, as
+    /// the version installed now has them (`None` for an entry without a
+    /// campaign: the ACD's default rules).
+    fn wrap_up_of(&self, call: CallKey) -> Option<(dialect_acd::Millis, dialect_acd::Millis)> {
+        let campaign = &self.calls.get(&call)?.campaign;
+        let rules = &self.directory.campaigns.get(campaign)?.rules;
+        Some((rules.wrap_up_ms, rules.extra_wrap_up_ms))
+    }
+
+    /// The agent asks for their extra wrap-up time (the campaign's
+    /// `extra_wrap_up`, once per wrap-up).
+    pub fn extra_wrap_up(&mut self, name: &str, now: Timestamp) -> bool {
+        let done = self.acd.extra_wrap_up(name, self.acd_ms(now));
+        self.drive_acd();
+        done
+    }
+
     /// The agent ends their wrap-up.
     pub fn end_wrap_up(&mut self, name: &str, now: Timestamp) -> bool {
         let done = self.acd.end_wrap_up(name, self.acd_ms(now));
@@ -456,6 +475,7 @@ impl Switch {
                 agent: agent.to_string(),
                 until: ms.saturating_add(for_ms),
             }),
+            wrap_up: self.wrap_up_of(key),
         };
         let taken = self.acd.enqueue(key, request, ms).is_ok();
         if taken && let Some(call) = self.calls.get_mut(&key) {

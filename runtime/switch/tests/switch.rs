@@ -1334,3 +1334,49 @@ fn an_agent_owing_too_many_wrap_ups_gets_no_calls_until_the_block_lifts() {
     assert_eq!(w.switch.blocked("ann"), None);
     assert_eq!(w.switch.owed_by("ann"), [2]);
 }
+
+/// Issue 18: wrap-up is the campaign's: 30 s after a sales call (15 s more
+/// when the agent asks, once), none after a service call through the same
+/// queue; a reload that shortens sales' wrap-up counts from the next call.
+#[test]
+fn wrap_up_follows_the_calls_campaign_and_a_reload_changes_it_for_the_next_call() {
+    use dialect_acd::State;
+    let mut w = World::new("tests/wrapup-flows/v1");
+    w.on_duty("ann");
+    let talk = |w: &mut World, key: u64, dialled: &str| {
+        w.switch
+            .arrive(
+                key,
+                "+48600100001",
+                dialled,
+                Channel::Voice,
+                w.now,
+                &w.store,
+            )
+            .unwrap();
+        assert_eq!(rung(&w.actions()), [(key, "ann".to_string())]);
+        assert!(w.switch.agent_answered(key, w.now));
+        assert!(w.switch.agent_ended(key, w.now));
+        let _ = w.event(key, Event::BridgeEnded);
+    };
+    let wrap_left = |w: &World| match w.switch.acd().state("ann") {
+        Some(State::WrapUp { until }) => Some(until - w.switch.acd_ms(w.now)),
+        _ => None,
+    };
+    talk(&mut w, 1, "+48221007000");
+    assert_eq!(wrap_left(&w), Some(30_000));
+    assert!(w.switch.extra_wrap_up("ann", w.now));
+    assert!(!w.switch.extra_wrap_up("ann", w.now), "once per wrap-up");
+    assert_eq!(wrap_left(&w), Some(45_000));
+    let _ = w.wait(45_000);
+    assert!(matches!(
+        w.switch.acd().state("ann"),
+        Some(State::Available { .. })
+    ));
+    talk(&mut w, 2, "+48221007001");
+    assert_eq!(wrap_left(&w), None, "service has no wrap-up");
+    assert!(!w.switch.extra_wrap_up("ann", w.now));
+    w.switch.install(version("tests/wrapup-flows/v2"));
+    talk(&mut w, 3, "+48221007000");
+    assert_eq!(wrap_left(&w), Some(10_000));
+}

@@ -302,6 +302,24 @@ impl Core {
                 self.log_agent(&agent, "not_ready", fields([("reason", reason.into())]));
                 self.agent_view(&agent)
             }
+            ApiRequest::ExtraWrapUp { agent } => {
+                if !self.switch.extra_wrap_up(&agent, self.clock.at(now)) {
+                    let state = self.switch.acd().state(&agent);
+                    return ApiReply::error(
+                        409,
+                        format!(
+                            "{agent} has no extra wrap-up time to take while {}: it is given once per wrap-up, when the campaign has `extra_wrap_up`",
+                            state_name(state.as_ref())
+                        ),
+                    );
+                }
+                let until = match self.switch.acd().state(&agent) {
+                    Some(State::WrapUp { until }) => until.saturating_sub(self.acd_ms(now)),
+                    _ => 0,
+                };
+                self.log_agent(&agent, "extra_wrap_up", fields([("for_ms", until.into())]));
+                self.agent_view(&agent)
+            }
             ApiRequest::WrapUp {
                 agent,
                 classifier,

@@ -192,10 +192,18 @@ impl Core {
         } else {
             ms
         };
+        // A recall wraps up by its campaign's rules; other callbacks by
+        // the ACD's.
+        let wrap_up = callback
+            .campaign
+            .as_ref()
+            .and_then(|c| self.switch.directory().campaigns.get(c))
+            .map(|c| (c.rules.wrap_up_ms, c.rules.extra_wrap_up_ms));
         let request = Request {
             queue: queue.clone(),
             priority,
             preferred,
+            wrap_up,
         };
         self.log.record(
             self.clock.at(now),

@@ -359,7 +359,7 @@ impl Convert<'_> {
                 self.error(
                     &raw.name,
                     "expect",
-                    "missing `[scenario.expect]`: every scenario states at least how the call ends (`ended = \"hangup\"`, `\"caller\"` or `\"failed\"`)".into(),
+                    "missing `[scenario.expect]`: every scenario states at least how the call ends (`ended = \"hangup\"`, `\"caller\"`, `\"failed\"` or `\"refused\"`)".into(),
                 );
                 None
             }
@@ -676,23 +676,26 @@ impl Convert<'_> {
                 self.error(
                     name,
                     "expect.ended",
-                    "missing: every scenario states how the call ends: `hangup` (the flow hung up), `caller` or `failed`".into(),
+                    "missing: every scenario states how the call ends: `hangup` (the flow hung up), `caller`, `failed` or `refused` (the campaign took no call)".into(),
                 );
                 None
             }
-            Some(e) => match e.get_ref().as_str() {
-                "hangup" => Some(Ended::Hangup),
-                "caller" => Some(Ended::Caller),
-                "failed" => Some(Ended::Failed),
-                other => {
-                    self.error(
+            Some(e) => {
+                match e.get_ref().as_str() {
+                    "hangup" => Some(Ended::Hangup),
+                    "caller" => Some(Ended::Caller),
+                    "failed" => Some(Ended::Failed),
+                    "refused" => Some(Ended::Refused),
+                    other => {
+                        self.error(
                         e,
                         "expect.ended",
-                        format!("`{other}` is not an ending: `hangup`, `caller` or `failed`"),
+                        format!("`{other}` is not an ending: `hangup`, `caller`, `failed` or `refused`"),
                     );
-                    None
+                        None
+                    }
                 }
-            },
+            }
         };
         let ended_at = raw
             .ended_at
