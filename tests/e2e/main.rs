@@ -12,6 +12,7 @@ mod customer;
 mod diagnostics;
 mod environments;
 mod http;
+mod notify;
 mod ops;
 mod records;
 mod review;

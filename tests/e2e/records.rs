@@ -231,9 +231,14 @@ fn a_recall_classifier_places_the_recall_on_time_and_the_blacklist_stops_another
     );
     let ann = crate::sip::free_udp_port();
     let trunk = crate::sip::free_udp_port();
+    // The SMS gateway do_not_call's `sms` goes to.
+    let gateway = crate::webhooks::Receiver::start();
+    gateway.set_up(true);
     let config = format!(
         "[[agent]]\nname = \"ann\"\nuri = \"sip:ann@127.0.0.1:{ann}\"\npassword = \"pw-ann\"\nready = true\n\
-         [trunk]\nuri = \"sip:127.0.0.1:{trunk}\"\n"
+         [trunk]\nuri = \"sip:127.0.0.1:{trunk}\"\n\
+         [notify.sms]\nurl = \"http://127.0.0.1:{}/hooks\"\ntoken = \"sms-token\"\n",
+        gateway.port
     );
     // Monday 10:00 UTC, inside the recall window.
     let first = Served::start_in(
@@ -327,6 +332,18 @@ fn a_recall_classifier_places_the_recall_on_time_and_the_blacklist_stops_another
         .collect();
     assert_eq!(classified.len(), 3, "{classified:?}");
     assert_eq!(classified[2]["closes"], true, "{classified:?}");
+    // do_not_call's SMS reached the gateway, for Ewa's number.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while gateway.hits().is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no SMS reached the gateway"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let sms = &gateway.hits()[0].body;
+    assert_eq!(sms["to"], "+48600700200", "{sms}");
+    assert_eq!(sms["text"], "Nie będziemy już dzwonić.", "{sms}");
     drop(first);
 
     // The server again, 5 s before Jan's recall is due.

@@ -33,25 +33,25 @@ const EXPECTED: [&str; 4] = [
 
 /// One POST the receiver got.
 #[derive(Clone, Debug)]
-struct Hit {
+pub(crate) struct Hit {
     key: String,
     event: String,
     attempt: u32,
-    body: Value,
+    pub(crate) body: Value,
     /// Whether it answered 200 (else 503).
     accepted: bool,
 }
 
 /// An HTTP receiver that answers 503 while down and 200 while up, and keeps
 /// every request.
-struct Receiver {
-    port: u16,
+pub(crate) struct Receiver {
+    pub(crate) port: u16,
     up: Arc<AtomicBool>,
     hits: Arc<Mutex<Vec<Hit>>>,
 }
 
 impl Receiver {
-    fn start() -> Receiver {
+    pub(crate) fn start() -> Receiver {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind the receiver");
         let port = listener.local_addr().expect("addr").port();
         let up = Arc::new(AtomicBool::new(false));
@@ -66,11 +66,11 @@ impl Receiver {
         Receiver { port, up, hits }
     }
 
-    fn set_up(&self, up: bool) {
+    pub(crate) fn set_up(&self, up: bool) {
         self.up.store(up, Ordering::SeqCst);
     }
 
-    fn hits(&self) -> Vec<Hit> {
+    pub(crate) fn hits(&self) -> Vec<Hit> {
         self.hits.lock().expect("hits").clone()
     }
 

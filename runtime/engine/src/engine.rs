@@ -1014,6 +1014,14 @@ impl Engine {
             ..
         } = op
         {
+            // The block's address, else the campaign's `voicemail_email`.
+            let email = email.or_else(|| {
+                let flow = &self.call(id)?.flow;
+                match flow.program.settings.get("voicemail_email") {
+                    Some(dialect_bytecode::Value::Text(address)) => Some(address.clone()),
+                    _ => None,
+                }
+            });
             self.emit(
                 id,
                 Command::Record {

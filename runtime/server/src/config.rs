@@ -33,6 +33,62 @@ pub struct Config {
     pub admin: Admin,
     /// TLS: SIP over TLS and HTTPS for the APIs (off without it).
     pub tls: Option<Tls>,
+    /// E-mail and SMS notifications (off without them).
+    pub notify: Notify,
+}
+
+/// E-mail and SMS notifications (docs/operations.md, "Notifications"):
+/// voicemail e-mails, classifiers' `email` and `sms` actions. They go
+/// through the webhook outbox (retried, kept across a restart).
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Notify {
+    /// The SMTP server e-mails go through; none: e-mails are only logged.
+    pub smtp: Option<Smtp>,
+    /// The HTTP gateway SMS go through; none: SMS are only logged.
+    pub sms: Option<SmsGateway>,
+}
+
+/// An SMTP server.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Smtp {
+    /// Its host name or address.
+    pub host: String,
+    /// Its port (default 587).
+    #[serde(default = "submission")]
+    pub port: u16,
+    /// The sender, `Dialect <dialect@example.com>`.
+    pub from: String,
+    /// `starttls` (the default), `tls` (implicit, port 465) or `none`
+    /// (plain text: a relay on the same host only).
+    #[serde(default = "starttls")]
+    pub security: String,
+    /// The login, if the server wants one.
+    #[serde(default)]
+    pub username: Option<String>,
+    /// Its password.
+    #[serde(default)]
+    pub password: Option<String>,
+}
+
+fn submission() -> u16 {
+    587
+}
+
+fn starttls() -> String {
+    "starttls".into()
+}
+
+/// An SMS gateway: each SMS is POSTed as `{"to": "+48...", "text": "..."}`.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SmsGateway {
+    /// Where to POST.
+    pub url: String,
+    /// Sent as `Authorization: Bearer <token>`, if given.
+    #[serde(default)]
+    pub token: Option<String>,
 }
 
 /// TLS for the front doors (docs/security.md).

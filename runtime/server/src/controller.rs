@@ -114,6 +114,9 @@ pub enum ServeError {
     /// The TLS certificate or key cannot be used.
     #[error("{0}")]
     Tls(String),
+    /// A part of the configuration cannot be used (`[notify]`).
+    #[error("{0}")]
+    Config(String),
     /// A prompt cannot be converted.
     #[error("prompt {prompt} of `{name}` cannot be played: {error}")]
     Prompt {
@@ -177,13 +180,16 @@ impl Server {
                 source,
             })?;
         let prompts = Arc::new(PromptCache::new());
+        let notifier = crate::notify::Notifier::new(&options.config.notify)
+            .map_err(|e| ServeError::Config(e.to_string()))?;
         let webhooks = crate::webhook_delivery::Worker::new(
             SqliteStore::open(options.config.database())
                 .map_err(|e| ServeError::Database(e.to_string()))?,
             crate::webhook_delivery::Settings::from_config(&options.config.webhooks),
             options.log.clone(),
         )
-        .with_clock(options.clock);
+        .with_clock(options.clock)
+        .with_notifier(notifier.clone());
         let hooks = webhook_events::Hooks::new(
             options.flows.iter().map(|l| &l.program),
             options.config.webhooks.url.clone(),
@@ -326,6 +332,8 @@ impl Server {
             }),
             dialogs: Dialogs::new(),
             ids,
+            notifier_mails: notifier.mails(),
+            notifier_texts: notifier.texts(),
             calls: HashMap::new(),
             by_dialog: HashMap::new(),
             by_invite: HashMap::new(),
@@ -950,6 +958,9 @@ struct Core {
     tx: Transactions,
     dialogs: Dialogs,
     ids: Ids,
+    /// Whether e-mails and SMS can be sent (`[notify]`).
+    notifier_mails: bool,
+    notifier_texts: bool,
     calls: HashMap<u64, Call>,
     by_dialog: HashMap<DialogId, u64>,
     by_invite: HashMap<TxKey, u64>,
@@ -1076,6 +1087,8 @@ struct PendingRecording {
     campaign: String,
     hash: String,
     number: String,
+    /// Where the message is e-mailed (the block's or campaign's address).
+    email: Option<String>,
 }
 
 /// A second leg we place for a call: towards an agent while the call is
@@ -1906,6 +1919,27 @@ impl Core {
             tracing::error!(file = %path.display(), "the voicemail index cannot be written: {error}");
             extra.insert("index_error".into(), error.to_string().into());
         }
+        if let (Ok(path), Some(address)) = (result, &recording.email) {
+            let subject = format!(
+                "Voicemail from {} ({})",
+                recording.number, recording.campaign
+            );
+            let text = format!(
+                "A voicemail from {} for campaign {} arrived at {}; the message is attached.",
+                recording.number,
+                recording.campaign,
+                self.clock.at(now)
+            );
+            self.notify_mail(
+                &recording.campaign,
+                &recording.call,
+                address,
+                &subject,
+                &text,
+                Some(path),
+            );
+            extra.insert("emailed_to".into(), address.clone().into());
+        }
         extra.insert("campaign".into(), recording.campaign.into());
         extra.insert("artifact".into(), recording.hash.into());
         self.log
@@ -2121,6 +2155,9 @@ impl Core {
                 if let Some(trace) = self.switch_trace.as_mut() {
                     trace.push((now, call, event));
                 }
+                if event == "notification" {
+                    self.on_notification(call, &fields);
+                }
                 if call & chat::CHAT_KEY != 0 {
                     self.chat_log(call & !chat::CHAT_KEY, event, fields);
                 } else if self.calls.contains_key(&call) {
@@ -2224,7 +2261,10 @@ impl Core {
             Command::Dial {
                 number, timeout_ms, ..
             } => self.dial(call_key, number, timeout_ms, now).await,
-            Command::Record { max_length_ms, .. } => {
+            Command::Record {
+                max_length_ms,
+                email,
+            } => {
                 let dir = self.config.runtime.data.join("voicemail");
                 if let Err(error) = std::fs::create_dir_all(&dir) {
                     tracing::error!(dir = %dir.display(), "cannot create the voicemail directory: {error}");
@@ -2241,6 +2281,7 @@ impl Core {
                             campaign: call.campaign.clone(),
                             hash: call.hash.clone(),
                             number: call.number.clone(),
+                            email,
                         };
                         self.recordings.insert(call_key, recording);
                     }

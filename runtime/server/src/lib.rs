@@ -11,6 +11,7 @@ pub mod eventlog;
 pub mod guard;
 pub mod leg;
 pub mod mixer;
+pub mod notify;
 pub mod services;
 pub mod tls;
 pub mod webhook_delivery;

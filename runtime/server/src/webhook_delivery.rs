@@ -101,6 +101,8 @@ pub struct Worker {
     client: reqwest::Client,
     stats: Arc<Stats>,
     clock: Clock,
+    /// Sends the outbox's e-mails and SMS (`mailto:`, `sms:`).
+    notifier: Option<Arc<crate::notify::Notifier>>,
 }
 
 /// What one attempt came to: the receiver's status, or why there was none.
@@ -123,7 +125,14 @@ impl Worker {
             client,
             stats: Arc::new(Stats::default()),
             clock: Clock::system(),
+            notifier: None,
         }
+    }
+
+    /// Sends e-mails and SMS from the outbox through `notifier`.
+    pub fn with_notifier(mut self, notifier: crate::notify::Notifier) -> Worker {
+        self.notifier = Some(Arc::new(notifier));
+        self
     }
 
     /// Times the event log's lines with `clock` (the flows' clock, so that
@@ -165,7 +174,11 @@ impl Worker {
                     Ok(events) => {
                         let claimed = events.len();
                         for event in events {
-                            inflight.spawn(deliver(self.client.clone(), event));
+                            inflight.spawn(deliver(
+                                self.client.clone(),
+                                self.notifier.clone(),
+                                event,
+                            ));
                         }
                         if claimed < free.min(CLAIM) {
                             // Everything ready is on its way: sleep until the
@@ -314,8 +327,20 @@ fn instant_of(at: Timestamp) -> Instant {
     Instant::now() + Duration::try_from(ahead).unwrap_or(Duration::ZERO)
 }
 
-/// One attempt: POST the body with its headers; the status, or the error.
-async fn deliver(client: reqwest::Client, event: OutboxEvent) -> (OutboxEvent, Attempt) {
+/// One attempt: POST the body with its headers (or, for a `mailto:` or
+/// `sms:` destination, send the notification); the status, or the error.
+async fn deliver(
+    client: reqwest::Client,
+    notifier: Option<Arc<crate::notify::Notifier>>,
+    event: OutboxEvent,
+) -> (OutboxEvent, Attempt) {
+    if event.url.starts_with("mailto:") || event.url.starts_with("sms:") {
+        let result = match notifier {
+            Some(notifier) => notifier.send(&client, &event.url, &event.body).await,
+            None => Err("notifications are not configured ([notify])".into()),
+        };
+        return (event, result);
+    }
     let attempt = event.attempts.saturating_add(1);
     let sent = client
         .post(&event.url)

@@ -162,6 +162,14 @@ fn at_minute(tz: &TimeZone, day: Date, minute: u32) -> Option<Timestamp> {
     midnight.timestamp().checked_add(after).ok()
 }
 
+/// `at`, rounded up to a whole second.
+fn ceil_second(at: Timestamp) -> Timestamp {
+    if at.subsec_nanosecond() == 0 {
+        return at;
+    }
+    Timestamp::from_second(at.as_second().saturating_add(1)).unwrap_or(at)
+}
+
 /// When a recall of `c` wrapped up at `at` is due, if at all.
 pub fn recall(info: &CampaignInfo, c: &Classifier, at: Timestamp) -> Recall {
     if !c.recall {
@@ -170,7 +178,9 @@ pub fn recall(info: &CampaignInfo, c: &Classifier, at: Timestamp) -> Recall {
     let after = SignedDuration::from_millis(
         i64::try_from(c.recall_after_ms.unwrap_or(0)).unwrap_or(i64::MAX),
     );
-    let due = at.saturating_add(after).unwrap_or(at);
+    // Whole seconds, rounded up: the store keeps milliseconds, and a
+    // recall is never placed before the moment it names.
+    let due = ceil_second(at.saturating_add(after).unwrap_or(at));
     let mut end: Option<Timestamp> = c.max_recall_ms.and_then(|ms| {
         at.checked_add(SignedDuration::from_millis(i64::try_from(ms).ok()?))
             .ok()
@@ -302,21 +312,33 @@ impl Switch {
             }
         }
         for (channel, what) in &decision.notify {
+            // An e-mail goes to the classifier's address and tells what
+            // happened; an SMS goes to the customer with the classifier's
+            // text.
+            let (to, text) = if *channel == "email" {
+                let record = wrap
+                    .record
+                    .map(|r| format!(", record {r}"))
+                    .unwrap_or_default();
+                (
+                    what.clone(),
+                    format!(
+                        "{} wrapped up the call from {} (campaign {}{record}) with `{}`.",
+                        wrap.agent, wrap.number, wrap.campaign, wrap.classifier
+                    ),
+                )
+            } else {
+                (wrap.number.to_string(), what.clone())
+            };
             self.log(
                 call,
                 "notification",
                 fields([
                     ("channel", (*channel).into()),
-                    (
-                        "to",
-                        if *channel == "email" {
-                            what.as_str()
-                        } else {
-                            wrap.number
-                        }
-                        .into(),
-                    ),
-                    ("text", json!(what)),
+                    ("campaign", wrap.campaign.into()),
+                    ("classifier", wrap.classifier.into()),
+                    ("to", to.into()),
+                    ("text", json!(text)),
                 ]),
             );
         }

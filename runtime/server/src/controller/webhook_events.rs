@@ -182,6 +182,131 @@ impl Core {
     /// Emits `event` about `call` (`call-7`, `chat-3`) of `campaign`: one
     /// outbox row per subscribed URL, in one transaction, then the worker
     /// is woken.
+    /// A classifier's `email` or `sms` action, as the switch decided it.
+    pub(super) fn on_notification(&mut self, call: u64, fields: &serde_json::Map<String, Value>) {
+        let text = |name: &str| fields.get(name).and_then(Value::as_str).unwrap_or_default();
+        let (campaign, to, body) = (
+            text("campaign").to_string(),
+            text("to").to_string(),
+            text("text").to_string(),
+        );
+        let subject_of = format!("call-{call}@{}", self.hooks.run);
+        match text("channel") {
+            "email" => {
+                let subject = format!("{campaign}: {}", text("classifier"));
+                self.notify_mail(&campaign, &subject_of, &to, &subject, &body, None);
+            }
+            "sms" => self.notify_sms(&campaign, &subject_of, &to, &body),
+            _ => {}
+        }
+    }
+
+    /// An e-mail to `to` through the outbox (its own stream, so that a mail
+    /// server that is down holds up none of the call's webhooks); only
+    /// logged when no SMTP server is configured.
+    pub(super) fn notify_mail(
+        &mut self,
+        campaign: &str,
+        subject_of: &str,
+        to: &str,
+        subject: &str,
+        text: &str,
+        attachment: Option<&std::path::Path>,
+    ) {
+        let mut data = serde_json::Map::new();
+        data.insert("to".into(), to.into());
+        data.insert("subject".into(), subject.into());
+        data.insert("text".into(), text.into());
+        if let Some(path) = attachment {
+            data.insert("attachment".into(), path.display().to_string().into());
+        }
+        let data = Value::Object(data);
+        self.notification(
+            campaign,
+            subject_of,
+            "email",
+            &crate::notify::mail_url(to),
+            data,
+        );
+    }
+
+    /// An SMS to `number` through the outbox; only logged without a gateway.
+    pub(super) fn notify_sms(
+        &mut self,
+        campaign: &str,
+        subject_of: &str,
+        number: &str,
+        text: &str,
+    ) {
+        let data = serde_json::json!({ "to": number, "text": text });
+        self.notification(
+            campaign,
+            subject_of,
+            "sms",
+            &crate::notify::sms_url(number),
+            data,
+        );
+    }
+
+    fn notification(
+        &mut self,
+        campaign: &str,
+        subject_of: &str,
+        kind: &str,
+        url: &str,
+        data: Value,
+    ) {
+        let at = self.wall();
+        let to = data.get("to").cloned().unwrap_or_default();
+        let configured = match kind {
+            "email" => self.notifier_mails,
+            _ => self.notifier_texts,
+        };
+        let Some(store) = self.store.as_ref().filter(|_| configured) else {
+            self.log.record(
+                at,
+                subject_of,
+                "notification_not_sent",
+                super::fields([
+                    ("kind", kind.into()),
+                    ("to", to.clone()),
+                    (
+                        "reason",
+                        format!("no {kind} service is configured ([notify])").into(),
+                    ),
+                ]),
+            );
+            return;
+        };
+        // A stream of its own: unique per notification.
+        let stream = format!("{kind}-{subject_of}-{}@{}", self.ids.tag(), self.hooks.run);
+        let event = NewEvent {
+            campaign: campaign.to_string(),
+            call: stream,
+            event: kind.to_string(),
+            url: url.to_string(),
+            at,
+            data: data.clone(),
+        };
+        match store.enqueue(&[event], jiff::Timestamp::now()) {
+            Ok(_) => {
+                self.hooks.notify.notify_one();
+                self.log.record(
+                    at,
+                    subject_of,
+                    "notification_queued",
+                    super::fields([("kind", kind.into()), ("to", to)]),
+                );
+            }
+            Err(error) => self.log.record(
+                at,
+                subject_of,
+                "notification_enqueue_failed",
+                super::fields([("kind", kind.into()), ("error", error.to_string().into())]),
+            ),
+        }
+    }
+
     pub(super) fn webhook_for(&self, campaign: &str, call: &str, event: &str, data: Value) {
         let urls = self.hooks.urls(campaign, event);
         if urls.is_empty() {

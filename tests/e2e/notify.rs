@@ -1,0 +1,147 @@
+//! Notifications (issue 18): a voicemail is e-mailed with the message
+//! attached to a real SMTP server (Python's aiosmtpd, package
+//! python3-aiosmtpd) through the outbox, and the e-mail survives a kill -9
+//! of the server before the mail server is up.
+
+use crate::sip::{Served, free_udp_port, wait_for};
+use crate::ua::Placed;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// An SMTP server on `port` storing what it receives in the Maildir `dir`.
+struct MailServer(Child);
+
+impl MailServer {
+    fn start(port: u16, dir: &Path) -> MailServer {
+        let python = "/usr/bin/python3";
+        let available = Command::new(python)
+            .args(["-c", "import aiosmtpd"])
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(
+            available,
+            "the notification tests need an SMTP server: install the package python3-aiosmtpd \
+             (scripts/test deps does)"
+        );
+        let child = Command::new(python)
+            .args(["-m", "aiosmtpd", "-n", "-l"])
+            .arg(format!("127.0.0.1:{port}"))
+            .args(["-c", "aiosmtpd.handlers.Mailbox"])
+            .arg(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("aiosmtpd starts");
+        // Wait until it accepts connections.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "aiosmtpd did not start on {port}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        MailServer(child)
+    }
+}
+
+impl Drop for MailServer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The messages in a Maildir, as text.
+fn mails(dir: &Path) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(dir.join("new")) else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(Result::ok)
+        .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+        .collect()
+}
+
+#[test]
+fn a_voicemail_is_emailed_with_its_recording_and_survives_a_kill_9_before_delivery() {
+    let dir = crate::build::scratch("notify-mail");
+    let data = dir.join("data");
+    let maildir = dir.join("maildir");
+    std::fs::create_dir_all(&data).expect("data");
+    let smtp = free_udp_port();
+    let config = format!(
+        "[notify.smtp]\nhost = \"127.0.0.1\"\nport = {smtp}\nfrom = \"Dialect <dialect@example.com>\"\nsecurity = \"none\"\n\
+         [webhooks]\nbackoff_ms = 200\nmax_backoff_ms = 1000\n"
+    );
+    // The mail server is down: the e-mail waits in the outbox.
+    let first = Served::start_in(
+        data.clone(),
+        "2026-11-23T10:00:00[Europe/Warsaw]",
+        50_800,
+        &config,
+        "tests/notify-flows/",
+    );
+    let mut call = Placed::dial(
+        first.port,
+        "+48221009900",
+        "+48600100200",
+        "notify-1",
+        58_900,
+    );
+    let events = wait_for(&first, "the e-mail queued and tried", |e| {
+        e.iter().any(|e| e["event"] == "notification_queued")
+            && e.iter()
+                .any(|e| e["event"] == "webhook_failed" && e["webhook"] == "email")
+    });
+    let voicemail = events
+        .iter()
+        .find(|e| e["event"] == "voicemail")
+        .expect("the voicemail");
+    assert_eq!(voicemail["emailed_to"], "office@example.com", "{voicemail}");
+    let file = voicemail["file"].as_str().expect("file").to_string();
+    call.hung_up();
+    // kill -9 before any delivery.
+    let mut first = first;
+    first.child.kill().expect("kill -9");
+    let _ = first.child.wait();
+    std::mem::forget(first);
+    assert!(mails(&maildir).is_empty());
+
+    let _mail = MailServer::start(smtp, &maildir);
+    let second = Served::start_in(
+        data,
+        "2026-11-23T10:05:00[Europe/Warsaw]",
+        51_000,
+        &config,
+        "tests/notify-flows/",
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let delivered = loop {
+        let found = mails(&maildir);
+        if !found.is_empty() {
+            break found;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no e-mail arrived: {:#?}",
+            second.events()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(delivered.len(), 1, "exactly one e-mail: {delivered:#?}");
+    let mail = &delivered[0];
+    for part in [
+        "Subject: Voicemail from +48600100200 (messages)",
+        "To: office@example.com",
+        "Content-Disposition: attachment",
+        "audio/wav",
+    ] {
+        assert!(mail.contains(part), "{part}:\n{mail}");
+    }
+    // The attachment is the recording: base64 of its first bytes (RIFF).
+    let wav = std::fs::read(&file).expect("the recording");
+    assert!(wav.starts_with(b"RIFF"));
+    assert!(mail.contains("UklGR"), "the WAV is attached:\n{mail}");
+}
