@@ -2259,8 +2259,13 @@ impl Core {
                 }
             }
             Command::Dial {
-                number, timeout_ms, ..
-            } => self.dial(call_key, number, timeout_ms, now).await,
+                number,
+                timeout_ms,
+                caller_id,
+            } => {
+                self.dial(call_key, number, timeout_ms, caller_id, now)
+                    .await
+            }
             Command::Record {
                 max_length_ms,
                 email,
@@ -2555,6 +2560,7 @@ impl Core {
 
     /// Sends an INVITE with our offer for a second leg of a call (an agent,
     /// or a number through the trunk). Returns whether it was sent.
+    #[allow(clippy::too_many_arguments)]
     async fn offer_leg(
         &mut self,
         call_key: u64,
@@ -2562,12 +2568,13 @@ impl Core {
         to: SocketAddr,
         uri: String,
         trunk: bool,
+        from: Option<&str>,
         now: Instant,
     ) -> bool {
         if self.calls.get(&call_key).is_none_or(|c| c.agent.is_some()) {
             return false;
         }
-        let Some(mut leg) = self.new_leg(name, to, uri, trunk, now).await else {
+        let Some(mut leg) = self.new_leg(name, to, uri, trunk, from, now).await else {
             return false;
         };
         leg.acd_call = call_key;
@@ -2594,12 +2601,15 @@ impl Core {
 
     /// A second leg: an INVITE with our offer, sent (an agent, or a number
     /// through the trunk).
+    /// `from`: the identity shown to the called party (a `dial` block's
+    /// `caller_id`); `dialect` without one.
     async fn new_leg(
         &mut self,
         name: String,
         to: SocketAddr,
         uri: String,
         trunk: bool,
+        from: Option<&str>,
         now: Instant,
     ) -> Option<PlacedLeg> {
         let (port, socket) = self.bind_media().await?;
@@ -2614,7 +2624,7 @@ impl Core {
         let Ok(invite) = message::invite(
             &uri,
             self.local,
-            "dialect",
+            from.unwrap_or("dialect"),
             (&branch, &tag, &call_id),
             offer,
         ) else {
@@ -2646,12 +2656,19 @@ impl Core {
 
     /// A `dial` block: the number through the configured trunk, with the
     /// block's ring time; without a trunk the dial fails at once.
-    async fn dial(&mut self, call_key: u64, number: String, timeout_ms: u64, now: Instant) {
-        self.record(
-            call_key,
-            "dial",
-            fields([("number", number.clone().into())]),
-        );
+    async fn dial(
+        &mut self,
+        call_key: u64,
+        number: String,
+        timeout_ms: u64,
+        caller_id: Option<String>,
+        now: Instant,
+    ) {
+        let mut extra = fields([("number", number.clone().into())]);
+        if let Some(id) = &caller_id {
+            extra.insert("caller_id".into(), id.clone().into());
+        }
+        self.record(call_key, "dial", extra);
         let Some((to, uri)) = self.trunk_target(&number, &format!("call-{call_key}")) else {
             if self.config.trunk.is_none() {
                 return self.unavailable(call_key, "trunk", Event::DialResult(DialOutcome::Failed));
@@ -2662,7 +2679,10 @@ impl Core {
                 .push_back((call_key, Event::DialResult(DialOutcome::Failed)));
             return;
         };
-        if self.offer_leg(call_key, number, to, uri, true, now).await {
+        if self
+            .offer_leg(call_key, number, to, uri, true, caller_id.as_deref(), now)
+            .await
+        {
             self.timer_seq += 1;
             self.ring_deadlines.insert(
                 (now + Duration::from_millis(timeout_ms), self.timer_seq),

@@ -728,3 +728,36 @@ ended = "refused""#
         assert_eq!(status[counter], 0, "{counter} leaked: {status}");
     }
 }
+
+/// Issue 18: `dial … caller_id` is the identity the called party sees:
+/// the outage hotline's caller waits out the technical queue (nobody on
+/// duty) and the engineer on call is dialled from the hotline's number.
+#[tokio::test(flavor = "current_thread")]
+async fn a_dial_shows_its_caller_id_to_the_called_party() {
+    let flows = compile("flows");
+    let mut h = harness_in(
+        "flows",
+        "caller-id",
+        &flows,
+        "[trunk]\nuri = \"sip:127.0.0.1:5081\"\n",
+        3_000,
+    )
+    .await;
+    let phone = Phone::new(5992, h.local_addr(), "+48600100200", "harness-caller-id");
+    answered(&mut h, &phone, "+48221000099").await;
+    let mut sent = Vec::new();
+    for _ in 0..60 {
+        h.advance(Duration::from_secs(5)).await;
+        sent.extend(h.take_sent());
+        if sent.iter().any(|s| s.text.starts_with("INVITE ")) {
+            break;
+        }
+    }
+    let invite = sent
+        .iter()
+        .find(|s| s.text.starts_with("INVITE "))
+        .unwrap_or_else(|| panic!("the engineer is dialled: {:?}", first_lines(&sent)));
+    assert_eq!(invite.to, SocketAddr::from(([127, 0, 0, 1], 5081)));
+    let from = header(&invite.text, "From");
+    assert!(from.contains("sip:+48221000099@"), "{from}");
+}

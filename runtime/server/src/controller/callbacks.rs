@@ -347,7 +347,7 @@ impl Core {
         {
             return false;
         }
-        let Some(mut leg) = self.new_leg(agent, to, uri, false, now).await else {
+        let Some(mut leg) = self.new_leg(agent, to, uri, false, None, now).await else {
             return false;
         };
         leg.acd_call = key;
@@ -467,7 +467,7 @@ impl Core {
         let Some((to, uri)) = self.trunk_target(&number, "") else {
             return self.callback_failed(key, "no trunk is configured to call the customer", now);
         };
-        let Some(leg) = self.new_leg(number.clone(), to, uri, true, now).await else {
+        let Some(leg) = self.new_leg(number.clone(), to, uri, true, None, now).await else {
             return self.callback_failed(key, "no media port to call the customer", now);
         };
         self.cb_legs.insert(leg.tx.clone(), (key, Side::Customer));

@@ -113,7 +113,10 @@ impl Core {
                         .await;
                 }
             }
-            Target::Number(number) => self.dial(call_key, number, CONSULT_RING_MS, now).await,
+            Target::Number(number) => {
+                self.dial(call_key, number, CONSULT_RING_MS, None, now)
+                    .await
+            }
             Target::EntryPoint(_) => {
                 // Campaign numbers are routed before consultations.
                 self.hang_up(call_key, now);

@@ -228,7 +228,7 @@ impl Core {
                 }
             }
             Target::Number(number) => {
-                self.dial(call_key, number, 30_000, now).await;
+                self.dial(call_key, number, 30_000, None, now).await;
             }
             Target::EntryPoint(dialled) => return self.restart_flow(call_key, dialled, now).await,
         }

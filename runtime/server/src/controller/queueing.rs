@@ -67,7 +67,7 @@ impl Core {
             self.ring_for_callback(call, agent.clone(), to, uri, now)
                 .await
         } else {
-            self.offer_leg(call, agent.clone(), to, uri, false, now)
+            self.offer_leg(call, agent.clone(), to, uri, false, None, now)
                 .await
         };
         if rung {
