@@ -11,6 +11,7 @@ pub mod ide;
 pub mod lower;
 pub mod parse;
 pub mod print;
+pub mod proofs;
 pub mod resolve;
 pub mod schema;
 pub mod source;

@@ -17,6 +17,7 @@ mod ops;
 mod records;
 mod review;
 mod security;
+mod settings;
 mod simulate;
 mod sip;
 mod ua;

@@ -70,6 +70,22 @@ fn a_voicemail_is_emailed_with_its_recording_and_survives_a_kill_9_before_delive
     let data = dir.join("data");
     let maildir = dir.join("maildir");
     std::fs::create_dir_all(&data).expect("data");
+    // The caller's record: its customer number names the recording.
+    let csv = dir.join("customers.csv");
+    std::fs::write(&csv, "phone,customer_number\n600100200,C-77\n").expect("csv");
+    let out = Command::new(env!("CARGO_BIN_EXE_dialect"))
+        .current_dir(crate::sip::root())
+        .args(["records", "import", "messages"])
+        .arg(&csv)
+        .args(["tests/notify-flows/", "--data"])
+        .arg(&data)
+        .output()
+        .expect("dialect runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let smtp = free_udp_port();
     let config = format!(
         "[notify.smtp]\nhost = \"127.0.0.1\"\nport = {smtp}\nfrom = \"Dialect <dialect@example.com>\"\nsecurity = \"none\"\n\
@@ -101,6 +117,14 @@ fn a_voicemail_is_emailed_with_its_recording_and_survives_a_kill_9_before_delive
         .expect("the voicemail");
     assert_eq!(voicemail["emailed_to"], "office@example.com", "{voicemail}");
     let file = voicemail["file"].as_str().expect("file").to_string();
+    let name = Path::new(&file)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    assert!(
+        name.starts_with("MSG_48600100200_C-77_call-"),
+        "named by recording_name with the record's field: {name}"
+    );
     call.hung_up();
     // kill -9 before any delivery.
     let mut first = first;

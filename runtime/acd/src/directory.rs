@@ -98,6 +98,9 @@ pub struct CampaignInfo {
     pub id: Option<String>,
     /// The recordings' file-name template (`recording_name`).
     pub recording_name: Option<String>,
+    /// The record field whose value stands for `{field}` in the template:
+    /// the `significant` field, when it is `in_recording_name`.
+    pub recording_field: Option<String>,
     /// Monitoring alerts: kind and threshold (milliseconds for times, a
     /// count otherwise).
     pub alerts: Vec<(String, u64)>,
@@ -430,6 +433,11 @@ fn campaign(program: &Program) -> CampaignInfo {
                 info.classifiers.insert(section.name.clone(), classifier);
             }
             "field" => {
+                if boolean(section.settings.get("significant"))
+                    && boolean(section.settings.get("in_recording_name"))
+                {
+                    info.recording_field = Some(section.name.clone());
+                }
                 if boolean(section.settings.get("required")) {
                     info.required.push(section.name.clone());
                 }

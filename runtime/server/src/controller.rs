@@ -2728,7 +2728,7 @@ impl Core {
             .replace("{time}", &local.strftime("%H%M%S").to_string())
             .replace("{caller}", call.number.trim_start_matches('+'))
             .replace("{agent}", call.last_agent.as_deref().unwrap_or("none"))
-            .replace("{field}", "");
+            .replace("{field}", &self.recording_field(call));
         let safe: String = name
             .chars()
             .map(|c| {
@@ -2740,6 +2740,27 @@ impl Core {
             })
             .collect();
         format!("{safe}_{unique}.wav")
+    }
+
+    /// `{field}` of a recording's name: the identified record's value of
+    /// the campaign's significant field marked `in_recording_name` (empty
+    /// without a record, such a field, or a value).
+    fn recording_field(&self, call: &Call) -> String {
+        let field = self
+            .switch
+            .directory()
+            .campaigns
+            .get(&call.campaign)
+            .and_then(|c| c.recording_field.clone());
+        match (field, call.record, &self.store) {
+            (Some(field), Some(id), Some(store)) => store
+                .record(id)
+                .ok()
+                .flatten()
+                .and_then(|r| r.fields.get(&field).cloned())
+                .unwrap_or_default(),
+            _ => String::new(),
+        }
     }
 
     /// Where a number goes through the trunk: its address and the request
