@@ -452,11 +452,16 @@ fn campaign(program: &Program) -> CampaignInfo {
                 );
             }
             "alert" => {
-                if let Some(threshold) = text(section.settings.get("threshold"))
-                    .as_deref()
-                    .and_then(|t| threshold(&section.name, t))
-                {
-                    info.alerts.push((section.name.clone(), threshold));
+                // The compiler lowers `threshold 20m` to a duration and
+                // `threshold 25` to a number; text is read with its unit.
+                let value = match section.settings.get("threshold") {
+                    Some(BValue::Duration(ms)) => Some(*ms),
+                    Some(BValue::Int(n)) => threshold(&section.name, &n.to_string()),
+                    Some(BValue::Text(t)) => threshold(&section.name, t),
+                    _ => None,
+                };
+                if let Some(value) = value {
+                    info.alerts.push((section.name.clone(), value));
                 }
             }
             "variable" => info.variables.push(Variable {

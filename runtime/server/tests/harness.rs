@@ -761,3 +761,57 @@ async fn a_dial_shows_its_caller_id_to_the_called_party() {
     let from = header(&invite.text, "From");
     assert!(from.contains("sip:+48221000099@"), "{from}");
 }
+
+/// Issue 18: the front desk's `alert talk_time { threshold 2m }` is raised
+/// once when ann has talked for more than two minutes, and cleared once
+/// when the conversation ends (it was never raised before: the threshold
+/// the compiler lowers as a duration is read).
+#[tokio::test(flavor = "current_thread")]
+async fn a_talk_time_alert_is_raised_once_and_cleared_once() {
+    use dialect_store::CustomerStore;
+    let flows = compile("tests/identify-flows");
+    let ann = SocketAddr::from(([127, 0, 0, 1], 5076));
+    let mut h = harness(
+        "alert",
+        &flows,
+        "[[agent]]\nname = \"ann\"\nuri = \"sip:ann@127.0.0.1:5076\"\nready = true\n",
+        3_000,
+    )
+    .await;
+    let data = std::env::temp_dir().join(format!("dialect-harness-alert-{}", std::process::id()));
+    let store = dialect_store::SqliteStore::open(data.join("dialect.sqlite")).unwrap();
+    let record = dialect_store::NewRecord {
+        numbers: vec!["+48600100201".into()],
+        fields: std::collections::BTreeMap::from([("name".to_string(), "Ola".to_string())]),
+    };
+    store
+        .import_records("front_desk", &[record], jiff::Timestamp::UNIX_EPOCH)
+        .unwrap();
+    drop(store);
+    let phone = Phone::new(5991, h.local_addr(), "+48600100201", "harness-alert");
+    let call = answered(&mut h, &phone, "+48221009002").await;
+    let start = h.now();
+    let mut peers = Peers {
+        agents: vec![AgentPhone {
+            at: ann,
+            answers: Some((Duration::from_secs(1), Duration::from_secs(180))),
+        }],
+        due: Vec::new(),
+        requests: Vec::new(),
+    };
+    peers.run(&mut h, start + Duration::from_secs(5)).await;
+    assert!(h.bridged(call), "ann talks with the caller");
+    let alerts = |h: &Harness, name: &str| {
+        h.events()
+            .into_iter()
+            .filter(|e| e["event"] == name && e["alert"] == "talk_time")
+            .count()
+    };
+    peers.run(&mut h, start + Duration::from_secs(110)).await;
+    assert_eq!(alerts(&h, "alert"), 0, "not before two minutes");
+    peers.run(&mut h, start + Duration::from_secs(150)).await;
+    assert_eq!(alerts(&h, "alert"), 1, "raised: {:#?}", h.events());
+    peers.run(&mut h, start + Duration::from_secs(200)).await;
+    assert_eq!(alerts(&h, "alert"), 1, "raised once");
+    assert_eq!(alerts(&h, "alert_cleared"), 1, "cleared when ann hung up");
+}
