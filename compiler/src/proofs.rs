@@ -259,8 +259,8 @@ pub const PROOFS: &[(&str, &str, Proof)] = &[
     (
         "campaign",
         "supervisors",
-        Proof::Pending(
-            "Nothing reads it: supervisor rights come from the server configuration's [[agent]] role",
+        Proof::Test(
+            "runtime/server/tests/harness.rs::a_campaigns_supervisors_have_the_supervisor_role",
         ),
     ),
     (

@@ -113,6 +113,8 @@ pub struct CampaignInfo {
     pub keep_classifier_on_closed: bool,
     /// Campaigns whose records must not be moved into this one.
     pub exclude_records_from: Vec<String>,
+    /// The campaign's supervisors (agents' short names).
+    pub supervisors: Vec<String>,
     /// How many calls an agent may owe a wrap-up for (unhandled records)
     /// before getting no new calls (`max_unhandled_per_agent`; none: no
     /// limit).
@@ -370,6 +372,10 @@ fn campaign(program: &Program) -> CampaignInfo {
         },
         keep_classifier_on_closed: boolean(s.get("keep_classifier_on_closed")),
         exclude_records_from: refs(s.get("exclude_records_from")),
+        supervisors: refs(s.get("supervisors"))
+            .iter()
+            .map(|a| short(a).to_string())
+            .collect(),
         max_unhandled: int(s.get("max_unhandled_per_agent"))
             .and_then(|n| u32::try_from(n).ok())
             .filter(|n| *n > 0),

@@ -815,3 +815,29 @@ async fn a_talk_time_alert_is_raised_once_and_cleared_once() {
     assert_eq!(alerts(&h, "alert"), 1, "raised once");
     assert_eq!(alerts(&h, "alert_cleared"), 1, "cleared when ann hung up");
 }
+
+/// Issue 18: a campaign's `supervisors` are supervisors: ann (the front
+/// desk's) may pause customer agents; zed, an agent without the role, may
+/// not.
+#[tokio::test(flavor = "current_thread")]
+async fn a_campaigns_supervisors_have_the_supervisor_role() {
+    use dialect_server::api::ApiRequest;
+    let flows = compile("tests/identify-flows");
+    let mut h = harness(
+        "supervisors",
+        &flows,
+        "[[agent]]\nname = \"ann\"\nuri = \"sip:ann@127.0.0.1:5077\"\n[[agent]]\nname = \"zed\"\nuri = \"sip:zed@127.0.0.1:5078\"\n",
+        3_000,
+    )
+    .await;
+    let pause = |agent: &str| ApiRequest::PauseBot {
+        agent: agent.into(),
+        bot: "helper".into(),
+        paused: true,
+    };
+    let zed = h.api(pause("zed")).await;
+    assert_eq!(zed.status, 403, "{:?}", zed.body);
+    // ann passes the role check: the bot is what is missing.
+    let ann = h.api(pause("ann")).await;
+    assert_eq!(ann.status, 404, "{:?}", ann.body);
+}

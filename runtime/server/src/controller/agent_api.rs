@@ -349,7 +349,8 @@ impl Core {
                         403,
                         format!(
                             "{agent} may not pause or resume customer agents: that needs \
-                             role = \"supervisor\" in the agent's configuration"
+                             role = \"supervisor\" in the agent's configuration, or the agent \
+                             among a campaign's `supervisors`"
                         ),
                     );
                 }
@@ -878,12 +879,19 @@ impl Core {
         ApiReply::ok(json!({ "name": name, "version": new_version }))
     }
 
-    /// Whether the agent has `role = "supervisor"` in the configuration.
+    /// Whether the agent is a supervisor: `role = "supervisor"` in the
+    /// configuration, or named in a campaign's `supervisors`.
     pub(super) fn is_supervisor(&self, agent: &str) -> bool {
         self.config
             .agents
             .iter()
             .any(|a| a.name == agent && a.supervisor())
+            || self
+                .switch
+                .directory()
+                .campaigns
+                .values()
+                .any(|c| c.supervisors.iter().any(|s| s == agent))
     }
 
     /// An agent changes only the callbacks they created or were given, or
