@@ -1034,8 +1034,8 @@ pub const PROOFS: &[(&str, &str, Proof)] = &[
     (
         "callback",
         "queue",
-        Proof::Untested(
-            "controller/callbacks.rs stores the callback for this queue, but no test runs a callback block under serve (the simulator only notes that a callback was registered)",
+        Proof::Test(
+            "runtime/server/tests/harness.rs::a_callback_block_stores_its_queue_reason_and_delay",
         ),
     ),
     (
@@ -1048,15 +1048,15 @@ pub const PROOFS: &[(&str, &str, Proof)] = &[
     (
         "callback",
         "delay",
-        Proof::Untested(
-            "controller/callbacks.rs starts the callback after the delay, but no test runs a callback block under serve (the simulator only notes that a callback was registered)",
+        Proof::Test(
+            "runtime/server/tests/harness.rs::a_callback_block_stores_its_queue_reason_and_delay",
         ),
     ),
     (
         "callback",
         "reason",
-        Proof::Untested(
-            "controller/callbacks.rs stores the reason with the callback, but no test runs a callback block under serve (the simulator only notes that a callback was registered)",
+        Proof::Test(
+            "runtime/server/tests/harness.rs::a_callback_block_stores_its_queue_reason_and_delay",
         ),
     ),
     (

@@ -841,3 +841,48 @@ async fn a_campaigns_supervisors_have_the_supervisor_role() {
     let ann = h.api(pause("ann")).await;
     assert_eq!(ann.status, 404, "{:?}", ann.body);
 }
+
+/// Issue 18: a `callback` block under serve stores its callback in its
+/// `queue`, with its `reason`, due after its `delay` (45 minutes), and the
+/// agents of that queue see it.
+#[tokio::test(flavor = "current_thread")]
+async fn a_callback_block_stores_its_queue_reason_and_delay() {
+    use dialect_server::api::ApiRequest;
+    let flows = compile("tests/identify-flows");
+    let mut h = harness(
+        "callback-block",
+        &flows,
+        "[[agent]]\nname = \"ann\"\nuri = \"sip:ann@127.0.0.1:5079\"\n",
+        3_000,
+    )
+    .await;
+    let phone = Phone::new(5990, h.local_addr(), "+48600100202", "harness-callback");
+    // The flow registers the callback and hangs up at once.
+    h.receive(phone.at, &phone.invite("+48221009008")).await;
+    let sent = h.take_sent();
+    let ok = sent
+        .iter()
+        .find(|s| s.text.starts_with("SIP/2.0 200"))
+        .expect("answered");
+    h.receive(phone.at, &phone.ack(ok)).await;
+    h.advance(Duration::from_secs(2)).await;
+    let reply = h
+        .api(ApiRequest::ListCallbacks {
+            agent: "ann".into(),
+        })
+        .await;
+    assert_eq!(reply.status, 200, "{:?}", reply.body);
+    let callbacks = reply.body["callbacks"].as_array().expect("a list");
+    assert_eq!(callbacks.len(), 1, "{:?}", reply.body);
+    let callback = &callbacks[0];
+    assert_eq!(callback["queue"], "front");
+    assert_eq!(callback["reason"], "asked in the IVR");
+    assert_eq!(callback["number"], "+48600100202");
+    let start: jiff::Timestamp = callback["start"].as_str().unwrap().parse().unwrap();
+    let created: jiff::Timestamp = callback["created"].as_str().unwrap().parse().unwrap();
+    assert_eq!(
+        start.duration_since(created).as_secs(),
+        45 * 60,
+        "due 45 minutes later: {callback}"
+    );
+}

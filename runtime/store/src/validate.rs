@@ -291,6 +291,15 @@ impl Valid {
         self.assignee.as_deref()
     }
 
+    /// A courtesy callback registered by a `callback` block with a `delay`:
+    /// due at `start` (later than the request) instead of at once.
+    pub fn delayed_until(mut self, start: Timestamp) -> Valid {
+        if self.kind == Kind::Courtesy && start > self.start {
+            self.start = start;
+        }
+        self
+    }
+
     /// For a recall, the campaign that scheduled it.
     pub fn campaign(&self) -> Option<&str> {
         self.campaign.as_deref()

@@ -300,6 +300,10 @@ impl Core {
         });
         let created = match validate(&request, at, &context) {
             Ok(valid) => match &self.store {
+                // A block's delay: validated as a request for now, due later.
+                Some(store) if start > at => store
+                    .create(&valid.delayed_until(start), "ivr", at)
+                    .map_err(|e| e.to_string()),
                 Some(store) => store.create(&valid, "ivr", at).map_err(|e| e.to_string()),
                 None => Err("callbacks are not available".into()),
             },
