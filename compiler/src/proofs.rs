@@ -313,8 +313,8 @@ pub const PROOFS: &[(&str, &str, Proof)] = &[
     (
         "classifier",
         "label",
-        Proof::Pending(
-            "directory.rs keeps it but nothing shows it: the agent API names classifiers by identifier only",
+        Proof::Test(
+            "tests/e2e/records.rs::a_recall_classifier_places_the_recall_on_time_and_the_blacklist_stops_another",
         ),
     ),
     (

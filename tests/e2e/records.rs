@@ -270,6 +270,16 @@ fn a_recall_classifier_places_the_recall_on_time_and_the_blacklist_stops_another
         Some(2),
         "{view}"
     );
+    // The classifiers ann may use, as agents see them; by_mail (mail
+    // contacts only) is not offered for a call.
+    let offered = view["classifiers"].as_array().expect("classifiers");
+    assert!(
+        offered
+            .iter()
+            .any(|c| c["name"] == "call_back" && c["label"] == "Call back"),
+        "{view}"
+    );
+    assert!(!offered.iter().any(|c| c["name"] == "by_mail"), "{view}");
     let (status, refused) = api("POST", "/api/agents/ann/ready", None);
     assert_eq!(status, 409, "{refused}");
     assert!(

@@ -448,6 +448,24 @@ impl Core {
             if let Some(desk) = self.desks.get(agent) {
                 map.insert("last_call".into(), desk.call.into());
                 map.insert("wrap_up_pending".into(), desk.wrap_up.into());
+                // The classifiers the last call may be wrapped up with, by
+                // the names agents see (`label`).
+                let offered: Vec<Value> = self
+                    .switch
+                    .directory()
+                    .campaigns
+                    .get(&desk.campaign)
+                    .map(|c| {
+                        c.classifiers
+                            .iter()
+                            .filter(|(name, _)| wrapup::classifier(c, name, ANSWERED).is_ok())
+                            .map(|(name, k)| {
+                                json!({ "name": name, "label": k.label.clone().unwrap_or_else(|| name.clone()) })
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                map.insert("classifiers".into(), offered.into());
             }
             let owed: Vec<u64> = self
                 .owed
