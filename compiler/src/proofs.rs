@@ -79,8 +79,8 @@ pub const PROOFS: &[(&str, &str, Proof)] = &[
     (
         "campaign",
         "priority",
-        Proof::Untested(
-            "switch queueing.rs adds it to every queued call's priority, but no test or scenario queues calls of campaigns with different priorities",
+        Proof::Test(
+            "runtime/switch/tests/switch.rs::a_campaigns_priority_serves_its_calls_first_in_a_shared_queue",
         ),
     ),
     (

@@ -1380,3 +1380,38 @@ fn wrap_up_follows_the_calls_campaign_and_a_reload_changes_it_for_the_next_call(
     talk(&mut w, 3, "+48221007000");
     assert_eq!(wrap_left(&w), Some(10_000));
 }
+
+/// Issue 18: a campaign's `priority` orders the calls of one queue: a
+/// sales call (priority 50) that arrives after a service call is offered
+/// first when ann is free.
+#[test]
+fn a_campaigns_priority_serves_its_calls_first_in_a_shared_queue() {
+    let mut w = World::new("tests/wrapup-flows/v1");
+    w.on_duty("ann");
+    let arrive = |w: &mut World, key: u64, dialled: &str| {
+        w.switch
+            .arrive(
+                key,
+                "+48600100001",
+                dialled,
+                Channel::Voice,
+                w.now,
+                &w.store,
+            )
+            .unwrap();
+        w.actions()
+    };
+    // ann takes a service call; then a service call and a sales call wait.
+    assert_eq!(
+        rung(&arrive(&mut w, 1, "+48221007001")),
+        [(1, "ann".to_string())]
+    );
+    assert!(w.switch.agent_answered(1, w.now));
+    w.at(1_000);
+    assert!(rung(&arrive(&mut w, 2, "+48221007001")).is_empty());
+    w.at(2_000);
+    assert!(rung(&arrive(&mut w, 3, "+48221007000")).is_empty());
+    w.at(3_000);
+    assert!(w.switch.agent_ended(1, w.now));
+    assert_eq!(rung(&w.actions()), [(3, "ann".to_string())], "sales first");
+}
