@@ -439,12 +439,22 @@ impl CustomerStore for SqliteStore {
 
     fn all_records(&self, campaign: &str) -> Result<Vec<CustomerRecord>, StoreError> {
         let conn = self.conn();
+        // One pass over the records with their states (a record never
+        // classified or edited has none: version 1, open).
         let mut statement = conn.prepare_cached(
-            "SELECT id, fields FROM customer_records WHERE campaign = ?1 ORDER BY id",
+            "SELECT r.id, r.fields, s.version, s.classifier, s.closed, s.success \
+             FROM customer_records r LEFT JOIN record_states s ON s.record = r.id \
+             WHERE r.campaign = ?1 ORDER BY r.id",
         )?;
         let rows = statement
             .query_map(params![campaign], |row| {
-                Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?))
+                let state: State = (
+                    row.get::<_, Option<u32>>(2)?.unwrap_or(1),
+                    row.get::<_, Option<String>>(3)?,
+                    row.get::<_, Option<bool>>(4)?.unwrap_or(false),
+                    row.get::<_, Option<bool>>(5)?.unwrap_or(false),
+                );
+                Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?, state))
             })?
             .collect::<Result<Vec<_>, _>>()?;
         let mut numbers: BTreeMap<i64, Vec<String>> = BTreeMap::new();
@@ -461,7 +471,7 @@ impl CustomerStore for SqliteStore {
             }
         }
         rows.into_iter()
-            .map(|(id, fields)| {
+            .map(|(id, fields, state)| {
                 let record = CustomerRecord {
                     id,
                     campaign: campaign.to_string(),
@@ -469,7 +479,7 @@ impl CustomerStore for SqliteStore {
                     fields: fields_of(&fields, id)?,
                     ..CustomerRecord::default()
                 };
-                Ok(with_state(record, state_of(&conn, id)?))
+                Ok(with_state(record, state))
             })
             .collect()
     }
