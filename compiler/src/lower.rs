@@ -815,12 +815,15 @@ impl<'a> Lowerer<'a, '_> {
                 Op::Set { var, expr }
             }
             "queue" => {
-                let (queue, queue_wait) = match first {
+                let (queue, queue_wait, entry) = match first {
                     Some(Lit::Ref(kind, decl)) => {
                         let wait = self.queue_wait(decl, &env.country_code);
-                        (self.reference(kind, decl), Some(wait))
+                        // The queue's own entry prompt, unless the block
+                        // has one.
+                        let entry = self.decl_lit(decl, "entry_prompt", &env.country_code);
+                        (self.reference(kind, decl), Some(wait), entry)
                     }
-                    _ => (String::new(), None),
+                    _ => (String::new(), None, None),
                 };
                 let max_wait_ms = match s.remove("max_wait") {
                     Some(Lit::Duration(ms)) => ms,
@@ -829,7 +832,7 @@ impl<'a> Lowerer<'a, '_> {
                 Op::Queue {
                     queue,
                     max_wait_ms,
-                    entry_prompt: prompt(self, s.remove("entry_prompt")),
+                    entry_prompt: prompt(self, s.remove("entry_prompt").or(entry)),
                     announce_every_ms: match s.remove("announce_every") {
                         Some(Lit::Duration(ms)) => Some(ms),
                         _ => None,
@@ -930,6 +933,22 @@ impl<'a> Lowerer<'a, '_> {
             }
         }
         total
+    }
+
+    /// A setting of a declaration, read as `check` read it (relative to
+    /// the declaration's own file).
+    fn decl_lit(&self, decl: DeclRef, setting: &str, cc: &str) -> Option<Lit> {
+        let stmt = self.read.sources.stmt(decl)?;
+        let spec = schema::decl(&stmt.head.name)?;
+        let arg = spec
+            .settings
+            .iter()
+            .find(|s| s.name == setting)?
+            .args
+            .first()?;
+        let child = stmt.children().iter().find(|c| c.head.name == setting)?;
+        let env = Env::new(decl.file, cc);
+        convert(self.read, &env, arg.ty, &child.args, None).ok()
     }
 
     /// A duration setting of a declaration, read as `check` read it.

@@ -519,8 +519,8 @@ pub const PROOFS: &[(&str, &str, Proof)] = &[
     (
         "queue",
         "entry_prompt",
-        Proof::Pending(
-            "The queue declaration's entry_prompt is read by nothing; only the queue block's is played (flows/complete.test.toml::outage hotline at night: nobody in the technical queue for 3 minutes, the engineer on call answers)",
+        Proof::Test(
+            "runtime/server/tests/harness.rs::a_queues_own_entry_prompt_is_played_when_the_block_has_none",
         ),
     ),
     (

@@ -886,3 +886,24 @@ async fn a_callback_block_stores_its_queue_reason_and_delay() {
         "due 45 minutes later: {callback}"
     );
 }
+
+/// Issue 18: a queue's own `entry_prompt` is played to a call that enters
+/// it through a `queue` block without one (the simulator, from the same
+/// compiled graph serve runs).
+#[test]
+fn a_queues_own_entry_prompt_is_played_when_the_block_has_none() {
+    let flows = compile("tests/wrapup-flows/v1");
+    simulate(
+        &flows,
+        &format!(
+            r#"dialled = "+48221007000"
+caller = "+48600100200"
+start = "{CLOCK}"
+hangup = "10s"
+[scenario.expect]
+prompts = ["say:Proszę czekać."]
+queues = ["shared"]
+ended = "caller""#
+        ),
+    );
+}
