@@ -964,8 +964,8 @@ pub const PROOFS: &[(&str, &str, Proof)] = &[
     (
         "api_request",
         "method",
-        Proof::Untested(
-            "controller/http.rs sends the method, but no test checks it (the e2e CRM ignores the method; the simulator does not look at it)",
+        Proof::Test(
+            "tests/e2e/http.rs::api_login_and_api_request_take_each_documented_exit_against_a_real_server",
         ),
     ),
     (
@@ -1020,8 +1020,8 @@ pub const PROOFS: &[(&str, &str, Proof)] = &[
     (
         "voicemail",
         "email",
-        Proof::Untested(
-            "engine.rs sends the message to it before the campaign's voicemail_email, but no test or scenario checks a block's address",
+        Proof::Test(
+            "runtime/engine/tests/engine.rs::a_voicemail_is_emailed_to_the_blocks_address_else_the_campaigns",
         ),
     ),
     (

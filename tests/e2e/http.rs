@@ -52,10 +52,13 @@ fn crm() -> (String, Seen) {
                     }
                 };
                 let path = head.split(' ').nth(1).unwrap_or_default().to_string();
+                let method = head.split(' ').next().unwrap_or_default().to_string();
                 let auth = header(&head, "authorization");
-                log.lock()
-                    .expect("log")
-                    .push((path.clone(), auth.clone(), body.clone()));
+                log.lock().expect("log").push((
+                    format!("{method} {path}"),
+                    auth.clone(),
+                    body.clone(),
+                ));
                 let (status, answer) = match path.as_str() {
                     "/login" => {
                         let ok = body.contains("\"user\":\"dialect-ivr\"")
@@ -271,17 +274,19 @@ fn api_login_and_api_request_take_each_documented_exit_against_a_real_server() {
     let paths: Vec<&str> = seen.iter().map(|(p, _, _)| p.as_str()).collect();
     assert_eq!(
         paths,
+        // `method post` where the block says so; `get` by default; the
+        // login and an external authorisation POST.
         [
-            "/answer",
-            "/slow",
-            "/garbage",
-            "/private",
-            "/huge",
-            "/login",
-            "/private",
-            "/private",
-            "/authorise",
-            "/authorise"
+            "POST /answer",
+            "POST /slow",
+            "POST /garbage",
+            "POST /private",
+            "POST /huge",
+            "POST /login",
+            "GET /private",
+            "GET /private",
+            "POST /authorise",
+            "POST /authorise"
         ],
         "{seen:#?}"
     );

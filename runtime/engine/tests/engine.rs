@@ -246,3 +246,57 @@ fn the_engine_keeps_its_timers_and_fires_them_when_time_passes() {
     assert_eq!(engine.timers(), 0);
     assert_eq!(engine.poll_timeout(), None);
 }
+
+/// A `voicemail` block's own `email` wins over the campaign's
+/// `voicemail_email`, which is used without one (issue 18).
+#[test]
+fn a_voicemail_is_emailed_to_the_blocks_address_else_the_campaigns() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let dir = std::env::temp_dir().join(format!("dialect-engine-voicemail-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("mail.flow"),
+        r#"campaign own {
+  name "Own"
+  id "OWN"
+  numbers [+48221009801]
+  voicemail_email "office@example.com"
+  ivr { answer; voicemail { email "desk@example.com" }; hangup }
+}
+
+campaign inherited {
+  name "Inherited"
+  id "INHERITED"
+  numbers [+48221009802]
+  voicemail_email "office@example.com"
+  ivr { answer; voicemail { max_length 10s }; hangup }
+}
+"#,
+    )
+    .unwrap();
+    let world = dialect_compiler::world::FsWorld::new(Some(root.join("stdlib")), &dir);
+    let compilation = dialect_compiler::compile(&world, std::slice::from_ref(&dir));
+    assert!(!compilation.has_errors());
+    let mut engine = Engine::new();
+    for program in compilation.programs {
+        let loaded = dialect_bytecode::load(&dialect_bytecode::encode(&program)).unwrap();
+        engine.install(Arc::new(Flow::new(loaded).unwrap()));
+    }
+    let now = at("2026-11-23T10:00:00[Europe/Warsaw]");
+    let emailed = |engine: &mut Engine, dialled: &str| {
+        engine.handle_call("+48600000001", dialled, now).unwrap();
+        drain(engine).into_iter().find_map(|c| match c {
+            Command::Record { email, .. } => Some(email),
+            _ => None,
+        })
+    };
+    assert_eq!(
+        emailed(&mut engine, "+48221009801"),
+        Some(Some("desk@example.com".to_string()))
+    );
+    assert_eq!(
+        emailed(&mut engine, "+48221009802"),
+        Some(Some("office@example.com".to_string()))
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
