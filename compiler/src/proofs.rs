@@ -526,9 +526,7 @@ pub const PROOFS: &[(&str, &str, Proof)] = &[
     (
         "queue",
         "announce_every",
-        Proof::Pending(
-            "The queue block's announce_every (Op::Queue announce_every_ms) is read by nothing; only the declaration's is (runtime/switch/tests/switch.rs::a_waiting_caller_hears_music_and_announcements_and_takes_a_courtesy_callback)",
-        ),
+        Proof::Test("runtime/server/tests/harness.rs::a_queue_blocks_announce_every_is_the_calls"),
     ),
     (
         "queue",

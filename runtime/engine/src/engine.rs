@@ -860,7 +860,7 @@ impl Engine {
                 queue,
                 max_wait_ms,
                 entry_prompt,
-                ..
+                announce_every_ms,
             } => {
                 if let Some(p) = entry_prompt {
                     self.play(id, *p, false);
@@ -871,6 +871,7 @@ impl Engine {
                     Command::Enqueue {
                         queue: queue.clone(),
                         priority,
+                        announce_every_ms: *announce_every_ms,
                     },
                 );
                 self.start_timer(id, now, *max_wait_ms);

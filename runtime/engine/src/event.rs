@@ -161,6 +161,8 @@ pub enum Command {
         queue: String,
         /// The call's priority.
         priority: i32,
+        /// The block's `announce_every`, if it overrides the queue's.
+        announce_every_ms: Option<u64>,
     },
     /// Take the call out of its queue (timeout or hang-up).
     Dequeue {

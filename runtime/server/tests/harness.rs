@@ -907,3 +907,31 @@ ended = "caller""#
         ),
     );
 }
+
+/// Issue 18: a `queue` block's `announce_every` is the call's, over its
+/// queue's: sales callers hear their place every 20 s, service callers in
+/// the same queue (which announces nothing) never.
+#[test]
+fn a_queue_blocks_announce_every_is_the_calls() {
+    let flows = compile("tests/wrapup-flows/v1");
+    let announced = |dialled: &str| -> Vec<i64> {
+        simulate(
+            &flows,
+            &format!(
+                r#"dialled = "{dialled}"
+caller = "+48600100200"
+start = "{CLOCK}"
+hangup = "50s"
+[scenario.expect]
+ended = "caller""#
+            ),
+        )
+        .events
+        .iter()
+        .filter(|(_, e)| e == "announced")
+        .map(|(at, _)| *at)
+        .collect()
+    };
+    assert_eq!(announced("+48221007000"), [20_000, 40_000]);
+    assert!(announced("+48221007001").is_empty());
+}

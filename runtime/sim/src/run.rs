@@ -918,7 +918,9 @@ impl<'a> Sim<'a> {
                 )
             }
             Command::CancelTimer { .. } => "cancel timer".into(),
-            Command::Enqueue { queue, priority } => {
+            Command::Enqueue {
+                queue, priority, ..
+            } => {
                 seen.queues.push((queue.clone(), place.clone()));
                 if *priority == 0 {
                     format!("enqueue {queue}")

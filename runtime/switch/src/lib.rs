@@ -306,6 +306,8 @@ struct Call {
     talking_since: Option<Timestamp>,
     /// An `extension` transfer waits in the ACD until then.
     transfer_until: Option<Timestamp>,
+    /// The `queue` block's `announce_every`, over its queue's.
+    announce_every: Option<u64>,
     /// The last queue it waited in.
     last_queue: Option<String>,
     /// An agent took it at some point.
@@ -834,6 +836,7 @@ impl Switch {
             leaving: false,
             talking_since: None,
             transfer_until: None,
+            announce_every: None,
             last_queue: None,
             connected: false,
             callback: false,
@@ -963,7 +966,14 @@ impl Switch {
             command: command.clone(),
         });
         match command {
-            Command::Enqueue { queue, priority } => {
+            Command::Enqueue {
+                queue,
+                priority,
+                announce_every_ms,
+            } => {
+                if let Some(call) = self.calls.get_mut(&key) {
+                    call.announce_every = announce_every_ms;
+                }
                 self.enqueue(key, queue, priority, now, store);
             }
             Command::Identify { number } => self.identify(key, &number, store),

@@ -68,11 +68,17 @@ impl Switch {
     }
 
     fn schedule_announcement(&mut self, key: CallKey, queue: &str, now: Timestamp) {
+        // The block's `announce_every`, else the queue's.
         let Some(every) = self
-            .directory
-            .queues
-            .get(queue)
-            .and_then(|q| q.announce_every_ms)
+            .calls
+            .get(&key)
+            .and_then(|c| c.announce_every)
+            .or_else(|| {
+                self.directory
+                    .queues
+                    .get(queue)
+                    .and_then(|q| q.announce_every_ms)
+            })
         else {
             return;
         };
