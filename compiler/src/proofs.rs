@@ -252,8 +252,8 @@ pub const PROOFS: &[(&str, &str, Proof)] = &[
     (
         "campaign",
         "sensitive_data",
-        Proof::Untested(
-            "agent_api.rs masks the caller number for agents, but no test serves a flow that sets it",
+        Proof::Test(
+            "runtime/server/tests/harness.rs::the_agent_sees_the_identified_callers_record_with_the_call",
         ),
     ),
     (

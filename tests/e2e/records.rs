@@ -180,7 +180,14 @@ fn talk_to_ann(served: &Served, from: &str, n: usize) -> u64 {
         );
         assert_eq!(status, 200, "{data}");
         assert_eq!(data["record"]["fields"]["name"], "Jan", "{data}");
-        assert_eq!(data["record"]["numbers"][0], from, "{data}");
+        // The front desk has `sensitive_data`: the last four digits only.
+        let tail = &from[from.len() - 4..];
+        assert_eq!(
+            data["record"]["numbers"][0],
+            format!("•••••••{tail}"),
+            "{data}"
+        );
+        assert_eq!(data["caller"], format!("•••••••{tail}"), "{data}");
         let id = data["record"]["id"].as_i64().expect("record id");
         let (status, edited) = crate::acd::http(
             &served.api,

@@ -575,7 +575,9 @@ async fn the_agent_sees_the_identified_callers_record_with_the_call() {
     assert_eq!(reply.status, 200, "{}", reply.body);
     assert_eq!(reply.body["record"]["id"], ids[0], "{}", reply.body);
     assert_eq!(reply.body["record"]["fields"]["name"], "Jan");
-    assert_eq!(reply.body["record"]["numbers"][0], "+48600100200");
+    // `sensitive_data`: the caller's and the record's numbers are masked.
+    assert_eq!(reply.body["record"]["numbers"][0], "•••••••0200");
+    assert_eq!(reply.body["caller"], "•••••••0200", "{}", reply.body);
 }
 
 /// Issue 17: the `extension` block under serve. Staff type carol's

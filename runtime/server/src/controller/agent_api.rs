@@ -102,7 +102,7 @@ fn state_name(state: Option<&State>) -> &'static str {
 
 /// The caller's number as an agent may see it: the last four digits only
 /// when the campaign protects sensitive data.
-fn masked(number: &str, sensitive: bool) -> String {
+pub(super) fn masked(number: &str, sensitive: bool) -> String {
     if !sensitive {
         return number.to_string();
     }
@@ -800,7 +800,13 @@ impl Core {
         // The customer record identified for the call, with its fields.
         let record = match (call.record, &self.store) {
             (Some(id), Some(store)) => match store.record(id) {
-                Ok(Some(record)) => super::records_api::record_json(&record),
+                Ok(Some(mut record)) => {
+                    // `sensitive_data`: the record's numbers are masked too.
+                    for number in &mut record.numbers {
+                        *number = masked(number, sensitive);
+                    }
+                    super::records_api::record_json(&record)
+                }
                 Ok(None) => Value::Null,
                 Err(error) => {
                     self.stored::<(), _>(

@@ -30,6 +30,25 @@ pub(super) fn record_json(r: &CustomerRecord) -> Value {
 }
 
 impl Core {
+    /// A record as an agent sees it: with `sensitive_data`, its numbers
+    /// show their last four digits only.
+    fn shown(&self, record: &CustomerRecord) -> Value {
+        let sensitive = self
+            .switch
+            .directory()
+            .campaigns
+            .get(&record.campaign)
+            .is_some_and(|c| c.sensitive);
+        if !sensitive {
+            return record_json(record);
+        }
+        let mut masked = record.clone();
+        for number in &mut masked.numbers {
+            *number = super::agent_api::masked(number, true);
+        }
+        record_json(&masked)
+    }
+
     pub(super) fn list_records(&self, campaign: &str, after: i64, limit: usize) -> ApiReply {
         if !self.switch.directory().campaigns.contains_key(campaign) {
             return ApiReply::error(404, format!("no campaign {campaign} is loaded"));
@@ -40,7 +59,7 @@ impl Core {
         match store.records_page(campaign, after, limit) {
             Ok(page) => {
                 let next = (page.len() == limit).then(|| page.last().map(|r| r.id));
-                let records: Vec<Value> = page.iter().map(record_json).collect();
+                let records: Vec<Value> = page.iter().map(|r| self.shown(r)).collect();
                 ApiReply::ok(json!({ "records": records, "next_after": next.flatten() }))
             }
             Err(error) => ApiReply::error(500, format!("the records cannot be read: {error}")),
@@ -52,7 +71,7 @@ impl Core {
             return ApiReply::error(503, "records are not available: the server has no store");
         };
         match store.record(id) {
-            Ok(Some(record)) => ApiReply::ok(json!({ "record": record_json(&record) })),
+            Ok(Some(record)) => ApiReply::ok(json!({ "record": self.shown(&record) })),
             Ok(None) => ApiReply::error(404, format!("there is no record {id}")),
             Err(error) => ApiReply::error(500, format!("the record cannot be read: {error}")),
         }
@@ -172,6 +191,6 @@ impl Core {
                 }),
             );
         }
-        ApiReply::ok(json!({ "record": record_json(&edited) }))
+        ApiReply::ok(json!({ "record": self.shown(&edited) }))
     }
 }
