@@ -404,8 +404,8 @@ pub const PROOFS: &[(&str, &str, Proof)] = &[
     (
         "channel",
         "priority",
-        Proof::Untested(
-            "directory.rs adds the inbound channel's priority to the campaign's (outbound and mail are ignored), but the only flow run by tests gives every call the same",
+        Proof::Test(
+            "runtime/switch/tests/switch.rs::the_inbound_channels_priority_adds_to_its_campaigns",
         ),
     ),
     (

@@ -1415,3 +1415,42 @@ fn a_campaigns_priority_serves_its_calls_first_in_a_shared_queue() {
     assert!(w.switch.agent_ended(1, w.now));
     assert_eq!(rung(&w.actions()), [(3, "ann".to_string())], "sales first");
 }
+
+/// Issue 18: the inbound channel's `priority` adds to its campaign's: in
+/// version 2 a service call (channel 60) is served before a sales call
+/// (campaign 50) that waited longer.
+#[test]
+fn the_inbound_channels_priority_adds_to_its_campaigns() {
+    let mut w = World::new("tests/wrapup-flows/v2");
+    w.on_duty("ann");
+    let arrive = |w: &mut World, key: u64, dialled: &str| {
+        w.switch
+            .arrive(
+                key,
+                "+48600100001",
+                dialled,
+                Channel::Voice,
+                w.now,
+                &w.store,
+            )
+            .unwrap();
+        w.actions()
+    };
+    assert_eq!(
+        rung(&arrive(&mut w, 1, "+48221007001")),
+        [(1, "ann".to_string())]
+    );
+    assert!(w.switch.agent_answered(1, w.now));
+    w.at(1_000);
+    assert!(rung(&arrive(&mut w, 2, "+48221007000")).is_empty());
+    w.at(2_000);
+    assert!(rung(&arrive(&mut w, 3, "+48221007001")).is_empty());
+    w.at(3_000);
+    // Service has no wrap-up: ann is free at once.
+    assert!(w.switch.agent_ended(1, w.now));
+    assert_eq!(
+        rung(&w.actions()),
+        [(3, "ann".to_string())],
+        "service first"
+    );
+}
