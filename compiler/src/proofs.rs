@@ -600,8 +600,8 @@ pub const PROOFS: &[(&str, &str, Proof)] = &[
     (
         "agent",
         "uri",
-        Proof::Pending(
-            "Nothing reads the flow's uri: the server rings an unregistered agent at the configuration's [[agent]] uri",
+        Proof::Test(
+            "runtime/server/tests/harness.rs::an_agent_without_a_configured_uri_is_rung_at_the_flows_uri",
         ),
     ),
     (

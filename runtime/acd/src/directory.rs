@@ -147,6 +147,8 @@ pub struct Directory {
     pub teams: HashMap<String, Vec<String>>,
     /// Internal extension numbers (`extension` of agents and queues).
     pub extensions: HashMap<String, Extension>,
+    /// The agents' SIP URIs as the flows give them (`uri`), by short name.
+    pub agent_uris: HashMap<String, String>,
 }
 
 /// What an internal extension number reaches.
@@ -250,6 +252,13 @@ impl Directory {
                 ((*team).to_string(), members)
             })
             .collect();
+        for decl in decls.values().filter(|d| d.kind == "agent") {
+            if let Some(uri) = text(decl.settings.get("uri")) {
+                directory
+                    .agent_uris
+                    .insert(short(&decl.name).to_string(), uri);
+            }
+        }
         for decl in decls.values() {
             let Some(BValue::Int(number)) = decl.settings.get("extension") else {
                 continue;

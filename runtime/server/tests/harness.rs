@@ -937,3 +937,44 @@ ended = "caller""#
     assert_eq!(announced("+48221007000"), [20_000, 40_000]);
     assert!(announced("+48221007001").is_empty());
 }
+
+/// Issue 18: an agent the configuration gives no URI, who has not
+/// registered, is rung at the flows' `uri` (identify.flow: ann at
+/// sip:ann@127.0.0.1, port 5060).
+#[tokio::test(flavor = "current_thread")]
+async fn an_agent_without_a_configured_uri_is_rung_at_the_flows_uri() {
+    use dialect_store::CustomerStore;
+    let flows = compile("tests/identify-flows");
+    let mut h = harness(
+        "flow-uri",
+        &flows,
+        "[[agent]]\nname = \"ann\"\npassword = \"pw-ann\"\nready = true\n",
+        3_000,
+    )
+    .await;
+    let data =
+        std::env::temp_dir().join(format!("dialect-harness-flow-uri-{}", std::process::id()));
+    let store = dialect_store::SqliteStore::open(data.join("dialect.sqlite")).unwrap();
+    let record = dialect_store::NewRecord {
+        numbers: vec!["+48600100203".into()],
+        fields: std::collections::BTreeMap::new(),
+    };
+    store
+        .import_records("front_desk", &[record], jiff::Timestamp::UNIX_EPOCH)
+        .unwrap();
+    drop(store);
+    let phone = Phone::new(5989, h.local_addr(), "+48600100203", "harness-flow-uri");
+    answered(&mut h, &phone, "+48221009002").await;
+    h.advance(Duration::from_secs(1)).await;
+    let sent = h.take_sent();
+    let invite = sent
+        .iter()
+        .find(|s| s.text.starts_with("INVITE "))
+        .unwrap_or_else(|| panic!("ann is rung: {:?}", first_lines(&sent)));
+    assert_eq!(invite.to, SocketAddr::from(([127, 0, 0, 1], 5060)));
+    assert!(
+        invite.text.starts_with("INVITE sip:ann@127.0.0.1 "),
+        "{}",
+        invite.text
+    );
+}

@@ -54,7 +54,14 @@ impl Core {
 
     /// Rings an agent for a call the ACD offered them.
     pub(super) async fn offer(&mut self, call: u64, agent: String, now: Instant) {
-        let Some((to, uri)) = self.agents.get(&agent).cloned() else {
+        // Where the agent registered or the configuration puts them, else
+        // the flows' `uri` (an address literal; a name cannot be resolved
+        // here).
+        let target = self.agents.get(&agent).cloned().or_else(|| {
+            let uri = self.switch.directory().agent_uris.get(&agent)?.clone();
+            Some((super::uri_address(&uri)?, uri))
+        });
+        let Some((to, uri)) = target else {
             self.log_agent(
                 &agent,
                 "agent_unreachable",
