@@ -953,18 +953,8 @@ impl<'a> Lowerer<'a, '_> {
 
     /// A duration setting of a declaration, read as `check` read it.
     fn decl_duration(&self, decl: DeclRef, setting: &str, cc: &str) -> Option<u64> {
-        let stmt = self.read.sources.stmt(decl)?;
-        let spec = schema::decl(&stmt.head.name)?;
-        let arg = spec
-            .settings
-            .iter()
-            .find(|s| s.name == setting)?
-            .args
-            .first()?;
-        let child = stmt.children().iter().find(|c| c.head.name == setting)?;
-        let env = Env::new(decl.file, cc);
-        match convert(self.read, &env, arg.ty, &child.args, None) {
-            Ok(Lit::Duration(ms)) => Some(ms),
+        match self.decl_lit(decl, setting, cc)? {
+            Lit::Duration(ms) => Some(ms),
             _ => None,
         }
     }

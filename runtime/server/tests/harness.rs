@@ -152,6 +152,26 @@ async fn answered(h: &mut Harness, phone: &Phone, dialled: &str) -> u64 {
     call
 }
 
+/// A front-desk record for `number` (named `name`, if given), written to
+/// the database of the harness called `harness` (as `dialect records
+/// import` would, while the server runs); its id.
+fn front_desk_record(harness: &str, number: &str, name: Option<&str>) -> i64 {
+    use dialect_store::CustomerStore;
+    let data =
+        std::env::temp_dir().join(format!("dialect-harness-{harness}-{}", std::process::id()));
+    let store = dialect_store::SqliteStore::open(data.join("dialect.sqlite")).unwrap();
+    let record = dialect_store::NewRecord {
+        numbers: vec![number.into()],
+        fields: name
+            .map(|n| ("name".to_string(), n.to_string()))
+            .into_iter()
+            .collect(),
+    };
+    store
+        .import_records("front_desk", &[record], jiff::Timestamp::UNIX_EPOCH)
+        .unwrap()[0]
+}
+
 /// A 200 OK to a request the server sent.
 fn ok_to(request: &Sent) -> String {
     let mut lines = vec!["SIP/2.0 200 OK".to_string()];
@@ -531,7 +551,6 @@ async fn an_agent_on_duty_named_only_by_a_reloaded_version_takes_its_calls() {
 /// customer record with the call's data (the agent API's call data).
 #[tokio::test(flavor = "current_thread")]
 async fn the_agent_sees_the_identified_callers_record_with_the_call() {
-    use dialect_store::CustomerStore;
     let flows = compile("tests/identify-flows");
     let ann = SocketAddr::from(([127, 0, 0, 1], 5073));
     let mut h = harness(
@@ -543,16 +562,7 @@ async fn the_agent_sees_the_identified_callers_record_with_the_call() {
     .await;
     // The caller's record, written to the server's database meanwhile (as
     // `dialect records import` would).
-    let data = std::env::temp_dir().join(format!("dialect-harness-record-{}", std::process::id()));
-    let store = dialect_store::SqliteStore::open(data.join("dialect.sqlite")).unwrap();
-    let record = dialect_store::NewRecord {
-        numbers: vec!["+48600100200".into()],
-        fields: std::collections::BTreeMap::from([("name".to_string(), "Jan".to_string())]),
-    };
-    let ids = store
-        .import_records("front_desk", &[record], jiff::Timestamp::UNIX_EPOCH)
-        .unwrap();
-    drop(store);
+    let ids = [front_desk_record("record", "+48600100200", Some("Jan"))];
     let phone = Phone::new(5996, h.local_addr(), "+48600100200", "harness-record");
     let call = answered(&mut h, &phone, "+48221009002").await;
     let start = h.now();
@@ -770,7 +780,6 @@ async fn a_dial_shows_its_caller_id_to_the_called_party() {
 /// the compiler lowers as a duration is read).
 #[tokio::test(flavor = "current_thread")]
 async fn a_talk_time_alert_is_raised_once_and_cleared_once() {
-    use dialect_store::CustomerStore;
     let flows = compile("tests/identify-flows");
     let ann = SocketAddr::from(([127, 0, 0, 1], 5076));
     let mut h = harness(
@@ -780,16 +789,7 @@ async fn a_talk_time_alert_is_raised_once_and_cleared_once() {
         3_000,
     )
     .await;
-    let data = std::env::temp_dir().join(format!("dialect-harness-alert-{}", std::process::id()));
-    let store = dialect_store::SqliteStore::open(data.join("dialect.sqlite")).unwrap();
-    let record = dialect_store::NewRecord {
-        numbers: vec!["+48600100201".into()],
-        fields: std::collections::BTreeMap::from([("name".to_string(), "Ola".to_string())]),
-    };
-    store
-        .import_records("front_desk", &[record], jiff::Timestamp::UNIX_EPOCH)
-        .unwrap();
-    drop(store);
+    front_desk_record("alert", "+48600100201", Some("Ola"));
     let phone = Phone::new(5991, h.local_addr(), "+48600100201", "harness-alert");
     let call = answered(&mut h, &phone, "+48221009002").await;
     let start = h.now();
@@ -943,7 +943,6 @@ ended = "caller""#
 /// sip:ann@127.0.0.1, port 5060).
 #[tokio::test(flavor = "current_thread")]
 async fn an_agent_without_a_configured_uri_is_rung_at_the_flows_uri() {
-    use dialect_store::CustomerStore;
     let flows = compile("tests/identify-flows");
     let mut h = harness(
         "flow-uri",
@@ -952,17 +951,7 @@ async fn an_agent_without_a_configured_uri_is_rung_at_the_flows_uri() {
         3_000,
     )
     .await;
-    let data =
-        std::env::temp_dir().join(format!("dialect-harness-flow-uri-{}", std::process::id()));
-    let store = dialect_store::SqliteStore::open(data.join("dialect.sqlite")).unwrap();
-    let record = dialect_store::NewRecord {
-        numbers: vec!["+48600100203".into()],
-        fields: std::collections::BTreeMap::new(),
-    };
-    store
-        .import_records("front_desk", &[record], jiff::Timestamp::UNIX_EPOCH)
-        .unwrap();
-    drop(store);
+    front_desk_record("flow-uri", "+48600100203", None);
     let phone = Phone::new(5989, h.local_addr(), "+48600100203", "harness-flow-uri");
     answered(&mut h, &phone, "+48221009002").await;
     h.advance(Duration::from_secs(1)).await;

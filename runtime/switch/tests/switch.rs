@@ -1381,12 +1381,10 @@ fn wrap_up_follows_the_calls_campaign_and_a_reload_changes_it_for_the_next_call(
     assert_eq!(wrap_left(&w), Some(10_000));
 }
 
-/// Issue 18: a campaign's `priority` orders the calls of one queue: a
-/// sales call (priority 50) that arrives after a service call is offered
-/// first when ann is free.
-#[test]
-fn a_campaigns_priority_serves_its_calls_first_in_a_shared_queue() {
-    let mut w = World::new("tests/wrapup-flows/v1");
+/// ann talks on a call to `first`; a call to `older` then one to `newer`
+/// wait; when ann is free, who is rung.
+fn served_first(dir: &str, first: &str, older: &str, newer: &str) -> Vec<(u64, String)> {
+    let mut w = World::new(dir);
     w.on_duty("ann");
     let arrive = |w: &mut World, key: u64, dialled: &str| {
         w.switch
@@ -1401,19 +1399,28 @@ fn a_campaigns_priority_serves_its_calls_first_in_a_shared_queue() {
             .unwrap();
         w.actions()
     };
-    // ann takes a service call; then a service call and a sales call wait.
-    assert_eq!(
-        rung(&arrive(&mut w, 1, "+48221007001")),
-        [(1, "ann".to_string())]
-    );
+    assert_eq!(rung(&arrive(&mut w, 1, first)), [(1, "ann".to_string())]);
     assert!(w.switch.agent_answered(1, w.now));
     w.at(1_000);
-    assert!(rung(&arrive(&mut w, 2, "+48221007001")).is_empty());
+    assert!(rung(&arrive(&mut w, 2, older)).is_empty());
     w.at(2_000);
-    assert!(rung(&arrive(&mut w, 3, "+48221007000")).is_empty());
+    assert!(rung(&arrive(&mut w, 3, newer)).is_empty());
     w.at(3_000);
+    // The first call is a service call: no wrap-up, ann is free at once.
     assert!(w.switch.agent_ended(1, w.now));
-    assert_eq!(rung(&w.actions()), [(3, "ann".to_string())], "sales first");
+    rung(&w.actions())
+}
+
+const SALES: &str = "+48221007000";
+const SERVICE: &str = "+48221007001";
+
+/// Issue 18: a campaign's `priority` orders the calls of one queue: a
+/// sales call (priority 50) that arrives after a service call is offered
+/// first when ann is free.
+#[test]
+fn a_campaigns_priority_serves_its_calls_first_in_a_shared_queue() {
+    let rung = served_first("tests/wrapup-flows/v1", SERVICE, SERVICE, SALES);
+    assert_eq!(rung, [(3, "ann".to_string())], "sales first");
 }
 
 /// Issue 18: the inbound channel's `priority` adds to its campaign's: in
@@ -1421,36 +1428,6 @@ fn a_campaigns_priority_serves_its_calls_first_in_a_shared_queue() {
 /// (campaign 50) that waited longer.
 #[test]
 fn the_inbound_channels_priority_adds_to_its_campaigns() {
-    let mut w = World::new("tests/wrapup-flows/v2");
-    w.on_duty("ann");
-    let arrive = |w: &mut World, key: u64, dialled: &str| {
-        w.switch
-            .arrive(
-                key,
-                "+48600100001",
-                dialled,
-                Channel::Voice,
-                w.now,
-                &w.store,
-            )
-            .unwrap();
-        w.actions()
-    };
-    assert_eq!(
-        rung(&arrive(&mut w, 1, "+48221007001")),
-        [(1, "ann".to_string())]
-    );
-    assert!(w.switch.agent_answered(1, w.now));
-    w.at(1_000);
-    assert!(rung(&arrive(&mut w, 2, "+48221007000")).is_empty());
-    w.at(2_000);
-    assert!(rung(&arrive(&mut w, 3, "+48221007001")).is_empty());
-    w.at(3_000);
-    // Service has no wrap-up: ann is free at once.
-    assert!(w.switch.agent_ended(1, w.now));
-    assert_eq!(
-        rung(&w.actions()),
-        [(3, "ann".to_string())],
-        "service first"
-    );
+    let rung = served_first("tests/wrapup-flows/v2", SERVICE, SALES, SERVICE);
+    assert_eq!(rung, [(3, "ann".to_string())], "service first");
 }
