@@ -554,7 +554,10 @@ fn imported_records_are_announced_as_record_added() {
         "{stdout}{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let config = format!("{hooks}[[agent]]\nname = \"carol\"\npassword = \"pw-carol\"\n");
+    let config = format!(
+        "{hooks}[[agent]]\nname = \"ivy\"\npassword = \"pw-ivy\"\n\
+         [[agent]]\nname = \"carol\"\npassword = \"pw-carol\"\n"
+    );
     let served = Served::start_in(
         data,
         "2026-11-23T10:00:00[Europe/Warsaw]",
@@ -592,8 +595,15 @@ fn imported_records_are_announced_as_record_added() {
     // An agent edits a record outside any call: "record edited without
     // interaction". Every value is checked, the version guards the edit.
     let http = |method: &str, path: &str, body: Option<&str>| {
+        crate::acd::http(&served.api, method, path, "ivy", body)
+    };
+    // Browsing customer data needs a supervisor (ivy is the helpline's):
+    // carol, an agent on no call with these records, is refused.
+    let carol = |method: &str, path: &str, body: Option<&str>| {
         crate::acd::http(&served.api, method, path, "carol", body)
     };
+    let (status, _) = carol("GET", "/api/campaigns/helpline/records", None);
+    assert_eq!(status, 403);
     let (status, page) = http("GET", "/api/campaigns/helpline/records?limit=1", None);
     assert_eq!(status, 200, "{page}");
     assert_eq!(page["records"].as_array().map(Vec::len), Some(1), "{page}");
@@ -615,6 +625,16 @@ fn imported_records_are_announced_as_record_added() {
         "{rest}"
     );
     let path = format!("/api/records/{id}");
+    assert_eq!(carol("GET", &path, None).0, 403);
+    assert_eq!(
+        carol(
+            "PUT",
+            &path,
+            Some(r#"{"version": 1, "fields": {"email": "x@example.pl"}}"#)
+        )
+        .0,
+        403
+    );
     let (status, refused) = http(
         "PUT",
         &path,
@@ -660,7 +680,7 @@ fn imported_records_are_announced_as_record_added() {
         edit.body["data"]["fields"]["email"], "jan@example.pl",
         "{edit:#?}"
     );
-    assert_eq!(edit.body["data"]["agent"], "carol", "{edit:#?}");
+    assert_eq!(edit.body["data"]["agent"], "ivy", "{edit:#?}");
     assert_eq!(
         hits.iter()
             .filter(|h| h.body["event"] == "record_edited")

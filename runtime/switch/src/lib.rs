@@ -305,7 +305,7 @@ struct Call {
     /// Since when it talks with an agent (for handling times).
     talking_since: Option<Timestamp>,
     /// An `extension` transfer waits in the ACD until then.
-    transfer_until: Option<Timestamp>,
+    transfer_until: Option<(Timestamp, String)>,
     /// The `queue` block's `announce_every`, over its queue's.
     announce_every: Option<u64>,
     /// The last queue it waited in.

@@ -58,13 +58,7 @@ impl Switch {
             .engine
             .and_then(|id| self.engine.priority_of(id))
             .unwrap_or(0);
-        let total = i64::from(flow)
-            + self
-                .directory
-                .campaigns
-                .get(&call.campaign)
-                .map_or(0, |c| c.priority)
-            + self.directory.queues.get(&queue).map_or(0, |q| q.priority);
+        let total = self.priority_in(&call.campaign, flow, &queue);
         self.log(
             key,
             "extension",
@@ -88,7 +82,7 @@ impl Switch {
                     ))
                     .unwrap_or(now);
                 if let Some(call) = self.calls.get_mut(&key) {
-                    call.transfer_until = Some(until);
+                    call.transfer_until = Some((until, extension.to_string()));
                 }
                 self.transfers.insert((until, key));
                 self.waiting(key, queue, now);
@@ -121,13 +115,15 @@ impl Switch {
                 break;
             }
             self.transfers.pop_first();
-            let waiting = self
+            let extension = self
                 .calls
                 .get(&key)
-                .is_some_and(|c| c.transfer_until == Some(at));
-            if waiting {
+                .and_then(|c| c.transfer_until.clone())
+                .filter(|(until, _)| *until == at)
+                .map(|(_, extension)| extension);
+            if let Some(extension) = extension {
                 self.leave_acd(key, now);
-                self.transfer_failed(key, "", "nobody answered there in time");
+                self.transfer_failed(key, &extension, "nobody answered there in time");
             }
         }
     }
@@ -151,10 +147,7 @@ impl Switch {
             return;
         };
         let (campaign, caller) = (call.campaign.clone(), call.caller.clone());
-        let info = self.directory.campaigns.get(&campaign);
-        let total = i64::from(priority)
-            + info.map_or(0, |c| c.priority)
-            + self.directory.queues.get(&queue).map_or(0, |q| q.priority);
+        let total = self.priority_in(&campaign, priority, &queue);
         let preferred = self.preferred(key, &campaign, &caller, now, store);
         let ms = self.acd_ms(now);
         if let Some(p) = &preferred {
@@ -194,6 +187,18 @@ impl Switch {
             }
         }
         self.drive_acd();
+    }
+
+    /// A call's priority in `queue`: the flow's, plus its campaign's (with
+    /// the inbound channel's) and the queue's.
+    fn priority_in(&self, campaign: &str, flow: i32, queue: &str) -> i64 {
+        i64::from(flow)
+            + self
+                .directory
+                .campaigns
+                .get(campaign)
+                .map_or(0, |c| c.priority)
+            + self.directory.queues.get(queue).map_or(0, |q| q.priority)
     }
 
     /// Sticky agent and private record (SPEC 5.4): the owner of a private

@@ -231,9 +231,6 @@ impl Switch {
                     .any(|f| f == wrap.campaign)
             })
         });
-        let Some(info) = self.directory.campaigns.get(wrap.campaign) else {
-            return Err(Refused::NoCampaign(wrap.campaign.to_string()));
-        };
         let decision = Decision {
             classification: Classification {
                 classifier: wrap.classifier.to_string(),

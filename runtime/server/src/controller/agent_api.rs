@@ -372,12 +372,12 @@ impl Core {
             }
             ApiRequest::ListCallbacks { agent } => self.list_callbacks(&agent),
             ApiRequest::ListRecords {
+                agent,
                 campaign,
                 after,
                 limit,
-                ..
-            } => self.list_records(&campaign, after, limit),
-            ApiRequest::Record { id, .. } => self.get_record(id),
+            } => self.list_records(&agent, &campaign, after, limit),
+            ApiRequest::Record { agent, id } => self.get_record(&agent, id),
             ApiRequest::EditRecord {
                 agent,
                 id,

@@ -49,7 +49,41 @@ impl Core {
         record_json(&masked)
     }
 
-    pub(super) fn list_records(&self, campaign: &str, after: i64, limit: usize) -> ApiReply {
+    /// Whether `agent` may read and edit record `id`: a supervisor any; an
+    /// agent the record of their current call or of one they owe a
+    /// wrap-up for (customer data is not every agent's to browse).
+    fn may_touch(&self, agent: &str, id: i64) -> bool {
+        self.is_supervisor(agent)
+            || self.desks.get(agent).is_some_and(|d| d.record == Some(id))
+            || self
+                .owed
+                .get(agent)
+                .is_some_and(|o| o.iter().any(|d| d.record == Some(id)))
+    }
+
+    fn not_yours(agent: &str, id: i64) -> ApiReply {
+        ApiReply::error(
+            403,
+            format!(
+                "{agent} may not see record {id}: it is not the record of their call, and they \
+                 are not a supervisor"
+            ),
+        )
+    }
+
+    pub(super) fn list_records(
+        &self,
+        agent: &str,
+        campaign: &str,
+        after: i64,
+        limit: usize,
+    ) -> ApiReply {
+        if !self.is_supervisor(agent) {
+            return ApiReply::error(
+                403,
+                format!("{agent} may not list records: that needs a supervisor"),
+            );
+        }
         if !self.switch.directory().campaigns.contains_key(campaign) {
             return ApiReply::error(404, format!("no campaign {campaign} is loaded"));
         }
@@ -66,7 +100,10 @@ impl Core {
         }
     }
 
-    pub(super) fn get_record(&self, id: i64) -> ApiReply {
+    pub(super) fn get_record(&self, agent: &str, id: i64) -> ApiReply {
+        if !self.may_touch(agent, id) {
+            return Self::not_yours(agent, id);
+        }
         let Some(store) = &self.store else {
             return ApiReply::error(503, "records are not available: the server has no store");
         };
@@ -85,6 +122,9 @@ impl Core {
         changes: BTreeMap<String, String>,
         now: Instant,
     ) -> ApiReply {
+        if !self.may_touch(agent, id) {
+            return Self::not_yours(agent, id);
+        }
         let Some(store) = &self.store else {
             return ApiReply::error(503, "records are not available: the server has no store");
         };
