@@ -304,6 +304,22 @@ fn a_recall_classifier_places_the_recall_on_time_and_the_blacklist_stops_another
             .is_some_and(|e| e.contains("not offered for answered calls")),
         "{refused}"
     );
+    // A wrap-up's fields are checked like an edit's: a PESEL with a wrong
+    // check digit is refused, nothing is stored.
+    let (status, refused) = api(
+        "POST",
+        "/api/agents/ann/wrap-up",
+        Some(&format!(
+            r#"{{"classifier": "call_back", "call": {jan}, "fields": {{"pesel": "44051401358"}}}}"#
+        )),
+    );
+    assert_eq!(status, 422, "{refused}");
+    assert!(
+        refused["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("wrong check digit")),
+        "{refused}"
+    );
     // Jan's call, named: call_back; one owed is unblock_at, so ann is
     // ready again. Then Ewa's (the last call): call_back too.
     let (status, reply) = api(

@@ -81,7 +81,11 @@ impl Notifier {
             let Some((transport, from)) = &self.mail else {
                 return Err("no SMTP server is configured ([notify.smtp])".into());
             };
-            let message = message(from, address, &data)?;
+            // Reading the attachment is file I/O: off the runtime's threads.
+            let (from, address) = (from.clone(), address.to_string());
+            let message = tokio::task::spawn_blocking(move || message(&from, &address, &data))
+                .await
+                .map_err(|e| format!("the e-mail could not be built: {e}"))??;
             // lettre answers Ok only for a positive completion (250):
             // delivered, recorded as 200 like a webhook's 2xx.
             return transport
@@ -125,7 +129,23 @@ fn transport(smtp: &Smtp) -> Result<(AsyncSmtpTransport<Tokio1Executor>, Mailbox
             .map_err(|e| invalid(format!("`host`: {e}")))?,
         "tls" => AsyncSmtpTransport::<Tokio1Executor>::relay(&smtp.host)
             .map_err(|e| invalid(format!("`host`: {e}")))?,
-        "none" => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&smtp.host),
+        "none" => {
+            // Plain text only to a relay on this host: never a password
+            // over the network in the clear.
+            let local = smtp.host == "localhost"
+                || smtp
+                    .host
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback());
+            if !local {
+                return Err(invalid(format!(
+                    "`security = \"none\"` sends in the clear: only to a relay on this host \
+                     (localhost, 127.0.0.1, ::1), not to `{}`; use `starttls` or `tls`",
+                    smtp.host
+                )));
+            }
+            AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&smtp.host)
+        }
         other => {
             return Err(invalid(format!(
                 "`security` is `starttls`, `tls` or `none`, not `{other}`"
@@ -233,6 +253,16 @@ mod tests {
         .unwrap()
         .to_string();
         assert!(error.contains("both `username` and `password`"), "{error}");
+        let mut remote = smtp("none");
+        remote.host = "smtp.example.com".into();
+        let error = Notifier::new(&Notify {
+            smtp: Some(remote),
+            sms: None,
+        })
+        .err()
+        .unwrap()
+        .to_string();
+        assert!(error.contains("only to a relay on this host"), "{error}");
         let mut from = smtp("none");
         from.from = "not an address".into();
         assert!(

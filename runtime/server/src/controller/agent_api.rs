@@ -589,6 +589,12 @@ impl Core {
                 json!({ "missing": missing, "unknown": unknown }),
             );
         }
+        // Each value of its type (PESEL, NIP, REGON, e-mail), as an edit's:
+        // what goes into the record is checked and normalised.
+        let record = match super::records_api::check_fields(info, &record, false) {
+            Ok(record) => record,
+            Err(refused) => return refused,
+        };
         let at = self.clock.at(now);
         if let Some(store) = &self.store
             && let Err(error) = store.record_wrap_up(

@@ -9,11 +9,66 @@
 
 use super::{Core, fields};
 use crate::api::ApiReply;
+use dialect_acd::directory::CampaignInfo;
 use dialect_store::fields::{self as types, FieldType};
 use dialect_store::{CustomerRecord, StoreError};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::time::Instant;
+
+/// Record fields as an agent gives them (an edit, or a wrap-up's form):
+/// each a field of the campaign (or the system field `email`), editable
+/// when `editing`, of its type (PESEL, NIP, REGON check digits; an e-mail
+/// address), a `required` one not emptied; normalised. Every problem is
+/// listed (`422`).
+pub(super) fn check_fields(
+    info: &CampaignInfo,
+    changes: &BTreeMap<String, String>,
+    editing: bool,
+) -> Result<BTreeMap<String, String>, ApiReply> {
+    let mut checked = BTreeMap::new();
+    let mut problems = Vec::new();
+    for (name, value) in changes {
+        let value = value.trim();
+        let result = match (name.as_str(), info.field_specs.get(name)) {
+            ("email", _) if value.is_empty() => Ok(String::new()),
+            ("email", _) => types::email(value).map_err(|e| e.0),
+            (_, None) => Err(format!(
+                "the campaign has no record field `{name}` (it has: {})",
+                info.fields.iter().cloned().collect::<Vec<_>>().join(", ")
+            )),
+            (_, Some((_, false))) if editing => Err(format!("`{name}` is not editable")),
+            (_, Some(_)) if value.is_empty() => {
+                if info.required.iter().any(|r| r == name) {
+                    Err(format!("`{name}` is required"))
+                } else {
+                    Ok(String::new())
+                }
+            }
+            (_, Some((kind, _))) => {
+                types::check(FieldType::from_flow(kind), value, &info.country_code).map_err(|e| e.0)
+            }
+        };
+        match result {
+            Ok(value) => {
+                checked.insert(name.clone(), value);
+            }
+            Err(message) => problems.push(json!({ "field": name, "message": message })),
+        }
+    }
+    if problems.is_empty() {
+        return Ok(checked);
+    }
+    let words: Vec<String> = problems
+        .iter()
+        .filter_map(|p| p["message"].as_str().map(str::to_string))
+        .collect();
+    Err(ApiReply::refused(
+        422,
+        format!("the fields were refused: {}", words.join("; ")),
+        json!(problems),
+    ))
+}
 
 /// A record as the agent API shows it.
 pub(super) fn record_json(r: &CustomerRecord) -> Value {
@@ -144,48 +199,10 @@ impl Core {
         if changes.is_empty() {
             return ApiReply::error(422, "the edit changes no field");
         }
-        let mut checked = BTreeMap::new();
-        let mut problems = Vec::new();
-        for (name, value) in &changes {
-            let value = value.trim();
-            let result = match (name.as_str(), info.field_specs.get(name)) {
-                ("email", _) if value.is_empty() => Ok(String::new()),
-                ("email", _) => types::email(value).map_err(|e| e.0),
-                (_, None) => Err(format!(
-                    "the campaign has no record field `{name}` (it has: {})",
-                    info.fields.iter().cloned().collect::<Vec<_>>().join(", ")
-                )),
-                (_, Some((_, false))) => Err(format!("`{name}` is not editable")),
-                (_, Some((_, true))) if value.is_empty() => {
-                    if info.required.iter().any(|r| r == name) {
-                        Err(format!("`{name}` is required"))
-                    } else {
-                        Ok(String::new())
-                    }
-                }
-                (_, Some((kind, true))) => {
-                    types::check(FieldType::from_flow(kind), value, &info.country_code)
-                        .map_err(|e| e.0)
-                }
-            };
-            match result {
-                Ok(value) => {
-                    checked.insert(name.clone(), value);
-                }
-                Err(message) => problems.push(json!({ "field": name, "message": message })),
-            }
-        }
-        if !problems.is_empty() {
-            let words: Vec<String> = problems
-                .iter()
-                .filter_map(|p| p["message"].as_str().map(str::to_string))
-                .collect();
-            return ApiReply::refused(
-                422,
-                format!("the edit was refused: {}", words.join("; ")),
-                json!(problems),
-            );
-        }
+        let checked = match check_fields(info, &changes, true) {
+            Ok(checked) => checked,
+            Err(refused) => return refused,
+        };
         let version = u32::try_from(version).unwrap_or(u32::MAX);
         let edited = match store.edit_record(id, &checked, version, self.clock.at(now)) {
             Ok(edited) => edited,
