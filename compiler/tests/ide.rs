@@ -183,11 +183,8 @@ fn hover_documents_blocks_settings_variables_exits_and_names() {
 /// through a world that reads it from a scratch directory beside a copy of
 /// `flows/common`.
 fn edited(anchor: &str, insert: &str) -> (Analysis, PathBuf, String, usize) {
-    let dir = std::env::temp_dir().join(format!(
-        "dialect-ide-{}-{}",
-        std::process::id(),
-        insert.len()
-    ));
+    let dir =
+        std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("ide-{}", insert.len()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(dir.join("common")).unwrap();
     for entry in std::fs::read_dir(flows().join("common")).unwrap() {

@@ -17,9 +17,11 @@ fn dialect(cwd: &Path, args: &[&str]) -> std::process::Output {
         .expect("dialect runs")
 }
 
-/// A fresh directory under the system's temporary directory.
+/// A fresh directory under the build's temporary directory (`target/tmp`:
+/// one per test name, emptied by the next run and by `cargo clean`, never
+/// left to pile up in the system's).
 pub fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("dialect-test-{}-{name}", std::process::id()));
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("e2e-{name}"));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("create scratch dir");
     dir

@@ -1015,7 +1015,7 @@ fn load_error_messages() {
 #[test]
 fn assets_are_checked_against_their_hashes_and_played_from_the_store() {
     use dialect_bytecode::assets::{self, AssetError};
-    let dir = std::env::temp_dir().join(format!("dialect-assets-{}", std::process::id()));
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("assets");
     let _ = std::fs::remove_dir_all(&dir);
     let mut program = sample();
     let played: Vec<String> = program

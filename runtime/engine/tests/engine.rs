@@ -252,7 +252,7 @@ fn the_engine_keeps_its_timers_and_fires_them_when_time_passes() {
 #[test]
 fn a_voicemail_is_emailed_to_the_blocks_address_else_the_campaigns() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let dir = std::env::temp_dir().join(format!("dialect-engine-voicemail-{}", std::process::id()));
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("engine-voicemail");
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(
         dir.join("mail.flow"),

@@ -293,6 +293,7 @@ mod tests {
         assert!(super::message(&from, "not an address", &data).is_err());
         std::fs::remove_file(&wav).unwrap();
         let error = super::message(&from, "office@example.com", &data).unwrap_err();
+        std::fs::remove_dir_all(&dir).unwrap();
         assert!(error.contains("cannot be read"), "{error}");
     }
 }

@@ -59,7 +59,7 @@ async fn harness_in(
     extra: &str,
     prompt_ms: u64,
 ) -> Harness {
-    let data = std::env::temp_dir().join(format!("dialect-harness-{name}-{}", std::process::id()));
+    let data = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("harness-{name}"));
     let _ = std::fs::remove_dir_all(&data);
     std::fs::create_dir_all(&data).unwrap();
     let text = format!(
@@ -157,8 +157,7 @@ async fn answered(h: &mut Harness, phone: &Phone, dialled: &str) -> u64 {
 /// import` would, while the server runs); its id.
 fn front_desk_record(harness: &str, number: &str, name: Option<&str>) -> i64 {
     use dialect_store::CustomerStore;
-    let data =
-        std::env::temp_dir().join(format!("dialect-harness-{harness}-{}", std::process::id()));
+    let data = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("harness-{harness}"));
     let store = dialect_store::SqliteStore::open(data.join("dialect.sqlite")).unwrap();
     let record = dialect_store::NewRecord {
         numbers: vec![number.into()],

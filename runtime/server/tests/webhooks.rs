@@ -72,14 +72,8 @@ impl Write for Lines {
 }
 
 fn temp_db(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "dialect-webhooks-{name}-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .subsec_nanos()
-    ));
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("webhooks-{name}"));
+    let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir.join("dialect.sqlite")
 }

@@ -139,7 +139,7 @@ ended = "hangup""#,
 
 /// A scratch copy of a flow with a bot whose knowledge base is `kb.toml`.
 fn scratch(name: &str, kb: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("dialect-sim-{name}-{}", std::process::id()));
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("sim-{name}"));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(dir.join("kb")).unwrap();
     std::fs::write(

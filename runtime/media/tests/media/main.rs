@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 /// A fresh directory for one test's files.
 pub fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("dialect-media-test-{name}"));
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("media-{name}"));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir

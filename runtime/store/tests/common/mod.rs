@@ -61,10 +61,8 @@ impl TempDir {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.subsec_nanos());
-        let dir = std::env::temp_dir().join(format!(
-            "dialect-store-{name}-{}-{n}-{nanos}",
-            std::process::id()
-        ));
+        let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("store-{name}-{n}-{nanos}"));
         std::fs::create_dir_all(&dir).unwrap();
         TempDir(dir)
     }
