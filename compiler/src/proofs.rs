@@ -135,8 +135,8 @@ pub const PROOFS: &[(&str, &str, Proof)] = &[
     (
         "campaign",
         "recording",
-        Proof::Pending(
-            "Nothing records calls: the runtime records only voicemail messages and survey comments, and nothing reads the quality",
+        Proof::Test(
+            "tests/e2e/recording.rs::a_conversation_is_recorded_in_two_channels_with_its_pauses_silent",
         ),
     ),
     (
@@ -149,8 +149,8 @@ pub const PROOFS: &[(&str, &str, Proof)] = &[
     (
         "campaign",
         "recording_resume_after",
-        Proof::Pending(
-            "Nothing records calls, so nothing pauses or resumes a recording; nothing reads it",
+        Proof::Test(
+            "tests/e2e/recording.rs::a_conversation_is_recorded_in_two_channels_with_its_pauses_silent",
         ),
     ),
     (

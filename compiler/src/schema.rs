@@ -394,7 +394,7 @@ pub const DECLS: &[Decl] = &[
             set(
                 "recording",
                 &[req(Ty::Enum(&["none", "low", "high"]))],
-                "Call recording quality.",
+                "Record conversations with agents, through transfers and conferences: `low` mixes both parties in one 8 kHz channel, `high` keeps the caller left and the agent right.",
             ),
             set(
                 "recording_name",
@@ -404,7 +404,7 @@ pub const DECLS: &[Decl] = &[
             set(
                 "recording_resume_after",
                 &[req(dur(SECOND, HOUR))],
-                "A paused recording resumes by itself after this time.",
+                "A recording the agent paused resumes by itself after this time (once a consultation or conference is over).",
             ),
             many(
                 "webhook",

@@ -14,6 +14,7 @@ mod environments;
 mod http;
 mod notify;
 mod ops;
+mod recording;
 mod records;
 mod review;
 mod security;

@@ -98,6 +98,12 @@ pub struct CampaignInfo {
     pub id: Option<String>,
     /// The recordings' file-name template (`recording_name`).
     pub recording_name: Option<String>,
+    /// Conversations with agents are recorded: `Some(true)` in two
+    /// channels (`recording high`), `Some(false)` mixed (`low`), `None`
+    /// not at all.
+    pub recording: Option<bool>,
+    /// A paused recording resumes by itself after this long.
+    pub recording_resume_after_ms: Option<Millis>,
     /// The record field whose value stands for `{field}` in the template:
     /// the `significant` field, when it is `in_recording_name`.
     pub recording_field: Option<String>,
@@ -371,6 +377,12 @@ fn campaign(program: &Program) -> CampaignInfo {
         sticky_ms: duration(s.get("sticky_agent")),
         id: text(s.get("id")),
         recording_name: text(s.get("recording_name")),
+        recording: match s.get("recording") {
+            Some(BValue::Word(w)) if w == "high" => Some(true),
+            Some(BValue::Word(w)) if w == "low" => Some(false),
+            _ => None,
+        },
+        recording_resume_after_ms: duration(s.get("recording_resume_after")),
         private_ms: duration(s.get("private_record")),
         music_on_hold: prompt(program, s.get("music_on_hold")),
         queue_music: prompt(program, s.get("queue_music")),

@@ -44,6 +44,7 @@ pub enum Pushed {
 pub struct Recorder {
     path: PathBuf,
     law: Law,
+    channels: u16,
     writer: hound::WavWriter<BufWriter<File>>,
     written: u64,
     max: u64,
@@ -65,8 +66,25 @@ impl Recorder {
     /// at most `max` long. An existing file is never replaced: a name in
     /// use is an error, so no message is ever overwritten.
     pub fn create(path: &Path, law: Law, max: Duration) -> Result<Recorder, RecordError> {
+        Recorder::with_channels(path, law, 1, max)
+    }
+
+    /// Creates the WAV file at `path` for a conversation between two
+    /// parties ([`Recorder::push_pair`]): two channels (the caller left,
+    /// the agent right) when `stereo`, else one channel with both mixed.
+    /// Never replaces an existing file.
+    pub fn conversation(path: &Path, stereo: bool, max: Duration) -> Result<Recorder, RecordError> {
+        Recorder::with_channels(path, Law::Ulaw, if stereo { 2 } else { 1 }, max)
+    }
+
+    fn with_channels(
+        path: &Path,
+        law: Law,
+        channels: u16,
+        max: Duration,
+    ) -> Result<Recorder, RecordError> {
         let spec = hound::WavSpec {
-            channels: 1,
+            channels,
             sample_rate: SAMPLE_RATE,
             bits_per_sample: 16,
             sample_format: hound::SampleFormat::Int,
@@ -89,6 +107,7 @@ impl Recorder {
         Ok(Recorder {
             path: path.to_owned(),
             law,
+            channels,
             writer,
             written: 0,
             max: u64::try_from(max).unwrap_or(u64::MAX).min(MAX_SAMPLES),
@@ -115,6 +134,43 @@ impl Recorder {
             left -= n;
         }
         Ok(Pushed::Recorded)
+    }
+
+    /// Appends one 20 ms frame of each party, linear: two channels (left,
+    /// right) or, in a mono recording, their sum (clamped). Allocates
+    /// nothing.
+    pub fn push_pair(
+        &mut self,
+        left: &[i16; FRAME_SAMPLES],
+        right: &[i16; FRAME_SAMPLES],
+    ) -> Result<Pushed, RecordError> {
+        let room = usize::try_from(self.max.saturating_sub(self.written)).unwrap_or(usize::MAX);
+        let take = FRAME_SAMPLES.min(room);
+        if take > 0 {
+            let stereo = self.channels == 2;
+            let count = if stereo { take * 2 } else { take };
+            let mut samples = self
+                .writer
+                .get_i16_writer(u32::try_from(count).unwrap_or(u32::MAX));
+            for (l, r) in left.iter().zip(right).take(take) {
+                if stereo {
+                    samples.write_sample(*l);
+                    samples.write_sample(*r);
+                } else {
+                    samples.write_sample(l.saturating_add(*r));
+                }
+            }
+            samples.flush().map_err(|source| RecordError::Write {
+                path: self.path.clone(),
+                source,
+            })?;
+            self.written += take as u64;
+        }
+        if self.written >= self.max {
+            Ok(Pushed::Full)
+        } else {
+            Ok(Pushed::Recorded)
+        }
     }
 
     /// How long the recording is so far.

@@ -269,6 +269,32 @@ pub enum ApiRequest {
         /// The fields to change.
         fields: BTreeMap<String, String>,
     },
+    /// `POST /api/agents/{name}/recording/pause` or `/resume`: the
+    /// recording of the agent's current call.
+    PauseRecording {
+        /// The authenticated agent (equal to `{name}`).
+        agent: String,
+        /// Pause (true) or resume (false).
+        paused: bool,
+    },
+    /// `GET /api/recordings?limit=N`: recorded conversations, newest first
+    /// (supervisors).
+    ListRecordings {
+        /// The authenticated agent.
+        agent: String,
+        /// At most this many (100 by default, at most 1,000).
+        limit: usize,
+    },
+    /// `GET /api/recordings/{id}` (its index row) or
+    /// `GET /api/recordings/{id}/audio` (the WAV file): supervisors. The
+    /// controller's answer carries the file's `path`, which the API reads
+    /// and never shows.
+    Recording {
+        /// The authenticated agent.
+        agent: String,
+        /// The recording.
+        id: i64,
+    },
     /// `GET /api/callbacks`.
     ListCallbacks {
         /// The authenticated agent.
@@ -325,6 +351,9 @@ impl ApiRequest {
             | Self::Conference { agent, .. }
             | Self::PauseBot { agent, .. }
             | Self::ListCallbacks { agent }
+            | Self::PauseRecording { agent, .. }
+            | Self::ListRecordings { agent, .. }
+            | Self::Recording { agent, .. }
             | Self::ListRecords { agent, .. }
             | Self::Record { agent, .. }
             | Self::EditRecord { agent, .. }
@@ -491,6 +520,11 @@ fn routes(
         .route("/api/callbacks", get(list_callbacks).post(create_callback))
         .route("/api/campaigns/{name}/records", get(list_records))
         .route("/api/records/{id}", get(record).put(edit_record))
+        .route("/api/agents/{name}/recording/pause", post(pause_recording))
+        .route("/api/agents/{name}/recording/resume", post(resume_recording))
+        .route("/api/recordings", get(list_recordings))
+        .route("/api/recordings/{id}", get(recording))
+        .route("/api/recordings/{id}/audio", get(recording_audio))
         .route(
             "/api/callbacks/{id}",
             put(update_callback).delete(cancel_callback),
@@ -1273,6 +1307,121 @@ async fn list_records(
         limit,
     })
     .await
+}
+
+async fn pause_recording(
+    State(api): State<Api>,
+    headers: HeaderMap,
+    params: Params,
+) -> Result<ApiReply, Refusal> {
+    let agent = api.own_agent(&headers, &params)?;
+    api.call(ApiRequest::PauseRecording {
+        agent,
+        paused: true,
+    })
+    .await
+}
+
+async fn resume_recording(
+    State(api): State<Api>,
+    headers: HeaderMap,
+    params: Params,
+) -> Result<ApiReply, Refusal> {
+    let agent = api.own_agent(&headers, &params)?;
+    api.call(ApiRequest::PauseRecording {
+        agent,
+        paused: false,
+    })
+    .await
+}
+
+async fn list_recordings(
+    State(api): State<Api>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Result<ApiReply, Refusal> {
+    let agent = api.agent(&headers)?;
+    let mut limit = 100_usize;
+    for pair in query
+        .as_deref()
+        .unwrap_or("")
+        .split('&')
+        .filter(|p| !p.is_empty())
+    {
+        match pair.split_once('=').unwrap_or((pair, "")) {
+            ("limit", value) => {
+                limit = value
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=MAX_PAGE).contains(n))
+                    .ok_or_else(|| {
+                        Refusal::bad_request(format!(
+                            "query parameter `limit` must be 1 to {MAX_PAGE}, not {value:?}"
+                        ))
+                    })?;
+            }
+            (other, _) => {
+                return Err(Refusal::bad_request(format!(
+                    "unknown query parameter `{other}`: use `limit`"
+                )));
+            }
+        }
+    }
+    api.call(ApiRequest::ListRecordings { agent, limit }).await
+}
+
+async fn recording(
+    State(api): State<Api>,
+    headers: HeaderMap,
+    params: Params,
+) -> Result<ApiReply, Refusal> {
+    let agent = api.agent(&headers)?;
+    let id = params.number("id")?;
+    let mut reply = api.call(ApiRequest::Recording { agent, id }).await?;
+    if let Some(body) = reply.body.as_object_mut() {
+        body.remove("path");
+    }
+    Ok(reply)
+}
+
+/// The WAV file of a recording, streamed in 64 kB chunks (a long call's
+/// file is never held in memory).
+async fn recording_audio(
+    State(api): State<Api>,
+    headers: HeaderMap,
+    params: Params,
+) -> Result<Response, Refusal> {
+    let agent = api.agent(&headers)?;
+    let id = params.number("id")?;
+    let reply = api.call(ApiRequest::Recording { agent, id }).await?;
+    let path = match reply.body.get("path").and_then(Value::as_str) {
+        Some(path) if reply.status == 200 => std::path::PathBuf::from(path),
+        _ => return Ok(reply.into_response()),
+    };
+    let file = tokio::fs::File::open(&path).await.map_err(|error| {
+        tracing::error!(file = %path.display(), "a recording cannot be read: {error}");
+        Refusal::new(
+            StatusCode::GONE,
+            format!("recording {id} is indexed but its file cannot be read"),
+        )
+    })?;
+    let chunks = futures_util::stream::unfold(file, |mut file| async move {
+        use tokio::io::AsyncReadExt;
+        let mut chunk = vec![0u8; 1 << 16];
+        match file.read(&mut chunk).await {
+            Ok(0) => None,
+            Ok(n) => {
+                chunk.truncate(n);
+                Some((Ok::<_, std::io::Error>(chunk), file))
+            }
+            Err(e) => Some((Err(e), file)),
+        }
+    });
+    Ok((
+        [(header::CONTENT_TYPE, "audio/wav")],
+        Body::from_stream(chunks),
+    )
+        .into_response())
 }
 
 async fn record(

@@ -358,6 +358,9 @@ pub struct Runtime {
     /// signatures the server requires on every artifact it serves, in
     /// addition to `--trust`; empty: artifacts need no signature.
     pub trust: Vec<String>,
+    /// Recorded conversations are deleted (file and index row) this many
+    /// days after they were made; 0 keeps them for ever.
+    pub keep_recordings_days: u32,
 }
 
 /// An agent.
@@ -462,6 +465,7 @@ impl Default for Runtime {
             event_log: "data/events.jsonl".into(),
             database: None,
             trust: Vec::new(),
+            keep_recordings_days: 90,
         }
     }
 }

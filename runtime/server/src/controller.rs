@@ -24,6 +24,7 @@ mod http;
 mod phone;
 mod queueing;
 mod records_api;
+mod recording;
 mod reload;
 mod surveys;
 mod waiting;
@@ -393,6 +394,8 @@ impl Server {
             passwords,
             front,
             recordings: HashMap::new(),
+            conversations: HashMap::new(),
+            next_sweep: Instant::now(),
             ring_deadlines: BTreeMap::new(),
             starts: BTreeMap::new(),
             now: Instant::now(),
@@ -1050,6 +1053,11 @@ struct Core {
     /// Recordings in progress, indexed when they end (after the call may
     /// have gone).
     recordings: HashMap<u64, PendingRecording>,
+    /// Conversations being recorded (the campaign's `recording`), until
+    /// their files are indexed.
+    conversations: HashMap<u64, recording::Conversation>,
+    /// When recordings past `keep_recordings_days` are next looked for.
+    next_sweep: Instant,
     /// When dialled numbers that have not answered are given up.
     ring_deadlines: BTreeMap<(Instant, u64), u64>,
     /// Calls ringing before their flow starts (`answer_after_ms`).
@@ -1157,6 +1165,7 @@ impl Core {
             self.bye_deadlines.keys().next().map(|(at, _)| *at),
             Some(self.alerts.next),
             self.front.deadline(),
+            self.recording_deadline(),
         ]
         .into_iter()
         .flatten()
@@ -1867,6 +1876,10 @@ impl Core {
 
     async fn on_media(&mut self, call_key: u64, event: MediaEvent, now: Instant) {
         self.now = now;
+        if let MediaEvent::ConversationRecorded(result) = event {
+            // The call may be long gone: the file is durable by now.
+            return self.conversation_recorded(call_key, result);
+        }
         if let MediaEvent::RecordingFinished(result) = &event {
             // Indexed even when the caller hung up first: the file is
             // durable by now (the leg fsyncs it before it reports).
@@ -1888,6 +1901,7 @@ impl Core {
                 Event::PromptFinished
             }
             MediaEvent::RecordingFinished(_) => Event::RecordingFinished,
+            MediaEvent::ConversationRecorded(_) => return,
         };
         self.deliver(call_key, event, now).await;
     }
@@ -1952,6 +1966,7 @@ impl Core {
         self.on_switch_timeout(now).await;
         self.on_callback_timeout(now).await;
         self.on_survey_timeout(now).await;
+        self.on_recording_timeout(now);
         self.on_registration_timeout(now);
         while let Some((&(at, _), (id, _, _))) = self.bye_deadlines.iter().next() {
             if at > now {
@@ -2479,6 +2494,7 @@ impl Core {
             self.survey_call_ended(id, reason);
         }
         let now = self.now;
+        self.stop_recording(call_key);
         self.end_conference(call_key, now);
         self.drop_agent(call_key, now);
         let at = self.clock.at(now);
@@ -2890,6 +2906,9 @@ impl Core {
                 },
                 &self.media_stats,
             );
+            if !trunk {
+                self.record_party(call_key, &media, &name);
+            }
         }
         self.record(
             call_key,

@@ -38,6 +38,12 @@ pub enum MediaCommand {
     },
     /// End the bridge.
     Unbridge,
+    /// Copy what this leg hears from its party to a call recording (see
+    /// `conversation`), besides any bridge; replaces an earlier tap.
+    Tap {
+        /// The recording's channel for this party.
+        to: mpsc::Sender<Voice>,
+    },
     /// Listen for what the caller says: each utterance (speech, then
     /// [`SILENCE_ENDS_UTTERANCE`] of silence, or [`MAX_UTTERANCE`]) is
     /// reported as [`MediaEvent::Speech`], until [`MediaCommand::StopListening`].
@@ -66,6 +72,9 @@ pub enum MediaEvent {
     RecordingFinished(Result<PathBuf, String>),
     /// The caller said something: 8 kHz linear samples of one utterance.
     Speech(Vec<i16>),
+    /// A call's recorded conversation is finished and durable (its file
+    /// and length), or why it failed.
+    ConversationRecorded(Result<(PathBuf, Duration), String>),
 }
 
 /// Silence that ends an utterance.
@@ -281,6 +290,7 @@ pub async fn run(mut setup: LegSetup) {
     let mut srtp = setup.srtp.take();
     let mut protected = [0u8; dialect_media::rtp::PACKET_LEN + dialect_media::srtp::TAG];
     let mut peer: Option<mpsc::Sender<Voice>> = None;
+    let mut tap: Option<mpsc::Sender<Voice>> = None;
     let mut bridged = false;
     let mut listener: Option<Listener> = None;
     let mut last_seq: Option<u16> = None;
@@ -375,8 +385,13 @@ pub async fn run(mut setup: LegSetup) {
                     if let Some(heard) = listener.as_mut().and_then(|l| l.frame(setup.law, packet.payload)) {
                         let _ = setup.events.try_send((setup.call, MediaEvent::Speech(heard)));
                     }
-                    if let (Some(peer), Ok(frame)) = (&peer, <[u8; dialect_media::FRAME_SAMPLES]>::try_from(packet.payload)) {
-                        let _ = peer.try_send((setup.law, frame));
+                    if let Ok(frame) = <[u8; dialect_media::FRAME_SAMPLES]>::try_from(packet.payload) {
+                        if let Some(peer) = &peer {
+                            let _ = peer.try_send((setup.law, frame));
+                        }
+                        if let Some(tap) = &tap {
+                            let _ = tap.try_send((setup.law, frame));
+                        }
                     }
                 }
             }
@@ -405,6 +420,7 @@ pub async fn run(mut setup: LegSetup) {
                     }
                 }
                 Some(MediaCommand::StopListening) => listener = None,
+                Some(MediaCommand::Tap { to }) => tap = Some(to),
                 Some(MediaCommand::Unbridge) => {
                     peer = None;
                     bridged = false;

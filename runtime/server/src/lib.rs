@@ -7,6 +7,7 @@ pub mod client;
 pub mod clock;
 pub mod config;
 pub mod controller;
+pub mod conversation;
 pub mod eventlog;
 pub mod guard;
 pub mod leg;

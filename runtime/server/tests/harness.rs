@@ -966,3 +966,53 @@ async fn an_agent_without_a_configured_uri_is_rung_at_the_flows_uri() {
         invite.text
     );
 }
+
+/// Issue 18: recorded conversations are kept `keep_recordings_days`:
+/// the hourly sweep removes an older one from the index and deletes its
+/// file, and keeps a newer one.
+#[tokio::test(flavor = "current_thread")]
+async fn recordings_past_the_retention_period_are_deleted() {
+    use dialect_store::RecordStore;
+    let flows = compile("tests/recording-flows");
+    let mut h = harness("retention", &flows, "keep_recordings_days = 30\n", 3_000).await;
+    let data = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("harness-retention");
+    let store = dialect_store::SqliteStore::open(data.join("dialect.sqlite")).unwrap();
+    let now = clock::parse(CLOCK).unwrap();
+    let mut ids = Vec::new();
+    for (name, days) in [("old", 31), ("new", 29)] {
+        let path = data.join(format!("{name}.wav"));
+        std::fs::write(&path, b"RIFF").unwrap();
+        let started = now - jiff::SignedDuration::from_hours(24 * days);
+        let row = dialect_store::CallRecording {
+            id: 0,
+            call: format!("call-{name}"),
+            campaign: "recorded".into(),
+            caller: "+48600100200".into(),
+            agent: "ann".into(),
+            path: path.display().to_string(),
+            channels: 2,
+            started_ms: started.as_millisecond(),
+            duration_ms: 1_000,
+        };
+        ids.push(store.record_conversation(&row).unwrap());
+    }
+    h.advance(Duration::from_secs(3_601)).await;
+    let expired: Vec<serde_json::Value> = h
+        .events()
+        .into_iter()
+        .filter(|e| e["event"] == "recording_expired")
+        .collect();
+    assert_eq!(expired.len(), 1, "{expired:#?}");
+    assert_eq!(expired[0]["recording"], ids[0]);
+    let left = store.conversations(None, 10).unwrap();
+    assert_eq!(left.iter().map(|r| r.id).collect::<Vec<_>>(), [ids[1]]);
+    // The file goes off the runtime's threads.
+    for _ in 0..100 {
+        if !data.join("old.wav").exists() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(!data.join("old.wav").exists());
+    assert!(data.join("new.wav").exists());
+}

@@ -3,10 +3,10 @@
 //! survey calls ([`SurveyStore`]), handoff tickets ([`TicketStore`]), and
 //! the webhook outbox ([`OutboxStore`]).
 //!
-//! Tables (one SQLite file, schema version 5 in `PRAGMA user_version`):
+//! Tables (one SQLite file, schema version 6 in `PRAGMA user_version`):
 //! `callbacks`, `relationships` ([`CallbackStore`], [`RelationshipStore`]);
 //! `survey_answers`, `scheduled_surveys` ([`SurveyStore`]); `calls`,
-//! `wrap_ups`, `voicemails` ([`RecordStore`]); `tickets` ([`TicketStore`]);
+//! `wrap_ups`, `voicemails`, `call_recordings` ([`RecordStore`]); `tickets` ([`TicketStore`]);
 //! `customer_records`, `record_numbers`, `record_states`, `blacklist` ([`CustomerStore`]: customer
 //! records by campaign, found by phone number; their field types in
 //! [`fields`]);
@@ -51,6 +51,7 @@ pub use outbox::{
     idempotency_key,
 };
 pub use records::{
+    CallRecording,
     CallRecord, NewTicket, RecordStore, ScheduledSurvey, SurveyAnswer, SurveyStore, Ticket,
     TicketStore,
 };

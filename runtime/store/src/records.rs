@@ -61,6 +61,18 @@ CREATE TABLE IF NOT EXISTS voicemails (
     path        TEXT    NOT NULL,
     at_ms       INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS call_recordings (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    call        TEXT    NOT NULL,
+    campaign    TEXT    NOT NULL,
+    caller      TEXT    NOT NULL,
+    agent       TEXT    NOT NULL,
+    path        TEXT    NOT NULL,
+    channels    INTEGER NOT NULL,
+    started_ms  INTEGER NOT NULL,
+    duration_ms INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS call_recordings_started ON call_recordings (started_ms);
 CREATE TABLE IF NOT EXISTS tickets (
     id          INTEGER PRIMARY KEY AUTOINCREMENT,
     channel     TEXT    NOT NULL,
@@ -273,7 +285,65 @@ pub trait RecordStore {
 
     /// Voicemail messages: (call, campaign, caller, path), oldest first.
     fn voicemails(&self) -> Result<Vec<(String, String, String, String)>, StoreError>;
+
+    /// Indexes a recorded conversation (its file is durable); its id.
+    fn record_conversation(&self, recording: &CallRecording) -> Result<i64, StoreError>;
+
+    /// Recorded conversations, newest first: of `campaigns` (all when
+    /// `None`), at most `limit`.
+    fn conversations(
+        &self,
+        campaigns: Option<&[String]>,
+        limit: usize,
+    ) -> Result<Vec<CallRecording>, StoreError>;
+
+    /// One recorded conversation.
+    fn conversation(&self, id: i64) -> Result<Option<CallRecording>, StoreError>;
+
+    /// Removes from the index the conversations started before `before`
+    /// (the retention policy) and returns them, so that their files go too.
+    fn expire_conversations(&self, before: Timestamp) -> Result<Vec<CallRecording>, StoreError>;
 }
+
+/// A recorded conversation (the campaign's `recording`).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct CallRecording {
+    /// Its id in the index (0 before it is indexed).
+    pub id: i64,
+    /// The call.
+    pub call: String,
+    /// The campaign.
+    pub campaign: String,
+    /// The caller's number.
+    pub caller: String,
+    /// The (first) agent.
+    pub agent: String,
+    /// The WAV file.
+    pub path: String,
+    /// 1 (`low`: both parties mixed) or 2 (`high`: caller left, agent right).
+    pub channels: u16,
+    /// When recording started (Unix milliseconds).
+    pub started_ms: i64,
+    /// Its length.
+    pub duration_ms: i64,
+}
+
+fn conversation_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<CallRecording> {
+    Ok(CallRecording {
+        id: row.get(0)?,
+        call: row.get(1)?,
+        campaign: row.get(2)?,
+        caller: row.get(3)?,
+        agent: row.get(4)?,
+        path: row.get(5)?,
+        channels: row.get(6)?,
+        started_ms: row.get(7)?,
+        duration_ms: row.get(8)?,
+    })
+}
+
+const CONVERSATION_COLUMNS: &str =
+    "id, call, campaign, caller, agent, path, channels, started_ms, duration_ms";
 
 impl RecordStore for SqliteStore {
     fn record_call(&self, r: &CallRecord) -> Result<(), StoreError> {
@@ -399,6 +469,76 @@ impl RecordStore for SqliteStore {
             Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn record_conversation(&self, r: &CallRecording) -> Result<i64, StoreError> {
+        let conn = self.conn();
+        conn.execute(
+            "INSERT INTO call_recordings (call, campaign, caller, agent, path, channels, \
+             started_ms, duration_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![
+                r.call,
+                r.campaign,
+                r.caller,
+                r.agent,
+                r.path,
+                r.channels,
+                r.started_ms,
+                r.duration_ms
+            ],
+        )?;
+        Ok(conn.last_insert_rowid())
+    }
+
+    fn conversations(
+        &self,
+        campaigns: Option<&[String]>,
+        limit: usize,
+    ) -> Result<Vec<CallRecording>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(&format!(
+            "SELECT {CONVERSATION_COLUMNS} FROM call_recordings ORDER BY id DESC"
+        ))?;
+        let mut rows = stmt.query([])?;
+        let mut out = Vec::new();
+        while out.len() < limit {
+            let Some(row) = rows.next()? else { break };
+            let r = conversation_row(row)?;
+            if campaigns.is_none_or(|c| c.contains(&r.campaign)) {
+                out.push(r);
+            }
+        }
+        Ok(out)
+    }
+
+    fn conversation(&self, id: i64) -> Result<Option<CallRecording>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(&format!(
+            "SELECT {CONVERSATION_COLUMNS} FROM call_recordings WHERE id = ?1"
+        ))?;
+        let mut rows = stmt.query([id])?;
+        Ok(match rows.next()? {
+            Some(row) => Some(conversation_row(row)?),
+            None => None,
+        })
+    }
+
+    fn expire_conversations(&self, before: Timestamp) -> Result<Vec<CallRecording>, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let expired = {
+            let mut stmt = tx.prepare(&format!(
+                "SELECT {CONVERSATION_COLUMNS} FROM call_recordings WHERE started_ms < ?1"
+            ))?;
+            let rows = stmt.query_map([before.as_millisecond()], conversation_row)?;
+            rows.collect::<Result<Vec<_>, _>>()?
+        };
+        tx.execute(
+            "DELETE FROM call_recordings WHERE started_ms < ?1",
+            [before.as_millisecond()],
+        )?;
+        tx.commit()?;
+        Ok(expired)
     }
 }
 

@@ -17,7 +17,7 @@ use crate::validate::{Kind, Valid, normalize_number};
 pub const DEFAULT_MAX_ATTEMPTS: u32 = 3;
 
 /// The schema version written in `PRAGMA user_version`.
-const SCHEMA_VERSION: i64 = 5;
+const SCHEMA_VERSION: i64 = 6;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS callbacks (

@@ -123,3 +123,33 @@ fn a_recording_never_replaces_an_existing_file() {
         "the earlier file is untouched"
     );
 }
+
+#[test]
+fn a_conversation_keeps_the_parties_apart_in_stereo_and_mixes_them_in_mono() {
+    let dir = scratch("conversation");
+    let left = [1_000i16; dialect_media::FRAME_SAMPLES];
+    let right = [-300i16; dialect_media::FRAME_SAMPLES];
+    let loud = [30_000i16; dialect_media::FRAME_SAMPLES];
+    for stereo in [true, false] {
+        let path = dir.join(format!("stereo-{stereo}.wav"));
+        let mut recorder =
+            Recorder::conversation(&path, stereo, Duration::from_millis(50)).unwrap();
+        assert_eq!(recorder.push_pair(&left, &right).unwrap(), Pushed::Recorded);
+        assert_eq!(recorder.push_pair(&loud, &loud).unwrap(), Pushed::Recorded);
+        // The third frame is cut at 50 ms: 80 samples of it.
+        assert_eq!(recorder.push_pair(&left, &right).unwrap(), Pushed::Full);
+        let recording = recorder.finish().unwrap();
+        assert_eq!(recording.duration, Duration::from_millis(50));
+        let (spec, samples) = read(&path);
+        assert_eq!(spec.channels, if stereo { 2 } else { 1 });
+        if stereo {
+            assert_eq!(samples.len(), 400 * 2);
+            assert_eq!(&samples[..4], [1_000, -300, 1_000, -300]);
+        } else {
+            assert_eq!(samples.len(), 400);
+            assert_eq!(samples[0], 700);
+            // Two loud parties clamp rather than wrap.
+            assert_eq!(samples[160], i16::MAX);
+        }
+    }
+}

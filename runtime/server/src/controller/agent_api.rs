@@ -112,7 +112,7 @@ pub(super) fn masked(number: &str, sensitive: bool) -> String {
     format!("{}{tail}", "•".repeat(keep))
 }
 
-fn store_error(error: &StoreError) -> ApiReply {
+pub(super) fn store_error(error: &StoreError) -> ApiReply {
     let status = match error {
         StoreError::NotFound { .. } => 404,
         StoreError::Duplicate { .. }
@@ -371,6 +371,11 @@ impl Core {
                 ApiReply::ok(json!({ "bot": name, "paused": paused }))
             }
             ApiRequest::ListCallbacks { agent } => self.list_callbacks(&agent),
+            ApiRequest::PauseRecording { agent, paused } => {
+                self.pause_recording(&agent, paused, now)
+            }
+            ApiRequest::ListRecordings { agent, limit } => self.list_recordings(&agent, limit),
+            ApiRequest::Recording { agent, id } => self.get_recording(&agent, id),
             ApiRequest::ListRecords {
                 agent,
                 campaign,

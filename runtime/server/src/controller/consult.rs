@@ -216,7 +216,12 @@ impl Core {
                 &self.media_stats,
             );
         }
+        let tapped = leg.media.clone();
         call.agent = Some(leg);
+        // A recorded call goes on being recorded with the new party.
+        if let Some(media) = tapped {
+            self.record_party(call_key, &media, &target);
+        }
         self.webhook(
             call_key,
             "call_transferred",
@@ -284,8 +289,12 @@ impl Core {
         conference.next_id += 1;
         join(&conference.mixer, id, &mut leg, &self.media_stats);
         let name = leg.name.clone();
+        let tapped = leg.media.clone();
         conference.extra.push((id, leg));
         let participants = 2 + conference.extra.len() - usize::from(conference.agent_id.is_none());
+        if let Some(media) = tapped {
+            self.record_party(call_key, &media, &name);
+        }
         self.record(
             call_key,
             "conference",

@@ -11,7 +11,8 @@
 //! two event traces compared, in milliseconds and without a network.
 //!
 //! What it does not play: recordings (a `Record` command is noted, nothing
-//! is written and no `RecordingFinished` comes), speech (`Listen` is noted),
+//! is written and no `RecordingFinished` comes; a recorded conversation,
+//! whose recorder runs on the real tick, stays empty), speech (`Listen` is noted),
 //! and the services and webhooks that run as tasks of their own.
 
 use super::{Core, MediaCommand, MediaEvent, Options, ServeError, Server, Wire};
@@ -326,7 +327,11 @@ impl Harness {
                     Ok(MediaCommand::Unbridge) => leg.bridged = false,
                     Ok(MediaCommand::Listen) => leg.listening = true,
                     Ok(MediaCommand::StopListening) => leg.listening = false,
-                    Ok(MediaCommand::Record { .. } | MediaCommand::Remote(_)) => {}
+                    Ok(
+                        MediaCommand::Record { .. }
+                        | MediaCommand::Remote(_)
+                        | MediaCommand::Tap { .. },
+                    ) => {}
                     Ok(MediaCommand::Close) => {
                         leg.closed = true;
                         break;
