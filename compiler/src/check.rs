@@ -816,6 +816,23 @@ impl<'a> Checker<'a, '_> {
             .and_then(Value::as_ident)
             .map(|i| i.name.clone())
             .unwrap_or_default();
+        // A ticket SLA alert measures against the campaign's `ticket_sla`.
+        let has_sla = stmt.children().iter().any(|c| c.head.name == "ticket_sla");
+        for alert in stmt.children().iter().filter(|c| c.head.name == "alert") {
+            let kind = alert.args.first().and_then(Value::as_ident);
+            if let Some(kind) = kind.filter(|k| k.name.starts_with("sla_"))
+                && !has_sla
+            {
+                self.error(Error::MissingSetting {
+                    span: kind.span,
+                    name: "ticket_sla",
+                    context: format!(
+                        "campaign {name}, whose alert `{}` measures its tickets against it",
+                        kind.name
+                    ),
+                });
+            }
+        }
         // Numbers must reach one campaign only.
         if let Some(first) = stmt
             .children()

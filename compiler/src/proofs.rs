@@ -148,6 +148,13 @@ pub const PROOFS: &[(&str, &str, Proof)] = &[
     ),
     (
         "campaign",
+        "ticket_sla",
+        Proof::Test(
+            "runtime/server/tests/harness.rs::every_alert_kind_is_raised_and_cleared_once_and_mailed_to_the_supervisors",
+        ),
+    ),
+    (
+        "campaign",
         "recording_resume_after",
         Proof::Test(
             "tests/e2e/recording.rs::a_conversation_is_recorded_in_two_channels_with_its_pauses_silent",
@@ -398,7 +405,7 @@ pub const PROOFS: &[(&str, &str, Proof)] = &[
         "alert",
         "threshold",
         Proof::Test(
-            "runtime/server/tests/harness.rs::a_talk_time_alert_is_raised_once_and_cleared_once",
+            "runtime/server/tests/harness.rs::every_alert_kind_is_raised_and_cleared_once_and_mailed_to_the_supervisors",
         ),
     ),
     (
@@ -564,12 +571,12 @@ pub const PROOFS: &[(&str, &str, Proof)] = &[
     (
         "queue",
         "service_level",
-        Proof::Pending("Nothing measures or reports a service level; nothing reads it"),
+        Proof::Test("tests/e2e/notify.rs::wait_and_talk_time_alerts_reach_the_supervisor_by_email"),
     ),
     (
         "queue",
         "service_time",
-        Proof::Pending("Nothing measures or reports a service level; nothing reads it"),
+        Proof::Test("tests/e2e/notify.rs::wait_and_talk_time_alerts_reach_the_supervisor_by_email"),
     ),
     (
         "queue",

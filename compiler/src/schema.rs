@@ -298,6 +298,7 @@ pub const WEBHOOK_EVENTS: &[&str] = &[
     "record_edited",
     "sms_received",
     "missed_call",
+    "alert",
 ];
 
 /// Contact results for which a classifier is offered.
@@ -400,6 +401,11 @@ pub const DECLS: &[Decl] = &[
                 "recording_name",
                 TEXT,
                 "File-name template of recordings: {campaign}, {date}, {time}, {caller}, {agent}, {field}.",
+            ),
+            set(
+                "ticket_sla",
+                &[req(dur(MINUTE, 31 * DAY))],
+                "How long a ticket of the campaign may stay open: the SLA of the `sla_warning` and `sla_exceeded` alerts.",
             ),
             set(
                 "recording_resume_after",
@@ -1509,23 +1515,27 @@ pub const ALERTS: &[(&str, Ty, &str)] = &[
     (
         "max_unclosed",
         int(1, 10_000),
-        "An agent reached X unclosed scripts.",
+        "An agent owes X or more wrap-ups (unclosed records) of the campaign's calls.",
     ),
     (
         "break_over",
         dur(MINUTE, DAY),
-        "An agent is on break longer than the break's limit plus X.",
+        "An agent has been on a break (not ready) longer than X.",
     ),
     (
         "breaks_started",
         int(1, 10_000),
         "X agents started a break within 5 minutes.",
     ),
-    ("avg_wait", dur(SECOND, DAY), "The average wait exceeds X."),
+    (
+        "avg_wait",
+        dur(SECOND, DAY),
+        "The mean wait of the campaign's calls (those that left a queue in the last 5 minutes and those waiting) exceeds X.",
+    ),
     (
         "pool_low",
         int(0, 1_000_000),
-        "X records or fewer remain to dial.",
+        "X or fewer of the campaign's records are still open (not closed by a classifier).",
     ),
     (
         "sla_warning",

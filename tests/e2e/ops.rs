@@ -11,10 +11,15 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 const CLOCK: &str = "2026-11-23T10:00:00[Europe/Warsaw]";
-const TOKEN: &str = "test-admin-token";
+pub(crate) const TOKEN: &str = "test-admin-token";
 
 /// One request to the admin API; the status and the body (JSON, or text).
-fn admin(served: &Served, method: &str, path: &str, token: Option<&str>) -> (u16, String) {
+pub(crate) fn admin(
+    served: &Served,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+) -> (u16, String) {
     let mut stream = TcpStream::connect(&served.admin).expect("the admin API accepts connections");
     stream
         .set_read_timeout(Some(Duration::from_secs(70)))

@@ -160,9 +160,8 @@ fn a_conversation_is_recorded_in_two_channels_with_its_pauses_silent() {
     let (status, body) = api("POST", "/api/agents/ann/recording/pause", "ann");
     assert_eq!(status, 200, "{body}");
     let events = wait_for(&served, "the recording resumed by itself", |e| {
-        e.iter().any(|e| {
-            e["event"] == "recording_resumed" && e["by"] == "recording_resume_after"
-        })
+        e.iter()
+            .any(|e| e["event"] == "recording_resumed" && e["by"] == "recording_resume_after")
     });
     assert_eq!(count(&events, "recording_paused"), 2);
 
@@ -186,7 +185,10 @@ fn a_conversation_is_recorded_in_two_channels_with_its_pauses_silent() {
     assert_eq!(listed["id"], id, "{body}");
     assert_eq!(listed["agent"], "ann");
     assert_eq!(listed["caller"], "+48600100200");
-    assert!(listed.get("path").is_none(), "no server path shown: {listed}");
+    assert!(
+        listed.get("path").is_none(),
+        "no server path shown: {listed}"
+    );
     let (status, body) = api("GET", &format!("/api/recordings/{}", id + 1), "sue");
     assert_eq!(status, 404, "{body}");
     let (status, wav) = get_bytes(&served.api, &format!("/api/recordings/{id}/audio"), "sue");
@@ -208,7 +210,12 @@ fn a_conversation_is_recorded_in_two_channels_with_its_pauses_silent() {
         .collect();
     let frames: Vec<(Vec<i16>, Vec<i16>)> = samples
         .chunks_exact(320)
-        .map(|f| (f.iter().step_by(2).copied().collect(), f.iter().skip(1).step_by(2).copied().collect()))
+        .map(|f| {
+            (
+                f.iter().step_by(2).copied().collect(),
+                f.iter().skip(1).step_by(2).copied().collect(),
+            )
+        })
         .collect();
     let seconds = frames.len() as f64 / 50.0;
     assert!((8.0..16.0).contains(&seconds), "{seconds} s recorded");
@@ -232,7 +239,10 @@ fn a_conversation_is_recorded_in_two_channels_with_its_pauses_silent() {
         }
     }
     let n = frames.len();
-    assert!(left.0 * 2 > n && right.0 * 2 > n, "{left:?} {right:?} of {n}");
+    assert!(
+        left.0 * 2 > n && right.0 * 2 > n,
+        "{left:?} {right:?} of {n}"
+    );
     assert!(
         left.1 * 10 >= left.0 * 9 && right.1 * 10 >= right.0 * 9,
         "the caller's tone left, the agent's right: {left:?} {right:?}"

@@ -20,6 +20,9 @@ pub struct QueueInfo {
     pub announce_every_ms: Option<Millis>,
     /// Callers may ask for a courtesy callback instead of waiting.
     pub courtesy: bool,
+    /// The service level's target, in hundredths of a percent
+    /// (`service_level`), and its answer time (`service_time`).
+    pub service: Option<(u32, Millis)>,
 }
 
 /// A classifier (wrap-up reason) and its actions (SPEC 3.2).
@@ -110,6 +113,8 @@ pub struct CampaignInfo {
     /// Monitoring alerts: kind and threshold (milliseconds for times, a
     /// count otherwise).
     pub alerts: Vec<(String, u64)>,
+    /// How long a ticket of the campaign may stay open (`ticket_sla`).
+    pub ticket_sla_ms: Option<Millis>,
     /// When recalls may be placed: (weekday bit set, first minute, end
     /// minute), in `zone`; empty: any time.
     pub recall_windows: Vec<(u8, u32, u32)>,
@@ -299,6 +304,11 @@ impl Directory {
                     music: music.get(&queue.name).cloned(),
                     announce_every_ms: duration(s.get("announce_every")),
                     courtesy: boolean(s.get("courtesy_callback")),
+                    service: match (s.get("service_level"), duration(s.get("service_time"))) {
+                        (Some(BValue::Percent(target)), Some(time)) => Some((*target, time)),
+                        (None, Some(time)) => Some((8_000, time)),
+                        _ => None,
+                    },
                 },
             );
             let mut members: BTreeSet<String> = refs(s.get("agents")).into_iter().collect();
@@ -383,6 +393,7 @@ fn campaign(program: &Program) -> CampaignInfo {
             _ => None,
         },
         recording_resume_after_ms: duration(s.get("recording_resume_after")),
+        ticket_sla_ms: duration(s.get("ticket_sla")),
         private_ms: duration(s.get("private_record")),
         music_on_hold: prompt(program, s.get("music_on_hold")),
         queue_music: prompt(program, s.get("queue_music")),

@@ -295,6 +295,14 @@ pub enum ApiRequest {
         /// The recording.
         id: i64,
     },
+    /// `POST /api/tickets/{id}/close`: the ticket's owner or a supervisor
+    /// closes it (its SLA alerts clear).
+    CloseTicket {
+        /// The authenticated agent.
+        agent: String,
+        /// The ticket.
+        id: i64,
+    },
     /// `GET /api/callbacks`.
     ListCallbacks {
         /// The authenticated agent.
@@ -354,6 +362,7 @@ impl ApiRequest {
             | Self::PauseRecording { agent, .. }
             | Self::ListRecordings { agent, .. }
             | Self::Recording { agent, .. }
+            | Self::CloseTicket { agent, .. }
             | Self::ListRecords { agent, .. }
             | Self::Record { agent, .. }
             | Self::EditRecord { agent, .. }
@@ -521,8 +530,12 @@ fn routes(
         .route("/api/campaigns/{name}/records", get(list_records))
         .route("/api/records/{id}", get(record).put(edit_record))
         .route("/api/agents/{name}/recording/pause", post(pause_recording))
-        .route("/api/agents/{name}/recording/resume", post(resume_recording))
+        .route(
+            "/api/agents/{name}/recording/resume",
+            post(resume_recording),
+        )
         .route("/api/recordings", get(list_recordings))
+        .route("/api/tickets/{id}/close", post(close_ticket))
         .route("/api/recordings/{id}", get(recording))
         .route("/api/recordings/{id}/audio", get(recording_audio))
         .route(
@@ -1307,6 +1320,16 @@ async fn list_records(
         limit,
     })
     .await
+}
+
+async fn close_ticket(
+    State(api): State<Api>,
+    headers: HeaderMap,
+    params: Params,
+) -> Result<ApiReply, Refusal> {
+    let agent = api.agent(&headers)?;
+    let id = params.number("id")?;
+    api.call(ApiRequest::CloseTicket { agent, id }).await
 }
 
 async fn pause_recording(

@@ -381,6 +381,9 @@ pub struct Agent {
     /// `"agent"` (the default) only their own and their queues'.
     #[serde(default)]
     pub role: Option<String>,
+    /// Where the agent's e-mail goes: a supervisor's monitoring alerts.
+    #[serde(default)]
+    pub email: Option<String>,
 }
 
 impl Agent {

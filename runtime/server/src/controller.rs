@@ -23,8 +23,8 @@ pub mod harness;
 mod http;
 mod phone;
 mod queueing;
-mod records_api;
 mod recording;
+mod records_api;
 mod reload;
 mod surveys;
 mod waiting;
@@ -314,6 +314,9 @@ impl Server {
         let origin = options.clock.now();
         let mut switch = Switch::new(version, origin, None);
         switch.set_max_calls(options.config.runtime.max_calls);
+        // Open records and tickets change without calls: alerts are
+        // evaluated every second whatever happens.
+        switch.monitor_always(true);
         // Agents on duty from the start; one the flows do not name yet is
         // logged in when a version that names them is installed.
         let mut ready_later = std::collections::BTreeSet::new();
@@ -372,7 +375,6 @@ impl Server {
             callback_calls: HashMap::new(),
             cb_legs: HashMap::new(),
             cb_dialogs: HashMap::new(),
-            alerts: agent_api::Alerts::default(),
             callback_due: None,
             awaiting_ack: Dialogs::new(),
             services,
@@ -1008,8 +1010,6 @@ struct Core {
     cb_legs: HashMap<TxKey, (u64, callbacks::Side)>,
     /// Dialogs of callback legs.
     cb_dialogs: HashMap<DialogId, (u64, callbacks::Side)>,
-    /// Monitoring alerts raised and not yet cleared.
-    alerts: agent_api::Alerts,
     /// When the next stored callback is due.
     callback_due: Option<Instant>,
     /// Dialogs we hung up before their ACK came: the BYE goes when it does.
@@ -1163,7 +1163,6 @@ impl Core {
             self.callback_deadline(),
             self.survey_due,
             self.bye_deadlines.keys().next().map(|(at, _)| *at),
-            Some(self.alerts.next),
             self.front.deadline(),
             self.recording_deadline(),
         ]
@@ -1975,9 +1974,6 @@ impl Core {
             let id = id.clone();
             self.deferred_bye(&id, now);
         }
-        if now >= self.alerts.next {
-            self.check_alerts(now);
-        }
         while let Some((&(at, seq), _)) = self.starts.iter().next() {
             if at > now {
                 break;
@@ -2162,6 +2158,13 @@ impl Core {
                 self.chat_handoff(chat & !chat::CHAT_KEY, &code, &reason, now);
             }
             Action::ChatDone { chat } => self.chat_done(chat & !chat::CHAT_KEY, now),
+            Action::Alert {
+                campaign,
+                alert,
+                subject,
+                value,
+                raised,
+            } => self.on_alert(&campaign, &alert, &subject, value, raised),
             Action::Log {
                 call,
                 event,

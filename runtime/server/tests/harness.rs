@@ -1016,3 +1016,232 @@ async fn recordings_past_the_retention_period_are_deleted() {
     assert!(!data.join("old.wav").exists());
     assert!(data.join("new.wav").exists());
 }
+
+/// The alerts raised and cleared in the harness's event log, named as a
+/// scenario's `alerts` names them.
+fn alert_changes(h: &Harness) -> Vec<String> {
+    h.events()
+        .into_iter()
+        .filter(|e| e["event"] == "alert" || e["event"] == "alert_cleared")
+        .map(|e| {
+            let change = if e["event"] == "alert" {
+                "raised"
+            } else {
+                "cleared"
+            };
+            let subject = e["subject"].as_str().unwrap_or_default();
+            let kind = e["alert"].as_str().unwrap_or_default();
+            if subject.is_empty() {
+                format!("{kind} {change}")
+            } else {
+                format!("{kind} {subject} {change}")
+            }
+        })
+        .collect()
+}
+
+/// Issue 18: all eight alerts of SPEC 3.2 under serve. The call of
+/// tests/alert-flows/alerts.test.toml raises and clears the same alerts,
+/// in the same order, as the simulator; then breaks, the record pool and
+/// a ticket's SLA raise and clear theirs. Each change is logged once and
+/// e-mailed to the campaign's supervisor, through the outbox.
+#[tokio::test(flavor = "current_thread")]
+async fn every_alert_kind_is_raised_and_cleared_once_and_mailed_to_the_supervisors() {
+    use dialect_server::api::ApiRequest;
+    use dialect_store::{CustomerStore, OutboxStore};
+    let flows = compile("tests/alert-flows");
+    // The simulator's side: the scenario passes, and says what to expect.
+    let text = std::fs::read_to_string(root().join("tests/alert-flows/alerts.test.toml")).unwrap();
+    let file = dialect_sim::scenario::parse("alerts.test.toml", &text).expect("the scenario");
+    let suite = dialect_sim::Suite::new(&flows.programs, &flows.sources).expect("the suite");
+    let run = dialect_sim::run(&suite, &file.scenarios[0]);
+    assert!(run.passed(), "{:?}", run.failures);
+    let expected = file.scenarios[0].expect.alerts.clone().expect("alerts");
+
+    let ann = SocketAddr::from(([127, 0, 0, 1], 5071));
+    let mut h = harness(
+        "alerts",
+        &flows,
+        "[[agent]]\nname = \"ann\"\nuri = \"sip:ann@127.0.0.1:5071\"\npassword = \"pw\"\nready = false\n\
+         [[agent]]\nname = \"bob\"\nuri = \"sip:bob@127.0.0.1:5072\"\npassword = \"pw\"\nready = false\n\
+         [[agent]]\nname = \"sue\"\npassword = \"pw\"\nready = false\nemail = \"sue@example.com\"\n\
+         [notify.smtp]\nhost = \"127.0.0.1\"\nport = 2525\nfrom = \"dialect@example.com\"\nsecurity = \"none\"\n",
+        3_000,
+    )
+    .await;
+    let began = h.now();
+    let data = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("harness-alerts");
+    let store = dialect_store::SqliteStore::open(data.join("dialect.sqlite")).unwrap();
+    let record = |n: &str| dialect_store::NewRecord {
+        numbers: vec![n.into()],
+        fields: Default::default(),
+    };
+    store
+        .import_records(
+            "watched",
+            &[record("+48600100200")],
+            jiff::Timestamp::UNIX_EPOCH,
+        )
+        .unwrap();
+
+    // The call: 90 s waiting, then ann talks 6 minutes.
+    let phone = Phone::new(5970, h.local_addr(), "+48600100200", "harness-alerts");
+    answered(&mut h, &phone, "+48221006666").await;
+    let start = h.now();
+    let mut peers = Peers {
+        agents: vec![AgentPhone {
+            at: ann,
+            answers: Some((Duration::from_millis(10), Duration::from_secs(360))),
+        }],
+        due: Vec::new(),
+        requests: Vec::new(),
+    };
+    peers.run(&mut h, start + Duration::from_secs(90)).await;
+    for request in [
+        ApiRequest::Login {
+            agent: "ann".into(),
+        },
+        ApiRequest::Ready {
+            agent: "ann".into(),
+        },
+    ] {
+        let reply = h.api(request).await;
+        assert_eq!(reply.status, 200, "{:?}", reply.body);
+    }
+    peers.run(&mut h, start + Duration::from_secs(470)).await;
+    assert_eq!(
+        alert_changes(&h),
+        expected,
+        "serve raises what the simulator raises"
+    );
+
+    // The wrap-up clears max_unclosed; two more open records clear the
+    // pool (the store is read every 30 s).
+    let reply = h
+        .api(ApiRequest::WrapUp {
+            agent: "ann".into(),
+            classifier: "done".into(),
+            fields: Default::default(),
+            call: None,
+        })
+        .await;
+    assert_eq!(reply.status, 200, "{:?}", reply.body);
+    store
+        .import_records(
+            "watched",
+            &[record("+48600100201"), record("+48600100202")],
+            jiff::Timestamp::UNIX_EPOCH,
+        )
+        .unwrap();
+    h.advance(Duration::from_secs(31)).await;
+    // Two breaks within 5 minutes, each over 2 minutes.
+    for request in [
+        ApiRequest::Login {
+            agent: "bob".into(),
+        },
+        ApiRequest::Ready {
+            agent: "bob".into(),
+        },
+        ApiRequest::NotReady {
+            agent: "ann".into(),
+            reason: "lunch".into(),
+        },
+        ApiRequest::NotReady {
+            agent: "bob".into(),
+            reason: "coffee".into(),
+        },
+    ] {
+        let reply = h.api(request).await;
+        assert_eq!(reply.status, 200, "{:?}", reply.body);
+    }
+    h.advance(Duration::from_secs(125)).await;
+    for agent in ["ann", "bob"] {
+        let reply = h
+            .api(ApiRequest::Ready {
+                agent: agent.into(),
+            })
+            .await;
+        assert_eq!(reply.status, 200, "{:?}", reply.body);
+    }
+    h.advance(Duration::from_secs(300)).await;
+    // A ticket opened 1 h 45 min ago, due in 15 minutes: warned, then
+    // exceeded by more than 10 minutes, then closed by its owner.
+    let elapsed = jiff::SignedDuration::try_from(h.now() - began).unwrap();
+    let opened = clock::parse(CLOCK).unwrap() + elapsed - jiff::SignedDuration::from_mins(105);
+    let ticket = store
+        .insert_ticket(
+            None,
+            &dialect_store::NewTicket {
+                channel: "voice".into(),
+                campaign: "watched".into(),
+                customer: "+48600100200".into(),
+                reason: "refund".into(),
+                transcript: Vec::new(),
+                team: None,
+                owner: Some("bob".into()),
+            },
+            opened,
+        )
+        .unwrap();
+    h.advance(Duration::from_secs(31)).await;
+    h.advance(Duration::from_secs(27 * 60)).await;
+    let reply = h
+        .api(ApiRequest::CloseTicket {
+            agent: "ann".into(),
+            id: ticket.id,
+        })
+        .await;
+    assert_eq!(
+        reply.status, 403,
+        "only its owner or a supervisor: {:?}",
+        reply.body
+    );
+    let reply = h
+        .api(ApiRequest::CloseTicket {
+            agent: "bob".into(),
+            id: ticket.id,
+        })
+        .await;
+    assert_eq!(reply.status, 200, "{:?}", reply.body);
+    h.advance(Duration::from_secs(2)).await;
+
+    let changes = alert_changes(&h);
+    let after: Vec<&str> = changes[expected.len()..]
+        .iter()
+        .map(String::as_str)
+        .collect();
+    let t = ticket.id.to_string();
+    assert_eq!(
+        after,
+        [
+            "max_unclosed ann cleared".to_string(),
+            "pool_low cleared".into(),
+            "breaks_started raised".into(),
+            "break_over ann raised".into(),
+            "break_over bob raised".into(),
+            "break_over ann cleared".into(),
+            "break_over bob cleared".into(),
+            "breaks_started cleared".into(),
+            format!("sla_warning {t} raised"),
+            format!("sla_warning {t} cleared"),
+            format!("sla_exceeded {t} raised"),
+            format!("sla_exceeded {t} cleared"),
+        ],
+        "{changes:#?}"
+    );
+    // Every change went to sue by e-mail, once.
+    let mails: Vec<String> = store
+        .list_events(None)
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.url == "mailto:sue@example.com")
+        .map(|e| e.body)
+        .collect();
+    assert_eq!(mails.len(), changes.len(), "{mails:#?}");
+    assert!(
+        mails
+            .iter()
+            .any(|m| m.contains("[watched] alert talk_time (ann) raised")),
+        "{mails:#?}"
+    );
+}

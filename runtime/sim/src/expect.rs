@@ -614,4 +614,15 @@ fn check_wrap_up(expect: &crate::scenario::Expect, seen: &Seen, failures: &mut V
     if let Some(expected) = expect.blacklisted {
         compare("blacklisted", expected.to_string());
     }
+    if let Some(expected) = &expect.alerts
+        && *expected != seen.alerts
+    {
+        failures.push(Failure {
+            expectation: "alerts".into(),
+            expected: show(expected),
+            actual: show(&seen.alerts),
+            label: format!("alerts raised and cleared: {}", show(&seen.alerts)),
+            at: seen.last.clone(),
+        });
+    }
 }

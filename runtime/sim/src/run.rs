@@ -245,6 +245,9 @@ pub(crate) struct Seen {
     /// The agent's wrap-up: the classifier, the recall in words, whether
     /// the number was blacklisted (or why the wrap-up was refused).
     pub(crate) wrap_up: Option<Result<(String, String, bool), String>>,
+    /// Monitoring alerts raised and cleared, in order, as the scenario's
+    /// `alerts` names them.
+    pub(crate) alerts: Vec<String>,
 }
 
 /// A handoff of the scenario's call.
@@ -679,6 +682,21 @@ impl<'a> Sim<'a> {
                     }
                 }
                 Action::TimerFired { call } => self.note(line(call), "timer fired".into()),
+                Action::Alert {
+                    alert,
+                    subject,
+                    raised,
+                    ..
+                } => {
+                    let change = if raised { "raised" } else { "cleared" };
+                    let named = if subject.is_empty() {
+                        format!("{alert} {change}")
+                    } else {
+                        format!("{alert} {subject} {change}")
+                    };
+                    self.note(crate::run::SUBJECT, format!("alert: {named}"));
+                    self.seen.alerts.push(named);
+                }
                 Action::Decided { call, event } => {
                     self.note(line(call), describe_event(&event));
                 }

@@ -344,6 +344,10 @@ pub struct Expect {
     pub recall: Option<String>,
     /// Whether the wrap-up put the caller's number on the blacklist.
     pub blacklisted: Option<bool>,
+    /// The monitoring alerts raised and cleared while the call ran, in
+    /// order: `KIND [SUBJECT] raised|cleared` (`talk_time ann raised`,
+    /// `avg_wait cleared`).
+    pub alerts: Option<Vec<String>>,
     /// Substrings of what the customer agent said, in this order.
     pub bot_said: Option<Vec<String>>,
 }

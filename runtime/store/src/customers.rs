@@ -147,6 +147,16 @@ pub trait CustomerStore {
 
     /// Whether `number` is on the blacklist.
     fn blacklisted(&self, number: &str) -> Result<bool, StoreError>;
+
+    /// How many of `campaign`'s records are still to be worked: not
+    /// closed by a classifier (the pool of the `pool_low` alert).
+    fn open_records(&self, campaign: &str) -> Result<u64, StoreError> {
+        Ok(self
+            .all_records(campaign)?
+            .iter()
+            .filter(|r| !r.closed)
+            .count() as u64)
+    }
 }
 
 /// A record's state columns: version, classifier, closed, success.
@@ -435,6 +445,17 @@ impl CustomerStore for SqliteStore {
             )
             .optional()?;
         Ok(found.is_some())
+    }
+
+    fn open_records(&self, campaign: &str) -> Result<u64, StoreError> {
+        let count: i64 = self
+            .conn()
+            .prepare_cached(
+                "SELECT COUNT(*) FROM customer_records r LEFT JOIN record_states s \
+                 ON s.record = r.id WHERE r.campaign = ?1 AND COALESCE(s.closed, 0) = 0",
+            )?
+            .query_row(params![campaign], |row| row.get(0))?;
+        Ok(u64::try_from(count).unwrap_or(0))
     }
 
     fn all_records(&self, campaign: &str) -> Result<Vec<CustomerRecord>, StoreError> {

@@ -51,9 +51,8 @@ pub use outbox::{
     idempotency_key,
 };
 pub use records::{
-    CallRecording,
-    CallRecord, NewTicket, RecordStore, ScheduledSurvey, SurveyAnswer, SurveyStore, Ticket,
-    TicketStore,
+    CallRecord, CallRecording, NewTicket, RecordStore, ScheduledSurvey, SurveyAnswer, SurveyStore,
+    Ticket, TicketStore,
 };
 pub use sqlite::{DEFAULT_MAX_ATTEMPTS, SqliteStore};
 pub use store::{Callback, CallbackStore, Created, Filter, RelationshipStore, Status, StoreError};

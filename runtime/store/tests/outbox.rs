@@ -418,7 +418,8 @@ fn a_version_2_database_is_upgraded_in_place() {
         .query_row("PRAGMA user_version", [], |row| row.get(0))
         .unwrap();
     assert_eq!(version, 6);
-    conn.prepare("SELECT id, path, channels FROM call_recordings").unwrap();
+    conn.prepare("SELECT id, path, channels FROM call_recordings")
+        .unwrap();
     conn.prepare("SELECT campaign FROM callbacks").unwrap();
 }
 

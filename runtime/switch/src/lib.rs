@@ -41,6 +41,7 @@
 
 mod bots;
 mod customer;
+pub mod monitor;
 mod queueing;
 mod unhandled;
 mod waiting;
@@ -262,6 +263,20 @@ pub enum Action {
         /// The chat.
         chat: CallKey,
     },
+    /// A monitoring alert was raised or cleared (see [`monitor`]): the
+    /// adapters log it and tell the campaign's supervisors.
+    Alert {
+        /// The campaign whose `alert` it is.
+        campaign: String,
+        /// Its kind (`talk_time`, `avg_wait`, ...).
+        alert: String,
+        /// The agent, the ticket id, or empty for the campaign.
+        subject: String,
+        /// What was measured when it was raised.
+        value: Value,
+        /// Raised (true) or cleared.
+        raised: bool,
+    },
     /// A line for the call's event log.
     Log {
         /// The call.
@@ -452,6 +467,8 @@ pub struct Switch {
     blocked: HashMap<String, String>,
     /// Talk time per queue (sum in ms, count), for estimated waits.
     handle_times: HashMap<String, (u64, u64)>,
+    /// Monitoring alerts.
+    monitor: monitor::Monitor,
     /// The time of the latest input.
     now: Timestamp,
     /// The most calls admitted at once.
@@ -501,6 +518,7 @@ impl Switch {
             unhandled: HashMap::new(),
             blocked: HashMap::new(),
             handle_times: HashMap::new(),
+            monitor: monitor::Monitor::default(),
             now: origin,
             max_calls: usize::MAX,
             routes: HashMap::new(),
@@ -734,7 +752,8 @@ impl Switch {
         let acd = self.acd.poll_timeout().map(|ms| self.time_of(ms));
         let announcement = self.announcements.first().map(|(at, _)| *at);
         let transfer = self.transfers.first().map(|(at, _)| *at);
-        [timer, acd, announcement, transfer]
+        let monitor = self.monitor_deadline();
+        [timer, acd, announcement, transfer, monitor]
             .into_iter()
             .flatten()
             .min()
@@ -763,6 +782,7 @@ impl Switch {
         self.transfers_due(now);
         self.drain(now, store);
         self.announce_due(now);
+        self.monitor_due(now, store);
     }
 
     /// A call arrives for `dialled` from `caller` on `channel` (voice, or
@@ -885,6 +905,7 @@ impl Switch {
     /// The call is gone from the world (hung up and cleaned up): it leaves
     /// the ACD (an agent talking with it starts wrap-up) and is forgotten.
     pub fn release(&mut self, call: CallKey, now: Timestamp) {
+        self.left_queue(call, now, false);
         let ms = self.acd_ms(now);
         self.acd.ended(call, ms);
         self.detach(call);
@@ -893,6 +914,7 @@ impl Switch {
         }
         self.feedback.retain(|(k, _)| *k != call);
         self.drive_acd();
+        self.monitor_now(now);
     }
 
     /// Forgets the engine side of a call: its timer, its conversation.

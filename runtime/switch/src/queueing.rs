@@ -253,6 +253,7 @@ impl Switch {
     /// The call leaves the ACD (the flow's timeout, hang-up, a new
     /// `Enqueue`): an agent ringing for it is free again.
     pub(crate) fn leave_acd(&mut self, key: CallKey, now: Timestamp) {
+        self.left_queue(key, now, false);
         if let Some(call) = self.calls.get_mut(&key) {
             call.queue = None;
             call.waiting_since = None;
@@ -288,6 +289,7 @@ impl Switch {
                         "queue_timeout",
                         fields([("queue", queue.clone().into())]),
                     );
+                    self.left_queue(call, self.now, false);
                     if let Some(c) = self.calls.get_mut(&call) {
                         c.queue = None;
                         c.waiting_since = None;
@@ -324,6 +326,7 @@ impl Switch {
 
     /// The agent logs in.
     pub fn login(&mut self, name: &str, now: Timestamp) -> bool {
+        self.break_ended(name);
         let done = self.acd.login(name, self.acd_ms(now));
         self.drive_acd();
         done
@@ -331,6 +334,7 @@ impl Switch {
 
     /// The agent logs out.
     pub fn logout(&mut self, name: &str, now: Timestamp) -> bool {
+        self.break_ended(name);
         let done = self.acd.logout(name, self.acd_ms(now));
         self.drive_acd();
         done
@@ -343,6 +347,9 @@ impl Switch {
             return false;
         }
         let done = self.acd.set_ready(name, self.acd_ms(now));
+        if done {
+            self.break_ended(name);
+        }
         self.drive_acd();
         done
     }
@@ -350,6 +357,9 @@ impl Switch {
     /// The agent takes a break (`reason`).
     pub fn set_not_ready(&mut self, name: &str, reason: &str, now: Timestamp) -> bool {
         let done = self.acd.set_not_ready(name, reason, self.acd_ms(now));
+        if done && !self.monitor_on_break(name) {
+            self.break_started(name, now);
+        }
         self.drive_acd();
         done
     }
@@ -382,6 +392,9 @@ impl Switch {
     pub fn agent_answered(&mut self, call: CallKey, now: Timestamp) -> bool {
         self.now = self.now.max(now);
         let done = self.acd.answered(call, self.acd_ms(now));
+        if done {
+            self.left_queue(call, now, true);
+        }
         if done && let Some(c) = self.calls.get_mut(&call) {
             c.talking_since = Some(now);
             c.waiting_since = None;
@@ -414,6 +427,7 @@ impl Switch {
             self.owe_wrap_up(&agent, call, campaign, now);
         }
         self.drive_acd();
+        self.monitor_now(now);
         done
     }
 

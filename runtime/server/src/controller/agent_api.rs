@@ -10,17 +10,14 @@ use dialect_acd::State;
 use dialect_store::{CallbackRequest, Context, Filter, Kind, QueueAccess, StoreError, validate};
 use dialect_switch::wrapup;
 use serde_json::{Value, json};
-use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::time::{Duration, Instant};
+use std::collections::BTreeMap;
+use std::time::Instant;
 
 /// The contact result of a call an agent talked on.
 const ANSWERED: &str = "answered";
 
 /// Longest value of a call-associated data variable (SPEC 5.3).
 pub(crate) const MAX_DATUM: usize = 256;
-
-/// How often the monitoring alerts are evaluated.
-const ALERT_EVERY: Duration = Duration::from_secs(1);
 
 /// One call-associated data variable's value.
 #[derive(Clone, Debug, Default)]
@@ -50,31 +47,6 @@ pub(crate) struct Desk {
     pub record: Option<i64>,
     /// The queue the call came through.
     pub queue: Option<String>,
-}
-
-/// Monitoring alerts raised and not yet cleared, and when to look again.
-#[derive(Debug)]
-pub(crate) struct Alerts {
-    /// The next evaluation.
-    pub next: Instant,
-    /// Raised alerts: (kind, subject).
-    raised: BTreeMap<(String, String), ()>,
-    /// When agents went on a break, for "X agents started a break within 5
-    /// minutes".
-    breaks: VecDeque<Instant>,
-    /// Since when each agent has been on a break.
-    on_break: HashMap<String, Instant>,
-}
-
-impl Default for Alerts {
-    fn default() -> Alerts {
-        Alerts {
-            next: Instant::now() + ALERT_EVERY,
-            raised: BTreeMap::new(),
-            breaks: VecDeque::new(),
-            on_break: HashMap::new(),
-        }
-    }
 }
 
 fn state_json(state: &State) -> Value {
@@ -278,7 +250,6 @@ impl Core {
                         ),
                     );
                 }
-                self.alerts.on_break.remove(&agent);
                 self.log_agent(&agent, "ready", serde_json::Map::new());
                 self.pump(now).await;
                 self.agent_view(&agent)
@@ -297,8 +268,6 @@ impl Core {
                         ),
                     );
                 }
-                self.alerts.on_break.insert(agent.clone(), now);
-                self.alerts.breaks.push_back(now);
                 self.log_agent(&agent, "not_ready", fields([("reason", reason.into())]));
                 self.agent_view(&agent)
             }
@@ -375,6 +344,7 @@ impl Core {
                 self.pause_recording(&agent, paused, now)
             }
             ApiRequest::ListRecordings { agent, limit } => self.list_recordings(&agent, limit),
+            ApiRequest::CloseTicket { agent, id } => self.close_ticket(&agent, id),
             ApiRequest::Recording { agent, id } => self.get_recording(&agent, id),
             ApiRequest::ListRecords {
                 agent,
@@ -1104,106 +1074,120 @@ impl Core {
         }
     }
 
-    /// The monitoring alerts of SPEC 3.2 that a voice runtime can measure:
-    /// talk time, break over its limit, breaks started within 5 minutes,
-    /// average (oldest) wait. Each is written once when raised and once
-    /// when cleared.
-    pub(super) fn check_alerts(&mut self, now: Instant) {
-        self.alerts.next = now + ALERT_EVERY;
-        let ms = self.acd_ms(now);
-        let mut active: Vec<((String, String), Value)> = Vec::new();
-        let campaigns: Vec<(String, Vec<(String, u64)>)> = self
+    /// `POST /api/tickets/{id}/close`: by its owner or a supervisor.
+    fn close_ticket(&mut self, agent: &str, id: i64) -> ApiReply {
+        let Some(store) = &self.store else {
+            return ApiReply::error(503, "tickets are not available");
+        };
+        let ticket = match store.ticket(id) {
+            Ok(Some(ticket)) => ticket,
+            Ok(None) => return ApiReply::error(404, format!("there is no ticket {id}")),
+            Err(error) => return store_error(&error),
+        };
+        if ticket.owner.as_deref() != Some(agent) && !self.is_supervisor(agent) {
+            return ApiReply::error(
+                403,
+                format!("{agent} may not close ticket {id}: it is its owner's or a supervisor's"),
+            );
+        }
+        if ticket.status == "closed" {
+            return ApiReply::error(409, format!("ticket {id} is closed already"));
+        }
+        let ticket = match store.close_ticket(id) {
+            Ok(ticket) => ticket,
+            Err(error) => return store_error(&error),
+        };
+        self.switch.ticket_closed(&ticket.campaign, id);
+        self.log_agent(
+            agent,
+            "ticket_closed",
+            fields([
+                ("ticket", id.into()),
+                ("campaign", ticket.campaign.clone().into()),
+            ]),
+        );
+        self.webhook_for(
+            &ticket.campaign,
+            &format!("ticket-{id}"),
+            "ticket_changed",
+            json!({ "ticket": id, "status": "closed", "team": ticket.team, "owner": ticket.owner }),
+        );
+        ApiReply::ok(json!({ "ticket": ticket }))
+    }
+
+    /// A monitoring alert the switch raised or cleared: logged (`alert`,
+    /// `alert_cleared`), sent as the `alert` webhook, and e-mailed to the
+    /// campaign's supervisors who have an `email` in the configuration.
+    pub(super) fn on_alert(
+        &mut self,
+        campaign: &str,
+        alert: &str,
+        subject: &str,
+        value: Value,
+        raised: bool,
+    ) {
+        let event = if raised { "alert" } else { "alert_cleared" };
+        self.log.record(
+            self.wall(),
+            "",
+            event,
+            fields([
+                ("campaign", campaign.into()),
+                ("alert", alert.into()),
+                ("subject", subject.into()),
+                ("value", value.clone()),
+            ]),
+        );
+        let data = json!({
+            "alert": alert,
+            "subject": subject,
+            "value": value,
+            "raised": raised,
+        });
+        self.webhook_for(campaign, &format!("alert-{campaign}"), "alert", data);
+        let supervisors: Vec<String> = self
             .switch
             .directory()
             .campaigns
+            .get(campaign)
+            .map(|c| c.supervisors.clone())
+            .unwrap_or_default();
+        let about = if subject.is_empty() {
+            String::new()
+        } else {
+            format!(" ({subject})")
+        };
+        let title = format!(
+            "[{campaign}] alert {alert}{about} {}",
+            if raised { "raised" } else { "cleared" }
+        );
+        let text = if raised {
+            format!(
+                "Campaign {campaign}: the alert {alert}{about} was raised at {} (measured: {value}).",
+                self.wall()
+            )
+        } else {
+            format!(
+                "Campaign {campaign}: the alert {alert}{about} was cleared at {}.",
+                self.wall()
+            )
+        };
+        let addresses: Vec<String> = self
+            .config
+            .agents
             .iter()
-            .map(|(name, info)| (name.clone(), info.alerts.clone()))
+            .filter(|a| supervisors.contains(&a.name) || a.supervisor())
+            .filter_map(|a| a.email.clone())
             .collect();
-        while self
-            .alerts
-            .breaks
-            .front()
-            .is_some_and(|t| now.saturating_duration_since(*t) > Duration::from_secs(300))
-        {
-            self.alerts.breaks.pop_front();
+        for to in addresses {
+            self.notify_mail(
+                campaign,
+                &format!("alert-{campaign}"),
+                &to,
+                &title,
+                &text,
+                None,
+            );
         }
-        for (campaign, alerts) in campaigns {
-            for (kind, threshold) in alerts {
-                match kind.as_str() {
-                    "talk_time" => {
-                        for (agent, desk) in &self.desks {
-                            if let Some(since) = desk.talking
-                                && desk.campaign == campaign
-                                && now.saturating_duration_since(since).as_millis()
-                                    > u128::from(threshold)
-                            {
-                                active.push(((kind.clone(), agent.clone()), json!(threshold)));
-                            }
-                        }
-                    }
-                    "break_over" => {
-                        for (agent, since) in &self.alerts.on_break {
-                            if now.saturating_duration_since(*since).as_millis()
-                                > u128::from(threshold)
-                            {
-                                active.push(((kind.clone(), agent.clone()), json!(threshold)));
-                            }
-                        }
-                    }
-                    "breaks_started"
-                        if threshold > 0 && self.alerts.breaks.len() as u64 >= threshold =>
-                    {
-                        active.push((
-                            (kind.clone(), String::new()),
-                            json!(self.alerts.breaks.len()),
-                        ));
-                    }
-                    "avg_wait" => {
-                        for queue in self.switch.directory().queues.keys() {
-                            if let Some(wait) = self.switch.acd().oldest_wait(queue, ms)
-                                && wait > threshold
-                            {
-                                active.push(((kind.clone(), queue.clone()), json!(wait)));
-                            }
-                        }
-                    }
-                    _ => {}
-                }
-            }
-        }
-        let now_raised: BTreeMap<(String, String), ()> =
-            active.iter().map(|(k, _)| (k.clone(), ())).collect();
-        for ((kind, subject), value) in &active {
-            if !self
-                .alerts
-                .raised
-                .contains_key(&(kind.clone(), subject.clone()))
-            {
-                self.log.record(
-                    self.clock.at(now),
-                    "",
-                    "alert",
-                    fields([
-                        ("alert", kind.clone().into()),
-                        ("subject", subject.clone().into()),
-                        ("value", value.clone()),
-                    ]),
-                );
-            }
-        }
-        for (kind, subject) in self.alerts.raised.keys() {
-            if !now_raised.contains_key(&(kind.clone(), subject.clone())) {
-                self.log.record(
-                    self.clock.at(now),
-                    "",
-                    "alert_cleared",
-                    fields([
-                        ("alert", kind.clone().into()),
-                        ("subject", subject.clone().into()),
-                    ]),
-                );
-            }
-        }
-        self.alerts.raised = now_raised;
     }
 }

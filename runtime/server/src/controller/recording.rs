@@ -83,8 +83,11 @@ impl Core {
             return false;
         };
         let resume_after = info.recording_resume_after_ms.map(Duration::from_millis);
-        let (campaign, number, caller_media) =
-            (call.campaign.clone(), call.number.clone(), call.media.clone());
+        let (campaign, number, caller_media) = (
+            call.campaign.clone(),
+            call.number.clone(),
+            call.media.clone(),
+        );
         let dir = self.config.runtime.data.join("recordings");
         if let Err(error) = std::fs::create_dir_all(&dir) {
             tracing::error!(dir = %dir.display(), "cannot create the recordings directory: {error}");
@@ -194,7 +197,10 @@ impl Core {
                         extra.insert("recording".into(), id.into());
                     }
                     Err(error) => {
-                        tracing::error!(file = row.path, "the recording cannot be indexed: {error}");
+                        tracing::error!(
+                            file = row.path,
+                            "the recording cannot be indexed: {error}"
+                        );
                         extra.insert("index_error".into(), error.into());
                     }
                 }
@@ -262,9 +268,9 @@ impl Core {
         } else {
             None
         };
-        let resume_in = conversation
-            .resume_at
-            .map(|at| u64::try_from(at.saturating_duration_since(now).as_millis()).unwrap_or(u64::MAX));
+        let resume_in = conversation.resume_at.map(|at| {
+            u64::try_from(at.saturating_duration_since(now).as_millis()).unwrap_or(u64::MAX)
+        });
         let body = json!({
             "call": call_key,
             "recording": if paused { "paused" } else { "recording" },
@@ -348,11 +354,7 @@ impl Core {
             .calls
             .get(&call_key)
             .is_some_and(|c| c.conference.is_some());
-        conference
-            || self
-                .calls
-                .values()
-                .any(|c| c.consult_of == Some(call_key))
+        conference || self.calls.values().any(|c| c.consult_of == Some(call_key))
     }
 
     /// Deletes the recordings older than `keep_recordings_days`: their
@@ -388,7 +390,10 @@ impl Core {
                 if let Err(error) = std::fs::remove_file(&row.path)
                     && error.kind() != std::io::ErrorKind::NotFound
                 {
-                    tracing::error!(file = row.path, "cannot delete an expired recording: {error}");
+                    tracing::error!(
+                        file = row.path,
+                        "cannot delete an expired recording: {error}"
+                    );
                 }
             }
         });
@@ -429,13 +434,11 @@ impl Core {
             return ApiReply::error(503, "recordings are not available");
         };
         match store.conversation(id) {
-            Ok(Some(row))
-                if campaigns
-                    .as_ref()
-                    .is_none_or(|c| c.contains(&row.campaign)) =>
-            {
+            Ok(Some(row)) if campaigns.as_ref().is_none_or(|c| c.contains(&row.campaign)) => {
                 let mut body = recording_json(&row);
-                body["path"] = row.path.clone().into();
+                if let Some(fields) = body.as_object_mut() {
+                    fields.insert("path".into(), row.path.clone().into());
+                }
                 ApiReply::ok(body)
             }
             Ok(_) => ApiReply::error(404, format!("there is no recording {id}")),

@@ -317,6 +317,26 @@ impl Core {
             "refused": self.versions.refused,
             "refusals": refusals,
             "loading": self.versions.loading,
+            "alerts": self
+                .switch
+                .alerts()
+                .iter()
+                .map(|a| json!({
+                    "campaign": a.campaign,
+                    "alert": a.alert,
+                    "subject": a.subject,
+                    "value": a.value,
+                }))
+                .collect::<Vec<_>>(),
+            "service_levels": self
+                .switch
+                .service_levels()
+                .iter()
+                .map(|(queue, (level, target))| (queue.clone(), json!({
+                    "level_percent": f64::from(*level) / 100.0,
+                    "target_percent": f64::from(*target) / 100.0,
+                })))
+                .collect::<serde_json::Map<_, _>>(),
         })
     }
 
@@ -387,6 +407,40 @@ impl Core {
             self.ended
                 .iter()
                 .map(|((c, o), n)| (format!("{{campaign=\"{c}\",outcome=\"{o}\"}}"), *n as f64))
+                .collect(),
+        );
+        let mut raised: BTreeMap<(String, String), usize> = BTreeMap::new();
+        for alert in self.switch.alerts() {
+            *raised.entry((alert.campaign, alert.alert)).or_default() += 1;
+        }
+        counter(
+            "dialect_alerts_raised",
+            "Monitoring alerts raised now, by campaign and kind.",
+            "gauge",
+            raised
+                .iter()
+                .map(|((c, a), n)| (format!("{{campaign=\"{c}\",alert=\"{a}\"}}"), *n as f64))
+                .collect(),
+        );
+        let levels = self.switch.service_levels();
+        counter(
+            "dialect_queue_service_level",
+            "Share of the calls that left each queue in the last 15 minutes answered within its service_time.",
+            "gauge",
+            levels
+                .iter()
+                .map(|(q, (level, _))| (format!("{{queue=\"{q}\"}}"), f64::from(*level) / 10_000.0))
+                .collect(),
+        );
+        counter(
+            "dialect_queue_service_level_target",
+            "Each queue's service_level target.",
+            "gauge",
+            levels
+                .iter()
+                .map(|(q, (_, target))| {
+                    (format!("{{queue=\"{q}\"}}"), f64::from(*target) / 10_000.0)
+                })
                 .collect(),
         );
         let ms = self.acd_ms(self.now);

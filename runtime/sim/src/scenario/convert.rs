@@ -156,6 +156,7 @@ pub(super) struct RawExpect {
     classified: Option<String>,
     recall: Option<String>,
     blacklisted: Option<bool>,
+    alerts: Option<Vec<String>>,
 }
 
 /// Converts one raw scenario, collecting every problem.
@@ -745,6 +746,7 @@ impl Convert<'_> {
             classified: raw.classified.clone(),
             recall: raw.recall.clone(),
             blacklisted: raw.blacklisted,
+            alerts: raw.alerts.clone(),
         })
     }
 
