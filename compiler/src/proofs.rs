@@ -203,8 +203,8 @@ pub const PROOFS: &[(&str, &str, Proof)] = &[
     (
         "campaign",
         "voicemail_without_announcement",
-        Proof::Pending(
-            "Nothing reads it, and no system announcement is played before a voicemail recording",
+        Proof::Test(
+            "runtime/engine/tests/engine.rs::a_voicemail_is_emailed_to_the_blocks_address_else_the_campaigns",
         ),
     ),
     (
@@ -1018,8 +1018,8 @@ pub const PROOFS: &[(&str, &str, Proof)] = &[
     (
         "voicemail",
         "without_announcement",
-        Proof::Pending(
-            "Lowered into Op::Voicemail but read by nothing; no system announcement is played before the recording anyway",
+        Proof::Test(
+            "runtime/engine/tests/engine.rs::a_voicemail_is_emailed_to_the_blocks_address_else_the_campaigns",
         ),
     ),
     (

@@ -429,7 +429,7 @@ pub const DECLS: &[Decl] = &[
             set(
                 "voicemail_without_announcement",
                 BOOL,
-                "Record voicemail without the system announcement.",
+                "Voicemail without the system announcement (\"Proszę zostawić wiadomość.\", in the language of the campaign's country code) before each voicemail block's greeting.",
             ),
             set(
                 "required_skill",
@@ -1381,7 +1381,7 @@ pub const BLOCKS: &[Block] = &[
             set(
                 "without_announcement",
                 BOOL,
-                "Skip the system announcement.",
+                "Skip the system announcement played before the greeting (as the campaign's `voicemail_without_announcement` does for every block).",
             ),
             set(
                 "email",

@@ -208,12 +208,12 @@ fn wait_and_talk_time_alerts_reach_the_supervisor_by_email() {
         assert_eq!(status, 200, "{body}");
     }
     finish(first, "the first caller");
-    wait_for(&served, "the wait alert", |e| count(e, "alert") == 1);
+    crate::sip::wait_for_all(&served, "the wait alert", |e| count(e, "alert") == 1);
     for port in [16_700, 16_800] {
         let quick = served.one_call("caller_talks.xml", service, port, 3_000);
         finish(quick, "a quick caller");
     }
-    let events = wait_for(&served, "the wait alert cleared", |e| {
+    let events = crate::sip::wait_for_all(&served, "the wait alert cleared", |e| {
         count(e, "alert_cleared") == 1
     });
     let raised = events.iter().find(|e| e["event"] == "alert").unwrap();
@@ -222,7 +222,7 @@ fn wait_and_talk_time_alerts_reach_the_supervisor_by_email() {
     let long = served.one_call("caller_talks.xml", service, 16_900, 66_000);
     finish(long, "the long caller");
     finish(agent, "ann's phone");
-    let events = wait_for(&served, "the talk time alert cleared", |e| {
+    let events = crate::sip::wait_for_all(&served, "the talk time alert cleared", |e| {
         count(e, "alert_cleared") == 2
     });
     let changes: Vec<(String, String, String)> = events

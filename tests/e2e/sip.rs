@@ -337,7 +337,20 @@ impl Served {
             .args(["-mp", &media_port.to_string()]);
     }
 
+    /// The event log's lines about calls and agents: the campaigns'
+    /// monitoring alerts (`alert`, `alert_cleared`; the helpline's
+    /// `pool_low` holds from the start, with no records) are left out, so
+    /// that tests compare what their calls did ([`Served::all_events`]
+    /// has them).
     pub(crate) fn events(&self) -> Vec<serde_json::Value> {
+        self.all_events()
+            .into_iter()
+            .filter(|e| e["event"] != "alert" && e["event"] != "alert_cleared")
+            .collect()
+    }
+
+    /// Every line of the event log.
+    pub(crate) fn all_events(&self) -> Vec<serde_json::Value> {
         // The log is written by its own thread: give it a moment.
         std::thread::sleep(Duration::from_millis(200));
         std::fs::read_to_string(self.dir.join("events.jsonl"))
@@ -1243,6 +1256,26 @@ pub(crate) fn wait_for(
     done: impl Fn(&[serde_json::Value]) -> bool,
 ) -> Vec<serde_json::Value> {
     wait_for_explained(served, what, String::new, done)
+}
+
+/// [`wait_for`] on every line of the log, the alerts included.
+pub(crate) fn wait_for_all(
+    served: &Served,
+    what: &str,
+    done: impl Fn(&[serde_json::Value]) -> bool,
+) -> Vec<serde_json::Value> {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let events = served.all_events();
+        if done(&events) {
+            return events;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what}: {events:#?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
 
 /// [`wait_for`], and on timeout also what `explain` says (a peer's output).

@@ -27,8 +27,36 @@ pub const BOT_REPLY_TIMEOUT_MS: u64 = 5_000;
 /// Longest token an API login may return as bare text.
 pub const MAX_TOKEN: usize = 4_096;
 
-/// A prompt index for speech that is not in the program (bot replies).
+/// A prompt index for speech that is not in the program (bot replies,
+/// the voicemail announcement).
 pub const DYNAMIC_PROMPT: u32 = u32::MAX;
+
+/// The system announcement played before a `voicemail` block's greeting,
+/// unless the block's `without_announcement` or the campaign's
+/// `voicemail_without_announcement` says not to: (language, text), in the
+/// language of the campaign's `country_code` (+48 Polish, the default;
+/// +47 Norwegian; +359 Bulgarian; English otherwise).
+pub const VOICEMAIL_ANNOUNCEMENTS: &[(&str, &str)] = &[
+    ("pl", "Proszę zostawić wiadomość."),
+    ("nb", "Legg igjen en beskjed."),
+    ("bg", "Моля, оставете съобщение."),
+    ("en", "Please leave a message."),
+];
+
+/// The voicemail announcement for a campaign's country code (digits).
+pub fn voicemail_announcement(country_code: &str) -> (&'static str, &'static str) {
+    let language = match country_code {
+        "48" => "pl",
+        "47" => "nb",
+        "359" => "bg",
+        _ => "en",
+    };
+    VOICEMAIL_ANNOUNCEMENTS
+        .iter()
+        .find(|(l, _)| *l == language)
+        .copied()
+        .unwrap_or(("en", "Please leave a message."))
+}
 
 /// Why an input was refused.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -175,6 +203,8 @@ enum Wait {
     Identify,
     /// An authorisation or ticket result.
     Verify,
+    /// The system announcement before a voicemail's greeting.
+    Announcement,
     /// A greeting before a recording.
     Greeting,
     /// A recording.
@@ -908,13 +938,42 @@ impl Engine {
                 self.emit(id, command);
                 self.wait(id, Wait::Dial)
             }
-            Op::Voicemail { greeting, .. } => match greeting {
-                Some(p) => {
-                    self.play(id, *p, false);
-                    self.wait(id, Wait::Greeting)
+            Op::Voicemail {
+                without_announcement,
+                ..
+            } => {
+                let campaign_skips = self.call(id).is_some_and(|c| {
+                    matches!(
+                        c.flow
+                            .program
+                            .settings
+                            .get("voicemail_without_announcement"),
+                        Some(dialect_bytecode::Value::Bool(true))
+                    )
+                });
+                if *without_announcement || campaign_skips {
+                    return self.greet(id, node.op.clone());
                 }
-                None => self.record(id, node.op.clone()),
-            },
+                let country =
+                    self.call(id)
+                        .and_then(|c| match c.flow.program.settings.get("country_code") {
+                            Some(dialect_bytecode::Value::Phone(cc)) => {
+                                Some(cc.trim_start_matches('+').to_string())
+                            }
+                            _ => None,
+                        });
+                let (language, text) = voicemail_announcement(country.as_deref().unwrap_or("48"));
+                let play = Command::Play {
+                    index: DYNAMIC_PROMPT,
+                    prompt: Prompt::Say {
+                        text: text.to_string(),
+                        language: Some(language.to_string()),
+                    },
+                    barge_in: false,
+                };
+                self.emit(id, play);
+                self.wait(id, Wait::Announcement)
+            }
             Op::Callback {
                 queue,
                 delay_ms,
@@ -1006,6 +1065,19 @@ impl Engine {
         );
         self.start_timer(id, now, timeout_ms);
         self.wait(id, Wait::Http(request))
+    }
+
+    /// A voicemail's greeting, if it has one, then its recording.
+    fn greet(&mut self, id: CallId, op: Op) -> Flowing {
+        match op {
+            Op::Voicemail {
+                greeting: Some(p), ..
+            } => {
+                self.play(id, p, false);
+                self.wait(id, Wait::Greeting)
+            }
+            op => self.record(id, op),
+        }
     }
 
     fn record(&mut self, id: CallId, op: Op) -> Flowing {
@@ -1329,6 +1401,10 @@ impl Engine {
                 self.take(id, if ok { "ok" } else { "failed" })
             }
             (Wait::Verify, Event::Timer(_)) if timer => self.take(id, "failed"),
+            (Wait::Announcement, Event::PromptFinished) => match op {
+                Some(op) => self.greet(id, op.clone()),
+                None => Flowing::Wait,
+            },
             (Wait::Greeting, Event::PromptFinished) => match op {
                 Some(op) => self.record(id, op.clone()),
                 None => Flowing::Wait,

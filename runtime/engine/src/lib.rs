@@ -16,7 +16,10 @@ pub mod hours;
 pub mod script;
 pub mod survey;
 
-pub use engine::{DYNAMIC_PROMPT, Engine, Refused, STEP_BUDGET, matches_any};
+pub use engine::{
+    DYNAMIC_PROMPT, Engine, Refused, STEP_BUDGET, VOICEMAIL_ANNOUNCEMENTS, matches_any,
+    voicemail_announcement,
+};
 pub use event::{
     BotReply, CallId, Command, DialOutcome, Emitted, Event, HttpAuth, Outcome, Step, TimerId,
 };

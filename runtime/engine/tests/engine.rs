@@ -248,7 +248,10 @@ fn the_engine_keeps_its_timers_and_fires_them_when_time_passes() {
 }
 
 /// A `voicemail` block's own `email` wins over the campaign's
-/// `voicemail_email`, which is used without one (issue 18).
+/// `voicemail_email`, which is used without one (issue 18). Before the
+/// recording, the system announcement plays in the campaign's language,
+/// unless the campaign's `voicemail_without_announcement` (or the block's
+/// `without_announcement`) says not to.
 #[test]
 fn a_voicemail_is_emailed_to_the_blocks_address_else_the_campaigns() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
@@ -269,6 +272,23 @@ campaign inherited {
   id "INHERITED"
   numbers [+48221009802]
   voicemail_email "office@example.com"
+  voicemail_without_announcement true
+  ivr { answer; voicemail { max_length 10s }; hangup }
+}
+
+campaign quiet_block {
+  name "Quiet block"
+  id "QUIET"
+  numbers [+4721009803]
+  country_code +47
+  ivr { answer; voicemail { without_announcement true }; hangup }
+}
+
+campaign norwegian {
+  name "Norwegian"
+  id "NORWEGIAN"
+  numbers [+4721009804]
+  country_code +47
   ivr { answer; voicemail { max_length 10s }; hangup }
 }
 "#,
@@ -283,20 +303,40 @@ campaign inherited {
         engine.install(Arc::new(Flow::new(loaded).unwrap()));
     }
     let now = at("2026-11-23T10:00:00[Europe/Warsaw]");
-    let emailed = |engine: &mut Engine, dialled: &str| {
-        engine.handle_call("+48600000001", dialled, now).unwrap();
-        drain(engine).into_iter().find_map(|c| match c {
-            Command::Record { email, .. } => Some(email),
-            _ => None,
-        })
+    // What the caller hears before the recording, and where it is e-mailed.
+    let voicemail = |engine: &mut Engine, dialled: &str| {
+        let id = engine.handle_call("+48600000001", dialled, now).unwrap();
+        let mut heard = Vec::new();
+        for _ in 0..3 {
+            for command in drain(engine) {
+                match command {
+                    Command::Play {
+                        prompt: dialect_bytecode::Prompt::Say { text, language },
+                        ..
+                    } => heard.push(format!("{}:{text}", language.unwrap_or_default())),
+                    Command::Record { email, .. } => return (heard, email),
+                    _ => {}
+                }
+            }
+            engine.handle_event(id, Event::PromptFinished, now).unwrap();
+        }
+        panic!("no recording: {heard:?}");
     };
     assert_eq!(
-        emailed(&mut engine, "+48221009801"),
-        Some(Some("desk@example.com".to_string()))
+        voicemail(&mut engine, "+48221009801"),
+        (
+            vec!["pl:Proszę zostawić wiadomość.".to_string()],
+            Some("desk@example.com".to_string())
+        )
     );
     assert_eq!(
-        emailed(&mut engine, "+48221009802"),
-        Some(Some("office@example.com".to_string()))
+        voicemail(&mut engine, "+48221009802"),
+        (Vec::new(), Some("office@example.com".to_string()))
+    );
+    assert_eq!(voicemail(&mut engine, "+4721009803"), (Vec::new(), None));
+    assert_eq!(
+        voicemail(&mut engine, "+4721009804"),
+        (vec!["nb:Legg igjen en beskjed.".to_string()], None)
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -455,7 +455,11 @@ impl<'a> Sim<'a> {
             if at > MAX_TIME_MS {
                 return Stop::TooLong;
             }
-            inputs += 1;
+            // The alerts' once-a-second evaluation is time passing, not
+            // an input: a call waiting for hours stops at MAX_TIME_MS.
+            if input.is_some() || !self.switch.next_is_monitor() {
+                inputs += 1;
+            }
             if inputs > MAX_INPUTS {
                 return Stop::TooManyInputs;
             }

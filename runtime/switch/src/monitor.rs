@@ -141,6 +141,22 @@ impl Switch {
         active.then(|| m.next.unwrap_or(self.now))
     }
 
+    /// Whether the switch's next deadline is only the alerts' evaluation
+    /// (a simulation does not count it as an input of the world).
+    pub fn next_is_monitor(&self) -> bool {
+        let Some(monitor) = self.monitor_deadline() else {
+            return false;
+        };
+        let timer = self.engine.poll_timeout();
+        let acd = self.acd.poll_timeout().map(|ms| self.time_of(ms));
+        let announcement = self.announcements.first().map(|(at, _)| *at);
+        let transfer = self.transfers.first().map(|(at, _)| *at);
+        [timer, acd, announcement, transfer]
+            .into_iter()
+            .flatten()
+            .all(|at| at > monitor)
+    }
+
     /// Evaluate alerts every second even when nothing happens (the
     /// server: `pool_low` and ticket SLAs change with the store).
     pub fn monitor_always(&mut self, on: bool) {

@@ -51,6 +51,14 @@ fn phrases() -> Vec<Prompt> {
     .iter()
     .map(|t| say(t))
     .collect();
+    all.extend(
+        dialect_engine::VOICEMAIL_ANNOUNCEMENTS
+            .iter()
+            .map(|(language, text)| Prompt::Say {
+                text: (*text).to_string(),
+                language: Some((*language).to_string()),
+            }),
+    );
     all.extend((1..=MAX_SPOKEN).map(|n| say(&n.to_string())));
     all
 }
