@@ -210,8 +210,8 @@ pub const PROOFS: &[(&str, &str, Proof)] = &[
     (
         "campaign",
         "required_skill",
-        Proof::Pending(
-            "directory.rs ignores it: agents serve a queue only through the queue's agents, teams and skill",
+        Proof::Test(
+            "runtime/server/tests/harness.rs::a_campaign_reaches_only_the_agents_it_allows",
         ),
     ),
     (
@@ -273,15 +273,15 @@ pub const PROOFS: &[(&str, &str, Proof)] = &[
     (
         "campaign",
         "agents",
-        Proof::Pending(
-            "directory.rs ignores campaign membership: agents serve a queue only through the queue's agents, teams and skill",
+        Proof::Test(
+            "runtime/server/tests/harness.rs::a_campaign_reaches_only_the_agents_it_allows",
         ),
     ),
     (
         "campaign",
         "teams",
-        Proof::Pending(
-            "directory.rs ignores campaign membership: agents serve a queue only through the queue's agents, teams and skill",
+        Proof::Test(
+            "runtime/server/tests/harness.rs::a_campaign_reaches_only_the_agents_it_allows",
         ),
     ),
     (
@@ -425,15 +425,15 @@ pub const PROOFS: &[(&str, &str, Proof)] = &[
     (
         "channel",
         "max_wait",
-        Proof::Pending(
-            "Nothing reads it: directory.rs reads only the inbound channel's priority and age",
+        Proof::Test(
+            "runtime/server/tests/harness.rs::a_campaign_reaches_only_the_agents_it_allows",
         ),
     ),
     (
         "channel",
         "overflow_queue",
-        Proof::Pending(
-            "Nothing reads it: directory.rs reads only the inbound channel's priority and age; overflow is the queue's overflow_queue",
+        Proof::Test(
+            "runtime/server/tests/harness.rs::a_campaign_reaches_only_the_agents_it_allows",
         ),
     ),
     (

@@ -434,7 +434,7 @@ pub const DECLS: &[Decl] = &[
             set(
                 "required_skill",
                 &[req(Ty::Ref(Kind::Skill))],
-                "Agents need this skill.",
+                "Only agents with this skill take the campaign's calls (in every queue it uses).",
             ),
             set(
                 "survey",
@@ -479,12 +479,12 @@ pub const DECLS: &[Decl] = &[
             set(
                 "agents",
                 &[req(Ty::List(&Ty::Ref(Kind::Agent)))],
-                "Agents of the campaign.",
+                "Only these agents (and the members of `teams`) take the campaign's calls, in every queue it uses.",
             ),
             set(
                 "teams",
                 &[req(Ty::List(&Ty::Ref(Kind::Team)))],
-                "Teams of the campaign.",
+                "Only these teams' members (and `agents`) take the campaign's calls, in every queue it uses.",
             ),
         ],
         sections: &["field", "classifier", "alert", "channel", "variable", "ivr"],
@@ -600,12 +600,12 @@ pub const DECLS: &[Decl] = &[
             set(
                 "max_wait",
                 &[req(dur(SECOND, DAY))],
-                "Then the overflow queue.",
+                "A call of the campaign waiting this long in a queue goes on to `overflow_queue` (or times out without one).",
             ),
             set(
                 "overflow_queue",
                 &[req(Ty::Ref(Kind::Queue))],
-                "Where waiting events overflow.",
+                "Where the campaign's calls go after the channel's `max_wait`.",
             ),
             many(
                 "age",

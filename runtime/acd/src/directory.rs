@@ -115,6 +115,18 @@ pub struct CampaignInfo {
     pub alerts: Vec<(String, u64)>,
     /// How long a ticket of the campaign may stay open (`ticket_sla`).
     pub ticket_sla_ms: Option<Millis>,
+    /// `required_skill` (qualified name).
+    pub required_skill: Option<String>,
+    /// The campaign's `agents` and `teams` (qualified names).
+    pub staff: (Vec<String>, Vec<String>),
+    /// The agents who may take the campaign's calls (short names), when
+    /// `required_skill`, `agents` or `teams` restrict them; `None`: every
+    /// agent of the queue.
+    pub eligible: Option<BTreeSet<String>>,
+    /// The inbound channel's `max_wait` and `overflow_queue`: a call of
+    /// the campaign waiting that long in any queue goes on to that queue
+    /// (or times out without one).
+    pub channel_wait: Option<(Millis, Option<String>)>,
     /// When recalls may be placed: (weekday bit set, first minute, end
     /// minute), in `zone`; empty: any time.
     pub recall_windows: Vec<(u8, u32, u32)>,
@@ -144,8 +156,17 @@ pub struct CampaignInfo {
 /// Everything read from the declarations.
 #[derive(Clone, Debug, Default)]
 pub struct Directory {
-    /// Queues by qualified name.
+    /// Queues by qualified name (lanes included).
     pub queues: HashMap<String, QueueInfo>,
+    /// Lanes: a campaign whose calls only some agents may take
+    /// (`required_skill`, `agents`, `teams`) or that bounds their wait (its
+    /// inbound channel's `max_wait` and `overflow_queue`) waits in each of
+    /// its queues through a lane of its own, `QUEUE@CAMPAIGN`: an ACD
+    /// queue with the queue's rules (and the channel's wait), served by the
+    /// queue's agents that the campaign allows. An agent serving both takes
+    /// the best call of all their queues and lanes, so priority order holds
+    /// across them. (campaign, queue) to the lane.
+    pub lanes: HashMap<(String, String), String>,
     /// Campaigns by name.
     pub campaigns: HashMap<String, CampaignInfo>,
     /// The ACD's queues.
@@ -230,7 +251,18 @@ impl Directory {
         let mut decls: BTreeMap<(String, String), Section> = BTreeMap::new();
         let mut first_campaign = true;
         let mut music: HashMap<String, Prompt> = HashMap::new();
+        // Each campaign's queues (those its program declares or imports).
+        let mut campaign_queues: Vec<(String, Vec<String>)> = Vec::new();
         for program in programs {
+            campaign_queues.push((
+                program.name.clone(),
+                program
+                    .decls
+                    .iter()
+                    .filter(|d| d.kind == "queue")
+                    .map(|d| d.name.clone())
+                    .collect(),
+            ));
             for decl in &program.decls {
                 decls.insert((decl.kind.clone(), decl.name.clone()), decl.clone());
                 if decl.kind == "queue"
@@ -329,6 +361,7 @@ impl Directory {
                     .push(queue.name.clone());
             }
         }
+        directory.add_lanes(&campaign_queues, &agents, &teams, &mut serves);
         for agent in agents {
             let name = short(&agent.name).to_string();
             let load = int(agent.settings.get("max_load"))
@@ -338,6 +371,86 @@ impl Directory {
             directory.agents.insert(name, (queues, load));
         }
         directory
+    }
+
+    /// Each restricted campaign's eligible agents, and its lanes (see
+    /// [`Directory::lanes`]) with their rules, information and agents.
+    fn add_lanes(
+        &mut self,
+        campaign_queues: &[(String, Vec<String>)],
+        agents: &[&Section],
+        teams: &HashMap<&str, Vec<String>>,
+        serves: &mut BTreeMap<String, Vec<String>>,
+    ) {
+        for (campaign, queues) in campaign_queues {
+            let Some(info) = self.campaigns.get_mut(campaign) else {
+                continue;
+            };
+            let mut eligible: Option<BTreeSet<String>> = None;
+            if let Some(skill) = &info.required_skill {
+                eligible = Some(
+                    agents
+                        .iter()
+                        .filter(|a| refs(a.settings.get("skills")).contains(skill))
+                        .map(|a| short(&a.name).to_string())
+                        .collect(),
+                );
+            }
+            let (staff, staff_teams) = &info.staff;
+            if !staff.is_empty() || !staff_teams.is_empty() {
+                let mut listed: BTreeSet<String> =
+                    staff.iter().map(|a| short(a).to_string()).collect();
+                for team in staff_teams {
+                    let members = teams.get(team.as_str()).into_iter().flatten();
+                    listed.extend(members.map(|m| short(m).to_string()));
+                }
+                eligible = Some(match eligible {
+                    Some(skilled) => skilled.intersection(&listed).cloned().collect(),
+                    None => listed,
+                });
+            }
+            info.eligible = eligible.clone();
+            let wait = info.channel_wait.clone();
+            if eligible.is_none() && wait.is_none() {
+                continue;
+            }
+            for queue in queues {
+                let Some(base) = self.queue_rules.iter().find(|r| r.name == *queue) else {
+                    continue;
+                };
+                let lane = format!("{queue}@{campaign}");
+                let mut rules = base.clone();
+                rules.name = lane.clone();
+                if let Some((ms, overflow)) = &wait {
+                    rules.max_wait_ms = Some(rules.max_wait_ms.map_or(*ms, |m| m.min(*ms)));
+                    rules.overflow = overflow.clone().or(rules.overflow);
+                }
+                self.queue_rules.push(rules);
+                if let Some(info) = self.queues.get(queue).cloned() {
+                    self.queues.insert(lane.clone(), info);
+                }
+                for (agent, served) in serves.iter_mut() {
+                    let allowed = eligible.as_ref().is_none_or(|e| e.contains(agent));
+                    if allowed && served.contains(queue) {
+                        served.push(lane.clone());
+                    }
+                }
+                self.lanes.insert((campaign.clone(), queue.clone()), lane);
+            }
+        }
+    }
+
+    /// The ACD queue a call of `campaign` waits in for `queue`: its lane,
+    /// or the queue itself.
+    pub fn lane<'a>(&'a self, campaign: &str, queue: &'a str) -> &'a str {
+        self.lanes
+            .get(&(campaign.to_string(), queue.to_string()))
+            .map_or(queue, String::as_str)
+    }
+
+    /// The queue a lane (or queue) stands for.
+    pub fn base_queue(name: &str) -> &str {
+        name.split_once('@').map_or(name, |(queue, _)| queue)
     }
 
     /// Whether a queue of that qualified name is declared.
@@ -394,6 +507,16 @@ fn campaign(program: &Program) -> CampaignInfo {
         },
         recording_resume_after_ms: duration(s.get("recording_resume_after")),
         ticket_sla_ms: duration(s.get("ticket_sla")),
+        required_skill: refs(s.get("required_skill")).into_iter().next(),
+        staff: (refs(s.get("agents")), refs(s.get("teams"))),
+        eligible: None,
+        channel_wait: channel
+            .and_then(|c| duration(c.settings.get("max_wait")))
+            .map(|ms| {
+                let overflow =
+                    channel.and_then(|c| refs(c.settings.get("overflow_queue")).into_iter().next());
+                (ms, overflow)
+            }),
         private_ms: duration(s.get("private_record")),
         music_on_hold: prompt(program, s.get("music_on_hold")),
         queue_music: prompt(program, s.get("queue_music")),

@@ -1245,3 +1245,68 @@ async fn every_alert_kind_is_raised_and_cleared_once_and_mailed_to_the_superviso
         "{mails:#?}"
     );
 }
+
+/// Issue 18: `required_skill`, a campaign's `agents` and `teams`, and
+/// its inbound channel's `max_wait` and `overflow_queue`
+/// (tests/lane-flows): every scenario there passes in the simulator, and
+/// under serve the Polish line's call waits while bob and cid are free,
+/// and rings ann as soon as she is ready.
+#[tokio::test(flavor = "current_thread")]
+async fn a_campaign_reaches_only_the_agents_it_allows() {
+    use dialect_server::api::ApiRequest;
+    let flows = compile("tests/lane-flows");
+    let text = std::fs::read_to_string(root().join("tests/lane-flows/lanes.test.toml")).unwrap();
+    let file = dialect_sim::scenario::parse("lanes.test.toml", &text).expect("the scenarios");
+    let suite = dialect_sim::Suite::new(&flows.programs, &flows.sources).expect("the suite");
+    for scenario in &file.scenarios {
+        let run = dialect_sim::run(&suite, scenario);
+        assert!(run.passed(), "{}: {:?}", scenario.name, run.failures);
+    }
+    let mut h = harness(
+        "lanes",
+        &flows,
+        "[[agent]]\nname = \"ann\"\nuri = \"sip:ann@127.0.0.1:5061\"\npassword = \"pw\"\nready = false\n\
+         [[agent]]\nname = \"bob\"\nuri = \"sip:bob@127.0.0.1:5062\"\n\
+         [[agent]]\nname = \"cid\"\nuri = \"sip:cid@127.0.0.1:5063\"\n",
+        3_000,
+    )
+    .await;
+    let phone = Phone::new(5969, h.local_addr(), "+48600100200", "harness-lanes");
+    answered(&mut h, &phone, "+48221004401").await;
+    h.advance(Duration::from_secs(20)).await;
+    let sent = h.take_sent();
+    assert!(
+        !sent.iter().any(|s| s.text.starts_with("INVITE ")),
+        "nobody without the skill is rung: {:?}",
+        first_lines(&sent)
+    );
+    let queued = h
+        .events()
+        .into_iter()
+        .find(|e| e["event"] == "queued")
+        .expect("queued");
+    assert_eq!(queued["queue"], "desk", "{queued}");
+    assert_eq!(queued["lane"], "desk@polish_line", "{queued}");
+    for request in [
+        ApiRequest::Login {
+            agent: "ann".into(),
+        },
+        ApiRequest::Ready {
+            agent: "ann".into(),
+        },
+    ] {
+        let reply = h.api(request).await;
+        assert_eq!(reply.status, 200, "{:?}", reply.body);
+    }
+    h.advance(Duration::from_millis(100)).await;
+    let sent = h.take_sent();
+    let invite = sent
+        .iter()
+        .find(|s| s.text.starts_with("INVITE "))
+        .unwrap_or_else(|| panic!("ann is rung: {:?}", first_lines(&sent)));
+    assert!(
+        invite.text.starts_with("INVITE sip:ann@"),
+        "{}",
+        invite.text
+    );
+}

@@ -1525,7 +1525,9 @@ fn new_switch(
 ) -> (Switch, HashMap<String, usize>) {
     let mut directory = suite.directory.clone();
     for rules in &mut directory.queue_rules {
-        if scenario.queue_full.contains(&rules.name) {
+        // A full queue is full in every campaign's lane of it too.
+        let queue = dialect_acd::directory::Directory::base_queue(&rules.name);
+        if scenario.queue_full.iter().any(|q| q == queue) {
             rules.max_size = Some(0);
         }
     }

@@ -160,11 +160,15 @@ impl Switch {
                 ]),
             );
         }
-        self.log(
-            key,
-            "queued",
-            fields([("queue", queue.clone().into()), ("priority", total.into())]),
-        );
+        // A campaign that restricts its agents or bounds its wait waits in
+        // its own lane of the queue.
+        let lane = self.directory.lane(&campaign, &queue).to_string();
+        let mut logged = fields([("queue", queue.clone().into()), ("priority", total.into())]);
+        if lane != queue {
+            logged.insert("lane".into(), lane.clone().into());
+        }
+        self.log(key, "queued", logged);
+        let queue = lane;
         let request = Request {
             queue: queue.clone(),
             priority: total,

@@ -42,7 +42,11 @@ impl Core {
         if !self.calls.contains_key(&call_key) {
             return;
         }
-        self.hooks.queued(call_key, &queue);
+        // Webhooks name the queue, not the campaign's lane of it.
+        self.hooks.queued(
+            call_key,
+            dialect_acd::directory::Directory::base_queue(&queue),
+        );
         let Some(call) = self.calls.get_mut(&call_key) else {
             return;
         };
