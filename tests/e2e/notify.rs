@@ -14,6 +14,12 @@ struct MailServer(Child);
 
 impl MailServer {
     fn start(port: u16, dir: &Path) -> MailServer {
+        MailServer::start_with(port, dir, &[])
+    }
+
+    /// With extra options (`--tlscert`, `--tlskey`: STARTTLS, required
+    /// before any mail).
+    fn start_with(port: u16, dir: &Path, extra: &[&str]) -> MailServer {
         let python = "/usr/bin/python3";
         let available = Command::new(python)
             .args(["-c", "import aiosmtpd"])
@@ -27,6 +33,7 @@ impl MailServer {
         let child = Command::new(python)
             .args(["-m", "aiosmtpd", "-n", "-l"])
             .arg(format!("127.0.0.1:{port}"))
+            .args(extra)
             .args(["-c", "aiosmtpd.handlers.Mailbox"])
             .arg(dir)
             .stdout(Stdio::null())
@@ -282,4 +289,63 @@ fn wait_and_talk_time_alerts_reach_the_supervisor_by_email() {
             "{subject}: {mails:?}"
         );
     }
+}
+
+/// Issue 18: e-mail goes over STARTTLS to a relay with a certificate of
+/// its own (`[notify.smtp] ca`); the mail server refuses mail before TLS,
+/// so the message arriving proves the upgrade.
+#[test]
+fn a_voicemail_is_emailed_over_starttls_to_a_relay_with_its_own_certificate() {
+    let dir = crate::build::scratch("notify-starttls");
+    let maildir = dir.join("maildir");
+    let made =
+        rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).expect("a certificate");
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&cert, made.cert.pem()).expect("cert");
+    std::fs::write(&key, made.signing_key.serialize_pem()).expect("key");
+    let smtp = free_udp_port();
+    let (cert_arg, key_arg) = (cert.display().to_string(), key.display().to_string());
+    let _mail = MailServer::start_with(
+        smtp,
+        &maildir,
+        &["--tlscert", &cert_arg, "--tlskey", &key_arg],
+    );
+    let config = format!(
+        "[notify.smtp]\nhost = \"localhost\"\nport = {smtp}\nfrom = \"Dialect <dialect@example.com>\"\n\
+         security = \"starttls\"\nca = \"{}\"\n",
+        cert.display()
+    );
+    let served = Served::start_flows(
+        "starttls",
+        "2026-11-23T10:00:00[Europe/Warsaw]",
+        17_000,
+        &config,
+        "tests/notify-flows/",
+    );
+    let mut call = Placed::dial(
+        served.port,
+        "+48221009900",
+        "+48600100200",
+        "starttls",
+        17_400,
+    );
+    wait_for(&served, "the voicemail", |e| {
+        e.iter().any(|e| e["event"] == "voicemail")
+    });
+    call.hung_up();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while mails(&maildir).is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "no e-mail over STARTTLS: {:#?}",
+            served.events()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let mail = &mails(&maildir)[0];
+    assert!(mail.contains("To: office@example.com"), "{mail}");
+    assert!(
+        mail.contains("Content-Disposition: attachment") && mail.contains("MSG_48600100200_"),
+        "the recording is attached: {mail}"
+    );
 }

@@ -70,6 +70,11 @@ pub struct Smtp {
     /// Its password.
     #[serde(default)]
     pub password: Option<String>,
+    /// A PEM certificate (the relay's own, or its private CA's) trusted
+    /// for `starttls` and `tls` besides the public roots: an on-premises
+    /// relay with a certificate of its own.
+    #[serde(default)]
+    pub ca: Option<std::path::PathBuf>,
 }
 
 fn submission() -> u16 {

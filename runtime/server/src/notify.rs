@@ -155,6 +155,30 @@ fn transport(smtp: &Smtp) -> Result<(AsyncSmtpTransport<Tokio1Executor>, Mailbox
     let mut builder = builder
         .port(smtp.port)
         .timeout(Some(std::time::Duration::from_secs(30)));
+    if let Some(ca) = &smtp.ca {
+        use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
+        let pem = std::fs::read(ca)
+            .map_err(|e| invalid(format!("`ca` ({}) cannot be read: {e}", ca.display())))?;
+        let certificate = Certificate::from_pem(&pem).map_err(|e| {
+            invalid(format!(
+                "`ca` ({}) is not a PEM certificate: {e}",
+                ca.display()
+            ))
+        })?;
+        let parameters = TlsParameters::builder(smtp.host.clone())
+            .add_root_certificate(certificate)
+            .build_rustls()
+            .map_err(|e| invalid(format!("`ca`: {e}")))?;
+        builder = match smtp.security.as_str() {
+            "starttls" => builder.tls(Tls::Required(parameters)),
+            "tls" => builder.tls(Tls::Wrapper(parameters)),
+            _ => {
+                return Err(invalid(
+                    "`ca` goes with `security = \"starttls\"` or `\"tls\"`".into(),
+                ));
+            }
+        };
+    }
     match (&smtp.username, &smtp.password) {
         (Some(user), Some(password)) => {
             builder = builder.credentials(Credentials::new(user.clone(), password.clone()));
@@ -227,6 +251,7 @@ mod tests {
             security: security.into(),
             username: None,
             password: None,
+            ca: None,
         }
     }
 
