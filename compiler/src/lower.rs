@@ -703,6 +703,14 @@ impl<'a> Lowerer<'a, '_> {
                     Some(Lit::Text(l)) => Some(l),
                     _ => None,
                 };
+                // A voice is espeak-ng's variant of the language's voice:
+                // `-v pl+f3` (English when no language is given).
+                let language = match (s.remove("voice"), language) {
+                    (Some(Lit::Text(voice)), language) => {
+                        Some(format!("{}+{voice}", language.as_deref().unwrap_or("en")))
+                    }
+                    (_, language) => language,
+                };
                 Op::Play {
                     prompt: self.prompt(Prompt::Say { text, language }),
                 }

@@ -519,9 +519,7 @@ pub const PROOFS: &[(&str, &str, Proof)] = &[
     (
         "queue",
         "music",
-        Proof::Untested(
-            "switch waiting.rs plays it instead of the campaign's queue_music, but no flow run by a test sets it",
-        ),
+        Proof::Test("runtime/server/tests/harness.rs::a_queues_music_and_priority_are_its_own"),
     ),
     (
         "queue",
@@ -564,9 +562,7 @@ pub const PROOFS: &[(&str, &str, Proof)] = &[
     (
         "queue",
         "priority",
-        Proof::Untested(
-            "switch queueing.rs adds it to every call in the queue, but no test or scenario depends on it",
-        ),
+        Proof::Test("runtime/server/tests/harness.rs::a_queues_music_and_priority_are_its_own"),
     ),
     (
         "queue",
@@ -810,9 +806,7 @@ pub const PROOFS: &[(&str, &str, Proof)] = &[
     (
         "say",
         "voice",
-        Proof::Pending(
-            "Not lowered: Prompt::Say carries only text and language, so espeak-ng always uses its default voice",
-        ),
+        Proof::Test("runtime/engine/tests/engine.rs::a_says_voice_is_its_languages_variant"),
     ),
     (
         "say",

@@ -960,7 +960,11 @@ pub const BLOCKS: &[Block] = &[
         name: "say",
         args: &[req(Ty::Text)],
         settings: &[
-            set("voice", TEXT, "The synthesiser voice."),
+            set(
+                "voice",
+                TEXT,
+                "espeak-ng's voice variant of the language (`f3`, `m2`, `klatt`): spoken as LANGUAGE+VOICE (English without `language`).",
+            ),
             set("language", TEXT, "The language of the text, e.g. \"pl\"."),
         ],
         exits: &[],

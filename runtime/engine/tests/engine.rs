@@ -340,3 +340,56 @@ campaign norwegian {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Issue 18: a `say` block's `voice` reaches the synthesiser as espeak-ng's
+/// variant of its language (`pl+f3`; English without a language).
+#[test]
+fn a_says_voice_is_its_languages_variant() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("engine-voice");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("voice.flow"),
+        r#"campaign voices {
+  name "Voices"
+  id "VOICES"
+  numbers [+48221009811]
+  ivr {
+    answer
+    say "Dzień dobry" { language "pl"; voice "f3" }
+    say "Hello" { voice "m2" }
+    say "Cześć" { language "pl" }
+    hangup
+  }
+}
+"#,
+    )
+    .unwrap();
+    let world = dialect_compiler::world::FsWorld::new(Some(root.join("stdlib")), &dir);
+    let compilation = dialect_compiler::compile(&world, std::slice::from_ref(&dir));
+    assert!(!compilation.has_errors());
+    let mut engine = Engine::new();
+    for program in compilation.programs {
+        let loaded = dialect_bytecode::load(&dialect_bytecode::encode(&program)).unwrap();
+        engine.install(Arc::new(Flow::new(loaded).unwrap()));
+    }
+    let now = at("2026-11-23T10:00:00[Europe/Warsaw]");
+    let id = engine
+        .handle_call("+48600000001", "+48221009811", now)
+        .unwrap();
+    let mut voices = Vec::new();
+    for _ in 0..4 {
+        for command in drain(&mut engine) {
+            if let Command::Play {
+                prompt: dialect_bytecode::Prompt::Say { language, .. },
+                ..
+            } = command
+            {
+                voices.push(language.unwrap_or_default());
+            }
+        }
+        let _ = engine.handle_event(id, Event::PromptFinished, now);
+    }
+    assert_eq!(voices, ["pl+f3", "en+m2", "pl"]);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -120,7 +120,9 @@ pub enum PromptError {
     #[error("a `say` prompt has no text")]
     EmptyText,
     /// A language tag that is not a plain tag such as `en`, `en-GB`, `pl`.
-    #[error("`{0}` is not a language tag espeak-ng can take (letters, digits, `-` and `_` only)")]
+    #[error(
+        "`{0}` is not a language tag espeak-ng can take (letters, digits, `-` and `_`, and one `+` before a voice: `pl+f3`)"
+    )]
     Language(String),
     /// espeak-ng could not be started, or its output read.
     #[error("cannot run espeak-ng: {0}")]
@@ -367,10 +369,18 @@ pub fn synthesise(
         return Err(PromptError::EmptyText);
     }
     if let Some(language) = language {
+        // A language tag, optionally with a voice variant: `pl`, `pl+f3`.
         let plain = language
             .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-        if !plain || language.is_empty() || language.len() > 35 || language.starts_with('-') {
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '+');
+        let variants = language.matches('+').count();
+        if !plain
+            || variants > 1
+            || language.is_empty()
+            || language.len() > 35
+            || language.starts_with(['-', '+'])
+            || language.ends_with('+')
+        {
             return Err(PromptError::Language(language.to_owned()));
         }
     }

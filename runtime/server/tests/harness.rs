@@ -1310,3 +1310,57 @@ async fn a_campaign_reaches_only_the_agents_it_allows() {
         invite.text
     );
 }
+
+/// Issue 18: a queue's own `music` plays to its waiting callers, the
+/// campaign's `queue_music` to those of a queue without; and the queues'
+/// `priority` scenarios (tests/queue-flows) pass in the simulator.
+#[tokio::test(flavor = "current_thread")]
+async fn a_queues_music_and_priority_are_its_own() {
+    let flows = compile("tests/queue-flows");
+    let text = std::fs::read_to_string(root().join("tests/queue-flows/queues.test.toml")).unwrap();
+    let file = dialect_sim::scenario::parse("queues.test.toml", &text).expect("the scenarios");
+    let suite = dialect_sim::Suite::new(&flows.programs, &flows.sources).expect("the suite");
+    for scenario in &file.scenarios {
+        let run = dialect_sim::run(&suite, scenario);
+        assert!(run.passed(), "{}: {:?}", scenario.name, run.failures);
+    }
+    let mut h = harness_in("tests/queue-flows", "queue-music", &flows, "", 3_000).await;
+    for (port, caller) in [(5968, "+48600111000"), (5967, "+48600222000")] {
+        let phone = Phone::new(
+            port,
+            h.local_addr(),
+            caller,
+            &format!("harness-music-{port}"),
+        );
+        h.receive(phone.at, &phone.invite("+48221004501")).await;
+        let sent = h.take_sent();
+        let ok = sent
+            .iter()
+            .find(|s| s.text.starts_with("SIP/2.0 200"))
+            .unwrap_or_else(|| panic!("answered: {:?}", first_lines(&sent)));
+        h.receive(phone.at, &phone.ack(ok)).await;
+    }
+    h.advance(Duration::from_secs(2)).await;
+    let heard: Vec<(String, String)> = h
+        .events()
+        .into_iter()
+        .filter(|e| e["event"] == "prompt")
+        .map(|e| {
+            (
+                e["call"].as_str().unwrap_or_default().to_string(),
+                e["prompt"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        heard,
+        [
+            ("call-1".to_string(), "prompts/first_music.wav".to_string()),
+            (
+                "call-2".to_string(),
+                "prompts/campaign_music.wav".to_string()
+            ),
+        ],
+        "{heard:?}"
+    );
+}

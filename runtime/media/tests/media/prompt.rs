@@ -162,11 +162,25 @@ fn say_errors_are_clear() {
         .load(&say("Hello", Some("en; rm -rf /")), &flows(), Law::Ulaw)
         .unwrap_err();
     assert!(matches!(error, PromptError::Language(_)), "{error}");
+    for bad in ["en++f3", "+f3", "en+", "en+f3+m2"] {
+        let error = cache
+            .load(&say("Hello", Some(bad)), &flows(), Law::Ulaw)
+            .unwrap_err();
+        assert!(matches!(error, PromptError::Language(_)), "{bad}: {error}");
+    }
+    // A voice variant speaks differently from the language's own voice.
+    let plain = cache
+        .load(&say("Hello", Some("en")), &flows(), Law::Ulaw)
+        .unwrap();
+    let variant = cache
+        .load(&say("Hello", Some("en+f3")), &flows(), Law::Ulaw)
+        .unwrap();
+    assert_ne!(plain.as_slice(), variant.as_slice());
     let error = cache
         .load(&say("  ", None), &flows(), Law::Ulaw)
         .unwrap_err();
     assert!(matches!(error, PromptError::EmptyText), "{error}");
-    assert!(cache.is_empty());
+    assert_eq!(cache.len(), 2, "only the two voices were cached");
     // A time limit too short for any synthesis.
     let hasty = PromptCache::with_say_timeout(Duration::ZERO);
     let error = hasty

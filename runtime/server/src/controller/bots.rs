@@ -45,6 +45,11 @@ impl Core {
                 &self.media_stats,
             );
             call.playing = true;
+            let name = match prompt {
+                Prompt::Say { text, .. } => format!("say:{text}"),
+                Prompt::Play { path } => path.clone(),
+            };
+            self.record(call_key, "prompt", super::fields([("prompt", name.into())]));
         }
     }
 
