@@ -799,8 +799,8 @@ pub const PROOFS: &[(&str, &str, Proof)] = &[
     (
         "handoff",
         "unassigned",
-        Proof::Untested(
-            "controller/chat.rs keeps an unassigned live chat open or closes it, but no test leaves a live chat handoff unassigned",
+        Proof::Test(
+            "tests/e2e/customer.rs::the_chat_channel_hands_off_live_to_an_agent_and_async_to_a_ticket",
         ),
     ),
     (

@@ -589,11 +589,40 @@ fn the_chat_channel_hands_off_live_to_an_agent_and_async_to_a_ticket() {
             .iter()
             .any(|e| e["event"] == "ticket_opened" && e["ticket"] == id)
     );
+    // Nobody at a desk: the live handoff stays unassigned, and the
+    // handoff's `unassigned keep_open` keeps the chat open (its message, a
+    // ticket, then waiting) until ann opens her desk again and takes it.
+    drop(ann);
+    std::thread::sleep(Duration::from_millis(300));
+    let mut pia = socket(&served, "/chat/web_live?name=Pia", None);
+    next(&mut pia, "message");
+    send(
+        &mut pia,
+        serde_json::json!({ "type": "message", "text": "Hello?" }),
+    );
+    let unassigned = next(&mut pia, "message");
+    assert!(
+        unassigned["text"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("Nobody is free"),
+        "{unassigned}"
+    );
+    next(&mut pia, "ticket");
+    next(&mut pia, "waiting");
+    // ann gets back Ola, whom she had when she left, and Pia.
+    let mut ann = socket(&served, "/api/agents/ann/chat", Some("ann"));
+    let assigned = next(&mut ann, "assigned");
+    assert_eq!(assigned["customer"], "Ola", "{assigned}");
+    let assigned = next(&mut ann, "assigned");
+    assert_eq!(assigned["customer"], "Pia", "{assigned}");
+    let handoff = next(&mut pia, "handoff");
+    assert_eq!(handoff["agent"], "ann");
     let dir = served.dir.clone();
     drop(served);
     let store = SqliteStore::open(dir.join("dialect.sqlite")).expect("the database");
     let tickets = dialect_store::TicketStore::tickets(&store).expect("tickets");
-    assert_eq!(tickets.len(), 1, "{tickets:?}");
+    assert_eq!(tickets.len(), 2, "{tickets:?}");
     assert_eq!(tickets[0].channel, "chat");
     assert_eq!(tickets[0].customer, "Eva");
     assert_eq!(tickets[0].team.as_deref(), Some("web_team"));
@@ -605,4 +634,5 @@ fn the_chat_channel_hands_off_live_to_an_agent_and_async_to_a_ticket() {
         "{:?}",
         tickets[0].transcript
     );
+    assert_eq!(tickets[1].customer, "Pia");
 }

@@ -126,13 +126,17 @@ impl Core {
             ChatEvent::AgentOpened { agent, out } => {
                 self.chat_desks.insert(agent.clone(), out);
                 self.log_agent(&agent, "chat_desk_opened", serde_json::Map::new());
-                let waiting: Vec<u64> = self
+                // Every chat waiting for this agent, oldest first (those
+                // they had before a disconnection, those handed off while
+                // nobody was at a desk).
+                let mut waiting: Vec<u64> = self
                     .chats
                     .iter()
                     .filter(|(_, c)| c.agent.is_none() && c.waiting_for.contains(&agent))
                     .map(|(id, _)| *id)
                     .collect();
-                if let Some(chat) = waiting.into_iter().min() {
+                waiting.sort_unstable();
+                for chat in waiting {
                     self.assign_chat(chat, &agent);
                 }
             }
