@@ -72,8 +72,8 @@ pub const PROOFS: &[(&str, &str, Proof)] = &[
     (
         "campaign",
         "handling",
-        Proof::Pending(
-            "Nothing reads it: every call is handled automatically, there is no manual web-panel or phone handling",
+        Proof::Test(
+            "runtime/server/tests/harness.rs::a_campaigns_handling_decides_how_ann_takes_its_calls",
         ),
     ),
     (

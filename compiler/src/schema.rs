@@ -350,7 +350,7 @@ pub const DECLS: &[Decl] = &[
             set(
                 "handling",
                 &[req(Ty::Enum(&["automatic", "web_panel", "phone"]))],
-                "Call handling: automatic, manual in the web panel, or manual on the phone.",
+                "How agents take the campaign's calls: `phone` (the default: their phone rings), `automatic` (their phone answers by itself: `Call-Info: answer-after=0`), `web_panel` (they accept or decline the offer in the agent API, then their phone answers by itself).",
             ),
             set(
                 "priority",

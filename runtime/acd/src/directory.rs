@@ -115,6 +115,11 @@ pub struct CampaignInfo {
     pub alerts: Vec<(String, u64)>,
     /// How long a ticket of the campaign may stay open (`ticket_sla`).
     pub ticket_sla_ms: Option<Millis>,
+    /// How agents take its calls (`handling`): `phone` (their phone rings,
+    /// the default), `automatic` (their phone answers by itself) or
+    /// `web_panel` (they accept or decline in the agent API, then their
+    /// phone answers by itself).
+    pub handling: String,
     /// `required_skill` (qualified name).
     pub required_skill: Option<String>,
     /// The campaign's `agents` and `teams` (qualified names).
@@ -507,6 +512,10 @@ fn campaign(program: &Program) -> CampaignInfo {
         },
         recording_resume_after_ms: duration(s.get("recording_resume_after")),
         ticket_sla_ms: duration(s.get("ticket_sla")),
+        handling: match s.get("handling") {
+            Some(BValue::Word(w)) => w.clone(),
+            _ => "phone".to_string(),
+        },
         required_skill: refs(s.get("required_skill")).into_iter().next(),
         staff: (refs(s.get("agents")), refs(s.get("teams"))),
         eligible: None,

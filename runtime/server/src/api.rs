@@ -269,6 +269,14 @@ pub enum ApiRequest {
         /// The fields to change.
         fields: BTreeMap<String, String>,
     },
+    /// `POST /api/agents/{name}/accept` or `/decline`: the call offered to
+    /// the agent in the panel (a campaign with `handling web_panel`).
+    AnswerOffer {
+        /// The authenticated agent (equal to `{name}`).
+        agent: String,
+        /// Accept (true) or decline.
+        accept: bool,
+    },
     /// `POST /api/agents/{name}/recording/pause` or `/resume`: the
     /// recording of the agent's current call.
     PauseRecording {
@@ -360,6 +368,7 @@ impl ApiRequest {
             | Self::PauseBot { agent, .. }
             | Self::ListCallbacks { agent }
             | Self::PauseRecording { agent, .. }
+            | Self::AnswerOffer { agent, .. }
             | Self::ListRecordings { agent, .. }
             | Self::Recording { agent, .. }
             | Self::CloseTicket { agent, .. }
@@ -529,6 +538,8 @@ fn routes(
         .route("/api/callbacks", get(list_callbacks).post(create_callback))
         .route("/api/campaigns/{name}/records", get(list_records))
         .route("/api/records/{id}", get(record).put(edit_record))
+        .route("/api/agents/{name}/accept", post(accept_offer))
+        .route("/api/agents/{name}/decline", post(decline_offer))
         .route("/api/agents/{name}/recording/pause", post(pause_recording))
         .route(
             "/api/agents/{name}/recording/resume",
@@ -1318,6 +1329,32 @@ async fn list_records(
         campaign,
         after,
         limit,
+    })
+    .await
+}
+
+async fn accept_offer(
+    State(api): State<Api>,
+    headers: HeaderMap,
+    params: Params,
+) -> Result<ApiReply, Refusal> {
+    let agent = api.own_agent(&headers, &params)?;
+    api.call(ApiRequest::AnswerOffer {
+        agent,
+        accept: true,
+    })
+    .await
+}
+
+async fn decline_offer(
+    State(api): State<Api>,
+    headers: HeaderMap,
+    params: Params,
+) -> Result<ApiReply, Refusal> {
+    let agent = api.own_agent(&headers, &params)?;
+    api.call(ApiRequest::AnswerOffer {
+        agent,
+        accept: false,
     })
     .await
 }

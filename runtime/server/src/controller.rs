@@ -397,6 +397,7 @@ impl Server {
             front,
             recordings: HashMap::new(),
             conversations: HashMap::new(),
+            panel_offers: HashMap::new(),
             next_sweep: Instant::now(),
             ring_deadlines: BTreeMap::new(),
             starts: BTreeMap::new(),
@@ -1053,6 +1054,8 @@ struct Core {
     /// Recordings in progress, indexed when they end (after the call may
     /// have gone).
     recordings: HashMap<u64, PendingRecording>,
+    /// Calls offered in the agent API (`handling web_panel`), by agent.
+    panel_offers: HashMap<String, u64>,
     /// Conversations being recorded (the campaign's `recording`), until
     /// their files are indexed.
     conversations: HashMap<u64, recording::Conversation>,
@@ -2069,6 +2072,7 @@ impl Core {
             }
             Action::Ring { call, agent } => self.offer(call, agent, now).await,
             Action::StopRinging { call, .. } => {
+                self.panel_offers.retain(|_, c| *c != call);
                 if self.callback_calls.contains_key(&call) {
                     self.end_callback_leg(call, callbacks::Side::Agent, now);
                 } else {
@@ -2498,6 +2502,7 @@ impl Core {
         }
         let now = self.now;
         self.stop_recording(call_key);
+        self.panel_offers.retain(|_, c| *c != call_key);
         self.end_conference(call_key, now);
         self.drop_agent(call_key, now);
         let at = self.clock.at(now);
@@ -2588,12 +2593,16 @@ impl Core {
         uri: String,
         trunk: bool,
         from: Option<&str>,
+        auto_answer: bool,
         now: Instant,
     ) -> bool {
         if self.calls.get(&call_key).is_none_or(|c| c.agent.is_some()) {
             return false;
         }
-        let Some(mut leg) = self.new_leg(name, to, uri, trunk, from, now).await else {
+        let Some(mut leg) = self
+            .new_leg(name, to, uri, (trunk, auto_answer), from, now)
+            .await
+        else {
             return false;
         };
         leg.acd_call = call_key;
@@ -2619,15 +2628,17 @@ impl Core {
     }
 
     /// A second leg: an INVITE with our offer, sent (an agent, or a number
-    /// through the trunk).
-    /// `from`: the identity shown to the called party (a `dial` block's
-    /// `caller_id`); `dialect` without one.
+    /// through the trunk: `trunk`). `auto_answer`: the agent's phone is
+    /// asked to answer by itself (`Call-Info: …;answer-after=0` and the
+    /// `Alert-Info` auto-answer hint desk phones know; the campaign's
+    /// `handling`). `from`: the identity shown to the called party (a
+    /// `dial` block's `caller_id`); `dialect` without one.
     async fn new_leg(
         &mut self,
         name: String,
         to: SocketAddr,
         uri: String,
-        trunk: bool,
+        (trunk, auto_answer): (bool, bool),
         from: Option<&str>,
         now: Instant,
     ) -> Option<PlacedLeg> {
@@ -2649,6 +2660,16 @@ impl Core {
         ) else {
             self.ports.give(port);
             return None;
+        };
+        let invite = if auto_answer {
+            invite
+                .with_header("Call-Info", &format!("<sip:{}>;answer-after=0", self.local))
+                .with_header(
+                    "Alert-Info",
+                    "<http://127.0.0.1/>;info=alert-autoanswer;delay=0",
+                )
+        } else {
+            invite
         };
         let Ok(tx) = self
             .tx
@@ -2699,7 +2720,16 @@ impl Core {
             return;
         };
         if self
-            .offer_leg(call_key, number, to, uri, true, caller_id.as_deref(), now)
+            .offer_leg(
+                call_key,
+                number,
+                to,
+                uri,
+                true,
+                caller_id.as_deref(),
+                false,
+                now,
+            )
             .await
         {
             self.timer_seq += 1;

@@ -132,6 +132,18 @@ impl Phone {
             number = self.number,
         )
     }
+
+    /// The caller hangs up: a BYE in the dialog the 2xx `ok` set up.
+    fn bye(&self, ok: &Sent) -> String {
+        let to = header(&ok.text, "To");
+        format!(
+            "BYE sip:dialect@{server} SIP/2.0\r\nVia: SIP/2.0/UDP {at};branch=z9hG4bK-{id}-bye\r\nFrom: <sip:{number}@{at}>;tag=caller\r\nTo: {to}\r\nCall-ID: {id}\r\nCSeq: 2 BYE\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
+            server = self.server,
+            at = self.at,
+            id = self.call_id,
+            number = self.number,
+        )
+    }
 }
 
 /// The phone calls `dialled`; the call is answered (its 200 OK goes back
@@ -1363,4 +1375,134 @@ async fn a_queues_music_and_priority_are_its_own() {
         ],
         "{heard:?}"
     );
+}
+
+/// Issue 18: a campaign's `handling`. `phone`: ann's phone rings as
+/// usual; `automatic`: the INVITE asks it to answer by itself; `web_panel`:
+/// nothing rings until ann accepts in the agent API (which shows the
+/// offer, the caller masked for `sensitive_data`); declining sends the
+/// call back to its place and ann to RONA.
+#[tokio::test(flavor = "current_thread")]
+async fn a_campaigns_handling_decides_how_ann_takes_its_calls() {
+    use dialect_server::api::ApiRequest;
+    let flows = compile("tests/handling-flows");
+    let mut h = harness(
+        "handling",
+        &flows,
+        "[[agent]]\nname = \"ann\"\nuri = \"sip:ann@127.0.0.1:5066\"\npassword = \"pw\"\n",
+        3_000,
+    )
+    .await;
+    let auto_answer = |s: &Sent| s.text.contains("answer-after=0");
+    let mut invites = Vec::new();
+    // ann's phone never answers: the INVITEs of the first two calls are
+    // sent again (and cancelled); a new INVITE has a new Call-ID.
+    let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
+    let mut new_invites = move |sent: &[Sent]| -> Vec<Sent> {
+        sent.iter()
+            .filter(|s| s.text.starts_with("INVITE sip:ann@"))
+            .filter(|s| seen.insert(header(&s.text, "Call-ID").to_string()))
+            .cloned()
+            .collect()
+    };
+    for (port, number) in [(5966, "+48221004601"), (5965, "+48221004602")] {
+        let phone = Phone::new(
+            port,
+            h.local_addr(),
+            "+48600100200",
+            &format!("harness-handling-{port}"),
+        );
+        h.receive(phone.at, &phone.invite(number)).await;
+        let mut sent = h.take_sent();
+        let ok = sent
+            .iter()
+            .find(|s| s.text.starts_with("SIP/2.0 200"))
+            .cloned()
+            .expect("answered");
+        h.receive(phone.at, &phone.ack(&ok)).await;
+        h.advance(Duration::from_millis(100)).await;
+        sent.extend(h.take_sent());
+        let [invite] = &new_invites(&sent)[..] else {
+            panic!("ann is rung once: {:?}", first_lines(&sent));
+        };
+        invites.push(auto_answer(invite));
+        // The caller leaves: ann is free for the next.
+        h.receive(phone.at, &phone.bye(&ok)).await;
+        h.advance(Duration::from_secs(1)).await;
+        h.take_sent();
+    }
+    assert_eq!(
+        invites,
+        [false, true],
+        "phone rings, automatic answers by itself"
+    );
+
+    let phone = Phone::new(
+        5964,
+        h.local_addr(),
+        "+48600100200",
+        "harness-handling-panel",
+    );
+    answered(&mut h, &phone, "+48221004603").await;
+    h.advance(Duration::from_secs(2)).await;
+    let sent = h.take_sent();
+    assert!(
+        new_invites(&sent).is_empty(),
+        "nothing rings before ann accepts: {:?}",
+        first_lines(&sent)
+    );
+    let view = h
+        .api(ApiRequest::Agent {
+            agent: "ann".into(),
+        })
+        .await;
+    assert_eq!(view.body["state"], "ringing", "{:?}", view.body);
+    let offer = &view.body["offer"];
+    assert_eq!(offer["campaign"], "panel", "{offer}");
+    assert_eq!(offer["caller"], "•••••••0200", "{offer}");
+    assert_eq!(offer["queue"], "desk", "{offer}");
+    let reply = h
+        .api(ApiRequest::AnswerOffer {
+            agent: "ann".into(),
+            accept: false,
+        })
+        .await;
+    assert_eq!(reply.status, 200, "{:?}", reply.body);
+    let view = h
+        .api(ApiRequest::Agent {
+            agent: "ann".into(),
+        })
+        .await;
+    assert_eq!(view.body["state"], "idle", "declined: {:?}", view.body);
+    let reply = h
+        .api(ApiRequest::AnswerOffer {
+            agent: "ann".into(),
+            accept: true,
+        })
+        .await;
+    assert_eq!(reply.status, 409, "nothing to accept now: {:?}", reply.body);
+    let reply = h
+        .api(ApiRequest::Ready {
+            agent: "ann".into(),
+        })
+        .await;
+    assert_eq!(reply.status, 200, "{:?}", reply.body);
+    h.advance(Duration::from_millis(100)).await;
+    assert!(new_invites(&h.take_sent()).is_empty());
+    let reply = h
+        .api(ApiRequest::AnswerOffer {
+            agent: "ann".into(),
+            accept: true,
+        })
+        .await;
+    assert_eq!(reply.status, 200, "{:?}", reply.body);
+    h.advance(Duration::from_millis(100)).await;
+    let sent = h.take_sent();
+    let [invite] = &new_invites(&sent)[..] else {
+        panic!(
+            "accepted: ann's phone is called once: {:?}",
+            first_lines(&sent)
+        );
+    };
+    assert!(auto_answer(invite), "{}", invite.text);
 }

@@ -345,6 +345,11 @@ impl Core {
             }
             ApiRequest::ListRecordings { agent, limit } => self.list_recordings(&agent, limit),
             ApiRequest::CloseTicket { agent, id } => self.close_ticket(&agent, id),
+            ApiRequest::AnswerOffer { agent, accept } => {
+                let reply = self.panel_answer(&agent, accept, now).await;
+                self.pump(now).await;
+                reply
+            }
             ApiRequest::Recording { agent, id } => self.get_recording(&agent, id),
             ApiRequest::ListRecords {
                 agent,
@@ -420,6 +425,33 @@ impl Core {
                 .map(|(q, _)| q.clone())
                 .unwrap_or_default();
             map.insert("queues".into(), json!(queues));
+            // A call offered in the panel: who, from where, waiting how
+            // long, to accept or decline.
+            if let Some(call) = self.panel_offers.get(agent).copied()
+                && let Some(c) = self.calls.get(&call)
+            {
+                let sensitive = self
+                    .switch
+                    .directory()
+                    .campaigns
+                    .get(&c.campaign)
+                    .is_some_and(|i| i.sensitive);
+                let caller = masked(&c.number, sensitive);
+                let waited = c
+                    .queued
+                    .as_ref()
+                    .map(|(_, since)| self.now.saturating_duration_since(*since).as_millis());
+                map.insert(
+                    "offer".into(),
+                    json!({
+                        "call": call,
+                        "caller": caller,
+                        "campaign": c.campaign,
+                        "queue": c.queued.as_ref().map(|(q, _)| dialect_acd::directory::Directory::base_queue(q).to_string()),
+                        "waited_ms": waited.map(|w| u64::try_from(w).unwrap_or(u64::MAX)),
+                    }),
+                );
+            }
             if let Some(desk) = self.desks.get(agent) {
                 map.insert("last_call".into(), desk.call.into());
                 map.insert("wrap_up_pending".into(), desk.wrap_up.into());

@@ -351,7 +351,10 @@ impl Core {
         {
             return false;
         }
-        let Some(mut leg) = self.new_leg(agent, to, uri, false, None, now).await else {
+        let Some(mut leg) = self
+            .new_leg(agent, to, uri, (false, false), None, now)
+            .await
+        else {
             return false;
         };
         leg.acd_call = key;
@@ -471,7 +474,10 @@ impl Core {
         let Some((to, uri)) = self.trunk_target(&number, "") else {
             return self.callback_failed(key, "no trunk is configured to call the customer", now);
         };
-        let Some(leg) = self.new_leg(number.clone(), to, uri, true, None, now).await else {
+        let Some(leg) = self
+            .new_leg(number.clone(), to, uri, (true, false), None, now)
+            .await
+        else {
             return self.callback_failed(key, "no media port to call the customer", now);
         };
         self.cb_legs.insert(leg.tx.clone(), (key, Side::Customer));

@@ -8,6 +8,7 @@
 
 use super::directory::short;
 use super::{Core, fields};
+use crate::api::ApiReply;
 use dialect_acd::Millis;
 use std::time::Instant;
 
@@ -56,8 +57,66 @@ impl Core {
         }
     }
 
-    /// Rings an agent for a call the ACD offered them.
+    /// The campaign's `handling` of a call (`phone` for callbacks and
+    /// calls without a campaign).
+    fn handling_of(&self, call: u64) -> String {
+        if self.callback_calls.contains_key(&call) {
+            return "phone".into();
+        }
+        self.calls
+            .get(&call)
+            .and_then(|c| self.switch.directory().campaigns.get(&c.campaign))
+            .map_or_else(|| "phone".into(), |c| c.handling.clone())
+    }
+
+    /// The ACD offers `call` to `agent`: their phone rings (`handling
+    /// phone`), answers by itself (`automatic`), or the offer waits in the
+    /// agent API for them to accept or decline (`web_panel`), for the
+    /// queue's ring time like a ringing phone.
     pub(super) async fn offer(&mut self, call: u64, agent: String, now: Instant) {
+        let handling = self.handling_of(call);
+        if handling == "web_panel" {
+            self.panel_offers.insert(agent.clone(), call);
+            self.webhook(call, "call_routed", serde_json::json!({ "agent": agent }));
+            self.record(call, "offered_in_panel", fields([("agent", agent.into())]));
+            return;
+        }
+        self.ring_agent(call, agent, handling == "automatic", now)
+            .await;
+    }
+
+    /// An agent accepted a call offered in the panel, or declined it.
+    pub(super) async fn panel_answer(
+        &mut self,
+        agent: &str,
+        accept: bool,
+        now: Instant,
+    ) -> ApiReply {
+        let Some(call) = self.panel_offers.get(agent).copied() else {
+            return ApiReply::error(409, format!("no call is offered to {agent}"));
+        };
+        let ringing = matches!(
+            self.switch.acd().place(call),
+            Some(dialect_acd::Place::Ringing { agent: a, .. }) if a == agent
+        );
+        self.panel_offers.remove(agent);
+        if !ringing {
+            return ApiReply::error(409, format!("the call offered to {agent} is gone"));
+        }
+        if accept {
+            self.record(call, "accepted", fields([("agent", agent.into())]));
+            self.ring_agent(call, agent.to_string(), true, now).await;
+        } else {
+            self.record(call, "declined", fields([("agent", agent.into())]));
+            self.switch.agent_declined(call, self.clock.at(now));
+            self.pump(now).await;
+        }
+        ApiReply::ok(serde_json::json!({ "call": call, "accepted": accept }))
+    }
+
+    /// Calls the agent's phone for `call` (asking it to answer by itself
+    /// when `auto_answer`).
+    async fn ring_agent(&mut self, call: u64, agent: String, auto_answer: bool, now: Instant) {
         // Where the agent registered or the configuration puts them, else
         // the flows' `uri` (an address literal; a name cannot be resolved
         // here).
@@ -78,7 +137,7 @@ impl Core {
             self.ring_for_callback(call, agent.clone(), to, uri, now)
                 .await
         } else {
-            self.offer_leg(call, agent.clone(), to, uri, false, None, now)
+            self.offer_leg(call, agent.clone(), to, uri, false, None, auto_answer, now)
                 .await
         };
         if rung {

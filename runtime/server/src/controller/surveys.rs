@@ -153,7 +153,7 @@ impl Core {
             return self.survey_failed(id, "no trunk is configured to call the customer");
         };
         let Some(leg) = self
-            .new_leg(scheduled.number.clone(), to, uri, true, None, now)
+            .new_leg(scheduled.number.clone(), to, uri, (true, false), None, now)
             .await
         else {
             return self.survey_failed(id, "no media port for the survey call");
