@@ -418,8 +418,8 @@ pub const PROOFS: &[(&str, &str, Proof)] = &[
     (
         "channel",
         "max_load",
-        Proof::Pending(
-            "Nothing reads it: directory.rs reads only the inbound channel's priority and age; an agent's load is the agent's max_load",
+        Proof::Test(
+            "runtime/server/tests/harness.rs::a_campaign_reaches_only_the_agents_it_allows",
         ),
     ),
     (

@@ -596,7 +596,11 @@ pub const DECLS: &[Decl] = &[
         named: true,
         settings: &[
             set("priority", &[req(int(0, 100))], "The channel's priority."),
-            set("max_load", &[req(int(1, 100))], "Events per agent at once."),
+            set(
+                "max_load",
+                &[req(int(1, 100))],
+                "An agent takes the campaign's calls only while holding fewer calls than this (whatever their own `max_load`).",
+            ),
             set(
                 "max_wait",
                 &[req(dur(SECOND, DAY))],

@@ -132,6 +132,9 @@ pub struct CampaignInfo {
     /// the campaign waiting that long in any queue goes on to that queue
     /// (or times out without one).
     pub channel_wait: Option<(Millis, Option<String>)>,
+    /// The inbound channel's `max_load`: an agent takes the campaign's
+    /// calls only while holding fewer calls than this.
+    pub channel_load: Option<u32>,
     /// When recalls may be placed: (weekday bit set, first minute, end
     /// minute), in `zone`; empty: any time.
     pub recall_windows: Vec<(u8, u32, u32)>,
@@ -164,8 +167,9 @@ pub struct Directory {
     /// Queues by qualified name (lanes included).
     pub queues: HashMap<String, QueueInfo>,
     /// Lanes: a campaign whose calls only some agents may take
-    /// (`required_skill`, `agents`, `teams`) or that bounds their wait (its
-    /// inbound channel's `max_wait` and `overflow_queue`) waits in each of
+    /// (`required_skill`, `agents`, `teams`), that bounds their wait (its
+    /// inbound channel's `max_wait` and `overflow_queue`) or its agents'
+    /// load (the channel's `max_load`) waits in each of
     /// its queues through a lane of its own, `QUEUE@CAMPAIGN`: an ACD
     /// queue with the queue's rules (and the channel's wait), served by the
     /// queue's agents that the campaign allows. An agent serving both takes
@@ -416,7 +420,8 @@ impl Directory {
             }
             info.eligible = eligible.clone();
             let wait = info.channel_wait.clone();
-            if eligible.is_none() && wait.is_none() {
+            let load = info.channel_load;
+            if eligible.is_none() && wait.is_none() && load.is_none() {
                 continue;
             }
             for queue in queues {
@@ -426,6 +431,7 @@ impl Directory {
                 let lane = format!("{queue}@{campaign}");
                 let mut rules = base.clone();
                 rules.name = lane.clone();
+                rules.max_load = load;
                 if let Some((ms, overflow)) = &wait {
                     rules.max_wait_ms = Some(rules.max_wait_ms.map_or(*ms, |m| m.min(*ms)));
                     rules.overflow = overflow.clone().or(rules.overflow);
@@ -519,6 +525,9 @@ fn campaign(program: &Program) -> CampaignInfo {
         required_skill: refs(s.get("required_skill")).into_iter().next(),
         staff: (refs(s.get("agents")), refs(s.get("teams"))),
         eligible: None,
+        channel_load: channel
+            .and_then(|c| int(c.settings.get("max_load")))
+            .and_then(|n| u32::try_from(n).ok()),
         channel_wait: channel
             .and_then(|c| duration(c.settings.get("max_wait")))
             .map(|ms| {

@@ -203,6 +203,10 @@ pub struct QueueRules {
     pub overflow: Option<String>,
     /// At most this many waiting calls; more are refused.
     pub max_size: Option<usize>,
+    /// An agent takes a call from this queue only while holding fewer than
+    /// this many calls (a campaign's channel `max_load`, through its lane),
+    /// whatever their own maximum load.
+    pub max_load: Option<u32>,
 }
 
 impl QueueRules {
@@ -215,6 +219,7 @@ impl QueueRules {
             max_wait_ms: None,
             overflow: None,
             max_size: None,
+            max_load: None,
         }
     }
 }
@@ -1314,18 +1319,46 @@ impl Acd {
     /// and of their queues' open calls, over every ageing level.
     fn best_for(&self, id: AgentId) -> Option<CallId> {
         let agent = self.agents.get(id)?;
+        let load = agent.held.len();
         let queues = agent
             .queues
             .iter()
             .filter_map(|q| self.queues.get(*q))
-            .flat_map(|q| q.open.iter());
-        agent
-            .reserved
-            .iter()
-            .chain(queues)
-            .filter_map(BTreeSet::first)
-            .min()
-            .map(|key| key.2)
+            .filter(|q| Self::fits(q, load))
+            .flat_map(|q| q.open.iter())
+            .filter_map(BTreeSet::first);
+        // A reserved call of a queue the agent's load keeps them from is
+        // passed over (reserved sets are small: the agent's own callers).
+        let reserved = agent.reserved.iter().filter_map(|set| {
+            set.iter().find(|key| {
+                self.calls
+                    .get(&key.2)
+                    .and_then(|c| self.queues.get(c.queue))
+                    .is_none_or(|q| Self::fits(q, load))
+            })
+        });
+        reserved.chain(queues).min().map(|key| key.2)
+    }
+
+    /// Whether an agent holding `load` calls may take one from `queue`
+    /// (its `max_load`).
+    fn fits(queue: &Queue, load: usize) -> bool {
+        queue
+            .rules
+            .as_ref()
+            .and_then(|r| r.max_load)
+            .is_none_or(|max| load < usize::try_from(max).unwrap_or(usize::MAX))
+    }
+
+    /// The longest-idle free agent of `queue` whose load lets them take a
+    /// call from it.
+    fn first_free(&self, queue: QueueId) -> Option<AgentId> {
+        let q = self.queues.get(queue)?;
+        q.free.iter().map(|entry| entry.2).find(|a| {
+            self.agents
+                .get(*a)
+                .is_some_and(|agent| Self::fits(q, agent.held.len()))
+        })
     }
 
     /// Offers the agent the best calls they may take, while they may.
@@ -1351,17 +1384,18 @@ impl Acd {
         if !matches!(call.status, Status::Waiting { .. }) {
             return;
         }
+        let fits = |a: &Agent| {
+            self.queues
+                .get(call.queue)
+                .is_none_or(|q| Self::fits(q, a.held.len()))
+        };
         let agent = match call.preferred {
             Some((agent, _)) => self
                 .agents
                 .get(agent)
-                .is_some_and(Agent::eligible)
+                .is_some_and(|a| a.eligible() && fits(a))
                 .then_some(agent),
-            None => self
-                .queues
-                .get(call.queue)
-                .and_then(|q| q.free.first())
-                .map(|entry| entry.2),
+            None => self.first_free(call.queue),
         };
         if let Some(agent) = agent {
             self.offer(id, agent, now);
@@ -1376,12 +1410,7 @@ impl Acd {
         for q in queues {
             // The first free agent of the queue may take its open calls; if
             // they take none, the queue has none left.
-            while let Some(agent) = self
-                .queues
-                .get(q)
-                .and_then(|q| q.free.first())
-                .map(|entry| entry.2)
-            {
+            while let Some(agent) = self.first_free(q) {
                 if self.best_for(agent).is_none() {
                     break;
                 }
