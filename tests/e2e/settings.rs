@@ -94,3 +94,56 @@ fn every_setting_is_proven_or_says_it_is_pending() {
         pending.len()
     );
 }
+
+/// Issue 18, over SIP: a disabled campaign (`enabled false`) and one
+/// outside its life (`starts`) refuse calls with 480 and log why; nothing
+/// else is left behind.
+#[test]
+fn a_disabled_campaign_and_one_before_its_first_day_refuse_calls_over_sip() {
+    use crate::sip::{SDP_PCMA_ONLY, Served};
+    let invite = |user: &str, n: u32| {
+        format!(
+            "INVITE sip:{user}@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5998;branch=z9hG4bKlife{n}\r\nFrom: <sip:+48600100200@127.0.0.1>;tag=l{n}\r\nTo: <sip:{user}@127.0.0.1>\r\nCall-ID: life-{n}\r\nCSeq: 1 INVITE\r\nContact: <sip:a@127.0.0.1:5998>\r\nMax-Forwards: 70\r\nContent-Type: application/sdp\r\nContent-Length: {len}\r\n\r\n{sdp}",
+            len = SDP_PCMA_ONLY.len(),
+            sdp = SDP_PCMA_ONLY,
+        )
+    };
+    let cases = [
+        (
+            "disabled",
+            "2026-11-23T10:00:00[Europe/Warsaw]",
+            "tests/identify-flows/",
+            "48221009007",
+            "is disabled",
+        ),
+        (
+            "before-life",
+            "2025-12-31T23:59:00[Europe/Warsaw]",
+            "flows/",
+            "48221000000",
+            "2026-01-01",
+        ),
+    ];
+    for (i, (name, clock, flows, number, why)) in cases.into_iter().enumerate() {
+        let served = Served::start_flows(name, clock, 15_000 + 200 * i as u16, "", flows);
+        let answer = served.raw(invite(number, i as u32).as_bytes());
+        assert!(
+            answer.as_deref().is_some_and(|l| l.starts_with("SIP/2.0 480 ")),
+            "{name}: {answer:?}"
+        );
+        let events = served.events();
+        let refused = events
+            .iter()
+            .find(|e| e["event"] == "campaign_refused")
+            .unwrap_or_else(|| panic!("{name}: {events:#?}"));
+        assert!(
+            refused["reason"].as_str().unwrap_or_default().contains(why),
+            "{name}: {refused}"
+        );
+        assert!(
+            !events.iter().any(|e| e["event"] == "call_started"),
+            "{name}: no call starts: {events:#?}"
+        );
+        crate::sip::assert_clean(&served);
+    }
+}

@@ -1174,7 +1174,7 @@ fn unknown_numbers_malformed_packets_and_media_garbage_get_clean_answers() {
 }
 
 /// A valid PCMA-only offer, for requests refused before any media.
-const SDP_PCMA_ONLY: &str = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 5998 RTP/AVP 8\r\na=rtpmap:8 PCMA/8000\r\n";
+pub(crate) const SDP_PCMA_ONLY: &str = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 5998 RTP/AVP 8\r\na=rtpmap:8 PCMA/8000\r\n";
 
 #[test]
 fn an_offer_without_g711_is_refused_with_488() {
