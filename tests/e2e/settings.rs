@@ -147,3 +147,70 @@ fn a_disabled_campaign_and_one_before_its_first_day_refuse_calls_over_sip() {
         crate::sip::assert_clean(&served);
     }
 }
+
+/// Issue 18, over SIP: each call's wrap-up is its campaign's (sales 4 s,
+/// service none), and a reload that shortens sales' to 1 s counts from the
+/// next sales call. ann's state is read through the agent API.
+#[test]
+fn wrap_up_is_the_calls_campaigns_and_a_reload_changes_it_for_the_next_call() {
+    use crate::sip::{Served, finish, free_udp_port, uas};
+    use std::time::{Duration, Instant};
+    let dir = crate::build::scratch("wrap-up-reload");
+    let flows = dir.join("flows");
+    std::fs::create_dir_all(&flows).unwrap();
+    let v1 = std::fs::read_to_string(root().join("tests/wrapup-flows/v1/wrapup.flow")).unwrap();
+    std::fs::write(flows.join("wrapup.flow"), v1.replace("wrap_up 30s", "wrap_up 4s")).unwrap();
+    let ann = free_udp_port();
+    let config = format!(
+        "[[agent]]\nname = \"ann\"\nuri = \"sip:ann@127.0.0.1:{ann}\"\npassword = \"pw-ann\"\n"
+    );
+    let served = Served::start_flows(
+        "wrap-up-reload",
+        "2026-11-23T10:00:00[Europe/Warsaw]",
+        15_400,
+        &config,
+        flows.to_str().unwrap(),
+    );
+    let agent = uas(
+        "agent_answers.xml",
+        ann,
+        &["-mp", "15800", "-m", "3", "-timeout", "120s", "-nostdin"],
+    );
+    let state = || {
+        let (status, body) = crate::acd::http(&served.api, "GET", "/api/agents/ann", "ann", None);
+        assert_eq!(status, 200, "{body}");
+        body["state"].as_str().unwrap_or_default().to_string()
+    };
+    // How long ann is in wrap-up after a call to `number` (that talks 2 s).
+    let wrap_up_after = |number: &str, port: u16| {
+        let caller = served.one_call("caller_talks.xml", number, port, 3_000);
+        finish(caller, "a caller");
+        let ended = Instant::now();
+        while state() == "busy" {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        while state() == "wrap_up" {
+            assert!(ended.elapsed() < Duration::from_secs(20), "wrap-up never ends");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert_eq!(state(), "available");
+        ended.elapsed()
+    };
+    let sales = wrap_up_after("48221007000", 15_900);
+    assert!(
+        (Duration::from_millis(3_500)..Duration::from_millis(6_000)).contains(&sales),
+        "sales: {sales:?}"
+    );
+    let service = wrap_up_after("48221007001", 15_920);
+    assert!(service < Duration::from_millis(1_000), "service: {service:?}");
+    // Version 2: sales gives 1 s.
+    std::fs::write(flows.join("wrapup.flow"), v1.replace("wrap_up 30s", "wrap_up 1s")).unwrap();
+    let (code, body) = crate::ops::admin(&served, "POST", "/admin/reload", Some(crate::ops::TOKEN));
+    assert_eq!(code, 200, "{body}");
+    let sales = wrap_up_after("48221007000", 15_940);
+    assert!(
+        (Duration::from_millis(500)..Duration::from_millis(2_500)).contains(&sales),
+        "sales after the reload: {sales:?}"
+    );
+    finish(agent, "ann's phone");
+}
