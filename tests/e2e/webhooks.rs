@@ -39,7 +39,7 @@ pub(crate) struct Hit {
     attempt: u32,
     pub(crate) body: Value,
     /// Whether it answered 200 (else 503).
-    accepted: bool,
+    pub(crate) accepted: bool,
 }
 
 /// An HTTP receiver that answers 503 while down and 200 while up, and keeps
