@@ -439,9 +439,7 @@ pub const PROOFS: &[(&str, &str, Proof)] = &[
     (
         "channel",
         "age",
-        Proof::Scenario(
-            "tests/acd-scenarios/acd.test.toml::ageing: after 2 min of waiting a call overtakes a newer VIP call",
-        ),
+        Proof::Test("runtime/switch/tests/switch.rs::each_call_ages_by_its_own_campaigns_levels"),
     ),
     (
         "variable",

@@ -128,7 +128,9 @@ fn a_disabled_campaign_and_one_before_its_first_day_refuse_calls_over_sip() {
         let served = Served::start_flows(name, clock, 15_000 + 200 * i as u16, "", flows);
         let answer = served.raw(invite(number, i as u32).as_bytes());
         assert!(
-            answer.as_deref().is_some_and(|l| l.starts_with("SIP/2.0 480 ")),
+            answer
+                .as_deref()
+                .is_some_and(|l| l.starts_with("SIP/2.0 480 ")),
             "{name}: {answer:?}"
         );
         let events = served.events();
@@ -159,7 +161,11 @@ fn wrap_up_is_the_calls_campaigns_and_a_reload_changes_it_for_the_next_call() {
     let flows = dir.join("flows");
     std::fs::create_dir_all(&flows).unwrap();
     let v1 = std::fs::read_to_string(root().join("tests/wrapup-flows/v1/wrapup.flow")).unwrap();
-    std::fs::write(flows.join("wrapup.flow"), v1.replace("wrap_up 30s", "wrap_up 4s")).unwrap();
+    std::fs::write(
+        flows.join("wrapup.flow"),
+        v1.replace("wrap_up 30s", "wrap_up 4s"),
+    )
+    .unwrap();
     let ann = free_udp_port();
     let config = format!(
         "[[agent]]\nname = \"ann\"\nuri = \"sip:ann@127.0.0.1:{ann}\"\npassword = \"pw-ann\"\n"
@@ -190,7 +196,10 @@ fn wrap_up_is_the_calls_campaigns_and_a_reload_changes_it_for_the_next_call() {
             std::thread::sleep(Duration::from_millis(50));
         }
         while state() == "wrap_up" {
-            assert!(ended.elapsed() < Duration::from_secs(20), "wrap-up never ends");
+            assert!(
+                ended.elapsed() < Duration::from_secs(20),
+                "wrap-up never ends"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
         assert_eq!(state(), "available");
@@ -202,9 +211,16 @@ fn wrap_up_is_the_calls_campaigns_and_a_reload_changes_it_for_the_next_call() {
         "sales: {sales:?}"
     );
     let service = wrap_up_after("48221007001", 15_920);
-    assert!(service < Duration::from_millis(1_000), "service: {service:?}");
+    assert!(
+        service < Duration::from_millis(1_000),
+        "service: {service:?}"
+    );
     // Version 2: sales gives 1 s.
-    std::fs::write(flows.join("wrapup.flow"), v1.replace("wrap_up 30s", "wrap_up 1s")).unwrap();
+    std::fs::write(
+        flows.join("wrapup.flow"),
+        v1.replace("wrap_up 30s", "wrap_up 1s"),
+    )
+    .unwrap();
     let (code, body) = crate::ops::admin(&served, "POST", "/admin/reload", Some(crate::ops::TOKEN));
     assert_eq!(code, 200, "{body}");
     let sales = wrap_up_after("48221007000", 15_940);

@@ -283,12 +283,14 @@ impl Directory {
             directory
                 .campaigns
                 .insert(program.name.clone(), campaign(program));
-            // The ACD's timing rules are global in `dialect serve`: the
-            // first campaign's apply.
+            // The ACD's own rules, for entries without a campaign's (a
+            // callback being placed): the first campaign's wrap-up, and no
+            // ageing (each call ages by its own campaign's levels).
             if first_campaign {
                 first_campaign = false;
                 if let Some(info) = directory.campaigns.get(&program.name) {
                     directory.rules = info.rules.clone();
+                    directory.rules.ageing.clear();
                 }
             }
         }

@@ -246,6 +246,9 @@ pub struct Request {
     /// for ([`Acd::extra_wrap_up`]); `None`: the ACD's [`Rules`] (its
     /// campaign's rules, in the switch).
     pub wrap_up: Option<(Millis, Millis)>,
+    /// Its campaign's ageing levels (after this wait, this factor), over
+    /// the ACD's [`Rules`]; `None`: the ACD's.
+    pub ageing: Option<Vec<(Millis, i64)>>,
 }
 
 impl Request {
@@ -256,6 +259,7 @@ impl Request {
             priority: 0,
             preferred: None,
             wrap_up: None,
+            ageing: None,
         }
     }
 }
@@ -342,6 +346,8 @@ struct Call {
     preferred: Option<(AgentId, Millis)>,
     /// Wrap-up and extra wrap-up after it.
     wrap_up: (Millis, Millis),
+    /// Its own ageing levels (its campaign's), over the ACD's.
+    levels: Option<Arc<[(Millis, i64)]>>,
     status: Status,
 }
 
@@ -431,16 +437,7 @@ pub struct Acd {
 impl Acd {
     /// An ACD with these rules, no queues and no agents.
     pub fn new(rules: Rules) -> Acd {
-        let mut ageing = rules.ageing.clone();
-        ageing.sort_unstable();
-        let mut levels: Vec<(Millis, i64)> = vec![(0, 1)];
-        for (after, factor) in ageing {
-            let highest = levels.last().map_or(1, |l| l.1).max(factor);
-            match levels.last_mut() {
-                Some(last) if last.0 == after => last.1 = highest,
-                _ => levels.push((after, highest)),
-            }
-        }
+        let levels = levels_of(&rules.ageing);
         Acd {
             rules,
             levels,
@@ -701,6 +698,10 @@ impl Acd {
                 wrap_up: request
                     .wrap_up
                     .unwrap_or((self.rules.wrap_up_ms, self.rules.extra_wrap_up_ms)),
+                levels: request
+                    .ageing
+                    .as_deref()
+                    .map(|ageing| Arc::from(levels_of(ageing))),
                 status: Status::Waiting { level: 0 },
             },
         );
@@ -943,7 +944,7 @@ impl Acd {
             match c.status {
                 Status::Waiting { level } => {
                     waiting += 1;
-                    if level != self.level_at(c.since, self.now) {
+                    if level != self.level_at(c, self.now) {
                         return Err(format!("call {call} at a stale ageing level"));
                     }
                     let key = self.key(call, c, level);
@@ -962,7 +963,7 @@ impl Acd {
                     {
                         return Err(format!("call {call} not in its queue's lists"));
                     }
-                    if let Some(at) = self.next_level_at(c.since, level) {
+                    if let Some(at) = self.next_level_at(c, level) {
                         silent += 1;
                         if !self.silent.contains(&(at, Silent::Age(call))) {
                             return Err(format!("call {call} without its ageing timer"));
@@ -1119,44 +1120,45 @@ impl Acd {
 
     // ---- ageing --------------------------------------------------------
 
-    /// The ageing level of a call that arrived at `since`, at `now`.
-    fn level_at(&self, since: Millis, now: Millis) -> usize {
-        let waited = now.saturating_sub(since);
-        self.levels
+    /// A call's ageing levels: its own (its campaign's), else the ACD's.
+    fn levels_for<'a>(&'a self, call: &'a Call) -> &'a [(Millis, i64)] {
+        call.levels.as_deref().unwrap_or(&self.levels)
+    }
+
+    /// The ageing level of a call at `now`.
+    fn level_at(&self, call: &Call, now: Millis) -> usize {
+        let waited = now.saturating_sub(call.since);
+        self.levels_for(call)
             .partition_point(|(after, _)| *after <= waited)
             .saturating_sub(1)
     }
 
-    /// When a call that arrived at `since` leaves this level, if ever.
-    fn next_level_at(&self, since: Millis, level: usize) -> Option<Millis> {
-        self.levels
+    /// When a call leaves this level, if ever.
+    fn next_level_at(&self, call: &Call, level: usize) -> Option<Millis> {
+        self.levels_for(call)
             .get(level + 1)
-            .map(|(after, _)| since.saturating_add(*after))
+            .map(|(after, _)| call.since.saturating_add(*after))
     }
 
     /// The priority a call is served by at this ageing level: its priority,
     /// shifted to be positive (so that a factor always raises it), times the
     /// level's factor.
-    fn effective(&self, priority: i64, level: usize) -> i64 {
-        let factor = self.levels.get(level).map_or(1, |l| l.1).max(1);
-        priority
+    fn effective(&self, call: &Call, level: usize) -> i64 {
+        let factor = self.levels_for(call).get(level).map_or(1, |l| l.1).max(1);
+        call.priority
             .saturating_add(PRIORITY_SHIFT)
             .max(1)
             .saturating_mul(factor)
     }
 
     fn key(&self, id: CallId, call: &Call, level: usize) -> Key {
-        (
-            Reverse(self.effective(call.priority, level)),
-            call.since,
-            id,
-        )
+        (Reverse(self.effective(call, level)), call.since, id)
     }
 
     /// A call's key at `now`, computed afresh.
     fn key_at(&self, id: CallId, now: Millis) -> Option<Key> {
         let call = self.calls.get(&id)?;
-        Some(self.key(id, call, self.level_at(call.since, now)))
+        Some(self.key(id, call, self.level_at(call, now)))
     }
 
     // ---- sets of waiting calls -------------------------------------------
@@ -1169,10 +1171,15 @@ impl Acd {
     }
 
     fn bucket(&mut self, owner: Owner, level: usize) -> Option<&mut BTreeSet<Key>> {
-        match owner {
-            Owner::Queue(q) => self.queues.get_mut(q)?.open.get_mut(level),
-            Owner::Agent(a) => self.agents.get_mut(a)?.reserved.get_mut(level),
+        let sets = match owner {
+            Owner::Queue(q) => &mut self.queues.get_mut(q)?.open,
+            Owner::Agent(a) => &mut self.agents.get_mut(a)?.reserved,
+        };
+        // A campaign's own levels may be more than the ACD's.
+        if sets.len() <= level {
+            sets.resize(level + 1, BTreeSet::new());
         }
+        sets.get_mut(level)
     }
 
     /// Puts a known call into the waiting sets of its queue at the ageing
@@ -1181,9 +1188,9 @@ impl Acd {
         let Some(call) = self.calls.get(&id) else {
             return;
         };
-        let level = self.level_at(call.since, now);
+        let level = self.level_at(call, now);
         let key = self.key(id, call, level);
-        let next = self.next_level_at(call.since, level);
+        let next = self.next_level_at(call, level);
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };
@@ -1220,7 +1227,7 @@ impl Acd {
             return false;
         };
         let key = self.key(id, call, level);
-        let next = self.next_level_at(call.since, level);
+        let next = self.next_level_at(call, level);
         let (queue, since, entered, preferred) =
             (call.queue, call.since, call.entered, call.preferred);
         let owner = Self::owner(call);
@@ -1614,9 +1621,9 @@ impl Acd {
         let Status::Waiting { level } = call.status else {
             return;
         };
-        let new = self.level_at(call.since, now);
+        let new = self.level_at(call, now);
         let (old_key, new_key) = (self.key(id, call, level), self.key(id, call, new));
-        let next = self.next_level_at(call.since, new);
+        let next = self.next_level_at(call, new);
         let owner = Self::owner(call);
         if let Some(set) = self.bucket(owner, level) {
             set.remove(&old_key);
@@ -1653,4 +1660,21 @@ impl Acd {
         }
         Some(queue)
     }
+}
+
+/// Ageing levels from `(after, factor)` pairs: sorted, starting with
+/// `(0, 1)`, each factor at least the one before (a longer wait never
+/// lowers a call's standing), one level per distinct time.
+fn levels_of(ageing: &[(Millis, i64)]) -> Vec<(Millis, i64)> {
+    let mut ageing = ageing.to_vec();
+    ageing.sort_unstable();
+    let mut levels: Vec<(Millis, i64)> = vec![(0, 1)];
+    for (after, factor) in ageing {
+        let highest = levels.last().map_or(1, |l| l.1).max(factor);
+        match levels.last_mut() {
+            Some(last) if last.0 == after => last.1 = highest,
+            _ => levels.push((after, highest)),
+        }
+    }
+    levels
 }

@@ -1224,6 +1224,8 @@ fn proptest_acd() -> Acd {
     acd.add_queue(QueueRules {
         ring_ms: 10_000,
         max_size: Some(4),
+        // An agent takes a q2 call only while holding no other.
+        max_load: Some(1),
         ..QueueRules::new("q2")
     });
     for (name, queues, load) in AGENTS {
@@ -1252,7 +1254,10 @@ proptest! {
                     let reserved = preferred.as_ref()
                         .filter(|p| acd.state(&p.agent) != Some(State::LoggedOut))
                         .map(|p| (p.agent.clone(), p.until));
-                    let request = Request { queue: q.into(), priority, preferred, wrap_up: None };
+                    // Some calls age by their own (campaign's) levels, more
+                    // than the ACD's.
+                    let ageing = (priority % 3 == 0).then(|| vec![(5_000, 3), (20_000, 10), (40_000, 50)]);
+                    let request = Request { queue: q.into(), priority, preferred, wrap_up: None, ageing };
                     let full = q == "q2" && acd.queue(q, now).len() >= 4;
                     let result = acd.enqueue_since(next, request, now.saturating_sub(earlier), now);
                     if full {

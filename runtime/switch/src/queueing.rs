@@ -73,6 +73,7 @@ impl Switch {
             priority: total,
             preferred,
             wrap_up: self.wrap_up_of(key),
+            ageing: self.ageing_of(key),
         };
         match self.acd.enqueue(key, request, ms) {
             Ok(()) => {
@@ -174,6 +175,7 @@ impl Switch {
             priority: total,
             preferred,
             wrap_up: self.wrap_up_of(key),
+            ageing: self.ageing_of(key),
         };
         match self.acd.enqueue(key, request, ms) {
             Ok(()) => self.waiting(key, queue, now),
@@ -377,6 +379,14 @@ impl Switch {
         Some((rules.wrap_up_ms, rules.extra_wrap_up_ms))
     }
 
+    /// The ageing levels of `call`'s campaign (its inbound channel's `age`),
+    /// as the version installed now has them; `None` without any.
+    fn ageing_of(&self, call: CallKey) -> Option<Vec<(dialect_acd::Millis, i64)>> {
+        let campaign = &self.calls.get(&call)?.campaign;
+        let ageing = &self.directory.campaigns.get(campaign)?.rules.ageing;
+        (!ageing.is_empty()).then(|| ageing.clone())
+    }
+
     /// The agent asks for their extra wrap-up time (the campaign's
     /// `extra_wrap_up`, once per wrap-up).
     pub fn extra_wrap_up(&mut self, name: &str, now: Timestamp) -> bool {
@@ -499,6 +509,7 @@ impl Switch {
                 until: ms.saturating_add(for_ms),
             }),
             wrap_up: self.wrap_up_of(key),
+            ageing: self.ageing_of(key),
         };
         let taken = self.acd.enqueue(key, request, ms).is_ok();
         if taken && let Some(call) = self.calls.get_mut(&key) {

@@ -1431,3 +1431,58 @@ fn the_inbound_channels_priority_adds_to_its_campaigns() {
     let rung = served_first("tests/wrapup-flows/v2", SERVICE, SALES, SERVICE);
     assert_eq!(rung, [(3, "ann".to_string())], "service first");
 }
+
+/// Issue 18: each call ages by its own campaign's levels. A service call
+/// (priority 0, ×100 after 30 s) that arrived after a sales call (priority
+/// 50, no ageing) is served first once it has waited 30 s, not before.
+#[test]
+fn each_call_ages_by_its_own_campaigns_levels() {
+    let mut w = World::new("tests/ageing-flows");
+    w.on_duty("ann");
+    let arrive = |w: &mut World, key: u64, dialled: &str| {
+        w.switch
+            .arrive(
+                key,
+                "+48600100001",
+                dialled,
+                Channel::Voice,
+                w.now,
+                &w.store,
+            )
+            .unwrap();
+        w.actions()
+    };
+    // ann talks with a first service call; a sales call and then a service
+    // call wait.
+    assert_eq!(rung(&arrive(&mut w, 1, SERVICE)), [(1, "ann".to_string())]);
+    assert!(w.switch.agent_answered(1, w.now));
+    w.at(1_000);
+    assert!(rung(&arrive(&mut w, 2, SALES)).is_empty());
+    w.at(2_000);
+    assert!(rung(&arrive(&mut w, 3, SERVICE)).is_empty());
+    // At 20 s the service call has not aged: sales first.
+    w.at(20_000);
+    assert!(w.switch.agent_ended(1, w.now));
+    assert_eq!(
+        rung(&w.actions()),
+        [(2, "ann".to_string())],
+        "sales first at 20 s"
+    );
+
+    let mut w = World::new("tests/ageing-flows");
+    w.on_duty("ann");
+    assert_eq!(rung(&arrive(&mut w, 1, SERVICE)), [(1, "ann".to_string())]);
+    assert!(w.switch.agent_answered(1, w.now));
+    w.at(1_000);
+    assert!(rung(&arrive(&mut w, 2, SALES)).is_empty());
+    w.at(2_000);
+    assert!(rung(&arrive(&mut w, 3, SERVICE)).is_empty());
+    // At 40 s it has waited 38 s: worth 100 times its priority.
+    w.at(40_000);
+    assert!(w.switch.agent_ended(1, w.now));
+    assert_eq!(
+        rung(&w.actions()),
+        [(3, "ann".to_string())],
+        "aged service first at 40 s"
+    );
+}

@@ -192,18 +192,22 @@ impl Core {
         } else {
             ms
         };
-        // A recall wraps up by its campaign's rules; other callbacks by
-        // the ACD's.
-        let wrap_up = callback
+        // A recall wraps up and ages by its campaign's rules; other
+        // callbacks by the ACD's.
+        let campaign = callback
             .campaign
             .as_ref()
-            .and_then(|c| self.switch.directory().campaigns.get(c))
-            .map(|c| (c.rules.wrap_up_ms, c.rules.extra_wrap_up_ms));
+            .and_then(|c| self.switch.directory().campaigns.get(c));
+        let wrap_up = campaign.map(|c| (c.rules.wrap_up_ms, c.rules.extra_wrap_up_ms));
+        let ageing = campaign
+            .map(|c| c.rules.ageing.clone())
+            .filter(|a| !a.is_empty());
         let request = Request {
             queue: queue.clone(),
             priority,
             preferred,
             wrap_up,
+            ageing,
         };
         self.log.record(
             self.clock.at(now),
