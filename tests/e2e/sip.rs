@@ -556,6 +556,8 @@ fn scheme2_in_hours_rfc4733_key_2_queues_the_call_and_the_callers_bye_cleans_up(
             "prompt",
             "digit",
             "queued",
+            // The queue's music, logged once.
+            "prompt",
             "dequeued",
             "hangup"
         ],
@@ -563,7 +565,7 @@ fn scheme2_in_hours_rfc4733_key_2_queues_the_call_and_the_callers_bye_cleans_up(
     );
     assert_eq!(events[3]["key"], "2");
     assert_eq!(events[4]["queue"], "common/queues.administration");
-    assert_eq!(events[6]["reason"], "caller hung up");
+    assert_eq!(events[7]["reason"], "caller hung up");
     let status = served.status();
     assert!(
         status["rtp_sent"].as_u64().unwrap_or(0) > 100,
@@ -622,6 +624,8 @@ fn scheme2_key_2_rings_an_agent_who_answers_media_flows_both_ways_and_bye_ends_b
             "prompt",
             "digit",
             "queued",
+            // The queue's music, logged once.
+            "prompt",
             "agent_rung",
             "connected",
             "hangup",
@@ -629,8 +633,8 @@ fn scheme2_key_2_rings_an_agent_who_answers_media_flows_both_ways_and_bye_ends_b
         ],
         "{events:?}"
     );
-    assert_eq!(events[5]["agent"], "erin");
-    assert_eq!(events[7]["reason"], "caller hung up");
+    assert_eq!(events[6]["agent"], "erin");
+    assert_eq!(events[8]["reason"], "caller hung up");
     // The agent's audio (SIPp's g711a.pcap) reached the server and was relayed.
     let status = served.status();
     assert!(

@@ -247,6 +247,21 @@ fn the_engine_keeps_its_timers_and_fires_them_when_time_passes() {
     assert_eq!(engine.poll_timeout(), None);
 }
 
+/// An engine with the flows of `dir` (written by the test), compiled with
+/// the repository's standard library.
+fn engine_for(dir: &std::path::Path) -> Engine {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let world = dialect_compiler::world::FsWorld::new(Some(root.join("stdlib")), dir);
+    let compilation = dialect_compiler::compile(&world, &[dir.to_path_buf()]);
+    assert!(!compilation.has_errors());
+    let mut engine = Engine::new();
+    for program in compilation.programs {
+        let loaded = dialect_bytecode::load(&dialect_bytecode::encode(&program)).unwrap();
+        engine.install(Arc::new(Flow::new(loaded).unwrap()));
+    }
+    engine
+}
+
 /// A `voicemail` block's own `email` wins over the campaign's
 /// `voicemail_email`, which is used without one (issue 18). Before the
 /// recording, the system announcement plays in the campaign's language,
@@ -254,7 +269,6 @@ fn the_engine_keeps_its_timers_and_fires_them_when_time_passes() {
 /// `without_announcement`) says not to.
 #[test]
 fn a_voicemail_is_emailed_to_the_blocks_address_else_the_campaigns() {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
     let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("engine-voicemail");
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(
@@ -294,14 +308,7 @@ campaign norwegian {
 "#,
     )
     .unwrap();
-    let world = dialect_compiler::world::FsWorld::new(Some(root.join("stdlib")), &dir);
-    let compilation = dialect_compiler::compile(&world, std::slice::from_ref(&dir));
-    assert!(!compilation.has_errors());
-    let mut engine = Engine::new();
-    for program in compilation.programs {
-        let loaded = dialect_bytecode::load(&dialect_bytecode::encode(&program)).unwrap();
-        engine.install(Arc::new(Flow::new(loaded).unwrap()));
-    }
+    let mut engine = engine_for(&dir);
     let now = at("2026-11-23T10:00:00[Europe/Warsaw]");
     // What the caller hears before the recording, and where it is e-mailed.
     let voicemail = |engine: &mut Engine, dialled: &str| {
@@ -345,7 +352,6 @@ campaign norwegian {
 /// variant of its language (`pl+f3`; English without a language).
 #[test]
 fn a_says_voice_is_its_languages_variant() {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
     let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("engine-voice");
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(
@@ -365,14 +371,7 @@ fn a_says_voice_is_its_languages_variant() {
 "#,
     )
     .unwrap();
-    let world = dialect_compiler::world::FsWorld::new(Some(root.join("stdlib")), &dir);
-    let compilation = dialect_compiler::compile(&world, std::slice::from_ref(&dir));
-    assert!(!compilation.has_errors());
-    let mut engine = Engine::new();
-    for program in compilation.programs {
-        let loaded = dialect_bytecode::load(&dialect_bytecode::encode(&program)).unwrap();
-        engine.install(Arc::new(Flow::new(loaded).unwrap()));
-    }
+    let mut engine = engine_for(&dir);
     let now = at("2026-11-23T10:00:00[Europe/Warsaw]");
     let id = engine
         .handle_call("+48600000001", "+48221009811", now)

@@ -889,6 +889,8 @@ struct Call {
     last_agent: Option<String>,
     /// The last queue and the wait there, in milliseconds.
     last_wait: Option<(String, u64)>,
+    /// What `play_prompt` last played and logged (music repeats).
+    heard: Option<String>,
 }
 
 /// The SIP and media side a call starts with: an INVITE we answer, or a
@@ -951,6 +953,7 @@ impl Call {
             dialled: String::new(),
             last_agent: None,
             last_wait: None,
+            heard: None,
         }
     }
 }

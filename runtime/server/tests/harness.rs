@@ -40,6 +40,24 @@ fn simulate(compilation: &dialect_compiler::Compilation, body: &str) -> dialect_
     run
 }
 
+/// Every scenario of `file` (under the root) on `compilation`, in the
+/// simulator: each must pass. Returns them, for the expectations the
+/// harness then checks under serve.
+fn scenarios_pass(
+    compilation: &dialect_compiler::Compilation,
+    file: &str,
+) -> Vec<dialect_sim::scenario::Scenario> {
+    let text = std::fs::read_to_string(root().join(file)).expect("the scenarios");
+    let parsed = dialect_sim::scenario::parse(file, &text).expect("the scenarios parse");
+    let suite =
+        dialect_sim::Suite::new(&compilation.programs, &compilation.sources).expect("the suite");
+    for scenario in &parsed.scenarios {
+        let run = dialect_sim::run(&suite, scenario);
+        assert!(run.passed(), "{}: {:?}", scenario.name, run.failures);
+    }
+    parsed.scenarios
+}
+
 /// The server's controller for the same campaigns, in the harness, every
 /// prompt playing `prompt_ms`.
 async fn harness(
@@ -1063,12 +1081,8 @@ async fn every_alert_kind_is_raised_and_cleared_once_and_mailed_to_the_superviso
     use dialect_store::{CustomerStore, OutboxStore};
     let flows = compile("tests/alert-flows");
     // The simulator's side: the scenario passes, and says what to expect.
-    let text = std::fs::read_to_string(root().join("tests/alert-flows/alerts.test.toml")).unwrap();
-    let file = dialect_sim::scenario::parse("alerts.test.toml", &text).expect("the scenario");
-    let suite = dialect_sim::Suite::new(&flows.programs, &flows.sources).expect("the suite");
-    let run = dialect_sim::run(&suite, &file.scenarios[0]);
-    assert!(run.passed(), "{:?}", run.failures);
-    let expected = file.scenarios[0].expect.alerts.clone().expect("alerts");
+    let scenarios = scenarios_pass(&flows, "tests/alert-flows/alerts.test.toml");
+    let expected = scenarios[0].expect.alerts.clone().expect("alerts");
 
     let ann = SocketAddr::from(([127, 0, 0, 1], 5071));
     let mut h = harness(
@@ -1267,13 +1281,7 @@ async fn every_alert_kind_is_raised_and_cleared_once_and_mailed_to_the_superviso
 async fn a_campaign_reaches_only_the_agents_it_allows() {
     use dialect_server::api::ApiRequest;
     let flows = compile("tests/lane-flows");
-    let text = std::fs::read_to_string(root().join("tests/lane-flows/lanes.test.toml")).unwrap();
-    let file = dialect_sim::scenario::parse("lanes.test.toml", &text).expect("the scenarios");
-    let suite = dialect_sim::Suite::new(&flows.programs, &flows.sources).expect("the suite");
-    for scenario in &file.scenarios {
-        let run = dialect_sim::run(&suite, scenario);
-        assert!(run.passed(), "{}: {:?}", scenario.name, run.failures);
-    }
+    scenarios_pass(&flows, "tests/lane-flows/lanes.test.toml");
     let mut h = harness(
         "lanes",
         &flows,
@@ -1329,13 +1337,7 @@ async fn a_campaign_reaches_only_the_agents_it_allows() {
 #[tokio::test(flavor = "current_thread")]
 async fn a_queues_music_and_priority_are_its_own() {
     let flows = compile("tests/queue-flows");
-    let text = std::fs::read_to_string(root().join("tests/queue-flows/queues.test.toml")).unwrap();
-    let file = dialect_sim::scenario::parse("queues.test.toml", &text).expect("the scenarios");
-    let suite = dialect_sim::Suite::new(&flows.programs, &flows.sources).expect("the suite");
-    for scenario in &file.scenarios {
-        let run = dialect_sim::run(&suite, scenario);
-        assert!(run.passed(), "{}: {:?}", scenario.name, run.failures);
-    }
+    scenarios_pass(&flows, "tests/queue-flows/queues.test.toml");
     let mut h = harness_in("tests/queue-flows", "queue-music", &flows, "", 3_000).await;
     for (port, caller) in [(5968, "+48600111000"), (5967, "+48600222000")] {
         let phone = Phone::new(

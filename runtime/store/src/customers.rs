@@ -247,7 +247,7 @@ impl CustomerStore for SqliteStore {
         at: Timestamp,
     ) -> Result<Vec<i64>, StoreError> {
         let mut conn = self.conn();
-        let tx = conn.transaction()?;
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let mut ids = Vec::with_capacity(records.len());
         {
             let mut record = tx.prepare_cached(
@@ -355,7 +355,7 @@ impl CustomerStore for SqliteStore {
         at: Timestamp,
     ) -> Result<CustomerRecord, StoreError> {
         let mut conn = self.conn();
-        let tx = conn.transaction()?;
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let fields = fields_row(&tx, id)?;
         let mut state = state_of(&tx, id)?;
         if state.0 != version {
@@ -389,7 +389,7 @@ impl CustomerStore for SqliteStore {
         at: Timestamp,
     ) -> Result<CustomerRecord, StoreError> {
         let mut conn = self.conn();
-        let tx = conn.transaction()?;
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         fields_row(&tx, id)?;
         let (version, classifier, closed, success) = state_of(&tx, id)?;
         let classifier = if closed && classification.keep_on_closed {
@@ -411,7 +411,7 @@ impl CustomerStore for SqliteStore {
 
     fn move_record(&self, id: i64, campaign: &str) -> Result<(), StoreError> {
         let mut conn = self.conn();
-        let tx = conn.transaction()?;
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let moved = tx.execute(
             "UPDATE customer_records SET campaign = ?2 WHERE id = ?1",
             params![id, campaign],

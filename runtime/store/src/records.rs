@@ -525,7 +525,10 @@ impl RecordStore for SqliteStore {
 
     fn expire_conversations(&self, before: Timestamp) -> Result<Vec<CallRecording>, StoreError> {
         let mut conn = self.conn();
-        let tx = conn.transaction()?;
+        // A write transaction from the start: a read one upgraded to a
+        // write fails at once (not after the busy timeout) when another
+        // connection writes meanwhile.
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let expired = {
             let mut stmt = tx.prepare(&format!(
                 "SELECT {CONVERSATION_COLUMNS} FROM call_recordings WHERE started_ms < ?1"

@@ -1437,51 +1437,43 @@ fn the_inbound_channels_priority_adds_to_its_campaigns() {
 /// 50, no ageing) is served first once it has waited 30 s, not before.
 #[test]
 fn each_call_ages_by_its_own_campaigns_levels() {
-    let mut w = World::new("tests/ageing-flows");
-    w.on_duty("ann");
-    let arrive = |w: &mut World, key: u64, dialled: &str| {
-        w.switch
-            .arrive(
-                key,
-                "+48600100001",
-                dialled,
-                Channel::Voice,
-                w.now,
-                &w.store,
-            )
-            .unwrap();
-        w.actions()
+    // ann talks with a first service call while a sales call (at 1 s) and
+    // a service call (at 2 s) wait; who is rung when she is free at `ms`.
+    let next_at = |ms: i64| {
+        let mut w = World::new("tests/ageing-flows");
+        w.on_duty("ann");
+        for (key, at, dialled) in [(1, 0, SERVICE), (2, 1_000, SALES), (3, 2_000, SERVICE)] {
+            w.at(at);
+            w.switch
+                .arrive(
+                    key,
+                    "+48600100001",
+                    dialled,
+                    Channel::Voice,
+                    w.now,
+                    &w.store,
+                )
+                .unwrap();
+            let rung = rung(&w.actions());
+            if key == 1 {
+                assert_eq!(rung, [(1, "ann".to_string())]);
+                assert!(w.switch.agent_answered(1, w.now));
+            } else {
+                assert!(rung.is_empty());
+            }
+        }
+        w.at(ms);
+        assert!(w.switch.agent_ended(1, w.now));
+        rung(&w.actions())
     };
-    // ann talks with a first service call; a sales call and then a service
-    // call wait.
-    assert_eq!(rung(&arrive(&mut w, 1, SERVICE)), [(1, "ann".to_string())]);
-    assert!(w.switch.agent_answered(1, w.now));
-    w.at(1_000);
-    assert!(rung(&arrive(&mut w, 2, SALES)).is_empty());
-    w.at(2_000);
-    assert!(rung(&arrive(&mut w, 3, SERVICE)).is_empty());
-    // At 20 s the service call has not aged: sales first.
-    w.at(20_000);
-    assert!(w.switch.agent_ended(1, w.now));
     assert_eq!(
-        rung(&w.actions()),
+        next_at(20_000),
         [(2, "ann".to_string())],
         "sales first at 20 s"
     );
-
-    let mut w = World::new("tests/ageing-flows");
-    w.on_duty("ann");
-    assert_eq!(rung(&arrive(&mut w, 1, SERVICE)), [(1, "ann".to_string())]);
-    assert!(w.switch.agent_answered(1, w.now));
-    w.at(1_000);
-    assert!(rung(&arrive(&mut w, 2, SALES)).is_empty());
-    w.at(2_000);
-    assert!(rung(&arrive(&mut w, 3, SERVICE)).is_empty());
-    // At 40 s it has waited 38 s: worth 100 times its priority.
-    w.at(40_000);
-    assert!(w.switch.agent_ended(1, w.now));
+    // At 40 s the service call has waited 38 s: worth 100 times its priority.
     assert_eq!(
-        rung(&w.actions()),
+        next_at(40_000),
         [(3, "ann".to_string())],
         "aged service first at 40 s"
     );

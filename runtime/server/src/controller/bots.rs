@@ -49,7 +49,12 @@ impl Core {
                 Prompt::Say { text, .. } => format!("say:{text}"),
                 Prompt::Play { path } => path.clone(),
             };
-            self.record(call_key, "prompt", super::fields([("prompt", name.into())]));
+            // Music plays again each time it ends: logged once, when it
+            // starts (or changes).
+            if call.heard.as_deref() != Some(name.as_str()) {
+                call.heard = Some(name.clone());
+                self.record(call_key, "prompt", super::fields([("prompt", name.into())]));
+            }
         }
     }
 
