@@ -642,7 +642,10 @@ impl<'a> Checker<'a, '_> {
         {
             self.error(Error::Type {
                 span: name.span,
-                expected: "a channel: `inbound`, `outbound` or `mail`".into(),
+                expected: "a channel Dialect serves: `inbound` (the calls and chats the campaign \
+                           answers) or `outbound` (the recalls it places); it has no e-mail \
+                           channel"
+                    .into(),
                 found: format!("`{}`", name.name),
             });
         }

@@ -595,7 +595,11 @@ pub const DECLS: &[Decl] = &[
         name: "channel",
         named: true,
         settings: &[
-            set("priority", &[req(int(0, 100))], "The channel's priority."),
+            set(
+                "priority",
+                &[req(int(0, 100))],
+                "Added to the campaign's priority for the channel's calls.",
+            ),
             set(
                 "max_load",
                 &[req(int(1, 100))],
@@ -620,7 +624,7 @@ pub const DECLS: &[Decl] = &[
         sections: &[],
         blocks: false,
         body: true,
-        doc: "Channel priorities: inbound, outbound or mail.",
+        doc: "A channel's rules: `inbound` for the calls (and chats) the campaign answers, `outbound` for the recalls it places (each waits for an agent first).",
     },
     Decl {
         name: "variable",
@@ -1557,8 +1561,10 @@ pub const ALERTS: &[(&str, Ty, &str)] = &[
     ),
 ];
 
-/// The channel names of channel priorities.
-pub const CHANNELS: &[&str] = &["inbound", "outbound", "mail"];
+/// The channel names of channel priorities: the calls (and chats) a
+/// campaign answers, and the recalls it places. There is no e-mail
+/// channel: `channel mail` is refused.
+pub const CHANNELS: &[&str] = &["inbound", "outbound"];
 
 /// The types a sub-flow parameter may have.
 pub const PARAM_TYPES: &[(&str, Ty)] = &[

@@ -412,6 +412,10 @@ fn a_recall_classifier_places_the_recall_on_time_and_the_blacklist_stops_another
         .find(|e| e["event"] == "callback_due")
         .expect("callback_due");
     assert_eq!(due["kind"], "recall", "{due}");
+    // A recall is the campaign's outbound call: its channel's priority, and
+    // its own lane of the queue (the channel's max_wait).
+    assert_eq!(due["priority"], 30, "{due}");
+    assert_eq!(due["lane"], "front@front_desk/outbound", "{due}");
     assert!(
         ts(due) >= jan_due,
         "not before it is due: {due} vs {jan_due}"

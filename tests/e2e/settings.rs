@@ -226,3 +226,28 @@ fn wrap_up_is_the_calls_campaigns_and_a_reload_changes_it_for_the_next_call() {
     );
     finish(agent, "ann's phone");
 }
+
+/// Issue 18: Dialect has no e-mail channel, so `channel mail` is refused
+/// with the reason, rather than accepted and ignored.
+#[test]
+fn a_mail_channel_is_refused() {
+    let dir = crate::build::scratch("mail-channel");
+    std::fs::write(
+        dir.join("m.flow"),
+        "campaign m {\n  name \"M\"\n  id \"M\"\n  numbers [+48221009901]\n  channel mail { priority 20 }\n  ivr { answer; hangup }\n}\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_dialect"))
+        .args(["check"])
+        .arg(&dir)
+        .output()
+        .expect("dialect runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(!out.status.success(), "{text}");
+    assert!(text.contains("it has no e-mail"), "{text}");
+    assert!(text.contains("`mail`"), "{text}");
+}

@@ -25,6 +25,20 @@ pub struct QueueInfo {
     pub service: Option<(u32, Millis)>,
 }
 
+/// The outbound channel of a campaign (`channel outbound`): its recalls'
+/// priority (the campaign's plus the channel's), ageing, wait and load.
+#[derive(Clone, Debug, Default)]
+pub struct Outbound {
+    /// The campaign's `priority` plus the channel's.
+    pub priority: i64,
+    /// After this wait, this factor.
+    pub ageing: Vec<(Millis, i64)>,
+    /// `max_wait` and `overflow_queue`.
+    pub wait: Option<(Millis, Option<String>)>,
+    /// `max_load`.
+    pub load: Option<u32>,
+}
+
 /// A classifier (wrap-up reason) and its actions (SPEC 3.2).
 #[derive(Clone, Debug, Default)]
 pub struct Classifier {
@@ -135,6 +149,9 @@ pub struct CampaignInfo {
     /// The inbound channel's `max_load`: an agent takes the campaign's
     /// calls only while holding fewer calls than this.
     pub channel_load: Option<u32>,
+    /// The outbound channel's rules, for the recalls the campaign places
+    /// (each waits in a queue for an agent first).
+    pub outbound: Outbound,
     /// When recalls may be placed: (weekday bit set, first minute, end
     /// minute), in `zone`; empty: any time.
     pub recall_windows: Vec<(u8, u32, u32)>,
@@ -421,35 +438,59 @@ impl Directory {
                 });
             }
             info.eligible = eligible.clone();
-            let wait = info.channel_wait.clone();
-            let load = info.channel_load;
-            if eligible.is_none() && wait.is_none() && load.is_none() {
-                continue;
-            }
-            for queue in queues {
-                let Some(base) = self.queue_rules.iter().find(|r| r.name == *queue) else {
+            let outbound = (info.outbound.wait.clone(), info.outbound.load);
+            let inbound = (info.channel_wait.clone(), info.channel_load);
+            for (suffix, (wait, load)) in [("", inbound), ("/outbound", outbound)] {
+                if eligible.is_none() && wait.is_none() && load.is_none() {
                     continue;
-                };
-                let lane = format!("{queue}@{campaign}");
-                let mut rules = base.clone();
-                rules.name = lane.clone();
-                rules.max_load = load;
-                if let Some((ms, overflow)) = &wait {
-                    rules.max_wait_ms = Some(rules.max_wait_ms.map_or(*ms, |m| m.min(*ms)));
-                    rules.overflow = overflow.clone().or(rules.overflow);
                 }
-                self.queue_rules.push(rules);
-                if let Some(info) = self.queues.get(queue).cloned() {
-                    self.queues.insert(lane.clone(), info);
-                }
-                for (agent, served) in serves.iter_mut() {
-                    let allowed = eligible.as_ref().is_none_or(|e| e.contains(agent));
-                    if allowed && served.contains(queue) {
-                        served.push(lane.clone());
-                    }
-                }
-                self.lanes.insert((campaign.clone(), queue.clone()), lane);
+                self.add_lane(
+                    campaign,
+                    queues,
+                    suffix,
+                    eligible.as_ref(),
+                    (wait, load),
+                    serves,
+                );
             }
+        }
+    }
+
+    /// A campaign's lanes of its `queues` for one channel (`suffix`: empty
+    /// for inbound, `/outbound`).
+    fn add_lane(
+        &mut self,
+        campaign: &str,
+        queues: &[String],
+        suffix: &str,
+        eligible: Option<&BTreeSet<String>>,
+        (wait, load): (Option<(Millis, Option<String>)>, Option<u32>),
+        serves: &mut BTreeMap<String, Vec<String>>,
+    ) {
+        for queue in queues {
+            let Some(base) = self.queue_rules.iter().find(|r| r.name == *queue) else {
+                continue;
+            };
+            let lane = format!("{queue}@{campaign}{suffix}");
+            let mut rules = base.clone();
+            rules.name = lane.clone();
+            rules.max_load = load;
+            if let Some((ms, overflow)) = &wait {
+                rules.max_wait_ms = Some(rules.max_wait_ms.map_or(*ms, |m| m.min(*ms)));
+                rules.overflow = overflow.clone().or(rules.overflow);
+            }
+            self.queue_rules.push(rules);
+            if let Some(info) = self.queues.get(queue).cloned() {
+                self.queues.insert(lane.clone(), info);
+            }
+            for (agent, served) in serves.iter_mut() {
+                let allowed = eligible.is_none_or(|e| e.contains(agent));
+                if allowed && served.contains(queue) {
+                    served.push(lane.clone());
+                }
+            }
+            self.lanes
+                .insert((format!("{campaign}{suffix}"), queue.clone()), lane);
         }
     }
 
@@ -459,6 +500,15 @@ impl Directory {
         self.lanes
             .get(&(campaign.to_string(), queue.to_string()))
             .map_or(queue, String::as_str)
+    }
+
+    /// The ACD queue a recall of `campaign` waits in for `queue`: its
+    /// outbound lane, or the queue itself.
+    pub fn outbound_lane(&self, campaign: &str, queue: &str) -> String {
+        self.lanes
+            .get(&(format!("{campaign}/outbound"), queue.to_string()))
+            .cloned()
+            .unwrap_or_else(|| queue.to_string())
     }
 
     /// The queue a lane (or queue) stands for.
@@ -484,14 +534,10 @@ impl Directory {
     }
 }
 
-fn campaign(program: &Program) -> CampaignInfo {
-    let s = &program.settings;
-    let channel = program
-        .sections
-        .iter()
-        .find(|c| c.kind == "channel" && c.name == "inbound");
+/// A channel's `age` levels: (after, factor).
+fn ageing_of(channel: &Section) -> Vec<(Millis, i64)> {
     let mut ageing = Vec::new();
-    if let Some(BValue::List(levels)) = channel.and_then(|c| c.settings.get("age")) {
+    if let Some(BValue::List(levels)) = channel.settings.get("age") {
         for level in levels {
             if let BValue::List(pair) = level
                 && let [BValue::Duration(after), BValue::Int(factor)] = pair.as_slice()
@@ -500,6 +546,36 @@ fn campaign(program: &Program) -> CampaignInfo {
             }
         }
     }
+    ageing
+}
+
+fn campaign(program: &Program) -> CampaignInfo {
+    let s = &program.settings;
+    let channel = program
+        .sections
+        .iter()
+        .find(|c| c.kind == "channel" && c.name == "inbound");
+    let ageing = channel.map(ageing_of).unwrap_or_default();
+    let outbound = program
+        .sections
+        .iter()
+        .find(|c| c.kind == "channel" && c.name == "outbound")
+        .map(|c| Outbound {
+            priority: int(s.get("priority")).unwrap_or(0)
+                + int(c.settings.get("priority")).unwrap_or(0),
+            ageing: ageing_of(c),
+            wait: duration(c.settings.get("max_wait")).map(|ms| {
+                (
+                    ms,
+                    refs(c.settings.get("overflow_queue")).into_iter().next(),
+                )
+            }),
+            load: int(c.settings.get("max_load")).and_then(|n| u32::try_from(n).ok()),
+        })
+        .unwrap_or_else(|| Outbound {
+            priority: int(s.get("priority")).unwrap_or(0),
+            ..Outbound::default()
+        });
     let mut info = CampaignInfo {
         rules: Rules {
             wrap_up_ms: duration(s.get("wrap_up")).unwrap_or(0),
@@ -527,6 +603,7 @@ fn campaign(program: &Program) -> CampaignInfo {
         required_skill: refs(s.get("required_skill")).into_iter().next(),
         staff: (refs(s.get("agents")), refs(s.get("teams"))),
         eligible: None,
+        outbound,
         channel_load: channel
             .and_then(|c| int(c.settings.get("max_load")))
             .and_then(|n| u32::try_from(n).ok()),

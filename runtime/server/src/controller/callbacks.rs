@@ -192,33 +192,45 @@ impl Core {
         } else {
             ms
         };
-        // A recall wraps up and ages by its campaign's rules; other
-        // callbacks by the ACD's.
+        // A recall is the campaign's outbound call: it wraps up by the
+        // campaign's rules, and waits, ages and is served by its outbound
+        // channel's (priority, lane); other callbacks by the queue's and
+        // the ACD's.
         let campaign = callback
             .campaign
             .as_ref()
-            .and_then(|c| self.switch.directory().campaigns.get(c));
-        let wrap_up = campaign.map(|c| (c.rules.wrap_up_ms, c.rules.extra_wrap_up_ms));
+            .and_then(|c| Some((c, self.switch.directory().campaigns.get(c)?)));
+        let wrap_up = campaign.map(|(_, c)| (c.rules.wrap_up_ms, c.rules.extra_wrap_up_ms));
         let ageing = campaign
-            .map(|c| c.rules.ageing.clone())
+            .map(|(_, c)| c.outbound.ageing.clone())
             .filter(|a| !a.is_empty());
+        let priority = priority + campaign.map_or(0, |(_, c)| c.outbound.priority);
+        let lane = campaign.map_or_else(
+            || queue.clone(),
+            |(name, _)| self.switch.directory().outbound_lane(name, &queue),
+        );
         let request = Request {
-            queue: queue.clone(),
+            queue: lane.clone(),
             priority,
             preferred,
             wrap_up,
             ageing,
         };
+        let mut logged = fields([
+            ("callback", callback.id.into()),
+            ("kind", callback.kind.as_str().into()),
+            ("queue", queue.clone().into()),
+            ("priority", priority.into()),
+            ("acd_call", key.into()),
+        ]);
+        if lane != queue {
+            logged.insert("lane".into(), lane.into());
+        }
         self.log.record(
             self.clock.at(now),
             &format!("callback-{}", callback.id),
             "callback_due",
-            fields([
-                ("callback", callback.id.into()),
-                ("kind", callback.kind.as_str().into()),
-                ("queue", queue.into()),
-                ("acd_call", key.into()),
-            ]),
+            logged,
         );
         let id = callback.id;
         self.callback_calls.insert(
