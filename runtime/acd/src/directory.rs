@@ -149,6 +149,10 @@ pub struct CampaignInfo {
     /// The inbound channel's `max_load`: an agent takes the campaign's
     /// calls only while holding fewer calls than this.
     pub channel_load: Option<u32>,
+    /// The agents who serve any of the campaign's queues (short names):
+    /// those whose breaks its `break_over` and `breaks_started` alerts
+    /// watch.
+    pub staffed_by: BTreeSet<String>,
     /// The outbound channel's rules, for the recalls the campaign places
     /// (each waits in a queue for an agent first).
     pub outbound: Outbound,
@@ -411,9 +415,15 @@ impl Directory {
         serves: &mut BTreeMap<String, Vec<String>>,
     ) {
         for (campaign, queues) in campaign_queues {
+            let staffed: BTreeSet<String> = serves
+                .iter()
+                .filter(|(_, served)| served.iter().any(|q| queues.contains(q)))
+                .map(|(agent, _)| agent.clone())
+                .collect();
             let Some(info) = self.campaigns.get_mut(campaign) else {
                 continue;
             };
+            info.staffed_by = staffed;
             let mut eligible: Option<BTreeSet<String>> = None;
             if let Some(skill) = &info.required_skill {
                 eligible = Some(
@@ -604,6 +614,7 @@ fn campaign(program: &Program) -> CampaignInfo {
         staff: (refs(s.get("agents")), refs(s.get("teams"))),
         eligible: None,
         outbound,
+        staffed_by: BTreeSet::new(),
         channel_load: channel
             .and_then(|c| int(c.settings.get("max_load")))
             .and_then(|n| u32::try_from(n).ok()),

@@ -10,8 +10,8 @@
 //! |---|---|---|
 //! | `talk_time` | agent | a call of the campaign has been talking longer than X |
 //! | `max_unclosed` | agent | they owe X or more wrap-ups of the campaign's calls |
-//! | `break_over` | agent | they have been on a break (not ready) longer than X |
-//! | `breaks_started` | campaign | X or more breaks started in the last 5 minutes |
+//! | `break_over` | agent | they (an agent of the campaign's queues) have been on a break (not ready) longer than X |
+//! | `breaks_started` | campaign | its queues' agents started X or more breaks in the last 5 minutes |
 //! | `avg_wait` | campaign | the mean wait of its calls, over those that left a queue in the last 5 minutes and those waiting now, exceeds X |
 //! | `pool_low` | campaign | X or fewer of its records are still open |
 //! | `sla_warning` | ticket | an open ticket's SLA (`ticket_sla`) ends within X |
@@ -69,7 +69,7 @@ pub(crate) struct Monitor {
     /// Raised alerts: (campaign, kind, subject) to the value that raised it.
     raised: BTreeMap<(String, String, String), Value>,
     /// Breaks started, oldest first.
-    breaks: VecDeque<Timestamp>,
+    breaks: VecDeque<(Timestamp, String)>,
     /// Since when each agent on a break has been on it.
     on_break: HashMap<String, Timestamp>,
     /// Calls that left a queue, oldest first.
@@ -169,7 +169,7 @@ impl Switch {
         if self.monitor.breaks.len() >= MAX_KEPT {
             self.monitor.breaks.pop_front();
         }
-        self.monitor.breaks.push_back(now);
+        self.monitor.breaks.push_back((now, agent.to_string()));
     }
 
     /// Whether the agent is on a break already (a new reason is not a
@@ -268,7 +268,12 @@ impl Switch {
     /// and no longer holds.
     fn evaluate(&mut self, now: Timestamp, store: Option<&dyn Store>) {
         let window = now - WINDOW;
-        while self.monitor.breaks.front().is_some_and(|t| *t < window) {
+        while self
+            .monitor
+            .breaks
+            .front()
+            .is_some_and(|(t, _)| *t < window)
+        {
             self.monitor.breaks.pop_front();
         }
         let kept = now - SERVICE_WINDOW;
@@ -329,6 +334,13 @@ impl Switch {
     ) -> Vec<(String, Value)> {
         let ms =
             |since: Timestamp| u64::try_from(now.duration_since(since).as_millis()).unwrap_or(0);
+        // Breaks count for a campaign when taken by an agent of its queues.
+        let staffed = |agent: &str| {
+            self.directory
+                .campaigns
+                .get(campaign)
+                .is_some_and(|c| c.staffed_by.contains(agent))
+        };
         let mut out = Vec::new();
         match kind {
             "talk_time" => {
@@ -354,13 +366,18 @@ impl Switch {
             }
             "break_over" => {
                 for (agent, since) in &self.monitor.on_break {
-                    if ms(*since) > threshold {
+                    if staffed(agent) && ms(*since) > threshold {
                         out.push((agent.clone(), json!(ms(*since))));
                     }
                 }
             }
             "breaks_started" => {
-                let count = self.monitor.breaks.len() as u64;
+                let count = self
+                    .monitor
+                    .breaks
+                    .iter()
+                    .filter(|(_, agent)| staffed(agent))
+                    .count() as u64;
                 if threshold > 0 && count >= threshold {
                     out.push((String::new(), json!(count)));
                 }
