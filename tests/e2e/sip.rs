@@ -1268,18 +1268,7 @@ pub(crate) fn wait_for_all(
     what: &str,
     done: impl Fn(&[serde_json::Value]) -> bool,
 ) -> Vec<serde_json::Value> {
-    let deadline = Instant::now() + Duration::from_secs(90);
-    loop {
-        let events = served.all_events();
-        if done(&events) {
-            return events;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out waiting for {what}: {events:#?}"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    wait_on(|| served.all_events(), what, String::new, done)
 }
 
 /// [`wait_for`], and on timeout also what `explain` says (a peer's output).
@@ -1289,9 +1278,20 @@ pub(crate) fn wait_for_explained(
     explain: impl Fn() -> String,
     done: impl Fn(&[serde_json::Value]) -> bool,
 ) -> Vec<serde_json::Value> {
+    wait_on(|| served.events(), what, explain, done)
+}
+
+/// Polls `events` (up to 90 s) until `done` holds; on timeout fails with
+/// them and what `explain` says.
+fn wait_on(
+    events: impl Fn() -> Vec<serde_json::Value>,
+    what: &str,
+    explain: impl Fn() -> String,
+    done: impl Fn(&[serde_json::Value]) -> bool,
+) -> Vec<serde_json::Value> {
     let deadline = Instant::now() + Duration::from_secs(90);
     loop {
-        let events = served.events();
+        let events = events();
         if done(&events) {
             return events;
         }

@@ -144,8 +144,7 @@ impl Recorder {
         left: &[i16; FRAME_SAMPLES],
         right: &[i16; FRAME_SAMPLES],
     ) -> Result<Pushed, RecordError> {
-        let room = usize::try_from(self.max.saturating_sub(self.written)).unwrap_or(usize::MAX);
-        let take = FRAME_SAMPLES.min(room);
+        let take = self.room(FRAME_SAMPLES);
         if take > 0 {
             let stereo = self.channels == 2;
             let count = if stereo { take * 2 } else { take };
@@ -166,11 +165,22 @@ impl Recorder {
             })?;
             self.written += take as u64;
         }
+        Ok(self.pushed())
+    }
+
+    /// Whether there is room for more.
+    fn pushed(&self) -> Pushed {
         if self.written >= self.max {
-            Ok(Pushed::Full)
+            Pushed::Full
         } else {
-            Ok(Pushed::Recorded)
+            Pushed::Recorded
         }
+    }
+
+    /// How many of `wanted` samples (per channel) still fit.
+    fn room(&self, wanted: usize) -> usize {
+        let room = usize::try_from(self.max.saturating_sub(self.written)).unwrap_or(usize::MAX);
+        wanted.min(room)
     }
 
     /// How long the recording is so far.
@@ -214,8 +224,7 @@ impl Recorder {
     }
 
     fn write(&mut self, bytes: &[u8], decode: impl Fn(u8) -> i16) -> Result<Pushed, RecordError> {
-        let room = usize::try_from(self.max.saturating_sub(self.written)).unwrap_or(usize::MAX);
-        let take = bytes.len().min(room);
+        let take = self.room(bytes.len());
         let bytes = bytes.get(..take).unwrap_or_default();
         if !bytes.is_empty() {
             let mut samples = self
@@ -230,11 +239,7 @@ impl Recorder {
             })?;
             self.written += take as u64;
         }
-        if self.written >= self.max {
-            Ok(Pushed::Full)
-        } else {
-            Ok(Pushed::Recorded)
-        }
+        Ok(self.pushed())
     }
 }
 

@@ -560,6 +560,15 @@ pub trait TicketStore {
 
     /// Closes a ticket.
     fn close_ticket(&self, id: i64) -> Result<Ticket, StoreError>;
+
+    /// The open tickets of `campaign`, oldest first.
+    fn open_tickets(&self, campaign: &str) -> Result<Vec<Ticket>, StoreError> {
+        Ok(self
+            .tickets()?
+            .into_iter()
+            .filter(|t| t.campaign == campaign && t.status == "open")
+            .collect())
+    }
 }
 
 fn scheduled(row: &Row<'_>) -> rusqlite::Result<(i64, String, String, String, i64, String, i64)> {
@@ -826,6 +835,15 @@ impl TicketStore for SqliteStore {
         let conn = self.conn();
         let mut stmt = conn.prepare(&format!("SELECT {TICKET} FROM tickets ORDER BY id"))?;
         let rows = stmt.query_map([], ticket_row)?;
+        rows.map(|r| into_ticket(r?)).collect()
+    }
+
+    fn open_tickets(&self, campaign: &str) -> Result<Vec<Ticket>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {TICKET} FROM tickets WHERE campaign = ?1 AND status = 'open' ORDER BY id"
+        ))?;
+        let rows = stmt.query_map([campaign], ticket_row)?;
         rows.map(|r| into_ticket(r?)).collect()
     }
 

@@ -748,12 +748,20 @@ impl Switch {
 
     /// When [`Switch::handle_timeout`] must next be called.
     pub fn poll_timeout(&self) -> Option<Timestamp> {
+        [self.calls_deadline(), self.monitor_deadline()]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    /// The next deadline of the calls (engine timers, the ACD's,
+    /// announcements, extension transfers), the alerts' apart.
+    fn calls_deadline(&self) -> Option<Timestamp> {
         let timer = self.engine.poll_timeout();
         let acd = self.acd.poll_timeout().map(|ms| self.time_of(ms));
         let announcement = self.announcements.first().map(|(at, _)| *at);
         let transfer = self.transfers.first().map(|(at, _)| *at);
-        let monitor = self.monitor_deadline();
-        [timer, acd, announcement, transfer, monitor]
+        [timer, acd, announcement, transfer]
             .into_iter()
             .flatten()
             .min()

@@ -147,14 +147,7 @@ impl Switch {
         let Some(monitor) = self.monitor_deadline() else {
             return false;
         };
-        let timer = self.engine.poll_timeout();
-        let acd = self.acd.poll_timeout().map(|ms| self.time_of(ms));
-        let announcement = self.announcements.first().map(|(at, _)| *at);
-        let transfer = self.transfers.first().map(|(at, _)| *at);
-        [timer, acd, announcement, transfer]
-            .into_iter()
-            .flatten()
-            .all(|at| at > monitor)
+        self.calls_deadline().is_none_or(|at| at > monitor)
     }
 
     /// Evaluate alerts every second even when nothing happens (the
@@ -200,7 +193,12 @@ impl Switch {
         self.monitor.exits.push_back(Exit {
             at: now,
             campaign: call.campaign.clone(),
-            queue: call.queue.clone().unwrap_or_default(),
+            // A campaign's lane counts for the queue it is a lane of.
+            queue: call
+                .queue
+                .as_deref()
+                .map(|q| dialect_acd::directory::Directory::base_queue(q).to_string())
+                .unwrap_or_default(),
             wait_ms,
             answered,
         });
@@ -214,7 +212,14 @@ impl Switch {
     pub fn service_levels(&self) -> BTreeMap<String, (u32, u32)> {
         let since = self.now - SERVICE_WINDOW;
         let mut out = BTreeMap::new();
-        for (name, queue) in &self.directory.queues {
+        // Lanes are measured with their queues (their exits carry the
+        // queue's name).
+        let queues = self
+            .directory
+            .queues
+            .iter()
+            .filter(|(n, _)| !n.contains('@'));
+        for (name, queue) in queues {
             let Some((target, time)) = queue.service else {
                 continue;
             };
@@ -446,10 +451,9 @@ impl Switch {
         }
         let open = store.open_records(campaign).unwrap_or(u64::MAX);
         let tickets = store
-            .tickets()
+            .open_tickets(campaign)
             .unwrap_or_default()
             .into_iter()
-            .filter(|t| t.campaign == campaign && t.status == "open")
             .map(|t| (t.id, t.created))
             .collect();
         self.monitor

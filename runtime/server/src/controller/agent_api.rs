@@ -1106,7 +1106,8 @@ impl Core {
         }
     }
 
-    /// `POST /api/tickets/{id}/close`: by its owner or a supervisor.
+    /// `POST /api/tickets/{id}/close`: by its owner or a supervisor of its
+    /// campaign.
     fn close_ticket(&mut self, agent: &str, id: i64) -> ApiReply {
         let Some(store) = &self.store else {
             return ApiReply::error(503, "tickets are not available");
@@ -1116,10 +1117,18 @@ impl Core {
             Ok(None) => return ApiReply::error(404, format!("there is no ticket {id}")),
             Err(error) => return store_error(&error),
         };
-        if ticket.owner.as_deref() != Some(agent) && !self.is_supervisor(agent) {
+        // Its owner, a configured supervisor, or a supervisor of its
+        // campaign: not a supervisor of another campaign.
+        let supervises = self
+            .supervised(agent)
+            .is_some_and(|c| c.is_none_or(|list| list.contains(&ticket.campaign)));
+        if ticket.owner.as_deref() != Some(agent) && !supervises {
             return ApiReply::error(
                 403,
-                format!("{agent} may not close ticket {id}: it is its owner's or a supervisor's"),
+                format!(
+                    "{agent} may not close ticket {id}: it is its owner's or a supervisor's of campaign {}",
+                    ticket.campaign
+                ),
             );
         }
         if ticket.status == "closed" {

@@ -449,7 +449,7 @@ impl Core {
     /// The campaigns whose recordings `agent` may hear: `Some(None)` for a
     /// configured supervisor (all), `Some(Some(list))` for a campaign's
     /// `supervisors`, `None` for anyone else.
-    fn supervised(&self, agent: &str) -> Option<Option<Vec<String>>> {
+    pub(super) fn supervised(&self, agent: &str) -> Option<Option<Vec<String>>> {
         if self
             .config
             .agents
