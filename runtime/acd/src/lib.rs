@@ -383,6 +383,9 @@ struct Agent {
     reserved: Vec<BTreeSet<Key>>,
     /// The extra wrap-up time the agent may still ask for in this wrap-up.
     extra: Millis,
+    /// The kind of state last reported ([`Agent::kind`]) and since when:
+    /// the agent's time in state.
+    shown: (u8, Millis),
 }
 
 impl Agent {
@@ -396,6 +399,23 @@ impl Agent {
         self.held
             .iter()
             .filter_map(|(call, until)| until.map(|until| (*call, until)))
+    }
+
+    /// The kind of [`Agent::report`]'s state, without its details (and
+    /// without allocating): Ringing, Busy, or the mode's.
+    fn kind(&self) -> u8 {
+        if self.ringing().next().is_some() {
+            return 0;
+        }
+        if !self.held.is_empty() {
+            return 1;
+        }
+        match self.mode {
+            Mode::Available { .. } => 2,
+            Mode::Idle { .. } => 3,
+            Mode::WrapUp { .. } => 4,
+            Mode::LoggedOut => 5,
+        }
     }
 
     fn report(&self) -> State {
@@ -503,6 +523,7 @@ impl Acd {
             listed: None,
             reserved: vec![BTreeSet::new(); self.levels.len()],
             extra: 0,
+            shown: (5, self.now),
         });
         self.agent_ids.insert(name, id);
     }
@@ -756,6 +777,7 @@ impl Acd {
         if let Some(a) = self.agents.get_mut(agent) {
             a.held.insert(call, None);
         }
+        self.stamp(agent);
         true
     }
 
@@ -1298,6 +1320,7 @@ impl Acd {
 
     /// Lists the agent as free if they may be offered a call.
     fn relist(&mut self, id: AgentId) {
+        self.stamp(id);
         let want = self.agents.get(id).and_then(|a| match a.mode {
             Mode::Available { since } if a.eligible() => Some(since),
             _ => None,
@@ -1316,8 +1339,31 @@ impl Acd {
         if let Mode::WrapUp { until } = mode {
             self.loud.insert((until, Loud::WrapUp(id)));
         }
+        let changed = agent.mode != mode;
         agent.mode = mode;
+        if changed {
+            agent.shown = (agent.kind(), self.now);
+        }
         self.relist(id);
+    }
+
+    /// Restarts an agent's time in state if the kind of state they show
+    /// changed.
+    fn stamp(&mut self, id: AgentId) {
+        let now = self.now;
+        if let Some(a) = self.agents.get_mut(id) {
+            let kind = a.kind();
+            if kind != a.shown.0 {
+                a.shown = (kind, now);
+            }
+        }
+    }
+
+    /// Since when an agent has been in their present state (a new
+    /// not-ready reason counts as a new state).
+    pub fn state_since(&self, name: &str) -> Option<Millis> {
+        let id = self.agent_id(name)?;
+        self.agents.get(id).map(|a| a.shown.1)
     }
 
     // ---- matching --------------------------------------------------------

@@ -1357,3 +1357,34 @@ proptest! {
         prop_assert_eq!(model.enqueued, model.served + model.removed + model.timed_out);
     }
 }
+
+/// An agent's time in state restarts when what they show changes (ready,
+/// ringing, talking, wrap-up, not ready), and only then.
+#[test]
+fn time_in_state_restarts_with_each_change_of_state() {
+    let mut acd = Acd::new(wrap_up(5_000, 0));
+    acd.add_queue(QueueRules::new("q"));
+    acd.add_agent("alice", &["q"], 1);
+    assert!(acd.login("alice", 100));
+    assert_eq!(acd.state_since("alice"), Some(100));
+    assert!(acd.set_ready("alice", 1_000));
+    assert_eq!(acd.state_since("alice"), Some(1_000));
+    // Time passing changes nothing.
+    acd.handle_timeout(2_000);
+    assert_eq!(acd.state_since("alice"), Some(1_000));
+    acd.enqueue(1, request("q", 0), 3_000).unwrap();
+    assert!(matches!(acd.state("alice"), Some(State::Ringing { .. })));
+    assert_eq!(acd.state_since("alice"), Some(3_000));
+    assert!(acd.answered(1, 4_000));
+    assert_eq!(acd.state_since("alice"), Some(4_000));
+    assert!(acd.ended(1, 10_000));
+    assert!(matches!(acd.state("alice"), Some(State::WrapUp { .. })));
+    assert_eq!(acd.state_since("alice"), Some(10_000));
+    // The wrap-up ends by itself: available from its end.
+    acd.handle_timeout(15_000);
+    assert!(matches!(acd.state("alice"), Some(State::Available { .. })));
+    assert_eq!(acd.state_since("alice"), Some(15_000));
+    assert!(acd.set_not_ready("alice", "break", 16_000));
+    assert_eq!(acd.state_since("alice"), Some(16_000));
+    assert_eq!(acd.state_since("nobody"), None);
+}
