@@ -68,6 +68,9 @@ use serde::{Deserialize, Deserializer};
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, oneshot};
 
+mod desk;
+pub use desk::{CallAction, Sessions};
+
 /// The largest request body accepted, in bytes (64 KiB); larger bodies get 413.
 pub const BODY_LIMIT: usize = 64 * 1024;
 
@@ -349,6 +352,27 @@ pub enum ApiRequest {
     },
     /// `GET /api/status`: the runtime's status, for any authenticated agent.
     Status,
+    /// `GET /api/wallboard`: queues, agents and alerts, for supervisors.
+    Wallboard {
+        /// The authenticated agent (a supervisor).
+        agent: String,
+    },
+    /// `POST /api/wallboard/agents/{name}/{not-ready,logout}`.
+    Supervise {
+        /// The authenticated supervisor.
+        supervisor: String,
+        /// The agent acted on.
+        agent: String,
+        /// Log out (else not ready).
+        logout: bool,
+    },
+    /// `POST /api/agents/{name}/call/{action}`: call control from the desktop.
+    CallControl {
+        /// The authenticated agent.
+        agent: String,
+        /// What to do.
+        action: CallAction,
+    },
 }
 
 impl ApiRequest {
@@ -377,7 +401,10 @@ impl ApiRequest {
             | Self::EditRecord { agent, .. }
             | Self::CreateCallback { agent, .. }
             | Self::UpdateCallback { agent, .. }
-            | Self::CancelCallback { agent, .. } => Some(agent),
+            | Self::CancelCallback { agent, .. }
+            | Self::Wallboard { agent }
+            | Self::CallControl { agent, .. } => Some(agent),
+            Self::Supervise { supervisor, .. } => Some(supervisor),
             Self::WebCallback { .. } | Self::Status => None,
         }
     }
@@ -394,6 +421,13 @@ pub struct Auth {
     /// Failed logins throttled per source and per name (shared with SIP
     /// digest and the admin API); `None` does not throttle.
     pub throttle: Option<Throttle>,
+    /// The desktop's browser sessions.
+    pub sessions: Arc<Sessions>,
+    /// The live events the desktop and wallboard sockets show; `None`
+    /// refuses those sockets.
+    pub feed: Option<crate::eventlog::EventLog>,
+    /// Session cookies are `Secure` (the API is served over HTTPS).
+    pub secure_cookies: bool,
 }
 
 /// Failed logins, shared by every front door.
@@ -555,6 +589,20 @@ fn routes(
         )
         .route("/api/web-callbacks", post(web_callback))
         .route("/api/status", get(status))
+        .route("/", get(desk::home))
+        .route("/desk/", get(desk::index))
+        .route("/desk/{file}", get(desk::asset))
+        .route("/desk/login", post(desk::login))
+        .route("/desk/logout", post(desk::logout))
+        .route("/desk/session", get(desk::session))
+        .route("/api/agents/{name}/events", get(desk::agent_events))
+        .route("/api/agents/{name}/call/{action}", post(desk::call_control))
+        .route("/api/wallboard", get(desk::wallboard))
+        .route("/api/wallboard/events", get(desk::wallboard_events))
+        .route(
+            "/api/wallboard/agents/{name}/{action}",
+            post(desk::supervise),
+        )
         // Must come after the routes: it applies to the routes added so far.
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(not_found)
@@ -903,6 +951,11 @@ impl Api {
 
     /// The agent named by the request's Basic credentials.
     fn agent(&self, headers: &HeaderMap) -> Result<String, Refusal> {
+        if !headers.contains_key(header::AUTHORIZATION)
+            && let Some(id) = desk::session_id(headers)
+        {
+            return self.session_agent(headers, id);
+        }
         let unauthorized = |message: &str| Refusal::unauthorized("Basic", message);
         let value = headers
             .get(header::AUTHORIZATION)

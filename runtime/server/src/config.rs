@@ -270,6 +270,9 @@ pub struct Api {
     /// The longest a request's headers may take to arrive, in seconds
     /// (default 10): a client trickling them is cut off.
     pub header_timeout_s: u64,
+    /// The reasons the desktop offers an agent going not ready (default
+    /// break, lunch, training, meeting).
+    pub not_ready_reasons: Vec<String>,
 }
 
 impl Api {
@@ -291,6 +294,9 @@ impl Default for Api {
             login_lockout_s: 300,
             max_connections: 1024,
             header_timeout_s: 10,
+            not_ready_reasons: ["break", "lunch", "training", "meeting"]
+                .map(String::from)
+                .to_vec(),
         }
     }
 }

@@ -14,6 +14,7 @@
 //! takes its error exits instead of hanging.
 
 mod agent_api;
+mod desk;
 mod bots;
 mod callbacks;
 mod chat;
@@ -271,6 +272,9 @@ impl Server {
                         .collect(),
                     web_token: options.config.api.web_token.clone(),
                     throttle: Some(front.logins.clone()),
+                    sessions: Arc::default(),
+                    feed: Some(options.log.clone()),
+                    secure_cookies: https.is_some(),
                 };
                 Some((listener, Arc::new(auth)))
             }
@@ -366,6 +370,7 @@ impl Server {
                 .collect(),
             config: options.config,
             total_calls: 0,
+            chart: desk::Chart::default(),
             store: Some(Box::new(store)),
             hooks,
             recovered,
@@ -993,6 +998,8 @@ struct Core {
     ports: Ports,
     config: Config,
     total_calls: u64,
+    /// The day's calls per quarter hour, for the wallboard.
+    chart: desk::Chart,
     /// Agents that can be rung: name to address and URI.
     agents: HashMap<String, (SocketAddr, String)>,
     /// Callbacks and relationships (sticky agent, private records).
@@ -1679,6 +1686,7 @@ impl Core {
         );
         self.by_invite.insert(key.clone(), call_key);
         self.total_calls += 1;
+        self.chart.count(started);
         self.hooks.track(call_key, now);
         Some(call_key)
     }
@@ -3043,8 +3051,6 @@ impl Core {
 
     /// The agent hung up a bridged call: the caller goes on with the flow.
     pub(super) async fn agent_hung_up(&mut self, call_key: u64, now: Instant) {
-        let name = self.agent_name(call_key);
-        self.record(call_key, "agent_hung_up", fields([("agent", name.into())]));
         if let Some(agent) = self.calls.get_mut(&call_key).and_then(|c| c.agent.as_mut()) {
             // Their BYE ended their dialog: nothing more to send them.
             // (Its media is closed with the leg, which still counts as
@@ -3054,6 +3060,15 @@ impl Core {
                 self.dialogs.remove(&id);
             }
         }
+        self.agent_leaves(call_key, now).await;
+    }
+
+    /// The agent leaves a bridged call (their phone's BYE, or the desktop's
+    /// hang-up, which sends the phone a BYE): the caller goes on with the
+    /// flow.
+    pub(super) async fn agent_leaves(&mut self, call_key: u64, now: Instant) {
+        let name = self.agent_name(call_key);
+        self.record(call_key, "agent_hung_up", fields([("agent", name.into())]));
         self.drop_agent(call_key, now);
         let consult = self
             .calls

@@ -3,6 +3,10 @@
 //! voicemail, hang-up with its reason and the artifact's hash). Lines are
 //! handed to a writer thread through a bounded queue, so a slow disk never
 //! stalls a call; if the queue is ever full the line is counted as dropped.
+//!
+//! The same events feed the agent desktop and the wallboard live
+//! ([`EventLog::subscribe`]): a bounded broadcast that a slow watcher lags
+//! behind on (it is told how many it missed) without holding up a call.
 
 use serde_json::{Map, Value};
 use std::io::Write;
@@ -22,7 +26,12 @@ pub struct EventLog {
     memory: Option<Arc<Mutex<Vec<Value>>>>,
     dropped: Arc<AtomicU64>,
     written: Arc<AtomicU64>,
+    /// The live feed: each event, to whoever subscribed.
+    feed: tokio::sync::broadcast::Sender<Arc<Value>>,
 }
+
+/// Events the live feed holds for a watcher that has not read them yet.
+pub const FEED: usize = 1_024;
 
 impl EventLog {
     /// A log that writes to `out` on its own thread.
@@ -50,6 +59,7 @@ impl EventLog {
             memory: None,
             dropped: Arc::new(AtomicU64::new(0)),
             written,
+            feed: tokio::sync::broadcast::channel(FEED).0,
         }
     }
 
@@ -60,6 +70,7 @@ impl EventLog {
             memory: None,
             dropped: Arc::new(AtomicU64::new(0)),
             written: Arc::new(AtomicU64::new(0)),
+            feed: tokio::sync::broadcast::channel(FEED).0,
         }
     }
 
@@ -71,6 +82,7 @@ impl EventLog {
             memory: Some(Arc::new(Mutex::new(Vec::new()))),
             dropped: Arc::new(AtomicU64::new(0)),
             written: Arc::new(AtomicU64::new(0)),
+            feed: tokio::sync::broadcast::channel(FEED).0,
         }
     }
 
@@ -84,7 +96,8 @@ impl EventLog {
 
     /// Records one event: `event` names it, `fields` add to it.
     pub fn record(&self, ts: jiff::Timestamp, call: &str, event: &str, fields: Map<String, Value>) {
-        if self.sender.is_none() && self.memory.is_none() {
+        let watched = self.feed.receiver_count() > 0;
+        if self.sender.is_none() && self.memory.is_none() && !watched {
             return;
         }
         let mut line = Map::new();
@@ -92,6 +105,9 @@ impl EventLog {
         line.insert("call".into(), Value::String(call.to_string()));
         line.insert("event".into(), Value::String(event.to_string()));
         line.extend(fields);
+        if watched {
+            let _ = self.feed.send(Arc::new(Value::Object(line.clone())));
+        }
         if let Some(memory) = &self.memory {
             match memory.lock() {
                 Ok(mut lines) if lines.len() < QUEUE => {
@@ -111,6 +127,11 @@ impl EventLog {
                 self.dropped.fetch_add(1, Ordering::Relaxed);
             }
         }
+    }
+
+    /// The live feed of events from now on.
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Arc<Value>> {
+        self.feed.subscribe()
     }
 
     /// Lines dropped because the writer could not keep up.

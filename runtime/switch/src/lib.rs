@@ -913,7 +913,7 @@ impl Switch {
     /// The call is gone from the world (hung up and cleaned up): it leaves
     /// the ACD (an agent talking with it starts wrap-up) and is forgotten.
     pub fn release(&mut self, call: CallKey, now: Timestamp) {
-        self.left_queue(call, now, false);
+        self.left_queue(call, now, crate::monitor::Left::Abandoned);
         let ms = self.acd_ms(now);
         self.acd.ended(call, ms);
         self.detach(call);

@@ -79,6 +79,31 @@ pub(crate) struct Monitor {
     store: HashMap<String, StoreView>,
     /// Evaluate even when the switch is idle.
     always: bool,
+    /// Per queue, the calls answered and abandoned on one day (UTC).
+    today: HashMap<String, Day>,
+}
+
+/// A queue's calls of one day (UTC): answered by an agent, abandoned (the
+/// caller hung up while waiting).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Day {
+    /// The day.
+    pub date: jiff::civil::Date,
+    /// Calls agents answered.
+    pub answered: u32,
+    /// Callers who hung up while waiting.
+    pub abandoned: u32,
+}
+
+/// How a call left its queue.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Left {
+    /// An agent answered.
+    Answered,
+    /// The caller hung up while waiting.
+    Abandoned,
+    /// Timed out, overflowed, taken out by its flow.
+    SentOn,
 }
 
 impl Monitor {
@@ -179,13 +204,35 @@ impl Switch {
     /// `call` leaves its queue (`answered` by an agent, or timed out,
     /// abandoned, sent on by its flow): its wait counts towards `avg_wait`
     /// and its queue's service level.
-    pub(crate) fn left_queue(&mut self, key: CallKey, now: Timestamp, answered: bool) {
+    pub(crate) fn left_queue(&mut self, key: CallKey, now: Timestamp, left: Left) {
+        let answered = left == Left::Answered;
         let Some(call) = self.calls.get(&key) else {
             return;
         };
         let Some(since) = call.waiting_since else {
             return;
         };
+        if let Some(queue) = call.queue.as_deref() {
+            let date = now.to_zoned(jiff::tz::TimeZone::UTC).date();
+            let queue = dialect_acd::directory::Directory::base_queue(queue);
+            let day = self.monitor.today.entry(queue.to_string()).or_insert(Day {
+                date,
+                answered: 0,
+                abandoned: 0,
+            });
+            if day.date != date {
+                *day = Day {
+                    date,
+                    answered: 0,
+                    abandoned: 0,
+                };
+            }
+            match left {
+                Left::Answered => day.answered = day.answered.saturating_add(1),
+                Left::Abandoned => day.abandoned = day.abandoned.saturating_add(1),
+                Left::SentOn => {}
+            }
+        }
         let wait_ms = u64::try_from(now.duration_since(since).as_millis()).unwrap_or(0);
         if self.monitor.exits.len() >= MAX_KEPT {
             self.monitor.exits.pop_front();
@@ -202,6 +249,17 @@ impl Switch {
             wait_ms,
             answered,
         });
+    }
+
+    /// A queue's calls answered and abandoned today (UTC, on the switch's
+    /// clock): zero for a queue without calls today.
+    pub fn queue_today(&self, queue: &str) -> (u32, u32) {
+        let date = self.now.to_zoned(jiff::tz::TimeZone::UTC).date();
+        self.monitor
+            .today
+            .get(queue)
+            .filter(|d| d.date == date)
+            .map_or((0, 0), |d| (d.answered, d.abandoned))
     }
 
     /// Each queue's service level over the last 15 minutes: the share of

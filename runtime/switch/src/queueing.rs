@@ -259,7 +259,7 @@ impl Switch {
     /// The call leaves the ACD (the flow's timeout, hang-up, a new
     /// `Enqueue`): an agent ringing for it is free again.
     pub(crate) fn leave_acd(&mut self, key: CallKey, now: Timestamp) {
-        self.left_queue(key, now, false);
+        self.left_queue(key, now, crate::monitor::Left::SentOn);
         if let Some(call) = self.calls.get_mut(&key) {
             call.queue = None;
             call.waiting_since = None;
@@ -295,7 +295,7 @@ impl Switch {
                         "queue_timeout",
                         fields([("queue", queue.clone().into())]),
                     );
-                    self.left_queue(call, self.now, false);
+                    self.left_queue(call, self.now, crate::monitor::Left::SentOn);
                     if let Some(c) = self.calls.get_mut(&call) {
                         c.queue = None;
                         c.waiting_since = None;
@@ -407,7 +407,7 @@ impl Switch {
         self.now = self.now.max(now);
         let done = self.acd.answered(call, self.acd_ms(now));
         if done {
-            self.left_queue(call, now, true);
+            self.left_queue(call, now, crate::monitor::Left::Answered);
         }
         if done && let Some(c) = self.calls.get_mut(&call) {
             c.talking_since = Some(now);

@@ -60,7 +60,19 @@ fn state_json(state: &State) -> Value {
     }
 }
 
-fn state_name(state: Option<&State>) -> &'static str {
+/// The state's name in the agent API.
+pub(super) fn state_key(state: &State) -> &'static str {
+    match state {
+        State::Available { .. } => "available",
+        State::Idle { .. } => "idle",
+        State::Ringing { .. } => "ringing",
+        State::Busy { .. } => "busy",
+        State::WrapUp { .. } => "wrap_up",
+        State::LoggedOut => "logged_out",
+    }
+}
+
+pub(super) fn state_name(state: Option<&State>) -> &'static str {
     match state {
         Some(State::Available { .. }) => "available",
         Some(State::Idle { .. }) => "idle",
@@ -393,6 +405,17 @@ impl Core {
                 }
             }
             ApiRequest::WebCallback { body } => self.save_callback("web", None, body, now),
+            ApiRequest::Wallboard { agent } => self.wallboard(&agent),
+            ApiRequest::Supervise {
+                supervisor,
+                agent,
+                logout,
+            } => self.supervise(&supervisor, &agent, logout, now),
+            ApiRequest::CallControl { agent, action } => {
+                let reply = self.call_control(&agent, action, now).await;
+                self.pump(now).await;
+                reply
+            }
             ApiRequest::Status => {
                 let agents: BTreeMap<String, Value> = self
                     .switch
@@ -417,6 +440,40 @@ impl Core {
         let mut body = state_json(&state);
         if let Some(map) = body.as_object_mut() {
             map.insert("agent".into(), agent.into());
+            let ms = self.acd_ms(self.now);
+            let since = self.switch.acd().state_since(agent).unwrap_or(ms);
+            map.insert("in_state_ms".into(), ms.saturating_sub(since).into());
+            map.insert("supervisor".into(), self.is_supervisor(agent).into());
+            map.insert(
+                "reasons".into(),
+                json!(self.config.api.not_ready_reasons),
+            );
+            // The call the agent talks on (or holds): who, from where.
+            if let Some(desk) = self.desks.get(agent).filter(|d| d.talking.is_some())
+                && let Some(c) = self.calls.get(&desk.call)
+            {
+                let sensitive = self
+                    .switch
+                    .directory()
+                    .campaigns
+                    .get(&desk.campaign)
+                    .is_some_and(|i| i.sensitive);
+                let talking = desk
+                    .talking
+                    .map(|t| self.now.saturating_duration_since(t).as_millis());
+                map.insert(
+                    "call".into(),
+                    json!({
+                        "call": desk.call,
+                        "caller": masked(&desk.number, sensitive),
+                        "campaign": desk.campaign,
+                        "queue": desk.queue.as_deref().map(dialect_acd::directory::Directory::base_queue),
+                        "talking_ms": talking.map(|t| u64::try_from(t).unwrap_or(u64::MAX)),
+                        "held": c.held,
+                        "recording": self.recording_state(desk.call),
+                    }),
+                );
+            }
             let queues = self
                 .switch
                 .directory()

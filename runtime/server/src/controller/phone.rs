@@ -104,11 +104,23 @@ impl Core {
         if let (Some(media), Some(remote)) = (&leg.media, negotiated.remote) {
             super::to_leg(media, MediaCommand::Remote(remote), &self.media_stats);
         }
-        let name = leg.name.clone();
-        let (held, on_hold) = (call.held, negotiated.on_hold);
-        if on_hold == held {
-            return;
+        let held = call.held;
+        if negotiated.on_hold != held {
+            self.set_held(call_key, negotiated.on_hold);
         }
+    }
+
+    /// Puts the caller on hold (music on hold; the agent hears nothing) or
+    /// back in the conversation: the agent's phone's re-INVITE, or the
+    /// desktop.
+    pub(super) fn set_held(&mut self, call_key: u64, on_hold: bool) {
+        let Some(call) = self.calls.get(&call_key) else {
+            return;
+        };
+        let Some(leg) = call.agent.as_ref() else {
+            return;
+        };
+        let name = leg.name.clone();
         let (caller_media, caller_inbound) = (call.media.clone(), call.inbound.clone());
         let (agent_media, agent_inbound) = (leg.media.clone(), leg.inbound.clone());
         let music = self
@@ -183,6 +195,13 @@ impl Core {
         }
         self.respond(&key, &request, 202, "Accepted", now);
         self.notify_refer(call_key, now);
+        self.blind_transfer(call_key, target, now).await;
+    }
+
+    /// Blind transfer of the agent's caller: the agent leaves (and wraps
+    /// up), the caller goes to `target`. The agent phone's REFER, or the
+    /// desktop.
+    pub(super) async fn blind_transfer(&mut self, call_key: u64, target: Target, now: Instant) {
         let agent = self.agent_name(call_key);
         let target_text = match &target {
             Target::Queue(q) | Target::Agent(q) | Target::Number(q) | Target::EntryPoint(q) => {

@@ -38,6 +38,15 @@ pub(super) struct Conversation {
 const RETENTION_SWEEP: Duration = Duration::from_secs(3_600);
 
 impl Core {
+    /// Whether a call's conversation is being recorded (`recording`),
+    /// paused (`paused`), or neither (`None`).
+    pub(super) fn recording_state(&self, call_key: u64) -> Option<&'static str> {
+        self.conversations
+            .get(&call_key)
+            .filter(|c| c.commands.is_some())
+            .map(|c| if c.paused { "paused" } else { "recording" })
+    }
+
     /// Records the conversation of `call_key`, if its campaign records:
     /// the first time, the recorder starts and taps the caller's leg; then
     /// `party`'s leg (an agent, a transferred-to or conferenced party) is
