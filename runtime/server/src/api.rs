@@ -428,6 +428,8 @@ pub struct Auth {
     pub feed: Option<crate::eventlog::EventLog>,
     /// Session cookies are `Secure` (the API is served over HTTPS).
     pub secure_cookies: bool,
+    /// The browser phone's gateway, when some agent's phone is the browser.
+    pub phones: Option<crate::webphone::Handle>,
 }
 
 /// Failed logins, shared by every front door.
@@ -597,6 +599,11 @@ fn routes(
         .route("/desk/session", get(desk::session))
         .route("/api/agents/{name}/events", get(desk::agent_events))
         .route("/api/agents/{name}/call/{action}", post(desk::call_control))
+        .route(
+            "/api/agents/{name}/phone",
+            post(desk::phone_attach).delete(desk::phone_detach),
+        )
+        .route("/api/agents/{name}/phone/{action}", post(desk::phone_pick))
         .route("/api/wallboard", get(desk::wallboard))
         .route("/api/wallboard/events", get(desk::wallboard_events))
         .route(

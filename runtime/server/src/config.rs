@@ -395,12 +395,28 @@ pub struct Agent {
     /// Where the agent's e-mail goes: a supervisor's monitoring alerts.
     #[serde(default)]
     pub email: Option<String>,
+    /// The agent's phone: `"sip"` (the default: a SIP phone that
+    /// registers, or `uri`), `"browser"` (the desktop carries the audio
+    /// over WebRTC) or a number (`+48…`) rung through the trunk.
+    #[serde(default)]
+    pub phone: Option<String>,
 }
 
 impl Agent {
     /// Whether the agent is a supervisor.
     pub fn supervisor(&self) -> bool {
         self.role.as_deref() == Some("supervisor")
+    }
+
+    /// Whether the agent's phone is the browser.
+    pub fn browser_phone(&self) -> bool {
+        self.phone.as_deref() == Some("browser")
+    }
+
+    /// The number the agent is rung at through the trunk, when their
+    /// phone is one.
+    pub fn phone_number(&self) -> Option<&str> {
+        self.phone.as_deref().filter(|p| p.starts_with('+'))
     }
 }
 
@@ -572,6 +588,38 @@ impl Config {
             return Err(ConfigError::Invalid(format!(
                 "webhooks.url `{url}` is not an http:// or https:// URL"
             )));
+        }
+        for agent in &self.agents {
+            match agent.phone.as_deref() {
+                None | Some("sip") => {}
+                Some("browser") => {
+                    if agent.password.is_none() || self.api.listen.is_none() {
+                        return Err(ConfigError::Invalid(format!(
+                            "agent {}: phone = \"browser\" needs a password and api.listen: \
+                             the desktop logs in through the agent API",
+                            agent.name
+                        )));
+                    }
+                }
+                Some(number)
+                    if number.len() > 4
+                        && number.starts_with('+')
+                        && number.chars().skip(1).all(|c| c.is_ascii_digit()) =>
+                {
+                    if self.trunk.is_none() {
+                        return Err(ConfigError::Invalid(format!(
+                            "agent {}: phone = \"{number}\" is rung through the trunk, but there is no [trunk]",
+                            agent.name
+                        )));
+                    }
+                }
+                Some(other) => {
+                    return Err(ConfigError::Invalid(format!(
+                        "agent {}: phone = \"{other}\" is not \"sip\", \"browser\" or a number in E.164 (+48…)",
+                        agent.name
+                    )));
+                }
+            }
         }
         for net in &self.sip.trusted {
             crate::guard::Net::parse(net)

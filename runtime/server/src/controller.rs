@@ -257,6 +257,36 @@ impl Server {
             }
             _ => None,
         };
+        // The browser phone's gateway, when an agent's phone is the browser.
+        let browser_agents: std::collections::HashSet<String> = options
+            .config
+            .agents
+            .iter()
+            .filter(|a| a.browser_phone())
+            .map(|a| a.name.clone())
+            .collect();
+        let phones = if browser_agents.is_empty() {
+            None
+        } else {
+            let controller = if local.ip().is_unspecified() {
+                options.config.media.address
+            } else {
+                local.ip()
+            };
+            let (gateway, handle) = crate::webphone::Gateway::bind(
+                options.config.media.address,
+                controller,
+                browser_agents,
+                options.log.clone(),
+            )
+            .await
+            .map_err(|source| ServeError::Bind {
+                addr: SocketAddr::new(options.config.media.address, 0),
+                source,
+            })?;
+            tokio::spawn(gateway.run());
+            Some(handle)
+        };
         let api = match options.config.api.listen {
             Some(addr) => {
                 let listener = tokio::net::TcpListener::bind(addr)
@@ -275,6 +305,7 @@ impl Server {
                     sessions: Arc::default(),
                     feed: Some(options.log.clone()),
                     secure_cookies: https.is_some(),
+                    phones: phones.clone(),
                 };
                 Some((listener, Arc::new(auth)))
             }
@@ -364,10 +395,21 @@ impl Server {
                 .agents
                 .iter()
                 .filter_map(|a| {
-                    let uri = a.uri.clone()?;
+                    // The browser phone rings at the gateway; a number
+                    // through the trunk; else the configured URI.
+                    let uri = match (&phones, a.phone_number(), &options.config.trunk) {
+                        (Some(phones), _, _) if a.browser_phone() => phones.uri(&a.name),
+                        (_, Some(number), Some(trunk)) => {
+                            let host = trunk.uri.split_once(':').map_or("", |(_, h)| h);
+                            let host = host.rsplit_once('@').map_or(host, |(_, h)| h);
+                            format!("sip:{number}@{host}")
+                        }
+                        _ => a.uri.clone()?,
+                    };
                     Some((a.name.clone(), (uri_address(&uri)?, uri)))
                 })
                 .collect(),
+            phones,
             config: options.config,
             total_calls: 0,
             chart: desk::Chart::default(),
@@ -1000,6 +1042,8 @@ struct Core {
     total_calls: u64,
     /// The day's calls per quarter hour, for the wallboard.
     chart: desk::Chart,
+    /// The browser phone's gateway, when some agent's phone is the browser.
+    phones: Option<crate::webphone::Handle>,
     /// Agents that can be rung: name to address and URI.
     agents: HashMap<String, (SocketAddr, String)>,
     /// Callbacks and relationships (sticky agent, private records).

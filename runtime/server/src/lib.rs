@@ -16,6 +16,7 @@ pub mod notify;
 pub mod services;
 pub mod tls;
 pub mod webhook_delivery;
+pub mod webphone;
 
 pub use controller::harness;
 pub use controller::{Loader, Options, ServeError, Server, webhook_subscriptions};

@@ -599,6 +599,115 @@ pub(super) async fn call_control(
     api.call(ApiRequest::CallControl { agent, action }).await
 }
 
+/// The body of `POST /api/agents/{name}/phone`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a JSON object")]
+struct PhoneBody {
+    sdp: String,
+}
+
+/// The longest SDP offer a browser may send.
+const MAX_SDP: usize = 16 * 1024;
+
+fn gateway(api: &Api) -> Result<&crate::webphone::Handle, Refusal> {
+    api.auth.phones.as_ref().ok_or_else(|| {
+        Refusal::new(
+            StatusCode::NOT_FOUND,
+            "no agent has the browser phone: set phone = \"browser\" in the agent's configuration",
+        )
+    })
+}
+
+/// Waits for the gateway's answer to a command.
+async fn gateway_answer<T>(
+    handle: &crate::webphone::Handle,
+    command: crate::webphone::Command,
+    answer: tokio::sync::oneshot::Receiver<Result<T, String>>,
+) -> Result<T, Refusal> {
+    if !handle.send(command) {
+        return Err(Refusal::busy());
+    }
+    match tokio::time::timeout(super::REPLY_TIMEOUT, answer).await {
+        Ok(Ok(Ok(value))) => Ok(value),
+        Ok(Ok(Err(message))) => Err(Refusal::new(StatusCode::CONFLICT, message)),
+        Ok(Err(_)) => Err(Refusal::shutting_down()),
+        Err(_) => Err(Refusal::new(
+            StatusCode::GATEWAY_TIMEOUT,
+            "the browser phone did not answer in time",
+        )),
+    }
+}
+
+/// `POST /api/agents/{name}/phone`: the browser's SDP offer in, the
+/// server's answer out: the agent's browser phone connects.
+pub(super) async fn phone_attach(
+    State(api): State<Api>,
+    headers: HeaderMap,
+    params: Params,
+    body: Body,
+) -> Result<Json<Value>, Refusal> {
+    let agent = api.own_agent(&headers, &params)?;
+    let handle = gateway(&api)?;
+    let PhoneBody { sdp } = parse_body(&headers, body).await?;
+    if sdp.len() > MAX_SDP {
+        return Err(Refusal::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("the SDP offer is longer than {MAX_SDP} bytes"),
+        ));
+    }
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    let command = crate::webphone::Command::Attach {
+        agent,
+        offer: sdp,
+        reply,
+    };
+    let sdp = gateway_answer(handle, command, answer).await?;
+    Ok(Json(json!({ "sdp": sdp })))
+}
+
+/// `DELETE /api/agents/{name}/phone`: the desktop closes its phone.
+pub(super) async fn phone_detach(
+    State(api): State<Api>,
+    headers: HeaderMap,
+    params: Params,
+) -> Result<Json<Value>, Refusal> {
+    let agent = api.own_agent(&headers, &params)?;
+    let handle = gateway(&api)?;
+    if !handle.send(crate::webphone::Command::Detach { agent }) {
+        return Err(Refusal::busy());
+    }
+    Ok(Json(json!({ "phone": "closed" })))
+}
+
+/// `POST /api/agents/{name}/phone/{answer,decline}`: the call ringing in
+/// the browser phone.
+pub(super) async fn phone_pick(
+    State(api): State<Api>,
+    headers: HeaderMap,
+    params: Params,
+) -> Result<Json<Value>, Refusal> {
+    let agent = api.own_agent(&headers, &params)?;
+    let handle = gateway(&api)?;
+    let answer = match params.text("action")? {
+        "answer" => true,
+        "decline" => false,
+        other => {
+            return Err(Refusal::new(
+                StatusCode::NOT_FOUND,
+                format!("no phone action {other}: answer or decline"),
+            ));
+        }
+    };
+    let (reply, done) = tokio::sync::oneshot::channel();
+    let command = crate::webphone::Command::Pick {
+        agent,
+        answer,
+        reply,
+    };
+    gateway_answer(handle, command, done).await?;
+    Ok(Json(json!({ "answered": answer })))
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::indexing_slicing)]

@@ -433,6 +433,25 @@ impl Core {
         }
     }
 
+    /// A call offered or ringing, as the agent sees it: who (masked for
+    /// `sensitive_data`), which campaign and queue, waiting how long.
+    fn offer_json(&self, call: u64) -> Option<Value> {
+        let c = self.calls.get(&call)?;
+        let info = self.switch.directory().campaigns.get(&c.campaign);
+        let sensitive = info.is_some_and(|i| i.sensitive);
+        let waited = c
+            .queued
+            .as_ref()
+            .map(|(_, since)| self.now.saturating_duration_since(*since).as_millis());
+        Some(json!({
+            "call": call,
+            "caller": masked(&c.number, sensitive),
+            "campaign": c.campaign,
+            "queue": c.queued.as_ref().map(|(q, _)| dialect_acd::directory::Directory::base_queue(q).to_string()),
+            "waited_ms": waited.map(|w| u64::try_from(w).unwrap_or(u64::MAX)),
+        }))
+    }
+
     fn agent_view(&self, agent: &str) -> ApiReply {
         let Some(state) = self.switch.acd().state(agent) else {
             return ApiReply::error(404, format!("no agent {agent} in the flows"));
@@ -484,28 +503,34 @@ impl Core {
             map.insert("queues".into(), json!(queues));
             // A call offered in the panel: who, from where, waiting how
             // long, to accept or decline.
-            if let Some(call) = self.panel_offers.get(agent).copied()
-                && let Some(c) = self.calls.get(&call)
+            if let Some(offer) = self
+                .panel_offers
+                .get(agent)
+                .and_then(|call| self.offer_json(*call))
             {
-                let sensitive = self
-                    .switch
-                    .directory()
-                    .campaigns
-                    .get(&c.campaign)
-                    .is_some_and(|i| i.sensitive);
-                let caller = masked(&c.number, sensitive);
-                let waited = c
-                    .queued
-                    .as_ref()
-                    .map(|(_, since)| self.now.saturating_duration_since(*since).as_millis());
+                map.insert("offer".into(), offer);
+            }
+            // A call ringing the agent, with the same facts.
+            if let State::Ringing { call, .. } = &state
+                && let Some(ringing) = self.offer_json(*call)
+            {
+                map.insert("ringing".into(), ringing);
+            }
+            let configured = self.config.agents.iter().find(|a| a.name == agent);
+            let phone = match configured {
+                Some(a) if a.browser_phone() => "browser",
+                Some(a) if a.phone_number().is_some() => "number",
+                _ => "sip",
+            };
+            map.insert("phone".into(), phone.into());
+            if let Some(phones) = self.phones.as_ref().filter(|p| p.serves(agent)) {
+                let status = phones.status(agent);
                 map.insert(
-                    "offer".into(),
+                    "phone_status".into(),
                     json!({
-                        "call": call,
-                        "caller": caller,
-                        "campaign": c.campaign,
-                        "queue": c.queued.as_ref().map(|(q, _)| dialect_acd::directory::Directory::base_queue(q).to_string()),
-                        "waited_ms": waited.map(|w| u64::try_from(w).unwrap_or(u64::MAX)),
+                        "connected": status.connected,
+                        "ringing": status.ringing,
+                        "in_call": status.in_call,
                     }),
                 );
             }
@@ -530,6 +555,30 @@ impl Core {
                     })
                     .unwrap_or_default();
                 map.insert("classifiers".into(), offered.into());
+                // The record fields a wrap-up fills, required ones marked.
+                let wrap_fields: Vec<Value> = self
+                    .switch
+                    .directory()
+                    .campaigns
+                    .get(&desk.campaign)
+                    .map(|c| {
+                        c.fields
+                            .iter()
+                            .map(|f| {
+                                let (kind, editable) =
+                                    c.field_specs.get(f).cloned().unwrap_or(("none".into(), true));
+                                json!({
+                                    "name": f,
+                                    "required": c.required.contains(f),
+                                    "type": kind,
+                                    "editable": editable,
+                                })
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                map.insert("wrap_up_fields".into(), wrap_fields.into());
+                map.insert("campaign".into(), desk.campaign.clone().into());
             }
             let owed: Vec<u64> = self
                 .owed

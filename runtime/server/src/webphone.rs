@@ -1,0 +1,614 @@
+//! The browser phone's gateway: agents whose `phone` is `"browser"` are
+//! rung here, like any SIP phone, by the controller's own INVITE (so hold,
+//! transfer, wrap-up and recording run the code every phone runs). The
+//! gateway is a small SIP user agent on the media address: it rings the
+//! agent's desktop (an event), answers when the agent accepts there, and
+//! carries the call's RTP to and from the agent's browser over WebRTC
+//! (`dialect_webphone`: ICE, DTLS-SRTP, G.711).
+//!
+//! One browser connection per agent lives as long as their desktop; each
+//! call only points its audio at the controller's leg. Everything is
+//! bounded: one connection and one call per agent, only configured
+//! browser agents, SIP only from the controller's own address.
+
+use crate::eventlog::{EventLog, fields};
+use dialect_media::{FRAME_SAMPLES, Law, Packet, RtpSender};
+use dialect_sip::dialog::{Dialog, Local};
+use dialect_sip::ids::Ids;
+use dialect_sip::message::{self, Message, Method, Transport};
+use dialect_sip::sdp::{self, Codec, LocalMedia};
+use dialect_webphone::{PhoneState, Session};
+use serde_json::{Value, json};
+use std::collections::{HashMap, HashSet};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use tokio::net::UdpSocket;
+use tokio::sync::{mpsc, oneshot, watch};
+
+/// Commands the gateway takes at once; more wait (the API answers 503).
+const COMMANDS: usize = 64;
+
+/// What the desktop asks of the gateway.
+#[derive(Debug)]
+pub enum Command {
+    /// The browser's SDP offer: the answer, or why not.
+    Attach {
+        /// The agent.
+        agent: String,
+        /// The browser's offer.
+        offer: String,
+        /// The answer for the browser.
+        reply: oneshot::Sender<Result<String, String>>,
+    },
+    /// Answer (`true`) or decline the call ringing.
+    Pick {
+        /// The agent.
+        agent: String,
+        /// Answer, else decline.
+        answer: bool,
+        /// Whether a call was ringing.
+        reply: oneshot::Sender<Result<(), String>>,
+    },
+    /// The desktop closes its phone.
+    Detach {
+        /// The agent.
+        agent: String,
+    },
+    /// A browser connection's state changed (from its watcher).
+    State {
+        /// The agent.
+        agent: String,
+        /// Which connection (a newer one replaces an older).
+        generation: u64,
+        /// Its state.
+        state: PhoneState,
+    },
+}
+
+/// What the agent's view shows of their browser phone.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PhoneStatus {
+    /// The browser's connection is up.
+    pub connected: bool,
+    /// A call rings.
+    pub ringing: bool,
+    /// A call is answered.
+    pub in_call: bool,
+}
+
+/// A handle on the gateway, for the API and the controller.
+#[derive(Clone)]
+pub struct Handle {
+    commands: mpsc::Sender<Command>,
+    status: Arc<Mutex<HashMap<String, PhoneStatus>>>,
+    agents: Arc<HashSet<String>>,
+    sip: SocketAddr,
+}
+
+impl Handle {
+    /// Where the controller rings browser agents.
+    pub fn sip_addr(&self) -> SocketAddr {
+        self.sip
+    }
+
+    /// The URI a browser agent is rung at.
+    pub fn uri(&self, agent: &str) -> String {
+        format!("sip:{agent}@{}", self.sip)
+    }
+
+    /// Whether `agent` uses the browser phone.
+    pub fn serves(&self, agent: &str) -> bool {
+        self.agents.contains(agent)
+    }
+
+    /// The agent's phone, as their view shows it.
+    pub fn status(&self, agent: &str) -> PhoneStatus {
+        self.status
+            .lock()
+            .ok()
+            .and_then(|s| s.get(agent).cloned())
+            .unwrap_or_default()
+    }
+
+    /// Hands a command to the gateway; `false` when it is busy or gone.
+    pub fn send(&self, command: Command) -> bool {
+        self.commands.try_send(command).is_ok()
+    }
+}
+
+struct Ringing {
+    invite: Message,
+    from: SocketAddr,
+    tag: String,
+}
+
+struct Phone {
+    session: Session,
+    generation: u64,
+    /// The controller's RTP address for the call now (the media task
+    /// sends the browser's voice there).
+    remote: watch::Sender<Option<(SocketAddr, Law)>>,
+    /// Our RTP port for calls.
+    port: u16,
+    ringing: Option<Ringing>,
+    /// The answered call: its dialog and the controller's address.
+    call: Option<(Dialog, SocketAddr)>,
+}
+
+/// The gateway: its SIP socket, the browser connections.
+pub struct Gateway {
+    socket: UdpSocket,
+    media: IpAddr,
+    commands: mpsc::Receiver<Command>,
+    sender: mpsc::Sender<Command>,
+    status: Arc<Mutex<HashMap<String, PhoneStatus>>>,
+    agents: Arc<HashSet<String>>,
+    phones: HashMap<String, Phone>,
+    /// Where SIP is accepted from: the controller only.
+    controller: IpAddr,
+    log: EventLog,
+    ids: Ids,
+    generation: u64,
+}
+
+impl Gateway {
+    /// Binds the gateway's SIP socket on the media address for these
+    /// browser agents; SIP is taken from `controller`'s address only.
+    pub async fn bind(
+        media: IpAddr,
+        controller: IpAddr,
+        agents: HashSet<String>,
+        log: EventLog,
+    ) -> std::io::Result<(Gateway, Handle)> {
+        let socket = UdpSocket::bind(SocketAddr::new(media, 0)).await?;
+        let sip = socket.local_addr()?;
+        let (sender, commands) = mpsc::channel(COMMANDS);
+        let status = Arc::new(Mutex::new(HashMap::new()));
+        let agents = Arc::new(agents);
+        let handle = Handle {
+            commands: sender.clone(),
+            status: status.clone(),
+            agents: agents.clone(),
+            sip,
+        };
+        Ok((
+            Gateway {
+                socket,
+                media,
+                commands,
+                sender,
+                status,
+                agents,
+                phones: HashMap::new(),
+                controller,
+                log,
+                ids: Ids::from_os(),
+                generation: 0,
+            },
+            handle,
+        ))
+    }
+
+    /// Runs until the server stops.
+    pub async fn run(mut self) {
+        let mut buf = vec![0u8; 65_536];
+        loop {
+            tokio::select! {
+                received = self.socket.recv_from(&mut buf) => {
+                    let Ok((len, from)) = received else { continue };
+                    if from.ip() != self.controller {
+                        continue;
+                    }
+                    let Some(bytes) = buf.get(..len) else { continue };
+                    if let Ok(message) = message::parse(bytes)
+                        && message.is_request()
+                    {
+                        self.on_request(message, from).await;
+                    }
+                }
+                command = self.commands.recv() => match command {
+                    Some(command) => self.on_command(command).await,
+                    None => break,
+                },
+            }
+        }
+    }
+
+    fn publish(&self, agent: &str) {
+        let status = self
+            .phones
+            .get(agent)
+            .map(|p| PhoneStatus {
+                connected: *p.session.state().borrow() == PhoneState::Connected,
+                ringing: p.ringing.is_some(),
+                in_call: p.call.is_some(),
+            })
+            .unwrap_or_default();
+        if let Ok(mut table) = self.status.lock() {
+            table.insert(agent.to_string(), status);
+        }
+    }
+
+    fn event(&self, agent: &str, event: &str, extra: Value) {
+        let mut map = fields([("agent", agent.into())]);
+        if let Value::Object(more) = extra {
+            map.extend(more);
+        }
+        self.log.record(jiff::Timestamp::now(), "", event, map);
+    }
+
+    async fn send(&self, message: &Message, to: SocketAddr) {
+        let _ = self.socket.send_to(&message::serialize(message), to).await;
+    }
+
+    fn contact(&self, agent: &str) -> String {
+        let addr = self.socket.local_addr().map(|a| a.to_string()).unwrap_or_default();
+        format!("<sip:{agent}@{addr}>")
+    }
+
+    async fn on_command(&mut self, command: Command) {
+        match command {
+            Command::Attach {
+                agent,
+                offer,
+                reply,
+            } => {
+                let _ = reply.send(self.attach(&agent, &offer).await);
+            }
+            Command::Pick {
+                agent,
+                answer,
+                reply,
+            } => {
+                let _ = reply.send(self.pick(&agent, answer).await);
+            }
+            Command::Detach { agent } => self.detach(&agent).await,
+            Command::State {
+                agent,
+                generation,
+                state,
+            } => {
+                let current = self
+                    .phones
+                    .get(&agent)
+                    .is_some_and(|p| p.generation == generation);
+                if !current {
+                    return;
+                }
+                self.publish(&agent);
+                let name = match state {
+                    PhoneState::Connected => "phone_connected",
+                    PhoneState::Closed => "phone_disconnected",
+                    PhoneState::Connecting => return,
+                };
+                self.event(&agent, name, json!({}));
+                if state == PhoneState::Closed {
+                    self.detach(&agent).await;
+                }
+            }
+        }
+    }
+
+    /// A browser connects its phone: a new connection replaces the old.
+    async fn attach(&mut self, agent: &str, offer: &str) -> Result<String, String> {
+        if !self.agents.contains(agent) {
+            return Err(format!(
+                "{agent}'s phone is not the browser: set phone = \"browser\" in the agent's configuration"
+            ));
+        }
+        self.detach(agent).await;
+        let (mut session, answer) = Session::accept(offer, self.media)
+            .await
+            .map_err(|e| e.to_string())?;
+        let socket = UdpSocket::bind(SocketAddr::new(self.media, 0))
+            .await
+            .map_err(|e| format!("no RTP port for the browser phone: {e}"))?;
+        let port = socket.local_addr().map_err(|e| e.to_string())?.port();
+        let (remote, remote_rx) = watch::channel(None);
+        let microphone = session
+            .take_microphone()
+            .ok_or("the browser's microphone is taken")?;
+        let speaker = session.speaker();
+        let law = match session.law() {
+            dialect_webphone::Law::Ulaw => Law::Ulaw,
+            dialect_webphone::Law::Alaw => Law::Alaw,
+        };
+        let mut random = [0u8; 8];
+        getrandom::fill(&mut random).map_err(|e| e.to_string())?;
+        tokio::spawn(relay(
+            socket,
+            microphone,
+            speaker,
+            law,
+            remote_rx,
+            u64::from_le_bytes(random),
+        ));
+        self.generation += 1;
+        let generation = self.generation;
+        let mut state = session.state();
+        let sender = self.sender.clone();
+        let name = agent.to_string();
+        tokio::spawn(async move {
+            loop {
+                let now = *state.borrow_and_update();
+                if sender
+                    .send(Command::State {
+                        agent: name.clone(),
+                        generation,
+                        state: now,
+                    })
+                    .await
+                    .is_err()
+                    || now == PhoneState::Closed
+                    || state.changed().await.is_err()
+                {
+                    break;
+                }
+            }
+        });
+        self.phones.insert(
+            agent.to_string(),
+            Phone {
+                session,
+                generation,
+                remote,
+                port,
+                ringing: None,
+                call: None,
+            },
+        );
+        self.publish(agent);
+        Ok(answer)
+    }
+
+    /// The desktop closes the phone (or its connection died): a ringing
+    /// call is refused, an answered one hung up.
+    async fn detach(&mut self, agent: &str) {
+        let Some(mut phone) = self.phones.remove(agent) else {
+            return;
+        };
+        if let Some(ringing) = phone.ringing.take() {
+            let response = message::response_for(&ringing.invite, 480, "Temporarily Unavailable")
+                .with_to_tag(&ringing.tag);
+            self.send(&response, ringing.from).await;
+        }
+        if let Some((mut dialog, to)) = phone.call.take() {
+            let branch = self.ids.branch();
+            if let Ok(bye) = dialog.request(Method::Bye, &branch) {
+                self.send(&bye, to).await;
+            }
+        }
+        phone.session.close();
+        self.publish(agent);
+    }
+
+    async fn pick(&mut self, agent: &str, answer: bool) -> Result<(), String> {
+        let local = self.local();
+        let contact = self.contact(agent);
+        let Some(phone) = self.phones.get_mut(agent) else {
+            return Err(format!("{agent}'s browser phone is not connected"));
+        };
+        let Some(ringing) = phone.ringing.take() else {
+            return Err(format!("no call rings for {agent}"));
+        };
+        if !answer {
+            let response =
+                message::response_for(&ringing.invite, 486, "Busy Here").with_to_tag(&ringing.tag);
+            self.send(&response, ringing.from).await;
+            self.publish(agent);
+            return Ok(());
+        }
+        let offer = sdp::parse(ringing.invite.body()).map_err(|e| e.to_string())?;
+        let media = LocalMedia {
+            address: self.media,
+            port: phone.port,
+            session_id: u64::from(phone.port),
+            version: 1,
+        };
+        let Some((negotiated, body)) = sdp::answer(&offer, &media) else {
+            let response = message::response_for(&ringing.invite, 488, "Not Acceptable Here")
+                .with_to_tag(&ringing.tag);
+            self.send(&response, ringing.from).await;
+            return Err("the call's media cannot be answered".into());
+        };
+        let law = match negotiated.codec {
+            Codec::Pcmu => Law::Ulaw,
+            Codec::Pcma => Law::Alaw,
+        };
+        let _ = phone.remote.send(negotiated.remote.map(|r| (r, law)));
+        let response = message::response_for(&ringing.invite, 200, "OK")
+            .with_to_tag(&ringing.tag)
+            .with_header("Contact", &contact)
+            .with_body("application/sdp", body.into_bytes());
+        if let Some(dialog) = Dialog::uas(&ringing.invite, &ringing.tag, local) {
+            phone.call = Some((dialog, ringing.from));
+        }
+        self.send(&response, ringing.from).await;
+        self.publish(agent);
+        self.event(agent, "phone_answered", json!({}));
+        Ok(())
+    }
+
+    fn local(&self) -> Local {
+        let addr = self.socket.local_addr().map(|a| a.to_string()).unwrap_or_default();
+        Local {
+            contact: format!("sip:gateway@{addr}"),
+            sent_by: addr,
+            transport: Transport::Udp,
+        }
+    }
+
+    async fn on_request(&mut self, request: Message, from: SocketAddr) {
+        let agent = request.request_uri_user().unwrap_or_default();
+        match request.method() {
+            Some(Method::Invite) => self.invite(&agent, request, from).await,
+            Some(Method::Ack) => {}
+            Some(Method::Cancel) => {
+                self.send(&message::response_for(&request, 200, "OK"), from)
+                    .await;
+                let Some(phone) = self.phones.get_mut(&agent) else {
+                    return;
+                };
+                let cancelled = phone
+                    .ringing
+                    .as_ref()
+                    .is_some_and(|r| r.invite.call_id() == request.call_id());
+                if cancelled && let Some(ringing) = phone.ringing.take() {
+                    let response =
+                        message::response_for(&ringing.invite, 487, "Request Terminated")
+                            .with_to_tag(&ringing.tag);
+                    self.send(&response, ringing.from).await;
+                    self.publish(&agent);
+                    self.event(&agent, "phone_stopped", json!({}));
+                }
+            }
+            Some(Method::Bye) => {
+                self.send(&message::response_for(&request, 200, "OK"), from)
+                    .await;
+                if let Some(phone) = self.phones.get_mut(&agent)
+                    && phone
+                        .call
+                        .as_ref()
+                        .is_some_and(|(d, _)| Some(d.id().call_id.as_str()) == request.call_id())
+                {
+                    phone.call = None;
+                    let _ = phone.remote.send(None);
+                    self.publish(&agent);
+                    self.event(&agent, "phone_hung_up", json!({}));
+                }
+            }
+            Some(Method::Options) | Some(Method::Notify) | Some(Method::Info) => {
+                self.send(&message::response_for(&request, 200, "OK"), from)
+                    .await;
+            }
+            _ => {
+                let response = message::response_for(&request, 405, "Method Not Allowed")
+                    .with_header("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS");
+                self.send(&response, from).await;
+            }
+        }
+    }
+
+    async fn invite(&mut self, agent: &str, request: Message, from: SocketAddr) {
+        let tag = self.ids.tag();
+        let contact = self.contact(agent);
+        let Some(phone) = self.phones.get_mut(agent) else {
+            let response = message::response_for(&request, 480, "Temporarily Unavailable")
+                .with_to_tag(&tag);
+            return self.send(&response, from).await;
+        };
+        // A re-INVITE in the answered call: the same media again.
+        if request.to_tag().is_some() {
+            if let Some((dialog, _)) = phone.call.as_ref()
+                && Some(dialog.id().call_id.as_str()) == request.call_id()
+                && let Ok(offer) = sdp::parse(request.body())
+            {
+                let media = LocalMedia {
+                    address: self.media,
+                    port: phone.port,
+                    session_id: u64::from(phone.port),
+                    version: 2,
+                };
+                if let Some((negotiated, body)) = sdp::answer(&offer, &media) {
+                    let law = match negotiated.codec {
+                        Codec::Pcmu => Law::Ulaw,
+                        Codec::Pcma => Law::Alaw,
+                    };
+                    let _ = phone.remote.send(negotiated.remote.map(|r| (r, law)));
+                    let response = message::response_for(&request, 200, "OK")
+                        .with_header("Contact", &contact)
+                        .with_body("application/sdp", body.into_bytes());
+                    return self.send(&response, from).await;
+                }
+            }
+            let response = message::response_for(&request, 481, "Call/Transaction Does Not Exist");
+            return self.send(&response, from).await;
+        }
+        // A retransmitted INVITE: ringing again.
+        if let Some(ringing) = &phone.ringing
+            && ringing.invite.call_id() == request.call_id()
+        {
+            let response = message::response_for(&request, 180, "Ringing")
+                .with_to_tag(&ringing.tag)
+                .with_header("Contact", &contact);
+            return self.send(&response, from).await;
+        }
+        let connected = *phone.session.state().borrow() == PhoneState::Connected;
+        if !connected || phone.ringing.is_some() || phone.call.is_some() {
+            let response = message::response_for(&request, 486, "Busy Here").with_to_tag(&tag);
+            return self.send(&response, from).await;
+        }
+        let response = message::response_for(&request, 180, "Ringing")
+            .with_to_tag(&tag)
+            .with_header("Contact", &contact);
+        phone.ringing = Some(Ringing {
+            invite: request,
+            from,
+            tag,
+        });
+        self.send(&response, from).await;
+        self.publish(agent);
+        self.event(agent, "phone_ringing", json!({}));
+    }
+}
+
+/// One browser phone's audio: what the browser's microphone sends goes to
+/// the call's leg at the controller as RTP, what the leg sends goes to the
+/// browser's speaker; transcoded when the call's law is not the browser's.
+/// Nothing is allocated per packet.
+async fn relay(
+    socket: UdpSocket,
+    mut microphone: mpsc::Receiver<[u8; FRAME_SAMPLES]>,
+    speaker: mpsc::Sender<[u8; FRAME_SAMPLES]>,
+    browser: Law,
+    mut remote: watch::Receiver<Option<(SocketAddr, Law)>>,
+    random: u64,
+) {
+    let mut sender: Option<(RtpSender, Law)> = None;
+    let mut buf = [0u8; 2048];
+    loop {
+        tokio::select! {
+            frame = microphone.recv() => {
+                let Some(frame) = frame else { break };
+                let Some((to, law)) = *remote.borrow() else { continue };
+                let rtp = match &mut sender {
+                    Some((s, l)) if *l == law => s,
+                    _ => &mut sender.insert((RtpSender::from_random(random, law.payload_type()), law)).0,
+                };
+                let packet = rtp.frame(&transcode(browser, law, frame));
+                let _ = socket.send_to(packet, to).await;
+            }
+            received = socket.recv_from(&mut buf) => {
+                let Ok((len, from)) = received else { continue };
+                let Some((to, law)) = *remote.borrow() else { continue };
+                if from != to {
+                    continue;
+                }
+                let Some(bytes) = buf.get(..len) else { continue };
+                let Ok(packet) = Packet::parse(bytes) else { continue };
+                if packet.payload_type != law.payload_type() {
+                    continue;
+                }
+                if let Ok(frame) = <[u8; FRAME_SAMPLES]>::try_from(packet.payload) {
+                    let _ = speaker.try_send(transcode(law, browser, frame));
+                }
+            }
+            changed = remote.changed() => {
+                if changed.is_err() {
+                    break;
+                }
+            }
+        }
+    }
+}
+
+fn transcode(from: Law, to: Law, frame: [u8; FRAME_SAMPLES]) -> [u8; FRAME_SAMPLES] {
+    if from == to {
+        return frame;
+    }
+    let mut linear = [0i16; FRAME_SAMPLES];
+    from.decode_frame(&frame, &mut linear);
+    let mut out = [0u8; FRAME_SAMPLES];
+    to.encode_frame(&linear, &mut out);
+    out
+}
