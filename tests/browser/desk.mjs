@@ -105,13 +105,13 @@ try {
   await sue.waitForSelector("#tab-wallboard", { visible: true });
   await sue.click("#tab-wallboard");
   await sue.waitForSelector("#view-wallboard", { visible: true });
-  await waitText(sue, '#wb-agents tr[data-agent="ann"] .state', "Logged out");
+  await waitText(sue, '#wb-agents tr[data-agent="ann"] .agent-state', "Logged out");
   step("wallboard open");
 
   // ---- ann logs in to the ACD: not ready ---------------------------------------
   await ann.select("#state-select", "login");
   await waitText(ann, "#state-now", "Not ready");
-  await waitText(sue, '#wb-agents tr[data-agent="ann"] .state', "Not ready");
+  await waitText(sue, '#wb-agents tr[data-agent="ann"] .agent-state', "Not ready");
   step("ann not ready, on the wallboard too");
 
   // ---- a caller waits: the wallboard shows it ------------------------------------
@@ -125,13 +125,20 @@ try {
   await waitText(ann, "#offer-campaign", "shop");
   await waitText(ann, "#offer-queue", "sales");
   await waitText(ann, "#offer-caller", "600100200");
-  await waitText(sue, '#wb-agents tr[data-agent="ann"] .state', "Ringing");
+  await waitText(sue, '#wb-agents tr[data-agent="ann"] .agent-state', "Ringing");
   step("pop-over shows the offered call");
   await ann.click("#offer-accept");
   await ann.waitForSelector("#call", { visible: true });
   await waitText(ann, "#call-caller", "600100200");
   await waitText(ann, "#state-now", "On a call");
-  await waitText(sue, '#wb-agents tr[data-agent="ann"] .state', "On a call");
+  await waitText(sue, '#wb-agents tr[data-agent="ann"] .agent-state', "On a call");
+  // The call's data: a secure value is masked, an editable one is saved.
+  await ann.waitForSelector("#data-agent_note");
+  const pin = await ann.$eval("#data-pin", (el) => el.value);
+  if (pin.includes("4321")) fail("the secure call data is shown");
+  await ann.type("#data-agent_note", "wants the red one");
+  await ann.keyboard.press("Tab");
+  await ann.waitForFunction(() => document.querySelector("#data-agent_note").dataset.version === "2");
   step("ann answered in the browser");
   await need("audio");
   if (shots) await ann.screenshot({ path: `${shots}/desk.png` });
@@ -149,6 +156,7 @@ try {
   await ann.type("#transfer-target", "support");
   await ann.click('#transfer-form button[type="submit"]');
   await ann.waitForSelector("#wrapup", { visible: true });
+  await waitText(ann, "#wrapup-time", "Wrap-up time left");
   await waitText(sue, '#wb-queues tr[data-queue="support"] .waiting', "1");
   step("transferred to support");
 
@@ -200,9 +208,9 @@ try {
   // ---- a supervisor sets ann not ready -----------------------------------------
   await ann.click("#tab-desk");
   await ann.select("#state-select", "available");
-  await waitText(sue, '#wb-agents tr[data-agent="ann"] .state', "Available");
+  await waitText(sue, '#wb-agents tr[data-agent="ann"] .agent-state', "Available");
   await sue.click('#wb-agents tr[data-agent="ann"] button');
-  await waitText(sue, '#wb-agents tr[data-agent="ann"] .state', "Not ready");
+  await waitText(sue, '#wb-agents tr[data-agent="ann"] .agent-state', "Not ready");
   await waitText(ann, "#state-now", "supervisor");
   step("supervisor set ann not ready");
 

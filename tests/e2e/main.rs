@@ -9,6 +9,7 @@ mod acd;
 mod build;
 mod ci;
 mod customer;
+mod desk;
 mod diagnostics;
 mod environments;
 mod http;

@@ -124,6 +124,9 @@ pub struct CampaignInfo {
     /// The record field whose value stands for `{field}` in the template:
     /// the `significant` field, when it is `in_recording_name`.
     pub recording_field: Option<String>,
+    /// The record field that names the customer to agents (the first
+    /// `significant` one): shown when a call is offered.
+    pub significant: Option<String>,
     /// Monitoring alerts: kind and threshold (milliseconds for times, a
     /// count otherwise).
     pub alerts: Vec<(String, u64)>,
@@ -702,6 +705,9 @@ fn campaign(program: &Program) -> CampaignInfo {
                 info.classifiers.insert(section.name.clone(), classifier);
             }
             "field" => {
+                if boolean(section.settings.get("significant")) && info.significant.is_none() {
+                    info.significant = Some(section.name.clone());
+                }
                 if boolean(section.settings.get("significant"))
                     && boolean(section.settings.get("in_recording_name"))
                 {

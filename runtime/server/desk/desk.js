@@ -464,7 +464,6 @@ function renderWrapUp(v) {
   const form = $("wrapup-form");
   section.hidden = !pending || !!v.call;
   if (section.hidden) { form.dataset.call = ""; return; }
-  $("wrapup-time").textContent = "";
   const call = String(v.last_call ?? "");
   if (form.dataset.call === call) return; // keep what the agent typed
   form.dataset.call = call;
@@ -541,6 +540,7 @@ setInterval(() => {
   const gone = Date.now() - S.viewAt;
   $("state-time").textContent = duration((v.in_state_ms || 0) + gone);
   if (v.call) $("call-time").textContent = duration((v.call.talking_ms || 0) + gone);
+  $("wrapup-time").textContent = v.wrap_up_left_ms == null ? "" : `${t("wrapup.left")} ${duration(Math.max(0, v.wrap_up_left_ms - gone))}`;
   const wb = S.wallboard;
   if (wb && !$("view-wallboard").hidden) {
     const since = Date.now() - S.wallboardAt;
@@ -749,7 +749,7 @@ function renderWallboard() {
       b.addEventListener("click", () => supervise(a.agent, "logout"));
       actions.append(b);
     }
-    tr.append(cell(a.agent), cell(state, { className: "state" }), since, actions);
+    tr.append(cell(a.agent), cell(state, { className: "agent-state" }), since, actions);
     agents.append(tr);
   }
   const alerts = $("wb-alerts");

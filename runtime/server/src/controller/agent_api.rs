@@ -443,9 +443,19 @@ impl Core {
             .queued
             .as_ref()
             .map(|(_, since)| self.now.saturating_duration_since(*since).as_millis());
+        // The customer's significant field, when the call's record has one.
+        let significant = info
+            .and_then(|i| i.significant.as_ref())
+            .zip(c.record)
+            .zip(self.store.as_ref())
+            .and_then(|((field, id), store)| {
+                let record = store.record(id).ok().flatten()?;
+                record.fields.get(field).cloned()
+            });
         Some(json!({
             "call": call,
             "caller": masked(&c.number, sensitive),
+            "significant": significant,
             "campaign": c.campaign,
             "queue": c.queued.as_ref().map(|(q, _)| dialect_acd::directory::Directory::base_queue(q).to_string()),
             "waited_ms": waited.map(|w| u64::try_from(w).unwrap_or(u64::MAX)),
@@ -462,6 +472,9 @@ impl Core {
             let ms = self.acd_ms(self.now);
             let since = self.switch.acd().state_since(agent).unwrap_or(ms);
             map.insert("in_state_ms".into(), ms.saturating_sub(since).into());
+            if let State::WrapUp { until } = &state {
+                map.insert("wrap_up_left_ms".into(), until.saturating_sub(ms).into());
+            }
             map.insert("supervisor".into(), self.is_supervisor(agent).into());
             map.insert(
                 "reasons".into(),
