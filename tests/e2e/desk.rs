@@ -72,7 +72,10 @@ fn request(api: &str, head: &str, body: &str) -> (u16, String, String) {
 fn front_door(api: &str) {
     let (status, headers, _) = request(api, "GET /api/agents/ann HTTP/1.1", "");
     assert_eq!(status, 401, "no credentials");
-    assert!(headers.contains("www-authenticate"), "machines get a challenge");
+    assert!(
+        headers.contains("www-authenticate"),
+        "machines get a challenge"
+    );
     let (status, headers, _) = request(
         api,
         "GET /api/agents/ann HTTP/1.1\r\nCookie: dialect_session=00112233445566778899aabbccddeeff",
@@ -203,7 +206,13 @@ fn an_agent_works_a_call_in_the_browser_and_a_supervisor_watches_the_wallboard()
     // The server's clock is the browser's: the callback is made for two
     // hours from the browser's now.
     let now = jiff::Timestamp::from_second(jiff::Timestamp::now().as_second()).expect("now");
-    let served = Served::start_flows("desk", &now.to_string(), 13_000, CONFIG, "tests/desk-flows/");
+    let served = Served::start_flows(
+        "desk",
+        &now.to_string(),
+        13_000,
+        CONFIG,
+        "tests/desk-flows/",
+    );
     let api = served.api.clone();
     front_door(&api);
 
@@ -267,12 +276,18 @@ fn an_agent_works_a_call_in_the_browser_and_a_supervisor_watches_the_wallboard()
         let _ = c.kill();
         let _ = c.wait();
     }
-    assert!(done && status.success(), "the browser test did not finish: {steps:#?}");
+    assert!(
+        done && status.success(),
+        "the browser test did not finish: {steps:#?}"
+    );
 
     // The caller heard the agent's browser microphone: RTP, some of it loud
     // (Chromium's fake device beeps).
     let (packets, loud) = heard;
-    assert!(packets >= 100, "the caller got {packets} RTP packets in 3 s");
+    assert!(
+        packets >= 100,
+        "the caller got {packets} RTP packets in 3 s"
+    );
     assert!(loud >= 5, "{loud} of {packets} frames had audio energy");
 
     // What the server did, from its event log.
@@ -300,7 +315,9 @@ fn an_agent_works_a_call_in_the_browser_and_a_supervisor_watches_the_wallboard()
         "sue set ann not ready"
     );
     for shot in ["desk.png", "wallboard.png"] {
-        let size = std::fs::metadata(shots.join(shot)).map(|m| m.len()).unwrap_or(0);
+        let size = std::fs::metadata(shots.join(shot))
+            .map(|m| m.len())
+            .unwrap_or(0);
         assert!(size > 10_000, "{shot} is {size} bytes");
     }
 }

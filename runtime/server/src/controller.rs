@@ -14,11 +14,11 @@
 //! takes its error exits instead of hanging.
 
 mod agent_api;
-mod desk;
 mod bots;
 mod callbacks;
 mod chat;
 mod consult;
+mod desk;
 mod front;
 pub mod harness;
 mod http;

@@ -242,7 +242,11 @@ impl Gateway {
     }
 
     fn contact(&self, agent: &str) -> String {
-        let addr = self.socket.local_addr().map(|a| a.to_string()).unwrap_or_default();
+        let addr = self
+            .socket
+            .local_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default();
         format!("<sip:{agent}@{addr}>")
     }
 
@@ -430,7 +434,11 @@ impl Gateway {
     }
 
     fn local(&self) -> Local {
-        let addr = self.socket.local_addr().map(|a| a.to_string()).unwrap_or_default();
+        let addr = self
+            .socket
+            .local_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default();
         Local {
             contact: format!("sip:gateway@{addr}"),
             sent_by: addr,
@@ -493,8 +501,8 @@ impl Gateway {
         let tag = self.ids.tag();
         let contact = self.contact(agent);
         let Some(phone) = self.phones.get_mut(agent) else {
-            let response = message::response_for(&request, 480, "Temporarily Unavailable")
-                .with_to_tag(&tag);
+            let response =
+                message::response_for(&request, 480, "Temporarily Unavailable").with_to_tag(&tag);
             return self.send(&response, from).await;
         };
         // A re-INVITE in the answered call: the same media again.

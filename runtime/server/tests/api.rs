@@ -26,6 +26,7 @@ fn auth(web_token: Option<&str>) -> Arc<Auth> {
         ]),
         web_token: web_token.map(str::to_owned),
         throttle: None,
+        ..Auth::default()
     })
 }
 

@@ -244,7 +244,10 @@ fn page(content_type: &'static str, body: &'static str) -> Response {
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
-    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
     response
 }
 
@@ -431,7 +434,12 @@ pub(super) async fn agent_events(
     upgrade: axum::extract::ws::WebSocketUpgrade,
 ) -> Result<Response, Refusal> {
     let agent = api.own_agent(&headers, &params)?;
-    let Some(feed) = api.auth.feed.as_ref().map(crate::eventlog::EventLog::subscribe) else {
+    let Some(feed) = api
+        .auth
+        .feed
+        .as_ref()
+        .map(crate::eventlog::EventLog::subscribe)
+    else {
         return Err(Refusal::new(StatusCode::NOT_FOUND, "no live events here"));
     };
     let upgrade = upgrade.max_message_size(1024).max_frame_size(1024);
@@ -464,7 +472,12 @@ pub(super) async fn wallboard_events(
     if reply.status != 200 {
         return Ok(reply.into_response());
     }
-    let Some(feed) = api.auth.feed.as_ref().map(crate::eventlog::EventLog::subscribe) else {
+    let Some(feed) = api
+        .auth
+        .feed
+        .as_ref()
+        .map(crate::eventlog::EventLog::subscribe)
+    else {
         return Err(Refusal::new(StatusCode::NOT_FOUND, "no live events here"));
     };
     let upgrade = upgrade.max_message_size(1024).max_frame_size(1024);
@@ -729,7 +742,10 @@ mod tests {
         assert_eq!(sessions.len(), SESSIONS_PER_AGENT);
         assert!(sessions.check(&b, t0).is_none(), "the oldest went");
         let (c, _) = sessions.open("bob", t0).unwrap();
-        assert!(sessions.check(&c, t0 + SESSION_IDLE).is_none(), "idle too long");
+        assert!(
+            sessions.check(&c, t0 + SESSION_IDLE).is_none(),
+            "idle too long"
+        );
         sessions.close(&a);
         assert!(sessions.check(&a, t0).is_none());
     }

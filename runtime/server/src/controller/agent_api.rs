@@ -476,10 +476,7 @@ impl Core {
                 map.insert("wrap_up_left_ms".into(), until.saturating_sub(ms).into());
             }
             map.insert("supervisor".into(), self.is_supervisor(agent).into());
-            map.insert(
-                "reasons".into(),
-                json!(self.config.api.not_ready_reasons),
-            );
+            map.insert("reasons".into(), json!(self.config.api.not_ready_reasons));
             // The call the agent talks on (or holds): who, from where.
             if let Some(desk) = self.desks.get(agent).filter(|d| d.talking.is_some())
                 && let Some(c) = self.calls.get(&desk.call)
@@ -578,8 +575,11 @@ impl Core {
                         c.fields
                             .iter()
                             .map(|f| {
-                                let (kind, editable) =
-                                    c.field_specs.get(f).cloned().unwrap_or(("none".into(), true));
+                                let (kind, editable) = c
+                                    .field_specs
+                                    .get(f)
+                                    .cloned()
+                                    .unwrap_or(("none".into(), true));
                                 json!({
                                     "name": f,
                                     "required": c.required.contains(f),

@@ -64,10 +64,7 @@ impl Chart {
 impl Core {
     /// The agent's call now: the one they talk on, or hold.
     fn talking_call(&self, agent: &str) -> Option<u64> {
-        let desk = self.desks.get(agent)?;
-        if desk.talking.is_none() {
-            return None;
-        }
+        let desk = self.desks.get(agent).filter(|d| d.talking.is_some())?;
         let call = self.calls.get(&desk.call)?;
         call.agent
             .as_ref()
@@ -109,9 +106,7 @@ impl Core {
                     );
                     return ApiReply::error(
                         404,
-                        format!(
-                            "no queue, agent, entry point or number `{target}` to transfer to"
-                        ),
+                        format!("no queue, agent, entry point or number `{target}` to transfer to"),
                     );
                 };
                 self.blind_transfer(call_key, to, now).await;
@@ -148,10 +143,7 @@ impl Core {
             let what = if logout { "log out" } else { "go not ready" };
             return ApiReply::error(
                 409,
-                format!(
-                    "{agent} cannot {what} while {}",
-                    state_name(state.as_ref())
-                ),
+                format!("{agent} cannot {what} while {}", state_name(state.as_ref())),
             );
         }
         let event = if logout { "logged_out" } else { "not_ready" };
