@@ -205,6 +205,55 @@ try {
   await waitText(sue, '#wb-queues tr[data-queue="sales"]', "1");
   if (shots) await sue.screenshot({ path: `${shots}/wallboard.png`, fullPage: true });
 
+  // ---- a second call: consult cal, back to the caller, consult dan, conference --
+  const consult = async (who) => {
+    await ann.type("#consult-target", who);
+    await ann.click('#consult-form button[type="submit"]');
+    await ann.waitForSelector("#consulting", { visible: true });
+    await waitText(ann, "#consult-with", who);
+    await waitText(ann, "#consult-state", "answered");
+  };
+  const answerNext = async (number) => {
+    await ann.waitForSelector("#offer", { visible: true });
+    await waitText(ann, "#offer-caller", number);
+    await ann.click("#offer-accept");
+    await ann.waitForSelector("#call", { visible: true });
+    await waitText(ann, "#call-caller", number);
+  };
+  const wrapUp = async () => {
+    await ann.waitForSelector("#wrapup", { visible: true });
+    await ann.select("#wrapup-classifier", "no_sale");
+    await ann.type("#wrap-order", "none");
+    await ann.click('#wrapup-form button[type="submit"]');
+    await ann.waitForSelector("#wrapup", { hidden: true });
+  };
+  await ann.click("#tab-desk");
+  await need("caller2");
+  await answerNext("600100201");
+  await consult("cal");
+  step("consulting cal");
+  await ann.click("#consult-end");
+  await ann.waitForSelector("#consulting", { hidden: true });
+  await ann.waitForFunction(() => !document.querySelector("#call-caller").textContent.includes("on hold"));
+  step("back to the caller");
+  await consult("dan");
+  await ann.waitForFunction(() => !document.querySelector("#consult-conference").disabled);
+  await ann.click("#consult-conference");
+  await ann.waitForSelector("#consulting", { hidden: true });
+  step("conference");
+  await ann.click("#hangup");
+  await wrapUp();
+  step("ann left the conference and wrapped up");
+  await need("conference-goes-on");
+
+  // ---- a third call: consult eve, transfer attended -----------------------------
+  await need("caller3");
+  await answerNext("600100202");
+  await consult("eve");
+  await ann.click("#consult-transfer");
+  await wrapUp();
+  step("attended transfer to eve");
+
   // ---- a supervisor sets ann not ready -----------------------------------------
   await ann.click("#tab-desk");
   await ann.select("#state-select", "available");

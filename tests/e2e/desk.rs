@@ -39,10 +39,18 @@ fn driver() -> PathBuf {
     dir
 }
 
-const CONFIG: &str = "\
-[[agent]]\nname = \"ann\"\npassword = \"pw-ann\"\nphone = \"browser\"\nready = false\n\
-[[agent]]\nname = \"bob\"\npassword = \"pw-bob\"\nuri = \"sip:bob@127.0.0.1:9\"\nready = false\n\
-[[agent]]\nname = \"sue\"\npassword = \"pw-sue\"\nuri = \"sip:sue@127.0.0.1:9\"\nready = false\n";
+/// ann's phone is the browser; bob never answers (support's call waits);
+/// cal, dan and eve are SIPp phones that answer ann's consultations.
+fn config(cal: u16, dan: u16, eve: u16) -> String {
+    format!(
+        "[[agent]]\nname = \"ann\"\npassword = \"pw-ann\"\nphone = \"browser\"\nready = false\n\
+         [[agent]]\nname = \"bob\"\npassword = \"pw-bob\"\nuri = \"sip:bob@127.0.0.1:9\"\nready = false\n\
+         [[agent]]\nname = \"sue\"\npassword = \"pw-sue\"\nuri = \"sip:sue@127.0.0.1:9\"\nready = false\n\
+         [[agent]]\nname = \"cal\"\npassword = \"pw-cal\"\nuri = \"sip:cal@127.0.0.1:{cal}\"\n\
+         [[agent]]\nname = \"dan\"\npassword = \"pw-dan\"\nuri = \"sip:dan@127.0.0.1:{dan}\"\n\
+         [[agent]]\nname = \"eve\"\npassword = \"pw-eve\"\nuri = \"sip:eve@127.0.0.1:{eve}\"\n"
+    )
+}
 
 /// One raw HTTP/1.1 request to the agent API: status, headers, body.
 fn request(api: &str, head: &str, body: &str) -> (u16, String, String) {
@@ -206,13 +214,33 @@ fn an_agent_works_a_call_in_the_browser_and_a_supervisor_watches_the_wallboard()
     // The server's clock is the browser's: the callback is made for two
     // hours from the browser's now.
     let now = jiff::Timestamp::from_second(jiff::Timestamp::now().as_second()).expect("now");
+    let (cal_port, dan_port, eve_port) = (
+        crate::sip::free_udp_port(),
+        crate::sip::free_udp_port(),
+        crate::sip::free_udp_port(),
+    );
     let served = Served::start_flows(
         "desk",
         &now.to_string(),
         13_000,
-        CONFIG,
+        &config(cal_port, dan_port, eve_port),
         "tests/desk-flows/",
     );
+    // The colleagues' phones, each answering one consultation.
+    let mut colleagues: Vec<Child> = [
+        (cal_port, "13340"),
+        (dan_port, "13360"),
+        (eve_port, "13380"),
+    ]
+    .into_iter()
+    .map(|(port, media)| {
+        crate::sip::uas(
+            "agent_answers.xml",
+            port,
+            &["-mp", media, "-m", "1", "-timeout", "120s", "-nostdin"],
+        )
+    })
+    .collect();
     let api = served.api.clone();
     front_door(&api);
 
@@ -220,8 +248,14 @@ fn an_agent_works_a_call_in_the_browser_and_a_supervisor_watches_the_wallboard()
     let ear = UdpSocket::bind("127.0.0.1:0").expect("bind");
     let ear_port = ear.local_addr().expect("addr").port();
     let scratch = served.dir.clone();
-    let inf = scratch.join("caller.csv");
-    std::fs::write(&inf, format!("SEQUENTIAL\n+48600100200;{ear_port}\n")).expect("csv");
+    // Each caller's number (and where it hears), one injection file each.
+    let infs: Vec<PathBuf> = (0..3)
+        .map(|n| {
+            let inf = scratch.join(format!("caller-{n}.csv"));
+            std::fs::write(&inf, format!("SEQUENTIAL\n+4860010020{n};{ear_port}\n")).expect("csv");
+            inf
+        })
+        .collect();
     let shots = root().join("docs/screenshots");
     std::fs::create_dir_all(&shots).expect("screenshots dir");
 
@@ -238,7 +272,7 @@ fn an_agent_works_a_call_in_the_browser_and_a_supervisor_watches_the_wallboard()
         .expect("node runs (the Debian package `nodejs`)");
     let mut stdin = node.stdin.take().expect("stdin");
     let stdout = node.stdout.take().expect("stdout");
-    let mut caller: Option<Child> = None;
+    let mut callers: Vec<Child> = Vec::new();
     let mut steps = Vec::new();
     let mut heard = (0, 0);
     let mut done = false;
@@ -247,17 +281,43 @@ fn an_agent_works_a_call_in_the_browser_and_a_supervisor_watches_the_wallboard()
         eprintln!("browser: {line}");
         if let Some(step) = line.strip_prefix("STEP ") {
             steps.push(step.to_string());
-        } else if line == "NEED caller" {
+        } else if let Some(n) = ["NEED caller", "NEED caller2", "NEED caller3"]
+            .iter()
+            .position(|need| line == *need)
+        {
             let child = served
-                .caller("caller_waits_audio_elsewhere.xml", "+48221007001", 13_190)
+                .caller(
+                    "caller_waits_audio_elsewhere.xml",
+                    "+48221007001",
+                    // SIPp binds its media port and the next ones: 10 apart.
+                    13_300 + 10 * u16::try_from(n).expect("small"),
+                )
                 .arg("-inf")
-                .arg(&inf)
+                .arg(&infs[n])
                 .args(["-m", "1", "-timeout", "120s", "-nostdin"])
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .spawn()
                 .expect("SIPp starts");
-            caller = Some(child);
+            callers.push(child);
+            writeln!(stdin, "ok").expect("tell the browser");
+        } else if line == "NEED conference-goes-on" {
+            // ann left; the caller and cal talk on.
+            let events = wait_for(&served, "ann leaving the conference", |e| {
+                crate::sip::count(e, "conference_left") == 1
+            });
+            let left = events
+                .iter()
+                .find(|e| e["event"] == "conference_left")
+                .expect("conference_left");
+            assert_eq!(left["who"], "ann", "{left}");
+            let second = left["call"].clone();
+            assert!(
+                !events
+                    .iter()
+                    .any(|e| e["call"] == second && e["event"] == "hangup"),
+                "the conference went on without ann"
+            );
             writeln!(stdin, "ok").expect("tell the browser");
         } else if line == "NEED audio" {
             heard = listen(&ear, Duration::from_secs(3));
@@ -265,14 +325,14 @@ fn an_agent_works_a_call_in_the_browser_and_a_supervisor_watches_the_wallboard()
         } else if line == "DONE" {
             done = true;
         } else if let Some(reason) = line.strip_prefix("FAIL ") {
-            if let Some(mut c) = caller.take() {
+            for c in callers.iter_mut().chain(colleagues.iter_mut()) {
                 let _ = c.kill();
             }
             panic!("the browser test failed: {reason}\nsteps: {steps:#?}");
         }
     }
     let status = node.wait().expect("node ends");
-    if let Some(mut c) = caller.take() {
+    for c in callers.iter_mut().chain(colleagues.iter_mut()) {
         let _ = c.kill();
         let _ = c.wait();
     }
@@ -292,7 +352,7 @@ fn an_agent_works_a_call_in_the_browser_and_a_supervisor_watches_the_wallboard()
 
     // What the server did, from its event log.
     let events = wait_for(&served, "the transfer", |e| {
-        crate::sip::count(e, "transferred") == 1
+        crate::sip::count(e, "transferred") == 2
     });
     for event in ["hold", "resume"] {
         assert!(
@@ -313,6 +373,17 @@ fn an_agent_works_a_call_in_the_browser_and_a_supervisor_watches_the_wallboard()
             .iter()
             .any(|e| e["event"] == "not_ready" && e["by"] == "sue"),
         "sue set ann not ready"
+    );
+    // The browser phone's consultations went through the SIP phones' code:
+    // three consultations (answering the digest challenge), one of them a
+    // conference, one an attended transfer (REFER with Replaces).
+    assert_eq!(crate::sip::count(&events, "consult"), 3, "consultations");
+    assert_eq!(crate::sip::count(&events, "conference"), 1, "a conference");
+    assert!(
+        events
+            .iter()
+            .any(|e| e["event"] == "transferred" && e["kind"] == "attended"),
+        "an attended transfer"
     );
     for shot in ["desk.png", "wallboard.png"] {
         let size = std::fs::metadata(shots.join(shot))

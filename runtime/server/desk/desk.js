@@ -20,6 +20,9 @@ const T = {
     "call.recpause": "Pause recording", "call.recresume": "Resume recording",
     "call.target": "Transfer to (queue, agent, entry point or number)", "call.transfer": "Transfer",
     "call.data": "Call data", "call.record": "Customer record", "call.held": "on hold",
+    "call.consulttarget": "Consult (agent, queue or number)", "call.consult": "Consult", "call.consulting": "Consulting",
+    "call.attended": "Transfer to them", "call.conference": "Conference", "call.back": "Back to the caller",
+    "call.ringing": "ringing", "call.answered": "answered",
     "call.conflict": "Someone else changed this value; it now reads:",
     "wrapup.title": "Wrap-up", "wrapup.classifier": "Result", "wrapup.submit": "Finish wrap-up", "wrapup.extra": "More time",
     "wrapup.required": "This field is required.", "wrapup.left": "Wrap-up time left:", "wrapup.done": "Wrap-up saved.",
@@ -52,6 +55,9 @@ const T = {
     "call.recpause": "Wstrzymaj nagrywanie", "call.recresume": "Wznów nagrywanie",
     "call.target": "Przekaż do (kolejka, konsultant, punkt wejścia lub numer)", "call.transfer": "Przekaż",
     "call.data": "Dane połączenia", "call.record": "Rekord klienta", "call.held": "zawieszone",
+    "call.consulttarget": "Konsultacja (konsultant, kolejka lub numer)", "call.consult": "Konsultuj", "call.consulting": "Konsultacja z",
+    "call.attended": "Przekaż do nich", "call.conference": "Konferencja", "call.back": "Wróć do klienta",
+    "call.ringing": "dzwoni", "call.answered": "odebrane",
     "call.conflict": "Ktoś inny zmienił tę wartość; teraz brzmi:",
     "wrapup.title": "Obsługa po rozmowie", "wrapup.classifier": "Wynik", "wrapup.submit": "Zakończ obsługę", "wrapup.extra": "Więcej czasu",
     "wrapup.required": "To pole jest wymagane.", "wrapup.left": "Pozostały czas:", "wrapup.done": "Zapisano.",
@@ -387,6 +393,25 @@ function renderCall(v) {
   $("resume").hidden = !c.held;
   $("rec-pause").hidden = c.recording !== "recording";
   $("rec-resume").hidden = c.recording !== "paused";
+  // Consultation: from the browser phone (the SIP phone consults itself);
+  // the conference and the attended transfer once the colleague answered.
+  const browser = v.phone === "browser";
+  const pc = (v.phone_status && v.phone_status.consult) || null;
+  const consult = c.consult || null;
+  const consulting = !!(pc || consult);
+  $("consult-form").hidden = !browser || consulting;
+  $("consulting").hidden = !consulting;
+  if (consulting) {
+    $("consult-with").textContent = (pc && pc.target) || (consult && consult.with) || "";
+    // Answered: the colleague's leg is connected (the controller answers
+    // the consultation call itself at once, then rings them).
+    const answered = !!(consult && consult.answered);
+    $("consult-state").textContent = t(answered ? "call.answered" : "call.ringing");
+    $("consult-transfer").hidden = !browser;
+    $("consult-transfer").disabled = !answered;
+    $("consult-conference").disabled = !(consult && consult.answered);
+    $("consult-end").hidden = !browser;
+  }
   const targets = $("transfer-targets");
   targets.replaceChildren(...(v.queues || []).map((q) => Object.assign(document.createElement("option"), { value: q })));
   renderCallData();
@@ -449,6 +474,34 @@ $("resume").addEventListener("click", () => control("resume"));
 $("hangup").addEventListener("click", () => control("hang-up"));
 $("rec-pause").addEventListener("click", async () => { await api("POST", me("/recording/pause")); scheduleRefresh(); });
 $("rec-resume").addEventListener("click", async () => { await api("POST", me("/recording/resume")); scheduleRefresh(); });
+$("consult-form").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const target = $("consult-target").value.trim();
+  // The caller waits on hold while the agent consults.
+  if (S.view && S.view.call && !S.view.call.held) await control("hold");
+  const r = await api("POST", me("/phone/consult"), { target });
+  $("consult-error").textContent = r.status === 200 ? "" : (r.body.error || "");
+  $("consult-target").setAttribute("aria-invalid", String(r.status !== 200));
+  if (r.status === 200) $("consult-target").value = "";
+  scheduleRefresh();
+});
+$("consult-transfer").addEventListener("click", async () => {
+  const r = await api("POST", me("/phone/transfer"));
+  flash(r.status === 200 ? "" : (r.body.error || ""));
+  scheduleRefresh();
+});
+$("consult-end").addEventListener("click", async () => {
+  const r = await api("POST", me("/phone/end-consult"));
+  flash(r.status === 200 ? "" : (r.body.error || ""));
+  await control("resume");
+});
+$("consult-conference").addEventListener("click", async () => {
+  const v = S.view;
+  if (!v || !v.call || !v.call.consult) return;
+  const r = await api("POST", `/api/calls/${v.call.call}/conference`, { consult: v.call.consult.call });
+  flash(r.status === 200 ? "" : (r.body.error || ""));
+  scheduleRefresh();
+});
 $("transfer-form").addEventListener("submit", async (e) => {
   e.preventDefault();
   const target = $("transfer-target").value.trim();

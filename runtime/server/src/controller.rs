@@ -258,12 +258,12 @@ impl Server {
             _ => None,
         };
         // The browser phone's gateway, when an agent's phone is the browser.
-        let browser_agents: std::collections::HashSet<String> = options
+        let browser_agents: HashMap<String, String> = options
             .config
             .agents
             .iter()
             .filter(|a| a.browser_phone())
-            .map(|a| a.name.clone())
+            .map(|a| (a.name.clone(), a.password.clone().unwrap_or_default()))
             .collect();
         let phones = if browser_agents.is_empty() {
             None

@@ -7,7 +7,13 @@
 //! (`dialect_webphone`: ICE, DTLS-SRTP, G.711).
 //!
 //! One browser connection per agent lives as long as their desktop; each
-//! call only points its audio at the controller's leg. Everything is
+//! call only points its audio at the controller's leg. A consultation is
+//! what a SIP phone does: an INVITE from the agent to the controller naming
+//! a colleague, a queue or a number (answering the controller's digest
+//! challenge with the agent's password), then either a REFER with
+//! `Replaces` (attended transfer), the agent API's conference, or a BYE
+//! (back to the caller). While it lasts, the browser's audio goes to the
+//! consultation. Everything is
 //! bounded: one connection and one call per agent, only configured
 //! browser agents, SIP only from the controller's own address.
 
@@ -49,6 +55,26 @@ pub enum Command {
         /// Whether a call was ringing.
         reply: oneshot::Sender<Result<(), String>>,
     },
+    /// Consult a colleague, a queue or a number (the call's caller waits
+    /// on hold).
+    Consult {
+        /// The agent.
+        agent: String,
+        /// Whom.
+        target: String,
+        /// Whether the consultation call was placed.
+        reply: oneshot::Sender<Result<(), String>>,
+    },
+    /// Hand the caller to the consulted party (attended transfer), or end
+    /// the consultation (`transfer` false: back to the caller).
+    EndConsult {
+        /// The agent.
+        agent: String,
+        /// Transfer, else hang the consultation up.
+        transfer: bool,
+        /// Whether there was a consultation to end.
+        reply: oneshot::Sender<Result<(), String>>,
+    },
     /// The desktop closes its phone.
     Detach {
         /// The agent.
@@ -74,6 +100,8 @@ pub struct PhoneStatus {
     pub ringing: bool,
     /// A call is answered.
     pub in_call: bool,
+    /// A consultation: whom, and whether they answered.
+    pub consult: Option<(String, bool)>,
 }
 
 /// A handle on the gateway, for the API and the controller.
@@ -122,6 +150,25 @@ struct Ringing {
     tag: String,
 }
 
+/// An answered call: its dialog, the controller's SIP address, the leg's
+/// RTP address, and a REFER waiting for its answer.
+struct Active {
+    dialog: Dialog,
+    to: SocketAddr,
+    media: Option<(SocketAddr, Law)>,
+    refer: Option<Message>,
+}
+
+/// A consultation the agent placed.
+struct Consult {
+    target: String,
+    /// The INVITE last sent (again with credentials after a challenge).
+    invite: Message,
+    challenged: bool,
+    dialog: Option<Dialog>,
+    media: Option<(SocketAddr, Law)>,
+}
+
 struct Phone {
     session: Session,
     generation: u64,
@@ -131,8 +178,20 @@ struct Phone {
     /// Our RTP port for calls.
     port: u16,
     ringing: Option<Ringing>,
-    /// The answered call: its dialog and the controller's address.
-    call: Option<(Dialog, SocketAddr)>,
+    call: Option<Active>,
+    consult: Option<Consult>,
+}
+
+impl Phone {
+    /// Points the browser's audio at the consultation once it is answered,
+    /// else at the call.
+    fn route(&self) {
+        let media = match &self.consult {
+            Some(c) if c.dialog.is_some() => c.media,
+            _ => self.call.as_ref().and_then(|c| c.media),
+        };
+        let _ = self.remote.send(media);
+    }
 }
 
 /// The gateway: its SIP socket, the browser connections.
@@ -146,6 +205,8 @@ pub struct Gateway {
     phones: HashMap<String, Phone>,
     /// Where SIP is accepted from: the controller only.
     controller: IpAddr,
+    /// The browser agents' passwords, for the controller's challenges.
+    passwords: HashMap<String, String>,
     log: EventLog,
     ids: Ids,
     generation: u64,
@@ -157,9 +218,10 @@ impl Gateway {
     pub async fn bind(
         media: IpAddr,
         controller: IpAddr,
-        agents: HashSet<String>,
+        passwords: HashMap<String, String>,
         log: EventLog,
     ) -> std::io::Result<(Gateway, Handle)> {
+        let agents: HashSet<String> = passwords.keys().cloned().collect();
         let socket = UdpSocket::bind(SocketAddr::new(media, 0)).await?;
         let sip = socket.local_addr()?;
         let (sender, commands) = mpsc::channel(COMMANDS);
@@ -181,6 +243,7 @@ impl Gateway {
                 agents,
                 phones: HashMap::new(),
                 controller,
+                passwords,
                 log,
                 ids: Ids::from_os(),
                 generation: 0,
@@ -200,10 +263,10 @@ impl Gateway {
                         continue;
                     }
                     let Some(bytes) = buf.get(..len) else { continue };
-                    if let Ok(message) = message::parse(bytes)
-                        && message.is_request()
-                    {
-                        self.on_request(message, from).await;
+                    match message::parse(bytes) {
+                        Ok(message) if message.is_request() => self.on_request(message, from).await,
+                        Ok(message) => self.on_response(message, from).await,
+                        Err(_) => {}
                     }
                 }
                 command = self.commands.recv() => match command {
@@ -222,6 +285,10 @@ impl Gateway {
                 connected: *p.session.state().borrow() == PhoneState::Connected,
                 ringing: p.ringing.is_some(),
                 in_call: p.call.is_some(),
+                consult: p
+                    .consult
+                    .as_ref()
+                    .map(|c| (c.target.clone(), c.dialog.is_some())),
             })
             .unwrap_or_default();
         if let Ok(mut table) = self.status.lock() {
@@ -265,6 +332,20 @@ impl Gateway {
                 reply,
             } => {
                 let _ = reply.send(self.pick(&agent, answer).await);
+            }
+            Command::Consult {
+                agent,
+                target,
+                reply,
+            } => {
+                let _ = reply.send(self.consult(&agent, &target).await);
+            }
+            Command::EndConsult {
+                agent,
+                transfer,
+                reply,
+            } => {
+                let _ = reply.send(self.end_consult(&agent, transfer).await);
             }
             Command::Detach { agent } => self.detach(&agent).await,
             Command::State {
@@ -359,6 +440,7 @@ impl Gateway {
                 port,
                 ringing: None,
                 call: None,
+                consult: None,
             },
         );
         self.publish(agent);
@@ -376,10 +458,21 @@ impl Gateway {
                 .with_to_tag(&ringing.tag);
             self.send(&response, ringing.from).await;
         }
-        if let Some((mut dialog, to)) = phone.call.take() {
+        if let Some(mut consult) = phone.consult.take()
+            && let Some(dialog) = consult.dialog.as_mut()
+        {
             let branch = self.ids.branch();
-            if let Ok(bye) = dialog.request(Method::Bye, &branch) {
+            if let (Ok(bye), Some(to)) = (
+                dialog.request(Method::Bye, &branch),
+                phone.call.as_ref().map(|c| c.to),
+            ) {
                 self.send(&bye, to).await;
+            }
+        }
+        if let Some(mut active) = phone.call.take() {
+            let branch = self.ids.branch();
+            if let Ok(bye) = active.dialog.request(Method::Bye, &branch) {
+                self.send(&bye, active.to).await;
             }
         }
         phone.session.close();
@@ -419,18 +512,246 @@ impl Gateway {
             Codec::Pcmu => Law::Ulaw,
             Codec::Pcma => Law::Alaw,
         };
-        let _ = phone.remote.send(negotiated.remote.map(|r| (r, law)));
         let response = message::response_for(&ringing.invite, 200, "OK")
             .with_to_tag(&ringing.tag)
             .with_header("Contact", &contact)
             .with_body("application/sdp", body.into_bytes());
         if let Some(dialog) = Dialog::uas(&ringing.invite, &ringing.tag, local) {
-            phone.call = Some((dialog, ringing.from));
+            phone.call = Some(Active {
+                dialog,
+                to: ringing.from,
+                media: negotiated.remote.map(|r| (r, law)),
+                refer: None,
+            });
         }
+        phone.route();
         self.send(&response, ringing.from).await;
         self.publish(agent);
         self.event(agent, "phone_answered", json!({}));
         Ok(())
+    }
+
+    /// Places the consultation: an INVITE from the agent to the
+    /// controller naming `target`, offering the browser phone's media.
+    async fn consult(&mut self, agent: &str, target: &str) -> Result<(), String> {
+        let target = target.trim();
+        let valid = !target.is_empty()
+            && target.len() <= 64
+            && target
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '_' | '.'));
+        if !valid {
+            return Err(format!(
+                "`{target}` is not a queue, an agent, an entry point or a number"
+            ));
+        }
+        let (branch, tag) = (self.ids.branch(), self.ids.tag());
+        let local = self.socket.local_addr().map_err(|e| e.to_string())?;
+        let call_id = self.ids.call_id(&local.ip().to_string());
+        let media = self.media;
+        let Some(phone) = self.phones.get_mut(agent) else {
+            return Err(format!("{agent}'s browser phone is not connected"));
+        };
+        let Some(active) = phone.call.as_ref() else {
+            return Err(format!("{agent} is not on a call in the browser phone"));
+        };
+        if phone.consult.is_some() {
+            return Err(format!("{agent} is consulting already"));
+        }
+        let to = active.to;
+        let offer = sdp::offer(&LocalMedia {
+            address: media,
+            port: phone.port,
+            session_id: u64::from(phone.port) + 1,
+            version: 1,
+        });
+        let uri = format!("sip:{target}@{to}");
+        let invite = message::invite(&uri, local, agent, (&branch, &tag, &call_id), offer)
+            .map_err(|e| e.to_string())?;
+        phone.consult = Some(Consult {
+            target: target.to_string(),
+            invite: invite.clone(),
+            challenged: false,
+            dialog: None,
+            media: None,
+        });
+        self.send(&invite, to).await;
+        self.publish(agent);
+        self.event(agent, "phone_consulting", json!({ "target": target }));
+        Ok(())
+    }
+
+    /// Attended transfer (REFER with `Replaces` in the caller's dialog), or
+    /// the consultation hung up (BYE, or CANCEL while it rings).
+    async fn end_consult(&mut self, agent: &str, transfer: bool) -> Result<(), String> {
+        let branch = self.ids.branch();
+        let Some(phone) = self.phones.get_mut(agent) else {
+            return Err(format!("{agent}'s browser phone is not connected"));
+        };
+        let (Some(active), Some(consult)) = (phone.call.as_mut(), phone.consult.as_mut()) else {
+            return Err(format!("{agent} is not consulting"));
+        };
+        let to = active.to;
+        if transfer {
+            let Some(dialog) = consult.dialog.as_ref() else {
+                return Err(format!("{} has not answered yet", consult.target));
+            };
+            let id = dialog.id();
+            let replaces = format!(
+                "{}%3Bto-tag%3D{}%3Bfrom-tag%3D{}",
+                id.call_id.replace('@', "%40"),
+                id.remote_tag,
+                id.local_tag
+            );
+            let refer_to = format!("<sip:{}@{to}?Replaces={replaces}>", consult.target);
+            let refer = active
+                .dialog
+                .request(Method::Refer, &branch)
+                .map_err(|e| e.to_string())?
+                .with_header("Refer-To", &refer_to)
+                .with_header("Referred-By", &format!("<sip:{agent}@{to}>"));
+            active.refer = Some(refer.clone());
+            self.send(&refer, to).await;
+            self.event(agent, "phone_transferring", json!({}));
+            return Ok(());
+        }
+        let Some(mut consult) = phone.consult.take() else {
+            return Err(format!("{agent} is not consulting"));
+        };
+        let message = match consult.dialog.as_mut() {
+            Some(dialog) => dialog.request(Method::Bye, &branch).ok(),
+            None => message::cancel_for(&consult.invite),
+        };
+        phone.route();
+        if let Some(message) = message {
+            self.send(&message, to).await;
+        }
+        self.publish(agent);
+        self.event(agent, "phone_consult_ended", json!({}));
+        Ok(())
+    }
+
+    /// A response to the consultation's INVITE or to a REFER.
+    async fn on_response(&mut self, response: Message, from: SocketAddr) {
+        let Some(status) = response.status() else {
+            return;
+        };
+        let call_id = response.call_id().map(str::to_string);
+        let method = response.cseq().map(|c| c.method);
+        let found = self.phones.iter().find_map(|(agent, p)| {
+            let consult = p
+                .consult
+                .as_ref()
+                .is_some_and(|c| c.invite.call_id() == call_id.as_deref());
+            let refer = p.call.as_ref().is_some_and(|c| {
+                c.refer.is_some() && Some(c.dialog.id().call_id.as_str()) == call_id.as_deref()
+            });
+            (consult || refer).then(|| (agent.clone(), consult))
+        });
+        let Some((agent, consult)) = found else {
+            return;
+        };
+        let password = self.passwords.get(&agent).cloned().unwrap_or_default();
+        let cnonce = self.ids.token(8);
+        let branch = self.ids.branch();
+        let local = self.local();
+        if !consult {
+            if method.as_deref() != Some("REFER") {
+                return;
+            }
+            let Some(active) = self.phones.get_mut(&agent).and_then(|p| p.call.as_mut()) else {
+                return;
+            };
+            let Some(refer) = active.refer.take() else {
+                return;
+            };
+            if matches!(status, 401 | 407)
+                && refer.header("Proxy-Authorization").is_none()
+                && refer.header("Authorization").is_none()
+            {
+                // Again, in the dialog's next CSeq, with the agent's answer.
+                let Ok(again) = active.dialog.request(Method::Refer, &branch) else {
+                    return;
+                };
+                let mut again = again;
+                for name in ["Refer-To", "Referred-By"] {
+                    if let Some(value) = refer.header(name) {
+                        again.set_header(name, value);
+                    }
+                }
+                let Some((header, value)) =
+                    answer_challenge(&response, &agent, &password, &again, &cnonce)
+                else {
+                    return;
+                };
+                let again = again.with_header(header, &value);
+                active.refer = Some(again.clone());
+                return self.send(&again, from).await;
+            }
+            if status >= 300 {
+                self.event(&agent, "phone_transfer_failed", json!({ "status": status }));
+            }
+            return;
+        }
+        if status < 200 {
+            return;
+        }
+        let Some(phone) = self.phones.get_mut(&agent) else {
+            return;
+        };
+        let Some(c) = phone.consult.as_mut() else {
+            return;
+        };
+        if status >= 300 {
+            if let Some(ack) = message::ack_for_failure(&c.invite, &response) {
+                let _ = self.socket.send_to(&message::serialize(&ack), from).await;
+            }
+            if matches!(status, 401 | 407) && !c.challenged {
+                let mut again = c.invite.clone();
+                let seq = again.cseq().map_or(1, |s| s.seq) + 1;
+                again.set_header("CSeq", &format!("{seq} INVITE"));
+                if let Some(via) = again.header("Via").map(str::to_string) {
+                    let sent_by = via.split(';').next().unwrap_or(&via).to_string();
+                    again.set_header("Via", &format!("{sent_by};branch={branch}"));
+                }
+                let Some((header, value)) =
+                    answer_challenge(&response, &agent, &password, &again, &cnonce)
+                else {
+                    return;
+                };
+                let again = again.with_header(header, &value);
+                c.invite = again.clone();
+                c.challenged = true;
+                return self.send(&again, from).await;
+            }
+            phone.consult = None;
+            phone.route();
+            self.publish(&agent);
+            return self.event(&agent, "phone_consult_failed", json!({ "status": status }));
+        }
+        // 2xx: the consulted party answered (again, for a retransmission).
+        if c.dialog.is_none() {
+            c.dialog = Dialog::uac(&c.invite, &response, local);
+            let law_media = sdp::parse(response.body())
+                .ok()
+                .and_then(|answer| sdp::negotiated(&answer))
+                .and_then(|n| {
+                    let law = match n.codec {
+                        Codec::Pcmu => Law::Ulaw,
+                        Codec::Pcma => Law::Alaw,
+                    };
+                    n.remote.map(|r| (r, law))
+                });
+            c.media = law_media;
+        }
+        let seq = c.invite.cseq().map_or(1, |s| s.seq);
+        let ack = c.dialog.as_ref().and_then(|d| d.ack(seq, &branch).ok());
+        phone.route();
+        if let Some(ack) = ack {
+            self.send(&ack, from).await;
+        }
+        self.publish(&agent);
+        self.event(&agent, "phone_consult_answered", json!({}));
     }
 
     fn local(&self) -> Local {
@@ -473,17 +794,28 @@ impl Gateway {
             Some(Method::Bye) => {
                 self.send(&message::response_for(&request, 200, "OK"), from)
                     .await;
-                if let Some(phone) = self.phones.get_mut(&agent)
-                    && phone
-                        .call
-                        .as_ref()
-                        .is_some_and(|(d, _)| Some(d.id().call_id.as_str()) == request.call_id())
+                let Some(phone) = self.phones.get_mut(&agent) else {
+                    return;
+                };
+                let call_id = request.call_id();
+                let of = |d: &Dialog| Some(d.id().call_id.as_str()) == call_id;
+                let event = if phone
+                    .consult
+                    .as_ref()
+                    .and_then(|c| c.dialog.as_ref())
+                    .is_some_and(of)
                 {
+                    phone.consult = None;
+                    "phone_consult_ended"
+                } else if phone.call.as_ref().is_some_and(|c| of(&c.dialog)) {
                     phone.call = None;
-                    let _ = phone.remote.send(None);
-                    self.publish(&agent);
-                    self.event(&agent, "phone_hung_up", json!({}));
-                }
+                    "phone_hung_up"
+                } else {
+                    return;
+                };
+                phone.route();
+                self.publish(&agent);
+                self.event(&agent, event, json!({}));
             }
             Some(Method::Options) | Some(Method::Notify) | Some(Method::Info) => {
                 self.send(&message::response_for(&request, 200, "OK"), from)
@@ -507,8 +839,8 @@ impl Gateway {
         };
         // A re-INVITE in the answered call: the same media again.
         if request.to_tag().is_some() {
-            if let Some((dialog, _)) = phone.call.as_ref()
-                && Some(dialog.id().call_id.as_str()) == request.call_id()
+            if let Some(active) = phone.call.as_mut()
+                && Some(active.dialog.id().call_id.as_str()) == request.call_id()
                 && let Ok(offer) = sdp::parse(request.body())
             {
                 let media = LocalMedia {
@@ -522,7 +854,8 @@ impl Gateway {
                         Codec::Pcmu => Law::Ulaw,
                         Codec::Pcma => Law::Alaw,
                     };
-                    let _ = phone.remote.send(negotiated.remote.map(|r| (r, law)));
+                    active.media = negotiated.remote.map(|r| (r, law));
+                    phone.route();
                     let response = message::response_for(&request, 200, "OK")
                         .with_header("Contact", &contact)
                         .with_body("application/sdp", body.into_bytes());
@@ -619,4 +952,60 @@ fn transcode(from: Law, to: Law, frame: [u8; FRAME_SAMPLES]) -> [u8; FRAME_SAMPL
     let mut out = [0u8; FRAME_SAMPLES];
     to.encode_frame(&linear, &mut out);
     out
+}
+
+/// The `Authorization` (401) or `Proxy-Authorization` (407) header that
+/// answers `response`'s digest challenge for `request` as `agent`.
+fn answer_challenge(
+    response: &Message,
+    agent: &str,
+    password: &str,
+    request: &Message,
+    cnonce: &str,
+) -> Option<(&'static str, String)> {
+    let (challenge, header) = match response.status()? {
+        407 => (
+            response.header("Proxy-Authenticate")?,
+            "Proxy-Authorization",
+        ),
+        401 => (response.header("WWW-Authenticate")?, "Authorization"),
+        _ => return None,
+    };
+    let param = |name: &str| -> Option<String> {
+        let rest = challenge.trim_start().get(6..)?;
+        rest.split(',').find_map(|part| {
+            let (k, v) = part.trim().split_once('=')?;
+            k.trim()
+                .eq_ignore_ascii_case(name)
+                .then(|| v.trim().trim_matches('"').to_string())
+        })
+    };
+    let uri = request.request_uri()?;
+    let method = request.cseq()?.method;
+    let method = method.as_str();
+    let qop = param("qop").filter(|q| q.split(',').any(|q| q.trim() == "auth"));
+    let credentials = dialect_sip::auth::Credentials {
+        username: agent.to_string(),
+        realm: param("realm")?,
+        nonce: param("nonce")?,
+        uri: uri.clone(),
+        response: String::new(),
+        algorithm: Some("MD5".into()),
+        qop: qop.as_ref().map(|_| "auth".to_string()),
+        nc: Some("00000001".into()),
+        cnonce: Some(cnonce.to_string()),
+        opaque: param("opaque"),
+    };
+    let response = dialect_sip::auth::expected_response(&credentials, method, password)?;
+    let mut value = format!(
+        "Digest username=\"{agent}\", realm=\"{}\", nonce=\"{}\", uri=\"{uri}\", response=\"{response}\", algorithm=MD5",
+        credentials.realm, credentials.nonce
+    );
+    if qop.is_some() {
+        value.push_str(&format!(", qop=auth, nc=00000001, cnonce=\"{cnonce}\""));
+    }
+    if let Some(opaque) = &credentials.opaque {
+        value.push_str(&format!(", opaque=\"{opaque}\""));
+    }
+    Some((header, value))
 }

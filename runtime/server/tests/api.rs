@@ -686,7 +686,8 @@ async fn unknown_routes_are_404() {
         ("GET", "/api/whatever"),
         ("POST", "/api/agents/alice/dance"),
         ("GET", "/api/status/"),
-        ("GET", "/"),
+        // `/` and `/desk/` are the desktop's pages.
+        ("GET", "/nothing-here"),
     ] {
         let response = send(addr, ALICE, method, path, None).await;
         assert_eq!(response.status, 404, "{method} {path}: {response:?}");

@@ -22,6 +22,7 @@
 //! | `POST` | `/api/wallboard/agents/{name}/{not-ready,logout}` | a supervisor acts on an agent |
 //! | `POST` | `/api/agents/{name}/call/{hold,resume,hang-up,transfer}` | call control from the desktop |
 //! | `POST`/`DELETE` | `/api/agents/{name}/phone` | the browser phone: SDP offer in, answer out |
+//! | `POST` | `/api/agents/{name}/phone/{answer,decline,consult,transfer,end-consult}` | the browser phone's call and consultation |
 
 use super::{Api, ApiReply, ApiRequest, Params, Refusal, constant_time_eq, parse_body};
 use axum::body::Body;
@@ -692,33 +693,49 @@ pub(super) async fn phone_detach(
     Ok(Json(json!({ "phone": "closed" })))
 }
 
-/// `POST /api/agents/{name}/phone/{answer,decline}`: the call ringing in
-/// the browser phone.
+/// `POST /api/agents/{name}/phone/{action}`: the call ringing in the
+/// browser phone (`answer`, `decline`); a consultation from it (`consult`
+/// with `{"target"}`, then `transfer`, attended, or `end-consult`).
 pub(super) async fn phone_pick(
     State(api): State<Api>,
     headers: HeaderMap,
     params: Params,
+    body: Body,
 ) -> Result<Json<Value>, Refusal> {
     let agent = api.own_agent(&headers, &params)?;
     let handle = gateway(&api)?;
-    let answer = match params.text("action")? {
-        "answer" => true,
-        "decline" => false,
+    let action = params.text("action")?;
+    let (reply, done) = tokio::sync::oneshot::channel();
+    let command = match action {
+        "answer" | "decline" => crate::webphone::Command::Pick {
+            agent,
+            answer: action == "answer",
+            reply,
+        },
+        "transfer" | "end-consult" => crate::webphone::Command::EndConsult {
+            agent,
+            transfer: action == "transfer",
+            reply,
+        },
+        "consult" => {
+            let TransferBody { target } = parse_body(&headers, body).await?;
+            crate::webphone::Command::Consult {
+                agent,
+                target,
+                reply,
+            }
+        }
         other => {
             return Err(Refusal::new(
                 StatusCode::NOT_FOUND,
-                format!("no phone action {other}: answer or decline"),
+                format!(
+                    "no phone action {other}: answer, decline, consult, transfer or end-consult"
+                ),
             ));
         }
     };
-    let (reply, done) = tokio::sync::oneshot::channel();
-    let command = crate::webphone::Command::Pick {
-        agent,
-        answer,
-        reply,
-    };
     gateway_answer(handle, command, done).await?;
-    Ok(Json(json!({ "answered": answer })))
+    Ok(Json(json!({ "done": action })))
 }
 
 #[cfg(test)]

@@ -490,9 +490,23 @@ impl Core {
                 let talking = desk
                     .talking
                     .map(|t| self.now.saturating_duration_since(t).as_millis());
+                // The agent's consultation for this call, if any (from
+                // their phone, or the browser phone).
+                let consult = self
+                    .calls
+                    .iter()
+                    .find(|(_, k)| k.consult_of == Some(desk.call) && k.number == agent)
+                    .map(|(key, k)| {
+                        json!({
+                            "call": key,
+                            "answered": k.agent.as_ref().is_some_and(|l| l.media.is_some()),
+                            "with": k.agent.as_ref().map(|l| l.name.clone()),
+                        })
+                    });
                 map.insert(
                     "call".into(),
                     json!({
+                        "consult": consult,
                         "call": desk.call,
                         "caller": masked(&desk.number, sensitive),
                         "campaign": desk.campaign,
@@ -541,6 +555,10 @@ impl Core {
                         "connected": status.connected,
                         "ringing": status.ringing,
                         "in_call": status.in_call,
+                        "consult": status.consult.map(|(target, answered)| json!({
+                            "target": target,
+                            "answered": answered,
+                        })),
                     }),
                 );
             }

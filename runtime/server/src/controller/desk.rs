@@ -94,6 +94,33 @@ impl Core {
                 ApiReply::ok(json!({ "call": call_key, "held": hold }))
             }
             CallAction::HangUp => {
+                // In a conference the agent leaves it (the others talk on);
+                // their phone gets a BYE either way.
+                let conference = self
+                    .calls
+                    .get(&call_key)
+                    .filter(|c| c.conference.is_some())
+                    .and_then(|c| c.agent.as_ref())
+                    .and_then(|leg| leg.dialog.clone().map(|id| (id, leg.to)));
+                if let Some((id, to)) = conference {
+                    let branch = self.ids.branch();
+                    let bye = self
+                        .dialogs
+                        .get_mut(&id)
+                        .and_then(|d| d.request(dialect_sip::message::Method::Bye, &branch).ok());
+                    if let Some(bye) = bye {
+                        let sent = self.tx.send_request(
+                            bye,
+                            to,
+                            dialect_sip::message::Transport::Udp,
+                            now,
+                        );
+                        self.sip_sent(sent);
+                    }
+                    if self.conference_leave(call_key, &id, now).await {
+                        return ApiReply::ok(json!({ "call": call_key, "left_conference": true }));
+                    }
+                }
                 self.agent_leaves(call_key, now).await;
                 ApiReply::ok(json!({ "call": call_key, "hung_up": true }))
             }
