@@ -201,9 +201,6 @@ try {
   await waitText(ann, "#cb-rows", "+48600100300");
   step("callback saved");
 
-  // ---- the wallboard after the call, for the README -------------------------------
-  await waitText(sue, '#wb-queues tr[data-queue="sales"]', "1");
-  if (shots) await sue.screenshot({ path: `${shots}/wallboard.png`, fullPage: true });
 
   // ---- a second call: consult cal, back to the caller, consult dan, conference --
   const consult = async (who) => {
@@ -244,6 +241,8 @@ try {
   await ann.click("#hangup");
   await wrapUp();
   step("ann left the conference and wrapped up");
+  // dan talks on with the caller: busy on the wallboard, not wrapping up.
+  await waitText(sue, '#wb-agents tr[data-agent="dan"] .agent-state', "On a call");
   await need("conference-goes-on");
 
   // ---- a third call: consult eve, transfer attended -----------------------------
@@ -253,6 +252,7 @@ try {
   await ann.click("#consult-transfer");
   await wrapUp();
   step("attended transfer to eve");
+  await waitText(sue, '#wb-agents tr[data-agent="eve"] .agent-state', "On a call");
 
   // ---- a supervisor sets ann not ready -----------------------------------------
   await ann.click("#tab-desk");
@@ -262,6 +262,11 @@ try {
   await waitText(sue, '#wb-agents tr[data-agent="ann"] .agent-state', "Not ready");
   await waitText(ann, "#state-now", "supervisor");
   step("supervisor set ann not ready");
+  // A break started: the campaign's breaks_started alert (threshold 1) is
+  // raised on the wallboard as it happens.
+  await waitText(sue, "#wb-alerts", "breaks_started");
+  step("wallboard shows the alert");
+  if (shots) await sue.screenshot({ path: `${shots}/wallboard.png`, fullPage: true });
 
   // ---- Polish ---------------------------------------------------------------------
   await ann.click('.bar button[data-lang="pl"]');

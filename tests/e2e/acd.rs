@@ -42,22 +42,20 @@ pub(crate) fn base64(bytes: &[u8]) -> String {
     out
 }
 
-/// One HTTP/1.1 request to the agent API as `agent` (password `pw-<agent>`).
-pub(crate) fn http(
-    api: &str,
-    method: &str,
-    path: &str,
-    agent: &str,
-    body: Option<&str>,
-) -> (u16, Value) {
-    let mut stream = TcpStream::connect(api).expect("the agent API accepts connections");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .expect("timeout");
-    let auth = base64(format!("{agent}:pw-{agent}").as_bytes());
-    let body = body.unwrap_or("");
+/// One HTTP/1.1 request to `addr`: `head` is the request line and any
+/// headers of the caller's; `Host`, `Content-Type: application/json`,
+/// `Content-Length` and `Connection: close` are added. Returns the status,
+/// the response's head and its body.
+pub(crate) fn exchange(
+    addr: &str,
+    head: &str,
+    body: &str,
+    wait: Duration,
+) -> (u16, String, String) {
+    let mut stream = TcpStream::connect(addr).expect("the API accepts connections");
+    stream.set_read_timeout(Some(wait)).expect("timeout");
     let request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {api}\r\nAuthorization: Basic {auth}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "{head}\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
     stream.write_all(request.as_bytes()).expect("send");
@@ -68,12 +66,26 @@ pub(crate) fn http(
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
-    let json = response
-        .split("\r\n\r\n")
-        .nth(1)
-        .and_then(|b| serde_json::from_str(b).ok())
-        .unwrap_or(Value::Null);
-    (status, json)
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    (status, head.to_string(), body.to_string())
+}
+
+/// One HTTP/1.1 request to the agent API as `agent` (password `pw-<agent>`).
+pub(crate) fn http(
+    api: &str,
+    method: &str,
+    path: &str,
+    agent: &str,
+    body: Option<&str>,
+) -> (u16, Value) {
+    let auth = base64(format!("{agent}:pw-{agent}").as_bytes());
+    let (status, _, body) = exchange(
+        api,
+        &format!("{method} {path} HTTP/1.1\r\nAuthorization: Basic {auth}"),
+        body.unwrap_or(""),
+        Duration::from_secs(10),
+    );
+    (status, serde_json::from_str(&body).unwrap_or(Value::Null))
 }
 
 fn agent_config(name: &str, port: u16, ready: bool) -> String {

@@ -54,24 +54,7 @@ fn config(cal: u16, dan: u16, eve: u16) -> String {
 
 /// One raw HTTP/1.1 request to the agent API: status, headers, body.
 fn request(api: &str, head: &str, body: &str) -> (u16, String, String) {
-    let mut stream = TcpStream::connect(api).expect("the agent API accepts connections");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .expect("timeout");
-    let request = format!(
-        "{head}\r\nHost: {api}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    stream.write_all(request.as_bytes()).expect("send");
-    let mut response = String::new();
-    let _ = stream.read_to_string(&mut response);
-    let status = response
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let (headers, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
-    (status, headers.to_string(), body.to_string())
+    crate::acd::exchange(api, head, body, Duration::from_secs(10))
 }
 
 /// The attacks on the desktop's front door: nothing succeeds without a

@@ -20,29 +20,15 @@ pub(crate) fn admin(
     path: &str,
     token: Option<&str>,
 ) -> (u16, String) {
-    let mut stream = TcpStream::connect(&served.admin).expect("the admin API accepts connections");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(70)))
-        .expect("timeout");
     let auth = token
-        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .map(|t| format!("\r\nAuthorization: Bearer {t}"))
         .unwrap_or_default();
-    write!(
-        stream,
-        "{method} {path} HTTP/1.1\r\nHost: x\r\n{auth}Content-Length: 0\r\nConnection: close\r\n\r\n"
-    )
-    .expect("send");
-    let mut response = String::new();
-    let _ = stream.read_to_string(&mut response);
-    let status = response
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
+    let (status, _, body) = crate::acd::exchange(
+        &served.admin,
+        &format!("{method} {path} HTTP/1.1{auth}"),
+        "",
+        Duration::from_secs(70),
+    );
     (status, body)
 }
 

@@ -213,12 +213,14 @@ async function start(agent, csrf) {
   $("me").textContent = agent;
   translate();
   await refresh();
-  liveEvents();
-  if (S.view && S.view.phone === "browser") startPhone();
+  // One socket: a supervisor's carries every event (their own too).
   if (S.view && S.view.supervisor) {
     $("tab-wallboard").hidden = false;
     wallboardEvents();
+  } else {
+    liveEvents();
   }
+  if (S.view && S.view.phone === "browser") startPhone();
   $("state-select").focus();
 }
 
@@ -241,7 +243,13 @@ const agentOf = (ws) => ws.dialectAgent;
 
 function wallboardEvents() {
   const ws = new WebSocket(socketUrl("/api/wallboard/events"));
-  ws.onmessage = () => scheduleWallboard();
+  ws.onmessage = (m) => {
+    let e = {};
+    try { e = JSON.parse(m.data); } catch { return; }
+    if (e.event && e.event.startsWith("callback")) loadCallbacks();
+    scheduleWallboard();
+    scheduleRefresh();
+  };
   ws.onclose = () => { if (S.me && S.view && S.view.supervisor) setTimeout(wallboardEvents, 2000); };
 }
 
@@ -807,7 +815,7 @@ function renderWallboard() {
   }
   const alerts = $("wb-alerts");
   alerts.replaceChildren();
-  for (const a of wb.alerts || []) alerts.append(Object.assign(document.createElement("li"), { textContent: `${a.campaign}: ${a.alert} — ${a.subject} (${a.value})` }));
+  for (const a of wb.alerts || []) alerts.append(Object.assign(document.createElement("li"), { textContent: `${a.campaign}: ${a.alert}${a.subject ? ` — ${a.subject}` : ""} (${a.value})` }));
   if (!alerts.children.length) alerts.append(Object.assign(document.createElement("li"), { textContent: t("wb.noalerts"), className: "none" }));
   renderChart(wb.chart);
 }

@@ -468,15 +468,7 @@ pub async fn throttle_logins(
         .unwrap_or(Ok(()));
     if let Err(wait) = locked {
         tracing::warn!(source = %peer, name, "login refused: too many failed logins");
-        let mut response = Refusal::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "too many failed logins: try again later",
-        )
-        .into_response();
-        if let Ok(value) = HeaderValue::from_str(&wait.as_secs().max(1).to_string()) {
-            response.headers_mut().insert(header::RETRY_AFTER, value);
-        }
-        return response;
+        return locked_out(wait);
     }
     let response = next.run(request).await;
     if response.status() == StatusCode::UNAUTHORIZED {
@@ -489,6 +481,20 @@ pub async fn throttle_logins(
         && let Ok(mut t) = throttle.lock()
     {
         t.success(user);
+    }
+    response
+}
+
+/// 429 to a login from a source or for a name that failed too often, with
+/// `Retry-After`.
+fn locked_out(wait: Duration) -> Response {
+    let mut response = Refusal::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "too many failed logins: try again later",
+    )
+    .into_response();
+    if let Ok(value) = HeaderValue::from_str(&wait.as_secs().max(1).to_string()) {
+        response.headers_mut().insert(header::RETRY_AFTER, value);
     }
     response
 }

@@ -451,6 +451,10 @@ pub struct Switch {
     /// Events for the engine decided inside the switch (a bot's reply, a
     /// full queue), delivered before the input returns.
     feedback: VecDeque<(CallKey, Event)>,
+    /// Calls whose agent's conversation goes on in another call (a
+    /// consultation handed over by a transfer or conference): releasing
+    /// them does not end it.
+    handed_over: std::collections::HashSet<CallKey>,
     actions: VecDeque<Action>,
     /// Bot turns are the world's to answer (scripted replies in a
     /// scenario), not the customer agents'.
@@ -511,6 +515,7 @@ impl Switch {
             calls: HashMap::new(),
             by_engine: HashMap::new(),
             feedback: VecDeque::new(),
+            handed_over: std::collections::HashSet::new(),
             actions: VecDeque::new(),
             scripted_bots: false,
             announcements: BTreeSet::new(),
@@ -888,6 +893,14 @@ impl Switch {
     /// over.
     pub fn event(&mut self, call: CallKey, event: Event, now: Timestamp, store: &dyn Store) {
         self.now = self.now.max(now);
+        if matches!(event, Event::HangUp) {
+            // A caller who hangs up while waiting abandoned the queue (the
+            // flow's Dequeue that follows is not a second exit).
+            self.left_queue(call, now, crate::monitor::Left::Abandoned);
+            if let Some(c) = self.calls.get_mut(&call) {
+                c.waiting_since = None;
+            }
+        }
         let own = match &event {
             Event::Digit(digit) => self.courtesy_key(call, *digit, now),
             Event::PromptFinished => self.prompt_ended(call),
@@ -915,7 +928,9 @@ impl Switch {
     pub fn release(&mut self, call: CallKey, now: Timestamp) {
         self.left_queue(call, now, crate::monitor::Left::Abandoned);
         let ms = self.acd_ms(now);
-        self.acd.ended(call, ms);
+        if !self.handed_over.remove(&call) {
+            self.acd.ended(call, ms);
+        }
         self.detach(call);
         if let Some(at) = self.calls.remove(&call).and_then(|c| c.announce_at) {
             self.announcements.remove(&(at, call));
@@ -923,6 +938,16 @@ impl Switch {
         self.feedback.retain(|(k, _)| *k != call);
         self.drive_acd();
         self.monitor_now(now);
+    }
+
+    /// The agent talking on `call` goes on talking in another call (a
+    /// consultation taken over by an attended transfer or a conference):
+    /// releasing `call` leaves them busy in the ACD, under its id, until
+    /// [`Switch::agent_ended`] says that conversation is over.
+    pub fn hand_over(&mut self, call: CallKey) {
+        if self.acd.place(call).is_some() {
+            self.handed_over.insert(call);
+        }
     }
 
     /// Forgets the engine side of a call: its timer, its conversation.

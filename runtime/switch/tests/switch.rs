@@ -1478,3 +1478,31 @@ fn each_call_ages_by_its_own_campaigns_levels() {
         "aged service first at 40 s"
     );
 }
+
+/// The wallboard's day: a caller who hangs up while waiting abandoned the
+/// queue (once, though the flow dequeues the call after), one an agent
+/// answers was answered.
+#[test]
+fn the_day_counts_answered_and_abandoned_calls_per_queue() {
+    let mut w = World::new(ACD);
+    let today = |w: &World| {
+        w.switch
+            .directory()
+            .queues
+            .keys()
+            .map(|q| w.switch.queue_today(q))
+            .fold((0, 0), |(a, b), (x, y)| (a + x, b + y))
+    };
+    w.call(1, "+48600100001");
+    assert_eq!(w.switch.acd().waiting(), 1);
+    w.at(5_000);
+    let actions = w.event(1, Event::HangUp);
+    assert!(w.released(&actions, 1));
+    assert_eq!(today(&w), (0, 1), "abandoned once");
+    w.on_duty("ann");
+    w.at(6_000);
+    let actions = w.call(2, "+48600100002");
+    assert_eq!(rung(&actions), [(2, "ann".to_string())]);
+    assert!(w.switch.agent_answered(2, w.now));
+    assert_eq!(today(&w), (1, 1), "answered");
+}

@@ -306,15 +306,7 @@ pub(super) async fn login(
         && let Err(wait) = t.allowed(peer, Some(&name), now)
     {
         tracing::warn!(source = %peer, name, "desk login refused: too many failed logins");
-        let mut response = Refusal::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "too many failed logins: try again later",
-        )
-        .into_response();
-        if let Ok(value) = HeaderValue::from_str(&wait.as_secs().max(1).to_string()) {
-            response.headers_mut().insert(header::RETRY_AFTER, value);
-        }
-        return Ok(response);
+        return Ok(super::locked_out(wait));
     }
     let matches = match api.auth.agents.get(&name) {
         Some(expected) => constant_time_eq(password.as_bytes(), expected.as_bytes()),
@@ -352,14 +344,20 @@ pub(super) async fn login(
         ""
     };
     let cookie = format!("{COOKIE}={id}; Path=/; HttpOnly; SameSite=Strict{secure}");
-    let mut response = Json(json!({ "agent": name, "csrf": csrf })).into_response();
+    let mut response = who(&name, &csrf);
     if let Ok(value) = HeaderValue::from_str(&cookie) {
         response.headers_mut().insert(header::SET_COOKIE, value);
     }
+    Ok(response)
+}
+
+/// `{"agent", "csrf"}`, never cached.
+fn who(agent: &str, csrf: &str) -> Response {
+    let mut response = Json(json!({ "agent": agent, "csrf": csrf })).into_response();
     response
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    Ok(response)
+    response
 }
 
 use axum::Json;
@@ -380,11 +378,7 @@ pub(super) async fn session(
             "the session is over: log in again",
         ));
     };
-    let mut response = Json(json!({ "agent": agent, "csrf": csrf })).into_response();
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    Ok(response)
+    Ok(who(&agent, &csrf))
 }
 
 /// `POST /desk/logout`: ends the session (with its CSRF token) and clears

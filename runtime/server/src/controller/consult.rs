@@ -157,6 +157,10 @@ impl Core {
         {
             desk.call = into;
         }
+        // The consulted agent talks on in `into`: busy, not wrapping up.
+        if !leg.trunk {
+            self.switch.hand_over(consult);
+        }
         self.hang_up(consult, now);
         self.release(consult, "consultation ended by a transfer or conference")
             .await;

@@ -266,3 +266,34 @@ impl Core {
         }))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+    use super::*;
+
+    #[test]
+    fn the_chart_counts_calls_per_quarter_hour_of_the_day() {
+        let mut chart = Chart::default();
+        let at = |s: &str| -> jiff::Timestamp { s.parse().unwrap() };
+        chart.count(at("2026-12-06T00:00:00Z"));
+        chart.count(at("2026-12-06T09:14:59Z"));
+        chart.count(at("2026-12-06T09:15:00Z"));
+        chart.count(at("2026-12-06T23:59:59Z"));
+        let day = chart.json(at("2026-12-06T23:59:59Z"));
+        let quarters = day["quarters"].as_array().unwrap();
+        assert_eq!(quarters.len(), QUARTERS);
+        assert_eq!(day["date"], "2026-12-06");
+        assert_eq!(quarters[0], 1);
+        assert_eq!(quarters[36], 1, "09:00-09:15");
+        assert_eq!(quarters[37], 1, "09:15-09:30");
+        assert_eq!(quarters[95], 1);
+        // A new day starts empty, whether or not a call came yet.
+        let next = chart.json(at("2026-12-07T08:00:00Z"));
+        assert!(next["quarters"].as_array().unwrap().iter().all(|n| n == 0));
+        chart.count(at("2026-12-07T08:00:00Z"));
+        let next = chart.json(at("2026-12-07T08:00:00Z"));
+        assert_eq!(next["quarters"][32], 1);
+        assert_eq!(next["quarters"][36], 0, "yesterday's calls are gone");
+    }
+}
