@@ -9,8 +9,8 @@
 //! regenerates the README's screenshots (docs/screenshots/).
 
 use crate::sip::{Served, root, wait_for};
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpStream, UdpSocket};
+use std::io::{BufRead, BufReader, Write};
+use std::net::UdpSocket;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
