@@ -254,11 +254,24 @@ try {
   step("attended transfer to eve");
   await waitText(sue, '#wb-agents tr[data-agent="eve"] .agent-state', "On a call");
 
+  // ---- a fourth call, of a campaign with `handling automatic`: no pop-over -------
+  await need("caller4");
+  await ann.waitForSelector("#call", { visible: true });
+  await waitText(ann, "#call-caller", "600100203");
+  await waitText(ann, "#call-campaign", "shop_direct");
+  await ann.click("#hangup");
+  await ann.waitForSelector("#wrapup", { visible: true });
+  await ann.select("#wrapup-classifier", "sold");
+  await ann.click('#wrapup-form button[type="submit"]');
+  await ann.waitForSelector("#wrapup", { hidden: true });
+  step("answered by itself (handling automatic), hung up from the desk");
+
   // ---- a supervisor sets ann not ready -----------------------------------------
   await ann.click("#tab-desk");
   await ann.select("#state-select", "available");
   await waitText(sue, '#wb-agents tr[data-agent="ann"] .agent-state', "Available");
-  await sue.click('#wb-agents tr[data-agent="ann"] button');
+  // The wallboard re-renders on every event: click the button as it is now.
+  await sue.$eval('#wb-agents tr[data-agent="ann"] button', (b) => b.click());
   await waitText(sue, '#wb-agents tr[data-agent="ann"] .agent-state', "Not ready");
   await waitText(ann, "#state-now", "supervisor");
   step("supervisor set ann not ready");

@@ -67,6 +67,28 @@ fn front_door(api: &str) {
         headers.contains("www-authenticate"),
         "machines get a challenge"
     );
+    // Every route the desktop added refuses a request without credentials.
+    for head in [
+        "GET /desk/session",
+        "POST /desk/logout",
+        "POST /api/agents/ann/call/hold",
+        "POST /api/agents/ann/call/hang-up",
+        "POST /api/agents/ann/call/transfer",
+        "POST /api/agents/ann/phone",
+        "DELETE /api/agents/ann/phone",
+        "POST /api/agents/ann/phone/answer",
+        "POST /api/agents/ann/phone/consult",
+        "GET /api/wallboard",
+        "POST /api/wallboard/agents/ann/logout",
+    ] {
+        let (status, _, body) = request(api, &format!("{head} HTTP/1.1"), "{}");
+        assert_eq!(status, 401, "{head} without credentials: {body}");
+    }
+    let upgrade = "Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==";
+    for path in ["/api/agents/ann/events", "/api/wallboard/events"] {
+        let (status, _, body) = request(api, &format!("GET {path} HTTP/1.1\r\n{upgrade}"), "");
+        assert_eq!(status, 401, "a socket {path} without credentials: {body}");
+    }
     let (status, headers, _) = request(
         api,
         "GET /api/agents/ann HTTP/1.1\r\nCookie: dialect_session=00112233445566778899aabbccddeeff",
@@ -124,7 +146,6 @@ fn front_door(api: &str) {
         "",
     );
     assert_eq!(status, 403, "another agent's view: {body}");
-    let upgrade = "Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==";
     let (status, _, _) = request(
         api,
         &format!(
@@ -232,7 +253,7 @@ fn an_agent_works_a_call_in_the_browser_and_a_supervisor_watches_the_wallboard()
     let ear_port = ear.local_addr().expect("addr").port();
     let scratch = served.dir.clone();
     // Each caller's number (and where it hears), one injection file each.
-    let infs: Vec<PathBuf> = (0..3)
+    let infs: Vec<PathBuf> = (0..4)
         .map(|n| {
             let inf = scratch.join(format!("caller-{n}.csv"));
             std::fs::write(&inf, format!("SEQUENTIAL\n+4860010020{n};{ear_port}\n")).expect("csv");
@@ -264,14 +285,24 @@ fn an_agent_works_a_call_in_the_browser_and_a_supervisor_watches_the_wallboard()
         eprintln!("browser: {line}");
         if let Some(step) = line.strip_prefix("STEP ") {
             steps.push(step.to_string());
-        } else if let Some(n) = ["NEED caller", "NEED caller2", "NEED caller3"]
-            .iter()
-            .position(|need| line == *need)
+        } else if let Some(n) = [
+            "NEED caller",
+            "NEED caller2",
+            "NEED caller3",
+            "NEED caller4",
+        ]
+        .iter()
+        .position(|need| line == *need)
         {
             let child = served
                 .caller(
                     "caller_waits_audio_elsewhere.xml",
-                    "+48221007001",
+                    // The fourth calls the campaign that answers by itself.
+                    if n == 3 {
+                        "+48221007004"
+                    } else {
+                        "+48221007001"
+                    },
                     // SIPp binds its media port and the next ones: 10 apart.
                     13_300 + 10 * u16::try_from(n).expect("small"),
                 )

@@ -277,7 +277,7 @@ impl Server {
                 options.config.media.address,
                 controller,
                 browser_agents,
-                options.log.clone(),
+                (options.log.clone(), options.clock),
             )
             .await
             .map_err(|source| ServeError::Bind {

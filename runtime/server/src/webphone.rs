@@ -208,6 +208,8 @@ pub struct Gateway {
     /// The browser agents' passwords, for the controller's challenges.
     passwords: HashMap<String, String>,
     log: EventLog,
+    /// The server's clock (`--clock`), for the events' times.
+    clock: crate::clock::Clock,
     ids: Ids,
     generation: u64,
 }
@@ -219,7 +221,7 @@ impl Gateway {
         media: IpAddr,
         controller: IpAddr,
         passwords: HashMap<String, String>,
-        log: EventLog,
+        (log, clock): (EventLog, crate::clock::Clock),
     ) -> std::io::Result<(Gateway, Handle)> {
         let agents: HashSet<String> = passwords.keys().cloned().collect();
         let socket = UdpSocket::bind(SocketAddr::new(media, 0)).await?;
@@ -245,6 +247,7 @@ impl Gateway {
                 controller,
                 passwords,
                 log,
+                clock,
                 ids: Ids::from_os(),
                 generation: 0,
             },
@@ -301,7 +304,7 @@ impl Gateway {
         if let Value::Object(more) = extra {
             map.extend(more);
         }
-        self.log.record(jiff::Timestamp::now(), "", event, map);
+        self.log.record(self.clock.now(), "", event, map);
     }
 
     async fn send(&self, message: &Message, to: SocketAddr) {
@@ -879,6 +882,10 @@ impl Gateway {
             let response = message::response_for(&request, 486, "Busy Here").with_to_tag(&tag);
             return self.send(&response, from).await;
         }
+        // The campaign's `handling automatic`: the phone answers by itself.
+        let automatic = request
+            .header_values("Call-Info")
+            .any(|v| v.contains("answer-after=0"));
         let response = message::response_for(&request, 180, "Ringing")
             .with_to_tag(&tag)
             .with_header("Contact", &contact);
@@ -889,7 +896,10 @@ impl Gateway {
         });
         self.send(&response, from).await;
         self.publish(agent);
-        self.event(agent, "phone_ringing", json!({}));
+        self.event(agent, "phone_ringing", json!({ "automatic": automatic }));
+        if automatic {
+            let _ = self.pick(agent, true).await;
+        }
     }
 }
 
