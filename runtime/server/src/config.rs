@@ -677,9 +677,9 @@ impl Config {
                     agent.name
                 )));
             }
-            if agent.uri.is_none() && agent.password.is_none() {
+            if agent.uri.is_none() && agent.password.is_none() && agent.phone_number().is_none() {
                 return Err(ConfigError::Invalid(format!(
-                    "agent `{}` has neither a `uri` to ring nor a `password` to register with",
+                    "agent `{}` has neither a `uri` to ring, a `password` to register with, nor a `phone` number",
                     agent.name
                 )));
             }
@@ -821,5 +821,27 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(url.contains("ftp://x"), "{url}");
+    }
+
+    #[test]
+    fn an_agents_phone_is_sip_the_browser_or_a_number_through_the_trunk() {
+        let parse = |agent: &str| {
+            Config::parse(
+                &format!("[[agent]]\nname = \"ann\"\n{agent}"),
+                Path::new("x.toml"),
+            )
+        };
+        assert!(parse("password = \"pw\"\nphone = \"browser\"\n").is_ok());
+        assert!(parse("password = \"pw\"\nphone = \"sip\"\n").is_ok());
+        let error = parse("phone = \"browser\"\n").unwrap_err().to_string();
+        assert!(error.contains("needs a password"), "{error}");
+        let error = parse("phone = \"+48600900900\"\n").unwrap_err().to_string();
+        assert!(error.contains("there is no [trunk]"), "{error}");
+        assert!(parse("phone = \"+48600900900\"\n[trunk]\nuri = \"sip:10.0.0.1\"\n").is_ok());
+        let error = parse("phone = \"desk\"\n").unwrap_err().to_string();
+        assert!(
+            error.contains("is not \"sip\", \"browser\" or a number"),
+            "{error}"
+        );
     }
 }

@@ -997,6 +997,38 @@ async fn an_agent_without_a_configured_uri_is_rung_at_the_flows_uri() {
     );
 }
 
+/// Issue 19: an agent whose `phone` is a number is rung at that number
+/// through the trunk.
+#[tokio::test(flavor = "current_thread")]
+async fn an_agent_whose_phone_is_a_number_is_rung_through_the_trunk() {
+    let flows = compile("tests/identify-flows");
+    let mut h = harness(
+        "phone-number",
+        &flows,
+        "[[agent]]\nname = \"ann\"\npassword = \"pw-ann\"\nphone = \"+48600900900\"\nready = true\n\
+         [trunk]\nuri = \"sip:127.0.0.1:5999\"\n",
+        3_000,
+    )
+    .await;
+    front_desk_record("phone-number", "+48600100204", None);
+    let phone = Phone::new(5988, h.local_addr(), "+48600100204", "harness-phone-number");
+    answered(&mut h, &phone, "+48221009002").await;
+    h.advance(Duration::from_secs(1)).await;
+    let sent = h.take_sent();
+    let invite = sent
+        .iter()
+        .find(|s| s.text.starts_with("INVITE "))
+        .unwrap_or_else(|| panic!("ann is rung: {:?}", first_lines(&sent)));
+    assert_eq!(invite.to, SocketAddr::from(([127, 0, 0, 1], 5999)));
+    assert!(
+        invite
+            .text
+            .starts_with("INVITE sip:+48600900900@127.0.0.1:5999 "),
+        "{}",
+        invite.text
+    );
+}
+
 /// Issue 18: recorded conversations are kept `keep_recordings_days`:
 /// the hourly sweep removes an older one from the index and deletes its
 /// file, and keeps a newer one.
