@@ -326,10 +326,15 @@ $("state-select").addEventListener("change", async (e) => {
 });
 
 function renderOffer(v) {
-  // A call offered in the panel (web_panel), or ringing the browser phone.
-  const offer = v.offer || (v.state === "ringing" && v.phone === "browser" ? v.ringing : null);
+  // A call offered in the panel (web_panel), or ringing: the browser phone
+  // is answered here; a SIP phone is answered on the phone, and the
+  // pop-over only says who is calling.
+  const offer = v.offer || (v.state === "ringing" ? v.ringing : null);
   const box = $("offer");
   if (!offer) { box.hidden = true; return; }
+  const answerable = !!v.offer || v.phone === "browser";
+  $("offer-accept").hidden = !answerable;
+  $("offer-decline").hidden = !answerable;
   const wasHidden = box.hidden;
   box.hidden = false;
   $("offer-caller").textContent = offer.caller || "";
@@ -341,7 +346,7 @@ function renderOffer(v) {
   $("offer-significant-label").hidden = !significant;
   $("offer-significant").textContent = significant || "";
   box.dataset.kind = v.offer ? "panel" : "phone";
-  if (wasHidden) $("offer-accept").focus();
+  if (wasHidden && answerable) $("offer-accept").focus();
 }
 
 $("offer-accept").addEventListener("click", async () => {
