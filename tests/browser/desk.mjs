@@ -200,6 +200,19 @@ try {
   await waitText(ann, "#flash", "Callback saved");
   await waitText(ann, "#cb-rows", "+48600100300");
   step("callback saved");
+  // Changed: the form is filled from the row, a new name saved.
+  await ann.$eval("#cb-rows tr button", (b) => b.click());
+  await ann.waitForFunction(() => document.querySelector("#cb-number").value === "+48600100300");
+  await ann.$eval("#cb-name", (el) => { el.value = ""; });
+  await ann.type("#cb-name", "Jan Nowak");
+  await ann.click("#cb-save");
+  await waitText(ann, "#cb-rows", "Jan Nowak");
+  step("callback changed");
+  // Cancelled: the row says so and offers nothing more.
+  await ann.$eval("#cb-rows tr button:nth-of-type(2)", (b) => b.click());
+  await waitText(ann, "#flash", "Callback cancelled");
+  await waitText(ann, "#cb-rows", "cancelled");
+  step("callback cancelled");
 
 
   // ---- a second call: consult cal, back to the caller, consult dan, conference --
