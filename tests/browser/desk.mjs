@@ -141,6 +141,19 @@ try {
   await ann.waitForFunction(() => document.querySelector("#data-agent_note").dataset.version === "2");
   step("ann answered in the browser");
   await need("audio");
+  // And the other way: the caller's leg reaches the browser (RTP in).
+  const received = () => ann.evaluate(async () => {
+    let n = 0;
+    (await window.dialectPhone.pc.getStats()).forEach((r) => {
+      if (r.type === "inbound-rtp" && r.kind === "audio") n = r.packetsReceived;
+    });
+    return n;
+  });
+  const first = await received();
+  await new Promise((r) => setTimeout(r, 1000));
+  const second = await received();
+  if (!(second - first >= 30)) fail(`the browser got ${second - first} RTP packets in 1 s from the call`);
+  step(`the browser hears the call: ${second - first} packets in 1 s`);
   if (shots) await ann.screenshot({ path: `${shots}/desk.png` });
 
   // ---- hold and resume --------------------------------------------------------

@@ -33,6 +33,8 @@ export class BrowserPhone {
     }
     const pc = new RTCPeerConnection({ iceServers: [] });
     this.pc = pc;
+    // The console's (and the browser tests') way to the phone's statistics.
+    window.dialectPhone = this;
     for (const track of this.stream.getAudioTracks()) pc.addTrack(track, this.stream);
     pc.ontrack = (e) => {
       this.audio.srcObject = e.streams[0] || new MediaStream([e.track]);

@@ -429,6 +429,27 @@ pub(super) async fn agent_events(
     upgrade: axum::extract::ws::WebSocketUpgrade,
 ) -> Result<Response, Refusal> {
     let agent = api.own_agent(&headers, &params)?;
+    let mut calls: VecDeque<String> = VecDeque::new();
+    feed_socket(&api, upgrade, move |event| {
+        let call = event.get("call").and_then(Value::as_str).unwrap_or("");
+        let mine = event.get("agent").and_then(Value::as_str) == Some(agent.as_str());
+        if mine && !call.is_empty() && !calls.iter().any(|c| c == call) {
+            if calls.len() >= FOLLOWED_CALLS {
+                calls.pop_front();
+            }
+            calls.push_back(call.to_string());
+        }
+        mine || (!call.is_empty() && calls.iter().any(|c| c == call))
+    })
+}
+
+/// A WebSocket of the live events `wanted` picks out; 404 on a server
+/// without a live feed.
+fn feed_socket(
+    api: &Api,
+    upgrade: axum::extract::ws::WebSocketUpgrade,
+    wanted: impl FnMut(&Value) -> bool + Send + 'static,
+) -> Result<Response, Refusal> {
     let Some(feed) = api
         .auth
         .feed
@@ -438,21 +459,7 @@ pub(super) async fn agent_events(
         return Err(Refusal::new(StatusCode::NOT_FOUND, "no live events here"));
     };
     let upgrade = upgrade.max_message_size(1024).max_frame_size(1024);
-    Ok(upgrade.on_upgrade(move |socket| async move {
-        let mut calls: VecDeque<String> = VecDeque::new();
-        pump_events(socket, feed, move |event| {
-            let call = event.get("call").and_then(Value::as_str).unwrap_or("");
-            let mine = event.get("agent").and_then(Value::as_str) == Some(agent.as_str());
-            if mine && !call.is_empty() && !calls.iter().any(|c| c == call) {
-                if calls.len() >= FOLLOWED_CALLS {
-                    calls.pop_front();
-                }
-                calls.push_back(call.to_string());
-            }
-            mine || (!call.is_empty() && calls.iter().any(|c| c == call))
-        })
-        .await;
-    }))
+    Ok(upgrade.on_upgrade(move |socket| pump_events(socket, feed, wanted)))
 }
 
 /// `GET /api/wallboard/events`: every event, live, for supervisors.
@@ -467,18 +474,7 @@ pub(super) async fn wallboard_events(
     if reply.status != 200 {
         return Ok(reply.into_response());
     }
-    let Some(feed) = api
-        .auth
-        .feed
-        .as_ref()
-        .map(crate::eventlog::EventLog::subscribe)
-    else {
-        return Err(Refusal::new(StatusCode::NOT_FOUND, "no live events here"));
-    };
-    let upgrade = upgrade.max_message_size(1024).max_frame_size(1024);
-    Ok(upgrade.on_upgrade(move |socket| async move {
-        pump_events(socket, feed, |_| true).await;
-    }))
+    feed_socket(&api, upgrade, |_| true)
 }
 
 /// Sends the events `wanted` picks out until the socket closes. A watcher
