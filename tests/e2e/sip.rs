@@ -1109,6 +1109,126 @@ fn shutdown_hangs_up_active_calls_with_bye() {
     );
 }
 
+/// Call records are written behind the controller, in batches (one sync
+/// for many calls); what may not change is durability. A caller whose
+/// hang-up was answered has a record on disk whenever the process dies:
+/// the 200 for its BYE waits for the record. SIPp calls scheme 1 in hours
+/// at 100 a second, hangs up after a second and logs every message it
+/// gets; the server is killed with SIGKILL mid-run; every answered BYE has
+/// a record, and the database opens cleanly.
+#[test]
+fn every_call_whose_end_the_caller_saw_has_its_record_after_kill_9() {
+    let mut served = Served::start("cdr-kill", "2026-11-23T10:00:00+01:00", 20_000);
+    let messages = served.dir.join("sipp-messages.log");
+    let mut command = Command::new(sipp());
+    served.caller_args(
+        &mut command,
+        "caller_hangs_up.xml",
+        "48221000001",
+        free_udp_port(),
+        20_400,
+    );
+    let mut caller = command
+        .args(["-r", "100", "-m", "100000", "-l", "1000"])
+        .args(["-nostdin", "-trace_msg", "-message_file"])
+        .arg(&messages)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("sipp runs");
+    std::thread::sleep(Duration::from_millis(3_500));
+    served.child.kill().expect("SIGKILL");
+    let _ = served.child.wait();
+    // SIPp ends cleanly on SIGTERM (its message log complete).
+    std::thread::sleep(Duration::from_millis(300));
+    let _ = Command::new("kill").arg(caller.id().to_string()).status();
+    let _ = caller.wait();
+    // SIPp's log: "... message received [n] bytes :" then the message.
+    let log = std::fs::read_to_string(&messages).expect("SIPp's message log");
+    let answered = log
+        .split("message received")
+        .skip(1)
+        .filter_map(|block| block.split("message sent").next())
+        .filter(|block| {
+            let status = block
+                .lines()
+                .find(|l| !l.trim().is_empty() && !l.contains("bytes"))
+                .is_some_and(|l| l.trim_start().starts_with("SIP/2.0 200"));
+            status && block.contains("CSeq: 2 BYE")
+        })
+        .count();
+    assert!(
+        answered > 50,
+        "SIPp got {answered} answers to its BYEs before the kill"
+    );
+    let store = dialect_store::SqliteStore::open(served.dir.join("dialect.sqlite"))
+        .expect("the database opens after SIGKILL");
+    use dialect_store::RecordStore;
+    let records = store.calls().expect("call records").len();
+    eprintln!("{answered} hang-ups answered, {records} call records");
+    assert!(
+        records >= answered,
+        "{answered} callers' hang-ups were answered but only {records} calls have a record"
+    );
+}
+
+/// The answer to a caller's BYE waits for the call's record: while the
+/// database is locked by someone else (here the test, holding its write
+/// lock), the record cannot be committed, so the hang-up is not answered;
+/// killed then, the server has told the caller nothing it has not kept.
+#[test]
+fn a_hang_up_is_not_answered_before_the_calls_record_is_durable() {
+    let mut served = Served::start("cdr-lock", "2026-11-23T10:00:00+01:00", 20_200);
+    // Started (what it writes at start-up is written).
+    served.status();
+    let lock = rusqlite::Connection::open(served.dir.join("dialect.sqlite")).expect("open");
+    lock.execute_batch("BEGIN IMMEDIATE")
+        .expect("the write lock");
+    let messages = served.dir.join("sipp-messages.log");
+    let mut command = Command::new(sipp());
+    served.caller_args(
+        &mut command,
+        "caller_hangs_up.xml",
+        "48221000001",
+        free_udp_port(),
+        20_600,
+    );
+    let mut caller = command
+        .args(["-m", "1", "-nostdin", "-trace_msg", "-message_file"])
+        .arg(&messages)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("sipp runs");
+    // The caller hangs up after a second and retransmits its BYE.
+    std::thread::sleep(Duration::from_millis(2_500));
+    served.child.kill().expect("SIGKILL");
+    let _ = served.child.wait();
+    let _ = Command::new("kill").arg(caller.id().to_string()).status();
+    let _ = caller.wait();
+    lock.execute_batch("ROLLBACK").expect("unlock");
+    let log = std::fs::read_to_string(&messages).expect("SIPp's message log");
+    let received: Vec<&str> = log
+        .split("message received")
+        .skip(1)
+        .filter_map(|block| block.split("message sent").next())
+        .collect();
+    assert!(
+        received
+            .iter()
+            .any(|m| m.contains("SIP/2.0 200") && m.contains("CSeq: 1 INVITE")),
+        "the call was answered:\n{log}"
+    );
+    assert!(log.contains("CSeq: 2 BYE"), "the caller hung up:\n{log}");
+    assert!(
+        !received.iter().any(|m| m.contains("CSeq: 2 BYE")),
+        "the hang-up was answered before its record was durable:\n{log}"
+    );
+    use dialect_store::RecordStore;
+    let store = dialect_store::SqliteStore::open(served.dir.join("dialect.sqlite")).expect("db");
+    assert_eq!(store.calls().expect("records").len(), 0);
+}
+
 #[test]
 fn calls_over_the_limit_get_503() {
     let served = Served::start_with(

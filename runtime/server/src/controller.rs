@@ -335,6 +335,10 @@ impl Server {
         let database = options.config.database();
         let store =
             SqliteStore::open(&database).map_err(|e| ServeError::Database(e.to_string()))?;
+        let cdrs = crate::cdr::Cdrs::start(
+            SqliteStore::open(&database).map_err(|e| ServeError::Database(e.to_string()))?,
+            options.log.clone(),
+        );
         let recovered = store
             .recover(options.clock.now())
             .map_err(|e| ServeError::Database(e.to_string()))?
@@ -414,6 +418,8 @@ impl Server {
             total_calls: 0,
             chart: desk::Chart::default(),
             store: Some(Box::new(store)),
+            cdrs,
+            held: VecDeque::new(),
             hooks,
             recovered,
             api_tx,
@@ -435,6 +441,7 @@ impl Server {
             reload_tx,
             ended: BTreeMap::new(),
             bye_deadlines: BTreeMap::new(),
+            bye_slots: HashMap::new(),
             by_agent_tx: HashMap::new(),
             agent_dialogs: HashMap::new(),
             tcp: HashMap::new(),
@@ -576,6 +583,17 @@ impl Server {
                         && let Some(bytes) = buf.get(..len) {
                             self.core.on_datagram(bytes, from, Instant::now()).await;
                         }
+                    // What else has arrived goes in the same turn (up to a
+                    // batch, so the other inputs still get their turn): one
+                    // wake-up and one flush for many datagrams under load.
+                    for _ in 1..DATAGRAM_BATCH {
+                        let Ok((len, from)) = self.socket.try_recv_from(&mut buf) else {
+                            break;
+                        };
+                        if let Some(bytes) = buf.get(..len) {
+                            self.core.on_datagram(bytes, from, Instant::now()).await;
+                        }
+                    }
                 }
                 Some((call, event)) = self.media_rx.recv() => {
                     self.core.on_media(call, event, Instant::now()).await;
@@ -625,6 +643,9 @@ impl Server {
                     let _ = call.reply.send(reply);
                     self.core.pump(now).await;
                 }
+                () = self.core.cdrs.committed_more() => {
+                    // Held messages whose records are durable go out below.
+                }
                 () = tokio::time::sleep_until(deadline.into()) => {
                     self.core.on_timeout(Instant::now()).await;
                 }
@@ -633,6 +654,10 @@ impl Server {
             self.core.flush(&mut Wire::Socket(&self.socket)).await;
         }
         self.core.hang_up_all(Instant::now()).await;
+        self.core.flush(&mut Wire::Socket(&self.socket)).await;
+        // The last records, then what waited for them.
+        let last = self.core.cdrs.must_wait();
+        self.core.cdrs.wait(last, Duration::from_secs(10));
         self.core.flush(&mut Wire::Socket(&self.socket)).await;
         ticker.abort();
         acceptor.abort();
@@ -667,6 +692,9 @@ async fn hangup_signal(signal: &mut Option<tokio::signal::unix::Signal>) -> Opti
 async fn hangup_signal(_: &mut Option<()>) -> Option<()> {
     std::future::pending().await
 }
+
+/// Datagrams handled in one turn of the controller's loop at most.
+const DATAGRAM_BATCH: usize = 32;
 
 /// What TCP connections tell the controller.
 enum TcpEvent {
@@ -842,7 +870,7 @@ fn status(core: &Core) -> Value {
         "waiting": core.switch.acd().waiting(),
         "callbacks_placing": core.callback_calls.len(),
         "rtp_foreign": core.media_stats.foreign.load(Ordering::Relaxed),
-        "store_errors": core.store_errors.get(),
+        "store_errors": core.store_errors.get() + core.cdrs.failed(),
         "sip_send_failed": core.sip_send_failed.get(),
         "media_commands_dropped": core.media_stats.commands_dropped.load(Ordering::Relaxed),
         "srtp_refused": core.media_stats.srtp_refused.load(Ordering::Relaxed),
@@ -1048,6 +1076,11 @@ struct Core {
     agents: HashMap<String, (SocketAddr, String)>,
     /// Callbacks and relationships (sticky agent, private records).
     store: Option<Box<dyn Store>>,
+    /// Call detail records, written behind (`cdr.rs`).
+    cdrs: crate::cdr::Cdrs,
+    /// Messages waiting for the records queued before them to be durable:
+    /// (the last such record, the message), in the order they were made.
+    held: VecDeque<(u64, dialect_sip::transaction::Transmit)>,
     /// The campaigns' webhook subscriptions, and what events need of calls.
     hooks: webhook_events::Hooks,
     /// Callbacks that were being placed when the server last stopped.
@@ -1091,6 +1124,8 @@ struct Core {
     ended: BTreeMap<(String, String), u64>,
     /// When those BYEs go anyway.
     bye_deadlines: BTreeMap<(Instant, u64), (DialogId, SocketAddr, Transport)>,
+    /// Each waiting dialog's entry in `bye_deadlines`.
+    bye_slots: HashMap<DialogId, (Instant, u64)>,
     /// Agent INVITE transactions to their calls.
     by_agent_tx: HashMap<TxKey, u64>,
     /// Agent dialogs to their calls.
@@ -1293,9 +1328,7 @@ impl Core {
     }
 
     async fn flush(&mut self, wire: &mut Wire<'_>) {
-        while let Some(t) = self.tx.poll_transmit() {
-            self.transmit(wire, t).await;
-        }
+        self.send_or_hold(wire).await;
         // Timeouts and transport errors of transactions: a caller that never
         // ACKs our 2xx (timer L) is gone; an agent INVITE nobody answers
         // (timer B) frees the agent. An unanswered BYE needs nothing more.
@@ -1339,7 +1372,32 @@ impl Core {
             let now = self.now;
             self.hang_up(call_key, now);
             self.caller_gone(call_key, reason, now).await;
-            while let Some(t) = self.tx.poll_transmit() {
+            self.send_or_hold(wire).await;
+        }
+    }
+
+    /// Sends what the transactions have to send, unless call records
+    /// queued before it are not durable yet: then it is held, in order,
+    /// until they are (`cdr.rs`). Held messages whose records are now
+    /// committed go first. The in-memory harness waits for the writer
+    /// instead, so what it captures is in a deterministic order.
+    async fn send_or_hold(&mut self, wire: &mut Wire<'_>) {
+        self.cdrs.hand_over();
+        if matches!(wire, Wire::Memory(_)) {
+            let seq = self.cdrs.must_wait();
+            self.cdrs.wait(seq, Duration::from_secs(10));
+        }
+        let committed = self.cdrs.committed();
+        while self.held.front().is_some_and(|(seq, _)| *seq <= committed) {
+            if let Some((_, t)) = self.held.pop_front() {
+                self.transmit(wire, t).await;
+            }
+        }
+        let wait = self.cdrs.must_wait();
+        while let Some(t) = self.tx.poll_transmit() {
+            if wait > committed || !self.held.is_empty() {
+                self.held.push_back((wait, t));
+            } else {
                 self.transmit(wire, t).await;
             }
         }
@@ -2493,8 +2551,9 @@ impl Core {
             if let Some(dialog) = self.dialogs.get(&id).cloned() {
                 self.awaiting_ack.insert(dialog);
                 self.timer_seq += 1;
-                self.bye_deadlines
-                    .insert((now + ACK_WAIT, self.timer_seq), (id, from, transport));
+                let slot = (now + ACK_WAIT, self.timer_seq);
+                self.bye_slots.insert(id.clone(), slot);
+                self.bye_deadlines.insert(slot, (id, from, transport));
             }
             return;
         }
@@ -2513,15 +2572,13 @@ impl Core {
     /// end of the wait).
     fn deferred_bye(&mut self, id: &DialogId, now: Instant) {
         let target = self
-            .bye_deadlines
-            .iter()
-            .find(|(_, (d, _, _))| d == id)
-            .map(|(k, v)| (*k, v.1, v.2));
-        let Some((slot, to, transport)) = target else {
+            .bye_slots
+            .remove(id)
+            .and_then(|slot| self.bye_deadlines.remove(&slot).map(|v| (v.1, v.2)));
+        let Some((to, transport)) = target else {
             self.awaiting_ack.remove(id);
             return;
         };
-        self.bye_deadlines.remove(&slot);
         let Some(mut dialog) = self.awaiting_ack.remove(id) else {
             return;
         };
@@ -2566,9 +2623,7 @@ impl Core {
         let Some(call) = self.calls.remove(&call_key) else {
             return;
         };
-        if let Some(store) = &self.store
-            && call.flowed | call.answered
-        {
+        if call.flowed | call.answered {
             let record = dialect_store::CallRecord {
                 call: format!("call-{call_key}"),
                 campaign: call.campaign.clone(),
@@ -2582,14 +2637,7 @@ impl Core {
                 queue: call.last_wait.as_ref().map(|(q, _)| q.clone()),
                 wait_ms: call.last_wait.as_ref().map(|(_, w)| *w),
             };
-            if let Err(error) = store.record_call(&record) {
-                self.log.record(
-                    self.clock.at(now),
-                    &format!("call-{call_key}"),
-                    "cdr_failed",
-                    fields([("error", error.to_string().into())]),
-                );
-            }
+            self.cdrs.push(record);
         }
         let _ = call.media.send(MediaCommand::Close).await;
         self.ports.give(call.port);

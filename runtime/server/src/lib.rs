@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod api;
+pub mod cdr;
 pub mod client;
 pub mod clock;
 pub mod config;

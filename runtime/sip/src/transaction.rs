@@ -629,21 +629,27 @@ impl Transactions {
                     return Incoming::Retransmission;
                 }
                 State::Confirmed => return Incoming::Retransmission,
-                State::Accepted => return self.acked(&key, ack),
+                State::Accepted => return self.acked(&key, ack, now),
                 _ => return Incoming::Stray(ack),
             }
         }
         // The ACK for a 2xx has a branch of its own.
         if let Some(invite) = ack_key(&ack).and_then(|k| self.accepted.get(&k)).cloned() {
-            return self.acked(&invite, ack);
+            return self.acked(&invite, ack, now);
         }
         Incoming::Ack(ack)
     }
 
     /// The ACK for our 2xx: stop retransmitting it and hand the ACK over
-    /// once; the transaction lives on until timer L to absorb retransmitted
-    /// INVITEs.
-    fn acked(&mut self, key: &TxKey, ack: Message) -> Incoming {
+    /// once. The transaction lives on to absorb retransmitted INVITEs, but
+    /// only for T4 more rather than until timer L: the ACK proves the
+    /// client got our 2xx, so it stopped retransmitting its INVITE at the
+    /// latest then (it stops at our 100 Trying), and a copy still in the
+    /// network is gone within T4, the longest a message stays there. At
+    /// 3,000 calls a second this keeps 15,000 accepted INVITEs in the table
+    /// instead of 96,000.
+    fn acked(&mut self, key: &TxKey, ack: Message, now: Instant) -> Incoming {
+        let t4 = self.config.t4;
         let Some(tx) = self.txs.get_mut(key) else {
             return Incoming::Ack(ack);
         };
@@ -652,6 +658,7 @@ impl Transactions {
         }
         tx.acked = true;
         tx.retransmit_at = None;
+        tx.end_at = tx.end_at.map(|end| end.min(now + t4));
         self.schedule(key);
         Incoming::Ack(ack)
     }

@@ -561,6 +561,38 @@ fn server_invite_retransmits_2xx_until_ack() {
 }
 
 #[test]
+fn an_acked_invite_transaction_absorbs_retransmissions_for_t4_then_ends() {
+    let t0 = Instant::now();
+    let mut txs = Transactions::new(Config::default());
+    let Incoming::NewRequest { key, request } =
+        txs.handle_incoming(invite("z9hG4bKt4"), peer(), t0)
+    else {
+        panic!()
+    };
+    let ok = message::response_for(&request, 200, "OK").with_to_tag("ours");
+    txs.send_response(&key, ok, t0).unwrap();
+    drain(&mut txs);
+    let acked = t0 + Duration::from_millis(10);
+    assert!(matches!(
+        txs.handle_incoming(ack_2xx("z9hG4bKackt4"), peer(), acked),
+        Incoming::Ack(_)
+    ));
+    // A copy of the INVITE still in the network within T4 is absorbed
+    // (answered with the 2xx), never a new call.
+    let late = acked + Duration::from_millis(4_900);
+    txs.handle_timeout(late);
+    assert_eq!(
+        txs.handle_incoming(invite("z9hG4bKt4"), peer(), late),
+        Incoming::Retransmission
+    );
+    assert_eq!(drain(&mut txs)[0].status(), Some(200));
+    // T4 after the ACK the transaction is gone, long before timer L.
+    txs.handle_timeout(acked + Duration::from_secs(5));
+    assert_eq!(txs.counts().total(), 0);
+    assert_eq!(txs.poll_event(), None);
+}
+
+#[test]
 fn server_invite_2xx_without_ack_times_out() {
     let t0 = Instant::now();
     let mut txs = Transactions::new(Config::default());

@@ -254,7 +254,13 @@ pub struct CallRecord {
 /// and the voicemail index.
 pub trait RecordStore {
     /// Stores a call's detail record.
-    fn record_call(&self, record: &CallRecord) -> Result<(), StoreError>;
+    fn record_call(&self, record: &CallRecord) -> Result<(), StoreError> {
+        self.record_calls(std::slice::from_ref(record))
+    }
+
+    /// Stores call detail records in one transaction (one commit, so one
+    /// sync of the file for the lot): all of them or, on an error, none.
+    fn record_calls(&self, records: &[CallRecord]) -> Result<(), StoreError>;
 
     /// Every call detail record, oldest first.
     fn calls(&self) -> Result<Vec<CallRecord>, StoreError>;
@@ -346,24 +352,32 @@ const CONVERSATION_COLUMNS: &str =
     "id, call, campaign, caller, agent, path, channels, started_ms, duration_ms";
 
 impl RecordStore for SqliteStore {
-    fn record_call(&self, r: &CallRecord) -> Result<(), StoreError> {
-        self.conn().execute(
-            "INSERT INTO calls (call, campaign, version, caller, dialled, started_ms, ended_ms, \
-             outcome, agent, queue, wait_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-            params![
-                r.call,
-                r.campaign,
-                r.version,
-                r.caller,
-                r.dialled,
-                r.started.as_millisecond(),
-                r.ended.as_millisecond(),
-                r.outcome,
-                r.agent,
-                r.queue,
-                r.wait_ms.and_then(|w| i64::try_from(w).ok())
-            ],
-        )?;
+    fn record_calls(&self, records: &[CallRecord]) -> Result<(), StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        {
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO calls (call, campaign, version, caller, dialled, started_ms, \
+                 ended_ms, outcome, agent, queue, wait_ms) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            )?;
+            for r in records {
+                insert.execute(params![
+                    r.call,
+                    r.campaign,
+                    r.version,
+                    r.caller,
+                    r.dialled,
+                    r.started.as_millisecond(),
+                    r.ended.as_millisecond(),
+                    r.outcome,
+                    r.agent,
+                    r.queue,
+                    r.wait_ms.and_then(|w| i64::try_from(w).ok())
+                ])?;
+            }
+        }
+        tx.commit()?;
         Ok(())
     }
 
@@ -528,7 +542,7 @@ impl RecordStore for SqliteStore {
         // A write transaction from the start: a read one upgraded to a
         // write fails at once (not after the busy timeout) when another
         // connection writes meanwhile.
-        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let expired = {
             let mut stmt = tx.prepare(&format!(
                 "SELECT {CONVERSATION_COLUMNS} FROM call_recordings WHERE started_ms < ?1"
@@ -973,7 +987,19 @@ mod tests {
             wait_ms: Some(4_000),
         };
         store.record_call(&record).unwrap();
-        assert_eq!(store.calls().unwrap(), [record]);
+        assert_eq!(store.calls().unwrap(), [record.clone()]);
+        // A batch is kept in its order, after what was there.
+        let batch: Vec<CallRecord> = (2..5)
+            .map(|n| CallRecord {
+                call: format!("call-{n}"),
+                ..record.clone()
+            })
+            .collect();
+        store.record_calls(&batch).unwrap();
+        let calls: Vec<String> = store.calls().unwrap().into_iter().map(|c| c.call).collect();
+        assert_eq!(calls, ["call-1", "call-2", "call-3", "call-4"]);
+        store.record_calls(&[]).unwrap();
+        assert_eq!(store.calls().unwrap().len(), 4);
         store
             .record_wrap_up(
                 "call-1",
