@@ -1256,6 +1256,146 @@ fn calls_over_the_limit_get_503() {
     );
 }
 
+/// Load shedding. The server is stopped (SIGSTOP) while a burst of new
+/// calls piles up in its SIP socket behind the hang-up of a call already
+/// up; resumed, it is behind its socket, so new calls are refused at once
+/// with a stateless 503 and `Retry-After: 1`, every INVITE gets a final
+/// answer (no timeouts, no retransmission storm), the call already up is
+/// hung up normally, and once the backlog is gone new calls are taken.
+#[test]
+fn a_backlog_of_new_calls_is_shed_with_503_and_calls_already_up_are_unharmed() {
+    let served = Served::start_with(
+        "overload",
+        "2026-11-23T10:00:00+01:00",
+        22_000,
+        "[sip]\ntrusted = [\"127.0.0.0/8\"]\n[runtime]\nmax_calls = 1000\n",
+    );
+    let sdp = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 22998 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n";
+    let invite = |port: u16, n: u32| {
+        format!(
+            "INVITE sip:48221000001@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bKshed{n}\r\nFrom: <sip:48600100200@127.0.0.1>;tag=s{n}\r\nTo: <sip:48221000001@127.0.0.1>\r\nCall-ID: shed-{n}\r\nCSeq: 1 INVITE\r\nContact: <sip:a@127.0.0.1:{port}>\r\nMax-Forwards: 70\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+            sdp.len()
+        )
+    };
+    let header = |text: &str, name: &str| -> Option<String> {
+        text.lines()
+            .find(|l| {
+                l.to_ascii_lowercase()
+                    .starts_with(&format!("{}:", name.to_ascii_lowercase()))
+            })
+            .map(|l| {
+                l.split_once(':')
+                    .map(|(_, v)| v.trim().to_string())
+                    .unwrap_or_default()
+            })
+    };
+    let receive = |socket: &UdpSocket| -> Option<String> {
+        let mut buf = [0u8; 8192];
+        let (len, _) = socket.recv_from(&mut buf).ok()?;
+        Some(String::from_utf8_lossy(&buf[..len]).to_string())
+    };
+    // A call up: answered and acknowledged.
+    let up = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    up.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    let up_port = up.local_addr().expect("addr").port();
+    up.send_to(invite(up_port, 0).as_bytes(), ("127.0.0.1", served.port))
+        .expect("send");
+    let ok = loop {
+        let text = receive(&up).expect("the first call is answered");
+        if text.starts_with("SIP/2.0 200") {
+            break text;
+        }
+    };
+    let to = header(&ok, "To").expect("To");
+    let dialog = |method: &str, cseq: u32, branch: &str| {
+        format!(
+            "{method} sip:48221000001@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{up_port};branch=z9hG4bK{branch}\r\nFrom: <sip:48600100200@127.0.0.1>;tag=s0\r\nTo: {to}\r\nCall-ID: shed-0\r\nCSeq: {cseq} {method}\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+        )
+    };
+    up.send_to(
+        dialog("ACK", 1, "ack0").as_bytes(),
+        ("127.0.0.1", served.port),
+    )
+    .expect("ACK");
+    std::thread::sleep(Duration::from_millis(200));
+    // Stopped, the server's socket fills: 150 new calls, then the hang-up.
+    let pid = served.child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-STOP", &pid])
+            .status()
+            .expect("kill")
+            .success()
+    );
+    let burst = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    burst
+        .set_read_timeout(Some(Duration::from_millis(1500)))
+        .expect("timeout");
+    let burst_port = burst.local_addr().expect("addr").port();
+    let calls = 150;
+    for n in 1..=calls {
+        burst
+            .send_to(invite(burst_port, n).as_bytes(), ("127.0.0.1", served.port))
+            .expect("send");
+    }
+    up.send_to(
+        dialog("BYE", 2, "bye0").as_bytes(),
+        ("127.0.0.1", served.port),
+    )
+    .expect("BYE");
+    assert!(
+        Command::new("kill")
+            .args(["-CONT", &pid])
+            .status()
+            .expect("kill")
+            .success()
+    );
+    // Every new call gets a final answer: 200, or 503 with Retry-After: 1.
+    let mut finals = std::collections::HashMap::new();
+    while let Some(text) = receive(&burst) {
+        let status = text.split(' ').nth(1).unwrap_or_default().to_string();
+        if status.starts_with('1') {
+            continue;
+        }
+        if status == "503" {
+            assert_eq!(header(&text, "Retry-After").as_deref(), Some("1"), "{text}");
+        }
+        let call = header(&text, "Call-ID").expect("Call-ID");
+        finals.entry(call).or_insert(status);
+        if finals.len() == calls as usize {
+            break;
+        }
+    }
+    let refused = finals.values().filter(|s| *s == "503").count();
+    let answered = finals.values().filter(|s| *s == "200").count();
+    eprintln!("{answered} answered, {refused} refused");
+    assert_eq!(
+        finals.len(),
+        calls as usize,
+        "every new call got a final answer: {finals:?}"
+    );
+    assert!(refused > 0, "the backlog was shed: {finals:?}");
+    assert_eq!(answered + refused, calls as usize, "{finals:?}");
+    // The call already up was hung up as ever.
+    let bye_ok = loop {
+        let text = receive(&up).expect("the hang-up is answered");
+        if text.contains("CSeq: 2 BYE") {
+            break text;
+        }
+    };
+    assert!(bye_ok.starts_with("SIP/2.0 200"), "{bye_ok}");
+    let status = served.status();
+    assert_eq!(status["overload_refused"], refused as u64, "{status}");
+    assert!(status["overload_episodes"].as_u64() >= Some(1), "{status}");
+    // The backlog gone, a new call is taken.
+    let again = served.raw(invite(free_udp_port(), 999).as_bytes());
+    assert!(
+        again.as_deref().is_some_and(|l| l.contains(" 200 ")),
+        "{again:?}"
+    );
+}
+
 #[test]
 fn unknown_numbers_malformed_packets_and_media_garbage_get_clean_answers() {
     let served = Served::start("errors", "2026-11-23T09:00:00[Europe/Warsaw]", 37_000);

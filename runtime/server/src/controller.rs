@@ -420,6 +420,7 @@ impl Server {
             store: Some(Box::new(store)),
             cdrs,
             held: VecDeque::new(),
+            load: Load::default(),
             hooks,
             recovered,
             api_tx,
@@ -586,14 +587,17 @@ impl Server {
                     // What else has arrived goes in the same turn (up to a
                     // batch, so the other inputs still get their turn): one
                     // wake-up and one flush for many datagrams under load.
+                    let mut drained = false;
                     for _ in 1..DATAGRAM_BATCH {
                         let Ok((len, from)) = self.socket.try_recv_from(&mut buf) else {
+                            drained = true;
                             break;
                         };
                         if let Some(bytes) = buf.get(..len) {
                             self.core.on_datagram(bytes, from, Instant::now()).await;
                         }
                     }
+                    self.core.load.turn(drained);
                 }
                 Some((call, event)) = self.media_rx.recv() => {
                     self.core.on_media(call, event, Instant::now()).await;
@@ -695,6 +699,53 @@ async fn hangup_signal(_: &mut Option<()>) -> Option<()> {
 
 /// Datagrams handled in one turn of the controller's loop at most.
 const DATAGRAM_BATCH: usize = 32;
+
+/// Turns in a row that leave datagrams waiting before new calls are shed.
+const BEHIND_TURNS: u32 = 3;
+
+/// Whether the controller keeps up with its SIP socket.
+#[derive(Debug, Default)]
+pub(crate) struct Load {
+    /// Turns in a row that took a full batch and left more waiting.
+    behind: u32,
+    /// New calls are refused with 503 (see `front::shed`).
+    pub(crate) shedding: bool,
+    /// New calls refused so far.
+    pub(crate) shed: u64,
+    /// Times shedding started.
+    pub(crate) episodes: u64,
+    /// When shedding was last logged (at most every 10 s).
+    logged: Option<Instant>,
+}
+
+impl Load {
+    /// A turn of the loop ended: `drained` when the socket had nothing
+    /// more. Shedding starts after [`BEHIND_TURNS`] turns that left
+    /// datagrams waiting and stops at the first turn that emptied it.
+    fn turn(&mut self, drained: bool) {
+        if drained {
+            self.behind = 0;
+            self.shedding = false;
+            return;
+        }
+        self.behind = self.behind.saturating_add(1);
+        if self.behind >= BEHIND_TURNS && !self.shedding {
+            self.shedding = true;
+            self.episodes += 1;
+            let now = Instant::now();
+            if self
+                .logged
+                .is_none_or(|at| now.duration_since(at) >= Duration::from_secs(10))
+            {
+                self.logged = Some(now);
+                tracing::warn!(
+                    refused = self.shed,
+                    "SIP input is arriving faster than it is handled: new calls get 503"
+                );
+            }
+        }
+    }
+}
 
 /// What TCP connections tell the controller.
 enum TcpEvent {
@@ -871,6 +922,8 @@ fn status(core: &Core) -> Value {
         "callbacks_placing": core.callback_calls.len(),
         "rtp_foreign": core.media_stats.foreign.load(Ordering::Relaxed),
         "store_errors": core.store_errors.get() + core.cdrs.failed(),
+        "overload_refused": core.load.shed,
+        "overload_episodes": core.load.episodes,
         "sip_send_failed": core.sip_send_failed.get(),
         "media_commands_dropped": core.media_stats.commands_dropped.load(Ordering::Relaxed),
         "srtp_refused": core.media_stats.srtp_refused.load(Ordering::Relaxed),
@@ -1076,6 +1129,8 @@ struct Core {
     agents: HashMap<String, (SocketAddr, String)>,
     /// Callbacks and relationships (sticky agent, private records).
     store: Option<Box<dyn Store>>,
+    /// Whether the loop keeps up with the SIP socket (load shedding).
+    load: Load,
     /// Call detail records, written behind (`cdr.rs`).
     cdrs: crate::cdr::Cdrs,
     /// Messages waiting for the records queued before them to be durable:
@@ -1461,6 +1516,9 @@ impl Core {
                 return;
             }
         };
+        if self.shed(&message, from) {
+            return;
+        }
         self.on_message(message, from, now).await;
     }
 

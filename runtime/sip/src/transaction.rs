@@ -52,7 +52,7 @@ pub struct Config {
     pub t2: Duration,
     /// Maximum time a message stays in the network; 5 s by default.
     pub t4: Duration,
-    /// The most server transactions alive at once; 20,000 by default. A
+    /// The most server transactions alive at once; 150,000 by default. A
     /// new request beyond it is [`Incoming::Overloaded`]. Client
     /// transactions, which only the transaction user starts, do not count.
     pub max_transactions: usize,
@@ -64,7 +64,7 @@ impl Default for Config {
             t1: Duration::from_millis(500),
             t2: Duration::from_secs(4),
             t4: Duration::from_secs(5),
-            max_transactions: 20_000,
+            max_transactions: 150_000,
         }
     }
 }
@@ -533,6 +533,12 @@ impl Transactions {
     /// When [`Transactions::handle_timeout`] must be called next.
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.timers.first_key_value().map(|((at, _), _)| *at)
+    }
+
+    /// Whether `request` would start a server transaction: no transaction
+    /// has its key (a retransmission has one).
+    pub fn is_new(&self, request: &Message) -> bool {
+        server_key(request).is_some_and(|key| !self.txs.contains_key(&key))
     }
 
     /// The state of a transaction.

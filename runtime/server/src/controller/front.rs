@@ -134,14 +134,46 @@ impl Core {
         from: SocketAddr,
         transport: Transport,
     ) {
+        self.refuse_503(request, from, transport, "5");
+    }
+
+    /// A stateless 503 with `Retry-After: retry` seconds (nothing for an
+    /// ACK or a response).
+    pub(super) fn refuse_503(
+        &mut self,
+        request: &Message,
+        from: SocketAddr,
+        transport: Transport,
+        retry: &str,
+    ) {
         if request.method() == Some(message::Method::Ack) || !request.is_request() {
             return;
         }
         let tag = self.ids.tag();
         let response = message::response_for(request, 503, "Service Unavailable")
             .with_to_tag(&tag)
-            .with_header("Retry-After", "5");
+            .with_header("Retry-After", retry);
         self.tx.send_stateless(&response, from, transport);
+    }
+
+    /// Load shedding: while the controller is behind its SIP socket (the
+    /// last turns each took a full batch of datagrams and left more), a
+    /// new call (an INVITE outside any dialog that no transaction knows)
+    /// is refused at once with a stateless 503 and `Retry-After: 1`,
+    /// before any work is spent on it; what belongs to calls already up
+    /// (ACKs, BYEs, re-INVITEs, retransmissions) is handled as ever.
+    /// Returns whether the request was refused.
+    pub(super) fn shed(&mut self, request: &Message, from: SocketAddr) -> bool {
+        if !self.load.shedding
+            || request.method() != Some(message::Method::Invite)
+            || request.to_tag().is_some()
+            || !self.tx.is_new(request)
+        {
+            return false;
+        }
+        self.load.shed += 1;
+        self.refuse_503(request, from, Transport::Udp, "1");
+        true
     }
 
     /// Checks a digest answer for `name` in the header `header`

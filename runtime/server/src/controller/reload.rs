@@ -369,7 +369,7 @@ impl Core {
             "dialect_dropped_total",
             "Packets and requests dropped or refused by the front end, by reason \
              (rate_limited, foreign_response, transactions_full, digest_replay, login_locked, \
-             bad_contact, untrusted_agent, rtp_foreign).",
+             bad_contact, untrusted_agent, rtp_foreign, overload).",
             "counter",
             self.front
                 .dropped
@@ -380,6 +380,10 @@ impl Core {
                     self.media_stats
                         .foreign
                         .load(std::sync::atomic::Ordering::Relaxed) as f64,
+                )))
+                .chain(std::iter::once((
+                    "{reason=\"overload\"}".to_string(),
+                    self.load.shed as f64,
                 )))
                 .collect(),
         );
