@@ -284,7 +284,13 @@ pub fn run(args: &Args) -> i32 {
             "dialect serve: listening for SIP on udp and tcp {}",
             server.local_addr()
         );
-        server.serve(shutdown()).await;
+        // The controller runs as a task on the runtime's workers, not on
+        // this thread: the worker that sees a datagram arrive runs it at
+        // once, instead of waking this thread for every packet.
+        if let Err(error) = tokio::spawn(server.serve(shutdown())).await {
+            eprintln!("error: the controller stopped: {error}");
+            return USAGE;
+        }
         eprintln!("dialect serve: stopped");
         OK
     })

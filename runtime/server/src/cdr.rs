@@ -30,6 +30,11 @@ use crate::eventlog::EventLog;
 /// dropped).
 const BATCHES: usize = 1_024;
 
+/// A commit this recent means the writer is busy...
+const BUSY: Duration = Duration::from_millis(10);
+/// ...and then it gathers records this long before the next one.
+const LINGER: Duration = Duration::from_millis(2);
+
 /// What the writer and the controller share.
 struct Shared {
     /// The number of the last record committed (or given up on).
@@ -194,7 +199,13 @@ fn write(
     log: &EventLog,
 ) {
     let mut records = Vec::new();
+    let mut last_commit: Option<std::time::Instant> = None;
     while let Ok((mut last, first)) = receiver.recv() {
+        // Under load (the last commit was moments ago) the writer lingers
+        // a little, so that one commit, and one sync, takes more calls.
+        if last_commit.is_some_and(|at| at.elapsed() < BUSY) {
+            std::thread::sleep(LINGER);
+        }
         records.clear();
         records.extend(first);
         while let Ok((more_last, more)) = receiver.try_recv() {
@@ -215,6 +226,7 @@ fn write(
                 );
             }
         }
+        last_commit = Some(std::time::Instant::now());
         advance(shared, last);
     }
 }

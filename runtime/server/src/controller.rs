@@ -52,7 +52,9 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering;
+use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, watch};
@@ -169,9 +171,7 @@ impl Server {
     /// once) and binds the SIP socket.
     pub async fn bind(options: Options) -> Result<Server, ServeError> {
         let addr = options.config.sip.listen;
-        let socket = UdpSocket::bind(addr)
-            .await
-            .map_err(|source| ServeError::Bind { addr, source })?;
+        let socket = bind_sip(addr).map_err(|source| ServeError::Bind { addr, source })?;
         let local = socket
             .local_addr()
             .map_err(|source| ServeError::Bind { addr, source })?;
@@ -384,8 +384,8 @@ impl Server {
             next_key: 1,
             pending: VecDeque::new(),
             pumping: false,
-            store_errors: std::cell::Cell::new(0),
-            sip_send_failed: std::cell::Cell::new(0),
+            store_errors: AtomicU64::new(0),
+            sip_send_failed: AtomicU64::new(0),
             prompts,
             media_root: options.media_root,
             clock: options.clock,
@@ -597,7 +597,7 @@ impl Server {
                             self.core.on_datagram(bytes, from, Instant::now()).await;
                         }
                     }
-                    self.core.load.turn(drained);
+                    self.core.load.turn(drained, Instant::now());
                 }
                 Some((call, event)) = self.media_rx.recv() => {
                     self.core.on_media(call, event, Instant::now()).await;
@@ -697,17 +697,38 @@ async fn hangup_signal(_: &mut Option<()>) -> Option<()> {
     std::future::pending().await
 }
 
+/// The receive buffer asked for the SIP socket: a burst of call setups
+/// waits here rather than being dropped by the kernel (about 3,000
+/// INVITEs; the kernel caps it at `net.core.rmem_max`).
+const SIP_RECEIVE_BUFFER: usize = 4 << 20;
+
+/// Binds the SIP socket with a large receive buffer.
+fn bind_sip(addr: SocketAddr) -> std::io::Result<UdpSocket> {
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::DGRAM,
+        Some(socket2::Protocol::UDP),
+    )?;
+    // Best effort: a smaller buffer than asked is not an error.
+    let _ = socket.set_recv_buffer_size(SIP_RECEIVE_BUFFER);
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    UdpSocket::from_std(socket.into())
+}
+
 /// Datagrams handled in one turn of the controller's loop at most.
 const DATAGRAM_BATCH: usize = 32;
 
-/// Turns in a row that leave datagrams waiting before new calls are shed.
-const BEHIND_TURNS: u32 = 3;
+/// How long the controller must have been behind its SIP socket (every
+/// turn leaving datagrams waiting) before new calls are shed: a burst
+/// shorter than this is queued, not refused.
+const BEHIND_FOR: Duration = Duration::from_millis(50);
 
 /// Whether the controller keeps up with its SIP socket.
 #[derive(Debug, Default)]
 pub(crate) struct Load {
-    /// Turns in a row that took a full batch and left more waiting.
-    behind: u32,
+    /// Since when every turn took a full batch and left more waiting.
+    behind: Option<Instant>,
     /// New calls are refused with 503 (see `front::shed`).
     pub(crate) shedding: bool,
     /// New calls refused so far.
@@ -719,20 +740,20 @@ pub(crate) struct Load {
 }
 
 impl Load {
-    /// A turn of the loop ended: `drained` when the socket had nothing
-    /// more. Shedding starts after [`BEHIND_TURNS`] turns that left
-    /// datagrams waiting and stops at the first turn that emptied it.
-    fn turn(&mut self, drained: bool) {
+    /// A turn of the loop ended at `now`: `drained` when the socket had
+    /// nothing more. Shedding starts once the turns have left datagrams
+    /// waiting for [`BEHIND_FOR`], and stops at the first turn that
+    /// emptied the socket.
+    fn turn(&mut self, drained: bool, now: Instant) {
         if drained {
-            self.behind = 0;
+            self.behind = None;
             self.shedding = false;
             return;
         }
-        self.behind = self.behind.saturating_add(1);
-        if self.behind >= BEHIND_TURNS && !self.shedding {
+        let since = *self.behind.get_or_insert(now);
+        if now.duration_since(since) >= BEHIND_FOR && !self.shedding {
             self.shedding = true;
             self.episodes += 1;
-            let now = Instant::now();
             if self
                 .logged
                 .is_none_or(|at| now.duration_since(at) >= Duration::from_secs(10))
@@ -921,10 +942,10 @@ fn status(core: &Core) -> Value {
         "waiting": core.switch.acd().waiting(),
         "callbacks_placing": core.callback_calls.len(),
         "rtp_foreign": core.media_stats.foreign.load(Ordering::Relaxed),
-        "store_errors": core.store_errors.get() + core.cdrs.failed(),
+        "store_errors": core.store_errors.load(Relaxed) + core.cdrs.failed(),
         "overload_refused": core.load.shed,
         "overload_episodes": core.load.episodes,
-        "sip_send_failed": core.sip_send_failed.get(),
+        "sip_send_failed": core.sip_send_failed.load(Relaxed),
         "media_commands_dropped": core.media_stats.commands_dropped.load(Ordering::Relaxed),
         "srtp_refused": core.media_stats.srtp_refused.load(Ordering::Relaxed),
         "dropped": core.front.dropped,
@@ -1107,10 +1128,10 @@ struct Core {
     /// The controller is carrying out the switch's actions ([`Core::pump`]).
     pumping: bool,
     /// Store writes that failed (each logged as `store_failed`).
-    store_errors: std::cell::Cell<u64>,
+    store_errors: AtomicU64,
     /// SIP messages not sent: refused by the transactions, or not taken by
     /// the socket or a TCP connection's writer.
-    sip_send_failed: std::cell::Cell<u64>,
+    sip_send_failed: AtomicU64,
     prompts: Arc<PromptCache>,
     media_root: PathBuf,
     clock: Clock,
@@ -1278,6 +1299,7 @@ trait Store:
     + dialect_store::TicketStore
     + dialect_store::OutboxStore
     + Send
+    + Sync
 {
     /// The part the switch reads and writes.
     fn as_switch(&self) -> &dyn dialect_switch::Store;
@@ -1291,7 +1313,8 @@ where
         + dialect_store::SurveyStore
         + dialect_store::TicketStore
         + dialect_store::OutboxStore
-        + Send,
+        + Send
+        + Sync,
 {
     fn as_switch(&self) -> &dyn dialect_switch::Store {
         self
@@ -1340,7 +1363,7 @@ impl Core {
     /// state) is counted (`sip_send_failed` in the status) and logged.
     fn sip_sent<T>(&self, result: Result<T, dialect_sip::transaction::SendError>) {
         if let Err(error) = result {
-            self.sip_send_failed.set(self.sip_send_failed.get() + 1);
+            self.sip_send_failed.fetch_add(1, Relaxed);
             match error {
                 // The transaction ended meanwhile (timed out, cancelled).
                 dialect_sip::transaction::SendError::NoTransaction => {
@@ -1355,7 +1378,7 @@ impl Core {
     /// naming what was being written for whom) and counted, never dropped.
     fn stored<T, E: std::fmt::Display>(&self, subject: &str, what: &str, result: Result<T, E>) {
         if let Err(error) = result {
-            self.store_errors.set(self.store_errors.get() + 1);
+            self.store_errors.fetch_add(1, Relaxed);
             tracing::error!(subject, what, %error, "a store write failed");
             self.log.record(
                 self.wall(),
@@ -1479,7 +1502,7 @@ impl Core {
             socket.send_to(&t.bytes, t.to).await.is_ok()
         };
         if !sent {
-            self.sip_send_failed.set(self.sip_send_failed.get() + 1);
+            self.sip_send_failed.fetch_add(1, Relaxed);
         }
     }
 

@@ -18,6 +18,7 @@
 //! status codes into CamelCase reason phrases (`486 BusyHere`) and writes the
 //! body through a lossy UTF-8 conversion.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::net::SocketAddr;
 
@@ -395,10 +396,9 @@ pub fn error_response(bytes: &[u8], error: &ParseError) -> Option<Vec<u8>> {
     let (status, reason) = error.status();
     let mut out = format!("SIP/2.0 {status} {reason}\r\n");
     let mut has_via = false;
-    for line in unfold(lines) {
-        let Some((name, value)) = line.split_once(':') else {
-            continue;
-        };
+    // Best effort: lines that are no header are left out.
+    let lines = lines.filter(|l| l.starts_with([' ', '\t']) || l.contains(':'));
+    for (name, value) in unfold(lines).ok()? {
         let name = expand_compact(name.trim_matches([' ', '\t']));
         if ["Via", "From", "To", "Call-ID", "CSeq"]
             .iter()
@@ -784,7 +784,8 @@ enum Start {
 struct Raw<'a> {
     start: Start,
     /// In the order received; the names the server reads are canonical.
-    headers: Vec<(String, String)>,
+    /// Borrowed from the datagram unless folded lines had to be joined.
+    headers: Vec<(&'a str, Cow<'a, str>)>,
     rest: &'a [u8],
 }
 
@@ -826,8 +827,7 @@ fn split(bytes: &[u8]) -> Result<Raw<'_>, ParseError> {
     if lines.first().is_some_and(|l| l.starts_with([' ', '\t'])) {
         return Err(ParseError::HeaderLine);
     }
-    for line in unfold(lines.into_iter()) {
-        let (name, value) = line.split_once(':').ok_or(ParseError::HeaderLine)?;
+    for (name, value) in unfold(lines.into_iter())? {
         let name = expand_compact(name.trim_matches([' ', '\t']));
         if !header::is_token(name) {
             return Err(ParseError::HeaderLine);
@@ -835,12 +835,11 @@ fn split(bytes: &[u8]) -> Result<Raw<'_>, ParseError> {
         if value.contains(['\r', '\n']) {
             return Err(ParseError::HeaderLine);
         }
-        let value = value.trim_matches([' ', '\t']).to_owned();
         let name = KNOWN
             .iter()
             .find(|k| k.eq_ignore_ascii_case(name))
             .map_or(name, |k| k);
-        headers.push((name.to_owned(), value));
+        headers.push((name, value));
     }
     let raw = Raw {
         start,
@@ -851,28 +850,31 @@ fn split(bytes: &[u8]) -> Result<Raw<'_>, ParseError> {
     Ok(raw)
 }
 
-/// Joins folded lines (a line starting with SP or HTAB continues the one
-/// before, RFC 3261 7.3.1) with a single space.
-fn unfold<'a>(lines: impl Iterator<Item = &'a str>) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
+/// Splits header lines into name and value (trimmed), joining folded
+/// lines (a line starting with SP or HTAB continues the one before, RFC
+/// 3261 7.3.1) with a single space. Values stay borrowed from the datagram
+/// unless a fold joined them.
+fn unfold<'a>(
+    lines: impl Iterator<Item = &'a str>,
+) -> Result<Vec<(&'a str, Cow<'a, str>)>, ParseError> {
+    let mut out: Vec<(&'a str, Cow<'a, str>)> = Vec::with_capacity(16);
     for line in lines {
-        let continued = if line.starts_with([' ', '\t']) {
-            out.last_mut()
-        } else {
-            None
-        };
-        if let Some(last) = continued {
-            let trimmed = last.trim_end_matches([' ', '\t']).len();
-            last.truncate(trimmed);
-            last.push(' ');
-            last.push_str(line.trim_start_matches([' ', '\t']));
+        if line.starts_with([' ', '\t'])
+            && let Some((_, last)) = out.last_mut()
+        {
+            let joined = last.to_mut();
+            let trimmed = joined.trim_end_matches([' ', '\t']).len();
+            joined.truncate(trimmed);
+            joined.push(' ');
+            joined.push_str(line.trim_matches([' ', '\t']));
             continue;
         }
         if !line.is_empty() {
-            out.push(line.to_owned());
+            let (name, value) = line.split_once(':').ok_or(ParseError::HeaderLine)?;
+            out.push((name, Cow::Borrowed(value.trim_matches([' ', '\t']))));
         }
     }
-    out
+    Ok(out)
 }
 
 fn start_line(line: &str) -> Result<Start, ParseError> {
@@ -943,15 +945,15 @@ fn check(raw: &Raw<'_>) -> Result<(), ParseError> {
         "Content-Length",
         "Content-Type",
     ] {
-        if raw.headers.iter().filter(|(n, _)| n == name).count() > 1 {
+        if raw.headers.iter().filter(|(n, _)| *n == name).count() > 1 {
             return Err(ParseError::DuplicateHeader(name));
         }
     }
     let one = |name: &'static str| {
         raw.headers
             .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.as_ref())
             .ok_or(ParseError::MissingHeader(name))
     };
     let call_id = one("Call-ID")?;
@@ -972,7 +974,7 @@ fn check(raw: &Raw<'_>) -> Result<(), ParseError> {
     NameAddr::parse(one("To")?).ok_or(ParseError::BadHeader("To"))?;
     one("Via")?;
     for (name, value) in &raw.headers {
-        let ok = match name.as_str() {
+        let ok = match *name {
             "Via" => {
                 Via::parse_list(value).is_some_and(|v| v.iter().all(|v| v.protocol == "SIP/2.0"))
             }
@@ -996,7 +998,7 @@ fn check(raw: &Raw<'_>) -> Result<(), ParseError> {
 /// The body: Content-Length bytes of what follows the header block (extra
 /// bytes are discarded, RFC 3261 18.3), or all of it without Content-Length.
 fn body_of<'a>(raw: &Raw<'a>) -> Result<&'a [u8], ParseError> {
-    let Some((_, value)) = raw.headers.iter().find(|(n, _)| n == "Content-Length") else {
+    let Some((_, value)) = raw.headers.iter().find(|(n, _)| *n == "Content-Length") else {
         return Ok(raw.rest);
     };
     let declared = content_length(value).ok_or(ParseError::ContentLength)?;
@@ -1072,12 +1074,10 @@ fn framing_length(head: &[u8]) -> Option<usize> {
         .map(|l| l.strip_suffix('\r').unwrap_or(l))
         .skip(1);
     let mut found = None;
-    for line in unfold(lines) {
-        let Some((name, value)) = line.split_once(':') else {
-            continue;
-        };
+    let lines = lines.filter(|l| l.starts_with([' ', '\t']) || l.contains(':'));
+    for (name, value) in unfold(lines).ok()? {
         if expand_compact(name.trim_matches([' ', '\t'])).eq_ignore_ascii_case("Content-Length") {
-            let n = content_length(value.trim_matches([' ', '\t']))?;
+            let n = content_length(&value)?;
             if found.is_some_and(|f| f != n) {
                 return None;
             }
