@@ -1,23 +1,46 @@
 #!/usr/bin/env bash
-# Call setup rate, side by side in one run (issue 20): SIPp's uac against
+# Call setup at rising rates, side by side in one run (issue 20). SIPp's uac
+# calls, 10 s at each rate:
 #   1. SIPp's built-in uas (the generator's limit on this machine),
 #   2. Kamailio as a stateful proxy in front of that uas (Debian's
 #      `kamailio`, installed here when missing and run as root; the
 #      configuration is bench/kamailio-proxy.cfg),
-#   3. `dialect serve` (scheme 1 after hours: INVITE, 200, ACK, and the
-#      runtime's BYE; no media),
-# at rising rates, 10 s each. Prints failed and successful calls, and the
-# server's CPU per call (dialect serve only).
+#   3. `dialect serve`,
+# printing successful/failed calls and the server's CPU per call.
 #
-#   bench/setup-rate.sh [RATE...]      (default: 1000 2000 3000)
+#   bench/setup-rate.sh [PART...]
+#
+# Parts (all by default):
+#   signalling   INVITE, 200, ACK, BYE: scheme 1 after hours (the runtime
+#                answers and hangs up; no prompt), at $RATES (1000 2000 3000)
+#   media        an IVR call held 1 s with media (scheme 1 in hours: the
+#                runtime plays the menu, the caller hangs up), at
+#                $MEDIA_RATES (500 1000 2000); SIPp's uas and Kamailio hold
+#                their calls 1 s (-d 1000) without media
+#   concurrency  $CALLS (8000) calls with media up at once (400 new a
+#                second, each 30 s, hearing music from a benchmark campaign):
+#                failed calls, CPU per call-second and memory per call
+#                while all are up
+#   overload     twice the media capacity: 500 calls up (30 s each), then
+#                $OVERLOAD (4000) new calls a second for 5 s, then
+#                $RECOVER (2000) a second for 5 s from 1 s after: the calls
+#                up must not suffer, the excess must get 503 at once, and
+#                the rate after must be served in full
 #
 # Needs: sipp (Debian package sip-tester). Everything stays on 127.0.0.1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v sipp >/dev/null || { echo "sipp is missing: apt-get install sip-tester" >&2; exit 2; }
-rates=("${@:-1000 2000 3000}")
-rates=(${rates[@]})
+parts=("${@:-signalling media concurrency overload}")
+parts=(${parts[@]})
+read -r -a rates <<<"${RATES:-1000 2000 3000}"
+read -r -a media_rates <<<"${MEDIA_RATES:-500 1000 2000}"
+calls=${CALLS:-8000}
+overload=${OVERLOAD:-4000}
+recover=${RECOVER:-2000}
 seconds=10
+after_hours="2026-12-24T20:00:00+01:00"
+in_hours="2026-11-23T10:00:00+01:00"
 
 if ! command -v kamailio >/dev/null && [ "$(id -u)" = 0 ]; then
   echo "== installing kamailio (Debian package)"
@@ -28,31 +51,42 @@ cargo build --release --quiet
 work=$(mktemp -d)
 pids=()
 trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"' EXIT
-ulimit -n 65536 2>/dev/null || true
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 hz=$(getconf CLK_TCK)
 
-# SIPp's uac at `rate` for `seconds` against 127.0.0.1:PORT; prints
-# "successful failed".
+# The last line's value of a SIPp statistics column, by name.
+stat() {
+  awk -F';' -v name="$2" 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == name) c = i } END { print $c }' \
+    <(head -1 "$1"; tail -1 "$1")
+}
+
+# SIPp's uac against 127.0.0.1:PORT; SCENARIO empty for SIPp's built-in uac.
+# Extra arguments go to SIPp. Prints "successful failed".
 uac() {
-  local port=$1 rate=$2 name=$3 scenario=${4:-}
-  local total=$(( rate * seconds ))
+  local port=$1 rate=$2 total=$3 name=$4 scenario=$5 local_port=$6
+  shift 6
   local args=(-sn uac)
-  [ -n "$scenario" ] && args=(-sf "$scenario")
-  ( cd tests/sipp && sipp "${args[@]}" -s 48221000001 "127.0.0.1:$port" -i 127.0.0.1 -p 16090 \
-      -mp 40000 -m "$total" -r "$rate" -l 20000 -timeout $(( seconds + 40 ))s -nostdin \
-      -trace_stat -stf "$work/$name.csv" >/dev/null 2>&1 ) || true
-  tail -1 "$work/$name.csv" | awk -F';' '{print $16, $18}'
+  [ -n "$scenario" ] && args=(-sf "$PWD/$scenario")
+  ( cd tests/sipp && sipp "${args[@]}" -s "${service:-48221000001}" "127.0.0.1:$port" -i 127.0.0.1 -p "$local_port" \
+      -mp $(( local_port + 30000 )) -m "$total" -r "$rate" -l 20000 -timeout 120s -nostdin \
+      -trace_stat -stf "$work/$name.csv" "$@" >/dev/null 2>&1 ) || true
+  echo "$(stat "$work/$name.csv" 'SuccessfulCall(C)') $(stat "$work/$name.csv" 'FailedCall(C)')"
 }
 
 uas_start() {
   sipp -sn uas -i 127.0.0.1 -p 15090 -nostdin >/dev/null 2>&1 &
   uas=$!; pids+=("$uas"); sleep 0.5
 }
+uas_stop() { kill "$uas" 2>/dev/null || true; wait "$uas" 2>/dev/null || true; }
 
 kamailio_start() {
   command -v kamailio >/dev/null || return 1
   kamailio -f bench/kamailio-proxy.cfg -DD -E -n 2 -P "$work/kamailio.pid" >/dev/null 2>&1 &
   kam=$!; pids+=("$kam"); sleep 1
+}
+kamailio_stop() {
+  kill "$kam" 2>/dev/null || true; pkill -F "$work/kamailio.pid" 2>/dev/null || true
+  wait "$kam" 2>/dev/null || true
 }
 
 cat > "$work/dialect.toml" <<TOML
@@ -60,33 +94,129 @@ cat > "$work/dialect.toml" <<TOML
 trusted = ["127.0.0.1"]
 [runtime]
 max_calls = 20000
+[media]
+port_min = 10000
+port_max = 19999
 TOML
+# The benchmark campaign: answered, music until the caller hangs up (the
+# examples' queues hold 50 callers; this holds any number).
+mkdir -p "$work/flows"
+ln -s "$PWD/flows/prompts" "$work/flows/prompts"
+cat > "$work/flows/bench.flow" <<'FLOW'
+campaign bench {
+  name "Benchmark: music until the caller hangs up"
+  id "BENCH"
+  numbers [+48221000009]
+  ivr {
+    answer
+    music: play "prompts/moh.wav"
+    goto music
+  }
+}
+FLOW
+# dialect_start CLOCK [FLOWS]
 dialect_start() {
-  ./target/release/dialect serve flows/ --config "$work/dialect.toml" --listen 127.0.0.1:15080 \
-    --clock "2026-12-24T20:00:00+01:00" --data "$work/data" --event-log "$work/events.jsonl" \
+  rm -rf "$work/data"
+  ./target/release/dialect serve "${2:-flows/}" --config "$work/dialect.toml" --listen 127.0.0.1:15080 \
+    --clock "$1" --data "$work/data" --event-log "$work/events.jsonl" \
     --api off --admin off >/dev/null 2>"$work/serve.log" &
   server=$!; pids+=("$server")
   for _ in $(seq 100); do grep -q "listening" "$work/serve.log" 2>/dev/null && break; sleep 0.1; done
 }
+dialect_stop() { kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
+per_call() { awk -v c="$1" -v hz="$hz" -v n="$2" 'BEGIN { if (n > 0) printf "%.3f", c * 1000 / hz / n; else print "-" }'; }
 
-printf "%6s | %18s | %18s | %18s %10s\n" rate "SIPp uas ok/failed" "Kamailio ok/failed" "dialect ok/failed" "ms CPU/call"
-for rate in "${rates[@]}"; do
+# One row: the same load against SIPp's uas, Kamailio and dialect serve.
+row() {
+  local label=$1 rate=$2 clock=$3 scenario=$4 hold=$5
+  local total=$(( rate * seconds )) ok failed sipp_col kam_col="-" hold_args=()
+  [ -n "$hold" ] && hold_args=(-d "$hold")
   uas_start
-  read -r ok failed < <(uac 15090 "$rate" "uas-$rate")
+  read -r ok failed < <(uac 15090 "$rate" "$total" "uas-$label-$rate" "" 16090 "${hold_args[@]}")
   sipp_col="$ok/$failed"
-  kam_col="-"
   if kamailio_start; then
-    read -r ok failed < <(uac 15070 "$rate" "kam-$rate")
+    read -r ok failed < <(uac 15070 "$rate" "$total" "kam-$label-$rate" "" 16090 "${hold_args[@]}")
     kam_col="$ok/$failed"
-    kill "$kam" 2>/dev/null || true; pkill -F "$work/kamailio.pid" 2>/dev/null || true; wait "$kam" 2>/dev/null || true
+    kamailio_stop
   fi
-  kill "$uas" 2>/dev/null || true; wait "$uas" 2>/dev/null || true
-  dialect_start
-  before=$(cpu_ticks "$server")
-  read -r ok failed < <(uac 15080 "$rate" "dialect-$rate" caller_bye_from_server.xml)
-  cpu=$(( $(cpu_ticks "$server") - before ))
-  kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true
-  per=$(awk -v c="$cpu" -v hz="$hz" -v n="$ok" 'BEGIN { if (n > 0) printf "%.3f", c * 1000 / hz / n; else print "-" }')
-  printf "%6d | %18s | %18s | %18s %10s\n" "$rate" "$sipp_col" "$kam_col" "$ok/$failed" "$per"
+  uas_stop
+  dialect_start "$clock"
+  local before; before=$(cpu_ticks "$server")
+  read -r ok failed < <(uac 15080 "$rate" "$total" "dialect-$label-$rate" "$scenario" 16090 "${hold_args[@]}")
+  local cpu=$(( $(cpu_ticks "$server") - before ))
+  dialect_stop
+  printf "%-11s %6d | %18s | %18s | %18s %10s\n" "$label" "$rate" "$sipp_col" "$kam_col" "$ok/$failed" \
+    "$(per_call "$cpu" "$ok")"
+}
+
+for part in "${parts[@]}"; do
+  case $part in
+    signalling|media)
+      printf "%-11s %6s | %18s | %18s | %18s %10s\n" work rate "SIPp uas ok/failed" \
+        "Kamailio ok/failed" "dialect ok/failed" "ms CPU/call"
+      if [ "$part" = signalling ]; then
+        for rate in "${rates[@]}"; do
+          row signalling "$rate" "$after_hours" tests/sipp/caller_bye_from_server.xml ""
+        done
+      else
+        for rate in "${media_rates[@]}"; do
+          row media-1s "$rate" "$in_hours" bench/sipp/caller_stays.xml 1000
+        done
+      fi
+      ;;
+    concurrency)
+      dialect_start "$in_hours" "$work/flows"
+      export service=48221000009
+      base=$(rss_kb "$server")
+      rate=400; hold=30000
+      uac 15080 "$rate" "$calls" concurrency bench/sipp/caller_stays.xml 16090 -d "$hold" \
+        > "$work/concurrency.result" &
+      runner=$!
+      # All are up from calls/rate seconds after the start until the first
+      # one hangs up, hold seconds after the start.
+      up=$(( calls / rate ))
+      sleep $(( up + 1 ))
+      t0=$(cpu_ticks "$server"); w0=$(date +%s%N)
+      sleep $(( hold / 1000 - up - 3 ))
+      t1=$(cpu_ticks "$server"); w1=$(date +%s%N)
+      rss=$(rss_kb "$server")
+      wait "$runner"
+      read -r ok failed < "$work/concurrency.result"
+      dialect_stop
+      unset service
+      awk -v c=$(( t1 - t0 )) -v hz="$hz" -v n="$calls" -v ns=$(( w1 - w0 )) -v rss="$rss" -v base="$base" \
+        -v ok="$ok" -v failed="$failed" 'BEGIN {
+          printf "concurrency: %d calls with media up at once: %s/%s ok/failed, %.3f ms CPU per call-second, %.1f KB per call (RSS %d MB over %d MB idle)\n",
+            n, ok, failed, c * 1000 / hz / (n * ns / 1e9), (rss - base) / n, rss / 1024, base / 1024 }'
+      ;;
+    overload)
+      dialect_start "$in_hours" "$work/flows"
+      export service=48221000009
+      # 500 calls up for 30 s.
+      uac 15080 100 500 overload-up bench/sipp/caller_stays.xml 16090 -d 30000 > "$work/up.result" &
+      up_runner=$!
+      sleep 6
+      read -r ok failed < <(uac 15080 "$overload" $(( overload * 5 )) overload-burst \
+        bench/sipp/caller_stays_or_refused.xml 17090 -d 1000)
+      burst="$ok/$failed"
+      csv="$work/overload-burst.csv"
+      refused_fast=$(awk -F';' 'NR == 1 { for (i = 1; i <= NF; i++) if ($i ~ /^ResponseTimeRepartition1_<(1|2|5|10)$/) c[i] = 1;
+                                          for (i = 1; i <= NF; i++) if ($i ~ /^ResponseTimeRepartition1_/) a[i] = 1; next }
+                                 END { for (i in c) f += $i; for (i in a) t += $i; print f + 0, t + 0 }' \
+        <(head -1 "$csv"; tail -1 "$csv"))
+      read -r fast refused <<<"$refused_fast"
+      sleep 1
+      read -r ok failed < <(uac 15080 "$recover" $(( recover * 5 )) overload-after \
+        bench/sipp/caller_stays.xml 18090 -d 1000)
+      after="$ok/$failed"
+      wait "$up_runner"
+      read -r ok failed < "$work/up.result"
+      dialect_stop
+      unset service
+      echo "overload: calls up $ok/$failed ok/failed; burst of ${overload}/s for 5 s: $burst ok/failed, $refused refused with 503 ($fast within 10 ms); ${recover}/s from 1 s after: $after ok/failed"
+      ;;
+    *) echo "unknown part: $part (signalling, media, concurrency, overload)" >&2; exit 2 ;;
+  esac
 done

@@ -33,7 +33,7 @@ const BATCHES: usize = 1_024;
 /// A commit this recent means the writer is busy...
 const BUSY: Duration = Duration::from_millis(10);
 /// ...and then it gathers records this long before the next one.
-const LINGER: Duration = Duration::from_millis(2);
+const LINGER: Duration = Duration::from_millis(5);
 
 /// What the writer and the controller share.
 struct Shared {

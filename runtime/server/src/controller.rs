@@ -722,7 +722,7 @@ const DATAGRAM_BATCH: usize = 32;
 /// How long the controller must have been behind its SIP socket (every
 /// turn leaving datagrams waiting) before new calls are shed: a burst
 /// shorter than this is queued, not refused.
-const BEHIND_FOR: Duration = Duration::from_millis(50);
+const BEHIND_FOR: Duration = Duration::from_millis(10);
 
 /// Whether the controller keeps up with its SIP socket.
 #[derive(Debug, Default)]
@@ -1473,7 +1473,9 @@ impl Core {
         }
         let wait = self.cdrs.must_wait();
         while let Some(t) = self.tx.poll_transmit() {
-            if wait > committed || !self.held.is_empty() {
+            // A stateless answer (a refusal, an ACK) tells nothing about a
+            // call's end, and a refusal must be quick: it never waits.
+            if !t.stateless && (wait > committed || !self.held.is_empty()) {
                 self.held.push_back((wait, t));
             } else {
                 self.transmit(wire, t).await;

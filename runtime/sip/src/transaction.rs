@@ -194,6 +194,9 @@ pub struct Transmit {
     pub transport: Transport,
     /// The message.
     pub bytes: Vec<u8>,
+    /// Sent outside any transaction ([`Transactions::send_bytes`]): an
+    /// answer no dialog's state depends on (a refusal, an ACK).
+    pub stateless: bool,
 }
 
 /// How many transactions of each kind are alive.
@@ -408,6 +411,7 @@ impl Transactions {
             to: tx.peer,
             transport: tx.transport,
             bytes: bytes.clone(),
+            stateless: false,
         });
         tx.last = Some(bytes);
         if done {
@@ -450,6 +454,7 @@ impl Transactions {
             to,
             transport,
             bytes: bytes.clone(),
+            stateless: false,
         });
         let mut tx = Tx::new(
             if method == Method::Invite {
@@ -482,6 +487,7 @@ impl Transactions {
             to,
             transport,
             bytes,
+            stateless: true,
         });
     }
 
@@ -580,6 +586,7 @@ impl Transactions {
                     to: tx.peer,
                     transport: tx.transport,
                     bytes: last.clone(),
+                    stateless: false,
                 });
             }
             return Incoming::Retransmission;
@@ -610,6 +617,7 @@ impl Transactions {
                 to: from,
                 transport,
                 bytes: trying.clone(),
+                stateless: false,
             });
             tx.last = Some(trying);
         }
@@ -725,6 +733,7 @@ impl Transactions {
                         to: tx.peer,
                         transport: tx.transport,
                         bytes: ack.clone(),
+                        stateless: false,
                     });
                 }
                 tx.last = ack;
@@ -740,6 +749,7 @@ impl Transactions {
                         to: tx.peer,
                         transport: tx.transport,
                         bytes: ack.clone(),
+                        stateless: false,
                     });
                 }
                 return Incoming::Retransmission;
@@ -793,6 +803,7 @@ impl Transactions {
                     to: tx.peer,
                     transport: tx.transport,
                     bytes: last.clone(),
+                    stateless: false,
                 });
             }
             self.schedule(key);
