@@ -96,7 +96,7 @@ trusted = ["127.0.0.1"]
 max_calls = 20000
 [media]
 port_min = 10000
-port_max = 19999
+port_max = 29999
 TOML
 # The benchmark campaign: answered, music until the caller hangs up (the
 # examples' queues hold 50 callers; this holds any number).

@@ -11,9 +11,11 @@
 //! message the controller produces while records are still uncommitted is
 //! held, in order, until the writer has committed them
 //! ([`Cdrs::must_wait`]); so a caller that got its BYE (or the 200 for its
-//! own BYE) has a record on disk, whenever the process is killed. The cost
-//! is latency, not throughput: under load a message waits for at most one
-//! commit, and the controller never waits for the disk.
+//! own BYE) has a record on disk, whenever the process is killed. A
+//! stateless answer (a 503 refusal, an ACK) tells nothing about a call's
+//! end and is not held. The cost is latency, not throughput: under load a
+//! message waits for the writer's linger (5 ms) and one commit, and the
+//! controller never waits for the disk.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};

@@ -335,7 +335,7 @@ pub struct Sip {
     pub idle_timeout_s: u64,
     /// SIP transactions alive at once (default 150000: a caller's BYE
     /// leaves its transaction for 32 s, so 3,000 calls a second keep
-    /// about 110,000; each costs about 1 kB); a new request past it gets
+    /// about 110,000; each costs about 1.5 kB); a new request past it gets
     /// 503.
     pub max_transactions: usize,
 }

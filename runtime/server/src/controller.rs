@@ -588,16 +588,18 @@ impl Server {
                     // batch, so the other inputs still get their turn): one
                     // wake-up and one flush for many datagrams under load.
                     let mut drained = false;
-                    for _ in 1..DATAGRAM_BATCH {
+                    let mut handled = 1;
+                    while handled < DATAGRAM_BATCH {
                         let Ok((len, from)) = self.socket.try_recv_from(&mut buf) else {
                             drained = true;
                             break;
                         };
+                        handled += 1;
                         if let Some(bytes) = buf.get(..len) {
                             self.core.on_datagram(bytes, from, Instant::now()).await;
                         }
                     }
-                    self.core.load.turn(drained, Instant::now());
+                    self.core.load.turn(drained, handled, Instant::now());
                 }
                 Some((call, event)) = self.media_rx.recv() => {
                     self.core.on_media(call, event, Instant::now()).await;
@@ -719,16 +721,21 @@ fn bind_sip(addr: SocketAddr) -> std::io::Result<UdpSocket> {
 /// Datagrams handled in one turn of the controller's loop at most.
 const DATAGRAM_BATCH: usize = 32;
 
-/// How long the controller must have been behind its SIP socket (every
-/// turn leaving datagrams waiting) before new calls are shed: a burst
-/// shorter than this is queued, not refused.
+/// How long, and over how many datagrams, the controller must have been
+/// behind its SIP socket (every turn leaving datagrams waiting) before new
+/// calls are shed: a stall of the machine (the controller's thread not
+/// scheduled for some milliseconds) leaves a backlog that the next turns
+/// clear, and is not refused; a load beyond capacity keeps the turns full.
 const BEHIND_FOR: Duration = Duration::from_millis(10);
+const BEHIND_DATAGRAMS: usize = 256;
 
 /// Whether the controller keeps up with its SIP socket.
 #[derive(Debug, Default)]
 pub(crate) struct Load {
     /// Since when every turn took a full batch and left more waiting.
     behind: Option<Instant>,
+    /// Datagrams handled since then.
+    behind_by: usize,
     /// New calls are refused with 503 (see `front::shed`).
     pub(crate) shedding: bool,
     /// New calls refused so far.
@@ -740,18 +747,24 @@ pub(crate) struct Load {
 }
 
 impl Load {
-    /// A turn of the loop ended at `now`: `drained` when the socket had
-    /// nothing more. Shedding starts once the turns have left datagrams
-    /// waiting for [`BEHIND_FOR`], and stops at the first turn that
-    /// emptied the socket.
-    fn turn(&mut self, drained: bool, now: Instant) {
+    /// A turn of the loop ended at `now`, having handled `handled`
+    /// datagrams: `drained` when the socket had nothing more. Shedding
+    /// starts once the turns have left datagrams waiting for
+    /// [`BEHIND_FOR`] and [`BEHIND_DATAGRAMS`], and stops at the first turn
+    /// that emptied the socket.
+    fn turn(&mut self, drained: bool, handled: usize, now: Instant) {
         if drained {
             self.behind = None;
+            self.behind_by = 0;
             self.shedding = false;
             return;
         }
         let since = *self.behind.get_or_insert(now);
-        if now.duration_since(since) >= BEHIND_FOR && !self.shedding {
+        self.behind_by += handled;
+        if now.duration_since(since) >= BEHIND_FOR
+            && self.behind_by >= BEHIND_DATAGRAMS
+            && !self.shedding
+        {
             self.shedding = true;
             self.episodes += 1;
             if self
