@@ -1109,6 +1109,51 @@ fn shutdown_hangs_up_active_calls_with_bye() {
     );
 }
 
+/// SIPp callers of scheme 1 that hang up after a second (`args`: how many
+/// and how fast), logging every message; the server is killed with
+/// SIGKILL after `kill_after`, then SIPp is stopped (SIGTERM: its log is
+/// complete). Returns SIPp's message log.
+fn hang_ups_killed(
+    served: &mut Served,
+    media_port: u16,
+    args: &[&str],
+    kill_after: Duration,
+) -> String {
+    let messages = served.dir.join("sipp-messages.log");
+    let mut command = Command::new(sipp());
+    served.caller_args(
+        &mut command,
+        "caller_hangs_up.xml",
+        "48221000001",
+        free_udp_port(),
+        media_port,
+    );
+    let mut caller = command
+        .args(args)
+        .args(["-nostdin", "-trace_msg", "-message_file"])
+        .arg(&messages)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("sipp runs");
+    std::thread::sleep(kill_after);
+    served.child.kill().expect("SIGKILL");
+    let _ = served.child.wait();
+    std::thread::sleep(Duration::from_millis(300));
+    let _ = Command::new("kill").arg(caller.id().to_string()).status();
+    let _ = caller.wait();
+    std::fs::read_to_string(&messages).expect("SIPp's message log")
+}
+
+/// The messages SIPp received, from its log ("... message received [n]
+/// bytes :" then the message, up to what it sent next).
+fn received(log: &str) -> Vec<&str> {
+    log.split("message received")
+        .skip(1)
+        .filter_map(|block| block.split("message sent").next())
+        .collect()
+}
+
 /// Call records are written behind the controller, in batches (one sync
 /// for many calls); what may not change is durability. A caller whose
 /// hang-up was answered has a record on disk whenever the process dies:
@@ -1119,36 +1164,14 @@ fn shutdown_hangs_up_active_calls_with_bye() {
 #[test]
 fn every_call_whose_end_the_caller_saw_has_its_record_after_kill_9() {
     let mut served = Served::start("cdr-kill", "2026-11-23T10:00:00+01:00", 20_000);
-    let messages = served.dir.join("sipp-messages.log");
-    let mut command = Command::new(sipp());
-    served.caller_args(
-        &mut command,
-        "caller_hangs_up.xml",
-        "48221000001",
-        free_udp_port(),
+    let log = hang_ups_killed(
+        &mut served,
         20_400,
+        &["-r", "100", "-m", "100000", "-l", "1000"],
+        Duration::from_millis(3_500),
     );
-    let mut caller = command
-        .args(["-r", "100", "-m", "100000", "-l", "1000"])
-        .args(["-nostdin", "-trace_msg", "-message_file"])
-        .arg(&messages)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("sipp runs");
-    std::thread::sleep(Duration::from_millis(3_500));
-    served.child.kill().expect("SIGKILL");
-    let _ = served.child.wait();
-    // SIPp ends cleanly on SIGTERM (its message log complete).
-    std::thread::sleep(Duration::from_millis(300));
-    let _ = Command::new("kill").arg(caller.id().to_string()).status();
-    let _ = caller.wait();
-    // SIPp's log: "... message received [n] bytes :" then the message.
-    let log = std::fs::read_to_string(&messages).expect("SIPp's message log");
-    let answered = log
-        .split("message received")
-        .skip(1)
-        .filter_map(|block| block.split("message sent").next())
+    let answered = received(&log)
+        .into_iter()
         .filter(|block| {
             let status = block
                 .lines()
@@ -1184,35 +1207,15 @@ fn a_hang_up_is_not_answered_before_the_calls_record_is_durable() {
     let lock = rusqlite::Connection::open(served.dir.join("dialect.sqlite")).expect("open");
     lock.execute_batch("BEGIN IMMEDIATE")
         .expect("the write lock");
-    let messages = served.dir.join("sipp-messages.log");
-    let mut command = Command::new(sipp());
-    served.caller_args(
-        &mut command,
-        "caller_hangs_up.xml",
-        "48221000001",
-        free_udp_port(),
-        20_600,
-    );
-    let mut caller = command
-        .args(["-m", "1", "-nostdin", "-trace_msg", "-message_file"])
-        .arg(&messages)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("sipp runs");
     // The caller hangs up after a second and retransmits its BYE.
-    std::thread::sleep(Duration::from_millis(2_500));
-    served.child.kill().expect("SIGKILL");
-    let _ = served.child.wait();
-    let _ = Command::new("kill").arg(caller.id().to_string()).status();
-    let _ = caller.wait();
+    let log = hang_ups_killed(
+        &mut served,
+        20_600,
+        &["-m", "1"],
+        Duration::from_millis(2_500),
+    );
     lock.execute_batch("ROLLBACK").expect("unlock");
-    let log = std::fs::read_to_string(&messages).expect("SIPp's message log");
-    let received: Vec<&str> = log
-        .split("message received")
-        .skip(1)
-        .filter_map(|block| block.split("message sent").next())
-        .collect();
+    let received = received(&log);
     assert!(
         received
             .iter()
