@@ -252,7 +252,8 @@ pub fn run(args: &Args) -> i32 {
             return USAGE;
         }
     };
-    runtime.block_on(async move {
+    let log_at_exit = log.clone();
+    let code = runtime.block_on(async move {
         let watch = Some(media_root.clone());
         let options = Options {
             config,
@@ -293,7 +294,10 @@ pub fn run(args: &Args) -> i32 {
         }
         eprintln!("dialect serve: stopped");
         OK
-    })
+    });
+    // The event log's last lines (the hang-ups of the shutdown) go out.
+    log_at_exit.drain(std::time::Duration::from_secs(5));
+    code
 }
 
 /// Ctrl-C or SIGTERM.

@@ -26,6 +26,8 @@ pub struct EventLog {
     memory: Option<Arc<Mutex<Vec<Value>>>>,
     dropped: Arc<AtomicU64>,
     written: Arc<AtomicU64>,
+    /// Lines handed to the writer thread.
+    queued: Arc<AtomicU64>,
     /// The live feed: each event, to whoever subscribed.
     feed: tokio::sync::broadcast::Sender<Arc<Value>>,
 }
@@ -72,6 +74,7 @@ impl EventLog {
             memory: None,
             dropped: Arc::new(AtomicU64::new(0)),
             written,
+            queued: Arc::new(AtomicU64::new(0)),
             feed: tokio::sync::broadcast::channel(FEED).0,
         }
     }
@@ -83,6 +86,7 @@ impl EventLog {
             memory: None,
             dropped: Arc::new(AtomicU64::new(0)),
             written: Arc::new(AtomicU64::new(0)),
+            queued: Arc::new(AtomicU64::new(0)),
             feed: tokio::sync::broadcast::channel(FEED).0,
         }
     }
@@ -95,6 +99,7 @@ impl EventLog {
             memory: Some(Arc::new(Mutex::new(Vec::new()))),
             dropped: Arc::new(AtomicU64::new(0)),
             written: Arc::new(AtomicU64::new(0)),
+            queued: Arc::new(AtomicU64::new(0)),
             feed: tokio::sync::broadcast::channel(FEED).0,
         }
     }
@@ -135,7 +140,9 @@ impl EventLog {
         }
         let Some(sender) = &self.sender else { return };
         match sender.try_send(Value::Object(line).to_string()) {
-            Ok(()) => {}
+            Ok(()) => {
+                self.queued.fetch_add(1, Ordering::Relaxed);
+            }
             Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
                 self.dropped.fetch_add(1, Ordering::Relaxed);
             }
@@ -155,6 +162,18 @@ impl EventLog {
     /// Lines written so far.
     pub fn written(&self) -> u64 {
         self.written.load(Ordering::Relaxed)
+    }
+
+    /// Waits (at most `timeout`) until every line handed to the writer is
+    /// written out, for a clean exit: the writer buffers and rests between
+    /// drains, so the last lines may still be on their way.
+    pub fn drain(&self, timeout: std::time::Duration) {
+        let deadline = std::time::Instant::now() + timeout;
+        while self.written() < self.queued.load(Ordering::Relaxed)
+            && std::time::Instant::now() < deadline
+        {
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
     }
 }
 
@@ -179,6 +198,23 @@ mod tests {
         fn flush(&mut self) -> std::io::Result<()> {
             Ok(())
         }
+    }
+
+    #[test]
+    fn drain_waits_for_the_last_lines() {
+        let out = Shared::default();
+        let log = EventLog::new(Box::new(out.clone()));
+        for n in 0..100 {
+            log.record(
+                jiff::Timestamp::UNIX_EPOCH,
+                &format!("call-{n}"),
+                "hangup",
+                Map::new(),
+            );
+        }
+        log.drain(std::time::Duration::from_secs(5));
+        let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+        assert_eq!(text.lines().count(), 100);
     }
 
     #[test]
