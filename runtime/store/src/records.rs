@@ -987,7 +987,7 @@ mod tests {
             wait_ms: Some(4_000),
         };
         store.record_call(&record).unwrap();
-        assert_eq!(store.calls().unwrap(), [record.clone()]);
+        assert_eq!(store.calls().unwrap(), std::slice::from_ref(&record));
         // A batch is kept in its order, after what was there.
         let batch: Vec<CallRecord> = (2..5)
             .map(|n| CallRecord {
