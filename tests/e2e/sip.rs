@@ -1207,12 +1207,13 @@ fn a_hang_up_is_not_answered_before_the_calls_record_is_durable() {
     let lock = rusqlite::Connection::open(served.dir.join("dialect.sqlite")).expect("open");
     lock.execute_batch("BEGIN IMMEDIATE")
         .expect("the write lock");
-    // The caller hangs up after a second and retransmits its BYE.
+    // The caller hangs up after a second and retransmits its BYE; the
+    // writer gives up on the lock only after 5 s (then the 200 would go).
     let log = hang_ups_killed(
         &mut served,
         20_600,
         &["-m", "1"],
-        Duration::from_millis(2_500),
+        Duration::from_millis(4_000),
     );
     lock.execute_batch("ROLLBACK").expect("unlock");
     let received = received(&log);
@@ -1393,10 +1394,16 @@ fn a_backlog_of_new_calls_is_shed_with_503_and_calls_already_up_are_unharmed() {
     let status = served.status();
     assert_eq!(status["overload_refused"], refused as u64, "{status}");
     assert!(status["overload_episodes"].as_u64() >= Some(1), "{status}");
-    // The backlog gone, a new call is taken.
-    let again = served.raw(invite(free_udp_port(), 999).as_bytes());
+    // The backlog gone, new calls are taken again: shedding ends with the
+    // first turn that empties the socket (a first INVITE may still meet
+    // the verdict of a turn that ended on a full batch).
+    let again: Vec<Option<String>> = (999..1002)
+        .map(|n| served.raw(invite(free_udp_port(), n).as_bytes()))
+        .collect();
     assert!(
-        again.as_deref().is_some_and(|l| l.contains(" 200 ")),
+        again
+            .iter()
+            .any(|a| a.as_deref().is_some_and(|l| l.contains(" 200 "))),
         "{again:?}"
     );
 }

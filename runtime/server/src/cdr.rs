@@ -58,6 +58,8 @@ pub struct Cdrs {
     queued: u64,
     shared: Arc<Shared>,
     thread: Option<JoinHandle<()>>,
+    /// The writer's queue was full (logged once until it takes again).
+    behind: bool,
 }
 
 impl Cdrs {
@@ -81,6 +83,7 @@ impl Cdrs {
             queued: 0,
             shared,
             thread,
+            behind: false,
         }
     }
 
@@ -102,13 +105,19 @@ impl Cdrs {
             return self.give_up(batch.0, batch.1.len());
         };
         let batch = match sender.try_send(batch) {
-            Ok(()) => return,
+            Ok(()) => {
+                self.behind = false;
+                return;
+            }
             Err(TrySendError::Full(batch)) => batch,
             Err(TrySendError::Disconnected(batch)) => {
                 return self.give_up(batch.0, batch.1.len());
             }
         };
-        tracing::warn!("the call record writer is behind: the controller waits for the disk");
+        if !self.behind {
+            self.behind = true;
+            tracing::warn!("the call record writer is behind: the controller waits for the disk");
+        }
         if let Err(error) = sender.send(batch) {
             let (last, records) = error.0;
             self.give_up(last, records.len());

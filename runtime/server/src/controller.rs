@@ -718,6 +718,10 @@ fn bind_sip(addr: SocketAddr) -> std::io::Result<UdpSocket> {
     UdpSocket::from_std(socket.into())
 }
 
+/// Messages held for call records at most; past it the controller waits
+/// for the record writer.
+const HELD_MAX: usize = 65_536;
+
 /// Datagrams handled in one turn of the controller's loop at most.
 const DATAGRAM_BATCH: usize = 32;
 
@@ -1476,6 +1480,14 @@ impl Core {
         self.cdrs.hand_over();
         if matches!(wire, Wire::Memory(_)) {
             let seq = self.cdrs.must_wait();
+            self.cdrs.wait(seq, Duration::from_secs(10));
+        }
+        if self.held.len() >= HELD_MAX
+            && let Some(&(seq, _)) = self.held.front()
+        {
+            // A writer that stopped keeping up (a disk that hangs): the
+            // controller waits for it rather than hold without bound.
+            tracing::warn!("SIP messages wait for call records: the controller waits for the disk");
             self.cdrs.wait(seq, Duration::from_secs(10));
         }
         let committed = self.cdrs.committed();
