@@ -1113,12 +1113,13 @@ fn shutdown_hangs_up_active_calls_with_bye() {
 /// and how fast), logging every message; the server is killed with
 /// SIGKILL after `kill_after`, then SIPp is stopped (SIGTERM: its log is
 /// complete). Returns SIPp's message log.
-fn hang_ups_killed(
+fn hang_ups_killed<T>(
     served: &mut Served,
     media_port: u16,
     args: &[&str],
     kill_after: Duration,
-) -> String {
+    meanwhile: impl FnOnce(&Served) -> T,
+) -> (String, T) {
     let messages = served.dir.join("sipp-messages.log");
     let mut command = Command::new(sipp());
     served.caller_args(
@@ -1136,13 +1137,16 @@ fn hang_ups_killed(
         .stderr(Stdio::null())
         .spawn()
         .expect("sipp runs");
-    std::thread::sleep(kill_after);
+    let started = Instant::now();
+    let kept = meanwhile(served);
+    std::thread::sleep(kill_after.saturating_sub(started.elapsed()));
     served.child.kill().expect("SIGKILL");
     let _ = served.child.wait();
     std::thread::sleep(Duration::from_millis(300));
     let _ = Command::new("kill").arg(caller.id().to_string()).status();
     let _ = caller.wait();
-    std::fs::read_to_string(&messages).expect("SIPp's message log")
+    let log = std::fs::read_to_string(&messages).expect("SIPp's message log");
+    (log, kept)
 }
 
 /// The messages SIPp received, from its log ("... message received [n]
@@ -1164,11 +1168,12 @@ fn received(log: &str) -> Vec<&str> {
 #[test]
 fn every_call_whose_end_the_caller_saw_has_its_record_after_kill_9() {
     let mut served = Served::start("cdr-kill", "2026-11-23T10:00:00+01:00", 20_000);
-    let log = hang_ups_killed(
+    let (log, ()) = hang_ups_killed(
         &mut served,
         20_400,
         &["-r", "100", "-m", "100000", "-l", "1000"],
         Duration::from_millis(3_500),
+        |_| (),
     );
     let answered = received(&log)
         .into_iter()
@@ -1202,18 +1207,24 @@ fn every_call_whose_end_the_caller_saw_has_its_record_after_kill_9() {
 #[test]
 fn a_hang_up_is_not_answered_before_the_calls_record_is_durable() {
     let mut served = Served::start("cdr-lock", "2026-11-23T10:00:00+01:00", 20_200);
-    // Started (what it writes at start-up is written).
-    served.status();
-    let lock = rusqlite::Connection::open(served.dir.join("dialect.sqlite")).expect("open");
-    lock.execute_batch("BEGIN IMMEDIATE")
-        .expect("the write lock");
-    // The caller hangs up after a second and retransmits its BYE; the
-    // writer gives up on the lock only after 5 s (then the 200 would go).
-    let log = hang_ups_killed(
+    // The caller hangs up a second after the answer and retransmits its
+    // BYE. The lock is taken once the call is answered (the controller's
+    // own store writes would wait on it too); the writer gives up on it
+    // only after 5 s (then the 200 would go).
+    let (log, lock) = hang_ups_killed(
         &mut served,
         20_600,
         &["-m", "1"],
         Duration::from_millis(4_000),
+        |served| {
+            wait_for(served, "the call answered", |e| {
+                names(e).contains(&"answered".to_string())
+            });
+            let lock = rusqlite::Connection::open(served.dir.join("dialect.sqlite")).expect("open");
+            lock.execute_batch("BEGIN IMMEDIATE")
+                .expect("the write lock");
+            lock
+        },
     );
     lock.execute_batch("ROLLBACK").expect("unlock");
     let received = received(&log);
