@@ -122,6 +122,13 @@ dialect_start() {
     --api off --admin off >/dev/null 2>"$work/serve.log" &
   server=$!; pids+=("$server")
   for _ in $(seq 100); do grep -q "listening" "$work/serve.log" 2>/dev/null && break; sleep 0.1; done
+  # Warm-up: the queue announcements' phrases are synthesised by espeak-ng
+  # processes after start-up; the load starts once they are done.
+  quiet=0
+  for _ in $(seq 300); do
+    if pgrep -P "$server" >/dev/null; then quiet=0; else quiet=$((quiet + 1)); fi
+    [ "$quiet" -ge 5 ] && break; sleep 0.1
+  done
 }
 dialect_stop() { kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }

@@ -35,8 +35,9 @@ use crate::api::{ApiCall, Auth};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::eventlog::{EventLog, fields};
-use crate::leg::{self, LegSetup, MediaCommand, MediaEvent, MediaStats, Voice};
+use crate::leg::{self, LegSetup, MediaCommand, MediaEvent, MediaStats};
 use crate::tls::{HttpListener, TlsListener};
+use crate::voice::VoiceSender;
 use dialect_acd::directory;
 use dialect_engine::{Command, DialOutcome, Event, Outcome};
 use dialect_media::{Law, PromptCache};
@@ -1012,7 +1013,7 @@ struct Call {
     law: Law,
     dialog: Option<DialogId>,
     media: mpsc::Sender<MediaCommand>,
-    inbound: mpsc::Sender<Voice>,
+    inbound: VoiceSender,
     agent: Option<PlacedLeg>,
     /// Why the caller's side ended, for the log (BYE, CANCEL, no ACK).
     leaving: Option<String>,
@@ -1070,7 +1071,7 @@ struct Leg {
     law: Law,
     dialog: Option<DialogId>,
     media: mpsc::Sender<MediaCommand>,
-    inbound: mpsc::Sender<Voice>,
+    inbound: VoiceSender,
     transport: Transport,
     port: u16,
 }
@@ -1296,7 +1297,7 @@ struct PlacedLeg {
     socket: Option<UdpSocket>,
     dialog: Option<DialogId>,
     media: Option<mpsc::Sender<MediaCommand>>,
-    inbound: Option<mpsc::Sender<Voice>>,
+    inbound: Option<VoiceSender>,
     /// A number dialled through the trunk, not an agent.
     trunk: bool,
     /// The agent's conversation as the ACD knows it (the call key it was
@@ -1526,7 +1527,15 @@ impl Core {
             // retransmits or times out.
             writer.try_send(t.bytes).is_ok()
         } else {
-            socket.send_to(&t.bytes, t.to).await.is_ok()
+            // Straight to the socket; the readiness wait only when the
+            // kernel's send buffer is full.
+            match socket.try_send_to(&t.bytes, t.to) {
+                Ok(_) => true,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    socket.send_to(&t.bytes, t.to).await.is_ok()
+                }
+                Err(_) => false,
+            }
         };
         if !sent {
             self.sip_send_failed.fetch_add(1, Relaxed);
@@ -1826,10 +1835,10 @@ impl Core {
         };
         let srtp = match (ours, theirs) {
             (Some(ours), Some(theirs)) => match dialect_media::srtp::master_from_inline(&theirs) {
-                Some(theirs) => Some(leg::Srtp {
+                Some(theirs) => Some(Box::new(leg::Srtp {
                     send: dialect_media::srtp::Context::new(&ours),
                     receive: dialect_media::srtp::Context::new(&theirs),
-                }),
+                })),
                 None => {
                     self.ports.give(port);
                     self.respond(key, request, 488, "Not Acceptable Here", now);
@@ -2767,10 +2776,10 @@ impl Core {
         (remote, signalling): (SocketAddr, SocketAddr),
         law: Law,
         telephone_event: Option<u8>,
-        srtp: Option<leg::Srtp>,
-    ) -> (mpsc::Sender<MediaCommand>, mpsc::Sender<Voice>) {
+        srtp: Option<Box<leg::Srtp>>,
+    ) -> (mpsc::Sender<MediaCommand>, VoiceSender) {
         let (media, commands) = mpsc::channel(64);
-        let (inbound_tx, inbound) = mpsc::channel(16);
+        let (inbound_tx, inbound) = crate::voice::pipe(16);
         if let Some(legs) = self.scripted_media.as_mut() {
             legs.push((call_key, commands));
             return (media, inbound_tx);

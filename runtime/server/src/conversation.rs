@@ -12,8 +12,9 @@
 //! directory) happens off the runtime's threads, and only then is it
 //! reported, so the index never names a file a crash could lose.
 
-use crate::leg::{BRIDGE_FRAMES, MediaEvent, Voice};
+use crate::leg::{BRIDGE_FRAMES, MediaEvent};
 use crate::mixer::MAX_PARTICIPANTS;
+use crate::voice::{VoiceReceiver, VoiceSender};
 use dialect_media::FRAME_SAMPLES;
 use dialect_media::record::{Pushed, Recorder};
 use tokio::sync::{mpsc, watch};
@@ -27,7 +28,7 @@ pub enum RecorderCommand {
         /// Whether this is the caller's side.
         caller: bool,
         /// The receiving end of the leg's tap.
-        from: mpsc::Receiver<Voice>,
+        from: VoiceReceiver,
     },
     /// Write silence until [`RecorderCommand::Resume`].
     Pause,
@@ -37,13 +38,13 @@ pub enum RecorderCommand {
 
 /// A channel for one leg's voice into the recorder: the sender goes to
 /// the leg (`MediaCommand::Tap`), the receiver to [`RecorderCommand::Join`].
-pub fn tap_channel() -> (mpsc::Sender<Voice>, mpsc::Receiver<Voice>) {
-    mpsc::channel(BRIDGE_FRAMES)
+pub fn tap_channel() -> (VoiceSender, VoiceReceiver) {
+    crate::voice::pipe(BRIDGE_FRAMES)
 }
 
 struct Party {
     caller: bool,
-    from: mpsc::Receiver<Voice>,
+    from: VoiceReceiver,
 }
 
 /// Records until the command channel closes (the call ended) or the file

@@ -2,6 +2,7 @@
 //! hears. One task per leg, paced by the server's shared 20 ms tick; the task
 //! owns its buffers, so the media path allocates nothing per packet.
 
+use crate::voice::{VoiceReceiver, VoiceSender};
 use dialect_media::{DtmfReceiver, Frames, Law, Packet, Playout, Recorder, RtpSender, prompt};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -34,7 +35,7 @@ pub enum MediaCommand {
     /// what arrives on this leg's inbound channel is sent instead of prompts.
     Bridge {
         /// The other leg's inbound channel.
-        peer: mpsc::Sender<Voice>,
+        peer: VoiceSender,
     },
     /// End the bridge.
     Unbridge,
@@ -42,7 +43,7 @@ pub enum MediaCommand {
     /// `conversation`), besides any bridge; replaces an earlier tap.
     Tap {
         /// The recording's channel for this party.
-        to: mpsc::Sender<Voice>,
+        to: VoiceSender,
     },
     /// Listen for what the caller says: each utterance (speech, then
     /// [`SILENCE_ENDS_UTTERANCE`] of silence, or [`MAX_UTTERANCE`]) is
@@ -194,8 +195,9 @@ pub struct LegSetup {
     /// Random bits from the CSPRNG for the RTP stream's SSRC, first
     /// sequence number and first timestamp.
     pub random: u64,
-    /// SRTP keys, when the peer offered SRTP over TLS signalling.
-    pub srtp: Option<Srtp>,
+    /// SRTP keys, when the peer offered SRTP over TLS signalling (boxed: the
+    /// key schedules are 1.8 kB, which a plain RTP leg should not carry).
+    pub srtp: Option<Box<Srtp>>,
     /// The negotiated law.
     pub law: Law,
     /// The peer's telephone-event payload type, if any.
@@ -209,7 +211,7 @@ pub struct LegSetup {
     /// Shared counters.
     pub stats: Arc<MediaStats>,
     /// Voice from a bridged peer.
-    pub inbound: mpsc::Receiver<Voice>,
+    pub inbound: VoiceReceiver,
 }
 
 /// How long after the leg starts (or its peer's address changes) media
@@ -289,12 +291,13 @@ pub async fn run(mut setup: LegSetup) {
     let mut source = Source::new(setup.remote, setup.signalling, Instant::now());
     let mut srtp = setup.srtp.take();
     let mut protected = [0u8; dialect_media::rtp::PACKET_LEN + dialect_media::srtp::TAG];
-    let mut peer: Option<mpsc::Sender<Voice>> = None;
-    let mut tap: Option<mpsc::Sender<Voice>> = None;
+    let mut peer: Option<VoiceSender> = None;
+    let mut tap: Option<VoiceSender> = None;
     let mut bridged = false;
     let mut listener: Option<Listener> = None;
     let mut last_seq: Option<u16> = None;
-    let mut buf = [0u8; 2048];
+    // An Ethernet MTU: G.711 packets are 172 bytes (182 with SRTP).
+    let mut buf = [0u8; 1500];
     loop {
         tokio::select! {
             changed = setup.tick.changed() => {
@@ -570,5 +573,40 @@ mod tests {
             heard = heard.or(listener.frame(Law::Ulaw, &frame(4000)));
         }
         assert_eq!(heard.map(|h| h.len()), Some(Listener::MAX_SAMPLES));
+    }
+}
+#[cfg(test)]
+mod size {
+    #![allow(clippy::unwrap_used)]
+
+    /// Every call has a leg, and the leg's task is allocated whole: 8,000
+    /// calls at 9 kB each was most of the memory per call before the SRTP
+    /// keys were boxed and the receive buffer cut to an MTU.
+    #[tokio::test]
+    async fn a_legs_task_stays_small() {
+        let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let (_commands_tx, commands) = tokio::sync::mpsc::channel(1);
+        let (events, _events_rx) = tokio::sync::mpsc::channel(1);
+        let (_inbound_tx, inbound) = crate::voice::pipe(1);
+        let (_tick_tx, tick) = tokio::sync::watch::channel(0u64);
+        let setup = super::LegSetup {
+            call: 1,
+            socket,
+            remote: "127.0.0.1:9".parse().unwrap(),
+            signalling: None,
+            random: 1,
+            srtp: None,
+            law: dialect_media::Law::Ulaw,
+            telephone_event: None,
+            tick,
+            commands,
+            events,
+            stats: Default::default(),
+            inbound,
+        };
+        assert!(std::mem::size_of::<super::LegSetup>() <= 256);
+        let task = super::run(setup);
+        let size = std::mem::size_of_val(&task);
+        assert!(size <= 3_500, "a leg's task takes {size} bytes");
     }
 }

@@ -16,6 +16,7 @@ pub mod mixer;
 pub mod notify;
 pub mod services;
 pub mod tls;
+pub mod voice;
 pub mod webhook_delivery;
 pub mod webphone;
 

@@ -4,7 +4,10 @@
 //! others (clamped), encoded in that participant's G.711 law. Nothing is
 //! allocated per frame: buffers are fixed arrays per participant.
 
-use crate::leg::{BRIDGE_FRAMES, Voice};
+use crate::leg::BRIDGE_FRAMES;
+#[cfg(test)]
+use crate::leg::Voice;
+use crate::voice::{self, VoiceReceiver, VoiceSender};
 use dialect_media::{FRAME_SAMPLES, Law};
 use tokio::sync::{mpsc, watch};
 
@@ -22,9 +25,9 @@ pub enum MixCommand {
         /// Their law.
         law: Law,
         /// Their leg's inbound channel (what they hear).
-        to: mpsc::Sender<Voice>,
+        to: VoiceSender,
         /// What their leg hears from them.
-        from: mpsc::Receiver<Voice>,
+        from: VoiceReceiver,
     },
     /// A participant leaves.
     Leave {
@@ -35,15 +38,15 @@ pub enum MixCommand {
 
 /// A channel for one participant's voice into the mixer: give the sender to
 /// their leg (`MediaCommand::Bridge`), the receiver to [`MixCommand::Join`].
-pub fn voice_channel() -> (mpsc::Sender<Voice>, mpsc::Receiver<Voice>) {
-    mpsc::channel(BRIDGE_FRAMES)
+pub fn voice_channel() -> (VoiceSender, VoiceReceiver) {
+    voice::pipe(BRIDGE_FRAMES)
 }
 
 struct Participant {
     id: u32,
     law: Law,
-    to: mpsc::Sender<Voice>,
-    from: mpsc::Receiver<Voice>,
+    to: VoiceSender,
+    from: VoiceReceiver,
     /// Their latest frame, linear; silence when they sent nothing.
     heard: [i16; FRAME_SAMPLES],
 }
@@ -120,6 +123,17 @@ mod tests {
         (law, out)
     }
 
+    /// The next frame out of a pipe (the mixer runs on another task).
+    async fn hear(ear: &mut VoiceReceiver) -> Voice {
+        for _ in 0..5_000 {
+            if let Ok(voice) = ear.try_recv() {
+                return voice;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+        panic!("the mixer sent nothing within 5 s")
+    }
+
     fn level(voice: &Voice) -> i16 {
         let mut linear = [0i16; FRAME_SAMPLES];
         voice.0.decode_frame(&voice.1, &mut linear);
@@ -135,7 +149,7 @@ mod tests {
         let mut ears = Vec::new();
         for (id, law) in [(0, Law::Ulaw), (1, Law::Alaw), (2, Law::Ulaw)] {
             let (mouth, from) = voice_channel();
-            let (to, ear) = mpsc::channel(16);
+            let (to, ear) = voice::pipe(16);
             commands_tx
                 .send(MixCommand::Join { id, law, to, from })
                 .await
@@ -145,13 +159,13 @@ mod tests {
         }
         tokio::task::yield_now().await;
         // 0 says 1000, 1 says 2000 (in A-law), 2 is silent.
-        mouths[0].send(frame(Law::Ulaw, 1000)).await.unwrap();
-        mouths[1].send(frame(Law::Alaw, 2000)).await.unwrap();
+        mouths[0].try_send(frame(Law::Ulaw, 1000)).unwrap();
+        mouths[1].try_send(frame(Law::Alaw, 2000)).unwrap();
         tick_tx.send(1).unwrap();
         let heard: Vec<Voice> = {
             let mut heard = Vec::new();
             for ear in &mut ears {
-                heard.push(ear.recv().await.unwrap());
+                heard.push(hear(ear).await);
             }
             heard
         };
@@ -165,10 +179,10 @@ mod tests {
         // One leaves: the others stop hearing them.
         commands_tx.send(MixCommand::Leave { id: 1 }).await.unwrap();
         tokio::task::yield_now().await;
-        mouths[0].send(frame(Law::Ulaw, 1000)).await.unwrap();
+        mouths[0].try_send(frame(Law::Ulaw, 1000)).unwrap();
         tick_tx.send(2).unwrap();
-        let zero = ears[0].recv().await.unwrap();
-        let two = ears[2].recv().await.unwrap();
+        let zero = hear(&mut ears[0]).await;
+        let two = hear(&mut ears[2]).await;
         assert!(near(level(&zero), 0));
         assert!(near(level(&two), 1000));
         drop(commands_tx);
@@ -180,7 +194,7 @@ mod tests {
         let mut people: Vec<Participant> = (0..3)
             .map(|id| {
                 let (mouth, from) = voice_channel();
-                let (to, _ear) = mpsc::channel(1);
+                let (to, _ear) = voice::pipe(1);
                 mouth.try_send(frame(Law::Ulaw, 30_000)).unwrap();
                 drop(mouth);
                 Participant {

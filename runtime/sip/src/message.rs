@@ -1,15 +1,15 @@
 //! SIP messages: a thin wrapper over rsip that parses what real peers send
 //! and builds what the server sends.
 //!
-//! [`parse`] normalises a datagram before rsip sees it: leading CRLF
+//! [`parse`] reads a datagram itself: leading CRLF
 //! keep-alives are skipped, LF-only line ends are accepted, folded header
 //! lines are unfolded, white space around the header colon is dropped and
 //! compact header names (`i:`, `m:`, `v:`, ...) are expanded. It then checks
 //! what RFC 3261 requires of every message (start line, the mandatory
 //! headers, single-valued headers appearing once, `CSeq`, `Max-Forwards`,
 //! `Content-Length` against the body) and the syntax of the headers the server
-//! reads (see [`crate::header`]). rsip builds the data model from the
-//! normalised text. Nothing here panics on any input: there is no `unwrap`
+//! reads (see [`crate::header`]). The checked parts become rsip's data model
+//! directly (rsip's own parser would read the text a second time). Nothing here panics on any input: there is no `unwrap`
 //! and no slice indexing, and the parser is fed random and mutated messages
 //! by `tests/fuzz.rs`.
 //!
@@ -112,9 +112,6 @@ pub enum ParseError {
         /// The bytes actually present.
         actual: usize,
     },
-    /// rsip refused the normalised message.
-    #[error("rsip: {0}")]
-    Rsip(String),
 }
 
 impl ParseError {
@@ -193,23 +190,34 @@ pub struct RequestParts<'a> {
 pub fn parse(bytes: &[u8]) -> Result<Message, ParseError> {
     let raw = split(bytes)?;
     let body = body_of(&raw)?;
-    // rsip reads the message with a stand-in Request-URI; the real one is
-    // kept as text (see [`Message`]).
-    let text = normalised(&raw, body);
-    // rsip's errors quote the whole message; keep the start of it.
-    let mut inner = SipMessage::try_from(text)
-        .map_err(|e| ParseError::Rsip(e.to_string().chars().take(120).collect()))?;
-    let uri = match (&mut inner, &raw.start) {
-        (SipMessage::Request(request), Start::Request { uri, .. }) => {
-            request.uri = rsip_uri(uri);
-            Some(uri.clone())
-        }
-        (SipMessage::Response(response), Start::Response { code, reason }) => {
-            // Keep the reason phrase: rsip drops it for codes it knows.
-            response.status_code = StatusCode::Other(*code, reason.clone());
-            None
-        }
-        _ => return Err(ParseError::StartLine),
+    // The checked parts become rsip's data model directly: rsip's own
+    // parser would read the same text a second time.
+    let headers: Vec<Header> = raw
+        .headers
+        .iter()
+        .map(|(name, value)| header_of(name, value))
+        .collect();
+    let (inner, uri) = match raw.start {
+        Start::Request { method, uri } => (
+            SipMessage::Request(rsip::Request {
+                method,
+                uri: stand_in_uri(),
+                version: rsip::Version::V2,
+                headers: headers.into(),
+                body: body.to_vec(),
+            }),
+            Some(uri.to_owned()),
+        ),
+        // Keep the reason phrase: rsip drops it for codes it knows.
+        Start::Response { code, reason } => (
+            SipMessage::Response(rsip::Response {
+                status_code: StatusCode::Other(code, reason.to_owned()),
+                version: rsip::Version::V2,
+                headers: headers.into(),
+                body: body.to_vec(),
+            }),
+            None,
+        ),
     };
     Ok(Message { inner, uri })
 }
@@ -219,11 +227,12 @@ pub fn parse(bytes: &[u8]) -> Result<Message, ParseError> {
 pub fn serialize(message: &Message) -> Vec<u8> {
     let mut out = String::with_capacity(512);
     match &message.inner {
-        SipMessage::Request(r) => out.push_str(&format!(
-            "{} {} SIP/2.0\r\n",
-            r.method,
-            message.uri.as_deref().unwrap_or_default()
-        )),
+        SipMessage::Request(r) => {
+            out.push_str(method_name(r.method));
+            out.push(' ');
+            out.push_str(message.uri.as_deref().unwrap_or_default());
+            out.push_str(" SIP/2.0\r\n");
+        }
         SipMessage::Response(r) => out.push_str(&format!(
             "SIP/2.0 {} {}\r\n",
             r.status_code.code(),
@@ -298,7 +307,10 @@ pub fn request(parts: &RequestParts<'_>) -> Result<Message, BuildError> {
         None => m.push_header("To", &angle(parts.to)),
     }
     m.push_header("Call-ID", parts.call_id);
-    m.push_header("CSeq", &format!("{} {}", parts.cseq, parts.method));
+    m.push_header(
+        "CSeq",
+        &format!("{} {}", parts.cseq, method_name(parts.method)),
+    );
     if let Some(contact) = parts.contact {
         m.push_header("Contact", &angle(contact));
     }
@@ -426,20 +438,13 @@ impl Message {
         Ok(Message {
             inner: SipMessage::Request(rsip::Request {
                 method,
-                uri: rsip_uri(uri),
+                uri: stand_in_uri(),
                 version: rsip::Version::V2,
                 headers: rsip::Headers::default(),
                 body: Vec::new(),
             }),
             uri: Some(uri.to_owned()),
         })
-    }
-
-    /// The rsip message underneath. Its Request-URI is rsip's reading of
-    /// ours, or `sip:invalid` when rsip cannot read it faithfully; use
-    /// [`Message::request_uri`].
-    pub fn as_rsip(&self) -> &SipMessage {
-        &self.inner
     }
 
     /// `true` for a request.
@@ -773,16 +778,16 @@ impl TcpFramer {
 
 /// The start line, checked.
 #[derive(Debug)]
-enum Start {
-    Request { method: String, uri: String },
-    Response { code: u16, reason: String },
+enum Start<'a> {
+    Request { method: Method, uri: &'a str },
+    Response { code: u16, reason: &'a str },
 }
 
 /// A message split into its checked start line, unfolded headers (compact
 /// names expanded) and the bytes after the header block.
 #[derive(Debug)]
 struct Raw<'a> {
-    start: Start,
+    start: Start<'a>,
     /// In the order received; the names the server reads are canonical.
     /// Borrowed from the datagram unless folded lines had to be joined.
     headers: Vec<(&'a str, Cow<'a, str>)>,
@@ -877,7 +882,7 @@ fn unfold<'a>(
     Ok(out)
 }
 
-fn start_line(line: &str) -> Result<Start, ParseError> {
+fn start_line(line: &str) -> Result<Start<'_>, ParseError> {
     if let Some(rest) = line.strip_prefix("SIP/") {
         let (version, status) = rest.split_once(' ').ok_or(ParseError::StartLine)?;
         if version != "2.0" {
@@ -891,10 +896,7 @@ fn start_line(line: &str) -> Result<Start, ParseError> {
         if !(100..=699).contains(&code) || reason.contains(['\r', '\n']) {
             return Err(ParseError::StartLine);
         }
-        return Ok(Start::Response {
-            code,
-            reason: reason.to_owned(),
-        });
+        return Ok(Start::Response { code, reason });
     }
     let mut parts = line.split(' ');
     let (Some(method), Some(uri), Some(version), None) =
@@ -917,18 +919,15 @@ fn start_line(line: &str) -> Result<Start, ParseError> {
     if !header::valid_scheme(scheme) || !header::valid_uri(uri) {
         return Err(ParseError::RequestUri);
     }
-    if !Method::all().iter().any(|m| m.to_string() == method) {
+    let Some(method) = method_of(method) else {
         return Err(ParseError::UnknownMethod(method.to_owned()));
-    }
+    };
     let sip = SipUri::parse(uri);
     if !scheme.eq_ignore_ascii_case("sip") && !scheme.eq_ignore_ascii_case("sips") {
         return Err(ParseError::UriScheme);
     }
     match sip {
-        Some(u) if u.headers.is_none() => Ok(Start::Request {
-            method: method.to_owned(),
-            uri: uri.to_owned(),
-        }),
+        Some(u) if u.headers.is_none() => Ok(Start::Request { method, uri }),
         _ => Err(ParseError::RequestUri),
     }
 }
@@ -965,7 +964,7 @@ fn check(raw: &Raw<'_>) -> Result<(), ParseError> {
         return Err(ParseError::BadHeader("CSeq"));
     }
     match &raw.start {
-        Start::Request { method, .. } if cseq.method != *method => {
+        Start::Request { method, .. } if cseq.method != method_name(*method) => {
             return Err(ParseError::CSeqMismatch);
         }
         _ => {}
@@ -1013,26 +1012,6 @@ fn content_length(value: &str) -> Option<usize> {
         return None;
     }
     value.parse().ok()
-}
-
-/// The normalised text handed to rsip: one `Name: value` line per header
-/// and exactly the body.
-fn normalised(raw: &Raw<'_>, body: &[u8]) -> Vec<u8> {
-    let mut out = String::with_capacity(512);
-    match &raw.start {
-        Start::Request { method, .. } => out.push_str(&format!("{method} sip:invalid SIP/2.0\r\n")),
-        Start::Response { code, .. } => out.push_str(&format!("SIP/2.0 {code} -\r\n")),
-    }
-    for (name, value) in &raw.headers {
-        out.push_str(name);
-        out.push_str(": ");
-        out.push_str(value);
-        out.push_str("\r\n");
-    }
-    out.push_str("\r\n");
-    let mut bytes = out.into_bytes();
-    bytes.extend_from_slice(body);
-    bytes
 }
 
 /// `(head length, body start)`: the header block ends at the first empty
@@ -1123,15 +1102,57 @@ fn angle(uri_or_name_addr: &str) -> String {
 
 /// rsip's reading of a Request-URI when it reads it back unchanged, else
 /// `sip:invalid`.
-fn rsip_uri(uri: &str) -> rsip::Uri {
-    rsip::Uri::try_from(uri)
-        .ok()
-        .filter(|u| u.to_string().eq_ignore_ascii_case(uri))
-        .unwrap_or_else(|| rsip::Uri {
-            scheme: Some(rsip::Scheme::Sip),
-            host_with_port: rsip::Domain::from("invalid").into(),
-            ..Default::default()
-        })
+/// rsip's Request-URI field: the real one is kept as text in [`Message`]
+/// (rsip's reading of URIs is not faithful), so rsip's holds a stand-in.
+fn stand_in_uri() -> rsip::Uri {
+    rsip::Uri {
+        scheme: Some(rsip::Scheme::Sip),
+        host_with_port: rsip::Domain::from("invalid").into(),
+        ..Default::default()
+    }
+}
+
+/// The method a Request-Line token names; methods are case-sensitive
+/// (RFC 3261 7.1), so `invite` is not `INVITE`.
+fn method_of(token: &str) -> Option<Method> {
+    Some(match token {
+        "ACK" => Method::Ack,
+        "BYE" => Method::Bye,
+        "CANCEL" => Method::Cancel,
+        "INFO" => Method::Info,
+        "INVITE" => Method::Invite,
+        "MESSAGE" => Method::Message,
+        "NOTIFY" => Method::Notify,
+        "OPTIONS" => Method::Options,
+        "PRACK" => Method::PRack,
+        "PUBLISH" => Method::Publish,
+        "REFER" => Method::Refer,
+        "REGISTER" => Method::Register,
+        "SUBSCRIBE" => Method::Subscribe,
+        "UPDATE" => Method::Update,
+        _ => return None,
+    })
+}
+
+/// The token of a method, as written on the wire (rsip's `Display`
+/// allocates twice for it).
+pub fn method_name(method: Method) -> &'static str {
+    match method {
+        Method::Ack => "ACK",
+        Method::Bye => "BYE",
+        Method::Cancel => "CANCEL",
+        Method::Info => "INFO",
+        Method::Invite => "INVITE",
+        Method::Message => "MESSAGE",
+        Method::Notify => "NOTIFY",
+        Method::Options => "OPTIONS",
+        Method::PRack => "PRACK",
+        Method::Publish => "PUBLISH",
+        Method::Refer => "REFER",
+        Method::Register => "REGISTER",
+        Method::Subscribe => "SUBSCRIBE",
+        Method::Update => "UPDATE",
+    }
 }
 
 fn reason_of(status: &StatusCode) -> &str {
@@ -1173,7 +1194,11 @@ macro_rules! header_names {
 
         /// The rsip header for a name and value.
         fn make_header(name: &str, value: &str) -> Header {
-            let name = expand_compact(name);
+            header_of(expand_compact(name), value)
+        }
+
+        /// The rsip header for a full (not compact) name and a value.
+        fn header_of(name: &str, value: &str) -> Header {
             $(if name.eq_ignore_ascii_case($name) {
                 return Header::$variant(rsip::headers::$variant::new(value));
             })*

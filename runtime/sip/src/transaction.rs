@@ -251,6 +251,9 @@ pub struct Transactions {
     /// Timer entries taken from the index by `handle_timeout`, ever.
     fired: u64,
     transmits: VecDeque<Transmit>,
+    /// New INVITE server transactions and their 100 Trying, sent by the
+    /// next [`Transactions::poll_transmit`] unless the TU answered first.
+    trying_due: Vec<(TxKey, Message)>,
     events: VecDeque<TuEvent>,
 }
 
@@ -329,6 +332,7 @@ impl Transactions {
             foreign: 0,
             fired: 0,
             transmits: VecDeque::new(),
+            trying_due: Vec::new(),
             events: VecDeque::new(),
         }
     }
@@ -526,9 +530,41 @@ impl Transactions {
         }
     }
 
-    /// The next datagram or stream write.
+    /// The next datagram or stream write. A new INVITE's 100 Trying is
+    /// written here, after the TU had its turn with the request, and only
+    /// when the TU has not answered it yet.
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        if !self.trying_due.is_empty() {
+            self.send_due_trying();
+        }
         self.transmits.pop_front()
+    }
+
+    /// RFC 3261 17.2.1: a server INVITE transaction answers 100 Trying
+    /// unless the TU is known to answer within 200 ms. The TU has been
+    /// given the request by the time the transmits are drained; one that
+    /// answered at once (most calls: the flow answers or refuses without
+    /// waiting) needs no 100, and one that waits (an HTTP hook, a queue)
+    /// gets it now, well within 200 ms.
+    fn send_due_trying(&mut self) {
+        let mut due = std::mem::take(&mut self.trying_due);
+        for (key, trying) in due.drain(..) {
+            if let Some(tx) = self.txs.get_mut(&key)
+                && tx.last.is_none()
+                && tx.state == State::Proceeding
+            {
+                let bytes = message::serialize(&trying);
+                self.transmits.push_back(Transmit {
+                    to: tx.peer,
+                    transport: tx.transport,
+                    bytes: bytes.clone(),
+                    stateless: false,
+                });
+                tx.last = Some(bytes);
+            }
+        }
+        // Keep the allocation for the next turn.
+        self.trying_due = due;
     }
 
     /// The next event for the TU.
@@ -607,19 +643,12 @@ impl Transactions {
         } else {
             State::Trying
         };
-        let mut tx = Tx::new(state, from, transport);
+        let tx = Tx::new(state, from, transport);
         if key.method == Method::Invite {
-            // RFC 3261 17.2.1: answer 100 Trying at once unless the TU is
-            // known to answer within 200 ms, which a TU that may wait on an
-            // HTTP hook or a queue cannot promise.
-            let trying = message::serialize(&message::response_for(&request, 100, "Trying"));
-            self.transmits.push_back(Transmit {
-                to: from,
-                transport,
-                bytes: trying.clone(),
-                stateless: false,
-            });
-            tx.last = Some(trying);
+            // The 100 Trying waits for the TU's answer: see
+            // `send_due_trying`.
+            let trying = message::response_for(&request, 100, "Trying");
+            self.trying_due.push((key.clone(), trying));
         }
         self.insert(key.clone(), tx);
         Incoming::NewRequest { key, request }

@@ -231,6 +231,21 @@ fn refusals_carry_the_status_to_answer() {
 }
 
 #[test]
+fn every_method_is_read_and_written_by_its_token() {
+    for method in Method::all() {
+        let token = message::method_name(method);
+        assert_eq!(token, method.to_string());
+        let text = crlf(&format!(
+            "{token} sip:a@b SIP/2.0\nVia: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bKm\nFrom: <sip:a@b>;tag=1\nTo: <sip:a@b>\nCall-ID: m\nCSeq: 1 {token}\n\n"
+        ));
+        let parsed = message::parse(&text).unwrap();
+        assert_eq!(parsed.method(), Some(method));
+        let written = message::serialize(&parsed);
+        assert!(written.starts_with(format!("{token} sip:a@b SIP/2.0\r\n").as_bytes()));
+    }
+}
+
+#[test]
 fn accessors_and_response_for() {
     let m = invite("z9hG4bKacc");
     assert_eq!(m.method(), Some(Method::Invite));
@@ -417,6 +432,38 @@ fn framer_bounds_its_buffer() {
 // ----------------------------------------------------------- transactions
 
 #[test]
+fn an_invite_the_tu_answers_at_once_gets_no_100_trying() {
+    let t0 = Instant::now();
+    let mut txs = Transactions::new(Config::default());
+    let Incoming::NewRequest { key, request } =
+        txs.handle_incoming(invite("z9hG4bKnt1"), peer(), t0)
+    else {
+        panic!("expected a new request")
+    };
+    let ok = message::response_for(&request, 200, "OK").with_to_tag("ours");
+    txs.send_response(&key, ok, t0).unwrap();
+    let sent = drain(&mut txs);
+    assert_eq!(
+        sent.iter().map(Message::status).collect::<Vec<_>>(),
+        [Some(200)]
+    );
+    // A retransmission of the INVITE gets the 200 again, never a 100.
+    txs.handle_incoming(invite("z9hG4bKnt1"), peer(), t0 + Duration::from_millis(10));
+    assert_eq!(drain(&mut txs)[0].status(), Some(200));
+    // A second INVITE left waiting by the TU gets its 100 at the drain.
+    let Incoming::NewRequest { .. } = txs.handle_incoming(invite("z9hG4bKnt2"), peer(), t0) else {
+        panic!("expected a new request")
+    };
+    let retransmitted = txs.handle_incoming(invite("z9hG4bKnt2"), peer(), t0);
+    assert_eq!(retransmitted, Incoming::Retransmission);
+    let sent = drain(&mut txs);
+    assert_eq!(
+        sent.iter().map(Message::status).collect::<Vec<_>>(),
+        [Some(100)]
+    );
+}
+
+#[test]
 fn server_invite_retransmits_final_response_until_timer_h() {
     let t0 = Instant::now();
     let mut txs = Transactions::new(Config::default());
@@ -426,7 +473,8 @@ fn server_invite_retransmits_final_response_until_timer_h() {
         panic!("expected a new request")
     };
     assert_eq!(txs.counts().server_invite, 1);
-    // 100 Trying goes out at once, without a To tag.
+    // The TU did not answer before the transmits were drained: 100 Trying
+    // goes out, without a To tag.
     let trying = drain(&mut txs);
     assert_eq!(trying.len(), 1);
     assert_eq!((trying[0].status(), trying[0].to_tag()), (Some(100), None));
