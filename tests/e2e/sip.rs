@@ -1408,6 +1408,16 @@ fn a_backlog_of_new_calls_is_shed_with_503_and_calls_already_up_are_unharmed() {
     // The backlog gone, new calls are taken again: shedding ends with the
     // first turn that empties the socket (a first INVITE may still meet
     // the verdict of a turn that ended on a full batch).
+    // Every RTP port of this test is held by the calls answered: the
+    // hung-up call's port is free once its leg has ended (its socket is
+    // back), moments after the 200 for the BYE.
+    for _ in 0..100 {
+        let status = served.status();
+        if status["legs"] == status["calls"] {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let again: Vec<Option<String>> = (999..1002)
         .map(|n| served.raw(invite(free_udp_port(), n).as_bytes()))
         .collect();
@@ -1415,7 +1425,8 @@ fn a_backlog_of_new_calls_is_shed_with_503_and_calls_already_up_are_unharmed() {
         again
             .iter()
             .any(|a| a.as_deref().is_some_and(|l| l.contains(" 200 "))),
-        "{again:?}"
+        "{again:?} {}",
+        served.status()
     );
 }
 

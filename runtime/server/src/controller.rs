@@ -36,6 +36,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::eventlog::{EventLog, fields};
 use crate::leg::{self, LegSetup, MediaCommand, MediaEvent, MediaStats};
+use crate::rtp_ports::{MediaSocket, Ports};
 use crate::tls::{HttpListener, TlsListener};
 use crate::voice::VoiceSender;
 use dialect_acd::directory;
@@ -394,7 +395,11 @@ impl Server {
             media_tx,
             tick: tick_rx,
             media_stats: Arc::new(MediaStats::default()),
-            ports: Ports::new(options.config.media.port_min, options.config.media.port_max),
+            ports: Ports::new(
+                options.config.media.address,
+                options.config.media.port_min,
+                options.config.media.port_max,
+            ),
             agents: options
                 .config
                 .agents
@@ -952,6 +957,7 @@ fn status(core: &Core) -> Value {
         "timers": core.switch.timers(),
         "switch_calls": core.switch.calls(),
         "ports_in_use": core.ports.in_use(),
+        "ports_resting": core.ports.spare(),
         "legs": core.media_stats.legs.load(Ordering::Relaxed),
         "rtp_sent": core.media_stats.sent.load(Ordering::Relaxed),
         "rtp_received": core.media_stats.received.load(Ordering::Relaxed),
@@ -971,32 +977,6 @@ fn status(core: &Core) -> Value {
         "logins_throttled": core.front.login_counts().1,
         "tcp_connections": core.tcp.len(),
     })
-}
-
-/// RTP ports handed out to legs, even numbers in the configured range.
-struct Ports {
-    free: VecDeque<u16>,
-    total: usize,
-}
-
-impl Ports {
-    fn new(min: u16, max: u16) -> Ports {
-        let free: VecDeque<u16> = (min..=max).filter(|p| p % 2 == 0).collect();
-        let total = free.len();
-        Ports { free, total }
-    }
-
-    fn take(&mut self) -> Option<u16> {
-        self.free.pop_front()
-    }
-
-    fn give(&mut self, port: u16) {
-        self.free.push_back(port);
-    }
-
-    fn in_use(&self) -> usize {
-        self.total - self.free.len()
-    }
 }
 
 /// Digits of every number a campaign answers, with and without its country
@@ -1019,7 +999,6 @@ struct Call {
     leaving: Option<String>,
     /// How the caller reached us (UDP or TCP), for our requests to them.
     transport: Transport,
-    port: u16,
     campaign: String,
     hash: String,
     answered: bool,
@@ -1073,7 +1052,6 @@ struct Leg {
     media: mpsc::Sender<MediaCommand>,
     inbound: VoiceSender,
     transport: Transport,
-    port: u16,
 }
 
 impl Call {
@@ -1101,7 +1079,6 @@ impl Call {
             agent: None,
             leaving: None,
             transport: leg.transport,
-            port: leg.port,
             campaign,
             hash,
             answered,
@@ -1294,7 +1271,7 @@ struct PlacedLeg {
     invite: Message,
     tx: TxKey,
     port: u16,
-    socket: Option<UdpSocket>,
+    socket: Option<MediaSocket>,
     dialog: Option<DialogId>,
     media: Option<mpsc::Sender<MediaCommand>>,
     inbound: Option<VoiceSender>,
@@ -1829,7 +1806,6 @@ impl Core {
         let Some((negotiated, answer_sdp, theirs)) =
             sdp::answer_with(&offer, &local_media, inline.as_deref())
         else {
-            self.ports.give(port);
             self.respond(key, request, 488, "Not Acceptable Here", now);
             return None;
         };
@@ -1840,7 +1816,6 @@ impl Core {
                     receive: dialect_media::srtp::Context::new(&theirs),
                 })),
                 None => {
-                    self.ports.give(port);
                     self.respond(key, request, 488, "Not Acceptable Here", now);
                     return None;
                 }
@@ -1848,7 +1823,6 @@ impl Core {
             _ => None,
         };
         let Some(remote) = negotiated.remote else {
-            self.ports.give(port);
             self.respond(key, request, 488, "Not Acceptable Here", now);
             return None;
         };
@@ -1864,7 +1838,6 @@ impl Core {
             .admit(call_key, &campaign, &caller_number(request))
             .is_err()
         {
-            self.ports.give(port);
             self.respond(key, request, 503, "Service Unavailable", now);
             return None;
         }
@@ -1896,7 +1869,6 @@ impl Core {
             } else {
                 Transport::Udp
             },
-            port,
         };
         let started = self.clock.at(now);
         self.calls.insert(
@@ -1922,7 +1894,6 @@ impl Core {
     ) {
         let (Some(media), Some(inbound), Some(dialog)) = (leg.media, leg.inbound, leg.dialog)
         else {
-            self.ports.give(leg.port);
             return;
         };
         self.by_dialog.insert(dialog.clone(), call_key);
@@ -1940,7 +1911,6 @@ impl Core {
             media,
             inbound,
             transport: Transport::Udp,
-            port: leg.port,
         };
         self.calls.insert(
             call_key,
@@ -2757,7 +2727,6 @@ impl Core {
             self.cdrs.push(record);
         }
         let _ = call.media.send(MediaCommand::Close).await;
-        self.ports.give(call.port);
         self.by_invite.remove(&call.invite_tx);
         if let Some(id) = call.dialog {
             self.dialogs.remove(&id);
@@ -2772,7 +2741,7 @@ impl Core {
     fn start_leg(
         &mut self,
         call_key: u64,
-        socket: UdpSocket,
+        socket: MediaSocket,
         (remote, signalling): (SocketAddr, SocketAddr),
         law: Law,
         telephone_event: Option<u8>,
@@ -2833,18 +2802,11 @@ impl Core {
         true
     }
 
-    /// An RTP port and its bound socket. A port something else holds (the
-    /// range overlaps the system's ephemeral ports) goes to the back of the
-    /// queue and the next is tried, a few times.
-    async fn bind_media(&mut self) -> Option<(u16, UdpSocket)> {
-        for _ in 0..16 {
-            let port = self.ports.take()?;
-            match UdpSocket::bind(SocketAddr::new(self.config.media.address, port)).await {
-                Ok(socket) => return Some((port, socket)),
-                Err(_) => self.ports.give(port),
-            }
-        }
-        None
+    /// An RTP port and its bound socket (see [`crate::rtp_ports`]): the
+    /// port is free again when the socket is dropped, wherever it is.
+    async fn bind_media(&mut self) -> Option<(u16, MediaSocket)> {
+        let socket = self.ports.take(Instant::now())?;
+        Some((socket.port(), socket))
     }
 
     /// A second leg: an INVITE with our offer, sent (an agent, or a number
@@ -2878,7 +2840,6 @@ impl Core {
             (&branch, &tag, &call_id),
             offer,
         ) else {
-            self.ports.give(port);
             return None;
         };
         let invite = if auto_answer {
@@ -2895,7 +2856,6 @@ impl Core {
             .tx
             .send_request(invite.clone(), to, Transport::Udp, now)
         else {
-            self.ports.give(port);
             return None;
         };
         Some(PlacedLeg {
@@ -3360,7 +3320,6 @@ impl Core {
             None => {}
         }
         self.cb_legs.remove(&leg.tx);
-        self.ports.give(leg.port);
     }
 
     /// Graceful shutdown: every answered call gets a BYE.

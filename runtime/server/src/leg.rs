@@ -2,6 +2,7 @@
 //! hears. One task per leg, paced by the server's shared 20 ms tick; the task
 //! owns its buffers, so the media path allocates nothing per packet.
 
+use crate::rtp_ports::MediaSocket;
 use crate::voice::{VoiceReceiver, VoiceSender};
 use dialect_media::{DtmfReceiver, Frames, Law, Packet, Playout, Recorder, RtpSender, prompt};
 use std::net::SocketAddr;
@@ -9,7 +10,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, watch};
 
 /// What the call's controller tells its media.
@@ -184,8 +184,8 @@ pub struct MediaStats {
 pub struct LegSetup {
     /// The call's key in the controller.
     pub call: u64,
-    /// The bound RTP socket.
-    pub socket: UdpSocket,
+    /// The bound RTP socket (back to the pool when the leg ends).
+    pub socket: MediaSocket,
     /// Where to send RTP (from the peer's SDP), and the only address media
     /// is taken from, unless the leg latches (see [`LATCH_WINDOW`]).
     pub remote: SocketAddr,
@@ -584,7 +584,9 @@ mod size {
     /// keys were boxed and the receive buffer cut to an MTU.
     #[tokio::test]
     async fn a_legs_task_stays_small() {
-        let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let socket = crate::rtp_ports::MediaSocket::unpooled(
+            tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap(),
+        );
         let (_commands_tx, commands) = tokio::sync::mpsc::channel(1);
         let (events, _events_rx) = tokio::sync::mpsc::channel(1);
         let (_inbound_tx, inbound) = crate::voice::pipe(1);

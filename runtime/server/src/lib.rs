@@ -14,6 +14,7 @@ pub mod guard;
 pub mod leg;
 pub mod mixer;
 pub mod notify;
+pub mod rtp_ports;
 pub mod services;
 pub mod tls;
 pub mod voice;
