@@ -27,6 +27,10 @@
 #                up must not suffer, the excess must get 503 at once, and
 #                the rate after must be served in full
 #
+# BEFORE=path/to/an/older/dialect adds a column: the same load against that
+# binary, in the same run (the machine is shared and noisy: compare side by
+# side, never with figures from another run).
+#
 # Needs: sipp (Debian package sip-tester). Everything stays on 127.0.0.1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -50,9 +54,13 @@ fi
 cargo build --release --quiet
 work=$(mktemp -d)
 pids=()
-trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"' EXIT
+trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; [ -n "${KEEP:-}" ] || rm -rf "$work"' EXIT
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 hz=$(getconf CLK_TCK)
+# SIPp refuses a call limit (-l) that, with its sockets, reaches the open
+# files limit; several SIPp run at once in the overload part.
+sipp_calls=$(( $(ulimit -n) / 2 - 100 ))
+[ "$sipp_calls" -gt 20000 ] && sipp_calls=20000
 
 # The last line's value of a SIPp statistics column, by name.
 stat() {
@@ -60,7 +68,10 @@ stat() {
     <(head -1 "$1"; tail -1 "$1")
 }
 
-# SIPp's uac against 127.0.0.1:PORT; SCENARIO empty for SIPp's built-in uac.
+# SIPp's uac against 127.0.0.1:PORT from LOCAL_PORT (media on LOCAL_PORT +
+# 10000): both outside the server's RTP range (10000-29999), whose ports
+# the server keeps bound between calls. SCENARIO empty for SIPp's built-in
+# uac.
 # Extra arguments go to SIPp. Prints "successful failed".
 uac() {
   local port=$1 rate=$2 total=$3 name=$4 scenario=$5 local_port=$6
@@ -68,8 +79,14 @@ uac() {
   local args=(-sn uac)
   [ -n "$scenario" ] && args=(-sf "$PWD/$scenario")
   ( cd tests/sipp && sipp "${args[@]}" -s "${service:-48221000001}" "127.0.0.1:$port" -i 127.0.0.1 -p "$local_port" \
-      -mp $(( local_port + 30000 )) -m "$total" -r "$rate" -l 20000 -timeout 120s -nostdin \
-      -trace_stat -stf "$work/$name.csv" "$@" >/dev/null 2>&1 ) || true
+      -mp $(( local_port + 10000 )) -m "$total" -r "$rate" -l "$sipp_calls" -timeout 120s -nostdin \
+      -trace_stat -stf "$work/$name.csv" "$@" >"$work/$name.out" 2>&1 ) || true
+  if [ ! -s "$work/$name.csv" ]; then
+    echo "SIPp did not run ($name):" >&2
+    grep -v '^ \|^-\|^$' "$work/$name.out" | head -5 >&2
+    echo "0 0"
+    return
+  fi
   echo "$(stat "$work/$name.csv" 'SuccessfulCall(C)') $(stat "$work/$name.csv" 'FailedCall(C)')"
 }
 
@@ -114,10 +131,10 @@ campaign bench {
   }
 }
 FLOW
-# dialect_start CLOCK [FLOWS]
+# dialect_start CLOCK [FLOWS [BINARY]]
 dialect_start() {
   rm -rf "$work/data"
-  ./target/release/dialect serve "${2:-flows/}" --config "$work/dialect.toml" --listen 127.0.0.1:15080 \
+  "${3:-./target/release/dialect}" serve "${2:-flows/}" --config "$work/dialect.toml" --listen 127.0.0.1:15080 \
     --clock "$1" --data "$work/data" --event-log "$work/events.jsonl" \
     --api off --admin off >/dev/null 2>"$work/serve.log" &
   server=$!; pids+=("$server")
@@ -141,28 +158,37 @@ row() {
   local total=$(( rate * seconds )) ok failed sipp_col kam_col="-" hold_args=()
   [ -n "$hold" ] && hold_args=(-d "$hold")
   uas_start
-  read -r ok failed < <(uac 15090 "$rate" "$total" "uas-$label-$rate" "" 16090 "${hold_args[@]}")
+  read -r ok failed < <(uac 15090 "$rate" "$total" "uas-$label-$rate" "" 31090 "${hold_args[@]}")
   sipp_col="$ok/$failed"
   if kamailio_start; then
-    read -r ok failed < <(uac 15070 "$rate" "$total" "kam-$label-$rate" "" 16090 "${hold_args[@]}")
+    read -r ok failed < <(uac 15070 "$rate" "$total" "kam-$label-$rate" "" 31090 "${hold_args[@]}")
     kam_col="$ok/$failed"
     kamailio_stop
   fi
   uas_stop
-  dialect_start "$clock"
+  local now_col before_col=""
+  now_col=$(dialect_row "$label" "$rate" "$total" "$clock" "$scenario" ./target/release/dialect "${hold_args[@]}")
+  [ -n "${BEFORE:-}" ] && before_col=$(dialect_row "$label" "$rate" "$total" "$clock" "$scenario" "$BEFORE" "${hold_args[@]}")
+  printf "%-11s %6d | %18s | %18s | %29s | %29s\n" "$label" "$rate" "$sipp_col" "$kam_col" "$now_col" "$before_col"
+}
+
+# The same load against one dialect binary: "ok/failed, ms CPU per call".
+dialect_row() {
+  local label=$1 rate=$2 total=$3 clock=$4 scenario=$5 binary=$6 ok failed
+  shift 6
+  dialect_start "$clock" flows/ "$binary"
   local before; before=$(cpu_ticks "$server")
-  read -r ok failed < <(uac 15080 "$rate" "$total" "dialect-$label-$rate" "$scenario" 16090 "${hold_args[@]}")
+  read -r ok failed < <(uac 15080 "$rate" "$total" "dialect-$label-$rate" "$scenario" 31090 "$@")
   local cpu=$(( $(cpu_ticks "$server") - before ))
   dialect_stop
-  printf "%-11s %6d | %18s | %18s | %18s %10s\n" "$label" "$rate" "$sipp_col" "$kam_col" "$ok/$failed" \
-    "$(per_call "$cpu" "$ok")"
+  echo "$ok/$failed, $(per_call "$cpu" "$ok") ms"
 }
 
 for part in "${parts[@]}"; do
   case $part in
     signalling|media)
-      printf "%-11s %6s | %18s | %18s | %18s %10s\n" work rate "SIPp uas ok/failed" \
-        "Kamailio ok/failed" "dialect ok/failed" "ms CPU/call"
+      printf "%-11s %6s | %18s | %18s | %29s | %29s\n" work rate "SIPp uas ok/failed" \
+        "Kamailio ok/failed" "dialect ok/failed, CPU/call" "${BEFORE:+before: ok/failed, CPU/call}"
       if [ "$part" = signalling ]; then
         for rate in "${rates[@]}"; do
           row signalling "$rate" "$after_hours" tests/sipp/caller_bye_from_server.xml ""
@@ -178,7 +204,7 @@ for part in "${parts[@]}"; do
       export service=48221000009
       base=$(rss_kb "$server")
       rate=400; hold=30000
-      uac 15080 "$rate" "$calls" concurrency bench/sipp/caller_stays.xml 16090 -d "$hold" \
+      uac 15080 "$rate" "$calls" concurrency bench/sipp/caller_stays.xml 31090 -d "$hold" \
         > "$work/concurrency.result" &
       runner=$!
       # All are up from calls/rate seconds after the start until the first
@@ -202,11 +228,11 @@ for part in "${parts[@]}"; do
       dialect_start "$in_hours" "$work/flows"
       export service=48221000009
       # 500 calls up for 30 s.
-      uac 15080 100 500 overload-up bench/sipp/caller_stays.xml 16090 -d 30000 > "$work/up.result" &
+      uac 15080 100 500 overload-up bench/sipp/caller_stays.xml 31090 -d 30000 > "$work/up.result" &
       up_runner=$!
       sleep 6
       read -r ok failed < <(uac 15080 "$overload" $(( overload * 5 )) overload-burst \
-        bench/sipp/caller_stays_or_refused.xml 17090 -d 1000)
+        bench/sipp/caller_stays_or_refused.xml 32090 -d 1000)
       burst="$ok/$failed"
       csv="$work/overload-burst.csv"
       refused_fast=$(awk -F';' 'NR == 1 { for (i = 1; i <= NF; i++) if ($i ~ /^ResponseTimeRepartition1_<(1|2|5|10)$/) c[i] = 1;
@@ -216,7 +242,7 @@ for part in "${parts[@]}"; do
       read -r fast refused <<<"$refused_fast"
       sleep 1
       read -r ok failed < <(uac 15080 "$recover" $(( recover * 5 )) overload-after \
-        bench/sipp/caller_stays.xml 18090 -d 1000)
+        bench/sipp/caller_stays.xml 33090 -d 1000)
       after="$ok/$failed"
       wait "$up_runner"
       read -r ok failed < "$work/up.result"
