@@ -8,14 +8,16 @@
 //!
 //! The guarantee is the one the synchronous write gave: nothing the world
 //! can see of a call's end gets out before its record is durable. Every SIP
-//! message the controller produces while records are still uncommitted is
-//! held, in order, until the writer has committed them
-//! ([`Cdrs::must_wait`]); so a caller that got its BYE (or the 200 for its
-//! own BYE) has a record on disk, whenever the process is killed. A
-//! stateless answer (a 503 refusal, an ACK) tells nothing about a call's
-//! end and is not held. The cost is latency, not throughput: under load a
-//! message waits for the writer's linger (20 ms) and one commit, and the
-//! controller never waits for the disk.
+//! message that tells a peer a call ended (a BYE, the answer to a BYE, a
+//! CANCEL, a failure answer to an INVITE: `Transmit::ends`) is held, in
+//! order, while records queued before it are uncommitted, until the writer
+//! has committed them ([`Cdrs::must_wait`]); so a caller that got its BYE
+//! (or the 200 for its own BYE) has a record on disk, whenever the process
+//! is killed. Everything else (a new call's 100 and 200, a refusal, an ACK)
+//! tells nothing of any call's end and goes out at once. The cost is
+//! latency at a call's end, not throughput: under load its last message
+//! waits for the writer's linger (20 ms) and one commit, and the controller
+//! never waits for the disk.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};

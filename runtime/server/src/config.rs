@@ -346,7 +346,9 @@ pub struct Sip {
 pub struct Media {
     /// The address put into SDP and bound for RTP.
     pub address: std::net::IpAddr,
-    /// First RTP port (even).
+    /// First RTP port (even). The range belongs to the server: sockets are
+    /// kept bound between calls (at most 4,096 of them resting), so no
+    /// other program should bind ports in it.
     pub port_min: u16,
     /// Last RTP port.
     pub port_max: u16,

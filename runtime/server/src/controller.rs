@@ -1476,9 +1476,12 @@ impl Core {
         }
         let wait = self.cdrs.must_wait();
         while let Some(t) = self.tx.poll_transmit() {
-            // A stateless answer (a refusal, an ACK) tells nothing about a
-            // call's end, and a refusal must be quick: it never waits.
-            if !t.stateless && (wait > committed || !self.held.is_empty()) {
+            // Only what tells a peer that a call ended (a BYE, the answer
+            // to one, a CANCEL, a failure answer to an INVITE) waits for
+            // the records queued before it, in order; the rest (a new
+            // call's 200, a refusal, an ACK) tells nothing of any call's
+            // end and never waits.
+            if t.ends && (wait > committed || !self.held.is_empty()) {
                 self.held.push_back((wait, t));
             } else {
                 self.transmit(wire, t).await;

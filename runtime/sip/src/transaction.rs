@@ -197,6 +197,11 @@ pub struct Transmit {
     /// Sent outside any transaction ([`Transactions::send_bytes`]): an
     /// answer no dialog's state depends on (a refusal, an ACK).
     pub stateless: bool,
+    /// It tells its peer that a call or leg ended: a BYE or a CANCEL, the
+    /// answer to a BYE, a failure answer to an INVITE (and their
+    /// retransmissions). The server holds these until the call's record
+    /// is durable; nothing else waits.
+    pub ends: bool,
 }
 
 /// How many transactions of each kind are alive.
@@ -411,13 +416,16 @@ impl Transactions {
             }
             _ => return Err(SendError::WrongState),
         }
+        let ends = key.method == Method::Bye || (key.method == Method::Invite && status >= 300);
         self.transmits.push_back(Transmit {
             to: tx.peer,
             transport: tx.transport,
             bytes: bytes.clone(),
             stateless: false,
+            ends,
         });
         tx.last = Some(bytes);
+        tx.ends = ends;
         if done {
             self.remove(key);
         } else {
@@ -454,11 +462,13 @@ impl Transactions {
             return Err(SendError::Exists);
         }
         let bytes = message::serialize(&request);
+        let ends = matches!(method, Method::Bye | Method::Cancel);
         self.transmits.push_back(Transmit {
             to,
             transport,
             bytes: bytes.clone(),
             stateless: false,
+            ends,
         });
         let mut tx = Tx::new(
             if method == Method::Invite {
@@ -474,6 +484,7 @@ impl Transactions {
             tx.retransmit(now, self.config.t1);
         }
         tx.last = Some(bytes);
+        tx.ends = ends;
         tx.request = Some(request);
         self.insert(key.clone(), tx);
         Ok(key)
@@ -492,6 +503,7 @@ impl Transactions {
             transport,
             bytes,
             stateless: true,
+            ends: false,
         });
     }
 
@@ -559,6 +571,7 @@ impl Transactions {
                     transport: tx.transport,
                     bytes: bytes.clone(),
                     stateless: false,
+                    ends: false,
                 });
                 tx.last = Some(bytes);
             }
@@ -623,6 +636,7 @@ impl Transactions {
                     transport: tx.transport,
                     bytes: last.clone(),
                     stateless: false,
+                    ends: tx.ends,
                 });
             }
             return Incoming::Retransmission;
@@ -763,9 +777,11 @@ impl Transactions {
                         transport: tx.transport,
                         bytes: ack.clone(),
                         stateless: false,
+                        ends: false,
                     });
                 }
                 tx.last = ack;
+                tx.ends = false;
                 if unreliable {
                     tx.end_at = Some(now + Duration::from_secs(32));
                 } else {
@@ -779,6 +795,7 @@ impl Transactions {
                         transport: tx.transport,
                         bytes: ack.clone(),
                         stateless: false,
+                        ends: false,
                     });
                 }
                 return Incoming::Retransmission;
@@ -833,6 +850,7 @@ impl Transactions {
                     transport: tx.transport,
                     bytes: last.clone(),
                     stateless: false,
+                    ends: tx.ends,
                 });
             }
             self.schedule(key);
@@ -927,6 +945,8 @@ struct Tx {
     /// What a retransmission timer or a retransmitted message re-sends:
     /// client, the request (then the ACK); server, the last response.
     last: Option<Vec<u8>>,
+    /// `last` tells of a call's end (see [`Transmit::ends`]).
+    ends: bool,
     /// Server INVITE in Accepted: the ACK arrived.
     acked: bool,
     /// Timers A, E, G and the 2xx retransmission.
@@ -950,6 +970,7 @@ impl Tx {
             transport,
             request: None,
             last: None,
+            ends: false,
             acked: false,
             retransmit_at: None,
             interval: Duration::ZERO,

@@ -668,6 +668,104 @@ fn server_invite_2xx_without_ack_times_out() {
     assert_eq!(txs.counts().total(), 0);
 }
 
+/// What tells a peer that a call ended is marked, so that the server can
+/// hold it until the call's record is durable; nothing else is.
+#[test]
+fn only_what_tells_of_a_calls_end_is_marked_as_ending_it() {
+    let t0 = Instant::now();
+    let mut txs = Transactions::new(Config::default());
+    let ends = |txs: &mut Transactions| -> Vec<(String, bool)> {
+        std::iter::from_fn(|| txs.poll_transmit())
+            .map(|t| {
+                let m = message::parse(&t.bytes).unwrap();
+                let what = match m.status() {
+                    Some(code) => format!("{code} {}", m.cseq().unwrap().method),
+                    None => message::method_name(m.method().unwrap()).to_string(),
+                };
+                (what, t.ends)
+            })
+            .collect()
+    };
+    // A new call answered: its 200 ends nothing.
+    let Incoming::NewRequest { key, request } =
+        txs.handle_incoming(invite("z9hG4bKend1"), peer(), t0)
+    else {
+        panic!()
+    };
+    let ok = message::response_for(&request, 200, "OK").with_to_tag("ours");
+    txs.send_response(&key, ok, t0).unwrap();
+    assert_eq!(ends(&mut txs), [("200 INVITE".to_string(), false)]);
+    // A call refused: its failure answer ends it, and so does a
+    // retransmission of that answer.
+    let Incoming::NewRequest { key, request } =
+        txs.handle_incoming(invite("z9hG4bKend2"), peer(), t0)
+    else {
+        panic!()
+    };
+    let busy = message::response_for(&request, 486, "Busy Here").with_to_tag("ours");
+    txs.send_response(&key, busy, t0).unwrap();
+    assert_eq!(ends(&mut txs), [("486 INVITE".to_string(), true)]);
+    txs.handle_incoming(invite("z9hG4bKend2"), peer(), t0);
+    assert_eq!(ends(&mut txs), [("486 INVITE".to_string(), true)]);
+    // Our BYE ends a call.
+    let bye = message::request(&RequestParts {
+        method: Method::Bye,
+        uri: "sip:alice@192.0.2.10",
+        transport: Transport::Udp,
+        sent_by: "198.51.100.1:5060",
+        branch: "z9hG4bKend3",
+        from: "<sip:ivr@198.51.100.1>",
+        from_tag: "ours",
+        to: "<sip:alice@192.0.2.10>",
+        to_tag: Some("a1"),
+        call_id: "end-3",
+        cseq: 2,
+        contact: None,
+        route: &[],
+        max_forwards: 70,
+    })
+    .unwrap();
+    txs.send_request(bye, peer(), Transport::Udp, t0).unwrap();
+    assert_eq!(ends(&mut txs), [("BYE".to_string(), true)]);
+    // At T1 everything unacknowledged is sent again, each marked as before.
+    txs.handle_timeout(t0 + Duration::from_millis(500));
+    assert_eq!(
+        ends(&mut txs),
+        [
+            ("200 INVITE".to_string(), false),
+            ("486 INVITE".to_string(), true),
+            ("BYE".to_string(), true)
+        ]
+    );
+    // The answer to the caller's BYE ends the call; the stateless answers
+    // (an ACK, a refusal) end nothing.
+    let Incoming::NewRequest { key, request } = txs.handle_incoming(
+        msg("BYE sip:ivr@198.51.100.1 SIP/2.0
+Via: SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bKend4
+Max-Forwards: 70
+From: <sip:alice@example.com>;tag=a1
+To: <sip:+4930123456@198.51.100.1>;tag=ours
+Call-ID: end-4
+CSeq: 2 BYE
+Content-Length: 0
+
+"),
+        peer(),
+        t0,
+    ) else {
+        panic!()
+    };
+    txs.send_response(&key, message::response_for(&request, 200, "OK"), t0)
+        .unwrap();
+    assert_eq!(ends(&mut txs), [("200 BYE".to_string(), true)]);
+    txs.send_stateless(
+        &message::response_for(&request, 503, "Service Unavailable"),
+        peer(),
+        Transport::Udp,
+    );
+    assert_eq!(ends(&mut txs), [("503 BYE".to_string(), false)]);
+}
+
 #[test]
 fn server_non_invite_answers_a_retransmitted_bye() {
     let t0 = Instant::now();
