@@ -241,9 +241,12 @@ mod tests {
         );
     }
 
-    /// A free range of `n` even ports on loopback (probed by binding).
-    fn free_range(n: u16) -> (u16, u16) {
-        for base in (40_000..60_000).step_by(200) {
+    /// A free range of `n` even ports on loopback (probed by binding),
+    /// from `from` on: each test probes its own stretch, as tests run in
+    /// parallel, below the default media range (20000-29999) and the
+    /// system's ephemeral ports (32768 on), which other tests bind.
+    fn free_range(n: u16, from: u16) -> (u16, u16) {
+        for base in (from..from + 2_000).step_by(100) {
             let all_free =
                 (0..n).all(|i| std::net::UdpSocket::bind((localhost(), base + 2 * i)).is_ok());
             if all_free {
@@ -255,7 +258,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_dropped_socket_rests_then_serves_the_next_call_without_what_arrived_meanwhile() {
-        let (min, max) = free_range(2);
+        let (min, max) = free_range(2, 12_000);
         let mut ports = Ports::new(localhost(), min, max);
         let t0 = Instant::now();
         let first = ports.take(t0).unwrap();
@@ -292,7 +295,7 @@ mod tests {
 
     #[tokio::test]
     async fn with_every_port_held_a_resting_socket_is_taken_at_once() {
-        let (min, max) = free_range(1);
+        let (min, max) = free_range(1, 14_000);
         let mut ports = Ports::new(localhost(), min, max);
         let t0 = Instant::now();
         drop(ports.take(t0).unwrap());
@@ -303,7 +306,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_socket_flooded_while_resting_is_closed_and_its_port_bound_anew() {
-        let (min, max) = free_range(1);
+        let (min, max) = free_range(1, 16_000);
         let mut ports = Ports::new(localhost(), min, max);
         let t0 = Instant::now();
         drop(ports.take(t0).unwrap());
