@@ -29,7 +29,8 @@
 #
 # BEFORE=path/to/an/older/dialect adds a column: the same load against that
 # binary, in the same run (the machine is shared and noisy: compare side by
-# side, never with figures from another run).
+# side, never with figures from another run). KEEP=1 keeps the work
+# directory (SIPp's statistics and output, the server's log) for a look.
 #
 # Needs: sipp (Debian package sip-tester). Everything stays on 127.0.0.1.
 set -euo pipefail

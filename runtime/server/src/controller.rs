@@ -1270,6 +1270,7 @@ struct PlacedLeg {
     to: SocketAddr,
     invite: Message,
     tx: TxKey,
+    /// Our RTP port (its socket moves to the leg's task once answered).
     port: u16,
     socket: Option<MediaSocket>,
     dialog: Option<DialogId>,
@@ -1785,13 +1786,13 @@ impl Core {
                 return None;
             }
         };
-        let Some((port, socket)) = self.bind_media().await else {
+        let Some(socket) = self.bind_media() else {
             self.respond(key, request, 503, "Service Unavailable", now);
             return None;
         };
         let local_media = LocalMedia {
             address: self.config.media.address,
-            port,
+            port: socket.port(),
             session_id: self.ids.next_u64() >> 1,
             version: 1,
         };
@@ -2805,11 +2806,10 @@ impl Core {
         true
     }
 
-    /// An RTP port and its bound socket (see [`crate::rtp_ports`]): the
-    /// port is free again when the socket is dropped, wherever it is.
-    async fn bind_media(&mut self) -> Option<(u16, MediaSocket)> {
-        let socket = self.ports.take(Instant::now())?;
-        Some((socket.port(), socket))
+    /// An RTP socket (see [`crate::rtp_ports`]): its port is free again
+    /// when the socket is dropped, wherever it is.
+    fn bind_media(&mut self) -> Option<MediaSocket> {
+        self.ports.take(Instant::now())
     }
 
     /// A second leg: an INVITE with our offer, sent (an agent, or a number
@@ -2827,10 +2827,10 @@ impl Core {
         from: Option<&str>,
         now: Instant,
     ) -> Option<PlacedLeg> {
-        let (port, socket) = self.bind_media().await?;
+        let socket = self.bind_media()?;
         let offer = sdp::offer(&LocalMedia {
             address: self.config.media.address,
-            port,
+            port: socket.port(),
             session_id: self.ids.next_u64() >> 1,
             version: 1,
         });
@@ -2866,7 +2866,7 @@ impl Core {
             to,
             invite,
             tx,
-            port,
+            port: socket.port(),
             socket: Some(socket),
             dialog: None,
             media: None,

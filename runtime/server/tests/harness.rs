@@ -169,10 +169,7 @@ impl Phone {
 async fn answered(h: &mut Harness, phone: &Phone, dialled: &str) -> u64 {
     h.receive(phone.at, &phone.invite(dialled)).await;
     let sent = h.take_sent();
-    let ok = sent
-        .iter()
-        .find(|s| s.text.starts_with("SIP/2.0 200"))
-        .unwrap_or_else(|| panic!("the call is answered: {:?}", first_lines(&sent)));
+    let ok = sent_starting(&sent, "SIP/2.0 200");
     assert_eq!(ok.to, phone.at, "answers go where the request came from");
     let ack = phone.ack(ok);
     h.receive(phone.at, &ack).await;
@@ -221,6 +218,19 @@ fn header<'a>(text: &'a str, name: &str) -> &'a str {
         .unwrap_or_else(|| panic!("no {name} in\n{text}"))
 }
 
+/// The first message sent that starts with `start` (a method and a space,
+/// or `SIP/2.0 200`).
+fn sent_starting<'a>(sent: &'a [Sent], start: &str) -> &'a Sent {
+    sent.iter()
+        .find(|s| s.text.starts_with(start))
+        .unwrap_or_else(|| {
+            panic!(
+                "nothing sent starts with {start:?}: {:?}",
+                first_lines(sent)
+            )
+        })
+}
+
 /// The first line of each message (request line or status line).
 fn first_lines(sent: &[Sent]) -> Vec<String> {
     sent.iter()
@@ -267,10 +277,7 @@ ended = "caller""#
     h.advance(Duration::from_secs(10)).await;
     // The courtesy callback is registered and the caller let go: a BYE.
     let sent = h.take_sent();
-    let bye = sent
-        .iter()
-        .find(|s| s.text.starts_with("BYE "))
-        .unwrap_or_else(|| panic!("the caller is let go: {:?}", first_lines(&sent)));
+    let bye = sent_starting(&sent, "BYE ");
     assert_eq!(bye.to, phone.at);
     h.receive(phone.at, &ok_to(bye)).await;
     h.advance(Duration::from_secs(40)).await;
@@ -697,10 +704,7 @@ ended = "hangup""#
     let phone = Phone::new(5994, h.local_addr(), "+48225550124", "harness-extension-2");
     h.receive(phone.at, &phone.invite("+48221000000")).await;
     let sent = h.take_sent();
-    let ok = sent
-        .iter()
-        .find(|s| s.text.starts_with("SIP/2.0 200"))
-        .expect("answered");
+    let ok = sent_starting(&sent, "SIP/2.0 200");
     h.receive(phone.at, &phone.ack(ok)).await;
     let second = *h.calls().iter().max().expect("the second call");
     let begin = h.now();
@@ -794,10 +798,7 @@ async fn a_dial_shows_its_caller_id_to_the_called_party() {
             break;
         }
     }
-    let invite = sent
-        .iter()
-        .find(|s| s.text.starts_with("INVITE "))
-        .unwrap_or_else(|| panic!("the engineer is dialled: {:?}", first_lines(&sent)));
+    let invite = sent_starting(&sent, "INVITE ");
     assert_eq!(invite.to, SocketAddr::from(([127, 0, 0, 1], 5081)));
     let from = header(&invite.text, "From");
     assert!(from.contains("sip:+48221000099@"), "{from}");
@@ -891,10 +892,7 @@ async fn a_callback_block_stores_its_queue_reason_and_delay() {
     // The flow registers the callback and hangs up at once.
     h.receive(phone.at, &phone.invite("+48221009008")).await;
     let sent = h.take_sent();
-    let ok = sent
-        .iter()
-        .find(|s| s.text.starts_with("SIP/2.0 200"))
-        .expect("answered");
+    let ok = sent_starting(&sent, "SIP/2.0 200");
     h.receive(phone.at, &phone.ack(ok)).await;
     h.advance(Duration::from_secs(2)).await;
     let reply = h
@@ -977,10 +975,7 @@ async fn ann_rung(name: &str, config: &str, caller: &str, port: u16) -> (SocketA
     answered(&mut h, &phone, "+48221009002").await;
     h.advance(Duration::from_secs(1)).await;
     let sent = h.take_sent();
-    let invite = sent
-        .iter()
-        .find(|s| s.text.starts_with("INVITE "))
-        .unwrap_or_else(|| panic!("ann is rung: {:?}", first_lines(&sent)));
+    let invite = sent_starting(&sent, "INVITE ");
     let line = invite.text.lines().next().unwrap_or_default().to_string();
     (invite.to, line)
 }
@@ -1364,10 +1359,7 @@ async fn a_campaign_reaches_only_the_agents_it_allows() {
     }
     h.advance(Duration::from_millis(100)).await;
     let sent = h.take_sent();
-    let invite = sent
-        .iter()
-        .find(|s| s.text.starts_with("INVITE "))
-        .unwrap_or_else(|| panic!("ann is rung: {:?}", first_lines(&sent)));
+    let invite = sent_starting(&sent, "INVITE ");
     assert!(
         invite.text.starts_with("INVITE sip:ann@"),
         "{}",
@@ -1392,10 +1384,7 @@ async fn a_queues_music_and_priority_are_its_own() {
         );
         h.receive(phone.at, &phone.invite("+48221004501")).await;
         let sent = h.take_sent();
-        let ok = sent
-            .iter()
-            .find(|s| s.text.starts_with("SIP/2.0 200"))
-            .unwrap_or_else(|| panic!("answered: {:?}", first_lines(&sent)));
+        let ok = sent_starting(&sent, "SIP/2.0 200");
         h.receive(phone.at, &phone.ack(ok)).await;
     }
     h.advance(Duration::from_secs(2)).await;
@@ -1460,11 +1449,7 @@ async fn a_campaigns_handling_decides_how_ann_takes_its_calls() {
         );
         h.receive(phone.at, &phone.invite(number)).await;
         let mut sent = h.take_sent();
-        let ok = sent
-            .iter()
-            .find(|s| s.text.starts_with("SIP/2.0 200"))
-            .cloned()
-            .expect("answered");
+        let ok = sent_starting(&sent, "SIP/2.0 200").clone();
         h.receive(phone.at, &phone.ack(&ok)).await;
         h.advance(Duration::from_millis(100)).await;
         sent.extend(h.take_sent());

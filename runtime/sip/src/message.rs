@@ -1,17 +1,17 @@
 //! SIP messages: a thin wrapper over rsip that parses what real peers send
 //! and builds what the server sends.
 //!
-//! [`parse`] reads a datagram itself: leading CRLF
-//! keep-alives are skipped, LF-only line ends are accepted, folded header
-//! lines are unfolded, white space around the header colon is dropped and
-//! compact header names (`i:`, `m:`, `v:`, ...) are expanded. It then checks
-//! what RFC 3261 requires of every message (start line, the mandatory
-//! headers, single-valued headers appearing once, `CSeq`, `Max-Forwards`,
-//! `Content-Length` against the body) and the syntax of the headers the server
-//! reads (see [`crate::header`]). The checked parts become rsip's data model
-//! directly (rsip's own parser would read the text a second time). Nothing here panics on any input: there is no `unwrap`
-//! and no slice indexing, and the parser is fed random and mutated messages
-//! by `tests/fuzz.rs`.
+//! [`parse`] reads a datagram itself: leading CRLF keep-alives are skipped,
+//! LF-only line ends are accepted, folded header lines are unfolded, white
+//! space around the header colon is dropped and compact header names (`i:`,
+//! `m:`, `v:`, ...) are expanded. It then checks what RFC 3261 requires of
+//! every message (start line, the mandatory headers, single-valued headers
+//! appearing once, `CSeq`, `Max-Forwards`, `Content-Length` against the
+//! body) and the syntax of the headers the server reads (see
+//! [`crate::header`]). The checked parts become rsip's data model directly
+//! (rsip's own parser would read the text a second time). Nothing here
+//! panics on any input: there is no `unwrap` and no slice indexing, and the
+//! parser is fed random and mutated messages by `tests/fuzz.rs`.
 //!
 //! [`serialize`] writes the start line and headers itself and always writes
 //! the `Content-Length` of the body it writes: rsip's `Display` turns known
@@ -142,7 +142,7 @@ pub enum BuildError {
 /// The Request-URI is kept as text beside rsip's message: rsip's URI parser
 /// fails on user parts holding `;` (RFC 4475 `semiuri`) and IPv6 references,
 /// and silently rewrites others (`tel:+1` becomes `tel:1`), so rsip's `Uri`
-/// is only filled when it reads the URI back unchanged.
+/// field holds a stand-in (`sip:invalid`) and nothing reads it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Message {
     inner: SipMessage,
@@ -1100,8 +1100,6 @@ fn angle(uri_or_name_addr: &str) -> String {
     }
 }
 
-/// rsip's reading of a Request-URI when it reads it back unchanged, else
-/// `sip:invalid`.
 /// rsip's Request-URI field: the real one is kept as text in [`Message`]
 /// (rsip's reading of URIs is not faithful), so rsip's holds a stand-in.
 fn stand_in_uri() -> rsip::Uri {
