@@ -1271,12 +1271,14 @@ fn calls_over_the_limit_get_503() {
     );
 }
 
-/// Load shedding. The server is stopped (SIGSTOP) while a burst of new
-/// calls piles up in its SIP socket behind the hang-up of a call already
-/// up; resumed, it is behind its socket, so new calls are refused at once
-/// with a stateless 503 and `Retry-After: 1`, every INVITE gets a final
-/// answer (no timeouts, no retransmission storm), the call already up is
-/// hung up normally, and once the backlog is gone new calls are taken.
+/// Load shedding. The server is stopped (SIGSTOP) for 300 ms while a
+/// burst of new calls piles up in its SIP socket behind the hang-up of a
+/// call already up; resumed, it reads datagrams that waited far longer than
+/// an overload's threshold (the kernel's receive stamps tell), so the new
+/// calls are refused at once with a stateless 503 and `Retry-After: 1`,
+/// every INVITE gets a final answer (no timeouts, no retransmission storm),
+/// the call already up is hung up normally, and new calls that did not
+/// wait are taken.
 #[test]
 fn a_backlog_of_new_calls_is_shed_with_503_and_calls_already_up_are_unharmed() {
     let served = Served::start_with(
@@ -1359,6 +1361,7 @@ fn a_backlog_of_new_calls_is_shed_with_503_and_calls_already_up_are_unharmed() {
         ("127.0.0.1", served.port),
     )
     .expect("BYE");
+    std::thread::sleep(Duration::from_millis(300));
     assert!(
         Command::new("kill")
             .args(["-CONT", &pid])
@@ -1393,7 +1396,10 @@ fn a_backlog_of_new_calls_is_shed_with_503_and_calls_already_up_are_unharmed() {
         calls as usize,
         "every new call got a final answer: {finals:?}"
     );
-    assert!(refused > 0, "the backlog was shed: {finals:?}");
+    assert_eq!(
+        refused, calls as usize,
+        "every call of the backlog waited 300 ms, and was shed: {finals:?}"
+    );
     // The call already up was hung up as ever.
     let bye_ok = loop {
         let text = receive(&up).expect("the hang-up is answered");
@@ -1405,9 +1411,11 @@ fn a_backlog_of_new_calls_is_shed_with_503_and_calls_already_up_are_unharmed() {
     let status = served.status();
     assert_eq!(status["overload_refused"], refused as u64, "{status}");
     assert!(status["overload_episodes"].as_u64() >= Some(1), "{status}");
-    // The backlog gone, new calls are taken again: shedding ends with the
-    // first turn that empties the socket (a first INVITE may still meet
-    // the verdict of a turn that ended on a full batch).
+    assert!(
+        status["sip_waited_max_ms"].as_f64() >= Some(300.0),
+        "{status}"
+    );
+    // New calls that did not wait are taken, right after the backlog.
     // Every RTP port of this test is held by the calls answered: the
     // hung-up call's port is free once its leg has ended (its socket is
     // back), moments after the 200 for the BYE.

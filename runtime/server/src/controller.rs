@@ -22,6 +22,7 @@ mod desk;
 mod front;
 pub mod harness;
 mod http;
+mod load;
 mod phone;
 mod queueing;
 mod recording;
@@ -49,6 +50,7 @@ use dialect_sip::sdp::{self, Codec, LocalMedia};
 use dialect_sip::transaction::{Incoming, Transactions, TuEvent, TxKey};
 use dialect_store::{CallbackStore, RelationshipStore, SqliteStore};
 use dialect_switch::{Action, Switch, Version};
+use load::{Load, bind_sip};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -579,33 +581,27 @@ impl Server {
         self.core.refresh_survey_due(Instant::now());
         tokio::pin!(shutdown);
         let mut buf = vec![0u8; 65_536];
+        let mut control = load::control_room();
         loop {
             let deadline = self
                 .core
                 .next_deadline()
                 .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
             tokio::select! {
-                received = self.socket.recv_from(&mut buf) => {
-                    if let Ok((len, from)) = received
-                        && let Some(bytes) = buf.get(..len) {
-                            self.core.on_datagram(bytes, from, Instant::now()).await;
-                        }
-                    // What else has arrived goes in the same turn (up to a
-                    // batch, so the other inputs still get their turn): one
-                    // wake-up and one flush for many datagrams under load.
-                    let mut drained = false;
-                    let mut handled = 1;
-                    while handled < DATAGRAM_BATCH {
-                        let Ok((len, from)) = self.socket.try_recv_from(&mut buf) else {
-                            drained = true;
+                Ok(()) = self.socket.readable() => {
+                    // What has arrived goes in one turn (up to a batch, so
+                    // the other inputs still get their turn): one wake-up
+                    // and one flush for many datagrams under load.
+                    for _ in 0..DATAGRAM_BATCH {
+                        let Ok(received) = load::try_receive(&self.socket, &mut buf, &mut control) else {
                             break;
                         };
-                        handled += 1;
-                        if let Some(bytes) = buf.get(..len) {
-                            self.core.on_datagram(bytes, from, Instant::now()).await;
+                        if let Some(bytes) = buf.get(..received.len) {
+                            let now = Instant::now();
+                            self.core.load.arrived(received.waited, now);
+                            self.core.on_datagram(bytes, received.from, now).await;
                         }
                     }
-                    self.core.load.turn(drained, handled, Instant::now());
                 }
                 Some((call, event)) = self.media_rx.recv() => {
                     self.core.on_media(call, event, Instant::now()).await;
@@ -665,6 +661,13 @@ impl Server {
             }
             self.core.flush(&mut Wire::Socket(&self.socket)).await;
         }
+        tracing::info!(
+            waits = %self.core.load.waits_json(),
+            refused = self.core.load.shed,
+            refused_within_10ms = self.core.load.shed_promptly,
+            overloads = self.core.load.episodes,
+            "how long SIP datagrams waited in the socket"
+        );
         self.core.hang_up_all(Instant::now()).await;
         self.core.flush(&mut Wire::Socket(&self.socket)).await;
         // The last records, then what waited for them.
@@ -705,91 +708,12 @@ async fn hangup_signal(_: &mut Option<()>) -> Option<()> {
     std::future::pending().await
 }
 
-/// The receive buffer asked for the SIP socket: a burst of call setups
-/// waits here rather than being dropped by the kernel (about 3,000
-/// INVITEs; the kernel caps it at `net.core.rmem_max`).
-const SIP_RECEIVE_BUFFER: usize = 4 << 20;
-
-/// Binds the SIP socket with a large receive buffer.
-fn bind_sip(addr: SocketAddr) -> std::io::Result<UdpSocket> {
-    let socket = socket2::Socket::new(
-        socket2::Domain::for_address(addr),
-        socket2::Type::DGRAM,
-        Some(socket2::Protocol::UDP),
-    )?;
-    // Best effort: a smaller buffer than asked is not an error.
-    let _ = socket.set_recv_buffer_size(SIP_RECEIVE_BUFFER);
-    socket.set_nonblocking(true)?;
-    socket.bind(&addr.into())?;
-    UdpSocket::from_std(socket.into())
-}
-
 /// Messages held for call records at most; past it the controller waits
 /// for the record writer.
 const HELD_MAX: usize = 65_536;
 
 /// Datagrams handled in one turn of the controller's loop at most.
 const DATAGRAM_BATCH: usize = 32;
-
-/// How long, and over how many datagrams, the controller must have been
-/// behind its SIP socket (every turn leaving datagrams waiting) before new
-/// calls are shed: a stall of the machine (the controller's thread not
-/// scheduled for some milliseconds) leaves a backlog that the next turns
-/// clear, and is not refused; a load beyond capacity keeps the turns full.
-const BEHIND_FOR: Duration = Duration::from_millis(10);
-const BEHIND_DATAGRAMS: usize = 256;
-
-/// Whether the controller keeps up with its SIP socket.
-#[derive(Debug, Default)]
-pub(crate) struct Load {
-    /// Since when every turn took a full batch and left more waiting.
-    behind: Option<Instant>,
-    /// Datagrams handled since then.
-    behind_by: usize,
-    /// New calls are refused with 503 (see `front::shed`).
-    pub(crate) shedding: bool,
-    /// New calls refused so far.
-    pub(crate) shed: u64,
-    /// Times shedding started.
-    pub(crate) episodes: u64,
-    /// When shedding was last logged (at most every 10 s).
-    logged: Option<Instant>,
-}
-
-impl Load {
-    /// A turn of the loop ended at `now`, having handled `handled`
-    /// datagrams: `drained` when the socket had nothing more. Shedding
-    /// starts once the turns have left datagrams waiting for
-    /// [`BEHIND_FOR`] and [`BEHIND_DATAGRAMS`], and stops at the first turn
-    /// that emptied the socket.
-    fn turn(&mut self, drained: bool, handled: usize, now: Instant) {
-        if drained {
-            self.behind = None;
-            self.behind_by = 0;
-            self.shedding = false;
-            return;
-        }
-        let since = *self.behind.get_or_insert(now);
-        self.behind_by += handled;
-        if now.duration_since(since) >= BEHIND_FOR
-            && self.behind_by >= BEHIND_DATAGRAMS
-            && !self.shedding
-        {
-            self.shedding = true;
-            self.episodes += 1;
-            if self
-                .logged
-                .is_none_or(|at| now.duration_since(at) >= Duration::from_secs(10))
-            {
-                self.logged = Some(now);
-                tracing::warn!(
-                    refused = self.shed,
-                    "SIP input is arriving faster than it is handled: new calls get 503"
-                );
-            }
-        }
-    }
-}
 
 /// What TCP connections tell the controller.
 enum TcpEvent {
@@ -968,7 +892,11 @@ fn status(core: &Core) -> Value {
         "rtp_foreign": core.media_stats.foreign.load(Ordering::Relaxed),
         "store_errors": core.store_errors.load(Relaxed) + core.cdrs.failed(),
         "overload_refused": core.load.shed,
+        "overload_refused_within_10ms": core.load.shed_promptly,
         "overload_episodes": core.load.episodes,
+        "overloaded": core.load.overloaded(Instant::now()),
+        "sip_waited_max_ms": core.load.waited_max.as_secs_f64() * 1000.0,
+        "sip_waits": core.load.waits_json(),
         "sip_send_failed": core.sip_send_failed.load(Relaxed),
         "media_commands_dropped": core.media_stats.commands_dropped.load(Ordering::Relaxed),
         "srtp_refused": core.media_stats.srtp_refused.load(Ordering::Relaxed),

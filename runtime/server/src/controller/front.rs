@@ -156,13 +156,13 @@ impl Core {
         self.tx.send_stateless(&response, from, transport);
     }
 
-    /// Load shedding: while the controller is behind its SIP socket (the
-    /// last turns each took a full batch of datagrams and left more), a
-    /// new call (an INVITE outside any dialog that no transaction knows)
-    /// is refused at once with a stateless 503 and `Retry-After: 1`,
-    /// before any work is spent on it; what belongs to calls already up
-    /// (ACKs, BYEs, re-INVITEs, retransmissions) is handled as ever.
-    /// Returns whether the request was refused.
+    /// Load shedding: during an overload, a new call (an INVITE outside
+    /// any dialog that no transaction knows) that waited in the SIP socket
+    /// [`super::load::SHED_AGE`] or more is refused at once with a
+    /// stateless 503 and `Retry-After: 1`, before any work is spent on it;
+    /// what belongs to calls already up (ACKs, BYEs, re-INVITEs,
+    /// retransmissions) is handled as ever (see `load.rs`). Returns whether
+    /// the request was refused.
     pub(super) fn shed(&mut self, request: &Message, from: SocketAddr) -> bool {
         if !self.load.shedding
             || request.method() != Some(message::Method::Invite)
@@ -171,7 +171,7 @@ impl Core {
         {
             return false;
         }
-        self.load.shed += 1;
+        self.load.refused();
         self.refuse_503(request, from, Transport::Udp, "1");
         true
     }

@@ -387,6 +387,13 @@ impl Core {
                 )))
                 .collect(),
         );
+        counter(
+            "dialect_sip_wait_seconds",
+            "How long SIP datagrams over UDP waited in the socket before the controller read \
+             them (the kernel's receive stamps); a wait of 0.1 s starts load shedding.",
+            "histogram",
+            self.load.wait_histogram(),
+        );
         let (failed, throttled) = self.front.login_counts();
         counter(
             "dialect_logins_failed_total",
