@@ -1345,6 +1345,27 @@ fn a_backlog_of_new_calls_is_shed_with_503_and_calls_already_up_are_unharmed() {
             .expect("kill")
             .success()
     );
+    // The signal takes effect asynchronously: the burst waits until every
+    // thread of the server is stopped, so none of it is read at once.
+    let stopped = || {
+        std::fs::read_dir(format!("/proc/{pid}/task"))
+            .map(|tasks| {
+                tasks.flatten().all(|task| {
+                    std::fs::read_to_string(task.path().join("stat")).is_ok_and(|stat| {
+                        stat.rsplit_once(')')
+                            .is_some_and(|(_, rest)| rest.trim_start().starts_with('T'))
+                    })
+                })
+            })
+            .unwrap_or(false)
+    };
+    for _ in 0..200 {
+        if stopped() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(stopped(), "the server stopped");
     let burst = UdpSocket::bind("127.0.0.1:0").expect("bind");
     burst
         .set_read_timeout(Some(Duration::from_millis(1500)))

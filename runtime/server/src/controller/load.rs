@@ -371,25 +371,36 @@ mod tests {
     }
 
     /// The kernel's stamp, read through a real socket: a datagram left
-    /// waiting 60 ms is read as having waited that long.
+    /// waiting 60 ms is read as having waited that long. The kernel turns
+    /// stamping on a moment after the first socket asks for it (deferred
+    /// work), and a datagram that arrived before is stamped when read:
+    /// the test tries a few datagrams until one is stamped on arrival.
     #[cfg(target_os = "linux")]
     #[tokio::test]
     async fn the_kernel_tells_how_long_a_datagram_waited() {
         let socket = bind_sip("127.0.0.1:0".parse().expect("address")).expect("bind");
         let to = socket.local_addr().expect("address");
         let peer = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
-        peer.send_to(b"OPTIONS", to).expect("send");
-        tokio::time::sleep(Duration::from_millis(60)).await;
-        socket.readable().await.expect("readable");
         let mut buf = [0u8; 64];
         let mut control = control_room();
-        let received = try_receive(&socket, &mut buf, &mut control).expect("receive");
-        assert_eq!(buf.get(..received.len), Some(&b"OPTIONS"[..]));
-        assert_eq!(received.from, peer.local_addr().expect("address"));
+        let mut seen = Vec::new();
+        for _ in 0..20 {
+            peer.send_to(b"OPTIONS", to).expect("send");
+            tokio::time::sleep(Duration::from_millis(60)).await;
+            socket.readable().await.expect("readable");
+            let received = try_receive(&socket, &mut buf, &mut control).expect("receive");
+            assert_eq!(buf.get(..received.len), Some(&b"OPTIONS"[..]));
+            assert_eq!(received.from, peer.local_addr().expect("address"));
+            assert!(received.waited < Duration::from_secs(5), "{received:?}");
+            seen.push(received.waited);
+            if received.waited >= Duration::from_millis(60) {
+                break;
+            }
+        }
         assert!(
-            received.waited >= Duration::from_millis(60)
-                && received.waited < Duration::from_secs(5),
-            "{received:?}"
+            seen.last()
+                .is_some_and(|waited| *waited >= Duration::from_millis(60)),
+            "{seen:?}"
         );
         let nothing = try_receive(&socket, &mut buf, &mut control);
         assert_eq!(
