@@ -597,9 +597,9 @@ impl Server {
                             break;
                         };
                         if let Some(bytes) = buf.get(..received.len) {
-                            let now = Instant::now();
-                            self.core.load.arrived(received.waited, now);
-                            self.core.on_datagram(bytes, received.from, now).await;
+                            self.core
+                                .on_datagram(bytes, received.from, received.waited, Instant::now())
+                                .await;
                         }
                     }
                 }
@@ -1463,8 +1463,17 @@ impl Core {
         }
     }
 
-    async fn on_datagram(&mut self, bytes: &[u8], from: SocketAddr, now: Instant) {
+    /// A datagram over UDP, that waited `waited` in the SIP socket (see
+    /// `load.rs`).
+    async fn on_datagram(
+        &mut self,
+        bytes: &[u8],
+        from: SocketAddr,
+        waited: Duration,
+        now: Instant,
+    ) {
         self.now = now;
+        let overloaded = self.load.arrived(waited, now);
         match self.admit(from, now) {
             front::Admit::Pass => {}
             front::Admit::Drop => return,
@@ -1484,7 +1493,7 @@ impl Core {
                 return;
             }
         };
-        if self.shed(&message, from) {
+        if overloaded && self.shed(&message, from, waited) {
             return;
         }
         self.on_message(message, from, now).await;

@@ -156,22 +156,21 @@ impl Core {
         self.tx.send_stateless(&response, from, transport);
     }
 
-    /// Load shedding: during an overload, a new call (an INVITE outside
-    /// any dialog that no transaction knows) that waited in the SIP socket
-    /// [`super::load::SHED_AGE`] or more is refused at once with a
-    /// stateless 503 and `Retry-After: 1`, before any work is spent on it;
-    /// what belongs to calls already up (ACKs, BYEs, re-INVITEs,
-    /// retransmissions) is handled as ever (see `load.rs`). Returns whether
-    /// the request was refused.
-    pub(super) fn shed(&mut self, request: &Message, from: SocketAddr) -> bool {
-        if !self.load.shedding
-            || request.method() != Some(message::Method::Invite)
+    /// Load shedding, for a datagram that waited `waited` during an
+    /// overload (`Load::arrived` judged it, see `load.rs`): a new call (an
+    /// INVITE outside any dialog that no transaction knows) is refused at
+    /// once with a stateless 503 and `Retry-After: 1`, before any work is
+    /// spent on it; what belongs to calls already up (ACKs, BYEs,
+    /// re-INVITEs, retransmissions) is handled as ever. Returns whether the
+    /// request was refused.
+    pub(super) fn shed(&mut self, request: &Message, from: SocketAddr, waited: Duration) -> bool {
+        if request.method() != Some(message::Method::Invite)
             || request.to_tag().is_some()
             || !self.tx.is_new(request)
         {
             return false;
         }
-        self.load.refused();
+        self.load.refused(waited);
         self.refuse_503(request, from, Transport::Udp, "1");
         true
     }

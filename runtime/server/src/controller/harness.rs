@@ -140,7 +140,9 @@ impl Harness {
     /// A SIP message arrives over UDP from `from`.
     pub async fn receive(&mut self, from: SocketAddr, text: &str) {
         let now = self.now;
-        self.core().on_datagram(text.as_bytes(), from, now).await;
+        self.core()
+            .on_datagram(text.as_bytes(), from, std::time::Duration::ZERO, now)
+            .await;
         self.settle().await;
     }
 

@@ -182,14 +182,10 @@ pub(crate) struct Load {
     /// While overloaded: until when, unless a datagram waits
     /// [`SHED_AGE`] again.
     overloaded_until: Option<Instant>,
-    /// Whether a new call in the datagram at hand is refused with 503.
-    pub(crate) shedding: bool,
     /// New calls refused so far.
     pub(crate) shed: u64,
     /// Of those, refused within [`PROMPT`] of their arrival.
     pub(crate) shed_promptly: u64,
-    /// How long the datagram at hand waited.
-    waited: Duration,
     /// Overloads so far.
     pub(crate) episodes: u64,
     /// The longest wait of a datagram so far, for the status.
@@ -204,9 +200,8 @@ pub(crate) struct Load {
 
 impl Load {
     /// A datagram that waited `waited` in the socket is handled at `now`:
-    /// sets [`Load::shedding`] for it.
-    pub(crate) fn arrived(&mut self, waited: Duration, now: Instant) {
-        self.waited = waited;
+    /// returns whether a new call in it is to be refused with 503.
+    pub(crate) fn arrived(&mut self, waited: Duration, now: Instant) -> bool {
         self.waited_max = self.waited_max.max(waited);
         self.waited_sum += waited;
         let bucket = WAIT_BUCKETS
@@ -234,13 +229,13 @@ impl Load {
                 );
             }
         }
-        self.shedding = false;
         if waited >= SHED_AGE
             && let Some(until) = self.overloaded_until.as_mut()
         {
             *until = now + OVERLOAD_ENDS;
-            self.shedding = true;
+            return true;
         }
+        false
     }
 
     /// [`Load::waits`] by name, for the status and the log.
@@ -261,10 +256,10 @@ impl Load {
             .into()
     }
 
-    /// A new call in the datagram at hand was refused.
-    pub(crate) fn refused(&mut self) {
+    /// A new call that waited `waited` was refused.
+    pub(crate) fn refused(&mut self, waited: Duration) {
         self.shed += 1;
-        if self.waited < PROMPT {
+        if waited < PROMPT {
             self.shed_promptly += 1;
         }
     }
@@ -304,8 +299,7 @@ mod tests {
         let mut load = Load::default();
         let start = Instant::now();
         for n in 0..1000 {
-            load.arrived(OVERLOADED_AFTER - MS, start + MS * n);
-            assert!(!load.shedding);
+            assert!(!load.arrived(OVERLOADED_AFTER - MS, start + MS * n));
         }
         assert_eq!(load.episodes, 0);
         assert!(!load.overloaded(start + MS * 1000));
@@ -315,15 +309,22 @@ mod tests {
     fn an_overload_refuses_what_waited_and_takes_what_did_not() {
         let mut load = Load::default();
         let start = Instant::now();
-        load.arrived(OVERLOADED_AFTER, start);
-        assert!(load.shedding, "the datagram that started it is refused");
+        assert!(
+            load.arrived(OVERLOADED_AFTER, start),
+            "the datagram that started it is refused"
+        );
         assert_eq!(load.episodes, 1);
-        load.arrived(SHED_AGE - MS, start + MS);
-        assert!(!load.shedding, "a datagram read at once is taken");
-        load.arrived(SHED_AGE, start + MS * 2);
-        assert!(load.shedding, "one that waited is refused");
-        load.refused();
-        assert_eq!((load.shed, load.shed_promptly), (1, 1));
+        assert!(
+            !load.arrived(SHED_AGE - MS, start + MS),
+            "a datagram read at once is taken"
+        );
+        assert!(
+            load.arrived(SHED_AGE, start + MS * 2),
+            "one that waited is refused"
+        );
+        load.refused(SHED_AGE);
+        load.refused(PROMPT);
+        assert_eq!((load.shed, load.shed_promptly), (2, 1));
         // Waits keep coming: the overload goes on, one episode.
         for n in 3..2000 {
             load.arrived(SHED_AGE, start + MS * n);
@@ -345,8 +346,7 @@ mod tests {
         }
         assert!(!load.overloaded(at));
         // A stall after it: waits short of an overload are taken.
-        load.arrived(OVERLOADED_AFTER - MS, at + MS);
-        assert!(!load.shedding);
+        assert!(!load.arrived(OVERLOADED_AFTER - MS, at + MS));
         assert_eq!(load.episodes, 1);
         assert_eq!(load.waited_max, OVERLOADED_AFTER * 2);
         assert_eq!(load.waits_json().get("longer"), Some(&1.into()));
