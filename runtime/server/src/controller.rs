@@ -582,13 +582,23 @@ impl Server {
         tokio::pin!(shutdown);
         let mut buf = vec![0u8; 65_536];
         let mut control = load::control_room();
+        let refusing = self.core.load.refusing.clone();
+        let mut datagrams =
+            match load::Reader::start(&self.socket, &self.core.config, refusing.clone()) {
+                Ok(datagrams) => datagrams,
+                Err(error) => {
+                    // No thread to read SIP with: nothing can be served.
+                    tracing::error!(%error, "cannot start the SIP socket's reader");
+                    return;
+                }
+            };
         loop {
             let deadline = self
                 .core
                 .next_deadline()
                 .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
             tokio::select! {
-                Ok(()) = self.socket.readable() => {
+                Ok(()) = self.socket.readable(), if !refusing.reading() => {
                     // What has arrived goes in one turn (up to a batch, so
                     // the other inputs still get their turn): one wake-up
                     // and one flush for many datagrams under load.
@@ -597,10 +607,41 @@ impl Server {
                             break;
                         };
                         if let Some(bytes) = buf.get(..received.len) {
+                            let now = Instant::now();
+                            if bytes.starts_with(b"INVITE ") {
+                                refusing.passed(bytes, now);
+                            }
                             self.core
-                                .on_datagram(bytes, received.from, received.waited, Instant::now())
+                                .on_datagram(bytes, received.from, received.waited, now)
                                 .await;
                         }
+                        if refusing.reading() {
+                            // An overload began: the reader reads from now.
+                            break;
+                        }
+                    }
+                }
+                passed = datagrams.recv(), if !refusing.reader_ended() => {
+                    let Some(first) = passed else {
+                        // The reader is gone (it cannot be, short of a
+                        // bug): the controller reads the socket from now on.
+                        tracing::error!("the SIP socket's reader ended: the controller reads it");
+                        refusing.end_reader();
+                        continue;
+                    };
+                    // What the reader has passed on goes in one turn (up to
+                    // a batch, so the other inputs still get their turn):
+                    // one flush for many datagrams under load.
+                    let mut next = Some(first);
+                    let mut taken = 0;
+                    while let Some(datagram) = next {
+                        let now = Instant::now();
+                        let waited = now.saturating_duration_since(datagram.arrived);
+                        self.core
+                            .on_datagram(&datagram.bytes, datagram.from, waited, now)
+                            .await;
+                        taken += 1;
+                        next = if taken < DATAGRAM_BATCH { datagrams.try_recv().ok() } else { None };
                     }
                 }
                 Some((call, event)) = self.media_rx.recv() => {
@@ -663,8 +704,9 @@ impl Server {
         }
         tracing::info!(
             waits = %self.core.load.waits_json(),
-            refused = self.core.load.shed,
-            refused_within_10ms = self.core.load.shed_promptly,
+            refused = self.core.load.refused_total(),
+            refused_within_10ms = self.core.load.refused_promptly(),
+            refused_by_reader = self.core.load.refused_by_reader(),
             overloads = self.core.load.episodes,
             "how long SIP datagrams waited in the socket"
         );
@@ -891,8 +933,9 @@ fn status(core: &Core) -> Value {
         "callbacks_placing": core.callback_calls.len(),
         "rtp_foreign": core.media_stats.foreign.load(Ordering::Relaxed),
         "store_errors": core.store_errors.load(Relaxed) + core.cdrs.failed(),
-        "overload_refused": core.load.shed,
-        "overload_refused_within_10ms": core.load.shed_promptly,
+        "overload_refused": core.load.refused_total(),
+        "overload_refused_within_10ms": core.load.refused_promptly(),
+        "overload_refused_by_reader": core.load.refused_by_reader(),
         "overload_episodes": core.load.episodes,
         "overloaded": core.load.overloaded(Instant::now()),
         "sip_waited_max_ms": core.load.waited_max.as_secs_f64() * 1000.0,

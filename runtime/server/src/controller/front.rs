@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Sources remembered for rate limits, at most.
-const RATE_SOURCES: usize = 65_536;
+pub(super) const RATE_SOURCES: usize = 65_536;
 
 /// Names and sources remembered for failed logins, at most (each table).
 const LOGIN_ENTRIES: usize = 16_384;

@@ -2,28 +2,42 @@
 //! in it.
 //!
 //! The kernel stamps each datagram as it arrives (`SO_TIMESTAMPNS`), so the
-//! controller knows how long every datagram it reads has waited in the
-//! socket's queue. That wait is the measure of load: a datagram read at
-//! once means the controller keeps up, whatever the rate. A wait of
-//! [`OVERLOADED_AFTER`] starts an overload; during it, a new call that has
-//! waited [`SHED_AGE`] or more is refused with a stateless 503 (see
-//! `front::shed`). Refusing is far cheaper than answering, so the queue
-//! drains whenever the controller gets the CPU, and the calls taken are
-//! the ones that did not wait; what belongs to calls already up (ACKs,
-//! BYEs, re-INVITEs) is handled as ever. How promptly the refused are
-//! refused depends on how often the controller is polled: at 6,000 new
-//! calls a second on two cores shared with the caller and the media, a
-//! little over half within 10 ms (README, "Performance"). The overload
-//! ends after [`OVERLOAD_ENDS`] without a datagram that waited
-//! [`SHED_AGE`].
+//! controller knows how long every datagram it reads has waited. That wait
+//! is the measure of load: a datagram read at once means the controller
+//! keeps up, whatever the rate. A wait of [`OVERLOADED_AFTER`] starts an
+//! overload; during it, a new call that has waited [`SHED_AGE`] or more is
+//! refused with a stateless 503 and `Retry-After: 1` (see `front::shed`),
+//! and what belongs to calls already up (ACKs, BYEs, re-INVITEs) is handled
+//! as ever. The overload ends after [`OVERLOAD_ENDS`] without a datagram
+//! that waited [`SHED_AGE`].
+//!
+//! Outside an overload the controller reads the socket itself. During one,
+//! the [`Reader`] reads it, on a thread of its own that does little else:
+//! it refuses new calls as they arrive while the controller is
+//! [`SHED_AGE`] behind, and passes everything else on through a bounded
+//! channel (the datagram's wait is then counted from its arrival in the
+//! socket to the controller's taking it). So a refusal does not wait for
+//! the controller to get through the calls it took: at 6,000 new calls a
+//! second on two cores shared with the caller and the media, 9 in 10 are
+//! refused within 10 ms (README, "Performance"); the rest are those that
+//! waited while the overload was being recognised. The controller reads
+//! the socket itself again once the overload is over: the extra thread's
+//! hand-over costs nothing the rest of the time.
 //!
 //! A stall of the machine (the controller's thread not scheduled for some
 //! milliseconds) leaves a queue whose datagrams waited less than
 //! [`OVERLOADED_AFTER`]; the next turns clear it, and nothing is refused.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
+
+use dialect_sip::ids::Ids;
+use dialect_sip::message;
 use tokio::net::UdpSocket;
+
+use crate::guard::{Net, Rate, RateLimits};
 
 /// The receive buffer asked for the SIP socket: a burst of call setups
 /// waits here rather than being dropped by the kernel (about 3,000
@@ -80,73 +94,104 @@ pub(crate) struct Received {
     pub(crate) waited: Duration,
 }
 
-/// Reads what waits in the SIP socket into `buf`, without waiting:
-/// `WouldBlock` when nothing does. `control` is the reused room for the
+/// Reads what waits in the SIP socket into `buf` from the controller's
+/// task, without waiting: `WouldBlock` when nothing does (and the
+/// socket's readiness is cleared). `control` is the reused room for the
 /// kernel's stamp.
-#[cfg(target_os = "linux")]
 pub(crate) fn try_receive(
     socket: &UdpSocket,
     buf: &mut [u8],
     control: &mut [u8],
 ) -> std::io::Result<Received> {
-    use nix::sys::socket::{ControlMessageOwned, MsgFlags, SockaddrLike, SockaddrStorage};
-    use std::os::fd::AsRawFd;
     socket.try_io(tokio::io::Interest::READABLE, || {
-        let mut iov = [std::io::IoSliceMut::new(buf)];
-        let message = nix::sys::socket::recvmsg::<SockaddrStorage>(
-            socket.as_raw_fd(),
-            &mut iov,
-            Some(control),
-            MsgFlags::empty(),
-        )
-        .map_err(std::io::Error::from)?;
-        let from = message
-            .address
-            .as_ref()
-            .and_then(|a| {
-                a.as_sockaddr_in()
-                    .map(|v4| SocketAddr::from(std::net::SocketAddrV4::from(*v4)))
-                    .or_else(|| {
-                        a.as_sockaddr_in6()
-                            .map(|v6| SocketAddr::from(std::net::SocketAddrV6::from(*v6)))
-                    })
-            })
-            .ok_or_else(|| {
-                std::io::Error::other(format!(
-                    "a datagram from an address of family {:?}",
-                    message.address.as_ref().and_then(|a| a.family())
-                ))
-            })?;
-        let mut stamp = None;
-        if let Ok(cmsgs) = message.cmsgs() {
-            for cmsg in cmsgs {
-                if let ControlMessageOwned::ScmTimestampns(at) = cmsg {
-                    stamp = Some(Duration::from(at));
-                }
+        receive(socket, buf, control)
+    })
+}
+
+/// Reads what waits in the SIP socket into `buf`, without waiting:
+/// `WouldBlock` when nothing does. `control` is the reused room for the
+/// kernel's stamp.
+#[cfg(target_os = "linux")]
+fn receive(
+    socket: &impl std::os::fd::AsRawFd,
+    buf: &mut [u8],
+    control: &mut [u8],
+) -> std::io::Result<Received> {
+    use nix::sys::socket::{ControlMessageOwned, MsgFlags, SockaddrLike, SockaddrStorage};
+    let mut iov = [std::io::IoSliceMut::new(buf)];
+    let message = nix::sys::socket::recvmsg::<SockaddrStorage>(
+        socket.as_raw_fd(),
+        &mut iov,
+        Some(control),
+        MsgFlags::empty(),
+    )
+    .map_err(std::io::Error::from)?;
+    let from = message
+        .address
+        .as_ref()
+        .and_then(|a| {
+            a.as_sockaddr_in()
+                .map(|v4| SocketAddr::from(std::net::SocketAddrV4::from(*v4)))
+                .or_else(|| {
+                    a.as_sockaddr_in6()
+                        .map(|v6| SocketAddr::from(std::net::SocketAddrV6::from(*v6)))
+                })
+        })
+        .ok_or_else(|| {
+            std::io::Error::other(format!(
+                "a datagram from an address of family {:?}",
+                message.address.as_ref().and_then(|a| a.family())
+            ))
+        })?;
+    let mut stamp = None;
+    if let Ok(cmsgs) = message.cmsgs() {
+        for cmsg in cmsgs {
+            if let ControlMessageOwned::ScmTimestampns(at) = cmsg {
+                stamp = Some(Duration::from(at));
             }
         }
-        Ok(Received {
-            len: message.bytes,
-            from,
-            waited: stamp.map_or(Duration::ZERO, waited_since),
-        })
+    }
+    Ok(Received {
+        len: message.bytes,
+        from,
+        waited: stamp.map_or(Duration::ZERO, waited_since),
     })
 }
 
 /// Reads what waits in the SIP socket (no kernel stamps here: the wait
 /// counts as zero, so nothing is shed).
 #[cfg(not(target_os = "linux"))]
-pub(crate) fn try_receive(
-    socket: &UdpSocket,
+fn receive(
+    socket: &impl ReceiveFrom,
     buf: &mut [u8],
     _control: &mut [u8],
 ) -> std::io::Result<Received> {
-    let (len, from) = socket.try_recv_from(buf)?;
+    let (len, from) = socket.receive_from(buf)?;
     Ok(Received {
         len,
         from,
         waited: Duration::ZERO,
     })
+}
+
+/// A socket read without the kernel's stamps.
+#[cfg(not(target_os = "linux"))]
+trait ReceiveFrom {
+    fn receive_from(&self, buf: &mut [u8]) -> std::io::Result<(usize, SocketAddr)>;
+}
+
+#[cfg(not(target_os = "linux"))]
+impl ReceiveFrom for UdpSocket {
+    fn receive_from(&self, buf: &mut [u8]) -> std::io::Result<(usize, SocketAddr)> {
+        self.try_recv_from(buf)
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+impl ReceiveFrom for std::net::UdpSocket {
+    fn receive_from(&self, buf: &mut [u8]) -> std::io::Result<(usize, SocketAddr)> {
+        self.recv_from(buf)
+    }
 }
 
 /// The room `try_receive` needs for the kernel's stamp.
@@ -173,6 +218,353 @@ fn waited_since(stamp: Duration) -> Duration {
     }
 }
 
+/// Datagrams read and not yet taken by the controller: about a second
+/// of a heavy load's SIP input (beyond, the reader waits and the socket's
+/// queue holds the rest).
+pub(crate) const READ_AHEAD: usize = 4_096;
+
+/// How long the reader remembers a call it passed on (SIP's timer B: a
+/// caller retransmits its INVITE for as long).
+const REMEMBERED: Duration = Duration::from_secs(32);
+
+/// The most calls the reader remembers: 32 s at 8,000 new calls a second.
+const REMEMBERED_MAX: usize = 256 * 1024;
+
+/// How often the reader looks whether the controller is still there when
+/// nothing arrives.
+const READER_IDLE: u16 = 200;
+
+/// A datagram the reader passes to the controller.
+#[derive(Debug)]
+pub(crate) struct Datagram {
+    pub(crate) bytes: Vec<u8>,
+    pub(crate) from: SocketAddr,
+    /// When it arrived in the socket (the kernel's stamp; when it was read
+    /// without one).
+    pub(crate) arrived: Instant,
+}
+
+/// What the controller tells the reader (whether to read, whether an
+/// overload is on, how far behind the controller is), and what the reader
+/// refused. Instants are nanoseconds after `base`.
+#[derive(Debug)]
+pub(crate) struct Refusing {
+    base: Instant,
+    /// Whether the reader reads the socket (during an overload).
+    reading: AtomicBool,
+    /// The reader ended (a bug): the controller always reads.
+    ended: AtomicBool,
+    /// The reader's thread, woken when it is to read.
+    reader: OnceLock<std::thread::Thread>,
+    /// Until when the overload is on (zero: none is).
+    overloaded_until: AtomicU64,
+    /// When the datagram the controller took last arrived.
+    taken_arrived: AtomicU64,
+    /// The INVITEs passed on lately (by the controller's own reads too).
+    passed: Mutex<Passed>,
+    /// New calls the reader refused, and of those within [`PROMPT`].
+    refused: AtomicU64,
+    refused_promptly: AtomicU64,
+}
+
+impl Default for Refusing {
+    fn default() -> Refusing {
+        Refusing {
+            base: Instant::now(),
+            reading: AtomicBool::new(false),
+            ended: AtomicBool::new(false),
+            reader: OnceLock::new(),
+            overloaded_until: AtomicU64::new(0),
+            taken_arrived: AtomicU64::new(0),
+            passed: Mutex::new(Passed::new()),
+            refused: AtomicU64::new(0),
+            refused_promptly: AtomicU64::new(0),
+        }
+    }
+}
+
+impl Refusing {
+    /// Whether the reader reads the socket now (the controller does not).
+    pub(crate) fn reading(&self) -> bool {
+        self.reading.load(Relaxed)
+    }
+
+    /// Whether the reader has ended.
+    pub(crate) fn reader_ended(&self) -> bool {
+        self.ended.load(Relaxed)
+    }
+
+    /// The reader has ended: the controller reads the socket from now on.
+    pub(crate) fn end_reader(&self) {
+        self.ended.store(true, Relaxed);
+        self.reading.store(false, Relaxed);
+    }
+
+    /// The reader is to read (an overload began) or not (it ended).
+    fn read(&self, reading: bool) {
+        let reading = reading && !self.reader_ended();
+        if self.reading.swap(reading, Relaxed) != reading
+            && reading
+            && let Some(reader) = self.reader.get()
+        {
+            reader.unpark();
+        }
+    }
+
+    /// An INVITE the controller read itself: the reader will not refuse its
+    /// retransmissions.
+    pub(crate) fn passed(&self, bytes: &[u8], now: Instant) {
+        if let Some(id) = call_id(bytes)
+            && let Ok(mut passed) = self.passed.lock()
+        {
+            passed.remember(id, now);
+        }
+    }
+
+    fn nanos(&self, at: Instant) -> u64 {
+        u64::try_from(at.saturating_duration_since(self.base).as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    /// The controller took a datagram that arrived at `arrived`; the
+    /// overload is on until `overloaded_until`, if at all.
+    fn taken(&self, arrived: Instant, overloaded_until: Option<Instant>) {
+        self.taken_arrived.store(self.nanos(arrived), Relaxed);
+        let until = overloaded_until.map_or(0, |until| self.nanos(until).max(1));
+        self.overloaded_until.store(until, Relaxed);
+    }
+
+    /// Whether a new call that arrives at `now` is refused: during an
+    /// overload, when what waits for the controller (`waiting`
+    /// datagrams) has waited [`SHED_AGE`] already, as the datagram the
+    /// controller is at shows; the call would wait longer still.
+    fn on(&self, now: Instant, waiting: bool) -> bool {
+        let now = self.nanos(now);
+        waiting
+            && now < self.overloaded_until.load(Relaxed)
+            && now.saturating_sub(self.taken_arrived.load(Relaxed))
+                >= u64::try_from(SHED_AGE.as_nanos()).unwrap_or(u64::MAX)
+    }
+}
+
+/// Reads the SIP socket over UDP during an overload, on a thread of its
+/// own, and passes what it reads to the controller, in order, through a
+/// bounded channel. While the controller is [`SHED_AGE`] behind (the
+/// datagram it took last arrived that long ago, and more wait for it),
+/// the reader refuses new calls itself as they arrive, with the same
+/// stateless 503 and `Retry-After: 1` as `front::shed`. It refuses an
+/// INVITE outside any dialog from a trusted source or one within its rate
+/// (its own count, with the same limits as the controller's); anything
+/// else goes to the controller, which judges it as ever. The Call-IDs of
+/// the INVITEs passed on (by the reader, and by the controller's own
+/// reads) are remembered for [`REMEMBERED`], so that a retransmission of a
+/// call the controller may have taken (a caller that has not seen the
+/// answer yet) goes to the controller too, never refused behind its back.
+/// Outside an overload the reader sleeps and the controller reads.
+pub(crate) struct Reader {
+    socket: std::net::UdpSocket,
+    to_controller: tokio::sync::mpsc::Sender<Datagram>,
+    refusing: Arc<Refusing>,
+    trusted: Vec<Net>,
+    rate: RateLimits,
+    ids: Ids,
+}
+
+/// The Call-IDs (keyed hashes) of the INVITEs passed on lately.
+#[derive(Debug)]
+struct Passed {
+    hasher: std::collections::hash_map::RandomState,
+    known: std::collections::HashSet<u64>,
+    /// In the order passed on, for forgetting.
+    order: std::collections::VecDeque<(Instant, u64)>,
+}
+
+impl Passed {
+    fn new() -> Passed {
+        Passed {
+            hasher: std::collections::hash_map::RandomState::new(),
+            known: std::collections::HashSet::new(),
+            order: std::collections::VecDeque::new(),
+        }
+    }
+
+    fn key(&self, call_id: &[u8]) -> u64 {
+        use std::hash::BuildHasher;
+        self.hasher.hash_one(call_id)
+    }
+
+    fn remember(&mut self, call_id: &[u8], now: Instant) {
+        let key = self.key(call_id);
+        if self.known.insert(key) {
+            self.order.push_back((now, key));
+        }
+        while let Some(&(at, key)) = self.order.front() {
+            if now.duration_since(at) < REMEMBERED && self.order.len() <= REMEMBERED_MAX {
+                break;
+            }
+            self.order.pop_front();
+            self.known.remove(&key);
+        }
+    }
+
+    fn knows(&self, call_id: &[u8]) -> bool {
+        self.known.contains(&self.key(call_id))
+    }
+}
+
+/// The Call-ID header's value in a SIP message's text (`Call-ID` or its
+/// compact form `i`, any case), trimmed; `None` without one.
+fn call_id(bytes: &[u8]) -> Option<&[u8]> {
+    let head = bytes
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .and_then(|end| bytes.get(..end))
+        .unwrap_or(bytes);
+    head.split(|&b| b == b'\n').skip(1).find_map(|line| {
+        let colon = line.iter().position(|&b| b == b':')?;
+        let name = line.get(..colon)?.trim_ascii();
+        if name.eq_ignore_ascii_case(b"call-id") || name.eq_ignore_ascii_case(b"i") {
+            line.get(colon + 1..).map(<[u8]>::trim_ascii)
+        } else {
+            None
+        }
+    })
+}
+
+impl Reader {
+    /// Starts the reader of `socket` (a second handle on it; the controller
+    /// sends through the first). Returns the controller's end of the
+    /// channel. The reader ends when that end is dropped.
+    pub(crate) fn start(
+        socket: &UdpSocket,
+        config: &crate::config::Config,
+        refusing: Arc<Refusing>,
+    ) -> std::io::Result<tokio::sync::mpsc::Receiver<Datagram>> {
+        let socket: std::net::UdpSocket = socket2::SockRef::from(socket).try_clone()?.into();
+        let (to_controller, from_reader) = tokio::sync::mpsc::channel(READ_AHEAD);
+        let reader = Reader {
+            socket,
+            to_controller,
+            refusing,
+            trusted: config.trusted(),
+            rate: RateLimits::new(
+                config.sip.rate_limit,
+                config.sip.rate_burst,
+                super::front::RATE_SOURCES,
+            ),
+            ids: Ids::from_os(),
+        };
+        let refusing = reader.refusing.clone();
+        let thread = std::thread::Builder::new()
+            .name("dialect-sip-reader".into())
+            .spawn(move || reader.run())?;
+        let _ = refusing.reader.set(thread.thread().clone());
+        // An overload already on (a restart of `serve`) has it read now.
+        if refusing.reading() {
+            thread.thread().unpark();
+        }
+        Ok(from_reader)
+    }
+
+    fn run(mut self) {
+        let mut buf = vec![0u8; 65_536];
+        let mut control = control_room();
+        loop {
+            if self.to_controller.is_closed() {
+                return;
+            }
+            if !self.refusing.reading() {
+                std::thread::park_timeout(Duration::from_millis(u64::from(READER_IDLE)));
+                continue;
+            }
+            wait_readable(&self.socket);
+            while self.refusing.reading() {
+                let received = match receive(&self.socket, &mut buf, &mut control) {
+                    Ok(received) => received,
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    // A datagram that could not be read (an address family
+                    // we do not speak): back to waiting for the next.
+                    Err(_) => break,
+                };
+                let Some(bytes) = buf.get(..received.len) else {
+                    continue;
+                };
+                let now = Instant::now();
+                if bytes.starts_with(b"INVITE ") {
+                    if self.refused(bytes, received.from, received.waited, now) {
+                        continue;
+                    }
+                    self.refusing.passed(bytes, now);
+                }
+                let datagram = Datagram {
+                    bytes: bytes.to_vec(),
+                    from: received.from,
+                    arrived: now.checked_sub(received.waited).unwrap_or(now),
+                };
+                if self.to_controller.blocking_send(datagram).is_err() {
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Refuses a new call while the controller says so; whether it did.
+    fn refused(&mut self, bytes: &[u8], from: SocketAddr, waited: Duration, now: Instant) -> bool {
+        let waiting = self.to_controller.capacity() < self.to_controller.max_capacity();
+        if !self.refusing.on(now, waiting)
+            || call_id(bytes).is_none_or(|id| {
+                self.refusing
+                    .passed
+                    .lock()
+                    .map_or(true, |passed| passed.knows(id))
+            })
+        {
+            return false;
+        }
+        let Ok(request) = message::parse(bytes) else {
+            return false;
+        };
+        if request.method() != Some(message::Method::Invite) || request.to_tag().is_some() {
+            return false;
+        }
+        if !self.trusted.iter().any(|net| net.contains(from.ip()))
+            && self.rate.check(from.ip(), now) != Rate::Pass
+        {
+            return false;
+        }
+        let response = message::response_for(&request, 503, "Service Unavailable")
+            .with_to_tag(&self.ids.tag())
+            .with_header("Retry-After", "1");
+        // Not sent (the kernel's buffer full): the caller retransmits.
+        let _ = self.socket.send_to(&message::serialize(&response), from);
+        self.refusing.refused.fetch_add(1, Relaxed);
+        if waited + now.elapsed() < PROMPT {
+            self.refusing.refused_promptly.fetch_add(1, Relaxed);
+        }
+        true
+    }
+}
+
+/// Waits until `socket` has something to read, or [`READER_IDLE`] ms.
+#[cfg(unix)]
+fn wait_readable(socket: &std::net::UdpSocket) {
+    use nix::poll::{PollFd, PollFlags, poll};
+    use std::os::fd::AsFd;
+    let mut fds = [PollFd::new(socket.as_fd(), PollFlags::POLLIN)];
+    if let Err(error) = poll(&mut fds, READER_IDLE)
+        && error != nix::errno::Errno::EINTR
+    {
+        tracing::error!(%error, "the SIP socket cannot be polled");
+        std::thread::sleep(Duration::from_millis(u64::from(READER_IDLE)));
+    }
+}
+
+/// Waits a moment (no `poll` here).
+#[cfg(not(unix))]
+fn wait_readable(_socket: &std::net::UdpSocket) {
+    std::thread::sleep(Duration::from_millis(1));
+}
+
 /// The upper bounds (ms) of [`Load::waits`]' buckets but the last.
 pub(crate) const WAIT_BUCKETS: [u64; 5] = [1, 5, 10, 50, 100];
 
@@ -196,6 +588,8 @@ pub(crate) struct Load {
     waited_sum: Duration,
     /// When an overload was last logged (at most every 10 s).
     logged: Option<Instant>,
+    /// Shared with the reader (`serve`): whether it refuses new calls.
+    pub(crate) refusing: Arc<Refusing>,
 }
 
 impl Load {
@@ -213,10 +607,12 @@ impl Load {
         }
         if self.overloaded_until.is_some_and(|until| now >= until) {
             self.overloaded_until = None;
+            self.refusing.read(false);
         }
         if waited >= OVERLOADED_AFTER && self.overloaded_until.is_none() {
             self.overloaded_until = Some(now + OVERLOAD_ENDS);
             self.episodes += 1;
+            self.refusing.read(true);
             if self
                 .logged
                 .is_none_or(|at| now.duration_since(at) >= Duration::from_secs(10))
@@ -229,13 +625,34 @@ impl Load {
                 );
             }
         }
-        if waited >= SHED_AGE
+        let refusing = if waited >= SHED_AGE
             && let Some(until) = self.overloaded_until.as_mut()
         {
             *until = now + OVERLOAD_ENDS;
-            return true;
-        }
-        false
+            true
+        } else {
+            false
+        };
+        self.refusing.taken(
+            now.checked_sub(waited).unwrap_or(now),
+            self.overloaded_until,
+        );
+        refusing
+    }
+
+    /// New calls refused so far, by the controller and by the reader.
+    pub(crate) fn refused_total(&self) -> u64 {
+        self.shed + self.refusing.refused.load(Relaxed)
+    }
+
+    /// Of those, refused by the reader as they arrived.
+    pub(crate) fn refused_by_reader(&self) -> u64 {
+        self.refusing.refused.load(Relaxed)
+    }
+
+    /// Of those, refused within [`PROMPT`] of their arrival.
+    pub(crate) fn refused_promptly(&self) -> u64 {
+        self.shed_promptly + self.refusing.refused_promptly.load(Relaxed)
     }
 
     /// [`Load::waits`] by name, for the status and the log.
@@ -409,6 +826,159 @@ mod tests {
         assert_eq!(
             nothing.map_err(|e| e.kind()).err(),
             Some(std::io::ErrorKind::WouldBlock)
+        );
+    }
+
+    fn invite(call_id: &str, to_tag: &str) -> String {
+        format!(
+            "INVITE sip:48221000001@127.0.0.1 SIP/2.0\r\n\
+             Via: SIP/2.0/UDP 127.0.0.1:5999;branch=z9hG4bK-{call_id}\r\n\
+             From: <sip:48600100200@127.0.0.1>;tag=a1\r\n\
+             To: <sip:48221000001@127.0.0.1>{to_tag}\r\n\
+             Call-ID: {call_id}\r\n\
+             CSeq: 1 INVITE\r\n\
+             Max-Forwards: 70\r\n\
+             Content-Length: 0\r\n\r\n"
+        )
+    }
+
+    #[test]
+    fn the_call_id_is_found_in_any_case_and_in_the_compact_form() {
+        assert_eq!(call_id(invite("abc@h", "").as_bytes()), Some(&b"abc@h"[..]));
+        let compact = "INVITE sip:x@h SIP/2.0\r\nI :  zz9 \r\n\r\nCall-ID: body";
+        assert_eq!(call_id(compact.as_bytes()), Some(&b"zz9"[..]));
+        let lower = "INVITE sip:x@h SIP/2.0\r\ncall-id:q\r\n\r\n";
+        assert_eq!(call_id(lower.as_bytes()), Some(&b"q"[..]));
+        // Only the head counts; the request line is no header.
+        let none = "INVITE sip:i:x@h SIP/2.0\r\nVia: a\r\n\r\nCall-ID: in-the-body";
+        assert_eq!(call_id(none.as_bytes()), None);
+    }
+
+    #[test]
+    fn calls_passed_on_are_forgotten_after_timer_b_and_at_the_bound() {
+        let mut passed = Passed::new();
+        let start = Instant::now();
+        passed.remember(b"one", start);
+        assert!(passed.knows(b"one") && !passed.knows(b"two"));
+        passed.remember(b"two", start + REMEMBERED - MS);
+        assert!(passed.knows(b"one"));
+        passed.remember(b"three", start + REMEMBERED);
+        assert!(!passed.knows(b"one") && passed.knows(b"two") && passed.knows(b"three"));
+        let later = start + REMEMBERED;
+        for n in 0..REMEMBERED_MAX + 10 {
+            passed.remember(n.to_string().as_bytes(), later);
+        }
+        assert!(
+            passed.order.len() <= REMEMBERED_MAX + 1,
+            "{}",
+            passed.order.len()
+        );
+        assert_eq!(passed.order.len(), passed.known.len());
+        assert!(!passed.knows(b"two"), "the oldest went first");
+    }
+
+    #[test]
+    fn the_reader_refuses_only_during_an_overload_with_the_controller_behind() {
+        let refusing = Refusing::default();
+        let start = Instant::now();
+        assert!(!refusing.on(start, true), "no overload");
+        refusing.taken(start, Some(start + OVERLOAD_ENDS));
+        assert!(!refusing.on(start + MS, true), "the controller is at once");
+        assert!(
+            refusing.on(start + SHED_AGE, true),
+            "the controller is behind"
+        );
+        assert!(
+            !refusing.on(start + SHED_AGE, false),
+            "nothing waits for it"
+        );
+        assert!(
+            !refusing.on(start + OVERLOAD_ENDS, true),
+            "the overload is over"
+        );
+        // The controller's load decides when the reader reads.
+        let mut load = Load::default();
+        let start = Instant::now();
+        assert!(!load.refusing.reading());
+        load.arrived(OVERLOADED_AFTER, start);
+        assert!(load.refusing.reading());
+        assert!(load.refusing.on(start + SHED_AGE, true));
+        load.arrived(Duration::ZERO, start + OVERLOAD_ENDS);
+        assert!(!load.refusing.reading());
+        assert!(!load.refusing.on(start + OVERLOAD_ENDS + SHED_AGE, true));
+    }
+
+    /// The reader over real sockets, its controller stalled (nothing takes
+    /// what it passes on): during an overload it refuses a new call at
+    /// once with 503 and `Retry-After: 1`, and passes on what is not one:
+    /// a request in a dialog, a retransmission of a call passed on, a BYE.
+    #[tokio::test]
+    async fn a_stalled_controllers_reader_refuses_new_calls_and_passes_the_rest() {
+        let socket = bind_sip("127.0.0.1:0".parse().expect("address")).expect("bind");
+        let to = socket.local_addr().expect("address");
+        let refusing = Arc::new(Refusing::default());
+        let mut from_reader =
+            Reader::start(&socket, &crate::config::Config::default(), refusing.clone())
+                .expect("reader");
+        let peer = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+        peer.set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
+        let send = |text: &str| peer.send_to(text.as_bytes(), to).expect("send");
+        let passed = |from_reader: &mut tokio::sync::mpsc::Receiver<Datagram>| {
+            let datagram = from_reader.try_recv().ok()?;
+            String::from_utf8(datagram.bytes).ok()
+        };
+        // An overload: the controller took a datagram that waited, and is
+        // stuck on it.
+        let now = Instant::now();
+        refusing.read(true);
+        refusing.taken(now - SHED_AGE * 2, Some(now + Duration::from_secs(60)));
+        // The first new call goes to the controller (nothing waits for it
+        // yet), and waits there; the next is refused.
+        send(&invite("first", ""));
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while from_reader.is_empty() && Instant::now() < deadline {
+            tokio::time::sleep(MS * 5).await;
+        }
+        send(&invite("new", ""));
+        let mut buf = [0u8; 2048];
+        let (n, _) = peer.recv_from(&mut buf).expect("a 503");
+        let answer = message::parse(buf.get(..n).expect("length")).expect("parse");
+        assert_eq!(answer.status(), Some(503));
+        assert_eq!(answer.header("Retry-After"), Some("1"));
+        assert_eq!(answer.header("Call-ID"), Some("new"));
+        assert!(answer.to_tag().is_some());
+        // Not refused, passed on: a retransmission, a re-INVITE, a BYE.
+        send(&invite("first", ""));
+        send(&invite("dialog", ";tag=b2"));
+        send("BYE sip:x@127.0.0.1 SIP/2.0\r\nCall-ID: bye\r\n\r\n");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while from_reader.len() < 4 && Instant::now() < deadline {
+            tokio::time::sleep(MS * 5).await;
+        }
+        let mut seen = Vec::new();
+        while let Some(text) = passed(&mut from_reader) {
+            seen.push(text);
+        }
+        assert_eq!(seen.len(), 4, "{seen:?}");
+        assert!(seen.first().is_some_and(|t| t.contains("Call-ID: first")));
+        assert!(seen.get(1).is_some_and(|t| t.contains("Call-ID: first")));
+        assert!(seen.get(2).is_some_and(|t| t.contains("Call-ID: dialog")));
+        assert!(seen.get(3).is_some_and(|t| t.starts_with("BYE ")));
+        assert_eq!(refusing.refused.load(Relaxed), 1);
+        // The overload ends: the reader stops reading; what arrives stays
+        // in the socket for the controller.
+        refusing.read(false);
+        tokio::time::sleep(MS * 50).await;
+        send(&invite("after", ""));
+        tokio::time::sleep(Duration::from_millis(u64::from(READER_IDLE)) * 2).await;
+        assert!(from_reader.is_empty());
+        socket.readable().await.expect("readable");
+        let mut control = control_room();
+        let received = try_receive(&socket, &mut buf, &mut control).expect("the INVITE");
+        assert!(
+            String::from_utf8_lossy(buf.get(..received.len).expect("length"))
+                .contains("Call-ID: after")
         );
     }
 }
