@@ -1,5 +1,6 @@
 //! The controller (mini-redis style): `Server::serve` owns the SIP socket
-//! and one controller task that holds the switch (`dialect_switch`: the
+//! and one controller loop (on a thread of its own under `dialect serve`)
+//! that holds the switch (`dialect_switch`: the
 //! engine, its timers, the ACD, queue waiting, customer agents), the SIP
 //! transactions and dialogs, and the table of calls. The switch decides
 //! each call's course; the controller turns SIP, media and HTTP into its

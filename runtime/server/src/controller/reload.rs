@@ -383,14 +383,15 @@ impl Core {
                 )))
                 .chain(std::iter::once((
                     "{reason=\"overload\"}".to_string(),
-                    self.load.shed as f64,
+                    self.load.refused_total() as f64,
                 )))
                 .collect(),
         );
         counter(
             "dialect_sip_wait_seconds",
-            "How long SIP datagrams over UDP waited in the socket before the controller read \
-             them (the kernel's receive stamps); a wait of 0.1 s starts load shedding.",
+            "How long SIP datagrams over UDP waited before the controller took them, from their \
+             arrival in the socket (the kernel's receive stamps); a wait of 0.1 s starts load \
+             shedding.",
             "histogram",
             self.load.wait_histogram(),
         );
