@@ -392,6 +392,24 @@ pub fn ack_for_failure(invite: &Message, response: &Message) -> Option<Message> 
     Some(m)
 }
 
+/// The first value of the header `name` in a message's text, found
+/// without parsing the rest: the same header lines as [`parse`] reads
+/// (leading blank lines skipped, compact names expanded, any case, folded
+/// lines joined, the body left alone). `None` without it, or when the
+/// head is not text.
+pub fn header_in<'a>(bytes: &'a [u8], name: &str) -> Option<Cow<'a, str>> {
+    let lines = head_lines(bytes)?;
+    let lines = lines
+        .into_iter()
+        .skip(1)
+        .filter(|l| l.starts_with([' ', '\t']) || l.contains(':'));
+    unfold(lines)
+        .ok()?
+        .into_iter()
+        .find(|(n, _)| expand_compact(n.trim_matches([' ', '\t'])).eq_ignore_ascii_case(name))
+        .map(|(_, value)| value)
+}
+
 /// A best-effort response to a request that [`parse`] refused, built from
 /// its raw header lines so the peer learns why (RFC 3261 8.2 and 18.3):
 /// `error.status()` with the request's `Via`, `From`, `To`, `Call-ID` and

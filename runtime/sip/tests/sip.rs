@@ -1991,3 +1991,22 @@ fn nonce_counts_are_bounded_and_forgotten_when_expired() {
     digest.challenge(at(64), false);
     assert_eq!(digest.remembered(), 0);
 }
+
+#[test]
+fn a_header_is_found_in_the_text_as_parse_reads_it() {
+    let text = b"\r\nINVITE sip:i:x@h SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\n\
+                 I :  abc\r\n  def \r\nCall-ID: second\r\n\r\nCall-ID: in-the-body";
+    assert_eq!(
+        message::header_in(text, "Call-ID").as_deref(),
+        Some("abc def")
+    );
+    assert_eq!(
+        message::header_in(b"BYE sip:x@h SIP/2.0\r\ncall-id:q\r\n\r\n", "Call-ID").as_deref(),
+        Some("q")
+    );
+    assert_eq!(
+        message::header_in(b"BYE sip:x@h SIP/2.0\r\nTo: a\r\n\r\nCall-ID: b", "Call-ID"),
+        None
+    );
+    assert_eq!(message::header_in(b"\xff\xfe: x\r\n\r\n", "Call-ID"), None);
+}

@@ -89,6 +89,15 @@ pub(crate) enum Admit {
     Drop,
 }
 
+/// The stateless 503 for `request`, with the To tag `tag` and
+/// `Retry-After: retry` seconds (the controller's refusals and the SIP
+/// reader's, see `load.rs`).
+pub(super) fn service_unavailable(request: &Message, tag: &str, retry: &str) -> Message {
+    message::response_for(request, 503, "Service Unavailable")
+        .with_to_tag(tag)
+        .with_header("Retry-After", retry)
+}
+
 impl Core {
     /// A packet from `from`, before it is parsed: within its source's rate?
     pub(super) fn admit(&mut self, from: SocketAddr, now: Instant) -> Admit {
@@ -149,10 +158,7 @@ impl Core {
         if request.method() == Some(message::Method::Ack) || !request.is_request() {
             return;
         }
-        let tag = self.ids.tag();
-        let response = message::response_for(request, 503, "Service Unavailable")
-            .with_to_tag(&tag)
-            .with_header("Retry-After", retry);
+        let response = service_unavailable(request, &self.ids.tag(), retry);
         self.tx.send_stateless(&response, from, transport);
     }
 

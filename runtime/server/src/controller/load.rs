@@ -314,10 +314,10 @@ impl Refusing {
     /// An INVITE the controller read itself: the reader will not refuse its
     /// retransmissions.
     pub(crate) fn passed(&self, bytes: &[u8], now: Instant) {
-        if let Some(id) = call_id(bytes)
+        if let Some(id) = message::header_in(bytes, "Call-ID")
             && let Ok(mut passed) = self.passed.lock()
         {
-            passed.remember(id, now);
+            passed.remember(&id, now);
         }
     }
 
@@ -387,12 +387,12 @@ impl Passed {
         }
     }
 
-    fn key(&self, call_id: &[u8]) -> u64 {
+    fn key(&self, call_id: &str) -> u64 {
         use std::hash::BuildHasher;
         self.hasher.hash_one(call_id)
     }
 
-    fn remember(&mut self, call_id: &[u8], now: Instant) {
+    fn remember(&mut self, call_id: &str, now: Instant) {
         let key = self.key(call_id);
         if self.known.insert(key) {
             self.order.push_back((now, key));
@@ -406,28 +406,9 @@ impl Passed {
         }
     }
 
-    fn knows(&self, call_id: &[u8]) -> bool {
+    fn knows(&self, call_id: &str) -> bool {
         self.known.contains(&self.key(call_id))
     }
-}
-
-/// The Call-ID header's value in a SIP message's text (`Call-ID` or its
-/// compact form `i`, any case), trimmed; `None` without one.
-fn call_id(bytes: &[u8]) -> Option<&[u8]> {
-    let head = bytes
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .and_then(|end| bytes.get(..end))
-        .unwrap_or(bytes);
-    head.split(|&b| b == b'\n').skip(1).find_map(|line| {
-        let colon = line.iter().position(|&b| b == b':')?;
-        let name = line.get(..colon)?.trim_ascii();
-        if name.eq_ignore_ascii_case(b"call-id") || name.eq_ignore_ascii_case(b"i") {
-            line.get(colon + 1..).map(<[u8]>::trim_ascii)
-        } else {
-            None
-        }
-    })
 }
 
 impl Reader {
@@ -458,10 +439,6 @@ impl Reader {
             .name("dialect-sip-reader".into())
             .spawn(move || reader.run())?;
         let _ = refusing.reader.set(thread.thread().clone());
-        // An overload already on (a restart of `serve`) has it read now.
-        if refusing.reading() {
-            thread.thread().unpark();
-        }
         Ok(from_reader)
     }
 
@@ -512,11 +489,11 @@ impl Reader {
     fn refused(&mut self, bytes: &[u8], from: SocketAddr, waited: Duration, now: Instant) -> bool {
         let waiting = self.to_controller.capacity() < self.to_controller.max_capacity();
         if !self.refusing.on(now, waiting)
-            || call_id(bytes).is_none_or(|id| {
+            || message::header_in(bytes, "Call-ID").is_none_or(|id| {
                 self.refusing
                     .passed
                     .lock()
-                    .map_or(true, |passed| passed.knows(id))
+                    .map_or(true, |passed| passed.knows(&id))
             })
         {
             return false;
@@ -532,9 +509,7 @@ impl Reader {
         {
             return false;
         }
-        let response = message::response_for(&request, 503, "Service Unavailable")
-            .with_to_tag(&self.ids.tag())
-            .with_header("Retry-After", "1");
+        let response = super::front::service_unavailable(&request, &self.ids.tag(), "1");
         // Not sent (the kernel's buffer full): the caller retransmits.
         let _ = self.socket.send_to(&message::serialize(&response), from);
         self.refusing.refused.fetch_add(1, Relaxed);
@@ -843,30 +818,18 @@ mod tests {
     }
 
     #[test]
-    fn the_call_id_is_found_in_any_case_and_in_the_compact_form() {
-        assert_eq!(call_id(invite("abc@h", "").as_bytes()), Some(&b"abc@h"[..]));
-        let compact = "INVITE sip:x@h SIP/2.0\r\nI :  zz9 \r\n\r\nCall-ID: body";
-        assert_eq!(call_id(compact.as_bytes()), Some(&b"zz9"[..]));
-        let lower = "INVITE sip:x@h SIP/2.0\r\ncall-id:q\r\n\r\n";
-        assert_eq!(call_id(lower.as_bytes()), Some(&b"q"[..]));
-        // Only the head counts; the request line is no header.
-        let none = "INVITE sip:i:x@h SIP/2.0\r\nVia: a\r\n\r\nCall-ID: in-the-body";
-        assert_eq!(call_id(none.as_bytes()), None);
-    }
-
-    #[test]
     fn calls_passed_on_are_forgotten_after_timer_b_and_at_the_bound() {
         let mut passed = Passed::new();
         let start = Instant::now();
-        passed.remember(b"one", start);
-        assert!(passed.knows(b"one") && !passed.knows(b"two"));
-        passed.remember(b"two", start + REMEMBERED - MS);
-        assert!(passed.knows(b"one"));
-        passed.remember(b"three", start + REMEMBERED);
-        assert!(!passed.knows(b"one") && passed.knows(b"two") && passed.knows(b"three"));
+        passed.remember("one", start);
+        assert!(passed.knows("one") && !passed.knows("two"));
+        passed.remember("two", start + REMEMBERED - MS);
+        assert!(passed.knows("one"));
+        passed.remember("three", start + REMEMBERED);
+        assert!(!passed.knows("one") && passed.knows("two") && passed.knows("three"));
         let later = start + REMEMBERED;
         for n in 0..REMEMBERED_MAX + 10 {
-            passed.remember(n.to_string().as_bytes(), later);
+            passed.remember(&n.to_string(), later);
         }
         assert!(
             passed.order.len() <= REMEMBERED_MAX + 1,
@@ -874,7 +837,7 @@ mod tests {
             passed.order.len()
         );
         assert_eq!(passed.order.len(), passed.known.len());
-        assert!(!passed.knows(b"two"), "the oldest went first");
+        assert!(!passed.knows("two"), "the oldest went first");
     }
 
     #[test]
