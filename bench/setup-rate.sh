@@ -227,34 +227,42 @@ for part in "${parts[@]}"; do
             n, ok, failed, c * 1000 / hz / (n * ns / 1e9), (rss - base) / n, rss / 1024, base / 1024 }'
       ;;
     overload)
-      dialect_start "$in_hours" "$work/flows"
-      export service=48221000009
-      # 500 calls up for 30 s.
-      uac 15080 100 500 overload-up bench/sipp/caller_stays.xml 31090 -d 30000 > "$work/up.result" &
-      up_runner=$!
-      sleep 6
-      read -r ok failed < <(uac 15080 "$overload" $(( overload * 5 )) overload-burst \
-        bench/sipp/caller_stays_or_refused.xml 32090 -d 1000)
-      burst="$ok/$failed"
-      csv="$work/overload-burst.csv"
-      refused_fast=$(awk -F';' 'NR == 1 { for (i = 1; i <= NF; i++) if ($i ~ /^ResponseTimeRepartition1_<(1|2|5|10)$/) c[i] = 1;
-                                          for (i = 1; i <= NF; i++) if ($i ~ /^ResponseTimeRepartition1_/) a[i] = 1; next }
-                                 END { for (i in c) f += $i; for (i in a) t += $i; print f + 0, t + 0 }' \
-        <(head -1 "$csv"; tail -1 "$csv"))
-      read -r fast refused <<<"$refused_fast"
-      sleep 1
-      read -r ok failed < <(uac 15080 "$recover" $(( recover * 5 )) overload-after \
-        bench/sipp/caller_stays.xml 33090 -d 1000)
-      after="$ok/$failed"
-      wait "$up_runner"
-      read -r ok failed < "$work/up.result"
-      dialect_stop
-      unset service
-      # The server's own count: refused within 10 ms of the INVITE's
-      # arrival in its socket (SIPp's response times add SIPp's own lag).
-      server_fast=$(grep -o 'refused_within_10ms=[0-9]*' "$work/serve.log" | tail -1 | cut -d= -f2)
-      server_refused=$(grep -o ' refused=[0-9]*' "$work/serve.log" | tail -1 | cut -d= -f2)
-      echo "overload: calls up $ok/$failed ok/failed; burst of ${overload}/s for 5 s: $burst ok/failed, $refused refused with 503 ($fast within 10 ms by SIPp's clock; the server: ${server_fast:-?} of ${server_refused:-?} within 10 ms of arrival); ${recover}/s from 1 s after: $after ok/failed"
+      # The same burst against this build and, with BEFORE, that binary.
+      for binary in ./target/release/dialect ${BEFORE:+"$BEFORE"}; do
+        name=$([ "$binary" = ./target/release/dialect ] && echo "this build" || echo "$binary")
+        dialect_start "$in_hours" "$work/flows" "$binary"
+        export service=48221000009
+        # 500 calls up for 30 s.
+        uac 15080 100 500 overload-up bench/sipp/caller_stays.xml 31090 -d 30000 > "$work/up.result" &
+        up_runner=$!
+        sleep 6
+        read -r ok failed < <(uac 15080 "$overload" $(( overload * 5 )) overload-burst \
+          bench/sipp/caller_stays_or_refused.xml 32090 -d 1000)
+        burst="$ok/$failed"
+        csv="$work/overload-burst.csv"
+        refused_fast=$(awk -F';' 'NR == 1 { for (i = 1; i <= NF; i++) if ($i ~ /^ResponseTimeRepartition1_<(1|2|5|10)$/) c[i] = 1;
+                                            for (i = 1; i <= NF; i++) if ($i ~ /^ResponseTimeRepartition1_/) a[i] = 1; next }
+                                   END { for (i in c) f += $i; for (i in a) t += $i; print f + 0, t + 0 }' \
+          <(head -1 "$csv"; tail -1 "$csv"))
+        read -r fast refused <<<"$refused_fast"
+        sleep 1
+        read -r ok failed < <(uac 15080 "$recover" $(( recover * 5 )) overload-after \
+          bench/sipp/caller_stays.xml 33090 -d 1000)
+        after="$ok/$failed"
+        wait "$up_runner"
+        read -r ok failed < "$work/up.result"
+        dialect_stop
+        unset service
+        # The server's own count: refused within 10 ms of the INVITE's
+        # arrival in its socket (SIPp's response times add SIPp's own lag).
+        server_fast=$(grep -o 'refused_within_10ms=[0-9]*' "$work/serve.log" | tail -1 | cut -d= -f2)
+        server_refused=$(grep -o ' refused=[0-9]*' "$work/serve.log" | tail -1 | cut -d= -f2)
+        by_reader=$(grep -o 'refused_by_reader=[0-9]*' "$work/serve.log" | tail -1 | cut -d= -f2)
+        waits=$(grep -o 'waits={[^}]*}' "$work/serve.log" | tail -1 | cut -d= -f2-)
+        longest=$(grep -o 'waited_max_ms=[0-9]*' "$work/serve.log" | tail -1 | cut -d= -f2)
+        echo "overload ($name): calls up $ok/$failed ok/failed; burst of ${overload}/s for 5 s: $burst ok/failed, $refused refused with 503 ($fast within 10 ms by SIPp's clock; the server: ${server_fast:-?} of ${server_refused:-?} within 10 ms of arrival, ${by_reader:-?} by its reader); ${recover}/s from 1 s after: $after ok/failed"
+        echo "  datagrams by their wait: ${waits:-?}; the longest ${longest:-?} ms"
+      done
       ;;
     *) echo "unknown part: $part (signalling, media, concurrency, overload)" >&2; exit 2 ;;
   esac

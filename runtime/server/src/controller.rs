@@ -51,7 +51,7 @@ use dialect_sip::sdp::{self, Codec, LocalMedia};
 use dialect_sip::transaction::{Incoming, Transactions, TuEvent, TxKey};
 use dialect_store::{CallbackStore, RelationshipStore, SqliteStore};
 use dialect_switch::{Action, Switch, Version};
-use load::{Load, bind_sip};
+use load::{Load, ReadBy, bind_sip};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -613,11 +613,11 @@ impl Server {
                                 refusing.passed(bytes, now);
                             }
                             self.core
-                                .on_datagram(bytes, received.from, received.waited, now)
+                                .on_datagram(bytes, received.from, received.waited, now, ReadBy::Controller)
                                 .await;
                         }
                         if refusing.reading() {
-                            // An overload began: the reader reads from now.
+                            // The load is heavy: the reader reads from now.
                             break;
                         }
                     }
@@ -636,10 +636,11 @@ impl Server {
                     let mut next = Some(first);
                     let mut taken = 0;
                     while let Some(datagram) = next {
+                        refusing.took();
                         let now = Instant::now();
                         let waited = now.saturating_duration_since(datagram.arrived);
                         self.core
-                            .on_datagram(&datagram.bytes, datagram.from, waited, now)
+                            .on_datagram(&datagram.bytes, datagram.from, waited, now, ReadBy::Reader)
                             .await;
                         taken += 1;
                         next = if taken < DATAGRAM_BATCH { datagrams.try_recv().ok() } else { None };
@@ -709,6 +710,7 @@ impl Server {
             refused_within_10ms = self.core.load.refused_promptly(),
             refused_by_reader = self.core.load.refused_by_reader(),
             overloads = self.core.load.episodes,
+            waited_max_ms = self.core.load.waited_max.as_millis() as u64,
             "how long SIP datagrams waited in the socket"
         );
         self.core.hang_up_all(Instant::now()).await;
@@ -1508,16 +1510,17 @@ impl Core {
     }
 
     /// A datagram over UDP, that waited `waited` in the SIP socket (see
-    /// `load.rs`).
+    /// `load.rs`), read `by` the controller or the reader.
     async fn on_datagram(
         &mut self,
         bytes: &[u8],
         from: SocketAddr,
         waited: Duration,
         now: Instant,
+        by: ReadBy,
     ) {
         self.now = now;
-        let overloaded = self.load.arrived(waited, now);
+        let overloaded = self.load.arrived(waited, now, by);
         match self.admit(from, now) {
             front::Admit::Pass => {}
             front::Admit::Drop => return,

@@ -141,7 +141,13 @@ impl Harness {
     pub async fn receive(&mut self, from: SocketAddr, text: &str) {
         let now = self.now;
         self.core()
-            .on_datagram(text.as_bytes(), from, std::time::Duration::ZERO, now)
+            .on_datagram(
+                text.as_bytes(),
+                from,
+                std::time::Duration::ZERO,
+                now,
+                super::load::ReadBy::Controller,
+            )
             .await;
         self.settle().await;
     }

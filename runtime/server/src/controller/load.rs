@@ -4,25 +4,30 @@
 //! The kernel stamps each datagram as it arrives (`SO_TIMESTAMPNS`), so the
 //! controller knows how long every datagram it reads has waited. That wait
 //! is the measure of load: a datagram read at once means the controller
-//! keeps up, whatever the rate. A wait of [`OVERLOADED_AFTER`] starts an
-//! overload; during it, a new call that has waited [`SHED_AGE`] or more is
-//! refused with a stateless 503 and `Retry-After: 1` (see `front::shed`),
-//! and what belongs to calls already up (ACKs, BYEs, re-INVITEs) is handled
-//! as ever. The overload ends after [`OVERLOAD_ENDS`] without a datagram
-//! that waited [`SHED_AGE`].
+//! keeps up, whatever the rate.
 //!
-//! Outside an overload the controller reads the socket itself. During one,
-//! the [`Reader`] reads it, on a thread of its own that does little else:
-//! it refuses new calls as they arrive while the controller is
-//! [`SHED_AGE`] behind, and passes everything else on through a bounded
-//! channel (the datagram's wait is then counted from its arrival in the
-//! socket to the controller's taking it). So a refusal does not wait for
-//! the controller to get through the calls it took: at 6,000 new calls a
-//! second on two cores shared with the caller and the media, 9 in 10 are
-//! refused within 10 ms (README, "Performance"); the rest are those that
-//! waited while the overload was being recognised. The controller reads
-//! the socket itself again once the overload is over: the extra thread's
-//! hand-over costs nothing the rest of the time.
+//! Under a light load the controller reads the socket itself. Once a
+//! datagram has waited [`READ_AFTER`], the [`Reader`] stands at the door:
+//! it reads the socket, on a thread of its own that does little else, and
+//! passes what it reads to the controller through a bounded channel (the
+//! datagram's wait is then counted from its arrival in the socket to the
+//! controller's taking it). It reads until [`OVERLOAD_ENDS`] has passed
+//! without a datagram that waited [`SHED_AGE`]; the hand-over costs
+//! nothing the rest of the time.
+//!
+//! A wait of [`OVERLOADED_AFTER`] starts an overload. During it, the
+//! reader refuses a new call as it arrives, with a stateless 503 and
+//! `Retry-After: 1` (see `front::shed`), while the oldest datagram waiting
+//! for the controller has waited [`SHED_AGE`]; what belongs to calls
+//! already up (ACKs, BYEs, re-INVITEs) goes to the controller as ever. So
+//! a refusal never waits for the controller to get through the calls it
+//! took: at 6,000 new calls a second on two cores shared with the caller
+//! and the media, every refusal went out within 10 ms of the INVITE's
+//! arrival (README, "Performance"). The calls the reader passed on are
+//! served, late if need be: those that arrived while the overload was
+//! being recognised wait up to a few hundred milliseconds, well inside
+//! SIP's first retransmission. The controller refuses for the wait only
+//! what it read itself (the reader not yet reading, or gone).
 //!
 //! A stall of the machine (the controller's thread not scheduled for some
 //! milliseconds) leaves a queue whose datagrams waited less than
@@ -51,6 +56,14 @@ pub(crate) const OVERLOADED_AFTER: Duration = Duration::from_millis(100);
 
 /// During an overload, a new call that waited this long is refused.
 pub(crate) const SHED_AGE: Duration = Duration::from_millis(5);
+
+/// A datagram that waited this long in the SIP socket puts the [`Reader`]
+/// at the door: it reads the socket from then on (until
+/// [`OVERLOAD_ENDS`] without a datagram that waited [`SHED_AGE`]), so that
+/// an overload, once recognised, is met with refusals as calls arrive,
+/// and the calls that arrived before it was recognised are served (late)
+/// rather than refused late.
+pub(crate) const READ_AFTER: Duration = Duration::from_millis(10);
 
 /// An overload ends after this long without a datagram that waited
 /// [`SHED_AGE`].
@@ -258,8 +271,8 @@ pub(crate) struct Refusing {
     reader: OnceLock<std::thread::Thread>,
     /// Until when the overload is on (zero: none is).
     overloaded_until: AtomicU64,
-    /// When the datagram the controller took last arrived.
-    taken_arrived: AtomicU64,
+    /// Datagrams the controller took from the reader so far.
+    taken: AtomicU64,
     /// The INVITEs passed on lately (by the controller's own reads too).
     passed: Mutex<Passed>,
     /// New calls the reader refused, and of those within [`PROMPT`].
@@ -275,7 +288,7 @@ impl Default for Refusing {
             ended: AtomicBool::new(false),
             reader: OnceLock::new(),
             overloaded_until: AtomicU64::new(0),
-            taken_arrived: AtomicU64::new(0),
+            taken: AtomicU64::new(0),
             passed: Mutex::new(Passed::new()),
             refused: AtomicU64::new(0),
             refused_promptly: AtomicU64::new(0),
@@ -325,41 +338,48 @@ impl Refusing {
         u64::try_from(at.saturating_duration_since(self.base).as_nanos()).unwrap_or(u64::MAX)
     }
 
-    /// The controller took a datagram that arrived at `arrived`; the
-    /// overload is on until `overloaded_until`, if at all.
-    fn taken(&self, arrived: Instant, overloaded_until: Option<Instant>) {
-        self.taken_arrived.store(self.nanos(arrived), Relaxed);
+    /// The overload is on until `overloaded_until`, if at all.
+    fn overloaded(&self, overloaded_until: Option<Instant>) {
         let until = overloaded_until.map_or(0, |until| self.nanos(until).max(1));
         self.overloaded_until.store(until, Relaxed);
     }
 
-    /// Whether a new call that arrives at `now` is refused: during an
-    /// overload, when what waits for the controller (`waiting`
-    /// datagrams) has waited [`SHED_AGE`] already, as the datagram the
-    /// controller is at shows; the call would wait longer still.
-    fn on(&self, now: Instant, waiting: bool) -> bool {
-        let now = self.nanos(now);
-        waiting
-            && now < self.overloaded_until.load(Relaxed)
-            && now.saturating_sub(self.taken_arrived.load(Relaxed))
-                >= u64::try_from(SHED_AGE.as_nanos()).unwrap_or(u64::MAX)
+    /// The controller took a datagram the reader passed on.
+    pub(crate) fn took(&self) {
+        self.taken.fetch_add(1, Relaxed);
+    }
+
+    /// Whether a new call is refused at `now`, the oldest datagram ahead of
+    /// it (itself, when nothing waits for the controller) having arrived
+    /// at `oldest`: when that one has waited [`SHED_AGE`] during an
+    /// overload (the call would wait longer still), or
+    /// [`OVERLOADED_AFTER`] at any time (the controller is stuck: the
+    /// overload is recognised only when it takes that one).
+    fn on(&self, now: Instant, oldest: Instant) -> bool {
+        let behind = now.saturating_duration_since(oldest);
+        behind >= SHED_AGE
+            && (self.nanos(now) < self.overloaded_until.load(Relaxed) || behind >= OVERLOADED_AFTER)
     }
 }
 
-/// Reads the SIP socket over UDP during an overload, on a thread of its
-/// own, and passes what it reads to the controller, in order, through a
-/// bounded channel. While the controller is [`SHED_AGE`] behind (the
-/// datagram it took last arrived that long ago, and more wait for it),
-/// the reader refuses new calls itself as they arrive, with the same
-/// stateless 503 and `Retry-After: 1` as `front::shed`. It refuses an
-/// INVITE outside any dialog from a trusted source or one within its rate
-/// (its own count, with the same limits as the controller's); anything
-/// else goes to the controller, which judges it as ever. The Call-IDs of
-/// the INVITEs passed on (by the reader, and by the controller's own
-/// reads) are remembered for [`REMEMBERED`], so that a retransmission of a
-/// call the controller may have taken (a caller that has not seen the
-/// answer yet) goes to the controller too, never refused behind its back.
-/// Outside an overload the reader sleeps and the controller reads.
+/// Reads the SIP socket over UDP under pressure (from a datagram that
+/// waited [`READ_AFTER`] until the load is light again), on a thread of
+/// its own, and passes what it reads to the controller, in order, through
+/// a bounded channel. It is the door: while the oldest datagram waiting
+/// for the controller has waited [`SHED_AGE`] during an overload (or
+/// [`OVERLOADED_AFTER`] at any time: a stuck controller), the reader
+/// refuses new calls itself as they arrive, with the same stateless 503
+/// and `Retry-After: 1` as `front::shed`; the calls it passes on are
+/// served, late if need be (the controller does not refuse them for their
+/// wait). It refuses an INVITE outside any dialog from a trusted source or
+/// one within its rate (its own count, with the same limits as the
+/// controller's); anything else goes to the controller, which judges it
+/// as ever. The Call-IDs of the INVITEs passed on (by the reader, and by
+/// the controller's own reads) are remembered for [`REMEMBERED`], so that
+/// a retransmission of a call the controller may have taken (a caller
+/// that has not seen the answer yet) goes to the controller too, never
+/// refused behind its back. Under a light load the reader sleeps and the
+/// controller reads.
 pub(crate) struct Reader {
     socket: std::net::UdpSocket,
     to_controller: tokio::sync::mpsc::Sender<Datagram>,
@@ -367,6 +387,12 @@ pub(crate) struct Reader {
     trusted: Vec<Net>,
     rate: RateLimits,
     ids: Ids,
+    /// The datagrams passed on so far.
+    passed_on: u64,
+    /// Of those the controller may not have taken yet: their number in
+    /// that count and their arrival, oldest first (at most the channel's
+    /// bound and the one the reader waits to pass on).
+    waiting: std::collections::VecDeque<(u64, Instant)>,
 }
 
 /// The Call-IDs (keyed hashes) of the INVITEs passed on lately.
@@ -433,6 +459,8 @@ impl Reader {
                 super::front::RATE_SOURCES,
             ),
             ids: Ids::from_os(),
+            passed_on: 0,
+            waiting: std::collections::VecDeque::with_capacity(READ_AHEAD + 1),
         };
         let refusing = reader.refusing.clone();
         let thread = std::thread::Builder::new()
@@ -473,11 +501,15 @@ impl Reader {
                     }
                     self.refusing.passed(bytes, now);
                 }
+                let arrived = now.checked_sub(received.waited).unwrap_or(now);
                 let datagram = Datagram {
                     bytes: bytes.to_vec(),
                     from: received.from,
-                    arrived: now.checked_sub(received.waited).unwrap_or(now),
+                    arrived,
                 };
+                self.oldest_waiting();
+                self.waiting.push_back((self.passed_on, arrived));
+                self.passed_on += 1;
                 if self.to_controller.blocking_send(datagram).is_err() {
                     return;
                 }
@@ -485,10 +517,21 @@ impl Reader {
         }
     }
 
-    /// Refuses a new call while the controller says so; whether it did.
+    /// When the oldest datagram waiting for the controller arrived (none
+    /// waits: `None`); forgets those it took.
+    fn oldest_waiting(&mut self) -> Option<Instant> {
+        let taken = self.refusing.taken.load(Relaxed);
+        while self.waiting.front().is_some_and(|&(n, _)| n < taken) {
+            self.waiting.pop_front();
+        }
+        self.waiting.front().map(|&(_, arrived)| arrived)
+    }
+
+    /// Refuses a new call while the controller is behind; whether it did.
     fn refused(&mut self, bytes: &[u8], from: SocketAddr, waited: Duration, now: Instant) -> bool {
-        let waiting = self.to_controller.capacity() < self.to_controller.max_capacity();
-        if !self.refusing.on(now, waiting)
+        let arrived = now.checked_sub(waited).unwrap_or(now);
+        let oldest = self.oldest_waiting().map_or(arrived, |o| o.min(arrived));
+        if !self.refusing.on(now, oldest)
             || message::header_in(bytes, "Call-ID").is_none_or(|id| {
                 self.refusing
                     .passed
@@ -549,6 +592,9 @@ pub(crate) struct Load {
     /// While overloaded: until when, unless a datagram waits
     /// [`SHED_AGE`] again.
     overloaded_until: Option<Instant>,
+    /// While the reader reads the socket: until when, unless a datagram
+    /// waits [`SHED_AGE`] again (it outlasts any overload).
+    reading_until: Option<Instant>,
     /// New calls refused so far.
     pub(crate) shed: u64,
     /// Of those, refused within [`PROMPT`] of their arrival.
@@ -567,10 +613,21 @@ pub(crate) struct Load {
     pub(crate) refusing: Arc<Refusing>,
 }
 
+/// Who read a datagram from the SIP socket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ReadBy {
+    /// The controller: it judges whether a new call is refused.
+    Controller,
+    /// The [`Reader`], which judged at the door already: what it passed
+    /// on is served.
+    Reader,
+}
+
 impl Load {
-    /// A datagram that waited `waited` in the socket is handled at `now`:
-    /// returns whether a new call in it is to be refused with 503.
-    pub(crate) fn arrived(&mut self, waited: Duration, now: Instant) -> bool {
+    /// A datagram that waited `waited` in the socket (and the reader's
+    /// channel) is handled at `now`: returns whether a new call in it is
+    /// to be refused with 503.
+    pub(crate) fn arrived(&mut self, waited: Duration, now: Instant, by: ReadBy) -> bool {
         self.waited_max = self.waited_max.max(waited);
         self.waited_sum += waited;
         let bucket = WAIT_BUCKETS
@@ -582,12 +639,18 @@ impl Load {
         }
         if self.overloaded_until.is_some_and(|until| now >= until) {
             self.overloaded_until = None;
+        }
+        if self.reading_until.is_some_and(|until| now >= until) {
+            self.reading_until = None;
             self.refusing.read(false);
+        }
+        if waited >= READ_AFTER && self.reading_until.is_none() {
+            self.reading_until = Some(now + OVERLOAD_ENDS);
+            self.refusing.read(true);
         }
         if waited >= OVERLOADED_AFTER && self.overloaded_until.is_none() {
             self.overloaded_until = Some(now + OVERLOAD_ENDS);
             self.episodes += 1;
-            self.refusing.read(true);
             if self
                 .logged
                 .is_none_or(|at| now.duration_since(at) >= Duration::from_secs(10))
@@ -595,23 +658,25 @@ impl Load {
                 self.logged = Some(now);
                 tracing::warn!(
                     waited_ms = waited.as_millis() as u64,
-                    refused = self.shed,
+                    refused = self.refused_total(),
                     "SIP input is arriving faster than it is handled: new calls get 503"
                 );
             }
         }
-        let refusing = if waited >= SHED_AGE
-            && let Some(until) = self.overloaded_until.as_mut()
-        {
-            *until = now + OVERLOAD_ENDS;
-            true
+        let refusing = if waited >= SHED_AGE {
+            if let Some(until) = self.reading_until.as_mut() {
+                *until = now + OVERLOAD_ENDS;
+            }
+            if let Some(until) = self.overloaded_until.as_mut() {
+                *until = now + OVERLOAD_ENDS;
+                by == ReadBy::Controller
+            } else {
+                false
+            }
         } else {
             false
         };
-        self.refusing.taken(
-            now.checked_sub(waited).unwrap_or(now),
-            self.overloaded_until,
-        );
+        self.refusing.overloaded(self.overloaded_until);
         refusing
     }
 
@@ -691,7 +756,7 @@ mod tests {
         let mut load = Load::default();
         let start = Instant::now();
         for n in 0..1000 {
-            assert!(!load.arrived(OVERLOADED_AFTER - MS, start + MS * n));
+            assert!(!load.arrived(OVERLOADED_AFTER - MS, start + MS * n, ReadBy::Controller));
         }
         assert_eq!(load.episodes, 0);
         assert!(!load.overloaded(start + MS * 1000));
@@ -702,16 +767,16 @@ mod tests {
         let mut load = Load::default();
         let start = Instant::now();
         assert!(
-            load.arrived(OVERLOADED_AFTER, start),
+            load.arrived(OVERLOADED_AFTER, start, ReadBy::Controller),
             "the datagram that started it is refused"
         );
         assert_eq!(load.episodes, 1);
         assert!(
-            !load.arrived(SHED_AGE - MS, start + MS),
+            !load.arrived(SHED_AGE - MS, start + MS, ReadBy::Controller),
             "a datagram read at once is taken"
         );
         assert!(
-            load.arrived(SHED_AGE, start + MS * 2),
+            load.arrived(SHED_AGE, start + MS * 2, ReadBy::Controller),
             "one that waited is refused"
         );
         load.refused(SHED_AGE);
@@ -719,7 +784,7 @@ mod tests {
         assert_eq!((load.shed, load.shed_promptly), (2, 1));
         // Waits keep coming: the overload goes on, one episode.
         for n in 3..2000 {
-            load.arrived(SHED_AGE, start + MS * n);
+            load.arrived(SHED_AGE, start + MS * n, ReadBy::Controller);
         }
         assert!(load.overloaded(start + MS * 2000));
         assert_eq!(load.episodes, 1);
@@ -729,16 +794,16 @@ mod tests {
     fn an_overload_ends_after_a_quiet_spell_and_a_stall_after_it_refuses_nothing() {
         let mut load = Load::default();
         let start = Instant::now();
-        load.arrived(OVERLOADED_AFTER * 2, start);
+        load.arrived(OVERLOADED_AFTER * 2, start, ReadBy::Controller);
         // Read at once from then on.
         let mut at = start;
         while at < start + OVERLOAD_ENDS {
             at += MS;
-            load.arrived(Duration::ZERO, at);
+            load.arrived(Duration::ZERO, at, ReadBy::Controller);
         }
         assert!(!load.overloaded(at));
         // A stall after it: waits short of an overload are taken.
-        assert!(!load.arrived(OVERLOADED_AFTER - MS, at + MS));
+        assert!(!load.arrived(OVERLOADED_AFTER - MS, at + MS, ReadBy::Controller));
         assert_eq!(load.episodes, 1);
         assert_eq!(load.waited_max, OVERLOADED_AFTER * 2);
         assert_eq!(load.waits_json().get("longer"), Some(&1.into()));
@@ -841,34 +906,59 @@ mod tests {
     }
 
     #[test]
-    fn the_reader_refuses_only_during_an_overload_with_the_controller_behind() {
+    fn the_reader_refuses_only_when_what_waits_for_the_controller_waited() {
         let refusing = Refusing::default();
         let start = Instant::now();
-        assert!(!refusing.on(start, true), "no overload");
-        refusing.taken(start, Some(start + OVERLOAD_ENDS));
-        assert!(!refusing.on(start + MS, true), "the controller is at once");
+        assert!(!refusing.on(start, start), "nothing waited");
         assert!(
-            refusing.on(start + SHED_AGE, true),
-            "the controller is behind"
+            !refusing.on(start + SHED_AGE, start),
+            "the controller is behind, but no overload is on"
         );
         assert!(
-            !refusing.on(start + SHED_AGE, false),
-            "nothing waits for it"
+            refusing.on(start + OVERLOADED_AFTER, start),
+            "the controller is stuck"
+        );
+        refusing.overloaded(Some(start + OVERLOAD_ENDS));
+        assert!(
+            !refusing.on(start + MS, start),
+            "an overload, but the controller keeps up"
         );
         assert!(
-            !refusing.on(start + OVERLOAD_ENDS, true),
+            refusing.on(start + SHED_AGE, start),
+            "an overload, and the controller is behind"
+        );
+        assert!(
+            !refusing.on(start + OVERLOAD_ENDS + MS, start + OVERLOAD_ENDS),
             "the overload is over"
         );
-        // The controller's load decides when the reader reads.
+    }
+
+    #[test]
+    fn the_reader_reads_from_a_short_wait_and_what_it_passed_on_is_served() {
         let mut load = Load::default();
         let start = Instant::now();
         assert!(!load.refusing.reading());
-        load.arrived(OVERLOADED_AFTER, start);
-        assert!(load.refusing.reading());
-        assert!(load.refusing.on(start + SHED_AGE, true));
-        load.arrived(Duration::ZERO, start + OVERLOAD_ENDS);
+        assert!(!load.arrived(READ_AFTER - MS, start, ReadBy::Controller));
+        assert!(!load.refusing.reading(), "a wait short of the door's");
+        assert!(!load.arrived(READ_AFTER, start, ReadBy::Controller));
+        assert!(load.refusing.reading(), "the reader is at the door");
+        assert!(!load.overloaded(start), "but no overload is on");
+        // The overload is recognised on a call the reader passed on: it is
+        // served; the reader refuses from now.
+        let at = start + MS;
+        assert!(!load.arrived(OVERLOADED_AFTER, at, ReadBy::Reader));
+        assert!(load.overloaded(at));
+        assert!(load.refusing.on(at + SHED_AGE, at));
+        assert!(!load.arrived(SHED_AGE, at + MS, ReadBy::Reader));
+        assert_eq!((load.episodes, load.shed), (1, 0));
+        // Had the controller read it itself, it would refuse it.
+        assert!(load.arrived(SHED_AGE, at + MS * 2, ReadBy::Controller));
+        // A quiet spell ends both; the reader stops reading.
+        let quiet = at + MS * 2 + OVERLOAD_ENDS;
+        assert!(!load.arrived(Duration::ZERO, quiet, ReadBy::Reader));
+        assert!(!load.overloaded(quiet));
         assert!(!load.refusing.reading());
-        assert!(!load.refusing.on(start + OVERLOAD_ENDS + SHED_AGE, true));
+        assert!(!load.refusing.on(quiet + SHED_AGE, quiet));
     }
 
     /// The reader over real sockets, its controller stalled (nothing takes
@@ -891,18 +981,18 @@ mod tests {
             let datagram = from_reader.try_recv().ok()?;
             String::from_utf8(datagram.bytes).ok()
         };
-        // An overload: the controller took a datagram that waited, and is
-        // stuck on it.
+        // An overload, and the controller is stuck.
         let now = Instant::now();
         refusing.read(true);
-        refusing.taken(now - SHED_AGE * 2, Some(now + Duration::from_secs(60)));
+        refusing.overloaded(Some(now + Duration::from_secs(60)));
         // The first new call goes to the controller (nothing waits for it
-        // yet), and waits there; the next is refused.
+        // yet), and waits there; the next, once it waited, is refused.
         send(&invite("first", ""));
         let deadline = Instant::now() + Duration::from_secs(5);
         while from_reader.is_empty() && Instant::now() < deadline {
             tokio::time::sleep(MS * 5).await;
         }
+        tokio::time::sleep(SHED_AGE * 2).await;
         send(&invite("new", ""));
         let mut buf = [0u8; 2048];
         let (n, _) = peer.recv_from(&mut buf).expect("a 503");
