@@ -40,6 +40,8 @@
 mod customers;
 pub mod fields;
 mod outbox;
+mod pg;
+mod pg_outbox;
 mod records;
 mod sqlite;
 mod store;
@@ -50,6 +52,7 @@ pub use outbox::{
     NewEvent, OutboxEvent, OutboxStatus, OutboxStore, Settled, body as webhook_body,
     idempotency_key,
 };
+pub use pg::{PgStore, redacted};
 pub use records::{
     CallRecord, CallRecording, NewTicket, RecordStore, ScheduledSurvey, SurveyAnswer, SurveyStore,
     Ticket, TicketStore,

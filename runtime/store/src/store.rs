@@ -173,6 +173,25 @@ pub enum StoreError {
     /// A database operation failed.
     #[error("the callback database failed: {0}")]
     Database(#[from] rusqlite::Error),
+    /// The PostgreSQL database cannot be reached.
+    #[error("cannot connect to the PostgreSQL database {target}: {reason}")]
+    Connect {
+        /// The database, without its password.
+        target: String,
+        /// What the client or the server said.
+        reason: String,
+    },
+    /// The PostgreSQL database is not one this version can use.
+    #[error("the PostgreSQL database {database} is not usable: {reason}")]
+    Incompatible {
+        /// The database, without its password.
+        database: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A PostgreSQL operation failed.
+    #[error("the PostgreSQL database failed: {0}")]
+    Postgres(String),
     /// A stored row cannot be read back.
     #[error("callback {id} is unreadable in the database: {reason}")]
     Corrupt {

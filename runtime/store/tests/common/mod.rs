@@ -81,3 +81,5 @@ impl Drop for TempDir {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
+
+pub mod pg;

@@ -1,0 +1,830 @@
+//! The PostgreSQL implementation of the stores, for several nodes sharing
+//! one contact centre (issue 21). So far: callbacks and relationships
+//! ([`CallbackStore`], [`RelationshipStore`]) and the webhook outbox
+//! (`pg_outbox.rs`), with the same behaviour as [`crate::SqliteStore`]
+//! (the same test cases run against both). Call records, surveys, tickets
+//! and customer records are still SQLite's only.
+//!
+//! The connection lives on a thread of its own: the stores' traits are
+//! synchronous and are called from the runtime's threads (inside tokio),
+//! where the blocking client cannot run. Each operation is a job sent to
+//! that thread through a bounded channel; the caller waits for its answer.
+//! A connection found closed is opened again before the next job.
+//!
+//! Callbacks are claimed with `FOR UPDATE SKIP LOCKED`: nodes claiming at
+//! once each get other callbacks, and each pending callback is claimed
+//! once. Creating and changing callbacks takes a lock on the table, as
+//! SQLite's immediate transactions do, so the duplicate checks hold across
+//! nodes.
+
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+
+use jiff::Timestamp;
+use postgres::{Client, NoTls, Row, Transaction};
+
+use crate::sqlite::DEFAULT_MAX_ATTEMPTS;
+use crate::store::{
+    Callback, CallbackStore, Created, Filter, RelationshipStore, Status, StoreError,
+};
+use crate::validate::{Kind, Valid, normalize_number};
+
+/// The schema's migrations, in order: version `n` is the `n`-th. Applied in
+/// one transaction, under an advisory lock (nodes starting at once).
+const MIGRATIONS: &[&str] = &[CALLBACKS, crate::pg_outbox::SCHEMA];
+
+/// Callbacks and relationships (migration 1).
+const CALLBACKS: &str = "
+CREATE TABLE callbacks (
+    id          BIGSERIAL PRIMARY KEY,
+    kind        TEXT    NOT NULL,
+    number      TEXT    NOT NULL,
+    name        TEXT    NOT NULL,
+    start_ms    BIGINT  NOT NULL,
+    end_ms      BIGINT,
+    zone        TEXT    NOT NULL,
+    queue       TEXT    NOT NULL,
+    reason      TEXT,
+    assignee    TEXT,
+    created_by  TEXT    NOT NULL,
+    created_ms  BIGINT  NOT NULL,
+    status      TEXT    NOT NULL,
+    attempts    BIGINT  NOT NULL DEFAULT 0,
+    due_ms      BIGINT  NOT NULL,
+    outcome     TEXT,
+    changed_by  TEXT,
+    campaign    TEXT
+);
+CREATE UNIQUE INDEX callbacks_open
+    ON callbacks (number, queue) WHERE status IN ('pending', 'placing');
+CREATE INDEX callbacks_due ON callbacks (status, due_ms);
+CREATE INDEX callbacks_start ON callbacks (start_ms);
+CREATE TABLE relationships (
+    campaign    TEXT NOT NULL,
+    number      TEXT NOT NULL,
+    last_agent  TEXT,
+    last_ms     BIGINT,
+    owner       TEXT,
+    PRIMARY KEY (campaign, number)
+);
+";
+
+/// The advisory lock taken while the schema is brought up to date.
+const SCHEMA_LOCK: i64 = 0x6469_616c_6563_7401;
+
+const COLUMNS: &str = "id, kind, number, name, start_ms, end_ms, zone, queue, reason, assignee, \
+                       created_by, created_ms, status, attempts, due_ms, outcome, changed_by, campaign";
+
+/// Operations waiting for the connection's thread at most.
+const JOBS: usize = 64;
+
+type Job = Box<dyn FnOnce(Result<&mut Client, StoreError>) + Send>;
+
+/// Callbacks and relationships in a PostgreSQL database shared by nodes.
+///
+/// Every operation is one transaction, committed before it returns (the
+/// server's `synchronous_commit` decides what a crash of the database
+/// machine may lose). Times are kept to the millisecond.
+#[derive(Debug)]
+pub struct PgStore {
+    jobs: SyncSender<Job>,
+    max_attempts: u32,
+}
+
+impl PgStore {
+    /// Connects to the database `config` (a `postgres://` URL or
+    /// `key=value` pairs, as libpq takes them) and brings its schema up to
+    /// date. A database that cannot be reached, or that was written by a
+    /// newer version, gives an error naming it (without its password).
+    pub fn connect(config: &str) -> Result<PgStore, StoreError> {
+        let target = redacted(config);
+        let parsed: postgres::Config = config.parse().map_err(|e| StoreError::Connect {
+            target: target.clone(),
+            reason: format!("{e}"),
+        })?;
+        let client = parsed.connect(NoTls).map_err(|e| StoreError::Connect {
+            target: target.clone(),
+            reason: reason(&e),
+        })?;
+        let (jobs, waiting) = sync_channel::<Job>(JOBS);
+        std::thread::Builder::new()
+            .name("dialect-postgres".into())
+            .spawn(move || serve(client, parsed, target, waiting))
+            .map_err(|e| StoreError::Unavailable(format!("no thread for PostgreSQL: {e}")))?;
+        let store = PgStore {
+            jobs,
+            max_attempts: DEFAULT_MAX_ATTEMPTS,
+        };
+        let config = redacted(config);
+        store.call(move |client| migrate(client, &config))?;
+        Ok(store)
+    }
+
+    /// Sets how many placements are made before a callback is marked
+    /// `failed` (at least 1; [`DEFAULT_MAX_ATTEMPTS`] by default).
+    pub fn with_max_attempts(mut self, max_attempts: u32) -> PgStore {
+        self.max_attempts = max_attempts.max(1);
+        self
+    }
+
+    /// How many placements are made before a callback is marked `failed`.
+    pub fn max_attempts(&self) -> u32 {
+        self.max_attempts
+    }
+
+    /// Runs `job` on the connection's thread and returns its answer.
+    fn call<T: Send + 'static>(
+        &self,
+        job: impl FnOnce(&mut Client) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let (answer, answered) = sync_channel(1);
+        let job: Job = Box::new(move |client| {
+            let _ = answer.send(client.and_then(job));
+        });
+        self.jobs
+            .send(job)
+            .map_err(|_| StoreError::Unavailable("the PostgreSQL connection has ended".into()))?;
+        answered
+            .recv()
+            .map_err(|_| StoreError::Unavailable("the PostgreSQL connection has ended".into()))?
+    }
+
+    /// Runs `job` in a transaction on the connection's thread, committed
+    /// when it succeeds.
+    pub(crate) fn transaction<T: Send + 'static>(
+        &self,
+        job: impl FnOnce(&mut Transaction<'_>) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        self.call(move |client| {
+            let mut tx = client.transaction().map_err(pg)?;
+            let answer = job(&mut tx)?;
+            tx.commit().map_err(pg)?;
+            Ok(answer)
+        })
+    }
+}
+
+/// The connection's thread: runs the jobs in order until the store is
+/// dropped, opening the connection again when it was closed.
+fn serve(mut client: Client, config: postgres::Config, target: String, jobs: Receiver<Job>) {
+    while let Ok(job) = jobs.recv() {
+        if client.is_closed() {
+            match config.connect(NoTls) {
+                Ok(again) => client = again,
+                Err(e) => {
+                    job(Err(StoreError::Connect {
+                        target: target.clone(),
+                        reason: reason(&e),
+                    }));
+                    continue;
+                }
+            }
+        }
+        job(Ok(&mut client));
+    }
+}
+
+/// `config` without its password, to name the database in errors and logs.
+pub fn redacted(config: &str) -> String {
+    if let Some((scheme, rest)) = config.split_once("://") {
+        // postgres://user:password@host/db
+        let (rest, query) = match rest.split_once('?') {
+            Some((rest, query)) => (rest, Some(query)),
+            None => (rest, None),
+        };
+        let rest = match rest.rsplit_once('@') {
+            Some((credentials, host)) => {
+                let user = credentials.split(':').next().unwrap_or_default();
+                format!("{user}@{host}")
+            }
+            None => rest.to_owned(),
+        };
+        let query = query.map(|query| {
+            query
+                .split('&')
+                .map(|pair| {
+                    if pair.starts_with("password=") {
+                        "password=…"
+                    } else {
+                        pair
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join("&")
+        });
+        return match query {
+            Some(query) => format!("{scheme}://{rest}?{query}"),
+            None => format!("{scheme}://{rest}"),
+        };
+    }
+    config
+        .split_whitespace()
+        .map(|pair| {
+            if pair.starts_with("password=") {
+                "password=…"
+            } else {
+                pair
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// What PostgreSQL said, with the server's message when there is one.
+fn reason(e: &postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{} ({})", db.message(), db.code().code()),
+        None => e.to_string(),
+    }
+}
+
+pub(crate) fn pg(e: postgres::Error) -> StoreError {
+    StoreError::Postgres(reason(&e))
+}
+
+fn migrate(client: &mut Client, target: &str) -> Result<(), StoreError> {
+    let schema = |reason: String| StoreError::Incompatible {
+        database: target.to_owned(),
+        reason,
+    };
+    let mut tx = client.transaction().map_err(pg)?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK])
+        .map_err(pg)?;
+    tx.batch_execute("CREATE TABLE IF NOT EXISTS dialect_schema (version BIGINT NOT NULL)")
+        .map_err(pg)?;
+    let version: i64 = tx
+        .query_one("SELECT COALESCE(MAX(version), 0) FROM dialect_schema", &[])
+        .map_err(pg)?
+        .try_get(0)
+        .map_err(pg)?;
+    let known = i64::try_from(MIGRATIONS.len()).unwrap_or(i64::MAX);
+    if version > known {
+        return Err(schema(format!(
+            "it was written by a newer version (schema {version}, this version knows {known})"
+        )));
+    }
+    for (n, migration) in MIGRATIONS.iter().enumerate() {
+        let n = i64::try_from(n).unwrap_or(i64::MAX).saturating_add(1);
+        if n > version {
+            tx.batch_execute(migration)
+                .map_err(|e| schema(format!("migration {n}: {}", reason(&e))))?;
+        }
+    }
+    if version < known {
+        tx.execute("DELETE FROM dialect_schema", &[]).map_err(pg)?;
+        tx.execute(
+            "INSERT INTO dialect_schema (version) VALUES ($1)",
+            &[&known],
+        )
+        .map_err(pg)?;
+    }
+    // A foreign table lacks columns: say so now rather than on the first
+    // operation.
+    for check in [
+        format!("SELECT {COLUMNS} FROM callbacks LIMIT 0"),
+        "SELECT campaign, number, last_agent, last_ms, owner FROM relationships LIMIT 0".to_owned(),
+        "SELECT id, campaign, call, seq, event, url, body, key, status, attempts, next_ms, \
+         last_error, created_ms, head FROM outbox LIMIT 0"
+            .to_owned(),
+    ] {
+        tx.batch_execute(&check).map_err(|e| schema(reason(&e)))?;
+    }
+    tx.commit().map_err(pg)
+}
+
+fn callback(row: &Row) -> Result<Callback, StoreError> {
+    let id: i64 = row.try_get(0).map_err(pg)?;
+    let corrupt = |reason: String| StoreError::Corrupt { id, reason };
+    let get_text = |n: usize| -> Result<String, StoreError> {
+        row.try_get::<_, String>(n)
+            .map_err(|e| corrupt(e.to_string()))
+    };
+    let get_opt_text = |n: usize| -> Result<Option<String>, StoreError> {
+        row.try_get::<_, Option<String>>(n)
+            .map_err(|e| corrupt(e.to_string()))
+    };
+    let get_int = |n: usize| -> Result<i64, StoreError> {
+        row.try_get::<_, i64>(n).map_err(|e| corrupt(e.to_string()))
+    };
+    let time = |field: &str, ms: i64| {
+        Timestamp::from_millisecond(ms)
+            .map_err(|e| corrupt(format!("{field} {ms} is not a time: {e}")))
+    };
+    let kind = get_text(1)?;
+    let status = get_text(12)?;
+    let attempts = get_int(13)?;
+    let end_ms: Option<i64> = row
+        .try_get(5)
+        .map_err(|e: postgres::Error| corrupt(e.to_string()))?;
+    Ok(Callback {
+        id,
+        kind: Kind::parse(&kind).ok_or_else(|| corrupt(format!("unknown kind '{kind}'")))?,
+        number: get_text(2)?,
+        name: get_text(3)?,
+        start: time("start", get_int(4)?)?,
+        end: end_ms.map(|ms| time("end", ms)).transpose()?,
+        zone: get_text(6)?,
+        queue: get_text(7)?,
+        reason: get_opt_text(8)?,
+        assignee: get_opt_text(9)?,
+        created_by: get_text(10)?,
+        created: time("creation time", get_int(11)?)?,
+        status: Status::parse(&status)
+            .ok_or_else(|| corrupt(format!("unknown status '{status}'")))?,
+        attempts: u32::try_from(attempts)
+            .map_err(|_| corrupt(format!("attempts {attempts} out of range")))?,
+        due: time("due time", get_int(14)?)?,
+        outcome: get_opt_text(15)?,
+        changed_by: get_opt_text(16)?,
+        campaign: get_opt_text(17)?,
+    })
+}
+
+fn ms(ts: Timestamp) -> i64 {
+    ts.as_millisecond()
+}
+
+fn fetch(tx: &mut Transaction<'_>, id: i64) -> Result<Callback, StoreError> {
+    let row = tx
+        .query_opt(
+            &format!("SELECT {COLUMNS} FROM callbacks WHERE id = $1"),
+            &[&id],
+        )
+        .map_err(pg)?
+        .ok_or(StoreError::NotFound { id })?;
+    callback(&row)
+}
+
+/// The callback pending or being placed for `number` on `queue`, other than `except`.
+fn open_for(
+    tx: &mut Transaction<'_>,
+    number: &str,
+    queue: &str,
+    except: i64,
+) -> Result<Option<Callback>, StoreError> {
+    tx.query_opt(
+        &format!(
+            "SELECT {COLUMNS} FROM callbacks WHERE number = $1 AND queue = $2 \
+             AND status IN ('pending', 'placing') AND id <> $3 ORDER BY id LIMIT 1"
+        ),
+        &[&number, &queue, &except],
+    )
+    .map_err(pg)?
+    .map(|row| callback(&row))
+    .transpose()
+}
+
+/// Serialises the changes of callbacks between nodes (SQLite's immediate
+/// transactions do the same within one file): a duplicate check and the
+/// write after it see the same table.
+fn lock(tx: &mut Transaction<'_>) -> Result<(), StoreError> {
+    tx.batch_execute("LOCK TABLE callbacks IN SHARE ROW EXCLUSIVE MODE")
+        .map_err(pg)
+}
+
+fn duplicate(existing: &Callback) -> StoreError {
+    StoreError::Duplicate {
+        existing: existing.id,
+        number: existing.number.clone(),
+        queue: existing.queue.clone(),
+        due: existing.due,
+        zone: existing.zone.clone(),
+    }
+}
+
+/// Refuses a change to `cb` unless it is pending and has not started at `now`.
+fn changeable(cb: &Callback, now: Timestamp) -> Result<(), StoreError> {
+    if cb.status != Status::Pending {
+        return Err(StoreError::NotPending {
+            id: cb.id,
+            status: cb.status,
+        });
+    }
+    if cb.start <= now {
+        return Err(StoreError::Started {
+            id: cb.id,
+            start: cb.start,
+            zone: cb.zone.clone(),
+        });
+    }
+    Ok(())
+}
+
+/// The key under which relationships are kept: the normalised number when it
+/// is one, else the trimmed text.
+fn relationship_key(number: &str) -> String {
+    normalize_number(number).unwrap_or_else(|| number.trim().to_owned())
+}
+
+impl CallbackStore for PgStore {
+    fn create(
+        &self,
+        valid: &Valid,
+        created_by: &str,
+        now: Timestamp,
+    ) -> Result<Created, StoreError> {
+        let valid = valid.clone();
+        let created_by = created_by.to_owned();
+        self.transaction(move |tx| {
+            lock(tx)?;
+            if let Some(existing) = open_for(tx, valid.number(), valid.queue(), -1)? {
+                return match valid.kind() {
+                    Kind::Web | Kind::Courtesy => Ok(Created {
+                        callback: existing,
+                        duplicate: true,
+                    }),
+                    Kind::Scheduled | Kind::Personal | Kind::Recall => Err(duplicate(&existing)),
+                };
+            }
+            let row = tx
+                .query_one(
+                    "INSERT INTO callbacks (kind, number, name, start_ms, end_ms, zone, queue, \
+                     reason, assignee, created_by, created_ms, status, attempts, due_ms, campaign) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'pending', 0, $4, $12) \
+                     RETURNING id",
+                    &[
+                        &valid.kind().as_str(),
+                        &valid.number(),
+                        &valid.name(),
+                        &ms(valid.start()),
+                        &valid.end().map(ms),
+                        &valid.zone(),
+                        &valid.queue(),
+                        &valid.reason(),
+                        &valid.assignee(),
+                        &created_by,
+                        &ms(now),
+                        &valid.campaign(),
+                    ],
+                )
+                .map_err(pg)?;
+            let id: i64 = row.try_get(0).map_err(pg)?;
+            Ok(Created {
+                callback: fetch(tx, id)?,
+                duplicate: false,
+            })
+        })
+    }
+
+    fn get(&self, id: i64) -> Result<Callback, StoreError> {
+        self.transaction(move |tx| fetch(tx, id))
+    }
+
+    fn update(
+        &self,
+        id: i64,
+        valid: &Valid,
+        agent: &str,
+        now: Timestamp,
+    ) -> Result<Callback, StoreError> {
+        let valid = valid.clone();
+        let agent = agent.to_owned();
+        self.transaction(move |tx| {
+            lock(tx)?;
+            let current = fetch(tx, id)?;
+            changeable(&current, now)?;
+            if current.kind != valid.kind() {
+                return Err(StoreError::KindChange {
+                    id,
+                    from: current.kind,
+                    to: valid.kind(),
+                });
+            }
+            if let Some(existing) = open_for(tx, valid.number(), valid.queue(), id)? {
+                return Err(duplicate(&existing));
+            }
+            tx.execute(
+                "UPDATE callbacks SET number = $2, name = $3, start_ms = $4, end_ms = $5, \
+                 zone = $6, queue = $7, reason = $8, assignee = $9, due_ms = $4, \
+                 changed_by = $10 WHERE id = $1",
+                &[
+                    &id,
+                    &valid.number(),
+                    &valid.name(),
+                    &ms(valid.start()),
+                    &valid.end().map(ms),
+                    &valid.zone(),
+                    &valid.queue(),
+                    &valid.reason(),
+                    &valid.assignee(),
+                    &agent,
+                ],
+            )
+            .map_err(pg)?;
+            fetch(tx, id)
+        })
+    }
+
+    fn cancel(&self, id: i64, agent: &str, now: Timestamp) -> Result<Callback, StoreError> {
+        let agent = agent.to_owned();
+        self.transaction(move |tx| {
+            lock(tx)?;
+            let current = fetch(tx, id)?;
+            changeable(&current, now)?;
+            tx.execute(
+                "UPDATE callbacks SET status = 'cancelled', changed_by = $2 WHERE id = $1",
+                &[&id, &agent],
+            )
+            .map_err(pg)?;
+            fetch(tx, id)
+        })
+    }
+
+    fn list(&self, filter: &Filter) -> Result<Vec<Callback>, StoreError> {
+        let filter = filter.clone();
+        self.transaction(move |tx| {
+            let rows = tx
+                .query(
+                    &format!(
+                        "SELECT {COLUMNS} FROM callbacks \
+                         WHERE ($1::TEXT IS NULL OR created_by = $1 OR assignee = $1) \
+                         AND ($2::TEXT IS NULL OR queue = $2) \
+                         AND ($3::TEXT IS NULL OR status = $3) \
+                         ORDER BY start_ms, id"
+                    ),
+                    &[
+                        &filter.agent.as_deref(),
+                        &filter.queue.as_deref(),
+                        &filter.status.map(Status::as_str),
+                    ],
+                )
+                .map_err(pg)?;
+            rows.iter().map(callback).collect()
+        })
+    }
+
+    fn claim_due(&self, now: Timestamp, limit: usize) -> Result<Vec<Callback>, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.transaction(move |tx| {
+            // Locked rows are another node's claim in progress: skipped, so
+            // each callback goes to one node.
+            let rows = tx
+                .query(
+                    &format!(
+                        "UPDATE callbacks SET status = 'placing' WHERE id IN ( \
+                         SELECT id FROM callbacks WHERE status = 'pending' AND due_ms <= $1 \
+                         ORDER BY due_ms, id LIMIT $2 FOR UPDATE SKIP LOCKED) \
+                         RETURNING {COLUMNS}"
+                    ),
+                    &[&ms(now), &limit],
+                )
+                .map_err(pg)?;
+            let mut claimed = rows.iter().map(callback).collect::<Result<Vec<_>, _>>()?;
+            claimed.sort_by_key(|cb| (cb.due, cb.id));
+            Ok(claimed)
+        })
+    }
+
+    fn next_due(&self) -> Result<Option<Timestamp>, StoreError> {
+        self.transaction(|tx| {
+            let next: Option<i64> = tx
+                .query_one(
+                    "SELECT MIN(due_ms) FROM callbacks WHERE status = 'pending'",
+                    &[],
+                )
+                .map_err(pg)?
+                .try_get(0)
+                .map_err(pg)?;
+            next.map(|ms| {
+                Timestamp::from_millisecond(ms).map_err(|e| {
+                    StoreError::Unreadable(format!("due time {ms} is not a time: {e}"))
+                })
+            })
+            .transpose()
+        })
+    }
+
+    fn finish(&self, id: i64, outcome: &str) -> Result<Callback, StoreError> {
+        let outcome = outcome.to_owned();
+        self.transaction(move |tx| {
+            let current = fetch_for_update(tx, id)?;
+            if current.status != Status::Placing {
+                return Err(StoreError::NotPlacing {
+                    id,
+                    status: current.status,
+                });
+            }
+            tx.execute(
+                "UPDATE callbacks SET status = 'done', outcome = $2 WHERE id = $1",
+                &[&id, &outcome],
+            )
+            .map_err(pg)?;
+            fetch(tx, id)
+        })
+    }
+
+    fn retry(&self, id: i64, at: Timestamp) -> Result<Callback, StoreError> {
+        let max_attempts = self.max_attempts;
+        self.transaction(move |tx| {
+            let current = fetch_for_update(tx, id)?;
+            if current.status != Status::Placing {
+                return Err(StoreError::NotPlacing {
+                    id,
+                    status: current.status,
+                });
+            }
+            let attempts = current.attempts.saturating_add(1);
+            if attempts >= max_attempts {
+                tx.execute(
+                    "UPDATE callbacks SET status = 'failed', attempts = $2, outcome = $3 \
+                     WHERE id = $1",
+                    &[
+                        &id,
+                        &i64::from(attempts),
+                        &format!("gave up after {attempts} attempts"),
+                    ],
+                )
+                .map_err(pg)?;
+            } else {
+                tx.execute(
+                    "UPDATE callbacks SET status = 'pending', attempts = $2, due_ms = $3 \
+                     WHERE id = $1",
+                    &[&id, &i64::from(attempts), &ms(at)],
+                )
+                .map_err(pg)?;
+            }
+            fetch(tx, id)
+        })
+    }
+
+    fn recover(&self, _now: Timestamp) -> Result<Vec<Callback>, StoreError> {
+        let max_attempts = i64::from(self.max_attempts);
+        self.transaction(move |tx| {
+            let rows = tx
+                .query(
+                    "UPDATE callbacks SET attempts = attempts + 1 WHERE status = 'placing' \
+                     RETURNING id, due_ms",
+                    &[],
+                )
+                .map_err(pg)?;
+            let mut ids = rows
+                .iter()
+                .map(|row| Ok((row.try_get::<_, i64>(1)?, row.try_get::<_, i64>(0)?)))
+                .collect::<Result<Vec<_>, postgres::Error>>()
+                .map_err(pg)?;
+            ids.sort_unstable();
+            tx.execute(
+                "UPDATE callbacks SET status = 'failed', \
+                 outcome = 'interrupted; gave up after ' || attempts || ' attempts' \
+                 WHERE status = 'placing' AND attempts >= $1",
+                &[&max_attempts],
+            )
+            .map_err(pg)?;
+            tx.execute(
+                "UPDATE callbacks SET status = 'pending' WHERE status = 'placing'",
+                &[],
+            )
+            .map_err(pg)?;
+            let mut recovered = Vec::with_capacity(ids.len());
+            for (_, id) in ids {
+                recovered.push(fetch(tx, id)?);
+            }
+            Ok(recovered)
+        })
+    }
+}
+
+/// The callback `id`, its row locked until the transaction ends (a finish
+/// and a retry from two nodes do not both pass the status check).
+fn fetch_for_update(tx: &mut Transaction<'_>, id: i64) -> Result<Callback, StoreError> {
+    let row = tx
+        .query_opt(
+            &format!("SELECT {COLUMNS} FROM callbacks WHERE id = $1 FOR UPDATE"),
+            &[&id],
+        )
+        .map_err(pg)?
+        .ok_or(StoreError::NotFound { id })?;
+    callback(&row)
+}
+
+impl RelationshipStore for PgStore {
+    fn set_last_agent(
+        &self,
+        campaign: &str,
+        number: &str,
+        agent: &str,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let (campaign, key, agent) = (
+            campaign.to_owned(),
+            relationship_key(number),
+            agent.to_owned(),
+        );
+        self.transaction(move |tx| {
+            tx.execute(
+                "INSERT INTO relationships (campaign, number, last_agent, last_ms) \
+                 VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (campaign, number) DO UPDATE SET last_agent = $3, last_ms = $4",
+                &[&campaign, &key, &agent, &ms(now)],
+            )
+            .map_err(pg)?;
+            Ok(())
+        })
+    }
+
+    fn last_agent(
+        &self,
+        campaign: &str,
+        number: &str,
+    ) -> Result<Option<(String, Timestamp)>, StoreError> {
+        let (campaign, key, number) = (
+            campaign.to_owned(),
+            relationship_key(number),
+            number.to_owned(),
+        );
+        self.transaction(move |tx| {
+            let row = tx
+                .query_opt(
+                    "SELECT last_agent, last_ms FROM relationships \
+                     WHERE campaign = $1 AND number = $2",
+                    &[&campaign, &key],
+                )
+                .map_err(pg)?;
+            let Some(row) = row else {
+                return Ok(None);
+            };
+            let agent: Option<String> = row.try_get(0).map_err(pg)?;
+            let last: Option<i64> = row.try_get(1).map_err(pg)?;
+            match (agent, last) {
+                (Some(agent), Some(ms)) => {
+                    let at = Timestamp::from_millisecond(ms).map_err(|e| {
+                        StoreError::Unreadable(format!(
+                            "last contact time {ms} of {number} is not a time: {e}"
+                        ))
+                    })?;
+                    Ok(Some((agent, at)))
+                }
+                _ => Ok(None),
+            }
+        })
+    }
+
+    fn set_owner(&self, campaign: &str, number: &str, agent: &str) -> Result<(), StoreError> {
+        let (campaign, key, agent) = (
+            campaign.to_owned(),
+            relationship_key(number),
+            agent.to_owned(),
+        );
+        self.transaction(move |tx| {
+            tx.execute(
+                "INSERT INTO relationships (campaign, number, owner) VALUES ($1, $2, $3) \
+                 ON CONFLICT (campaign, number) DO UPDATE SET owner = $3",
+                &[&campaign, &key, &agent],
+            )
+            .map_err(pg)?;
+            Ok(())
+        })
+    }
+
+    fn clear_owner(&self, campaign: &str, number: &str) -> Result<(), StoreError> {
+        let (campaign, key) = (campaign.to_owned(), relationship_key(number));
+        self.transaction(move |tx| {
+            tx.execute(
+                "UPDATE relationships SET owner = NULL WHERE campaign = $1 AND number = $2",
+                &[&campaign, &key],
+            )
+            .map_err(pg)?;
+            Ok(())
+        })
+    }
+
+    fn owner(&self, campaign: &str, number: &str) -> Result<Option<String>, StoreError> {
+        let (campaign, key) = (campaign.to_owned(), relationship_key(number));
+        self.transaction(move |tx| {
+            let row = tx
+                .query_opt(
+                    "SELECT owner FROM relationships WHERE campaign = $1 AND number = $2",
+                    &[&campaign, &key],
+                )
+                .map_err(pg)?;
+            match row {
+                Some(row) => row.try_get(0).map_err(pg),
+                None => Ok(None),
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_password_never_leaves_in_a_name() {
+        assert_eq!(
+            redacted("postgres://dialect:s3cret@db.example:5432/cc"),
+            "postgres://dialect@db.example:5432/cc"
+        );
+        assert_eq!(
+            redacted("host=/run/pg user=dialect password=s3cret dbname=cc"),
+            "host=/run/pg user=dialect password=… dbname=cc"
+        );
+        assert_eq!(
+            redacted("postgres://db.example/cc"),
+            "postgres://db.example/cc"
+        );
+        assert_eq!(
+            redacted("postgres://db.example/cc?user=d&password=s3cret"),
+            "postgres://db.example/cc?user=d&password=…"
+        );
+    }
+}
