@@ -30,7 +30,12 @@ use crate::validate::{Kind, Valid, normalize_number};
 
 /// The schema's migrations, in order: version `n` is the `n`-th. Applied in
 /// one transaction, under an advisory lock (nodes starting at once).
-const MIGRATIONS: &[&str] = &[CALLBACKS, crate::pg_outbox::SCHEMA];
+const MIGRATIONS: &[&str] = &[
+    CALLBACKS,
+    crate::pg_outbox::SCHEMA,
+    crate::pg_records::SCHEMA,
+    crate::pg_customers::SCHEMA,
+];
 
 /// Callbacks and relationships (migration 1).
 const CALLBACKS: &str = "
@@ -285,7 +290,11 @@ fn migrate(client: &mut Client, target: &str) -> Result<(), StoreError> {
         "SELECT id, campaign, call, seq, event, url, body, key, status, attempts, next_ms, \
          last_error, created_ms, head FROM outbox LIMIT 0"
             .to_owned(),
-    ] {
+    ]
+    .into_iter()
+    .chain(crate::pg_records::CHECKS.iter().map(|c| (*c).to_owned()))
+    .chain(crate::pg_customers::CHECKS.iter().map(|c| (*c).to_owned()))
+    {
         tx.batch_execute(&check).map_err(|e| schema(reason(&e)))?;
     }
     tx.commit().map_err(pg)
