@@ -106,15 +106,28 @@ impl PgStore {
             target: target.clone(),
             reason: format!("{e}"),
         })?;
-        let client = parsed.connect(NoTls).map_err(|e| StoreError::Connect {
-            target: target.clone(),
-            reason: reason(&e),
-        })?;
+        // Connected on its own thread too: the blocking client starts a
+        // runtime of its own, which cannot be done inside tokio's.
         let (jobs, waiting) = sync_channel::<Job>(JOBS);
+        let (connected, connecting) = sync_channel(1);
         std::thread::Builder::new()
             .name("dialect-postgres".into())
-            .spawn(move || serve(client, parsed, target, waiting))
+            .spawn(move || match parsed.connect(NoTls) {
+                Ok(client) => {
+                    let _ = connected.send(Ok(()));
+                    serve(client, parsed, target, waiting);
+                }
+                Err(e) => {
+                    let _ = connected.send(Err(StoreError::Connect {
+                        target,
+                        reason: reason(&e),
+                    }));
+                }
+            })
             .map_err(|e| StoreError::Unavailable(format!("no thread for PostgreSQL: {e}")))?;
+        connecting.recv().map_err(|_| {
+            StoreError::Unavailable("the PostgreSQL connection's thread ended".into())
+        })??;
         let store = PgStore {
             jobs,
             max_attempts: DEFAULT_MAX_ATTEMPTS,

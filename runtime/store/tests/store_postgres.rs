@@ -113,3 +113,23 @@ fn a_database_written_by_a_newer_version_is_refused() {
         "{err}"
     );
 }
+
+#[test]
+fn the_store_works_when_called_inside_tokio_as_the_runtime_calls_it() {
+    let database = common::pg::database();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let ids = runtime.block_on(async {
+        let store = Store::connect(&database).unwrap();
+        let created = store
+            .create(&scheduled("0123456789", "2025-06-02T12:00"), "alice", now())
+            .unwrap();
+        let claimed = store.claim_due(ts("2025-06-02T13:00:00Z"), 10).unwrap();
+        (
+            created.callback.id,
+            claimed.iter().map(|cb| cb.id).collect::<Vec<_>>(),
+        )
+    });
+    assert_eq!(ids.1, [ids.0]);
+}
