@@ -1,9 +1,10 @@
 //! The PostgreSQL implementation of the stores, for several nodes sharing
-//! one contact centre (issue 21). So far: callbacks and relationships
-//! ([`CallbackStore`], [`RelationshipStore`]) and the webhook outbox
-//! (`pg_outbox.rs`), with the same behaviour as [`crate::SqliteStore`]
-//! (the same test cases run against both). Call records, surveys, tickets
-//! and customer records are still SQLite's only.
+//! one contact centre (issue 21): callbacks and relationships
+//! ([`CallbackStore`], [`RelationshipStore`]), the webhook outbox
+//! (`pg_outbox.rs`), surveys, call records, recordings and tickets
+//! (`pg_records.rs`) and customer records (`pg_customers.rs`), with the
+//! same behaviour as [`crate::SqliteStore`] (the same test cases run
+//! against both).
 //!
 //! The connection lives on a thread of its own: the stores' traits are
 //! synchronous and are called from the runtime's threads (inside tokio),
