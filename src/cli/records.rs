@@ -10,8 +10,9 @@
 //! the campaign, the same columns, to standard output.
 
 use super::{FAILED, Inputs, OK, USAGE};
+use dialect_server::database::{Database, Store};
 use dialect_store::fields::{self, FieldType};
-use dialect_store::{CustomerStore, NewRecord, SqliteStore};
+use dialect_store::{NewRecord, SqliteStore};
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -40,8 +41,10 @@ enum Action {
         /// The data directory whose database gets the records.
         #[arg(long, default_value = "data")]
         data: PathBuf,
-        /// The server's configuration, for its `[webhooks] url` (the
-        /// `record_added` events go where the server sends events).
+        /// The server's configuration: its `[runtime] database` (when set,
+        /// it gets the records instead of `--data`'s) and its `[webhooks]
+        /// url` (the `record_added` events go where the server sends
+        /// events).
         #[arg(long)]
         config: Option<PathBuf>,
     },
@@ -54,6 +57,10 @@ enum Action {
         /// The data directory whose database holds the records.
         #[arg(long, default_value = "data")]
         data: PathBuf,
+        /// The server's configuration: its `[runtime] database`, when set,
+        /// holds the records instead of `--data`'s.
+        #[arg(long)]
+        config: Option<PathBuf>,
     },
 }
 
@@ -129,19 +136,46 @@ pub fn run(args: &Args) -> i32 {
             campaign,
             inputs,
             data,
-        } => export(campaign, inputs, data),
+            config,
+        } => export(campaign, inputs, data, config.as_deref()),
     }
 }
 
-fn open(data: &std::path::Path) -> Result<SqliteStore, i32> {
+/// The database: the configuration's `[runtime] database` when it sets
+/// one, else `dialect.sqlite` in `data`.
+fn open(
+    data: &std::path::Path,
+    config: Option<&dialect_server::config::Config>,
+) -> Result<Box<dyn Store>, i32> {
+    if let Some(config) = config
+        && config.runtime.database.is_some()
+    {
+        return Database::of(config).open().map_err(|err| {
+            eprintln!("error: {err}");
+            USAGE
+        });
+    }
     if let Err(err) = std::fs::create_dir_all(data) {
         eprintln!("error: cannot create {}: {err}", data.display());
         return Err(USAGE);
     }
-    SqliteStore::open(data.join("dialect.sqlite")).map_err(|err| {
-        eprintln!("error: {err}");
-        USAGE
-    })
+    match SqliteStore::open(data.join("dialect.sqlite")) {
+        Ok(store) => Ok(Box::new(store)),
+        Err(err) => {
+            eprintln!("error: {err}");
+            Err(USAGE)
+        }
+    }
+}
+
+/// The configuration at `path`, if any.
+fn load(path: Option<&std::path::Path>) -> Result<Option<dialect_server::config::Config>, i32> {
+    path.map(dialect_server::config::Config::load)
+        .transpose()
+        .map_err(|err| {
+            eprintln!("error: {err}");
+            USAGE
+        })
 }
 
 /// What a column of the file holds.
@@ -158,14 +192,11 @@ fn import(
     data: &std::path::Path,
     config: Option<&std::path::Path>,
 ) -> i32 {
-    let hook_url = match config.map(dialect_server::config::Config::load) {
-        Some(Ok(config)) => config.webhooks.url,
-        Some(Err(err)) => {
-            eprintln!("error: {err}");
-            return USAGE;
-        }
-        None => None,
+    let config = match load(config) {
+        Ok(config) => config,
+        Err(code) => return code,
     };
+    let hook_url = config.as_ref().and_then(|c| c.webhooks.url.clone());
     let columns = match columns(inputs, campaign) {
         Ok(columns) => columns,
         Err(code) => return code,
@@ -307,7 +338,7 @@ fn import(
         }
         return FAILED;
     }
-    let store = match open(data) {
+    let store = match open(data, config.as_ref()) {
         Ok(store) => store,
         Err(code) => return code,
     };
@@ -351,7 +382,7 @@ fn import(
             })
         })
         .collect();
-    match dialect_store::OutboxStore::enqueue(&store, &events, now) {
+    match store.enqueue(&events, now) {
         Ok(_) => {
             println!(
                 "queued {} record_added event(s) for {}",
@@ -369,12 +400,21 @@ fn import(
     }
 }
 
-fn export(campaign: &str, inputs: &Inputs, data: &std::path::Path) -> i32 {
+fn export(
+    campaign: &str,
+    inputs: &Inputs,
+    data: &std::path::Path,
+    config: Option<&std::path::Path>,
+) -> i32 {
+    let config = match load(config) {
+        Ok(config) => config,
+        Err(code) => return code,
+    };
     let columns = match columns(inputs, campaign) {
         Ok(columns) => columns,
         Err(code) => return code,
     };
-    let store = match open(data) {
+    let store = match open(data, config.as_ref()) {
         Ok(store) => store,
         Err(code) => return code,
     };

@@ -8,6 +8,7 @@
 mod acd;
 mod build;
 mod ci;
+mod cluster;
 mod customer;
 mod desk;
 mod diagnostics;

@@ -80,7 +80,7 @@ fn main() {
                 ..Settings::from_config(&dialect_server::config::Webhooks::default())
             };
             let worker = Worker::new(
-                SqliteStore::open(&db).unwrap(),
+                Box::new(SqliteStore::open(&db).unwrap()),
                 settings,
                 EventLog::discard(),
             );

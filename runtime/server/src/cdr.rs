@@ -25,7 +25,9 @@ use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use dialect_store::{CallRecord, RecordStore, SqliteStore};
+use dialect_store::CallRecord;
+
+use crate::database::Store;
 
 use crate::eventlog::EventLog;
 
@@ -68,7 +70,7 @@ pub struct Cdrs {
 
 impl Cdrs {
     /// Starts the writer on its own connection to the store's file.
-    pub fn start(store: SqliteStore, log: EventLog) -> Cdrs {
+    pub fn start(store: Box<dyn Store>, log: EventLog) -> Cdrs {
         let (sender, receiver) = sync_channel(BATCHES);
         let shared = Arc::new(Shared {
             committed: Mutex::new(0),
@@ -79,7 +81,7 @@ impl Cdrs {
         let writer = shared.clone();
         let thread = std::thread::Builder::new()
             .name("dialect-cdr".into())
-            .spawn(move || write(&store, &receiver, &writer, &log))
+            .spawn(move || write(store.as_ref(), &receiver, &writer, &log))
             .ok();
         Cdrs {
             sender: thread.is_some().then_some(sender),
@@ -208,7 +210,7 @@ fn advance(shared: &Shared, last: u64) {
 
 /// The writer's loop: everything queued, in one transaction per round.
 fn write(
-    store: &SqliteStore,
+    store: &dyn Store,
     receiver: &Receiver<(u64, Vec<CallRecord>)>,
     shared: &Shared,
     log: &EventLog,

@@ -366,8 +366,10 @@ pub struct Runtime {
     pub max_calls: usize,
     /// The event log: a file path, or `-` for standard output.
     pub event_log: String,
-    /// The embedded database (callbacks, relationships); default
-    /// `dialect.sqlite` in `data`.
+    /// The database (callbacks, relationships, records, the webhook
+    /// outbox): an SQLite file, by default `dialect.sqlite` in `data`, or
+    /// a PostgreSQL database given as a `postgres://` URL (see
+    /// `crate::database`).
     pub database: Option<PathBuf>,
     /// Public keys (`dialect keygen`'s `.pub` files, or their text) whose
     /// signatures the server requires on every artifact it serves, in
@@ -689,14 +691,6 @@ impl Config {
             }
         }
         Ok(())
-    }
-
-    /// The embedded database's file.
-    pub fn database(&self) -> PathBuf {
-        self.runtime
-            .database
-            .clone()
-            .unwrap_or_else(|| self.runtime.data.join("dialect.sqlite"))
     }
 }
 

@@ -49,7 +49,6 @@ use dialect_sip::ids::Ids;
 use dialect_sip::message::{self, Message, Method, Transport};
 use dialect_sip::sdp::{self, Codec, LocalMedia};
 use dialect_sip::transaction::{Incoming, Transactions, TuEvent, TxKey};
-use dialect_store::{CallbackStore, RelationshipStore, SqliteStore};
 use dialect_switch::{Action, Switch, Version};
 use load::{Load, ReadBy, bind_sip};
 use serde_json::Value;
@@ -189,8 +188,10 @@ impl Server {
         let prompts = Arc::new(PromptCache::new());
         let notifier = crate::notify::Notifier::new(&options.config.notify)
             .map_err(|e| ServeError::Config(e.to_string()))?;
+        let database = crate::database::Database::of(&options.config);
         let webhooks = crate::webhook_delivery::Worker::new(
-            SqliteStore::open(options.config.database())
+            database
+                .open()
                 .map_err(|e| ServeError::Database(e.to_string()))?,
             crate::webhook_delivery::Settings::from_config(&options.config.webhooks),
             options.log.clone(),
@@ -337,11 +338,14 @@ impl Server {
             prompts.clone(),
             options.config.runtime.data.join("tts"),
         );
-        let database = options.config.database();
-        let store =
-            SqliteStore::open(&database).map_err(|e| ServeError::Database(e.to_string()))?;
+        let database = crate::database::Database::of(&options.config);
+        let store = database
+            .open()
+            .map_err(|e| ServeError::Database(e.to_string()))?;
         let cdrs = crate::cdr::Cdrs::start(
-            SqliteStore::open(&database).map_err(|e| ServeError::Database(e.to_string()))?,
+            database
+                .open()
+                .map_err(|e| ServeError::Database(e.to_string()))?,
             options.log.clone(),
         );
         let recovered = store
@@ -426,7 +430,7 @@ impl Server {
             config: options.config,
             total_calls: 0,
             chart: desk::Chart::default(),
-            store: Some(Box::new(store)),
+            store: Some(store),
             cdrs,
             held: VecDeque::new(),
             load: Load::default(),
@@ -1259,37 +1263,7 @@ struct PlacedLeg {
     law: Law,
 }
 
-/// The embedded store: callbacks, relationships, surveys and tickets.
-trait Store:
-    CallbackStore
-    + dialect_store::CustomerStore
-    + dialect_store::RecordStore
-    + RelationshipStore
-    + dialect_store::SurveyStore
-    + dialect_store::TicketStore
-    + dialect_store::OutboxStore
-    + Send
-    + Sync
-{
-    /// The part the switch reads and writes.
-    fn as_switch(&self) -> &dyn dialect_switch::Store;
-}
-impl<T> Store for T
-where
-    T: CallbackStore
-        + dialect_store::CustomerStore
-        + dialect_store::RecordStore
-        + RelationshipStore
-        + dialect_store::SurveyStore
-        + dialect_store::TicketStore
-        + dialect_store::OutboxStore
-        + Send
-        + Sync,
-{
-    fn as_switch(&self) -> &dyn dialect_switch::Store {
-        self
-    }
-}
+use crate::database::Store;
 
 impl Core {
     /// The wall time of the input being handled (see [`Core::now`]).

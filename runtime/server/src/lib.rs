@@ -9,6 +9,7 @@ pub mod clock;
 pub mod config;
 pub mod controller;
 pub mod conversation;
+pub mod database;
 pub mod eventlog;
 pub mod guard;
 pub mod leg;

@@ -19,7 +19,9 @@
 
 use crate::clock::Clock;
 use crate::eventlog::{EventLog, fields};
-use dialect_store::{OutboxEvent, OutboxStore, Settled, SqliteStore, StoreError};
+use dialect_store::{OutboxEvent, Settled, StoreError};
+
+use crate::database::Store;
 use jiff::{SignedDuration, Timestamp};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -94,7 +96,7 @@ impl Settings {
 /// The delivery worker: build it with [`Worker::new`], hand its
 /// [`Worker::notifier`] to whoever enqueues, then [`Worker::run`] it.
 pub struct Worker {
-    store: Arc<SqliteStore>,
+    store: Arc<dyn Store>,
     settings: Settings,
     log: EventLog,
     notify: Arc<Notify>,
@@ -111,14 +113,14 @@ type Attempt = Result<u16, String>;
 impl Worker {
     /// A worker on its own store handle (a second connection to the
     /// database file is fine: WAL, IMMEDIATE transactions).
-    pub fn new(store: SqliteStore, settings: Settings, log: EventLog) -> Worker {
+    pub fn new(store: Box<dyn Store>, settings: Settings, log: EventLog) -> Worker {
         let client = reqwest::Client::builder()
             .timeout(settings.timeout)
             .user_agent(concat!("dialect/", env!("CARGO_PKG_VERSION")))
             .build()
             .unwrap_or_default();
         Worker {
-            store: Arc::new(store),
+            store: Arc::from(store),
             settings,
             log,
             notify: Arc::new(Notify::new()),
@@ -311,10 +313,10 @@ impl Worker {
     async fn store_call<T, F>(&self, f: F) -> Result<T, String>
     where
         T: Send + 'static,
-        F: FnOnce(&SqliteStore) -> Result<T, StoreError> + Send + 'static,
+        F: FnOnce(&dyn Store) -> Result<T, StoreError> + Send + 'static,
     {
         let store = self.store.clone();
-        match tokio::task::spawn_blocking(move || f(&store)).await {
+        match tokio::task::spawn_blocking(move || f(store.as_ref())).await {
             Ok(result) => result.map_err(|e| e.to_string()),
             Err(e) => Err(format!("the store task failed: {e}")),
         }

@@ -104,7 +104,7 @@ async fn a_refused_event_is_retried_then_dead_and_the_call_goes_on() {
     };
     let lines = Lines::default();
     let worker = Worker::new(
-        SqliteStore::open(&db).unwrap(),
+        Box::new(SqliteStore::open(&db).unwrap()),
         settings,
         EventLog::new(Box::new(lines.clone())),
     );
@@ -239,7 +239,7 @@ async fn an_unreachable_receiver_is_retried_and_events_left_sending_are_sent_aft
         keep_delivered: Duration::from_secs(3_600),
     };
     let worker = Worker::new(
-        SqliteStore::open(&db).unwrap(),
+        Box::new(SqliteStore::open(&db).unwrap()),
         settings,
         EventLog::discard(),
     );

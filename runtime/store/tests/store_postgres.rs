@@ -133,3 +133,11 @@ fn the_store_works_when_called_inside_tokio_as_the_runtime_calls_it() {
     });
     assert_eq!(ids.1, [ids.0]);
 }
+
+#[test]
+fn a_url_names_the_database_as_the_configuration_does() {
+    let url = common::pg::database_url();
+    assert!(url.starts_with("postgres://postgres@%2F"), "{url}");
+    let store = Store::connect(&url).unwrap();
+    assert!(store.list(&Filter::default()).unwrap().is_empty());
+}

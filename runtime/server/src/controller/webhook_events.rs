@@ -388,7 +388,7 @@ mod tests {
 
     fn worker() -> Worker {
         Worker::new(
-            dialect_store::SqliteStore::in_memory().unwrap(),
+            Box::new(dialect_store::SqliteStore::in_memory().unwrap()),
             crate::webhook_delivery::Settings::from_config(&crate::config::Webhooks::default()),
             crate::eventlog::EventLog::discard(),
         )

@@ -158,6 +158,15 @@ fn admin(dir: &std::path::Path) -> String {
     )
 }
 
+/// A fresh, empty database: its `postgres://` URL, as `[runtime] database`
+/// takes it (the socket's directory percent-encoded as the host).
+pub fn database_url() -> String {
+    let settings = database();
+    let name = settings.rsplit("dbname=").next().unwrap_or_default();
+    let dir = server().dir.display().to_string().replace('/', "%2F");
+    format!("postgres://postgres@{dir}:{PORT}/{name}")
+}
+
 /// A fresh, empty database: its connection settings.
 pub fn database() -> String {
     static COUNTER: AtomicU32 = AtomicU32::new(0);
