@@ -18,7 +18,8 @@
 //! SQLite's immediate transactions do, so the duplicate checks hold across
 //! nodes.
 
-use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, sync_channel};
+use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
 use postgres::{Client, NoTls, Row, Transaction};
@@ -36,7 +37,27 @@ const MIGRATIONS: &[&str] = &[
     crate::pg_outbox::SCHEMA,
     crate::pg_records::SCHEMA,
     crate::pg_customers::SCHEMA,
+    CLAIMS,
 ];
+
+/// Who holds a claim and until when (migration 5): a claim of a node that
+/// stopped renewing it lapses, and another node takes the row over.
+const CLAIMS: &str = "
+ALTER TABLE callbacks ADD COLUMN claimed_by TEXT;
+ALTER TABLE callbacks ADD COLUMN lease_ms BIGINT;
+ALTER TABLE scheduled_surveys ADD COLUMN claimed_by TEXT;
+ALTER TABLE scheduled_surveys ADD COLUMN lease_ms BIGINT;
+ALTER TABLE outbox ADD COLUMN claimed_by TEXT;
+ALTER TABLE outbox ADD COLUMN lease_ms BIGINT;
+";
+
+/// The database server's clock in milliseconds: leases are measured by one
+/// clock for every node (never the flows' clock, which may be set).
+pub(crate) const DB_NOW: &str = "(EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT";
+
+/// How long a claim holds without renewal, unless set with
+/// [`PgStore::connect_with_lease`]. Renewed every third of it.
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(30);
 
 /// Callbacks and relationships (migration 1).
 const CALLBACKS: &str = "
@@ -94,6 +115,10 @@ type Job = Box<dyn FnOnce(Result<&mut Client, StoreError>) + Send>;
 pub struct PgStore {
     jobs: SyncSender<Job>,
     max_attempts: u32,
+    /// This handle's name in the claims it holds (`claimed_by`).
+    node: String,
+    /// How long its claims hold, in milliseconds, unless renewed.
+    lease_ms: i64,
 }
 
 impl PgStore {
@@ -102,7 +127,22 @@ impl PgStore {
     /// date. A database that cannot be reached, or that was written by a
     /// newer version, gives an error naming it (without its password).
     pub fn connect(config: &str) -> Result<PgStore, StoreError> {
+        PgStore::connect_with_lease(config, DEFAULT_LEASE)
+    }
+
+    /// [`PgStore::connect`], with claims (of callbacks, survey calls and
+    /// webhook events) that hold `lease` unless renewed. The handle's
+    /// thread renews them every third of it; when the process dies they
+    /// lapse, and another node's next claim takes the rows over.
+    pub fn connect_with_lease(config: &str, lease: Duration) -> Result<PgStore, StoreError> {
         let target = redacted(config);
+        let node = node_name();
+        let lease_ms = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX).max(1);
+        let renewal = Renewal {
+            node: node.clone(),
+            lease_ms,
+            every: (lease / 3).max(Duration::from_millis(10)),
+        };
         let parsed: postgres::Config = config.parse().map_err(|e| StoreError::Connect {
             target: target.clone(),
             reason: format!("{e}"),
@@ -116,7 +156,7 @@ impl PgStore {
             .spawn(move || match parsed.connect(NoTls) {
                 Ok(client) => {
                     let _ = connected.send(Ok(()));
-                    serve(client, parsed, target, waiting);
+                    serve(client, parsed, target, waiting, &renewal);
                 }
                 Err(e) => {
                     let _ = connected.send(Err(StoreError::Connect {
@@ -132,6 +172,8 @@ impl PgStore {
         let store = PgStore {
             jobs,
             max_attempts: DEFAULT_MAX_ATTEMPTS,
+            node,
+            lease_ms,
         };
         let config = redacted(config);
         store.call(move |client| migrate(client, &config))?;
@@ -148,6 +190,16 @@ impl PgStore {
     /// How many placements are made before a callback is marked `failed`.
     pub fn max_attempts(&self) -> u32 {
         self.max_attempts
+    }
+
+    /// This handle's name in the claims it holds.
+    pub fn node(&self) -> &str {
+        &self.node
+    }
+
+    /// This handle's name and lease (ms), for a claim.
+    pub(crate) fn claimant(&self) -> (String, i64) {
+        (self.node.clone(), self.lease_ms)
     }
 
     /// Runs `job` on the connection's thread and returns its answer.
@@ -182,24 +234,98 @@ impl PgStore {
     }
 }
 
+/// What the connection's thread renews, and how often.
+struct Renewal {
+    node: String,
+    lease_ms: i64,
+    every: Duration,
+}
+
+/// A name for a handle's claims: the host, the process and a number of its
+/// own, so that no two handles, here or on another node, share one.
+fn node_name() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    static HANDLES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let host = std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "node".to_owned());
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    format!(
+        "{host}-{}-{}-{:08x}",
+        std::process::id(),
+        HANDLES.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        hasher.finish() as u32
+    )
+}
+
 /// The connection's thread: runs the jobs in order until the store is
-/// dropped, opening the connection again when it was closed.
-fn serve(mut client: Client, config: postgres::Config, target: String, jobs: Receiver<Job>) {
-    while let Ok(job) = jobs.recv() {
+/// dropped, opening the connection again when it was closed, and renews
+/// the handle's claims every [`Renewal::every`].
+fn serve(
+    mut client: Client,
+    config: postgres::Config,
+    target: String,
+    jobs: Receiver<Job>,
+    renewal: &Renewal,
+) {
+    let mut renew_at = Instant::now() + renewal.every;
+    loop {
+        let wait = renew_at.saturating_duration_since(Instant::now());
+        let job = match jobs.recv_timeout(wait) {
+            Ok(job) => Some(job),
+            Err(RecvTimeoutError::Timeout) => None,
+            Err(RecvTimeoutError::Disconnected) => return,
+        };
         if client.is_closed() {
             match config.connect(NoTls) {
                 Ok(again) => client = again,
                 Err(e) => {
-                    job(Err(StoreError::Connect {
-                        target: target.clone(),
-                        reason: reason(&e),
-                    }));
+                    if let Some(job) = job {
+                        job(Err(StoreError::Connect {
+                            target: target.clone(),
+                            reason: reason(&e),
+                        }));
+                    }
                     continue;
                 }
             }
         }
-        job(Ok(&mut client));
+        if let Some(job) = job {
+            job(Ok(&mut client));
+        }
+        if Instant::now() >= renew_at {
+            // A failed renewal is tried again next time; the claims hold
+            // for a lease, three renewals.
+            let _ = renew(&mut client, renewal);
+            renew_at = Instant::now() + renewal.every;
+        }
     }
+}
+
+/// Extends the leases of the claims `renewal.node` holds.
+fn renew(client: &mut Client, renewal: &Renewal) -> Result<(), postgres::Error> {
+    let mut tx = client.transaction()?;
+    for (table, status) in [
+        ("callbacks", "placing"),
+        ("scheduled_surveys", "placing"),
+        ("outbox", "sending"),
+    ] {
+        tx.execute(
+            &format!(
+                "UPDATE {table} SET lease_ms = {DB_NOW} + $2 \
+                 WHERE claimed_by = $1 AND status = '{status}'"
+            ),
+            &[&renewal.node, &renewal.lease_ms],
+        )?;
+    }
+    tx.commit()
 }
 
 /// `config` without its password, to name the database in errors and logs.
@@ -577,18 +703,23 @@ impl CallbackStore for PgStore {
 
     fn claim_due(&self, now: Timestamp, limit: usize) -> Result<Vec<Callback>, StoreError> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let max_attempts = i64::from(self.max_attempts);
+        let (node, lease_ms) = self.claimant();
         self.transaction(move |tx| {
+            // A dead node's lapsed claims first: pending again (or failed).
+            take_over(tx, max_attempts, None)?;
             // Locked rows are another node's claim in progress: skipped, so
             // each callback goes to one node.
             let rows = tx
                 .query(
                     &format!(
-                        "UPDATE callbacks SET status = 'placing' WHERE id IN ( \
+                        "UPDATE callbacks SET status = 'placing', claimed_by = $3, \
+                         lease_ms = {DB_NOW} + $4 WHERE id IN ( \
                          SELECT id FROM callbacks WHERE status = 'pending' AND due_ms <= $1 \
                          ORDER BY due_ms, id LIMIT $2 FOR UPDATE SKIP LOCKED) \
                          RETURNING {COLUMNS}"
                     ),
-                    &[&ms(now), &limit],
+                    &[&ms(now), &limit, &node, &lease_ms],
                 )
                 .map_err(pg)?;
             let mut claimed = rows.iter().map(callback).collect::<Result<Vec<_>, _>>()?;
@@ -618,16 +749,13 @@ impl CallbackStore for PgStore {
 
     fn finish(&self, id: i64, outcome: &str) -> Result<Callback, StoreError> {
         let outcome = outcome.to_owned();
+        let node = self.node.clone();
         self.transaction(move |tx| {
             let current = fetch_for_update(tx, id)?;
-            if current.status != Status::Placing {
-                return Err(StoreError::NotPlacing {
-                    id,
-                    status: current.status,
-                });
-            }
+            placing_here(tx, &current, &node)?;
             tx.execute(
-                "UPDATE callbacks SET status = 'done', outcome = $2 WHERE id = $1",
+                "UPDATE callbacks SET status = 'done', outcome = $2, claimed_by = NULL, \
+                 lease_ms = NULL WHERE id = $1",
                 &[&id, &outcome],
             )
             .map_err(pg)?;
@@ -637,19 +765,15 @@ impl CallbackStore for PgStore {
 
     fn retry(&self, id: i64, at: Timestamp) -> Result<Callback, StoreError> {
         let max_attempts = self.max_attempts;
+        let node = self.node.clone();
         self.transaction(move |tx| {
             let current = fetch_for_update(tx, id)?;
-            if current.status != Status::Placing {
-                return Err(StoreError::NotPlacing {
-                    id,
-                    status: current.status,
-                });
-            }
+            placing_here(tx, &current, &node)?;
             let attempts = current.attempts.saturating_add(1);
             if attempts >= max_attempts {
                 tx.execute(
-                    "UPDATE callbacks SET status = 'failed', attempts = $2, outcome = $3 \
-                     WHERE id = $1",
+                    "UPDATE callbacks SET status = 'failed', attempts = $2, outcome = $3, \
+                     claimed_by = NULL, lease_ms = NULL WHERE id = $1",
                     &[
                         &id,
                         &i64::from(attempts),
@@ -659,8 +783,8 @@ impl CallbackStore for PgStore {
                 .map_err(pg)?;
             } else {
                 tx.execute(
-                    "UPDATE callbacks SET status = 'pending', attempts = $2, due_ms = $3 \
-                     WHERE id = $1",
+                    "UPDATE callbacks SET status = 'pending', attempts = $2, due_ms = $3, \
+                     claimed_by = NULL, lease_ms = NULL WHERE id = $1",
                     &[&id, &i64::from(attempts), &ms(at)],
                 )
                 .map_err(pg)?;
@@ -669,40 +793,82 @@ impl CallbackStore for PgStore {
         })
     }
 
+    /// Takes back the claims that lapsed (a node that died) and this
+    /// handle's own: a live node's claims are left alone.
     fn recover(&self, _now: Timestamp) -> Result<Vec<Callback>, StoreError> {
         let max_attempts = i64::from(self.max_attempts);
+        let node = self.node.clone();
         self.transaction(move |tx| {
-            let rows = tx
-                .query(
-                    "UPDATE callbacks SET attempts = attempts + 1 WHERE status = 'placing' \
-                     RETURNING id, due_ms",
-                    &[],
-                )
-                .map_err(pg)?;
-            let mut ids = rows
-                .iter()
-                .map(|row| Ok((row.try_get::<_, i64>(1)?, row.try_get::<_, i64>(0)?)))
-                .collect::<Result<Vec<_>, postgres::Error>>()
-                .map_err(pg)?;
-            ids.sort_unstable();
-            tx.execute(
-                "UPDATE callbacks SET status = 'failed', \
-                 outcome = 'interrupted; gave up after ' || attempts || ' attempts' \
-                 WHERE status = 'placing' AND attempts >= $1",
-                &[&max_attempts],
-            )
-            .map_err(pg)?;
-            tx.execute(
-                "UPDATE callbacks SET status = 'pending' WHERE status = 'placing'",
-                &[],
-            )
-            .map_err(pg)?;
+            let ids = take_over(tx, max_attempts, Some(&node))?;
             let mut recovered = Vec::with_capacity(ids.len());
-            for (_, id) in ids {
+            for id in ids {
                 recovered.push(fetch(tx, id)?);
             }
             Ok(recovered)
         })
+    }
+}
+
+/// Callbacks being placed whose claim lapsed (and `node`'s own, when
+/// given) go back to pending, the interrupted attempt counted, or to
+/// `failed` once it was the last; returns their ids by due time. Two nodes
+/// at once take each over once (the second finds it no longer placing).
+fn take_over(
+    tx: &mut Transaction<'_>,
+    max_attempts: i64,
+    node: Option<&str>,
+) -> Result<Vec<i64>, StoreError> {
+    let rows = tx
+        .query(
+            &format!(
+                "UPDATE callbacks SET attempts = attempts + 1, \
+                 status = CASE WHEN attempts + 1 >= $1 THEN 'failed' ELSE 'pending' END, \
+                 outcome = CASE WHEN attempts + 1 >= $1 \
+                   THEN 'interrupted; gave up after ' || (attempts + 1) || ' attempts' \
+                   ELSE outcome END, \
+                 claimed_by = NULL, lease_ms = NULL \
+                 WHERE status = 'placing' \
+                 AND (lease_ms IS NULL OR lease_ms < {DB_NOW} OR claimed_by = $2) \
+                 RETURNING id, due_ms"
+            ),
+            &[&max_attempts, &node],
+        )
+        .map_err(pg)?;
+    let mut ids = rows
+        .iter()
+        .map(|row| Ok((row.try_get::<_, i64>(1)?, row.try_get::<_, i64>(0)?)))
+        .collect::<Result<Vec<_>, postgres::Error>>()
+        .map_err(pg)?;
+    ids.sort_unstable();
+    Ok(ids.into_iter().map(|(_, id)| id).collect())
+}
+
+/// Refuses to settle `current` unless it is being placed under this
+/// handle's claim: one that lapsed and was taken over is another node's.
+fn placing_here(
+    tx: &mut Transaction<'_>,
+    current: &Callback,
+    node: &str,
+) -> Result<(), StoreError> {
+    if current.status != Status::Placing {
+        return Err(StoreError::NotPlacing {
+            id: current.id,
+            status: current.status,
+        });
+    }
+    let holder: Option<String> = tx
+        .query_one(
+            "SELECT claimed_by FROM callbacks WHERE id = $1",
+            &[&current.id],
+        )
+        .map_err(pg)?
+        .try_get(0)
+        .map_err(pg)?;
+    match holder {
+        Some(holder) if holder != node => Err(StoreError::ClaimedElsewhere {
+            what: format!("callback {}", current.id),
+        }),
+        _ => Ok(()),
     }
 }
 

@@ -10,7 +10,7 @@ use postgres::{Row, Transaction};
 use crate::outbox::{
     NewEvent, OutboxEvent, OutboxStatus, OutboxStore, Settled, body, idempotency_key,
 };
-use crate::pg::{PgStore, pg};
+use crate::pg::{DB_NOW, PgStore, pg};
 use crate::store::StoreError;
 
 /// The outbox's table (migration 2).
@@ -79,21 +79,40 @@ fn limit_param(limit: usize) -> i64 {
     i64::try_from(limit).unwrap_or(i64::MAX)
 }
 
+/// Events being sent whose claim lapsed (and `node`'s own, when given) are
+/// pending again, ready at once, the interrupted attempt not counted (the
+/// receiver may or may not have it: the idempotency key tells); returns
+/// how many.
+fn take_over(tx: &mut Transaction<'_>, node: Option<&str>) -> Result<usize, StoreError> {
+    let n = tx
+        .execute(
+            &format!(
+                "UPDATE outbox SET status = 'pending', claimed_by = NULL, lease_ms = NULL \
+                 WHERE status = 'sending' \
+                 AND (lease_ms IS NULL OR lease_ms < {DB_NOW} OR claimed_by = $1)"
+            ),
+            &[&node],
+        )
+        .map_err(pg)?;
+    Ok(usize::try_from(n).unwrap_or(usize::MAX))
+}
+
 /// Records one outcome; an id that matches no row is an error.
 fn settle_one(tx: &mut Transaction<'_>, id: i64, outcome: &Settled) -> Result<(), StoreError> {
     let changed = match outcome {
         Settled::Delivered => tx.execute(
-            "UPDATE outbox SET status = 'delivered', attempts = attempts + 1 WHERE id = $1",
+            "UPDATE outbox SET status = 'delivered', attempts = attempts + 1, claimed_by = NULL, \
+             lease_ms = NULL WHERE id = $1",
             &[&id],
         ),
         Settled::Failed { error, next_at } => tx.execute(
             "UPDATE outbox SET status = 'pending', attempts = attempts + 1, last_error = $2, \
-             next_ms = $3 WHERE id = $1",
+             next_ms = $3, claimed_by = NULL, lease_ms = NULL WHERE id = $1",
             &[&id, error, &next_at.as_millisecond()],
         ),
         Settled::Dead { error } => tx.execute(
-            "UPDATE outbox SET status = 'dead', attempts = attempts + 1, last_error = $2 \
-             WHERE id = $1",
+            "UPDATE outbox SET status = 'dead', attempts = attempts + 1, last_error = $2, \
+             claimed_by = NULL, lease_ms = NULL WHERE id = $1",
             &[&id, error],
         ),
     }
@@ -193,17 +212,21 @@ impl OutboxStore for PgStore {
         if limit == 0 {
             return Ok(Vec::new());
         }
+        let (node, lease_ms) = self.claimant();
         self.transaction(move |tx| {
+            // A dead node's lapsed claims first: pending again.
+            take_over(tx, None)?;
             // Heads another node is claiming are locked: skipped.
             let rows = tx
                 .query(
                     &format!(
-                        "UPDATE outbox SET status = 'sending' WHERE id IN ( \
+                        "UPDATE outbox SET status = 'sending', claimed_by = $3, \
+                         lease_ms = {DB_NOW} + $4 WHERE id IN ( \
                          SELECT o.id FROM outbox o WHERE o.status = 'pending' AND o.head = 1 \
                          AND o.next_ms <= $1 AND {HEAD} ORDER BY o.next_ms, o.id LIMIT $2 \
                          FOR UPDATE SKIP LOCKED) RETURNING {COLUMNS}"
                     ),
-                    &[&now.as_millisecond(), &limit_param(limit)],
+                    &[&now.as_millisecond(), &limit_param(limit), &node, &lease_ms],
                 )
                 .map_err(pg)?;
             let mut claimed = rows.iter().map(event).collect::<Result<Vec<_>, _>>()?;
@@ -295,14 +318,12 @@ impl OutboxStore for PgStore {
         })
     }
 
+    /// Takes back the claims that lapsed (a node that died) and this
+    /// handle's own: a live node's sends are left alone.
     fn recover_outbox(&self) -> Result<usize, StoreError> {
-        self.transaction(|tx| {
-            let n = tx
-                .execute(
-                    "UPDATE outbox SET status = 'pending' WHERE status = 'sending'",
-                    &[],
-                )
-                .map_err(pg)?;
+        let node = self.node().to_owned();
+        self.transaction(move |tx| {
+            let n = take_over(tx, Some(&node))?;
             // Every call's oldest open event is its head.
             tx.execute(
                 &format!(
@@ -312,7 +333,7 @@ impl OutboxStore for PgStore {
                 &[],
             )
             .map_err(pg)?;
-            Ok(usize::try_from(n).unwrap_or(usize::MAX))
+            Ok(n)
         })
     }
 

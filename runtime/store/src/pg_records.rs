@@ -14,7 +14,7 @@
 use jiff::Timestamp;
 use postgres::{Row, Transaction};
 
-use crate::pg::{PgStore, pg};
+use crate::pg::{DB_NOW, PgStore, pg};
 use crate::records::{
     CallRecord, CallRecording, NewTicket, RecordStore, ScheduledSurvey, SurveyAnswer, SurveyStore,
     Ticket, TicketStore,
@@ -305,17 +305,21 @@ impl SurveyStore for PgStore {
         if limit == 0 {
             return Ok(Vec::new());
         }
+        let (node, lease_ms) = self.claimant();
         self.transaction(move |tx| {
+            // A dead node's lapsed claims first: pending again.
+            take_over_surveys(tx, None)?;
             // Calls another node is claiming are locked: skipped.
             let rows = tx
                 .query(
                     &format!(
-                        "UPDATE scheduled_surveys SET status = 'placing', attempts = attempts + 1 \
+                        "UPDATE scheduled_surveys SET status = 'placing', attempts = attempts + 1, \
+                         claimed_by = $3, lease_ms = {DB_NOW} + $4 \
                          WHERE id IN (SELECT id FROM scheduled_surveys WHERE status = 'pending' \
                          AND due_ms <= $1 ORDER BY due_ms, id LIMIT $2 FOR UPDATE SKIP LOCKED) \
                          RETURNING {SCHEDULED}"
                     ),
-                    &[&now.as_millisecond(), &limit_param(limit)],
+                    &[&now.as_millisecond(), &limit_param(limit), &node, &lease_ms],
                 )
                 .map_err(pg)?;
             let mut claimed = rows.iter().map(scheduled).collect::<Result<Vec<_>, _>>()?;
@@ -340,18 +344,31 @@ impl SurveyStore for PgStore {
     fn finish_survey(&self, id: i64, done: bool, outcome: &str) -> Result<(), StoreError> {
         let outcome = outcome.to_owned();
         let status = if done { "done" } else { "failed" };
+        let node = self.node().to_owned();
         self.transaction(move |tx| {
-            let changed = tx
-                .execute(
-                    "UPDATE scheduled_surveys SET status = $2, outcome = $3 WHERE id = $1",
-                    &[&id, &status, &outcome],
+            let holder = tx
+                .query_opt(
+                    "SELECT claimed_by FROM scheduled_surveys WHERE id = $1 FOR UPDATE",
+                    &[&id],
                 )
                 .map_err(pg)?;
-            if changed == 0 {
+            let Some(holder) = holder else {
                 return Err(StoreError::Unreadable(format!(
                     "there is no survey call {id}"
                 )));
+            };
+            let holder: Option<String> = holder.try_get(0).map_err(pg)?;
+            if holder.is_some_and(|holder| holder != node) {
+                return Err(StoreError::ClaimedElsewhere {
+                    what: format!("survey call {id}"),
+                });
             }
+            tx.execute(
+                "UPDATE scheduled_surveys SET status = $2, outcome = $3, claimed_by = NULL, \
+                 lease_ms = NULL WHERE id = $1",
+                &[&id, &status, &outcome],
+            )
+            .map_err(pg)?;
             Ok(())
         })
     }
@@ -368,17 +385,28 @@ impl SurveyStore for PgStore {
         })
     }
 
+    /// Takes back the claims that lapsed (a node that died) and this
+    /// handle's own: a live node's claims are left alone.
     fn recover_surveys(&self) -> Result<usize, StoreError> {
-        self.transaction(|tx| {
-            let n = tx
-                .execute(
-                    "UPDATE scheduled_surveys SET status = 'pending' WHERE status = 'placing'",
-                    &[],
-                )
-                .map_err(pg)?;
-            Ok(count(n))
-        })
+        let node = self.node().to_owned();
+        self.transaction(move |tx| take_over_surveys(tx, Some(&node)))
     }
+}
+
+/// Survey calls being placed whose claim lapsed (and `node`'s own, when
+/// given) are pending again; returns how many.
+fn take_over_surveys(tx: &mut Transaction<'_>, node: Option<&str>) -> Result<usize, StoreError> {
+    let n = tx
+        .execute(
+            &format!(
+                "UPDATE scheduled_surveys SET status = 'pending', claimed_by = NULL, \
+                 lease_ms = NULL WHERE status = 'placing' \
+                 AND (lease_ms IS NULL OR lease_ms < {DB_NOW} OR claimed_by = $1)"
+            ),
+            &[&node],
+        )
+        .map_err(pg)?;
+    Ok(count(n))
 }
 
 impl RecordStore for PgStore {

@@ -192,6 +192,13 @@ pub enum StoreError {
     /// A PostgreSQL operation failed.
     #[error("the PostgreSQL database failed: {0}")]
     Postgres(String),
+    /// A claim of this node lapsed (it did not renew it in time) and
+    /// another node took the row over: the outcome is that node's.
+    #[error("{what} was taken over by another node: this node's claim lapsed")]
+    ClaimedElsewhere {
+        /// The row: `callback 12`, `survey call 3`.
+        what: String,
+    },
     /// A stored row cannot be read back.
     #[error("callback {id} is unreadable in the database: {reason}")]
     Corrupt {

@@ -92,3 +92,26 @@ fn idempotency_keys_are_unique_in_the_database() {
         "a unique violation: {err:?}"
     );
 }
+
+#[test]
+fn a_dead_nodes_event_in_flight_is_sent_again_once_its_lease_lapses() {
+    let lease = std::time::Duration::from_millis(900);
+    let database = common::pg::database();
+    let dead = Store::connect_with_lease(&database, lease).unwrap();
+    let live = Store::connect_with_lease(&database, lease).unwrap();
+    dead.enqueue(&[event("a", "call_ended")], now()).unwrap();
+    assert_eq!(dead.claim_ready(now(), 10).unwrap().len(), 1);
+    std::thread::sleep(lease * 2);
+    assert!(live.claim_ready(now(), 10).unwrap().is_empty(), "renewed");
+    assert_eq!(live.recover_outbox().unwrap(), 0, "a live node's send");
+    drop(dead);
+    std::thread::sleep(lease * 2);
+    let again = live.claim_ready(now(), 10).unwrap();
+    assert_eq!(claimed(&again), [("a".into(), 1, "call_ended".into())]);
+    assert_eq!(
+        again[0].attempts, 0,
+        "the interrupted attempt is not counted"
+    );
+    live.delivered(again[0].id).unwrap();
+    assert_eq!(live.backlog().unwrap(), 0);
+}

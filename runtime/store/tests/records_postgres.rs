@@ -166,3 +166,32 @@ fn nodes_opening_tickets_at_once_get_distinct_ids() {
     assert_eq!((all.len(), total), (150, 150));
     assert_eq!(nodes[0].tickets().unwrap().len(), 150);
 }
+
+#[test]
+fn a_dead_nodes_survey_call_is_taken_over_once_its_lease_lapses() {
+    let lease = std::time::Duration::from_millis(900);
+    let database = common::pg::database();
+    let dead = Store::connect_with_lease(&database, lease).unwrap();
+    let live = Store::connect_with_lease(&database, lease).unwrap();
+    let due = at("2026-11-23T10:00:00Z");
+    let id = dead
+        .schedule_survey("helpline", "std/survey.nps", "+48600100200", due)
+        .unwrap();
+    assert_eq!(dead.claim_due_surveys(due, 10).unwrap().len(), 1);
+    std::thread::sleep(lease * 2);
+    assert!(
+        live.claim_due_surveys(due, 10).unwrap().is_empty(),
+        "renewed"
+    );
+    assert_eq!(live.recover_surveys().unwrap(), 0, "a live node's call");
+    drop(dead);
+    std::thread::sleep(lease * 2);
+    let taken = live.claim_due_surveys(due, 10).unwrap();
+    assert_eq!(taken.iter().map(|s| s.id).collect::<Vec<_>>(), [id]);
+    let other = Store::connect_with_lease(&database, lease).unwrap();
+    assert!(matches!(
+        other.finish_survey(id, true, "answered"),
+        Err(StoreError::ClaimedElsewhere { .. })
+    ));
+    live.finish_survey(id, true, "answered").unwrap();
+}

@@ -141,3 +141,48 @@ fn a_url_names_the_database_as_the_configuration_does() {
     let store = Store::connect(&url).unwrap();
     assert!(store.list(&Filter::default()).unwrap().is_empty());
 }
+
+/// The lease of the takeover tests: renewed every third of it.
+const LEASE: std::time::Duration = std::time::Duration::from_millis(900);
+
+#[test]
+fn a_dead_nodes_claimed_callback_is_taken_over_once_its_lease_lapses() {
+    let database = common::pg::database();
+    let dead = Store::connect_with_lease(&database, LEASE).unwrap();
+    let live = Store::connect_with_lease(&database, LEASE).unwrap();
+    let id = dead
+        .create(&scheduled("0123456789", "2025-06-02T12:00"), "alice", now())
+        .unwrap()
+        .callback
+        .id;
+    let due = ts("2025-06-02T13:00:00Z");
+    assert_eq!(dead.claim_due(due, 10).unwrap().len(), 1);
+    // While its holder lives, it renews: nobody else takes the callback,
+    // and another node's start-up recovery leaves it alone.
+    std::thread::sleep(LEASE * 2);
+    assert!(live.claim_due(due, 10).unwrap().is_empty());
+    assert!(live.recover(now()).unwrap().is_empty());
+    // Its holder dies: the claim lapses and the next claim takes it over,
+    // the interrupted attempt counted.
+    drop(dead);
+    std::thread::sleep(LEASE * 2);
+    let taken = live.claim_due(due, 10).unwrap();
+    assert_eq!(
+        taken
+            .iter()
+            .map(|cb| (cb.id, cb.attempts))
+            .collect::<Vec<_>>(),
+        [(id, 1)]
+    );
+    // It is the live node's now: another cannot settle it.
+    let other = Store::connect_with_lease(&database, LEASE).unwrap();
+    assert!(matches!(
+        other.finish(id, "answered"),
+        Err(StoreError::ClaimedElsewhere { .. })
+    ));
+    assert!(matches!(
+        other.retry(id, later(60)),
+        Err(StoreError::ClaimedElsewhere { .. })
+    ));
+    assert_eq!(live.finish(id, "answered").unwrap().status, Status::Done);
+}
