@@ -5,7 +5,9 @@
 
 use crate::sip::{Served, free_udp_port};
 use dialect_store::{CustomerStore, PgStore, RecordStore};
-use std::process::Command;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 #[path = "../../runtime/store/tests/common/pg.rs"]
 #[allow(dead_code)]
@@ -99,4 +101,147 @@ fn a_server_on_postgres_keeps_its_call_and_customer_records_there() {
         "{err}"
     );
     assert!(!err.contains("s3cret"), "{err}");
+}
+
+/// Kamailio from Debian's `kamailio` package, or a message naming it.
+fn kamailio() -> PathBuf {
+    [
+        "/usr/sbin/kamailio",
+        "/usr/bin/kamailio",
+        "/usr/local/sbin/kamailio",
+    ]
+    .iter()
+    .map(PathBuf::from)
+    .find(|p| p.is_file())
+    .expect("Kamailio is missing: install the Debian package `kamailio` (apt-get install kamailio)")
+}
+
+/// Kamailio on `deploy/kamailio/kamailio.cfg`, stopped when dropped.
+struct Proxy {
+    child: Child,
+    port: u16,
+}
+
+impl Proxy {
+    fn start(dir: &Path, nodes: &[u16]) -> Proxy {
+        let list = dir.join("dispatcher.list");
+        let lines: String = nodes
+            .iter()
+            .map(|port| format!("1 sip:127.0.0.1:{port} 0 0\n"))
+            .collect();
+        std::fs::write(&list, lines).expect("dispatcher.list");
+        let port = free_udp_port();
+        let child = Command::new(kamailio())
+            .arg("-f")
+            .arg(crate::sip::root().join("deploy/kamailio/kamailio.cfg"))
+            .args(["-DD", "-E", "-n", "2", "-l"])
+            .arg(format!("udp:127.0.0.1:{port}"))
+            .arg("-l")
+            .arg(format!("tcp:127.0.0.1:{port}"))
+            .arg("-A")
+            .arg(format!("DISPATCHER_LIST=\"{}\"", list.display()))
+            .arg("-P")
+            .arg(dir.join("kamailio.pid"))
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.join("kamailio.log")).expect("log"))
+            .spawn()
+            .expect("Kamailio starts");
+        Proxy { child, port }
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .arg(self.child.id().to_string())
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+/// One call through the proxy: the runtime answers and hangs up (scheme 1
+/// after hours). Whether it completed.
+fn call_through(proxy: u16, media: u16) -> bool {
+    Command::new(crate::sip::sipp())
+        .current_dir(crate::sip::root().join("tests/sipp"))
+        .args(["-sf", "caller_via_proxy.xml", "-s", "+48221000001"])
+        .arg(format!("127.0.0.1:{proxy}"))
+        .args(["-i", "127.0.0.1", "-p", &free_udp_port().to_string()])
+        .args(["-mp", &media.to_string()])
+        .args(["-m", "1", "-timeout", "8s", "-nostdin"])
+        .output()
+        .is_ok_and(|out| out.status.success())
+}
+
+/// Kamailio in front of two nodes sharing one PostgreSQL database (the
+/// shipped `deploy/kamailio/kamailio.cfg`): new calls go to both nodes in
+/// turn; after `kill -9` of one, every new call completes through the
+/// other (Kamailio's failover, then its OPTIONS probes), each within 5 s.
+#[test]
+fn kamailio_spreads_calls_over_two_nodes_and_routes_around_a_killed_one() {
+    let url = pg::database_url();
+    let config = format!("[runtime]\ndatabase = \"{url}\"\n");
+    let clock = "2026-12-24T20:00:00+01:00";
+    let mut a = Served::start_with("cluster-a", clock, 58_000, &config);
+    let b = Served::start_with("cluster-b", clock, 58_200, &config);
+    let proxy = Proxy::start(&b.dir, &[a.port, b.port]);
+    // Both nodes probed and up.
+    std::thread::sleep(Duration::from_millis(1500));
+    for n in 0..6 {
+        assert!(
+            call_through(proxy.port, 58_400 + n * 2),
+            "call {n} through Kamailio failed; its log:\n{}",
+            std::fs::read_to_string(b.dir.join("kamailio.log")).unwrap_or_default()
+        );
+    }
+    let started = |served: &Served| {
+        served
+            .events()
+            .iter()
+            .filter(|e| e["event"] == "call_started")
+            .count()
+    };
+    let (on_a, on_b) = (started(&a), started(&b));
+    assert_eq!(on_a + on_b, 6);
+    assert!(
+        on_a >= 2 && on_b >= 2,
+        "calls spread: {on_a} on a, {on_b} on b"
+    );
+    // A dies.
+    a.child.kill().expect("kill -9");
+    let _ = a.child.wait();
+    let killed = Instant::now();
+    // (when it started after the kill, whether it completed, how long it took)
+    let mut outcomes = Vec::new();
+    let mut n = 0;
+    while killed.elapsed() < Duration::from_secs(8) {
+        let at = killed.elapsed();
+        let ok = call_through(proxy.port, 58_420 + (n % 20) * 2);
+        outcomes.push((at, ok, killed.elapsed() - at));
+        n += 1;
+    }
+    let failed = outcomes.iter().filter(|(_, ok, _)| !ok).count();
+    let slowest = outcomes
+        .iter()
+        .map(|(_, _, took)| *took)
+        .max()
+        .unwrap_or_default();
+    let log = std::fs::read_to_string(b.dir.join("kamailio.log")).unwrap_or_default();
+    let failed_over = log.matches("the node did not take it").count();
+    eprintln!(
+        "after kill -9 of a node: {} new calls in 8 s, {failed} failed, {failed_over} sent to the \
+         dead node first and on to the other; the slowest took {slowest:?} (the fastest {:?})",
+        outcomes.len(),
+        outcomes
+            .iter()
+            .map(|(_, _, took)| *took)
+            .min()
+            .unwrap_or_default()
+    );
+    assert_eq!(failed, 0, "{outcomes:?}");
+    assert!(
+        slowest <= Duration::from_secs(5),
+        "every new call completed within 5 s: {outcomes:?}"
+    );
+    assert!(started(&b) > on_b, "the calls after the kill went to b");
 }

@@ -257,15 +257,21 @@ pub fn serialize(message: &Message) -> Vec<u8> {
 }
 
 /// The response a UAS sends to `request` (RFC 3261 8.2.6): the same `Via`
-/// headers in order, `From`, `To`, `Call-ID` and `CSeq`, no body. Add our
+/// headers in order, `From`, `To`, `Call-ID` and `CSeq` (and `Record-Route`
+/// in a response that may set up a dialog), no body. Add our
 /// tag with [`Message::with_to_tag`].
 pub fn response_for(request: &Message, status: u16, reason: &str) -> Message {
+    // A response that may set up a dialog (101-299) carries the request's
+    // Record-Route too (RFC 3261 12.1.1), so that the caller's requests in
+    // the dialog pass the proxies that asked to stay on its path.
+    let dialog = (101..300).contains(&status);
     let mut headers = rsip::Headers::default();
     for h in request.inner.headers().iter() {
         let (name, _) = name_value(h);
         if ["Via", "From", "To", "Call-ID", "CSeq"]
             .iter()
             .any(|n| name.eq_ignore_ascii_case(n))
+            || (dialog && name.eq_ignore_ascii_case("Record-Route"))
         {
             headers.push(h.clone());
         }

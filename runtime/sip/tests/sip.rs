@@ -282,6 +282,15 @@ fn accessors_and_response_for() {
     assert_eq!(r.top_via(), m.top_via());
     assert_eq!(r.cseq(), m.cseq());
     assert_eq!(r.header("Record-Route"), None);
+    // A response that sets up the dialog carries the request's
+    // Record-Route, in order (RFC 3261 12.1.1); a 100 or a failure does not.
+    for status in [180, 200] {
+        let ok = message::response_for(&m, status, "OK").with_to_tag("ours");
+        let ok = message::parse(&message::serialize(&ok)).unwrap();
+        assert_eq!(ok.name_addrs("Record-Route"), m.name_addrs("Record-Route"));
+    }
+    let trying = message::response_for(&m, 100, "Trying");
+    assert!(trying.name_addrs("Record-Route").is_empty());
     // A tag in the request's To stays.
     let again = message::response_for(&r, 200, "OK").with_to_tag("other");
     assert_eq!(again.to_tag().as_deref(), Some("ours"));
