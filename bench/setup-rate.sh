@@ -21,6 +21,12 @@
 #                second, each 30 s, hearing music from a benchmark campaign):
 #                failed calls, CPU per call-second and memory per call
 #                while all are up
+#   cluster      Kamailio (deploy/kamailio/kamailio.cfg) in front of 1,
+#                then 2 nodes sharing one PostgreSQL database (started
+#                here from Debian's postgresql), signalling calls at
+#                $CLUSTER_RATES (500 1000 2000): successful/failed calls,
+#                the nodes' and Kamailio's CPU per call. Not run by
+#                default (all: the four parts above)
 #   overload     beyond the media capacity (4,000 a second for 5 s were
 #                served in full, the socket's queue absorbing them): 500
 #                calls up (30 s each), then $OVERLOAD (6000) new calls a
@@ -46,6 +52,7 @@ parts=("${@:-signalling media concurrency overload}")
 parts=(${parts[@]})
 read -r -a rates <<<"${RATES:-1000 2000 3000}"
 read -r -a media_rates <<<"${MEDIA_RATES:-500 1000 2000}"
+read -r -a cluster_rates <<<"${CLUSTER_RATES:-500 1000 2000}"
 calls=${CALLS:-8000}
 overload=${OVERLOAD:-6000}
 recover=${RECOVER:-2000}
@@ -198,6 +205,62 @@ dialect_row() {
   echo "$ok/$failed, $(per_call "$cpu" "$ok") ms"
 }
 
+# PostgreSQL for the cluster part: in $work/pg, on a Unix socket there
+# only (as the `postgres` user when run as root, as PostgreSQL requires).
+pg_start() {
+  local bin
+  bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
+  [ -x "$bin/initdb" ] || { echo "PostgreSQL is missing: apt-get install postgresql" >&2; exit 2; }
+  local as=()
+  if [ "$(id -u)" = 0 ]; then
+    chmod 755 "$work"; mkdir -p "$work/pg"; chown postgres:postgres "$work/pg"
+    as=(setpriv --reuid=postgres --regid=postgres --init-groups)
+  fi
+  "${as[@]}" "$bin/initdb" -D "$work/pg/data" -A trust -U postgres --no-sync >/dev/null
+  "${as[@]}" "$bin/postgres" -D "$work/pg/data" -k "$work/pg" -c listen_addresses= -p 5432 \
+    >"$work/pg/log" 2>&1 &
+  pids+=($!)
+  for _ in $(seq 100); do [ -S "$work/pg/.s.PGSQL.5432" ] && break; sleep 0.1; done
+  sleep 0.5
+}
+pg_url() { echo "postgres://postgres@$(echo "$work/pg" | sed 's|/|%2F|g'):5432/$1"; }
+
+# CLUSTER_NODES nodes on PostgreSQL database $1 behind Kamailio on 15070.
+cluster_start() {
+  local db=$1 n=$2 list="$work/dispatcher.list"
+  "$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)/psql" -h "$work/pg" -U postgres -q \
+    -c "CREATE DATABASE $db" >/dev/null
+  : >"$list"; nodes=()
+  for i in $(seq "$n"); do
+    mkdir -p "$work/node$i"
+    cat >"$work/node$i/dialect.toml" <<TOML
+[sip]
+trusted = ["127.0.0.1"]
+[runtime]
+max_calls = 20000
+database = "$(pg_url "$db")"
+[media]
+port_min = $(( 10000 + i * 4000 ))
+port_max = $(( 13999 + i * 4000 ))
+TOML
+    ./target/release/dialect serve flows/ --config "$work/node$i/dialect.toml" \
+      --listen "127.0.0.1:$(( 15080 + i ))" --clock "$after_hours" --data "$work/node$i" \
+      --event-log "$work/node$i/events.jsonl" --api off --admin off >/dev/null 2>"$work/node$i/serve.log" &
+    nodes+=($!); pids+=($!)
+    echo "1 sip:127.0.0.1:$(( 15080 + i )) 0 0" >>"$list"
+  done
+  for i in $(seq "$n"); do
+    for _ in $(seq 100); do grep -q "listening" "$work/node$i/serve.log" 2>/dev/null && break; sleep 0.1; done
+  done
+  kamailio -f deploy/kamailio/kamailio.cfg -DD -E -n 2 -l udp:127.0.0.1:15070 -l tcp:127.0.0.1:15070 \
+    -A "DISPATCHER_LIST=\"$list\"" -P "$work/kamailio.pid" >/dev/null 2>&1 &
+  kam=$!; pids+=("$kam"); sleep 2
+}
+cluster_stop() {
+  kamailio_stop
+  for p in "${nodes[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+}
+
 for part in "${parts[@]}"; do
   case $part in
     signalling|media)
@@ -276,6 +339,25 @@ for part in "${parts[@]}"; do
         echo "  datagrams by their wait: ${waits:-?}; the longest ${longest:-?} ms"
       done
       ;;
-    *) echo "unknown part: $part (signalling, media, concurrency, overload)" >&2; exit 2 ;;
+    cluster)
+      command -v kamailio >/dev/null || { echo "kamailio is missing: apt-get install kamailio" >&2; exit 2; }
+      pg_start
+      printf "%-8s %6s | %16s | %24s | %22s\n" nodes rate "ok/failed" "nodes' CPU per call (ms)" "Kamailio's CPU per call"
+      for n in 1 2; do
+        for rate in "${cluster_rates[@]}"; do
+          cluster_start "bench_${n}_${rate}" "$n"
+          before=0; for p in "${nodes[@]}"; do before=$(( before + $(cpu_ticks "$p") )); done
+          kam_pids=$(pgrep -f "kamailio -f deploy/kamailio" | tr '\n' ' ')
+          kam_before=0; for p in $kam_pids; do kam_before=$(( kam_before + $(cpu_ticks "$p" 2>/dev/null || echo 0) )); done
+          read -r ok failed < <(uac 15070 "$rate" $(( rate * seconds )) "cluster-$n-$rate" tests/sipp/caller_via_proxy.xml 31090)
+          after=0; for p in "${nodes[@]}"; do after=$(( after + $(cpu_ticks "$p") )); done
+          kam_after=0; for p in $kam_pids; do kam_after=$(( kam_after + $(cpu_ticks "$p" 2>/dev/null || echo 0) )); done
+          printf "%-8s %6d | %16s | %24s | %22s\n" "$n" "$rate" "$ok/$failed" \
+            "$(per_call $(( after - before )) "$ok")" "$(per_call $(( kam_after - kam_before )) "$ok")"
+          cluster_stop
+        done
+      done
+      ;;
+    *) echo "unknown part: $part (signalling, media, concurrency, cluster, overload)" >&2; exit 2 ;;
   esac
 done

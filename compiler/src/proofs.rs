@@ -239,7 +239,7 @@ pub const PROOFS: &[(&str, &str, Proof)] = &[
         "campaign",
         "keep_classifier_on_closed",
         Proof::Test(
-            "runtime/store/src/customers.rs::edits_are_versioned_and_classifiers_close_blacklist_and_move_records",
+            "runtime/store/tests/cases/customers.rs::edits_are_versioned_and_classifiers_close_blacklist_and_move_records",
         ),
     ),
     (
@@ -342,7 +342,7 @@ pub const PROOFS: &[(&str, &str, Proof)] = &[
         "classifier",
         "success",
         Proof::Test(
-            "runtime/store/src/customers.rs::edits_are_versioned_and_classifiers_close_blacklist_and_move_records",
+            "runtime/store/tests/cases/customers.rs::edits_are_versioned_and_classifiers_close_blacklist_and_move_records",
         ),
     ),
     (
