@@ -252,8 +252,8 @@ TOML
   for i in $(seq "$n"); do
     for _ in $(seq 100); do grep -q "listening" "$work/node$i/serve.log" 2>/dev/null && break; sleep 0.1; done
   done
-  kamailio -f deploy/kamailio/kamailio.cfg -DD -E -n 2 -l udp:127.0.0.1:15070 -l tcp:127.0.0.1:15070 \
-    -A "DISPATCHER_LIST=\"$list\"" -P "$work/kamailio.pid" >/dev/null 2>&1 &
+  kamailio -f deploy/kamailio/kamailio.cfg -m 512 -DD -E -n 2 -l udp:127.0.0.1:15070 -l tcp:127.0.0.1:15070 \
+    -A "DISPATCHER_LIST=\"$list\"" -P "$work/kamailio.pid" >/dev/null 2>>"$work/kamailio.log" &
   kam=$!; pids+=("$kam"); sleep 2
 }
 cluster_stop() {

@@ -134,7 +134,7 @@ impl Proxy {
         let child = Command::new(kamailio())
             .arg("-f")
             .arg(crate::sip::root().join("deploy/kamailio/kamailio.cfg"))
-            .args(["-DD", "-E", "-n", "2", "-l"])
+            .args(["-m", "256", "-DD", "-E", "-n", "2", "-l"])
             .arg(format!("udp:127.0.0.1:{port}"))
             .arg("-l")
             .arg(format!("tcp:127.0.0.1:{port}"))
