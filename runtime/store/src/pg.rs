@@ -26,9 +26,10 @@ use postgres::{Client, NoTls, Row, Transaction};
 
 use crate::sqlite::DEFAULT_MAX_ATTEMPTS;
 use crate::store::{
-    Callback, CallbackStore, Created, Filter, RelationshipStore, Status, StoreError,
+    Callback, CallbackStore, Created, Filter, RelationshipStore, Status, StoreError, changeable,
+    duplicate, relationship_key,
 };
-use crate::validate::{Kind, Valid, normalize_number};
+use crate::validate::{Kind, Valid};
 
 /// The schema's migrations, in order: version `n` is the `n`-th. Applied in
 /// one transaction, under an advisory lock (nodes starting at once).
@@ -528,40 +529,6 @@ fn open_for(
 fn lock(tx: &mut Transaction<'_>) -> Result<(), StoreError> {
     tx.batch_execute("LOCK TABLE callbacks IN SHARE ROW EXCLUSIVE MODE")
         .map_err(pg)
-}
-
-fn duplicate(existing: &Callback) -> StoreError {
-    StoreError::Duplicate {
-        existing: existing.id,
-        number: existing.number.clone(),
-        queue: existing.queue.clone(),
-        due: existing.due,
-        zone: existing.zone.clone(),
-    }
-}
-
-/// Refuses a change to `cb` unless it is pending and has not started at `now`.
-fn changeable(cb: &Callback, now: Timestamp) -> Result<(), StoreError> {
-    if cb.status != Status::Pending {
-        return Err(StoreError::NotPending {
-            id: cb.id,
-            status: cb.status,
-        });
-    }
-    if cb.start <= now {
-        return Err(StoreError::Started {
-            id: cb.id,
-            start: cb.start,
-            zone: cb.zone.clone(),
-        });
-    }
-    Ok(())
-}
-
-/// The key under which relationships are kept: the normalised number when it
-/// is one, else the trimmed text.
-fn relationship_key(number: &str) -> String {
-    normalize_number(number).unwrap_or_else(|| number.trim().to_owned())
 }
 
 impl CallbackStore for PgStore {

@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use jiff::Timestamp;
 use serde::{Serialize, Serializer};
 
-use crate::validate::{Kind, Valid, local_named};
+use crate::validate::{Kind, Valid, local_named, normalize_number};
 
 /// Where a callback is in its life cycle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -387,4 +387,39 @@ pub trait RelationshipStore {
 
     /// The owner of `number` in `campaign`, if the record is private.
     fn owner(&self, campaign: &str, number: &str) -> Result<Option<String>, StoreError>;
+}
+
+/// The refusal of a callback that duplicates `existing`.
+pub(crate) fn duplicate(existing: &Callback) -> StoreError {
+    StoreError::Duplicate {
+        existing: existing.id,
+        number: existing.number.clone(),
+        queue: existing.queue.clone(),
+        due: existing.due,
+        zone: existing.zone.clone(),
+    }
+}
+
+/// Refuses a change to `cb` unless it is pending and has not started at `now`.
+pub(crate) fn changeable(cb: &Callback, now: Timestamp) -> Result<(), StoreError> {
+    if cb.status != Status::Pending {
+        return Err(StoreError::NotPending {
+            id: cb.id,
+            status: cb.status,
+        });
+    }
+    if cb.start <= now {
+        return Err(StoreError::Started {
+            id: cb.id,
+            start: cb.start,
+            zone: cb.zone.clone(),
+        });
+    }
+    Ok(())
+}
+
+/// The key under which relationships are kept: the normalised number when it
+/// is one, else the trimmed text.
+pub(crate) fn relationship_key(number: &str) -> String {
+    normalize_number(number).unwrap_or_else(|| number.trim().to_owned())
 }
