@@ -88,7 +88,7 @@ pub(crate) fn http(
     (status, serde_json::from_str(&body).unwrap_or(Value::Null))
 }
 
-fn agent_config(name: &str, port: u16, ready: bool) -> String {
+pub(crate) fn agent_config(name: &str, port: u16, ready: bool) -> String {
     format!(
         "[[agent]]\nname = \"{name}\"\nuri = \"sip:{name}@127.0.0.1:{port}\"\npassword = \"pw-{name}\"\nready = {ready}\n"
     )

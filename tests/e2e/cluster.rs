@@ -245,3 +245,110 @@ fn kamailio_spreads_calls_over_two_nodes_and_routes_around_a_killed_one() {
     );
     assert!(started(&b) > on_b, "the calls after the kill went to b");
 }
+
+/// Callbacks an agent stored through one node fire once on another after
+/// the first dies (`kill -9`), whether it died before they were due or
+/// while holding one: the surviving node, which never heard of them,
+/// claims due callbacks every 10 s from the shared database, and takes
+/// over a claim once its lease lapses.
+#[test]
+fn callbacks_stored_on_a_node_that_dies_fire_once_on_the_other() {
+    let url = pg::database_url();
+    let ann = free_udp_port();
+    let trunk = free_udp_port();
+    let config = format!(
+        "[runtime]\ndatabase = \"{url}\"\n{}[trunk]\nuri = \"sip:127.0.0.1:{trunk}\"\n",
+        crate::acd::agent_config("ann", ann, true)
+    );
+    // The node that will place them: its clock 3 s before they are due.
+    let a = Served::start_flows(
+        "cluster-callbacks-a",
+        "2026-11-23T10:30:57[Europe/Warsaw]",
+        58_600,
+        &config,
+        "tests/acd-flows/",
+    );
+    // The node the agent stores them on, half an hour earlier.
+    let mut b = Served::start_flows(
+        "cluster-callbacks-b",
+        "2026-11-23T10:00:00[Europe/Warsaw]",
+        58_800,
+        &config,
+        "tests/acd-flows/",
+    );
+    let mut ids = Vec::new();
+    for number in ["+48600100401", "+48600100402", "+48600100403"] {
+        let body = format!(
+            r#"{{"kind": "scheduled", "number": "{number}", "name": "Jan Kowalski", "start": "2026-11-23T10:31", "zone": "Europe/Warsaw", "queue": "support", "reason": "invoice"}}"#
+        );
+        let (status, reply) =
+            crate::acd::http(&b.api, "POST", "/api/callbacks", "ann", Some(&body));
+        assert_eq!(status, 201, "{reply}");
+        ids.push(reply["callback"]["id"].as_i64().expect("id"));
+    }
+    // A node holding the first when it died: its claim lapses after 1 s.
+    let dying = PgStore::connect_with_lease(&url, Duration::from_secs(1)).expect("store");
+    let held = dialect_store::CallbackStore::claim_due(
+        &dying,
+        "2026-11-23T09:31:00Z".parse().expect("time"),
+        1,
+    )
+    .expect("claim");
+    assert_eq!(held.iter().map(|c| c.id).collect::<Vec<_>>(), [ids[0]]);
+    drop(dying);
+    b.child.kill().expect("kill -9");
+    let _ = b.child.wait();
+    let agent = crate::sip::uas(
+        "agent_hangs_up.xml",
+        ann,
+        &[
+            "-mp",
+            "59000",
+            "-m",
+            "3",
+            "-timeout",
+            "90s",
+            "-nostdin",
+            "-trace_err",
+        ],
+    );
+    let customer = crate::sip::uas(
+        "agent_answers.xml",
+        trunk,
+        &[
+            "-mp",
+            "59200",
+            "-m",
+            "3",
+            "-timeout",
+            "90s",
+            "-nostdin",
+            "-trace_err",
+        ],
+    );
+    crate::sip::finish(agent, "ann");
+    crate::sip::finish(customer, "the customers");
+    let events = crate::sip::wait_for(&a, "three callbacks", |e| {
+        crate::sip::count(e, "callback_ended") == 3
+    });
+    for id in &ids {
+        let due = events
+            .iter()
+            .filter(|e| e["event"] == "callback_due" && e["callback"] == *id)
+            .count();
+        assert_eq!(due, 1, "callback {id} fired {due} times: {events:#?}");
+        assert!(
+            events
+                .iter()
+                .any(|e| e["event"] == "callback_connected" && e["callback"] == *id),
+            "callback {id} bridged agent and customer: {events:#?}"
+        );
+    }
+    let store = PgStore::connect(&url).expect("store");
+    let taken_over = dialect_store::CallbackStore::get(&store, ids[0]).expect("callback");
+    assert_eq!(
+        (taken_over.status, taken_over.attempts),
+        (dialect_store::Status::Done, 1),
+        "the dead node's attempt counts"
+    );
+}

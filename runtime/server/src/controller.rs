@@ -446,6 +446,9 @@ impl Server {
             awaiting_ack: Dialogs::new(),
             services,
             survey_due: None,
+            store_poll: database
+                .shared()
+                .then(|| Instant::now() + crate::database::SHARED_POLL),
             survey_legs: HashMap::new(),
             pending_surveys: HashMap::new(),
             chats: HashMap::new(),
@@ -1155,6 +1158,10 @@ struct Core {
     services: crate::services::Services,
     /// When the next survey call is due.
     survey_due: Option<Instant>,
+    /// With a database shared by several nodes: when to try claiming due
+    /// callbacks and survey calls next, whatever this node knows of them
+    /// (another node may have stored them, or died holding them).
+    store_poll: Option<Instant>,
     /// INVITE transactions of survey calls being placed.
     survey_legs: HashMap<TxKey, u64>,
     /// Survey calls ringing.
@@ -1271,11 +1278,23 @@ impl Core {
         self.clock.at(self.now)
     }
 
+    /// With a shared database, every [`crate::database::SHARED_POLL`]: the
+    /// next turn claims due callbacks and survey calls, those other nodes
+    /// stored and those a dead node's lapsed claims left.
+    fn on_store_poll(&mut self, now: Instant) {
+        if self.store_poll.is_some_and(|at| at <= now) {
+            self.store_poll = Some(now + crate::database::SHARED_POLL);
+            self.callback_due = Some(now);
+            self.survey_due = Some(now);
+        }
+    }
+
     fn next_deadline(&self) -> Option<Instant> {
         let own = [
             self.switch_deadline(),
             self.callback_deadline(),
             self.survey_due,
+            self.store_poll,
             self.bye_deadlines.keys().next().map(|(at, _)| *at),
             self.front.deadline(),
             self.recording_deadline(),
@@ -2128,6 +2147,7 @@ impl Core {
         self.now = now;
         self.tx.handle_timeout(now);
         self.on_switch_timeout(now).await;
+        self.on_store_poll(now);
         self.on_callback_timeout(now).await;
         self.on_survey_timeout(now).await;
         self.on_recording_timeout(now);

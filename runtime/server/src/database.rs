@@ -46,6 +46,11 @@ where
     }
 }
 
+/// How often a node on a shared database claims due callbacks and survey
+/// calls whatever it knows of them: another node may have stored them, or
+/// died holding them (their claims lapse after `dialect_store`'s lease).
+pub const SHARED_POLL: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Where the state is kept.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Database {
@@ -71,6 +76,11 @@ impl Database {
             }
             None => Database::File(config.runtime.data.join("dialect.sqlite")),
         }
+    }
+
+    /// Whether several nodes may share it (PostgreSQL).
+    pub fn shared(&self) -> bool {
+        matches!(self, Database::Postgres(_))
     }
 
     /// Opens a handle on it (creating the file or bringing the schema up
