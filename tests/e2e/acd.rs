@@ -88,6 +88,24 @@ pub(crate) fn http(
     (status, serde_json::from_str(&body).unwrap_or(Value::Null))
 }
 
+/// Each of the callbacks `ids` fired exactly once and bridged agent and
+/// customer, as `events` (an event log) tell.
+pub(crate) fn fired_once(events: &[Value], ids: &[i64]) {
+    for id in ids {
+        let due = events
+            .iter()
+            .filter(|e| e["event"] == "callback_due" && e["callback"] == *id)
+            .count();
+        assert_eq!(due, 1, "callback {id} fired {due} times: {events:#?}");
+        assert!(
+            events
+                .iter()
+                .any(|e| e["event"] == "callback_connected" && e["callback"] == *id),
+            "callback {id} bridged agent and customer: {events:#?}"
+        );
+    }
+}
+
 pub(crate) fn agent_config(name: &str, port: u16, ready: bool) -> String {
     format!(
         "[[agent]]\nname = \"{name}\"\nuri = \"sip:{name}@127.0.0.1:{port}\"\npassword = \"pw-{name}\"\nready = {ready}\n"
@@ -696,19 +714,7 @@ fn callbacks_are_validated_survive_kill_9_and_fire_once_bridging_agent_and_custo
     let events = wait_for(&second, "three callbacks", |e| {
         count(e, "callback_ended") == 3
     });
-    for id in &ids {
-        let due = events
-            .iter()
-            .filter(|e| e["event"] == "callback_due" && e["callback"] == *id)
-            .count();
-        assert_eq!(due, 1, "callback {id} fired {due} times: {events:#?}");
-        assert!(
-            events
-                .iter()
-                .any(|e| e["event"] == "callback_connected" && e["callback"] == *id),
-            "callback {id} bridged agent and customer"
-        );
-    }
+    fired_once(&events, &ids);
     assert!(
         !events
             .iter()

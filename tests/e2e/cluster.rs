@@ -331,19 +331,7 @@ fn callbacks_stored_on_a_node_that_dies_fire_once_on_the_other() {
     let events = crate::sip::wait_for(&a, "three callbacks", |e| {
         crate::sip::count(e, "callback_ended") == 3
     });
-    for id in &ids {
-        let due = events
-            .iter()
-            .filter(|e| e["event"] == "callback_due" && e["callback"] == *id)
-            .count();
-        assert_eq!(due, 1, "callback {id} fired {due} times: {events:#?}");
-        assert!(
-            events
-                .iter()
-                .any(|e| e["event"] == "callback_connected" && e["callback"] == *id),
-            "callback {id} bridged agent and customer: {events:#?}"
-        );
-    }
+    crate::acd::fired_once(&events, &ids);
     let store = PgStore::connect(&url).expect("store");
     let taken_over = dialect_store::CallbackStore::get(&store, ids[0]).expect("callback");
     assert_eq!(

@@ -27,7 +27,7 @@ use postgres::{Client, NoTls, Row, Transaction};
 use crate::sqlite::DEFAULT_MAX_ATTEMPTS;
 use crate::store::{
     Callback, CallbackStore, Created, Filter, RelationshipStore, Status, StoreError, changeable,
-    duplicate, relationship_key,
+    duplicate, last_contact, relationship_key,
 };
 use crate::validate::{Kind, Valid};
 
@@ -42,7 +42,10 @@ const MIGRATIONS: &[&str] = &[
 ];
 
 /// Who holds a claim and until when (migration 5): a claim of a node that
-/// stopped renewing it lapses, and another node takes the row over.
+/// stopped renewing it lapses, and another node takes the row over. The
+/// renewals (every handle, every few seconds) and the take-overs (every
+/// claim) look at the rows being placed or sent only, through partial
+/// indexes: never a scan of the delivered outbox.
 const CLAIMS: &str = "
 ALTER TABLE callbacks ADD COLUMN claimed_by TEXT;
 ALTER TABLE callbacks ADD COLUMN lease_ms BIGINT;
@@ -50,6 +53,9 @@ ALTER TABLE scheduled_surveys ADD COLUMN claimed_by TEXT;
 ALTER TABLE scheduled_surveys ADD COLUMN lease_ms BIGINT;
 ALTER TABLE outbox ADD COLUMN claimed_by TEXT;
 ALTER TABLE outbox ADD COLUMN lease_ms BIGINT;
+CREATE INDEX callbacks_claims ON callbacks (claimed_by) WHERE status = 'placing';
+CREATE INDEX scheduled_surveys_claims ON scheduled_surveys (claimed_by) WHERE status = 'placing';
+CREATE INDEX outbox_claims ON outbox (claimed_by) WHERE status = 'sending';
 ";
 
 /// The database server's clock in milliseconds: leases are measured by one
@@ -329,50 +335,40 @@ fn renew(client: &mut Client, renewal: &Renewal) -> Result<(), postgres::Error> 
     tx.commit()
 }
 
-/// `config` without its password, to name the database in errors and logs.
+/// `config` without its password, to name the database in errors and logs:
+/// rebuilt from what it says (user, hosts, ports, database) rather than
+/// cut from its text, so no spelling of a password (quoted, in a query,
+/// percent-encoded) gets through. A configuration that does not parse is
+/// not shown at all.
 pub fn redacted(config: &str) -> String {
-    if let Some((scheme, rest)) = config.split_once("://") {
-        // postgres://user:password@host/db
-        let (rest, query) = match rest.split_once('?') {
-            Some((rest, query)) => (rest, Some(query)),
-            None => (rest, None),
-        };
-        let rest = match rest.rsplit_once('@') {
-            Some((credentials, host)) => {
-                let user = credentials.split(':').next().unwrap_or_default();
-                format!("{user}@{host}")
-            }
-            None => rest.to_owned(),
-        };
-        let query = query.map(|query| {
-            query
-                .split('&')
-                .map(|pair| {
-                    if pair.starts_with("password=") {
-                        "password=…"
-                    } else {
-                        pair
-                    }
-                })
-                .collect::<Vec<_>>()
-                .join("&")
-        });
-        return match query {
-            Some(query) => format!("{scheme}://{rest}?{query}"),
-            None => format!("{scheme}://{rest}"),
-        };
-    }
-    config
-        .split_whitespace()
-        .map(|pair| {
-            if pair.starts_with("password=") {
-                "password=…"
-            } else {
-                pair
+    let Ok(parsed) = config.parse::<postgres::Config>() else {
+        return "(a PostgreSQL configuration that does not parse)".to_owned();
+    };
+    let user = parsed
+        .get_user()
+        .map(|u| format!("{u}@"))
+        .unwrap_or_default();
+    let ports = parsed.get_ports();
+    let hosts = parsed
+        .get_hosts()
+        .iter()
+        .enumerate()
+        .map(|(n, host)| {
+            let host = match host {
+                postgres::config::Host::Tcp(name) => name.clone(),
+                postgres::config::Host::Unix(path) => {
+                    path.display().to_string().replace('/', "%2F")
+                }
+            };
+            match ports.get(n).or(ports.first()) {
+                Some(port) => format!("{host}:{port}"),
+                None => host,
             }
         })
         .collect::<Vec<_>>()
-        .join(" ")
+        .join(",");
+    let db = parsed.get_dbname().unwrap_or_default();
+    format!("postgres://{user}{hosts}/{db}")
 }
 
 /// What PostgreSQL said, with the server's message when there is one.
@@ -898,19 +894,11 @@ impl RelationshipStore for PgStore {
             let Some(row) = row else {
                 return Ok(None);
             };
-            let agent: Option<String> = row.try_get(0).map_err(pg)?;
-            let last: Option<i64> = row.try_get(1).map_err(pg)?;
-            match (agent, last) {
-                (Some(agent), Some(ms)) => {
-                    let at = Timestamp::from_millisecond(ms).map_err(|e| {
-                        StoreError::Unreadable(format!(
-                            "last contact time {ms} of {number} is not a time: {e}"
-                        ))
-                    })?;
-                    Ok(Some((agent, at)))
-                }
-                _ => Ok(None),
-            }
+            last_contact(
+                row.try_get(0).map_err(pg)?,
+                row.try_get(1).map_err(pg)?,
+                &number,
+            )
         })
     }
 
@@ -971,16 +959,21 @@ mod tests {
             "postgres://dialect@db.example:5432/cc"
         );
         assert_eq!(
-            redacted("host=/run/pg user=dialect password=s3cret dbname=cc"),
-            "host=/run/pg user=dialect password=… dbname=cc"
+            redacted("host=/run/pg user=dialect password='s3 cret' dbname=cc"),
+            "postgres://dialect@%2Frun%2Fpg/cc"
         );
         assert_eq!(
             redacted("postgres://db.example/cc"),
-            "postgres://db.example/cc"
+            "postgres://db.example:5432/cc"
         );
         assert_eq!(
             redacted("postgres://db.example/cc?user=d&password=s3cret"),
-            "postgres://db.example/cc?user=d&password=…"
+            "postgres://d@db.example:5432/cc"
         );
+        assert_eq!(
+            redacted("postgres://d:s%33cret@%2Frun%2Fpg:5433/cc"),
+            "postgres://d@%2Frun%2Fpg:5433/cc"
+        );
+        assert!(!redacted("password='s3cret").contains("s3cret"));
     }
 }

@@ -9,7 +9,7 @@ use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 
 use crate::store::{
     Callback, CallbackStore, Created, Filter, RelationshipStore, Status, StoreError, changeable,
-    duplicate, relationship_key,
+    duplicate, last_contact, relationship_key,
 };
 use crate::validate::{Kind, Valid};
 
@@ -574,15 +574,8 @@ impl RelationshipStore for SqliteStore {
             )
             .optional()?;
         match row {
-            Some((Some(agent), Some(ms))) => {
-                let at = Timestamp::from_millisecond(ms).map_err(|e| {
-                    StoreError::Unreadable(format!(
-                        "last contact time {ms} of {number} is not a time: {e}"
-                    ))
-                })?;
-                Ok(Some((agent, at)))
-            }
-            _ => Ok(None),
+            Some((agent, ms)) => last_contact(agent, ms, number),
+            None => Ok(None),
         }
     }
 

@@ -423,3 +423,22 @@ pub(crate) fn changeable(cb: &Callback, now: Timestamp) -> Result<(), StoreError
 pub(crate) fn relationship_key(number: &str) -> String {
     normalize_number(number).unwrap_or_else(|| number.trim().to_owned())
 }
+
+/// The last agent of `number` as stored (agent, time in ms): both, or none.
+pub(crate) fn last_contact(
+    agent: Option<String>,
+    ms: Option<i64>,
+    number: &str,
+) -> Result<Option<(String, Timestamp)>, StoreError> {
+    match (agent, ms) {
+        (Some(agent), Some(ms)) => {
+            let at = Timestamp::from_millisecond(ms).map_err(|e| {
+                StoreError::Unreadable(format!(
+                    "last contact time {ms} of {number} is not a time: {e}"
+                ))
+            })?;
+            Ok(Some((agent, at)))
+        }
+        _ => Ok(None),
+    }
+}
