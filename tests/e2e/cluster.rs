@@ -340,3 +340,384 @@ fn callbacks_stored_on_a_node_that_dies_fire_once_on_the_other() {
         "the dead node's attempt counts"
     );
 }
+
+/// A node of a cluster: `[cluster]` named `node`, calls and registrations
+/// only from Kamailio's address, state in `url`, agents who register.
+fn cluster_config(node: &str, url: &str, trunk: u16, hooks: u16) -> String {
+    format!(
+        "[runtime]\ndatabase = \"{url}\"\n[cluster]\nnode = \"{node}\"\nproxies = [\"127.0.0.1\"]\n\
+         [[agent]]\nname = \"ann\"\npassword = \"pw-ann\"\nready = true\n\
+         [[agent]]\nname = \"ben\"\npassword = \"pw-ben\"\nready = true\n\
+         [trunk]\nuri = \"sip:127.0.0.1:{trunk}\"\n\
+         [webhooks]\nurl = \"http://127.0.0.1:{hooks}/hooks\"\nmax_attempts = 1000\n\
+         backoff_ms = 250\nmax_backoff_ms = 2000\n"
+    )
+}
+
+/// An agent's phone registering through the proxy (digest) from `port`,
+/// where it is rung (the proxy sends there: the Path's `received`).
+fn register_through(proxy: u16, agent: &str, port: u16) {
+    let out = Command::new(crate::sip::sipp())
+        .current_dir(crate::sip::root().join("tests/sipp"))
+        .args(["-sf", "agent_registers.xml", "-s", agent])
+        .arg(format!("127.0.0.1:{proxy}"))
+        .args(["-i", "127.0.0.1", "-p", &port.to_string()])
+        .args(["-au", agent, "-ap", &format!("pw-{agent}")])
+        .args(["-set", "contact_port", &port.to_string()])
+        .args(["-m", "1", "-timeout", "10s", "-nostdin"])
+        .output()
+        .expect("SIPp runs");
+    assert!(
+        out.status.success(),
+        "{agent} could not register through Kamailio:\n{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+/// The clock string `seconds` after `2026-11-23T10:30:00` in Warsaw.
+fn warsaw(seconds: u64) -> String {
+    format!(
+        "2026-11-23T10:{:02}:{:02}[Europe/Warsaw]",
+        30 + seconds / 60,
+        seconds % 60
+    )
+}
+
+/// What an agent was offered on one node: (agent, call, from, until), in
+/// the flows' time in ms since the test's origin.
+fn offers(events: &[serde_json::Value], node_end: i64) -> Vec<(String, String, i64, i64)> {
+    let origin: jiff::Timestamp = "2026-11-23T10:30:00+01:00".parse().expect("origin");
+    let ms = |e: &serde_json::Value| -> i64 {
+        e["ts"]
+            .as_str()
+            .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+            .map(|t| t.as_millisecond() - origin.as_millisecond())
+            .expect("every event has a time")
+    };
+    let mut out = Vec::new();
+    for (n, rung) in events.iter().enumerate() {
+        if rung["event"] != "agent_rung" {
+            continue;
+        }
+        let (call, agent) = (rung["call"].clone(), rung["agent"].clone());
+        // The offer holds until the agent's leg ends, or the call does.
+        let end = events.iter().skip(n + 1).find(|e| {
+            e["call"] == call
+                && (matches!(
+                    e["event"].as_str(),
+                    Some(
+                        "call_ended"
+                            | "agent_hung_up"
+                            | "agent_failed"
+                            | "agent_unreachable"
+                            | "callback_ended"
+                    )
+                ) || (e["event"] == "agent_rung" && e["agent"] != agent))
+        });
+        out.push((
+            agent.as_str().unwrap_or_default().to_owned(),
+            call.as_str().unwrap_or_default().to_owned(),
+            ms(rung),
+            end.map_or(node_end, ms),
+        ));
+    }
+    out
+}
+
+/// The cluster end to end (issue 21's acceptance): Kamailio in front of two
+/// nodes on one PostgreSQL database; two agents' phones (SIPp) registered
+/// through Kamailio; callers one after another, through Kamailio; three
+/// callbacks due just after the leader is killed (-9). The other node takes
+/// the lead within seconds and every call after that completes through
+/// it; the callbacks fire once; no webhook event is lost, none repeated
+/// but under its idempotency key; and no agent was offered two calls at
+/// once by either node, nor by both.
+#[test]
+fn a_cluster_keeps_one_acd_through_the_death_of_its_leader() {
+    let url = pg::database_url();
+    let receiver = crate::webhooks::Receiver::start();
+    receiver.set_up(true);
+    let (ann, ben, trunk) = (free_udp_port(), free_udp_port(), free_udp_port());
+    let flows = "tests/cluster-flows/";
+    let origin = Instant::now();
+    let mut a = Served::start_flows(
+        "cluster-acd-a",
+        &warsaw(0),
+        59_400,
+        &cluster_config("a", &url, trunk, receiver.port),
+        flows,
+    );
+    crate::sip::wait_for(&a, "a to lead", |e| {
+        crate::sip::count(e, "cluster_leader") == 1
+    });
+    // b's clock tells the same time as a's.
+    let b = Served::start_flows(
+        "cluster-acd-b",
+        &warsaw(origin.elapsed().as_secs()),
+        59_600,
+        &cluster_config("b", &url, trunk, receiver.port),
+        flows,
+    );
+    let proxy = Proxy::start(&b.dir, &[a.port, b.port]);
+    let kamailio_log = || std::fs::read_to_string(b.dir.join("kamailio.log")).unwrap_or_default();
+    std::thread::sleep(Duration::from_millis(1500));
+
+    // The standby refuses; a new call from elsewhere than the proxy is
+    // forbidden on either node.
+    let probe = std::net::UdpSocket::bind("127.0.0.2:0").expect("127.0.0.2");
+    probe
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .expect("timeout");
+    for port in [a.port, b.port] {
+        let invite = format!(
+            "INVITE sip:+48221009999@127.0.0.1:{port} SIP/2.0\r\nVia: SIP/2.0/UDP {0};branch=z9hG4bK-x{port}\r\n\
+             From: <sip:intruder@127.0.0.2>;tag=1\r\nTo: <sip:+48221009999@127.0.0.1>\r\nCall-ID: intruder-{port}\r\n\
+             CSeq: 1 INVITE\r\nContact: <sip:intruder@{0}>\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
+            probe.local_addr().expect("addr")
+        );
+        probe
+            .send_to(invite.as_bytes(), ("127.0.0.1", port))
+            .expect("send");
+        let mut buf = [0u8; 2048];
+        let (n, _) = probe.recv_from(&mut buf).expect("an answer");
+        let answer = String::from_utf8_lossy(&buf[..n]).to_string();
+        assert!(answer.starts_with("SIP/2.0 403"), "{answer}");
+    }
+
+    // The agents' phones, registered through Kamailio.
+    let phone = |port: u16, media: u16| {
+        crate::sip::uas(
+            "agent_via_proxy.xml",
+            port,
+            &["-mp", &media.to_string(), "-m", "100", "-nostdin"],
+        )
+    };
+    // (Each registers from the port its phone then answers on.)
+    register_through(proxy.port, "ann", ann);
+    register_through(proxy.port, "ben", ben);
+    let mut phones = [phone(ann, 59_800), phone(ben, 59_840)];
+    let store = PgStore::connect(&url).expect("store");
+    let bindings = store.agent_bindings().expect("bindings");
+    assert_eq!(bindings.len(), 2, "{bindings:?}");
+    assert!(
+        bindings
+            .iter()
+            .all(|b| b.path.len() == 1 && b.path[0].contains(&format!(":{}", proxy.port))),
+        "each registration came by way of Kamailio (Path): {bindings:?}"
+    );
+    // The customers of the callbacks, through the trunk.
+    let mut customers = crate::sip::uas(
+        "agent_answers.xml",
+        trunk,
+        &["-mp", "59880", "-m", "3", "-nostdin"],
+    );
+
+    // Callers one every 1.5 s; a dies 8 s into them; the callbacks are due
+    // 2 s after that.
+    let calls_from = Instant::now();
+    let kill_at = calls_from + Duration::from_secs(8);
+    let due = warsaw((kill_at - origin).as_secs() + 2);
+    let due = due.replace("[Europe/Warsaw]", "+01:00");
+    // Scheduled by an agent half an hour before (the API's rule).
+    let due_at: jiff::Timestamp = due.parse().expect("due");
+    let created = due_at - jiff::SignedDuration::from_mins(31);
+    let mut ids = Vec::new();
+    for number in ["+48600100501", "+48600100502", "+48600100503"] {
+        let request = dialect_store::CallbackRequest {
+            kind: dialect_store::Kind::Scheduled,
+            number: number.into(),
+            name: "Jan Kowalski".into(),
+            start: due.clone(),
+            end: None,
+            zone: "Europe/Warsaw".into(),
+            queue: "support".into(),
+            reason: Some("invoice".into()),
+            assignee: None,
+        };
+        let context = dialect_store::Context::with_queues("ann", &["support"], &["support"]);
+        let valid = dialect_store::validate(&request, created, &context).expect("valid");
+        let stored =
+            dialect_store::CallbackStore::create(&store, &valid, "ann", created).expect("stored");
+        ids.push(stored.callback.id);
+    }
+    let callers: Vec<_> = (0..16u16)
+        .map(|n| {
+            let start = calls_from + Duration::from_millis(1500 * u64::from(n));
+            let port = proxy.port;
+            std::thread::spawn(move || {
+                std::thread::sleep(start.saturating_duration_since(Instant::now()));
+                let began = Instant::now();
+                let out = Command::new(crate::sip::sipp())
+                    .current_dir(crate::sip::root().join("tests/sipp"))
+                    .args(["-sf", "caller_via_proxy.xml", "-s", "+48221009999"])
+                    .arg(format!("127.0.0.1:{port}"))
+                    .args(["-i", "127.0.0.1", "-p", &free_udp_port().to_string()])
+                    .args(["-mp", &(59_900 + n * 4).to_string()])
+                    .args(["-m", "1", "-timeout", "45s", "-nostdin"])
+                    .output();
+                (
+                    began,
+                    out.is_ok_and(|o| o.status.success()),
+                    began.elapsed(),
+                )
+            })
+        })
+        .collect();
+    std::thread::sleep(kill_at.saturating_duration_since(Instant::now()));
+    a.child.kill().expect("kill -9");
+    let _ = a.child.wait();
+    let killed = Instant::now();
+    // When b takes the lead.
+    let b_log = b.dir.join("events.jsonl");
+    let led = loop {
+        let log = std::fs::read_to_string(&b_log).unwrap_or_default();
+        if log.contains("\"cluster_leader\"") {
+            break killed.elapsed();
+        }
+        assert!(
+            killed.elapsed() < Duration::from_secs(10),
+            "b never took the lead"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let outcomes: Vec<(Instant, bool, Duration)> = callers
+        .into_iter()
+        .map(|c| c.join().expect("a caller"))
+        .collect();
+
+    // b took the lead, with the agents' registrations.
+    let b_events = crate::sip::wait_for(&b, "the callbacks on b", |e| {
+        crate::sip::count(e, "callback_ended") == 3
+    });
+    let took = b_events
+        .iter()
+        .find(|e| e["event"] == "cluster_leader")
+        .expect("b took the lead");
+    assert_eq!(took["agents_registered"], 2, "{took}");
+    let a_events = a.events();
+
+    // New calls: every call made 5 s after the kill or later completed.
+    let mut report = Vec::new();
+    for (began, ok, took) in &outcomes {
+        let at = began.checked_duration_since(killed).map_or_else(
+            || -(killed.duration_since(*began).as_secs_f64()),
+            |d| d.as_secs_f64(),
+        );
+        report.push((at, *ok, took.as_secs_f64()));
+    }
+    let first_ok_after = report
+        .iter()
+        .filter(|(at, ok, _)| *at >= 0.0 && *ok)
+        .map(|(at, _, took)| at + took)
+        .fold(f64::INFINITY, f64::min);
+    eprintln!(
+        "b took the lead {led:.2?} after the kill -9 of a; callers (start after the kill in s, \
+         completed, took s): {report:.2?}; the first call made after the kill completed \
+         {first_ok_after:.2} s after it"
+    );
+    assert!(
+        report
+            .iter()
+            .filter(|(at, _, _)| *at >= 5.0)
+            .all(|(_, ok, _)| *ok),
+        "a call made 5 s after the kill or later failed: {report:.2?}\n{}",
+        kamailio_log()
+    );
+    assert!(
+        report
+            .iter()
+            .filter(|(at, ok, _)| *at >= 5.0 && *ok)
+            .count()
+            >= 5,
+        "{report:.2?}"
+    );
+
+    // The callbacks fired once, on b (due after a died).
+    let mut both: Vec<serde_json::Value> = a_events.clone();
+    both.extend(b_events.iter().cloned());
+    crate::acd::fired_once(&both, &ids);
+
+    // No agent offered two calls at once: on each node, and across them
+    // (a's offers end with a at the latest).
+    let a_end = a_events
+        .iter()
+        .filter_map(|e| e["ts"].as_str()?.parse::<jiff::Timestamp>().ok())
+        .map(|t| {
+            t.as_millisecond()
+                - "2026-11-23T10:30:00+01:00"
+                    .parse::<jiff::Timestamp>()
+                    .map_or(0, |o| o.as_millisecond())
+        })
+        .max()
+        .unwrap_or(0);
+    let b_end = i64::MAX;
+    let mut all = offers(&a_events, a_end);
+    all.extend(offers(&b_events, b_end));
+    assert!(offers(&b_events, b_end).len() >= 5, "{b_events:#?}");
+    for (i, x) in all.iter().enumerate() {
+        for y in all.iter().skip(i + 1) {
+            assert!(
+                x.0 != y.0 || x.3 <= y.2 || y.3 <= x.2,
+                "{} was offered two calls at once: {x:?} and {y:?}",
+                x.0
+            );
+        }
+    }
+
+    // Every call's webhook events arrived (a's too: b delivers what a left
+    // in the outbox); none twice but under one key.
+    let hangups = |events: &[serde_json::Value]| crate::sip::count(events, "hangup");
+    let mut expected = vec![hangups(&a_events), hangups(&b_events)];
+    expected.sort_unstable();
+    // (the calls whose call_ended arrived, by the run of the node that had them)
+    let delivered = || {
+        let mut runs: std::collections::BTreeMap<String, std::collections::BTreeSet<String>> =
+            Default::default();
+        for hit in receiver.hits() {
+            if hit.accepted && hit.event == "call_ended" {
+                let call = hit.body["call"].as_str().unwrap_or_default().to_owned();
+                let run = call.split('@').nth(1).unwrap_or_default().to_owned();
+                runs.entry(run).or_default().insert(call);
+            }
+        }
+        let mut counts: Vec<usize> = runs.values().map(std::collections::BTreeSet::len).collect();
+        counts.sort_unstable();
+        counts
+    };
+    // (a's events in flight when it died wait for their lease, 30 s)
+    let deadline = Instant::now() + Duration::from_secs(45);
+    while delivered() != expected && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    assert_eq!(
+        delivered(),
+        expected,
+        "every call that ended on a node has its call_ended delivered"
+    );
+    let hits = receiver.hits();
+    let mut by_key: std::collections::BTreeMap<String, serde_json::Value> = Default::default();
+    let mut by_event: std::collections::BTreeMap<(String, i64), String> = Default::default();
+    for hit in hits.iter().filter(|h| h.accepted) {
+        if let Some(before) = by_key.insert(hit.key.clone(), hit.body.clone()) {
+            assert_eq!(before, hit.body, "one key, one event");
+        }
+        let event = (
+            hit.body["call"].as_str().unwrap_or_default().to_owned(),
+            hit.body["seq"].as_i64().unwrap_or_default(),
+        );
+        if let Some(key) = by_event.insert(event.clone(), hit.key.clone()) {
+            assert_eq!(key, hit.key, "{event:?} delivered under two keys");
+        }
+    }
+    eprintln!(
+        "webhooks: {} requests, {} distinct events; calls ended on a and b: {expected:?}",
+        hits.len(),
+        by_key.len(),
+    );
+    for phone in &mut phones {
+        let _ = phone.kill();
+        let _ = phone.wait();
+    }
+    let _ = customers.kill();
+    let _ = customers.wait();
+}

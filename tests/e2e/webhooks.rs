@@ -34,8 +34,8 @@ const EXPECTED: [&str; 4] = [
 /// One POST the receiver got.
 #[derive(Clone, Debug)]
 pub(crate) struct Hit {
-    key: String,
-    event: String,
+    pub(crate) key: String,
+    pub(crate) event: String,
     attempt: u32,
     pub(crate) body: Value,
     /// Whether it answered 200 (else 503).

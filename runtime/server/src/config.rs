@@ -35,6 +35,33 @@ pub struct Config {
     pub tls: Option<Tls>,
     /// E-mail and SMS notifications (off without them).
     pub notify: Notify,
+    /// Several nodes, one contact centre (docs/cluster.md): off without it.
+    pub cluster: Option<Cluster>,
+}
+
+/// A node of a cluster (docs/cluster.md): nodes sharing one PostgreSQL
+/// database elect one leader, which takes the calls and runs the ACD; the
+/// others stand by and take over within seconds when it dies.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Cluster {
+    /// This node's name, unique in the cluster (letters, digits, `-`, `_`,
+    /// `.`).
+    pub node: String,
+    /// The proxies (Kamailio) that relay calls and registrations to the
+    /// nodes (`IP` or `IP/PREFIX`): a new INVITE or REGISTER from
+    /// anywhere else gets 403. Empty: from anywhere (a firewall's job).
+    #[serde(default)]
+    pub proxies: Vec<String>,
+    /// How long the lead holds without renewal, in ms (default 3000): a
+    /// leader that dies is replaced within it. It is renewed six times in
+    /// it.
+    #[serde(default = "default_lease_ms")]
+    pub lease_ms: u64,
+}
+
+fn default_lease_ms() -> u64 {
+    3000
 }
 
 /// E-mail and SMS notifications (docs/operations.md, "Notifications"):
@@ -630,6 +657,41 @@ impl Config {
         for net in &self.sip.trusted {
             crate::guard::Net::parse(net)
                 .map_err(|e| ConfigError::Invalid(format!("sip.trusted: {e}")))?;
+        }
+        if let Some(cluster) = &self.cluster {
+            let name_ok = !cluster.node.is_empty()
+                && cluster.node.len() <= 64
+                && cluster
+                    .node
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+            if !name_ok {
+                return Err(ConfigError::Invalid(format!(
+                    "cluster.node `{}` must be 1 to 64 letters, digits, `-`, `_` or `.`",
+                    cluster.node
+                )));
+            }
+            for net in &cluster.proxies {
+                crate::guard::Net::parse(net)
+                    .map_err(|e| ConfigError::Invalid(format!("cluster.proxies: {e}")))?;
+            }
+            if !(300..=600_000).contains(&cluster.lease_ms) {
+                return Err(ConfigError::Invalid(format!(
+                    "cluster.lease_ms ({}) must be 300 to 600000",
+                    cluster.lease_ms
+                )));
+            }
+            let shared = self.runtime.database.as_ref().is_some_and(|d| {
+                let d = d.to_string_lossy();
+                d.starts_with("postgres://") || d.starts_with("postgresql://")
+            });
+            if !shared {
+                return Err(ConfigError::Invalid(
+                    "[cluster] needs a database the nodes share: set runtime.database to a \
+                     postgres:// URL"
+                        .into(),
+                ));
+            }
         }
         if self.sip.min_expires == 0 || self.sip.max_expires < self.sip.min_expires {
             return Err(ConfigError::Invalid(format!(

@@ -18,6 +18,7 @@ mod agent_api;
 mod bots;
 mod callbacks;
 mod chat;
+mod cluster;
 mod consult;
 mod desk;
 mod front;
@@ -168,6 +169,19 @@ pub struct Server {
     core: Core,
     media_rx: mpsc::Receiver<(u64, MediaEvent)>,
     tick_tx: watch::Sender<u64>,
+    /// A node of a cluster: its heartbeat (started by `serve`), and what
+    /// the heartbeat reports.
+    heartbeat: Option<Heartbeat>,
+    cluster_rx: mpsc::Receiver<crate::cluster::Update>,
+}
+
+/// The heartbeat of a node of a cluster, before `serve` starts it.
+struct Heartbeat {
+    store: dialect_store::PgStore,
+    me: dialect_store::NodeBeat,
+    lease: Duration,
+    commands: mpsc::Receiver<crate::cluster::Command>,
+    updates: mpsc::Sender<crate::cluster::Update>,
 }
 
 impl Server {
@@ -359,6 +373,35 @@ impl Server {
         {
             waiting::prepare(prompts.clone());
         }
+        // A node of a cluster: its own handle for the heartbeat.
+        let (cluster_tx, cluster_rx) = mpsc::channel(4);
+        let (mut heartbeat, mut cluster) = (None, None);
+        if let (Some(settings), crate::database::Database::Postgres(url)) =
+            (&options.config.cluster, &database)
+        {
+            let (commands_tx, commands) = mpsc::channel(crate::cluster::COMMANDS);
+            let store = dialect_store::PgStore::connect(url)
+                .map_err(|e| ServeError::Database(e.to_string()))?;
+            let admin_addr = admin
+                .as_ref()
+                .and_then(|l| l.local_addr().ok())
+                .map(|a| a.to_string())
+                .unwrap_or_default();
+            heartbeat = Some(Heartbeat {
+                store,
+                me: dialect_store::NodeBeat {
+                    name: settings.node.clone(),
+                    incarnation: crate::cluster::incarnation(&settings.node),
+                    sip: local.to_string(),
+                    admin: admin_addr,
+                    version: serde_json::to_string(&reload::hashes(&serving)).unwrap_or_default(),
+                },
+                lease: Duration::from_millis(settings.lease_ms),
+                commands,
+                updates: cluster_tx,
+            });
+            cluster = Some(cluster::ClusterState::new(settings, commands_tx));
+        }
         let origin = options.clock.now();
         let mut switch = Switch::new(version, origin, None);
         switch.set_max_calls(options.config.runtime.max_calls);
@@ -477,6 +520,8 @@ impl Server {
             switch_trace: None,
             tokens: http::Tokens::default(),
             ready_later,
+            cluster,
+            agent_routes: HashMap::new(),
         };
         Ok(Server {
             socket,
@@ -496,6 +541,8 @@ impl Server {
             core,
             media_rx,
             tick_tx,
+            heartbeat,
+            cluster_rx,
         })
     }
 
@@ -584,6 +631,11 @@ impl Server {
             .webhooks
             .take()
             .map(|worker| tokio::spawn(worker.run()));
+        let heartbeat = self.heartbeat.take().map(|h| {
+            tokio::spawn(crate::cluster::run(
+                h.store, h.me, h.lease, h.commands, h.updates,
+            ))
+        });
         self.core.startup(Instant::now());
         self.core.refresh_callback_due(Instant::now());
         self.core.refresh_survey_due(Instant::now());
@@ -663,7 +715,10 @@ impl Server {
                     let now = Instant::now();
                     self.core.now = now;
                     match call.request {
-                        crate::admin::AdminRequest::Reload => self.core.reload("admin", Some(call.reply)),
+                        crate::admin::AdminRequest::Reload => {
+                            self.core.cluster_reload();
+                            self.core.reload("admin", Some(call.reply));
+                        }
                         crate::admin::AdminRequest::Rollback => {
                             let _ = call.reply.send(self.core.rollback(now));
                         }
@@ -674,6 +729,9 @@ impl Server {
                             let _ = call.reply.send(crate::api::ApiReply::ok(Value::String(self.core.metrics())));
                         }
                     }
+                }
+                Some(update) = self.cluster_rx.recv() => {
+                    self.core.on_cluster(update, Instant::now()).await;
                 }
                 Some(loaded) = self.reload_rx.recv() => {
                     let now = Instant::now();
@@ -720,6 +778,20 @@ impl Server {
             waited_max_ms = self.core.load.waited_max.as_millis() as u64,
             "how long SIP datagrams waited in the socket"
         );
+        // The lead goes to another node at once, not after its lease.
+        if let Some(cluster) = &self.core.cluster {
+            let (done, resigned) = tokio::sync::oneshot::channel();
+            if cluster
+                .commands
+                .try_send(crate::cluster::Command::Resign(done))
+                .is_ok()
+            {
+                let _ = tokio::time::timeout(Duration::from_secs(2), resigned).await;
+            }
+        }
+        if let Some(heartbeat) = heartbeat {
+            heartbeat.abort();
+        }
         self.core.hang_up_all(Instant::now()).await;
         self.core.flush(&mut Wire::Socket(&self.socket)).await;
         // The last records, then what waited for them.
@@ -1226,6 +1298,11 @@ struct Core {
     /// Agents configured `ready` whom no version served so far named: on
     /// duty as soon as one does.
     ready_later: std::collections::BTreeSet<String>,
+    /// A node of a cluster: whether it leads, the nodes, its heartbeat.
+    cluster: Option<cluster::ClusterState>,
+    /// The route (`Path`, RFC 3327) to agents who registered through a
+    /// proxy.
+    agent_routes: HashMap<String, Vec<String>>,
 }
 
 /// Where the controller's SIP messages go: the socket (and TCP
@@ -1290,11 +1367,14 @@ impl Core {
     }
 
     fn next_deadline(&self) -> Option<Instant> {
+        // A standby claims no callbacks nor survey calls.
+        let leading = self.leading(self.now.max(Instant::now()));
         let own = [
             self.switch_deadline(),
-            self.callback_deadline(),
-            self.survey_due,
+            self.callback_deadline().filter(|_| leading),
+            self.survey_due.filter(|_| leading),
             self.store_poll,
+            self.lead_deadline(),
             self.bye_deadlines.keys().next().map(|(at, _)| *at),
             self.front.deadline(),
             self.recording_deadline(),
@@ -1634,6 +1714,9 @@ impl Core {
             }
             Match::Dialog(id) => return self.in_dialog(key, request, id, from, now).await,
             _ => {}
+        }
+        if self.refused_by_cluster(&key, &request, from, now) {
+            return;
         }
         match method {
             Method::Invite => self.invite(key, request, from, now).await,
@@ -2148,8 +2231,11 @@ impl Core {
         self.tx.handle_timeout(now);
         self.on_switch_timeout(now).await;
         self.on_store_poll(now);
-        self.on_callback_timeout(now).await;
-        self.on_survey_timeout(now).await;
+        self.on_lead_timeout(now);
+        if self.leading(now) {
+            self.on_callback_timeout(now).await;
+            self.on_survey_timeout(now).await;
+        }
         self.on_recording_timeout(now);
         self.on_registration_timeout(now);
         while let Some((&(at, _), (id, _, _))) = self.bye_deadlines.iter().next() {
@@ -2822,6 +2908,13 @@ impl Core {
             offer,
         ) else {
             return None;
+        };
+        // An agent who registered through a proxy is rung by way of it.
+        let invite = match self.agent_routes.get(&name).filter(|_| !trunk) {
+            Some(path) => path
+                .iter()
+                .fold(invite, |invite, hop| invite.with_header("Route", hop)),
+            None => invite,
         };
         let invite = if auto_answer {
             invite

@@ -6,6 +6,7 @@ pub mod api;
 pub mod cdr;
 pub mod client;
 pub mod clock;
+pub(crate) mod cluster;
 pub mod config;
 pub mod controller;
 pub mod conversation;

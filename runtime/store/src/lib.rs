@@ -41,6 +41,7 @@ mod customers;
 pub mod fields;
 mod outbox;
 mod pg;
+mod pg_cluster;
 mod pg_customers;
 mod pg_outbox;
 mod pg_records;
@@ -55,6 +56,7 @@ pub use outbox::{
     idempotency_key,
 };
 pub use pg::{PgStore, redacted};
+pub use pg_cluster::{Beat, Binding, ClusterNode, NodeBeat};
 pub use records::{
     CallRecord, CallRecording, NewTicket, RecordStore, ScheduledSurvey, SurveyAnswer, SurveyStore,
     Ticket, TicketStore,

@@ -39,6 +39,7 @@ const MIGRATIONS: &[&str] = &[
     crate::pg_records::SCHEMA,
     crate::pg_customers::SCHEMA,
     CLAIMS,
+    crate::pg_cluster::SCHEMA,
 ];
 
 /// Who holds a claim and until when (migration 5): a claim of a node that
@@ -431,6 +432,7 @@ fn migrate(client: &mut Client, target: &str) -> Result<(), StoreError> {
     .into_iter()
     .chain(crate::pg_records::CHECKS.iter().map(|c| (*c).to_owned()))
     .chain(crate::pg_customers::CHECKS.iter().map(|c| (*c).to_owned()))
+    .chain(crate::pg_cluster::CHECKS.iter().map(|c| (*c).to_owned()))
     {
         tx.batch_execute(&check).map_err(|e| schema(reason(&e)))?;
     }

@@ -275,7 +275,7 @@ impl Core {
     }
 
     /// Answers 403 Forbidden.
-    fn forbid(&mut self, key: &TxKey, request: &Message, now: Instant) {
+    pub(super) fn forbid(&mut self, key: &TxKey, request: &Message, now: Instant) {
         let response =
             message::response_for(request, 403, "Forbidden").with_to_tag(&self.ids.tag());
         let sent = self.tx.send_response(key, response, now);
@@ -356,25 +356,33 @@ impl Core {
         if expires == 0 || request.header("Contact").is_some_and(|c| c.trim() == "*") {
             self.unbind(&user, now, "agent_unregistered");
         } else if let Some(contact) = contact {
-            let address = uri_address(&contact).unwrap_or(from);
-            if let Err(why) = self.contact_allowed(address) {
-                self.dropped("bad_contact", from, why);
-                self.forbid(&key, &request, now);
-                return false;
-            }
-            self.agents.insert(user.clone(), (address, contact.clone()));
-            let until = now + Duration::from_secs(u64::from(expires));
-            if let Some(old) = self.front.expiry.insert(user.clone(), until) {
-                self.front.deadlines.remove(&(old, user.clone()));
-            }
-            self.front.deadlines.insert((until, user.clone()));
-            // A registering agent that starts ready is logged in and ready.
-            let ready = self.config.agents.iter().any(|a| a.name == user && a.ready);
-            if ready && self.switch.acd().state(&user) == Some(dialect_acd::State::LoggedOut) {
-                self.switch.login(&user, self.clock.at(now));
-                self.switch.set_ready(&user, self.clock.at(now));
-                registered_ready = true;
-            }
+            // Through a proxy (RFC 3327 `Path`): the agent is rung by way of
+            // it; else at the Contact, or where the REGISTER came from.
+            let path: Vec<String> = request
+                .name_addrs("Path")
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+            let target = match path.first() {
+                Some(hop) => {
+                    dialect_sip::header::NameAddr::parse(hop).and_then(|hop| uri_address(&hop.uri))
+                }
+                None => Some(uri_address(&contact).unwrap_or(from)),
+            };
+            let allowed = target
+                .ok_or("a Path whose first hop is not an address")
+                .and_then(|t| self.contact_allowed(t).map(|()| t));
+            let address = match allowed {
+                Ok(address) => address,
+                Err(why) => {
+                    self.dropped("bad_contact", from, why);
+                    self.forbid(&key, &request, now);
+                    return false;
+                }
+            };
+            registered_ready =
+                self.bind_agent(&user, (address, &contact), path.clone(), expires, now);
+            self.share_binding(&user, &contact, &path, expires);
             self.log.record(
                 self.clock.at(now),
                 "",
@@ -392,6 +400,39 @@ impl Core {
         let sent = self.tx.send_response(&key, response, now);
         self.sip_sent(sent);
         registered_ready
+    }
+
+    /// Rings `user` at `address` (the contact, or the first hop of `path`)
+    /// with `contact` as the Request-URI, for `expires` seconds; an agent
+    /// that starts ready is logged in and ready. Returns whether they
+    /// became ready.
+    pub(super) fn bind_agent(
+        &mut self,
+        user: &str,
+        (address, contact): (SocketAddr, &str),
+        path: Vec<String>,
+        expires: u32,
+        now: Instant,
+    ) -> bool {
+        self.agents
+            .insert(user.to_string(), (address, contact.to_string()));
+        if path.is_empty() {
+            self.agent_routes.remove(user);
+        } else {
+            self.agent_routes.insert(user.to_string(), path);
+        }
+        let until = now + Duration::from_secs(u64::from(expires));
+        if let Some(old) = self.front.expiry.insert(user.to_string(), until) {
+            self.front.deadlines.remove(&(old, user.to_string()));
+        }
+        self.front.deadlines.insert((until, user.to_string()));
+        let ready = self.config.agents.iter().any(|a| a.name == user && a.ready);
+        if ready && self.switch.acd().state(user) == Some(dialect_acd::State::LoggedOut) {
+            self.switch.login(user, self.clock.at(now));
+            self.switch.set_ready(user, self.clock.at(now));
+            return true;
+        }
+        false
     }
 
     /// Whether an agent may be rung at `address`: a unicast address that is
@@ -418,6 +459,10 @@ impl Core {
     fn unbind(&mut self, user: &str, now: Instant, event: &str) {
         if let Some(old) = self.front.expiry.remove(user) {
             self.front.deadlines.remove(&(old, user.to_string()));
+        }
+        self.agent_routes.remove(user);
+        if event == "agent_unregistered" {
+            self.share_unbinding(user);
         }
         let configured = self
             .config

@@ -53,7 +53,7 @@ pub(crate) struct Versions {
     pub waiting: Vec<oneshot::Sender<ApiReply>>,
 }
 
-fn hashes(version: &Version) -> BTreeMap<String, String> {
+pub(super) fn hashes(version: &Version) -> BTreeMap<String, String> {
     version
         .flows
         .iter()
@@ -260,6 +260,7 @@ impl Core {
     fn install(&mut self, version: Version) {
         self.hooks
             .set_programs(version.flows.iter().map(|f| &f.program));
+        self.share_version(&json!(hashes(&version)));
         self.switch.install(version);
         let at = self.wall();
         let named: Vec<String> = self.ready_later.iter().cloned().collect();
@@ -305,6 +306,7 @@ impl Core {
             .map(|(at, reason)| json!({ "at": at.to_string(), "reason": reason }))
             .collect();
         json!({
+            "cluster": self.cluster_status(self.now),
             "serving": hashes(&self.versions.current),
             "previous": self.versions.previous.as_ref().map(|(v, _)| hashes(v)),
             "deployed": deployed(&self.versions.current, self.versions.since),
@@ -576,6 +578,25 @@ impl Core {
             "counter",
             vec![(String::new(), self.log.dropped() as f64)],
         );
+        if let Some(cluster) = &self.cluster {
+            let node = cluster.node.replace(['"', '\\', '\n'], "_");
+            counter(
+                "dialect_cluster_leading",
+                "1 while this node leads its cluster (takes calls, runs the ACD), 0 while it \
+                 stands by; labelled with the node's name.",
+                "gauge",
+                vec![(
+                    format!("{{node=\"{node}\"}}"),
+                    if self.leading(self.now) { 1.0 } else { 0.0 },
+                )],
+            );
+            counter(
+                "dialect_cluster_nodes_up",
+                "The nodes of this node's cluster seen in the last 10 s, this one included.",
+                "gauge",
+                vec![(format!("{{node=\"{node}\"}}"), cluster.nodes_up() as f64)],
+            );
+        }
         out
     }
 }
