@@ -406,7 +406,8 @@ fn offers(events: &[serde_json::Value], node_end: i64) -> Vec<(String, String, i
                 && (matches!(
                     e["event"].as_str(),
                     Some(
-                        "call_ended"
+                        "hangup"
+                            | "rona"
                             | "agent_hung_up"
                             | "agent_failed"
                             | "agent_unreachable"
@@ -422,6 +423,50 @@ fn offers(events: &[serde_json::Value], node_end: i64) -> Vec<(String, String, i
         ));
     }
     out
+}
+
+/// Fails when an agent holds two offers at once.
+fn one_call_at_a_time(offers: &[(String, String, i64, i64)]) {
+    for (i, x) in offers.iter().enumerate() {
+        for y in offers.iter().skip(i + 1) {
+            assert!(
+                x.0 != y.0 || x.3 <= y.2 || y.3 <= x.2,
+                "{} was offered two calls at once: {x:?} and {y:?}",
+                x.0
+            );
+        }
+    }
+}
+
+/// The check of the cluster test finds an agent offered a call on one node
+/// while on a call of another (the logs of two nodes that each ran an ACD
+/// of their own), and passes offers one after another.
+#[test]
+fn the_offers_check_sees_an_agent_offered_two_calls_by_two_nodes() {
+    let event = |ts: &str, event: &str, call: &str, agent: &str| serde_json::json!({ "ts": format!("2026-11-23T09:30:{ts}Z"), "event": event, "call": call, "agent": agent });
+    let a = [
+        event("01.0", "agent_rung", "call-1", "ann"),
+        event("05.0", "agent_hung_up", "call-1", "ann"),
+    ];
+    let b_after = [
+        event("05.5", "agent_rung", "call-1", "ann"),
+        event("07.0", "hangup", "call-1", ""),
+    ];
+    let b_during = [
+        event("03.0", "agent_rung", "call-1", "ann"),
+        event("04.0", "agent_hung_up", "call-1", "ann"),
+    ];
+    let mut apart = offers(&a, i64::MAX);
+    apart.extend(offers(&b_after, i64::MAX));
+    assert_eq!(apart.len(), 2);
+    one_call_at_a_time(&apart);
+    let mut overlapping = offers(&a, i64::MAX);
+    overlapping.extend(offers(&b_during, i64::MAX));
+    let caught = std::panic::catch_unwind(|| one_call_at_a_time(&overlapping));
+    assert!(
+        caught.is_err(),
+        "two offers to ann at once pass: {overlapping:?}"
+    );
 }
 
 /// The cluster end to end (issue 21's acceptance): Kamailio in front of two
@@ -654,15 +699,7 @@ fn a_cluster_keeps_one_acd_through_the_death_of_its_leader() {
     let mut all = offers(&a_events, a_end);
     all.extend(offers(&b_events, b_end));
     assert!(offers(&b_events, b_end).len() >= 5, "{b_events:#?}");
-    for (i, x) in all.iter().enumerate() {
-        for y in all.iter().skip(i + 1) {
-            assert!(
-                x.0 != y.0 || x.3 <= y.2 || y.3 <= x.2,
-                "{} was offered two calls at once: {x:?} and {y:?}",
-                x.0
-            );
-        }
-    }
+    one_call_at_a_time(&all);
 
     // Every call's webhook events arrived (a's too: b delivers what a left
     // in the outbox); none twice but under one key.
@@ -720,4 +757,142 @@ fn a_cluster_keeps_one_acd_through_the_death_of_its_leader() {
     }
     let _ = customers.kill();
     let _ = customers.wait();
+}
+
+/// Operations on a cluster: the standby answers probes 503 and the leader
+/// 200; the admin status of either node shows the cluster (nodes, leader,
+/// the version each serves) and the metrics say which node leads; a reload
+/// asked of one node reloads every node (each from its own copy of the
+/// new flows, as a deployment puts them on every machine).
+#[test]
+fn a_reload_asked_of_one_node_reloads_every_node() {
+    let url = pg::database_url();
+    let flows = |node: &str| {
+        let dir = crate::build::scratch(&format!("cluster-reload-flows-{node}"));
+        crate::build::copy_tree(&crate::sip::root().join("tests/cluster-flows"), &dir);
+        dir
+    };
+    let (flows_a, flows_b) = (flows("a"), flows("b"));
+    let config = |node: &str| {
+        format!(
+            "[runtime]\ndatabase = \"{url}\"\n[cluster]\nnode = \"{node}\"\n[admin]\nwatch = false\n"
+        )
+    };
+    let a = Served::start_flows(
+        "cluster-reload-a",
+        "2026-11-23T10:00:00[Europe/Warsaw]",
+        59_000,
+        &config("a"),
+        &flows_a.to_string_lossy(),
+    );
+    crate::sip::wait_for(&a, "a to lead", |e| {
+        crate::sip::count(e, "cluster_leader") == 1
+    });
+    let b = Served::start_flows(
+        "cluster-reload-b",
+        "2026-11-23T10:00:00[Europe/Warsaw]",
+        59_200,
+        &config("b"),
+        &flows_b.to_string_lossy(),
+    );
+    // Probes: the leader 200, the standby 503.
+    let probe = std::net::UdpSocket::bind("127.0.0.1:0").expect("socket");
+    probe
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .expect("timeout");
+    let answer = |port: u16| {
+        let options = format!(
+            "OPTIONS sip:127.0.0.1:{port} SIP/2.0\r\nVia: SIP/2.0/UDP {0};branch=z9hG4bK-o{port}\r\n\
+             From: <sip:dispatcher@dialect.invalid>;tag=1\r\nTo: <sip:127.0.0.1:{port}>\r\n\
+             Call-ID: probe-{port}\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
+            probe.local_addr().expect("addr")
+        );
+        probe
+            .send_to(options.as_bytes(), ("127.0.0.1", port))
+            .expect("send");
+        let mut buf = [0u8; 4096];
+        let (n, _) = probe.recv_from(&mut buf).expect("an answer");
+        String::from_utf8_lossy(&buf[..n]).to_string()
+    };
+    assert!(answer(a.port).starts_with("SIP/2.0 200"));
+    assert!(answer(b.port).starts_with("SIP/2.0 503"));
+
+    // The cluster in either node's status (once b has beaten).
+    std::thread::sleep(Duration::from_secs(1));
+    let (status, body) = crate::ops::admin(&b, "GET", "/admin/status", Some("test-admin-token"));
+    assert_eq!(status, 200, "{body}");
+    let cluster = &serde_json::from_str::<serde_json::Value>(&body).expect("json")["cluster"];
+    assert_eq!(cluster["node"], "b");
+    assert_eq!(cluster["leader"], "a");
+    assert_eq!(cluster["leading"], false);
+    assert_eq!(cluster["one_version"], true, "{cluster}");
+    let nodes = cluster["nodes"].as_array().expect("nodes");
+    assert_eq!(
+        nodes
+            .iter()
+            .map(|n| (n["node"].as_str(), n["leader"].as_bool(), n["up"].as_bool()))
+            .collect::<Vec<_>>(),
+        [
+            (Some("a"), Some(true), Some(true)),
+            (Some("b"), Some(false), Some(true))
+        ],
+        "{cluster}"
+    );
+    assert_eq!(
+        nodes[0]["version"]["cluster"].as_str().map(str::len),
+        Some(71),
+        "the version a serves: {cluster}"
+    );
+    for (node, leading) in [(&a, 1), (&b, 0)] {
+        let (_, metrics) = crate::ops::admin(node, "GET", "/metrics", Some("test-admin-token"));
+        assert!(
+            metrics.contains(&format!("dialect_cluster_leading{{node="))
+                && metrics
+                    .lines()
+                    .any(|l| l.starts_with("dialect_cluster_leading{")
+                        && l.ends_with(&format!(" {leading}"))),
+            "{metrics}"
+        );
+    }
+
+    // New flows on both machines; the reload asked of b alone.
+    for dir in [&flows_a, &flows_b] {
+        let file = dir.join("cluster.flow");
+        let text = std::fs::read_to_string(&file).expect("flow");
+        std::fs::write(&file, text.replace("wrap_up 1s", "wrap_up 2s")).expect("write");
+    }
+    let (status, body) = crate::ops::admin(&b, "POST", "/admin/reload", Some("test-admin-token"));
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"reloaded\":true"), "{body}");
+    let events = crate::sip::wait_for(&a, "a to reload", |e| {
+        e.iter().any(|e| e["event"] == "reload")
+    });
+    let reload = events
+        .iter()
+        .find(|e| e["event"] == "reload")
+        .expect("reload");
+    assert_eq!(reload["trigger"], "cluster", "{reload}");
+    assert_eq!(
+        crate::sip::count(&b.events(), "reload"),
+        1,
+        "b reloaded once (its own)"
+    );
+    // Both serve the new version, and say so.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, body) = crate::ops::admin(&a, "GET", "/admin/status", Some("test-admin-token"));
+        let status: serde_json::Value = serde_json::from_str(&body).expect("json");
+        let versions: Vec<&serde_json::Value> = status["cluster"]["nodes"]
+            .as_array()
+            .map(|n| n.iter().map(|n| &n["version"]).collect())
+            .unwrap_or_default();
+        if status["cluster"]["one_version"] == true
+            && versions.len() == 2
+            && versions[0] == &status["serving"]
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{status:#}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
