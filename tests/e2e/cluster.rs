@@ -846,7 +846,7 @@ fn a_reload_asked_of_one_node_reloads_every_node() {
     for (node, leading) in [(&a, 1), (&b, 0)] {
         let (_, metrics) = crate::ops::admin(node, "GET", "/metrics", Some("test-admin-token"));
         assert!(
-            metrics.contains(&format!("dialect_cluster_leading{{node="))
+            metrics.contains("dialect_cluster_leading{node=")
                 && metrics
                     .lines()
                     .any(|l| l.starts_with("dialect_cluster_leading{")
