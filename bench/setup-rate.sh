@@ -25,8 +25,11 @@
 #                then 2 nodes sharing one PostgreSQL database (started
 #                here from Debian's postgresql), signalling calls at
 #                $CLUSTER_RATES (500 1000 2000): successful/failed calls,
-#                the nodes' and Kamailio's CPU per call. Not run by
-#                default (all: the four parts above)
+#                the nodes' and Kamailio's CPU per call; each in the modes
+#                $CLUSTER_MODES (spread leader): spread, every node takes
+#                calls (no [cluster]); leader, [cluster] on every node, the
+#                leader takes the calls and the others stand by. Not run
+#                by default (all: the four parts above)
 #   overload     beyond the media capacity (4,000 a second for 5 s were
 #                served in full, the socket's queue absorbing them): 500
 #                calls up (30 s each), then $OVERLOAD (6000) new calls a
@@ -53,6 +56,7 @@ parts=(${parts[@]})
 read -r -a rates <<<"${RATES:-1000 2000 3000}"
 read -r -a media_rates <<<"${MEDIA_RATES:-500 1000 2000}"
 read -r -a cluster_rates <<<"${CLUSTER_RATES:-500 1000 2000}"
+read -r -a cluster_modes <<<"${CLUSTER_MODES:-spread leader}"
 calls=${CALLS:-8000}
 overload=${OVERLOAD:-6000}
 recover=${RECOVER:-2000}
@@ -225,9 +229,10 @@ pg_start() {
 }
 pg_url() { echo "postgres://postgres@$(echo "$work/pg" | sed 's|/|%2F|g'):5432/$1"; }
 
-# CLUSTER_NODES nodes on PostgreSQL database $1 behind Kamailio on 15070.
+# $2 nodes on PostgreSQL database $1 behind Kamailio on 15070, in mode $3
+# (spread, or leader: with [cluster]).
 cluster_start() {
-  local db=$1 n=$2 list="$work/dispatcher.list"
+  local db=$1 n=$2 mode=$3 list="$work/dispatcher.list"
   "$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)/psql" -h "$work/pg" -U postgres -q \
     -c "CREATE DATABASE $db" >/dev/null
   : >"$list"; nodes=()
@@ -243,6 +248,9 @@ database = "$(pg_url "$db")"
 port_min = $(( 10000 + i * 4000 ))
 port_max = $(( 13999 + i * 4000 ))
 TOML
+    if [ "$mode" = leader ]; then
+      printf '[cluster]\nnode = "n%s"\nproxies = ["127.0.0.1"]\n' "$i" >>"$work/node$i/dialect.toml"
+    fi
     ./target/release/dialect serve flows/ --config "$work/node$i/dialect.toml" \
       --listen "127.0.0.1:$(( 15080 + i ))" --clock "$after_hours" --data "$work/node$i" \
       --event-log "$work/node$i/events.jsonl" --api off --admin off >/dev/null 2>"$work/node$i/serve.log" &
@@ -252,6 +260,9 @@ TOML
   for i in $(seq "$n"); do
     for _ in $(seq 100); do grep -q "listening" "$work/node$i/serve.log" 2>/dev/null && break; sleep 0.1; done
   done
+  if [ "$mode" = leader ]; then
+    for _ in $(seq 100); do cat "$work"/node*/events.jsonl 2>/dev/null | grep -q cluster_leader && break; sleep 0.1; done
+  fi
   kamailio -f deploy/kamailio/kamailio.cfg -m 512 -DD -E -n 2 -l udp:127.0.0.1:15070 -l tcp:127.0.0.1:15070 \
     -A "DISPATCHER_LIST=\"$list\"" -P "$work/kamailio.pid" >/dev/null 2>>"$work/kamailio.log" &
   kam=$!; pids+=("$kam"); sleep 2
@@ -342,20 +353,22 @@ for part in "${parts[@]}"; do
     cluster)
       command -v kamailio >/dev/null || { echo "kamailio is missing: apt-get install kamailio" >&2; exit 2; }
       pg_start
-      printf "%-8s %6s | %16s | %24s | %22s\n" nodes rate "ok/failed" "nodes' CPU per call (ms)" "Kamailio's CPU per call"
+      printf "%-8s %-7s %6s | %16s | %24s | %22s\n" nodes mode rate "ok/failed" "nodes' CPU per call (ms)" "Kamailio's CPU per call"
+      for mode in "${cluster_modes[@]}"; do
       for n in 1 2; do
         for rate in "${cluster_rates[@]}"; do
-          cluster_start "bench_${n}_${rate}" "$n"
+          cluster_start "bench_${mode}_${n}_${rate}" "$n" "$mode"
           before=0; for p in "${nodes[@]}"; do before=$(( before + $(cpu_ticks "$p") )); done
           kam_pids=$(pgrep -f "kamailio -f deploy/kamailio" | tr '\n' ' ')
           kam_before=0; for p in $kam_pids; do kam_before=$(( kam_before + $(cpu_ticks "$p" 2>/dev/null || echo 0) )); done
           read -r ok failed < <(uac 15070 "$rate" $(( rate * seconds )) "cluster-$n-$rate" tests/sipp/caller_via_proxy.xml 31090)
           after=0; for p in "${nodes[@]}"; do after=$(( after + $(cpu_ticks "$p") )); done
           kam_after=0; for p in $kam_pids; do kam_after=$(( kam_after + $(cpu_ticks "$p" 2>/dev/null || echo 0) )); done
-          printf "%-8s %6d | %16s | %24s | %22s\n" "$n" "$rate" "$ok/$failed" \
+          printf "%-8s %-7s %6d | %16s | %24s | %22s\n" "$n" "$mode" "$rate" "$ok/$failed" \
             "$(per_call $(( after - before )) "$ok")" "$(per_call $(( kam_after - kam_before )) "$ok")"
           cluster_stop
         done
+      done
       done
       ;;
     *) echo "unknown part: $part (signalling, media, concurrency, cluster, overload)" >&2; exit 2 ;;

@@ -228,7 +228,10 @@ pub trait OutboxStore {
     /// Records several attempts' outcomes in one transaction (what
     /// [`OutboxStore::delivered`], [`OutboxStore::failed`] and
     /// [`OutboxStore::dead`] do one at a time). An unknown id fails the
-    /// whole batch.
+    /// whole batch. On a database shared by nodes, an event another node
+    /// took over (this node's claim lapsed) is left to that node: skipped
+    /// here, and refused with [`StoreError::ClaimedElsewhere`] by the
+    /// others.
     fn settle(&self, outcomes: &[(i64, Settled)]) -> Result<(), StoreError>;
 
     /// Events neither delivered nor dead.

@@ -98,27 +98,52 @@ fn take_over(tx: &mut Transaction<'_>, node: Option<&str>) -> Result<usize, Stor
 }
 
 /// Records one outcome; an id that matches no row is an error.
-fn settle_one(tx: &mut Transaction<'_>, id: i64, outcome: &Settled) -> Result<(), StoreError> {
+/// Settles event `id` as `node`: an event another node has claimed since
+/// (this node's claim lapsed and it was taken over) is that node's to
+/// settle, and is left alone (`StoreError::ClaimedElsewhere`).
+fn settle_one(
+    tx: &mut Transaction<'_>,
+    node: &str,
+    id: i64,
+    outcome: &Settled,
+) -> Result<(), StoreError> {
+    const MINE: &str = "(claimed_by IS NULL OR claimed_by = $2)";
     let changed = match outcome {
         Settled::Delivered => tx.execute(
-            "UPDATE outbox SET status = 'delivered', attempts = attempts + 1, claimed_by = NULL, \
-             lease_ms = NULL WHERE id = $1",
-            &[&id],
+            &format!(
+                "UPDATE outbox SET status = 'delivered', attempts = attempts + 1, \
+                 claimed_by = NULL, lease_ms = NULL WHERE id = $1 AND {MINE}"
+            ),
+            &[&id, &node],
         ),
         Settled::Failed { error, next_at } => tx.execute(
-            "UPDATE outbox SET status = 'pending', attempts = attempts + 1, last_error = $2, \
-             next_ms = $3, claimed_by = NULL, lease_ms = NULL WHERE id = $1",
-            &[&id, error, &next_at.as_millisecond()],
+            &format!(
+                "UPDATE outbox SET status = 'pending', attempts = attempts + 1, last_error = $3, \
+                 next_ms = $4, claimed_by = NULL, lease_ms = NULL WHERE id = $1 AND {MINE}"
+            ),
+            &[&id, &node, error, &next_at.as_millisecond()],
         ),
         Settled::Dead { error } => tx.execute(
-            "UPDATE outbox SET status = 'dead', attempts = attempts + 1, last_error = $2, \
-             claimed_by = NULL, lease_ms = NULL WHERE id = $1",
-            &[&id, error],
+            &format!(
+                "UPDATE outbox SET status = 'dead', attempts = attempts + 1, last_error = $3, \
+                 claimed_by = NULL, lease_ms = NULL WHERE id = $1 AND {MINE}"
+            ),
+            &[&id, &node, error],
         ),
     }
     .map_err(pg)?;
     if changed == 0 {
-        return Err(StoreError::NoEvent { id });
+        let exists = tx
+            .query_opt("SELECT 1 FROM outbox WHERE id = $1", &[&id])
+            .map_err(pg)?
+            .is_some();
+        return Err(if exists {
+            StoreError::ClaimedElsewhere {
+                what: format!("webhook event {id}"),
+            }
+        } else {
+            StoreError::NoEvent { id }
+        });
     }
     if !matches!(outcome, Settled::Failed { .. }) {
         // The call's next open event becomes its head.
@@ -236,7 +261,8 @@ impl OutboxStore for PgStore {
     }
 
     fn delivered(&self, id: i64) -> Result<(), StoreError> {
-        self.transaction(move |tx| settle_one(tx, id, &Settled::Delivered))
+        let node = self.node().to_owned();
+        self.transaction(move |tx| settle_one(tx, &node, id, &Settled::Delivered))
     }
 
     fn failed(&self, id: i64, error: &str, next_at: Timestamp) -> Result<(), StoreError> {
@@ -244,14 +270,16 @@ impl OutboxStore for PgStore {
             error: error.to_string(),
             next_at,
         };
-        self.transaction(move |tx| settle_one(tx, id, &outcome))
+        let node = self.node().to_owned();
+        self.transaction(move |tx| settle_one(tx, &node, id, &outcome))
     }
 
     fn dead(&self, id: i64, error: &str) -> Result<(), StoreError> {
         let outcome = Settled::Dead {
             error: error.to_string(),
         };
-        self.transaction(move |tx| settle_one(tx, id, &outcome))
+        let node = self.node().to_owned();
+        self.transaction(move |tx| settle_one(tx, &node, id, &outcome))
     }
 
     fn settle(&self, outcomes: &[(i64, Settled)]) -> Result<(), StoreError> {
@@ -259,9 +287,15 @@ impl OutboxStore for PgStore {
             return Ok(());
         }
         let outcomes = outcomes.to_vec();
+        let node = self.node().to_owned();
         self.transaction(move |tx| {
             for (id, outcome) in &outcomes {
-                settle_one(tx, *id, outcome)?;
+                // One taken over by another node is its to settle; the
+                // rest of the batch is this node's.
+                match settle_one(tx, &node, *id, outcome) {
+                    Ok(()) | Err(StoreError::ClaimedElsewhere { .. }) => {}
+                    Err(e) => return Err(e),
+                }
             }
             Ok(())
         })

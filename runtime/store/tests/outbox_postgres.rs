@@ -115,3 +115,54 @@ fn a_dead_nodes_event_in_flight_is_sent_again_once_its_lease_lapses() {
     live.delivered(again[0].id).unwrap();
     assert_eq!(live.backlog().unwrap(), 0);
 }
+
+/// A node whose claim was taken over (it stalled past its lease while
+/// another node claimed the event) cannot settle that event: it is the
+/// other node's; the rest of its batch is settled.
+#[test]
+fn a_settle_of_an_event_taken_over_by_another_node_is_refused() {
+    let database = common::pg::database();
+    let slow = Store::connect(&database).unwrap();
+    slow.enqueue(&[event("a", "call_ended"), event("b", "call_ended")], now())
+        .unwrap();
+    let claimed = slow.claim_ready(now(), 10).unwrap();
+    assert_eq!(claimed.len(), 2);
+    // Another node took the first over (as after a lapsed lease).
+    let mut client = postgres::Client::connect(&database, postgres::NoTls).unwrap();
+    client
+        .execute(
+            "UPDATE outbox SET claimed_by = 'another-node' WHERE id = $1",
+            &[&claimed[0].id],
+        )
+        .unwrap();
+    let refused = slow.failed(claimed[0].id, "timeout", now()).unwrap_err();
+    assert!(
+        matches!(refused, dialect_store::StoreError::ClaimedElsewhere { .. }),
+        "{refused}"
+    );
+    slow.settle(&[
+        (claimed[0].id, dialect_store::Settled::Delivered),
+        (claimed[1].id, dialect_store::Settled::Delivered),
+    ])
+    .unwrap();
+    let sending = slow
+        .list_events(Some(dialect_store::OutboxStatus::Sending))
+        .unwrap();
+    assert_eq!(
+        sending.iter().map(|e| e.id).collect::<Vec<_>>(),
+        [claimed[0].id],
+        "the taken-over event is still the other node's to settle"
+    );
+    assert_eq!(
+        slow.list_events(Some(dialect_store::OutboxStatus::Delivered))
+            .unwrap()
+            .iter()
+            .map(|e| e.id)
+            .collect::<Vec<_>>(),
+        [claimed[1].id]
+    );
+    assert!(matches!(
+        slow.delivered(9_999).unwrap_err(),
+        dialect_store::StoreError::NoEvent { id: 9_999 }
+    ));
+}
