@@ -14,6 +14,7 @@ mod desk;
 mod diagnostics;
 mod environments;
 mod http;
+mod interop;
 mod notify;
 mod ops;
 mod recording;

@@ -365,6 +365,10 @@ pub struct Sip {
     /// about 110,000; each costs about 1.5 kB); a new request past it gets
     /// 503.
     pub max_transactions: usize,
+    /// The display name an agent's phone shows with the caller's number:
+    /// `campaign` (the campaign's `name`, the default), `queue` (the queue
+    /// the call waited in) or `none`.
+    pub agent_display: String,
 }
 
 /// RTP settings.
@@ -505,6 +509,7 @@ impl Default for Sip {
             max_connections: 1024,
             idle_timeout_s: 120,
             max_transactions: 150_000,
+            agent_display: "campaign".into(),
         }
     }
 }
@@ -657,6 +662,15 @@ impl Config {
         for net in &self.sip.trusted {
             crate::guard::Net::parse(net)
                 .map_err(|e| ConfigError::Invalid(format!("sip.trusted: {e}")))?;
+        }
+        if !matches!(
+            self.sip.agent_display.as_str(),
+            "campaign" | "queue" | "none"
+        ) {
+            return Err(ConfigError::Invalid(format!(
+                "sip.agent_display `{}` is not \"campaign\", \"queue\" or \"none\"",
+                self.sip.agent_display
+            )));
         }
         if let Some(cluster) = &self.cluster {
             let name_ok = !cluster.node.is_empty()

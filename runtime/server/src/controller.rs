@@ -64,6 +64,22 @@ use std::time::{Duration, Instant};
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, watch};
 
+/// The methods we take (`Allow`): REGISTER from agents, REFER and INFO
+/// (keys) within calls, NOTIFY answered.
+pub(crate) const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, REGISTER, REFER, INFO, NOTIFY";
+
+/// Who a second leg says is calling (`From`, and `P-Asserted-Identity`
+/// when the called party is ours).
+pub(crate) struct Identity {
+    /// The user part: a number, or `dialect`.
+    pub user: String,
+    /// The display name.
+    pub display: Option<String>,
+    /// `P-Asserted-Identity` goes too (RFC 3325: to a party of our trust
+    /// domain only, an agent's phone, never the trunk).
+    pub asserted: bool,
+}
+
 /// What the server runs.
 pub struct Options {
     /// The configuration.
@@ -1698,8 +1714,13 @@ impl Core {
         }
     }
 
+    /// Answers `request` (a final answer to a request outside a dialog gets
+    /// a To tag, RFC 3261 8.2.6.2; one inside keeps the dialog's).
     fn respond(&mut self, key: &TxKey, request: &Message, status: u16, reason: &str, now: Instant) {
-        let response = message::response_for(request, status, reason);
+        let mut response = message::response_for(request, status, reason);
+        if status > 100 {
+            response = response.with_to_tag(&self.ids.tag());
+        }
         let sent = self.tx.send_response(key, response, now);
         self.sip_sent(sent);
     }
@@ -1723,7 +1744,8 @@ impl Core {
             Method::Cancel => self.cancel(key, request, now).await,
             Method::Options => {
                 let mut response = message::response_for(&request, 200, "OK")
-                    .with_header("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS");
+                    .with_to_tag(&self.ids.tag())
+                    .with_header("Allow", ALLOW);
                 if request.request_uri_user().as_deref() == Some("status") {
                     response = response
                         .with_body("application/json", status(self).to_string().into_bytes());
@@ -1741,7 +1763,7 @@ impl Core {
             }
             _ => {
                 let response = message::response_for(&request, 405, "Method Not Allowed")
-                    .with_header("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS");
+                    .with_header("Allow", ALLOW);
                 let sent = self.tx.send_response(&key, response, now);
                 self.sip_sent(sent);
             }
@@ -2048,8 +2070,11 @@ impl Core {
             return;
         }
         if let Some(call) = self.calls.get(&call_key) {
-            let invite = call.invite.clone();
-            self.respond(&invite_key, &invite, 487, "Request Terminated", now);
+            // The tag of the call's 180, if it rang.
+            let response = message::response_for(&call.invite, 487, "Request Terminated")
+                .with_to_tag(&call.local_tag);
+            let sent = self.tx.send_response(&invite_key, response, now);
+            self.sip_sent(sent);
         }
         self.caller_gone(call_key, "cancelled", now).await;
     }
@@ -2089,11 +2114,17 @@ impl Core {
                 }
             }
             Method::Invite => {
-                // A re-INVITE (hold, resume, new address): keep our answer.
-                let sdp = call_key
-                    .and_then(|k| self.calls.get(&k))
-                    .map(|c| c.answer_sdp.clone())
-                    .unwrap_or_default();
+                // A re-INVITE (hold, resume, new address): our answer, its
+                // direction mirroring the offer's (RFC 3264 §6.1: a hold,
+                // `sendonly`, is answered `recvonly`).
+                let offer = sdp::parse(request.body()).ok();
+                let mut sdp = String::new();
+                if let Some(call) = call_key.and_then(|k| self.calls.get_mut(&k)) {
+                    if let Some(offer) = &offer {
+                        call.answer_sdp = sdp::reanswer(&call.answer_sdp, offer);
+                    }
+                    sdp.clone_from(&call.answer_sdp);
+                }
                 let mut response = message::response_for(&request, 200, "OK")
                     .with_header("Contact", &format!("<{}>", self.local_contact()));
                 if !sdp.is_empty() {
@@ -2120,7 +2151,7 @@ impl Core {
             Method::Options => self.respond(&key, &request, 200, "OK", now),
             _ => {
                 let response = message::response_for(&request, 405, "Method Not Allowed")
-                    .with_header("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS");
+                    .with_header("Allow", ALLOW);
                 let sent = self.tx.send_response(&key, response, now);
                 self.sip_sent(sent);
             }
@@ -2849,7 +2880,7 @@ impl Core {
         to: SocketAddr,
         uri: String,
         trunk: bool,
-        from: Option<&str>,
+        from: Option<&Identity>,
         auto_answer: bool,
         now: Instant,
     ) -> bool {
@@ -2888,7 +2919,7 @@ impl Core {
         to: SocketAddr,
         uri: String,
         (trunk, auto_answer): (bool, bool),
-        from: Option<&str>,
+        from: Option<&Identity>,
         now: Instant,
     ) -> Option<PlacedLeg> {
         let socket = self.bind_media()?;
@@ -2900,14 +2931,28 @@ impl Core {
         });
         let (branch, tag) = (self.ids.branch(), self.ids.tag());
         let call_id = self.ids.call_id(&self.local.ip().to_string());
-        let Ok(invite) = message::invite(
+        let (display, user) = from.map_or((None, "dialect"), |id| {
+            (id.display.as_deref(), id.user.as_str())
+        });
+        let Ok(invite) = message::invite_as(
             &uri,
             self.local,
-            from.unwrap_or("dialect"),
+            (display, user),
             (&branch, &tag, &call_id),
             offer,
         ) else {
             return None;
+        };
+        let invite = match from.filter(|id| id.asserted && !trunk) {
+            Some(_) => {
+                let uri = format!("sip:{user}@{}", self.local);
+                let asserted = match display {
+                    Some(name) => format!("{} <{uri}>", message::quoted(name)),
+                    None => format!("<{uri}>"),
+                };
+                invite.with_header("P-Asserted-Identity", &asserted)
+            }
+            None => invite,
         };
         // An agent who registered through a proxy is rung by way of it.
         let invite = match self.agent_routes.get(&name).filter(|_| !trunk) {
@@ -2980,7 +3025,13 @@ impl Core {
                 to,
                 uri,
                 true,
-                caller_id.as_deref(),
+                caller_id
+                    .map(|user| Identity {
+                        user,
+                        display: None,
+                        asserted: false,
+                    })
+                    .as_ref(),
                 false,
                 now,
             )

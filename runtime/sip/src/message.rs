@@ -333,8 +333,25 @@ pub fn invite(
     ids: (&str, &str, &str),
     sdp: String,
 ) -> Result<Message, BuildError> {
+    invite_as(uri, local, (None, from_user), ids, sdp)
+}
+
+/// [`invite`] with a display name in `From` when `display` is given
+/// (quoted and escaped; control characters dropped): `"Helpline"
+/// <sip:+48600100200@host:port>`.
+pub fn invite_as(
+    uri: &str,
+    local: SocketAddr,
+    (display, from_user): (Option<&str>, &str),
+    ids: (&str, &str, &str),
+    sdp: String,
+) -> Result<Message, BuildError> {
     let (branch, tag, call_id) = ids;
-    let from = format!("sip:{from_user}@{local}");
+    let contact = format!("sip:{from_user}@{local}");
+    let from = match display {
+        Some(name) => format!("{} <{contact}>", quoted(name)),
+        None => contact.clone(),
+    };
     let sent_by = local.to_string();
     let parts = RequestParts {
         method: Method::Invite,
@@ -348,11 +365,26 @@ pub fn invite(
         to_tag: None,
         call_id,
         cseq: 1,
-        contact: Some(&from),
+        contact: Some(&contact),
         route: &[],
         max_forwards: 70,
     };
     Ok(request(&parts)?.with_body("application/sdp", sdp.into_bytes()))
+}
+
+/// A display name as a quoted string (RFC 3261 25.1): `"` and `\` escaped,
+/// control characters dropped.
+pub fn quoted(name: &str) -> String {
+    let mut out = String::with_capacity(name.len() + 2);
+    out.push('"');
+    for c in name.chars().filter(|c| !c.is_control()) {
+        if c == '"' || c == '\\' {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('"');
+    out
 }
 
 /// The CANCEL for an INVITE we sent (RFC 3261 9.1): same Request-URI,

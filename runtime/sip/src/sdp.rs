@@ -363,6 +363,68 @@ fn codec_of(media: &Media, format: &str) -> Option<(Codec, u8)> {
     }
 }
 
+/// Our answer to a new offer in the same session (a re-INVITE: hold,
+/// resume, a new address): `previous`, our last answer, with the direction
+/// that mirrors the offer's (RFC 3264 §6.1: `sendonly` is answered
+/// `recvonly`, `inactive` with `inactive`, `sendrecv` with `sendrecv`) and,
+/// when that changes it, the `o=` version one higher (§8). The offer's
+/// first audio stream with a port decides; without one, `previous` as it
+/// was.
+pub fn reanswer(previous: &str, offer: &SessionDescription) -> String {
+    let Some(media) = offer
+        .media
+        .iter()
+        .find(|m| m.kind == "audio" && m.port != 0)
+    else {
+        return previous.to_owned();
+    };
+    let ours = match media
+        .direction
+        .or(offer.direction)
+        .unwrap_or(Direction::SendRecv)
+    {
+        Direction::SendRecv => "sendrecv",
+        Direction::SendOnly => "recvonly",
+        Direction::RecvOnly => "sendonly",
+        Direction::Inactive => "inactive",
+    };
+    let mut changed = false;
+    let mut in_audio = false;
+    let mut lines: Vec<String> = previous
+        .split("\r\n")
+        .map(|line| {
+            if line.starts_with("m=") {
+                in_audio = line.starts_with("m=audio ") && !line.starts_with("m=audio 0 ");
+            }
+            let direction = matches!(
+                line,
+                "a=sendrecv" | "a=sendonly" | "a=recvonly" | "a=inactive"
+            );
+            if in_audio && direction && line.get(2..) != Some(ours) {
+                changed = true;
+                return format!("a={ours}");
+            }
+            line.to_owned()
+        })
+        .collect();
+    if changed {
+        for line in &mut lines {
+            let Some(origin) = line.strip_prefix("o=") else {
+                continue;
+            };
+            let mut fields: Vec<String> = origin.split(' ').map(str::to_owned).collect();
+            if let Some(version) = fields.get_mut(2)
+                && let Ok(n) = version.parse::<u64>()
+            {
+                *version = n.saturating_add(1).to_string();
+            }
+            *line = format!("o={}", fields.join(" "));
+            break;
+        }
+    }
+    lines.join("\r\n")
+}
+
 fn session_head(local: &LocalMedia) -> String {
     let family = if local.address.is_ipv6() {
         "IP6"

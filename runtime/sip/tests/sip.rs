@@ -2019,3 +2019,48 @@ fn a_header_is_found_in_the_text_as_parse_reads_it() {
     );
     assert_eq!(message::header_in(b"\xff\xfe: x\r\n\r\n", "Call-ID"), None);
 }
+
+#[test]
+fn a_new_offer_in_the_session_is_answered_with_the_mirrored_direction() {
+    let (_, first) = sdp::answer(&offer("m=audio 30000 RTP/AVP 0\n"), &ours()).unwrap();
+    assert!(first.contains("a=sendrecv\r\n"), "{first}");
+    let version = |sdp: &str| -> u64 {
+        sdp.lines()
+            .find_map(|l| l.strip_prefix("o="))
+            .and_then(|o| o.split(' ').nth(2))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap()
+    };
+    // The caller holds: recvonly, a new version.
+    let held = sdp::reanswer(&first, &offer("m=audio 30000 RTP/AVP 0\na=sendonly\n"));
+    assert!(
+        held.contains("a=recvonly\r\n") && !held.contains("a=sendrecv"),
+        "{held}"
+    );
+    assert_eq!(version(&held), version(&first) + 1);
+    // Held the same way again: the same answer, the same version.
+    let again = sdp::reanswer(&held, &offer("m=audio 30000 RTP/AVP 0\na=sendonly\n"));
+    assert_eq!(again, held);
+    // Inactive, at session level: inactive.
+    let inactive = sdp::reanswer(&held, &offer("a=inactive\nm=audio 30000 RTP/AVP 0\n"));
+    assert!(inactive.contains("a=inactive\r\n"), "{inactive}");
+    assert_eq!(version(&inactive), version(&first) + 2);
+    // Resumed: sendrecv again.
+    let resumed = sdp::reanswer(&inactive, &offer("m=audio 30000 RTP/AVP 0\n"));
+    assert!(resumed.contains("a=sendrecv\r\n"), "{resumed}");
+    assert_eq!(version(&resumed), version(&first) + 3);
+    // The caller only receives: we only send.
+    let listening = sdp::reanswer(&first, &offer("m=audio 30000 RTP/AVP 0\na=recvonly\n"));
+    assert!(listening.contains("a=sendonly\r\n"), "{listening}");
+    // Everything but the direction and the version is as it was.
+    assert_eq!(
+        held.replace("a=recvonly", "a=sendrecv")
+            .lines()
+            .filter(|l| !l.starts_with("o="))
+            .collect::<Vec<_>>(),
+        first
+            .lines()
+            .filter(|l| !l.starts_with("o="))
+            .collect::<Vec<_>>()
+    );
+}

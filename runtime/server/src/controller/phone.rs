@@ -59,7 +59,7 @@ impl Core {
             }
             _ => {
                 let response = message::response_for(&request, 405, "Method Not Allowed")
-                    .with_header("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS, REFER");
+                    .with_header("Allow", super::ALLOW);
                 let sent = self.tx.send_response(&key, response, now);
                 self.sip_sent(sent);
             }

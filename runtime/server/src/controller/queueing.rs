@@ -137,8 +137,18 @@ impl Core {
             self.ring_for_callback(call, agent.clone(), to, uri, now)
                 .await
         } else {
-            self.offer_leg(call, agent.clone(), to, uri, false, None, auto_answer, now)
-                .await
+            let identity = self.caller_identity(call, to);
+            self.offer_leg(
+                call,
+                agent.clone(),
+                to,
+                uri,
+                false,
+                identity.as_ref(),
+                auto_answer,
+                now,
+            )
+            .await
         };
         if rung {
             self.webhook(call, "call_routed", serde_json::json!({ "agent": agent }));
@@ -151,6 +161,51 @@ impl Core {
             );
             self.switch.agent_declined(call, self.clock.at(now));
         }
+    }
+
+    /// Who the agent's phone is told is calling: the caller's number, with
+    /// the campaign's name or the queue's as the display name (`[sip]
+    /// agent_display`), asserted (`P-Asserted-Identity`) unless the agent
+    /// is rung through the trunk.
+    fn caller_identity(&self, call: u64, to: std::net::SocketAddr) -> Option<super::Identity> {
+        let c = self.calls.get(&call)?;
+        if c.number.is_empty() {
+            return None;
+        }
+        let display = match self.config.sip.agent_display.as_str() {
+            "queue" => c
+                .queued
+                .as_ref()
+                .map(|(q, _)| dialect_acd::directory::Directory::base_queue(q).to_string()),
+            "none" => None,
+            _ => self
+                .versions
+                .current
+                .flows
+                .iter()
+                .find(|f| f.program.name == c.campaign)
+                .and_then(|f| match f.program.settings.get("name") {
+                    Some(dialect_bytecode::Value::Text(name)) => Some(name.clone()),
+                    _ => None,
+                })
+                .or_else(|| (!c.campaign.is_empty()).then(|| c.campaign.clone())),
+        };
+        let trunk = self
+            .config
+            .trunk
+            .as_ref()
+            .and_then(|t| super::uri_address(&t.uri));
+        // Only the number's characters go in the URI's user part.
+        let user: String = c
+            .number
+            .chars()
+            .filter(|ch| ch.is_ascii_alphanumeric() || *ch == '+')
+            .collect();
+        Some(super::Identity {
+            user,
+            display,
+            asserted: trunk != Some(to),
+        })
     }
 
     /// Writes an event about an agent (not tied to one call) to the log.
