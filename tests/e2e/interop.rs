@@ -54,3 +54,88 @@ fn an_agents_phone_is_told_the_callers_number_and_the_campaign() {
         "{events:#?}"
     );
 }
+
+/// A key sent in SIP INFO (`application/dtmf-relay`, `Signal=2`) answers
+/// scheme 2's menu as an RFC 4733 key does: the call is queued.
+#[test]
+fn a_key_sent_in_sip_info_answers_the_menu() {
+    let served = Served::start("info-dtmf", "2026-11-23T09:00:00[Europe/Warsaw]", 63_000);
+    let out = served.sipp("caller_info_2.xml", "48221000002", free_udp_port(), 63_400);
+    assert!(
+        out.status.success(),
+        "SIPp failed:\n{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let events = served.events();
+    assert_eq!(
+        names(&events)[..5],
+        ["call_started", "answered", "prompt", "digit", "queued"],
+        "{events:?}"
+    );
+    assert_eq!(events[3]["key"], "2");
+    assert_eq!(events[4]["queue"], "common/queues.administration");
+    crate::sip::assert_clean(&served);
+}
+
+/// A softphone calling over TCP (baresip) sends its ACK and BYE over TCP
+/// too: our 200's Contact says `;transport=tcp`. Before, it named no
+/// transport and baresip sent them over UDP, which worked only because we
+/// listen on UDP on the same port. Here every SIP message the server takes
+/// from baresip came over TCP (the one over UDP is the status query).
+#[test]
+fn a_softphone_over_tcp_acks_and_hangs_up_over_tcp() {
+    let served = Served::start("baresip-tcp", "2026-11-23T09:00:00[Europe/Warsaw]", 63_600);
+    let profile = crate::sip::baresip_profile(
+        &served,
+        "63800-63899",
+        "<sip:48600300400@127.0.0.1;transport=tcp>;regint=0;audio_codecs=PCMU",
+        "",
+    );
+    let mut baresip = std::process::Command::new("baresip")
+        .arg("-f")
+        .arg(&profile)
+        .args(["-t", "15"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("baresip starts");
+    {
+        use std::io::Write;
+        let stdin = baresip.stdin.as_mut().expect("stdin");
+        std::thread::sleep(std::time::Duration::from_secs(1));
+        writeln!(
+            stdin,
+            "/dial sip:48221000002@127.0.0.1:{};transport=tcp",
+            served.port
+        )
+        .expect("dial");
+        std::thread::sleep(std::time::Duration::from_secs(3));
+        writeln!(stdin, "/hangup").expect("hang up");
+        std::thread::sleep(std::time::Duration::from_secs(1));
+        write!(stdin, "q").expect("quit");
+    }
+    let out = baresip.wait_with_output().expect("baresip ends");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let events = served.events();
+    assert_eq!(
+        names(&events)[..2],
+        ["call_started", "answered"],
+        "{events:?}\n{stdout}"
+    );
+    let hangup = events
+        .iter()
+        .find(|e| e["event"] == "hangup")
+        .expect("the call ended");
+    assert_eq!(hangup["reason"], "caller hung up", "{events:?}\n{stdout}");
+    let status = served.status();
+    assert_eq!(
+        status["sip_received_udp"], 1,
+        "only the status query came over UDP: {status}\n{stdout}"
+    );
+    assert!(
+        status["sip_received_tcp"].as_u64().unwrap_or(0) >= 3,
+        "INVITE, ACK and BYE over TCP: {status}"
+    );
+    crate::sip::assert_clean(&served);
+}

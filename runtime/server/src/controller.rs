@@ -522,6 +522,8 @@ impl Server {
             agent_dialogs: HashMap::new(),
             tcp: HashMap::new(),
             tls_peers: std::collections::HashSet::new(),
+            sips_local: sips.as_ref().map(TlsListener::local_addr),
+            received: [0, 0],
             digest,
             passwords,
             front,
@@ -1045,6 +1047,8 @@ fn status(core: &Core) -> Value {
         "logins_failed": core.front.login_counts().0,
         "logins_throttled": core.front.login_counts().1,
         "tcp_connections": core.tcp.len(),
+        "sip_received_udp": core.received[0],
+        "sip_received_tcp": core.received[1],
     })
 }
 
@@ -1278,6 +1282,10 @@ struct Core {
     tcp: HashMap<SocketAddr, mpsc::Sender<Vec<u8>>>,
     /// Which of them are TLS (where SDES keys may travel).
     tls_peers: std::collections::HashSet<SocketAddr>,
+    /// Where SIP over TLS listens, when it does.
+    sips_local: Option<SocketAddr>,
+    /// SIP messages taken in over UDP, and over TCP or TLS.
+    received: [u64; 2],
     /// Digest challenges for agents that REGISTER.
     digest: dialect_sip::auth::Digest,
     /// Passwords of agents allowed to register.
@@ -1590,6 +1598,20 @@ impl Core {
         format!("sip:dialect@{}", self.local)
     }
 
+    /// Our Contact for a dialog with `peer` over `transport`: it names the
+    /// transport (`;transport=tcp`, or our SIP over TLS address with
+    /// `;transport=tls`), so that the peer's ACK, BYE and re-INVITEs come
+    /// back the way the dialog began, not over UDP.
+    fn contact_for(&self, transport: Transport, peer: SocketAddr) -> String {
+        match transport {
+            Transport::Udp => self.local_contact(),
+            Transport::Tcp => match self.sips_local.filter(|_| self.tls_peers.contains(&peer)) {
+                Some(tls) => format!("sip:dialect@{tls};transport=tls"),
+                None => format!("sip:dialect@{};transport=tcp", self.local),
+            },
+        }
+    }
+
     fn local_part(&self) -> Local {
         Local {
             contact: self.local_contact(),
@@ -1632,6 +1654,7 @@ impl Core {
         if overloaded && self.shed(&message, from, waited) {
             return;
         }
+        self.received[0] += 1;
         self.on_message(message, from, now).await;
     }
 
@@ -1648,7 +1671,10 @@ impl Core {
                 }
             }
             TcpEvent::Message(peer, message) => match self.admit(peer, now) {
-                front::Admit::Pass => self.on_message(*message, peer, now).await,
+                front::Admit::Pass => {
+                    self.received[1] += 1;
+                    self.on_message(*message, peer, now).await;
+                }
                 front::Admit::Drop => {}
                 front::Admit::Refuse => self.refuse_busy(&message, peer, Transport::Tcp),
             },
@@ -2119,6 +2145,12 @@ impl Core {
                 // `sendonly`, is answered `recvonly`).
                 let offer = sdp::parse(request.body()).ok();
                 let mut sdp = String::new();
+                let contact = self.contact_for(
+                    self.calls
+                        .get(&call_key.unwrap_or_default())
+                        .map_or(Transport::Udp, |c| c.transport),
+                    from,
+                );
                 if let Some(call) = call_key.and_then(|k| self.calls.get_mut(&k)) {
                     if let Some(offer) = &offer {
                         call.answer_sdp = sdp::reanswer(&call.answer_sdp, offer);
@@ -2126,7 +2158,7 @@ impl Core {
                     sdp.clone_from(&call.answer_sdp);
                 }
                 let mut response = message::response_for(&request, 200, "OK")
-                    .with_header("Contact", &format!("<{}>", self.local_contact()));
+                    .with_header("Contact", &format!("<{contact}>"));
                 if !sdp.is_empty() {
                     response = response.with_body("application/sdp", sdp.into_bytes());
                 }
@@ -2149,6 +2181,27 @@ impl Core {
                 }
             }
             Method::Options => self.respond(&key, &request, 200, "OK", now),
+            // Keys in INFO (trunks and desk phones that send DTMF so): as
+            // if they had come as RFC 4733 events.
+            Method::Info => match dialect_sip::info::read(request.content_type(), request.body()) {
+                dialect_sip::info::Info::Key(key_pressed) => {
+                    self.respond(&key, &request, 200, "OK", now);
+                    if let Some(call_key) = call_key {
+                        self.on_media(call_key, MediaEvent::Digit(key_pressed), now)
+                            .await;
+                    }
+                }
+                dialect_sip::info::Info::Empty => self.respond(&key, &request, 200, "OK", now),
+                dialect_sip::info::Info::Unsupported => {
+                    let response = message::response_for(&request, 415, "Unsupported Media Type")
+                        .with_header("Accept", dialect_sip::info::ACCEPT);
+                    let sent = self.tx.send_response(&key, response, now);
+                    self.sip_sent(sent);
+                }
+                dialect_sip::info::Info::Malformed => {
+                    self.respond(&key, &request, 400, "Bad DTMF", now)
+                }
+            },
             _ => {
                 let response = message::response_for(&request, 405, "Method Not Allowed")
                     .with_header("Allow", ALLOW);
@@ -2683,13 +2736,14 @@ impl Core {
     }
 
     fn answer(&mut self, call_key: u64, now: Instant) {
-        let transport = self
+        let (transport, peer) = self
             .calls
             .get(&call_key)
-            .map_or(Transport::Udp, |c| c.transport);
+            .map_or((Transport::Udp, self.local), |c| (c.transport, c.from));
+        let contact = self.contact_for(transport, peer);
         let mut local = self.local_part();
         local.transport = transport;
-        let contact = self.local_contact();
+        local.contact.clone_from(&contact);
         let Some(call) = self.calls.get_mut(&call_key) else {
             return;
         };

@@ -28,6 +28,7 @@ pub mod auth;
 pub mod dialog;
 pub mod header;
 pub mod ids;
+pub mod info;
 pub mod message;
 pub mod sdp;
 pub mod transaction;
