@@ -139,3 +139,94 @@ fn a_softphone_over_tcp_acks_and_hangs_up_over_tcp() {
     );
     crate::sip::assert_clean(&served);
 }
+
+/// A pcap of one key pressed as tones in PCMU audio: 200 ms of silence,
+/// `key`'s two tones for 120 ms, 200 ms of silence, one RTP packet every
+/// 20 ms (Ethernet, IPv4, UDP, RTP; SIPp's `play_pcap_audio` sends the
+/// RTP of it).
+fn tone_pcap(path: &std::path::Path, low: f32, high: f32) {
+    let frames = 10 + 6 + 10;
+    let mut out = Vec::new();
+    // The file's header: pcap 2.4, microseconds, Ethernet.
+    out.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
+    out.extend_from_slice(&2u16.to_le_bytes());
+    out.extend_from_slice(&4u16.to_le_bytes());
+    out.extend_from_slice(&[0; 8]);
+    out.extend_from_slice(&65_535u32.to_le_bytes());
+    out.extend_from_slice(&1u32.to_le_bytes());
+    for n in 0..frames {
+        let mut samples = [0i16; dialect_media::FRAME_SAMPLES];
+        if (10..16).contains(&n) {
+            for (i, s) in samples.iter_mut().enumerate() {
+                let t = (n * dialect_media::FRAME_SAMPLES + i) as f32 / 8000.0;
+                let v = 4000.0
+                    * ((2.0 * std::f32::consts::PI * low * t).sin()
+                        + (2.0 * std::f32::consts::PI * high * t).sin());
+                *s = v as i16;
+            }
+        }
+        let mut payload = [0u8; dialect_media::FRAME_SAMPLES];
+        dialect_media::Law::Ulaw.encode_frame(&samples, &mut payload);
+        let mut rtp = vec![0x80, 0];
+        rtp.extend_from_slice(&(n as u16).to_be_bytes());
+        rtp.extend_from_slice(&((n * dialect_media::FRAME_SAMPLES) as u32).to_be_bytes());
+        rtp.extend_from_slice(&0x1234_5678u32.to_be_bytes());
+        rtp.extend_from_slice(&payload);
+        let udp_len = (8 + rtp.len()) as u16;
+        let mut packet = vec![0u8; 12];
+        packet.extend_from_slice(&[0x08, 0x00]);
+        packet.extend_from_slice(&[0x45, 0]);
+        packet.extend_from_slice(&(20 + udp_len).to_be_bytes());
+        packet.extend_from_slice(&[0, 0, 0, 0, 64, 17, 0, 0, 127, 0, 0, 1, 127, 0, 0, 1]);
+        packet.extend_from_slice(&6000u16.to_be_bytes());
+        packet.extend_from_slice(&6002u16.to_be_bytes());
+        packet.extend_from_slice(&udp_len.to_be_bytes());
+        packet.extend_from_slice(&[0, 0]);
+        packet.extend_from_slice(&rtp);
+        let micros = n as u32 * 20_000;
+        out.extend_from_slice(&(micros / 1_000_000).to_le_bytes());
+        out.extend_from_slice(&(micros % 1_000_000).to_le_bytes());
+        out.extend_from_slice(&(packet.len() as u32).to_le_bytes());
+        out.extend_from_slice(&(packet.len() as u32).to_le_bytes());
+        out.extend_from_slice(&packet);
+    }
+    std::fs::write(path, out).expect("pcap");
+}
+
+/// A caller whose phone sends keys as tones in the audio (no
+/// telephone-event offered): key 2's tones answer scheme 2's menu, as an
+/// RFC 4733 key does; the tones are found in the decoded G.711 (Goertzel).
+#[test]
+fn a_key_sent_as_tones_in_the_audio_answers_the_menu() {
+    let served = Served::start("inband-dtmf", "2026-11-23T09:00:00[Europe/Warsaw]", 63_200);
+    let pcap = served.dir.join("key-2.pcap");
+    tone_pcap(&pcap, 697.0, 1336.0);
+    let template = std::fs::read_to_string(crate::sip::root().join("tests/sipp/caller_tone_2.xml"))
+        .expect("scenario");
+    let scenario = served.dir.join("caller_tone_2.xml");
+    std::fs::write(
+        &scenario,
+        template.replace("PCAP_FILE", &pcap.to_string_lossy()),
+    )
+    .expect("scenario copy");
+    let out = served.sipp(
+        &scenario.to_string_lossy(),
+        "48221000002",
+        free_udp_port(),
+        63_500,
+    );
+    assert!(
+        out.status.success(),
+        "SIPp failed:\n{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let events = served.events();
+    assert_eq!(
+        names(&events)[..5],
+        ["call_started", "answered", "prompt", "digit", "queued"],
+        "{events:?}"
+    );
+    assert_eq!(events[3]["key"], "2");
+    assert_eq!(crate::sip::count(&events, "digit"), 1, "one press, one key");
+    crate::sip::assert_clean(&served);
+}

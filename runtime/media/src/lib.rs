@@ -32,6 +32,7 @@ pub mod prompt;
 pub mod record;
 pub mod rtp;
 pub mod srtp;
+pub mod tones;
 
 pub use audio::AudioError;
 pub use dtmf::{DtmfReceiver, DtmfSender};
@@ -40,6 +41,7 @@ pub use playout::Playout;
 pub use prompt::{Frames, PromptCache, PromptError};
 pub use record::{RecordError, Recorder};
 pub use rtp::{Packet, RtpError, RtpSender};
+pub use tones::ToneDetector;
 
 use std::time::Duration;
 

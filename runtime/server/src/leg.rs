@@ -287,6 +287,9 @@ pub async fn run(mut setup: LegSetup) {
     let silence = Arc::new(prompt::silence(setup.law, dialect_media::FRAME));
     let mut playout: Option<Playout> = None;
     let mut dtmf = DtmfReceiver::new();
+    // Keys as tones in the audio: the last resort, for a call that agreed
+    // no telephone-event, while the flow (not an agent) listens.
+    let mut tones = dialect_media::ToneDetector::new();
     let mut recording: Option<Recording> = None;
     let mut source = Source::new(setup.remote, setup.signalling, Instant::now());
     let mut srtp = setup.srtp.take();
@@ -389,6 +392,12 @@ pub async fn run(mut setup: LegSetup) {
                         let _ = setup.events.try_send((setup.call, MediaEvent::Speech(heard)));
                     }
                     if let Ok(frame) = <[u8; dialect_media::FRAME_SAMPLES]>::try_from(packet.payload) {
+                        if setup.telephone_event.is_none()
+                            && !bridged
+                            && let Some(key) = tones.coded_frame(setup.law, &frame)
+                        {
+                            let _ = setup.events.try_send((setup.call, MediaEvent::Digit(key)));
+                        }
                         if let Some(peer) = &peer {
                             let _ = peer.try_send((setup.law, frame));
                         }
