@@ -230,3 +230,87 @@ fn a_key_sent_as_tones_in_the_audio_answers_the_menu() {
     assert_eq!(crate::sip::count(&events, "digit"), 1, "one press, one key");
     crate::sip::assert_clean(&served);
 }
+
+/// RTCP both ways with a softphone (baresip): we send a sender report
+/// every 5 s on the RTP port + 1 and read the peer's; the peer's reports
+/// name our last one (it got ours), and what it says it lost of ours is
+/// counted (`rtp_lost_by_peers`, `dialect_rtp_packets_total{direction=
+/// "lost_by_peer"}`).
+#[test]
+fn rtcp_reports_go_both_ways_with_a_softphone() {
+    // A caller waiting in a queue nobody answers: the call stays up.
+    let served = Served::start_flows(
+        "rtcp",
+        "2026-11-23T09:00:00[Europe/Warsaw]",
+        64_000,
+        "",
+        "tests/acd-flows/",
+    );
+    let profile = crate::sip::baresip_profile(
+        &served,
+        "64200-64299",
+        "<sip:48600300400@127.0.0.1>;regint=0;audio_codecs=PCMU",
+        "",
+    );
+    // A tone for as long as the call lasts (the file's end would hang up).
+    let tone: Vec<i16> = (0..8_000 * 30)
+        .map(|i| (3000.0 * (2.0 * std::f32::consts::PI * 440.0 * i as f32 / 8000.0).sin()) as i16)
+        .collect();
+    let wav = served.dir.join("tone.wav");
+    std::fs::write(&wav, dialect_media::audio::wav_bytes(&tone)).expect("wav");
+    let config = std::fs::read_to_string(profile.join("config")).expect("config");
+    let config: String = config
+        .lines()
+        .map(|l| {
+            if l.starts_with("audio_source") {
+                format!("audio_source aufile,{}", wav.display())
+            } else {
+                l.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    std::fs::write(profile.join("config"), config).expect("config");
+    let mut baresip = std::process::Command::new("baresip")
+        .arg("-f")
+        .arg(&profile)
+        .args(["-t", "25"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("baresip starts");
+    {
+        use std::io::Write;
+        let stdin = baresip.stdin.as_mut().expect("stdin");
+        std::thread::sleep(std::time::Duration::from_secs(1));
+        writeln!(stdin, "/dial sip:+48221008888@127.0.0.1:{}", served.port).expect("dial");
+        // Two of our reports (at 5 and 10 s) and baresip's answers.
+        std::thread::sleep(std::time::Duration::from_secs(12));
+        writeln!(stdin, "/hangup").expect("hang up");
+        std::thread::sleep(std::time::Duration::from_secs(1));
+        write!(stdin, "q").expect("quit");
+    }
+    let out = baresip.wait_with_output().expect("baresip ends");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let status = served.status();
+    assert!(
+        status["rtcp_sent"].as_u64().unwrap_or(0) >= 2,
+        "our reports: {status}\n{stdout}"
+    );
+    assert!(
+        status["rtcp_received"].as_u64().unwrap_or(0) >= 1,
+        "baresip's reports: {status}\n{stdout}"
+    );
+    assert!(
+        status["rtcp_echoed"].as_u64().unwrap_or(0) >= 1,
+        "baresip's reports name ours: {status}\n{stdout}"
+    );
+    assert_eq!(status["rtp_lost_by_peers"], 0, "nothing lost on loopback");
+    let (_, metrics) = crate::ops::admin(&served, "GET", "/metrics", Some("test-admin-token"));
+    assert!(
+        metrics.contains("dialect_rtcp_reports_total{direction=\"received\"}"),
+        "{metrics}"
+    );
+    crate::sip::assert_clean(&served);
+}

@@ -30,6 +30,7 @@ pub mod g711;
 pub mod playout;
 pub mod prompt;
 pub mod record;
+pub mod rtcp;
 pub mod rtp;
 pub mod srtp;
 pub mod tones;

@@ -178,6 +178,140 @@ pub struct MediaStats {
     /// Commands the controller could not hand to a leg (its queue full, or
     /// the leg gone).
     pub commands_dropped: AtomicU64,
+    /// RTCP reports sent (RTP port + 1).
+    pub rtcp_sent: AtomicU64,
+    /// RTCP reports received from peers.
+    pub rtcp_received: AtomicU64,
+    /// Our RTP packets the peers reported lost (their RTCP reception
+    /// reports on our streams).
+    pub lost_by_peers: AtomicU64,
+    /// Peers' reports that name our last sender report (so ours reach
+    /// them).
+    pub rtcp_echoed: AtomicU64,
+}
+
+/// How often a leg sends its RTCP report, in 20 ms ticks (5 s, RFC 3550's
+/// minimum interval).
+const RTCP_TICKS: u64 = 250;
+
+/// What a leg keeps for RTCP: the stream it receives, what it has sent,
+/// what the peer last said it lost of ours.
+struct RtcpState {
+    reception: dialect_media::rtcp::Reception,
+    started: Instant,
+    packets: u32,
+    ticks: u64,
+    peer_lost: i32,
+}
+
+impl RtcpState {
+    fn new() -> RtcpState {
+        RtcpState {
+            reception: dialect_media::rtcp::Reception::default(),
+            started: Instant::now(),
+            packets: 0,
+            ticks: 0,
+            peer_lost: 0,
+        }
+    }
+
+    fn elapsed_ms(&self) -> u64 {
+        u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// An RTP packet arrived: for the reception report.
+    fn received(&mut self, packet: &Packet<'_>) {
+        let arrival = (self.elapsed_ms().wrapping_mul(8)) as u32;
+        self.reception
+            .packet(packet.ssrc, packet.seq, packet.timestamp, arrival);
+    }
+
+    /// A tick (an RTP packet sent): every [`RTCP_TICKS`], the report goes
+    /// to the RTP port + 1 of `remote` (without waiting: a full socket
+    /// skips one).
+    fn tick(
+        &mut self,
+        socket: &MediaSocket,
+        remote: SocketAddr,
+        sender: &RtpSender,
+        stats: &MediaStats,
+    ) {
+        self.packets = self.packets.wrapping_add(1);
+        self.ticks += 1;
+        let Some(rtcp) = socket.rtcp() else { return };
+        if !self.ticks.is_multiple_of(RTCP_TICKS) {
+            return;
+        }
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        let sent = dialect_media::rtcp::Sent {
+            ssrc: sender.ssrc(),
+            ntp: dialect_media::rtcp::ntp(now.as_secs(), now.subsec_nanos()),
+            rtp_timestamp: sender.timestamp(),
+            packets: self.packets,
+            octets: self
+                .packets
+                .wrapping_mul(dialect_media::FRAME_SAMPLES as u32),
+        };
+        let block = self.reception.block(self.elapsed_ms());
+        let mut out = [0u8; 128];
+        let len = dialect_media::rtcp::write_report(&mut out, &sent, block.as_ref(), "dialect");
+        let to = SocketAddr::new(remote.ip(), remote.port().wrapping_add(1));
+        if let Some(report) = out.get(..len)
+            && rtcp.try_send_to(report, to).is_ok()
+        {
+            stats.rtcp_sent.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Reads what waits on the RTCP socket: reports from the peer's
+    /// addresses only; what the peer says it lost of ours counts.
+    fn read(&mut self, setup: &LegSetup, remote: SocketAddr, ours: u32) {
+        let (socket, stats) = (&setup.socket, &setup.stats);
+        let Some(rtcp) = socket.rtcp() else { return };
+        let mut buf = [0u8; 1500];
+        for _ in 0..16 {
+            let Ok((len, from)) = rtcp.try_recv_from(&mut buf) else {
+                return;
+            };
+            // From the peer's media address, or its signalling's (a peer
+            // behind NAT, as RTP latches).
+            if from.ip() != remote.ip() && Some(from.ip()) != setup.signalling {
+                stats.foreign.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+            let Ok(heard) = dialect_media::rtcp::read(buf.get(..len).unwrap_or_default(), ours)
+            else {
+                stats.garbage.fetch_add(1, Ordering::Relaxed);
+                continue;
+            };
+            stats.rtcp_received.fetch_add(1, Ordering::Relaxed);
+            if let Some(ntp) = heard.sender_ntp {
+                self.reception.sender_report(ntp, self.elapsed_ms());
+            }
+            if let Some(report) = heard.about_us {
+                if report.last_sr != 0 {
+                    stats.rtcp_echoed.fetch_add(1, Ordering::Relaxed);
+                }
+                let more = report.cumulative_lost.saturating_sub(self.peer_lost);
+                if more > 0 {
+                    stats
+                        .lost_by_peers
+                        .fetch_add(u64::from(more.unsigned_abs()), Ordering::Relaxed);
+                }
+                self.peer_lost = self.peer_lost.max(report.cumulative_lost);
+            }
+        }
+    }
+}
+
+/// Waits until RTCP's socket has something to read (never, without one).
+async fn rtcp_readable(socket: Option<&tokio::net::UdpSocket>) -> std::io::Result<()> {
+    match socket {
+        Some(socket) => socket.readable().await,
+        None => std::future::pending().await,
+    }
 }
 
 /// Everything a leg needs to run.
@@ -290,6 +424,8 @@ pub async fn run(mut setup: LegSetup) {
     // Keys as tones in the audio: the last resort, for a call that agreed
     // no telephone-event, while the flow (not an agent) listens.
     let mut tones = dialect_media::ToneDetector::new();
+    // RTCP: not with SRTP (that would need SRTCP).
+    let mut rtcp = setup.srtp.is_none().then(RtcpState::new);
     let mut recording: Option<Recording> = None;
     let mut source = Source::new(setup.remote, setup.signalling, Instant::now());
     let mut srtp = setup.srtp.take();
@@ -347,6 +483,9 @@ pub async fn run(mut setup: LegSetup) {
                 if setup.socket.send_to(out, source.remote()).await.is_ok() {
                     setup.stats.sent.fetch_add(1, Ordering::Relaxed);
                 }
+                if let Some(rtcp) = rtcp.as_mut() {
+                    rtcp.tick(&setup.socket, source.remote(), &sender, &setup.stats);
+                }
                 if recording.as_ref().is_some_and(|r| Instant::now() >= r.until || r.recorder.is_full()) {
                     finish(recording.take(), &setup);
                 }
@@ -371,6 +510,9 @@ pub async fn run(mut setup: LegSetup) {
                     continue;
                 };
                 setup.stats.received.fetch_add(1, Ordering::Relaxed);
+                if let Some(rtcp) = rtcp.as_mut() {
+                    rtcp.received(&packet);
+                }
                 // Gaps in sequence numbers are lost packets; a jump of more
                 // than a few seconds is a new stream, not a loss.
                 if let Some(last) = last_seq {
@@ -405,6 +547,11 @@ pub async fn run(mut setup: LegSetup) {
                             let _ = tap.try_send((setup.law, frame));
                         }
                     }
+                }
+            }
+            readable = rtcp_readable(setup.socket.rtcp().filter(|_| rtcp.is_some())) => {
+                if readable.is_ok() && let Some(state) = rtcp.as_mut() {
+                    state.read(&setup, source.remote(), sender.ssrc());
                 }
             }
             command = setup.commands.recv() => match command {

@@ -14,6 +14,9 @@
 //! and thrown away when it is taken, so nothing of one call reaches the
 //! next. At most [`SPARE_MAX`] sockets are kept; beyond that they are
 //! closed and their ports go back to the queue of unbound ports.
+//!
+//! Each RTP port is even and comes with its RTCP socket on the port above
+//! (RFC 3550 §11): the pair is bound, kept and freed together.
 
 use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
@@ -34,14 +37,16 @@ pub const SPARE_MAX: usize = 4_096;
 /// more waiting is closed instead.
 const STALE_MAX: usize = 64;
 
-/// Sockets dropped since the controller last looked.
-type Returns = Arc<Mutex<Vec<(u16, UdpSocket)>>>;
+/// Sockets dropped since the controller last looked: the port, RTP and RTCP.
+type Returns = Arc<Mutex<Vec<(u16, UdpSocket, Option<UdpSocket>)>>>;
 
 /// A bound RTP socket and its port. Dropping it gives both back to
 /// [`Ports`].
 pub struct MediaSocket {
     port: u16,
     socket: Option<UdpSocket>,
+    /// RTCP's socket, on the port above.
+    rtcp: Option<UdpSocket>,
     home: Returns,
 }
 
@@ -51,12 +56,18 @@ impl MediaSocket {
         self.port
     }
 
+    /// RTCP's socket (on the port above), when the pair has one.
+    pub fn rtcp(&self) -> Option<&UdpSocket> {
+        self.rtcp.as_ref()
+    }
+
     /// A socket outside any pool (tests): dropping it closes it.
     pub fn unpooled(socket: UdpSocket) -> MediaSocket {
         let port = socket.local_addr().map_or(0, |a| a.port());
         MediaSocket {
             port,
             socket: Some(socket),
+            rtcp: None,
             home: Returns::default(),
         }
     }
@@ -80,7 +91,7 @@ impl Drop for MediaSocket {
             self.home
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
-                .push((self.port, socket));
+                .push((self.port, socket, self.rtcp.take()));
         }
     }
 }
@@ -98,15 +109,16 @@ impl std::fmt::Debug for MediaSocket {
 pub struct Ports {
     address: IpAddr,
     free: VecDeque<u16>,
-    spare: VecDeque<(Instant, u16, UdpSocket)>,
+    spare: VecDeque<(Instant, u16, UdpSocket, Option<UdpSocket>)>,
     returns: Returns,
     total: usize,
 }
 
 impl Ports {
-    /// The even ports from `min` to `max`, bound on `address`.
+    /// The even ports from `min` to `max` whose RTCP port (the one above)
+    /// is in the range too, bound on `address`.
     pub fn new(address: IpAddr, min: u16, max: u16) -> Ports {
-        let free: VecDeque<u16> = (min..=max).filter(|p| p % 2 == 0).collect();
+        let free: VecDeque<u16> = (min..max).filter(|p| p % 2 == 0).collect();
         let total = free.len();
         Ports {
             address,
@@ -143,8 +155,8 @@ impl Ports {
             .front()
             .is_some_and(|(since, ..)| now.saturating_duration_since(*since) >= QUARANTINE)
         {
-            if let Some((_, port, socket)) = self.spare.pop_front()
-                && let Some(socket) = self.rested(port, socket)
+            if let Some((_, port, socket, rtcp)) = self.spare.pop_front()
+                && let Some(socket) = self.rested(port, socket, rtcp)
             {
                 return Some(socket);
             }
@@ -154,8 +166,8 @@ impl Ports {
         }
         // Every port is taken or resting: a resting socket, rested or not,
         // is better than refusing the call.
-        while let Some((_, port, socket)) = self.spare.pop_front() {
-            if let Some(socket) = self.rested(port, socket) {
+        while let Some((_, port, socket, rtcp)) = self.spare.pop_front() {
+            if let Some(socket) = self.rested(port, socket, rtcp) {
                 return Some(socket);
             }
         }
@@ -179,11 +191,11 @@ impl Ports {
     fn collect(&mut self, now: Instant) {
         let returned =
             std::mem::take(&mut *self.returns.lock().unwrap_or_else(PoisonError::into_inner));
-        for (port, socket) in returned {
+        for (port, socket, rtcp) in returned {
             if self.spare.len() < SPARE_MAX {
-                self.spare.push_back((now, port, socket));
+                self.spare.push_back((now, port, socket, rtcp));
             } else {
-                drop(socket);
+                drop((socket, rtcp));
                 self.free.push_back(port);
             }
         }
@@ -192,35 +204,55 @@ impl Ports {
     /// A resting socket, emptied of what arrived while it rested; closed
     /// (its port freed) when more than [`STALE_MAX`] datagrams wait or it
     /// fails.
-    fn rested(&mut self, port: u16, socket: UdpSocket) -> Option<MediaSocket> {
-        let mut buf = [0u8; 1500];
-        for _ in 0..STALE_MAX {
-            match socket.try_recv_from(&mut buf) {
-                Ok(_) => continue,
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                    return Some(self.wrap(port, socket));
-                }
-                Err(_) => break,
-            }
+    fn rested(
+        &mut self,
+        port: u16,
+        socket: UdpSocket,
+        rtcp: Option<UdpSocket>,
+    ) -> Option<MediaSocket> {
+        if emptied(&socket) && rtcp.as_ref().is_none_or(emptied) {
+            return Some(self.wrap(port, socket, rtcp));
         }
-        drop(socket);
+        drop((socket, rtcp));
         self.free.push_back(port);
         None
     }
 
     fn bind(&self, port: u16) -> std::io::Result<MediaSocket> {
-        let socket = std::net::UdpSocket::bind(SocketAddr::new(self.address, port))?;
-        socket.set_nonblocking(true)?;
-        Ok(self.wrap(port, UdpSocket::from_std(socket)?))
+        let bind = |port: u16| -> std::io::Result<UdpSocket> {
+            let socket = std::net::UdpSocket::bind(SocketAddr::new(self.address, port))?;
+            socket.set_nonblocking(true)?;
+            UdpSocket::from_std(socket)
+        };
+        let socket = bind(port)?;
+        let rtcp = bind(
+            port.checked_add(1)
+                .ok_or(std::io::ErrorKind::AddrNotAvailable)?,
+        )?;
+        Ok(self.wrap(port, socket, Some(rtcp)))
     }
 
-    fn wrap(&self, port: u16, socket: UdpSocket) -> MediaSocket {
+    fn wrap(&self, port: u16, socket: UdpSocket, rtcp: Option<UdpSocket>) -> MediaSocket {
         MediaSocket {
             port,
             socket: Some(socket),
+            rtcp,
             home: self.returns.clone(),
         }
     }
+}
+
+/// Reads away what arrived on a resting socket; false when more than
+/// [`STALE_MAX`] datagrams wait or it fails (it is closed then).
+fn emptied(socket: &UdpSocket) -> bool {
+    let mut buf = [0u8; 1500];
+    for _ in 0..STALE_MAX {
+        match socket.try_recv_from(&mut buf) {
+            Ok(_) => continue,
+            Err(e) => return e.kind() == std::io::ErrorKind::WouldBlock,
+        }
+    }
+    false
 }
 
 #[cfg(test)]

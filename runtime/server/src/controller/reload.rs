@@ -520,9 +520,14 @@ impl Core {
         );
         counter(
             "dialect_rtp_packets_total",
-            "RTP packets sent, received and lost (gaps in sequence numbers), and datagrams that were not RTP.",
+            "RTP packets sent, received and lost (gaps in sequence numbers), ours the peers reported \
+             lost (lost_by_peer, from their RTCP reception reports), and datagrams that were not RTP.",
             "counter",
             vec![
+                (
+                    "{direction=\"lost_by_peer\"}".into(),
+                    self.media_stats.lost_by_peers.load(Ordering::Relaxed) as f64,
+                ),
                 (
                     "{direction=\"sent\"}".into(),
                     self.media_stats.sent.load(Ordering::Relaxed) as f64,
@@ -538,6 +543,22 @@ impl Core {
                 (
                     "{direction=\"lost\"}".into(),
                     self.media_stats.lost.load(Ordering::Relaxed) as f64,
+                ),
+            ],
+        );
+        counter(
+            "dialect_rtcp_reports_total",
+            "RTCP reports sent to the peers (every 5 s of a call, on the RTP port + 1) and received \
+             from them.",
+            "counter",
+            vec![
+                (
+                    "{direction=\"sent\"}".into(),
+                    self.media_stats.rtcp_sent.load(Ordering::Relaxed) as f64,
+                ),
+                (
+                    "{direction=\"received\"}".into(),
+                    self.media_stats.rtcp_received.load(Ordering::Relaxed) as f64,
                 ),
             ],
         );
