@@ -314,3 +314,73 @@ fn rtcp_reports_go_both_ways_with_a_softphone() {
     );
     crate::sip::assert_clean(&served);
 }
+
+/// One request over UDP; the first final response, whole.
+fn exchange(served: &Served, request: &str) -> String {
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    socket
+        .set_read_timeout(Some(std::time::Duration::from_secs(2)))
+        .expect("timeout");
+    let request = request.replace("LOCAL", &socket.local_addr().expect("addr").to_string());
+    socket
+        .send_to(request.as_bytes(), ("127.0.0.1", served.port))
+        .expect("send");
+    let mut buf = [0u8; 4096];
+    loop {
+        let (len, _) = socket.recv_from(&mut buf).expect("an answer");
+        let text = String::from_utf8_lossy(&buf[..len]).to_string();
+        if !text.starts_with("SIP/2.0 1") {
+            return text;
+        }
+    }
+}
+
+/// The To header of a response.
+fn to_header(response: &str) -> &str {
+    response
+        .lines()
+        .find(|l| l.to_ascii_lowercase().starts_with("to:"))
+        .unwrap_or_default()
+}
+
+/// Final responses to requests outside a dialog carry a To tag (RFC 3261
+/// 8.2.6.2): OPTIONS, REGISTER's challenge, the 488 for an offer without a
+/// codec we speak; and `Allow` names every method we take.
+#[test]
+fn answers_outside_a_dialog_carry_a_to_tag_and_allow_names_what_we_take() {
+    let served = Served::start_with(
+        "to-tags",
+        "2026-11-23T09:00:00[Europe/Warsaw]",
+        64_400,
+        "[[agent]]\nname = \"erin\"\npassword = \"s3cret\"\n",
+    );
+    let options = exchange(
+        &served,
+        "OPTIONS sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP LOCAL;branch=z9hG4bK-opt1\r\nFrom: <sip:probe@127.0.0.1>;tag=p\r\nTo: <sip:127.0.0.1>\r\nCall-ID: to-tag-1\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
+    );
+    assert!(options.starts_with("SIP/2.0 200"), "{options}");
+    assert!(to_header(&options).contains(";tag="), "{options}");
+    let allow = options
+        .lines()
+        .find(|l| l.starts_with("Allow:"))
+        .unwrap_or_default();
+    for method in ["INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "REGISTER", "REFER", "INFO"] {
+        assert!(allow.contains(method), "{method} in {allow}");
+    }
+    let register = exchange(
+        &served,
+        "REGISTER sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP LOCAL;branch=z9hG4bK-reg1\r\nFrom: <sip:erin@127.0.0.1>;tag=r\r\nTo: <sip:erin@127.0.0.1>\r\nCall-ID: to-tag-2\r\nCSeq: 1 REGISTER\r\nContact: <sip:erin@127.0.0.1:5999>\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
+    );
+    assert!(register.starts_with("SIP/2.0 401"), "{register}");
+    assert!(to_header(&register).contains(";tag="), "{register}");
+    let sdp = "v=0\r\no=x 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 6000 RTP/AVP 18\r\na=rtpmap:18 G729/8000\r\n";
+    let invite = exchange(
+        &served,
+        &format!(
+            "INVITE sip:+48221000002@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP LOCAL;branch=z9hG4bK-inv1\r\nFrom: <sip:+48600100200@127.0.0.1>;tag=i\r\nTo: <sip:+48221000002@127.0.0.1>\r\nCall-ID: to-tag-3\r\nCSeq: 1 INVITE\r\nContact: <sip:caller@LOCAL>\r\nMax-Forwards: 70\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+            sdp.len()
+        ),
+    );
+    assert!(invite.starts_with("SIP/2.0 488"), "{invite}");
+    assert!(to_header(&invite).contains(";tag="), "{invite}");
+}
