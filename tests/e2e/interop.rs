@@ -61,20 +61,7 @@ fn an_agents_phone_is_told_the_callers_number_and_the_campaign() {
 fn a_key_sent_in_sip_info_answers_the_menu() {
     let served = Served::start("info-dtmf", "2026-11-23T09:00:00[Europe/Warsaw]", 63_000);
     let out = served.sipp("caller_info_2.xml", "48221000002", free_udp_port(), 63_400);
-    assert!(
-        out.status.success(),
-        "SIPp failed:\n{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
-    let events = served.events();
-    assert_eq!(
-        names(&events)[..5],
-        ["call_started", "answered", "prompt", "digit", "queued"],
-        "{events:?}"
-    );
-    assert_eq!(events[3]["key"], "2");
-    assert_eq!(events[4]["queue"], "common/queues.administration");
-    crate::sip::assert_clean(&served);
+    menu_took_key_2(&served, &out);
 }
 
 /// A softphone calling over TCP (baresip) sends its ACK and BYE over TCP
@@ -91,31 +78,8 @@ fn a_softphone_over_tcp_acks_and_hangs_up_over_tcp() {
         "<sip:48600300400@127.0.0.1;transport=tcp>;regint=0;audio_codecs=PCMU",
         "",
     );
-    let mut baresip = std::process::Command::new("baresip")
-        .arg("-f")
-        .arg(&profile)
-        .args(["-t", "15"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("baresip starts");
-    {
-        use std::io::Write;
-        let stdin = baresip.stdin.as_mut().expect("stdin");
-        std::thread::sleep(std::time::Duration::from_secs(1));
-        writeln!(
-            stdin,
-            "/dial sip:48221000002@127.0.0.1:{};transport=tcp",
-            served.port
-        )
-        .expect("dial");
-        std::thread::sleep(std::time::Duration::from_secs(3));
-        writeln!(stdin, "/hangup").expect("hang up");
-        std::thread::sleep(std::time::Duration::from_secs(1));
-        write!(stdin, "q").expect("quit");
-    }
-    let out = baresip.wait_with_output().expect("baresip ends");
+    let uri = format!("sip:48221000002@127.0.0.1:{};transport=tcp", served.port);
+    let out = softphone_call(&profile, &uri, 3);
     let stdout = String::from_utf8_lossy(&out.stdout);
     let events = served.events();
     assert_eq!(
@@ -215,20 +179,7 @@ fn a_key_sent_as_tones_in_the_audio_answers_the_menu() {
         free_udp_port(),
         63_500,
     );
-    assert!(
-        out.status.success(),
-        "SIPp failed:\n{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
-    let events = served.events();
-    assert_eq!(
-        names(&events)[..5],
-        ["call_started", "answered", "prompt", "digit", "queued"],
-        "{events:?}"
-    );
-    assert_eq!(events[3]["key"], "2");
-    assert_eq!(crate::sip::count(&events, "digit"), 1, "one press, one key");
-    crate::sip::assert_clean(&served);
+    menu_took_key_2(&served, &out);
 }
 
 /// RTCP both ways with a softphone (baresip): we send a sender report
@@ -271,27 +222,9 @@ fn rtcp_reports_go_both_ways_with_a_softphone() {
         .collect::<Vec<_>>()
         .join("\n");
     std::fs::write(profile.join("config"), config).expect("config");
-    let mut baresip = std::process::Command::new("baresip")
-        .arg("-f")
-        .arg(&profile)
-        .args(["-t", "25"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("baresip starts");
-    {
-        use std::io::Write;
-        let stdin = baresip.stdin.as_mut().expect("stdin");
-        std::thread::sleep(std::time::Duration::from_secs(1));
-        writeln!(stdin, "/dial sip:+48221008888@127.0.0.1:{}", served.port).expect("dial");
-        // Two of our reports (at 5 and 10 s) and baresip's answers.
-        std::thread::sleep(std::time::Duration::from_secs(12));
-        writeln!(stdin, "/hangup").expect("hang up");
-        std::thread::sleep(std::time::Duration::from_secs(1));
-        write!(stdin, "q").expect("quit");
-    }
-    let out = baresip.wait_with_output().expect("baresip ends");
+    // Two of our reports (at 5 and 10 s) and baresip's answers.
+    let uri = format!("sip:+48221008888@127.0.0.1:{}", served.port);
+    let out = softphone_call(&profile, &uri, 12);
     let stdout = String::from_utf8_lossy(&out.stdout);
     let status = served.status();
     assert!(
@@ -313,6 +246,47 @@ fn rtcp_reports_go_both_ways_with_a_softphone() {
         "{metrics}"
     );
     crate::sip::assert_clean(&served);
+}
+
+/// baresip on `profile` calls `uri`, stays `seconds` and hangs up; its
+/// output.
+fn softphone_call(profile: &std::path::Path, uri: &str, seconds: u64) -> std::process::Output {
+    use std::io::Write;
+    let mut baresip = std::process::Command::new("baresip")
+        .arg("-f")
+        .arg(profile)
+        .args(["-t", &(seconds + 10).to_string()])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("baresip starts");
+    let stdin = baresip.stdin.as_mut().expect("stdin");
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    writeln!(stdin, "/dial {uri}").expect("dial");
+    std::thread::sleep(std::time::Duration::from_secs(seconds));
+    writeln!(stdin, "/hangup").expect("hang up");
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    write!(stdin, "q").expect("quit");
+    baresip.wait_with_output().expect("baresip ends")
+}
+
+/// Scheme 2's menu took key 2 from the caller: the call is queued.
+fn menu_took_key_2(served: &Served, out: &std::process::Output) {
+    assert!(
+        out.status.success(),
+        "SIPp failed:\n{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let events = served.events();
+    assert_eq!(
+        names(&events)[..5],
+        ["call_started", "answered", "prompt", "digit", "queued"],
+        "{events:?}"
+    );
+    assert_eq!(events[3]["key"], "2");
+    assert_eq!(crate::sip::count(&events, "digit"), 1, "one press, one key");
+    crate::sip::assert_clean(served);
 }
 
 /// One request over UDP; the first final response, whole.
@@ -364,7 +338,9 @@ fn answers_outside_a_dialog_carry_a_to_tag_and_allow_names_what_we_take() {
         .lines()
         .find(|l| l.starts_with("Allow:"))
         .unwrap_or_default();
-    for method in ["INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "REGISTER", "REFER", "INFO"] {
+    for method in [
+        "INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "REGISTER", "REFER", "INFO",
+    ] {
         assert!(allow.contains(method), "{method} in {allow}");
     }
     let register = exchange(
