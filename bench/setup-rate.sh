@@ -288,7 +288,10 @@ for part in "${parts[@]}"; do
       fi
       ;;
     concurrency)
-      dialect_start "$in_hours" "$work/flows"
+      # This build and, with BEFORE, that binary.
+      for binary in ./target/release/dialect ${BEFORE:+"$BEFORE"}; do
+      name=$([ "$binary" = ./target/release/dialect ] && echo "this build" || echo "$binary")
+      dialect_start "$in_hours" "$work/flows" "$binary"
       export service=48221000009
       base=$(rss_kb "$server")
       rate=400; hold=30000
@@ -307,10 +310,11 @@ for part in "${parts[@]}"; do
       read -r ok failed < "$work/concurrency.result"
       dialect_stop
       unset service
-      awk -v c=$(( t1 - t0 )) -v hz="$hz" -v n="$calls" -v ns=$(( w1 - w0 )) -v rss="$rss" -v base="$base" \
+      awk -v name="$name" -v c=$(( t1 - t0 )) -v hz="$hz" -v n="$calls" -v ns=$(( w1 - w0 )) -v rss="$rss" -v base="$base" \
         -v ok="$ok" -v failed="$failed" 'BEGIN {
-          printf "concurrency: %d calls with media up at once: %s/%s ok/failed, %.3f ms CPU per call-second, %.1f KB per call (RSS %d MB over %d MB idle)\n",
-            n, ok, failed, c * 1000 / hz / (n * ns / 1e9), (rss - base) / n, rss / 1024, base / 1024 }'
+          printf "concurrency (%s): %d calls with media up at once: %s/%s ok/failed, %.3f ms CPU per call-second, %.1f KB per call (RSS %d MB over %d MB idle)\n",
+            name, n, ok, failed, c * 1000 / hz / (n * ns / 1e9), (rss - base) / n, rss / 1024, base / 1024 }'
+      done
       ;;
     overload)
       # The same burst against this build and, with BEFORE, that binary.
