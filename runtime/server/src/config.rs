@@ -898,6 +898,35 @@ mod tests {
     }
 
     #[test]
+    fn a_cluster_needs_a_shared_database_a_name_and_proxies_that_parse() {
+        let db = "[runtime]\ndatabase = \"postgres://dialect@db/cc\"\n";
+        let ok = Config::parse(
+            &format!("{db}[cluster]\nnode = \"cc-1\"\nproxies = [\"10.0.0.10/32\"]\n"),
+            Path::new("c.toml"),
+        )
+        .unwrap();
+        let cluster = ok.cluster.unwrap();
+        assert_eq!((cluster.node.as_str(), cluster.lease_ms), ("cc-1", 3000));
+        let mistake = |text: &str| {
+            Config::parse(text, Path::new("c.toml"))
+                .unwrap_err()
+                .to_string()
+        };
+        let no_db = mistake("[cluster]\nnode = \"a\"\n");
+        assert!(no_db.contains("postgres://"), "{no_db}");
+        let name = mistake(&format!("{db}[cluster]\nnode = \"a b\"\n"));
+        assert!(name.contains("cluster.node"), "{name}");
+        let proxies = mistake(&format!(
+            "{db}[cluster]\nnode = \"a\"\nproxies = [\"kamailio\"]\n"
+        ));
+        assert!(proxies.contains("cluster.proxies"), "{proxies}");
+        let lease = mistake(&format!("{db}[cluster]\nnode = \"a\"\nlease_ms = 10\n"));
+        assert!(lease.contains("lease_ms"), "{lease}");
+        let display = mistake("[sip]\nagent_display = \"team\"\n");
+        assert!(display.contains("agent_display"), "{display}");
+    }
+
+    #[test]
     fn an_agents_phone_is_sip_the_browser_or_a_number_through_the_trunk() {
         let parse = |agent: &str| {
             Config::parse(

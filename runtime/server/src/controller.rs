@@ -761,6 +761,7 @@ impl Server {
                     self.core.reload("watch", None);
                 }
                 Some(()) = hangup_signal(&mut hangup) => {
+                    self.core.cluster_reload();
                     self.core.reload("SIGHUP", None);
                 }
                 Some(event) = self.chat_rx.recv() => {
