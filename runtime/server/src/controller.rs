@@ -1397,7 +1397,8 @@ impl Core {
 
     fn next_deadline(&self) -> Option<Instant> {
         // A standby claims no callbacks nor survey calls.
-        let leading = self.leading(self.now.max(Instant::now()));
+        // (the clock is read only on a node of a cluster)
+        let leading = self.cluster.is_none() || self.leading(Instant::now());
         let own = [
             self.switch_deadline(),
             self.callback_deadline().filter(|_| leading),
@@ -2150,12 +2151,10 @@ impl Core {
                 // `sendonly`, is answered `recvonly`).
                 let offer = sdp::parse(request.body()).ok();
                 let mut sdp = String::new();
-                let contact = self.contact_for(
-                    self.calls
-                        .get(&call_key.unwrap_or_default())
-                        .map_or(Transport::Udp, |c| c.transport),
-                    from,
-                );
+                let transport = call_key
+                    .and_then(|k| self.calls.get(&k))
+                    .map_or(Transport::Udp, |c| c.transport);
+                let contact = self.contact_for(transport, from);
                 if let Some(call) = call_key.and_then(|k| self.calls.get_mut(&k)) {
                     if let Some(offer) = &offer {
                         call.answer_sdp = sdp::reanswer(&call.answer_sdp, offer);

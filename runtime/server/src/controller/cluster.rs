@@ -198,12 +198,9 @@ impl Core {
         let mut registered = 0usize;
         for binding in bindings {
             let expires = u32::try_from(binding.expires_in_s.max(1)).unwrap_or(u32::MAX);
-            let target = match binding.path.first() {
-                Some(hop) => dialect_sip::header::NameAddr::parse(hop)
-                    .and_then(|hop| super::uri_address(&hop.uri)),
-                None => super::uri_address(&binding.contact),
+            let Some(target) = super::front::rung_at(&binding.path, &binding.contact) else {
+                continue;
             };
-            let Some(target) = target else { continue };
             if self.config.agents.iter().any(|a| a.name == binding.agent) {
                 self.bind_agent(
                     &binding.agent,

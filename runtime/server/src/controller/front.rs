@@ -364,9 +364,7 @@ impl Core {
                 .map(ToString::to_string)
                 .collect();
             let target = match path.first() {
-                Some(hop) => {
-                    dialect_sip::header::NameAddr::parse(hop).and_then(|hop| uri_address(&hop.uri))
-                }
+                Some(_) => rung_at(&path, &contact),
                 None => Some(uri_address(&contact).unwrap_or(from)),
             };
             let allowed = target
@@ -504,6 +502,17 @@ impl Core {
             self.front.expiry.remove(&user);
             self.unbind(&user, now, "agent_registration_expired");
         }
+    }
+}
+
+/// Where an agent registered with `contact` through `path` is rung: the
+/// first hop of its `Path` (RFC 3327), else the Contact's address.
+pub(super) fn rung_at(path: &[String], contact: &str) -> Option<SocketAddr> {
+    match path.first() {
+        Some(hop) => {
+            dialect_sip::header::NameAddr::parse(hop).and_then(|hop| uri_address(&hop.uri))
+        }
+        None => uri_address(contact),
     }
 }
 
